@@ -1,0 +1,1 @@
+"""Builds SageMaker pipeline definitions (installed as finmlops_pipelines)."""

@@ -1,0 +1,422 @@
+"""The one typed, validated configuration of a deployment.
+
+CDK props, pipeline parameter defaults and runtime defaults are all read from the object that
+`load_config` returns, so they cannot drift apart. Every model is frozen and forbids unknown keys;
+a bad file fails at load with `ConfigError`, naming the file, the field path and the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+# Commercial, GovCloud and China regions where SageMaker Pipelines and the Model Registry run.
+KNOWN_REGIONS: frozenset[str] = frozenset(
+    {
+        "us-east-1", "us-east-2", "us-west-1", "us-west-2",
+        "af-south-1", "ap-east-1", "ap-south-1", "ap-south-2", "ap-northeast-1",
+        "ap-northeast-2", "ap-northeast-3", "ap-southeast-1", "ap-southeast-2",
+        "ap-southeast-3", "ap-southeast-4", "ap-southeast-5", "ap-southeast-7",
+        "ca-central-1", "ca-west-1", "eu-central-1", "eu-central-2", "eu-north-1",
+        "eu-south-1", "eu-south-2", "eu-west-1", "eu-west-2", "eu-west-3",
+        "il-central-1", "me-central-1", "me-south-1", "mx-central-1", "sa-east-1",
+        "us-gov-east-1", "us-gov-west-1", "cn-north-1", "cn-northwest-1",
+    }  # fmt: skip
+)
+
+ENVIRONMENT_NAMES: tuple[str, ...] = ("tooling", "dev", "stage", "prod")
+SERVING_ENVIRONMENTS: tuple[str, ...] = ("stage", "prod")
+
+_SCHEDULE = re.compile(
+    r"^(rate\(\s*\d+\s+(minute|minutes|hour|hours|day|days)\s*\)"
+    r"|cron\(\s*(\S+\s+){5}\S+\s*\))$"
+)
+_INSTANCE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+
+Name = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
+ColumnName = Annotated[str, StringConstraints(min_length=1)]
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+InstanceType = Annotated[str, StringConstraints(pattern=_INSTANCE.pattern)]
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used; the message names file, field and reason."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]):
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  {field}: {reason}" for field, reason in problems)
+        super().__init__(f"invalid configuration {source}:\n{lines}")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class Vpc(_Frozen):
+    vpc_id: Annotated[str, StringConstraints(pattern=r"^vpc-[0-9a-f]{8,17}$")]
+    subnet_ids: Annotated[
+        tuple[Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-f]{8,17}$")], ...],
+        Field(min_length=1),
+    ]
+    availability_zones: tuple[str, ...] = ()
+
+
+class Instances(_Frozen):
+    processing: InstanceType = "ml.m5.xlarge"
+    processing_count: Annotated[int, Field(ge=1, le=100)] = 1
+    training: InstanceType = "ml.m5.xlarge"
+    training_count: Annotated[int, Field(ge=1, le=100)] = 1
+    endpoint: InstanceType = "ml.m5.large"
+    endpoint_count: Annotated[int, Field(ge=1, le=100)] = 1
+    endpoint_max_count: Annotated[int, Field(ge=1, le=100)] = 4
+    monitoring: InstanceType = "ml.m5.xlarge"
+
+    @model_validator(mode="after")
+    def _max_not_below_min(self) -> Instances:
+        if self.endpoint_max_count < self.endpoint_count:
+            raise ValueError("endpoint_max_count must be >= endpoint_count")
+        return self
+
+
+class Environment(_Frozen):
+    account: str
+    region: str
+    vpc: Vpc | None = None
+    instances: Instances = Instances()
+
+    @field_validator("account")
+    @classmethod
+    def _twelve_digits(cls, value: str) -> str:
+        if not re.fullmatch(r"\d{12}", value):
+            raise ValueError(f"account id must be 12 digits (got {value!r})")
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        if value not in KNOWN_REGIONS:
+            raise ValueError(f"unknown AWS region {value!r}")
+        return value
+
+
+class Environments(_Frozen):
+    tooling: Environment
+    dev: Environment
+    stage: Environment
+    prod: Environment
+    allow_shared_accounts: bool = False
+
+    def by_name(self, name: str) -> Environment:
+        if name not in ENVIRONMENT_NAMES:
+            raise KeyError(f"unknown environment {name!r}; one of {', '.join(ENVIRONMENT_NAMES)}")
+        env: Environment = getattr(self, name)
+        return env
+
+
+class Dataset(_Frozen):
+    # "package:lending_club.csv" is the copy shipped with the package; otherwise a local path or s3:// URI.
+    uri: Annotated[str, StringConstraints(min_length=1)]
+    format: Literal["csv", "parquet"] = "csv"
+    source: str = ""
+    licence: str = ""
+
+
+class SensitiveAttribute(_Frozen):
+    column: ColumnName
+    # Values of the column that form the group whose outcomes are compared with everyone else.
+    protected_values: Annotated[tuple[str, ...], Field(min_length=1)]
+    description: str = ""
+
+
+class Split(_Frozen):
+    validation: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.15
+    test: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.15
+    seed: Annotated[int, Field(ge=0)] = 42
+
+
+class Hyperparameters(_Frozen):
+    objective: Literal["binary:logistic"] = "binary:logistic"
+    num_round: Annotated[int, Field(ge=1, le=10000)] = 200
+    max_depth: Annotated[int, Field(ge=1, le=32)] = 4
+    eta: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
+    min_child_weight: Annotated[float, Field(ge=0.0)] = 1.0
+    subsample: Annotated[float, Field(gt=0.0, le=1.0)] = 0.8
+    colsample_bytree: Annotated[float, Field(gt=0.0, le=1.0)] = 0.8
+    eval_metric: Literal["auc", "logloss", "error"] = "auc"
+    early_stopping_rounds: Annotated[int, Field(ge=1)] | None = 20
+    seed: Annotated[int, Field(ge=0)] = 0
+
+    def as_sagemaker(self) -> dict[str, str]:
+        """The hyperparameters as the built-in XGBoost container receives them (all strings)."""
+        values = self.model_dump(exclude_none=True)
+        return {key: _hp_str(value) for key, value in sorted(values.items())}
+
+
+def _hp_str(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+class Model(_Frozen):
+    name: Name
+    package_group: Name
+    description: str = ""
+    dataset: Dataset
+    target: ColumnName
+    positive_class: Annotated[str, StringConstraints(min_length=1)]
+    numeric_features: Annotated[tuple[ColumnName, ...], Field(min_length=0)] = ()
+    categorical_features: tuple[ColumnName, ...] = ()
+    leakage_columns: tuple[ColumnName, ...] = ()
+    time_column: ColumnName | None = None
+    sensitive_attribute: SensitiveAttribute
+    cutoff: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5
+    split: Split = Split()
+    hyperparameters: Hyperparameters = Hyperparameters()
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return self.numeric_features + self.categorical_features
+
+    @model_validator(mode="after")
+    def _columns_consistent(self) -> Model:
+        if not self.features:
+            raise ValueError("at least one numeric or categorical feature is required")
+        duplicated = sorted({c for c in self.features if self.features.count(c) > 1})
+        if duplicated:
+            raise ValueError(f"features listed twice: {', '.join(duplicated)}")
+        if self.target in self.features:
+            raise ValueError(f"target {self.target!r} is also listed as a feature")
+        leaking = sorted(set(self.leakage_columns) & set(self.features))
+        if leaking:
+            raise ValueError(f"leakage columns listed as features: {', '.join(leaking)}")
+        if self.split.validation + self.split.test >= 0.8:
+            raise ValueError("split.validation + split.test must leave at least 20 % for training")
+        return self
+
+
+class DataQualityGates(_Frozen):
+    min_rows: Annotated[int, Field(ge=10)] = 1000
+    max_missing_share: Share = 0.05
+    min_positive_share: Share = 0.01
+
+
+class Gates(_Frozen):
+    min_auc: Annotated[float, Field(ge=0.5, le=1.0)] = 0.65
+    min_ks: Share = 0.2
+    # Largest absolute difference in favourable-outcome rates between the protected group and
+    # the rest (statistical parity difference).
+    max_fairness_disparity: Share = 0.1
+    # Four-fifths rule: ratio of favourable-outcome rates, protected group over the rest.
+    min_disparate_impact: Annotated[float, Field(ge=0.0, le=1.0)] = 0.8
+    data_quality: DataQualityGates = DataQualityGates()
+
+
+class DriftThresholds(_Frozen):
+    psi_watch: Annotated[float, Field(gt=0.0, le=5.0)] = 0.1
+    psi_act: Annotated[float, Field(gt=0.0, le=5.0)] = 0.25
+    ks_p_value: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.01
+    wasserstein: Annotated[float, Field(gt=0.0, le=10.0)] = 0.1
+    jensen_shannon: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
+    max_missing_share_increase: Share = 0.05
+    max_unseen_share: Share = 0.01
+
+    @model_validator(mode="after")
+    def _watch_below_act(self) -> DriftThresholds:
+        if self.psi_watch >= self.psi_act:
+            raise ValueError("psi_watch must be below psi_act")
+        return self
+
+
+class Monitoring(_Frozen):
+    mode: Literal["pipeline", "model_monitor"] = "pipeline"
+    schedule: str = "cron(0 * * * ? *)"
+    drift: DriftThresholds = DriftThresholds()
+    # The dataset is drifted when the share of drifted features is >= this value.
+    dataset_drift_share: Annotated[float, Field(gt=0.0, le=1.0)] = 0.3
+    min_auc: Annotated[float, Field(ge=0.5, le=1.0)] = 0.6
+    label_delay_hours: Annotated[int, Field(ge=0)] = 24
+    retrain_on_drift: bool = False
+    capture_retention_days: Annotated[int, Field(ge=1, le=3650)] = 90
+
+    @field_validator("schedule")
+    @classmethod
+    def _valid_schedule(cls, value: str) -> str:
+        if not _SCHEDULE.match(value.strip()):
+            raise ValueError(
+                f"{value!r} is not a schedule expression: use rate(N unit) or cron(m h dom mon dow y)"
+            )
+        return value.strip()
+
+
+class Deployment(_Frozen):
+    strategy: Literal["canary", "linear"] = "canary"
+    canary_share: Annotated[float, Field(gt=0.0, le=0.5)] = 0.1
+    linear_step_share: Annotated[float, Field(gt=0.0, le=0.5)] = 0.25
+    baking_minutes: Annotated[int, Field(ge=1, le=180)] = 10
+    wait_minutes: Annotated[int, Field(ge=1, le=180)] = 5
+    max_latency_ms: Annotated[int, Field(ge=1)] = 500
+
+
+class Governance(_Frozen):
+    risk_tier: Literal["high", "medium", "low"]
+    owner: Annotated[str, StringConstraints(min_length=1)]
+    validator: Annotated[str, StringConstraints(min_length=1)]
+    approver_role: Annotated[str, StringConstraints(pattern=r"^[\w+=,.@-]{1,64}$")]
+    data_classification: Literal["public", "internal", "confidential", "restricted"] = (
+        "confidential"
+    )
+    intended_use: str = ""
+    limitations: str = ""
+
+
+class Notifications(_Frozen):
+    emails: tuple[Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")], ...] = ()
+    chat_webhook_parameter: str | None = None
+
+
+class Config(_Frozen):
+    """A whole deployment: environments, model, gates, monitoring, deployment, governance."""
+
+    project: Name
+    environments: Environments
+    model: Model
+    gates: Gates = Gates()
+    monitoring: Monitoring = Monitoring()
+    deployment: Deployment = Deployment()
+    governance: Governance
+    notifications: Notifications = Notifications()
+
+    def inventory_tags(self) -> dict[str, str]:
+        """The tags every resource carries (security bar item 16)."""
+        return {
+            "model-id": self.model.name,
+            "risk-tier": self.governance.risk_tier,
+            "owner": self.governance.owner,
+            "data-classification": self.governance.data_classification,
+        }
+
+
+def _cross_checks(config: Config) -> list[tuple[str, str]]:
+    """Rules that span fields, reported with the exact path of the field to change."""
+    problems: list[tuple[str, str]] = []
+    envs = config.environments
+    if not envs.allow_shared_accounts:
+        # Sharing an account defeats the blast-radius and segregation-of-duties argument of a
+        # multi-account deployment; allowed only when the file says so explicitly.
+        seen: dict[str, str] = {}
+        for name in ENVIRONMENT_NAMES:
+            account = envs.by_name(name).account
+            if account in seen:
+                problems.append(
+                    (
+                        f"environments.{name}.account",
+                        f"{account} is also the account of {seen[account]!r}; "
+                        "set environments.allow_shared_accounts: true to allow it",
+                    )
+                )
+            seen.setdefault(account, name)
+    prod = envs.prod.instances
+    if prod.endpoint_count < 2:
+        problems.append(
+            (
+                "environments.prod.instances.endpoint_count",
+                f"prod needs at least 2 endpoint instances (got {prod.endpoint_count})",
+            )
+        )
+    if config.model.sensitive_attribute.column not in config.model.features:
+        problems.append(
+            (
+                "model.sensitive_attribute.column",
+                f"{config.model.sensitive_attribute.column!r} is not one of the model's features",
+            )
+        )
+    return problems
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif item.startswith(("function-after", "function-before")) or item in {"tuple"}:
+            continue
+        else:
+            parts.append(("." if parts else "") + item)
+    return "".join(parts) or "(top level)"
+
+
+def _reason(error: Mapping[str, Any]) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required value is missing"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if kind == "value_error" or not error["loc"]:
+        return message
+    return f"{message} (got {error.get('input')!r})"
+
+
+def parse_config(data: Any, source: str = "<config>") -> Config:
+    """Validate already-parsed YAML/JSON data; raises ConfigError naming each bad field."""
+    if not isinstance(data, dict):
+        raise ConfigError(source, [("(top level)", "expected a mapping of keys to values")])
+    try:
+        # JSON mode: strict types (no "5" -> 5, no 1 -> True) while YAML lists fill tuples.
+        config = Config.model_validate_json(json.dumps(data, default=str))
+    except ValidationError as exc:
+        problems = [(_field_path(tuple(e["loc"])), _reason(e)) for e in exc.errors()]
+        raise ConfigError(source, problems) from None
+    problems = _cross_checks(config)
+    if problems:
+        raise ConfigError(source, problems)
+    return config
+
+
+def load_config(path: str | Path) -> Config:
+    """Load and validate one YAML configuration file."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(file), [("(file)", f"cannot be read: {exc.strerror}")]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(file), [("(file)", f"is not valid YAML: {exc}")]) from None
+    return parse_config(data, str(file))
+
+
+DEFAULT_CONFIG_NAME = "platform.yaml"
+
+
+def default_config_path(root: str | Path | None = None) -> Path:
+    """config/platform.yaml under the repository root (or the given root)."""
+    base = Path(root) if root is not None else Path.cwd()
+    return base / "config" / DEFAULT_CONFIG_NAME
+
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "Environment",
+    "ENVIRONMENT_NAMES",
+    "SERVING_ENVIRONMENTS",
+    "default_config_path",
+    "load_config",
+    "parse_config",
+]

@@ -1,0 +1,123 @@
+"""The seams between the parts, defined once and imported by both sides.
+
+- Placeholders: the `${Name}` slots in the pipeline definition JSON that CloudFormation's Fn::Sub
+  fills on AWS and the offline executor fills from the emulator.
+- Pipeline parameters: names the definition declares and the runtime overrides.
+- Registry evidence: what the register step writes on a model version and what the approval
+  command, the promotion gate, the CLI and the reports read back.
+- Deployment manifest: what promotion resolves an approved version into, and what the endpoint
+  stack, the emulator's serving and rollback consume.
+
+A change to a contract is a change in this file, and a failing test on both sides.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+class Placeholder:
+    """`${...}` slots in the pipeline definition (CloudFormation Fn::Sub variables)."""
+
+    ARTIFACT_BUCKET = "ArtifactBucket"
+    MODEL_PACKAGE_GROUP = "ModelPackageGroupName"
+    EXECUTION_ROLE_NAME = "SageMakerRoleName"
+    KMS_KEY_ARN = "KmsKeyArn"
+    # Pseudo parameters: resolved by Fn::Sub without an entry in its map.
+    ACCOUNT_ID = "AWS::AccountId"
+    PARTITION = "AWS::Partition"
+    REGION = "AWS::Region"
+
+    @staticmethod
+    def ref(name: str) -> str:
+        return "${" + name + "}"
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The placeholders a caller must supply (pseudo parameters excluded)."""
+        return (cls.ARTIFACT_BUCKET, cls.MODEL_PACKAGE_GROUP, cls.EXECUTION_ROLE_NAME, cls.KMS_KEY_ARN)
+
+
+class Param:
+    """Names of the SageMaker pipeline parameters."""
+
+    INPUT_DATA_URI = "InputDataUri"
+    MIN_AUC = "MinAuc"
+    MIN_KS = "MinKs"
+    MAX_FAIRNESS_DISPARITY = "MaxFairnessDisparity"
+    MIN_DISPARATE_IMPACT = "MinDisparateImpact"
+    PROCESSING_INSTANCE_TYPE = "ProcessingInstanceType"
+    TRAINING_INSTANCE_TYPE = "TrainingInstanceType"
+    GIT_COMMIT = "GitCommit"
+
+
+class Meta:
+    """Keys of a model version's CustomerMetadataProperties (the inventory and lineage record)."""
+
+    MODEL_ID = "model-id"
+    RISK_TIER = "risk-tier"
+    OWNER = "owner"
+    VALIDATOR = "validator"
+    DATA_CLASSIFICATION = "data-classification"
+    DATA_FINGERPRINT = "data-fingerprint"
+    GIT_COMMIT = "git-commit"
+    TRAINING_IMAGE = "training-image"
+    CREATED_BY = "created-by"
+    APPROVED_BY = "approved-by"
+    APPROVAL_REASON = "approval-reason"
+    APPROVED_AT = "approved-at"
+    MLFLOW_RUN_ID = "mlflow-run-id"
+    VALIDATION_REPORT = "validation-report"
+    MODEL_CARD = "model-card"
+    LIFECYCLE_STAGE = "lifecycle-stage"
+    LIFECYCLE_STATUS = "lifecycle-stage-status"
+
+    # What an approver needs on a version before approval is allowed (evidence gate).
+    INVENTORY_REQUIRED: tuple[str, ...] = (MODEL_ID, RISK_TIER, OWNER, VALIDATOR, DATA_FINGERPRINT)
+
+
+class Evidence:
+    """Where the evidence files of a version live, relative to the evaluation output prefix."""
+
+    EVALUATION_FILE = "evaluation.json"
+    FAIRNESS_FILE = "fairness.json"
+    CONTENT_TYPE_JSON = "application/json"
+
+
+class Approval:
+    PENDING = "PendingManualApproval"
+    APPROVED = "Approved"
+    REJECTED = "Rejected"
+
+
+@dataclass(frozen=True)
+class ApprovalRecord:
+    approved_by: str
+    approved_at: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class DeploymentManifest:
+    """An approved version resolved into everything a deployment needs, reproducibly."""
+
+    model_package_arn: str
+    model_package_group: str
+    version: int
+    image_uri: str
+    model_data_url: str
+    data_fingerprint: str
+    approval: ApprovalRecord
+    environment: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> DeploymentManifest:
+        data: dict[str, Any] = json.loads(text)
+        approval = ApprovalRecord(**data.pop("approval"))
+        return cls(approval=approval, **data)
