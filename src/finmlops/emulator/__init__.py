@@ -1,0 +1,1 @@
+"""The offline lifecycle: embedded AWS (moto server), pipeline executor, local serving."""

@@ -1,0 +1,1 @@
+"""Governance evidence: model card and validation report per version."""
