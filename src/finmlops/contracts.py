@@ -25,6 +25,7 @@ class Placeholder:
     MODEL_PACKAGE_GROUP = "ModelPackageGroupName"
     EXECUTION_ROLE_NAME = "SageMakerRoleName"
     KMS_KEY_ARN = "KmsKeyArn"
+    SECURITY_GROUP_ID = "JobSecurityGroupId"
     # Pseudo parameters: resolved by Fn::Sub without an entry in its map.
     ACCOUNT_ID = "AWS::AccountId"
     PARTITION = "AWS::Partition"
@@ -37,7 +38,13 @@ class Placeholder:
     @classmethod
     def names(cls) -> tuple[str, ...]:
         """The placeholders a caller must supply (pseudo parameters excluded)."""
-        return (cls.ARTIFACT_BUCKET, cls.MODEL_PACKAGE_GROUP, cls.EXECUTION_ROLE_NAME, cls.KMS_KEY_ARN)
+        return (
+            cls.ARTIFACT_BUCKET,
+            cls.MODEL_PACKAGE_GROUP,
+            cls.EXECUTION_ROLE_NAME,
+            cls.KMS_KEY_ARN,
+            cls.SECURITY_GROUP_ID,
+        )
 
 
 class Param:
