@@ -128,3 +128,85 @@ class DeploymentManifest:
         data: dict[str, Any] = json.loads(text)
         approval = ApprovalRecord(**data.pop("approval"))
         return cls(approval=approval, **data)
+
+
+class AuditAction:
+    """What an audit record says happened (one record per decision or deployment)."""
+
+    APPROVE = "approve"
+    APPROVAL_REFUSED = "approval-refused"
+    REJECT = "reject"
+    DECISION_NOT_APPLIED = "decision-not-applied"
+    REJECTION_OBSERVED = "rejection-observed"
+    PROMOTION_STARTED = "promotion-started"
+    PROMOTION_REFUSED = "promotion-refused"
+    PROMOTION_RESOLVED = "promotion-resolved"
+    DEPLOY = "deploy"
+    ROLLBACK = "rollback"
+    ROLLBACK_REFUSED = "rollback-refused"
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One append-only entry of the audit trail: who did what to which version, when and why.
+
+    Values are strings so that an examiner's CSV export has one plain column per key.
+    """
+
+    record_id: str
+    at: str
+    action: str
+    actor: str
+    model_package_group: str
+    model_package_arn: str = ""
+    version: int | None = None
+    environment: str = ""
+    reason: str = ""
+    evidence: dict[str, str] = field(default_factory=dict)
+    previous_state: dict[str, str] = field(default_factory=dict)
+    details: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> AuditRecord:
+        data: dict[str, Any] = json.loads(text)
+        return cls(**data)
+
+
+class Promotion:
+    """What the approval-event handler, the promotion pipeline and the CDK stack agree on."""
+
+    # Lambda handler path of the approval-event handler.
+    HANDLER = "finmlops.registry.handler.handler"
+    # CodePipeline V2 pipeline-level variable that carries the approved version.
+    ARN_VARIABLE = "ModelPackageArn"
+    # Environment variables the CDK stack gives the handler.
+    ENV_GROUPS = "MODEL_PACKAGE_GROUPS"
+    ENV_PIPELINE = "PROMOTION_PIPELINE_NAME"
+    ENV_AUDIT_BUCKET = "AUDIT_BUCKET"
+    ENV_STATE_BUCKET = "STATE_BUCKET"
+    ENV_AUDIT_RETENTION_DAYS = "AUDIT_RETENTION_DAYS"
+    ENV_REQUIRE_DRIFT_BASELINES = "REQUIRE_DRIFT_BASELINES"
+    # Key prefixes: audit records in the audit bucket; the rest in the state bucket.
+    AUDIT_PREFIX = "audit/"
+    CLAIMS_PREFIX = "promotions/claims/"
+    DEPLOYMENTS_PREFIX = "deployments/"
+
+    @staticmethod
+    def audit_bucket_name(project: str, account: str, region: str) -> str:
+        """The Object Lock bucket of the audit trail."""
+        return _bucket_name(project, "audit", account, region)
+
+    @staticmethod
+    def state_bucket_name(project: str, account: str, region: str) -> str:
+        """The bucket of promotion claims and per-environment deployment history."""
+        return _bucket_name(project, "promotion", account, region)
+
+
+def _bucket_name(project: str, purpose: str, account: str, region: str) -> str:
+    name = f"{project}-{purpose}-{account}-{region}".lower()
+    if len(name) > 63:
+        raise ValueError(f"bucket name {name!r} is longer than 63 characters: shorten project")
+    return name
