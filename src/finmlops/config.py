@@ -337,13 +337,6 @@ def _cross_checks(config: Config) -> list[tuple[str, str]]:
                 f"prod needs at least 2 endpoint instances (got {prod.endpoint_count})",
             )
         )
-    if config.model.sensitive_attribute.column not in config.model.features:
-        problems.append(
-            (
-                "model.sensitive_attribute.column",
-                f"{config.model.sensitive_attribute.column!r} is not one of the model's features",
-            )
-        )
     return problems
 
 

@@ -26,6 +26,7 @@ class Placeholder:
     EXECUTION_ROLE_NAME = "SageMakerRoleName"
     KMS_KEY_ARN = "KmsKeyArn"
     SECURITY_GROUP_ID = "JobSecurityGroupId"
+    MONITORING_IMAGE_URI = "MonitoringImageUri"
     # Pseudo parameters: resolved by Fn::Sub without an entry in its map.
     ACCOUNT_ID = "AWS::AccountId"
     PARTITION = "AWS::Partition"
@@ -44,6 +45,7 @@ class Placeholder:
             cls.EXECUTION_ROLE_NAME,
             cls.KMS_KEY_ARN,
             cls.SECURITY_GROUP_ID,
+            cls.MONITORING_IMAGE_URI,
         )
 
 
@@ -58,6 +60,8 @@ class Param:
     PROCESSING_INSTANCE_TYPE = "ProcessingInstanceType"
     TRAINING_INSTANCE_TYPE = "TrainingInstanceType"
     GIT_COMMIT = "GitCommit"
+    # Who started the build: recorded as the version's creator for segregation of duties.
+    MODEL_AUTHOR = "ModelAuthor"
 
 
 class Meta:

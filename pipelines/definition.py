@@ -1,0 +1,423 @@
+"""The model-build SageMaker Pipeline, built offline with the sagemaker v3 SDK.
+
+preprocess -> data-quality gates -> train (built-in XGBoost 3.2-0) -> evaluate -> baseline ->
+model gates -> register as PendingManualApproval; every gate that fails ends in its own Fail step
+whose message names the gate, the value and the threshold.
+
+The definition holds `${...}` placeholders (`finmlops.contracts.Placeholder`) where account
+resources go: CloudFormation fills them with Fn::Sub on AWS, the offline executor fills them from
+the emulator. Building makes no AWS call and uploads nothing: step code is referenced at the S3
+keys in `PipelineDefinition.code_files`, which the CDK stack ships. The JSON is byte-identical
+on every run for the same config and code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from finmlops.config import Config
+from finmlops.contracts import Evidence, Meta, Param, Placeholder
+from finmlops.gates import GATES, Gate
+from finmlops.modelbuild import step_arguments
+from finmlops.steps import evaluate, preprocess
+
+P = Placeholder.ref
+BUCKET = P(Placeholder.ARTIFACT_BUCKET)
+ROLE_ARN = f"arn:{P(Placeholder.PARTITION)}:iam::{P(Placeholder.ACCOUNT_ID)}:role/{P(Placeholder.EXECUTION_ROLE_NAME)}"
+KMS_KEY = P(Placeholder.KMS_KEY_ARN)
+PREFIX = f"s3://{BUCKET}/model-build"
+
+SKLEARN_VERSION = "1.2-1"
+XGBOOST_VERSION = "3.2-0"
+MAX_RUNTIME_SECONDS = 3600
+STEPS_DIR = Path(preprocess.__file__).parent
+
+
+@dataclass(frozen=True)
+class PipelineDefinition:
+    name: str
+    body: str
+    # S3 key in the artifact bucket -> local file that must be there before the pipeline runs.
+    code_files: dict[str, Path]
+
+    @property
+    def placeholders(self) -> set[str]:
+        import re
+
+        return set(re.findall(r"\$\{([^}]+)\}", self.body))
+
+
+def pipeline_name(config: Config) -> str:
+    return f"{config.project}-model-build"
+
+
+def _code_key(path: Path) -> str:
+    # Content-addressed: new code changes the definition, so CloudFormation updates the pipeline.
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    return f"code/{path.stem}-{digest}{path.suffix}"
+
+
+def code_files() -> dict[str, Path]:
+    return {_code_key(STEPS_DIR / name): STEPS_DIR / name for name in ("preprocess.py", "evaluate.py")}
+
+
+def dataset_key(config: Config) -> str | None:
+    """S3 key of the shipped dataset, when the config points at the package's copy."""
+    uri = config.model.dataset.uri
+    if uri.startswith("package:"):
+        return "data/" + uri.removeprefix("package:")
+    return None
+
+
+def default_input_uri(config: Config) -> str:
+    key = dataset_key(config)
+    return f"s3://{BUCKET}/{key}" if key else config.model.dataset.uri
+
+
+@contextmanager
+def _offline_sdk(region: str) -> Iterator[None]:
+    """What the SDK needs to build a definition without touching AWS (see docs/decisions/0001)."""
+    saved = {k: os.environ.get(k) for k in ("AWS_DEFAULT_REGION", "SAGEMAKER_VALIDATE_ROLE")}
+    os.environ["AWS_DEFAULT_REGION"] = region
+    os.environ["SAGEMAKER_VALIDATE_ROLE"] = "false"  # else ModelTrainer asks IAM to simulate the role
+    sdk_logger = logging.getLogger("sagemaker")
+    level = sdk_logger.level
+    sdk_logger.setLevel(logging.ERROR)  # it narrates every field it drops from the definition
+    try:
+        import sagemaker.core.telemetry.telemetry_logging as telemetry
+
+        # The background telemetry thread would call STS and the internet; nothing may leave here.
+        telemetry._send_telemetry_request = lambda *a, **k: None
+        yield
+    finally:
+        sdk_logger.setLevel(level)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _session(region: str) -> Any:
+    import boto3
+    from sagemaker.core.workflow.pipeline_context import PipelineSession
+
+    class OfflinePipelineSession(PipelineSession):  # type: ignore[misc]
+        """Trusts the configured bucket and refuses every upload: the stack ships the files."""
+
+        def default_bucket(self) -> str:
+            return BUCKET
+
+        def upload_data(self, path: str, *args: Any, **kwargs: Any) -> str:
+            raise RuntimeError(f"the offline definition build tried to upload {path}")
+
+        def upload_string_as_file_body(self, *args: Any, **kwargs: Any) -> str:
+            raise RuntimeError("the offline definition build tried to upload a file body")
+
+    session = OfflinePipelineSession(boto_session=boto3.Session(region_name=region))
+    session._default_bucket = BUCKET
+    return session
+
+
+def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline, read top to bottom
+    from sagemaker.core import image_uris
+    from sagemaker.core.drift_check_baselines import DriftCheckBaselines
+    from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
+    from sagemaker.core.network import NetworkConfig
+    from sagemaker.core.processing import Processor, ScriptProcessor
+    from sagemaker.core.shapes import (
+        ProcessingInput,
+        ProcessingOutput,
+        ProcessingS3Input,
+        ProcessingS3Output,
+    )
+    from sagemaker.core.training.configs import (
+        Compute,
+        InputData,
+        Networking,
+        OutputDataConfig,
+        StoppingCondition,
+    )
+    from sagemaker.core.workflow.conditions import (
+        ConditionGreaterThanOrEqualTo,
+        ConditionLessThanOrEqualTo,
+    )
+    from sagemaker.core.workflow.functions import Join, JsonGet
+    from sagemaker.core.workflow.execution_variables import ExecutionVariables
+    from sagemaker.core.workflow.parameters import ParameterFloat, ParameterInteger, ParameterString
+    from sagemaker.core.workflow.properties import PropertyFile
+    from sagemaker.mlops.workflow.condition_step import ConditionStep
+    from sagemaker.mlops.workflow.fail_step import FailStep
+    from sagemaker.mlops.workflow.model_step import ModelStep
+    from sagemaker.mlops.workflow.pipeline import Pipeline
+    from sagemaker.mlops.workflow.steps import ProcessingStep, TrainingStep
+    from sagemaker.serve.model_builder import ModelBuilder
+
+    dev = config.environments.dev
+    region = dev.region
+    instances = dev.instances
+    subnets = list(dev.vpc.subnet_ids) if dev.vpc else []
+    network = NetworkConfig(
+        enable_network_isolation=False,  # processing code reads S3 through the VPC endpoint
+        security_group_ids=[P(Placeholder.SECURITY_GROUP_ID)],
+        subnets=subnets,
+        encrypt_inter_container_traffic=True,
+    )
+
+    # Parameters: thresholds, instance types and input, defaults from the config.
+    p_input = ParameterString(Param.INPUT_DATA_URI, default_value=default_input_uri(config))
+    p_proc_type = ParameterString(Param.PROCESSING_INSTANCE_TYPE, default_value=instances.processing)
+    p_train_type = ParameterString(Param.TRAINING_INSTANCE_TYPE, default_value=instances.training)
+    p_git = ParameterString(Param.GIT_COMMIT, default_value="unknown")
+    p_author = ParameterString(Param.MODEL_AUTHOR, default_value="unknown")
+    gate_params: dict[str, Any] = {}
+    for gate in GATES:
+        default = gate.threshold(config)
+        gate_params[gate.parameter] = (
+            ParameterInteger(gate.parameter, default_value=int(default))
+            if isinstance(default, int)
+            else ParameterFloat(gate.parameter, default_value=float(default))
+        )
+
+    sklearn_image = image_uris.retrieve(
+        framework="sklearn", region=region, version=SKLEARN_VERSION, py_version="py3",
+        instance_type=instances.processing,
+    )  # fmt: skip
+    xgb_image = image_uris.retrieve(framework="xgboost", region=region, version=XGBOOST_VERSION)
+    args = step_arguments(config)
+    code = {path.name: f"s3://{BUCKET}/{key}" for key, path in code_files().items()}
+
+    def s3_in(name: str, uri: Any, local: str) -> Any:
+        return ProcessingInput(
+            input_name=name,
+            s3_input=ProcessingS3Input(
+                s3_uri=uri, local_path=local, s3_data_type="S3Prefix", s3_input_mode="File"
+            ),
+        )
+
+    def s3_out(name: str, local: str, step: str) -> Any:
+        return ProcessingOutput(
+            output_name=name,
+            # Per execution: a registered version's evidence is never overwritten by a later run.
+            s3_output=ProcessingS3Output(
+                s3_uri=Join(on="/", values=[PREFIX, ExecutionVariables.PIPELINE_EXECUTION_ID, step, name]),
+                local_path=local,
+                s3_upload_mode="EndOfJob",
+            ),
+        )
+
+    def processor(cls: Any, image: str, job: str, **extra: Any) -> Any:
+        return cls(
+            role=ROLE_ARN, image_uri=image, instance_type=p_proc_type, instance_count=1,
+            volume_kms_key=KMS_KEY, output_kms_key=KMS_KEY, max_runtime_in_seconds=MAX_RUNTIME_SECONDS,
+            base_job_name=f"{config.project}-{job}", sagemaker_session=session, network_config=network,
+            **extra,
+        )  # fmt: skip
+
+    # 1. Preprocess (sklearn image).
+    out_root = "/opt/ml/processing/output"
+    data_quality = PropertyFile(
+        name="DataQuality", output_name="artifacts", path=preprocess.DATA_QUALITY_FILE
+    )
+    step_pre = ProcessingStep(
+        name="Preprocess",
+        step_args=processor(ScriptProcessor, sklearn_image, "preprocess", command=["python3"]).run(
+            code=code["preprocess.py"],
+            inputs=[s3_in("data", p_input, "/opt/ml/processing/input/data")],
+            outputs=[
+                s3_out(name, f"{out_root}/{name}", "preprocess")
+                for name in ("train", "validation", "test", "baseline", "artifacts")
+            ],
+            arguments=args["preprocess"],
+        ),
+        property_files=[data_quality],
+    )
+    pre_out = step_pre.properties.ProcessingOutputConfig.Outputs
+
+    # 2. Train: the built-in XGBoost algorithm, hyperparameters from the config.
+    trainer = ModelTrainer_(
+        training_image=xgb_image,
+        compute=Compute(
+            instance_type=p_train_type, instance_count=instances.training_count,
+            volume_kms_key_id=KMS_KEY,
+        ),
+        networking=Networking(
+            subnets=subnets, security_group_ids=[P(Placeholder.SECURITY_GROUP_ID)],
+            enable_network_isolation=True, enable_inter_container_traffic_encryption=True,
+        ),
+        stopping_condition=StoppingCondition(max_runtime_in_seconds=MAX_RUNTIME_SECONDS),
+        output_data_config=OutputDataConfig(s3_output_path=f"{PREFIX}/train", kms_key_id=KMS_KEY),
+        hyperparameters=config.model.hyperparameters.as_sagemaker(),
+        input_data_config=[
+            InputData(channel_name=channel, content_type="text/csv",
+                      data_source=pre_out[channel].S3Output.S3Uri)
+            for channel in ("train", "validation")
+        ],
+        base_job_name=f"{config.project}-train",
+        role=ROLE_ARN,
+        sagemaker_session=session,
+    )  # fmt: skip
+    step_train = TrainingStep(name="Train", step_args=trainer.train())
+    model_uri = step_train.properties.ModelArtifacts.S3ModelArtifacts
+
+    # 3. Evaluate (XGBoost image in script mode: it carries xgboost, pandas and scikit-learn).
+    evaluation = PropertyFile(
+        name="Evaluation", output_name="evaluation", path=evaluate.EVALUATION_FILE
+    )
+    step_eval = ProcessingStep(
+        name="Evaluate",
+        step_args=processor(ScriptProcessor, xgb_image, "evaluate", command=["python3"]).run(
+            code=code["evaluate.py"],
+            inputs=[
+                s3_in("model", model_uri, "/opt/ml/processing/model"),
+                s3_in("test", pre_out["test"].S3Output.S3Uri, "/opt/ml/processing/test"),
+            ],
+            outputs=[s3_out("evaluation", "/opt/ml/processing/evaluation", "evaluate")],
+            arguments=args["evaluate"],
+        ),
+        property_files=[evaluation],
+    )
+    eval_uri = step_eval.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri
+
+    # 4. Baseline for drift monitoring: the project's own engine, in its own image.
+    step_baseline = ProcessingStep(
+        name="Baseline",
+        step_args=processor(
+            Processor,
+            P(Placeholder.MONITORING_IMAGE_URI),
+            "baseline",
+            entrypoint=["python3", "-m", "finmlops.monitoring.baseline_step"],
+        ).run(
+            inputs=[
+                s3_in("baseline", pre_out["baseline"].S3Output.S3Uri, "/opt/ml/processing/input/baseline")
+            ],
+            outputs=[s3_out("baseline", "/opt/ml/processing/output/baseline", "baseline")],
+            arguments=[
+                "--numeric", ",".join(config.model.numeric_features),
+                "--categorical", ",".join(config.model.categorical_features),
+                "--model-id", config.model.name,
+            ],
+        ),
+    )  # fmt: skip
+    baseline_uri = step_baseline.properties.ProcessingOutputConfig.Outputs["baseline"].S3Output.S3Uri
+
+    def at(prefix: Any, name: str) -> Any:
+        return Join(on="/", values=[prefix, name])
+
+    json_source = Evidence.CONTENT_TYPE_JSON
+    metrics = ModelMetrics(
+        model_statistics=MetricsSource(s3_uri=at(eval_uri, evaluate.EVALUATION_FILE), content_type=json_source),
+        bias_post_training=MetricsSource(s3_uri=at(eval_uri, evaluate.FAIRNESS_FILE), content_type=json_source),
+        model_data_statistics=MetricsSource(s3_uri=at(baseline_uri, "statistics.json"), content_type=json_source),
+        model_data_constraints=MetricsSource(s3_uri=at(baseline_uri, "constraints.json"), content_type=json_source),
+    )  # fmt: skip
+    drift = DriftCheckBaselines(
+        model_data_statistics=MetricsSource(s3_uri=at(baseline_uri, "statistics.json"), content_type=json_source),
+        model_data_constraints=MetricsSource(s3_uri=at(baseline_uri, "constraints.json"), content_type=json_source),
+    )  # fmt: skip
+
+    # 5. Register, waiting for a human: the evidence contract (finmlops.contracts.Meta).
+    governance = config.governance
+    metadata = {
+        Meta.MODEL_ID: config.model.name,
+        Meta.RISK_TIER: governance.risk_tier,
+        Meta.OWNER: governance.owner,
+        Meta.VALIDATOR: governance.validator,
+        Meta.DATA_CLASSIFICATION: governance.data_classification,
+        Meta.DATA_FINGERPRINT: JsonGet(
+            step_name=step_pre.name, property_file=data_quality, json_path="data_fingerprint"
+        ),
+        Meta.GIT_COMMIT: p_git,
+        Meta.TRAINING_IMAGE: xgb_image,
+        Meta.CREATED_BY: p_author,
+    }
+    builder = ModelBuilder(
+        s3_model_data_url=model_uri, image_uri=xgb_image, sagemaker_session=session, role_arn=ROLE_ARN
+    )
+    step_register = ModelStep(
+        name="RegisterModel",
+        step_args=builder.register(
+            model_package_group_name=P(Placeholder.MODEL_PACKAGE_GROUP),
+            content_types=["text/csv"],
+            response_types=["text/csv"],
+            inference_instances=sorted({config.environments.stage.instances.endpoint,
+                                        config.environments.prod.instances.endpoint}),
+            transform_instances=[instances.processing],
+            approval_status="PendingManualApproval",
+            description=config.model.description or config.model.name,
+            model_metrics=metrics,
+            drift_check_baselines=drift,
+            customer_metadata_properties=metadata,
+        ),
+    )  # fmt: skip
+
+    # 6. Gates: one condition step per gate, chained; each failure has its own Fail step.
+    property_files = {"data_quality": (step_pre, data_quality), "evaluation": (step_eval, evaluation)}
+    compare = {">=": ConditionGreaterThanOrEqualTo, "<=": ConditionLessThanOrEqualTo}
+
+    def gate_chain(gates: list[Gate], then: list[Any]) -> list[Any]:
+        steps = then
+        for gate in reversed(gates):
+            step, prop = property_files[gate.source]
+            value = JsonGet(step_name=step.name, property_file=prop, json_path=gate.json_path)
+            fail = FailStep(
+                name=f"Fail-{gate.name}",
+                error_message=Join(on=" ", values=[
+                    f"Gate {gate.name} failed ({gate.description}):", value,
+                    "is not", gate.comparison, gate_params[gate.parameter],
+                ]),
+            )  # fmt: skip
+            steps = [
+                ConditionStep(
+                    name=f"Gate-{gate.name}",
+                    conditions=[compare[gate.comparison](left=value, right=gate_params[gate.parameter])],
+                    if_steps=steps,
+                    else_steps=[fail],
+                )
+            ]
+        return steps
+
+    model_gates = gate_chain([g for g in GATES if g.source == "evaluation"], [step_register])
+    # Training waits for the data-quality gates: bad data never costs a training job.
+    dq_gates = gate_chain(
+        [g for g in GATES if g.source == "data_quality"], [step_train, step_eval, step_baseline, *model_gates]
+    )
+    return Pipeline(
+        name=pipeline_name(config),
+        parameters=[p_input, p_proc_type, p_train_type, p_git, p_author, *gate_params.values()],
+        steps=[step_pre, *dq_gates],
+        sagemaker_session=session,
+    )
+
+
+def ModelTrainer_(**kwargs: Any) -> Any:  # noqa: N802 - the SDK class, imported late
+    from sagemaker.train import ModelTrainer
+
+    return ModelTrainer(**kwargs)
+
+
+def build_pipeline_definition(config: Config) -> PipelineDefinition:
+    """The definition JSON with placeholders, and the files the stack must ship."""
+    region = config.environments.dev.region
+    with _offline_sdk(region), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipeline = _build(config, _session(region))
+        body = pipeline.definition()
+    # Round-trip through json with sorted keys so equal pipelines give equal bytes.
+    body = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"))
+    files = code_files()
+    key = dataset_key(config)
+    if key:
+        from finmlops.modelbuild import resolve_dataset
+
+        files[key] = resolve_dataset(config.model.dataset.uri)
+    return PipelineDefinition(name=pipeline_name(config), body=body, code_files=files)

@@ -1,0 +1,113 @@
+"""The release gates, defined once: the pipeline's condition steps and the local build read them.
+
+Each gate compares one value in a step's JSON output with a threshold that is a pipeline
+parameter (default from the config). On AWS a failed gate ends the execution in a Fail step whose
+message names the gate; locally the same comparison yields the same verdict.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from finmlops.config import Config
+from finmlops.contracts import Param
+from finmlops.steps import evaluate, preprocess
+
+Source = Literal["data_quality", "evaluation"]
+Comparison = Literal[">=", "<="]
+
+_OPS: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, "<=": operator.le}
+
+
+@dataclass(frozen=True)
+class Gate:
+    name: str
+    description: str
+    source: Source
+    json_path: str
+    comparison: Comparison
+    parameter: str
+    threshold: Callable[[Config], float | int]
+
+    def passes(self, value: float, threshold: float) -> bool:
+        return _OPS[self.comparison](value, threshold)
+
+
+GATES: tuple[Gate, ...] = (
+    Gate(
+        "min-rows", "enough rows to train on", "data_quality", preprocess.DQ_ROWS, ">=",
+        "MinRows", lambda c: c.gates.data_quality.min_rows,
+    ),
+    Gate(
+        "max-missing-share", "largest share of missing values in a feature", "data_quality",
+        preprocess.DQ_MAX_MISSING, "<=", "MaxMissingShare",
+        lambda c: c.gates.data_quality.max_missing_share,
+    ),
+    Gate(
+        "min-positive-share", "share of the positive class", "data_quality",
+        preprocess.DQ_POSITIVE_SHARE, ">=", "MinPositiveShare",
+        lambda c: c.gates.data_quality.min_positive_share,
+    ),
+    Gate(
+        "min-auc", "area under the ROC curve on the test split", "evaluation",
+        evaluate.GATE_PATHS["auc"], ">=", Param.MIN_AUC, lambda c: c.gates.min_auc,
+    ),
+    Gate(
+        "min-ks", "Kolmogorov-Smirnov separation of bad and good scores", "evaluation",
+        evaluate.GATE_PATHS["ks"], ">=", Param.MIN_KS, lambda c: c.gates.min_ks,
+    ),
+    Gate(
+        "max-fairness-disparity", "absolute statistical parity difference", "evaluation",
+        evaluate.GATE_PATHS["parity_difference"], "<=", Param.MAX_FAIRNESS_DISPARITY,
+        lambda c: c.gates.max_fairness_disparity,
+    ),
+    Gate(
+        "min-disparate-impact", "disparate impact ratio (four-fifths rule)", "evaluation",
+        evaluate.GATE_PATHS["disparate_impact"], ">=", Param.MIN_DISPARATE_IMPACT,
+        lambda c: c.gates.min_disparate_impact,
+    ),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class GateResult:
+    gate: Gate
+    value: float
+    threshold: float
+    passed: bool
+
+    def line(self) -> str:
+        mark = "pass" if self.passed else "FAIL"
+        return (
+            f"{mark}  {self.gate.name:<24} {self.value:.4f} {self.gate.comparison} "
+            f"{self.threshold:g}  ({self.gate.description})"
+        )
+
+
+def json_get(document: Mapping[str, Any], path: str) -> float:
+    """The value at a dotted path, as the pipeline's JsonGet reads it."""
+    node: Any = document
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            raise KeyError(f"{path!r}: no {part!r} in the document")
+        node = node[part]
+    return float(node)
+
+
+def check(
+    config: Config,
+    outputs: Mapping[Source, Mapping[str, Any]],
+    overrides: Mapping[str, float] | None = None,
+) -> list[GateResult]:
+    """Every gate whose source output is given, in pipeline order."""
+    results = []
+    for gate in GATES:
+        if gate.source not in outputs:
+            continue
+        threshold = float((overrides or {}).get(gate.parameter, gate.threshold(config)))
+        value = json_get(outputs[gate.source], gate.json_path)
+        results.append(GateResult(gate, value, threshold, gate.passes(value, threshold)))
+    return results

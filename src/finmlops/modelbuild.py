@@ -1,0 +1,163 @@
+"""The model build as the config drives it: step arguments, and the local run of the steps.
+
+`step_arguments` is the one place that turns the config into the steps' command lines; the
+SageMaker pipeline definition and the local build both use it, so they run the same code the
+same way. `run_local` runs preprocess -> train -> evaluate -> gates in a work folder, laid out
+like the S3 prefixes the pipeline writes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from finmlops.config import Config
+from finmlops.gates import GateResult, check
+from finmlops.steps import evaluate, preprocess, train
+
+PACKAGE_DATA_PREFIX = "package:"
+
+
+def resolve_dataset(uri: str, base: Path | None = None) -> Path:
+    """A local path for the configured dataset: the shipped copy, or a file path."""
+    if uri.startswith(PACKAGE_DATA_PREFIX):
+        name = uri.removeprefix(PACKAGE_DATA_PREFIX)
+        ref = resources.files("finmlops.data").joinpath(name)
+        if not ref.is_file():
+            raise FileNotFoundError(f"model.dataset.uri: no shipped dataset named {name!r}")
+        return Path(str(ref))
+    if uri.startswith("s3://"):
+        raise ValueError(
+            f"model.dataset.uri {uri!r} is in S3: the local build reads local files; "
+            "download it first or run the pipeline"
+        )
+    path = Path(uri)
+    if not path.is_absolute() and base is not None:
+        path = base / path
+    if not path.exists():
+        raise FileNotFoundError(f"model.dataset.uri: {path} does not exist")
+    return path
+
+
+def step_arguments(config: Config) -> dict[str, list[str]]:
+    """Command-line arguments of each processing step, from the config."""
+    model = config.model
+    pre = [
+        "--target", model.target,
+        "--positive-class", model.positive_class,
+        "--numeric", ",".join(model.numeric_features),
+        "--categorical", ",".join(model.categorical_features),
+        "--sensitive", model.sensitive_attribute.column,
+        "--validation-share", str(model.split.validation),
+        "--test-share", str(model.split.test),
+        "--seed", str(model.split.seed),
+    ]  # fmt: skip
+    if model.time_column:
+        pre += ["--time-column", model.time_column]
+    if model.leakage_columns:
+        pre += ["--leakage", ",".join(model.leakage_columns)]
+    ev = [
+        "--cutoff", str(model.cutoff),
+        "--sensitive", model.sensitive_attribute.column,
+        "--protected-values", ",".join(model.sensitive_attribute.protected_values),
+        "--label", model.target,
+    ]  # fmt: skip
+    return {"preprocess": pre, "evaluate": ev}
+
+
+@dataclass
+class StepTiming:
+    name: str
+    seconds: float
+
+
+@dataclass
+class LocalBuild:
+    work_dir: Path
+    data_quality: dict[str, Any]
+    evaluation: dict[str, Any]
+    gates: list[GateResult]
+    model_archive: Path
+    timings: list[StepTiming] = field(default_factory=list)
+    rows: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(g.passed for g in self.gates)
+
+    @property
+    def failed_gates(self) -> list[str]:
+        return [g.gate.name for g in self.gates if not g.passed]
+
+
+class StepFailed(RuntimeError):
+    pass
+
+
+def _run(name: str, main: Callable[[list[str]], int], argv: list[str], timings: list[StepTiming]) -> None:
+    start = time.perf_counter()
+    code = main(argv)
+    timings.append(StepTiming(name, time.perf_counter() - start))
+    if code != 0:
+        raise StepFailed(f"step {name} failed with exit code {code}")
+
+
+def run_local(
+    config: Config,
+    work_dir: Path,
+    *,
+    config_dir: Path | None = None,
+    progress: Callable[[str], None] = lambda _msg: None,
+) -> LocalBuild:
+    """Run the model build locally through the same step code the pipeline runs."""
+    args = step_arguments(config)
+    dataset = resolve_dataset(config.model.dataset.uri, config_dir)
+    processed = work_dir / "preprocess"
+    model_dir = work_dir / "train" / "model"
+    archive = work_dir / "train" / "output" / train.MODEL_ARCHIVE
+    evaluation_dir = work_dir / "evaluation"
+    hyperparameters = work_dir / "train" / "input" / "config" / "hyperparameters.json"
+    hyperparameters.parent.mkdir(parents=True, exist_ok=True)
+    hyperparameters.write_text(json.dumps(config.model.hyperparameters.as_sagemaker(), indent=2))
+    timings: list[StepTiming] = []
+
+    progress(f"preprocess: {dataset.name}")
+    _run("preprocess", preprocess.main, ["--input", str(dataset), "--output", str(processed), *args["preprocess"]], timings)
+    data_quality = json.loads((processed / "artifacts" / preprocess.DATA_QUALITY_FILE).read_text())
+    gates = check(config, {"data_quality": data_quality})
+    if not all(g.passed for g in gates):
+        return LocalBuild(work_dir, data_quality, {}, gates, archive, timings)
+
+    progress("train: built-in XGBoost contract")
+    _run(
+        "train",
+        train.main,
+        [
+            "--train", str(processed / "train"),
+            "--validation", str(processed / "validation"),
+            "--hyperparameters", str(hyperparameters),
+            "--model-dir", str(model_dir),
+        ],
+        timings,
+    )  # fmt: skip
+    train.pack_model(model_dir, archive)
+
+    progress("evaluate: discrimination, calibration, fairness")
+    _run(
+        "evaluate",
+        evaluate.main,
+        ["--model", str(archive), "--test", str(processed / "test"), "--output", str(evaluation_dir), *args["evaluate"]],
+        timings,
+    )
+    evaluation = json.loads((evaluation_dir / evaluate.EVALUATION_FILE).read_text())
+    gates = check(config, {"data_quality": data_quality, "evaluation": evaluation})
+    rows = {
+        name: sum(1 for _ in (processed / name / preprocess.SPLIT_FILE[name]).open())
+        for name in ("train", "validation", "test")
+    }
+    return LocalBuild(work_dir, data_quality, evaluation, gates, archive, timings, rows)
