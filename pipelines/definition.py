@@ -67,7 +67,9 @@ def _code_key(path: Path) -> str:
 
 
 def code_files() -> dict[str, Path]:
-    return {_code_key(STEPS_DIR / name): STEPS_DIR / name for name in ("preprocess.py", "evaluate.py")}
+    return {
+        _code_key(STEPS_DIR / name): STEPS_DIR / name for name in ("preprocess.py", "evaluate.py")
+    }
 
 
 def dataset_key(config: Config) -> str | None:
@@ -88,10 +90,12 @@ def _offline_sdk(region: str) -> Iterator[None]:
     """What the SDK needs to build a definition without touching AWS (see docs/decisions/0001)."""
     saved = {k: os.environ.get(k) for k in ("AWS_DEFAULT_REGION", "SAGEMAKER_VALIDATE_ROLE")}
     os.environ["AWS_DEFAULT_REGION"] = region
-    os.environ["SAGEMAKER_VALIDATE_ROLE"] = "false"  # else ModelTrainer asks IAM to simulate the role
-    sdk_logger = logging.getLogger("sagemaker")
-    level = sdk_logger.level
-    sdk_logger.setLevel(logging.ERROR)  # it narrates every field it drops from the definition
+    os.environ["SAGEMAKER_VALIDATE_ROLE"] = (
+        "false"  # else ModelTrainer asks IAM to simulate the role
+    )
+    # The SDK narrates every field it drops from the definition: errors only while it builds.
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
     try:
         import sagemaker.core.telemetry.telemetry_logging as telemetry
 
@@ -99,7 +103,7 @@ def _offline_sdk(region: str) -> Iterator[None]:
         telemetry._send_telemetry_request = lambda *a, **k: None
         yield
     finally:
-        sdk_logger.setLevel(level)
+        logging.disable(previous)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -151,8 +155,8 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
         ConditionGreaterThanOrEqualTo,
         ConditionLessThanOrEqualTo,
     )
-    from sagemaker.core.workflow.functions import Join, JsonGet
     from sagemaker.core.workflow.execution_variables import ExecutionVariables
+    from sagemaker.core.workflow.functions import Join, JsonGet
     from sagemaker.core.workflow.parameters import ParameterFloat, ParameterInteger, ParameterString
     from sagemaker.core.workflow.properties import PropertyFile
     from sagemaker.mlops.workflow.condition_step import ConditionStep
@@ -175,7 +179,9 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
 
     # Parameters: thresholds, instance types and input, defaults from the config.
     p_input = ParameterString(Param.INPUT_DATA_URI, default_value=default_input_uri(config))
-    p_proc_type = ParameterString(Param.PROCESSING_INSTANCE_TYPE, default_value=instances.processing)
+    p_proc_type = ParameterString(
+        Param.PROCESSING_INSTANCE_TYPE, default_value=instances.processing
+    )
     p_train_type = ParameterString(Param.TRAINING_INSTANCE_TYPE, default_value=instances.training)
     p_git = ParameterString(Param.GIT_COMMIT, default_value="unknown")
     p_author = ParameterString(Param.MODEL_AUTHOR, default_value="unknown")
@@ -209,7 +215,9 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
             output_name=name,
             # Per execution: a registered version's evidence is never overwritten by a later run.
             s3_output=ProcessingS3Output(
-                s3_uri=Join(on="/", values=[PREFIX, ExecutionVariables.PIPELINE_EXECUTION_ID, step, name]),
+                s3_uri=Join(
+                    on="/", values=[PREFIX, ExecutionVariables.PIPELINE_EXECUTION_ID, step, name]
+                ),
                 local_path=local,
                 s3_upload_mode="EndOfJob",
             ),
@@ -308,7 +316,9 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
             ],
         ),
     )  # fmt: skip
-    baseline_uri = step_baseline.properties.ProcessingOutputConfig.Outputs["baseline"].S3Output.S3Uri
+    baseline_uri = step_baseline.properties.ProcessingOutputConfig.Outputs[
+        "baseline"
+    ].S3Output.S3Uri
 
     def at(prefix: Any, name: str) -> Any:
         return Join(on="/", values=[prefix, name])
@@ -341,7 +351,10 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
         Meta.CREATED_BY: p_author,
     }
     builder = ModelBuilder(
-        s3_model_data_url=model_uri, image_uri=xgb_image, sagemaker_session=session, role_arn=ROLE_ARN
+        s3_model_data_url=model_uri,
+        image_uri=xgb_image,
+        sagemaker_session=session,
+        role_arn=ROLE_ARN,
     )
     step_register = ModelStep(
         name="RegisterModel",
@@ -361,7 +374,10 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
     )  # fmt: skip
 
     # 6. Gates: one condition step per gate, chained; each failure has its own Fail step.
-    property_files = {"data_quality": (step_pre, data_quality), "evaluation": (step_eval, evaluation)}
+    property_files = {
+        "data_quality": (step_pre, data_quality),
+        "evaluation": (step_eval, evaluation),
+    }
     compare = {">=": ConditionGreaterThanOrEqualTo, "<=": ConditionLessThanOrEqualTo}
 
     def gate_chain(gates: list[Gate], then: list[Any]) -> list[Any]:
@@ -379,7 +395,9 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
             steps = [
                 ConditionStep(
                     name=f"Gate-{gate.name}",
-                    conditions=[compare[gate.comparison](left=value, right=gate_params[gate.parameter])],
+                    conditions=[
+                        compare[gate.comparison](left=value, right=gate_params[gate.parameter])
+                    ],
                     if_steps=steps,
                     else_steps=[fail],
                 )
@@ -389,7 +407,8 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
     model_gates = gate_chain([g for g in GATES if g.source == "evaluation"], [step_register])
     # Training waits for the data-quality gates: bad data never costs a training job.
     dq_gates = gate_chain(
-        [g for g in GATES if g.source == "data_quality"], [step_train, step_eval, step_baseline, *model_gates]
+        [g for g in GATES if g.source == "data_quality"],
+        [step_train, step_eval, step_baseline, *model_gates],
     )
     return Pipeline(
         name=pipeline_name(config),

@@ -26,16 +26,44 @@ from pydantic import (
 
 # Commercial, GovCloud and China regions where SageMaker Pipelines and the Model Registry run.
 KNOWN_REGIONS: frozenset[str] = frozenset(
-    {
-        "us-east-1", "us-east-2", "us-west-1", "us-west-2",
-        "af-south-1", "ap-east-1", "ap-south-1", "ap-south-2", "ap-northeast-1",
-        "ap-northeast-2", "ap-northeast-3", "ap-southeast-1", "ap-southeast-2",
-        "ap-southeast-3", "ap-southeast-4", "ap-southeast-5", "ap-southeast-7",
-        "ca-central-1", "ca-west-1", "eu-central-1", "eu-central-2", "eu-north-1",
-        "eu-south-1", "eu-south-2", "eu-west-1", "eu-west-2", "eu-west-3",
-        "il-central-1", "me-central-1", "me-south-1", "mx-central-1", "sa-east-1",
-        "us-gov-east-1", "us-gov-west-1", "cn-north-1", "cn-northwest-1",
-    }  # fmt: skip
+    [
+        "us-east-1",
+        "us-east-2",
+        "us-west-1",
+        "us-west-2",
+        "af-south-1",
+        "ap-east-1",
+        "ap-south-1",
+        "ap-south-2",
+        "ap-northeast-1",
+        "ap-northeast-2",
+        "ap-northeast-3",
+        "ap-southeast-1",
+        "ap-southeast-2",
+        "ap-southeast-3",
+        "ap-southeast-4",
+        "ap-southeast-5",
+        "ap-southeast-7",
+        "ca-central-1",
+        "ca-west-1",
+        "eu-central-1",
+        "eu-central-2",
+        "eu-north-1",
+        "eu-south-1",
+        "eu-south-2",
+        "eu-west-1",
+        "eu-west-2",
+        "eu-west-3",
+        "il-central-1",
+        "me-central-1",
+        "me-south-1",
+        "mx-central-1",
+        "sa-east-1",
+        "us-gov-east-1",
+        "us-gov-west-1",
+        "cn-north-1",
+        "cn-northwest-1",
+    ]
 )
 
 ENVIRONMENT_NAMES: tuple[str, ...] = ("tooling", "dev", "stage", "prod")
@@ -284,7 +312,9 @@ class Governance(_Frozen):
 
 
 class Notifications(_Frozen):
-    emails: tuple[Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")], ...] = ()
+    emails: tuple[
+        Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")], ...
+    ] = ()
     chat_webhook_parameter: str | None = None
 
 
@@ -404,11 +434,11 @@ def default_config_path(root: str | Path | None = None) -> Path:
 
 
 __all__ = [
+    "ENVIRONMENT_NAMES",
+    "SERVING_ENVIRONMENTS",
     "Config",
     "ConfigError",
     "Environment",
-    "ENVIRONMENT_NAMES",
-    "SERVING_ENVIRONMENTS",
     "default_config_path",
     "load_config",
     "parse_config",

@@ -95,16 +95,18 @@ class LocalBuild:
         return [g.gate.name for g in self.gates if not g.passed]
 
 
-class StepFailed(RuntimeError):
+class StepFailedError(RuntimeError):
     pass
 
 
-def _run(name: str, main: Callable[[list[str]], int], argv: list[str], timings: list[StepTiming]) -> None:
+def _run(
+    name: str, main: Callable[[list[str]], int], argv: list[str], timings: list[StepTiming]
+) -> None:
     start = time.perf_counter()
     code = main(argv)
     timings.append(StepTiming(name, time.perf_counter() - start))
     if code != 0:
-        raise StepFailed(f"step {name} failed with exit code {code}")
+        raise StepFailedError(f"step {name} failed with exit code {code}")
 
 
 def run_local(
@@ -127,7 +129,12 @@ def run_local(
     timings: list[StepTiming] = []
 
     progress(f"preprocess: {dataset.name}")
-    _run("preprocess", preprocess.main, ["--input", str(dataset), "--output", str(processed), *args["preprocess"]], timings)
+    _run(
+        "preprocess",
+        preprocess.main,
+        ["--input", str(dataset), "--output", str(processed), *args["preprocess"]],
+        timings,
+    )
     data_quality = json.loads((processed / "artifacts" / preprocess.DATA_QUALITY_FILE).read_text())
     gates = check(config, {"data_quality": data_quality})
     if not all(g.passed for g in gates):
@@ -151,7 +158,15 @@ def run_local(
     _run(
         "evaluate",
         evaluate.main,
-        ["--model", str(archive), "--test", str(processed / "test"), "--output", str(evaluation_dir), *args["evaluate"]],
+        [
+            "--model",
+            str(archive),
+            "--test",
+            str(processed / "test"),
+            "--output",
+            str(evaluation_dir),
+            *args["evaluate"],
+        ],
         timings,
     )
     evaluation = json.loads((evaluation_dir / evaluate.EVALUATION_FILE).read_text())

@@ -224,7 +224,7 @@ def evaluate(
     if not np.all(np.isfinite(score)):
         raise EvaluationError("the model produced non-finite scores")
     metrics = discrimination(y, score, cutoff)
-    metrics["calibration"] = calibration(y, score)  # type: ignore[assignment]
+    metrics["calibration"] = calibration(y, score)
     return {
         "binary_classification_metrics": metrics,
         "fairness": fairness(y, score, group, groups, cutoff),
@@ -260,7 +260,9 @@ def read_test(test_dir: Path) -> tuple[np.ndarray, np.ndarray, pd.Series]:
 def score_rows(booster: xgb.Booster, x: np.ndarray) -> np.ndarray:
     expected = booster.num_features()
     if x.shape[1] != expected:
-        raise EvaluationError(f"the model expects {expected} features, the test data has {x.shape[1]}")
+        raise EvaluationError(
+            f"the model expects {expected} features, the test data has {x.shape[1]}"
+        )
     return np.asarray(booster.predict(xgb.DMatrix(x, missing=np.nan)), dtype=float)
 
 

@@ -184,7 +184,11 @@ def split(df: pd.DataFrame, spec: Spec) -> tuple[pd.Index, pd.Index, pd.Index]:
     n_val = round(n * spec.validation_share)
     if spec.time_column:
         order = df.sort_values(spec.time_column, kind="stable").index
-        return order[: n - n_test - n_val], order[n - n_test - n_val : n - n_test], order[n - n_test :]
+        return (
+            order[: n - n_test - n_val],
+            order[n - n_test - n_val : n - n_test],
+            order[n - n_test :],
+        )
     rng = np.random.default_rng(spec.seed)
     y = (df[spec.target].astype(str) == spec.positive_class).to_numpy()
     parts: dict[str, list[np.ndarray]] = {"train": [], "validation": [], "test": []}
@@ -226,7 +230,9 @@ def prepare(df: pd.DataFrame, spec: Spec, source_fingerprint: str) -> Prepared:
 
 
 def write_outputs(prepared: Prepared, output_dir: Path) -> dict[str, Path]:
-    folders = {name: output_dir / name for name in ("train", "validation", "test", "baseline", "artifacts")}
+    folders = {
+        name: output_dir / name for name in ("train", "validation", "test", "baseline", "artifacts")
+    }
     for folder in folders.values():
         folder.mkdir(parents=True, exist_ok=True)
     for name in ("train", "validation", "test"):
@@ -234,7 +240,9 @@ def write_outputs(prepared: Prepared, output_dir: Path) -> dict[str, Path]:
         frame.to_csv(folders[name] / SPLIT_FILE[name], header=False, index=False)
     prepared.test_groups.to_frame("group").to_csv(folders["test"] / GROUPS_FILE, index=False)
     prepared.baseline.to_csv(folders["baseline"] / BASELINE_FILE, index=False)
-    (folders["artifacts"] / ENCODERS_FILE).write_text(json.dumps(prepared.encoders, indent=2, sort_keys=True))
+    (folders["artifacts"] / ENCODERS_FILE).write_text(
+        json.dumps(prepared.encoders, indent=2, sort_keys=True)
+    )
     (folders["artifacts"] / DATA_QUALITY_FILE).write_text(
         json.dumps(prepared.data_quality, indent=2, sort_keys=True)
     )

@@ -58,7 +58,9 @@ def _typed(value: str) -> int | float | str:
     return value
 
 
-def booster_params(hyperparameters: Mapping[str, str]) -> tuple[dict[str, object], int, int | None]:
+def booster_params(
+    hyperparameters: Mapping[str, str],
+) -> tuple[dict[str, int | float | str], int, int | None]:
     """Split the container's string hyperparameters into xgboost params and round settings."""
     if "num_round" not in hyperparameters:
         raise ValueError("hyperparameter num_round is required (as in the built-in container)")
@@ -129,7 +131,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    hyperparameters = {str(k): str(v) for k, v in json.loads(args.hyperparameters.read_text()).items()}
+    hyperparameters = {
+        str(k): str(v) for k, v in json.loads(args.hyperparameters.read_text()).items()
+    }
     dtrain = read_channel(args.train)
     dvalidation = read_channel(args.validation) if args.validation.exists() else None
     result = train(dtrain, dvalidation, hyperparameters)

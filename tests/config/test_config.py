@@ -1,0 +1,161 @@
+"""A bad configuration fails at load, naming the file, the field and the reason."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from finmlops.config import ConfigError, load_config, parse_config
+
+
+@pytest.fixture(scope="module")
+def raw(config_path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(config_path.read_text())
+    return data
+
+
+def problems_of(raw: dict[str, Any], change: Any, tmp_path: Path) -> list[tuple[str, str]]:
+    data = copy.deepcopy(raw)
+    change(data)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(path) in str(caught.value)
+    return caught.value.problems
+
+
+def test_default_config_loads_into_frozen_objects(config_path: Path) -> None:
+    config = load_config(config_path)
+    assert config.model.target == "Class"
+    assert config.monitoring.dataset_drift_share == 0.3
+    with pytest.raises(Exception, match="frozen"):
+        config.model.cutoff = 0.9  # type: ignore[misc]
+
+
+def test_unknown_key_is_named(raw: dict[str, Any], tmp_path: Path) -> None:
+    problems = problems_of(raw, lambda d: d["model"].update(trget="Class"), tmp_path)
+    assert ("model.trget", "unknown key") in problems
+
+
+def test_wrong_type_names_field_and_value(raw: dict[str, Any], tmp_path: Path) -> None:
+    problems = problems_of(raw, lambda d: d["gates"].update(min_auc="high"), tmp_path)
+    field, reason = problems[0]
+    assert field == "gates.min_auc"
+    assert "'high'" in reason
+
+
+def test_numeric_strings_are_not_coerced(raw: dict[str, Any], tmp_path: Path) -> None:
+    problems = problems_of(raw, lambda d: d["model"]["split"].update(seed="42"), tmp_path)
+    assert problems[0][0] == "model.split.seed"
+
+
+def test_account_id_must_be_twelve_digits(raw: dict[str, Any], tmp_path: Path) -> None:
+    problems = problems_of(
+        raw, lambda d: d["environments"]["dev"].update(account="12345"), tmp_path
+    )
+    assert problems == [("environments.dev.account", "account id must be 12 digits (got '12345')")]
+
+
+def test_unquoted_account_id_is_refused_because_leading_zeros_would_be_lost(
+    raw: dict[str, Any], tmp_path: Path
+) -> None:
+    problems = problems_of(
+        raw, lambda d: d["environments"]["dev"].update(account=111111111111), tmp_path
+    )
+    assert problems[0][0] == "environments.dev.account"
+
+
+def test_unknown_region_is_refused(raw: dict[str, Any], tmp_path: Path) -> None:
+    problems = problems_of(
+        raw, lambda d: d["environments"]["stage"].update(region="us-middle-1"), tmp_path
+    )
+    assert problems == [("environments.stage.region", "unknown AWS region 'us-middle-1'")]
+
+
+def test_threshold_out_of_range_is_refused(raw: dict[str, Any], tmp_path: Path) -> None:
+    problems = problems_of(raw, lambda d: d["monitoring"].update(dataset_drift_share=1.5), tmp_path)
+    assert problems[0][0] == "monitoring.dataset_drift_share"
+    assert "1.5" in problems[0][1]
+
+
+def test_environments_sharing_an_account_are_refused(raw: dict[str, Any], tmp_path: Path) -> None:
+    shared = raw["environments"]["dev"]["account"]
+    problems = problems_of(
+        raw, lambda d: d["environments"]["prod"].update(account=shared), tmp_path
+    )
+    assert problems[0][0] == "environments.prod.account"
+    assert "'dev'" in problems[0][1]
+
+
+def test_shared_accounts_load_when_explicitly_allowed(raw: dict[str, Any]) -> None:
+    data = copy.deepcopy(raw)
+    data["environments"]["prod"]["account"] = data["environments"]["dev"]["account"]
+    data["environments"]["allow_shared_accounts"] = True
+    assert parse_config(data).environments.prod.account == data["environments"]["dev"]["account"]
+
+
+def test_missing_required_value_is_named(raw: dict[str, Any], tmp_path: Path) -> None:
+    problems = problems_of(raw, lambda d: d["governance"].pop("owner"), tmp_path)
+    assert problems == [("governance.owner", "required value is missing")]
+
+
+def test_missing_environment_account_is_named(raw: dict[str, Any], tmp_path: Path) -> None:
+    problems = problems_of(raw, lambda d: d["environments"]["stage"].pop("account"), tmp_path)
+    assert problems == [("environments.stage.account", "required value is missing")]
+
+
+def test_prod_with_one_endpoint_instance_is_refused(raw: dict[str, Any], tmp_path: Path) -> None:
+    problems = problems_of(
+        raw, lambda d: d["environments"]["prod"]["instances"].update(endpoint_count=1), tmp_path
+    )
+    assert problems[0][0] == "environments.prod.instances.endpoint_count"
+
+
+def test_canary_share_over_half_is_refused(raw: dict[str, Any], tmp_path: Path) -> None:
+    problems = problems_of(raw, lambda d: d["deployment"].update(canary_share=0.6), tmp_path)
+    assert problems[0][0] == "deployment.canary_share"
+
+
+def test_invalid_schedule_expression_is_refused(raw: dict[str, Any], tmp_path: Path) -> None:
+    problems = problems_of(raw, lambda d: d["monitoring"].update(schedule="hourly"), tmp_path)
+    assert problems[0][0] == "monitoring.schedule"
+    assert "rate(" in problems[0][1]
+
+
+def test_feature_listed_as_target_is_refused(raw: dict[str, Any], tmp_path: Path) -> None:
+    problems = problems_of(raw, lambda d: d["model"]["numeric_features"].append("Class"), tmp_path)
+    assert problems[0][0] == "model"
+    assert "Class" in problems[0][1]
+
+
+def test_every_problem_is_reported_at_once(raw: dict[str, Any], tmp_path: Path) -> None:
+    def two_faults(d: dict[str, Any]) -> None:
+        d["gates"]["min_auc"] = 2
+        d["deployment"]["baking_minutes"] = 0
+
+    fields = {field for field, _ in problems_of(raw, two_faults, tmp_path)}
+    assert fields == {"gates.min_auc", "deployment.baking_minutes"}
+
+
+def test_unreadable_and_malformed_files_are_errors_not_crashes(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_config(tmp_path / "absent.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    bad.write_text("- a list")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(bad)
+
+
+def test_hyperparameters_reach_the_container_as_strings(config_path: Path) -> None:
+    hp = load_config(config_path).model.hyperparameters.as_sagemaker()
+    assert all(isinstance(v, str) for v in hp.values())
+    assert hp["objective"] == "binary:logistic"
+    assert "num_round" in hp

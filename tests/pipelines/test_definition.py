@@ -1,0 +1,187 @@
+"""The SageMaker pipeline definition: built offline, deterministic, gates wired to parameters."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from finmlops_pipelines.definition import PipelineDefinition, build_pipeline_definition
+
+from finmlops.config import Config
+from finmlops.contracts import Meta, Param, Placeholder
+from finmlops.gates import GATES
+
+
+@pytest.fixture(scope="module")
+def definition(config: Config) -> Iterator[PipelineDefinition]:
+    # Any attempt to open a network connection during the build fails the test.
+    real_connect = socket.socket.connect
+
+    def refuse(self: socket.socket, address: Any) -> None:
+        raise AssertionError(f"the definition build tried to connect to {address}")
+
+    socket.socket.connect = refuse  # type: ignore[method-assign]
+    try:
+        yield build_pipeline_definition(config)
+    finally:
+        socket.socket.connect = real_connect  # type: ignore[method-assign]
+
+
+def steps_by_name(body: str) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+
+    def walk(steps: list[dict[str, Any]]) -> None:
+        for step in steps:
+            found[step["Name"]] = step
+            if step["Type"] == "Condition":
+                walk(step["Arguments"]["IfSteps"])
+                walk(step["Arguments"]["ElseSteps"])
+
+    walk(json.loads(body)["Steps"])
+    return found
+
+
+def test_definition_is_byte_identical_across_builds(
+    config: Config, definition: PipelineDefinition
+) -> None:
+    assert build_pipeline_definition(config).body == definition.body
+
+
+def test_step_graph_runs_preprocess_train_evaluate_baseline_register(
+    definition: PipelineDefinition,
+) -> None:
+    steps = steps_by_name(definition.body)
+    types = {name: step["Type"] for name, step in steps.items()}
+    assert types["Preprocess"] == "Processing"
+    assert types["Train"] == "Training"
+    assert types["Evaluate"] == "Processing"
+    assert types["Baseline"] == "Processing"
+    assert types["RegisterModel"] == "RegisterModel"
+    assert sum(t == "Fail" for t in types.values()) == len(GATES)
+
+
+def test_training_runs_only_after_the_data_quality_gates(definition: PipelineDefinition) -> None:
+    top = json.loads(definition.body)["Steps"]
+    assert [s["Name"] for s in top] == ["Preprocess", "Gate-min-rows"]
+    steps = steps_by_name(definition.body)
+    last_dq = steps["Gate-min-positive-share"]["Arguments"]["IfSteps"]
+    assert [s["Name"] for s in last_dq][:3] == ["Train", "Evaluate", "Baseline"]
+
+
+def test_every_gate_compares_its_json_value_with_its_parameter(
+    definition: PipelineDefinition,
+) -> None:
+    steps = steps_by_name(definition.body)
+    parameters = {p["Name"] for p in json.loads(definition.body)["Parameters"]}
+    for gate in GATES:
+        condition = steps[f"Gate-{gate.name}"]["Arguments"]["Conditions"][0]
+        assert (
+            condition["Type"]
+            == {">=": "GreaterThanOrEqualTo", "<=": "LessThanOrEqualTo"}[gate.comparison]
+        )
+        assert condition["LeftValue"]["Std:JsonGet"]["Path"] == gate.json_path
+        assert condition["RightValue"] == {"Get": f"Parameters.{gate.parameter}"}
+        assert gate.parameter in parameters
+
+
+def test_failed_gate_message_names_the_gate(definition: PipelineDefinition) -> None:
+    steps = steps_by_name(definition.body)
+    message = steps["Fail-min-auc"]["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
+    assert message[0].startswith("Gate min-auc failed")
+    assert {"Get": "Parameters.MinAuc"} in message
+
+
+def test_parameter_defaults_come_from_the_config(
+    config: Config, definition: PipelineDefinition
+) -> None:
+    defaults = {p["Name"]: p.get("DefaultValue") for p in json.loads(definition.body)["Parameters"]}
+    assert defaults[Param.MIN_AUC] == config.gates.min_auc
+    assert defaults[Param.MAX_FAIRNESS_DISPARITY] == config.gates.max_fairness_disparity
+    assert defaults[Param.PROCESSING_INSTANCE_TYPE] == config.environments.dev.instances.processing
+    assert defaults[Param.INPUT_DATA_URI] == "s3://${ArtifactBucket}/data/lending_club.csv"
+
+
+def test_version_is_registered_pending_manual_approval_with_evidence(
+    definition: PipelineDefinition,
+) -> None:
+    register = steps_by_name(definition.body)["RegisterModel"]["Arguments"]
+    assert register["ModelApprovalStatus"] == "PendingManualApproval"
+    assert register["ModelPackageGroupName"] == "${ModelPackageGroupName}"
+    metrics = register["ModelMetrics"]
+    quality = metrics["ModelQuality"]["Statistics"]["S3Uri"]["Std:Join"]["Values"]
+    assert quality[1] == "evaluation.json"
+    assert "Steps.Evaluate" in quality[0]["Get"]
+    bias = metrics["Bias"]["PostTrainingReport"]["S3Uri"]["Std:Join"]["Values"]
+    assert bias[1] == "fairness.json"
+    drift = register["DriftCheckBaselines"]["ModelDataQuality"]
+    assert drift["Statistics"]["S3Uri"]["Std:Join"]["Values"][1] == "statistics.json"
+    assert drift["Constraints"]["S3Uri"]["Std:Join"]["Values"][1] == "constraints.json"
+
+
+def test_registration_records_inventory_and_lineage(
+    config: Config, definition: PipelineDefinition
+) -> None:
+    metadata = steps_by_name(definition.body)["RegisterModel"]["Arguments"][
+        "CustomerMetadataProperties"
+    ]
+    for key in Meta.INVENTORY_REQUIRED:
+        assert key in metadata
+    assert metadata[Meta.RISK_TIER] == config.governance.risk_tier
+    assert metadata[Meta.DATA_FINGERPRINT]["Std:JsonGet"]["Path"] == "data_fingerprint"
+    assert metadata[Meta.GIT_COMMIT] == {"Get": f"Parameters.{Param.GIT_COMMIT}"}
+    assert metadata[Meta.CREATED_BY] == {"Get": f"Parameters.{Param.MODEL_AUTHOR}"}
+
+
+def test_training_uses_the_builtin_xgboost_3_2_image_with_config_hyperparameters(
+    config: Config, definition: PipelineDefinition
+) -> None:
+    train = steps_by_name(definition.body)["Train"]["Arguments"]
+    assert train["AlgorithmSpecification"]["TrainingImage"].endswith("/sagemaker-xgboost:3.2-0")
+    assert train["HyperParameters"] == config.model.hyperparameters.as_sagemaker()
+    assert train["EnableNetworkIsolation"] is True
+    assert train["ResourceConfig"]["VolumeKmsKeyId"] == "${KmsKeyArn}"
+    assert train["StoppingCondition"]["MaxRuntimeInSeconds"] == 3600
+
+
+def test_jobs_run_in_the_vpc_with_kms(config: Config, definition: PipelineDefinition) -> None:
+    steps = steps_by_name(definition.body)
+    for name in ("Preprocess", "Evaluate", "Baseline"):
+        args = steps[name]["Arguments"]
+        assert args["NetworkConfig"]["VpcConfig"]["Subnets"] == list(
+            config.environments.dev.vpc.subnet_ids
+        )  # type: ignore[union-attr]
+        assert args["NetworkConfig"]["EnableInterContainerTrafficEncryption"] is True
+        assert args["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == "${KmsKeyArn}"
+        assert args["ProcessingOutputConfig"]["KmsKeyId"] == "${KmsKeyArn}"
+
+
+def test_outputs_are_written_per_execution(definition: PipelineDefinition) -> None:
+    outputs = steps_by_name(definition.body)["Evaluate"]["Arguments"]["ProcessingOutputConfig"][
+        "Outputs"
+    ]
+    values = outputs[0]["S3Output"]["S3Uri"]["Std:Join"]["Values"]
+    assert {"Get": "Execution.PipelineExecutionId"} in values
+
+
+def test_step_code_is_referenced_at_the_keys_the_stack_ships(
+    definition: PipelineDefinition,
+) -> None:
+    for key, path in definition.code_files.items():
+        assert path.exists()
+        if key.startswith("code/"):
+            assert f"s3://${{ArtifactBucket}}/{key}" in definition.body
+
+
+def test_only_known_placeholders_are_left_for_cloudformation(
+    definition: PipelineDefinition,
+) -> None:
+    pseudo = {Placeholder.ACCOUNT_ID, Placeholder.PARTITION, Placeholder.REGION}
+    assert definition.placeholders <= set(Placeholder.names()) | pseudo
+    assert "${!" not in definition.body
+
+
+def test_definition_fits_an_inline_cloudformation_property(definition: PipelineDefinition) -> None:
+    assert len(definition.body) < 100_000
