@@ -14,8 +14,11 @@ A change to a contract is a change in this file, and a failing test on both side
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+_SLOT = re.compile(r"\$\{([^}!]+)\}")
 
 
 class Placeholder:
@@ -35,6 +38,17 @@ class Placeholder:
     @staticmethod
     def ref(name: str) -> str:
         return "${" + name + "}"
+
+    @staticmethod
+    def substitute(body: str, values: dict[str, str]) -> str:
+        """Fill every slot as CloudFormation's Fn::Sub would; an unfilled slot is an error.
+
+        The offline executor and `finmlops build upsert` use this; on AWS CloudFormation does it.
+        """
+        missing = sorted({name for name in _SLOT.findall(body) if name not in values})
+        if missing:
+            raise KeyError(f"no value for placeholder(s): {', '.join(missing)}")
+        return _SLOT.sub(lambda match: values[match.group(1)], body)
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -186,6 +200,8 @@ class Promotion:
     HANDLER = "finmlops.registry.handler.handler"
     # CodePipeline V2 pipeline-level variable that carries the approved version.
     ARN_VARIABLE = "ModelPackageArn"
+    # Set only by `finmlops promote rollback --start-pipeline`: the one environment to redeploy.
+    ENVIRONMENT_VARIABLE = "TargetEnvironment"
     # Environment variables the CDK stack gives the handler.
     ENV_GROUPS = "MODEL_PACKAGE_GROUPS"
     ENV_PIPELINE = "PROMOTION_PIPELINE_NAME"
