@@ -1,0 +1,225 @@
+"""The `finmlops` command: one argparse program; each area adds its subcommands with a register
+function (see `_registrations`), and shares the options, clients, output and exit codes here.
+
+Exit codes scripts can rely on: 0 ok, 1 refused (a check or gate said no), 2 usage or
+configuration error, 3 not found, 4 AWS error (service, credentials, network), 5 unexpected error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO, cast
+
+from finmlops.config import Config, ConfigError, default_config_path, load_config
+
+if TYPE_CHECKING:
+    import boto3
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    REFUSED = 1
+    USAGE = 2
+    NOT_FOUND = 3
+    AWS_ERROR = 4
+    UNEXPECTED = 5
+
+
+class UsageError(Exception):
+    """Bad arguments or configuration (exit 2); the message names the option or field."""
+
+
+if TYPE_CHECKING:
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+    # A register function adds one top-level command (with its subcommands) to the program; each
+    # leaf parser takes `parents=[common]` and sets `run=<function(Context) -> int>`.
+    Register = Callable[[Subparsers, argparse.ArgumentParser], None]
+
+
+def _registrations() -> list[Register]:
+    # Imported here, not at the top, because the command modules import this module's helpers.
+    from finmlops.registry.commands import register_audit, register_promote, register_registry
+
+    return [register_registry, register_promote, register_audit]
+
+
+def common_options() -> argparse.ArgumentParser:
+    """Options every leaf command accepts, after its name: `finmlops registry list --json`."""
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("common options")
+    group.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="platform configuration (default: config/platform.yaml in the current directory)",
+    )
+    group.add_argument("--region", help="AWS region (default: the tooling region of the config)")
+    group.add_argument(
+        "--endpoint-url",
+        help="send every AWS call here, e.g. the offline emulator http://127.0.0.1:5000",
+    )
+    group.add_argument("--profile", help="AWS named profile whose credentials to use")
+    group.add_argument("--json", action="store_true", help="print JSON for scripts")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="finmlops",
+        description="Model risk-grade MLOps on SageMaker: registry, approval, promotion, audit.",
+        epilog="exit codes: 0 ok, 1 refused, 2 usage/config error, 3 not found, "
+        "4 AWS error, 5 unexpected error",
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    common = common_options()
+    for register in _registrations():
+        register(commands, common)
+    return parser
+
+
+@dataclass
+class Context:
+    """What a command needs besides its arguments: config, AWS clients and output."""
+
+    args: argparse.Namespace
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
+    _config: Config | None = None
+    _session: boto3.session.Session | None = None
+    _clients: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def json(self) -> bool:
+        return bool(getattr(self.args, "json", False))
+
+    def config(self) -> Config:
+        """The platform configuration; a missing or invalid file is a usage error."""
+        if self._config is None:
+            path = getattr(self.args, "config", None) or default_config_path()
+            try:
+                self._config = load_config(path)
+            except ConfigError as exc:
+                hint = "" if Path(path).exists() else " (pass --config PATH)"
+                raise UsageError(f"{exc}{hint}") from None
+        return self._config
+
+    def optional_config(self) -> Config | None:
+        """The configuration if one was named or the default file exists, else None."""
+        if getattr(self.args, "config", None) is None and not default_config_path().exists():
+            return None
+        return self.config()
+
+    def session(self) -> boto3.session.Session:
+        if self._session is None:
+            import boto3
+
+            region = getattr(self.args, "region", None)
+            if not region:
+                config = self.optional_config()
+                region = config.environments.tooling.region if config else None
+            self._session = boto3.session.Session(
+                profile_name=getattr(self.args, "profile", None), region_name=region
+            )
+        return self._session
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for the service, pointed at --endpoint-url when given."""
+        if service not in self._clients:
+            endpoint = getattr(self.args, "endpoint_url", None)
+            # boto3's stubs type `client` per literal service name; any name is valid here.
+            session = cast("Any", self.session())
+            self._clients[service] = session.client(service, endpoint_url=endpoint)
+        return self._clients[service]
+
+    def emit(self, data: Any, text: str) -> None:
+        """Print `data` as JSON with --json, else the human-readable `text`."""
+        if self.json:
+            print(json.dumps(data, indent=2, sort_keys=True, default=str), file=self.out)
+        elif text:
+            print(text, file=self.out)
+
+    def fail(self, code: ExitCode, message: str, problems: Sequence[str] = ()) -> int:
+        print(f"finmlops: {message}", file=self.err)
+        for problem in problems:
+            print(f"  - {problem}", file=self.err)
+        if self.json:
+            error = {"error": code.name.lower(), "exit_code": int(code), "message": message}
+            if problems:
+                error["problems"] = list(problems)
+            print(json.dumps(error, indent=2, sort_keys=True), file=self.out)
+        return int(code)
+
+
+def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str]]) -> str:
+    """Rows as a fixed-width text table; columns are (key, heading) pairs."""
+    if not rows:
+        return "(none)"
+    cells = [[_text(row.get(key)) for key, _ in columns] for row in rows]
+    headings = [heading for _, heading in columns]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headings)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headings, widths, strict=True)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    return "\n".join(lines)
+
+
+def _text(value: Any) -> str:
+    if value is None or value == "":
+        return "-"
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat(timespec="seconds"))
+    return str(value)
+
+
+def _exit_code_of(exc: BaseException) -> tuple[ExitCode, Sequence[str]] | None:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from finmlops.registry.errors import (
+        InvalidInputError,
+        NotFoundError,
+        RefusedError,
+        RegistryError,
+    )
+
+    if isinstance(exc, RefusedError):
+        return ExitCode.REFUSED, exc.problems
+    known: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], ExitCode], ...] = (
+        ((UsageError, InvalidInputError, ConfigError), ExitCode.USAGE),
+        (NotFoundError, ExitCode.NOT_FOUND),
+        ((ClientError, BotoCoreError, RegistryError), ExitCode.AWS_ERROR),
+    )
+    for kinds, code in known:
+        if isinstance(exc, kinds):
+            return code, ()
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    run: Callable[[Context], int] | None = getattr(args, "run", None)
+    if run is None:
+        # A command group without its subcommand: show what it offers.
+        (getattr(args, "parser", None) or parser).print_help(sys.stderr)
+        return int(ExitCode.USAGE)
+    ctx = Context(args)
+    try:
+        return run(ctx)
+    except Exception as exc:
+        mapped = _exit_code_of(exc)
+        if mapped is None:
+            traceback.print_exc(file=ctx.err)
+            return ctx.fail(ExitCode.UNEXPECTED, f"unexpected error: {type(exc).__name__}: {exc}")
+        code, problems = mapped
+        message = str(exc).splitlines()[0] if problems else str(exc)
+        return ctx.fail(code, message, problems)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

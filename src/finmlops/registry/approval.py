@@ -1,0 +1,207 @@
+"""Approve or reject a model version: reason required, identity recorded, checks before any write.
+
+Order of writes: the audit record of the decision first, then the registry. A registry write that
+fails after its record is followed by a `decision-not-applied` record, so the trail never claims a
+change that did not happen without saying so. A refusal writes only its audit record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from finmlops.contracts import Approval, AuditAction, AuditRecord, Meta
+from finmlops.registry.audit import AuditTrail
+from finmlops.registry.errors import InvalidInputError, RefusedError
+from finmlops.registry.evidence import (
+    EvidencePolicy,
+    evidence_references,
+    missing_evidence,
+    segregation_problems,
+)
+from finmlops.registry.versions import ModelVersion, describe_version, update_version
+
+if TYPE_CHECKING:
+    from mypy_boto3_sagemaker import SageMakerClient
+    from mypy_boto3_sts import STSClient
+
+# ApprovalDescription holds 1,024 characters, including who and when.
+MAX_REASON = 800
+APPROVAL_KEYS = (Meta.APPROVED_BY, Meta.APPROVED_AT, Meta.APPROVAL_REASON)
+
+
+@dataclass(frozen=True)
+class Decision:
+    version: ModelVersion
+    status: str
+    actor: str
+    record: AuditRecord
+
+
+def caller_identity(sts: STSClient) -> str:
+    """The ARN of whoever the client's credentials belong to: the only identity trusted here."""
+    return sts.get_caller_identity()["Arn"]
+
+
+def check_reason(reason: str | None) -> str:
+    text = " ".join((reason or "").split())
+    if not text:
+        raise InvalidInputError("reason: a reason is required for every approval and rejection")
+    if len(text) > MAX_REASON:
+        raise InvalidInputError(f"reason: at most {MAX_REASON} characters (got {len(text)})")
+    return text
+
+
+def _refuse(
+    audit: AuditTrail,
+    *,
+    version: ModelVersion,
+    actor: str,
+    reason: str,
+    what: str,
+    problems: list[str],
+    details: dict[str, str],
+) -> RefusedError:
+    audit.append(
+        AuditAction.APPROVAL_REFUSED,
+        actor,
+        version=version,
+        reason=reason,
+        evidence=evidence_references(version),
+        previous_state=version.state(),
+        details={**details, "requested": what, "problems": "; ".join(problems)},
+    )
+    return RefusedError(f"{what} of {version.label}", problems)
+
+
+def _apply(
+    sm: SageMakerClient,
+    audit: AuditTrail,
+    *,
+    record: AuditRecord,
+    version: ModelVersion,
+    status: str,
+    metadata: dict[str, str] | None = None,
+    remove_metadata: tuple[str, ...] = (),
+) -> None:
+    description = f"{status} by {record.actor} at {record.at}: {record.reason}"
+    try:
+        update_version(
+            sm,
+            version.arn,
+            status=status,
+            approval_description=description,
+            metadata=metadata,
+            remove_metadata=remove_metadata,
+        )
+    except Exception as exc:
+        audit.append(
+            AuditAction.DECISION_NOT_APPLIED,
+            record.actor,
+            version=version,
+            reason=record.reason,
+            previous_state=version.state(),
+            details={"decision": record.record_id, "error": f"{type(exc).__name__}: {exc}"},
+        )
+        raise
+
+
+def approve(
+    sm: SageMakerClient,
+    sts: STSClient,
+    audit: AuditTrail,
+    *,
+    arn: str,
+    reason: str,
+    policy: EvidencePolicy | None = None,
+) -> Decision:
+    """Approve a version, or raise RefusedError listing every reason (and change nothing)."""
+    policy = policy or EvidencePolicy()
+    reason = check_reason(reason)
+    approver = caller_identity(sts)
+    version = describe_version(sm, arn)
+    problems: list[str] = []
+    if version.status == Approval.APPROVED:
+        problems.append(f"status: already {Approval.APPROVED}")
+    elif version.status == Approval.REJECTED:
+        problems.append(
+            f"status: {Approval.REJECTED} versions stay rejected; register a new version instead"
+        )
+    if version.package_status and version.package_status != "Completed":
+        problems.append(f"package status: {version.package_status}, not Completed")
+    problems.extend(segregation_problems(version, approver))
+    problems.extend(missing_evidence(version, policy))
+    details = {"policy": policy.describe()}
+    if problems:
+        raise _refuse(
+            audit,
+            version=version,
+            actor=approver,
+            reason=reason,
+            what="approval",
+            problems=problems,
+            details=details,
+        )
+
+    record = audit.append(
+        AuditAction.APPROVE,
+        approver,
+        version=version,
+        reason=reason,
+        evidence=evidence_references(version),
+        previous_state=version.state(),
+        details=details,
+    )
+    approval = {
+        Meta.APPROVED_BY: approver,
+        Meta.APPROVED_AT: record.at,
+        Meta.APPROVAL_REASON: reason,
+    }
+    _apply(sm, audit, record=record, version=version, status=Approval.APPROVED, metadata=approval)
+    return Decision(version, Approval.APPROVED, approver, record)
+
+
+def reject(
+    sm: SageMakerClient,
+    sts: STSClient,
+    audit: AuditTrail,
+    *,
+    arn: str,
+    reason: str,
+) -> Decision:
+    """Reject a version (also revokes an approval). The approval keys are removed, so a later
+    approval in the console cannot pass the gate on the earlier approver's name."""
+    reason = check_reason(reason)
+    actor = caller_identity(sts)
+    version = describe_version(sm, arn)
+    if version.status == Approval.REJECTED:
+        problems = [f"status: already {Approval.REJECTED}"]
+        raise _refuse(
+            audit,
+            version=version,
+            actor=actor,
+            reason=reason,
+            what="rejection",
+            problems=problems,
+            details={},
+        )
+    record = audit.append(
+        AuditAction.REJECT,
+        actor,
+        version=version,
+        reason=reason,
+        evidence=evidence_references(version),
+        previous_state=version.state(),
+    )
+    _apply(
+        sm,
+        audit,
+        record=record,
+        version=version,
+        status=Approval.REJECTED,
+        remove_metadata=APPROVAL_KEYS,
+    )
+    return Decision(version, Approval.REJECTED, actor, record)
+
+
+__all__ = ["Decision", "approve", "caller_identity", "check_reason", "reject"]

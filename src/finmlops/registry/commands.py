@@ -1,0 +1,621 @@
+"""`finmlops registry`, `finmlops promote` and `finmlops audit`: the CLI over this package."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import UTC, datetime, time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from finmlops.cli import Context, ExitCode, UsageError, table
+from finmlops.contracts import Promotion
+from finmlops.registry.approval import Decision, approve, caller_identity, reject
+from finmlops.registry.audit import AuditFilter, AuditTrail, to_csv, to_json
+from finmlops.registry.evidence import (
+    EvidencePolicy,
+    approver_of,
+    evidence_references,
+    missing_evidence,
+    promotion_problems,
+    read_metrics,
+)
+from finmlops.registry.promotion import (
+    Deployment,
+    DeploymentHistory,
+    read_manifest,
+    record_deployment,
+    resolve,
+    rollback,
+)
+from finmlops.registry.storage import ObjectLock, iso
+from finmlops.registry.versions import (
+    LIFECYCLE_STAGES,
+    ModelVersion,
+    find_version,
+    latest_version,
+    list_groups,
+    list_versions,
+)
+
+if TYPE_CHECKING:
+    from finmlops.cli import Subparsers
+
+ENVIRONMENTS = tuple(LIFECYCLE_STAGES)
+
+
+# --------------------------------------------------------------------------- shared options
+
+
+def _group_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--group", help="model package group (default: model.package_group of the config)"
+    )
+
+
+def _policy_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--drift-baselines-optional",
+        action="store_true",
+        help="do not require DriftCheckBaselines (for deployments whose monitoring registers none)",
+    )
+
+
+def _store_options(parser: argparse.ArgumentParser, state: bool = False) -> None:
+    stores = parser.add_argument_group("stores")
+    stores.add_argument(
+        "--audit-bucket",
+        help="audit trail bucket (default: the tooling audit bucket of the config)",
+    )
+    stores.add_argument(
+        "--audit-retention-days",
+        type=int,
+        help="Object Lock retention to set on each new record (default: the bucket's own)",
+    )
+    if state:
+        stores.add_argument(
+            "--state-bucket",
+            help="promotion state bucket (default: the tooling state bucket of the config)",
+        )
+
+
+def _group(ctx: Context) -> str:
+    return str(ctx.args.group or ctx.config().model.package_group)
+
+
+def _policy(ctx: Context) -> EvidencePolicy:
+    return EvidencePolicy(require_drift_baselines=not ctx.args.drift_baselines_optional)
+
+
+def _tooling_bucket(ctx: Context, given: str | None, kind: str) -> str:
+    if given:
+        return given
+    config = ctx.config()
+    tooling = config.environments.tooling
+    naming = Promotion.audit_bucket_name if kind == "audit" else Promotion.state_bucket_name
+    return naming(config.project, tooling.account, tooling.region)
+
+
+def _audit(ctx: Context) -> AuditTrail:
+    days = ctx.args.audit_retention_days
+    if days is not None and days < 1:
+        raise UsageError(f"--audit-retention-days: must be >= 1 (got {days})")
+    bucket = _tooling_bucket(ctx, ctx.args.audit_bucket, "audit")
+    return AuditTrail(ctx.client("s3"), bucket, lock=ObjectLock(days) if days else None)
+
+
+def _history(ctx: Context) -> DeploymentHistory:
+    bucket = _tooling_bucket(ctx, ctx.args.state_bucket, "state")
+    return DeploymentHistory(ctx.client("s3"), bucket)
+
+
+def _leaf(
+    commands: Subparsers, common: argparse.ArgumentParser, name: str, help_text: str, run: Any
+) -> argparse.ArgumentParser:
+    parser = commands.add_parser(name, parents=[common], help=help_text, description=help_text)
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _write(ctx: Context, path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--out: cannot write {path}: {exc.strerror}") from None
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def _version_data(version: ModelVersion, policy: EvidencePolicy) -> dict[str, Any]:
+    lifecycle = asdict(version.lifecycle) if version.lifecycle else None
+    return {
+        "arn": version.arn,
+        "group": version.group,
+        "version": version.version,
+        "status": version.status,
+        "package_status": version.package_status,
+        "created_at": iso(version.created_at) if version.created_at else "",
+        "registered_by": list(version.registered_by),
+        "approved_by": approver_of(version),
+        "approval_description": version.approval_description,
+        "lifecycle": lifecycle,
+        "image_uri": version.image_uri,
+        "model_data_url": version.model_data_url,
+        "metadata": dict(version.metadata),
+        "evidence": evidence_references(version),
+        "missing_evidence": missing_evidence(version, policy),
+    }
+
+
+def _lifecycle_text(version: ModelVersion) -> str:
+    return f"{version.lifecycle.stage}/{version.lifecycle.status}" if version.lifecycle else ""
+
+
+def _evidence_text(missing: list[str]) -> str:
+    return "complete" if not missing else f"missing {len(missing)}"
+
+
+def _metrics(ctx: Context, version: ModelVersion) -> dict[str, float]:
+    uri = evidence_references(version).get("ModelMetrics.ModelQuality.Statistics", "")
+    return read_metrics(ctx.client("s3"), uri) if uri else {}
+
+
+def _registry_list(ctx: Context) -> int:
+    sm = ctx.client("sagemaker")
+    policy = _policy(ctx)
+    groups = [ctx.args.group] if ctx.args.group else [g.name for g in list_groups(sm)]
+    found: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    for group in groups:
+        versions = list_versions(sm, group, ctx.args.status)
+        if not versions:
+            rows.append({"group": group})
+        for version in versions:
+            data = _version_data(version, policy)
+            if ctx.args.metrics:
+                data["metrics"] = _metrics(ctx, version)
+            found.append(data)
+            shown = list(data.get("metrics", {}).items())[:4]
+            rows.append(
+                {
+                    **data,
+                    "registered": ", ".join(version.registered_by),
+                    "stage": _lifecycle_text(version),
+                    "evidence_state": _evidence_text(data["missing_evidence"]),
+                    "metrics_text": " ".join(f"{k}={v:.4g}" for k, v in shown),
+                }
+            )
+    columns = [
+        ("group", "GROUP"),
+        ("version", "VERSION"),
+        ("status", "STATUS"),
+        ("created_at", "CREATED"),
+        ("registered", "REGISTERED BY"),
+        ("approved_by", "APPROVED BY"),
+        ("stage", "LIFECYCLE"),
+        ("evidence_state", "EVIDENCE"),
+    ]
+    if ctx.args.metrics:
+        columns.append(("metrics_text", "METRICS"))
+    ctx.emit({"groups": groups, "versions": found}, table(rows, columns))
+    return ExitCode.OK
+
+
+def _registry_show(ctx: Context) -> int:
+    sm = ctx.client("sagemaker")
+    version = find_version(sm, ctx.args.version, _default_group(ctx, ctx.args.version))
+    policy = _policy(ctx)
+    data = _version_data(version, policy)
+    data["promotion_problems"] = promotion_problems(version, policy)
+    data["metrics"] = {} if ctx.args.no_metrics else _metrics(ctx, version)
+    lines = [
+        f"{version.label}  {version.status}  ({version.package_status})",
+        f"  arn:            {version.arn}",
+        f"  created:        {data['created_at'] or '-'}",
+        f"  registered by:  {', '.join(version.registered_by) or '-'}",
+        f"  approved by:    {data['approved_by'] or '-'}",
+        f"  approval:       {version.approval_description or '-'}",
+        f"  lifecycle:      {_lifecycle_text(version) or '-'}",
+        f"  image:          {version.image_uri or '-'}",
+        f"  model data:     {version.model_data_url or '-'}",
+        "evidence:",
+    ]
+    lines += [f"  {name}: {ref}" for name, ref in data["evidence"].items()] or ["  (none)"]
+    missing = data["missing_evidence"]
+    lines.append("missing evidence:" if missing else "missing evidence: none")
+    lines += [f"  - {m}" for m in missing]
+    if data["metrics"]:
+        lines.append("model quality metrics:")
+        lines += [f"  {k} = {v:.6g}" for k, v in data["metrics"].items()]
+    lines.append("metadata:")
+    lines += [f"  {k} = {v}" for k, v in sorted(version.metadata.items())] or ["  (none)"]
+    ctx.emit(data, "\n".join(lines))
+    return ExitCode.OK
+
+
+def _default_group(ctx: Context, ref: str) -> str:
+    # An ARN or GROUP/VERSION names its group; only a bare number needs the configured one.
+    if ref.strip().isdigit():
+        return _group(ctx)
+    return str(ctx.args.group or "")
+
+
+def _decide(ctx: Context, decide: Callable[[Any, str], Decision]) -> int:
+    sm = ctx.client("sagemaker")
+    version = find_version(sm, ctx.args.version, _default_group(ctx, ctx.args.version))
+    decision = decide(sm, version.arn)
+    record = decision.record
+    data = {
+        "arn": version.arn,
+        "group": version.group,
+        "version": version.version,
+        "status": decision.status,
+        "previous_status": version.status,
+        "actor": decision.actor,
+        "reason": record.reason,
+        "audit_record": record.record_id,
+    }
+    ctx.emit(
+        data,
+        f"{version.label}: {version.status} -> {decision.status} by {decision.actor}\n"
+        f"audit record: {record.record_id}",
+    )
+    return ExitCode.OK
+
+
+def _registry_approve(ctx: Context) -> int:
+    audit = _audit(ctx)
+    sts = ctx.client("sts")
+    policy = _policy(ctx)
+    return _decide(
+        ctx,
+        lambda sm, arn: approve(sm, sts, audit, arn=arn, reason=ctx.args.reason, policy=policy),
+    )
+
+
+def _registry_reject(ctx: Context) -> int:
+    audit = _audit(ctx)
+    sts = ctx.client("sts")
+    return _decide(ctx, lambda sm, arn: reject(sm, sts, audit, arn=arn, reason=ctx.args.reason))
+
+
+def _registry_history(ctx: Context) -> int:
+    sm = ctx.client("sagemaker")
+    group = _group(ctx)
+    events: list[dict[str, Any]] = []
+    for version in list_versions(sm, group):
+        events.append(
+            {
+                "at": iso(version.created_at) if version.created_at else "",
+                "version": version.version,
+                "event": "registered",
+                "who": ", ".join(version.registered_by),
+                "detail": version.description,
+                "environment": "",
+            }
+        )
+    for record in _audit(ctx).records(AuditFilter(group=group)):
+        events.append(
+            {
+                "at": record.at,
+                "version": record.version,
+                "event": record.action,
+                "who": record.actor,
+                "detail": record.reason or record.details.get("problems", ""),
+                "environment": record.environment,
+                "audit_record": record.record_id,
+            }
+        )
+    events.sort(key=lambda e: str(e["at"]))
+    columns = [
+        ("at", "TIME"),
+        ("version", "VERSION"),
+        ("event", "EVENT"),
+        ("environment", "ENV"),
+        ("who", "WHO"),
+        ("detail", "DETAIL"),
+    ]
+    ctx.emit({"group": group, "events": events}, table(events, columns))
+    return ExitCode.OK
+
+
+def register_registry(commands: Subparsers, common: argparse.ArgumentParser) -> None:
+    parser = commands.add_parser("registry", help="model versions: list, show, approve, reject")
+    parser.set_defaults(parser=parser)
+    sub = parser.add_subparsers(title="registry commands", metavar="COMMAND")
+
+    p = _leaf(
+        sub,
+        common,
+        "list",
+        "groups and versions with status, evidence and lifecycle",
+        _registry_list,
+    )
+    p.add_argument("--group", help="only this model package group (default: every group)")
+    p.add_argument("--status", choices=["PendingManualApproval", "Approved", "Rejected"])
+    p.add_argument("--metrics", action="store_true", help="read model quality metrics from S3")
+    _policy_option(p)
+
+    p = _leaf(sub, common, "show", "one version's evidence, metadata and metrics", _registry_show)
+    p.add_argument("version", help="ARN, GROUP/VERSION, or a version number of --group")
+    p.add_argument("--no-metrics", action="store_true", help="do not read metrics from S3")
+    _group_option(p)
+    _policy_option(p)
+
+    for name, run, what in (
+        ("approve", _registry_approve, "approve a version (checks evidence and segregation)"),
+        ("reject", _registry_reject, "reject a version, or revoke its approval"),
+    ):
+        p = _leaf(sub, common, name, what, run)
+        p.add_argument("version", help="ARN, GROUP/VERSION, or a version number of --group")
+        p.add_argument("--reason", required=True, help="why (recorded in the registry and audit)")
+        _group_option(p)
+        _store_options(p)
+        if name == "approve":
+            _policy_option(p)
+
+    p = _leaf(
+        sub,
+        common,
+        "history",
+        "a group's registrations and decisions in time order",
+        _registry_history,
+    )
+    _group_option(p)
+    _store_options(p)
+
+
+# --------------------------------------------------------------------------- promote
+
+
+def _deployment_row(entry: Deployment) -> dict[str, Any]:
+    return {
+        "environment": entry.environment,
+        "version": entry.manifest.version,
+        "group": entry.manifest.model_package_group,
+        "model_package_arn": entry.manifest.model_package_arn,
+        "action": entry.action,
+        "at": entry.at,
+        "actor": entry.actor,
+        "replaces": entry.replaces,
+        "reason": entry.reason,
+    }
+
+
+def _promote_status(ctx: Context) -> int:
+    history = _history(ctx)
+    environments = [ctx.args.environment] if ctx.args.environment else list(ENVIRONMENTS)
+    rows: list[dict[str, Any]] = []
+    for environment in environments:
+        entries = history.entries(environment)
+        if ctx.args.all:
+            rows.extend(_deployment_row(e) for e in entries)
+        elif entries:
+            row = _deployment_row(entries[-1])
+            row["deployments"] = len(entries)
+            rows.append(row)
+        else:
+            rows.append({"environment": environment, "version": None})
+    columns = [
+        ("environment", "ENV"),
+        ("version", "VERSION"),
+        ("action", "ACTION"),
+        ("at", "SINCE"),
+        ("actor", "BY"),
+        ("model_package_arn", "MODEL PACKAGE"),
+    ]
+    ctx.emit({"deployments": rows}, table(rows, columns))
+    return ExitCode.OK
+
+
+def _promote_resolve(ctx: Context) -> int:
+    sm = ctx.client("sagemaker")
+    if ctx.args.version:
+        arn = find_version(sm, ctx.args.version, _default_group(ctx, ctx.args.version)).arn
+    else:
+        arn = latest_version(sm, _group(ctx), "Approved").arn
+    actor = caller_identity(ctx.client("sts"))
+    manifest = resolve(
+        sm,
+        _audit(ctx),
+        arn=arn,
+        environment=ctx.args.environment,
+        actor=actor,
+        policy=_policy(ctx),
+    )
+    if ctx.args.out:
+        _write(ctx, ctx.args.out, manifest.to_json())
+        text = f"{manifest.model_package_group}/{manifest.version} -> {ctx.args.out}"
+    else:
+        text = manifest.to_json().rstrip()
+    ctx.emit(asdict(manifest), text)
+    return ExitCode.OK
+
+
+def _promote_record(ctx: Context) -> int:
+    path: Path = ctx.args.manifest
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--manifest: cannot read {path}: {exc.strerror}") from None
+    manifest = read_manifest(text, str(path))
+    actor = caller_identity(ctx.client("sts"))
+    entry = record_deployment(
+        ctx.client("sagemaker"),
+        _audit(ctx),
+        _history(ctx),
+        manifest=manifest,
+        actor=actor,
+        reason=ctx.args.reason or "",
+    )
+    ctx.emit(
+        _deployment_row(entry),
+        f"{entry.environment}: {entry.manifest.model_package_group}/{entry.manifest.version} "
+        f"({entry.action} {entry.at})",
+    )
+    return ExitCode.OK
+
+
+def _promote_rollback(ctx: Context) -> int:
+    actor = caller_identity(ctx.client("sts"))
+    entry = rollback(
+        ctx.client("sagemaker"),
+        _audit(ctx),
+        _history(ctx),
+        environment=ctx.args.environment,
+        actor=actor,
+        reason=ctx.args.reason,
+    )
+    data = _deployment_row(entry)
+    lines = [
+        f"{entry.environment}: rolled back to {entry.manifest.model_package_group}/"
+        f"{entry.manifest.version} (replaces {entry.replaces})"
+    ]
+    if ctx.args.out:
+        _write(ctx, ctx.args.out, entry.manifest.to_json())
+        lines.append(f"manifest: {ctx.args.out}")
+    if ctx.args.start_pipeline:
+        response = ctx.client("codepipeline").start_pipeline_execution(
+            name=ctx.args.start_pipeline,
+            variables=[
+                {"name": Promotion.ARN_VARIABLE, "value": entry.manifest.model_package_arn},
+                {"name": Promotion.ENVIRONMENT_VARIABLE, "value": entry.environment},
+            ],
+        )
+        data["execution_id"] = response["pipelineExecutionId"]
+        lines.append(f"pipeline {ctx.args.start_pipeline}: execution {data['execution_id']}")
+    ctx.emit(data, "\n".join(lines))
+    return ExitCode.OK
+
+
+def register_promote(commands: Subparsers, common: argparse.ArgumentParser) -> None:
+    parser = commands.add_parser("promote", help="deployments: status, resolve, record, rollback")
+    parser.set_defaults(parser=parser)
+    sub = parser.add_subparsers(title="promote commands", metavar="COMMAND")
+
+    p = _leaf(sub, common, "status", "what runs in each environment", _promote_status)
+    p.add_argument("--environment", choices=ENVIRONMENTS)
+    p.add_argument("--all", action="store_true", help="every deployment, not just the current")
+    _store_options(p, state=True)
+
+    p = _leaf(
+        sub,
+        common,
+        "resolve",
+        "run the promotion gate and write the deployment manifest",
+        _promote_resolve,
+    )
+    p.add_argument(
+        "version",
+        nargs="?",
+        help="ARN, GROUP/VERSION or number (default: the latest approved version of --group)",
+    )
+    p.add_argument("--environment", required=True, choices=ENVIRONMENTS)
+    p.add_argument("--out", type=Path, help="manifest file to write (default: print it)")
+    _group_option(p)
+    _policy_option(p)
+    _store_options(p)
+
+    p = _leaf(
+        sub,
+        common,
+        "record",
+        "record a finished deployment (history, lifecycle, audit)",
+        _promote_record,
+    )
+    p.add_argument("--manifest", type=Path, required=True, help="the manifest that was deployed")
+    p.add_argument("--reason", help="note kept with the deployment")
+    _store_options(p, state=True)
+
+    p = _leaf(
+        sub,
+        common,
+        "rollback",
+        "go back to the previously deployed approved version",
+        _promote_rollback,
+    )
+    p.add_argument("--environment", required=True, choices=ENVIRONMENTS)
+    p.add_argument("--reason", required=True, help="why (recorded in the audit trail)")
+    p.add_argument("--out", type=Path, help="write the manifest to redeploy here")
+    p.add_argument(
+        "--start-pipeline",
+        metavar="NAME",
+        help="start this CodePipeline to redeploy (variables ModelPackageArn, TargetEnvironment)",
+    )
+    _store_options(p, state=True)
+
+
+# --------------------------------------------------------------------------- audit
+
+
+def _moment(text: str | None, option: str, end_of_day: bool = False) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"{option}: {text!r} is not a date (YYYY-MM-DD) or ISO time") from None
+    if end_of_day and len(text) == 10:
+        moment = datetime.combine(moment.date(), time.max)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _audit_filter(ctx: Context) -> AuditFilter:
+    return AuditFilter(
+        since=_moment(ctx.args.since, "--since"),
+        until=_moment(ctx.args.until, "--until", end_of_day=True),
+        group=ctx.args.group or "",
+        actions=frozenset(ctx.args.action or ()),
+    )
+
+
+def _audit_export(ctx: Context) -> int:
+    records = _audit(ctx).records(_audit_filter(ctx))
+    text = to_csv(records) if ctx.args.format == "csv" else to_json(records)
+    if ctx.args.out:
+        _write(ctx, ctx.args.out, text)
+        print(f"{len(records)} records -> {ctx.args.out}", file=ctx.err)
+    else:
+        ctx.out.write(text)
+    return ExitCode.OK
+
+
+def _audit_list(ctx: Context) -> int:
+    records = _audit(ctx).records(_audit_filter(ctx))
+    rows = [asdict(r) for r in records]
+    columns = [
+        ("at", "TIME"),
+        ("action", "ACTION"),
+        ("model_package_group", "GROUP"),
+        ("version", "VERSION"),
+        ("environment", "ENV"),
+        ("actor", "WHO"),
+        ("reason", "REASON"),
+    ]
+    ctx.emit({"records": rows}, table(rows, columns))
+    return ExitCode.OK
+
+
+def register_audit(commands: Subparsers, common: argparse.ArgumentParser) -> None:
+    parser = commands.add_parser("audit", help="the audit trail: list, export for examiners")
+    parser.set_defaults(parser=parser)
+    sub = parser.add_subparsers(title="audit commands", metavar="COMMAND")
+    for name, run, what in (
+        ("export", _audit_export, "every record as CSV or JSON, for an examiner"),
+        ("list", _audit_list, "records as a table"),
+    ):
+        p = _leaf(sub, common, name, what, run)
+        p.add_argument("--since", help="from this date or ISO time (UTC unless given)")
+        p.add_argument("--until", help="up to this date (inclusive) or ISO time")
+        p.add_argument("--group", help="only records of this model package group")
+        p.add_argument("--action", action="append", help="only this action (repeatable)")
+        if name == "export":
+            p.add_argument("--format", choices=["csv", "json"], default="csv")
+            p.add_argument("--out", type=Path, help="file to write (default: standard output)")
+        _store_options(p)
+
+
+__all__ = ["register_audit", "register_promote", "register_registry"]

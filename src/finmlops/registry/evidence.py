@@ -1,0 +1,259 @@
+"""The evidence gate and segregation of duties: what a version needs before approval and promotion.
+
+The approve command and the promotion gate run the same functions, so an approval made in the
+console cannot skip a check the CLI would have made.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from finmlops.contracts import Approval, Meta
+from finmlops.registry.versions import ModelVersion
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+@dataclass(frozen=True)
+class EvidencePolicy:
+    """Which evidence a version must carry. Everything is required unless a deployment says not;
+    drift baselines are registered by the monitoring baseline step, so a deployment without it can
+    turn that one check off."""
+
+    require_model_quality: bool = True
+    require_fairness: bool = True
+    require_drift_baselines: bool = True
+    require_model_card: bool = True
+    inventory_keys: tuple[str, ...] = Meta.INVENTORY_REQUIRED
+
+    def describe(self) -> str:
+        off = [
+            name
+            for name, on in (
+                ("model-quality", self.require_model_quality),
+                ("fairness", self.require_fairness),
+                ("drift-baselines", self.require_drift_baselines),
+                ("model-card", self.require_model_card),
+            )
+            if not on
+        ]
+        return "all evidence required" if not off else "not required: " + ", ".join(off)
+
+
+def _get(tree: Mapping[str, Any], path: str) -> Any:
+    node: Any = tree
+    for part in path.split("."):
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(part)
+    return node
+
+
+def _uri(tree: Mapping[str, Any], path: str) -> str:
+    source = _get(tree, path)
+    return str(source.get("S3Uri", "")) if isinstance(source, Mapping) else ""
+
+
+def _s3_uri_problem(name: str, uri: str) -> str | None:
+    if not uri:
+        return f"{name} is missing"
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    if not uri.startswith("s3://") or not bucket or not key:
+        return f"{name} is not an s3://bucket/key URI (got {uri!r})"
+    return None
+
+
+_FAIRNESS_REPORTS = ("Report", "PreTrainingReport", "PostTrainingReport")
+_DRIFT_BASELINES = ("ModelDataQuality.Statistics", "ModelDataQuality.Constraints")
+
+
+def missing_evidence(version: ModelVersion, policy: EvidencePolicy) -> list[str]:
+    """Each piece of required evidence the version lacks, named by where it should be."""
+    problems: list[str] = []
+    metrics = version.model_metrics
+    if policy.require_model_quality:
+        problem = _s3_uri_problem(
+            "model metrics: ModelMetrics.ModelQuality.Statistics",
+            _uri(metrics, "ModelQuality.Statistics"),
+        )
+        if problem:
+            problems.append(problem)
+    if policy.require_fairness:
+        reports = [_uri(metrics, f"Bias.{r}") for r in _FAIRNESS_REPORTS]
+        present = [u for u in reports if u]
+        if not present:
+            problems.append(
+                "fairness metrics: ModelMetrics.Bias has no Report, PreTrainingReport or "
+                "PostTrainingReport"
+            )
+        for uri in present:
+            problem = _s3_uri_problem("fairness metrics: ModelMetrics.Bias", uri)
+            if problem:
+                problems.append(problem)
+    if policy.require_drift_baselines:
+        for path in _DRIFT_BASELINES:
+            problem = _s3_uri_problem(
+                f"drift baselines: DriftCheckBaselines.{path}", _uri(version.drift_baselines, path)
+            )
+            if problem:
+                problems.append(problem)
+    if policy.require_model_card and not model_card_reference(version):
+        problems.append(
+            f"model card: neither ModelCard nor metadata {Meta.MODEL_CARD!r} is set on the version"
+        )
+    for key in policy.inventory_keys:
+        if not version.metadata.get(key, "").strip():
+            problems.append(f"inventory: metadata {key!r} is missing")
+    return problems
+
+
+def model_card_reference(version: ModelVersion) -> str:
+    """Where the version's model card is: the metadata reference, else the registry's own card
+    (kept on AWS; moto drops ModelCard, which is why the register step also writes the metadata)."""
+    if version.metadata.get(Meta.MODEL_CARD):
+        return version.metadata[Meta.MODEL_CARD]
+    if version.model_card.get("ModelCardContent"):
+        status = version.model_card.get("ModelCardStatus", "")
+        return f"registry ModelCard ({status})" if status else "registry ModelCard"
+    return ""
+
+
+def evidence_references(version: ModelVersion) -> dict[str, str]:
+    """Every evidence reference on the version, for audit records and `registry show`."""
+    refs: dict[str, str] = {}
+    for section in ("ModelQuality", "ModelDataQuality", "Bias", "Explainability"):
+        node = version.model_metrics.get(section)
+        if isinstance(node, Mapping):
+            for name in sorted(node):
+                uri = _uri(node, name)
+                if uri:
+                    refs[f"ModelMetrics.{section}.{name}"] = uri
+    for section in ("ModelQuality", "ModelDataQuality", "Bias", "Explainability"):
+        node = version.drift_baselines.get(section)
+        if isinstance(node, Mapping):
+            for name in sorted(node):
+                uri = _uri(node, name)
+                if uri:
+                    refs[f"DriftCheckBaselines.{section}.{name}"] = uri
+    card = model_card_reference(version)
+    if card:
+        refs[Meta.MODEL_CARD] = card
+    for key in (Meta.VALIDATION_REPORT, Meta.DATA_FINGERPRINT, Meta.GIT_COMMIT, Meta.MLFLOW_RUN_ID):
+        if version.metadata.get(key):
+            refs[key] = version.metadata[key]
+    return refs
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who an identity string stands for: an IAM user, a role, a role session, or a plain name."""
+
+    account: str
+    role: str
+    person: str
+
+
+def parse_principal(identity: str) -> Principal:
+    text = identity.strip()
+    parts = text.split(":", 5)
+    if not text.startswith("arn:") or len(parts) < 6:
+        return Principal(account="", role="", person=text)
+    account, resource = parts[4], parts[5]
+    kind, _, rest = resource.partition("/")
+    role, person = "", text
+    if kind == "assumed-role":
+        role, _, person = rest.partition("/")
+    elif kind == "role":
+        # A role without a session stands for everyone who can assume it.
+        role, person = rest.rsplit("/", 1)[-1], ""
+    elif kind == "user":
+        person = rest.rsplit("/", 1)[-1]
+    elif resource == "root":
+        person = f"root@{account}"
+    return Principal(account=account, role=role, person=person)
+
+
+def same_principal(a: str, b: str) -> bool:
+    """Whether two identities may be the same person, judged conservatively: the same ARN; a role
+    and a session of that role; or the same user or session name (a federated user keeps their
+    name as session name whichever role they take)."""
+    if not a or not b:
+        return False
+    if a.strip().lower() == b.strip().lower():
+        return True
+    pa, pb = parse_principal(a), parse_principal(b)
+    if not pa.person or not pb.person:
+        return bool(pa.role) and pa.role == pb.role and pa.account == pb.account
+    return pa.person.lower() == pb.person.lower()
+
+
+def approver_of(version: ModelVersion) -> str:
+    """Who approved the version: the `approved-by` metadata the approve command writes; else, for
+    an approval made in the console on AWS, LastModifiedBy (moto leaves it a fake without identity)."""
+    return version.metadata.get(Meta.APPROVED_BY, "") or version.last_modified_by
+
+
+def segregation_problems(version: ModelVersion, approver: str) -> list[str]:
+    if not version.registered_by:
+        return [
+            f"segregation of duties: the version does not record who registered it "
+            f"(metadata {Meta.CREATED_BY!r})"
+        ]
+    for creator in version.registered_by:
+        if same_principal(creator, approver):
+            return [
+                f"segregation of duties: {approver} registered this version ({creator}) "
+                "and may not approve it"
+            ]
+    return []
+
+
+def promotion_problems(version: ModelVersion, policy: EvidencePolicy) -> list[str]:
+    """The promotion gate: Approved, by a known approver who is not the creator, with evidence."""
+    problems: list[str] = []
+    if version.status != Approval.APPROVED:
+        problems.append(f"status: {version.status or 'none'}, not {Approval.APPROVED}")
+    approver = approver_of(version)
+    if version.status == Approval.APPROVED and not approver:
+        problems.append(
+            f"approval: the version does not say who approved it (metadata {Meta.APPROVED_BY!r}); "
+            "approve with `finmlops registry approve`"
+        )
+    elif approver:
+        problems.extend(segregation_problems(version, approver))
+    problems.extend(missing_evidence(version, policy))
+    if not version.image_uri:
+        problems.append("deployment: InferenceSpecification.Containers[0].Image is missing")
+    if not version.model_data_url:
+        problems.append("deployment: InferenceSpecification.Containers[0].ModelDataUrl is missing")
+    return problems
+
+
+def read_metrics(s3: S3Client, uri: str, limit: int = 40) -> dict[str, float]:
+    """The numbers in a JSON evidence file (e.g. model quality statistics), by dotted path."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        document = json.loads(body)
+    except (ClientError, ValueError):
+        return {}
+    found: dict[str, float] = {}
+
+    def walk(node: Any, path: str) -> None:
+        if len(found) >= limit:
+            return
+        if isinstance(node, Mapping):
+            for name in node:
+                walk(node[name], f"{path}.{name}" if path else str(name))
+        elif isinstance(node, int | float) and not isinstance(node, bool) and math.isfinite(node):
+            found[path] = float(node)
+
+    walk(document, "")
+    return found
