@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import tarfile
 from collections.abc import Sequence
@@ -43,6 +44,15 @@ GATE_PATHS = {
     "disparate_impact": "fairness.disparate_impact",
     "parity_difference": "fairness.statistical_parity_difference_abs",
 }
+
+
+# SageMaker's container paths are the defaults; the offline emulator runs this same file with
+# the container's /opt/ml tree under another root, named by this variable.
+CONTAINER_ROOT_ENV = "FINMLOPS_CONTAINER_ROOT"
+
+
+def container_path(path: str) -> Path:
+    return Path(os.environ.get(CONTAINER_ROOT_ENV, "/")) / path.lstrip("/")
 
 
 class EvaluationError(ValueError):
@@ -275,9 +285,11 @@ def write(result: dict[str, object], label: str, output_dir: Path) -> None:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=Path("/opt/ml/processing/model"))
-    parser.add_argument("--test", type=Path, default=Path("/opt/ml/processing/test"))
-    parser.add_argument("--output", type=Path, default=Path("/opt/ml/processing/evaluation"))
+    parser.add_argument("--model", type=Path, default=container_path("/opt/ml/processing/model"))
+    parser.add_argument("--test", type=Path, default=container_path("/opt/ml/processing/test"))
+    parser.add_argument(
+        "--output", type=Path, default=container_path("/opt/ml/processing/evaluation")
+    )
     parser.add_argument("--cutoff", type=float, default=0.5)
     parser.add_argument("--sensitive", required=True)
     parser.add_argument("--protected-values", required=True, help="comma-separated")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,15 @@ BASELINE_FILE = "baseline.csv"
 DQ_ROWS = "rows"
 DQ_MAX_MISSING = "max_missing_share"
 DQ_POSITIVE_SHARE = "positive_share"
+
+
+# SageMaker's container paths are the defaults; the offline emulator runs this same file with
+# the container's /opt/ml tree under another root, named by this variable.
+CONTAINER_ROOT_ENV = "FINMLOPS_CONTAINER_ROOT"
+
+
+def container_path(path: str) -> Path:
+    return Path(os.environ.get(CONTAINER_ROOT_ENV, "/")) / path.lstrip("/")
 
 
 class SchemaError(ValueError):
@@ -267,8 +277,10 @@ def _csv(value: str) -> tuple[str, ...]:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--input", type=Path, default=Path("/opt/ml/processing/input/data"))
-    parser.add_argument("--output", type=Path, default=Path("/opt/ml/processing/output"))
+    parser.add_argument(
+        "--input", type=Path, default=container_path("/opt/ml/processing/input/data")
+    )
+    parser.add_argument("--output", type=Path, default=container_path("/opt/ml/processing/output"))
     parser.add_argument("--target", required=True)
     parser.add_argument("--positive-class", required=True)
     parser.add_argument("--numeric", type=_csv, default=())

@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from finmlops.steps.evaluate import container_path
+
 MODEL_FILE = "xgboost-model"
 MODEL_ARCHIVE = "model.tar.gz"
 
@@ -120,12 +122,16 @@ def pack_model(model_dir: Path, archive: Path) -> Path:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train", type=Path, default=Path("/opt/ml/input/data/train"))
-    parser.add_argument("--validation", type=Path, default=Path("/opt/ml/input/data/validation"))
+    parser.add_argument("--train", type=Path, default=container_path("/opt/ml/input/data/train"))
     parser.add_argument(
-        "--hyperparameters", type=Path, default=Path("/opt/ml/input/config/hyperparameters.json")
+        "--validation", type=Path, default=container_path("/opt/ml/input/data/validation")
     )
-    parser.add_argument("--model-dir", type=Path, default=Path("/opt/ml/model"))
+    parser.add_argument(
+        "--hyperparameters",
+        type=Path,
+        default=container_path("/opt/ml/input/config/hyperparameters.json"),
+    )
+    parser.add_argument("--model-dir", type=Path, default=container_path("/opt/ml/model"))
     return parser.parse_args(argv)
 
 
