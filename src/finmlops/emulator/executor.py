@@ -1,0 +1,445 @@
+"""Execute a SageMaker pipeline definition offline, step by step, against the embedded AWS.
+
+It reads the definition JSON exactly as deployed (placeholders already filled), resolves
+parameters (with overrides), orders steps by their data references and DependsOn, and runs:
+
+- Processing: inputs downloaded from S3 into the job's /opt/ml tree (under a local root that the
+  step code reads through FINMLOPS_CONTAINER_ROOT), the container entry point run as a process
+  with this Python, outputs uploaded back, property files read from the outputs.
+- Training: the built-in XGBoost contract (channels, hyperparameters.json, model.tar.gz).
+- Condition: the conditions evaluated, JsonGet on property files included; the chosen branch runs.
+- RegisterModel: CreateModelPackage with the arguments from the definition.
+- Fail: the execution fails with the step's message.
+
+Any other step type is an `UnsupportedStepError` naming the type, never skipped. Step statuses,
+timings and failure reasons are recorded in an `Execution`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from finmlops.steps.evaluate import CONTAINER_ROOT_ENV
+
+SUPPORTED = ("Processing", "Training", "Condition", "RegisterModel", "Fail")
+_STEP_REF = re.compile(r"^Steps\.([^.\[]+)")
+BUILTIN_XGBOOST = "sagemaker-xgboost:"
+
+
+class ExecutionError(RuntimeError):
+    """A step failed; the message names the step and the reason."""
+
+
+class UnsupportedStepError(ExecutionError):
+    pass
+
+
+@dataclass
+class StepRecord:
+    name: str
+    type: str
+    status: str = "NotStarted"
+    started: float | None = None
+    ended: float | None = None
+    failure_reason: str | None = None
+    outcome: str | None = None  # condition result, or the registered package ARN
+
+    @property
+    def seconds(self) -> float:
+        return (self.ended or 0.0) - (self.started or 0.0)
+
+
+@dataclass
+class Execution:
+    execution_id: str
+    status: str = "Executing"
+    failure_reason: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    steps: list[StepRecord] = field(default_factory=list)
+    properties: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def step(self, name: str) -> StepRecord:
+        return next(s for s in self.steps if s.name == name)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data.pop("properties")
+        return json.dumps(data, indent=2, sort_keys=True, default=str)
+
+
+def _split_s3(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://"):
+        raise ExecutionError(f"not an S3 URI: {uri!r}")
+    bucket, _, key = uri[5:].partition("/")
+    return bucket, key
+
+
+class PipelineExecutor:
+    """Runs one definition; clients for the embedded AWS are passed in."""
+
+    def __init__(
+        self,
+        definition: str | Mapping[str, Any],
+        *,
+        s3: Any,
+        sagemaker: Any,
+        work_dir: Path,
+        progress: Callable[[str], None] = lambda _m: None,
+        python: str = sys.executable,
+    ) -> None:
+        self.definition = (
+            json.loads(definition) if isinstance(definition, str) else dict(definition)
+        )
+        self.s3 = s3
+        self.sagemaker = sagemaker
+        self.work_dir = work_dir
+        self.progress = progress
+        self.python = python
+        self._steps = self._index(self.definition["Steps"])
+
+    # ---------- graph ----------
+    def _index(self, steps: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for step in steps:
+            if step["Name"] in found:
+                raise ExecutionError(f"step name {step['Name']!r} appears twice")
+            found[step["Name"]] = step
+            if step["Type"] == "Condition":
+                for branch in ("IfSteps", "ElseSteps"):
+                    found.update(self._index(step["Arguments"].get(branch, [])))
+        return found
+
+    @staticmethod
+    def _references(node: Any) -> set[str]:
+        refs: set[str] = set()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "Get" and isinstance(value, str) and (m := _STEP_REF.match(value)):
+                    refs.add(m.group(1))
+                elif key not in {"IfSteps", "ElseSteps"}:
+                    refs |= PipelineExecutor._references(value)
+        elif isinstance(node, list):
+            for item in node:
+                refs |= PipelineExecutor._references(item)
+        return refs
+
+    def dependencies(self, step: dict[str, Any]) -> set[str]:
+        return (
+            self._references(step.get("Arguments", {}))
+            | self._references(step.get("PropertyFiles", []))
+            | set(step.get("DependsOn", []))
+        )
+
+    # ---------- expressions ----------
+    def resolve(self, node: Any, execution: Execution) -> Any:
+        if isinstance(node, list):
+            return [self.resolve(v, execution) for v in node]
+        if not isinstance(node, dict):
+            return node
+        if set(node) == {"Get"}:
+            return self._get(node["Get"], execution)
+        if set(node) == {"Std:Join"}:
+            spec = node["Std:Join"]
+            return spec["On"].join(str(self.resolve(v, execution)) for v in spec["Values"])
+        if set(node) == {"Std:JsonGet"}:
+            return self._json_get(node["Std:JsonGet"], execution)
+        return {k: self.resolve(v, execution) for k, v in node.items()}
+
+    def _get(self, path: str, execution: Execution) -> Any:
+        if path.startswith("Parameters."):
+            name = path.removeprefix("Parameters.")
+            if name not in execution.parameters:
+                raise ExecutionError(f"unknown parameter {name!r}")
+            return execution.parameters[name]
+        if path == "Execution.PipelineExecutionId":
+            return execution.execution_id
+        match = _STEP_REF.match(path)
+        if not match:
+            raise ExecutionError(f"cannot resolve {path!r}")
+        step = match.group(1)
+        if step not in execution.properties:
+            raise ExecutionError(f"{path!r} refers to step {step!r}, which has not run")
+        properties = execution.properties[step]
+        rest = path[match.end() :].lstrip(".")
+        if rest not in properties:
+            raise ExecutionError(f"step {step!r} has no property {rest!r}")
+        return properties[rest]
+
+    def _json_get(self, spec: Mapping[str, Any], execution: Execution) -> Any:
+        ref = (
+            spec["PropertyFile"]["Get"]
+            if isinstance(spec["PropertyFile"], dict)
+            else spec["PropertyFile"]
+        )
+        match = re.match(r"^Steps\.([^.]+)\.PropertyFiles\.(.+)$", ref)
+        if not match:
+            raise ExecutionError(f"JsonGet: cannot read property file reference {ref!r}")
+        step, name = match.groups()
+        files = execution.properties.get(step, {}).get("PropertyFiles", {})
+        if name not in files:
+            raise ExecutionError(f"JsonGet: step {step!r} produced no property file {name!r}")
+        node: Any = files[name]
+        for part in str(spec["Path"]).split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise ExecutionError(f"JsonGet: {name} has no value at {spec['Path']!r}")
+            node = node[part]
+        return node
+
+    # ---------- S3 ----------
+    def _download(self, uri: str, local: Path) -> None:
+        bucket, key = _split_s3(uri)
+        local.mkdir(parents=True, exist_ok=True)
+        listing = self.s3.list_objects_v2(Bucket=bucket, Prefix=key)
+        objects = [o["Key"] for o in listing.get("Contents", [])]
+        if not objects:
+            raise ExecutionError(f"input {uri} holds no object")
+        for object_key in objects:
+            relative = (
+                Path(object_key).name if object_key == key else object_key[len(key) :].lstrip("/")
+            )
+            target = local / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.s3.download_file(bucket, object_key, str(target))
+
+    def _upload(self, local: Path, uri: str) -> None:
+        bucket, key = _split_s3(uri)
+        for path in sorted(p for p in local.rglob("*") if p.is_file()):
+            self.s3.upload_file(
+                str(path), bucket, f"{key.rstrip('/')}/{path.relative_to(local).as_posix()}"
+            )
+
+    # ---------- runners ----------
+    def _root(self, execution: Execution, step: str) -> Path:
+        root = self.work_dir / execution.execution_id / step
+        root.mkdir(parents=True, exist_ok=True)
+        return root
+
+    @staticmethod
+    def _local(root: Path, container_path: str) -> Path:
+        return root / container_path.lstrip("/")
+
+    def _run_process(
+        self, command: list[str], root: Path, step: str, env: Mapping[str, str] | None = None
+    ) -> None:
+        program = [self.python if c in {"python3", "python"} else c for c in command]
+        program = [str(self._local(root, c)) if c.startswith("/opt/ml/") else c for c in program]
+        environment = {**os.environ, CONTAINER_ROOT_ENV: str(root), **(env or {})}
+        done = subprocess.run(program, capture_output=True, text=True, env=environment, check=False)
+        (root / "job.log").write_text(done.stdout + done.stderr)
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+            raise ExecutionError(
+                f"step {step} exited with code {done.returncode}: {' | '.join(tail)}"
+            )
+
+    def _processing(
+        self, step: dict[str, Any], args: dict[str, Any], execution: Execution
+    ) -> dict[str, Any]:
+        root = self._root(execution, step["Name"])
+        for item in args.get("ProcessingInputs", []):
+            s3_input = item["S3Input"]
+            self._download(s3_input["S3Uri"], self._local(root, s3_input["LocalPath"]))
+        outputs = args.get("ProcessingOutputConfig", {}).get("Outputs", [])
+        for item in outputs:
+            self._local(root, item["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
+        app = args["AppSpecification"]
+        command = list(app.get("ContainerEntrypoint", [])) + [
+            str(a) for a in app.get("ContainerArguments", [])
+        ]
+        self._run_process(command, root, step["Name"], args.get("Environment"))
+        properties: dict[str, Any] = {}
+        local_of = {}
+        for item in outputs:
+            name, s3_output = item["OutputName"], item["S3Output"]
+            local = self._local(root, s3_output["LocalPath"])
+            self._upload(local, s3_output["S3Uri"])
+            properties[f"ProcessingOutputConfig.Outputs['{name}'].S3Output.S3Uri"] = s3_output[
+                "S3Uri"
+            ]
+            local_of[name] = local
+        files = {}
+        for prop in step.get("PropertyFiles", []):
+            path = local_of[prop["OutputName"]] / prop["FilePath"]
+            if not path.exists():
+                raise ExecutionError(
+                    f"step {step['Name']}: property file {prop['FilePath']} was not written"
+                )
+            files[prop["PropertyFileName"]] = json.loads(path.read_text())
+        properties["PropertyFiles"] = files
+        return properties
+
+    def _training(
+        self, step: dict[str, Any], args: dict[str, Any], execution: Execution
+    ) -> dict[str, Any]:
+        image = args["AlgorithmSpecification"]["TrainingImage"]
+        if BUILTIN_XGBOOST not in image:
+            raise UnsupportedStepError(
+                f"step {step['Name']}: only the built-in XGBoost training contract runs offline, not {image}"
+            )
+        root = self._root(execution, step["Name"])
+        for channel in args.get("InputDataConfig", []):
+            uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
+            self._download(uri, root / "opt/ml/input/data" / channel["ChannelName"])
+        config_dir = root / "opt/ml/input/config"
+        config_dir.mkdir(parents=True, exist_ok=True)
+        (config_dir / "hyperparameters.json").write_text(
+            json.dumps(args.get("HyperParameters", {}))
+        )
+        self._run_process(["python3", "-m", "finmlops.steps.train"], root, step["Name"])
+        from finmlops.steps.train import MODEL_ARCHIVE, pack_model
+
+        archive = pack_model(root / "opt/ml/model", root / "output" / MODEL_ARCHIVE)
+        job = f"{step['Name'].lower()}-{execution.execution_id}"
+        uri = f"{args['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{job}/output/{MODEL_ARCHIVE}"
+        bucket, key = _split_s3(uri)
+        self.s3.upload_file(str(archive), bucket, key)
+        return {"ModelArtifacts.S3ModelArtifacts": uri, "TrainingJobName": job}
+
+    def _register(
+        self, step: dict[str, Any], args: dict[str, Any], execution: Execution
+    ) -> dict[str, Any]:
+        request = {k: v for k, v in args.items() if v not in ({}, None, "")}
+        metrics = request.get("ModelMetrics")
+        if isinstance(metrics, dict):
+            request["ModelMetrics"] = {k: v for k, v in metrics.items() if v}
+        arn = self.sagemaker.create_model_package(**request)["ModelPackageArn"]
+        return {"ModelPackageArn": arn}
+
+    @staticmethod
+    def _compare(kind: str, left: Any, right: Any) -> bool:
+        if kind == "Equals":
+            return bool(left == right)
+        a, b = float(left), float(right)
+        return {
+            "GreaterThan": a > b,
+            "GreaterThanOrEqualTo": a >= b,
+            "LessThan": a < b,
+            "LessThanOrEqualTo": a <= b,
+        }[kind]
+
+    def _condition(self, condition: dict[str, Any], execution: Execution) -> bool:
+        kind = condition["Type"]
+        if kind == "Not":
+            return not self._condition(condition["Expression"], execution)
+        if kind == "Or":
+            return any(self._condition(c, execution) for c in condition["Conditions"])
+        if kind == "In":
+            value = self.resolve(condition["QueryValue"], execution)
+            return value in self.resolve(condition["Values"], execution)
+        if kind not in {
+            "Equals",
+            "GreaterThan",
+            "GreaterThanOrEqualTo",
+            "LessThan",
+            "LessThanOrEqualTo",
+        }:
+            raise UnsupportedStepError(f"condition type {kind!r} is not supported offline")
+        left = self.resolve(condition["LeftValue"], execution)
+        right = self.resolve(condition["RightValue"], execution)
+        return self._compare(kind, left, right)
+
+    # ---------- the run ----------
+    def parameters(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        declared = {p["Name"]: p for p in self.definition.get("Parameters", [])}
+        unknown = sorted(set(overrides or {}) - set(declared))
+        if unknown:
+            raise ExecutionError(f"unknown pipeline parameter(s): {', '.join(unknown)}")
+        values: dict[str, Any] = {}
+        for name, spec in declared.items():
+            value = (overrides or {}).get(name, spec.get("DefaultValue"))
+            if value is None:
+                raise ExecutionError(f"parameter {name!r} has no default and no value")
+            kind = spec.get("Type", "String")
+            values[name] = (
+                float(value) if kind == "Float" else int(value) if kind == "Integer" else value
+            )
+        return values
+
+    def run(self, execution_id: str, overrides: Mapping[str, Any] | None = None) -> Execution:
+        execution = Execution(execution_id=execution_id, parameters=self.parameters(overrides))
+        unsupported = sorted({s["Type"] for s in self._steps.values()} - set(SUPPORTED))
+        if unsupported:
+            raise UnsupportedStepError(
+                f"step type(s) {', '.join(unsupported)} cannot run offline; supported: {', '.join(SUPPORTED)}"
+            )
+        active = [s["Name"] for s in self.definition["Steps"]]
+        done: set[str] = set()
+        execution.steps = [StepRecord(name, s["Type"]) for name, s in self._steps.items()]
+        try:
+            while True:
+                ready = [
+                    n for n in active if n not in done and self.dependencies(self._steps[n]) <= done
+                ]
+                if not ready:
+                    waiting = [n for n in active if n not in done]
+                    if waiting:
+                        raise ExecutionError(
+                            f"steps {waiting} wait for steps that never run: "
+                            f"{sorted(set().union(*(self.dependencies(self._steps[n]) for n in waiting)) - done)}"
+                        )
+                    break
+                name = ready[0]
+                active.extend(self._run_step(self._steps[name], execution))
+                done.add(name)
+            execution.status = "Succeeded"
+        except ExecutionError as exc:
+            execution.status = "Failed"
+            execution.failure_reason = str(exc)
+        for record in execution.steps:
+            if record.status == "NotStarted":
+                record.status = "NotExecuted"
+        return execution
+
+    def _run_step(self, step: dict[str, Any], execution: Execution) -> list[str]:
+        record = execution.step(step["Name"])
+        record.status, record.started = "Executing", time.time()
+        self.progress(f"{step['Type'].lower()} step {step['Name']}")
+        try:
+            kind = step["Type"]
+            # A condition's arguments hold its branches: they resolve only once chosen.
+            args = (
+                {}
+                if kind in {"Condition", "Fail"}
+                else self.resolve(step.get("Arguments", {}), execution)
+            )
+            follow: list[str] = []
+            if kind == "Processing":
+                execution.properties[step["Name"]] = self._processing(step, args, execution)
+            elif kind == "Training":
+                execution.properties[step["Name"]] = self._training(step, args, execution)
+            elif kind == "RegisterModel":
+                execution.properties[step["Name"]] = self._register(step, args, execution)
+                record.outcome = execution.properties[step["Name"]]["ModelPackageArn"]
+            elif kind == "Condition":
+                outcome = all(
+                    self._condition(c, execution) for c in step["Arguments"]["Conditions"]
+                )
+                record.outcome = str(outcome).lower()
+                branch = "IfSteps" if outcome else "ElseSteps"
+                follow = [s["Name"] for s in step["Arguments"].get(branch, [])]
+                execution.properties[step["Name"]] = {"Outcome": outcome}
+            elif kind == "Fail":
+                message = self.resolve(step["Arguments"].get("ErrorMessage", ""), execution)
+                raise ExecutionError(f"{step['Name']}: {message}")
+            else:  # pragma: no cover - run() refuses unsupported types before any step starts
+                raise UnsupportedStepError(f"step type {kind!r} cannot run offline")
+        except ExecutionError as exc:
+            record.status, record.ended, record.failure_reason = "Failed", time.time(), str(exc)
+            raise
+        except (
+            Exception
+        ) as exc:  # a client error or a bug in a step: fail the step, with the reason
+            record.status, record.ended = "Failed", time.time()
+            record.failure_reason = f"{type(exc).__name__}: {exc}"
+            raise ExecutionError(f"step {step['Name']} failed: {record.failure_reason}") from exc
+        record.status, record.ended = "Succeeded", time.time()
+        return follow
