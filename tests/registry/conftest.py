@@ -1,0 +1,337 @@
+"""Fixtures for the registry tests: moto for every AWS call, two people with their own keys.
+
+Alice registers model versions (the author); Bob approves them (the independent validator).
+Each person's clients are built from an IAM access key created in moto, so get_caller_identity
+names the person, as it would on AWS.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from finmlops.config import Config, load_config
+from finmlops.contracts import Meta, Promotion
+from finmlops.registry.audit import AuditTrail
+from finmlops.registry.promotion import DeploymentHistory
+
+REGION = "us-east-1"
+REPO = Path(__file__).resolve().parents[2]
+CONFIG_PATH = REPO / "config" / "platform.yaml"
+EVIDENCE_BUCKET = "evidence-bucket"
+IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.2-0"
+
+
+@pytest.fixture(autouse=True)
+def fake_aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No real account can be reached: fake keys, no profile, no shared config files."""
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+
+
+@pytest.fixture(scope="session")
+def config() -> Config:
+    return load_config(CONFIG_PATH)
+
+
+@dataclass
+class Person:
+    name: str
+    arn: str
+    access_key_id: str
+    secret_access_key: str
+    _clients: dict[str, Any] = field(default_factory=dict)
+
+    def client(self, service: str) -> Any:
+        # One client per service: building a client parses its service model, which is slow.
+        if service not in self._clients:
+            self._clients[service] = _botocore_session().client(
+                service,
+                region_name=REGION,
+                aws_access_key_id=self.access_key_id,
+                aws_secret_access_key=self.secret_access_key,
+            )
+        return self._clients[service]
+
+    def use_in_env(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Make this person the one the CLI runs as (it reads the standard variables)."""
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", self.access_key_id)
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", self.secret_access_key)
+
+
+@dataclass
+class World:
+    """One emulated account: the registry, the two stores, and the people."""
+
+    config: Config
+    alice: Person
+    bob: Person
+    audit_bucket: str
+    state_bucket: str
+    group: str
+
+    @property
+    def s3(self) -> Any:
+        return _client("s3")
+
+    @property
+    def sm(self) -> Any:
+        return _client("sagemaker")
+
+    def new_client(self, service: str) -> Any:
+        """A client of its own, for a test that registers event hooks on it."""
+        return _client(service)
+
+    def audit(self) -> AuditTrail:
+        return AuditTrail(self.s3, self.audit_bucket)
+
+    def history(self) -> DeploymentHistory:
+        return DeploymentHistory(self.s3, self.state_bucket)
+
+    def describe(self, arn: str) -> dict[str, Any]:
+        description = dict(self.sm.describe_model_package(ModelPackageName=arn))
+        description.pop("ResponseMetadata", None)
+        return description
+
+    def audit_actions(self) -> list[str]:
+        return [r.action for r in self.audit().records()]
+
+
+@functools.cache
+def _botocore_session() -> boto3.session.Session:
+    """One session for the whole run, so service models are loaded once."""
+    return boto3.session.Session(region_name=REGION)
+
+
+def _client(service: str) -> Any:
+    """A client with the default test credentials (the emulator's own identity)."""
+    return _botocore_session().client(
+        service, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+
+
+def _person(iam: Any, name: str) -> Person:
+    user = iam.create_user(UserName=name)["User"]
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return Person(name, user["Arn"], key["AccessKeyId"], key["SecretAccessKey"])
+
+
+@pytest.fixture
+def world(config: Config) -> Iterator[World]:
+    with mock_aws():
+        iam = _client("iam")
+        alice = _person(iam, "alice-author")
+        bob = _person(iam, "bob-validator")
+        tooling = config.environments.tooling
+        audit_bucket = Promotion.audit_bucket_name(config.project, tooling.account, tooling.region)
+        state_bucket = Promotion.state_bucket_name(config.project, tooling.account, tooling.region)
+        s3 = _client("s3")
+        s3.create_bucket(Bucket=audit_bucket, ObjectLockEnabledForBucket=True)
+        s3.create_bucket(Bucket=state_bucket)
+        s3.create_bucket(Bucket=EVIDENCE_BUCKET)
+        group = config.model.package_group
+        _client("sagemaker").create_model_package_group(
+            ModelPackageGroupName=group, ModelPackageGroupDescription="credit risk"
+        )
+        yield World(config, alice, bob, audit_bucket, state_bucket, group)
+
+
+def _source(uri: str) -> dict[str, str]:
+    return {"ContentType": "application/json", "S3Uri": uri}
+
+
+Register = Callable[..., str]
+
+
+@pytest.fixture
+def register(world: World) -> Register:
+    """Register a version as the build pipeline's register step would: by Alice, Pending, with
+    every piece of evidence unless a test leaves some out (`without=`)."""
+
+    def _register(
+        *,
+        group: str | None = None,
+        without: tuple[str, ...] = (),
+        metadata: dict[str, str] | None = None,
+        auc: float = 0.81,
+    ) -> str:
+        group = group or world.group
+        sm = world.alice.client("sagemaker")
+        run = f"{group}/{uuid.uuid4().hex[:8]}"
+        prefix = f"s3://{EVIDENCE_BUCKET}/{run}"
+        world.s3.put_object(
+            Bucket=EVIDENCE_BUCKET,
+            Key=f"{run}/statistics.json",
+            Body=json.dumps({"binary_classification_metrics": {"auc": {"value": auc}}}),
+        )
+        metrics: dict[str, Any] = {}
+        if "model-quality" not in without:
+            metrics["ModelQuality"] = {"Statistics": _source(f"{prefix}/statistics.json")}
+        if "fairness" not in without:
+            metrics["Bias"] = {"PostTrainingReport": _source(f"{prefix}/fairness.json")}
+        inventory = {
+            Meta.MODEL_ID: world.config.model.name,
+            Meta.RISK_TIER: world.config.governance.risk_tier,
+            Meta.OWNER: world.config.governance.owner,
+            Meta.VALIDATOR: world.config.governance.validator,
+            Meta.DATA_FINGERPRINT: "sha256:4f2c0d",
+            Meta.GIT_COMMIT: "0123abc",
+            Meta.CREATED_BY: world.alice.arn,
+        }
+        if "model-card" not in without:
+            inventory[Meta.MODEL_CARD] = f"{prefix}/model-card.json"
+        for key in without:
+            inventory.pop(key, None)
+        inventory.update(metadata or {})
+        request: dict[str, Any] = {
+            "ModelPackageGroupName": group,
+            "ModelPackageDescription": "xgboost credit risk",
+            "ModelApprovalStatus": "PendingManualApproval",
+            "InferenceSpecification": {
+                "Containers": [{"Image": IMAGE, "ModelDataUrl": f"{prefix}/model.tar.gz"}],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+            },
+            "ModelMetrics": metrics,
+            "CustomerMetadataProperties": inventory,
+        }
+        if "drift-baselines" not in without:
+            request["DriftCheckBaselines"] = {
+                "ModelDataQuality": {
+                    "Statistics": _source(f"{prefix}/baseline/statistics.json"),
+                    "Constraints": _source(f"{prefix}/baseline/constraints.json"),
+                }
+            }
+        return str(sm.create_model_package(**request)["ModelPackageArn"])
+
+    return _register
+
+
+def state_change_event(
+    arn: str, status: str, *, group: str, version: int, event_id: str = "evt-1"
+) -> dict[str, Any]:
+    """A "SageMaker Model Package State Change" event as EventBridge delivers it."""
+    return {
+        "version": "0",
+        "id": event_id,
+        "detail-type": "SageMaker Model Package State Change",
+        "source": "aws.sagemaker",
+        "account": "123456789012",
+        "time": "2026-11-28T22:00:00Z",
+        "region": REGION,
+        "resources": [arn],
+        "detail": {
+            "ModelPackageGroupName": group,
+            "ModelPackageVersion": version,
+            "ModelPackageArn": arn,
+            "ModelApprovalStatus": status,
+            "ModelPackageStatus": "Completed",
+        },
+    }
+
+
+@pytest.fixture
+def event() -> Callable[..., dict[str, Any]]:
+    return state_change_event
+
+
+PIPELINE = "credit-risk-promotion"
+
+
+@dataclass
+class Pipeline:
+    name: str
+    client: Any
+
+    def executions(self) -> list[dict[str, str]]:
+        """The variables each execution started with, oldest first."""
+        summaries = self.client.list_pipeline_executions(pipelineName=self.name)
+        found = []
+        for summary in reversed(summaries["pipelineExecutionSummaries"]):
+            execution = self.client.get_pipeline_execution(
+                pipelineName=self.name, pipelineExecutionId=summary["pipelineExecutionId"]
+            )["pipelineExecution"]
+            found.append({v["name"]: v["resolvedValue"] for v in execution.get("variables", [])})
+        return found
+
+
+@pytest.fixture
+def pipeline(world: World) -> Pipeline:
+    """A CodePipeline V2 promotion pipeline in moto (its executions finish instantly)."""
+    iam = _client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "codepipeline.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    role = iam.create_role(RoleName="promotion", AssumeRolePolicyDocument=json.dumps(trust))
+    client = _client("codepipeline")
+    client.create_pipeline(
+        pipeline={
+            "name": PIPELINE,
+            "roleArn": role["Role"]["Arn"],
+            "pipelineType": "V2",
+            "variables": [
+                {"name": Promotion.ARN_VARIABLE, "defaultValue": "none"},
+                {"name": Promotion.ENVIRONMENT_VARIABLE, "defaultValue": "stage"},
+            ],
+            "artifactStore": {"type": "S3", "location": world.state_bucket},
+            "stages": [
+                {
+                    "name": "Source",
+                    "actions": [
+                        {
+                            "name": "Source",
+                            "actionTypeId": {
+                                "category": "Source",
+                                "owner": "AWS",
+                                "provider": "S3",
+                                "version": "1",
+                            },
+                            "configuration": {
+                                "S3Bucket": world.state_bucket,
+                                "S3ObjectKey": "s.zip",
+                            },
+                            "outputArtifacts": [{"name": "src"}],
+                        }
+                    ],
+                },
+                {
+                    "name": "Resolve",
+                    "actions": [
+                        {
+                            "name": "Resolve",
+                            "actionTypeId": {
+                                "category": "Build",
+                                "owner": "AWS",
+                                "provider": "CodeBuild",
+                                "version": "1",
+                            },
+                            "configuration": {"ProjectName": "resolve"},
+                            "inputArtifacts": [{"name": "src"}],
+                        }
+                    ],
+                },
+            ],
+        }
+    )
+    return Pipeline(PIPELINE, client)

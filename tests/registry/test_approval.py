@@ -1,0 +1,213 @@
+"""Approve and reject: reason, identity, segregation of duties, evidence; refusals change nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from finmlops.contracts import Approval, AuditAction, Meta
+from finmlops.registry.approval import approve, reject
+from finmlops.registry.errors import InvalidInputError, RefusedError
+from finmlops.registry.evidence import EvidencePolicy, same_principal
+from finmlops.registry.versions import Lifecycle, describe_version, update_version
+
+
+def _approve(world: Any, arn: str, person: Any, reason: str = "validated", **kw: Any) -> Any:
+    return approve(
+        person.client("sagemaker"),
+        person.client("sts"),
+        world.audit(),
+        arn=arn,
+        reason=reason,
+        **kw,
+    )
+
+
+def test_independent_validator_approves_with_reason_and_identity_recorded(world, register):
+    arn = register()
+
+    decision = _approve(world, arn, world.bob, reason="AUC 0.81, fairness within limits (DI 0.92)")
+
+    described = world.describe(arn)
+    assert described["ModelApprovalStatus"] == Approval.APPROVED
+    assert world.bob.arn in described["ApprovalDescription"]
+    assert "AUC 0.81, fairness within limits (DI 0.92)" in described["ApprovalDescription"]
+    metadata = described["CustomerMetadataProperties"]
+    assert metadata[Meta.APPROVED_BY] == world.bob.arn
+    assert metadata[Meta.APPROVED_AT] == decision.record.at
+    # The metadata copy keeps only characters AWS accepts in metadata values.
+    assert metadata[Meta.APPROVAL_REASON] == "AUC 0.81 fairness within limits DI 0.92"
+    # What the register step wrote is still there (moto replaces the map on update).
+    assert metadata[Meta.CREATED_BY] == world.alice.arn
+    assert metadata[Meta.DATA_FINGERPRINT] == "sha256:4f2c0d"
+    record = decision.record
+    assert (record.action, record.actor) == (AuditAction.APPROVE, world.bob.arn)
+    assert record.previous_state["status"] == Approval.PENDING
+    assert record.evidence["ModelMetrics.ModelQuality.Statistics"].startswith("s3://")
+
+
+def test_author_cannot_approve_own_version_and_nothing_changes(world, register):
+    arn = register()
+    before = world.describe(arn)
+
+    with pytest.raises(RefusedError) as refused:
+        _approve(world, arn, world.alice)
+
+    assert any("segregation of duties" in p for p in refused.value.problems)
+    assert world.describe(arn) == before
+    [record] = world.audit().records()
+    assert record.action == AuditAction.APPROVAL_REFUSED
+    assert record.actor == world.alice.arn
+    assert "segregation of duties" in record.details["problems"]
+
+
+def test_missing_evidence_refuses_approval_and_names_each_gap(world, register):
+    arn = register(without=("fairness", "drift-baselines", "model-card", Meta.VALIDATOR))
+    before = world.describe(arn)
+
+    with pytest.raises(RefusedError) as refused:
+        _approve(world, arn, world.bob)
+
+    problems = refused.value.problems
+    assert any(p.startswith("fairness metrics: ModelMetrics.Bias") for p in problems)
+    assert any("DriftCheckBaselines.ModelDataQuality.Statistics" in p for p in problems)
+    assert any("DriftCheckBaselines.ModelDataQuality.Constraints" in p for p in problems)
+    assert any(p.startswith("model card:") for p in problems)
+    assert "inventory: metadata 'validator' is missing" in problems
+    assert not any(p.startswith("model metrics") for p in problems)
+    assert world.describe(arn) == before
+
+
+def test_model_quality_statistics_are_required(world, register):
+    arn = register(without=("model-quality",))
+    with pytest.raises(RefusedError) as refused:
+        _approve(world, arn, world.bob)
+    assert refused.value.problems == (
+        "model metrics: ModelMetrics.ModelQuality.Statistics is missing",
+    )
+
+
+def test_drift_baselines_requirement_can_be_turned_off(world, register):
+    arn = register(without=("drift-baselines",))
+
+    _approve(world, arn, world.bob, policy=EvidencePolicy(require_drift_baselines=False))
+
+    assert world.describe(arn)["ModelApprovalStatus"] == Approval.APPROVED
+    [record] = world.audit().records()
+    assert record.details["policy"] == "not required: drift-baselines"
+
+
+def test_version_that_does_not_say_who_registered_it_cannot_be_approved(world, register):
+    arn = register(without=(Meta.CREATED_BY,))
+    with pytest.raises(RefusedError) as refused:
+        _approve(world, arn, world.bob)
+    assert "does not record who registered it" in refused.value.problems[0]
+
+
+@pytest.mark.parametrize("reason", ["", "   ", None])
+def test_approval_and_rejection_require_a_reason(world, register, reason):
+    arn = register()
+    with pytest.raises(InvalidInputError, match="reason"):
+        _approve(world, arn, world.bob, reason=reason)
+    bob = world.bob
+    with pytest.raises(InvalidInputError, match="reason"):
+        reject(bob.client("sagemaker"), bob.client("sts"), world.audit(), arn=arn, reason=reason)
+    assert world.audit().records() == []
+
+
+def test_rejection_records_reason_and_revokes_an_approval(world, register):
+    arn = register()
+    _approve(world, arn, world.bob)
+    bob = world.bob
+
+    decision = reject(
+        bob.client("sagemaker"),
+        bob.client("sts"),
+        world.audit(),
+        arn=arn,
+        reason="calibration drifts on the holdout",
+    )
+
+    described = world.describe(arn)
+    assert described["ModelApprovalStatus"] == Approval.REJECTED
+    assert "calibration drifts on the holdout" in described["ApprovalDescription"]
+    assert Meta.APPROVED_BY not in described["CustomerMetadataProperties"]
+    assert described["CustomerMetadataProperties"][Meta.CREATED_BY] == world.alice.arn
+    assert decision.record.previous_state["status"] == Approval.APPROVED
+    assert decision.record.previous_state[Meta.APPROVED_BY] == world.bob.arn
+    assert world.audit_actions() == [AuditAction.APPROVE, AuditAction.REJECT]
+
+
+def test_rejected_version_stays_rejected(world, register):
+    arn = register()
+    bob = world.bob
+    reject(bob.client("sagemaker"), bob.client("sts"), world.audit(), arn=arn, reason="no")
+    with pytest.raises(RefusedError, match="approval of"):
+        _approve(world, arn, world.bob)
+    assert world.describe(arn)["ModelApprovalStatus"] == Approval.REJECTED
+
+
+def test_approving_twice_is_refused(world, register):
+    arn = register()
+    _approve(world, arn, world.bob)
+    with pytest.raises(RefusedError) as refused:
+        _approve(world, arn, world.bob)
+    assert refused.value.problems == ("status: already Approved",)
+
+
+def test_lifecycle_update_keeps_status_description_and_metadata(world, register):
+    """moto overwrites whatever an UpdateModelPackage call omits: the wrapper sends all three."""
+    arn = register()
+    _approve(world, arn, world.bob, reason="fine")
+    before = world.describe(arn)
+    sent: list[dict[str, Any]] = []
+    sm = world.new_client("sagemaker")
+    sm.meta.events.register(
+        "provide-client-params.sagemaker.UpdateModelPackage",
+        lambda params, **_: sent.append(dict(params)),
+    )
+
+    update_version(sm, arn, lifecycle=Lifecycle("Staging", "Deployed", "deployed to stage"))
+
+    after = world.describe(arn)
+    assert after["ModelApprovalStatus"] == before["ModelApprovalStatus"]
+    assert after["ApprovalDescription"] == before["ApprovalDescription"]
+    assert after["CustomerMetadataProperties"] == {
+        **before["CustomerMetadataProperties"],
+        Meta.LIFECYCLE_STAGE: "Staging",
+        Meta.LIFECYCLE_STATUS: "Deployed",
+    }
+    # The API call carries ModelLifeCycle too (kept on AWS; moto drops it).
+    assert sent[0]["ModelLifeCycle"] == {
+        "Stage": "Staging",
+        "StageStatus": "Deployed",
+        "StageDescription": "deployed to stage",
+    }
+    assert describe_version(sm, arn).lifecycle == Lifecycle("Staging", "Deployed")
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("arn:aws:iam::1:user/alice", "arn:aws:iam::1:user/alice", True),
+        ("arn:aws:iam::1:user/alice", "arn:aws:iam::1:user/bob", False),
+        (
+            "arn:aws:sts::1:assumed-role/DataScientist/alice@bank.com",
+            "arn:aws:sts::1:assumed-role/ModelRiskApprover/alice@bank.com",
+            True,
+        ),
+        (
+            "arn:aws:sts::1:assumed-role/Approver/bob",
+            "arn:aws:sts::1:assumed-role/Approver/carol",
+            False,
+        ),
+        ("arn:aws:iam::1:role/BuildRole", "arn:aws:sts::1:assumed-role/BuildRole/session-9", True),
+        ("arn:aws:iam::1:role/BuildRole", "arn:aws:sts::1:assumed-role/Approver/bob", False),
+        ("alice@bank.com", "arn:aws:sts::1:assumed-role/Approver/alice@bank.com", True),
+        ("arn:aws:iam::1:user/alice", "", False),
+    ],
+)
+def test_same_principal_is_judged_conservatively(a, b, same):
+    assert same_principal(a, b) is same
+    assert same_principal(b, a) is same

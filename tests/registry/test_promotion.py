@@ -1,0 +1,239 @@
+"""Promotion: the gate and the manifest, deployment history with ModelLifeCycle, rollback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from finmlops.contracts import Approval, AuditAction, DeploymentManifest, Meta
+from finmlops.registry.approval import approve, reject
+from finmlops.registry.errors import InvalidInputError, RefusedError
+from finmlops.registry.promotion import record_deployment, resolve, rollback
+from finmlops.registry.versions import Lifecycle, describe_version, update_version
+
+
+def _approved(world: Any, register: Any, **kw: Any) -> str:
+    arn = register(**kw)
+    bob = world.bob
+    approve(
+        bob.client("sagemaker"),
+        bob.client("sts"),
+        world.audit(),
+        arn=arn,
+        reason="validated by MRM",
+    )
+    return arn
+
+
+def _resolve(world: Any, arn: str, environment: str = "stage") -> DeploymentManifest:
+    return resolve(world.sm, world.audit(), arn=arn, environment=environment, actor="pipeline")
+
+
+def _deploy(world: Any, arn: str, environment: str) -> Any:
+    manifest = _resolve(world, arn, environment)
+    return record_deployment(
+        world.sm, world.audit(), world.history(), manifest=manifest, actor="pipeline"
+    )
+
+
+def _lifecycle(world: Any, arn: str) -> Lifecycle | None:
+    return describe_version(world.sm, arn).lifecycle
+
+
+def test_resolve_turns_the_approved_version_into_a_reproducible_manifest(world, register):
+    arn = _approved(world, register)
+    version = describe_version(world.sm, arn)
+
+    manifest = _resolve(world, arn, "stage")
+
+    assert manifest.model_package_arn == arn
+    assert (manifest.model_package_group, manifest.version) == (world.group, 1)
+    assert manifest.image_uri == version.image_uri
+    assert manifest.model_data_url == version.model_data_url
+    assert manifest.data_fingerprint == "sha256:4f2c0d"
+    assert manifest.environment == "stage"
+    assert manifest.approval.approved_by == world.bob.arn
+    assert manifest.approval.approved_at == version.metadata[Meta.APPROVED_AT]
+    assert "validated by MRM" in manifest.approval.reason
+    assert manifest.extra[Meta.GIT_COMMIT] == "0123abc"
+    assert DeploymentManifest.from_json(manifest.to_json()) == manifest
+    assert world.audit_actions()[-1] == AuditAction.PROMOTION_RESOLVED
+
+
+def test_gate_refuses_a_version_that_is_not_approved(world, register):
+    arn = register()
+    with pytest.raises(RefusedError) as refused:
+        _resolve(world, arn)
+    assert "status: PendingManualApproval, not Approved" in refused.value.problems
+    assert world.audit_actions() == [AuditAction.PROMOTION_REFUSED]
+
+
+def test_gate_refuses_a_version_approved_by_its_author_outside_the_cli(world, register):
+    arn = register()
+    update_version(
+        world.alice.client("sagemaker"),
+        arn,
+        status=Approval.APPROVED,
+        metadata={Meta.APPROVED_BY: world.alice.arn},
+    )
+    with pytest.raises(RefusedError) as refused:
+        _resolve(world, arn, "prod")
+    assert any("segregation of duties" in p for p in refused.value.problems)
+    [record] = world.audit().records()
+    assert (record.action, record.environment) == (AuditAction.PROMOTION_REFUSED, "prod")
+
+
+def test_gate_refuses_an_approved_version_whose_evidence_was_removed(world, register):
+    arn = _approved(world, register)
+    update_version(world.sm, arn, remove_metadata=(Meta.MODEL_ID, Meta.OWNER))
+    with pytest.raises(RefusedError) as refused:
+        _resolve(world, arn)
+    assert refused.value.problems == (
+        "inventory: metadata 'model-id' is missing",
+        "inventory: metadata 'owner' is missing",
+    )
+
+
+def test_unknown_environment_is_named(world, register):
+    arn = _approved(world, register)
+    with pytest.raises(InvalidInputError, match="environment: 'qa'"):
+        _resolve(world, arn, "qa")
+
+
+def test_deploying_to_stage_then_prod_moves_the_version_through_the_lifecycle(world, register):
+    arn = _approved(world, register)
+
+    _deploy(world, arn, "stage")
+    assert _lifecycle(world, arn) == Lifecycle("Staging", "Deployed")
+    _deploy(world, arn, "prod")
+    assert _lifecycle(world, arn) == Lifecycle("Production", "Deployed")
+
+    history = world.history()
+    assert [e.manifest.model_package_arn for e in history.entries("stage")] == [arn]
+    assert history.current("prod").manifest.environment == "prod"
+    deploys = [r for r in world.audit().records() if r.action == AuditAction.DEPLOY]
+    assert [(r.environment, r.previous_state["deployed"]) for r in deploys] == [
+        ("stage", "none"),
+        ("prod", "none"),
+    ]
+
+
+def test_a_new_version_in_stage_replaces_the_old_one_there_but_not_in_prod(world, register):
+    first = _approved(world, register)
+    _deploy(world, first, "stage")
+    second = _approved(world, register)
+    _deploy(world, second, "stage")
+    assert _lifecycle(world, first) == Lifecycle("Staging", "Replaced")
+
+    _deploy(world, second, "prod")
+    third = _approved(world, register)
+    _deploy(world, third, "stage")
+
+    assert _lifecycle(world, second) == Lifecycle("Production", "Deployed")
+    assert _lifecycle(world, third) == Lifecycle("Staging", "Deployed")
+    assert world.history().current("stage").replaces == second
+
+
+def test_recording_the_same_deployment_twice_adds_one_entry(world, register):
+    arn = _approved(world, register)
+    manifest = _resolve(world, arn, "stage")
+    for _ in range(2):
+        record_deployment(
+            world.sm, world.audit(), world.history(), manifest=manifest, actor="pipeline"
+        )
+    assert len(world.history().entries("stage")) == 1
+    assert world.audit_actions().count(AuditAction.DEPLOY) == 1
+
+
+def test_rollback_redeploys_the_previous_approved_version_with_an_audit_record(world, register):
+    first, second = _approved(world, register), _approved(world, register)
+    _deploy(world, first, "prod")
+    _deploy(world, second, "prod")
+
+    entry = rollback(
+        world.sm,
+        world.audit(),
+        world.history(),
+        environment="prod",
+        actor=world.bob.arn,
+        reason="AUC alarm on version 2",
+    )
+
+    assert entry.action == "rollback"
+    assert entry.manifest.model_package_arn == first
+    assert entry.manifest.extra["rolled-back-from"] == second
+    assert world.history().current("prod") == entry
+    assert _lifecycle(world, first) == Lifecycle("Production", "Deployed")
+    assert _lifecycle(world, second) == Lifecycle("Production", "RolledBack")
+    record = world.audit().records()[-1]
+    assert record.action == AuditAction.ROLLBACK
+    assert (record.actor, record.reason) == (world.bob.arn, "AUC alarm on version 2")
+    assert record.model_package_arn == first
+    assert record.previous_state == {"deployed": second, "deployed_version": "2"}
+
+
+def test_rolling_back_twice_goes_back_to_the_rolled_back_version(world, register):
+    first, second = _approved(world, register), _approved(world, register)
+    _deploy(world, first, "prod")
+    _deploy(world, second, "prod")
+    for _ in range(2):
+        rollback(
+            world.sm, world.audit(), world.history(), environment="prod", actor="ops", reason="flip"
+        )
+    assert world.history().current("prod").manifest.model_package_arn == second
+
+
+@pytest.mark.parametrize("deployments", [0, 1])
+def test_rollback_without_an_earlier_version_is_refused_and_recorded(world, register, deployments):
+    arn = _approved(world, register)
+    for _ in range(deployments):
+        _deploy(world, arn, "prod")
+    before = world.history().entries("prod")
+
+    with pytest.raises(RefusedError) as refused:
+        rollback(
+            world.sm,
+            world.audit(),
+            world.history(),
+            environment="prod",
+            actor="ops",
+            reason="alarm",
+        )
+
+    assert "prod" in refused.value.problems[0]
+    assert world.history().entries("prod") == before
+    assert world.audit_actions()[-1] == AuditAction.ROLLBACK_REFUSED
+
+
+def test_rollback_skips_versions_rejected_since_they_ran(world, register):
+    first, second = _approved(world, register), _approved(world, register)
+    _deploy(world, first, "prod")
+    _deploy(world, second, "prod")
+    bob = world.bob
+    reject(
+        bob.client("sagemaker"),
+        bob.client("sts"),
+        world.audit(),
+        arn=first,
+        reason="data leak found",
+    )
+
+    with pytest.raises(RefusedError) as refused:
+        rollback(
+            world.sm,
+            world.audit(),
+            world.history(),
+            environment="prod",
+            actor="ops",
+            reason="alarm",
+        )
+
+    assert "version 1 ran before but is now Rejected" in refused.value.problems
+
+
+def test_rollback_requires_a_reason(world):
+    with pytest.raises(InvalidInputError, match="reason"):
+        rollback(
+            world.sm, world.audit(), world.history(), environment="prod", actor="ops", reason=" "
+        )
