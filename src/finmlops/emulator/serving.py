@@ -1,0 +1,238 @@
+"""Local endpoints that answer like SageMaker InvokeEndpoint, with data capture to S3.
+
+One HTTP server on 127.0.0.1 hosts every emulated endpoint at `/endpoints/<name>/invocations`,
+so boto3's own `sagemaker-runtime` client, given the server as endpoint URL, calls it unchanged.
+The model is the `model.tar.gz` a deployment manifest names, loaded with xgboost as the built-in
+container loads it; requests and responses are captured in SageMaker's data-capture JSON lines,
+under `<capture prefix>/<endpoint>/<variant>/yyyy/mm/dd/hh/` in the capture bucket.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xgboost as xgb
+
+from finmlops.steps.evaluate import load_booster
+
+VARIANT = "AllTraffic"
+CSV = "text/csv"
+
+
+def capture_record(
+    request: str, response: str, *, event_id: str, inference_id: str | None, at: datetime
+) -> dict[str, Any]:
+    """One line of SageMaker's data-capture format."""
+    metadata: dict[str, str] = {
+        "eventId": event_id,
+        "inferenceTime": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    if inference_id:
+        metadata["inferenceId"] = inference_id
+    return {
+        "captureData": {
+            "endpointInput": {
+                "observedContentType": CSV,
+                "mode": "INPUT",
+                "data": request,
+                "encoding": "CSV",
+            },
+            "endpointOutput": {
+                "observedContentType": CSV,
+                "mode": "OUTPUT",
+                "data": response,
+                "encoding": "CSV",
+            },
+        },
+        "eventMetadata": metadata,
+        "eventVersion": "0",
+    }
+
+
+def parse_csv(body: str, features: int) -> np.ndarray:
+    """Rows of numbers, empty cells as missing; a wrong width is a client error."""
+    rows = []
+    for number, line in enumerate(body.strip().splitlines(), start=1):
+        cells = line.split(",")
+        if len(cells) != features:
+            raise ValueError(f"row {number} has {len(cells)} values; the model takes {features}")
+        try:
+            rows.append([float(c) if c.strip() else np.nan for c in cells])
+        except ValueError as exc:
+            raise ValueError(f"row {number}: {exc}") from None
+    if not rows:
+        raise ValueError("empty request body")
+    return np.asarray(rows, dtype=np.float32)
+
+
+@dataclass
+class Endpoint:
+    name: str
+    model_package_arn: str
+    booster: xgb.Booster
+    capture_bucket: str
+    capture_prefix: str
+    buffer: list[dict[str, Any]] = field(default_factory=list)
+    invocations: int = 0
+
+
+class LocalEndpoints:
+    """The emulated endpoints of every environment, behind one local HTTP server."""
+
+    def __init__(
+        self, s3: Any, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        self.s3 = s3
+        self.clock = clock
+        self.endpoints: dict[str, Endpoint] = {}
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+
+    # ---------- deployment ----------
+    def deploy(
+        self,
+        name: str,
+        *,
+        model_data_url: str,
+        model_package_arn: str,
+        capture_bucket: str,
+        capture_prefix: str,
+    ) -> None:
+        """Load the artifact from S3 and (re)point the endpoint at it; captured data is kept."""
+        bucket, _, key = model_data_url.removeprefix("s3://").partition("/")
+        with tempfile.TemporaryDirectory() as tmp:
+            archive = Path(tmp) / "model.tar.gz"
+            self.s3.download_file(bucket, key, str(archive))
+            booster = load_booster(archive)
+        with self._lock:
+            old = self.endpoints.get(name)
+            if old is not None:
+                self._flush(old)
+            self.endpoints[name] = Endpoint(
+                name, model_package_arn, booster, capture_bucket, capture_prefix
+            )
+
+    def deployed(self, name: str) -> str | None:
+        endpoint = self.endpoints.get(name)
+        return endpoint.model_package_arn if endpoint else None
+
+    # ---------- serving ----------
+    def invoke(self, name: str, body: str, inference_id: str | None = None) -> str:
+        endpoint = self.endpoints.get(name)
+        if endpoint is None:
+            raise KeyError(f"Endpoint {name} not found")
+        rows = parse_csv(body, endpoint.booster.num_features())
+        scores = endpoint.booster.predict(xgb.DMatrix(rows, missing=np.nan))
+        response = "\n".join(f"{s:.6f}" for s in scores)
+        record = capture_record(
+            body.strip(),
+            response,
+            event_id=str(uuid.uuid4()),
+            inference_id=inference_id,
+            at=self.clock(),
+        )
+        with self._lock:
+            endpoint.buffer.append(record)
+            endpoint.invocations += 1
+        return response
+
+    def flush(self) -> list[str]:
+        """Write buffered captures to S3, one object per endpoint and hour; returns the keys."""
+        with self._lock:
+            return [key for endpoint in self.endpoints.values() for key in self._flush(endpoint)]
+
+    def _flush(self, endpoint: Endpoint) -> list[str]:
+        by_hour: dict[str, list[dict[str, Any]]] = {}
+        for record in endpoint.buffer:
+            at = datetime.strptime(record["eventMetadata"]["inferenceTime"], "%Y-%m-%dT%H:%M:%SZ")
+            by_hour.setdefault(at.strftime("%Y/%m/%d/%H"), []).append(record)
+        keys = []
+        for hour, records in sorted(by_hour.items()):
+            key = f"{endpoint.capture_prefix.strip('/')}/{endpoint.name}/{VARIANT}/{hour}/{uuid.uuid4()}.jsonl"
+            body = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
+            self.s3.put_object(Bucket=endpoint.capture_bucket, Key=key, Body=body.encode())
+            keys.append(key)
+        endpoint.buffer.clear()
+        return keys
+
+    # ---------- HTTP ----------
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the endpoint server is not running")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self, port: int = 0) -> LocalEndpoints:
+        endpoints = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                parts = self.path.strip("/").split("/")
+                if len(parts) != 3 or parts[0] != "endpoints" or parts[2] != "invocations":
+                    self._answer(404, {"message": f"no route {self.path}"})
+                    return
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length).decode()
+                try:
+                    result = endpoints.invoke(
+                        parts[1], body, self.headers.get("X-Amzn-SageMaker-Inference-Id")
+                    )
+                except KeyError as exc:
+                    self._answer(400, {"__type": "ValidationError", "message": str(exc).strip("'")})
+                    return
+                except ValueError as exc:
+                    self._answer(424, {"__type": "ModelError", "message": str(exc)})
+                    return
+                payload = result.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", CSV)
+                self.send_header("x-Amzn-Invoked-Production-Variant", VARIANT)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def _answer(self, status: int, document: dict[str, str]) -> None:
+                payload = json.dumps(document).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("x-amzn-ErrorType", document.get("__type", "NotFound"))
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self.flush()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+def read_capture(s3: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
+    """Every capture record under a prefix, in key order."""
+    records: list[dict[str, Any]] = []
+    paginator = s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode()
+            records.extend(json.loads(line) for line in io.StringIO(body) if line.strip())
+    return records

@@ -1,0 +1,118 @@
+"""Local endpoints answer boto3's InvokeEndpoint and capture in SageMaker's data-capture format."""
+
+from __future__ import annotations
+
+import tarfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import xgboost as xgb
+from botocore.exceptions import ClientError
+
+from finmlops.emulator.server import EmbeddedAws, embedded_aws
+from finmlops.emulator.serving import LocalEndpoints, read_capture
+
+BUCKET = "capture"
+
+
+def model_archive(tmp: Path, flip: bool = False) -> Path:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 3)).astype(np.float32)
+    y = (x[:, 0] < 0 if flip else x[:, 0] > 0).astype(int)
+    booster = xgb.train({"objective": "binary:logistic", "nthread": 1}, xgb.DMatrix(x, label=y), 10)
+    model = tmp / "xgboost-model"
+    booster.save_model(str(model) + ".ubj")
+    Path(str(model) + ".ubj").replace(model)
+    archive = tmp / ("flipped.tar.gz" if flip else "model.tar.gz")
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(model, arcname="xgboost-model")
+    return archive
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[EmbeddedAws]:
+    with embedded_aws() as running:
+        yield running
+
+
+@pytest.fixture
+def endpoints(aws: EmbeddedAws, tmp_path: Path) -> Iterator[LocalEndpoints]:
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    for flip in (False, True):
+        archive = model_archive(tmp_path, flip)
+        s3.upload_file(str(archive), BUCKET, f"models/{archive.name}")
+    local = LocalEndpoints(s3, clock=lambda: datetime(2026, 11, 28, 21, 5, tzinfo=UTC)).start()
+    local.deploy(
+        "credit-risk-stage", model_data_url=f"s3://{BUCKET}/models/model.tar.gz",
+        model_package_arn="arn:pkg/1", capture_bucket=BUCKET, capture_prefix="datacapture",
+    )  # fmt: skip
+    yield local
+    local.stop()
+
+
+def runtime(aws: EmbeddedAws, endpoints: LocalEndpoints) -> Any:
+    return aws.session().client("sagemaker-runtime", endpoint_url=endpoints.url)
+
+
+def test_boto3_invoke_endpoint_gets_scores(aws: EmbeddedAws, endpoints: LocalEndpoints) -> None:
+    response = runtime(aws, endpoints).invoke_endpoint(
+        EndpointName="credit-risk-stage", ContentType="text/csv", Body=b"2,0,0\n-2,0,0"
+    )
+    high, low = (float(v) for v in response["Body"].read().decode().split("\n"))
+    assert high > 0.5 > low
+    assert response["InvokedProductionVariant"] == "AllTraffic"
+
+
+def test_requests_and_responses_are_captured_per_endpoint_and_hour(
+    aws: EmbeddedAws, endpoints: LocalEndpoints
+) -> None:
+    client = runtime(aws, endpoints)
+    client.invoke_endpoint(
+        EndpointName="credit-risk-stage", ContentType="text/csv", Body=b"1,2,3", InferenceId="req-1"
+    )
+    keys = endpoints.flush()
+    assert len(keys) == 1
+    assert keys[0].startswith("datacapture/credit-risk-stage/AllTraffic/2026/11/28/21/")
+    (record,) = read_capture(aws.client("s3"), BUCKET, keys[0])
+    assert record["captureData"]["endpointInput"] == {
+        "observedContentType": "text/csv", "mode": "INPUT", "data": "1,2,3", "encoding": "CSV"
+    }  # fmt: skip
+    assert record["captureData"]["endpointOutput"]["mode"] == "OUTPUT"
+    assert record["eventMetadata"]["inferenceId"] == "req-1"
+    assert record["eventVersion"] == "0"
+
+
+def test_wrong_width_is_a_model_error_not_a_crash(
+    aws: EmbeddedAws, endpoints: LocalEndpoints
+) -> None:
+    with pytest.raises(ClientError, match="takes 3"):
+        runtime(aws, endpoints).invoke_endpoint(
+            EndpointName="credit-risk-stage", ContentType="text/csv", Body=b"1,2"
+        )
+
+
+def test_unknown_endpoint_is_a_validation_error(
+    aws: EmbeddedAws, endpoints: LocalEndpoints
+) -> None:
+    with pytest.raises(ClientError, match="credit-risk-prod not found"):
+        runtime(aws, endpoints).invoke_endpoint(
+            EndpointName="credit-risk-prod", ContentType="text/csv", Body=b"1,2,3"
+        )
+
+
+def test_redeploy_swaps_the_model_behind_the_name(
+    aws: EmbeddedAws, endpoints: LocalEndpoints
+) -> None:
+    before = float(endpoints.invoke("credit-risk-stage", "2,0,0"))
+    endpoints.deploy(
+        "credit-risk-stage", model_data_url=f"s3://{BUCKET}/models/flipped.tar.gz",
+        model_package_arn="arn:pkg/2", capture_bucket=BUCKET, capture_prefix="datacapture",
+    )  # fmt: skip
+    after = float(endpoints.invoke("credit-risk-stage", "2,0,0"))
+    assert before > 0.5 > after
+    assert endpoints.deployed("credit-risk-stage") == "arn:pkg/2"
