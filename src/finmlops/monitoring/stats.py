@@ -1,0 +1,278 @@
+"""Two-sample statistics of the drift engine: exact kernels on sorted data, bounded binned kernels.
+
+The exact kernels take the reference sorted once (at baseline time) and the current window sorted
+once, and derive the KS statistic and the Wasserstein-1 distance from one `searchsorted` of the
+current values into the reference, touching only arrays of the current window's length. scipy is
+the oracle: `ks_2samp` and `wasserstein_distance` agree to 1e-9 (tests/monitoring).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats
+from scipy.spatial import distance
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+# PSI and JS are undefined for empty bins; the floor is the usual 1e-4 share (Evidently, credit
+# scorecard practice), applied to both distributions, so PSI stays finite and comparable.
+PSI_FLOOR = 1e-4
+# scipy's ks_2samp computes the exact p-value up to this many rows per sample (method="auto").
+KS_EXACT_MAX_ROWS = 10_000
+# Current values per searchsorted block: the block's slice of the reference stays in cache.
+_SEARCH_BLOCK = 4096
+
+
+@dataclass(frozen=True)
+class PreparedReference:
+    """A sorted reference and the prefix sums of its centred values (computed once per baseline)."""
+
+    values: FloatArray
+    shift: float
+    prefix: FloatArray
+
+    @classmethod
+    def from_sorted(cls, values: FloatArray) -> PreparedReference:
+        if values.size == 0:
+            raise ValueError("the reference has no values")
+        shift = float(values[values.size // 2])
+        prefix = np.empty(values.size + 1, dtype=np.float64)
+        prefix[0] = 0.0
+        # Centring keeps the prefix sums small, so differences of them lose no precision.
+        np.cumsum(values - shift, out=prefix[1:])
+        return cls(values=values, shift=shift, prefix=prefix)
+
+
+@dataclass(frozen=True)
+class ExactNumeric:
+    ks_statistic: float
+    wasserstein: float
+
+
+def searchsorted_right(reference: FloatArray, current_sorted: FloatArray) -> IntArray:
+    """`np.searchsorted(reference, current_sorted, "right")` for sorted keys, block by block.
+
+    Bounding each block's search to the slice of the reference it can land in keeps the binary
+    search in cache; it is about 25 % faster than one call on 1M x 1M and gives the same result.
+    """
+    m = current_sorted.size
+    n = reference.size
+    out = np.empty(m, dtype=np.int64)
+    if m == 0:
+        return out
+    starts = np.searchsorted(reference, current_sorted[::_SEARCH_BLOCK], "right")
+    blocks = starts.size
+    for i in range(blocks):
+        lo = int(starts[i])
+        hi = min(int(starts[i + 1]) + 1, n) if i + 1 < blocks else n
+        begin = i * _SEARCH_BLOCK
+        end = min(begin + _SEARCH_BLOCK, m)
+        block = out[begin:end]
+        block[:] = np.searchsorted(reference[lo:hi], current_sorted[begin:end], "right")
+        block += lo
+    return out
+
+
+def exact_numeric(ref: PreparedReference, current_sorted: FloatArray) -> ExactNumeric:
+    """Exact two-sample KS statistic and Wasserstein-1 distance.
+
+    `current_sorted` holds the finite current values in ascending order (at least one).
+    With b_j = #{reference <= c_j} and a_j = #{reference < c_j}:
+    - KS: max over j of (j+1)/m - b_j/n (current above) and a_j/n - j/m (reference above), in
+      exact integer arithmetic;
+    - W1 = integral of |F_ref - F_cur|: on each interval between consecutive current values F_cur
+      is constant, so the integral is |H(c_j+1) - H(c_j) - q (c_j+1 - c_j)| with H the integral of
+      F_ref (from the prefix sums), except on the few intervals where F_ref crosses q, which are
+      split at the crossing reference value.
+    """
+    values = ref.values
+    n = values.size
+    m = current_sorted.size
+    if m == 0:
+        raise ValueError("the current window has no values")
+    b = searchsorted_right(values, current_sorted)
+    bm = b * m
+    # Ties between reference and current values make a_j < b_j; rare for continuous data.
+    tie = values[np.maximum(b - 1, 0)] == current_sorted
+    tie &= b > 0
+    if tie.any():
+        a = b.copy()
+        a[tie] = np.searchsorted(values, current_sorted[tie], "left")
+        am = a * m
+    else:
+        am = bm
+    jn = np.arange(n, n * (m + 1), n, dtype=np.int64)  # (j+1) n
+    above = int((jn - bm).max())
+    below = int((am - jn).max()) + n
+    ks = max(above, below, 0) / (n * m)
+
+    x = current_sorted - ref.shift
+    prefix = ref.prefix
+    h = b * x
+    h -= prefix[b]
+    h /= n
+    integral = np.diff(h)
+    step = np.diff(x)
+    step *= jn[:-1] / (n * m)
+    integral -= step
+    np.abs(integral, out=integral)
+    crossing = np.flatnonzero((bm[:-1] < jn[:-1]) & (jn[:-1] <= am[1:]))
+    if crossing.size:
+        j = crossing
+        k = ((j + 1) * n + m - 1) // m  # first reference rank with F_ref >= q
+        xs = values[k - 1] - ref.shift
+        hs = ((k - 1) * xs - prefix[k - 1]) / n
+        q = (j + 1) / m
+        integral[j] = q * (2 * xs - x[j] - x[j + 1]) + h[j] + h[j + 1] - 2 * hs
+    last = int(b[-1])
+    tail = (prefix[n] - prefix[last] - (n - last) * x[-1]) / n
+    w1 = float(h[0] + integral.sum() + tail)
+    return ExactNumeric(ks_statistic=ks, wasserstein=max(w1, 0.0))
+
+
+def ks_p_value(
+    statistic: float,
+    n: int,
+    m: int,
+    reference_sorted: FloatArray | None = None,
+    current_sorted: FloatArray | None = None,
+) -> float:
+    """Two-sided KS p-value as scipy's ks_2samp(method="auto") computes it.
+
+    Exact (scipy on the samples) when both samples are small and given, else Smirnov's
+    asymptotic distribution with the same effective size scipy uses.
+    """
+    if n == 0 or m == 0:
+        return math.nan
+    small = max(n, m) <= KS_EXACT_MAX_ROWS
+    if small and reference_sorted is not None and current_sorted is not None:
+        return float(stats.ks_2samp(reference_sorted, current_sorted, method="auto").pvalue)
+    big, small_n = (float(n), float(m)) if n >= m else (float(m), float(n))
+    en = big * small_n / (big + small_n)
+    return float(np.clip(stats.kstwo.sf(statistic, np.round(en)), 0.0, 1.0))
+
+
+def shares(counts: npt.NDArray[np.int64]) -> FloatArray:
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(counts.size, dtype=np.float64)
+    return counts.astype(np.float64) / total
+
+
+def psi(reference: npt.NDArray[np.int64], current: npt.NDArray[np.int64]) -> float:
+    """Population stability index over the same bins, shares floored at PSI_FLOOR."""
+    p = np.maximum(shares(reference), PSI_FLOOR)
+    q = np.maximum(shares(current), PSI_FLOOR)
+    return float(np.sum((q - p) * np.log(q / p)))
+
+
+def jensen_shannon(reference: npt.NDArray[np.int64], current: npt.NDArray[np.int64]) -> float:
+    """Jensen-Shannon distance, natural log (scipy's default; in [0, sqrt(ln 2)])."""
+    if reference.sum() == 0 or current.sum() == 0:
+        return math.nan
+    value = float(distance.jensenshannon(shares(reference), shares(current)))
+    return 0.0 if math.isnan(value) else value
+
+
+def l_infinity(reference: npt.NDArray[np.int64], current: npt.NDArray[np.int64]) -> float:
+    """Largest absolute difference of shares (Model Monitor's categorical LInfinity distance)."""
+    return float(np.max(np.abs(shares(reference) - shares(current)))) if reference.size else 0.0
+
+
+def chi_square(
+    reference: npt.NDArray[np.int64], current: npt.NDArray[np.int64]
+) -> tuple[float, float]:
+    """Chi-square test of homogeneity on the 2 x K table (no continuity correction)."""
+    keep = (reference + current) > 0
+    if int(keep.sum()) < 2 or reference.sum() == 0 or current.sum() == 0:
+        return 0.0, 1.0
+    table = np.vstack([reference[keep], current[keep]])
+    result = stats.chi2_contingency(table, correction=False)
+    return float(result.statistic), float(result.pvalue)
+
+
+def benjamini_hochberg(p_values: list[float]) -> list[float]:
+    """BH-adjusted p-values (scipy.stats.false_discovery_control); NaN stays NaN."""
+    out = [math.nan] * len(p_values)
+    index = [i for i, p in enumerate(p_values) if not math.isnan(p)]
+    if not index:
+        return out
+    adjusted = stats.false_discovery_control([p_values[i] for i in index], method="bh")
+    for i, value in zip(index, np.atleast_1d(adjusted), strict=True):
+        out[i] = float(value)
+    return out
+
+
+@dataclass(frozen=True)
+class BinnedNumeric:
+    """KS and W1 known only to lie in [low, high] (exact counts on fixed bins, no raw values)."""
+
+    ks_low: float
+    ks_high: float
+    wasserstein_low: float
+    wasserstein_high: float
+
+
+def binned_numeric(
+    edges: FloatArray,
+    *,
+    ref_counts: IntArray,
+    ref_sums: FloatArray,
+    ref_edge_counts: IntArray,
+    cur_counts: IntArray,
+    cur_sums: FloatArray,
+    cur_edge_counts: IntArray,
+    lowest: float,
+    highest: float,
+) -> BinnedNumeric:
+    """Rigorous bounds on KS and W1 from per-bin counts, value sums and right-edge counts.
+
+    Bins are (-inf, e_1], (e_1, e_2], ..., (e_K, inf), closed to [lowest, highest], the smallest
+    and largest value of either sample. Both CDFs are exact at every edge. Inside a bin (a, b)
+    each CDF lies between F(a) and F(a) + (its mass strictly inside the bin), which bounds KS.
+    The signed integral of F_ref - F_cur over a bin is exact (from the sums); its absolute value
+    is exact where the two CDF ranges of the bin do not overlap (always, for data whose values
+    sit on the edges, such as small integers), and bounded by the overlap otherwise.
+    """
+    n = int(ref_counts.sum())
+    m = int(cur_counts.sum())
+    left = np.concatenate([[lowest], edges])
+    right = np.concatenate([edges, [highest]])
+    width = np.maximum(right - left, 0.0)
+    fr_right = np.cumsum(ref_counts) / n
+    fc_right = np.cumsum(cur_counts) / m
+    fr_left = np.concatenate([[0.0], fr_right[:-1]])
+    fc_left = np.concatenate([[0.0], fc_right[:-1]])
+    fr_inside = fr_left + (ref_counts - ref_edge_counts) / n
+    fc_inside = fc_left + (cur_counts - cur_edge_counts) / m
+    ks_low = float(np.max(np.abs(fr_right - fc_right)))
+    ks_high = float(np.max(np.maximum(fr_inside - fc_left, fc_inside - fr_left)))
+    signed = (
+        (fr_left - fc_left) * width
+        + (ref_counts * right - ref_sums) / n
+        - (cur_counts * right - cur_sums) / m
+    )
+    ref_above = np.maximum(fr_inside - fc_left, 0.0) * width
+    cur_above = np.maximum(fc_inside - fr_left, 0.0) * width
+    low = np.abs(signed)
+    high = np.maximum(np.minimum(signed + 2 * cur_above, -signed + 2 * ref_above), low)
+    separate = (fr_inside <= fc_left) | (fc_inside <= fr_left)
+    high = np.where(separate, low, high)
+    return BinnedNumeric(
+        ks_low=ks_low,
+        ks_high=max(ks_high, ks_low),
+        wasserstein_low=float(low.sum()),
+        wasserstein_high=float(high.sum()),
+    )
+
+
+def bin_counts_sorted(sorted_values: FloatArray, edges: FloatArray) -> npt.NDArray[np.int64]:
+    """Counts of sorted values in the right-closed bins defined by `edges`."""
+    cut = np.searchsorted(sorted_values, edges, "right")
+    bounds = np.concatenate([[0], cut, [sorted_values.size]]).astype(np.int64)
+    return np.diff(bounds)

@@ -1,0 +1,475 @@
+"""The current window, accumulated chunk by chunk into a partial result that merges exactly.
+
+Two modes, chosen per run:
+- exact: numeric features keep their values (memory = the window's numeric columns, 8 bytes per
+  value, plus one sorted copy per worker thread while the drift tests run); merging shards merges
+  sorted runs, so a merged window is identical to the whole window.
+- binned: numeric features keep counts and value sums on the baseline's fixed fine grid (memory =
+  features x bins, whatever the number of rows); counts merge exactly, sums to rounding.
+Categorical features keep counts over the baseline dictionary plus the unseen values: exact in
+both modes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from finmlops.monitoring import formats
+from finmlops.monitoring.baseline import Baseline, CategoricalReference, NumericReference
+from finmlops.monitoring.columns import to_categorical, to_numeric
+from finmlops.monitoring.readers import Chunk, frame_chunks
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+Mode = Literal["exact", "binned"]
+MODES: tuple[str, ...] = ("exact", "binned")
+
+PARTIAL_FORMAT = "finmlops/monitoring-partial"
+PARTIAL_FILE = "partial.json"
+_MAX_EXAMPLES = 3
+_MAX_NOTES = 20
+
+
+class PartialError(ValueError):
+    """Partials that cannot be merged or read; the message says which and why."""
+
+
+@dataclass
+class NumericWindow:
+    """One numeric feature of the window."""
+
+    rows_present: int = 0
+    missing: int = 0  # null values (NaN); settled by `settle` in exact mode
+    not_numbers: int = 0  # present values that are not numbers
+    non_finite: int = 0  # +-inf
+    non_integral: int = 0  # fractional values of an Integral feature
+    examples: list[str] = field(default_factory=list)
+    # exact mode: raw chunks until settled, then one sorted run of the finite values
+    runs: list[FloatArray] = field(default_factory=list)
+    settled: bool = False
+    runs_sorted: bool = False
+    # binned mode
+    counts: IntArray | None = None
+    sums: FloatArray | None = None
+    edge_counts: IntArray | None = None
+    count: int = 0
+    total: float = 0.0
+    total_sq: float = 0.0  # of (value - reference mean), for a stable variance
+    minimum: float = float("inf")
+    maximum: float = float("-inf")
+
+    def settle(self, integral: bool) -> FloatArray:
+        """Exact mode: the sorted finite values, computed once (in a worker thread)."""
+        if self.settled:
+            return self.runs[0] if self.runs else np.empty(0, dtype=np.float64)
+        if not self.runs:
+            values = np.empty(0, dtype=np.float64)
+        elif len(self.runs) == 1 and not self.runs_sorted:
+            values = np.sort(self.runs[0])
+        else:
+            joined = np.concatenate(self.runs)
+            # Sorted runs (merged shards) are merged by timsort in linear time.
+            values = np.sort(joined, kind="stable" if self.runs_sorted else "quicksort")
+        nan_start = int(np.searchsorted(values, np.nan, "left"))
+        finite_start = int(np.searchsorted(values, -np.inf, "right"))
+        finite_end = int(np.searchsorted(values, np.inf, "left"))
+        if not self.runs_sorted:
+            self.missing += values.size - nan_start - self.not_numbers
+            self.non_finite += finite_start + (nan_start - finite_end)
+        finite = values[finite_start:finite_end]
+        if finite.size < values.size // 2:
+            finite = finite.copy()  # release the mostly-missing sorted array
+        finite += 0.0  # -0.0 -> 0.0: a merged window gives the same bytes as the whole
+        if integral and not self.runs_sorted:
+            self.non_integral += int(np.count_nonzero(finite != np.trunc(finite)))
+        self.runs = [finite]
+        self.settled = True
+        self.runs_sorted = True
+        return finite
+
+
+@dataclass
+class CategoricalWindow:
+    rows_present: int = 0
+    missing: int = 0
+    counts: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    unseen: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class WindowPartial:
+    """Everything the drift tests need from a window (or from one shard of it)."""
+
+    baseline_id: str
+    mode: str
+    rows: int = 0
+    malformed: int = 0
+    outside_window: int = 0
+    other_columns: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+    numeric: dict[str, NumericWindow] = field(default_factory=dict)
+    categorical: dict[str, CategoricalWindow] = field(default_factory=dict)
+    shards: list[str] = field(default_factory=list)
+
+
+class WindowAccumulator:
+    """Feeds chunks into a WindowPartial for one baseline."""
+
+    def __init__(
+        self, baseline: Baseline, mode: str = "exact", ignore_columns: Sequence[str] = ()
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if mode == "exact":
+            lacking = [n for n, r in baseline.numeric.items() if r.sorted_values is None]
+            if lacking:
+                raise ValueError(
+                    "the baseline keeps no sorted reference for "
+                    f"{', '.join(lacking)}: use mode='binned'"
+                )
+        self.baseline = baseline
+        self.mode = mode
+        self.known = (
+            set(baseline.feature_order) | set(baseline.ignored_columns) | set(ignore_columns)
+        )
+        self.partial = WindowPartial(baseline_id=baseline.baseline_id, mode=mode)
+        for name, ref in baseline.numeric.items():
+            window = NumericWindow()
+            if mode == "binned":
+                window.counts = np.zeros(ref.edges.size + 1, dtype=np.int64)
+                window.sums = np.zeros(ref.edges.size + 1, dtype=np.float64)
+                window.edge_counts = np.zeros(ref.edges.size + 1, dtype=np.int64)
+            self.partial.numeric[name] = window
+        for name, cat in baseline.categorical.items():
+            self.partial.categorical[name] = CategoricalWindow(
+                counts=np.zeros(len(cat.categories), dtype=np.int64)
+            )
+        self._positions = {
+            name: {c: i for i, c in enumerate(cat.categories)}
+            for name, cat in baseline.categorical.items()
+        }
+
+    def add(self, chunk: Chunk) -> None:
+        part = self.partial
+        part.rows += chunk.rows
+        part.malformed += chunk.malformed
+        part.outside_window += chunk.outside_window
+        for note in chunk.notes:
+            if len(part.notes) < _MAX_NOTES:
+                part.notes.append(note)
+        part.other_columns.update(c for c in chunk.columns if c not in self.known)
+        for name, ref in self.baseline.numeric.items():
+            if name in chunk.columns:
+                present = chunk.present_rows.get(name, chunk.rows)
+                self._add_numeric(ref, part.numeric[name], chunk.columns[name], present)
+        for name, cat in self.baseline.categorical.items():
+            if name in chunk.columns:
+                present = chunk.present_rows.get(name, chunk.rows)
+                self._add_categorical(cat, part.categorical[name], chunk.columns[name], present)
+
+    def _add_numeric(
+        self, ref: NumericReference, window: NumericWindow, raw: Any, present: int
+    ) -> None:
+        column = to_numeric(raw)
+        window.rows_present += present
+        window.not_numbers += column.not_numbers
+        for example in column.examples:
+            if len(window.examples) < _MAX_EXAMPLES and example not in window.examples:
+                window.examples.append(example)
+        values = np.asarray(column.values, dtype=np.float64)
+        if self.mode == "exact":
+            window.runs.append(values)
+            return
+        nan = np.isnan(values)
+        window.missing += int(np.count_nonzero(nan)) - column.not_numbers
+        finite = values[np.isfinite(values)]
+        window.non_finite += values.size - int(np.count_nonzero(nan)) - finite.size
+        if finite.size == 0:
+            return
+        if ref.inferred_type == "Integral":
+            window.non_integral += int(np.count_nonzero(finite != np.trunc(finite)))
+        assert window.counts is not None and window.sums is not None
+        assert window.edge_counts is not None
+        index = np.searchsorted(ref.edges, finite, "left")
+        window.counts += np.bincount(index, minlength=window.counts.size)
+        window.sums += np.bincount(index, weights=finite, minlength=window.sums.size)
+        on_edge = ref.edges[np.minimum(index, ref.edges.size - 1)] == finite
+        window.edge_counts += np.bincount(index[on_edge], minlength=window.edge_counts.size)
+        window.count += finite.size
+        window.total += float(np.sum(finite))
+        centred = finite - ref.mean
+        window.total_sq += float(np.dot(centred, centred))
+        window.minimum = min(window.minimum, float(finite.min()))
+        window.maximum = max(window.maximum, float(finite.max()))
+
+    def _add_categorical(
+        self, ref: CategoricalReference, window: CategoricalWindow, raw: Any, present: int
+    ) -> None:
+        column = to_categorical(raw, numeric_codes=ref.numeric_codes)
+        window.rows_present += present
+        # One bincount over the codes (shifted so "missing" is bin 0) gives every count needed.
+        per_value = np.bincount(column.codes + 1, minlength=len(column.uniques) + 1)
+        window.missing += int(per_value[0])
+        positions = self._positions[ref.name]
+        for value, count in zip(column.uniques, per_value[1:].tolist(), strict=True):
+            if not count:
+                continue
+            index = positions.get(value)
+            if index is None:
+                window.unseen[value] += count
+            else:
+                window.counts[index] += count
+
+    def result(self) -> WindowPartial:
+        return self.partial
+
+
+def accumulate(
+    baseline: Baseline,
+    data: pd.DataFrame | Mapping[str, Any] | Iterable[Chunk] | WindowPartial,
+    *,
+    mode: str = "exact",
+    ignore_columns: Sequence[str] = (),
+) -> WindowPartial:
+    """The window's partial result from a table, a column mapping, chunks, or a partial."""
+    if isinstance(data, WindowPartial):
+        return data
+    accumulator = WindowAccumulator(baseline, mode, ignore_columns)
+    chunks = frame_chunks(data) if isinstance(data, pd.DataFrame | Mapping) else data
+    for chunk in chunks:
+        accumulator.add(chunk)
+    return accumulator.result()
+
+
+# --------------------------------------------------------------------------------------------
+# Merging shards
+
+
+def merge_partials(
+    partials: Sequence[WindowPartial], baseline: Baseline | None = None
+) -> WindowPartial:
+    """One partial from the partials of several shards; exact for counts and exact-mode values.
+
+    Exact-mode partials must be settled (sorted), as save_partial leaves them; given the
+    baseline, in-memory partials are settled here.
+    """
+    if not partials:
+        raise PartialError("no partials to merge")
+    if baseline is not None:
+        for part in partials:
+            settle_all(baseline, part)
+    first = partials[0]
+    for other in partials[1:]:
+        if other.baseline_id != first.baseline_id:
+            raise PartialError(
+                f"partials of different baselines: {first.baseline_id} and {other.baseline_id}"
+            )
+        if other.mode != first.mode:
+            raise PartialError(f"partials of different modes: {first.mode} and {other.mode}")
+    merged = WindowPartial(baseline_id=first.baseline_id, mode=first.mode)
+    for part in partials:
+        merged.rows += part.rows
+        merged.malformed += part.malformed
+        merged.outside_window += part.outside_window
+        merged.other_columns |= part.other_columns
+        merged.notes.extend(part.notes[: max(0, _MAX_NOTES - len(merged.notes))])
+        merged.shards.extend(part.shards)
+    for name in first.numeric:
+        merged.numeric[name] = _merge_numeric([p.numeric[name] for p in partials])
+    for name in first.categorical:
+        windows = [p.categorical[name] for p in partials]
+        total = CategoricalWindow(counts=np.zeros_like(windows[0].counts))
+        for window in windows:
+            total.rows_present += window.rows_present
+            total.missing += window.missing
+            total.counts = total.counts + window.counts
+            total.unseen.update(window.unseen)
+        merged.categorical[name] = total
+    return merged
+
+
+def _merge_numeric(windows: Sequence[NumericWindow]) -> NumericWindow:
+    total = NumericWindow()
+    for window in windows:
+        if window.runs and not window.settled:
+            raise PartialError("settle exact-mode partials before merging (save_partial does)")
+        total.rows_present += window.rows_present
+        total.missing += window.missing
+        total.not_numbers += window.not_numbers
+        total.non_finite += window.non_finite
+        total.non_integral += window.non_integral
+        for example in window.examples:
+            if len(total.examples) < _MAX_EXAMPLES and example not in total.examples:
+                total.examples.append(example)
+        total.runs.extend(r for r in window.runs if r.size)
+        if window.counts is not None and window.sums is not None:
+            assert window.edge_counts is not None
+            total.counts = window.counts if total.counts is None else total.counts + window.counts
+            total.sums = window.sums if total.sums is None else total.sums + window.sums
+            total.edge_counts = (
+                window.edge_counts
+                if total.edge_counts is None
+                else total.edge_counts + window.edge_counts
+            )
+        total.count += window.count
+        total.total += window.total
+        total.total_sq += window.total_sq
+        total.minimum = min(total.minimum, window.minimum)
+        total.maximum = max(total.maximum, window.maximum)
+    # Settled runs are sorted and already counted: merging them must not count again.
+    total.runs_sorted = True
+    total.settled = len(total.runs) <= 1
+    return total
+
+
+def settle_all(baseline: Baseline, partial: WindowPartial) -> WindowPartial:
+    """Sort the exact-mode values of every numeric feature (before saving or merging)."""
+    if partial.mode == "exact":
+        for name, window in partial.numeric.items():
+            window.settle(baseline.numeric[name].inferred_type == "Integral")
+    return partial
+
+
+# --------------------------------------------------------------------------------------------
+# Partials on disk: partial.json + arrays/*.npy (one directory per shard)
+
+
+def save_partial(
+    baseline: Baseline, partial: WindowPartial, directory: str | Path, shard: str = ""
+) -> Path:
+    settle_all(baseline, partial)
+    root = Path(directory)
+    (root / "arrays").mkdir(parents=True, exist_ok=True)
+    hashes: dict[str, str] = {}
+
+    def put(relative: str, array: npt.NDArray[Any]) -> str:
+        path = root / relative
+        np.save(path, np.ascontiguousarray(array), allow_pickle=False)
+        hashes[relative] = hashlib.sha256(path.read_bytes()).hexdigest()
+        return relative
+
+    numeric: dict[str, Any] = {}
+    for index, (name, window) in enumerate(partial.numeric.items()):
+        entry: dict[str, Any] = {
+            "rows_present": window.rows_present,
+            "missing": window.missing,
+            "not_numbers": window.not_numbers,
+            "non_finite": window.non_finite,
+            "non_integral": window.non_integral,
+            "examples": window.examples,
+        }
+        if partial.mode == "exact":
+            entry["values"] = put(f"arrays/{index:04d}.values.npy", window.runs[0])
+        else:
+            assert window.counts is not None and window.sums is not None
+            assert window.edge_counts is not None
+            entry |= {
+                "counts": put(f"arrays/{index:04d}.counts.npy", window.counts),
+                "sums": put(f"arrays/{index:04d}.sums.npy", window.sums),
+                "edge_counts": put(f"arrays/{index:04d}.edge_counts.npy", window.edge_counts),
+                "count": window.count,
+                "total": window.total,
+                "total_sq": window.total_sq,
+                "min": window.minimum if window.count else None,
+                "max": window.maximum if window.count else None,
+            }
+        numeric[name] = entry
+    categorical = {
+        name: {
+            "rows_present": window.rows_present,
+            "missing": window.missing,
+            "counts": [int(c) for c in window.counts],
+            "unseen": dict(sorted(window.unseen.items())),
+        }
+        for name, window in partial.categorical.items()
+    }
+    document = {
+        "format": PARTIAL_FORMAT,
+        "baseline_id": partial.baseline_id,
+        "mode": partial.mode,
+        "shards": partial.shards or ([shard] if shard else []),
+        "rows": partial.rows,
+        "malformed": partial.malformed,
+        "outside_window": partial.outside_window,
+        "other_columns": sorted(partial.other_columns),
+        "notes": partial.notes,
+        "numeric": numeric,
+        "categorical": categorical,
+        "array_sha256": hashes,
+    }
+    return formats.write_json(root / PARTIAL_FILE, document)
+
+
+def load_partial(path: str | Path) -> WindowPartial:
+    file = Path(path)
+    root = file.parent if file.is_file() else file
+    try:
+        document = json.loads((root / PARTIAL_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PartialError(f"{root / PARTIAL_FILE} cannot be read: {exc}") from None
+    if document.get("format") != PARTIAL_FORMAT:
+        raise PartialError(f"{root / PARTIAL_FILE} is not a {PARTIAL_FORMAT} file")
+
+    def array(relative: str) -> npt.NDArray[Any]:
+        data = (root / relative).read_bytes()
+        if hashlib.sha256(data).hexdigest() != document["array_sha256"].get(relative):
+            raise PartialError(f"{root / relative} does not match its sha256 in {PARTIAL_FILE}")
+        loaded: npt.NDArray[Any] = np.load(root / relative, allow_pickle=False)
+        return loaded
+
+    partial = WindowPartial(
+        baseline_id=document["baseline_id"],
+        mode=document["mode"],
+        rows=document["rows"],
+        malformed=document["malformed"],
+        outside_window=document["outside_window"],
+        other_columns=set(document["other_columns"]),
+        notes=list(document["notes"]),
+        shards=list(document["shards"]),
+    )
+    for name, entry in document["numeric"].items():
+        window = NumericWindow(
+            rows_present=entry["rows_present"],
+            missing=entry["missing"],
+            not_numbers=entry["not_numbers"],
+            non_finite=entry["non_finite"],
+            non_integral=entry["non_integral"],
+            examples=list(entry["examples"]),
+        )
+        if document["mode"] == "exact":
+            window.runs = [array(entry["values"])]
+            window.settled = True
+            window.runs_sorted = True
+        else:
+            window.counts = array(entry["counts"])
+            window.sums = array(entry["sums"])
+            window.edge_counts = array(entry["edge_counts"])
+            window.count = entry["count"]
+            window.total = entry["total"]
+            window.total_sq = entry["total_sq"]
+            window.minimum = entry["min"] if entry["min"] is not None else float("inf")
+            window.maximum = entry["max"] if entry["max"] is not None else float("-inf")
+        partial.numeric[name] = window
+    for name, entry in document["categorical"].items():
+        partial.categorical[name] = CategoricalWindow(
+            rows_present=entry["rows_present"],
+            missing=entry["missing"],
+            counts=np.array(entry["counts"], dtype=np.int64),
+            unseen=Counter(entry["unseen"]),
+        )
+    return partial
+
+
+def find_partials(root: str | Path) -> list[Path]:
+    """Every partial.json under `root`, in a fixed order."""
+    return sorted(Path(root).rglob(PARTIAL_FILE))
