@@ -10,6 +10,7 @@ as `xgboost-model` in /opt/ml/model, which SageMaker packs into `model.tar.gz`.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import sys
 import tarfile
@@ -109,10 +110,15 @@ def save_model(booster: xgb.Booster, model_dir: Path) -> Path:
 def pack_model(model_dir: Path, archive: Path) -> Path:
     """Pack the model folder the way SageMaker does: its files at the archive root."""
     archive.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(archive, "w:gz") as tar:
+    # gzip stamps the time into its header: fix it, so the same model gives the same bytes.
+    with (
+        archive.open("wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as zipped,
+        tarfile.open(fileobj=zipped, mode="w") as tar,
+    ):
         for item in sorted(model_dir.iterdir()):
             info = tar.gettarinfo(str(item), arcname=item.name)
-            info.mtime = 0  # same model, same bytes
+            info.mtime = 0
             info.uid = info.gid = 0
             info.uname = info.gname = ""
             with item.open("rb") as handle:
