@@ -187,9 +187,22 @@ def _summaries(
         raise
 
 
+def require_group(sm: SageMakerClient, group: str) -> None:
+    """Raise NotFoundError unless the group exists (listing a missing group just returns nothing)."""
+    try:
+        sm.describe_model_package_group(ModelPackageGroupName=group)
+    except ClientError as exc:
+        if _is_not_found(exc):
+            raise NotFoundError(f"model package group {group!r} not found") from None
+        raise
+
+
 def list_versions(sm: SageMakerClient, group: str, status: str | None = None) -> list[ModelVersion]:
     """Every version of a group, oldest first, each fully described (metadata included)."""
-    return [describe_version(sm, s["ModelPackageArn"]) for s in _summaries(sm, group, status)]
+    versions = [describe_version(sm, s["ModelPackageArn"]) for s in _summaries(sm, group, status)]
+    if not versions:
+        require_group(sm, group)
+    return versions
 
 
 def latest_version(sm: SageMakerClient, group: str, status: str | None = None) -> ModelVersion:
@@ -217,6 +230,7 @@ def find_version(sm: SageMakerClient, ref: str, default_group: str) -> ModelVers
     for summary in _summaries(sm, group):
         if int(summary["ModelPackageVersion"]) == number:
             return describe_version(sm, summary["ModelPackageArn"])
+    require_group(sm, group)
     raise NotFoundError(f"model package group {group!r} has no version {number}")
 
 

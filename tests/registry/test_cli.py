@@ -1,0 +1,243 @@
+"""`finmlops registry|promote|audit`: tables, --json, exit codes, config defaults, --endpoint-url."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from finmlops.cli import ExitCode, main
+from finmlops.contracts import AuditAction, DeploymentManifest, Promotion
+
+CONFIG = str(Path(__file__).resolve().parents[2] / "config" / "platform.yaml")
+
+
+def run(capsys: Any, *argv: str) -> tuple[int, str, str]:
+    """Run the CLI in-process (inside the test's moto); returns exit code, stdout, stderr."""
+    code = main([*argv, "--config", CONFIG])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def run_json(capsys: Any, *argv: str) -> tuple[int, Any]:
+    code, out, _ = run(capsys, *argv, "--json")
+    return code, json.loads(out)
+
+
+def test_approver_approves_from_the_cli_and_the_list_shows_it(world, register, capsys, monkeypatch):
+    register()
+    world.bob.use_in_env(monkeypatch)
+
+    code, decision = run_json(
+        capsys, "registry", "approve", "1", "--reason", "validation report MRM-2026-114 signed"
+    )
+
+    assert code == ExitCode.OK
+    assert decision["status"] == "Approved"
+    assert decision["previous_status"] == "PendingManualApproval"
+    assert decision["actor"] == world.bob.arn
+    code, listing = run_json(capsys, "registry", "list")
+    assert code == ExitCode.OK
+    [version] = listing["versions"]
+    assert (version["group"], version["version"], version["status"]) == (world.group, 1, "Approved")
+    assert version["approved_by"] == world.bob.arn
+    assert version["missing_evidence"] == []
+    code, table, _ = run(capsys, "registry", "list", "--metrics")
+    assert "Approved" in table and "complete" in table and "auc.value=0.81" in table
+    assert table.splitlines()[0].split()[:3] == ["GROUP", "VERSION", "STATUS"]
+
+
+def test_self_approval_exits_1_with_the_reasons(world, register, capsys, monkeypatch):
+    register()
+    world.alice.use_in_env(monkeypatch)
+
+    code, out, err = run(capsys, "registry", "approve", "1", "--reason", "mine", "--json")
+
+    assert code == ExitCode.REFUSED == 1
+    error = json.loads(out)
+    assert error["error"] == "refused"
+    assert any("segregation of duties" in p for p in error["problems"])
+    assert "segregation of duties" in err
+    assert world.describe(world.sm.list_model_packages(ModelPackageGroupName=world.group)[
+        "ModelPackageSummaryList"][0]["ModelPackageArn"])["ModelApprovalStatus"] == (
+        "PendingManualApproval"
+    )  # fmt: skip
+
+
+def test_show_lists_evidence_missing_evidence_and_metrics(world, register, capsys):
+    register(without=("drift-baselines",))
+
+    code, out, _ = run(capsys, "registry", "show", "1")
+
+    assert code == ExitCode.OK
+    assert "PendingManualApproval" in out
+    assert "ModelMetrics.ModelQuality.Statistics: s3://" in out
+    assert "- drift baselines: DriftCheckBaselines.ModelDataQuality.Statistics is missing" in out
+    assert "binary_classification_metrics.auc.value = 0.81" in out
+    code, out, _ = run(capsys, "registry", "show", f"{world.group}/1", "--drift-baselines-optional")
+    assert "missing evidence: none" in out
+
+
+def test_reason_is_required(world, register, capsys):
+    register()
+    with pytest.raises(SystemExit) as exited:
+        main(["registry", "approve", "1", "--config", CONFIG])
+    assert exited.value.code == ExitCode.USAGE
+    assert "--reason" in capsys.readouterr().err
+    code, _, err = run(capsys, "registry", "reject", "1", "--reason", "  ")
+    assert code == ExitCode.USAGE
+    assert "reason:" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("registry", "show", "7"),
+        ("registry", "show", "no-such-group/1"),
+        ("registry", "list", "--group", "no-such-group"),
+    ],
+)
+def test_unknown_versions_and_groups_exit_3(world, register, capsys, argv):
+    register()
+    code, error = run_json(capsys, *argv)
+    assert code == ExitCode.NOT_FOUND == 3
+    assert error["error"] == "not_found"
+
+
+def test_bad_version_reference_and_bad_config_exit_2_naming_the_field(world, capsys, tmp_path):
+    code, _, err = run(capsys, "registry", "show", "latest!")
+    assert code == ExitCode.USAGE
+    assert "version:" in err
+    bad = tmp_path / "platform.yaml"
+    bad.write_text(Path(CONFIG).read_text().replace("risk_tier: high", "risk_tier: extreme"))
+    code = main(["registry", "show", "1", "--config", str(bad)])
+    assert code == ExitCode.USAGE
+    assert "governance.risk_tier" in capsys.readouterr().err
+
+
+def test_command_group_without_subcommand_shows_its_help(capsys):
+    assert main(["promote"]) == ExitCode.USAGE
+    assert "rollback" in capsys.readouterr().err
+
+
+def test_promotion_from_resolve_to_rollback(
+    world, register, pipeline, capsys, monkeypatch, tmp_path
+):
+    register(), register()
+    world.bob.use_in_env(monkeypatch)
+    for number in ("1", "2"):
+        assert run(capsys, "registry", "approve", number, "--reason", "ok")[0] == ExitCode.OK
+        manifest = tmp_path / f"v{number}.json"
+        code, out, _ = run(
+            capsys, "promote", "resolve", number, "--environment", "prod", "--out", str(manifest)
+        )
+        assert code == ExitCode.OK and str(manifest) in out
+        assert run(capsys, "promote", "record", "--manifest", str(manifest))[0] == ExitCode.OK
+    # Without a version, resolve takes the latest approved one.
+    code, latest = run_json(capsys, "promote", "resolve", "--environment", "stage")
+    assert (code, latest["version"], latest["environment"]) == (ExitCode.OK, 2, "stage")
+
+    code, status = run_json(capsys, "promote", "status", "--environment", "prod")
+    assert [(d["environment"], d["version"], d["deployments"]) for d in status["deployments"]] == [
+        ("prod", 2, 2)
+    ]
+
+    rolled = tmp_path / "rollback.json"
+    code, result = run_json(
+        capsys, "promote", "rollback", "--environment", "prod", "--reason", "AUC alarm",
+        "--out", str(rolled), "--start-pipeline", pipeline.name,
+    )  # fmt: skip
+    assert code == ExitCode.OK
+    assert result["version"] == 1 and result["action"] == "rollback"
+    manifest = DeploymentManifest.from_json(rolled.read_text())
+    assert (manifest.version, manifest.environment) == (1, "prod")
+    assert pipeline.executions() == [
+        {Promotion.ARN_VARIABLE: manifest.model_package_arn, Promotion.ENVIRONMENT_VARIABLE: "prod"}
+    ]
+    code, table, _ = run(capsys, "promote", "status")
+    assert "rollback" in table
+
+    code, error = run_json(capsys, "promote", "rollback", "--environment", "stage", "--reason", "x")
+    assert code == ExitCode.REFUSED
+    assert error["problems"] == ["no deployment is recorded in stage"]
+
+
+def test_bad_manifest_file_exits_2(world, capsys, tmp_path):
+    broken = tmp_path / "m.json"
+    broken.write_text('{"model_package_arn": "x"}')
+    code, _, err = run(capsys, "promote", "record", "--manifest", str(broken))
+    assert code == ExitCode.USAGE
+    assert "manifest:" in err
+    code, _, err = run(capsys, "promote", "record", "--manifest", str(tmp_path / "none.json"))
+    assert code == ExitCode.USAGE
+
+
+def test_audit_export_and_history_for_an_examiner(world, register, capsys, monkeypatch, tmp_path):
+    register()
+    world.alice.use_in_env(monkeypatch)
+    assert run(capsys, "registry", "approve", "1", "--reason", "mine")[0] == ExitCode.REFUSED
+    world.bob.use_in_env(monkeypatch)
+    assert run(capsys, "registry", "approve", "1", "--reason", "independent")[0] == ExitCode.OK
+    assert run(capsys, "registry", "reject", "1", "--reason", "revoked")[0] == ExitCode.OK
+
+    out_file = tmp_path / "audit.csv"
+    code, _, err = run(capsys, "audit", "export", "--out", str(out_file))
+    assert code == ExitCode.OK and "3 records" in err
+    rows = list(csv.DictReader(io.StringIO(out_file.read_text())))
+    assert [r["action"] for r in rows] == [
+        AuditAction.APPROVAL_REFUSED, AuditAction.APPROVE, AuditAction.REJECT
+    ]  # fmt: skip
+    assert [r["actor"] for r in rows] == [world.alice.arn, world.bob.arn, world.bob.arn]
+
+    code, out, _ = run(capsys, "audit", "export", "--format", "json", "--action", "approve")
+    assert [r["reason"] for r in json.loads(out)] == ["independent"]
+
+    code, history = run_json(capsys, "registry", "history")
+    assert [e["event"] for e in history["events"]] == [
+        "registered", AuditAction.APPROVAL_REFUSED, AuditAction.APPROVE, AuditAction.REJECT
+    ]  # fmt: skip
+    code, _, err = run(capsys, "audit", "list", "--since", "yesterday")
+    assert code == ExitCode.USAGE and "--since" in err
+
+
+def test_missing_audit_bucket_is_reported_as_not_found(world, register, capsys, monkeypatch):
+    register()
+    world.bob.use_in_env(monkeypatch)
+    code, _, err = run(capsys, "registry", "approve", "1", "--reason", "ok",
+                       "--audit-bucket", "no-such-bucket")  # fmt: skip
+    assert code == ExitCode.NOT_FOUND
+    assert "no-such-bucket" in err
+
+
+def test_endpoint_url_points_every_call_at_the_emulator(capsys):
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        url = f"http://{host}:{port}"
+        sm = boto3.client("sagemaker", endpoint_url=url, region_name="us-east-1")
+        sm.create_model_package_group(ModelPackageGroupName="served-group")
+
+        code, listing = run_json(capsys, "registry", "list", "--endpoint-url", url)
+    finally:
+        server.stop()
+
+    assert code == ExitCode.OK
+    assert listing["groups"] == ["served-group"]
+
+
+def test_installed_entry_point_runs():
+    script = Path(sys.executable).with_name("finmlops")
+    result = subprocess.run(
+        [str(script), "--help"], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert result.returncode == 0
+    assert "registry" in result.stdout and "exit codes" in result.stdout
