@@ -1,0 +1,575 @@
+"""The model card of a version, in the SageMaker model package model card schema.
+
+Two cards come from the same config:
+
+- `registration_card`: the static part (purpose, risk rating, owner, validator, training
+  environment and hyperparameters), small enough to pass as `ModelCard.ModelCardContent` in
+  CreateModelPackage when the pipeline registers the version.
+- `build_model_card`: the whole card of one version, with the evaluation and data-quality figures
+  of its build; the evidence step writes it next to the validation report and the version's
+  metadata `model-card` points at it.
+
+`read_model_card` gives the CLI a version's card: the registry's own card when it is the whole
+one, else the evidence file, else the registry's static card. moto accepts ModelCard and drops
+it, so offline the evidence file is what is found.
+
+Only the properties of the model package model card schema are written (`model_overview` holds
+`model_creator` and `model_artifact` only); `card_problems` checks a card against that shape.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from finmlops.config import Config
+from finmlops.contracts import Meta
+from finmlops.governance.bundle import GateRow
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sagemaker import SageMakerClient
+
+# CreateModelPackage accepts at most this many characters of ModelCardContent.
+MAX_CONTENT_CHARS = 100_000
+# A version registers waiting for review; the validator moves the card on with the approval.
+REGISTRATION_CARD_STATUS = "PendingReview"
+CARD_STATUSES = ("Draft", "PendingReview", "Approved", "Archived")
+
+RISK_RATING: dict[str, str] = {"high": "High", "medium": "Medium", "low": "Low"}
+RISK_RATINGS = ("High", "Medium", "Low", "Unknown")
+
+_RISK_EXPLANATION = {
+    "high": "Tier high in the model inventory: the model informs credit decisions about "
+    "individuals, so it is validated independently before use, monitored for drift and "
+    "outcome quality, and reviewed at least annually.",
+    "medium": "Tier medium in the model inventory: the model supports decisions with human "
+    "review; it is validated before use and monitored for drift.",
+    "low": "Tier low in the model inventory: limited impact on customers or the firm; it is "
+    "reviewed before use and monitored for drift.",
+}
+
+# The metrics of evaluation.json the card carries, in this order, with what they mean.
+DISCRIMINATION_METRICS: tuple[tuple[str, str], ...] = (
+    ("auc", "area under the ROC curve"),
+    ("gini", "Gini coefficient, 2 x AUC - 1"),
+    ("ks", "Kolmogorov-Smirnov separation of bad and good scores"),
+    ("accuracy", "share of correct predictions at the cut-off"),
+    ("precision", "share of predicted bad that are bad, at the cut-off"),
+    ("recall", "share of bad predicted bad, at the cut-off"),
+    ("f1", "harmonic mean of precision and recall"),
+    ("brier_score", "mean squared error of the predicted probability"),
+    ("positive_rate", "share of bad in the test split"),
+    ("cutoff", "score at or above which a loan is predicted bad"),
+)
+FAIRNESS_METRICS: tuple[tuple[str, str], ...] = (
+    ("disparate_impact", "favourable rate of the protected group over the rest"),
+    ("statistical_parity_difference", "favourable rate of the rest minus the protected group"),
+    ("statistical_parity_difference_abs", "absolute statistical parity difference"),
+    ("equal_opportunity_difference", "favourable rate among good loans, rest minus protected"),
+    ("favourable_rate_protected", "share of the protected group predicted good"),
+    ("favourable_rate_reference", "share of the rest predicted good"),
+    ("protected_count", "test rows in the protected group"),
+    ("reference_count", "test rows outside the protected group"),
+)
+DATA_QUALITY_METRICS: tuple[tuple[str, str], ...] = (
+    ("rows", "rows in the input data"),
+    ("columns", "columns in the input data"),
+    ("positive_share", "share of the positive class"),
+    ("max_missing_share", "largest share of missing values in a feature"),
+)
+
+# The model package model card schema: allowed properties and string length limits.
+_TEXT = 2048
+_SCHEMA: dict[str, dict[str, int]] = {
+    "model_overview": {"model_creator": 1024, "model_artifact": 1024},
+    "intended_uses": {
+        "purpose_of_model": _TEXT,
+        "intended_uses": _TEXT,
+        "factors_affecting_model_efficiency": _TEXT,
+        "risk_rating": 16,
+        "explanations_for_risk_rating": _TEXT,
+    },
+    "business_details": {
+        "business_problem": _TEXT,
+        "business_stakeholders": _TEXT,
+        "line_of_business": _TEXT,
+    },
+    "training_details": {
+        "objective_function": 0,
+        "training_observations": 1024,
+        "training_job_details": 0,
+    },
+    "additional_information": {
+        "ethical_considerations": _TEXT,
+        "caveats_and_recommendations": _TEXT,
+        "custom_details": 1024,
+    },
+}
+_TRAINING_JOB = {
+    "training_arn": 1024,
+    "training_datasets": 1024,
+    "training_environment": 0,
+    "training_metrics": 0,
+    "user_provided_training_metrics": 0,
+    "hyper_parameters": 0,
+    "user_provided_hyper_parameters": 0,
+}
+_EVALUATION = {
+    "name": 63,
+    "evaluation_observation": 2096,
+    "evaluation_job_arn": 256,
+    "datasets": 1024,
+    "metadata": 1024,
+    "metric_groups": 0,
+}
+
+
+class ModelCardNotFoundError(LookupError):
+    """The version carries no model card: not in the registry, not referenced in its metadata."""
+
+
+def risk_rating(config: Config) -> str:
+    """The card's risk rating for the configured inventory risk tier."""
+    return RISK_RATING.get(config.governance.risk_tier, "Unknown")
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _number(name: str, value: Any, notes: str = "") -> dict[str, Any] | None:
+    if isinstance(value, Mapping):
+        value = value.get("value")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    metric: dict[str, Any] = {"name": _clip(name, 255), "type": "number", "value": value}
+    if notes:
+        metric["notes"] = _clip(notes, 1024)
+    return metric
+
+
+def _group(name: str, metrics: Sequence[dict[str, Any] | None]) -> dict[str, Any] | None:
+    data = [m for m in metrics if m is not None]
+    return {"name": _clip(name, 63), "metric_data": data} if data else None
+
+
+def _hyper_parameters(hyperparameters: Mapping[str, Any]) -> list[dict[str, str]]:
+    return [
+        {"name": _clip(str(name), 255), "value": _clip(str(hyperparameters[name]), 255)}
+        for name in sorted(hyperparameters)
+    ]
+
+
+def _people(config: Config) -> str:
+    g = config.governance
+    return (
+        f"Model owner: {g.owner}. Independent validator: {g.validator}. "
+        f"Approver role: {g.approver_role}."
+    )
+
+
+def _custom_details(config: Config, extra: Mapping[str, str]) -> dict[str, str]:
+    g = config.governance
+    details = {
+        "model_id": config.model.name,
+        "model_package_group": config.model.package_group,
+        "owner": g.owner,
+        "validator": g.validator,
+        "approver_role": g.approver_role,
+        "risk_tier": g.risk_tier,
+        "data_classification": g.data_classification,
+    }
+    details.update({k: v for k, v in extra.items() if v})
+    return {key: _clip(value, 1024) for key, value in sorted(details.items())}
+
+
+def _static_sections(config: Config, training_image: str) -> dict[str, Any]:
+    """Everything the config alone determines: shared by both cards."""
+    model, g = config.model, config.governance
+    sensitive = model.sensitive_attribute
+    hp = model.hyperparameters
+    purpose = model.description or f"{model.name}: probability of {model.positive_class}"
+    limitations = g.limitations or "No limitations recorded in the configuration."
+    return {
+        "model_overview": {"model_creator": _clip(g.owner, 1024)},
+        "intended_uses": {
+            "purpose_of_model": _clip(purpose, _TEXT),
+            "intended_uses": _clip(g.intended_use or purpose, _TEXT),
+            "factors_affecting_model_efficiency": _clip(
+                f"{limitations} Performance depends on the applicant population staying close "
+                f"to the training data ({model.dataset.source or model.dataset.uri}); drift "
+                "monitoring compares production inputs with the registered baseline.",
+                _TEXT,
+            ),
+            "risk_rating": risk_rating(config),
+            "explanations_for_risk_rating": _clip(_RISK_EXPLANATION[g.risk_tier], _TEXT),
+        },
+        "business_details": {
+            "business_problem": _clip(purpose, _TEXT),
+            "business_stakeholders": _clip(_people(config), _TEXT),
+            "line_of_business": _clip(f"{config.project} ({g.data_classification} data)", _TEXT),
+        },
+        "training_details": {
+            "training_observations": _clip(
+                f"XGBoost {hp.objective}, {hp.num_round} rounds at most, early stopping on "
+                f"validation {hp.eval_metric}; target {model.target} (positive class "
+                f"{model.positive_class}); {len(model.numeric_features)} numeric and "
+                f"{len(model.categorical_features)} categorical features; split "
+                f"validation {model.split.validation:g}, test {model.split.test:g}, "
+                f"{'by ' + model.time_column if model.time_column else 'stratified'}.",
+                1024,
+            ),
+            "training_job_details": {
+                "training_datasets": [_clip(model.dataset.uri, 1024)],
+                "training_environment": {"container_image": [_clip(training_image, 1024)]},
+                "hyper_parameters": _hyper_parameters(hp.as_sagemaker()),
+            },
+        },
+        "additional_information": {
+            "ethical_considerations": _clip(
+                f"Fairness is measured on {sensitive.column} "
+                f"({sensitive.description or 'sensitive attribute'}), protected values "
+                f"{', '.join(sensitive.protected_values)}: disparate impact must be at least "
+                f"{config.gates.min_disparate_impact:g} and the absolute statistical parity "
+                f"difference at most {config.gates.max_fairness_disparity:g}.",
+                _TEXT,
+            ),
+            "caveats_and_recommendations": _clip(limitations, _TEXT),
+        },
+    }
+
+
+def registration_card(config: Config, training_image: str) -> str:
+    """The static card content to pass as ModelCard.ModelCardContent at registration.
+
+    It goes into the pipeline definition, where CloudFormation's Fn::Sub reads `${...}` as a
+    placeholder: configured text that contains `${` is refused rather than silently changed.
+    """
+    card = _static_sections(config, training_image)
+    card["additional_information"]["custom_details"] = _custom_details(
+        config,
+        {
+            "evidence": "the card with the evaluation of this version is the file that "
+            f"metadata {Meta.MODEL_CARD!r} points at; the validation report is at "
+            f"metadata {Meta.VALIDATION_REPORT!r}"
+        },
+    )
+    content = json.dumps(card, sort_keys=True, separators=(",", ":"))
+    if "${" in content:
+        raise ValueError(
+            "the model card text holds '${', which CloudFormation's Fn::Sub would read as a "
+            "placeholder: remove it from model.description and governance.*"
+        )
+    if len(content) > MAX_CONTENT_CHARS:
+        raise ValueError(f"registration card is {len(content)} characters; the limit is 100000")
+    return content
+
+
+def _evaluation_details(
+    config: Config,
+    evaluation: Mapping[str, Any] | None,
+    data_quality: Mapping[str, Any] | None,
+    gates: Sequence[GateRow],
+) -> list[dict[str, Any]]:
+    details: list[dict[str, Any]] = []
+    if evaluation:
+        metrics = evaluation.get("binary_classification_metrics") or {}
+        fairness = evaluation.get("fairness") or {}
+        groups: list[dict[str, Any] | None] = [
+            _group(
+                "discrimination",
+                [_number(n, metrics.get(n), d) for n, d in DISCRIMINATION_METRICS],
+            ),
+            _group(
+                "calibration",
+                [
+                    _number("brier_score", metrics.get("brier_score")),
+                    _number(
+                        "expected_calibration_error",
+                        expected_calibration_error(metrics.get("calibration") or []),
+                        "count-weighted mean |observed - predicted| over score deciles",
+                    ),
+                ],
+            ),
+            _group("fairness", [_number(n, fairness.get(n), d) for n, d in FAIRNESS_METRICS]),
+            _group(
+                "fairness by group: favourable rate",
+                [
+                    _number(
+                        str(row.get("group")),
+                        row.get("favourable_rate"),
+                        f"{row.get('count')} test rows"
+                        + ("; protected group" if row.get("protected") else ""),
+                    )
+                    for row in fairness.get("by_group") or []
+                ],
+            ),
+        ]
+        confusion = metrics.get("confusion_matrix") or {}
+        groups.append(
+            _group(
+                "confusion matrix at the cut-off",
+                [
+                    _number(name, (confusion.get(actual) or {}).get(predicted))
+                    for name, actual, predicted in (
+                        ("true_negatives", "0", "0"),
+                        ("false_positives", "0", "1"),
+                        ("false_negatives", "1", "0"),
+                        ("true_positives", "1", "1"),
+                    )
+                ],
+            )
+        )
+        details.append(
+            {
+                "name": "test split evaluation",
+                "evaluation_observation": _clip(
+                    f"{evaluation.get('test_rows', 'unknown')} held-out test rows; fairness on "
+                    f"{fairness.get('sensitive_attribute', config.model.sensitive_attribute.column)}.",
+                    2096,
+                ),
+                "metric_groups": [g for g in groups if g is not None],
+            }
+        )
+    if data_quality:
+        group = _group(
+            "data quality", [_number(n, data_quality.get(n), d) for n, d in DATA_QUALITY_METRICS]
+        )
+        details.append(
+            {
+                "name": "training data quality",
+                "evaluation_observation": _clip(
+                    f"Input data fingerprint {data_quality.get('data_fingerprint', 'unknown')}.",
+                    2096,
+                ),
+                "datasets": [_clip(config.model.dataset.uri, 1024)],
+                "metric_groups": [group] if group else [],
+            }
+        )
+    if gates:
+        group = _group(
+            "release gates",
+            [
+                _number(g.name, g.value, f"{g.comparison} {g.threshold:g}: {g.status}")
+                for g in gates
+            ],
+        )
+        if group:
+            details.append({"name": "release gates", "metric_groups": [group]})
+    return details
+
+
+def expected_calibration_error(table: Sequence[Mapping[str, Any]]) -> float | None:
+    """Count-weighted mean absolute gap between observed rate and mean prediction per band."""
+    total = sum(int(row.get("count", 0)) for row in table)
+    if not total:
+        return None
+    gap = sum(
+        int(row.get("count", 0))
+        * abs(float(row.get("observed_rate", 0.0)) - float(row.get("mean_predicted", 0.0)))
+        for row in table
+    )
+    return round(gap / total, 6)
+
+
+def build_model_card(
+    config: Config,
+    *,
+    evaluation: Mapping[str, Any] | None,
+    data_quality: Mapping[str, Any] | None,
+    training_image: str,
+    hyperparameters: Mapping[str, Any],
+    model_package_arn: str | None,
+    git_commit: str = "",
+    training_job_arn: str = "",
+    model_artifact: str = "",
+    gates: Sequence[GateRow] = (),
+    missing: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """The whole card of one version: the static sections, the version's training job and
+    figures, and the state of its evidence (`missing`: what the validation report lists)."""
+    card = _static_sections(config, training_image)
+    if model_artifact:
+        card["model_overview"]["model_artifact"] = [_clip(model_artifact, 1024)]
+    job = card["training_details"]["training_job_details"]
+    if training_job_arn:
+        job["training_arn"] = _clip(training_job_arn, 1024)
+    if hyperparameters:
+        job["hyper_parameters"] = _hyper_parameters(hyperparameters)
+    card["evaluation_details"] = _evaluation_details(config, evaluation, data_quality, gates)
+    if missing is None:
+        missing = [
+            name
+            for name, present in (
+                ("evaluation.json", evaluation),
+                ("data_quality.json", data_quality),
+            )
+            if not present
+        ]
+    fingerprint = str((data_quality or {}).get("data_fingerprint", ""))
+    card["additional_information"]["custom_details"] = _custom_details(
+        config,
+        {
+            "model_package_arn": model_package_arn or "",
+            "git_commit": git_commit,
+            "data_fingerprint": fingerprint,
+            "evidence_status": "complete" if not missing else "INCOMPLETE: " + "; ".join(missing),
+        },
+    )
+    return card
+
+
+def card_problems(card: Mapping[str, Any]) -> list[str]:
+    """Where a card departs from the model package model card schema (empty when it fits)."""
+    problems = [
+        f"{key}: not a model package model card section"
+        for key in sorted(set(card) - {*_SCHEMA, "evaluation_details"})
+    ]
+    for section, fields in _SCHEMA.items():
+        problems.extend(_section_problems(section, card.get(section), fields))
+    rating = (card.get("intended_uses") or {}).get("risk_rating")
+    if rating is not None and rating not in RISK_RATINGS:
+        problems.append(f"intended_uses.risk_rating: {rating!r} is not one of {RISK_RATINGS}")
+    job = (card.get("training_details") or {}).get("training_job_details") or {}
+    problems.extend(
+        f"training_details.training_job_details.{key}: not in the schema"
+        for key in sorted(set(job) - set(_TRAINING_JOB))
+    )
+    problems.extend(
+        f"hyper_parameters: {entry!r} must be {{name, value}} strings"
+        for entry in job.get("hyper_parameters") or []
+        if set(entry) - {"name", "value"} or not isinstance(entry.get("value", ""), str)
+    )
+    for i, item in enumerate(card.get("evaluation_details") or []):
+        problems.extend(_evaluation_problems(f"evaluation_details[{i}]", item))
+    return problems
+
+
+def _section_problems(section: str, node: Any, fields: Mapping[str, int]) -> list[str]:
+    if node is None:
+        return []
+    if not isinstance(node, Mapping):
+        return [f"{section}: must be an object"]
+    problems = [f"{section}.{key}: not in the schema" for key in sorted(set(node) - set(fields))]
+    for key, limit in fields.items():
+        problems.extend(_text_problems(f"{section}.{key}", node.get(key), limit))
+    return problems
+
+
+def _evaluation_problems(where: str, item: Mapping[str, Any]) -> list[str]:
+    problems = [f"{where}.{key}: not in the schema" for key in sorted(set(item) - set(_EVALUATION))]
+    if not str(item.get("name", "")).strip():
+        problems.append(f"{where}.name: required")
+    problems.extend(_text_problems(f"{where}.name", item.get("name"), 63))
+    for j, group in enumerate(item.get("metric_groups") or []):
+        group_where = f"{where}.metric_groups[{j}]"
+        if not str(group.get("name", "")).strip():
+            problems.append(f"{group_where}.name: required")
+        problems.extend(_text_problems(f"{group_where}.name", group.get("name"), 63))
+        for k, metric in enumerate(group.get("metric_data") or []):
+            problems.extend(_metric_problems(f"{group_where}.metric_data[{k}]", metric))
+    return problems
+
+
+def _text_problems(where: str, value: Any, limit: int) -> list[str]:
+    if value is None or limit == 0:
+        return []
+    values = (
+        value
+        if isinstance(value, list)
+        else list(value.values())
+        if isinstance(value, Mapping)
+        else [value]
+    )
+    return [
+        f"{where}: longer than {limit} characters"
+        for v in values
+        if isinstance(v, str) and len(v) > limit
+    ]
+
+
+def _metric_problems(where: str, metric: Mapping[str, Any]) -> list[str]:
+    problems = []
+    if not 1 <= len(str(metric.get("name", ""))) <= 255:
+        problems.append(f"{where}.name: 1 to 255 characters")
+    kind = metric.get("type")
+    value = metric.get("value")
+    if kind == "number" and (isinstance(value, bool) or not isinstance(value, int | float)):
+        problems.append(f"{where}.value: a number metric needs a numeric value")
+    elif kind not in ("number", "string", "boolean", "linear_graph", "bar_chart", "matrix"):
+        problems.append(f"{where}.type: {kind!r} is not a metric type")
+    return problems
+
+
+def card_json(card: Mapping[str, Any]) -> str:
+    """The card as the evidence file holds it: sorted keys, so equal cards give equal bytes."""
+    return json.dumps(card, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def read_model_card_with_source(
+    sagemaker_client: SageMakerClient,
+    model_package_arn: str,
+    *,
+    s3_client: S3Client | None = None,
+) -> tuple[dict[str, Any], str]:
+    """The version's card and where it came from (`registry` or the evidence file's URI)."""
+    described = sagemaker_client.describe_model_package(ModelPackageName=model_package_arn)
+    registry_text = (described.get("ModelCard") or {}).get("ModelCardContent") or ""
+    registry_card: dict[str, Any] = json.loads(registry_text) if registry_text else {}
+    if registry_card.get("evaluation_details"):
+        return registry_card, "registry"
+    uri = (described.get("CustomerMetadataProperties") or {}).get(Meta.MODEL_CARD, "")
+    if uri:
+        if s3_client is None:
+            if registry_card:
+                return registry_card, "registry"
+            raise ModelCardNotFoundError(
+                f"{model_package_arn}: the card is the evidence file {uri}; pass an S3 client to read it"
+            )
+        return _read_s3_json(s3_client, uri), uri
+    if registry_card:
+        return registry_card, "registry"
+    raise ModelCardNotFoundError(
+        f"{model_package_arn} has no model card: no ModelCard in the registry and no metadata "
+        f"{Meta.MODEL_CARD!r}"
+    )
+
+
+def read_model_card(
+    sagemaker_client: SageMakerClient,
+    model_package_arn: str,
+    *,
+    s3_client: S3Client | None = None,
+) -> dict[str, Any]:
+    """The version's model card, for the CLI and the approver.
+
+    The registry's ModelCard when it carries the evaluation; otherwise the evidence file that
+    metadata `model-card` references (an s3:// URI read with `s3_client`); otherwise the static
+    card given at registration. Raises ModelCardNotFoundError when there is none.
+    """
+    card, _source = read_model_card_with_source(
+        sagemaker_client, model_package_arn, s3_client=s3_client
+    )
+    return card
+
+
+def _read_s3_json(s3_client: S3Client, uri: str) -> dict[str, Any]:
+    if not uri.startswith("s3://"):
+        raise ModelCardNotFoundError(f"metadata {Meta.MODEL_CARD!r} is not an s3:// URI: {uri!r}")
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    if not bucket or not key:
+        raise ModelCardNotFoundError(f"metadata {Meta.MODEL_CARD!r} has no bucket or key: {uri!r}")
+    try:
+        body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except s3_client.exceptions.NoSuchKey:
+        raise ModelCardNotFoundError(f"the model card file {uri} does not exist") from None
+    try:
+        card = json.loads(body)
+    except ValueError as exc:
+        raise ModelCardNotFoundError(f"the model card file {uri} is not JSON: {exc}") from None
+    if not isinstance(card, dict):
+        raise ModelCardNotFoundError(f"the model card file {uri} is not a JSON object")
+    return card
