@@ -1,0 +1,67 @@
+"""Tracking the local model build (`finmlops.modelbuild.run_local`): what `make demo` calls.
+
+The same run content as the pipeline's Track step: the folders `run_local` writes stand in for
+the processing inputs (preprocess/artifacts, train/output/model.tar.gz, evaluation/).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from finmlops.tracking.content import RunTag
+from finmlops.tracking.runs import TrackingOutcome, record_build
+from finmlops.tracking.settings import TrackingSettings
+
+if TYPE_CHECKING:
+    from finmlops.config import Config
+    from finmlops.modelbuild import LocalBuild
+
+
+def local_artifacts(build: LocalBuild) -> dict[str, Path]:
+    """What the local build produced that a run keeps (only what exists: a failed data gate
+    stops the build before training)."""
+    candidates = {
+        "data": build.work_dir / "preprocess" / "artifacts",
+        "evaluation": build.work_dir / "evaluation",
+        "model": build.model_archive,
+        "validation-report": build.work_dir / "validation-report",
+    }
+    return {name: path for name, path in candidates.items() if path.exists()}
+
+
+def track_local_build(
+    tracking: TrackingSettings,
+    config: Config,
+    build: LocalBuild,
+    *,
+    store_dir: Path,
+    git_commit: str = "unknown",
+    run_name: str | None = None,
+    extra_tags: Mapping[str, str] | None = None,
+) -> TrackingOutcome:
+    """Log a local build under the configured policy; the local store lives in `store_dir`."""
+    tags = {
+        RunTag.MODEL_PACKAGE_GROUP: config.model.package_group,
+        RunTag.GIT_COMMIT: git_commit,
+        RunTag.PIPELINE_EXECUTION: "local",
+        **(extra_tags or {}),
+    }
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return record_build(
+        tracking,
+        run_name=run_name or f"{config.model.name}-local-{stamp}",
+        hyperparameters=config.model.hyperparameters.as_sagemaker(),
+        data_quality=build.data_quality,
+        evaluation=build.evaluation,
+        gates=build.gates,
+        artifacts=local_artifacts(build),
+        tags=tags,
+        dataset_sizes=build.rows,
+        work_dir=store_dir,
+    )
+
+
+__all__ = ["local_artifacts", "track_local_build"]
