@@ -1,0 +1,144 @@
+"""Baseline step: compile the monitoring baseline from the training features.
+
+Runs as a SageMaker processing step (container paths are the defaults) and locally. Writes the
+versioned baseline artifact (baseline.json + arrays/), Model Monitor's statistics.json and
+constraints.json into the output folder. Feature lists, thresholds and the model id come from the
+config file and/or the arguments (arguments win).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from finmlops.config import ConfigError, DriftThresholds, load_config
+from finmlops.monitoring.baseline import (
+    DEFAULT_FINE_BINS,
+    BaselineError,
+    ModelIdentity,
+    build_baseline,
+    save_baseline,
+)
+from finmlops.monitoring.readers import (
+    CSV_SUFFIXES,
+    PARQUET_SUFFIXES,
+    DatasetError,
+    list_files,
+    open_dataset,
+    parse_dataset_format,
+)
+
+DEFAULT_INPUT = Path("/opt/ml/processing/input/baseline")
+DEFAULT_OUTPUT = Path("/opt/ml/processing/output/baseline")
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(v for v in (s.strip() for s in value.split(",")) if v)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="finmlops-monitor baseline", description=(__doc__ or "").splitlines()[0]
+    )
+    parser.add_argument("--input", type=Path, default=DEFAULT_INPUT, help="file or folder")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument("--config", type=Path, default=None, help="platform config (YAML)")
+    parser.add_argument("--numeric", type=_csv, default=None, help="comma-separated")
+    parser.add_argument("--categorical", type=_csv, default=None, help="comma-separated")
+    parser.add_argument("--ignore-columns", type=_csv, default=())
+    parser.add_argument("--format", default="auto", help="auto, csv or parquet")
+    parser.add_argument("--model-id", default=None)
+    parser.add_argument("--model-version", default="")
+    parser.add_argument("--model-package-arn", default="")
+    parser.add_argument(
+        "--data-fingerprint",
+        default="",
+        help="the model's data fingerprint (default: sha256 of the input files)",
+    )
+    parser.add_argument("--fine-bins", type=int, default=DEFAULT_FINE_BINS)
+    parser.add_argument(
+        "--no-sorted-reference",
+        action="store_true",
+        help="keep no raw training values in the artifact (drift runs then use mode=binned)",
+    )
+    parser.add_argument("--chunk-rows", type=int, default=200_000)
+    return parser.parse_args(argv)
+
+
+def file_fingerprint(paths: Sequence[Path]) -> str:
+    """sha256 over the input files' bytes, in order (the preprocess step's format)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return "sha256:" + digest.hexdigest()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        config = load_config(args.config) if args.config else None
+        numeric = args.numeric
+        categorical = args.categorical
+        ignore = tuple(args.ignore_columns)
+        thresholds: DriftThresholds | None = None
+        share = None
+        model_id = args.model_id
+        if config is not None:
+            numeric = numeric if numeric is not None else config.model.numeric_features
+            categorical = (
+                categorical if categorical is not None else config.model.categorical_features
+            )
+            ignore += (config.model.target, *config.model.leakage_columns)
+            if config.model.time_column:
+                ignore += (config.model.time_column,)
+            thresholds = config.monitoring.drift
+            share = config.monitoring.dataset_drift_share
+            model_id = model_id or config.model.name
+        if not model_id:
+            raise BaselineError("give --model-id or --config (the model's name)")
+        files = list_files(args.input, CSV_SUFFIXES + PARQUET_SUFFIXES)
+        if not files:
+            raise DatasetError(f"no .csv or .parquet file under {args.input}")
+        fingerprint = file_fingerprint(files)
+        chunks = open_dataset(
+            args.input,
+            parse_dataset_format(args.format),
+            feature_order=(),
+            chunk_rows=args.chunk_rows,
+        )
+        baseline = build_baseline(
+            chunks,
+            numeric,
+            categorical,
+            identity=ModelIdentity(
+                model_id=model_id,
+                model_version=args.model_version,
+                model_package_arn=args.model_package_arn,
+                data_fingerprint=args.data_fingerprint or fingerprint,
+            ),
+            ignore_columns=tuple(dict.fromkeys(ignore)),
+            thresholds=thresholds,
+            dataset_drift_share=share,
+            data_fingerprint=fingerprint,
+            fine_bins=args.fine_bins,
+            keep_sorted_reference=not args.no_sorted_reference,
+        )
+    except (BaselineError, DatasetError, ConfigError) as exc:
+        print(f"baseline: error: {exc}", file=sys.stderr)
+        return 2
+    save_baseline(baseline, args.output)
+    print(
+        f"baseline: {baseline.rows} rows, {len(baseline.feature_order)} features "
+        f"({len(baseline.numeric)} numeric, {len(baseline.categorical)} categorical) -> "
+        f"{args.output}; {baseline.baseline_id}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,419 @@
+"""Container entry point: one program for a Model Monitor schedule and for pipeline steps.
+
+    python -m finmlops.monitoring [drift|partial|merge|quality|baseline] [--option value ...]
+
+Without arguments it is a Model Monitor bring-your-own-container job: it reads the contract's
+environment (dataset_source, dataset_format, output_path, start_time, end_time,
+publish_cloudwatch_metrics, sagemaker_endpoint_name, sagemaker_monitoring_schedule_name,
+baseline_statistics, baseline_constraints), from the process environment or the Environment map
+of /opt/ml/config/processingjobconfig.json. As a pipeline processing step, arguments override
+the environment. Exit status: 0 when the run completed (with or without violations), 2 when it
+could not run (the message says why).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from finmlops.config import ConfigError, load_config
+from finmlops.monitoring import baseline_step, cloudwatch, quality
+from finmlops.monitoring.baseline import Baseline, BaselineError, ModelIdentity, load_baseline
+from finmlops.monitoring.drift import DriftReport, evaluate
+from finmlops.monitoring.readers import (
+    CAPTURE_SUFFIXES,
+    DatasetError,
+    list_files,
+    open_dataset,
+    parse_dataset_format,
+    parse_time,
+)
+from finmlops.monitoring.report import write_outputs
+from finmlops.monitoring.window import (
+    MODES,
+    PartialError,
+    WindowAccumulator,
+    find_partials,
+    load_partial,
+    merge_partials,
+    save_partial,
+)
+
+PROCESSING_CONFIG = Path("/opt/ml/config/processingjobconfig.json")
+RESOURCE_CONFIG = Path("/opt/ml/config/resourceconfig.json")
+MESSAGE_FILE = Path("/opt/ml/output/message")
+DEFAULT_SOURCE = "/opt/ml/processing/input/endpoint"
+DEFAULT_OUTPUT = "/opt/ml/processing/resultdata"
+DEFAULT_BASELINE = "/opt/ml/processing/baseline"
+DEFAULT_GROUND_TRUTH = "/opt/ml/processing/groundtruth"
+DEFAULT_PARTIALS = "/opt/ml/processing/input/partials"
+COMMANDS = ("drift", "partial", "merge", "quality", "baseline")
+
+
+class UsageError(ValueError):
+    """The job cannot run as configured."""
+
+
+def contract_environment(
+    environ: Mapping[str, str], config_file: Path = PROCESSING_CONFIG
+) -> dict[str, str]:
+    """The BYOC environment: the processing job config's Environment map, then the process env."""
+    merged: dict[str, str] = {}
+    if config_file.is_file():
+        try:
+            document = json.loads(config_file.read_text(encoding="utf-8"))
+            merged.update({k: str(v) for k, v in (document.get("Environment") or {}).items()})
+        except ValueError:
+            pass  # an unreadable job config leaves the process environment in charge
+    merged.update(environ)
+    return merged
+
+
+def _common(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
+    parser.add_argument("--output-path", default=env.get("output_path", DEFAULT_OUTPUT))
+    parser.add_argument("--config", default=env.get("FINMLOPS_CONFIG"), help="platform YAML")
+    parser.add_argument(
+        "--publish-cloudwatch-metrics",
+        default=env.get("publish_cloudwatch_metrics", "Disabled"),
+        help="Enabled: write the BYOC metrics file",
+    )
+    parser.add_argument("--metrics-dir", default=str(cloudwatch.METRICS_DIR))
+    parser.add_argument(
+        "--put-metric-data", action="store_true", help="call PutMetricData (pipeline mode)"
+    )
+    parser.add_argument("--namespace", default=None)
+    parser.add_argument("--region", default=env.get("AWS_REGION"))
+    parser.add_argument("--endpoint-name", default=env.get("sagemaker_endpoint_name"))
+    parser.add_argument("--schedule-name", default=env.get("sagemaker_monitoring_schedule_name"))
+    parser.add_argument("--start-time", default=env.get("start_time"))
+    parser.add_argument("--end-time", default=env.get("end_time"))
+    parser.add_argument(
+        "--message-file",
+        default=str(MESSAGE_FILE) if env.get("sagemaker_monitoring_schedule_name") else None,
+    )
+
+
+def _drift_inputs(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
+    parser.add_argument("--baseline", default=_baseline_default(env))
+    parser.add_argument("--mode", choices=MODES, default=env.get("drift_mode", "exact"))
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--expected-model-id", default=env.get("expected_model_id", ""))
+    parser.add_argument("--expected-model-version", default=env.get("expected_model_version", ""))
+    parser.add_argument(
+        "--expected-data-fingerprint", default=env.get("expected_data_fingerprint", "")
+    )
+    parser.add_argument(
+        "--expected-model-package-arn", default=env.get("expected_model_package_arn", "")
+    )
+
+
+def _baseline_default(env: Mapping[str, str]) -> str:
+    # The artifact sits next to statistics.json when the step mounts the whole baseline folder.
+    if env.get("baseline_uri"):
+        return env["baseline_uri"]
+    for key in ("baseline_statistics", "baseline_constraints"):
+        if env.get(key):
+            return str(Path(env[key]).parent)
+    return DEFAULT_BASELINE
+
+
+def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="finmlops-monitor", description=(__doc__ or "").split("\n")[0]
+    )
+    sub = parser.add_subparsers(dest="command")
+    drift = sub.add_parser("drift", help="compare the window with the baseline")
+    partial = sub.add_parser("partial", help="one shard's partial result")
+    for command in (drift, partial):
+        command.add_argument("--dataset-source", default=env.get("dataset_source", DEFAULT_SOURCE))
+        command.add_argument("--dataset-format", default=env.get("dataset_format"))
+        command.add_argument("--ignore-columns", default="")
+        command.add_argument("--chunk-rows", type=int, default=100_000)
+        _drift_inputs(command, env)
+        _common(command, env)
+    partial.add_argument("--shard", default=None, help="default: this instance's host name")
+    merge = sub.add_parser("merge", help="merge shard partials into the report")
+    merge.add_argument("--partials", default=env.get("partials_source", DEFAULT_PARTIALS))
+    _drift_inputs(merge, env)
+    _common(merge, env)
+    model_quality = sub.add_parser("quality", help="model quality with delayed labels")
+    model_quality.add_argument("--captures", default=env.get("dataset_source", DEFAULT_SOURCE))
+    model_quality.add_argument(
+        "--ground-truth", default=env.get("ground_truth_source", DEFAULT_GROUND_TRUTH)
+    )
+    model_quality.add_argument("--cutoff", type=float, default=None)
+    model_quality.add_argument("--positive-labels", default="1")
+    model_quality.add_argument("--window", default=env.get("quality_window", "1h"))
+    model_quality.add_argument("--min-auc", type=float, default=None)
+    _common(model_quality, env)
+    sub.add_parser("baseline", help="compile a baseline (see baseline_step)", add_help=False)
+    return parser
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def fetch_baseline(s3_client: Any, uri: str, destination: Path) -> Path:
+    """Download an artifact folder from s3://bucket/prefix with the given S3 client."""
+    if not uri.startswith("s3://"):
+        raise UsageError(f"not an S3 URI: {uri}")
+    bucket, _, prefix = uri[5:].partition("/")
+    prefix = prefix.rstrip("/") + "/" if prefix else ""
+    paginator = s3_client.get_paginator("list_objects_v2")
+    count = 0
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            relative = item["Key"][len(prefix) :]
+            if not relative or relative.endswith("/"):
+                continue
+            target = destination / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            s3_client.download_file(bucket, item["Key"], str(target))
+            count += 1
+    if not count:
+        raise UsageError(f"no baseline artifact at {uri}")
+    return destination
+
+
+def _load_baseline(location: str, output: Path) -> Baseline:
+    if location.startswith("s3://"):
+        import boto3
+
+        local = fetch_baseline(boto3.client("s3"), location, output / ".baseline")
+        return load_baseline(local)
+    return load_baseline(location)
+
+
+def _expected(args: argparse.Namespace, baseline: Baseline) -> ModelIdentity | None:
+    values = (
+        args.expected_model_id,
+        args.expected_model_version,
+        args.expected_model_package_arn,
+        args.expected_data_fingerprint,
+    )
+    if not any(values):
+        return None
+    return ModelIdentity(
+        model_id=args.expected_model_id,
+        model_version=args.expected_model_version,
+        model_package_arn=args.expected_model_package_arn,
+        data_fingerprint=args.expected_data_fingerprint,
+    )
+
+
+def _thresholds(args: argparse.Namespace) -> tuple[Any, float | None]:
+    if not args.config:
+        return None, None
+    config = load_config(args.config)
+    return config.monitoring.drift, config.monitoring.dataset_drift_share
+
+
+def _metric_time(args: argparse.Namespace) -> datetime:
+    end = parse_time(args.end_time)
+    return end if end is not None else datetime.now(UTC).replace(microsecond=0)
+
+
+def _publish(args: argparse.Namespace, data: list[dict[str, Any]], namespace: str) -> list[str]:
+    done = []
+    if str(args.publish_cloudwatch_metrics).lower() == "enabled":
+        done.append(str(cloudwatch.write_metrics_file(data, args.metrics_dir)))
+    if args.put_metric_data:
+        import boto3
+
+        client = boto3.client("cloudwatch", region_name=args.region)
+        cloudwatch.put_metrics(client, data, namespace=args.namespace or namespace)
+        done.append(f"PutMetricData {args.namespace or namespace}")
+    return done
+
+
+def _write_message(path: str | None, text: str) -> None:
+    """The job's one-line status, as AWS's bring-your-own-container samples write it."""
+    if not path:
+        return
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text[:1000], encoding="utf-8")
+
+
+def _status(violations: int, first: str) -> str:
+    if violations:
+        return f"CompletedWithViolations: {violations} violation(s), first: {first}"
+    return "Completed: Job completed successfully with no violations."
+
+
+def _finish_drift(args: argparse.Namespace, report: DriftReport, baseline: Baseline) -> int:
+    written = write_outputs(report, args.output_path)
+    dims = cloudwatch.dimensions(
+        endpoint=args.endpoint_name, schedule=args.schedule_name, model=baseline.identity.model_id
+    )
+    data = cloudwatch.drift_metrics(report, timestamp=_metric_time(args), dims=dims)
+    published = _publish(args, data, cloudwatch.DATA_NAMESPACE)
+    first = report.violations[0].description if report.violations else ""
+    _write_message(args.message_file, _status(len(report.violations), first))
+    dataset = report.dataset
+    print(
+        f"drift: {report.window['rows']} rows, {dataset['drifted_features']}/{dataset['features']} "
+        f"features drifted (share {dataset['drift_share']:.3f} >= {dataset['threshold']} is "
+        f"{dataset['drifted']}), {len(report.violations)} violation(s) -> "
+        + ", ".join([*(str(p) for p in written.values()), *published])
+    )
+    for message in report.messages:
+        print(f"drift: {message}")
+    return 0
+
+
+def _accumulate(args: argparse.Namespace, baseline: Baseline) -> WindowAccumulator:
+    accumulator = WindowAccumulator(
+        baseline,
+        args.mode,
+        ignore_columns=tuple(c for c in args.ignore_columns.split(",") if c.strip()),
+    )
+    chunks = open_dataset(
+        Path(args.dataset_source),
+        parse_dataset_format(args.dataset_format),
+        feature_order=baseline.feature_order,
+        start=parse_time(args.start_time),
+        end=parse_time(args.end_time),
+        chunk_rows=args.chunk_rows,
+    )
+    for chunk in chunks:
+        accumulator.add(chunk)
+    return accumulator
+
+
+def run_drift_command(args: argparse.Namespace) -> int:
+    baseline = _load_baseline(args.baseline, Path(args.output_path))
+    thresholds, share = _thresholds(args)
+    partial = _accumulate(args, baseline).result()
+    report = evaluate(
+        baseline,
+        partial,
+        thresholds,
+        share,
+        expected_identity=_expected(args, baseline),
+        window_start=parse_time(args.start_time),
+        window_end=parse_time(args.end_time),
+        threads=args.threads,
+    )
+    return _finish_drift(args, report, baseline)
+
+
+def _shard_name(given: str | None) -> str:
+    if given:
+        return given
+    if RESOURCE_CONFIG.is_file():
+        try:
+            return str(json.loads(RESOURCE_CONFIG.read_text(encoding="utf-8"))["current_host"])
+        except (ValueError, KeyError):
+            pass  # not a processing instance: fall back to the machine's name
+    return os.uname().nodename or "shard"
+
+
+def run_partial_command(args: argparse.Namespace) -> int:
+    baseline = _load_baseline(args.baseline, Path(args.output_path))
+    partial = _accumulate(args, baseline).result()
+    shard = _shard_name(args.shard)
+    partial.shards = [shard]
+    path = save_partial(baseline, partial, Path(args.output_path) / "partials" / shard, shard)
+    print(f"partial: shard {shard}, {partial.rows} rows -> {path}")
+    return 0
+
+
+def run_merge_command(args: argparse.Namespace) -> int:
+    baseline = _load_baseline(args.baseline, Path(args.output_path))
+    files = find_partials(args.partials)
+    if not files:
+        raise UsageError(f"no partial.json under {args.partials}")
+    merged = merge_partials([load_partial(f) for f in files])
+    thresholds, share = _thresholds(args)
+    report = evaluate(
+        baseline,
+        merged,
+        thresholds,
+        share,
+        expected_identity=_expected(args, baseline),
+        window_start=parse_time(args.start_time),
+        window_end=parse_time(args.end_time),
+        threads=args.threads,
+    )
+    return _finish_drift(args, report, baseline)
+
+
+def run_quality_command(args: argparse.Namespace) -> int:
+    config = load_config(args.config) if args.config else None
+    cutoff = args.cutoff if args.cutoff is not None else (config.model.cutoff if config else None)
+    if cutoff is None:
+        raise UsageError("give --cutoff or --config (model.cutoff)")
+    min_auc = (
+        args.min_auc
+        if args.min_auc is not None
+        else (config.monitoring.min_auc if config else None)
+    )
+    captures = list_files(Path(args.captures), CAPTURE_SUFFIXES)
+    truth = list_files(Path(args.ground_truth), CAPTURE_SUFFIXES)
+    report = quality.compute_model_quality(
+        quality.read_jsonl(captures),
+        quality.read_jsonl(truth),
+        cutoff,
+        positive_labels=tuple(p.strip() for p in args.positive_labels.split(",") if p.strip()),
+        window=args.window,
+        start=parse_time(args.start_time),
+        end=parse_time(args.end_time),
+        min_auc=min_auc,
+    )
+    written = quality.write_quality_outputs(report, args.output_path)
+    model = config.model.name if config else None
+    dims = cloudwatch.dimensions(
+        endpoint=args.endpoint_name, schedule=args.schedule_name, model=model
+    )
+    published = _publish(
+        args, cloudwatch.quality_metrics(report, dims=dims), cloudwatch.QUALITY_NAMESPACE
+    )
+    first = report.violations[0]["description"] if report.violations else ""
+    _write_message(args.message_file, _status(len(report.violations), first))
+    overall = report.overall
+    print(
+        f"quality: {overall.captured} predictions, {overall.labelled} labelled "
+        f"(coverage {overall.label_coverage:.3f}), AUC {overall.metrics['auc']} -> "
+        + ", ".join([*(str(p) for p in written.values()), *published])
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments and arguments[0] == "baseline":
+        return baseline_step.main(arguments[1:])
+    env = contract_environment(os.environ if environ is None else environ)
+    if not arguments or (arguments[0] not in COMMANDS and arguments[0].startswith("-")):
+        arguments = ["drift", *arguments]  # Model Monitor starts the container with no arguments
+    args = build_parser(env).parse_args(arguments)
+    runners = {
+        "drift": run_drift_command,
+        "partial": run_partial_command,
+        "merge": run_merge_command,
+        "quality": run_quality_command,
+    }
+    try:
+        return runners[args.command](args)
+    except (
+        UsageError,
+        BaselineError,
+        DatasetError,
+        PartialError,
+        ConfigError,
+        ValueError,
+        OSError,
+    ) as exc:
+        print(f"finmlops-monitor {args.command}: error: {exc}", file=sys.stderr)
+        _write_message(getattr(args, "message_file", None), f"Failed: {exc}")
+        return 2
+
+
+__all__ = ["contract_environment", "fetch_baseline", "main"]
