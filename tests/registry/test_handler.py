@@ -15,8 +15,9 @@ from finmlops.contracts import Approval, AuditAction, Meta, Promotion
 from finmlops.registry import handler as handler_module
 from finmlops.registry.approval import approve, reject
 from finmlops.registry.errors import InvalidInputError
+from finmlops.registry.evidence import EvidencePolicy, approver_of, promotion_problems
 from finmlops.registry.handler import HandlerSettings, handle_state_change, parse_state_change
-from finmlops.registry.versions import update_version
+from finmlops.registry.versions import ModelVersion, update_version
 
 
 def _settings(world: Any, pipeline: Any, **kw: Any) -> HandlerSettings:
@@ -261,16 +262,26 @@ def test_console_approval_with_missing_evidence_is_refused(world, register, pipe
     assert pipeline.executions() == []
 
 
-def test_console_approval_on_aws_is_stamped_with_the_approver(world, pipeline, event):
-    """On AWS, LastModifiedBy.IamIdentity names the console approver; moto cannot produce it,
-    so this test stubs DescribeModelPackage/UpdateModelPackage with botocore's Stubber."""
-    arn = "arn:aws:sagemaker:us-east-1:123456789012:model-package/credit-risk-xgb/4"
-    approver = "arn:aws:sts::123456789012:assumed-role/ModelRiskApprover/bob"
-    base = {
+AWS_ARN = "arn:aws:sagemaker:us-east-1:123456789012:model-package/credit-risk-xgb/4"
+CONSOLE_APPROVER = "arn:aws:sts::123456789012:assumed-role/ModelRiskApprover/bob"
+INVENTORY = {
+    Meta.MODEL_ID: "credit-risk",
+    Meta.RISK_TIER: "high",
+    Meta.OWNER: "o",
+    Meta.VALIDATOR: "v",
+    Meta.DATA_FINGERPRINT: "sha256:1",
+    Meta.CREATED_BY: "arn:aws:sts::123456789012:assumed-role/DataScientist/alice",
+}
+
+
+def _aws_description(metadata: dict[str, str]) -> dict[str, Any]:
+    """DescribeModelPackage as AWS answers it after an approval in the console."""
+    source = {"ContentType": "application/json"}
+    return {
         "ModelPackageName": "credit-risk-xgb",
         "ModelPackageGroupName": "credit-risk-xgb",
         "ModelPackageVersion": 4,
-        "ModelPackageArn": arn,
+        "ModelPackageArn": AWS_ARN,
         "CreationTime": datetime.datetime(2026, 11, 28, tzinfo=datetime.UTC),
         "ModelPackageStatus": "Completed",
         "ModelPackageStatusDetails": {"ValidationStatuses": [], "ImageScanStatuses": []},
@@ -281,27 +292,28 @@ def test_console_approval_on_aws_is_stamped_with_the_approver(world, pipeline, e
             "SupportedResponseMIMETypes": ["text/csv"],
         },
         "ModelMetrics": {
-            "ModelQuality": {"Statistics": {"ContentType": "json", "S3Uri": "s3://b/stats.json"}},
-            "Bias": {"Report": {"ContentType": "json", "S3Uri": "s3://b/bias.json"}},
+            "ModelQuality": {"Statistics": {**source, "S3Uri": "s3://b/stats.json"}},
+            "Bias": {"Report": {**source, "S3Uri": "s3://b/bias.json"}},
         },
         "DriftCheckBaselines": {
             "ModelDataQuality": {
-                "Statistics": {"ContentType": "json", "S3Uri": "s3://b/ds.json"},
-                "Constraints": {"ContentType": "json", "S3Uri": "s3://b/dc.json"},
+                "Statistics": {**source, "S3Uri": "s3://b/ds.json"},
+                "Constraints": {**source, "S3Uri": "s3://b/dc.json"},
             }
         },
         "ModelCard": {"ModelCardContent": "{}", "ModelCardStatus": "Approved"},
-        "LastModifiedBy": {"IamIdentity": {"Arn": approver}},
+        "LastModifiedBy": {"IamIdentity": {"Arn": CONSOLE_APPROVER}},
+        "CustomerMetadataProperties": metadata,
     }
-    inventory = {
-        Meta.MODEL_ID: "credit-risk",
-        Meta.RISK_TIER: "high",
-        Meta.OWNER: "o",
-        Meta.VALIDATOR: "v",
-        Meta.DATA_FINGERPRINT: "sha256:1",
-        Meta.CREATED_BY: "arn:aws:sts::123456789012:assumed-role/DataScientist/alice",
-    }
-    stamped = {**inventory, Meta.APPROVED_BY: approver}
+
+
+@pytest.mark.parametrize("may_write", [True, False])
+def test_console_approval_on_aws_is_promoted_under_the_approvers_name(
+    world, pipeline, event, may_write
+):
+    """On AWS, LastModifiedBy.IamIdentity names the console approver; moto cannot produce it,
+    so this test stubs DescribeModelPackage/UpdateModelPackage with botocore's Stubber. The
+    handler writes the name down; without permission to write, it still promotes under it."""
     sm = world.new_client("sagemaker")
     sent: list[dict[str, Any]] = []
     sm.meta.events.register(
@@ -309,17 +321,17 @@ def test_console_approval_on_aws_is_stamped_with_the_approver(world, pipeline, e
         lambda params, **_: sent.append(dict(params)),
     )
     with Stubber(sm) as stub:
-        stub.add_response(
-            "describe_model_package", {**base, "CustomerMetadataProperties": inventory}
-        )
-        stub.add_response(
-            "describe_model_package", {**base, "CustomerMetadataProperties": inventory}
-        )
-        stub.add_response("update_model_package", {"ModelPackageArn": arn})
-        stub.add_response("describe_model_package", {**base, "CustomerMetadataProperties": stamped})
+        stub.add_response("describe_model_package", _aws_description(INVENTORY))
+        stub.add_response("describe_model_package", _aws_description(INVENTORY))
+        if may_write:
+            stub.add_response("update_model_package", {"ModelPackageArn": AWS_ARN})
+            stamped = {**INVENTORY, Meta.APPROVED_BY: CONSOLE_APPROVER}
+            stub.add_response("describe_model_package", _aws_description(stamped))
+        else:
+            stub.add_client_error("update_model_package", "AccessDeniedException", "denied", 403)
 
         outcome = handle_state_change(
-            event(arn, Approval.APPROVED, group="credit-risk-xgb", version=4),
+            event(AWS_ARN, Approval.APPROVED, group="credit-risk-xgb", version=4),
             sagemaker=sm,
             s3=world.s3,
             codepipeline=pipeline.client,
@@ -327,12 +339,23 @@ def test_console_approval_on_aws_is_stamped_with_the_approver(world, pipeline, e
         )
         stub.assert_no_pending_responses()
 
-    assert sent[0]["CustomerMetadataProperties"][Meta.APPROVED_BY] == approver
+    assert sent[0]["CustomerMetadataProperties"][Meta.APPROVED_BY] == CONSOLE_APPROVER
     assert sent[0]["ModelApprovalStatus"] == Approval.APPROVED
     assert outcome.result == "started"
-    assert pipeline.executions() == [{Promotion.ARN_VARIABLE: arn}]
+    assert pipeline.executions() == [{Promotion.ARN_VARIABLE: AWS_ARN}]
     started = world.audit().records()[-1]
-    assert started.details["approved_by"] == approver
+    assert started.details["approved_by"] == CONSOLE_APPROVER
+
+
+def test_last_modifier_stops_counting_as_approver_once_promotion_touched_the_version():
+    described = _aws_description(INVENTORY)
+    assert approver_of(ModelVersion.from_description(described)) == CONSOLE_APPROVER
+    promoted = {**INVENTORY, Meta.LIFECYCLE_STAGE: "Staging", Meta.LIFECYCLE_STATUS: "Deployed"}
+    version = ModelVersion.from_description(_aws_description(promoted))
+    assert approver_of(version) == ""
+    assert any(
+        "does not say who approved it" in p for p in promotion_problems(version, EvidencePolicy())
+    )
 
 
 def test_a_promotion_that_fails_to_start_is_started_by_the_retry(world, register, pipeline, event):

@@ -171,6 +171,7 @@ def test_rollback_redeploys_the_previous_approved_version_with_an_audit_record(w
     assert (record.actor, record.reason) == (world.bob.arn, "AUC alarm on version 2")
     assert record.model_package_arn == first
     assert record.previous_state == {"deployed": second, "deployed_version": "2"}
+    assert entry.audit_record == record.record_id
 
 
 def test_rolling_back_twice_goes_back_to_the_rolled_back_version(world, register):

@@ -196,8 +196,14 @@ def same_principal(a: str, b: str) -> bool:
 
 def approver_of(version: ModelVersion) -> str:
     """Who approved the version: the `approved-by` metadata the approve command writes; else, for
-    an approval made in the console on AWS, LastModifiedBy (moto leaves it a fake without identity)."""
-    return version.metadata.get(Meta.APPROVED_BY, "") or version.last_modified_by
+    an approval made in the console on AWS, LastModifiedBy (moto leaves it a fake without identity).
+
+    LastModifiedBy counts only while no promotion has touched the version: a lifecycle update
+    makes the promotion role the last modifier, and that role must never pass for the approver.
+    """
+    if version.metadata.get(Meta.APPROVED_BY):
+        return version.metadata[Meta.APPROVED_BY]
+    return version.last_modified_by if version.lifecycle is None else ""
 
 
 def segregation_problems(version: ModelVersion, approver: str) -> list[str]:

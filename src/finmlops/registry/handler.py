@@ -12,15 +12,18 @@ import json
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 from typing import TYPE_CHECKING, Any, Protocol
+
+from botocore.exceptions import ClientError
 
 from finmlops.contracts import Approval, AuditAction, Meta, Promotion
 from finmlops.registry.audit import AuditTrail
 from finmlops.registry.errors import InvalidInputError, NotFoundError
 from finmlops.registry.evidence import (
     EvidencePolicy,
+    approver_of,
     evidence_references,
     promotion_problems,
 )
@@ -160,15 +163,22 @@ def _log(outcome: Outcome) -> Outcome:
 
 def _stamp_console_approval(sm: SageMakerClient, version: ModelVersion) -> ModelVersion:
     """An approval made in the console carries no `approved-by`; on AWS, LastModifiedBy names
-    the approver, and writing it down now keeps that name once promotion updates the version."""
-    if version.metadata.get(Meta.APPROVED_BY) or not version.last_modified_by:
+    the approver, and writing it down now keeps that name once promotion updates the version.
+
+    Without permission to write, the gate still judges the true approver (LastModifiedBy); a
+    later gate then refuses for want of a named approver, which fails safe.
+    """
+    approver = approver_of(version)
+    if version.metadata.get(Meta.APPROVED_BY) or not approver:
         return version
-    at = iso(utc_now())
-    update_version(
-        sm,
-        version.arn,
-        metadata={Meta.APPROVED_BY: version.last_modified_by, Meta.APPROVED_AT: at},
-    )
+    stamp = {Meta.APPROVED_BY: approver, Meta.APPROVED_AT: iso(utc_now())}
+    try:
+        update_version(sm, version.arn, metadata=stamp)
+    except ClientError as exc:
+        logger.warning(
+            json.dumps({"stamp_failed": version.arn, "error": str(exc), "approved_by": approver})
+        )
+        return replace(version, metadata={**version.metadata, **stamp})
     return describe_version(sm, version.arn)
 
 

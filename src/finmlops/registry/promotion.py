@@ -184,6 +184,7 @@ class Deployment:
     reason: str
     manifest: DeploymentManifest
     replaces: str = ""
+    audit_record: str = ""
     key: str = ""
 
     def to_json(self) -> str:
@@ -230,8 +231,10 @@ class DeploymentHistory:
         manifest: DeploymentManifest,
         action: str,
         actor: str,
+        *,
         reason: str = "",
         replaces: str = "",
+        audit_record: str = "",
     ) -> Deployment:
         now = self.clock()
         key = time_key(f"{self.prefix}{manifest.environment}/", now, action)
@@ -243,6 +246,7 @@ class DeploymentHistory:
             reason=reason,
             manifest=manifest,
             replaces=replaces,
+            audit_record=audit_record,
             key=key,
         )
         put_new(self.s3, self.bucket, key, entry.to_json(), now=now)
@@ -278,7 +282,7 @@ def record_deployment(
     actor: str,
     reason: str = "",
 ) -> Deployment:
-    """After a successful deploy: history entry, ModelLifeCycle, audit record. Recording the
+    """After a successful deploy: audit record, history entry, ModelLifeCycle. Recording the
     version that already runs there again adds nothing (pipeline retries are safe)."""
     environment = check_environment(manifest.environment)
     stage = LIFECYCLE_STAGES[environment]
@@ -292,11 +296,8 @@ def record_deployment(
             _set_lifecycle(sm, version.arn, environment, "Deployed", f"deployed {current.at}")
         return current
     replaces = current.manifest.model_package_arn if current else ""
-    entry = history.append(manifest, DEPLOY, actor, reason=reason, replaces=replaces)
-    _set_lifecycle(sm, version.arn, environment, "Deployed", f"deployed {entry.at}")
-    if replaces:
-        _retire(sm, replaces, environment, "Replaced", f"replaced by {version.label} {entry.at}")
-    audit.append(
+    # The deploy has happened: its audit record first, then the history, then the registry's view.
+    record = audit.append(
         AuditAction.DEPLOY,
         actor,
         version=version,
@@ -304,8 +305,14 @@ def record_deployment(
         reason=reason,
         evidence=evidence_references(version),
         previous_state={"deployed": replaces or "none"},
-        details={"deployment": entry.key, "approved_by": manifest.approval.approved_by},
+        details={"approved_by": manifest.approval.approved_by},
     )
+    entry = history.append(
+        manifest, DEPLOY, actor, reason=reason, replaces=replaces, audit_record=record.record_id
+    )
+    _set_lifecycle(sm, version.arn, environment, "Deployed", f"deployed {entry.at}")
+    if replaces:
+        _retire(sm, replaces, environment, "Replaced", f"replaced by {version.label} {entry.at}")
     return entry
 
 
@@ -375,16 +382,7 @@ def rollback(
         extra={**target.manifest.extra, "rolled-back-from": replaced.model_package_arn},
     )
     version = describe_version(sm, manifest.model_package_arn)
-    entry = history.append(manifest, ROLLBACK, actor, reason, replaced.model_package_arn)
-    _set_lifecycle(sm, version.arn, environment, "Deployed", f"restored by rollback {entry.at}")
-    _retire(
-        sm,
-        replaced.model_package_arn,
-        environment,
-        "RolledBack",
-        f"rolled back to {version.label} {entry.at}: {reason}",
-    )
-    audit.append(
+    record = audit.append(
         AuditAction.ROLLBACK,
         actor,
         version=version,
@@ -395,6 +393,22 @@ def rollback(
             "deployed": replaced.model_package_arn,
             "deployed_version": str(replaced.version),
         },
-        details={"deployment": entry.key, "restores_deployment": target.key},
+        details={"restores_deployment": target.key},
+    )
+    entry = history.append(
+        manifest,
+        ROLLBACK,
+        actor,
+        reason=reason,
+        replaces=replaced.model_package_arn,
+        audit_record=record.record_id,
+    )
+    _set_lifecycle(sm, version.arn, environment, "Deployed", f"restored by rollback {entry.at}")
+    _retire(
+        sm,
+        replaced.model_package_arn,
+        environment,
+        "RolledBack",
+        f"rolled back to {version.label} {entry.at}: {reason}",
     )
     return entry
