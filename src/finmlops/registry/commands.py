@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from finmlops.cli import Context, ExitCode, UsageError, table
+from finmlops.config import SERVING_ENVIRONMENTS
 from finmlops.contracts import Promotion
 from finmlops.registry.approval import Decision, approve, caller_identity, reject
 from finmlops.registry.audit import AuditFilter, AuditTrail, to_csv, to_json
@@ -31,7 +32,6 @@ from finmlops.registry.promotion import (
 )
 from finmlops.registry.storage import ObjectLock, iso
 from finmlops.registry.versions import (
-    LIFECYCLE_STAGES,
     ModelVersion,
     find_version,
     latest_version,
@@ -42,7 +42,7 @@ from finmlops.registry.versions import (
 if TYPE_CHECKING:
     from finmlops.cli import Subparsers
 
-ENVIRONMENTS = tuple(LIFECYCLE_STAGES)
+ENVIRONMENTS = SERVING_ENVIRONMENTS
 
 
 # --------------------------------------------------------------------------- shared options
@@ -304,7 +304,7 @@ def _registry_history(ctx: Context) -> int:
                 "version": record.version,
                 "event": record.action,
                 "who": record.actor,
-                "detail": record.reason or record.details.get("problems", ""),
+                "detail": record.details.get("problems") or record.reason,
                 "environment": record.environment,
                 "audit_record": record.record_id,
             }

@@ -9,7 +9,7 @@ import json
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from finmlops.config import ENVIRONMENT_NAMES
+from finmlops.config import SERVING_ENVIRONMENTS
 from finmlops.contracts import (
     Approval,
     ApprovalRecord,
@@ -53,9 +53,10 @@ ROLLBACK = "rollback"
 
 
 def check_environment(environment: str) -> str:
-    if environment not in ENVIRONMENT_NAMES or environment not in LIFECYCLE_STAGES:
-        served = ", ".join(e for e in ENVIRONMENT_NAMES if e in LIFECYCLE_STAGES)
-        raise InvalidInputError(f"environment: {environment!r} is not one of {served}")
+    if environment not in SERVING_ENVIRONMENTS:
+        raise InvalidInputError(
+            f"environment: {environment!r} is not one of {', '.join(SERVING_ENVIRONMENTS)}"
+        )
     return environment
 
 

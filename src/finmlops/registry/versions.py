@@ -17,12 +17,8 @@ if TYPE_CHECKING:
     from mypy_boto3_sagemaker import SageMakerClient
     from mypy_boto3_sagemaker.type_defs import UpdateModelPackageInputTypeDef
 
-# ModelLifeCycle.Stage of each environment, as the registry console shows it.
-LIFECYCLE_STAGES: Mapping[str, str] = {
-    "dev": "Development",
-    "stage": "Staging",
-    "prod": "Production",
-}
+# ModelLifeCycle.Stage of each environment a version is deployed to, in promotion order.
+LIFECYCLE_STAGES: Mapping[str, str] = {"stage": "Staging", "prod": "Production"}
 
 _METADATA_VALUE_MAX = 256
 _APPROVAL_DESCRIPTION_MAX = 1024
