@@ -563,13 +563,14 @@ def _decide(
         )
     psi_value = tests.material[0].value
     watch = bool(crossed) or (psi_value is not None and psi_value >= t.psi_watch)
+    if m.values == 0 and not missing_column:
+        notes.append("no values in the current window: distribution tests not run")
     if missing_column:
         status = STATUS_MISSING
     elif decided is not None:
         status = STATUS_DRIFT
     elif m.values == 0:
         status = STATUS_NO_DATA
-        notes.append("no values in the current window: distribution tests not run")
     else:
         status = STATUS_WATCH if watch else STATUS_OK
     return FeatureDrift(

@@ -1,0 +1,171 @@
+"""The engine's statistics against scipy, the oracle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+from scipy.spatial import distance
+
+from finmlops.monitoring.stats import (
+    PSI_FLOOR,
+    PreparedReference,
+    benjamini_hochberg,
+    bin_counts_sorted,
+    binned_numeric,
+    chi_square,
+    exact_numeric,
+    jensen_shannon,
+    ks_p_value,
+    l_infinity,
+    psi,
+    searchsorted_right,
+)
+
+RNG = np.random.default_rng(7)
+SAMPLES = {
+    "mean shift": (RNG.normal(0, 1, 30_000), RNG.normal(0.2, 1, 20_000)),
+    "identical": (RNG.normal(0, 1, 20_000), RNG.normal(0, 1, 20_000)),
+    "small integers with ties": (
+        RNG.poisson(1.5, 25_000).astype(float),
+        RNG.poisson(1.8, 9_000).astype(float),
+    ),
+    "large offset lognormal": (
+        RNG.lognormal(10, 1, 20_000) + 7e4,
+        RNG.lognormal(10, 1.1, 15_000) + 7e4,
+    ),
+    "disjoint, current above": (RNG.normal(0, 1, 500), RNG.normal(10, 1, 300)),
+    "disjoint, current below": (RNG.normal(10, 1, 500), RNG.normal(0, 1, 300)),
+    "one value each": (np.array([1.0]), np.array([2.0])),
+    "current all tied": (RNG.normal(0, 1, 1_000), np.full(400, 0.25)),
+    "reference constant": (np.full(700, 3.0), RNG.normal(3, 1, 500)),
+    "heavy tail": (
+        RNG.standard_t(2, 20_000),
+        np.where(RNG.random(20_000) < 0.05, 5, 1) * RNG.standard_t(2, 20_000),
+    ),
+}
+
+
+def _exact(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
+    prepared = PreparedReference.from_sorted(np.sort(reference))
+    result = exact_numeric(prepared, np.sort(current))
+    return result.ks_statistic, result.wasserstein
+
+
+@pytest.mark.parametrize("case", sorted(SAMPLES))
+def test_exact_ks_and_wasserstein_equal_scipy(case: str) -> None:
+    reference, current = SAMPLES[case]
+    ks, w1 = _exact(reference, current)
+    assert ks == pytest.approx(stats.ks_2samp(reference, current).statistic, abs=1e-9)
+    assert w1 == pytest.approx(stats.wasserstein_distance(reference, current), rel=1e-9, abs=1e-12)
+
+
+def test_blocked_search_equals_numpy_searchsorted() -> None:
+    reference = np.sort(RNG.normal(0, 1, 50_000).round(2))
+    current = np.sort(RNG.normal(0.1, 1.2, 33_333).round(2))
+    expected = np.searchsorted(reference, current, "right")
+    assert np.array_equal(searchsorted_right(reference, current), expected)
+
+
+@pytest.mark.parametrize(("n", "m"), [(800, 600), (50_000, 20_000)])
+def test_ks_p_value_is_scipys_exact_for_small_and_asymptotic_for_large_samples(
+    n: int, m: int
+) -> None:
+    reference = np.sort(RNG.normal(0, 1, n))
+    current = np.sort(RNG.normal(0.05, 1, m))
+    ks, _ = _exact(reference, current)
+    expected = stats.ks_2samp(reference, current).pvalue
+    assert ks_p_value(ks, n, m, reference, current) == pytest.approx(expected, rel=1e-9)
+
+
+def test_psi_uses_floored_shares_of_both_distributions() -> None:
+    reference = np.array([100, 200, 300, 0], dtype=np.int64)
+    current = np.array([120, 150, 330, 5], dtype=np.int64)
+    p = np.maximum(reference / reference.sum(), PSI_FLOOR)
+    q = np.maximum(current / current.sum(), PSI_FLOOR)
+    assert psi(reference, current) == pytest.approx(float(np.sum((q - p) * np.log(q / p))))
+    assert psi(reference, reference) == 0.0
+
+
+def test_jensen_shannon_and_chi_square_equal_scipy() -> None:
+    reference = np.array([500, 300, 150, 50, 0], dtype=np.int64)
+    current = np.array([420, 330, 180, 40, 30], dtype=np.int64)
+    assert jensen_shannon(reference, current) == pytest.approx(
+        distance.jensenshannon(reference / reference.sum(), current / current.sum())
+    )
+    statistic, p_value = chi_square(reference, current)
+    expected = stats.chi2_contingency(np.vstack([reference, current]), correction=False)
+    assert statistic == pytest.approx(expected.statistic)
+    assert p_value == pytest.approx(expected.pvalue)
+    assert l_infinity(reference, current) == pytest.approx(
+        np.max(np.abs(reference / reference.sum() - current / current.sum()))
+    )
+
+
+def test_benjamini_hochberg_equals_scipy_and_keeps_missing_p_values() -> None:
+    p_values = [0.001, 0.04, float("nan"), 0.03, 0.2]
+    adjusted = benjamini_hochberg(p_values)
+    expected = stats.false_discovery_control([0.001, 0.04, 0.03, 0.2], method="bh")
+    assert np.isnan(adjusted[2])
+    assert [adjusted[i] for i in (0, 1, 3, 4)] == pytest.approx(list(expected))
+
+
+def _binned(reference: np.ndarray, current: np.ndarray, bins: int = 512):
+    r = np.sort(reference)
+    c = np.sort(current)
+    edges = np.unique(np.concatenate([np.quantile(r, np.arange(1, bins) / bins), r[:64], r[-64:]]))
+
+    def summary(values: np.ndarray):
+        counts = bin_counts_sorted(values, edges)
+        index = np.repeat(np.arange(counts.size), counts)
+        sums = np.bincount(index, weights=values, minlength=counts.size)
+        at = np.searchsorted(values, edges, "right") - np.searchsorted(values, edges, "left")
+        return counts, sums, np.concatenate([at, [0]])
+
+    rc, rs, re = summary(r)
+    cc, cs, ce = summary(c)
+    return binned_numeric(
+        edges,
+        ref_counts=rc,
+        ref_sums=rs,
+        ref_edge_counts=re,
+        cur_counts=cc,
+        cur_sums=cs,
+        cur_edge_counts=ce,
+        lowest=min(r[0], c[0]),
+        highest=max(r[-1], c[-1]),
+    )
+
+
+@pytest.mark.parametrize("case", sorted(SAMPLES))
+def test_binned_bounds_contain_the_exact_ks_and_wasserstein(case: str) -> None:
+    reference, current = SAMPLES[case]
+    bounds = _binned(reference, current)
+    ks = stats.ks_2samp(reference, current).statistic
+    w1 = stats.wasserstein_distance(reference, current)
+    assert bounds.ks_low - 1e-12 <= ks <= bounds.ks_high + 1e-12
+    assert bounds.wasserstein_low * (1 - 1e-9) - 1e-12 <= w1
+    assert w1 <= bounds.wasserstein_high * (1 + 1e-9) + 1e-12
+
+
+def test_binned_bounds_are_tight_for_continuous_data() -> None:
+    reference, current = SAMPLES["mean shift"]
+    bounds = _binned(reference, current)
+    # Stated bound: KS is off by at most the largest in-bin mass of either sample.
+    assert bounds.ks_high - bounds.ks_low <= 2 / 512 + 2e-3
+    assert bounds.wasserstein_high - bounds.wasserstein_low <= 0.01 * np.std(reference)
+
+
+def test_binned_is_exact_when_current_values_sit_on_reference_values() -> None:
+    reference = RNG.integers(0, 7, 20_000).astype(float)
+    current = RNG.choice(7, 8_000, p=[0.1, 0.2, 0.2, 0.2, 0.1, 0.1, 0.1]).astype(float)
+    bounds = _binned(reference, current)
+    assert (
+        bounds.ks_low
+        == bounds.ks_high
+        == pytest.approx(stats.ks_2samp(reference, current).statistic, abs=1e-12)
+    )
+    assert bounds.wasserstein_low == pytest.approx(bounds.wasserstein_high, rel=1e-12)
+    assert bounds.wasserstein_low == pytest.approx(
+        stats.wasserstein_distance(reference, current), rel=1e-9
+    )
