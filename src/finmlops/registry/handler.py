@@ -237,20 +237,26 @@ class _Delivery:
             self.claims.release(change.group, change.version, change.status)
             raise
         execution_id = str(response.get("pipelineExecutionId", ""))
-        self.audit.append(
-            AuditAction.PROMOTION_STARTED,
-            settings.actor,
-            version=version,
-            evidence=evidence_references(version),
-            previous_state=version.state(),
-            details={
-                "event_id": change.event_id,
-                "pipeline": settings.pipeline_name,
-                "execution_id": execution_id,
-                "approved_by": version.metadata.get(Meta.APPROVED_BY, ""),
-            },
-        )
-        return Outcome("started", "promotion started", change.arn, execution_id)
+        started = Outcome("started", "promotion started", change.arn, execution_id)
+        try:
+            self.audit.append(
+                AuditAction.PROMOTION_STARTED,
+                settings.actor,
+                version=version,
+                evidence=evidence_references(version),
+                previous_state=version.state(),
+                details={
+                    "event_id": change.event_id,
+                    "pipeline": settings.pipeline_name,
+                    "execution_id": execution_id,
+                    "approved_by": approver_of(version),
+                },
+            )
+        except Exception:
+            # The promotion runs and a retry will find the claim: the log keeps the facts.
+            logger.exception(json.dumps({**asdict(started), "audit": "not written"}))
+            raise
+        return started
 
 
 def _ignored_because(change: StateChange, settings: HandlerSettings) -> str:
