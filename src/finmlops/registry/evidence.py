@@ -23,28 +23,15 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class EvidencePolicy:
-    """Which evidence a version must carry. Everything is required unless a deployment says not;
-    drift baselines are registered by the monitoring baseline step, so a deployment without it can
-    turn that one check off."""
+    """Which evidence a version must carry: all of it, except that drift baselines (registered by
+    the monitoring baseline step) can be made optional for a deployment that does not have them."""
 
-    require_model_quality: bool = True
-    require_fairness: bool = True
     require_drift_baselines: bool = True
-    require_model_card: bool = True
-    inventory_keys: tuple[str, ...] = Meta.INVENTORY_REQUIRED
 
     def describe(self) -> str:
-        off = [
-            name
-            for name, on in (
-                ("model-quality", self.require_model_quality),
-                ("fairness", self.require_fairness),
-                ("drift-baselines", self.require_drift_baselines),
-                ("model-card", self.require_model_card),
-            )
-            if not on
-        ]
-        return "all evidence required" if not off else "not required: " + ", ".join(off)
+        if self.require_drift_baselines:
+            return "all evidence required"
+        return "not required: drift-baselines"
 
 
 def _get(tree: Mapping[str, Any], path: str) -> Any:
@@ -78,25 +65,22 @@ def missing_evidence(version: ModelVersion, policy: EvidencePolicy) -> list[str]
     """Each piece of required evidence the version lacks, named by where it should be."""
     problems: list[str] = []
     metrics = version.model_metrics
-    if policy.require_model_quality:
-        problem = _s3_uri_problem(
-            "model metrics: ModelMetrics.ModelQuality.Statistics",
-            _uri(metrics, "ModelQuality.Statistics"),
+    problem = _s3_uri_problem(
+        "model metrics: ModelMetrics.ModelQuality.Statistics",
+        _uri(metrics, "ModelQuality.Statistics"),
+    )
+    if problem:
+        problems.append(problem)
+    reports = [u for u in (_uri(metrics, f"Bias.{r}") for r in _FAIRNESS_REPORTS) if u]
+    if not reports:
+        problems.append(
+            "fairness metrics: ModelMetrics.Bias has no Report, PreTrainingReport or "
+            "PostTrainingReport"
         )
+    for uri in reports:
+        problem = _s3_uri_problem("fairness metrics: ModelMetrics.Bias", uri)
         if problem:
             problems.append(problem)
-    if policy.require_fairness:
-        reports = [_uri(metrics, f"Bias.{r}") for r in _FAIRNESS_REPORTS]
-        present = [u for u in reports if u]
-        if not present:
-            problems.append(
-                "fairness metrics: ModelMetrics.Bias has no Report, PreTrainingReport or "
-                "PostTrainingReport"
-            )
-        for uri in present:
-            problem = _s3_uri_problem("fairness metrics: ModelMetrics.Bias", uri)
-            if problem:
-                problems.append(problem)
     if policy.require_drift_baselines:
         for path in _DRIFT_BASELINES:
             problem = _s3_uri_problem(
@@ -104,11 +88,11 @@ def missing_evidence(version: ModelVersion, policy: EvidencePolicy) -> list[str]
             )
             if problem:
                 problems.append(problem)
-    if policy.require_model_card and not model_card_reference(version):
+    if not model_card_reference(version):
         problems.append(
             f"model card: neither ModelCard nor metadata {Meta.MODEL_CARD!r} is set on the version"
         )
-    for key in policy.inventory_keys:
+    for key in Meta.INVENTORY_REQUIRED:
         if not version.metadata.get(key, "").strip():
             problems.append(f"inventory: metadata {key!r} is missing")
     return problems
@@ -128,20 +112,18 @@ def model_card_reference(version: ModelVersion) -> str:
 def evidence_references(version: ModelVersion) -> dict[str, str]:
     """Every evidence reference on the version, for audit records and `registry show`."""
     refs: dict[str, str] = {}
-    for section in ("ModelQuality", "ModelDataQuality", "Bias", "Explainability"):
-        node = version.model_metrics.get(section)
-        if isinstance(node, Mapping):
+    for field, tree in (
+        ("ModelMetrics", version.model_metrics),
+        ("DriftCheckBaselines", version.drift_baselines),
+    ):
+        for section in ("ModelQuality", "ModelDataQuality", "Bias", "Explainability"):
+            node = tree.get(section)
+            if not isinstance(node, Mapping):
+                continue
             for name in sorted(node):
                 uri = _uri(node, name)
                 if uri:
-                    refs[f"ModelMetrics.{section}.{name}"] = uri
-    for section in ("ModelQuality", "ModelDataQuality", "Bias", "Explainability"):
-        node = version.drift_baselines.get(section)
-        if isinstance(node, Mapping):
-            for name in sorted(node):
-                uri = _uri(node, name)
-                if uri:
-                    refs[f"DriftCheckBaselines.{section}.{name}"] = uri
+                    refs[f"{field}.{section}.{name}"] = uri
     card = model_card_reference(version)
     if card:
         refs[Meta.MODEL_CARD] = card

@@ -28,7 +28,6 @@ from finmlops.registry.evidence import (
 )
 from finmlops.registry.storage import (
     Clock,
-    exists,
     iso,
     list_keys,
     put_new,
@@ -162,9 +161,6 @@ class PromotionClaims:
         except ConflictError:
             return False
         return True
-
-    def is_claimed(self, group: str, version: int, status: str) -> bool:
-        return exists(self.s3, self.bucket, self.key(group, version, status))
 
     def release(self, group: str, version: int, status: str) -> None:
         """Undo a claim whose promotion could not start, so a retried event can start it."""

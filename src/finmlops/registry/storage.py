@@ -103,17 +103,6 @@ def read_text(s3: S3Client, bucket: str, key: str) -> str:
     return body.decode("utf-8")
 
 
-def exists(s3: S3Client, bucket: str, key: str) -> bool:
-    try:
-        s3.head_object(Bucket=bucket, Key=key)
-    except ClientError as exc:
-        if _code(exc) in {"NoSuchKey", "404", "NotFoundError"}:
-            return False
-        _raise_missing_bucket(exc, bucket)
-        raise
-    return True
-
-
 def list_keys(s3: S3Client, bucket: str, prefix: str, start_after: str = "") -> Iterator[str]:
     """Keys under prefix in ascending order (which is time order for `time_key` keys)."""
     kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
@@ -126,7 +115,3 @@ def list_keys(s3: S3Client, bucket: str, prefix: str, start_after: str = "") -> 
     except ClientError as exc:
         _raise_missing_bucket(exc, bucket)
         raise
-
-
-def delete(s3: S3Client, bucket: str, key: str) -> None:
-    s3.delete_object(Bucket=bucket, Key=key)

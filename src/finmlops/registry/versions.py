@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -64,14 +64,12 @@ class ModelVersion:
     # register step writes, and on AWS CreatedBy.IamIdentity.Arn (moto's CreatedBy is a fixed fake).
     registered_by: tuple[str, ...]
     last_modified_by: str
-    raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
 
     @classmethod
     def from_description(cls, d: Mapping[str, Any]) -> ModelVersion:
         metadata = {str(k): str(v) for k, v in (d.get("CustomerMetadataProperties") or {}).items()}
         containers = (d.get("InferenceSpecification") or {}).get("Containers") or [{}]
-        registered_by = [metadata.get(Meta.CREATED_BY, "")]
-        registered_by.append(_iam_arn(d.get("CreatedBy")))
+        registered_by = (metadata.get(Meta.CREATED_BY, ""), _iam_arn(d.get("CreatedBy")))
         return cls(
             arn=str(d["ModelPackageArn"]),
             group=str(d.get("ModelPackageGroupName", "")),
@@ -90,7 +88,6 @@ class ModelVersion:
             model_data_url=str(containers[0].get("ModelDataUrl", "")),
             registered_by=tuple(dict.fromkeys(i for i in registered_by if i)),
             last_modified_by=_iam_arn(d.get("LastModifiedBy")),
-            raw=d,
         )
 
     @property
@@ -204,6 +201,7 @@ def list_versions(sm: SageMakerClient, group: str, status: str | None = None) ->
 def latest_version(sm: SageMakerClient, group: str, status: str | None = None) -> ModelVersion:
     for summary in _summaries(sm, group, status, newest_first=True):
         return describe_version(sm, summary["ModelPackageArn"])
+    require_group(sm, group)
     which = f"{status} version" if status else "version"
     raise NotFoundError(f"model package group {group!r} has no {which}")
 
