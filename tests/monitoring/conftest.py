@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -11,7 +14,7 @@ import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from finmlops.monitoring.baseline import Baseline, ModelIdentity, build_baseline  # noqa: E402
+from finmlops.monitoring.baseline import Baseline, ModelIdentity, build_baseline
 
 NUMERIC = ("income", "rate", "utilisation", "delinquencies")
 CATEGORICAL = ("grade", "term")
@@ -62,3 +65,50 @@ def baseline(reference: pd.DataFrame) -> Baseline:
         CATEGORICAL,
         identity=ModelIdentity(model_id="credit-risk", model_version="3"),
     ).prepare()
+
+
+def capture_record(
+    values: Sequence[Any],
+    *,
+    event_id: str,
+    time: str,
+    score: float = 0.5,
+    inference_id: str | None = None,
+    encoding: str = "CSV",
+) -> dict[str, Any]:
+    """One SageMaker data-capture record (endpoint input as CSV, JSON or base64 CSV)."""
+    text = ",".join(
+        "" if v is None else repr(v) if isinstance(v, float) else str(v) for v in values
+    )
+    if encoding == "JSON":
+        data, content_type = json.dumps({"instances": [list(values)]}), "application/json"
+    elif encoding == "BASE64":
+        data, content_type = base64.b64encode(text.encode()).decode(), "text/csv"
+    else:
+        data, content_type = text, "text/csv"
+    meta = {"eventId": event_id, "inferenceTime": time}
+    if inference_id:
+        meta["inferenceId"] = inference_id
+    return {
+        "captureData": {
+            "endpointInput": {
+                "observedContentType": content_type,
+                "mode": "INPUT",
+                "data": data,
+                "encoding": encoding,
+            },
+            "endpointOutput": {
+                "observedContentType": "text/csv; charset=utf-8",
+                "mode": "OUTPUT",
+                "data": repr(score),
+                "encoding": "CSV",
+            },
+        },
+        "eventMetadata": meta,
+        "eventVersion": "0",
+    }
+
+
+@pytest.fixture(scope="session")
+def capture() -> Callable[..., dict[str, Any]]:
+    return capture_record

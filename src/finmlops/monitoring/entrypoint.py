@@ -60,9 +60,7 @@ class UsageError(ValueError):
     """The job cannot run as configured."""
 
 
-def contract_environment(
-    environ: Mapping[str, str], config_file: Path = PROCESSING_CONFIG
-) -> dict[str, str]:
+def contract_environment(environ: Mapping[str, str], config_file: Path) -> dict[str, str]:
     """The BYOC environment: the processing job config's Environment map, then the process env."""
     merged: dict[str, str] = {}
     if config_file.is_file():
@@ -390,7 +388,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments and arguments[0] == "baseline":
         return baseline_step.main(arguments[1:])
-    env = contract_environment(os.environ if environ is None else environ)
+    env = contract_environment(os.environ if environ is None else environ, PROCESSING_CONFIG)
     if not arguments or (arguments[0] not in COMMANDS and arguments[0].startswith("-")):
         arguments = ["drift", *arguments]  # Model Monitor starts the container with no arguments
     args = build_parser(env).parse_args(arguments)

@@ -72,7 +72,7 @@ def _bars(feature: FeatureDrift) -> str:
     top = max(*reference, *current, 1e-9)
     height = row * len(bins) + 8
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_width + bar_width + 70}" '
+        f'<svg width="{label_width + bar_width + 70}" '
         f'height="{height}" role="img" aria-label="{_e(feature.name)} distribution">'
     ]
     for i, (label, ref, cur) in enumerate(zip(bins, reference, current, strict=True)):
