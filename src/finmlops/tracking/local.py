@@ -20,15 +20,19 @@ if TYPE_CHECKING:
     from finmlops.modelbuild import LocalBuild
 
 
-def local_artifacts(build: LocalBuild) -> dict[str, Path]:
-    """What the local build produced that a run keeps (only what exists: a failed data gate
-    stops the build before training)."""
+def local_artifacts(build: LocalBuild, evidence_dir: Path | None = None) -> dict[str, Path]:
+    """What the local build produced that a run keeps, as the Track step names it.
+
+    Only what exists: a failed data-quality gate stops the build before training, and the
+    evidence (model card, validation report) is there only when it was written.
+    """
     candidates = {
         "data": build.work_dir / "preprocess" / "artifacts",
         "evaluation": build.work_dir / "evaluation",
         "model": build.model_archive,
-        "validation-report": build.work_dir / "validation-report",
     }
+    if evidence_dir is not None:
+        candidates["evidence"] = evidence_dir
     return {name: path for name, path in candidates.items() if path.exists()}
 
 
@@ -39,10 +43,15 @@ def track_local_build(
     *,
     store_dir: Path,
     git_commit: str = "unknown",
+    evidence_dir: Path | None = None,
     run_name: str | None = None,
     extra_tags: Mapping[str, str] | None = None,
 ) -> TrackingOutcome:
-    """Log a local build under the configured policy; the local store lives in `store_dir`."""
+    """Log a local build under the configured policy; the local store lives in `store_dir`.
+
+    `evidence_dir` is the folder holding model_card.json and validation_report.html, when the
+    build wrote them.
+    """
     tags = {
         RunTag.MODEL_PACKAGE_GROUP: config.model.package_group,
         RunTag.GIT_COMMIT: git_commit,
@@ -57,7 +66,7 @@ def track_local_build(
         data_quality=build.data_quality,
         evaluation=build.evaluation,
         gates=build.gates,
-        artifacts=local_artifacts(build),
+        artifacts=local_artifacts(build, evidence_dir),
         tags=tags,
         dataset_sizes=build.rows,
         work_dir=store_dir,

@@ -17,6 +17,7 @@ was logged), so a build never loses its run silently.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import logging
 import os
@@ -44,6 +45,8 @@ LOCAL_ARTIFACTS = "artifacts"
 # The run id a version carries when no run was logged: SageMaker metadata values cannot be empty.
 NOT_LOGGED = "not-logged"
 _REASON_MAX = 600
+# What the step may log to: the local store, an MLflow server, SageMaker managed MLflow.
+_SCHEMES = frozenset({"sqlite", "http", "https", "arn"})
 
 
 class TrackingError(RuntimeError):
@@ -81,15 +84,21 @@ def _enable_offline_defaults() -> None:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
+# MLflow's schema-migration chatter; and the sagemaker-mlflow header provider, which is active for
+# every URI and warns on each request to a server that is not an ARN.
+_CHATTY_LOGGERS = ("mlflow.store.db.utils", "alembic", "mlflow.tracking.request_header.registry")
+
+
 @contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence MLflow's schema-migration chatter and SQLAlchemy deprecations during our calls."""
-    loggers = [logging.getLogger(n) for n in ("mlflow.store.db.utils", "alembic")]
+def _quiet(uri: str) -> Iterator[None]:
+    names = _CHATTY_LOGGERS if not uri.startswith("arn:") else _CHATTY_LOGGERS[:2]
+    loggers = [logging.getLogger(n) for n in names]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
-        lg.setLevel(logging.WARNING)
+        lg.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
+            # SQLAlchemy deprecations raised inside MLflow's store, not actionable here.
             warnings.simplefilter("ignore", DeprecationWarning)
             yield
     finally:
@@ -97,33 +106,41 @@ def _quiet() -> Iterator[None]:
             lg.setLevel(level)
 
 
-def _client(uri: str) -> MlflowClient:
-    _enable_offline_defaults()
-    try:
-        from mlflow.tracking import MlflowClient
-    except ImportError as exc:
+def _check_installed(uri: str) -> None:
+    scheme = uri.split(":", 1)[0] if ":" in uri else ""
+    if scheme not in _SCHEMES:
         raise TrackingError(
-            f"MLflow is not installed ({exc}): install finmlops[tracking] to log runs, "
-            "finmlops[tracking-ui] for the local SQLite store and the UI"
-        ) from None
-    if uri.startswith("arn:"):
-        try:
-            import sagemaker_mlflow  # noqa: F401 - registers the arn: scheme with MLflow
-        except ImportError:
-            raise TrackingError(
-                f"{uri} is a SageMaker MLflow ARN but the sagemaker-mlflow plugin is not "
-                "installed: install finmlops[tracking]"
-            ) from None
-    if uri.startswith("sqlite:"):
-        try:
-            import alembic  # noqa: F401
-            import sqlalchemy  # noqa: F401
-        except ImportError:
-            raise TrackingError(
-                f"{uri}: the local SQLite store needs SQLAlchemy and Alembic: "
-                "install finmlops[tracking-ui]"
-            ) from None
-    return MlflowClient(tracking_uri=uri)
+            f"unsupported tracking URI {uri!r}: use a sqlite:/// URI, the http(s):// address "
+            "of an MLflow server, or a SageMaker MLflow ARN"
+        )
+    needs = {"mlflow": "MLflow (install finmlops[tracking])"}
+    if scheme == "arn":
+        needs["sagemaker_mlflow"] = "the sagemaker-mlflow plugin (install finmlops[tracking])"
+    if scheme == "sqlite":
+        needs["sqlalchemy"] = "SQLAlchemy for the local store (install finmlops[tracking-ui])"
+        needs["alembic"] = "Alembic for the local store (install finmlops[tracking-ui])"
+    for module, what in needs.items():
+        if importlib.util.find_spec(module) is None:
+            raise TrackingError(f"cannot log to {uri}: {what} is not installed")
+
+
+@contextlib.contextmanager
+def _connect(uri: str) -> Iterator[MlflowClient]:
+    """A client of one tracking URI, for the duration of a few calls."""
+    _check_installed(uri)
+    _enable_offline_defaults()
+    from mlflow.tracking import MlflowClient
+
+    with _quiet(uri):
+        if not uri.startswith("arn:"):
+            yield MlflowClient(tracking_uri=uri)
+            return
+        from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
+        # The sagemaker-mlflow plugin signs each request for the ARN it reads from
+        # mlflow.get_tracking_uri(), not the client's URI: set it, and restore it after.
+        with _use_tracking_uri(uri):
+            yield MlflowClient(tracking_uri=uri)
 
 
 def _reason(exc: BaseException) -> str:
@@ -239,6 +256,36 @@ def log_build(
     also logged as `gates/gates.json`. The experiment is `tracking.experiment`, else the
     `model_package_group` tag.
     """
+    return _log_build(
+        tracking,
+        run_name=run_name,
+        hyperparameters=hyperparameters,
+        data_quality=data_quality,
+        evaluation=evaluation,
+        gates=gates,
+        artifacts=artifacts,
+        tags=tags,
+        dataset_sizes=dataset_sizes,
+        work_dir=work_dir,
+        tracking_uri=tracking_uri,
+    )[0]
+
+
+def _log_build(
+    tracking: TrackingSettings,
+    *,
+    run_name: str,
+    hyperparameters: Mapping[str, str],
+    data_quality: Mapping[str, Any],
+    evaluation: Mapping[str, Any],
+    gates: Sequence[GateResult | tuple[str, float, float, bool] | GateRow],
+    artifacts: Mapping[str, Path],
+    tags: Mapping[str, str],
+    dataset_sizes: Mapping[str, int] | None = None,
+    work_dir: Path | None = None,
+    tracking_uri: str | None = None,
+) -> tuple[str, str]:
+    """`log_build`, returning (run id, experiment id)."""
     uri = tracking_uri or resolve_tracking_uri(tracking, work_dir)
     if uri is None:
         raise TrackingError("tracking.mode is off: nothing to log to")
@@ -257,26 +304,27 @@ def log_build(
         dataset_sizes=dataset_sizes,
     )
     db = _sqlite_path(uri)
-    run_id = ""
-    with _quiet():
-        try:
-            if db is not None:
-                db.parent.mkdir(parents=True, exist_ok=True)
-            client = _client(uri)
+    run_id = experiment_id = ""
+    try:
+        if db is not None:
+            db.parent.mkdir(parents=True, exist_ok=True)
+        with _connect(uri) as client:
             experiment_id = _experiment_id(client, uri, experiment)
-            run = client.create_run(experiment_id, run_name=run_name)
-            run_id = str(run.info.run_id)
-            _log_content(client, run_id, content, {k: Path(v) for k, v in artifacts.items()})
-            client.set_terminated(run_id, "FINISHED")
-        except TrackingError:
-            raise
-        except Exception as exc:
-            where = f"run {run_id} at {uri}" if run_id else uri
-            if run_id:
+            run_id = str(client.create_run(experiment_id, run_name=run_name).info.run_id)
+            try:
+                _log_content(client, run_id, content, {k: Path(v) for k, v in artifacts.items()})
+            except Exception:
+                # A half-logged run stays visible, marked FAILED, never FINISHED.
                 with contextlib.suppress(Exception):
                     client.set_terminated(run_id, "FAILED")
-            raise TrackingError(f"cannot log the build to {where}: {_reason(exc)}") from exc
-    return run_id
+                raise
+            client.set_terminated(run_id, "FINISHED")
+    except TrackingError:
+        raise
+    except Exception as exc:
+        where = f"run {run_id} at {uri}" if run_id else uri
+        raise TrackingError(f"cannot log the build to {where}: {_reason(exc)}") from exc
+    return run_id, experiment_id
 
 
 def record_build(
@@ -300,7 +348,7 @@ def record_build(
     uri = ""
     try:
         uri = tracking_uri or resolve_tracking_uri(tracking, work_dir) or ""
-        run_id = log_build(
+        run_id, experiment_id = _log_build(
             tracking,
             run_name=run_name,
             hyperparameters=hyperparameters,
@@ -317,8 +365,6 @@ def record_build(
             raise
         logging.getLogger(__name__).warning("MLflow run not logged: %s", exc)
         return TrackingOutcome("not-logged", NOT_LOGGED, "", uri, experiment, str(exc))
-    with _quiet():
-        experiment_id = _client(uri).get_run(run_id).info.experiment_id
     return TrackingOutcome("logged", run_id, str(experiment_id), uri, experiment)
 
 
@@ -341,8 +387,8 @@ def link_model_package(
     if uri is None:
         return False
     try:
-        with _quiet():
-            _client(uri).set_tag(run_id, RunTag.MODEL_PACKAGE_ARN, model_package_arn)
+        with _connect(uri) as client:
+            client.set_tag(run_id, RunTag.MODEL_PACKAGE_ARN, model_package_arn)
     except Exception as exc:
         error = (
             exc
@@ -370,8 +416,7 @@ def runs_for_model_package(
         return []
     name = experiment or tracking.experiment
     try:
-        with _quiet():
-            client = _client(uri)
+        with _connect(uri) as client:
             if name:
                 found = client.get_experiment_by_name(name)
                 ids = [str(found.experiment_id)] if found else []

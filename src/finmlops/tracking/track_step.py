@@ -5,11 +5,16 @@ with MLflow nor a network route to a tracking server, so the pipeline logs the b
 small step of its own, after Evaluate, in the project's image (which installs finmlops and
 finmlops[tracking]): `python -m finmlops.tracking.track_step`.
 
-Inputs (SageMaker processing paths are the defaults): the Preprocess `artifacts` output
-(data_quality.json, encoders.json), the Train output (model.tar.gz), the Evaluate output
-(evaluation.json, fairness.json) and, when given and not empty, a validation report folder.
-The gate thresholds arrive as `--threshold <PipelineParameter>=<value>` (the values the
-execution actually used), the hyperparameters as JSON, the run tags as `--tag key=value`.
+Inputs (SageMaker processing paths are the defaults, like the evidence step's):
+  /opt/ml/processing/input/config      the deployment config (one .yaml/.yml/.json file)
+  /opt/ml/processing/input/artifacts   Preprocess artifacts: data_quality.json, encoders.json
+  /opt/ml/processing/input/model       Train output: model.tar.gz
+  /opt/ml/processing/input/evaluation  Evaluate output: evaluation.json, fairness.json
+  /opt/ml/processing/input/evidence    optional: model_card.json, validation_report.html
+The hyperparameters, the gates and the experiment come from the config; the thresholds the
+execution actually used arrive as `--threshold <PipelineParameter> <value>` (repeatable, as
+for the evidence step), the tracking server as `--tracking-uri`, the run tags as
+`--git-commit`, `--pipeline-execution-arn`, `--model-package-group` and `--tag key=value`.
 
 Output: `run.json` = {"run_id", "experiment_id", "tracking_uri", "experiment", "status",
 "reason"}; the register step reads `run_id` with a JsonGet. When the run cannot be logged the
@@ -22,13 +27,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from finmlops.tracking.content import GateRow
+from finmlops.tracking.content import RunTag
 from finmlops.tracking.runs import TrackingError, TrackingOutcome, record_build
 from finmlops.tracking.settings import TrackingSettings
+
+if TYPE_CHECKING:
+    from finmlops.config import Config
 
 INPUT_ROOT = Path("/opt/ml/processing/input")
 OUTPUT_DIR = Path("/opt/ml/processing/output/tracking")
@@ -37,6 +45,7 @@ RUN_FILE = "run.json"
 DATA_QUALITY_FILE = "data_quality.json"
 EVALUATION_FILE = "evaluation.json"
 MODEL_ARCHIVE = "model.tar.gz"
+_CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 
 EXIT_NOT_LOGGED = 1
 EXIT_BAD_INPUT = 2
@@ -56,46 +65,69 @@ def _pairs(values: Sequence[str], option: str) -> dict[str, str]:
     return pairs
 
 
-def gate_rows(
-    outputs: Mapping[str, Mapping[str, Any]], thresholds: Mapping[str, str]
-) -> list[GateRow]:
-    """The verdict of every gate, from the step outputs and the thresholds of this execution.
+def threshold_overrides(pairs: Sequence[Sequence[str]]) -> dict[str, float]:
+    """`--threshold MinAuc 0.7` pairs, checked against the gates' pipeline parameters."""
+    from finmlops.gates import GATES
 
-    The same gates, JSON paths and comparisons as `finmlops.gates.check`, with each threshold
-    given by its pipeline parameter name instead of read from a config file.
-    """
-    from finmlops.gates import GATES, json_get
-
-    gates = [g for g in GATES if g.source in outputs]
-    missing = [g.parameter for g in gates if g.parameter not in thresholds]
-    unknown = sorted(set(thresholds) - {g.parameter for g in GATES})
-    if missing or unknown:
-        problems = []
-        if missing:
-            problems.append(f"no --threshold for {', '.join(missing)}")
-        if unknown:
-            problems.append(f"unknown gate parameter(s) {', '.join(unknown)}")
-        raise InputError("; ".join(problems))
-    rows = []
-    for gate in gates:
-        raw = thresholds[gate.parameter]
+    known = {gate.parameter for gate in GATES}
+    overrides: dict[str, float] = {}
+    for name, value in pairs:
+        if name not in known:
+            raise InputError(
+                f"--threshold {name}: not a gate parameter; one of {', '.join(sorted(known))}"
+            )
         try:
-            threshold = float(raw)
+            overrides[name] = float(value)
         except ValueError:
-            raise InputError(f"--threshold {gate.parameter}={raw!r} is not a number") from None
-        try:
-            value = json_get(outputs[gate.source], gate.json_path)
-        except KeyError as exc:
-            raise InputError(f"gate {gate.name}: {exc.args[0]} ({gate.source})") from None
-        rows.append(
-            GateRow(gate.name, value, threshold, gate.passes(value, threshold), gate.comparison)
+            raise InputError(f"--threshold {name}: {value!r} is not a number") from None
+    return overrides
+
+
+def find_config(path: Path) -> Path:
+    """The config file itself, or the one config file in a folder (SageMaker copies a prefix)."""
+    if path.is_file():
+        return path
+    files = (
+        sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in _CONFIG_SUFFIXES)
+        if path.is_dir()
+        else []
+    )
+    if len(files) != 1:
+        raise InputError(
+            f"config: expected one .yaml/.yml/.json file at {path}, found {len(files)}"
         )
-    return rows
+    return files[0]
+
+
+def load_step_config(path: Path) -> Config:
+    from finmlops.config import ConfigError, load_config
+
+    try:
+        return load_config(find_config(path))
+    except ConfigError as exc:
+        raise InputError(str(exc)) from None
+
+
+def tracking_settings(
+    config: Config, experiment: str | None, on_failure: str | None
+) -> TrackingSettings:
+    """The config's tracking section, with the experiment resolved and the step's overrides."""
+    # Until Config carries the `tracking` field, a config without it means the defaults.
+    base: TrackingSettings = getattr(config, "tracking", None) or TrackingSettings()
+    changes: dict[str, str] = {
+        "experiment": experiment or base.experiment_name(config.model.package_group)
+    }
+    if on_failure:
+        changes["on_failure"] = on_failure
+    try:
+        return TrackingSettings.model_validate({**base.model_dump(), **changes})
+    except ValueError as exc:
+        raise InputError(f"tracking settings: {exc}") from None
 
 
 def _folder(path: Path) -> Path:
     # A processing input is a folder; a file is accepted for local runs.
-    return path if path.is_dir() else path.parent
+    return path.parent if path.is_file() else path
 
 
 def _read_json(folder: Path, name: str, what: str) -> dict[str, Any]:
@@ -122,63 +154,79 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m finmlops.tracking.track_step", description=__doc__.splitlines()[0]
     )
+    parser.add_argument("--config", type=Path, default=INPUT_ROOT / "config")
     parser.add_argument("--artifacts", type=Path, default=INPUT_ROOT / "artifacts")
     parser.add_argument("--model", type=Path, default=INPUT_ROOT / "model")
     parser.add_argument("--evaluation", type=Path, default=INPUT_ROOT / "evaluation")
-    parser.add_argument("--validation-report", type=Path, default=INPUT_ROOT / "validation-report")
+    parser.add_argument("--evidence", type=Path, default=INPUT_ROOT / "evidence")
     parser.add_argument("--output", type=Path, default=OUTPUT_DIR)
     parser.add_argument("--message-file", type=Path, default=MESSAGE_FILE)
     parser.add_argument("--tracking-uri", required=True, help="server ARN or MLflow URI")
-    parser.add_argument("--experiment", required=True)
+    parser.add_argument("--experiment", help="default: tracking.experiment, else the group")
     parser.add_argument("--run-name", default="model-build")
-    parser.add_argument("--on-failure", choices=("fail", "warn"), default="fail")
-    parser.add_argument("--hyperparameters", required=True, help="JSON object of strings")
-    parser.add_argument("--threshold", action="append", default=[], metavar="PARAM=VALUE")
+    parser.add_argument(
+        "--on-failure", choices=("fail", "warn"), help="default: tracking.on_failure"
+    )
+    parser.add_argument(
+        "--threshold",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("PARAMETER", "VALUE"),
+        help="a gate threshold the run used, by pipeline parameter name (repeatable)",
+    )
+    parser.add_argument("--git-commit", default="")
+    parser.add_argument("--pipeline-execution-arn", default="")
+    parser.add_argument("--model-package-group", help="default: model.package_group")
     parser.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE")
     return parser.parse_args(argv)
 
 
-def _hyperparameters(text: str) -> dict[str, str]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"--hyperparameters is not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise InputError("--hyperparameters must be a JSON object")
-    return {str(k): str(v) for k, v in data.items()}
+def _run_tags(args: argparse.Namespace, config: Config) -> dict[str, str]:
+    tags = {RunTag.MODEL_PACKAGE_GROUP: args.model_package_group or config.model.package_group}
+    if args.git_commit:
+        tags[RunTag.GIT_COMMIT] = args.git_commit
+    if args.pipeline_execution_arn:
+        tags[RunTag.PIPELINE_EXECUTION] = args.pipeline_execution_arn
+    tags.update(_pairs(args.tag, "--tag"))
+    return tags
 
 
 def track(args: argparse.Namespace) -> TrackingOutcome:
     """The step without its exit code: read inputs, check gates, log under the policy."""
-    try:
-        settings = TrackingSettings(experiment=args.experiment, on_failure=args.on_failure)
-    except ValueError as exc:
-        raise InputError(f"--experiment {args.experiment!r}: {exc}") from None
+    from finmlops.gates import check
+
+    config = load_step_config(args.config)
+    settings = tracking_settings(config, args.experiment, args.on_failure)
     artifacts_dir = _folder(args.artifacts)
     evaluation_dir = _folder(args.evaluation)
     data_quality = _read_json(artifacts_dir, DATA_QUALITY_FILE, "artifacts")
     evaluation = _read_json(evaluation_dir, EVALUATION_FILE, "evaluation")
-    gates = gate_rows(
-        {"data_quality": data_quality, "evaluation": evaluation},
-        _pairs(args.threshold, "--threshold"),
-    )
+    try:
+        gates = check(
+            config,
+            {"data_quality": data_quality, "evaluation": evaluation},
+            threshold_overrides(args.threshold),
+        )
+    except KeyError as exc:
+        raise InputError(f"gates: {exc.args[0]}") from None
     artifacts = {
         "data": artifacts_dir,
         "evaluation": evaluation_dir,
         "model": _model_archive(args.model),
     }
-    report: Path = args.validation_report
-    if report.is_file() or (report.is_dir() and any(report.iterdir())):
-        artifacts["validation-report"] = report
+    evidence: Path = args.evidence
+    if evidence.is_file() or (evidence.is_dir() and any(evidence.iterdir())):
+        artifacts["evidence"] = evidence
     return record_build(
         settings,
         run_name=args.run_name,
-        hyperparameters=_hyperparameters(args.hyperparameters),
+        hyperparameters=config.model.hyperparameters.as_sagemaker(),
         data_quality=data_quality,
         evaluation=evaluation,
         gates=gates,
         artifacts=artifacts,
-        tags=_pairs(args.tag, "--tag"),
+        tags=_run_tags(args, config),
         tracking_uri=args.tracking_uri,
     )
 
