@@ -1,0 +1,149 @@
+"""The CDK app: `python -m finmlops_cdk.app --out cdk.out` (what `make synth` and cdk.json run).
+
+The only module that reads the command line, CDK context and files; constructs get typed props.
+Inputs (command-line option, or CDK context when run by the CDK CLI):
+
+- `--config` / `-c config=PATH`: the platform config (default config/platform.yaml);
+- `--manifest` / `-c manifest=PATH`: the DeploymentManifest of the version stage and prod serve
+  (default: version 1 of the group, see finmlops_cdk.manifest);
+- `-c source_connection_arn=ARN -c source_repository=owner/name [-c source_branch=main]`:
+  a Git source through a CodeStar connection instead of the S3 source object;
+- `-c retrain_schedule="cron(...)"`: an optional retraining schedule in dev.
+
+A bad config or manifest stops the app before any template is written, naming the field.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import App
+from finmlops_cdk.assets import repo_root
+from finmlops_cdk.compliance import attach_packs
+from finmlops_cdk.feature_flags import FEATURE_FLAGS
+from finmlops_cdk.manifest import ManifestError, default_manifest, load_manifest, validate_manifest
+from finmlops_cdk.promotion import SourceSettings
+from finmlops_cdk.stages import DefinitionFactory, PlatformStage
+
+from finmlops.config import ENVIRONMENT_NAMES, Config, ConfigError, default_config_path, load_config
+from finmlops.contracts import DeploymentManifest
+
+_SCHEDULE = re.compile(
+    r"^(rate\(\s*\d+\s+(minute|minutes|hour|hours|day|days)\s*\)|cron\((\S+\s+){5}\S+\))$"
+)
+
+
+def real_definition(config: Config) -> Any:
+    """The model-build pipeline definition (sagemaker SDK, offline): imported only when needed."""
+    from finmlops_pipelines.definition import build_pipeline_definition
+
+    return build_pipeline_definition(config)
+
+
+def build_app(
+    config: Config,
+    *,
+    outdir: str | None = None,
+    manifest: DeploymentManifest | None = None,
+    definition: DefinitionFactory = real_definition,
+    source: SourceSettings | None = None,
+    environments: Sequence[str] = ENVIRONMENT_NAMES,
+    compliance: bool = True,
+    root: Path | None = None,
+    retrain_schedule: str | None = None,
+    context: dict[str, Any] | None = None,
+) -> App:
+    """Every environment's Stage, with the compliance packs attached; not yet synthesized."""
+    if manifest is None:
+        manifest = default_manifest(config)
+    else:
+        validate_manifest(manifest, config, "manifest")
+    if retrain_schedule is not None and not _SCHEDULE.match(retrain_schedule.strip()):
+        raise ConfigError(
+            "-c retrain_schedule",
+            [("retrain_schedule", f"{retrain_schedule!r} is not a rate() or cron() expression")],
+        )
+    unknown = sorted(set(environments) - set(ENVIRONMENT_NAMES))
+    if unknown:
+        raise ValueError(f"unknown environments: {', '.join(unknown)}")
+    app = App(outdir=outdir, context=FEATURE_FLAGS | (context or {}))
+    for environment in environments:
+        PlatformStage(
+            app,
+            environment,
+            config=config,
+            environment=environment,
+            manifest=manifest,
+            definition=definition,
+            source=source or SourceSettings(),
+            root=root or repo_root(),
+            retrain_schedule=retrain_schedule,
+        )
+    if compliance:
+        attach_packs(app)
+    return app
+
+
+def _context_from_cli() -> dict[str, Any]:
+    """Context the CDK CLI passes (CDK_CONTEXT_JSON), read without building an App first."""
+    import json
+
+    raw = os.environ.get("CDK_CONTEXT_JSON")
+    return dict(json.loads(raw)) if raw else {}
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m finmlops_cdk.app", description="Synthesize the platform's CloudFormation."
+    )
+    parser.add_argument("--out", help="cloud assembly directory (default: CDK_OUTDIR or cdk.out)")
+    parser.add_argument("--config", help="platform config (default: config/platform.yaml)")
+    parser.add_argument("--manifest", help="DeploymentManifest JSON of the version to serve")
+    parser.add_argument(
+        "--environment",
+        action="append",
+        choices=ENVIRONMENT_NAMES,
+        help="synthesize only these environments (repeatable; default: all)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    args = _parse(argv)
+    context = _context_from_cli()
+    config_path = args.config or context.get("config") or default_config_path()
+    manifest_path = args.manifest or context.get("manifest")
+    outdir = args.out or os.environ.get("CDK_OUTDIR") or "cdk.out"
+    try:
+        config = load_config(config_path)
+        manifest = load_manifest(manifest_path, config) if manifest_path else None
+        connection = context.get("source_connection_arn")
+        source = SourceSettings(
+            connection_arn=connection,
+            repository=context.get("source_repository"),
+            branch=context.get("source_branch", "main"),
+        )
+        app = build_app(
+            config,
+            outdir=outdir,
+            manifest=manifest,
+            source=source,
+            environments=args.environment or ENVIRONMENT_NAMES,
+            retrain_schedule=context.get("retrain_schedule"),
+        )
+    except (ConfigError, ManifestError, ValueError) as exc:
+        print(f"synth stopped, nothing written: {exc}", file=sys.stderr)
+        return 2
+    app.synth()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

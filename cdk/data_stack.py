@@ -1,0 +1,231 @@
+"""Stateful resources of one environment: keys, buckets, the model registry, the alert topic.
+
+Kept apart from everything that can be rebuilt, with termination protection in stage and prod.
+Construct ids here must never change once deployed: a new id is a new bucket.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+from finmlops_cdk.naming import Names, Role, names
+from finmlops_cdk.security import (
+    AccessLogBucket,
+    AlertTopic,
+    EncryptionKey,
+    SecureBucket,
+)
+
+from finmlops.config import SERVING_ENVIRONMENTS, Config
+
+# Audit records are evidence for examiners: seven years, in compliance mode (nobody can shorten it).
+AUDIT_RETENTION_DAYS = 2557
+ACCESS_LOG_RETENTION_DAYS = 400
+
+
+def registry_readers(config: Config) -> list[tuple[str, str]]:
+    """(account, role ARN pattern) of every principal outside dev that reads model versions."""
+    readers: list[tuple[str, str]] = []
+    for env_name in SERVING_ENVIRONMENTS:
+        n = names(config, env_name)
+        for purpose in (Role.MODEL, Role.MONITORING):
+            readers.append((n.env.account, n.role_arn(purpose)))
+        # CloudFormation creates the model from the package: the bootstrap execution role.
+        readers.append((n.env.account, n.bootstrap_role_arn("cfn-exec")))
+    tooling = names(config, "tooling")
+    for purpose in (Role.RESOLVER, Role.PROMOTION_BUILD):
+        readers.append((tooling.env.account, tooling.role_arn(purpose)))
+    return readers
+
+
+def artifact_readers(config: Config) -> list[tuple[str, str]]:
+    """Principals in stage and prod that read model artifacts and baselines from dev."""
+    readers: list[tuple[str, str]] = []
+    for env_name in SERVING_ENVIRONMENTS:
+        n = names(config, env_name)
+        readers.extend((n.env.account, n.role_arn(p)) for p in (Role.MODEL, Role.MONITORING))
+    return readers
+
+
+def _accounts_with_condition(readers: list[tuple[str, str]]) -> dict[str, Any]:
+    """Principal = the accounts, narrowed to named roles: never a whole account unconditioned."""
+    accounts = sorted({account for account, _ in readers})
+    return {
+        "principals": [iam.AccountPrincipal(account) for account in accounts],
+        "conditions": {"ArnLike": {"aws:PrincipalArn": sorted({arn for _, arn in readers})}},
+    }
+
+
+class DataStack(Stack):
+    """Keys, buckets, registry and alerts of one environment.
+
+    Attributes: `data_key`, `ops_key`, `audit_key`, `access_logs`, `artifacts`, `audit`,
+    `capture` and `monitoring_output` (stage and prod), `state` (tooling), `model_package_group`
+    (dev), `alerts`.
+    """
+
+    def __init__(
+        self, scope: Construct, id_: str, *, config: Config, environment: str, **kwargs: Any
+    ) -> None:
+        super().__init__(scope, id_, **kwargs)
+        n = names(config, environment)
+        self.names = n
+        serving = environment in SERVING_ENVIRONMENTS
+
+        self.data_key = EncryptionKey(
+            self,
+            "DataKey",
+            alias=n.data_key_alias,
+            description=f"{config.project} {environment}: model data, artifacts, SageMaker volumes",
+        ).key
+        self.ops_key = EncryptionKey(
+            self,
+            "OpsKey",
+            alias=f"alias/{config.project}-{environment}-ops",
+            description=f"{config.project} {environment}: alerts, queues, logs, build artifacts",
+            service_principals=[
+                "logs",
+                "cloudwatch.amazonaws.com",
+                "events.amazonaws.com",
+                "scheduler.amazonaws.com",
+            ],
+        ).key
+        self.audit_key = EncryptionKey(
+            self,
+            "AuditKey",
+            alias=f"alias/{config.project}-{environment}-audit",
+            description=f"{config.project} {environment}: the append-only audit trail",
+        ).key
+
+        self.access_logs = AccessLogBucket(
+            self,
+            "AccessLogs",
+            bucket_name=n.bucket("access-logs"),
+            retention_days=ACCESS_LOG_RETENTION_DAYS,
+        ).bucket
+        self.artifacts = SecureBucket(
+            self,
+            "Artifacts",
+            bucket_name=n.artifact_bucket,
+            encryption_key=self.data_key,
+            access_logs=self.access_logs,
+        ).bucket
+        self.audit = SecureBucket(
+            self,
+            "Audit",
+            bucket_name=n.audit_bucket,
+            encryption_key=self.audit_key,
+            access_logs=self.access_logs,
+            object_lock_days=AUDIT_RETENTION_DAYS,
+        ).bucket
+        self.audit_retention_days = AUDIT_RETENTION_DAYS
+
+        self.capture = None
+        self.monitoring_output = None
+        if serving:
+            # Requests and responses hold personal data: kept only as long as the config says.
+            self.capture = SecureBucket(
+                self,
+                "Capture",
+                bucket_name=n.bucket("capture"),
+                encryption_key=self.data_key,
+                access_logs=self.access_logs,
+                expire_after_days=config.monitoring.capture_retention_days,
+            ).bucket
+            self.monitoring_output = SecureBucket(
+                self,
+                "MonitoringOutput",
+                bucket_name=n.bucket("monitoring"),
+                encryption_key=self.data_key,
+                access_logs=self.access_logs,
+            ).bucket
+
+        self.state = None
+        if environment == "tooling":
+            self.state = SecureBucket(
+                self,
+                "PromotionState",
+                bucket_name=n.state_bucket,
+                encryption_key=self.data_key,
+                access_logs=self.access_logs,
+            ).bucket
+
+        self.model_package_group = None
+        if environment == "dev":
+            self.model_package_group = self._registry(config, n)
+
+        self.alerts = AlertTopic(
+            self,
+            "Alerts",
+            encryption_key=self.ops_key,
+            emails=config.notifications.emails,
+            display_name=f"{config.project} {environment} alerts",
+        ).topic
+
+        CfnOutput(self, "ArtifactBucketName", value=self.artifacts.bucket_name)
+        CfnOutput(self, "AlertTopicArn", value=self.alerts.topic_arn)
+
+    def _registry(self, config: Config, n: Names) -> sagemaker.CfnModelPackageGroup:
+        """The model package group, readable (never approvable) from stage, prod and tooling."""
+        readers = _accounts_with_condition(registry_readers(config))
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "ReadVersionsFromPromotionAccounts",
+                    "Effect": "Allow",
+                    "Principal": {
+                        "AWS": sorted(
+                            f"arn:{n.partition}:iam::{account}:root"
+                            for account, _ in registry_readers(config)
+                        )
+                    },
+                    "Action": [
+                        "sagemaker:DescribeModelPackage",
+                        "sagemaker:DescribeModelPackageGroup",
+                        "sagemaker:ListModelPackages",
+                        "sagemaker:CreateModel",
+                    ],
+                    "Resource": [n.model_package_group_arn, n.model_packages_arn],
+                    "Condition": readers["conditions"],
+                }
+            ],
+        }
+        group = sagemaker.CfnModelPackageGroup(
+            self,
+            "ModelPackageGroup",
+            model_package_group_name=config.model.package_group,
+            model_package_group_description=config.model.description or config.model.name,
+            model_package_group_policy=json.loads(json.dumps(policy)),
+        )
+
+        # Cross-account reads of artifacts and baselines: the bucket and its key, named roles only.
+        art_readers = _accounts_with_condition(artifact_readers(config))
+        self.artifacts.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="ReadModelBuildOutputsFromServingAccounts",
+                principals=art_readers["principals"],
+                actions=["s3:GetObject", "s3:GetObjectVersion"],
+                resources=[self.artifacts.arn_for_objects("model-build/*")],
+                conditions=art_readers["conditions"],
+            )
+        )
+        self.data_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="DecryptModelBuildOutputsFromServingAccounts",
+                principals=art_readers["principals"],
+                actions=["kms:Decrypt", "kms:DescribeKey"],
+                resources=["*"],  # in a key policy, "*" is this key
+                conditions={
+                    **art_readers["conditions"],
+                    "StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"},
+                },
+            )
+        )
+        CfnOutput(self, "ModelPackageGroupArn", value=group.attr_model_package_group_arn)
+        return group

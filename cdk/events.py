@@ -1,0 +1,129 @@
+"""EventBridge plumbing with the platform's delivery rules.
+
+Every rule target gets a dead-letter queue with an alarm, and a retry policy wherever EventBridge
+accepts one (it does not for event-bus targets: those retry on EventBridge's own schedule and
+then land in the dead-letter queue). Cross-account delivery goes bus to bus: the sending account
+forwards matching events with a named role, the receiving bus admits only that role.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+from finmlops_cdk.security import DeadLetterQueue
+
+from finmlops.config import Config
+
+RETRY_ATTEMPTS = 8
+MAX_EVENT_AGE = Duration.hours(6)
+
+MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
+ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
+
+
+def approval_pattern(config: Config) -> events.EventPattern:
+    """Only Approved versions of our group: rejected or pending versions start nothing."""
+    return events.EventPattern(
+        source=["aws.sagemaker"],
+        detail_type=[MODEL_PACKAGE_STATE_CHANGE],
+        account=[config.environments.dev.account],
+        detail={
+            "ModelPackageGroupName": [config.model.package_group],
+            "ModelApprovalStatus": ["Approved"],
+        },
+    )
+
+
+def reliable(dlq: DeadLetterQueue) -> dict[str, Any]:
+    """Target props: bounded retries, then the dead-letter queue."""
+    return {
+        "dead_letter_queue": dlq.queue,
+        "retry_attempts": RETRY_ATTEMPTS,
+        "max_event_age": MAX_EVENT_AGE,
+    }
+
+
+class EventForwarder(Construct):
+    """A rule that forwards matching events to another account's default event bus.
+
+    Attributes: `rule`, `role` (named, so the receiving bus can admit exactly it).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        pattern: events.EventPattern,
+        description: str,
+        target_bus_arn: str,
+        role_name: str,
+        dead_letter_queue: DeadLetterQueue,
+    ) -> None:
+        super().__init__(scope, id_)
+        self.role = iam.Role(
+            self,
+            "Role",
+            role_name=role_name,
+            assumed_by=iam.ServicePrincipal(
+                "events.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+            ),
+            description="EventBridge: put matching events on the receiving account's bus",
+        )
+        self.policy = iam.ManagedPolicy(
+            self,
+            "PutEvents",
+            roles=[self.role],
+            statements=[
+                iam.PolicyStatement(actions=["events:PutEvents"], resources=[target_bus_arn])
+            ],
+        )
+        bus = events.EventBus.from_event_bus_arn(self, "TargetBus", target_bus_arn)
+        self.rule = events.Rule(self, "Rule", event_pattern=pattern, description=description)
+        self.rule.add_target(
+            targets.EventBus(
+                bus,
+                role=self.role.without_policy_updates(),
+                dead_letter_queue=dead_letter_queue.queue,
+            )
+        )
+
+
+def default_bus_arn(partition: str, account: str, region: str) -> str:
+    return f"arn:{partition}:events:{region}:{account}:event-bus/default"
+
+
+class AdmitForwarders(Construct):
+    """The default bus's policy entry that admits named forwarder roles of other accounts."""
+
+    def __init__(
+        self, scope: Construct, id_: str, *, statement_id: str, senders: Sequence[tuple[str, str]]
+    ) -> None:
+        """senders: (account, role ARN) pairs."""
+        super().__init__(scope, id_)
+        stack = Stack.of(self)
+        accounts = sorted({account for account, _ in senders})
+        self.policy = events.CfnEventBusPolicy(
+            self,
+            "Policy",
+            event_bus_name="default",
+            statement_id=statement_id,
+            statement={
+                "Sid": statement_id,
+                "Effect": "Allow",
+                "Principal": {
+                    "AWS": [f"arn:{stack.partition}:iam::{account}:root" for account in accounts]
+                },
+                "Action": "events:PutEvents",
+                "Resource": f"arn:{stack.partition}:events:{stack.region}:{stack.account}:"
+                "event-bus/default",
+                "Condition": {"ArnEquals": {"aws:PrincipalArn": sorted(arn for _, arn in senders)}},
+            },
+        )

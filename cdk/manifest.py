@@ -1,0 +1,87 @@
+"""The deployment manifest the endpoint stacks are built from.
+
+The promotion pipeline resolves an approved version into a `DeploymentManifest` file and runs
+`cdk synth -c manifest=<file>`; nothing here or in a construct looks anything up in AWS. Without a
+manifest the app synthesizes against `default_manifest`: version 1 of the configured group, with
+real names and no placeholders, so every template can be built and checked (docs/cdk.md).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from finmlops_cdk.naming import names
+
+from finmlops.config import Config
+from finmlops.contracts import ApprovalRecord, DeploymentManifest
+
+# arn:<partition>:sagemaker:<region>:<account>:model-package/<group>/<version>
+_PACKAGE_ARN = re.compile(
+    r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/(?P<group>[a-z0-9-]+)/(?P<v>\d+)$"
+)
+DEFAULT_SOURCE = "default-for-synth"
+
+
+class ManifestError(ValueError):
+    """A manifest the endpoint stacks cannot be built from; names the file and the field."""
+
+
+def default_manifest(config: Config) -> DeploymentManifest:
+    """Version 1 of the group in the dev account: lets synth run before any approval."""
+    arn = names(config, "dev").model_packages_arn.removesuffix("*") + "1"
+    # The endpoint deploys the package by ARN; image and artifact are known once resolved.
+    return DeploymentManifest(
+        model_package_arn=arn,
+        model_package_group=config.model.package_group,
+        version=1,
+        image_uri="",
+        model_data_url="",
+        data_fingerprint="",
+        approval=ApprovalRecord(approved_by="", approved_at="", reason=""),
+        extra={"source": DEFAULT_SOURCE},
+    )
+
+
+def validate_manifest(manifest: DeploymentManifest, config: Config, source: str) -> None:
+    match = _PACKAGE_ARN.match(manifest.model_package_arn)
+    if match is None:
+        raise ManifestError(
+            f"{source}: model_package_arn {manifest.model_package_arn!r} is not a model package ARN"
+        )
+    if manifest.model_package_group != config.model.package_group:
+        raise ManifestError(
+            f"{source}: model_package_group {manifest.model_package_group!r} is not the "
+            f"configured group {config.model.package_group!r}"
+        )
+    if match.group("group") != config.model.package_group.lower():
+        raise ManifestError(
+            f"{source}: model_package_arn names group {match.group('group')!r}, "
+            f"not {config.model.package_group!r}"
+        )
+    if int(match.group("v")) != manifest.version:
+        raise ManifestError(
+            f"{source}: version {manifest.version} does not match the ARN's {match.group('v')}"
+        )
+    dev = config.environments.dev
+    if f":{dev.region}:{dev.account}:" not in manifest.model_package_arn:
+        raise ManifestError(
+            f"{source}: model_package_arn is not in the registry (dev) account {dev.account} "
+            f"in {dev.region}"
+        )
+
+
+def load_manifest(path: str | Path, config: Config) -> DeploymentManifest:
+    file = Path(path)
+    try:
+        manifest = DeploymentManifest.from_json(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ManifestError(f"{file}: cannot be read: {exc.strerror}") from None
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ManifestError(f"{file}: not a deployment manifest: {exc}") from None
+    validate_manifest(manifest, config, str(file))
+    return manifest
+
+
+def is_default(manifest: DeploymentManifest) -> bool:
+    return bool(manifest.extra.get("source") == DEFAULT_SOURCE)

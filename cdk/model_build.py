@@ -1,0 +1,630 @@
+"""Model build (dev account): the SageMaker Pipeline with its execution role, shipped step code,
+retraining triggers, the registry's people, and the forwarding of approvals to the tooling account.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from aws_cdk import Fn, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_deployment as s3_deployment
+from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+from finmlops_cdk.assets import MonitoringImage
+from finmlops_cdk.compliance import acknowledge
+from finmlops_cdk.data_stack import DataStack
+from finmlops_cdk.events import (
+    ALARM_STATE_CHANGE,
+    MAX_EVENT_AGE,
+    RETRY_ATTEMPTS,
+    AdmitForwarders,
+    EventForwarder,
+    approval_pattern,
+    default_bus_arn,
+)
+from finmlops_cdk.naming import BOOTSTRAP_QUALIFIER, Names, Role, names
+from finmlops_cdk.network import Network
+from finmlops_cdk.sagemaker_roles import (
+    RegistryPeople,
+    SageMakerExecutionRole,
+    sagemaker_arn,
+)
+from finmlops_cdk.security import (
+    DeadLetterQueue,
+    encrypted_log_group,
+    iam5_resource,
+    kms_access,
+    logs_access,
+    managed_policy,
+    object_ack,
+    object_arn,
+    s3_access,
+)
+
+from finmlops.config import SERVING_ENVIRONMENTS, Config
+from finmlops.contracts import Placeholder, Promotion
+
+MONITORING_IMAGE_PLACEHOLDER = "MonitoringImageUri"
+BUILD_PREFIX = "model-build/"
+
+
+class PipelineDefinitionLike(Protocol):
+    """What `finmlops_pipelines.definition.build_pipeline_definition` returns."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def body(self) -> str: ...
+    @property
+    def code_files(self) -> Mapping[str, Path]: ...
+
+
+def placeholders_in(body: str) -> set[str]:
+    """`${Name}` slots that need a value (pseudo parameters and `${!...}` escapes excluded)."""
+    import re
+
+    return {
+        name for name in re.findall(r"\$\{([^}]+)\}", body) if not name.startswith(("AWS::", "!"))
+    }
+
+
+def substitute(body: str, values: Mapping[str, str]) -> str:
+    """Fn::Sub of the definition with exactly the variables it uses."""
+    wanted = placeholders_in(body)
+    unknown = sorted(wanted - set(values))
+    if unknown:
+        raise ValueError(
+            f"the pipeline definition uses placeholders the stack cannot fill: {', '.join(unknown)}"
+        )
+    return Fn.sub(body, {name: values[name] for name in sorted(wanted)})
+
+
+class ShippedCode(Construct):
+    """Step code copied to fixed keys of the artifact bucket before the pipeline can run.
+
+    A CDK BucketDeployment (a deploy-time custom resource) with its own narrow role.
+    Attributes: `deployment`, `role`, `keys`.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        files: Mapping[str, Path],
+        bucket: s3.IBucket,
+        bucket_name: str,
+        encryption_key: kms.IKey,
+        log_key: kms.IKey,
+    ) -> None:
+        super().__init__(scope, id_)
+        stack = Stack.of(self)
+        partition = stack.partition
+        assets_bucket = f"cdk-{BOOTSTRAP_QUALIFIER}-assets-{stack.account}-{stack.region}"
+        log_group = encrypted_log_group(self, "Logs", encryption_key=log_key)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Deploy-time copy of step code into the artifact bucket",
+        )
+        policy = managed_policy(
+            self,
+            "Permissions",
+            role=self.role,
+            statements=[
+                *s3_access(
+                    sid="ReadStagedAssets", partition=partition, bucket=assets_bucket, read=True
+                ),
+                *s3_access(
+                    sid="WriteStepCode",
+                    partition=partition,
+                    bucket=bucket_name,
+                    read=True,
+                    write=True,
+                    list_objects=True,
+                ),
+                kms_access(
+                    sid="EncryptStepCode",
+                    key_arn=encryption_key.key_arn,
+                    decrypt=True,
+                    encrypt=True,
+                ),
+                logs_access(sid="Logs", log_group=log_group),
+            ],
+        )
+        acknowledge(
+            policy,
+            object_ack(
+                partition,
+                assets_bucket,
+                "",
+                "The CDK bootstrap assets bucket of this account, where `cdk deploy` staged "
+                "the step code; asset keys are content hashes.",
+            )
+            | object_ack(
+                partition,
+                bucket_name,
+                "",
+                "Step code and the shipped dataset go to several fixed prefixes (code/, data/) "
+                "named by the pipeline definition.",
+            ),
+        )
+        with tempfile.TemporaryDirectory(prefix="finmlops-code-") as staging:
+            for key, path in sorted(files.items()):
+                target = Path(staging) / key
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target)
+            # The asset is staged into the cloud assembly here, so the directory can go.
+            self.deployment = s3_deployment.BucketDeployment(
+                self,
+                "Deployment",
+                destination_bucket=bucket,
+                sources=[s3_deployment.Source.asset(staging)],
+                prune=False,  # older code keys stay: past executions reference them
+                retain_on_delete=True,
+                server_side_encryption=s3_deployment.ServerSideEncryption.AWS_KMS,
+                server_side_encryption_aws_kms_key_id=encryption_key.key_id,
+                memory_limit=512,
+                role=self.role.without_policy_updates(),
+                log_group=log_group,
+            )
+        self.deployment.node.add_dependency(policy)
+        self.keys = sorted(files)
+        for child in stack.node.children:
+            if child.node.id.startswith("Custom::CDKBucketDeployment"):
+                acknowledge(child, BUCKET_DEPLOYMENT_REASONS)
+
+
+BUCKET_DEPLOYMENT_REASONS = {
+    "AwsSolutions-L1": "CDK's BucketDeployment provider pins its own runtime; it runs only "
+    "during CloudFormation deployments, never on data.",
+    "NIST.800.53.R5-LambdaConcurrency": "Deploy-time custom resource invoked once per "
+    "CloudFormation update; concurrency is bounded by the deployment itself.",
+    "NIST.800.53.R5-LambdaDLQ": "Invoked synchronously by CloudFormation, which records "
+    "and rolls back a failed invocation; there is no asynchronous event to lose.",
+    "NIST.800.53.R5-LambdaInsideVPC": "Deploy-time copy between two S3 buckets of this "
+    "account over TLS; the VPC's route tables are not in the config (docs/cdk.md).",
+    "PCI.DSS.321-LambdaConcurrency": "Deploy-time custom resource invoked once per "
+    "CloudFormation update; concurrency is bounded by the deployment itself.",
+    "PCI.DSS.321-LambdaDLQ": "Invoked synchronously by CloudFormation, which records "
+    "and rolls back a failed invocation; there is no asynchronous event to lose.",
+    "PCI.DSS.321-LambdaInsideVPC": "Deploy-time copy between two S3 buckets of this "
+    "account over TLS; the VPC's route tables are not in the config (docs/cdk.md).",
+}
+
+
+class ModelBuildPipeline(Construct):
+    """The AWS::SageMaker::Pipeline holding the definition, with placeholders filled by Fn::Sub.
+
+    Attributes: `pipeline` (CfnPipeline), `pipeline_name`, `pipeline_arn`, `code`.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        definition: PipelineDefinitionLike,
+        role: iam.IRole,
+        values: Mapping[str, str],
+        bucket: s3.IBucket,
+        bucket_name: str,
+        data_key: kms.IKey,
+        log_key: kms.IKey,
+    ) -> None:
+        super().__init__(scope, id_)
+        self.code = ShippedCode(
+            self,
+            "Code",
+            files=definition.code_files,
+            bucket=bucket,
+            bucket_name=bucket_name,
+            encryption_key=data_key,
+            log_key=log_key,
+        )
+        self.pipeline_name = definition.name
+        self.pipeline = sagemaker.CfnPipeline(
+            self,
+            "Pipeline",
+            pipeline_name=definition.name,
+            pipeline_display_name=definition.name,
+            pipeline_description="Model build: preprocess, train, evaluate, baseline, register",
+            role_arn=role.role_arn,
+            pipeline_definition={"PipelineDefinitionBody": substitute(definition.body, values)},
+        )
+        # The definition references the shipped keys: they exist before the pipeline does.
+        self.pipeline.node.add_dependency(self.code.deployment)
+        self.pipeline_arn = sagemaker_arn(Stack.of(self), f"pipeline/{definition.name.lower()}")
+
+
+class PipelineTarget(Construct):
+    """An EventBridge rule (L1: the L2 has no SageMaker target) that starts a pipeline,
+    with a retry policy and a dead-letter queue."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        pattern: Mapping[str, Any],
+        description: str,
+        pipeline_arn: str,
+        dead_letter_queue: DeadLetterQueue,
+    ) -> None:
+        super().__init__(scope, id_)
+        stack = Stack.of(self)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal(
+                "events.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+            ),
+            description="EventBridge: start the model-build pipeline",
+        )
+        iam.ManagedPolicy(
+            self,
+            "Start",
+            roles=[self.role],
+            statements=[
+                iam.PolicyStatement(
+                    actions=["sagemaker:StartPipelineExecution"], resources=[pipeline_arn]
+                )
+            ],
+        )
+        self.rule = events.CfnRule(
+            self,
+            "Rule",
+            description=description,
+            event_pattern=dict(pattern),
+            state="ENABLED",
+            targets=[
+                events.CfnRule.TargetProperty(
+                    id="StartModelBuild",
+                    arn=pipeline_arn,
+                    role_arn=self.role.role_arn,
+                    retry_policy=events.CfnRule.RetryPolicyProperty(
+                        maximum_retry_attempts=RETRY_ATTEMPTS,
+                        maximum_event_age_in_seconds=int(MAX_EVENT_AGE.to_seconds()),
+                    ),
+                    dead_letter_config=events.CfnRule.DeadLetterConfigProperty(
+                        arn=dead_letter_queue.queue.queue_arn
+                    ),
+                    sage_maker_pipeline_parameters=events.CfnRule.SageMakerPipelineParametersProperty(
+                        pipeline_parameter_list=[]
+                    ),
+                )
+            ],
+        )
+        dead_letter_queue.queue.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid=f"EventBridge{id_}",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["sqs:SendMessage"],
+                resources=[dead_letter_queue.queue.queue_arn],
+                conditions={"ArnEquals": {"aws:SourceArn": self.rule.attr_arn}},
+            )
+        )
+
+
+class RetrainSchedule(Construct):
+    """EventBridge Scheduler: start the build pipeline on a schedule (retry policy, DLQ, KMS)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        expression: str,
+        pipeline_arn: str,
+        dead_letter_queue: DeadLetterQueue,
+        encryption_key: kms.IKey,
+    ) -> None:
+        super().__init__(scope, id_)
+        stack = Stack.of(self)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+            ),
+        )
+        iam.ManagedPolicy(
+            self,
+            "Start",
+            roles=[self.role],
+            statements=[
+                iam.PolicyStatement(
+                    actions=["sagemaker:StartPipelineExecution"], resources=[pipeline_arn]
+                ),
+                iam.PolicyStatement(
+                    actions=["sqs:SendMessage"], resources=[dead_letter_queue.queue.queue_arn]
+                ),
+                kms_access(sid="EncryptDeadLetters", key_arn=encryption_key.key_arn, encrypt=True),
+            ],
+        )
+        self.schedule = scheduler.CfnSchedule(
+            self,
+            "Schedule",
+            description="Scheduled retraining of the model",
+            schedule_expression=expression,
+            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+            kms_key_arn=encryption_key.key_arn,
+            target=scheduler.CfnSchedule.TargetProperty(
+                arn=pipeline_arn,
+                role_arn=self.role.role_arn,
+                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
+                    maximum_retry_attempts=RETRY_ATTEMPTS,
+                    maximum_event_age_in_seconds=int(MAX_EVENT_AGE.to_seconds()),
+                ),
+                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(
+                    arn=dead_letter_queue.queue.queue_arn
+                ),
+                sage_maker_pipeline_parameters=scheduler.CfnSchedule.SageMakerPipelineParametersProperty(
+                    pipeline_parameter_list=[]
+                ),
+            ),
+        )
+
+
+class ModelBuildStack(Stack):
+    """Dev account: everything that turns data into a registered, pending model version.
+
+    Attributes: `execution_role`, `pipeline` (ModelBuildPipeline), `people` (RegistryPeople),
+    `approval_forwarder`, `retrain_on_drift` (or None), `retrain_schedule` (or None).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: Config,
+        data: DataStack,
+        network: Network,
+        definition: PipelineDefinitionLike,
+        root: Path,
+        alerts: sns.ITopic,
+        retrain_schedule: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, id_, **kwargs)
+        n = names(config, "dev")
+        if data.model_package_group is None:
+            raise ValueError("the model-build stack needs the dev data stack (it has the registry)")
+
+        self.execution_role = SageMakerExecutionRole(
+            self,
+            "ExecutionRole",
+            role_name=n.role(Role.BUILD),
+            description="SageMaker model-build pipeline and its jobs",
+            model_package_group_arn=n.model_package_group_arn,
+            model_packages_arn=n.model_packages_arn,
+            volume_key=data.data_key,
+        )
+        role = self.execution_role.role
+        self._grant_build(n)
+        monitoring_image = MonitoringImage(self, "MonitoringImage", root=root)
+        self.monitoring_image = monitoring_image
+        self.execution_role.pull_image(monitoring_image.asset.repository.repository_arn)
+
+        values = {
+            Placeholder.ARTIFACT_BUCKET: data.artifacts.bucket_name,
+            Placeholder.MODEL_PACKAGE_GROUP: config.model.package_group,
+            Placeholder.EXECUTION_ROLE_NAME: role.role_name,
+            Placeholder.KMS_KEY_ARN: data.data_key.key_arn,
+            Placeholder.SECURITY_GROUP_ID: network.job_security_group.security_group_id,
+            MONITORING_IMAGE_PLACEHOLDER: monitoring_image.image_uri,
+        }
+        self.pipeline = ModelBuildPipeline(
+            self,
+            "ModelBuild",
+            definition=definition,
+            role=role,
+            values=values,
+            bucket=data.artifacts,
+            bucket_name=n.artifact_bucket,
+            data_key=data.data_key,
+            log_key=data.ops_key,
+        )
+        self.pipeline.pipeline.node.add_dependency(data.model_package_group)
+        # The pipeline service passes this role to the jobs it starts.
+        self.execution_role.allow(
+            iam.PolicyStatement(
+                sid="PassRoleToOwnJobs",
+                actions=["iam:PassRole"],
+                resources=[role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            )
+        )
+
+        self.people = RegistryPeople(
+            self,
+            "RegistryPeople",
+            approver_role_name=config.governance.approver_role,
+            data_scientist_role_name=n.role(Role.DATA_SCIENTIST),
+            model_package_group_arn=n.model_package_group_arn,
+            model_packages_arn=n.model_packages_arn,
+            pipeline_arn=self.pipeline.pipeline_arn,
+            evidence=[
+                *s3_access(
+                    sid="ReadEvidence",
+                    partition=n.partition,
+                    bucket=n.artifact_bucket,
+                    prefix=BUILD_PREFIX,
+                    read=True,
+                    list_objects=True,
+                ),
+                kms_access(sid="DecryptEvidence", key_arn=data.data_key.key_arn, decrypt=True),
+                *s3_access(
+                    sid="WriteAuditRecords",
+                    partition=n.partition,
+                    bucket=n.audit_bucket,
+                    prefix=Promotion.AUDIT_PREFIX,
+                    write=True,
+                ),
+                kms_access(sid="EncryptAuditRecords", key_arn=data.audit_key.key_arn, encrypt=True),
+            ],
+            evidence_reasons=object_ack(
+                n.partition,
+                n.artifact_bucket,
+                BUILD_PREFIX,
+                "Evidence of every version (metrics, fairness, baselines) under model-build/.",
+            )
+            | object_ack(
+                n.partition,
+                n.audit_bucket,
+                Promotion.AUDIT_PREFIX,
+                "One append-only record per decision under audit/ (Object Lock, compliance).",
+            ),
+        )
+
+        # Approvals leave dev only for our group and only when Approved.
+        tooling = names(config, "tooling")
+        forward_dlq = DeadLetterQueue(
+            self,
+            "ApprovalForwardDlq",
+            encryption_key=data.ops_key,
+            alarm_topic=alerts,
+            purpose="approval events that could not reach the tooling account",
+        )
+        self.approval_forwarder = EventForwarder(
+            self,
+            "ApprovalForwarder",
+            pattern=approval_pattern(config),
+            description="Approved versions of the model group -> promotion (tooling account)",
+            target_bus_arn=default_bus_arn(
+                tooling.partition, tooling.env.account, tooling.env.region
+            ),
+            role_name=n.role(Role.EVENT_FORWARDER),
+            dead_letter_queue=forward_dlq,
+        )
+
+        self.retrain_on_drift: PipelineTarget | None = None
+        if config.monitoring.retrain_on_drift:
+            senders = [
+                (names(config, env).env.account, names(config, env).role_arn(Role.EVENT_FORWARDER))
+                for env in SERVING_ENVIRONMENTS
+            ]
+            self.admit_drift = AdmitForwarders(
+                self, "AdmitDriftAlarms", statement_id="DriftAlarmsFromServing", senders=senders
+            )
+            retrain_dlq = DeadLetterQueue(
+                self,
+                "RetrainDlq",
+                encryption_key=data.ops_key,
+                alarm_topic=alerts,
+                purpose="drift alarms that could not start retraining",
+            )
+            self.retrain_on_drift = PipelineTarget(
+                self,
+                "RetrainOnDrift",
+                pattern={
+                    "source": ["aws.cloudwatch"],
+                    "detail-type": [ALARM_STATE_CHANGE],
+                    "account": sorted(account for account, _ in senders),
+                    "detail": {
+                        "alarmName": [
+                            names(config, env).drift_alarm for env in SERVING_ENVIRONMENTS
+                        ],
+                        "state": {"value": ["ALARM"]},
+                    },
+                },
+                description="Data drift in stage or prod -> retrain",
+                pipeline_arn=self.pipeline.pipeline_arn,
+                dead_letter_queue=retrain_dlq,
+            )
+
+        self.retrain_schedule: RetrainSchedule | None = None
+        if retrain_schedule:
+            schedule_dlq = DeadLetterQueue(
+                self,
+                "RetrainScheduleDlq",
+                encryption_key=data.ops_key,
+                alarm_topic=alerts,
+                purpose="scheduled retraining runs that could not start",
+            )
+            self.retrain_schedule = RetrainSchedule(
+                self,
+                "RetrainSchedule",
+                expression=retrain_schedule,
+                pipeline_arn=self.pipeline.pipeline_arn,
+                dead_letter_queue=schedule_dlq,
+                encryption_key=data.ops_key,
+            )
+
+    def _grant_build(self, n: Names) -> None:
+        execution = self.execution_role
+        stack = Stack.of(self)
+        jobs = [
+            sagemaker_arn(stack, "processing-job/pipelines-*"),
+            sagemaker_arn(stack, "training-job/pipelines-*"),
+        ]
+        execution.allow(
+            *s3_access(
+                sid="ArtifactBucket",
+                partition=n.partition,
+                bucket=n.artifact_bucket,
+                read=True,
+                write=True,
+                list_objects=True,
+            ),
+            iam.PolicyStatement(
+                sid="RunPipelineJobs",
+                actions=[
+                    "sagemaker:CreateProcessingJob",
+                    "sagemaker:DescribeProcessingJob",
+                    "sagemaker:StopProcessingJob",
+                    "sagemaker:CreateTrainingJob",
+                    "sagemaker:DescribeTrainingJob",
+                    "sagemaker:StopTrainingJob",
+                    "sagemaker:AddTags",
+                ],
+                resources=jobs,
+            ),
+            iam.PolicyStatement(
+                sid="RegisterPendingVersions",
+                actions=[
+                    "sagemaker:CreateModelPackage",
+                    "sagemaker:DescribeModelPackage",
+                    "sagemaker:DescribeModelPackageGroup",
+                    "sagemaker:ListModelPackages",
+                    "sagemaker:AddTags",
+                ],
+                resources=[n.model_package_group_arn, n.model_packages_arn],
+            ),
+            iam.PolicyStatement(
+                sid="JobMetrics",
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={
+                    "StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "aws/sagemaker/*"]}
+                },
+            ),
+        )
+        pipelines_jobs = (
+            "SageMaker Pipelines names its jobs pipelines-<execution>-<step>-<suffix>; "
+        )
+        execution.acknowledge(
+            {
+                iam5_resource(jobs[0]): pipelines_jobs + "the prefix is the narrowest ARN.",
+                iam5_resource(jobs[1]): pipelines_jobs + "the prefix is the narrowest ARN.",
+                iam5_resource(n.model_packages_arn): "Every version of this one model package "
+                "group (versions are numbered by SageMaker at registration).",
+                iam5_resource(object_arn(n.partition, n.artifact_bucket)): "The pipeline's own "
+                "artifact bucket: step code, datasets, splits, models, evaluations, baselines "
+                "under prefixes the SDK derives per execution.",
+            }
+        )

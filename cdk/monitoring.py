@@ -1,0 +1,871 @@
+"""Monitoring (stage and prod): drift and model quality of the deployed version, on a schedule.
+
+One program (the project's monitoring image) runs in one of two launchers, chosen by
+`config.monitoring.mode`:
+
+- "model_monitor": Model Monitor job definitions and schedules with the image as a
+  bring-your-own container (Model Monitor sets `dataset_source`, `output_path`, `baseline_*`);
+- "pipeline": a one-step SageMaker Pipeline started by EventBridge Scheduler, for accounts
+  without Model Monitor; the stack sets the same variables itself.
+
+Either way the program reads its metric names from `FINMLOPS_*` variables set here, so the
+alarms and the dashboard below watch exactly what it emits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+from finmlops_cdk.assets import MonitoringImage
+from finmlops_cdk.compliance import acknowledge
+from finmlops_cdk.data_stack import DataStack
+from finmlops_cdk.endpoint import CAPTURE_PREFIX, grant_registry_read
+from finmlops_cdk.events import (
+    ALARM_STATE_CHANGE,
+    MAX_EVENT_AGE,
+    RETRY_ATTEMPTS,
+    EventForwarder,
+    default_bus_arn,
+)
+from finmlops_cdk.naming import VARIANT_NAME, Names, Role, names
+from finmlops_cdk.network import Network
+from finmlops_cdk.sagemaker_roles import SageMakerExecutionRole, sagemaker_arn
+from finmlops_cdk.security import DeadLetterQueue, iam5_resource, kms_access, object_ack, s3_access
+
+from finmlops.config import Config
+from finmlops.contracts import DeploymentManifest
+
+# Manifest `extra` keys with the S3 URIs of the version's drift baseline (DriftCheckBaselines).
+BASELINE_STATISTICS_KEY = "drift-baseline-statistics"
+BASELINE_CONSTRAINTS_KEY = "drift-baseline-constraints"
+
+# Where the processing container finds its inputs and writes its outputs (SageMaker paths).
+INPUT_ENDPOINT = "/opt/ml/processing/input/endpoint"
+INPUT_BASELINE = "/opt/ml/processing/baseline"
+INPUT_GROUND_TRUTH = "/opt/ml/processing/groundtruth"
+OUTPUT_RESULTS = "/opt/ml/processing/resultdata"
+
+GROUND_TRUTH_PREFIX = "ground-truth"
+MAX_RUNTIME_SECONDS = 3600
+VOLUME_SIZE_GB = 30
+
+
+@dataclass(frozen=True)
+class MetricNames:
+    """Where the monitoring program's metrics land, per launcher."""
+
+    namespace_drift: str
+    namespace_quality: str
+    drift_share: str = "dataset_drift_share"
+    auc: str = "auc"
+
+
+# Model Monitor publishes a BYOC container's metric file into these namespaces.
+MODEL_MONITOR_METRICS = MetricNames(
+    namespace_drift="aws/sagemaker/Endpoints/data-metrics",
+    namespace_quality="aws/sagemaker/Endpoints/model-metrics",
+)
+# In "pipeline" mode the program calls PutMetricData itself.
+PIPELINE_METRICS = MetricNames(
+    namespace_drift="FinMLOps/Monitoring", namespace_quality="FinMLOps/Monitoring"
+)
+
+
+def baseline_uris(manifest: DeploymentManifest, n: Names) -> tuple[str, str]:
+    """The deployed version's statistics and constraints; the build's latest when not recorded."""
+    fallback = f"s3://{n.registry_artifact_bucket}/model-build/baseline/baseline"
+    return (
+        manifest.extra.get(BASELINE_STATISTICS_KEY, f"{fallback}/statistics.json"),
+        manifest.extra.get(BASELINE_CONSTRAINTS_KEY, f"{fallback}/constraints.json"),
+    )
+
+
+def model_monitor_cron(expression: str) -> str:
+    """Model Monitor wants `?` in day-of-month: cron(0 * * * ? *) -> cron(0 * ? * * *)."""
+    if not expression.startswith("cron("):
+        raise ValueError(
+            f"monitoring.schedule: {expression!r}: Model Monitor schedules take cron() only"
+        )
+    fields = expression.removeprefix("cron(").removesuffix(")").split()
+    minute, hour, dom, month, dow, year = fields
+    if dom == "*" and dow == "?":
+        dom, dow = "?", "*"
+    return f"cron({minute} {hour} {dom} {month} {dow} {year})"
+
+
+def program_environment(
+    config: Config, *, endpoint_name: str, metrics: MetricNames, schedule_name: str
+) -> dict[str, str]:
+    """Variables the monitoring program reads in both launchers (thresholds from the config)."""
+    drift = config.monitoring.drift
+    return {
+        "FINMLOPS_MODEL_ID": config.model.name,
+        "FINMLOPS_ENDPOINT_NAME": endpoint_name,
+        "FINMLOPS_SCHEDULE_NAME": schedule_name,
+        "FINMLOPS_NUMERIC_FEATURES": ",".join(config.model.numeric_features),
+        "FINMLOPS_CATEGORICAL_FEATURES": ",".join(config.model.categorical_features),
+        "FINMLOPS_TARGET": config.model.target,
+        "FINMLOPS_POSITIVE_CLASS": config.model.positive_class,
+        "FINMLOPS_CUTOFF": str(config.model.cutoff),
+        "FINMLOPS_DATASET_DRIFT_SHARE": str(config.monitoring.dataset_drift_share),
+        "FINMLOPS_PSI_WATCH": str(drift.psi_watch),
+        "FINMLOPS_PSI_ACT": str(drift.psi_act),
+        "FINMLOPS_KS_P_VALUE": str(drift.ks_p_value),
+        "FINMLOPS_WASSERSTEIN": str(drift.wasserstein),
+        "FINMLOPS_JENSEN_SHANNON": str(drift.jensen_shannon),
+        "FINMLOPS_MIN_AUC": str(config.monitoring.min_auc),
+        "FINMLOPS_METRIC_NAMESPACE_DRIFT": metrics.namespace_drift,
+        "FINMLOPS_METRIC_NAMESPACE_QUALITY": metrics.namespace_quality,
+        "FINMLOPS_METRIC_DRIFT_SHARE": metrics.drift_share,
+        "FINMLOPS_METRIC_AUC": metrics.auc,
+        "publish_cloudwatch_metrics": "Enabled",
+    }
+
+
+class MonitoringRole(Construct):
+    """The role of monitoring jobs: read capture and baselines, write results and metrics."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        n: Names,
+        data: DataStack,
+        image: MonitoringImage,
+        metric_namespaces: list[str],
+    ) -> None:
+        super().__init__(scope, id_)
+        assert data.capture is not None and data.monitoring_output is not None
+        execution = SageMakerExecutionRole(
+            self,
+            "Execution",
+            role_name=n.role(Role.MONITORING),
+            description="Monitoring jobs: capture and baselines in, results and metrics out",
+            model_package_group_arn=n.model_package_group_arn,
+            model_packages_arn=n.model_packages_arn,
+            volume_key=data.data_key,
+            isolation_actions=(),
+        )
+        self.role = execution.role
+        grant_registry_read(self.role, execution, n)
+        capture, output = n.bucket("capture"), n.bucket("monitoring")
+        execution.allow(
+            *s3_access(
+                sid="ReadCapture",
+                partition=n.partition,
+                bucket=capture,
+                prefix=f"{CAPTURE_PREFIX}/",
+                read=True,
+                list_objects=True,
+            ),
+            *s3_access(
+                sid="MonitoringResults",
+                partition=n.partition,
+                bucket=output,
+                read=True,
+                write=True,
+                list_objects=True,
+            ),
+        )
+        execution.pull_image(image.asset.repository.repository_arn)
+        execution.acknowledge(
+            object_ack(
+                n.partition,
+                capture,
+                f"{CAPTURE_PREFIX}/",
+                "Captured requests under capture/<endpoint>/<variant>/<date>/ (read only).",
+            )
+            | object_ack(
+                n.partition,
+                output,
+                "",
+                "The monitoring bucket of this environment: ground truth in, results out, under "
+                "per-endpoint prefixes.",
+            )
+        )
+        metrics = iam.ManagedPolicy(
+            self,
+            "Metrics",
+            roles=[self.role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="PublishMonitoringMetrics",
+                    actions=["cloudwatch:PutMetricData"],
+                    resources=["*"],
+                    conditions={"StringEquals": {"cloudwatch:namespace": metric_namespaces}},
+                )
+            ],
+        )
+        acknowledge(
+            metrics,
+            {
+                "AwsSolutions-IAM5[Resource::*]": "cloudwatch:PutMetricData has no resource ARN; "
+                "the condition limits it to the monitoring metric namespaces.",
+            },
+        )
+
+
+class ModelMonitorSchedules(Construct):
+    """Data-quality and model-quality job definitions and their schedules (BYOC image).
+
+    Attributes: `data_quality`, `model_quality` (job definitions), `schedules` (name -> schedule).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: Config,
+        n: Names,
+        manifest: DeploymentManifest,
+        role: iam.IRole,
+        image_uri: str,
+        network: Network,
+        key: kms.IKey,
+        output_bucket: str,
+        endpoint: sagemaker.CfnEndpoint,
+    ) -> None:
+        super().__init__(scope, id_)
+        endpoint_name = n.endpoint_name
+        statistics, constraints = baseline_uris(manifest, n)
+        instance_type = n.env.instances.monitoring
+        resources = {
+            "cluster_config": {
+                "instance_count": 1,
+                "instance_type": instance_type,
+                "volume_size_in_gb": VOLUME_SIZE_GB,
+                "volume_kms_key_id": key.key_arn,
+            }
+        }
+        network_config = {
+            "enable_inter_container_traffic_encryption": True,
+            "enable_network_isolation": False,
+            "vpc_config": {
+                "security_group_ids": [network.job_security_group.security_group_id],
+                "subnets": network.subnet_ids,
+            },
+        }
+        stopping = {"max_runtime_in_seconds": MAX_RUNTIME_SECONDS}
+
+        def output(kind: str) -> dict[str, Any]:
+            return {
+                "kms_key_id": key.key_arn,
+                "monitoring_outputs": [
+                    {
+                        "s3_output": {
+                            "local_path": OUTPUT_RESULTS,
+                            "s3_uri": f"s3://{output_bucket}/{kind}/{endpoint_name}",
+                            "s3_upload_mode": "EndOfJob",
+                        }
+                    }
+                ],
+            }
+
+        drift_schedule = f"{endpoint_name}-data-drift"
+        quality_schedule = f"{endpoint_name}-model-quality"
+        self.data_quality = sagemaker.CfnDataQualityJobDefinition(
+            self,
+            "DataQuality",
+            job_definition_name=f"{endpoint_name}-data-quality",
+            role_arn=role.role_arn,
+            data_quality_app_specification={
+                "image_uri": image_uri,
+                "environment": program_environment(
+                    config,
+                    endpoint_name=endpoint_name,
+                    metrics=MODEL_MONITOR_METRICS,
+                    schedule_name=drift_schedule,
+                )
+                | {"FINMLOPS_ANALYSIS": "data_quality"},
+            },
+            data_quality_baseline_config={
+                "constraints_resource": {"s3_uri": constraints},
+                "statistics_resource": {"s3_uri": statistics},
+            },
+            data_quality_job_input={
+                "endpoint_input": {
+                    "endpoint_name": endpoint_name,
+                    "local_path": INPUT_ENDPOINT,
+                    "s3_input_mode": "File",
+                    "s3_data_distribution_type": "FullyReplicated",
+                }
+            },
+            data_quality_job_output_config=output("data-quality"),
+            job_resources=resources,
+            network_config=network_config,
+            stopping_condition=stopping,
+        )
+        delay = config.monitoring.label_delay_hours
+        self.model_quality = sagemaker.CfnModelQualityJobDefinition(
+            self,
+            "ModelQuality",
+            job_definition_name=f"{endpoint_name}-model-quality",
+            role_arn=role.role_arn,
+            model_quality_app_specification={
+                "image_uri": image_uri,
+                "problem_type": "BinaryClassification",
+                "environment": program_environment(
+                    config,
+                    endpoint_name=endpoint_name,
+                    metrics=MODEL_MONITOR_METRICS,
+                    schedule_name=quality_schedule,
+                )
+                | {"FINMLOPS_ANALYSIS": "model_quality"},
+            },
+            model_quality_job_input={
+                "endpoint_input": {
+                    "endpoint_name": endpoint_name,
+                    "local_path": INPUT_ENDPOINT,
+                    "s3_input_mode": "File",
+                    "s3_data_distribution_type": "FullyReplicated",
+                    "probability_threshold_attribute": config.model.cutoff,
+                    # Labels arrive late: score the hour whose labels are in by now.
+                    "start_time_offset": f"-PT{delay + 1}H",
+                    "end_time_offset": f"-PT{delay}H",
+                },
+                "ground_truth_s3_input": {
+                    "s3_uri": f"s3://{output_bucket}/{GROUND_TRUTH_PREFIX}/{endpoint_name}"
+                },
+            },
+            model_quality_job_output_config=output("model-quality"),
+            job_resources=resources,
+            network_config=network_config,
+            stopping_condition=stopping,
+        )
+        cron = model_monitor_cron(config.monitoring.schedule)
+        self.schedules: dict[str, sagemaker.CfnMonitoringSchedule] = {}
+        for schedule_name, kind, definition in (
+            (drift_schedule, "DataQuality", self.data_quality),
+            (quality_schedule, "ModelQuality", self.model_quality),
+        ):
+            schedule = sagemaker.CfnMonitoringSchedule(
+                self,
+                kind + "Schedule",
+                monitoring_schedule_name=schedule_name,
+                endpoint_name=endpoint_name,
+                monitoring_schedule_config={
+                    "monitoring_job_definition_name": definition.job_definition_name,
+                    "monitoring_type": kind,
+                    "schedule_config": {"schedule_expression": cron},
+                },
+            )
+            schedule.node.add_dependency(endpoint, definition)
+            self.schedules[schedule_name] = schedule
+        self.data_quality.node.add_dependency(endpoint)
+        self.model_quality.node.add_dependency(endpoint)
+        self.drift_schedule_name = drift_schedule
+        self.quality_schedule_name = quality_schedule
+
+
+class MonitoringPipeline(Construct):
+    """A one-step SageMaker Pipeline running the monitoring image, started by EventBridge
+    Scheduler with the scheduled time as a parameter (retry policy, DLQ, KMS).
+
+    Attributes: `pipeline`, `pipeline_name`, `schedule`.
+    """
+
+    SCHEDULED_TIME = "ScheduledTime"
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: Config,
+        n: Names,
+        manifest: DeploymentManifest,
+        role: iam.Role,
+        image_uri: str,
+        network: Network,
+        key: kms.IKey,
+        ops_key: kms.IKey,
+        capture_bucket: str,
+        output_bucket: str,
+        dead_letter_queue: DeadLetterQueue,
+    ) -> None:
+        super().__init__(scope, id_)
+        stack = Stack.of(self)
+        endpoint_name = n.endpoint_name
+        self.pipeline_name = f"{endpoint_name}-monitoring"
+        statistics, constraints = baseline_uris(manifest, n)
+        environment = program_environment(
+            config,
+            endpoint_name=endpoint_name,
+            metrics=PIPELINE_METRICS,
+            schedule_name=self.pipeline_name,
+        ) | {
+            "FINMLOPS_ANALYSIS": "data_quality,model_quality",
+            "FINMLOPS_LABEL_DELAY_HOURS": str(config.monitoring.label_delay_hours),
+            "dataset_source": INPUT_ENDPOINT,
+            "ground_truth_source": INPUT_GROUND_TRUTH,
+            "output_path": OUTPUT_RESULTS,
+            "baseline_statistics": f"{INPUT_BASELINE}/statistics/statistics.json",
+            "baseline_constraints": f"{INPUT_BASELINE}/constraints/constraints.json",
+        }
+
+        def s3_input(name: str, uri: str, local: str, data_type: str) -> dict[str, Any]:
+            return {
+                "InputName": name,
+                "AppManaged": False,
+                "S3Input": {
+                    "S3Uri": uri,
+                    "LocalPath": local,
+                    "S3DataType": data_type,
+                    "S3InputMode": "File",
+                    "S3DataDistributionType": "FullyReplicated",
+                },
+            }
+
+        capture = f"s3://{capture_bucket}/{CAPTURE_PREFIX}/{endpoint_name}/{VARIANT_NAME}/"
+        step = {
+            "Name": "MonitorDriftAndQuality",
+            "Type": "Processing",
+            "Arguments": {
+                "AppSpecification": {"ImageUri": image_uri},
+                "RoleArn": role.role_arn,
+                "ProcessingResources": {
+                    "ClusterConfig": {
+                        "InstanceCount": 1,
+                        "InstanceType": n.env.instances.monitoring,
+                        "VolumeSizeInGB": VOLUME_SIZE_GB,
+                        "VolumeKmsKeyId": key.key_arn,
+                    }
+                },
+                "ProcessingInputs": [
+                    s3_input("endpoint", capture, INPUT_ENDPOINT, "S3Prefix"),
+                    s3_input("statistics", statistics, f"{INPUT_BASELINE}/statistics", "S3Prefix"),
+                    s3_input(
+                        "constraints", constraints, f"{INPUT_BASELINE}/constraints", "S3Prefix"
+                    ),
+                    s3_input(
+                        "groundtruth",
+                        f"s3://{output_bucket}/{GROUND_TRUTH_PREFIX}/{endpoint_name}/",
+                        INPUT_GROUND_TRUTH,
+                        "S3Prefix",
+                    ),
+                ],
+                "ProcessingOutputConfig": {
+                    "KmsKeyId": key.key_arn,
+                    "Outputs": [
+                        {
+                            "OutputName": "results",
+                            "AppManaged": False,
+                            "S3Output": {
+                                "S3Uri": f"s3://{output_bucket}/pipeline/{endpoint_name}",
+                                "LocalPath": OUTPUT_RESULTS,
+                                "S3UploadMode": "EndOfJob",
+                            },
+                        }
+                    ],
+                },
+                "NetworkConfig": {
+                    "EnableInterContainerTrafficEncryption": True,
+                    "EnableNetworkIsolation": False,
+                    "VpcConfig": {
+                        "SecurityGroupIds": [network.job_security_group.security_group_id],
+                        "Subnets": network.subnet_ids,
+                    },
+                },
+                "StoppingCondition": {"MaxRuntimeInSeconds": MAX_RUNTIME_SECONDS},
+                "Environment": {
+                    **environment,
+                    "FINMLOPS_SCHEDULED_TIME": {"Get": f"Parameters.{self.SCHEDULED_TIME}"},
+                },
+            },
+        }
+        definition = {
+            "Version": "2020-12-01",
+            "Metadata": {},
+            "Parameters": [{"Name": self.SCHEDULED_TIME, "Type": "String", "DefaultValue": ""}],
+            "PipelineExperimentConfig": {
+                "ExperimentName": {"Get": "Execution.PipelineName"},
+                "TrialName": {"Get": "Execution.PipelineExecutionId"},
+            },
+            "Steps": [step],
+        }
+        self.pipeline = sagemaker.CfnPipeline(
+            self,
+            "Pipeline",
+            pipeline_name=self.pipeline_name,
+            pipeline_display_name=self.pipeline_name,
+            pipeline_description=f"Drift and model quality of {endpoint_name}",
+            role_arn=role.role_arn,
+            pipeline_definition={"PipelineDefinitionBody": stack.to_json_string(definition)},
+        )
+        pipeline_arn = sagemaker_arn(stack, f"pipeline/{self.pipeline_name.lower()}")
+        jobs = sagemaker_arn(stack, "processing-job/pipelines-*")
+        runs = iam.ManagedPolicy(
+            self,
+            "RunJobs",
+            roles=[role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="RunMonitoringJobs",
+                    actions=[
+                        "sagemaker:CreateProcessingJob",
+                        "sagemaker:DescribeProcessingJob",
+                        "sagemaker:StopProcessingJob",
+                        "sagemaker:AddTags",
+                    ],
+                    resources=[jobs],
+                ),
+                iam.PolicyStatement(
+                    sid="PassRoleToOwnJobs",
+                    actions=["iam:PassRole"],
+                    resources=[role.role_arn],
+                    conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+                ),
+            ],
+        )
+        acknowledge(
+            runs,
+            {
+                iam5_resource(jobs): "SageMaker Pipelines names its jobs "
+                "pipelines-<execution>-<step>-<suffix>; the prefix is the narrowest ARN.",
+            },
+        )
+
+        self.scheduler_role = iam.Role(
+            self,
+            "SchedulerRole",
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+            ),
+            description="EventBridge Scheduler: start the monitoring pipeline",
+        )
+        iam.ManagedPolicy(
+            self,
+            "StartPolicy",
+            roles=[self.scheduler_role],
+            statements=[
+                iam.PolicyStatement(
+                    actions=["sagemaker:StartPipelineExecution"], resources=[pipeline_arn]
+                ),
+                iam.PolicyStatement(
+                    actions=["sqs:SendMessage"], resources=[dead_letter_queue.queue.queue_arn]
+                ),
+                kms_access(sid="EncryptDeadLetters", key_arn=ops_key.key_arn, encrypt=True),
+            ],
+        )
+        self.schedule = scheduler.CfnSchedule(
+            self,
+            "Schedule",
+            description=f"Drift and model quality of {endpoint_name}",
+            schedule_expression=config.monitoring.schedule,
+            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+            kms_key_arn=ops_key.key_arn,
+            target=scheduler.CfnSchedule.TargetProperty(
+                arn=pipeline_arn,
+                role_arn=self.scheduler_role.role_arn,
+                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
+                    maximum_retry_attempts=RETRY_ATTEMPTS,
+                    maximum_event_age_in_seconds=int(MAX_EVENT_AGE.to_seconds()),
+                ),
+                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(
+                    arn=dead_letter_queue.queue.queue_arn
+                ),
+                sage_maker_pipeline_parameters=scheduler.CfnSchedule.SageMakerPipelineParametersProperty(
+                    pipeline_parameter_list=[
+                        scheduler.CfnSchedule.SageMakerPipelineParameterProperty(
+                            name=self.SCHEDULED_TIME, value="<aws.scheduler.scheduled-time>"
+                        )
+                    ]
+                ),
+            ),
+        )
+        self.schedule.node.add_dependency(self.pipeline)
+
+
+class MonitoringAlarms(Construct):
+    """Alarms on drift share, AUC and silence of the monitor, each with an SNS action.
+
+    Attributes: `drift`, `quality`, `silent`, `metrics` (for the dashboard).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: Config,
+        n: Names,
+        metrics: MetricNames,
+        drift_schedule: str,
+        quality_schedule: str,
+        topic: sns.ITopic,
+    ) -> None:
+        super().__init__(scope, id_)
+        endpoint_name = n.endpoint_name
+        period = Duration.hours(1)
+        self.drift_threshold = config.monitoring.dataset_drift_share
+        self.auc_threshold = config.monitoring.min_auc
+        self.drift_metric = cloudwatch.Metric(
+            namespace=metrics.namespace_drift,
+            metric_name=metrics.drift_share,
+            dimensions_map={"Endpoint": endpoint_name, "MonitoringSchedule": drift_schedule},
+            statistic="Maximum",
+            period=period,
+        )
+        self.auc_metric = cloudwatch.Metric(
+            namespace=metrics.namespace_quality,
+            metric_name=metrics.auc,
+            dimensions_map={"Endpoint": endpoint_name, "MonitoringSchedule": quality_schedule},
+            statistic="Minimum",
+            period=period,
+        )
+        self.drift = cloudwatch.Alarm(
+            self,
+            "DataDrift",
+            alarm_name=n.drift_alarm,
+            alarm_description=(
+                f"{endpoint_name}: share of drifted features >= "
+                f"{config.monitoring.dataset_drift_share} (dataset drift)"
+            ),
+            metric=self.drift_metric,
+            threshold=config.monitoring.dataset_drift_share,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        self.quality = cloudwatch.Alarm(
+            self,
+            "ModelQuality",
+            alarm_name=n.quality_alarm,
+            alarm_description=f"{endpoint_name}: AUC on labelled outcomes below "
+            f"{config.monitoring.min_auc}",
+            metric=self.auc_metric,
+            threshold=config.monitoring.min_auc,
+            comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        # A monitor that stops reporting is itself a finding (SR 11-7 ongoing monitoring).
+        self.silent = cloudwatch.Alarm(
+            self,
+            "MonitorSilent",
+            alarm_name=f"{config.project}-{n.environment}-monitoring-silent",
+            alarm_description=f"{endpoint_name}: no drift result for six hours",
+            metric=self.drift_metric.with_(statistic="SampleCount", period=Duration.hours(6)),
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+        )
+        for alarm in (self.drift, self.quality, self.silent):
+            alarm.add_alarm_action(cw_actions.SnsAction(topic))
+
+
+class EndpointDashboard(Construct):
+    """One CloudWatch dashboard per endpoint: traffic, latency, errors, drift share, AUC."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        endpoint_name: str,
+        alarms: MonitoringAlarms,
+        rollback_alarms: Mapping[str, cloudwatch.IAlarm],
+    ) -> None:
+        super().__init__(scope, id_)
+        dims = {"EndpointName": endpoint_name, "VariantName": VARIANT_NAME}
+
+        def sm(name: str, statistic: str) -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace="AWS/SageMaker",
+                metric_name=name,
+                dimensions_map=dims,
+                statistic=statistic,
+                period=Duration.minutes(5),
+            )
+
+        self.dashboard = cloudwatch.Dashboard(
+            self, "Dashboard", dashboard_name=f"{endpoint_name}-model"
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(title="Invocations", left=[sm("Invocations", "Sum")], width=8),
+            cloudwatch.GraphWidget(
+                title="Model latency (microseconds)",
+                left=[sm("ModelLatency", "p50"), sm("ModelLatency", "p99")],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Errors",
+                left=[
+                    sm("Invocation4XXErrors", "Sum"),
+                    sm("Invocation5XXErrors", "Sum"),
+                    sm("InvocationModelErrors", "Sum"),
+                ],
+                width=8,
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Drifted feature share",
+                left=[alarms.drift_metric],
+                left_annotations=[
+                    cloudwatch.HorizontalAnnotation(
+                        value=alarms.drift_threshold, label="dataset drift"
+                    )
+                ],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="AUC (labelled outcomes)",
+                left=[alarms.auc_metric],
+                left_annotations=[
+                    cloudwatch.HorizontalAnnotation(value=alarms.auc_threshold, label="minimum")
+                ],
+                width=12,
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.AlarmStatusWidget(
+                title="Alarms",
+                alarms=[alarms.drift, alarms.quality, alarms.silent, *rollback_alarms.values()],
+                width=24,
+            )
+        )
+
+
+class MonitoringStack(Stack):
+    """Stage or prod: scheduled drift and quality monitoring of the deployed version, alarms,
+    a dashboard, and (optionally) drift alarms forwarded to dev to start retraining.
+
+    Attributes: `role`, `model_monitor` or `pipeline` (by mode), `alarms`, `dashboard`,
+    `retrain_forwarder` (or None).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: Config,
+        environment: str,
+        data: DataStack,
+        network: Network,
+        manifest: DeploymentManifest,
+        root: Path,
+        endpoint: sagemaker.CfnEndpoint,
+        rollback_alarms: Mapping[str, cloudwatch.IAlarm],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, id_, **kwargs)
+        n = names(config, environment)
+        if data.capture is None or data.monitoring_output is None:
+            raise ValueError(f"{environment} is not a serving environment")
+        mode = config.monitoring.mode
+        image = MonitoringImage(self, "MonitoringImage", root=root)
+        self.image = image
+        metrics = MODEL_MONITOR_METRICS if mode == "model_monitor" else PIPELINE_METRICS
+        self.role = MonitoringRole(
+            self,
+            "Role",
+            n=n,
+            data=data,
+            image=image,
+            metric_namespaces=sorted({metrics.namespace_drift, metrics.namespace_quality}),
+        ).role
+
+        self.model_monitor: ModelMonitorSchedules | None = None
+        self.pipeline: MonitoringPipeline | None = None
+        if mode == "model_monitor":
+            self.model_monitor = ModelMonitorSchedules(
+                self,
+                "ModelMonitor",
+                config=config,
+                n=n,
+                manifest=manifest,
+                role=self.role,
+                image_uri=image.image_uri,
+                network=network,
+                key=data.data_key,
+                output_bucket=data.monitoring_output.bucket_name,
+                endpoint=endpoint,
+            )
+            drift_schedule = self.model_monitor.drift_schedule_name
+            quality_schedule = self.model_monitor.quality_schedule_name
+        else:
+            dlq = DeadLetterQueue(
+                self,
+                "ScheduleDlq",
+                encryption_key=data.ops_key,
+                alarm_topic=data.alerts,
+                purpose="monitoring runs the scheduler could not start",
+            )
+            self.pipeline = MonitoringPipeline(
+                self,
+                "Pipeline",
+                config=config,
+                n=n,
+                manifest=manifest,
+                role=self.role,
+                image_uri=image.image_uri,
+                network=network,
+                key=data.data_key,
+                ops_key=data.ops_key,
+                capture_bucket=data.capture.bucket_name,
+                output_bucket=data.monitoring_output.bucket_name,
+                dead_letter_queue=dlq,
+            )
+            self.pipeline.pipeline.node.add_dependency(endpoint)
+            drift_schedule = quality_schedule = self.pipeline.pipeline_name
+
+        self.alarms = MonitoringAlarms(
+            self,
+            "Alarms",
+            config=config,
+            n=n,
+            metrics=metrics,
+            drift_schedule=drift_schedule,
+            quality_schedule=quality_schedule,
+            topic=data.alerts,
+        )
+        self.dashboard = EndpointDashboard(
+            self,
+            "Dashboard",
+            endpoint_name=n.endpoint_name,
+            alarms=self.alarms,
+            rollback_alarms=rollback_alarms,
+        ).dashboard
+
+        self.retrain_forwarder: EventForwarder | None = None
+        if config.monitoring.retrain_on_drift:
+            dev = names(config, "dev")
+            dlq = DeadLetterQueue(
+                self,
+                "RetrainForwardDlq",
+                encryption_key=data.ops_key,
+                alarm_topic=data.alerts,
+                purpose="drift alarms that could not reach the dev account",
+            )
+            self.retrain_forwarder = EventForwarder(
+                self,
+                "RetrainForwarder",
+                pattern=events.EventPattern(
+                    source=["aws.cloudwatch"],
+                    detail_type=[ALARM_STATE_CHANGE],
+                    detail={"alarmName": [n.drift_alarm], "state": {"value": ["ALARM"]}},
+                ),
+                description="Data drift -> retraining in the dev account",
+                target_bus_arn=default_bus_arn(dev.partition, dev.env.account, dev.env.region),
+                role_name=n.role(Role.EVENT_FORWARDER),
+                dead_letter_queue=dlq,
+            )

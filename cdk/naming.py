@@ -1,0 +1,154 @@
+"""Physical names that cross an account boundary, derived from the config in one place.
+
+Most resources get generated names. The few below are referenced from another environment
+(a role trusted by another account, a bucket read cross-account, an endpoint that alarms and
+schedules name), so both sides compute them here from the same config and never look them up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from finmlops.config import Config, Environment
+from finmlops.contracts import Promotion
+
+# The default qualifier of `cdk bootstrap`: the deploy roles in each account carry it.
+BOOTSTRAP_QUALIFIER = "hnb659fds"
+VARIANT_NAME = "AllTraffic"
+
+
+def bucket_name(project: str, purpose: str, account: str, region: str) -> str:
+    """`{project}-{purpose}-{account}-{region}`: globally unique, readable, at most 63 chars."""
+    name = f"{project}-{purpose}-{account}-{region}".lower()
+    if len(name) > 63:
+        raise ValueError(f"bucket name {name!r} is longer than 63 characters: shorten `project`")
+    return name
+
+
+class Role:
+    """Purposes of the roles other environments name (see `Names.role`)."""
+
+    BUILD = "sagemaker-build"  # dev: the model-build pipeline and its jobs
+    DATA_SCIENTIST = "data-scientist"  # dev: people who change step code and run pipelines
+    MODEL = "model"  # stage/prod: the endpoint's model (reads the registry's artifacts)
+    MONITORING = "monitoring"  # stage/prod: monitoring jobs (read baselines in the registry)
+    SMOKE_TEST = "smoke-test"  # stage/prod: assumed by the promotion pipeline's smoke test
+    EVENT_FORWARDER = "event-forwarder"  # puts events on another account's bus
+    RESOLVER = "promotion-handler"  # tooling: the approval-event Lambda
+    PROMOTION_BUILD = "promotion-build"  # tooling: CodeBuild that resolves, synthesizes, deploys
+
+
+@dataclass(frozen=True)
+class Names:
+    """The names of one environment's resources (pure: no constructs, no AWS)."""
+
+    config: Config
+    environment: str
+
+    @property
+    def env(self) -> Environment:
+        env: Environment = self.config.environments.by_name(self.environment)
+        return env
+
+    @property
+    def project(self) -> str:
+        return str(self.config.project)
+
+    def stack(self, component: str) -> str:
+        return f"{self.project}-{self.environment}-{component}"
+
+    def bucket(self, purpose: str) -> str:
+        return bucket_name(self.project, purpose, self.env.account, self.env.region)
+
+    @property
+    def artifact_bucket(self) -> str:
+        return self.bucket("artifacts")
+
+    @property
+    def audit_bucket(self) -> str:
+        return str(Promotion.audit_bucket_name(self.project, self.env.account, self.env.region))
+
+    @property
+    def state_bucket(self) -> str:
+        return str(Promotion.state_bucket_name(self.project, self.env.account, self.env.region))
+
+    @property
+    def pipeline_artifact_bucket(self) -> str:
+        return self.bucket("pipeline")
+
+    @property
+    def source_bucket(self) -> str:
+        return self.bucket("source")
+
+    def role(self, purpose: str) -> str:
+        name = f"{self.project}-{self.environment}-{purpose}"
+        if len(name) > 64:
+            raise ValueError(f"role name {name!r} is longer than 64 characters: shorten `project`")
+        return name
+
+    def role_arn(self, purpose: str) -> str:
+        return f"arn:{self.partition}:iam::{self.env.account}:role/{self.role(purpose)}"
+
+    @property
+    def partition(self) -> str:
+        if self.env.region.startswith("cn-"):
+            return "aws-cn"
+        if self.env.region.startswith("us-gov-"):
+            return "aws-us-gov"
+        return "aws"
+
+    @property
+    def endpoint_name(self) -> str:
+        return f"{self.config.model.name}-{self.environment}"
+
+    @property
+    def drift_alarm(self) -> str:
+        return f"{self.project}-{self.environment}-data-drift"
+
+    @property
+    def quality_alarm(self) -> str:
+        return f"{self.project}-{self.environment}-model-quality"
+
+    @property
+    def data_key_alias(self) -> str:
+        return f"alias/{self.project}-{self.environment}-data"
+
+    def bootstrap_role_arn(self, kind: str) -> str:
+        """A role `cdk bootstrap` created (kind: deploy, file-publishing, image-publishing, ...)."""
+        account, region = self.env.account, self.env.region
+        return (
+            f"arn:{self.partition}:iam::{account}:role/"
+            f"cdk-{BOOTSTRAP_QUALIFIER}-{kind}-role-{account}-{region}"
+        )
+
+    # The model registry lives in the dev account: its ARNs, for readers in other accounts.
+    @property
+    def registry_env(self) -> Environment:
+        return self.config.environments.dev
+
+    # SageMaker ARNs carry resource names in lower case.
+    @property
+    def model_package_group_arn(self) -> str:
+        dev = self.registry_env
+        return (
+            f"arn:{self.partition}:sagemaker:{dev.region}:{dev.account}:"
+            f"model-package-group/{self.config.model.package_group.lower()}"
+        )
+
+    @property
+    def model_packages_arn(self) -> str:
+        """Every version of the group (model packages are named `<group>/<version>`)."""
+        dev = self.registry_env
+        return (
+            f"arn:{self.partition}:sagemaker:{dev.region}:{dev.account}:"
+            f"model-package/{self.config.model.package_group.lower()}/*"
+        )
+
+    @property
+    def registry_artifact_bucket(self) -> str:
+        dev = self.registry_env
+        return bucket_name(self.project, "artifacts", dev.account, dev.region)
+
+
+def names(config: Config, environment: str) -> Names:
+    return Names(config=config, environment=environment)

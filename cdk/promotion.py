@@ -1,0 +1,853 @@
+"""Promotion (tooling account): the platform pipeline and the model promotion path.
+
+- Platform: source (S3 object, or any Git provider through a CodeStar connection) -> build and
+  test (CodeBuild running buildspec.yml) -> deploy dev.
+- Model promotion: the dev account forwards "Approved" events of our group to this account's
+  bus; a rule (retry policy, dead-letter queue) invokes the approval-event handler
+  (`finmlops.registry.handler`), which checks the version and starts the promotion pipeline with
+  the version's ARN as a pipeline variable: resolve the manifest and synthesize -> deploy stage
+  -> smoke test -> manual approval -> deploy prod (fails safe: rollback).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_codebuild as codebuild
+from aws_cdk import aws_codepipeline as codepipeline
+from aws_cdk import aws_codepipeline_actions as actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+from finmlops_cdk.assets import package_code
+from finmlops_cdk.compliance import acknowledge
+from finmlops_cdk.data_stack import DataStack
+from finmlops_cdk.events import AdmitForwarders, approval_pattern, reliable
+from finmlops_cdk.naming import Names, Role, names
+from finmlops_cdk.security import (
+    DeadLetterQueue,
+    SecureBucket,
+    encrypted_log_group,
+    iam5_resource,
+    kms_access,
+    logs_access,
+    managed_policy,
+    object_ack,
+    s3_access,
+)
+
+from finmlops.config import SERVING_ENVIRONMENTS, Config
+from finmlops.contracts import Promotion
+
+CDK_CLI_VERSION = "2.1148.1"  # package.json pins the same version
+SOURCE_OBJECT_KEY = "source/finmlops.zip"
+MANIFEST_FILE = "manifest.json"
+# Resolves an approved version into a DeploymentManifest file (the registry package's CLI).
+RESOLVE_COMMAND = (
+    'python -m finmlops.registry.manifest --model-package-arn "$MODEL_PACKAGE_ARN" '
+    f"--out {MANIFEST_FILE}"
+)
+HANDLER_TIMEOUT = Duration.seconds(60)
+BUILD_TIMEOUT = Duration.minutes(60)
+HANDLER_MEMORY_MB = 256
+HANDLER_CONCURRENCY = 2
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """Where the platform's code comes from (entry point: `-c source_connection_arn=...`)."""
+
+    connection_arn: str | None = None
+    repository: str | None = None  # owner/name at the Git provider
+    branch: str = "main"
+
+    def __post_init__(self) -> None:
+        if self.connection_arn and not (self.repository and "/" in self.repository):
+            raise ValueError(
+                "source_repository (owner/name) is required with source_connection_arn"
+            )
+
+
+def _install_commands() -> list[str]:
+    return [
+        "python -m venv .venv",
+        ".venv/bin/pip install --quiet -c requirements.lock -e '.[platform]'",
+        f"npm install --no-save --no-audit --no-fund aws-cdk@{CDK_CLI_VERSION}",
+    ]
+
+
+def _deploy_commands(environment: str, *, app: str) -> list[str]:
+    return [
+        f"npx cdk deploy --app {app} '{environment}/*' --require-approval never "
+        "--no-notices --concurrency 2",
+    ]
+
+
+def _inline(phases: dict[str, list[str]], artifacts: dict[str, Any] | None = None) -> Any:
+    spec: dict[str, Any] = {
+        "version": "0.2",
+        "env": {
+            "variables": {
+                "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+                "CDK_DISABLE_CLI_TELEMETRY": "true",
+            }
+        },
+        "phases": {
+            "install": {
+                "runtime-versions": {"python": "3.11", "nodejs": "20"},
+                "commands": phases.get("install", []),
+            },
+            "build": {"commands": phases["build"]},
+        },
+    }
+    if artifacts:
+        spec["artifacts"] = artifacts
+    return codebuild.BuildSpec.from_object(spec)
+
+
+class BuildProject(Construct):
+    """A KMS-encrypted CodeBuild project with encrypted logs and a role given by the caller.
+
+    Attributes: `project`, `log_group` (the caller grants its role access to it).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        description: str,
+        build_spec: codebuild.BuildSpec,
+        encryption_key: kms.IKey,
+        log_key: kms.IKey,
+        role: iam.IRole,
+        privileged: bool = False,
+        timeout: Duration = BUILD_TIMEOUT,
+    ) -> None:
+        super().__init__(scope, id_)
+        self.log_group = encrypted_log_group(self, "Logs", encryption_key=log_key)
+        self.project = codebuild.PipelineProject(
+            self,
+            "Project",
+            description=description,
+            build_spec=build_spec,
+            encryption_key=encryption_key,
+            role=role,
+            timeout=timeout,
+            environment=codebuild.BuildEnvironment(
+                build_image=codebuild.LinuxBuildImage.STANDARD_7_0,
+                compute_type=codebuild.ComputeType.MEDIUM,
+                privileged=privileged,
+            ),
+            logging=codebuild.LoggingOptions(
+                cloud_watch=codebuild.CloudWatchLoggingOptions(log_group=self.log_group)
+            ),
+        )
+        acknowledge(
+            self.project,
+            {
+                "PCI.DSS.321-CodeBuildProjectSourceRepoUrl": "Source type CODEPIPELINE: the "
+                "project has no repository of its own, the pipeline hands it the source.",
+            },
+        )
+
+
+class ApprovalHandler(Construct):
+    """The approval-event Lambda and the rule that invokes it (retry policy, DLQ, alarm).
+
+    Attributes: `function`, `role`, `rule`, `dead_letter_queue`, `invocation_dlq`,
+    `environment` (the handler's variables, names from finmlops.contracts.Promotion).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: Config,
+        n: Names,
+        code: lambda_.Code,
+        pipeline_name: str,
+        pipeline_arn: str,
+        audit_key: kms.IKey,
+        state_key: kms.IKey,
+        audit_retention_days: int,
+        ops_key: kms.IKey,
+        alerts: sns.ITopic,
+    ) -> None:
+        super().__init__(scope, id_)
+        self.environment = {
+            Promotion.ENV_GROUPS: config.model.package_group,
+            Promotion.ENV_PIPELINE: pipeline_name,
+            Promotion.ENV_AUDIT_BUCKET: n.audit_bucket,
+            Promotion.ENV_STATE_BUCKET: n.state_bucket,
+            Promotion.ENV_AUDIT_RETENTION_DAYS: str(audit_retention_days),
+            Promotion.ENV_REQUIRE_DRIFT_BASELINES: "true",
+        }
+        self.role = iam.Role(
+            self,
+            "Role",
+            role_name=n.role(Role.RESOLVER),
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Approval-event handler: checks the version, starts the promotion",
+        )
+        self.invocation_dlq = DeadLetterQueue(
+            self,
+            "InvocationDlq",
+            encryption_key=ops_key,
+            alarm_topic=alerts,
+            purpose="approval events the handler failed on after its retries",
+        )
+        log_group = encrypted_log_group(self, "Logs", encryption_key=ops_key)
+        partition = n.partition
+        policy = managed_policy(
+            self,
+            "Permissions",
+            role=self.role,
+            description="Approval handler: registry reads, promotion start, audit and claims",
+            statements=[
+                iam.PolicyStatement(
+                    sid="StartPromotion",
+                    actions=["codepipeline:StartPipelineExecution"],
+                    resources=[pipeline_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="ReadVersionsInRegistry",
+                    actions=[
+                        "sagemaker:DescribeModelPackage",
+                        "sagemaker:DescribeModelPackageGroup",
+                        "sagemaker:ListModelPackages",
+                    ],
+                    resources=[n.model_package_group_arn, n.model_packages_arn],
+                ),
+                *s3_access(
+                    sid="WriteAuditRecords",
+                    partition=partition,
+                    bucket=n.audit_bucket,
+                    prefix=Promotion.AUDIT_PREFIX,
+                    read=True,
+                    write=True,
+                ),
+                kms_access(sid="AuditKey", key_arn=audit_key.key_arn, decrypt=True, encrypt=True),
+                *s3_access(
+                    sid="PromotionClaims",
+                    partition=partition,
+                    bucket=n.state_bucket,
+                    prefix=Promotion.CLAIMS_PREFIX,
+                    read=True,
+                    write=True,
+                    list_objects=True,
+                ),
+                *s3_access(
+                    sid="DeploymentHistory",
+                    partition=partition,
+                    bucket=n.state_bucket,
+                    prefix=Promotion.DEPLOYMENTS_PREFIX,
+                    read=True,
+                ),
+                kms_access(sid="StateKey", key_arn=state_key.key_arn, decrypt=True, encrypt=True),
+                iam.PolicyStatement(
+                    sid="DeadLetters",
+                    actions=["sqs:SendMessage"],
+                    resources=[self.invocation_dlq.queue.queue_arn],
+                ),
+                # Dead letters, encrypted environment variables, logs: the ops key.
+                kms_access(sid="OpsKey", key_arn=ops_key.key_arn, decrypt=True, encrypt=True),
+                logs_access(sid="Logs", log_group=log_group),
+                iam.PolicyStatement(
+                    sid="Tracing",
+                    actions=["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+                    resources=["*"],
+                ),
+            ],
+        )
+        acknowledge(
+            policy,
+            {
+                iam5_resource(n.model_packages_arn): "Every version of this one model group: "
+                "the event names the version to check.",
+                "AwsSolutions-IAM5[Resource::*]": "X-Ray PutTraceSegments and "
+                "PutTelemetryRecords have no resource-level ARNs.",
+            }
+            | object_ack(
+                partition,
+                n.audit_bucket,
+                Promotion.AUDIT_PREFIX,
+                "One append-only record per decision under audit/ (Object Lock, compliance).",
+            )
+            | object_ack(
+                partition,
+                n.state_bucket,
+                Promotion.CLAIMS_PREFIX,
+                "One claim object per version under promotions/claims/: the dedup record that "
+                "makes a second delivery of the same event start nothing.",
+            )
+            | object_ack(
+                partition,
+                n.state_bucket,
+                Promotion.DEPLOYMENTS_PREFIX,
+                "Read-only deployment history per environment under deployments/.",
+            ),
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description="Approved model version -> promotion pipeline (idempotent)",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            handler=Promotion.HANDLER,
+            code=code,
+            role=self.role.without_policy_updates(),
+            timeout=HANDLER_TIMEOUT,
+            memory_size=HANDLER_MEMORY_MB,
+            reserved_concurrent_executions=HANDLER_CONCURRENCY,
+            tracing=lambda_.Tracing.ACTIVE,
+            environment=self.environment,
+            environment_encryption=ops_key,
+            dead_letter_queue=self.invocation_dlq.queue,
+            retry_attempts=2,
+            log_group=log_group,
+        )
+        self.function.node.add_dependency(policy)
+        acknowledge(
+            self.function,
+            {
+                "NIST.800.53.R5-LambdaInsideVPC": "The tooling account has no VPC in the "
+                "configuration; the handler only calls AWS APIs (TLS, SigV4, named resources).",
+                "PCI.DSS.321-LambdaInsideVPC": "The tooling account has no VPC in the "
+                "configuration; the handler only calls AWS APIs (TLS, SigV4, named resources).",
+            },
+        )
+
+        self.dead_letter_queue = DeadLetterQueue(
+            self,
+            "RuleDlq",
+            encryption_key=ops_key,
+            alarm_topic=alerts,
+            purpose="approval events EventBridge could not deliver to the handler",
+        )
+        self.rule = events.Rule(
+            self,
+            "ApprovedVersions",
+            description="Approved versions of the model group (forwarded from dev) -> promotion",
+            event_pattern=approval_pattern(config),
+        )
+        self.rule.add_target(
+            targets.LambdaFunction(self.function, **reliable(self.dead_letter_queue))
+        )
+
+
+class PromotionStack(Stack):
+    """Tooling account: pipelines, the approval handler, and the bus policy admitting dev.
+
+    Attributes: `artifact_bucket`, `source_bucket` (None with a connection), `platform_pipeline`,
+    `promotion_pipeline`, `handler` (ApprovalHandler), `projects` (name -> PipelineProject),
+    `pipeline_role`, `build_role`, `deploy_role`.
+    """
+
+    def __init__(  # noqa: PLR0915 - two pipelines, read top to bottom
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: Config,
+        data: DataStack,
+        source: SourceSettings,
+        root: Path,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, id_, **kwargs)
+        n = names(config, "tooling")
+        if data.state is None:
+            raise ValueError("the promotion stack needs the tooling data stack")
+        key = data.data_key
+        partition = n.partition
+        self.artifact_bucket = SecureBucket(
+            self,
+            "PipelineArtifacts",
+            bucket_name=n.pipeline_artifact_bucket,
+            encryption_key=key,
+            access_logs=data.access_logs,
+            expire_after_days=90,
+        ).bucket
+
+        self.source_bucket: s3.IBucket | None = None
+        if source.connection_arn is None:
+            self.source_bucket = SecureBucket(
+                self,
+                "Source",
+                bucket_name=n.source_bucket,
+                encryption_key=key,
+                access_logs=data.access_logs,
+            ).bucket
+
+        artifacts = [
+            *s3_access(
+                sid="PipelineArtifacts",
+                partition=partition,
+                bucket=n.pipeline_artifact_bucket,
+                read=True,
+                write=True,
+                list_objects=True,
+            ),
+            kms_access(sid="ArtifactKey", key_arn=key.key_arn, decrypt=True, encrypt=True),
+        ]
+        artifacts_reason = object_ack(
+            partition,
+            n.pipeline_artifact_bucket,
+            "",
+            "The pipelines' own artifact bucket: CodePipeline names artifact objects per "
+            "execution and action.",
+        )
+
+        # Roles are created here with explicit managed policies and handed to CDK immutable:
+        # every permission the pipelines have is in this file (no generated inline policies).
+        self.pipeline_role = iam.Role(
+            self,
+            "PipelineRole",
+            assumed_by=iam.ServicePrincipal("codepipeline.amazonaws.com"),
+            description="Both pipelines and their actions",
+        )
+        self.build_role = iam.Role(
+            self,
+            "BuildRole",
+            assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
+            description="Build and test: no deploy rights",
+        )
+        # Resolves, synthesizes and deploys: named, so stage and prod trust it (smoke test).
+        self.deploy_role = iam.Role(
+            self,
+            "DeployRole",
+            role_name=n.role(Role.PROMOTION_BUILD),
+            assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
+            description="Promotion CodeBuild: resolve the version, cdk deploy to dev/stage/prod",
+        )
+
+        self.projects: dict[str, codebuild.PipelineProject] = {}
+        log_groups: dict[str, list[logs.ILogGroup]] = {"build": [], "deploy": []}
+
+        def project(name: str, description: str, spec: Any, *, deploys: bool, **extra: Any) -> Any:
+            role = self.deploy_role if deploys else self.build_role
+            built = BuildProject(
+                self,
+                name,
+                description=description,
+                build_spec=spec,
+                encryption_key=key,
+                log_key=data.ops_key,
+                role=role.without_policy_updates(),
+                **extra,
+            )
+            log_groups["deploy" if deploys else "build"].append(built.log_group)
+            self.projects[name] = built.project
+            return built.project
+
+        build = project(
+            "BuildAndTest",
+            "Lint, type-check, test and synthesize (buildspec.yml)",
+            codebuild.BuildSpec.from_source_filename("buildspec.yml"),
+            deploys=False,
+        )
+        deploy_dev = project(
+            "DeployDev",
+            "cdk deploy of the dev stage (model build)",
+            _inline(
+                {
+                    "install": _install_commands(),
+                    "build": _deploy_commands("dev", app="'.venv/bin/python -m finmlops_cdk.app'"),
+                }
+            ),
+            deploys=True,
+            privileged=True,
+        )
+        resolve = project(
+            "ResolveAndSynth",
+            "Resolve the approved version into a manifest; synthesize every stage with it",
+            _inline(
+                {
+                    "install": _install_commands(),
+                    "build": [
+                        'test "$MODEL_PACKAGE_ARN" != none || { echo "no ModelPackageArn"; exit 1; }',
+                        f". .venv/bin/activate && {RESOLVE_COMMAND}",
+                        ".venv/bin/python -m finmlops_cdk.app --out cdk.out "
+                        f"--manifest {MANIFEST_FILE}",
+                    ],
+                },
+                artifacts={"files": ["cdk.out/**/*", MANIFEST_FILE]},
+            ),
+            deploys=True,
+        )
+        deploy = {
+            env: project(
+                f"Deploy{env.capitalize()}",
+                f"cdk deploy of the {env} stage from the synthesized assembly",
+                _inline(
+                    {
+                        "install": [
+                            f"npm install --no-save --no-audit --no-fund aws-cdk@{CDK_CLI_VERSION}"
+                        ],
+                        "build": _deploy_commands(env, app="cdk.out"),
+                    }
+                ),
+                deploys=True,
+                privileged=True,  # the monitoring image is built at deploy
+            )
+            for env in SERVING_ENVIRONMENTS
+        }
+        smoke = project(
+            "SmokeTestStage",
+            "Stage endpoint: in service, serving the approved version, rollback alarms quiet",
+            _inline({"build": smoke_test_commands(names(config, "stage"))}),
+            deploys=True,
+            timeout=Duration.minutes(30),
+        )
+
+        build_policy = managed_policy(
+            self,
+            "BuildPermissions",
+            role=self.build_role,
+            description="Build and test: read the source artifact, write logs",
+            statements=[
+                *artifacts,
+                *(
+                    logs_access(sid=f"Logs{i}", log_group=g)
+                    for i, g in enumerate(log_groups["build"])
+                ),
+            ],
+        )
+        acknowledge(build_policy, artifacts_reason)
+        self._deploy_permissions(config, n, artifacts, artifacts_reason, log_groups["deploy"])
+
+        source_output = codepipeline.Artifact("Source")
+        pipeline_role = self.pipeline_role.without_policy_updates()
+        self.platform_pipeline = codepipeline.Pipeline(
+            self,
+            "Platform",
+            pipeline_name=f"{config.project}-platform",
+            pipeline_type=codepipeline.PipelineType.V2,
+            execution_mode=codepipeline.ExecutionMode.SUPERSEDED,
+            artifact_bucket=self.artifact_bucket,
+            role=pipeline_role,
+            use_pipeline_role_for_actions=True,
+            restart_execution_on_update=False,
+        )
+        self.platform_pipeline.add_stage(
+            stage_name="Source", actions=[self._source_action(source, source_output, poll=True)]
+        )
+        self.platform_pipeline.add_stage(
+            stage_name="BuildAndTest",
+            actions=[
+                actions.CodeBuildAction(
+                    action_name="BuildAndTest", project=build, input=source_output
+                )
+            ],
+        )
+        self.platform_pipeline.add_stage(
+            stage_name="DeployDev",
+            actions=[
+                actions.CodeBuildAction(
+                    action_name="DeployDev", project=deploy_dev, input=source_output
+                )
+            ],
+            on_failure=codepipeline.FailureConditions(result=codepipeline.Result.ROLLBACK),
+        )
+
+        promotion_source = codepipeline.Artifact("PromotionSource")
+        assembly = codepipeline.Artifact("Assembly")
+        arn_variable = codepipeline.Variable(
+            variable_name=Promotion.ARN_VARIABLE,
+            default_value="none",
+            description="The approved model package version to promote (set by the handler)",
+        )
+        arn_env = {
+            "MODEL_PACKAGE_ARN": codebuild.BuildEnvironmentVariable(value=arn_variable.reference())
+        }
+        promotion_name = f"{config.project}-model-promotion"
+        self.promotion_pipeline = codepipeline.Pipeline(
+            self,
+            "ModelPromotion",
+            pipeline_name=promotion_name,
+            pipeline_type=codepipeline.PipelineType.V2,
+            execution_mode=codepipeline.ExecutionMode.QUEUED,
+            artifact_bucket=self.artifact_bucket,
+            role=pipeline_role,
+            use_pipeline_role_for_actions=True,
+            variables=[arn_variable],
+            restart_execution_on_update=False,
+        )
+        p = self.promotion_pipeline
+        p.add_stage(
+            stage_name="Source",
+            actions=[self._source_action(source, promotion_source, poll=False)],
+        )
+        p.add_stage(
+            stage_name="Resolve",
+            actions=[
+                actions.CodeBuildAction(
+                    action_name="ResolveAndSynth",
+                    project=resolve,
+                    input=promotion_source,
+                    outputs=[assembly],
+                    environment_variables=arn_env,
+                )
+            ],
+        )
+        p.add_stage(
+            stage_name="DeployStage",
+            actions=[
+                actions.CodeBuildAction(
+                    action_name="DeployStage", project=deploy["stage"], input=assembly, run_order=1
+                ),
+                actions.CodeBuildAction(
+                    action_name="SmokeTest",
+                    project=smoke,
+                    input=assembly,
+                    run_order=2,
+                    environment_variables=arn_env,
+                ),
+            ],
+        )
+        p.add_stage(
+            stage_name="ApproveProd",
+            actions=[
+                actions.ManualApprovalAction(
+                    action_name="ApproveProd",
+                    notification_topic=data.alerts,
+                    additional_information=(
+                        f"Promote #{{variables.{Promotion.ARN_VARIABLE}}} to prod after "
+                        "reviewing the stage smoke test."
+                    ),
+                    timeout=Duration.days(7),
+                )
+            ],
+        )
+        p.add_stage(
+            stage_name="DeployProd",
+            actions=[
+                actions.CodeBuildAction(
+                    action_name="DeployProd", project=deploy["prod"], input=assembly
+                )
+            ],
+            on_failure=codepipeline.FailureConditions(result=codepipeline.Result.ROLLBACK),
+        )
+        pipeline_arns = [
+            self.format_arn(service="codepipeline", resource=name)
+            for name in (f"{config.project}-platform", promotion_name)
+        ]
+        self._pipeline_permissions(
+            source=source,
+            n=n,
+            artifacts=artifacts,
+            artifacts_reason=artifacts_reason,
+            topic=data.alerts,
+            ops_key=data.ops_key,
+        )
+
+        self.handler = ApprovalHandler(
+            self,
+            "ApprovalHandler",
+            config=config,
+            n=n,
+            code=package_code(root),
+            pipeline_name=promotion_name,
+            pipeline_arn=pipeline_arns[1],
+            audit_key=data.audit_key,
+            state_key=data.data_key,
+            audit_retention_days=data.audit_retention_days,
+            ops_key=data.ops_key,
+            alerts=data.alerts,
+        )
+        dev = names(config, "dev")
+        self.admit_dev = AdmitForwarders(
+            self,
+            "AdmitApprovals",
+            statement_id="ApprovalsFromDev",
+            senders=[(dev.env.account, dev.role_arn(Role.EVENT_FORWARDER))],
+        )
+        CfnOutput(self, "PromotionPipelineName", value=promotion_name)
+        if self.source_bucket is not None:
+            CfnOutput(
+                self,
+                "SourceObject",
+                value=f"s3://{n.source_bucket}/{SOURCE_OBJECT_KEY}",
+            )
+
+    def _source_action(
+        self, source: SourceSettings, output: codepipeline.Artifact, *, poll: bool
+    ) -> actions.Action:
+        if source.connection_arn is not None:
+            assert source.repository is not None  # checked by SourceSettings
+            owner, repo = source.repository.split("/", 1)
+            return actions.CodeStarConnectionsSourceAction(
+                action_name="Source",
+                connection_arn=source.connection_arn,
+                owner=owner,
+                repo=repo,
+                branch=source.branch,
+                output=output,
+                trigger_on_push=poll,
+            )
+        assert self.source_bucket is not None
+        return actions.S3SourceAction(
+            action_name="Source",
+            bucket=self.source_bucket,
+            bucket_key=SOURCE_OBJECT_KEY,
+            output=output,
+            trigger=actions.S3Trigger.POLL if poll else actions.S3Trigger.NONE,
+        )
+
+    def _pipeline_permissions(
+        self,
+        *,
+        source: SourceSettings,
+        n: Names,
+        artifacts: list[iam.PolicyStatement],
+        artifacts_reason: dict[str, str],
+        topic: sns.ITopic,
+        ops_key: kms.IKey,
+    ) -> None:
+        statements = [
+            *artifacts,
+            iam.PolicyStatement(
+                sid="RunBuilds",
+                actions=["codebuild:StartBuild", "codebuild:BatchGetBuilds", "codebuild:StopBuild"],
+                resources=[project.project_arn for project in self.projects.values()],
+            ),
+            iam.PolicyStatement(
+                sid="NotifyApprovers", actions=["sns:Publish"], resources=[topic.topic_arn]
+            ),
+            kms_access(sid="AlertsKey", key_arn=ops_key.key_arn, decrypt=True, encrypt=True),
+        ]
+        if source.connection_arn is not None:
+            statements.append(
+                iam.PolicyStatement(
+                    sid="UseConnection",
+                    actions=["codestar-connections:UseConnection", "codeconnections:UseConnection"],
+                    resources=[source.connection_arn],
+                )
+            )
+        else:
+            bucket = n.source_bucket
+            statements += [
+                iam.PolicyStatement(
+                    sid="ReadSourceObject",
+                    actions=["s3:GetObject", "s3:GetObjectVersion"],
+                    resources=[f"arn:{n.partition}:s3:::{bucket}/{SOURCE_OBJECT_KEY}"],
+                ),
+                iam.PolicyStatement(
+                    sid="PollSourceBucket",
+                    actions=["s3:GetBucketVersioning", "s3:GetBucketLocation", "s3:ListBucket"],
+                    resources=[f"arn:{n.partition}:s3:::{bucket}"],
+                ),
+            ]
+        policy = managed_policy(
+            self,
+            "PipelinePermissions",
+            role=self.pipeline_role,
+            description="Both pipelines: artifacts, source, builds, approval notifications",
+            statements=statements,
+        )
+        acknowledge(policy, artifacts_reason)
+
+    def _deploy_permissions(
+        self,
+        config: Config,
+        n: Names,
+        artifacts: list[iam.PolicyStatement],
+        artifacts_reason: dict[str, str],
+        log_groups: list[logs.ILogGroup],
+    ) -> None:
+        """Assume the bootstrap roles of dev, stage and prod; read versions; assume smoke roles."""
+        bootstrap = []
+        smoke = []
+        for env in ("dev", *SERVING_ENVIRONMENTS):
+            target = names(config, env)
+            account, region = target.env.account, target.env.region
+            bootstrap.append(
+                f"arn:{target.partition}:iam::{account}:role/cdk-*-role-{account}-{region}"
+            )
+            if env in SERVING_ENVIRONMENTS:
+                smoke.append(target.role_arn(Role.SMOKE_TEST))
+        policy = managed_policy(
+            self,
+            "DeployPermissions",
+            role=self.deploy_role,
+            description="Resolve, synthesize, deploy through the bootstrap roles, smoke test",
+            statements=[
+                *artifacts,
+                *(logs_access(sid=f"Logs{i}", log_group=g) for i, g in enumerate(log_groups)),
+                iam.PolicyStatement(
+                    sid="AssumeBootstrapRoles",
+                    actions=["sts:AssumeRole", "sts:TagSession"],
+                    resources=bootstrap,
+                    conditions={
+                        "StringEquals": {
+                            "iam:ResourceTag/aws-cdk:bootstrap-role": [
+                                "deploy",
+                                "file-publishing",
+                                "image-publishing",
+                                "lookup",
+                            ]
+                        }
+                    },
+                ),
+                iam.PolicyStatement(
+                    sid="AssumeSmokeTestRoles", actions=["sts:AssumeRole"], resources=smoke
+                ),
+                iam.PolicyStatement(
+                    sid="ReadVersionsInRegistry",
+                    actions=[
+                        "sagemaker:DescribeModelPackage",
+                        "sagemaker:DescribeModelPackageGroup",
+                        "sagemaker:ListModelPackages",
+                    ],
+                    resources=[n.model_package_group_arn, n.model_packages_arn],
+                ),
+            ],
+        )
+        reasons = {
+            iam5_resource(arn): "The cdk bootstrap roles of one target account (deploy, "
+            "file- and image-publishing, lookup), narrowed by their aws-cdk:bootstrap-role "
+            "tag; `cdk bootstrap --trust` admits this account."
+            for arn in bootstrap
+        }
+        reasons[iam5_resource(n.model_packages_arn)] = (
+            "Every version of this one model group: the pipeline variable names the version."
+        )
+        acknowledge(policy, reasons | artifacts_reason)
+
+
+def smoke_test_commands(n: Names) -> list[str]:
+    """Assume the stage smoke-test role; check status, version and rollback alarms."""
+    role = n.role_arn(Role.SMOKE_TEST)
+    endpoint = n.endpoint_name
+    region = n.env.region
+    alarms = " ".join(
+        f"{endpoint}-rollback-{a}" for a in ("errors5xx", "modellatency", "modelerrors")
+    )
+    return [
+        f"creds=$(aws sts assume-role --role-arn {role} --role-session-name smoke-test "
+        "--query Credentials --output json)",
+        'export AWS_ACCESS_KEY_ID=$(echo "$creds" | python -c "import json,sys;print(json.load(sys.stdin)[\'AccessKeyId\'])")',
+        'export AWS_SECRET_ACCESS_KEY=$(echo "$creds" | python -c "import json,sys;print(json.load(sys.stdin)[\'SecretAccessKey\'])")',
+        'export AWS_SESSION_TOKEN=$(echo "$creds" | python -c "import json,sys;print(json.load(sys.stdin)[\'SessionToken\'])")',
+        f"aws sagemaker wait endpoint-in-service --endpoint-name {endpoint} --region {region}",
+        f"config=$(aws sagemaker describe-endpoint --endpoint-name {endpoint} --region {region} "
+        "--query EndpointConfigName --output text)",
+        f"model=$(aws sagemaker describe-endpoint-config --endpoint-config-name $config "
+        f"--region {region} --query 'ProductionVariants[0].ModelName' --output text)",
+        f"served=$(aws sagemaker describe-model --model-name $model --region {region} "
+        "--query PrimaryContainer.ModelPackageName --output text)",
+        'test "$served" = "$MODEL_PACKAGE_ARN" || { echo "serving $served, not $MODEL_PACKAGE_ARN"; exit 1; }',
+        f"firing=$(aws cloudwatch describe-alarms --alarm-names {alarms} --state-value ALARM "
+        f"--region {region} --query 'length(MetricAlarms)' --output text)",
+        'test "$firing" = "0" || { echo "rollback alarms firing: $firing"; exit 1; }',
+    ]

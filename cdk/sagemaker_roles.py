@@ -1,0 +1,264 @@
+"""IAM roles for SageMaker: execution roles with guardrails, and the people around the registry.
+
+Every execution role carries the preventive denies of `guardrails`; every role that builds or
+runs models is denied approval changes; only the approver role may change approval status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from aws_cdk import Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+from finmlops_cdk.compliance import acknowledge
+from finmlops_cdk.guardrails import deny_approval_changes, job_guardrails
+from finmlops_cdk.security import iam5_resource, kms_access
+
+ENI_REASON = (
+    "SageMaker creates and deletes the elastic network interfaces of VPC jobs with the execution "
+    "role; the EC2 ENI and Describe APIs accept no resource-level ARN at creation time."
+)
+
+
+def sagemaker_arn(stack: Stack, resource: str) -> str:
+    return f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}:{resource}"
+
+
+class SageMakerExecutionRole(Construct):
+    """A role SageMaker assumes for jobs and models, with the platform's guardrails built in.
+
+    Attribute: `role`. Grants to data and images are added by the stack that owns them.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        role_name: str,
+        description: str,
+        model_package_group_arn: str,
+        model_packages_arn: str,
+        volume_key: kms.IKey,
+        isolation_actions: Sequence[str] | None = None,
+    ) -> None:
+        super().__init__(scope, id_)
+        stack = Stack.of(self)
+        self.role = iam.Role(
+            self,
+            "Role",
+            role_name=role_name,
+            description=description,
+            assumed_by=iam.ServicePrincipal(
+                "sagemaker.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+            ),
+        )
+        self.policy = iam.ManagedPolicy(
+            self,
+            "Guardrails",
+            description="Preventive denies: VPC, volume key, isolation, approval status",
+            roles=[self.role],
+        )
+        guard_kwargs = {} if isolation_actions is None else {"isolation_actions": isolation_actions}
+        for statement in job_guardrails(**guard_kwargs):
+            self.policy.add_statements(statement)
+        self.policy.add_statements(
+            deny_approval_changes(
+                model_package_group_arn=model_package_group_arn,
+                model_packages_arn=model_packages_arn,
+            )
+        )
+
+        self.permissions = iam.ManagedPolicy(
+            self,
+            "Permissions",
+            description="What SageMaker jobs and models of this environment need",
+            roles=[self.role],
+        )
+        # Volumes and outputs are encrypted with the environment's data key.
+        logs_arn = (
+            f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:/aws/sagemaker/*"
+        )
+        self.permissions.add_statements(
+            iam.PolicyStatement(
+                sid="UseDataKeyForVolumes",
+                actions=["kms:CreateGrant"],
+                resources=[volume_key.key_arn],
+                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            ),
+            kms_access(sid="UseDataKey", key_arn=volume_key.key_arn, decrypt=True, encrypt=True),
+            iam.PolicyStatement(
+                sid="JobLogs",
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[logs_arn],
+            ),
+            iam.PolicyStatement(
+                sid="VpcNetworkInterfaces",
+                actions=[
+                    "ec2:CreateNetworkInterface",
+                    "ec2:CreateNetworkInterfacePermission",
+                    "ec2:DeleteNetworkInterface",
+                    "ec2:DeleteNetworkInterfacePermission",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeVpcs",
+                    "ec2:DescribeDhcpOptions",
+                    "ec2:DescribeSubnets",
+                    "ec2:DescribeSecurityGroups",
+                ],
+                resources=["*"],
+            ),
+            iam.PolicyStatement(
+                sid="PullImagesAuth",
+                actions=["ecr:GetAuthorizationToken"],
+                resources=["*"],
+            ),
+        )
+        self.acknowledge(
+            {
+                "AwsSolutions-IAM5[Resource::*]": ENI_REASON
+                + " ecr:GetAuthorizationToken has no resource either; cloudwatch:PutMetricData "
+                "(where granted) is limited by a namespace condition.",
+                iam5_resource(logs_arn): "SageMaker writes job logs to log groups under "
+                "/aws/sagemaker/ whose names it chooses per job type.",
+            }
+        )
+
+    def allow(self, *statements: iam.PolicyStatement) -> None:
+        """Add permissions (to the role's managed policy, never an inline one)."""
+        self.permissions.add_statements(*statements)
+
+    def acknowledge(self, reasons: dict[str, str]) -> None:
+        acknowledge(self.permissions, reasons)
+
+    def pull_image(self, repository_arn: str) -> None:
+        self.allow(
+            iam.PolicyStatement(
+                sid="PullMonitoringImage",
+                actions=[
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                    "ecr:BatchCheckLayerAvailability",
+                ],
+                resources=[repository_arn],
+            )
+        )
+
+
+class RegistryPeople(Construct):
+    """The approver role (the only one that may change approval status) and the data scientists'.
+
+    Both are assumed by people of this account with MFA. Attributes: `approver`, `data_scientist`.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        approver_role_name: str,
+        data_scientist_role_name: str,
+        model_package_group_arn: str,
+        model_packages_arn: str,
+        pipeline_arn: str,
+        evidence: Sequence[iam.PolicyStatement] = (),
+        evidence_reasons: Mapping[str, str] | None = None,
+    ) -> None:
+        """evidence: what approvers read (artifacts) and write (audit records)."""
+        super().__init__(scope, id_)
+        stack = Stack.of(self)
+        people = iam.AccountPrincipal(stack.account).with_conditions(
+            {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
+        )
+        registry = [model_package_group_arn, model_packages_arn]
+        read_registry = iam.PolicyStatement(
+            sid="ReadRegistry",
+            actions=[
+                "sagemaker:DescribeModelPackage",
+                "sagemaker:DescribeModelPackageGroup",
+                "sagemaker:ListModelPackages",
+                "sagemaker:ListTags",
+            ],
+            resources=registry,
+        )
+
+        self.approver = iam.Role(
+            self,
+            "Approver",
+            role_name=approver_role_name,
+            description="Model risk approvers: the only principal that changes approval status",
+            assumed_by=people,
+        )
+        approver_policy = iam.ManagedPolicy(self, "ApproverPolicy", roles=[self.approver])
+        approver_policy.add_statements(
+            read_registry,
+            iam.PolicyStatement(
+                sid="DecideApproval",
+                actions=["sagemaker:UpdateModelPackage"],
+                resources=[model_packages_arn],
+            ),
+            # An approver reviews evidence, never builds what they approve.
+            iam.PolicyStatement(
+                sid="DenyBuilding",
+                effect=iam.Effect.DENY,
+                actions=[
+                    "sagemaker:CreateModelPackage",
+                    "sagemaker:CreateTrainingJob",
+                    "sagemaker:CreateProcessingJob",
+                    "sagemaker:StartPipelineExecution",
+                ],
+                resources=["*"],
+            ),
+        )
+        approver_policy.add_statements(*evidence)
+        self.approver_policy = approver_policy
+        versions = {
+            iam5_resource(model_packages_arn): "Every version of this one model group: approvers "
+            "decide on versions that SageMaker numbers at registration.",
+        }
+        acknowledge(approver_policy, versions | dict(evidence_reasons or {}))
+
+        self.data_scientist = iam.Role(
+            self,
+            "DataScientist",
+            role_name=data_scientist_role_name,
+            description="Data scientists: run the build pipeline and read results; never approve",
+            assumed_by=people,
+        )
+        ds_policy = iam.ManagedPolicy(self, "DataScientistPolicy", roles=[self.data_scientist])
+        ds_policy.add_statements(
+            read_registry,
+            iam.PolicyStatement(
+                sid="RunBuildPipeline",
+                actions=[
+                    "sagemaker:StartPipelineExecution",
+                    "sagemaker:DescribePipeline",
+                    "sagemaker:ListPipelineExecutions",
+                ],
+                resources=[pipeline_arn],
+            ),
+            iam.PolicyStatement(
+                sid="FollowExecutions",
+                actions=[
+                    "sagemaker:DescribePipelineExecution",
+                    "sagemaker:ListPipelineExecutionSteps",
+                    "sagemaker:StopPipelineExecution",
+                ],
+                resources=[f"{pipeline_arn}/execution/*"],
+            ),
+            deny_approval_changes(
+                model_package_group_arn=model_package_group_arn,
+                model_packages_arn=model_packages_arn,
+            ),
+        )
+        self.data_scientist_policy = ds_policy
+        acknowledge(
+            ds_policy,
+            versions
+            | {
+                iam5_resource(f"{pipeline_arn}/execution/*"): "Executions of this one pipeline "
+                "(ids are generated per run): follow and stop runs they started.",
+            },
+        )
