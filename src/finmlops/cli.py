@@ -70,6 +70,28 @@ def common_options() -> argparse.ArgumentParser:
     return common
 
 
+def add_leaf(
+    commands: Subparsers,
+    common: argparse.ArgumentParser,
+    name: str,
+    help_text: str,
+    run: Callable[[Context], int],
+) -> argparse.ArgumentParser:
+    """Add one runnable command: it takes the common options and calls `run(ctx)`."""
+    parser = commands.add_parser(name, parents=[common], help=help_text, description=help_text)
+    parser.set_defaults(run=run)
+    return parser
+
+
+def write_file(path: Path, text: str, option: str = "--out") -> None:
+    """Write a command's output file; a path that cannot be written is a usage error."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{option}: cannot write {path}: {exc.strerror}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="finmlops",

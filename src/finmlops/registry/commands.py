@@ -9,7 +9,7 @@ from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from finmlops.cli import Context, ExitCode, UsageError, table
+from finmlops.cli import Context, ExitCode, UsageError, add_leaf, table, write_file
 from finmlops.config import SERVING_ENVIRONMENTS
 from finmlops.contracts import Promotion
 from finmlops.registry.approval import Decision, approve, caller_identity, reject
@@ -41,9 +41,6 @@ from finmlops.registry.versions import (
 
 if TYPE_CHECKING:
     from finmlops.cli import Subparsers
-
-ENVIRONMENTS = SERVING_ENVIRONMENTS
-
 
 # --------------------------------------------------------------------------- shared options
 
@@ -108,22 +105,6 @@ def _audit(ctx: Context) -> AuditTrail:
 def _history(ctx: Context) -> DeploymentHistory:
     bucket = _tooling_bucket(ctx, ctx.args.state_bucket, "state")
     return DeploymentHistory(ctx.client("s3"), bucket)
-
-
-def _leaf(
-    commands: Subparsers, common: argparse.ArgumentParser, name: str, help_text: str, run: Any
-) -> argparse.ArgumentParser:
-    parser = commands.add_parser(name, parents=[common], help=help_text, description=help_text)
-    parser.set_defaults(run=run)
-    return parser
-
-
-def _write(ctx: Context, path: Path, text: str) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"--out: cannot write {path}: {exc.strerror}") from None
 
 
 # --------------------------------------------------------------------------- registry
@@ -327,7 +308,7 @@ def register_registry(commands: Subparsers, common: argparse.ArgumentParser) -> 
     parser.set_defaults(parser=parser)
     sub = parser.add_subparsers(title="registry commands", metavar="COMMAND")
 
-    p = _leaf(
+    p = add_leaf(
         sub,
         common,
         "list",
@@ -339,7 +320,9 @@ def register_registry(commands: Subparsers, common: argparse.ArgumentParser) -> 
     p.add_argument("--metrics", action="store_true", help="read model quality metrics from S3")
     _policy_option(p)
 
-    p = _leaf(sub, common, "show", "one version's evidence, metadata and metrics", _registry_show)
+    p = add_leaf(
+        sub, common, "show", "one version's evidence, metadata and metrics", _registry_show
+    )
     p.add_argument("version", help="ARN, GROUP/VERSION, or a version number of --group")
     p.add_argument("--no-metrics", action="store_true", help="do not read metrics from S3")
     _group_option(p)
@@ -349,7 +332,7 @@ def register_registry(commands: Subparsers, common: argparse.ArgumentParser) -> 
         ("approve", _registry_approve, "approve a version (checks evidence and segregation)"),
         ("reject", _registry_reject, "reject a version, or revoke its approval"),
     ):
-        p = _leaf(sub, common, name, what, run)
+        p = add_leaf(sub, common, name, what, run)
         p.add_argument("version", help="ARN, GROUP/VERSION, or a version number of --group")
         p.add_argument("--reason", required=True, help="why (recorded in the registry and audit)")
         _group_option(p)
@@ -357,7 +340,7 @@ def register_registry(commands: Subparsers, common: argparse.ArgumentParser) -> 
         if name == "approve":
             _policy_option(p)
 
-    p = _leaf(
+    p = add_leaf(
         sub,
         common,
         "history",
@@ -387,7 +370,7 @@ def _deployment_row(entry: Deployment) -> dict[str, Any]:
 
 def _promote_status(ctx: Context) -> int:
     history = _history(ctx)
-    environments = [ctx.args.environment] if ctx.args.environment else list(ENVIRONMENTS)
+    environments = [ctx.args.environment] if ctx.args.environment else list(SERVING_ENVIRONMENTS)
     rows: list[dict[str, Any]] = []
     for environment in environments:
         entries = history.entries(environment)
@@ -427,7 +410,7 @@ def _promote_resolve(ctx: Context) -> int:
         policy=_policy(ctx),
     )
     if ctx.args.out:
-        _write(ctx, ctx.args.out, manifest.to_json())
+        write_file(ctx.args.out, manifest.to_json())
         text = f"{manifest.model_package_group}/{manifest.version} -> {ctx.args.out}"
     else:
         text = manifest.to_json().rstrip()
@@ -475,7 +458,7 @@ def _promote_rollback(ctx: Context) -> int:
         f"{entry.manifest.version} (replaces {entry.replaces})"
     ]
     if ctx.args.out:
-        _write(ctx, ctx.args.out, entry.manifest.to_json())
+        write_file(ctx.args.out, entry.manifest.to_json())
         lines.append(f"manifest: {ctx.args.out}")
     if ctx.args.start_pipeline:
         response = ctx.client("codepipeline").start_pipeline_execution(
@@ -496,12 +479,12 @@ def register_promote(commands: Subparsers, common: argparse.ArgumentParser) -> N
     parser.set_defaults(parser=parser)
     sub = parser.add_subparsers(title="promote commands", metavar="COMMAND")
 
-    p = _leaf(sub, common, "status", "what runs in each environment", _promote_status)
-    p.add_argument("--environment", choices=ENVIRONMENTS)
+    p = add_leaf(sub, common, "status", "what runs in each environment", _promote_status)
+    p.add_argument("--environment", choices=SERVING_ENVIRONMENTS)
     p.add_argument("--all", action="store_true", help="every deployment, not just the current")
     _store_options(p, state=True)
 
-    p = _leaf(
+    p = add_leaf(
         sub,
         common,
         "resolve",
@@ -513,13 +496,13 @@ def register_promote(commands: Subparsers, common: argparse.ArgumentParser) -> N
         nargs="?",
         help="ARN, GROUP/VERSION or number (default: the latest approved version of --group)",
     )
-    p.add_argument("--environment", required=True, choices=ENVIRONMENTS)
+    p.add_argument("--environment", required=True, choices=SERVING_ENVIRONMENTS)
     p.add_argument("--out", type=Path, help="manifest file to write (default: print it)")
     _group_option(p)
     _policy_option(p)
     _store_options(p)
 
-    p = _leaf(
+    p = add_leaf(
         sub,
         common,
         "record",
@@ -530,14 +513,14 @@ def register_promote(commands: Subparsers, common: argparse.ArgumentParser) -> N
     p.add_argument("--reason", help="note kept with the deployment")
     _store_options(p, state=True)
 
-    p = _leaf(
+    p = add_leaf(
         sub,
         common,
         "rollback",
         "go back to the previously deployed approved version",
         _promote_rollback,
     )
-    p.add_argument("--environment", required=True, choices=ENVIRONMENTS)
+    p.add_argument("--environment", required=True, choices=SERVING_ENVIRONMENTS)
     p.add_argument("--reason", required=True, help="why (recorded in the audit trail)")
     p.add_argument("--out", type=Path, help="write the manifest to redeploy here")
     p.add_argument(
@@ -576,7 +559,7 @@ def _audit_export(ctx: Context) -> int:
     records = _audit(ctx).records(_audit_filter(ctx))
     text = to_csv(records) if ctx.args.format == "csv" else to_json(records)
     if ctx.args.out:
-        _write(ctx, ctx.args.out, text)
+        write_file(ctx.args.out, text)
         print(f"{len(records)} records -> {ctx.args.out}", file=ctx.err)
     else:
         ctx.out.write(text)
@@ -607,7 +590,7 @@ def register_audit(commands: Subparsers, common: argparse.ArgumentParser) -> Non
         ("export", _audit_export, "every record as CSV or JSON, for an examiner"),
         ("list", _audit_list, "records as a table"),
     ):
-        p = _leaf(sub, common, name, what, run)
+        p = add_leaf(sub, common, name, what, run)
         p.add_argument("--since", help="from this date or ISO time (UTC unless given)")
         p.add_argument("--until", help="up to this date (inclusive) or ISO time")
         p.add_argument("--group", help="only records of this model package group")
