@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from finmlops.config import Config, load_config
 from finmlops.governance import evidence_step
 from finmlops.governance.report import BANNER_INCOMPLETE
 from finmlops.modelbuild import LocalBuild
@@ -133,3 +134,16 @@ def test_runs_as_a_module_the_way_the_processing_job_starts_it(job: Path) -> Non
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert (job / "output" / "evidence" / "validation_report.html").is_file()
+
+
+def test_the_config_the_pipeline_ships_loads_back_equal(config: Config, tmp_path: Path) -> None:
+    key, path = evidence_step.write_shipped_config(config, tmp_path / "ship")
+    assert key.startswith(f"config/{config.project}-") and key.endswith(".json")
+    assert path.name == Path(key).name
+    assert evidence_step.find_config(path.parent) == path
+    assert load_config(path) == config
+    assert evidence_step.shipped_config(config) == (key, path.read_text())
+    changed = config.model_copy(
+        update={"governance": config.governance.model_copy(update={"owner": "someone-else"})}
+    )
+    assert evidence_step.shipped_config(changed)[0] != key

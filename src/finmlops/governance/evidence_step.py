@@ -21,6 +21,8 @@ Exit codes: 0 written, 2 unusable input (config, JSON, arguments), 3 incomplete 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -51,6 +53,24 @@ def find_config(path: Path) -> Path:
             f"config: expected one .yaml/.yml/.json file under {path}, found {len(files)}"
         )
     return files[0]
+
+
+def shipped_config(config: Config) -> tuple[str, str]:
+    """The config as the pipeline ships it to this step: an S3 key in the artifact bucket and the
+    body. Canonical JSON (every field, sorted keys) that `load_config` reads back equal; the key
+    is content-addressed, so a config change changes the pipeline definition."""
+    body = json.dumps(config.model_dump(mode="json"), sort_keys=True, indent=1) + "\n"
+    digest = hashlib.sha256(body.encode()).hexdigest()[:12]
+    return f"config/{config.project}-{digest}.json", body
+
+
+def write_shipped_config(config: Config, folder: Path) -> tuple[str, Path]:
+    """`shipped_config` written to `folder`: the S3 key, and the local file to upload there."""
+    key, body = shipped_config(config)
+    path = folder / Path(key).name
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_text(body, encoding="utf-8")
+    return key, path
 
 
 def threshold_overrides(pairs: Sequence[Sequence[str]] | None) -> dict[str, float]:

@@ -19,6 +19,7 @@ could not run (no templates, a bad reasons file, a tool that failed).
 from __future__ import annotations
 
 import argparse
+import fcntl
 import fnmatch
 import json
 import os
@@ -299,9 +300,24 @@ def ensure_checkov(
     """
     checkov = _venv_bin(venv, "checkov")
     stamp = venv / _STAMP
-    if checkov.exists() and stamp.exists() and stamp.read_text().strip() == version:
+
+    def ready() -> bool:
+        return checkov.exists() and stamp.exists() and stamp.read_text().strip() == version
+
+    if ready():
         return checkov
-    out = log or sys.stderr
+    venv.mkdir(parents=True, exist_ok=True)
+    # Two test runs or make targets at once must not install into the same venv together.
+    with (venv / ".install.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if ready():
+            return checkov
+        _install_checkov(venv, python, version, log or sys.stderr)
+    return checkov
+
+
+def _install_checkov(venv: Path, python: str, version: str, out: Any) -> None:
+    checkov = _venv_bin(venv, "checkov")
     print(f"scan: installing checkov=={version} into {venv} (first use)", file=out, flush=True)
     started = time.perf_counter()
     if not _venv_bin(venv, "python").exists():
@@ -310,9 +326,8 @@ def ensure_checkov(
     _checked([*pip, "install", "--quiet", f"checkov=={version}"], f"install checkov=={version}")
     if not checkov.exists():
         raise ScanError(f"checkov=={version} installed but {checkov} is missing")
-    stamp.write_text(version + "\n")
+    (venv / _STAMP).write_text(version + "\n")
     print(f"scan: checkov ready in {time.perf_counter() - started:.0f} s", file=out, flush=True)
-    return checkov
 
 
 def _checked(command: list[str], what: str) -> None:
