@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from finmlops.contracts import Approval, AuditAction, Meta
 from finmlops.registry.approval import approve, reject
@@ -211,3 +212,25 @@ def test_lifecycle_update_keeps_status_description_and_metadata(world, register)
 def test_same_principal_is_judged_conservatively(a, b, same):
     assert same_principal(a, b) is same
     assert same_principal(b, a) is same
+
+
+def test_a_decision_the_registry_did_not_take_is_recorded_as_not_applied(world, register):
+    """An UpdateModelPackage denied on AWS (IAM) is injected here with a botocore hook."""
+    arn = register()
+    sm = world.new_client("sagemaker")
+
+    def deny(**_: Any) -> None:
+        error = {"Error": {"Code": "AccessDeniedException", "Message": "not the approver role"}}
+        raise ClientError(error, "UpdateModelPackage")
+
+    sm.meta.events.register("before-call.sagemaker.UpdateModelPackage", deny)
+
+    with pytest.raises(ClientError):
+        approve(sm, world.bob.client("sts"), world.audit(), arn=arn, reason="ok")
+
+    assert world.describe(arn)["ModelApprovalStatus"] == Approval.PENDING
+    decision, failure = world.audit().records()
+    assert decision.action == AuditAction.APPROVE
+    assert failure.action == AuditAction.DECISION_NOT_APPLIED
+    assert failure.details["decision"] == decision.record_id
+    assert "AccessDeniedException" in failure.details["error"]

@@ -123,6 +123,8 @@ class HandlerSettings:
         groups = frozenset(
             g.strip() for g in required(Promotion.ENV_GROUPS).split(",") if g.strip()
         )
+        if not groups:
+            raise InvalidInputError(f"{Promotion.ENV_GROUPS}: names no model package group")
         days_text = environ.get(Promotion.ENV_AUDIT_RETENTION_DAYS, "").strip()
         if days_text and not days_text.isdigit():
             raise InvalidInputError(
