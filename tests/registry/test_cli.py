@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 from moto.server import ThreadedMotoServer
 
@@ -18,6 +20,21 @@ from finmlops.cli import ExitCode, main
 from finmlops.contracts import AuditAction, DeploymentManifest, Promotion
 
 CONFIG = str(Path(__file__).resolve().parents[2] / "config" / "platform.yaml")
+_LOADER = botocore.loaders.create_loader()
+
+
+@pytest.fixture(autouse=True)
+def _shared_service_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each CLI run builds a fresh session, as a real process does; sharing the loader of service
+    models between the runs of this module only saves parsing the same JSON files again."""
+    make_session = boto3.session.Session
+
+    def session(*args: Any, **kwargs: Any) -> boto3.session.Session:
+        core = botocore.session.get_session()
+        core.register_component("data_loader", _LOADER)
+        return make_session(*args, botocore_session=core, **kwargs)
+
+    monkeypatch.setattr(boto3.session, "Session", session)
 
 
 def run(capsys: Any, *argv: str) -> tuple[int, str, str]:
