@@ -242,6 +242,7 @@ def test_local_build_tracking_logs_the_demo_run_under_the_package_group(
 def test_ui_command_opens_the_local_store_of_the_work_folder(work_dir: Path) -> None:
     command = ui_command(TrackingSettings(), work_dir)
     db = (work_dir / "mlflow" / "mlflow.db").resolve()
+    assert command.startswith("MLFLOW_DISABLE_TELEMETRY=true ")
     assert command.endswith(f"mlflow ui --backend-store-uri sqlite:///{db} --port 5000")
 
 

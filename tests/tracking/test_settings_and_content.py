@@ -47,7 +47,7 @@ def test_local_mode_refuses_an_unknown_uri_scheme() -> None:
 
 
 def test_a_uri_with_tracking_off_is_refused() -> None:
-    with pytest.raises(ValidationError, match=r"tracking\.mode is off"):
+    with pytest.raises(ValidationError, match="uri is set but mode is off"):
         load({"mode": "off", "uri": "mlflow.db"})
 
 
@@ -137,10 +137,20 @@ def test_metric_names_keep_to_characters_every_mlflow_server_accepts() -> None:
     assert "fairness/group/age_25 _ _new_/favourable_rate" in {m.key for m in content.metrics}
 
 
-def test_importing_tracking_and_its_settings_does_not_import_mlflow() -> None:
+def test_settings_import_nothing_of_finmlops_so_config_can_import_them() -> None:
+    code = "import sys, finmlops.tracking.settings; print(sorted(m for m in sys.modules if m.startswith('finmlops')))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert (
+        result.stdout.strip() == "['finmlops', 'finmlops.tracking', 'finmlops.tracking.settings']"
+    )
+
+
+def test_importing_the_tracking_modules_does_not_import_mlflow() -> None:
     code = (
-        "import sys, finmlops.tracking.settings, finmlops.tracking.runs, "
-        "finmlops.tracking.track_step; print('mlflow' in sys.modules)"
+        "import sys, finmlops.tracking.runs, finmlops.tracking.track_step, "
+        "finmlops.tracking.local; print('mlflow' in sys.modules)"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True

@@ -451,7 +451,11 @@ def ui_command(tracking: TrackingSettings, work_dir: Path) -> str:
         return f"open {uri}"
     mlflow = Path(sys.executable).with_name("mlflow")
     exe = _command_path(mlflow) if mlflow.exists() else "mlflow"
-    return f"{shlex.quote(exe)} ui --backend-store-uri {shlex.quote(uri)} --port 5000"
+    # The UI server is MLflow too: keep its usage telemetry off, as for the runs.
+    return (
+        f"MLFLOW_DISABLE_TELEMETRY=true {shlex.quote(exe)} ui "
+        f"--backend-store-uri {shlex.quote(uri)} --port 5000"
+    )
 
 
 def sagemaker_ui_command(tracking_server_arn: str) -> str:

@@ -52,18 +52,18 @@ class TrackingSettings(BaseModel):
             return self
         if self.mode == "sagemaker" and not SAGEMAKER_MLFLOW_ARN.match(self.uri):
             raise ValueError(
-                f"tracking.uri {self.uri!r}: with mode sagemaker it is the ARN of a SageMaker "
+                f"uri {self.uri!r}: with mode sagemaker it is the ARN of a SageMaker "
                 "MLflow tracking server or MLflow App "
                 "(arn:aws:sagemaker:<region>:<account>:mlflow-tracking-server/<name>), "
                 "or leave it out to have the CDK create one"
             )
         if self.mode == "local" and "://" in self.uri and not self.uri.startswith(_LOCAL_SCHEMES):
             raise ValueError(
-                f"tracking.uri {self.uri!r}: with mode local it is a SQLite file path, a "
+                f"uri {self.uri!r}: with mode local it is a SQLite file path, a "
                 "sqlite:/// URI, or the http(s):// address of an MLflow server"
             )
         if self.mode == "off":
-            raise ValueError("tracking.uri is set but tracking.mode is off: remove one of them")
+            raise ValueError("uri is set but mode is off: remove one of them")
         return self
 
     def experiment_name(self, package_group: str) -> str:
