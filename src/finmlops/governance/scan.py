@@ -244,7 +244,8 @@ def parse_checkov(document: Any) -> CheckovReport:
                     check_id=str(check.get("check_id", "")),
                     name=str(check.get("check_name", "")),
                     resource=str(check.get("resource", "")),
-                    file=str(check.get("file_path", "")),
+                    # file_path is relative to checkov's working directory, oddly rooted.
+                    file=str(check.get("file_abs_path") or check.get("file_path", "")),
                     lines=(int(line_range[0]), int(line_range[-1])),
                     guideline=str(check.get("guideline") or ""),
                 )
