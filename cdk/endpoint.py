@@ -33,23 +33,24 @@ INVOCATIONS_PER_INSTANCE_TARGET = 200
 MAX_EXECUTION_TIMEOUT_SECONDS = 28800  # SageMaker's upper bound for a guarded deployment
 
 
-def traffic_routing(deployment: Deployment) -> dict[str, Any]:
+def traffic_routing(deployment: Deployment) -> sagemaker.CfnEndpoint.TrafficRoutingConfigProperty:
     """CANARY or LINEAR shifting with the configured share and baking time."""
     bake = deployment.baking_minutes * 60
     if deployment.strategy == "canary":
-        return {
-            "type": "CANARY",
-            "canary_size": {"type": "CAPACITY_PERCENT", "value": _percent(deployment.canary_share)},
-            "wait_interval_in_seconds": bake,
-        }
-    return {
-        "type": "LINEAR",
-        "linear_step_size": {
-            "type": "CAPACITY_PERCENT",
-            "value": _percent(deployment.linear_step_share),
-        },
-        "wait_interval_in_seconds": bake,
-    }
+        return sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
+            type="CANARY",
+            canary_size=sagemaker.CfnEndpoint.CapacitySizeProperty(
+                type="CAPACITY_PERCENT", value=_percent(deployment.canary_share)
+            ),
+            wait_interval_in_seconds=bake,
+        )
+    return sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
+        type="LINEAR",
+        linear_step_size=sagemaker.CfnEndpoint.CapacitySizeProperty(
+            type="CAPACITY_PERCENT", value=_percent(deployment.linear_step_share)
+        ),
+        wait_interval_in_seconds=bake,
+    )
 
 
 def _percent(share: float) -> int:

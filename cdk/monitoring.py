@@ -8,8 +8,9 @@ One program (the project's monitoring image) runs in one of two launchers, chose
 - "pipeline": a one-step SageMaker Pipeline started by EventBridge Scheduler, for accounts
   without Model Monitor; the stack sets the same variables itself.
 
-Either way the program reads its metric names from `FINMLOPS_*` variables set here, so the
-alarms and the dashboard below watch exactly what it emits.
+Either way the program is `python -m finmlops.monitoring` (finmlops.monitoring.entrypoint):
+`drift` compares the captured window with the deployed version's baseline, `quality` scores
+labelled outcomes; both write Model Monitor files and the metrics the alarms below watch.
 """
 
 from __future__ import annotations
@@ -48,11 +49,12 @@ from finmlops_cdk.security import DeadLetterQueue, iam5_resource, kms_access, ob
 from finmlops.config import Config
 from finmlops.contracts import DeploymentManifest
 
-# Manifest `extra` keys with the S3 URIs of the version's drift baseline (DriftCheckBaselines).
-BASELINE_STATISTICS_KEY = "drift-baseline-statistics"
-BASELINE_CONSTRAINTS_KEY = "drift-baseline-constraints"
+# Manifest `extra` key with the S3 folder of the version's drift baseline (statistics.json,
+# constraints.json and the engine's artifact); without it, the build's baseline output.
+BASELINE_KEY = "drift-baseline-uri"
 
-# Where the processing container finds its inputs and writes its outputs (SageMaker paths).
+# Where the processing container finds its inputs and writes its outputs (SageMaker paths,
+# the defaults of finmlops.monitoring.entrypoint).
 INPUT_ENDPOINT = "/opt/ml/processing/input/endpoint"
 INPUT_BASELINE = "/opt/ml/processing/baseline"
 INPUT_GROUND_TRUTH = "/opt/ml/processing/groundtruth"
@@ -61,6 +63,7 @@ OUTPUT_RESULTS = "/opt/ml/processing/resultdata"
 GROUND_TRUTH_PREFIX = "ground-truth"
 MAX_RUNTIME_SECONDS = 3600
 VOLUME_SIZE_GB = 30
+QUALITY_WINDOW = "1h"
 
 
 @dataclass(frozen=True)
@@ -73,24 +76,21 @@ class MetricNames:
     auc: str = "auc"
 
 
-# Model Monitor publishes a BYOC container's metric file into these namespaces.
+# Model Monitor publishes a bring-your-own container's metric file into these namespaces.
 MODEL_MONITOR_METRICS = MetricNames(
     namespace_drift="aws/sagemaker/Endpoints/data-metrics",
     namespace_quality="aws/sagemaker/Endpoints/model-metrics",
 )
-# In "pipeline" mode the program calls PutMetricData itself.
+# In "pipeline" mode the program calls PutMetricData itself (finmlops.monitoring.cloudwatch).
 PIPELINE_METRICS = MetricNames(
-    namespace_drift="FinMLOps/Monitoring", namespace_quality="FinMLOps/Monitoring"
+    namespace_drift="finmlops/data-metrics", namespace_quality="finmlops/model-metrics"
 )
 
 
-def baseline_uris(manifest: DeploymentManifest, n: Names) -> tuple[str, str]:
-    """The deployed version's statistics and constraints; the build's latest when not recorded."""
+def baseline_uri(manifest: DeploymentManifest, n: Names) -> str:
+    """The deployed version's baseline folder; the build's latest output when not recorded."""
     fallback = f"s3://{n.registry_artifact_bucket}/model-build/baseline/baseline"
-    return (
-        manifest.extra.get(BASELINE_STATISTICS_KEY, f"{fallback}/statistics.json"),
-        manifest.extra.get(BASELINE_CONSTRAINTS_KEY, f"{fallback}/constraints.json"),
-    )
+    return str(manifest.extra.get(BASELINE_KEY, fallback)).rstrip("/")
 
 
 def model_monitor_cron(expression: str) -> str:
@@ -106,33 +106,31 @@ def model_monitor_cron(expression: str) -> str:
     return f"cron({minute} {hour} {dom} {month} {dow} {year})"
 
 
-def program_environment(
-    config: Config, *, endpoint_name: str, metrics: MetricNames, schedule_name: str
-) -> dict[str, str]:
-    """Variables the monitoring program reads in both launchers (thresholds from the config)."""
-    drift = config.monitoring.drift
-    return {
-        "FINMLOPS_MODEL_ID": config.model.name,
-        "FINMLOPS_ENDPOINT_NAME": endpoint_name,
-        "FINMLOPS_SCHEDULE_NAME": schedule_name,
-        "FINMLOPS_NUMERIC_FEATURES": ",".join(config.model.numeric_features),
-        "FINMLOPS_CATEGORICAL_FEATURES": ",".join(config.model.categorical_features),
-        "FINMLOPS_TARGET": config.model.target,
-        "FINMLOPS_POSITIVE_CLASS": config.model.positive_class,
-        "FINMLOPS_CUTOFF": str(config.model.cutoff),
-        "FINMLOPS_DATASET_DRIFT_SHARE": str(config.monitoring.dataset_drift_share),
-        "FINMLOPS_PSI_WATCH": str(drift.psi_watch),
-        "FINMLOPS_PSI_ACT": str(drift.psi_act),
-        "FINMLOPS_KS_P_VALUE": str(drift.ks_p_value),
-        "FINMLOPS_WASSERSTEIN": str(drift.wasserstein),
-        "FINMLOPS_JENSEN_SHANNON": str(drift.jensen_shannon),
-        "FINMLOPS_MIN_AUC": str(config.monitoring.min_auc),
-        "FINMLOPS_METRIC_NAMESPACE_DRIFT": metrics.namespace_drift,
-        "FINMLOPS_METRIC_NAMESPACE_QUALITY": metrics.namespace_quality,
-        "FINMLOPS_METRIC_DRIFT_SHARE": metrics.drift_share,
-        "FINMLOPS_METRIC_AUC": metrics.auc,
-        "publish_cloudwatch_metrics": "Enabled",
+def identity_environment(config: Config, manifest: DeploymentManifest) -> dict[str, str]:
+    """What the drift run checks the baseline against: the version that is deployed."""
+    identity = {
+        "expected_model_id": config.model.name,
+        "expected_model_version": str(manifest.version),
+        "expected_model_package_arn": manifest.model_package_arn,
     }
+    if manifest.data_fingerprint:
+        identity["expected_data_fingerprint"] = manifest.data_fingerprint
+    return identity
+
+
+def quality_arguments(config: Config) -> list[str]:
+    """`quality` with the config's cutoff and AUC floor (labels: 1 or the positive class)."""
+    return [
+        "quality",
+        "--cutoff",
+        str(config.model.cutoff),
+        "--min-auc",
+        str(config.monitoring.min_auc),
+        "--positive-labels",
+        f"1,{config.model.positive_class}",
+        "--window",
+        QUALITY_WINDOW,
+    ]
 
 
 class MonitoringRole(Construct):
@@ -242,127 +240,148 @@ class ModelMonitorSchedules(Construct):
     ) -> None:
         super().__init__(scope, id_)
         endpoint_name = n.endpoint_name
-        statistics, constraints = baseline_uris(manifest, n)
+        baseline = baseline_uri(manifest, n)
         instance_type = n.env.instances.monitoring
-        resources = {
-            "cluster_config": {
-                "instance_count": 1,
-                "instance_type": instance_type,
-                "volume_size_in_gb": VOLUME_SIZE_GB,
-                "volume_kms_key_id": key.key_arn,
-            }
-        }
-        network_config = {
-            "enable_inter_container_traffic_encryption": True,
-            "enable_network_isolation": False,
-            "vpc_config": {
-                "security_group_ids": [network.job_security_group.security_group_id],
-                "subnets": network.subnet_ids,
-            },
-        }
-        stopping = {"max_runtime_in_seconds": MAX_RUNTIME_SECONDS}
-
-        def output(kind: str) -> dict[str, Any]:
-            return {
-                "kms_key_id": key.key_arn,
-                "monitoring_outputs": [
-                    {
-                        "s3_output": {
-                            "local_path": OUTPUT_RESULTS,
-                            "s3_uri": f"s3://{output_bucket}/{kind}/{endpoint_name}",
-                            "s3_upload_mode": "EndOfJob",
-                        }
-                    }
-                ],
-            }
-
+        dq, mq = sagemaker.CfnDataQualityJobDefinition, sagemaker.CfnModelQualityJobDefinition
+        subnets = network.subnet_ids
+        groups = [network.job_security_group.security_group_id]
         drift_schedule = f"{endpoint_name}-data-drift"
         quality_schedule = f"{endpoint_name}-model-quality"
-        self.data_quality = sagemaker.CfnDataQualityJobDefinition(
+
+        def output_uri(kind: str) -> str:
+            return f"s3://{output_bucket}/{kind}/{endpoint_name}"
+
+        self.data_quality = dq(
             self,
             "DataQuality",
             job_definition_name=f"{endpoint_name}-data-quality",
             role_arn=role.role_arn,
-            data_quality_app_specification={
-                "image_uri": image_uri,
-                "environment": program_environment(
-                    config,
+            data_quality_app_specification=dq.DataQualityAppSpecificationProperty(
+                image_uri=image_uri,
+                container_arguments=["drift"],
+                # The engine fetches the whole baseline folder (its artifact sits beside the
+                # Model Monitor files) and checks it belongs to the deployed version.
+                environment={"baseline_uri": baseline, "publish_cloudwatch_metrics": "Enabled"}
+                | identity_environment(config, manifest),
+            ),
+            data_quality_baseline_config=dq.DataQualityBaselineConfigProperty(
+                constraints_resource=dq.ConstraintsResourceProperty(
+                    s3_uri=f"{baseline}/constraints.json"
+                ),
+                statistics_resource=dq.StatisticsResourceProperty(
+                    s3_uri=f"{baseline}/statistics.json"
+                ),
+            ),
+            data_quality_job_input=dq.DataQualityJobInputProperty(
+                endpoint_input=dq.EndpointInputProperty(
                     endpoint_name=endpoint_name,
-                    metrics=MODEL_MONITOR_METRICS,
-                    schedule_name=drift_schedule,
+                    local_path=INPUT_ENDPOINT,
+                    s3_input_mode="File",
+                    s3_data_distribution_type="FullyReplicated",
                 )
-                | {"FINMLOPS_ANALYSIS": "data_quality"},
-            },
-            data_quality_baseline_config={
-                "constraints_resource": {"s3_uri": constraints},
-                "statistics_resource": {"s3_uri": statistics},
-            },
-            data_quality_job_input={
-                "endpoint_input": {
-                    "endpoint_name": endpoint_name,
-                    "local_path": INPUT_ENDPOINT,
-                    "s3_input_mode": "File",
-                    "s3_data_distribution_type": "FullyReplicated",
-                }
-            },
-            data_quality_job_output_config=output("data-quality"),
-            job_resources=resources,
-            network_config=network_config,
-            stopping_condition=stopping,
+            ),
+            data_quality_job_output_config=dq.MonitoringOutputConfigProperty(
+                kms_key_id=key.key_arn,
+                monitoring_outputs=[
+                    dq.MonitoringOutputProperty(
+                        s3_output=dq.S3OutputProperty(
+                            local_path=OUTPUT_RESULTS,
+                            s3_uri=output_uri("data-quality"),
+                            s3_upload_mode="EndOfJob",
+                        )
+                    )
+                ],
+            ),
+            job_resources=dq.MonitoringResourcesProperty(
+                cluster_config=dq.ClusterConfigProperty(
+                    instance_count=1,
+                    instance_type=instance_type,
+                    volume_size_in_gb=VOLUME_SIZE_GB,
+                    volume_kms_key_id=key.key_arn,
+                )
+            ),
+            network_config=dq.NetworkConfigProperty(
+                enable_inter_container_traffic_encryption=True,
+                enable_network_isolation=False,
+                vpc_config=dq.VpcConfigProperty(security_group_ids=groups, subnets=subnets),
+            ),
+            stopping_condition=dq.StoppingConditionProperty(
+                max_runtime_in_seconds=MAX_RUNTIME_SECONDS
+            ),
         )
         delay = config.monitoring.label_delay_hours
-        self.model_quality = sagemaker.CfnModelQualityJobDefinition(
+        self.model_quality = mq(
             self,
             "ModelQuality",
             job_definition_name=f"{endpoint_name}-model-quality",
             role_arn=role.role_arn,
-            model_quality_app_specification={
-                "image_uri": image_uri,
-                "problem_type": "BinaryClassification",
-                "environment": program_environment(
-                    config,
+            model_quality_app_specification=mq.ModelQualityAppSpecificationProperty(
+                image_uri=image_uri,
+                problem_type="BinaryClassification",
+                container_arguments=quality_arguments(config),
+                environment={"publish_cloudwatch_metrics": "Enabled"},
+            ),
+            model_quality_job_input=mq.ModelQualityJobInputProperty(
+                endpoint_input=mq.EndpointInputProperty(
                     endpoint_name=endpoint_name,
-                    metrics=MODEL_MONITOR_METRICS,
-                    schedule_name=quality_schedule,
-                )
-                | {"FINMLOPS_ANALYSIS": "model_quality"},
-            },
-            model_quality_job_input={
-                "endpoint_input": {
-                    "endpoint_name": endpoint_name,
-                    "local_path": INPUT_ENDPOINT,
-                    "s3_input_mode": "File",
-                    "s3_data_distribution_type": "FullyReplicated",
-                    "probability_threshold_attribute": config.model.cutoff,
+                    local_path=INPUT_ENDPOINT,
+                    s3_input_mode="File",
+                    s3_data_distribution_type="FullyReplicated",
+                    probability_threshold_attribute=config.model.cutoff,
                     # Labels arrive late: score the hour whose labels are in by now.
-                    "start_time_offset": f"-PT{delay + 1}H",
-                    "end_time_offset": f"-PT{delay}H",
-                },
-                "ground_truth_s3_input": {
-                    "s3_uri": f"s3://{output_bucket}/{GROUND_TRUTH_PREFIX}/{endpoint_name}"
-                },
-            },
-            model_quality_job_output_config=output("model-quality"),
-            job_resources=resources,
-            network_config=network_config,
-            stopping_condition=stopping,
+                    start_time_offset=f"-PT{delay + 1}H",
+                    end_time_offset=f"-PT{delay}H",
+                ),
+                ground_truth_s3_input=mq.MonitoringGroundTruthS3InputProperty(
+                    s3_uri=f"s3://{output_bucket}/{GROUND_TRUTH_PREFIX}/{endpoint_name}"
+                ),
+            ),
+            model_quality_job_output_config=mq.MonitoringOutputConfigProperty(
+                kms_key_id=key.key_arn,
+                monitoring_outputs=[
+                    mq.MonitoringOutputProperty(
+                        s3_output=mq.S3OutputProperty(
+                            local_path=OUTPUT_RESULTS,
+                            s3_uri=output_uri("model-quality"),
+                            s3_upload_mode="EndOfJob",
+                        )
+                    )
+                ],
+            ),
+            job_resources=mq.MonitoringResourcesProperty(
+                cluster_config=mq.ClusterConfigProperty(
+                    instance_count=1,
+                    instance_type=instance_type,
+                    volume_size_in_gb=VOLUME_SIZE_GB,
+                    volume_kms_key_id=key.key_arn,
+                )
+            ),
+            network_config=mq.NetworkConfigProperty(
+                enable_inter_container_traffic_encryption=True,
+                enable_network_isolation=False,
+                vpc_config=mq.VpcConfigProperty(security_group_ids=groups, subnets=subnets),
+            ),
+            stopping_condition=mq.StoppingConditionProperty(
+                max_runtime_in_seconds=MAX_RUNTIME_SECONDS
+            ),
         )
         cron = model_monitor_cron(config.monitoring.schedule)
         self.schedules: dict[str, sagemaker.CfnMonitoringSchedule] = {}
+        ms = sagemaker.CfnMonitoringSchedule
         for schedule_name, kind, definition in (
             (drift_schedule, "DataQuality", self.data_quality),
             (quality_schedule, "ModelQuality", self.model_quality),
         ):
-            schedule = sagemaker.CfnMonitoringSchedule(
+            schedule = ms(
                 self,
                 kind + "Schedule",
                 monitoring_schedule_name=schedule_name,
                 endpoint_name=endpoint_name,
-                monitoring_schedule_config={
-                    "monitoring_job_definition_name": definition.job_definition_name,
-                    "monitoring_type": kind,
-                    "schedule_config": {"schedule_expression": cron},
-                },
+                monitoring_schedule_config=ms.MonitoringScheduleConfigProperty(
+                    monitoring_job_definition_name=definition.job_definition_name,
+                    monitoring_type=kind,
+                    schedule_config=ms.ScheduleConfigProperty(schedule_expression=cron),
+                ),
             )
             schedule.node.add_dependency(endpoint, definition)
             self.schedules[schedule_name] = schedule
@@ -402,92 +421,111 @@ class MonitoringPipeline(Construct):
         stack = Stack.of(self)
         endpoint_name = n.endpoint_name
         self.pipeline_name = f"{endpoint_name}-monitoring"
-        statistics, constraints = baseline_uris(manifest, n)
-        environment = program_environment(
-            config,
-            endpoint_name=endpoint_name,
-            metrics=PIPELINE_METRICS,
-            schedule_name=self.pipeline_name,
-        ) | {
-            "FINMLOPS_ANALYSIS": "data_quality,model_quality",
-            "FINMLOPS_LABEL_DELAY_HOURS": str(config.monitoring.label_delay_hours),
+        self.step_names = ("DataDrift", "ModelQuality")
+        scheduled_time = {"Get": f"Parameters.{self.SCHEDULED_TIME}"}
+        # The same variables a Model Monitor schedule would set, so one program serves both.
+        contract = {
+            "sagemaker_endpoint_name": endpoint_name,
+            "sagemaker_monitoring_schedule_name": self.pipeline_name,
             "dataset_source": INPUT_ENDPOINT,
-            "ground_truth_source": INPUT_GROUND_TRUTH,
-            "output_path": OUTPUT_RESULTS,
-            "baseline_statistics": f"{INPUT_BASELINE}/statistics/statistics.json",
-            "baseline_constraints": f"{INPUT_BASELINE}/constraints/constraints.json",
+            "end_time": scheduled_time,
         }
 
-        def s3_input(name: str, uri: str, local: str, data_type: str) -> dict[str, Any]:
+        def s3_input(name: str, uri: str, local: str) -> dict[str, Any]:
             return {
                 "InputName": name,
                 "AppManaged": False,
                 "S3Input": {
                     "S3Uri": uri,
                     "LocalPath": local,
-                    "S3DataType": data_type,
+                    "S3DataType": "S3Prefix",
                     "S3InputMode": "File",
                     "S3DataDistributionType": "FullyReplicated",
                 },
             }
 
-        capture = f"s3://{capture_bucket}/{CAPTURE_PREFIX}/{endpoint_name}/{VARIANT_NAME}/"
-        step = {
-            "Name": "MonitorDriftAndQuality",
-            "Type": "Processing",
-            "Arguments": {
-                "AppSpecification": {"ImageUri": image_uri},
-                "RoleArn": role.role_arn,
-                "ProcessingResources": {
-                    "ClusterConfig": {
-                        "InstanceCount": 1,
-                        "InstanceType": n.env.instances.monitoring,
-                        "VolumeSizeInGB": VOLUME_SIZE_GB,
-                        "VolumeKmsKeyId": key.key_arn,
-                    }
+        def step(
+            name: str,
+            arguments: list[str],
+            inputs: list[dict[str, Any]],
+            environment: dict[str, Any],
+        ) -> dict[str, Any]:
+            return {
+                "Name": name,
+                "Type": "Processing",
+                "Arguments": {
+                    "AppSpecification": {
+                        "ImageUri": image_uri,
+                        "ContainerArguments": [
+                            *arguments,
+                            "--put-metric-data",
+                            "--region",
+                            stack.region,
+                        ],
+                    },
+                    "RoleArn": role.role_arn,
+                    "ProcessingResources": {
+                        "ClusterConfig": {
+                            "InstanceCount": 1,
+                            "InstanceType": n.env.instances.monitoring,
+                            "VolumeSizeInGB": VOLUME_SIZE_GB,
+                            "VolumeKmsKeyId": key.key_arn,
+                        }
+                    },
+                    "ProcessingInputs": inputs,
+                    "ProcessingOutputConfig": {
+                        "KmsKeyId": key.key_arn,
+                        "Outputs": [
+                            {
+                                "OutputName": "results",
+                                "AppManaged": False,
+                                "S3Output": {
+                                    "S3Uri": f"s3://{output_bucket}/{name.lower()}/{endpoint_name}",
+                                    "LocalPath": OUTPUT_RESULTS,
+                                    "S3UploadMode": "EndOfJob",
+                                },
+                            }
+                        ],
+                    },
+                    "NetworkConfig": {
+                        "EnableInterContainerTrafficEncryption": True,
+                        "EnableNetworkIsolation": False,
+                        "VpcConfig": {
+                            "SecurityGroupIds": [network.job_security_group.security_group_id],
+                            "Subnets": network.subnet_ids,
+                        },
+                    },
+                    "StoppingCondition": {"MaxRuntimeInSeconds": MAX_RUNTIME_SECONDS},
+                    "Environment": {**contract, "output_path": OUTPUT_RESULTS, **environment},
                 },
-                "ProcessingInputs": [
-                    s3_input("endpoint", capture, INPUT_ENDPOINT, "S3Prefix"),
-                    s3_input("statistics", statistics, f"{INPUT_BASELINE}/statistics", "S3Prefix"),
-                    s3_input(
-                        "constraints", constraints, f"{INPUT_BASELINE}/constraints", "S3Prefix"
-                    ),
+            }
+
+        capture = s3_input(
+            "endpoint",
+            f"s3://{capture_bucket}/{CAPTURE_PREFIX}/{endpoint_name}/{VARIANT_NAME}/",
+            INPUT_ENDPOINT,
+        )
+        steps = [
+            step(
+                "DataDrift",
+                ["drift"],
+                [capture, s3_input("baseline", baseline_uri(manifest, n) + "/", INPUT_BASELINE)],
+                {"baseline_uri": INPUT_BASELINE} | identity_environment(config, manifest),
+            ),
+            step(
+                "ModelQuality",
+                quality_arguments(config),
+                [
+                    capture,
                     s3_input(
                         "groundtruth",
                         f"s3://{output_bucket}/{GROUND_TRUTH_PREFIX}/{endpoint_name}/",
                         INPUT_GROUND_TRUTH,
-                        "S3Prefix",
                     ),
                 ],
-                "ProcessingOutputConfig": {
-                    "KmsKeyId": key.key_arn,
-                    "Outputs": [
-                        {
-                            "OutputName": "results",
-                            "AppManaged": False,
-                            "S3Output": {
-                                "S3Uri": f"s3://{output_bucket}/pipeline/{endpoint_name}",
-                                "LocalPath": OUTPUT_RESULTS,
-                                "S3UploadMode": "EndOfJob",
-                            },
-                        }
-                    ],
-                },
-                "NetworkConfig": {
-                    "EnableInterContainerTrafficEncryption": True,
-                    "EnableNetworkIsolation": False,
-                    "VpcConfig": {
-                        "SecurityGroupIds": [network.job_security_group.security_group_id],
-                        "Subnets": network.subnet_ids,
-                    },
-                },
-                "StoppingCondition": {"MaxRuntimeInSeconds": MAX_RUNTIME_SECONDS},
-                "Environment": {
-                    **environment,
-                    "FINMLOPS_SCHEDULED_TIME": {"Get": f"Parameters.{self.SCHEDULED_TIME}"},
-                },
-            },
-        }
+                {"ground_truth_source": INPUT_GROUND_TRUTH},
+            ),
+        ]
         definition = {
             "Version": "2020-12-01",
             "Metadata": {},
@@ -496,7 +534,7 @@ class MonitoringPipeline(Construct):
                 "ExperimentName": {"Get": "Execution.PipelineName"},
                 "TrialName": {"Get": "Execution.PipelineExecutionId"},
             },
-            "Steps": [step],
+            "Steps": steps,
         }
         self.pipeline = sagemaker.CfnPipeline(
             self,

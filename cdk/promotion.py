@@ -51,11 +51,6 @@ from finmlops.contracts import Promotion
 CDK_CLI_VERSION = "2.1148.1"  # package.json pins the same version
 SOURCE_OBJECT_KEY = "source/finmlops.zip"
 MANIFEST_FILE = "manifest.json"
-# Resolves an approved version into a DeploymentManifest file (the registry package's CLI).
-RESOLVE_COMMAND = (
-    'python -m finmlops.registry.manifest --model-package-arn "$MODEL_PACKAGE_ARN" '
-    f"--out {MANIFEST_FILE}"
-)
 HANDLER_TIMEOUT = Duration.seconds(60)
 BUILD_TIMEOUT = Duration.minutes(60)
 HANDLER_MEMORY_MB = 256
@@ -89,6 +84,35 @@ def _deploy_commands(environment: str, *, app: str) -> list[str]:
     return [
         f"npx cdk deploy --app {app} '{environment}/*' --require-approval never "
         "--no-notices --concurrency 2",
+    ]
+
+
+def resolve_command(environment: str) -> str:
+    """The promotion gate again (the version may have been revoked since the event), then the
+    manifest: `finmlops promote resolve` of the registry package."""
+    return (
+        f'.venv/bin/finmlops promote resolve "$MODEL_PACKAGE_ARN" --environment {environment} '
+        f"--out {MANIFEST_FILE}"
+    )
+
+
+def promote_commands(environment: str) -> list[str]:
+    """Resolve the approved version, synthesize this environment with it, deploy it."""
+    return [
+        *_only_for(environment),
+        'test "$MODEL_PACKAGE_ARN" != none || { echo "no ModelPackageArn variable"; exit 1; }',
+        resolve_command(environment),
+        f".venv/bin/python -m finmlops_cdk.app --out cdk.out --environment {environment} "
+        f"--manifest {MANIFEST_FILE}",
+        *_deploy_commands(environment, app="cdk.out"),
+    ]
+
+
+def _only_for(environment: str) -> list[str]:
+    """A rollback (`finmlops promote rollback --start-pipeline`) redeploys one environment."""
+    return [
+        f'if [ -n "$TARGET_ENVIRONMENT" ] && [ "$TARGET_ENVIRONMENT" != {environment} ]; then '
+        f'echo "rollback of $TARGET_ENVIRONMENT: nothing to do in {environment}"; exit 0; fi',
     ]
 
 
@@ -236,6 +260,8 @@ class ApprovalHandler(Construct):
                     prefix=Promotion.AUDIT_PREFIX,
                     read=True,
                     write=True,
+                    lock=True,
+                    list_objects=True,
                 ),
                 kms_access(sid="AuditKey", key_arn=audit_key.key_arn, decrypt=True, encrypt=True),
                 *s3_access(
@@ -245,6 +271,7 @@ class ApprovalHandler(Construct):
                     prefix=Promotion.CLAIMS_PREFIX,
                     read=True,
                     write=True,
+                    delete=True,  # a claim whose promotion could not start is released
                     list_objects=True,
                 ),
                 *s3_access(
@@ -253,6 +280,7 @@ class ApprovalHandler(Construct):
                     bucket=n.state_bucket,
                     prefix=Promotion.DEPLOYMENTS_PREFIX,
                     read=True,
+                    list_objects=True,
                 ),
                 kms_access(sid="StateKey", key_arn=state_key.key_arn, decrypt=True, encrypt=True),
                 iam.PolicyStatement(
@@ -468,35 +496,11 @@ class PromotionStack(Stack):
             deploys=True,
             privileged=True,
         )
-        resolve = project(
-            "ResolveAndSynth",
-            "Resolve the approved version into a manifest; synthesize every stage with it",
-            _inline(
-                {
-                    "install": _install_commands(),
-                    "build": [
-                        'test "$MODEL_PACKAGE_ARN" != none || { echo "no ModelPackageArn"; exit 1; }',
-                        f". .venv/bin/activate && {RESOLVE_COMMAND}",
-                        ".venv/bin/python -m finmlops_cdk.app --out cdk.out "
-                        f"--manifest {MANIFEST_FILE}",
-                    ],
-                },
-                artifacts={"files": ["cdk.out/**/*", MANIFEST_FILE]},
-            ),
-            deploys=True,
-        )
         deploy = {
             env: project(
                 f"Deploy{env.capitalize()}",
-                f"cdk deploy of the {env} stage from the synthesized assembly",
-                _inline(
-                    {
-                        "install": [
-                            f"npm install --no-save --no-audit --no-fund aws-cdk@{CDK_CLI_VERSION}"
-                        ],
-                        "build": _deploy_commands(env, app="cdk.out"),
-                    }
-                ),
+                f"Resolve the approved version and cdk deploy the {env} stage",
+                _inline({"install": _install_commands(), "build": promote_commands(env)}),
                 deploys=True,
                 privileged=True,  # the monitoring image is built at deploy
             )
@@ -505,7 +509,7 @@ class PromotionStack(Stack):
         smoke = project(
             "SmokeTestStage",
             "Stage endpoint: in service, serving the approved version, rollback alarms quiet",
-            _inline({"build": smoke_test_commands(names(config, "stage"))}),
+            _inline({"build": [*_only_for("stage"), *smoke_test_commands(names(config, "stage"))]}),
             deploys=True,
             timeout=Duration.minutes(30),
         )
@@ -524,7 +528,14 @@ class PromotionStack(Stack):
             ],
         )
         acknowledge(build_policy, artifacts_reason)
-        self._deploy_permissions(config, n, artifacts, artifacts_reason, log_groups["deploy"])
+        self._deploy_permissions(
+            config=config,
+            n=n,
+            artifacts=artifacts,
+            artifacts_reason=artifacts_reason,
+            log_groups=log_groups["deploy"],
+            audit_key=data.audit_key,
+        )
 
         source_output = codepipeline.Artifact("Source")
         pipeline_role = self.pipeline_role.without_policy_updates()
@@ -561,14 +572,21 @@ class PromotionStack(Stack):
         )
 
         promotion_source = codepipeline.Artifact("PromotionSource")
-        assembly = codepipeline.Artifact("Assembly")
         arn_variable = codepipeline.Variable(
             variable_name=Promotion.ARN_VARIABLE,
             default_value="none",
             description="The approved model package version to promote (set by the handler)",
         )
-        arn_env = {
-            "MODEL_PACKAGE_ARN": codebuild.BuildEnvironmentVariable(value=arn_variable.reference())
+        target_variable = codepipeline.Variable(
+            variable_name=Promotion.ENVIRONMENT_VARIABLE,
+            default_value="",
+            description="Empty: stage then prod. A rollback sets the one environment to redeploy.",
+        )
+        variables = {
+            "MODEL_PACKAGE_ARN": codebuild.BuildEnvironmentVariable(value=arn_variable.reference()),
+            "TARGET_ENVIRONMENT": codebuild.BuildEnvironmentVariable(
+                value=target_variable.reference()
+            ),
         }
         promotion_name = f"{config.project}-model-promotion"
         self.promotion_pipeline = codepipeline.Pipeline(
@@ -580,7 +598,7 @@ class PromotionStack(Stack):
             artifact_bucket=self.artifact_bucket,
             role=pipeline_role,
             use_pipeline_role_for_actions=True,
-            variables=[arn_variable],
+            variables=[arn_variable, target_variable],
             restart_execution_on_update=False,
         )
         p = self.promotion_pipeline
@@ -589,29 +607,21 @@ class PromotionStack(Stack):
             actions=[self._source_action(source, promotion_source, poll=False)],
         )
         p.add_stage(
-            stage_name="Resolve",
-            actions=[
-                actions.CodeBuildAction(
-                    action_name="ResolveAndSynth",
-                    project=resolve,
-                    input=promotion_source,
-                    outputs=[assembly],
-                    environment_variables=arn_env,
-                )
-            ],
-        )
-        p.add_stage(
             stage_name="DeployStage",
             actions=[
                 actions.CodeBuildAction(
-                    action_name="DeployStage", project=deploy["stage"], input=assembly, run_order=1
+                    action_name="ResolveAndDeployStage",
+                    project=deploy["stage"],
+                    input=promotion_source,
+                    environment_variables=variables,
+                    run_order=1,
                 ),
                 actions.CodeBuildAction(
                     action_name="SmokeTest",
                     project=smoke,
-                    input=assembly,
+                    input=promotion_source,
+                    environment_variables=variables,
                     run_order=2,
-                    environment_variables=arn_env,
                 ),
             ],
         )
@@ -633,9 +643,13 @@ class PromotionStack(Stack):
             stage_name="DeployProd",
             actions=[
                 actions.CodeBuildAction(
-                    action_name="DeployProd", project=deploy["prod"], input=assembly
+                    action_name="ResolveAndDeployProd",
+                    project=deploy["prod"],
+                    input=promotion_source,
+                    environment_variables=variables,
                 )
             ],
+            # Fail safe: a failed prod deployment goes back to the last good execution.
             on_failure=codepipeline.FailureConditions(result=codepipeline.Result.ROLLBACK),
         )
         pipeline_arns = [
@@ -759,13 +773,16 @@ class PromotionStack(Stack):
 
     def _deploy_permissions(
         self,
+        *,
         config: Config,
         n: Names,
         artifacts: list[iam.PolicyStatement],
         artifacts_reason: dict[str, str],
         log_groups: list[logs.ILogGroup],
+        audit_key: kms.IKey,
     ) -> None:
-        """Assume the bootstrap roles of dev, stage and prod; read versions; assume smoke roles."""
+        """Assume the bootstrap roles of dev, stage and prod; read versions and write the
+        gate's audit records; assume the smoke-test roles."""
         bootstrap = []
         smoke = []
         for env in ("dev", *SERVING_ENVIRONMENTS):
@@ -784,6 +801,17 @@ class PromotionStack(Stack):
             statements=[
                 *artifacts,
                 *(logs_access(sid=f"Logs{i}", log_group=g) for i, g in enumerate(log_groups)),
+                *s3_access(
+                    sid="GateAuditRecords",
+                    partition=n.partition,
+                    bucket=n.audit_bucket,
+                    prefix=Promotion.AUDIT_PREFIX,
+                    read=True,
+                    write=True,
+                    lock=True,
+                    list_objects=True,
+                ),
+                kms_access(sid="AuditKey", key_arn=audit_key.key_arn, decrypt=True, encrypt=True),
                 iam.PolicyStatement(
                     sid="AssumeBootstrapRoles",
                     actions=["sts:AssumeRole", "sts:TagSession"],
@@ -822,7 +850,13 @@ class PromotionStack(Stack):
         reasons[iam5_resource(n.model_packages_arn)] = (
             "Every version of this one model group: the pipeline variable names the version."
         )
-        acknowledge(policy, reasons | artifacts_reason)
+        audit = object_ack(
+            n.partition,
+            n.audit_bucket,
+            Promotion.AUDIT_PREFIX,
+            "The promotion gate appends one record per resolution under audit/ (Object Lock).",
+        )
+        acknowledge(policy, reasons | artifacts_reason | audit)
 
 
 def smoke_test_commands(n: Names) -> list[str]:

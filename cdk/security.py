@@ -279,14 +279,23 @@ def s3_access(
     prefix: str = "",
     read: bool = False,
     write: bool = False,
+    delete: bool = False,
+    lock: bool = False,
     list_objects: bool = False,
 ) -> list[iam.PolicyStatement]:
-    """Object access to one bucket (by name: no cross-stack reference), under one prefix."""
+    """Object access to one bucket (by name: no cross-stack reference), under one prefix.
+
+    lock: set Object Lock retention on new objects (audit records); never bypass governance.
+    """
     actions: list[str] = []
     if read:
         actions += ["s3:GetObject", "s3:GetObjectVersion"]
     if write:
         actions += ["s3:PutObject", "s3:AbortMultipartUpload"]
+    if delete:
+        actions += ["s3:DeleteObject"]
+    if lock:
+        actions += ["s3:PutObjectRetention"]
     statements = [
         iam.PolicyStatement(
             sid=sid, actions=actions, resources=[object_arn(partition, bucket, prefix)]
