@@ -261,3 +261,15 @@ def test_local_mode_uri_path_is_a_sqlite_store_relative_to_the_work_folder(
     expected = "sqlite:///" + str((work_dir / "shared" / "mlflow.db").resolve())
     assert resolve_tracking_uri(settings, work_dir) == expected
     assert ui_command(settings, work_dir).endswith(f"--backend-store-uri {expected} --port 5000")
+
+
+def test_build_stopped_before_training_does_not_log_an_earlier_builds_model(
+    config: Config, build: LocalBuild
+) -> None:
+    from dataclasses import replace
+
+    from finmlops.tracking.local import local_artifacts
+
+    stopped = replace(build, evaluation={}, gates=build.gates[:3], rows={})
+    assert set(local_artifacts(stopped)) == {"data"}
+    assert set(local_artifacts(build)) == {"data", "evaluation", "model"}

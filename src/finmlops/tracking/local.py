@@ -26,11 +26,11 @@ def local_artifacts(build: LocalBuild, evidence_dir: Path | None = None) -> dict
     Only what exists: a failed data-quality gate stops the build before training, and the
     evidence (model card, validation report) is there only when it was written.
     """
-    candidates = {
-        "data": build.work_dir / "preprocess" / "artifacts",
-        "evaluation": build.work_dir / "evaluation",
-        "model": build.model_archive,
-    }
+    candidates = {"data": build.work_dir / "preprocess" / "artifacts"}
+    # A build stopped before training may sit in a folder that holds an earlier build's model.
+    if build.evaluation:
+        candidates["evaluation"] = build.work_dir / "evaluation"
+        candidates["model"] = build.model_archive
     if evidence_dir is not None:
         candidates["evidence"] = evidence_dir
     return {name: path for name, path in candidates.items() if path.exists()}
