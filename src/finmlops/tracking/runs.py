@@ -1,8 +1,10 @@
 """Logging a build to MLflow, linking its run to the registered version, and finding it again.
 
 MLflow is imported on first use, never when this module is imported (it takes seconds), and
-through `MlflowClient` with an explicit tracking URI: no process-wide active run or URI is set.
-Telemetry is off unless the environment turns it on (`MLFLOW_DISABLE_TELEMETRY`).
+used through `MlflowClient` with an explicit tracking URI: no process-wide active run. The
+process-wide URI is set only around calls to a SageMaker ARN, because the plugin reads it, and
+is restored after. Telemetry is off unless the environment turns it on
+(`MLFLOW_DISABLE_TELEMETRY`).
 
 Where runs go (`resolve_tracking_uri`): an explicit URI wins (the Track step gets the server
 ARN as an argument); otherwise offline runs use a SQLite store in the run's work folder,
