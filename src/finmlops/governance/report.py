@@ -83,7 +83,8 @@ def _num(value: Any, digits: int = 4) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
-        return f"{value:.{digits}f}"
+        # Amounts (incomes, loan sizes) read better grouped and with one decimal.
+        return f"{value:,.1f}" if abs(value) >= 1000 else f"{value:.{digits}f}"
     return _e(value)
 
 
