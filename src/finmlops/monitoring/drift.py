@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from finmlops.monitoring.formats import Violation
 from finmlops.monitoring.readers import Chunk
 from finmlops.monitoring.stats import (
     FloatArray,
+    Workspace,
     benjamini_hochberg,
     bin_counts_sorted,
     binned_numeric,
@@ -227,10 +229,17 @@ def _decile_labels(edges: FloatArray) -> list[str]:
 
 
 def _measure_numeric(
-    ref: NumericReference, window: NumericWindow, rows: int, mode: str
+    ref: NumericReference,
+    window: NumericWindow,
+    rows: int,
+    mode: str,
+    work: Workspace | None = None,
 ) -> _Measured:
     integral = ref.inferred_type == "Integral"
-    finite = window.settle(integral) if mode == "exact" else None
+    finite: FloatArray | None = None
+    missing, non_finite, non_integral = window.missing, window.non_finite, window.non_integral
+    if mode == "exact":
+        finite, (missing, non_finite, non_integral) = window.sorted_finite(integral, work)
     count = finite.size if finite is not None else window.count
     absent = rows - window.rows_present if window.rows_present else rows
     measured = _Measured(
@@ -239,9 +248,9 @@ def _measure_numeric(
         inferred_type=ref.inferred_type,
         rows=rows,
         present=window.rows_present,
-        missing=window.missing + absent,
+        missing=missing + absent,
         values=count,
-        invalid=window.not_numbers + window.non_finite + window.non_integral,
+        invalid=window.not_numbers + non_finite + non_integral,
         invalid_what="integers" if integral else "finite numbers",
         examples=list(window.examples),
         baseline_completeness=ref.completeness,
@@ -250,13 +259,16 @@ def _measure_numeric(
         return measured
     if finite is not None:
         current_deciles = bin_counts_sorted(finite, ref.decile_edges)
-        exact = exact_numeric(ref.prepared(), finite)
+        exact = exact_numeric(ref.prepared(), finite, work)
         ks_value = exact.ks_statistic
         w1 = exact.wasserstein
         measured.p_value = ks_p_value(ks_value, ref.count, count, ref.sorted_values, finite)
         total = float(np.sum(finite))
         mean = total / count
-        std = float(np.std(finite))
+        deviation = work.get("f1", count, np.float64) if work else np.empty(count)
+        np.subtract(finite, mean, out=deviation)
+        np.square(deviation, out=deviation)
+        std = math.sqrt(float(deviation.sum()) / count)
         minimum, maximum = float(finite[0]), float(finite[-1])
         assert ref.sorted_values is not None
         measured.quantiles = {
@@ -619,9 +631,16 @@ def _measure_all(
     rows = partial.rows
     names = [n for n in baseline.feature_order if n in baseline.numeric]
     workers = threads or min(len(names) or 1, os.cpu_count() or 1)
+    # One workspace per worker thread, dropped with this call (and the pool's threads).
+    local = threading.local()
 
     def numeric(name: str) -> _Measured:
-        return _measure_numeric(baseline.numeric[name], partial.numeric[name], rows, partial.mode)
+        work = getattr(local, "work", None)
+        if work is None:
+            work = local.work = Workspace()
+        return _measure_numeric(
+            baseline.numeric[name], partial.numeric[name], rows, partial.mode, work
+        )
 
     if workers > 1 and len(names) > 1:
         with ThreadPoolExecutor(max_workers=workers) as pool:

@@ -8,8 +8,10 @@ the oracle: `ks_2samp` and `wasserstein_distance` agree to 1e-9 (tests/monitorin
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -54,7 +56,43 @@ class ExactNumeric:
     wasserstein: float
 
 
-def searchsorted_right(reference: FloatArray, current_sorted: FloatArray) -> IntArray:
+class Workspace:
+    """Scratch arrays reused from one column to the next within a worker thread.
+
+    Fresh multi-megabyte temporaries cost a page fault per 4 KiB page on first touch, which here
+    cost more than the arithmetic; reusing a few buffers per thread removes that and bounds the
+    working memory (about 7 arrays of the window's length per thread).
+    """
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, npt.NDArray[np.uint8]] = {}
+
+    def get(self, name: str, size: int, dtype: type[np.generic]) -> npt.NDArray[Any]:
+        width = np.dtype(dtype).itemsize
+        raw = self._buffers.get(name)
+        if raw is None or raw.size < size * width:
+            raw = np.empty(max(size, 1) * 8, dtype=np.uint8)
+            self._buffers[name] = raw
+        view: npt.NDArray[Any] = raw[: size * width].view(dtype)
+        return view
+
+    def nbytes(self) -> int:
+        return sum(b.nbytes for b in self._buffers.values())
+
+
+@functools.lru_cache(maxsize=4)
+def _ranks(m: int) -> tuple[IntArray, FloatArray]:
+    """(1, 2, ..., m) and (1, 2, ..., m) / m, shared read-only by every column of a window."""
+    ones = np.arange(1, m + 1, dtype=np.int64)
+    shares = ones / m
+    ones.flags.writeable = False
+    shares.flags.writeable = False
+    return ones, shares
+
+
+def searchsorted_right(
+    reference: FloatArray, current_sorted: FloatArray, out: IntArray | None = None
+) -> IntArray:
     """`np.searchsorted(reference, current_sorted, "right")` for sorted keys, block by block.
 
     Bounding each block's search to the slice of the reference it can land in keeps the binary
@@ -62,9 +100,9 @@ def searchsorted_right(reference: FloatArray, current_sorted: FloatArray) -> Int
     """
     m = current_sorted.size
     n = reference.size
-    out = np.empty(m, dtype=np.int64)
+    result = np.empty(m, dtype=np.int64) if out is None else out
     if m == 0:
-        return out
+        return result
     starts = np.searchsorted(reference, current_sorted[::_SEARCH_BLOCK], "right")
     blocks = starts.size
     for i in range(blocks):
@@ -72,13 +110,53 @@ def searchsorted_right(reference: FloatArray, current_sorted: FloatArray) -> Int
         hi = min(int(starts[i + 1]) + 1, n) if i + 1 < blocks else n
         begin = i * _SEARCH_BLOCK
         end = min(begin + _SEARCH_BLOCK, m)
-        block = out[begin:end]
+        block = result[begin:end]
         block[:] = np.searchsorted(reference[lo:hi], current_sorted[begin:end], "right")
         block += lo
-    return out
+    return result
 
 
-def exact_numeric(ref: PreparedReference, current_sorted: FloatArray) -> ExactNumeric:
+def _ks_and_crossings(
+    values: FloatArray, current_sorted: FloatArray, b: IntArray, ws: Workspace
+) -> tuple[float, IntArray]:
+    """The exact KS statistic, and the intervals j where F_ref crosses q_j = (j+1)/m."""
+    n = values.size
+    m = current_sorted.size
+    ones, _ = _ranks(m)
+    # Ties between reference and current values make a_j < b_j; rare for continuous data.
+    # (b_j = 0 means c_j < every reference value, so index 0 can never tie falsely.)
+    scratch = ws.get("i1", m, np.int64)
+    np.subtract(b, 1, out=scratch)
+    np.maximum(scratch, 0, out=scratch)
+    gathered = ws.get("f1", m, np.float64)
+    np.take(values, scratch, out=gathered, mode="clip")
+    tie = ws.get("t1", m, np.bool_)
+    np.equal(gathered, current_sorted, out=tie)
+    bm = ws.get("i1", m, np.int64)
+    np.multiply(b, m, out=bm)
+    am = bm
+    if tie.any():
+        a = b.copy()
+        a[tie] = np.searchsorted(values, current_sorted[tie], "left")
+        am = a * m
+    jn = ws.get("f1", m, np.int64)  # (j+1) n, in the gather buffer
+    np.multiply(ones, n, out=jn)
+    diff = ws.get("i2", m, np.int64)
+    np.subtract(jn, bm, out=diff)
+    above = int(diff.max())
+    np.subtract(am, jn, out=diff)
+    below = int(diff.max()) + n
+    crossing = ws.get("t1", m - 1, np.bool_)
+    np.less(bm[:-1], jn[:-1], out=crossing)
+    second = ws.get("t2", m - 1, np.bool_)
+    np.less_equal(jn[:-1], am[1:], out=second)
+    crossing &= second
+    return max(above, below, 0) / (n * m), np.flatnonzero(crossing)
+
+
+def exact_numeric(
+    ref: PreparedReference, current_sorted: FloatArray, work: Workspace | None = None
+) -> ExactNumeric:
     """Exact two-sample KS statistic and Wasserstein-1 distance.
 
     `current_sorted` holds the finite current values in ascending order (at least one).
@@ -86,42 +164,35 @@ def exact_numeric(ref: PreparedReference, current_sorted: FloatArray) -> ExactNu
     - KS: max over j of (j+1)/m - b_j/n (current above) and a_j/n - j/m (reference above), in
       exact integer arithmetic;
     - W1 = integral of |F_ref - F_cur|: on each interval between consecutive current values F_cur
-      is constant, so the integral is |H(c_j+1) - H(c_j) - q (c_j+1 - c_j)| with H the integral of
-      F_ref (from the prefix sums), except on the few intervals where F_ref crosses q, which are
-      split at the crossing reference value.
+      is constant (q = (j+1)/m), so the integral is |H(c_j+1) - H(c_j) - q (c_j+1 - c_j)| with H
+      the integral of F_ref (from the prefix sums), except on the few intervals where F_ref
+      crosses q, which are split at the crossing reference value.
     """
+    ws = work if work is not None else Workspace()
     values = ref.values
     n = values.size
     m = current_sorted.size
     if m == 0:
         raise ValueError("the current window has no values")
-    b = searchsorted_right(values, current_sorted)
-    bm = b * m
-    # Ties between reference and current values make a_j < b_j; rare for continuous data.
-    tie = values[np.maximum(b - 1, 0)] == current_sorted
-    tie &= b > 0
-    if tie.any():
-        a = b.copy()
-        a[tie] = np.searchsorted(values, current_sorted[tie], "left")
-        am = a * m
-    else:
-        am = bm
-    jn = np.arange(n, n * (m + 1), n, dtype=np.int64)  # (j+1) n
-    above = int((jn - bm).max())
-    below = int((am - jn).max()) + n
-    ks = max(above, below, 0) / (n * m)
+    b = searchsorted_right(values, current_sorted, ws.get("b", m, np.int64))
+    ks, crossing = _ks_and_crossings(values, current_sorted, b, ws)
 
-    x = current_sorted - ref.shift
+    x = ws.get("f1", m, np.float64)
+    np.subtract(current_sorted, ref.shift, out=x)
     prefix = ref.prefix
-    h = b * x
-    h -= prefix[b]
+    h = ws.get("f2", m, np.float64)
+    np.multiply(b, x, out=h)
+    taken = ws.get("i2", m, np.float64)
+    np.take(prefix, b, out=taken, mode="clip")
+    h -= taken
     h /= n
-    integral = np.diff(h)
-    step = np.diff(x)
-    step *= jn[:-1] / (n * m)
+    integral = ws.get("i2", m - 1, np.float64)
+    np.subtract(h[1:], h[:-1], out=integral)
+    step = ws.get("i1", m - 1, np.float64)
+    np.subtract(x[1:], x[:-1], out=step)
+    step *= _ranks(m)[1][:-1]
     integral -= step
     np.abs(integral, out=integral)
-    crossing = np.flatnonzero((bm[:-1] < jn[:-1]) & (jn[:-1] <= am[1:]))
     if crossing.size:
         j = crossing
         k = ((j + 1) * n + m - 1) // m  # first reference rank with F_ref >= q

@@ -28,6 +28,7 @@ from finmlops.monitoring import formats
 from finmlops.monitoring.baseline import Baseline, CategoricalReference, NumericReference
 from finmlops.monitoring.columns import to_categorical, to_numeric
 from finmlops.monitoring.readers import Chunk, frame_chunks
+from finmlops.monitoring.stats import Workspace
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -68,34 +69,51 @@ class NumericWindow:
     minimum: float = float("inf")
     maximum: float = float("-inf")
 
-    def settle(self, integral: bool) -> FloatArray:
-        """Exact mode: the sorted finite values, computed once (in a worker thread)."""
+    def sorted_finite(
+        self, integral: bool, work: Workspace | None = None
+    ) -> tuple[FloatArray, tuple[int, int, int]]:
+        """Exact mode: the sorted finite values and (missing, non-finite, non-integral) counts.
+
+        Leaves the window as it is; with a workspace the sorted values live in its buffer (valid
+        until the workspace is reused), which keeps a drift run's memory to one sorted column per
+        worker thread.
+        """
+        counts = (self.missing, self.non_finite, self.non_integral)
         if self.settled:
-            return self.runs[0] if self.runs else np.empty(0, dtype=np.float64)
-        if not self.runs:
-            values = np.empty(0, dtype=np.float64)
-        elif len(self.runs) == 1 and not self.runs_sorted:
-            values = np.sort(self.runs[0])
-        else:
-            joined = np.concatenate(self.runs)
-            # Sorted runs (merged shards) are merged by timsort in linear time.
-            values = np.sort(joined, kind="stable" if self.runs_sorted else "quicksort")
+            return (self.runs[0] if self.runs else np.empty(0, dtype=np.float64)), counts
+        total = sum(r.size for r in self.runs)
+        values = work.get("sort", total, np.float64) if work else np.empty(total, np.float64)
+        if self.runs:
+            np.concatenate(self.runs, out=values)
+        # Sorted runs (merged shards) are merged by timsort in linear time.
+        values.sort(kind="stable" if self.runs_sorted else "quicksort")
+        if self.runs_sorted:
+            return values, counts  # shards counted their own missing and invalid values
         nan_start = int(np.searchsorted(values, np.nan, "left"))
         finite_start = int(np.searchsorted(values, -np.inf, "right"))
         finite_end = int(np.searchsorted(values, np.inf, "left"))
-        if not self.runs_sorted:
-            self.missing += values.size - nan_start - self.not_numbers
-            self.non_finite += finite_start + (nan_start - finite_end)
         finite = values[finite_start:finite_end]
-        if finite.size < values.size // 2:
-            finite = finite.copy()  # release the mostly-missing sorted array
         finite += 0.0  # -0.0 -> 0.0: a merged window gives the same bytes as the whole
-        if integral and not self.runs_sorted:
-            self.non_integral += int(np.count_nonzero(finite != np.trunc(finite)))
-        self.runs = [finite]
-        self.settled = True
-        self.runs_sorted = True
-        return finite
+        non_integral = 0
+        if integral and finite.size:
+            whole = work.get("trunc", finite.size, np.float64) if work else np.empty_like(finite)
+            np.trunc(finite, out=whole)
+            non_integral = int(np.count_nonzero(finite != whole))
+        return finite, (
+            self.missing + values.size - nan_start - self.not_numbers,
+            self.non_finite + finite_start + (nan_start - finite_end),
+            self.non_integral + non_integral,
+        )
+
+    def settle(self, integral: bool) -> FloatArray:
+        """Sort once and keep only the finite values (before saving or merging a partial)."""
+        finite, (missing, non_finite, non_integral) = self.sorted_finite(integral)
+        if not self.settled:
+            self.runs = [finite.copy() if finite.base is not None else finite]
+            self.missing, self.non_finite, self.non_integral = missing, non_finite, non_integral
+            self.settled = True
+            self.runs_sorted = True
+        return self.runs[0] if self.runs else finite
 
 
 @dataclass
