@@ -35,7 +35,7 @@ UNTAGGABLE_BY_DESIGN: Final = frozenset[str]()
 def attach_packs(app: Stage) -> None:
     """AwsSolutions, NIST 800-53 rev 5 and PCI DSS 3.2.1, on the whole app."""
     Validations.of(app).add_plugins(
-        AwsSolutionsChecks(app, write_suppressions_to_cloud_formation=True),
+        AwsSolutionsChecks(app),
         NIST80053R5Checks(app),
         PCIDSS321Checks(app),
     )

@@ -51,6 +51,7 @@ from finmlops.contracts import Promotion
 CDK_CLI_VERSION = "2.1148.1"  # package.json pins the same version
 SOURCE_OBJECT_KEY = "source/finmlops.zip"
 MANIFEST_FILE = "manifest.json"
+ALL_ENVIRONMENTS = "all"  # default of the TargetEnvironment variable: stage, then prod
 HANDLER_TIMEOUT = Duration.seconds(60)
 BUILD_TIMEOUT = Duration.minutes(60)
 HANDLER_MEMORY_MB = 256
@@ -111,7 +112,8 @@ def promote_commands(environment: str) -> list[str]:
 def _only_for(environment: str) -> list[str]:
     """A rollback (`finmlops promote rollback --start-pipeline`) redeploys one environment."""
     return [
-        f'if [ -n "$TARGET_ENVIRONMENT" ] && [ "$TARGET_ENVIRONMENT" != {environment} ]; then '
+        f'if [ "$TARGET_ENVIRONMENT" != {ALL_ENVIRONMENTS} ] && '
+        f'[ "$TARGET_ENVIRONMENT" != {environment} ]; then '
         f'echo "rollback of $TARGET_ENVIRONMENT: nothing to do in {environment}"; exit 0; fi',
     ]
 
@@ -579,8 +581,8 @@ class PromotionStack(Stack):
         )
         target_variable = codepipeline.Variable(
             variable_name=Promotion.ENVIRONMENT_VARIABLE,
-            default_value="",
-            description="Empty: stage then prod. A rollback sets the one environment to redeploy.",
+            default_value=ALL_ENVIRONMENTS,
+            description="all: stage then prod. A rollback sets the one environment to redeploy.",
         )
         variables = {
             "MODEL_PACKAGE_ARN": codebuild.BuildEnvironmentVariable(value=arn_variable.reference()),

@@ -1,0 +1,198 @@
+"""Synthesized platforms, built once per test session (each synth costs seconds of jsii time).
+
+- `platform`: the repository's config (pipeline-mode monitoring, canary, S3 source), every
+  environment, all three compliance packs attached: synth itself is the zero-findings check.
+- `variant`: the same config flipped where it has choices (Model Monitor mode, linear traffic,
+  retraining on drift and on a schedule, a CodeStar connection, an explicit manifest) for
+  tooling, dev and prod.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = ROOT / "docker" / "monitoring" / "Dockerfile"
+CONNECTION_ARN = (
+    "arn:aws:codeconnections:us-east-1:444444444444:connection/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+)
+
+
+@dataclass
+class Synth:
+    """A synthesized app: its templates by environment and stack, read from the assembly."""
+
+    app: Any
+    outdir: Path
+    stages: dict[str, Any]
+    templates: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    protection: dict[str, dict[str, bool]] = field(default_factory=dict)
+    _assertions: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+    def load(self) -> Synth:
+        for env in self.stages:
+            folder = self.outdir / f"assembly-{env}"
+            manifest = json.loads((folder / "manifest.json").read_text())
+            for artifact in manifest["artifacts"].values():
+                if artifact["type"] != "aws:cloudformation:stack":
+                    continue
+                component = artifact["displayName"].split("/")[1].split(" ")[0]
+                props = artifact["properties"]
+                template = json.loads((folder / props["templateFile"]).read_text())
+                self.templates.setdefault(env, {})[component] = template
+                self.protection.setdefault(env, {})[component] = bool(
+                    props.get("terminationProtection")
+                )
+        return self
+
+    def template(self, env: str, component: str) -> Any:
+        """aws_cdk.assertions.Template of one stack (built on first use)."""
+        from aws_cdk.assertions import Template
+
+        key = (env, component)
+        if key not in self._assertions:
+            self._assertions[key] = Template.from_json(self.templates[env][component])
+        return self._assertions[key]
+
+    def resources(self, kind: str, env: str | None = None) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+        """(environment, stack, logical id, resource) of every resource of a type."""
+        for env_name, stacks in self.templates.items():
+            if env is not None and env_name != env:
+                continue
+            for component, template in stacks.items():
+                for logical_id, resource in template.get("Resources", {}).items():
+                    if resource["Type"] == kind:
+                        yield env_name, component, logical_id, resource
+
+    def all_resources(self) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+        for env_name, stacks in self.templates.items():
+            for component, template in stacks.items():
+                for logical_id, resource in template.get("Resources", {}).items():
+                    yield env_name, component, logical_id, resource
+
+    def template_files(self) -> list[Path]:
+        return sorted(self.outdir.glob("assembly-*/*.template.json"))
+
+
+@pytest.fixture(scope="session")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The repository; a stand-in with a stub Dockerfile while docker/monitoring is missing
+    (test_monitoring_image_is_built_from_the_project_dockerfile fails in that case)."""
+    if DOCKERFILE.is_file():
+        return ROOT
+    stand_in = tmp_path_factory.mktemp("root")
+    (stand_in / "src").symlink_to(ROOT / "src")
+    (stand_in / "docker" / "monitoring").mkdir(parents=True)
+    (stand_in / "docker" / "monitoring" / "Dockerfile").write_text("FROM scratch\n")
+    return stand_in
+
+
+@pytest.fixture(scope="session")
+def definition(config: Any) -> Any:
+    """The model-build pipeline definition, built once (sagemaker SDK, offline)."""
+    from finmlops_pipelines.definition import build_pipeline_definition
+
+    return build_pipeline_definition(config)
+
+
+@pytest.fixture(scope="session")
+def platform(config: Any, root: Path, definition: Any, tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    from finmlops_cdk.app import build_app
+
+    outdir = tmp_path_factory.mktemp("platform") / "cdk.out"
+    app = build_app(config, outdir=str(outdir), root=root, definition=lambda _: definition)
+    app.synth()  # raises when any compliance pack has an open finding
+    return Synth(app=app, outdir=outdir, stages=_stages(app)).load()
+
+
+def _stages(app: Any) -> dict[str, Any]:
+    from aws_cdk import Stage
+
+    return {child.node.id: child for child in app.node.children if isinstance(child, Stage)}
+
+
+def variant_config(config: Any) -> Any:
+    monitoring = config.monitoring.model_copy(
+        update={"mode": "model_monitor", "retrain_on_drift": True}
+    )
+    deployment = config.deployment.model_copy(
+        update={"strategy": "linear", "linear_step_share": 0.25}
+    )
+    return config.model_copy(update={"monitoring": monitoring, "deployment": deployment})
+
+
+VARIANT_MANIFEST = {
+    "model_package_arn": "arn:aws:sagemaker:us-east-1:111111111111:model-package/credit-risk-xgb/7",
+    "model_package_group": "credit-risk-xgb",
+    "version": 7,
+    "image_uri": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.2-0",
+    "model_data_url": "s3://credit-risk-artifacts-111111111111-us-east-1/model-build/train/x/model.tar.gz",
+    "data_fingerprint": "sha256:0123456789abcdef",
+    "approval": {
+        "approved_by": "arn:aws:sts::111111111111:assumed-role/ModelRiskApprover/jane",
+        "approved_at": "2026-11-28T10:00:00Z",
+        "reason": "validated",
+    },
+    "environment": "prod",
+    "extra": {
+        "drift-baseline-uri": "s3://credit-risk-artifacts-111111111111-us-east-1/model-build/baseline/run-7"
+    },
+}
+
+
+@pytest.fixture(scope="session")
+def variant(config: Any, root: Path, definition: Any, tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    from finmlops.contracts import DeploymentManifest
+
+    from finmlops_cdk.app import build_app
+    from finmlops_cdk.promotion import SourceSettings
+
+    outdir = tmp_path_factory.mktemp("variant") / "cdk.out"
+    manifest = DeploymentManifest.from_json(json.dumps(VARIANT_MANIFEST))
+    app = build_app(
+        variant_config(config),
+        outdir=str(outdir),
+        root=root,
+        definition=lambda _: definition,
+        manifest=manifest,
+        environments=("tooling", "dev", "prod"),
+        retrain_schedule="cron(0 3 ? * MON *)",
+        source=SourceSettings(
+            connection_arn=CONNECTION_ARN, repository="bank/finmlops", branch="release"
+        ),
+    )
+    app.synth()
+    return Synth(app=app, outdir=outdir, stages=_stages(app)).load()
+
+
+def _cfn_lint_errors(files: list[Path]) -> list[str]:
+    """cfn-lint findings of the E (error) rules over the given templates."""
+    import re
+    import subprocess
+    import sys
+
+    executable = Path(sys.executable).with_name("cfn-lint")
+    command = [str(executable) if executable.exists() else shutil.which("cfn-lint") or "cfn-lint"]
+    result = subprocess.run(
+        [*command, "--format", "parseable", *map(str, files)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "Traceback" not in result.stderr, result.stderr
+    return [line for line in result.stdout.splitlines() if re.search(r":E\d{4}:", line)]
+
+
+@pytest.fixture(scope="session")
+def cfn_lint() -> Any:
+    return _cfn_lint_errors
