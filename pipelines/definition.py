@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +28,9 @@ from typing import Any
 from finmlops.config import Config
 from finmlops.contracts import Evidence, Meta, Param, Placeholder
 from finmlops.gates import GATES, Gate
+from finmlops.governance.evidence import MODEL_CARD_FILE, VALIDATION_REPORT_FILE
+from finmlops.governance.evidence_step import shipped_config, write_shipped_config
+from finmlops.governance.model_card import REGISTRATION_CARD_STATUS, registration_card
 from finmlops.modelbuild import step_arguments
 from finmlops.steps import evaluate, preprocess
 
@@ -164,6 +168,7 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
     from sagemaker.mlops.workflow.model_step import ModelStep
     from sagemaker.mlops.workflow.pipeline import Pipeline
     from sagemaker.mlops.workflow.steps import ProcessingStep, TrainingStep
+    from sagemaker.core.resources import ModelPackageModelCard
     from sagemaker.serve.model_builder import ModelBuilder
 
     dev = config.environments.dev
@@ -310,6 +315,8 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
             ],
             outputs=[s3_out("baseline", "/opt/ml/processing/output/baseline", "baseline")],
             arguments=[
+                "--input", "/opt/ml/processing/input/baseline",
+                "--output", "/opt/ml/processing/output/baseline",
                 "--numeric", ",".join(config.model.numeric_features),
                 "--categorical", ",".join(config.model.categorical_features),
                 "--model-id", config.model.name,
@@ -323,6 +330,87 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
     def at(prefix: Any, name: str) -> Any:
         return Join(on="/", values=[prefix, name])
 
+    thresholds = [
+        item
+        for gate in GATES
+        for item in ("--threshold", gate.parameter, gate_params[gate.parameter].to_string())
+    ]
+    config_uri = f"s3://{BUCKET}/{shipped_config(config)[0]}"
+    project_image = P(Placeholder.MONITORING_IMAGE_URI)
+
+    # 5. Governance evidence: the model card and the validation report of this version.
+    step_evidence = ProcessingStep(
+        name="Evidence",
+        step_args=processor(
+            Processor, project_image, "evidence",
+            entrypoint=["python3", "-m", "finmlops.governance.evidence_step"],
+        ).run(
+            inputs=[
+                s3_in("config", config_uri, "/opt/ml/processing/input/config"),
+                s3_in("artifacts", pre_out["artifacts"].S3Output.S3Uri, "/opt/ml/processing/input/artifacts"),
+                s3_in("evaluation", eval_uri, "/opt/ml/processing/input/evaluation"),
+                s3_in("baseline", baseline_uri, "/opt/ml/processing/input/baseline"),
+            ],
+            outputs=[s3_out("evidence", "/opt/ml/processing/output/evidence", "evidence")],
+            arguments=[
+                "--config", "/opt/ml/processing/input/config",
+                "--artifacts", "/opt/ml/processing/input/artifacts",
+                "--evaluation", "/opt/ml/processing/input/evaluation",
+                "--baseline", "/opt/ml/processing/input/baseline",
+                "--output", "/opt/ml/processing/output/evidence",
+                "--git-commit", p_git,
+                "--training-image", xgb_image,
+                "--training-job-arn", step_train.properties.TrainingJobArn,
+                "--model-artifact", model_uri,
+                "--pipeline-execution-arn", ExecutionVariables.PIPELINE_EXECUTION_ARN,
+                "--created-by", p_author,
+                "--generated-at", ExecutionVariables.START_DATETIME,
+                *thresholds,
+            ],
+        ),
+    )  # fmt: skip
+    evidence_uri = step_evidence.properties.ProcessingOutputConfig.Outputs[
+        "evidence"
+    ].S3Output.S3Uri
+    build_steps = [step_train, step_eval, step_baseline, step_evidence]
+
+    # 6. Experiment tracking on the SageMaker managed MLflow server (config.tracking).
+    tracking_run = None
+    if config.tracking.mode == "sagemaker":
+        tracking_run = PropertyFile(name="TrackingRun", output_name="tracking", path="run.json")
+        step_track = ProcessingStep(
+            name="Track",
+            step_args=processor(
+                Processor, project_image, "track",
+                entrypoint=["python3", "-m", "finmlops.tracking.track_step"],
+            ).run(
+                inputs=[
+                    s3_in("config", config_uri, "/opt/ml/processing/input/config"),
+                    s3_in("artifacts", pre_out["artifacts"].S3Output.S3Uri, "/opt/ml/processing/input/artifacts"),
+                    s3_in("model", model_uri, "/opt/ml/processing/input/model"),
+                    s3_in("evaluation", eval_uri, "/opt/ml/processing/input/evaluation"),
+                    s3_in("evidence", evidence_uri, "/opt/ml/processing/input/evidence"),
+                ],
+                outputs=[s3_out("tracking", "/opt/ml/processing/output/tracking", "track")],
+                arguments=[
+                    "--config", "/opt/ml/processing/input/config",
+                    "--artifacts", "/opt/ml/processing/input/artifacts",
+                    "--model", "/opt/ml/processing/input/model",
+                    "--evaluation", "/opt/ml/processing/input/evaluation",
+                    "--evidence", "/opt/ml/processing/input/evidence",
+                    "--output", "/opt/ml/processing/output/tracking",
+                    "--tracking-uri", P(Placeholder.MLFLOW_TRACKING_URI),
+                    "--run-name", ExecutionVariables.PIPELINE_EXECUTION_ID,
+                    "--git-commit", p_git,
+                    "--pipeline-execution-arn", ExecutionVariables.PIPELINE_EXECUTION_ARN,
+                    "--model-package-group", P(Placeholder.MODEL_PACKAGE_GROUP),
+                    *thresholds,
+                ],
+            ),
+            property_files=[tracking_run],
+        )  # fmt: skip
+        build_steps.append(step_track)
+
     json_source = Evidence.CONTENT_TYPE_JSON
     metrics = ModelMetrics(
         model_statistics=MetricsSource(s3_uri=at(eval_uri, evaluate.EVALUATION_FILE), content_type=json_source),
@@ -335,7 +423,7 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
         model_data_constraints=MetricsSource(s3_uri=at(baseline_uri, "constraints.json"), content_type=json_source),
     )  # fmt: skip
 
-    # 5. Register, waiting for a human: the evidence contract (finmlops.contracts.Meta).
+    # 7. Register, waiting for a human: the evidence contract (finmlops.contracts.Meta).
     governance = config.governance
     metadata = {
         Meta.MODEL_ID: config.model.name,
@@ -349,7 +437,13 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
         Meta.GIT_COMMIT: p_git,
         Meta.TRAINING_IMAGE: xgb_image,
         Meta.CREATED_BY: p_author,
+        Meta.MODEL_CARD: at(evidence_uri, MODEL_CARD_FILE),
+        Meta.VALIDATION_REPORT: at(evidence_uri, VALIDATION_REPORT_FILE),
     }
+    if tracking_run is not None:
+        metadata[Meta.MLFLOW_RUN_ID] = JsonGet(
+            step_name=step_track.name, property_file=tracking_run, json_path="run_id"
+        )
     builder = ModelBuilder(
         s3_model_data_url=model_uri,
         image_uri=xgb_image,
@@ -370,10 +464,14 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
             model_metrics=metrics,
             drift_check_baselines=drift,
             customer_metadata_properties=metadata,
+            model_card=ModelPackageModelCard(
+                model_card_content=registration_card(config, xgb_image),
+                model_card_status=REGISTRATION_CARD_STATUS,
+            ),
         ),
     )  # fmt: skip
 
-    # 6. Gates: one condition step per gate, chained; each failure has its own Fail step.
+    # 8. Gates: one condition step per gate, chained; each failure has its own Fail step.
     property_files = {
         "data_quality": (step_pre, data_quality),
         "evaluation": (step_eval, evaluation),
@@ -408,7 +506,7 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
     # Training waits for the data-quality gates: bad data never costs a training job.
     dq_gates = gate_chain(
         [g for g in GATES if g.source == "data_quality"],
-        [step_train, step_eval, step_baseline, *model_gates],
+        [*build_steps, *model_gates],
     )
     return Pipeline(
         name=pipeline_name(config),
@@ -434,6 +532,12 @@ def build_pipeline_definition(config: Config) -> PipelineDefinition:
     # Round-trip through json with sorted keys so equal pipelines give equal bytes.
     body = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"))
     files = code_files()
+    # The config travels with the pipeline: the evidence and tracking steps read the gates and
+    # governance fields from it. Content-addressed, so the same config is one file.
+    config_key, config_file = write_shipped_config(
+        config, Path(tempfile.gettempdir()) / "finmlops-config"
+    )
+    files[config_key] = config_file
     key = dataset_key(config)
     if key:
         from finmlops.modelbuild import resolve_dataset

@@ -24,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 
+from finmlops.tracking.settings import TrackingSettings
+
 # Commercial, GovCloud and China regions where SageMaker Pipelines and the Model Registry run.
 KNOWN_REGIONS: frozenset[str] = frozenset(
     [
@@ -329,6 +331,7 @@ class Config(_Frozen):
     deployment: Deployment = Deployment()
     governance: Governance
     notifications: Notifications = Notifications()
+    tracking: TrackingSettings = TrackingSettings()
 
     def inventory_tags(self) -> dict[str, str]:
         """The tags every resource carries (security bar item 16)."""

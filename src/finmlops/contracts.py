@@ -30,6 +30,8 @@ class Placeholder:
     KMS_KEY_ARN = "KmsKeyArn"
     SECURITY_GROUP_ID = "JobSecurityGroupId"
     MONITORING_IMAGE_URI = "MonitoringImageUri"
+    # Present only when config.tracking.mode is "sagemaker": the tracking server's ARN.
+    MLFLOW_TRACKING_URI = "MlflowTrackingUri"
     # Pseudo parameters: resolved by Fn::Sub without an entry in its map.
     ACCOUNT_ID = "AWS::AccountId"
     PARTITION = "AWS::Partition"

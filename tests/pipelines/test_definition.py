@@ -59,7 +59,9 @@ def test_step_graph_runs_preprocess_train_evaluate_baseline_register(
     assert types["Train"] == "Training"
     assert types["Evaluate"] == "Processing"
     assert types["Baseline"] == "Processing"
+    assert types["Evidence"] == "Processing"
     assert types["RegisterModel"] == "RegisterModel"
+    assert "Track" not in types  # tracking.mode is local in the default config
     assert sum(t == "Fail" for t in types.values()) == len(GATES)
 
 
@@ -68,7 +70,7 @@ def test_training_runs_only_after_the_data_quality_gates(definition: PipelineDef
     assert [s["Name"] for s in top] == ["Preprocess", "Gate-min-rows"]
     steps = steps_by_name(definition.body)
     last_dq = steps["Gate-min-positive-share"]["Arguments"]["IfSteps"]
-    assert [s["Name"] for s in last_dq][:3] == ["Train", "Evaluate", "Baseline"]
+    assert [s["Name"] for s in last_dq][:4] == ["Train", "Evaluate", "Baseline", "Evidence"]
 
 
 def test_every_gate_compares_its_json_value_with_its_parameter(
@@ -185,3 +187,43 @@ def test_only_known_placeholders_are_left_for_cloudformation(
 
 def test_definition_fits_an_inline_cloudformation_property(definition: PipelineDefinition) -> None:
     assert len(definition.body) < 100_000
+
+
+def test_version_carries_its_model_card_and_validation_report(
+    definition: PipelineDefinition,
+) -> None:
+    register = steps_by_name(definition.body)["RegisterModel"]["Arguments"]
+    card = json.loads(register["ModelCard"]["ModelCardContent"])
+    assert card["intended_uses"]["risk_rating"] == "High"
+    assert register["ModelCard"]["ModelCardStatus"] == "PendingReview"
+    metadata = register["CustomerMetadataProperties"]
+    for key, file in (
+        (Meta.MODEL_CARD, "model_card.json"),
+        (Meta.VALIDATION_REPORT, "validation_report.html"),
+    ):
+        values = metadata[key]["Std:Join"]["Values"]
+        assert values[1] == file
+        assert "Steps.Evidence" in values[0]["Get"]
+
+
+def test_the_config_ships_with_the_pipeline_for_the_evidence_step(
+    definition: PipelineDefinition,
+) -> None:
+    (key,) = [k for k in definition.code_files if k.startswith("config/")]
+    inputs = steps_by_name(definition.body)["Evidence"]["Arguments"]["ProcessingInputs"]
+    assert f"s3://${{ArtifactBucket}}/{key}" in [i["S3Input"]["S3Uri"] for i in inputs]
+    assert json.loads(definition.code_files[key].read_text())["project"] == "credit-risk"
+
+
+def test_sagemaker_tracking_adds_a_track_step_whose_run_id_reaches_the_registry(
+    config: Config,
+) -> None:
+    tracked = config.model_copy(
+        update={"tracking": config.tracking.model_copy(update={"mode": "sagemaker"})}
+    )
+    steps = steps_by_name(build_pipeline_definition(tracked).body)
+    track = steps["Track"]["Arguments"]
+    assert track["AppSpecification"]["ContainerEntrypoint"][-1] == "finmlops.tracking.track_step"
+    assert "${MlflowTrackingUri}" in track["AppSpecification"]["ContainerArguments"]
+    run_id = steps["RegisterModel"]["Arguments"]["CustomerMetadataProperties"][Meta.MLFLOW_RUN_ID]
+    assert run_id["Std:JsonGet"]["Path"] == "run_id"

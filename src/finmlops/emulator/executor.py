@@ -61,11 +61,17 @@ class StepRecord:
 @dataclass
 class Execution:
     execution_id: str
+    pipeline_arn: str = "arn:aws:sagemaker:us-east-1:123456789012:pipeline/offline"
+    started_at: str = ""
     status: str = "Executing"
     failure_reason: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     steps: list[StepRecord] = field(default_factory=list)
     properties: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def arn(self) -> str:
+        return f"{self.pipeline_arn}/execution/{self.execution_id}"
 
     def step(self, name: str) -> StepRecord:
         return next(s for s in self.steps if s.name == name)
@@ -160,8 +166,18 @@ class PipelineExecutor:
             if name not in execution.parameters:
                 raise ExecutionError(f"unknown parameter {name!r}")
             return execution.parameters[name]
-        if path == "Execution.PipelineExecutionId":
-            return execution.execution_id
+        if path.startswith("Execution."):
+            variables = {
+                "PipelineExecutionId": execution.execution_id,
+                "PipelineExecutionArn": execution.arn,
+                "PipelineName": execution.pipeline_arn.rsplit("/", 1)[-1],
+                "StartDateTime": execution.started_at,
+                "CurrentDateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+            name = path.removeprefix("Execution.")
+            if name not in variables:
+                raise ExecutionError(f"unknown execution variable {name!r}")
+            return variables[name]
         match = _STEP_REF.match(path)
         if not match:
             raise ExecutionError(f"cannot resolve {path!r}")
@@ -302,7 +318,12 @@ class PipelineExecutor:
         uri = f"{args['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{job}/output/{MODEL_ARCHIVE}"
         bucket, key = _split_s3(uri)
         self.s3.upload_file(str(archive), bucket, key)
-        return {"ModelArtifacts.S3ModelArtifacts": uri, "TrainingJobName": job}
+        prefix = execution.pipeline_arn.split(":pipeline/")[0]
+        return {
+            "ModelArtifacts.S3ModelArtifacts": uri,
+            "TrainingJobName": job,
+            "TrainingJobArn": f"{prefix}:training-job/{job}",
+        }
 
     def _register(
         self, step: dict[str, Any], args: dict[str, Any], execution: Execution
@@ -364,8 +385,20 @@ class PipelineExecutor:
             )
         return values
 
-    def run(self, execution_id: str, overrides: Mapping[str, Any] | None = None) -> Execution:
-        execution = Execution(execution_id=execution_id, parameters=self.parameters(overrides))
+    def run(
+        self,
+        execution_id: str,
+        overrides: Mapping[str, Any] | None = None,
+        *,
+        pipeline_arn: str | None = None,
+    ) -> Execution:
+        execution = Execution(
+            execution_id=execution_id,
+            parameters=self.parameters(overrides),
+            started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        )
+        if pipeline_arn:
+            execution.pipeline_arn = pipeline_arn
         unsupported = sorted({s["Type"] for s in self._steps.values()} - set(SUPPORTED))
         if unsupported:
             raise UnsupportedStepError(
