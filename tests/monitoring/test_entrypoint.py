@@ -312,3 +312,35 @@ def test_the_baseline_can_be_fetched_from_s3(
         assert load_baseline(local).baseline_id == load_baseline(artifact).baseline_id
         with pytest.raises(entrypoint.UsageError, match="no baseline artifact"):
             entrypoint.fetch_baseline(s3, "s3://artifacts/baselines/v9", tmp_path / "none")
+
+
+def test_the_container_needs_only_the_config_and_the_monitoring_package(tmp_path: Path) -> None:
+    """The Dockerfile copies finmlops/__init__.py, config.py and monitoring/ and nothing else."""
+    import shutil
+    import subprocess
+    import sys
+
+    source = REPO / "src" / "finmlops"
+    image = tmp_path / "image" / "finmlops"
+    image.mkdir(parents=True)
+    for name in ("__init__.py", "config.py", "py.typed"):
+        shutil.copy(source / name, image / name)
+    shutil.copytree(source / "monitoring", image / "monitoring")
+    dockerfile = (REPO / "docker" / "monitoring" / "Dockerfile").read_text()
+    assert (
+        "COPY src/finmlops/__init__.py src/finmlops/config.py src/finmlops/py.typed" in dockerfile
+    )
+    assert 'ENTRYPOINT ["python", "-m", "finmlops.monitoring"]' in dockerfile
+    probe = (
+        "import finmlops, finmlops.monitoring.entrypoint, sys; "
+        "assert finmlops.__file__.startswith(sys.argv[1]), finmlops.__file__"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path / "image")],
+        env={"PYTHONPATH": str(tmp_path / "image"), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
