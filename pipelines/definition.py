@@ -142,6 +142,7 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
     from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
     from sagemaker.core.network import NetworkConfig
     from sagemaker.core.processing import Processor, ScriptProcessor
+    from sagemaker.core.resources import ModelPackageModelCard
     from sagemaker.core.shapes import (
         ProcessingInput,
         ProcessingOutput,
@@ -168,7 +169,6 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
     from sagemaker.mlops.workflow.model_step import ModelStep
     from sagemaker.mlops.workflow.pipeline import Pipeline
     from sagemaker.mlops.workflow.steps import ProcessingStep, TrainingStep
-    from sagemaker.core.resources import ModelPackageModelCard
     from sagemaker.serve.model_builder import ModelBuilder
 
     dev = config.environments.dev
