@@ -12,8 +12,10 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export SAGEMAKER_VALIDATE_ROLE := false
 export OMP_NUM_THREADS ?= 1
 export PYTHONDONTWRITEBYTECODE := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+CHECKOV_VENV := .venv-checkov
 
-.PHONY: demo test lint format synth bench install clean
+.PHONY: demo test lint format synth scan bench install clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +42,10 @@ format: $(STAMP)
 
 synth: $(STAMP)
 	$(PY) -m finmlops_cdk.app --out cdk.out
+
+# cfn-lint and checkov over every stage's templates; checkov lives in its own venv (its pins clash).
+scan: synth
+	$(PY) -m finmlops.governance.scan cdk.out --checkov-venv $(CHECKOV_VENV)
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
