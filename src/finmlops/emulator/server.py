@@ -47,6 +47,15 @@ class EmbeddedAws:
         self._server.start()
         return self
 
+    def reset(self) -> None:
+        """Forget every resource: moto's backends are shared by all servers of one process."""
+        import urllib.request
+
+        url = f"{self.endpoint_url}/moto-api/reset"  # always http://127.0.0.1
+        request = urllib.request.Request(url, method="POST")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            response.read()
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.stop()
@@ -72,6 +81,7 @@ class EmbeddedAws:
 @contextmanager
 def embedded_aws(region: str = "us-east-1", port: int | None = None) -> Iterator[EmbeddedAws]:
     aws = EmbeddedAws(region=region, port=port or free_port()).start()
+    aws.reset()
     try:
         yield aws
     finally:
