@@ -59,7 +59,7 @@ def _state(alarm: dict[str, Any], datapoints: list[float]) -> tuple[str, str]:
 
 
 def notification(
-    alarm: dict[str, Any], old: str, new: str, reason: str, at: datetime, region: str
+    alarm: dict[str, Any], *, old: str, new: str, reason: str, at: datetime, region: str
 ) -> dict[str, Any]:
     """The JSON message CloudWatch publishes to an alarm's SNS topic."""
     return {
