@@ -64,7 +64,9 @@ class Synth:
             self._assertions[key] = Template.from_json(self.templates[env][component])
         return self._assertions[key]
 
-    def resources(self, kind: str, env: str | None = None) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+    def resources(
+        self, kind: str, env: str | None = None
+    ) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
         """(environment, stack, logical id, resource) of every resource of a type."""
         for env_name, stacks in self.templates.items():
             if env is not None and env_name != env:
@@ -106,7 +108,9 @@ def definition(config: Any) -> Any:
 
 
 @pytest.fixture(scope="session")
-def platform(config: Any, root: Path, definition: Any, tmp_path_factory: pytest.TempPathFactory) -> Synth:
+def platform(
+    config: Any, root: Path, definition: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Synth:
     from finmlops_cdk.app import build_app
 
     outdir = tmp_path_factory.mktemp("platform") / "cdk.out"
@@ -151,7 +155,9 @@ VARIANT_MANIFEST = {
 
 
 @pytest.fixture(scope="session")
-def variant(config: Any, root: Path, definition: Any, tmp_path_factory: pytest.TempPathFactory) -> Synth:
+def variant(
+    config: Any, root: Path, definition: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Synth:
     from finmlops.contracts import DeploymentManifest
 
     from finmlops_cdk.app import build_app

@@ -149,7 +149,9 @@ def test_synth_fails_naming_the_resource_and_the_missing_inventory_tag(tmp_path:
     assert not list(tmp_path.glob("*.template.json"))
 
 
-def test_cfn_lint_finds_no_errors_in_any_template(platform: Any, variant: Any, cfn_lint: Any) -> None:
+def test_cfn_lint_finds_no_errors_in_any_template(
+    platform: Any, variant: Any, cfn_lint: Any
+) -> None:
     files = platform.template_files() + variant.template_files()
     assert len(files) >= 14
     assert cfn_lint(files) == []

@@ -1,0 +1,542 @@
+"""Security bar items 3-7 and 14 on the synthesized templates of every environment."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match
+
+WORKLOADS = ("dev", "stage", "prod")
+
+
+def _role_id(template: dict[str, Any], role_name: str) -> str:
+    for logical_id, resource in template["Resources"].items():
+        if (
+            resource["Type"] == "AWS::IAM::Role"
+            and resource["Properties"].get("RoleName") == role_name
+        ):
+            return logical_id
+    raise AssertionError(f"no role {role_name}")
+
+
+def _statements(template: dict[str, Any], role_id: str) -> list[dict[str, Any]]:
+    """Every statement of the managed policies attached to a role."""
+    found = []
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::IAM::ManagedPolicy":
+            continue
+        if {"Ref": role_id} in resource["Properties"].get("Roles", []):
+            found += resource["Properties"]["PolicyDocument"]["Statement"]
+    return found
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+# --------------------------------------------------------------------------- 3. KMS everywhere
+
+
+def test_every_kms_key_rotates_and_is_kept(platform: Any) -> None:
+    keys = list(platform.resources("AWS::KMS::Key"))
+    assert len(keys) == 12  # data, ops, audit in each of four environments
+    for *_, key in keys:
+        assert key["Properties"]["EnableKeyRotation"] is True
+        assert key["DeletionPolicy"] == "Retain"
+
+
+def test_every_bucket_is_encrypted_with_a_customer_key_except_the_access_log_target(
+    platform: Any,
+) -> None:
+    for env, component, logical_id, bucket in platform.resources("AWS::S3::Bucket"):
+        rule = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+        default = rule["ServerSideEncryptionByDefault"]
+        if "AccessLogs" in logical_id:
+            # S3 log delivery writes only to SSE-S3 buckets (acknowledged with that reason).
+            assert default == {"SSEAlgorithm": "AES256"}
+        else:
+            assert default["SSEAlgorithm"] == "aws:kms", (env, logical_id)
+            assert "KMSMasterKeyID" in default, (env, logical_id)
+
+
+@pytest.mark.parametrize(
+    ("kind", "field"),
+    [
+        ("AWS::SNS::Topic", "KmsMasterKeyId"),
+        ("AWS::SQS::Queue", "KmsMasterKeyId"),
+        ("AWS::Logs::LogGroup", "KmsKeyId"),
+        ("AWS::CodeBuild::Project", "EncryptionKey"),
+    ],
+)
+def test_topics_queues_logs_and_builds_use_customer_keys(
+    platform: Any, kind: str, field: str
+) -> None:
+    found = list(platform.resources(kind))
+    assert found, kind
+    for env, _, logical_id, resource in found:
+        assert resource["Properties"].get(field), (env, logical_id)
+
+
+def test_pipeline_artifacts_are_encrypted_in_a_named_bucket(platform: Any, config: Any) -> None:
+    from finmlops_cdk.naming import names
+
+    bucket = names(config, "tooling").pipeline_artifact_bucket
+    pipelines = list(platform.resources("AWS::CodePipeline::Pipeline"))
+    assert len(pipelines) == 2
+    for *_, pipeline in pipelines:
+        store = pipeline["Properties"]["ArtifactStore"]
+        assert store["EncryptionKey"]["Type"] == "KMS"
+    platform.template("tooling", "Promotion").has_resource_properties(
+        "AWS::S3::Bucket", {"BucketName": bucket, "BucketEncryption": Match.any_value()}
+    )
+
+
+@pytest.mark.parametrize("env", ["stage", "prod"])
+def test_endpoint_config_encrypts_volumes_and_captured_data(platform: Any, env: str) -> None:
+    platform.template(env, "Endpoint").has_resource_properties(
+        "AWS::SageMaker::EndpointConfig",
+        {
+            "KmsKeyId": Match.any_value(),
+            "DataCaptureConfig": Match.object_like({"KmsKeyId": Match.any_value()}),
+        },
+    )
+
+
+def test_model_monitor_jobs_encrypt_volumes_and_outputs(variant: Any) -> None:
+    template = variant.template("prod", "Monitoring")
+    for kind, output in (
+        ("AWS::SageMaker::DataQualityJobDefinition", "DataQualityJobOutputConfig"),
+        ("AWS::SageMaker::ModelQualityJobDefinition", "ModelQualityJobOutputConfig"),
+    ):
+        template.resource_count_is(kind, 1)
+        template.has_resource_properties(
+            kind,
+            {
+                "JobResources": {
+                    "ClusterConfig": Match.object_like({"VolumeKmsKeyId": Match.any_value()})
+                },
+                output: Match.object_like({"KmsKeyId": Match.any_value()}),
+            },
+        )
+
+
+def _rendered(value: Any) -> str:
+    """A Fn::Join of strings and references as one string, references as TOKEN."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(_rendered(p) for p in parts)
+    return "TOKEN"
+
+
+def monitoring_definition(synth: Any, env: str) -> dict[str, Any]:
+    """The monitoring pipeline's definition, parsed (references rendered as TOKEN)."""
+    (pipeline,) = [r for *_, r in synth.resources("AWS::SageMaker::Pipeline", env)]
+    body = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]
+    parsed: dict[str, Any] = json.loads(_rendered(body))
+    return parsed
+
+
+@pytest.mark.parametrize("env", ["stage", "prod"])
+def test_monitoring_pipeline_jobs_encrypt_run_in_the_vpc_and_encrypt_traffic(
+    platform: Any, config: Any, env: str
+) -> None:
+    steps = monitoring_definition(platform, env)["Steps"]
+    assert [s["Name"] for s in steps] == ["DataDrift", "ModelQuality"]
+    for step in steps:
+        job = step["Arguments"]
+        assert job["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == "TOKEN"
+        assert job["ProcessingOutputConfig"]["KmsKeyId"] == "TOKEN"
+        assert job["NetworkConfig"]["EnableInterContainerTrafficEncryption"] is True
+        vpc = job["NetworkConfig"]["VpcConfig"]
+        assert vpc["Subnets"] == list(config.environments.by_name(env).vpc.subnet_ids)
+
+
+# --------------------------------------------------------------------------- 4. network
+
+
+@pytest.mark.parametrize("env", ["stage", "prod"])
+def test_models_are_network_isolated_in_the_configured_subnets(
+    platform: Any, config: Any, env: str
+) -> None:
+    subnets = list(config.environments.by_name(env).vpc.subnet_ids)
+    platform.template(env, "Endpoint").has_resource_properties(
+        "AWS::SageMaker::Model",
+        {
+            "EnableNetworkIsolation": True,
+            "VpcConfig": {"Subnets": subnets, "SecurityGroupIds": [Match.any_value()]},
+        },
+    )
+
+
+def test_model_monitor_jobs_run_in_the_vpc_with_inter_container_encryption(
+    variant: Any, config: Any
+) -> None:
+    subnets = list(config.environments.prod.vpc.subnet_ids)
+    template = variant.template("prod", "Monitoring")
+    for kind in (
+        "AWS::SageMaker::DataQualityJobDefinition",
+        "AWS::SageMaker::ModelQualityJobDefinition",
+    ):
+        template.has_resource_properties(
+            kind,
+            {
+                "NetworkConfig": {
+                    "EnableInterContainerTrafficEncryption": True,
+                    "EnableNetworkIsolation": False,
+                    "VpcConfig": {"Subnets": subnets, "SecurityGroupIds": [Match.any_value()]},
+                }
+            },
+        )
+
+
+@pytest.mark.parametrize("env", WORKLOADS)
+def test_vpc_endpoints_reach_sagemaker_sts_logs_kms_ecr_and_s3(platform: Any, env: str) -> None:
+    services = set()
+    for *_, endpoint in platform.resources("AWS::EC2::VPCEndpoint", env):
+        name = endpoint["Properties"]["ServiceName"]
+        services.add(
+            (
+                name if isinstance(name, str) else json.dumps(name),
+                endpoint["Properties"].get("VpcEndpointType", "Interface"),
+            )
+        )
+    region = "us-east-1"
+    for service in (
+        "sagemaker.api",
+        "sagemaker.runtime",
+        "sts",
+        "logs",
+        "kms",
+        "ecr.api",
+        "ecr.dkr",
+    ):
+        assert (f"com.amazonaws.{region}.{service}", "Interface") in services, service
+    assert (f"com.amazonaws.{region}.s3", "Gateway") in services
+
+
+@pytest.mark.parametrize("env", WORKLOADS)
+def test_interface_endpoints_admit_https_from_the_job_security_group_only(
+    platform: Any, env: str
+) -> None:
+    template = platform.templates[env]["Network"]
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::EC2::SecurityGroup":
+            for rule in resource["Properties"].get("SecurityGroupIngress", []):
+                assert "CidrIp" not in rule, rule
+        if resource["Type"] == "AWS::EC2::SecurityGroupIngress":
+            assert "CidrIp" not in resource["Properties"], resource
+
+
+def test_synth_looks_nothing_up(platform: Any) -> None:
+    manifest = json.loads((platform.outdir / "manifest.json").read_text())
+    assert "missing" not in manifest
+    for env in platform.stages:
+        nested = json.loads((platform.outdir / f"assembly-{env}" / "manifest.json").read_text())
+        assert "missing" not in nested
+
+
+# --------------------------------------------------------------------------- 5. preventive IAM
+
+GUARDRAILS = {
+    "DenyJobsOutsideVpc": {"Null": {"sagemaker:VpcSubnets": "true"}},
+    "DenyJobsWithoutSecurityGroup": {"Null": {"sagemaker:VpcSecurityGroupIds": "true"}},
+    "DenyJobsWithoutVolumeKey": {"Null": {"sagemaker:VolumeKmsKey": "true"}},
+    "DenyUnencryptedInterContainerTraffic": {
+        "Bool": {"sagemaker:InterContainerTrafficEncryption": "false"}
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("env", "component", "purpose"),
+    [
+        ("dev", "ModelBuild", "sagemaker-build"),
+        ("stage", "Endpoint", "model"),
+        ("prod", "Endpoint", "model"),
+        ("stage", "Monitoring", "monitoring"),
+        ("prod", "Monitoring", "monitoring"),
+    ],
+)
+def test_execution_roles_deny_jobs_without_vpc_volume_key_or_encryption(
+    platform: Any, config: Any, env: str, component: str, purpose: str
+) -> None:
+    from finmlops_cdk.naming import names
+
+    template = platform.templates[env][component]
+    statements = _statements(template, _role_id(template, names(config, env).role(purpose)))
+    by_sid = {s.get("Sid"): s for s in statements}
+    for sid, condition in GUARDRAILS.items():
+        statement = by_sid[sid]
+        assert statement["Effect"] == "Deny"
+        assert statement["Resource"] == "*"
+        assert statement["Condition"] == condition
+        actions = _as_list(statement["Action"])
+        assert "sagemaker:CreateProcessingJob" in actions
+    assert "sagemaker:CreateModel" in _as_list(by_sid["DenyJobsOutsideVpc"]["Action"])
+
+
+@pytest.mark.parametrize(("env", "component"), [("dev", "ModelBuild"), ("prod", "Endpoint")])
+def test_models_and_training_are_denied_without_network_isolation(
+    platform: Any, config: Any, env: str, component: str
+) -> None:
+    from finmlops_cdk.naming import names
+
+    purpose = "sagemaker-build" if env == "dev" else "model"
+    template = platform.templates[env][component]
+    by_sid = {
+        s.get("Sid"): s
+        for s in _statements(template, _role_id(template, names(config, env).role(purpose)))
+    }
+    off = by_sid["DenyWithoutNetworkIsolation"]
+    unset = by_sid["DenyNetworkIsolationUnset"]
+    assert off["Condition"] == {"Bool": {"sagemaker:NetworkIsolation": "false"}}
+    assert unset["Condition"] == {"Null": {"sagemaker:NetworkIsolation": "true"}}
+    for statement in (off, unset):
+        assert statement["Effect"] == "Deny"
+        assert {"sagemaker:CreateModel", "sagemaker:CreateTrainingJob"} <= set(
+            _as_list(statement["Action"])
+        )
+        # Processing and monitoring jobs call S3 and CloudWatch: isolation does not apply.
+        assert "sagemaker:CreateProcessingJob" not in _as_list(statement["Action"])
+
+
+# --------------------------------------------------------------------------- 6. buckets
+
+
+def test_every_bucket_blocks_public_access_keeps_versions_and_logs_access(platform: Any) -> None:
+    buckets = list(platform.resources("AWS::S3::Bucket"))
+    assert len(buckets) >= 17
+    for env, _, logical_id, bucket in buckets:
+        props = bucket["Properties"]
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }
+        assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+        if "AccessLogs" not in logical_id:
+            assert props["LoggingConfiguration"]["DestinationBucketName"], (env, logical_id)
+
+
+def test_every_bucket_refuses_requests_without_tls(platform: Any) -> None:
+    buckets = {(env, lid) for env, _, lid, _ in platform.resources("AWS::S3::Bucket")}
+    protected = set()
+    for env, _, _, policy in platform.resources("AWS::S3::BucketPolicy"):
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false":
+                assert statement["Effect"] == "Deny"
+                protected.add((env, policy["Properties"]["Bucket"]["Ref"]))
+    assert protected == buckets
+
+
+@pytest.mark.parametrize("env", ["tooling", *WORKLOADS])
+def test_audit_bucket_locks_records_in_compliance_mode(platform: Any, env: str) -> None:
+    from finmlops_cdk.data_stack import AUDIT_RETENTION_DAYS
+
+    platform.template(env, "Data").has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "BucketName": Match.string_like_regexp(r"-audit-"),
+            "ObjectLockEnabled": True,
+            "ObjectLockConfiguration": {
+                "ObjectLockEnabled": "Enabled",
+                "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": AUDIT_RETENTION_DAYS}},
+            },
+        },
+    )
+
+
+@pytest.mark.parametrize("env", ["stage", "prod"])
+def test_captured_personal_data_expires_with_its_versions(
+    platform: Any, config: Any, env: str
+) -> None:
+    days = config.monitoring.capture_retention_days
+    platform.template(env, "Data").has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "BucketName": Match.string_like_regexp(r"-capture-"),
+            "LifecycleConfiguration": {
+                "Rules": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "ExpirationInDays": days,
+                                "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+                                "Status": "Enabled",
+                            }
+                        )
+                    ]
+                )
+            },
+        },
+    )
+    # Captured data must be erasable: no Object Lock on the capture bucket.
+    for _, _, lid, bucket in platform.resources("AWS::S3::Bucket", env):
+        if "Capture" in lid:
+            assert "ObjectLockEnabled" not in bucket["Properties"]
+
+
+def test_stateful_stacks_of_stage_and_prod_have_termination_protection(platform: Any) -> None:
+    assert platform.protection["stage"]["Data"] is True
+    assert platform.protection["prod"]["Data"] is True
+    assert platform.protection["dev"]["Data"] is False
+    assert platform.protection["prod"]["Endpoint"] is False  # stateless: replaceable
+
+
+def test_stateful_resources_are_retained_when_a_stack_goes(platform: Any) -> None:
+    for kind in ("AWS::S3::Bucket", "AWS::KMS::Key", "AWS::Logs::LogGroup"):
+        for env, _, lid, resource in platform.resources(kind):
+            assert resource.get("DeletionPolicy") == "Retain", (env, lid)
+
+
+# --------------------------------------------------------------------------- 7. least privilege
+
+
+def test_no_inline_policies_every_permission_is_a_managed_policy(
+    platform: Any, variant: Any
+) -> None:
+    for synth in (platform, variant):
+        assert list(synth.resources("AWS::IAM::Policy")) == []
+        for env, _, lid, role in synth.resources("AWS::IAM::Role"):
+            assert "Policies" not in role["Properties"], (env, lid)
+            assert "ManagedPolicyArns" not in role["Properties"], (env, lid)  # no AWS-managed
+
+
+def _policy_documents(synth: Any) -> Any:
+    for env, _, lid, resource in synth.all_resources():
+        props = resource.get("Properties", {})
+        for key in ("PolicyDocument", "KeyPolicy", "AssumeRolePolicyDocument"):
+            if isinstance(props.get(key), dict):
+                yield env, lid, key, props[key]
+        if resource["Type"] == "AWS::SageMaker::ModelPackageGroup":
+            yield env, lid, "ModelPackageGroupPolicy", props["ModelPackageGroupPolicy"]
+        if resource["Type"] == "AWS::Events::EventBusPolicy":
+            yield env, lid, "Statement", {"Statement": [props["Statement"]]}
+
+
+def test_no_allow_statement_grants_every_action_of_a_service(platform: Any, config: Any) -> None:
+    for env, lid, key, document in _policy_documents(platform):
+        own_root = f"arn:aws:iam::{config.environments.by_name(env).account}:root"
+        for statement in document["Statement"]:
+            if statement["Effect"] != "Allow" or "Action" not in statement:
+                continue
+            if key == "KeyPolicy" and statement.get("Principal") == {"AWS": own_root}:
+                continue  # a key's own account administers it through IAM policies
+            for action in _as_list(statement["Action"]):
+                assert action != "*" and not str(action).endswith(":*"), (env, lid, action)
+
+
+def _root_principals(statement: dict[str, Any]) -> list[str]:
+    principal = statement.get("Principal", {})
+    aws = principal.get("AWS", []) if isinstance(principal, dict) else []
+    return [json.dumps(p) for p in _as_list(aws) if ":root" in json.dumps(p)]
+
+
+def test_trust_of_a_whole_account_always_carries_a_condition(platform: Any, config: Any) -> None:
+    checked = 0
+    for env, lid, key, document in _policy_documents(platform):
+        for statement in document["Statement"]:
+            roots = _root_principals(statement)
+            if not roots or statement["Effect"] != "Allow":
+                continue
+            own = config.environments.by_name(env).account
+            foreign = [r for r in roots if own not in r]
+            if key == "KeyPolicy" and not foreign:
+                continue  # the key's own account administers it through IAM
+            checked += 1
+            assert statement.get("Condition"), (env, lid, key, statement)
+    assert checked >= 6
+
+
+def test_people_assume_registry_roles_only_with_mfa(platform: Any, config: Any) -> None:
+    template = platform.templates["dev"]["ModelBuild"]
+    for name in (config.governance.approver_role, "credit-risk-dev-data-scientist"):
+        role = template["Resources"][_role_id(template, name)]
+        (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert statement["Condition"] == {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
+
+
+# --------------------------------------------------------------------------- 14. SoD
+
+APPROVAL_CHANGES = {
+    "sagemaker:UpdateModelPackage",
+    "sagemaker:DeleteModelPackage",
+    "sagemaker:PutModelPackageGroupPolicy",
+    "sagemaker:DeleteModelPackageGroupPolicy",
+}
+
+
+@pytest.mark.parametrize("purpose", ["sagemaker-build", "data-scientist"])
+def test_build_pipeline_and_data_scientist_roles_are_denied_approval_changes(
+    platform: Any, config: Any, purpose: str
+) -> None:
+    from finmlops_cdk.naming import names
+
+    n = names(config, "dev")
+    template = platform.templates["dev"]["ModelBuild"]
+    statements = _statements(template, _role_id(template, n.role(purpose)))
+    (deny,) = [s for s in statements if s.get("Sid") == "DenyApprovalStatusChanges"]
+    assert deny["Effect"] == "Deny"
+    assert set(_as_list(deny["Action"])) == APPROVAL_CHANGES
+    assert set(_as_list(deny["Resource"])) == {n.model_package_group_arn, n.model_packages_arn}
+
+
+def test_only_the_approver_role_may_change_approval_status(platform: Any, config: Any) -> None:
+    allowed_to = set()
+    for env, lid, key, document in _policy_documents(platform):
+        for statement in document["Statement"]:
+            actions = set(_as_list(statement.get("Action", [])))
+            if statement["Effect"] == "Allow" and actions & {
+                "sagemaker:UpdateModelPackage",
+                "sagemaker:*",
+            }:
+                allowed_to.add((env, lid))
+    template = platform.templates["dev"]["ModelBuild"]
+    approver = _role_id(template, config.governance.approver_role)
+    (approver_policy,) = [
+        lid
+        for lid, r in template["Resources"].items()
+        if r["Type"] == "AWS::IAM::ManagedPolicy" and {"Ref": approver} in r["Properties"]["Roles"]
+    ]
+    assert allowed_to == {("dev", approver_policy)}
+
+
+def test_registry_lets_stage_prod_and_tooling_read_versions_never_approve(
+    platform: Any, config: Any
+) -> None:
+    template = platform.templates["dev"]["Data"]
+    (group,) = [
+        r
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::SageMaker::ModelPackageGroup"
+    ]
+    assert group["Properties"]["ModelPackageGroupName"] == config.model.package_group
+    (statement,) = group["Properties"]["ModelPackageGroupPolicy"]["Statement"]
+    accounts = {config.environments.by_name(e).account for e in ("stage", "prod", "tooling")}
+    assert {p.split(":")[4] for p in statement["Principal"]["AWS"]} == accounts
+    assert "sagemaker:UpdateModelPackage" not in statement["Action"]
+    assert "sagemaker:DescribeModelPackage" in statement["Action"]
+    arns = statement["Condition"]["ArnLike"]["aws:PrincipalArn"]
+    assert all(":role/" in arn for arn in arns)
+
+
+def test_serving_accounts_decrypt_registry_artifacts_only_through_s3_as_named_roles(
+    platform: Any,
+) -> None:
+    template = platform.templates["dev"]["Data"]
+    grants = [
+        s
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::KMS::Key"
+        for s in r["Properties"]["KeyPolicy"]["Statement"]
+        if s.get("Sid") == "DecryptModelBuildOutputsFromServingAccounts"
+    ]
+    (grant,) = grants
+    assert grant["Condition"]["StringEquals"]["kms:ViaService"] == "s3.us-east-1.amazonaws.com"
+    assert set(_as_list(grant["Action"])) == {"kms:Decrypt", "kms:DescribeKey"}
+    assert grant["Condition"]["ArnLike"]["aws:PrincipalArn"]
