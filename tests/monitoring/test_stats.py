@@ -169,3 +169,28 @@ def test_binned_is_exact_when_current_values_sit_on_reference_values() -> None:
     assert bounds.wasserstein_low == pytest.approx(
         stats.wasserstein_distance(reference, current), rel=1e-9
     )
+
+
+@pytest.mark.parametrize(
+    ("reference", "table"),
+    [
+        (RNG.normal(0, 1, 50_000), True),
+        (RNG.lognormal(0, 1.5, 50_000), True),
+        (RNG.poisson(2.0, 50_000).astype(float), True),
+        (RNG.normal(1e9, 1e-3, 50_000), False),  # cells finer than the values' precision
+        (np.concatenate([np.zeros(40_000), RNG.exponential(1.0, 10_000)]), True),
+    ],
+    ids=["normal", "lognormal", "small integers", "huge offset", "zero-inflated"],
+)
+def test_bin_lookup_gives_exactly_the_searchsorted_bins(reference: np.ndarray, table: bool) -> None:
+    from finmlops.monitoring.stats import BinLookup, Workspace
+
+    r = np.sort(reference)
+    edges = np.unique(np.quantile(r, np.arange(1, 2048) / 2048))
+    low, high = np.quantile(r, [0.001, 0.999])
+    lookup = BinLookup.build(edges, float(low), float(high), cells=1 << 14)
+    current = np.concatenate([RNG.choice(r, 20_000) * RNG.choice([1.0, 1.001], 20_000), edges])
+    expected = np.searchsorted(edges, current, "left")
+    assert (lookup is not None) == table
+    if lookup is not None:
+        assert np.array_equal(lookup.index(current, Workspace()), expected)

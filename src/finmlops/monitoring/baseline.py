@@ -26,7 +26,7 @@ from finmlops.config import DriftThresholds
 from finmlops.monitoring import formats
 from finmlops.monitoring.columns import to_categorical, to_numeric
 from finmlops.monitoring.readers import Chunk, frame_chunks
-from finmlops.monitoring.stats import PreparedReference, bin_counts_sorted
+from finmlops.monitoring.stats import BinLookup, PreparedReference, bin_counts_sorted
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -95,7 +95,7 @@ class NumericReference:
     sums: FloatArray  # sum of the values per bin
     edge_counts: IntArray  # values equal to the bin's right edge
     sorted_values: FloatArray | None
-    _cache: dict[str, PreparedReference] = field(default_factory=dict, repr=False)
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def completeness(self) -> float:
@@ -111,7 +111,19 @@ class NumericReference:
             )
         if "exact" not in self._cache:
             self._cache["exact"] = PreparedReference.from_sorted(self.sorted_values)
-        return self._cache["exact"]
+        prepared: PreparedReference = self._cache["exact"]
+        return prepared
+
+    def lookup(self) -> BinLookup | None:
+        """The binned engine's cell table over the middle 99.8 % of the reference."""
+        if "lookup" not in self._cache:
+            cumulative = np.cumsum(self.counts[:-1])
+            last = self.edges.size - 1
+            low = self.edges[min(int(np.searchsorted(cumulative, 0.001 * self.count)), last)]
+            high = self.edges[min(int(np.searchsorted(cumulative, 0.999 * self.count)), last)]
+            self._cache["lookup"] = BinLookup.build(self.edges, float(low), float(high))
+        lookup: BinLookup | None = self._cache["lookup"]
+        return lookup
 
 
 @dataclass(frozen=True, eq=False)
@@ -161,6 +173,7 @@ class Baseline:
         for ref in self.numeric.values():
             if ref.sorted_values is not None:
                 ref.prepared()
+            ref.lookup()
         return self
 
 

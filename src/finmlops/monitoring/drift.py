@@ -795,7 +795,9 @@ def run_drift(
 
     Thresholds default to those recorded in the baseline, then to Config.monitoring's defaults.
     """
-    partial = accumulate(baseline, current, mode=mode, ignore_columns=ignore_columns)
+    partial = accumulate(
+        baseline, current, mode=mode, ignore_columns=ignore_columns, threads=threads
+    )
     return evaluate(
         baseline,
         partial,

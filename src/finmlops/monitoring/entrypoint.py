@@ -271,6 +271,7 @@ def _accumulate(args: argparse.Namespace, baseline: Baseline) -> WindowAccumulat
         baseline,
         args.mode,
         ignore_columns=tuple(c for c in args.ignore_columns.split(",") if c.strip()),
+        threads=args.threads,
     )
     chunks = open_dataset(
         Path(args.dataset_source),

@@ -342,6 +342,62 @@ def binned_numeric(
     )
 
 
+# Cells of the bin lookup table: int16 entries, 512 KiB, stays in a core's L2 cache.
+LOOKUP_CELLS = 1 << 18
+
+
+@dataclass(frozen=True)
+class BinLookup:
+    """Bin index of values (the number of edges below each) without a binary search per value.
+
+    Equal-width cells over the bulk of the reference map to their bin through a table; only
+    values in a cell next to an edge, or outside the table's range, are searched. A value's cell
+    is computed to within one cell, so a cell counts as resolved only when its two neighbours
+    hold no edge either: the result equals np.searchsorted(edges, x, "left") exactly.
+    """
+
+    edges: FloatArray
+    low: float
+    inverse_width: float
+    table: npt.NDArray[np.int16]
+
+    @classmethod
+    def build(
+        cls, edges: FloatArray, low: float, high: float, cells: int = LOOKUP_CELLS
+    ) -> BinLookup | None:
+        width = (high - low) / cells
+        resolvable = width > 1e-9 * max(abs(low), abs(high))
+        if not (high > low and resolvable) or edges.size >= np.iinfo(np.int16).max:
+            return None
+        bounds = low + width * np.arange(-1, cells + 2, dtype=np.float64)
+        below = np.searchsorted(edges, bounds, "left")
+        table = np.full(cells + 2, -1, dtype=np.int16)
+        resolved = below[:cells] == below[3:]
+        table[1 : cells + 1] = np.where(resolved, below[1 : cells + 1], -1)
+        return cls(edges=edges, low=low, inverse_width=1.0 / width, table=table)
+
+    def index(self, values: FloatArray, work: Workspace) -> IntArray:
+        """np.searchsorted(edges, values, "left") for finite values."""
+        m = values.size
+        cells = self.table.size - 2
+        position = work.get("cell", m, np.float64)
+        np.subtract(values, self.low, out=position)
+        position *= self.inverse_width
+        np.floor(position, out=position)
+        np.clip(position, -1, cells, out=position)
+        cell = work.get("cell_index", m, np.int64)
+        np.copyto(cell, position, casting="unsafe")
+        cell += 1
+        looked_up = work.get("looked_up", m, np.int16)
+        np.take(self.table, cell, out=looked_up, mode="clip")
+        index = work.get("bin", m, np.int64)
+        np.copyto(index, looked_up)
+        unresolved = np.flatnonzero(looked_up < 0)
+        if unresolved.size:
+            index[unresolved] = np.searchsorted(self.edges, values[unresolved], "left")
+        return index
+
+
 def bin_counts_sorted(sorted_values: FloatArray, edges: FloatArray) -> npt.NDArray[np.int64]:
     """Counts of sorted values in the right-closed bins defined by `edges`."""
     cut = np.searchsorted(sorted_values, edges, "right")
