@@ -194,3 +194,24 @@ def test_bin_lookup_gives_exactly_the_searchsorted_bins(reference: np.ndarray, t
     assert (lookup is not None) == table
     if lookup is not None:
         assert np.array_equal(lookup.index(current, Workspace()), expected)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        RNG.normal(0, 1, 200_000),
+        RNG.lognormal(0, 2, 200_000),
+        np.where(RNG.random(200_000) < 0.1, np.nan, RNG.normal(0, 1, 200_000)),
+        np.concatenate([RNG.normal(0, 1, 100_000), [np.inf, -np.inf, 1e300, -1e300]]),
+        RNG.integers(0, 3, 200_000).astype(float),
+        np.full(100_000, 2.5),
+        RNG.normal(0, 1, 1_000),
+    ],
+    ids=["normal", "lognormal", "with NaN", "with infinities", "three values", "constant", "small"],
+)
+def test_bucket_presorted_sort_equals_numpy_sort(values: np.ndarray) -> None:
+    from finmlops.monitoring.stats import Workspace, sort_into
+
+    out = np.empty_like(values)
+    sort_into(values, out, Workspace())
+    assert np.array_equal(out, np.sort(values), equal_nan=True)

@@ -31,7 +31,7 @@ from finmlops.monitoring import formats
 from finmlops.monitoring.baseline import Baseline, CategoricalReference, NumericReference
 from finmlops.monitoring.columns import to_categorical, to_numeric
 from finmlops.monitoring.readers import Chunk, frame_chunks
-from finmlops.monitoring.stats import Workspace
+from finmlops.monitoring.stats import Workspace, sort_into
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -87,13 +87,20 @@ class NumericWindow:
         if self.settled:
             return (self.runs[0] if self.runs else np.empty(0, dtype=np.float64)), counts
         total = sum(r.size for r in self.runs)
+        scratch = work if work is not None else Workspace()
         values = work.get("sort", total, np.float64) if work else np.empty(total, np.float64)
-        if self.runs:
-            np.concatenate(self.runs, out=values)
-        # Sorted runs (merged shards) are merged by timsort in linear time.
-        values.sort(kind="stable" if self.runs_sorted else "quicksort")
         if self.runs_sorted:
-            return values, counts  # shards counted their own missing and invalid values
+            # Sorted runs (merged shards) are merged by timsort in linear time; the shards
+            # counted their own missing and invalid values.
+            np.concatenate(self.runs, out=values)
+            values.sort(kind="stable")
+            return values, counts
+        if len(self.runs) == 1:
+            sort_into(self.runs[0], values, scratch)
+        elif self.runs:
+            joined = scratch.get("joined", total, np.float64)
+            np.concatenate(self.runs, out=joined)
+            sort_into(joined, values, scratch)
         nan_start = int(np.searchsorted(values, np.nan, "left"))
         finite_start = int(np.searchsorted(values, -np.inf, "right"))
         finite_end = int(np.searchsorted(values, np.inf, "left"))
