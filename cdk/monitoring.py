@@ -835,7 +835,7 @@ class MonitoringStack(Stack):
                 image_uri=image.image_uri,
                 network=network,
                 key=data.data_key,
-                output_bucket=data.monitoring_output.bucket_name,
+                output_bucket=n.bucket("monitoring"),
                 endpoint=endpoint,
             )
             drift_schedule = self.model_monitor.drift_schedule_name
@@ -859,8 +859,8 @@ class MonitoringStack(Stack):
                 network=network,
                 key=data.data_key,
                 ops_key=data.ops_key,
-                capture_bucket=data.capture.bucket_name,
-                output_bucket=data.monitoring_output.bucket_name,
+                capture_bucket=n.bucket("capture"),
+                output_bucket=n.bucket("monitoring"),
                 dead_letter_queue=dlq,
             )
             self.pipeline.pipeline.node.add_dependency(endpoint)

@@ -155,13 +155,46 @@ VARIANT_MANIFEST = {
 
 
 @pytest.fixture(scope="session")
+def variant_manifest() -> dict[str, Any]:
+    return json.loads(json.dumps(VARIANT_MANIFEST))
+
+
+@pytest.fixture(scope="session")
+def dockerfile() -> Path:
+    return DOCKERFILE
+
+
+def _rendered(value: Any) -> str:
+    """A Fn::Join of strings and references as one string, references as TOKEN."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return str(separator).join(_rendered(p) for p in parts)
+    return "TOKEN"
+
+
+def _monitoring_definition(synth: Synth, env: str) -> dict[str, Any]:
+    (pipeline,) = [r for *_, r in synth.resources("AWS::SageMaker::Pipeline", env)]
+    body = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]
+    parsed: dict[str, Any] = json.loads(_rendered(body))
+    return parsed
+
+
+@pytest.fixture(scope="session")
+def monitoring_definition() -> Any:
+    """(synth, env) -> the monitoring pipeline's definition, parsed (references as TOKEN)."""
+    return _monitoring_definition
+
+
+@pytest.fixture(scope="session")
 def variant(
     config: Any, root: Path, definition: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Synth:
-    from finmlops.contracts import DeploymentManifest
-
     from finmlops_cdk.app import build_app
     from finmlops_cdk.promotion import SourceSettings
+
+    from finmlops.contracts import DeploymentManifest
 
     outdir = tmp_path_factory.mktemp("variant") / "cdk.out"
     manifest = DeploymentManifest.from_json(json.dumps(VARIANT_MANIFEST))

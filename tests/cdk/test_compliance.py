@@ -27,7 +27,6 @@ def test_build_app_attaches_the_packs_so_a_noncompliant_resource_stops_synth(
     config: Any, root: Any, tmp_path: Any
 ) -> None:
     from aws_cdk import aws_s3 as s3
-
     from finmlops_cdk.app import build_app
 
     app = build_app(config, outdir=str(tmp_path), root=root, environments=("tooling",))
@@ -74,7 +73,6 @@ def test_every_acknowledgment_gives_a_reviewable_reason(platform: Any) -> None:
 def test_acknowledge_refuses_a_stack_and_a_short_reason() -> None:
     import aws_cdk as cdk
     from aws_cdk import aws_sqs as sqs
-
     from finmlops_cdk.compliance import acknowledge
 
     stack = cdk.Stack(cdk.App(), "S")
@@ -136,7 +134,6 @@ def test_monitoring_schedules_carry_the_inventory_tags(variant: Any) -> None:
 def test_synth_fails_naming_the_resource_and_the_missing_inventory_tag(tmp_path: Any) -> None:
     import aws_cdk as cdk
     from aws_cdk import aws_sqs as sqs
-
     from finmlops_cdk.compliance import enforce_inventory_tags
 
     app = cdk.App(outdir=str(tmp_path))

@@ -50,7 +50,7 @@ def test_every_kms_key_rotates_and_is_kept(platform: Any) -> None:
 def test_every_bucket_is_encrypted_with_a_customer_key_except_the_access_log_target(
     platform: Any,
 ) -> None:
-    for env, component, logical_id, bucket in platform.resources("AWS::S3::Bucket"):
+    for env, _, logical_id, bucket in platform.resources("AWS::S3::Bucket"):
         rule = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
         default = rule["ServerSideEncryptionByDefault"]
         if "AccessLogs" in logical_id:
@@ -122,27 +122,9 @@ def test_model_monitor_jobs_encrypt_volumes_and_outputs(variant: Any) -> None:
         )
 
 
-def _rendered(value: Any) -> str:
-    """A Fn::Join of strings and references as one string, references as TOKEN."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and "Fn::Join" in value:
-        separator, parts = value["Fn::Join"]
-        return separator.join(_rendered(p) for p in parts)
-    return "TOKEN"
-
-
-def monitoring_definition(synth: Any, env: str) -> dict[str, Any]:
-    """The monitoring pipeline's definition, parsed (references rendered as TOKEN)."""
-    (pipeline,) = [r for *_, r in synth.resources("AWS::SageMaker::Pipeline", env)]
-    body = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]
-    parsed: dict[str, Any] = json.loads(_rendered(body))
-    return parsed
-
-
 @pytest.mark.parametrize("env", ["stage", "prod"])
 def test_monitoring_pipeline_jobs_encrypt_run_in_the_vpc_and_encrypt_traffic(
-    platform: Any, config: Any, env: str
+    platform: Any, config: Any, env: str, monitoring_definition: Any
 ) -> None:
     steps = monitoring_definition(platform, env)["Steps"]
     assert [s["Name"] for s in steps] == ["DataDrift", "ModelQuality"]
@@ -488,7 +470,7 @@ def test_build_pipeline_and_data_scientist_roles_are_denied_approval_changes(
 
 def test_only_the_approver_role_may_change_approval_status(platform: Any, config: Any) -> None:
     allowed_to = set()
-    for env, lid, key, document in _policy_documents(platform):
+    for env, lid, _, document in _policy_documents(platform):
         for statement in document["Statement"]:
             actions = set(_as_list(statement.get("Action", [])))
             if statement["Effect"] == "Allow" and actions & {

@@ -1,0 +1,459 @@
+"""Endpoints (items 8-10) and monitoring (item 17) of stage and prod."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match
+
+SERVING = ("stage", "prod")
+
+
+def _one(synth: Any, kind: str, env: str) -> dict[str, Any]:
+    (resource,) = [r for *_, r in synth.resources(kind, env)]
+    return resource
+
+
+# --------------------------------------------------------------------------- capacity (8)
+
+
+def test_prod_endpoint_starts_with_at_least_two_instances(platform: Any, config: Any) -> None:
+    count = config.environments.prod.instances.endpoint_count
+    assert count >= 2
+    platform.template("prod", "Endpoint").has_resource_properties(
+        "AWS::SageMaker::EndpointConfig",
+        {
+            "ProductionVariants": [
+                Match.object_like(
+                    {
+                        "InitialInstanceCount": count,
+                        "InstanceType": config.environments.prod.instances.endpoint,
+                        "VariantName": "AllTraffic",
+                    }
+                )
+            ]
+        },
+    )
+
+
+@pytest.mark.parametrize("env", SERVING)
+def test_endpoint_scales_between_the_configured_counts(
+    platform: Any, config: Any, env: str
+) -> None:
+    instances = config.environments.by_name(env).instances
+    template = platform.template(env, "Endpoint")
+    template.has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalableTarget",
+        {
+            "MinCapacity": instances.endpoint_count,
+            "MaxCapacity": instances.endpoint_max_count,
+            "ResourceId": f"endpoint/credit-risk-{env}/variant/AllTraffic",
+            "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+            "ServiceNamespace": "sagemaker",
+        },
+    )
+    template.has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalingPolicy",
+        {
+            "PolicyType": "TargetTrackingScaling",
+            "TargetTrackingScalingPolicyConfiguration": Match.object_like(
+                {
+                    "PredefinedMetricSpecification": {
+                        "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
+                    }
+                }
+            ),
+        },
+    )
+
+
+def test_prod_never_scales_below_two_instances(platform: Any) -> None:
+    target = _one(platform, "AWS::ApplicationAutoScaling::ScalableTarget", "prod")
+    assert target["Properties"]["MinCapacity"] >= 2
+
+
+# --------------------------------------------------------------------------- guardrails (9)
+
+
+@pytest.mark.parametrize("env", SERVING)
+def test_endpoint_updates_shift_a_canary_share_and_bake(
+    platform: Any, config: Any, env: str
+) -> None:
+    deployment = config.deployment
+    assert deployment.strategy == "canary"
+    platform.template(env, "Endpoint").has_resource_properties(
+        "AWS::SageMaker::Endpoint",
+        {
+            "DeploymentConfig": Match.object_like(
+                {
+                    "BlueGreenUpdatePolicy": {
+                        "TrafficRoutingConfiguration": {
+                            "Type": "CANARY",
+                            "CanarySize": {
+                                "Type": "CAPACITY_PERCENT",
+                                "Value": round(deployment.canary_share * 100),
+                            },
+                            "WaitIntervalInSeconds": deployment.baking_minutes * 60,
+                        },
+                        "TerminationWaitInSeconds": deployment.wait_minutes * 60,
+                        "MaximumExecutionTimeoutInSeconds": Match.any_value(),
+                    }
+                }
+            )
+        },
+    )
+
+
+def test_canary_never_exceeds_half_the_fleet(platform: Any) -> None:
+    for env in SERVING:
+        endpoint = _one(platform, "AWS::SageMaker::Endpoint", env)
+        routing = endpoint["Properties"]["DeploymentConfig"]["BlueGreenUpdatePolicy"][
+            "TrafficRoutingConfiguration"
+        ]
+        assert routing["CanarySize"]["Value"] <= 50
+
+
+def test_linear_strategy_shifts_in_configured_steps(variant: Any) -> None:
+    endpoint = _one(variant, "AWS::SageMaker::Endpoint", "prod")
+    policy = endpoint["Properties"]["DeploymentConfig"]["BlueGreenUpdatePolicy"]
+    assert policy["TrafficRoutingConfiguration"] == {
+        "Type": "LINEAR",
+        "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 25},
+        "WaitIntervalInSeconds": 600,
+    }
+    # Four steps of ten minutes plus the wait fit in the execution timeout.
+    assert policy["MaximumExecutionTimeoutInSeconds"] >= (4 * 10 + 5) * 60
+
+
+@pytest.mark.parametrize("env", SERVING)
+def test_rollback_alarms_are_defined_in_the_endpoint_template(platform: Any, env: str) -> None:
+    template = platform.templates[env]["Endpoint"]
+    endpoint = _one(platform, "AWS::SageMaker::Endpoint", env)
+    alarms = endpoint["Properties"]["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]
+    metrics = set()
+    assert 1 <= len(alarms) <= 10
+    for entry in alarms:
+        logical_id = entry["AlarmName"]["Ref"]
+        alarm = template["Resources"][logical_id]
+        assert alarm["Type"] == "AWS::CloudWatch::Alarm"
+        props = alarm["Properties"]
+        assert props["Namespace"] == "AWS/SageMaker"
+        assert {"Name": "EndpointName", "Value": f"credit-risk-{env}"} in props["Dimensions"]
+        assert props["AlarmActions"], "rollback alarms also notify people"
+        metrics.add(props["MetricName"])
+    assert metrics == {"Invocation5XXErrors", "ModelLatency", "InvocationModelErrors"}
+
+
+def test_latency_alarm_uses_the_configured_limit_in_microseconds(
+    platform: Any, config: Any
+) -> None:
+    platform.template("prod", "Endpoint").has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {"MetricName": "ModelLatency", "Threshold": config.deployment.max_latency_ms * 1000},
+    )
+
+
+# --------------------------------------------------------------------------- capture (10)
+
+
+@pytest.mark.parametrize("env", SERVING)
+def test_data_capture_records_inputs_and_outputs_to_the_capture_bucket(
+    platform: Any, env: str
+) -> None:
+    config_resource = _one(platform, "AWS::SageMaker::EndpointConfig", env)
+    capture = config_resource["Properties"]["DataCaptureConfig"]
+    assert capture["EnableCapture"] is True
+    assert capture["InitialSamplingPercentage"] == 100
+    assert capture["CaptureOptions"] == [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]
+    destination = json.dumps(capture["DestinationS3Uri"])
+    assert "Capture" in destination and "/capture" in destination
+
+
+# --------------------------------------------------------------------------- the manifest
+
+
+def test_endpoint_serves_the_version_the_manifest_names(
+    variant: Any, variant_manifest: dict[str, Any]
+) -> None:
+    model = _one(variant, "AWS::SageMaker::Model", "prod")
+    assert model["Properties"]["PrimaryContainer"] == {
+        "ModelPackageName": variant_manifest["model_package_arn"]
+    }
+    tags = {t["Key"]: t["Value"] for t in model["Properties"]["Tags"]}
+    assert tags["model-package-version"] == "7"
+
+
+def test_without_a_manifest_synth_uses_version_one_of_the_group(platform: Any) -> None:
+    model = _one(platform, "AWS::SageMaker::Model", "prod")
+    assert model["Properties"]["PrimaryContainer"]["ModelPackageName"] == (
+        "arn:aws:sagemaker:us-east-1:111111111111:model-package/credit-risk-xgb/1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"model_package_group": "other-group"}, "model_package_group"),
+        (
+            {"model_package_arn": "arn:aws:sagemaker:us-east-1:111111111111:model-package/other/7"},
+            "names group",
+        ),
+        ({"version": 8}, "does not match"),
+        (
+            {
+                "model_package_arn": "arn:aws:sagemaker:us-east-1:999999999999:model-package/credit-risk-xgb/7"
+            },
+            "registry",
+        ),
+        ({"model_package_arn": "not-an-arn"}, "not a model package ARN"),
+    ],
+)
+def test_a_manifest_for_anything_but_our_registry_is_refused(
+    config: Any, variant_manifest: dict[str, Any], change: dict[str, Any], message: str
+) -> None:
+    from finmlops_cdk.manifest import ManifestError, validate_manifest
+
+    from finmlops.contracts import DeploymentManifest
+
+    manifest = DeploymentManifest.from_json(json.dumps({**variant_manifest, **change}))
+    with pytest.raises(ManifestError, match=message):
+        validate_manifest(manifest, config, "m.json")
+
+
+# --------------------------------------------------------------------------- monitoring (17)
+
+
+@pytest.mark.parametrize("env", SERVING)
+def test_pipeline_mode_runs_drift_and_quality_steps_of_the_monitoring_program(
+    platform: Any, config: Any, env: str, monitoring_definition: Any
+) -> None:
+    steps = {s["Name"]: s["Arguments"] for s in monitoring_definition(platform, env)["Steps"]}
+    drift, quality = steps["DataDrift"], steps["ModelQuality"]
+    assert drift["AppSpecification"]["ContainerArguments"][:2] == ["drift", "--put-metric-data"]
+    assert quality["AppSpecification"]["ContainerArguments"][0] == "quality"
+    assert "--put-metric-data" in quality["AppSpecification"]["ContainerArguments"]
+    assert drift["AppSpecification"]["ImageUri"] == "TOKEN"  # the project's image asset
+    env_vars = drift["Environment"]
+    assert env_vars["sagemaker_endpoint_name"] == f"credit-risk-{env}"
+    assert env_vars["expected_model_package_arn"].endswith("/credit-risk-xgb/1")
+    assert env_vars["end_time"] == {"Get": "Parameters.ScheduledTime"}
+    inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in drift["ProcessingInputs"]}
+    assert inputs["endpoint"].endswith(f"/capture/credit-risk-{env}/AllTraffic/")
+    assert inputs["baseline"].endswith("/model-build/baseline/baseline/")
+    cutoff = quality["AppSpecification"]["ContainerArguments"]
+    assert cutoff[cutoff.index("--cutoff") + 1] == str(config.model.cutoff)
+
+
+@pytest.mark.parametrize("env", SERVING)
+def test_pipeline_mode_is_started_on_the_configured_schedule_with_retries_and_dlq(
+    platform: Any, config: Any, env: str
+) -> None:
+    schedule = _one(platform, "AWS::Scheduler::Schedule", env)["Properties"]
+    assert schedule["ScheduleExpression"] == config.monitoring.schedule
+    assert schedule["KmsKeyArn"]
+    target = schedule["Target"]
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+    assert target["DeadLetterConfig"]["Arn"]
+    assert target["SageMakerPipelineParameters"]["PipelineParameterList"] == [
+        {"Name": "ScheduledTime", "Value": "<aws.scheduler.scheduled-time>"}
+    ]
+    assert ":pipeline/credit-risk-" in json.dumps(target["Arn"])
+
+
+def test_model_monitor_mode_schedules_data_and_model_quality_with_the_image(
+    variant: Any, config: Any
+) -> None:
+    template = variant.template("prod", "Monitoring")
+    template.has_resource_properties(
+        "AWS::SageMaker::DataQualityJobDefinition",
+        {
+            "DataQualityAppSpecification": {
+                "ImageUri": Match.any_value(),
+                "ContainerArguments": ["drift"],
+                "Environment": Match.object_like(
+                    {
+                        "baseline_uri": "s3://credit-risk-artifacts-111111111111-us-east-1/"
+                        "model-build/baseline/run-7",
+                        "expected_model_version": "7",
+                        "expected_data_fingerprint": "sha256:0123456789abcdef",
+                        "publish_cloudwatch_metrics": "Enabled",
+                    }
+                ),
+            },
+            "DataQualityJobInput": {
+                "EndpointInput": Match.object_like({"EndpointName": "credit-risk-prod"})
+            },
+        },
+    )
+    delay = config.monitoring.label_delay_hours
+    template.has_resource_properties(
+        "AWS::SageMaker::ModelQualityJobDefinition",
+        {
+            "ModelQualityAppSpecification": Match.object_like(
+                {
+                    "ProblemType": "BinaryClassification",
+                    "ContainerArguments": Match.array_with(["quality"]),
+                }
+            ),
+            "ModelQualityJobInput": {
+                "EndpointInput": Match.object_like(
+                    {"StartTimeOffset": f"-PT{delay + 1}H", "EndTimeOffset": f"-PT{delay}H"}
+                ),
+                "GroundTruthS3Input": {"S3Uri": Match.string_like_regexp("ground-truth")},
+            },
+        },
+    )
+    schedules = {
+        r["Properties"]["MonitoringScheduleConfig"]["MonitoringType"]: r["Properties"]
+        for *_, r in variant.resources("AWS::SageMaker::MonitoringSchedule", "prod")
+    }
+    assert set(schedules) == {"DataQuality", "ModelQuality"}
+    for schedule in schedules.values():
+        cron = schedule["MonitoringScheduleConfig"]["ScheduleConfig"]["ScheduleExpression"]
+        assert cron == "cron(0 * ? * * *)"  # the config's hourly schedule, Model Monitor style
+        assert schedule["EndpointName"] == "credit-risk-prod"
+
+
+def test_model_monitor_mode_wants_a_cron_schedule() -> None:
+    from finmlops_cdk.monitoring import model_monitor_cron
+
+    assert model_monitor_cron("cron(0 2 * * ? *)") == "cron(0 2 ? * * *)"
+    with pytest.raises(ValueError, match=r"monitoring\.schedule"):
+        model_monitor_cron("rate(1 hour)")
+
+
+@pytest.mark.parametrize(
+    ("synth_name", "drift_namespace", "quality_namespace"),
+    [
+        ("platform", "finmlops/data-metrics", "finmlops/model-metrics"),
+        (
+            "variant",
+            "aws/sagemaker/Endpoints/data-metrics",
+            "aws/sagemaker/Endpoints/model-metrics",
+        ),
+    ],
+)
+def test_drift_and_quality_alarms_notify_the_alert_topic(
+    request: Any, config: Any, synth_name: str, drift_namespace: str, quality_namespace: str
+) -> None:
+    synth = request.getfixturevalue(synth_name)
+    template = synth.template("prod", "Monitoring")
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": "credit-risk-prod-data-drift",
+            "Namespace": drift_namespace,
+            "MetricName": "dataset_drift_share",
+            "Threshold": config.monitoring.dataset_drift_share,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "AlarmActions": [Match.any_value()],
+        },
+    )
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": "credit-risk-prod-model-quality",
+            "Namespace": quality_namespace,
+            "MetricName": "auc",
+            "Threshold": config.monitoring.min_auc,
+            "ComparisonOperator": "LessThanThreshold",
+            "AlarmActions": [Match.any_value()],
+        },
+    )
+
+
+def test_a_silent_monitor_raises_an_alarm(platform: Any) -> None:
+    platform.template("prod", "Monitoring").has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": "credit-risk-prod-monitoring-silent",
+            "TreatMissingData": "breaching",
+            "AlarmActions": [Match.any_value()],
+        },
+    )
+
+
+def test_every_alarm_has_an_action(platform: Any) -> None:
+    for env, _, lid, alarm in platform.resources("AWS::CloudWatch::Alarm"):
+        assert alarm["Properties"].get("AlarmActions"), (env, lid)
+
+
+def test_alarms_watch_the_namespaces_and_names_the_monitoring_program_emits() -> None:
+    import inspect
+
+    from finmlops_cdk.monitoring import MODEL_MONITOR_METRICS, PIPELINE_METRICS
+
+    from finmlops.monitoring import cloudwatch
+
+    assert PIPELINE_METRICS.namespace_drift == cloudwatch.DATA_NAMESPACE
+    assert PIPELINE_METRICS.namespace_quality == cloudwatch.QUALITY_NAMESPACE
+    # The emitters name their metrics literally (drift_metrics, quality_metrics).
+    emitters = inspect.getsource(cloudwatch.drift_metrics) + inspect.getsource(
+        cloudwatch.quality_metrics
+    )
+    for metrics in (PIPELINE_METRICS, MODEL_MONITOR_METRICS):
+        assert f'"{metrics.drift_share}"' in emitters
+        assert f'"{metrics.auc}"' in emitters
+
+
+@pytest.mark.parametrize("env", SERVING)
+def test_each_endpoint_has_a_dashboard_of_traffic_latency_errors_drift_and_auc(
+    platform: Any, env: str
+) -> None:
+    dashboard = _one(platform, "AWS::CloudWatch::Dashboard", env)
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for metric in (
+        "Invocations",
+        "ModelLatency",
+        "Invocation5XXErrors",
+        "dataset_drift_share",
+        "auc",
+    ):
+        assert metric in body, metric
+    assert dashboard["Properties"]["DashboardName"] == f"credit-risk-{env}-model"
+
+
+def test_monitoring_image_is_a_docker_asset_synthesized_not_built(platform: Any) -> None:
+    assets = json.loads(
+        next((platform.outdir / "assembly-prod").glob("*Monitoring*.assets.json")).read_text()
+    )
+    (image,) = assets["dockerImages"].values()
+    assert image["source"]["dockerFile"] == "docker/monitoring/Dockerfile"
+    assert image["source"].get("platform") == "linux/amd64"
+
+
+def test_monitoring_image_is_built_from_the_project_dockerfile(dockerfile: Any) -> None:
+    assert dockerfile.is_file(), "docker/monitoring/Dockerfile (the monitoring image) is missing"
+
+
+def test_drift_alarm_can_start_retraining_in_dev(variant: Any) -> None:
+    forwarder = variant.template("prod", "Monitoring")
+    forwarder.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.cloudwatch"],
+                "detail-type": ["CloudWatch Alarm State Change"],
+                "detail": {
+                    "alarmName": ["credit-risk-prod-data-drift"],
+                    "state": {"value": ["ALARM"]},
+                },
+            },
+            "Targets": [
+                Match.object_like(
+                    {
+                        "Arn": "arn:aws:events:us-east-1:111111111111:event-bus/default",
+                        "DeadLetterConfig": Match.any_value(),
+                        "RoleArn": Match.any_value(),
+                    }
+                )
+            ],
+        },
+    )
+
+
+def test_retraining_is_off_unless_configured(platform: Any) -> None:
+    for env in SERVING:
+        assert list(platform.resources("AWS::Events::Rule", env)) == []
