@@ -223,7 +223,7 @@ class _Collector:
             self.digest.update(name.encode() + b"\0")
             for value in encoded.uniques:
                 self.digest.update(value.encode() + b"\0")
-            self.digest.update(encoded.codes.tobytes())
+            self.digest.update(encoded.codes.astype(np.int64).tobytes())
 
 
 def _is_numeric_column(column: Any) -> bool:

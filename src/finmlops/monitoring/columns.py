@@ -36,7 +36,8 @@ class NumericColumn:
 
 @dataclass(frozen=True)
 class CategoricalColumn:
-    codes: IntArray  # index into `uniques`, -1 where missing
+    # index into `uniques`, -1 where missing; any signed integer width (pandas keeps int8 codes)
+    codes: npt.NDArray[np.signedinteger[Any]]
     uniques: tuple[str, ...]
 
 
@@ -126,7 +127,9 @@ def _canonical_uniques(uniques: Sequence[Any], numeric_codes: bool) -> tuple[str
     return tuple(out)
 
 
-def _merge_duplicates(codes: IntArray, uniques: tuple[str, ...]) -> CategoricalColumn:
+def _merge_duplicates(
+    codes: npt.NDArray[np.signedinteger[Any]], uniques: tuple[str, ...]
+) -> CategoricalColumn:
     """Canonical text can map two raw values ("3", "3.0") to one category: fold their codes."""
     if len(set(uniques)) == len(uniques):
         return CategoricalColumn(codes=codes, uniques=uniques)
@@ -152,7 +155,7 @@ def to_categorical(column: Any, numeric_codes: bool = False) -> CategoricalColum
         uniques = _canonical_uniques(encoded.dictionary.to_pylist(), numeric_codes)
         return _drop_missing_tokens(_merge_duplicates(codes, uniques))
     if isinstance(column, pd.Series) and isinstance(column.dtype, pd.CategoricalDtype):
-        codes = column.cat.codes.to_numpy(dtype=np.int64)
+        codes = column.cat.codes.to_numpy()  # int8 for few categories: no widening copy
         uniques = _canonical_uniques(list(column.cat.categories), numeric_codes)
         return _drop_missing_tokens(_merge_duplicates(codes, uniques))
     values = column if isinstance(column, np.ndarray | pd.Series) else np.asarray(column, object)

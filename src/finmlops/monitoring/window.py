@@ -284,7 +284,8 @@ class WindowAccumulator:
         column = to_categorical(raw, numeric_codes=ref.numeric_codes)
         window.rows_present += present
         # One bincount over the codes (shifted so "missing" is bin 0) gives every count needed.
-        per_value = np.bincount(column.codes + 1, minlength=len(column.uniques) + 1)
+        shifted = np.add(column.codes, 1, dtype=np.int64 if column.codes.itemsize > 2 else np.int16)
+        per_value = np.bincount(shifted, minlength=len(column.uniques) + 1)
         window.missing += int(per_value[0])
         positions = self._positions[ref.name]
         for value, count in zip(column.uniques, per_value[1:].tolist(), strict=True):
