@@ -27,15 +27,20 @@ MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
 ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
 
 
-def approval_pattern(config: Config) -> events.EventPattern:
-    """Only Approved versions of our group: rejected or pending versions start nothing."""
+APPROVED = "Approved"
+REJECTED = "Rejected"
+
+
+def approval_pattern(config: Config, statuses: Sequence[str] = (APPROVED,)) -> events.EventPattern:
+    """Decisions on versions of our group. The promotion rule takes Approved only: rejected or
+    pending versions start nothing; rejections are forwarded to be recorded in the audit trail."""
     return events.EventPattern(
         source=["aws.sagemaker"],
         detail_type=[MODEL_PACKAGE_STATE_CHANGE],
         account=[config.environments.dev.account],
         detail={
             "ModelPackageGroupName": [config.model.package_group],
-            "ModelApprovalStatus": ["Approved"],
+            "ModelApprovalStatus": list(statuses),
         },
     )
 

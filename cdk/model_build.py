@@ -25,7 +25,9 @@ from finmlops_cdk.compliance import acknowledge
 from finmlops_cdk.data_stack import DataStack
 from finmlops_cdk.events import (
     ALARM_STATE_CHANGE,
+    APPROVED,
     MAX_EVENT_AGE,
+    REJECTED,
     RETRY_ATTEMPTS,
     AdmitForwarders,
     EventForwarder,
@@ -501,13 +503,14 @@ class ModelBuildStack(Stack):
             "ApprovalForwardDlq",
             encryption_key=data.ops_key,
             alarm_topic=alerts,
-            purpose="approval events that could not reach the tooling account",
+            purpose="approval decisions that could not reach the tooling account",
         )
+        # Pending versions never leave dev; approvals promote, rejections are audited.
         self.approval_forwarder = EventForwarder(
             self,
             "ApprovalForwarder",
-            pattern=approval_pattern(config),
-            description="Approved versions of the model group -> promotion (tooling account)",
+            pattern=approval_pattern(config, (APPROVED, REJECTED)),
+            description="Approval decisions on the model group -> tooling account",
             target_bus_arn=default_bus_arn(
                 tooling.partition, tooling.env.account, tooling.env.region
             ),

@@ -31,7 +31,7 @@ from constructs import Construct
 from finmlops_cdk.assets import package_code
 from finmlops_cdk.compliance import acknowledge
 from finmlops_cdk.data_stack import DataStack
-from finmlops_cdk.events import AdmitForwarders, approval_pattern, reliable
+from finmlops_cdk.events import REJECTED, AdmitForwarders, approval_pattern, reliable
 from finmlops_cdk.naming import Names, Role, names
 from finmlops_cdk.security import (
     DeadLetterQueue,
@@ -190,7 +190,8 @@ class BuildProject(Construct):
 class ApprovalHandler(Construct):
     """The approval-event Lambda and the rule that invokes it (retry policy, DLQ, alarm).
 
-    Attributes: `function`, `role`, `rule`, `dead_letter_queue`, `invocation_dlq`,
+    Attributes: `function`, `role`, `rule` (Approved: promotion), `rejections` (Rejected: audit
+    record only), `dead_letter_queue`, `invocation_dlq`,
     `environment` (the handler's variables, names from finmlops.contracts.Promotion).
     """
 
@@ -371,6 +372,16 @@ class ApprovalHandler(Construct):
             event_pattern=approval_pattern(config),
         )
         self.rule.add_target(
+            targets.LambdaFunction(self.function, **reliable(self.dead_letter_queue))
+        )
+        # Rejections made in the console reach the audit trail too; they never start anything.
+        self.rejections = events.Rule(
+            self,
+            "RejectedVersions",
+            description="Rejected versions of the model group (forwarded from dev) -> audit record",
+            event_pattern=approval_pattern(config, (REJECTED,)),
+        )
+        self.rejections.add_target(
             targets.LambdaFunction(self.function, **reliable(self.dead_letter_queue))
         )
 

@@ -1,0 +1,188 @@
+"""Model build in dev: the embedded pipeline definition, shipped step code, retraining triggers."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match
+
+
+def _pipeline(synth: Any) -> dict[str, Any]:
+    (pipeline,) = [
+        r
+        for *_, r in synth.resources("AWS::SageMaker::Pipeline", "dev")
+        if r["Properties"]["PipelineName"] == "credit-risk-model-build"
+    ]
+    return pipeline
+
+
+def test_definition_is_embedded_with_every_placeholder_filled_by_fn_sub(
+    platform: Any, definition: Any
+) -> None:
+    from finmlops.contracts import Placeholder
+
+    pipeline = _pipeline(platform)
+    body, variables = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"][
+        "Fn::Sub"
+    ]
+    assert body == definition.body  # the lead's JSON, untouched
+    used = {name for name in re.findall(r"\$\{([^}!]+)\}", body) if not name.startswith("AWS::")}
+    assert set(variables) == used
+    assert set(Placeholder.names()) <= used
+    assert variables[Placeholder.MODEL_PACKAGE_GROUP] == "credit-risk-xgb"
+    # Tokens go to CloudFormation, never into the definition text itself.
+    assert "${Token[" not in body
+
+
+def test_pipeline_runs_as_the_guarded_build_role(platform: Any) -> None:
+    pipeline = _pipeline(platform)
+    role_ref = pipeline["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    role = platform.templates["dev"]["ModelBuild"]["Resources"][role_ref]
+    assert role["Properties"]["RoleName"] == "credit-risk-dev-sagemaker-build"
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": "sagemaker.amazonaws.com"
+    }
+
+
+def test_step_code_is_shipped_to_the_keys_the_definition_references(
+    platform: Any, definition: Any
+) -> None:
+    template = platform.templates["dev"]["ModelBuild"]
+    (deployment,) = [
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "Custom::CDKBucketDeployment"
+    ]
+    assert deployment["Prune"] is False and deployment["RetainOnDelete"] is True
+    assert deployment["SystemMetadata"]["sse"] == "aws:kms"
+    assert "ArtifactsBucket" in json.dumps(deployment["DestinationBucketName"])
+    (key,) = deployment["SourceObjectKeys"]
+    staged = platform.outdir / f"asset.{key.removesuffix('.zip')}"
+    for s3_key, local in definition.code_files.items():
+        assert f"s3://${{ArtifactBucket}}/{s3_key}" in definition.body or s3_key.startswith("data/")
+        assert (staged / s3_key).read_bytes() == local.read_bytes(), s3_key
+
+
+def test_pipeline_is_created_only_after_its_code_is_in_place(platform: Any) -> None:
+    pipeline = _pipeline(platform)
+    template = platform.templates["dev"]["ModelBuild"]
+    kinds = {template["Resources"][d]["Type"] for d in pipeline["DependsOn"]}
+    assert "Custom::CDKBucketDeployment" in kinds
+
+
+def test_code_shipping_uses_its_own_narrow_role(platform: Any) -> None:
+    template = platform.templates["dev"]["ModelBuild"]
+    (function,) = [
+        r for lid, r in template["Resources"].items() if lid.startswith("CustomCDKBucketDeployment")
+    ]
+    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    statements = [
+        s
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::IAM::ManagedPolicy" and {"Ref": role_id} in r["Properties"]["Roles"]
+        for s in r["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    resources = json.dumps([s["Resource"] for s in statements])
+    assert "cdk-hnb659fds-assets-111111111111-us-east-1/*" in resources
+    assert "credit-risk-artifacts-111111111111-us-east-1" in resources
+    assert "s3:DeleteObject" not in json.dumps(statements)
+
+
+def test_build_role_registers_pending_versions_but_passes_itself_only_to_sagemaker(
+    platform: Any,
+) -> None:
+    template = platform.templates["dev"]["ModelBuild"]
+    statements = {
+        s.get("Sid"): s
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::IAM::ManagedPolicy"
+        for s in r["Properties"]["PolicyDocument"]["Statement"]
+    }
+    assert "sagemaker:CreateModelPackage" in statements["RegisterPendingVersions"]["Action"]
+    assert "sagemaker:UpdateModelPackage" not in statements["RegisterPendingVersions"]["Action"]
+    assert statements["PassRoleToOwnJobs"]["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
+    }
+
+
+def test_substitution_refuses_a_placeholder_the_stack_cannot_fill() -> None:
+    from finmlops_cdk.model_build import substitute
+
+    with pytest.raises(ValueError, match="NewThing"):
+        substitute('{"a": "${NewThing}", "b": "${AWS::Region}"}', {"ArtifactBucket": "b"})
+
+
+def test_retraining_schedule_starts_the_build_pipeline_with_retries_and_dlq(variant: Any) -> None:
+    variant.template("dev", "ModelBuild").has_resource_properties(
+        "AWS::Scheduler::Schedule",
+        {
+            "ScheduleExpression": "cron(0 3 ? * MON *)",
+            "KmsKeyArn": Match.any_value(),
+            "Target": Match.object_like(
+                {
+                    "Arn": Match.string_like_regexp(r":pipeline/credit-risk-model-build$"),
+                    "RetryPolicy": Match.any_value(),
+                    "DeadLetterConfig": {"Arn": Match.any_value()},
+                }
+            ),
+        },
+    )
+
+
+def test_no_retraining_schedule_unless_asked(platform: Any) -> None:
+    assert list(platform.resources("AWS::Scheduler::Schedule", "dev")) == []
+
+
+def test_drift_alarms_from_stage_and_prod_start_retraining_in_dev(variant: Any) -> None:
+    template = variant.template("dev", "ModelBuild")
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.cloudwatch"],
+                "detail-type": ["CloudWatch Alarm State Change"],
+                "account": ["222222222222", "333333333333"],
+                "detail": {
+                    "alarmName": ["credit-risk-stage-data-drift", "credit-risk-prod-data-drift"],
+                    "state": {"value": ["ALARM"]},
+                },
+            },
+            "Targets": [
+                Match.object_like(
+                    {
+                        "Arn": Match.string_like_regexp(r":pipeline/credit-risk-model-build$"),
+                        "RetryPolicy": Match.any_value(),
+                        "DeadLetterConfig": {"Arn": Match.any_value()},
+                        "SageMakerPipelineParameters": Match.any_value(),
+                    }
+                )
+            ],
+        },
+    )
+    template.has_resource_properties(
+        "AWS::Events::EventBusPolicy",
+        {
+            "Statement": Match.object_like(
+                {
+                    "Condition": {
+                        "ArnEquals": {
+                            "aws:PrincipalArn": [
+                                "arn:aws:iam::222222222222:role/credit-risk-stage-event-forwarder",
+                                "arn:aws:iam::333333333333:role/credit-risk-prod-event-forwarder",
+                            ]
+                        }
+                    }
+                }
+            )
+        },
+    )
+
+
+def test_build_pipeline_uses_the_monitoring_image_asset_for_baselines(platform: Any) -> None:
+    pipeline = _pipeline(platform)
+    variables = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"][1]
+    image = json.dumps(variables["MonitoringImageUri"])
+    assert "container-assets" in image
