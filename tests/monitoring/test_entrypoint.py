@@ -344,3 +344,31 @@ def test_the_container_needs_only_the_config_and_the_monitoring_package(tmp_path
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_quality_before_any_label_has_arrived_reports_zero_coverage(
+    byoc: Path, capture, tmp_path: Path
+) -> None:
+    (tmp_path / "capture").mkdir()
+    with (tmp_path / "capture" / "c.jsonl").open("w") as handle:
+        for i in range(20):
+            record = capture([1.0], event_id=f"e{i}", time="2026-11-28T10:00:00Z", score=0.2)
+            handle.write(json.dumps(record) + "\n")
+    code = entrypoint.main(
+        [
+            "quality",
+            "--captures",
+            str(tmp_path / "capture"),
+            "--ground-truth",
+            str(tmp_path / "not-yet"),
+            "--output-path",
+            str(tmp_path / "out"),
+            "--cutoff",
+            "0.5",
+        ],
+        environ={},
+    )
+    assert code == 0
+    report = json.loads((tmp_path / "out" / "model_quality.json").read_text())
+    assert report["overall"]["captured"] == 20
+    assert report["overall"]["label_coverage"] == 0.0

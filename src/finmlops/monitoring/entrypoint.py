@@ -146,7 +146,9 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "--ground-truth", default=env.get("ground_truth_source", DEFAULT_GROUND_TRUTH)
     )
     model_quality.add_argument("--cutoff", type=float, default=None)
-    model_quality.add_argument("--positive-labels", default="1")
+    model_quality.add_argument(
+        "--positive-labels", default=None, help="default: 1 and the config's positive class"
+    )
     model_quality.add_argument("--window", default=env.get("quality_window", "1h"))
     model_quality.add_argument("--min-auc", type=float, default=None)
     _common(model_quality, env)
@@ -355,12 +357,21 @@ def run_quality_command(args: argparse.Namespace) -> int:
         else (config.monitoring.min_auc if config else None)
     )
     captures = list_files(Path(args.captures), CAPTURE_SUFFIXES)
-    truth = list_files(Path(args.ground_truth), CAPTURE_SUFFIXES)
+    truth: list[Path] = []
+    if Path(args.ground_truth).exists():
+        truth = list_files(Path(args.ground_truth), CAPTURE_SUFFIXES)
+    else:
+        # Labels arrive late: before the first ones the folder may not exist yet.
+        print(f"quality: no ground truth at {args.ground_truth} yet: label coverage is 0")
+    if args.positive_labels is not None:
+        positives = tuple(p.strip() for p in args.positive_labels.split(",") if p.strip())
+    else:
+        positives = ("1", config.model.positive_class) if config else ("1",)
     report = quality.compute_model_quality(
         quality.read_jsonl(captures),
         quality.read_jsonl(truth),
         cutoff,
-        positive_labels=tuple(p.strip() for p in args.positive_labels.split(",") if p.strip()),
+        positive_labels=positives,
         window=args.window,
         start=parse_time(args.start_time),
         end=parse_time(args.end_time),
