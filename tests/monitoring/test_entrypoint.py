@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from moto import mock_aws
 
+from finmlops.config import DriftThresholds
 from finmlops.monitoring import baseline_step, cloudwatch, entrypoint
 from finmlops.monitoring.baseline import Baseline, load_baseline, save_baseline
 from finmlops.monitoring.drift import run_drift
@@ -372,3 +373,28 @@ def test_quality_before_any_label_has_arrived_reports_zero_coverage(
     report = json.loads((tmp_path / "out" / "model_quality.json").read_text())
     assert report["overall"]["captured"] == 20
     assert report["overall"]["label_coverage"] == 0.0
+
+
+def test_thresholds_passed_as_json_arguments_override_the_baseline(
+    artifact: Path, table, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "window").mkdir()
+    current = table(2_000, 96)
+    current["rate"] += 0.45  # W1/sd about 0.15: drift at 0.1, not at 0.5
+    current.to_csv(tmp_path / "window" / "w.csv", index=False)
+
+    def drifted(*extra: str) -> int:
+        out = tmp_path / f"out-{len(extra)}"
+        args = ["drift", "--dataset-source", str(tmp_path / "window"), "--baseline", str(artifact)]
+        assert entrypoint.main([*args, "--output-path", str(out), *extra], environ={}) == 0
+        return json.loads((out / "drift_report.json").read_text())["dataset"]["drifted_features"]
+
+    assert drifted() == 1
+    lenient = DriftThresholds(wasserstein=0.5, psi_act=1.0).model_dump_json()
+    assert drifted("--drift-thresholds", lenient, "--dataset-drift-share", "0.5") == 0
+    bad = entrypoint.main(
+        ["drift", "--baseline", str(artifact), "--drift-thresholds", '{"psi_watch": 0.3}'],
+        environ={},
+    )
+    assert bad == 2
+    assert "psi_watch must be below psi_act" in capsys.readouterr().err

@@ -14,6 +14,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from finmlops.config import ConfigError, DriftThresholds, load_config
 from finmlops.monitoring.baseline import (
     DEFAULT_FINE_BINS,
@@ -64,8 +66,28 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="keep no raw training values in the artifact (drift runs then use mode=binned)",
     )
+    parser.add_argument(
+        "--drift-thresholds", default=None, help="JSON of Config.monitoring.drift to record"
+    )
+    parser.add_argument("--dataset-drift-share", type=float, default=None)
     parser.add_argument("--chunk-rows", type=int, default=200_000)
     return parser.parse_args(argv)
+
+
+def parse_thresholds(text: str) -> DriftThresholds:
+    """Config.monitoring.drift from its JSON, validated like the config file.
+
+    Lets a pipeline pass `config.monitoring.drift.model_dump_json()` as an argument instead of
+    shipping the config to the job.
+    """
+    try:
+        return DriftThresholds.model_validate_json(text)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise ValueError(f"--drift-thresholds: {problems}") from None
 
 
 def file_fingerprint(paths: Sequence[Path]) -> str:
@@ -99,6 +121,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             thresholds = config.monitoring.drift
             share = config.monitoring.dataset_drift_share
             model_id = model_id or config.model.name
+        if args.drift_thresholds:
+            thresholds = parse_thresholds(args.drift_thresholds)
+        if args.dataset_drift_share is not None:
+            share = args.dataset_drift_share
         if not model_id:
             raise BaselineError("give --model-id or --config (the model's name)")
         files = list_files(args.input, CSV_SUFFIXES + PARQUET_SUFFIXES)
@@ -128,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             fine_bins=args.fine_bins,
             keep_sorted_reference=not args.no_sorted_reference,
         )
-    except (BaselineError, DatasetError, ConfigError) as exc:
+    except (BaselineError, DatasetError, ConfigError, ValueError) as exc:
         print(f"baseline: error: {exc}", file=sys.stderr)
         return 2
     save_baseline(baseline, args.output)

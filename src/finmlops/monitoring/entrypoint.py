@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from finmlops.config import ConfigError, load_config
+from finmlops.config import ConfigError, DriftThresholds, load_config
 from finmlops.monitoring import baseline_step, cloudwatch, quality
 from finmlops.monitoring.baseline import Baseline, BaselineError, ModelIdentity, load_baseline
 from finmlops.monitoring.drift import DriftReport, evaluate
@@ -99,6 +99,16 @@ def _common(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
 
 def _drift_inputs(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
     parser.add_argument("--baseline", default=_baseline_default(env))
+    parser.add_argument(
+        "--drift-thresholds",
+        default=env.get("drift_thresholds"),
+        help="JSON of Config.monitoring.drift (instead of shipping the config to the job)",
+    )
+    parser.add_argument(
+        "--dataset-drift-share",
+        type=float,
+        default=float(env["dataset_drift_share"]) if env.get("dataset_drift_share") else None,
+    )
     parser.add_argument("--mode", choices=MODES, default=env.get("drift_mode", "exact"))
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--expected-model-id", default=env.get("expected_model_id", ""))
@@ -207,11 +217,17 @@ def _expected(args: argparse.Namespace, baseline: Baseline) -> ModelIdentity | N
     )
 
 
-def _thresholds(args: argparse.Namespace) -> tuple[Any, float | None]:
-    if not args.config:
-        return None, None
-    config = load_config(args.config)
-    return config.monitoring.drift, config.monitoring.dataset_drift_share
+def _thresholds(args: argparse.Namespace) -> tuple[DriftThresholds | None, float | None]:
+    """Arguments first, then the config file; None leaves the baseline's recorded values."""
+    thresholds: DriftThresholds | None = None
+    share: float | None = args.dataset_drift_share
+    if args.config:
+        config = load_config(args.config)
+        thresholds = config.monitoring.drift
+        share = share if share is not None else config.monitoring.dataset_drift_share
+    if args.drift_thresholds:
+        thresholds = baseline_step.parse_thresholds(args.drift_thresholds)
+    return thresholds, share
 
 
 def _metric_time(args: argparse.Namespace) -> datetime:
