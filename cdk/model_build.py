@@ -56,7 +56,6 @@ from finmlops_cdk.security import (
 from finmlops.config import SERVING_ENVIRONMENTS, Config
 from finmlops.contracts import Placeholder, Promotion
 
-MONITORING_IMAGE_PLACEHOLDER = "MonitoringImageUri"
 BUILD_PREFIX = "model-build/"
 
 
@@ -381,6 +380,95 @@ class RetrainSchedule(Construct):
         )
 
 
+MLFLOW_ACTIONS: tuple[str, ...] = (
+    "sagemaker-mlflow:AccessUI",
+    "sagemaker-mlflow:CreateExperiment",
+    "sagemaker-mlflow:GetExperiment",
+    "sagemaker-mlflow:GetExperimentByName",
+    "sagemaker-mlflow:SearchExperiments",
+    "sagemaker-mlflow:CreateRun",
+    "sagemaker-mlflow:UpdateRun",
+    "sagemaker-mlflow:GetRun",
+    "sagemaker-mlflow:SearchRuns",
+    "sagemaker-mlflow:LogMetric",
+    "sagemaker-mlflow:LogParam",
+    "sagemaker-mlflow:LogBatch",
+    "sagemaker-mlflow:LogInputs",
+    "sagemaker-mlflow:LogModel",
+    "sagemaker-mlflow:SetTag",
+    "sagemaker-mlflow:GetMetricHistory",
+    "sagemaker-mlflow:ListArtifacts",
+)
+MLFLOW_PREFIX = "mlflow/"
+
+
+class TrackingServer(Construct):
+    """The SageMaker managed MLflow tracking server of the build (config.tracking, mode
+    "sagemaker", no uri): artifacts in the artifact bucket under mlflow/.
+
+    Attributes: `server`, `arn`, `role`.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        name: str,
+        size: str,
+        n: Names,
+        data_key: kms.IKey,
+    ) -> None:
+        super().__init__(scope, id_)
+        stack = Stack.of(self)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal(
+                "sagemaker.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+            ),
+            description="MLflow tracking server: its artifact store only",
+        )
+        policy = managed_policy(
+            self,
+            "Permissions",
+            role=self.role,
+            statements=[
+                *s3_access(
+                    sid="ArtifactStore",
+                    partition=n.partition,
+                    bucket=n.artifact_bucket,
+                    prefix=MLFLOW_PREFIX,
+                    read=True,
+                    write=True,
+                    list_objects=True,
+                ),
+                kms_access(sid="ArtifactKey", key_arn=data_key.key_arn, decrypt=True, encrypt=True),
+            ],
+        )
+        acknowledge(
+            policy,
+            object_ack(
+                n.partition,
+                n.artifact_bucket,
+                MLFLOW_PREFIX,
+                "MLflow's artifact store: run artifacts under mlflow/<experiment>/<run>/.",
+            ),
+        )
+        self.server = sagemaker.CfnMlflowTrackingServer(
+            self,
+            "Server",
+            tracking_server_name=name,
+            tracking_server_size=size,
+            artifact_store_uri=f"s3://{n.artifact_bucket}/{MLFLOW_PREFIX.rstrip('/')}",
+            role_arn=self.role.role_arn,
+            automatic_model_registration=False,  # the pipeline registers, with its evidence
+        )
+        self.server.node.add_dependency(policy)
+        self.arn = self.server.attr_tracking_server_arn
+
+
 class ModelBuildStack(Stack):
     """Dev account: everything that turns data into a registered, pending model version.
 
@@ -422,14 +510,18 @@ class ModelBuildStack(Stack):
         self.monitoring_image = monitoring_image
         self.execution_role.pull_image(monitoring_image.asset.repository.repository_arn)
 
+        self.tracking: TrackingServer | None = None
+        tracking_uri = self._tracking(config, n, data)
         values = {
             Placeholder.ARTIFACT_BUCKET: data.artifacts.bucket_name,
             Placeholder.MODEL_PACKAGE_GROUP: config.model.package_group,
             Placeholder.EXECUTION_ROLE_NAME: role.role_name,
             Placeholder.KMS_KEY_ARN: data.data_key.key_arn,
             Placeholder.SECURITY_GROUP_ID: network.job_security_group.security_group_id,
-            MONITORING_IMAGE_PLACEHOLDER: monitoring_image.image_uri,
+            Placeholder.MONITORING_IMAGE_URI: monitoring_image.image_uri,
         }
+        if tracking_uri is not None:
+            values[Placeholder.MLFLOW_TRACKING_URI] = tracking_uri
         self.pipeline = ModelBuildPipeline(
             self,
             "ModelBuild",
@@ -570,6 +662,34 @@ class ModelBuildStack(Stack):
                 dead_letter_queue=schedule_dlq,
                 encryption_key=data.ops_key,
             )
+
+    def _tracking(self, config: Config, n: Names, data: DataStack) -> str | None:
+        """The MLflow server the Track step logs to (None unless config.tracking.mode is
+        "sagemaker"): the configured ARN, or a server this stack creates."""
+        tracking = config.tracking
+        if tracking.mode != "sagemaker":
+            return None
+        if tracking.uri:
+            arn = str(tracking.uri)
+        else:
+            self.tracking = TrackingServer(
+                self,
+                "Tracking",
+                name=tracking.tracking_server_name(config.project),
+                size=tracking.server_size,
+                n=n,
+                data_key=data.data_key,
+            )
+            arn = self.tracking.arn
+        self.execution_role.allow(
+            iam.PolicyStatement(sid="LogRuns", actions=list(MLFLOW_ACTIONS), resources=[arn]),
+            iam.PolicyStatement(
+                sid="FindTrackingServer",
+                actions=["sagemaker:DescribeMlflowTrackingServer"],
+                resources=[arn],
+            ),
+        )
+        return arn
 
     def _grant_build(self, n: Names) -> None:
         execution = self.execution_role

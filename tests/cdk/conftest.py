@@ -3,8 +3,8 @@
 - `platform`: the repository's config (pipeline-mode monitoring, canary, S3 source), every
   environment, all three compliance packs attached: synth itself is the zero-findings check.
 - `variant`: the same config flipped where it has choices (Model Monitor mode, linear traffic,
-  retraining on drift and on a schedule, a CodeStar connection, an explicit manifest) for
-  tooling, dev and prod.
+  retraining on drift and on a schedule, a CodeStar connection, an explicit manifest, a managed
+  MLflow server) for tooling, dev and prod.
 """
 
 from __future__ import annotations
@@ -132,7 +132,10 @@ def variant_config(config: Any) -> Any:
     deployment = config.deployment.model_copy(
         update={"strategy": "linear", "linear_step_share": 0.25}
     )
-    return config.model_copy(update={"monitoring": monitoring, "deployment": deployment})
+    tracking = config.tracking.model_copy(update={"mode": "sagemaker"})
+    return config.model_copy(
+        update={"monitoring": monitoring, "deployment": deployment, "tracking": tracking}
+    )
 
 
 VARIANT_MANIFEST = {
@@ -188,11 +191,10 @@ def monitoring_definition() -> Any:
 
 
 @pytest.fixture(scope="session")
-def variant(
-    config: Any, root: Path, definition: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Synth:
+def variant(config: Any, root: Path, tmp_path_factory: pytest.TempPathFactory) -> Synth:
     from finmlops_cdk.app import build_app
     from finmlops_cdk.promotion import SourceSettings
+    from finmlops_pipelines.definition import build_pipeline_definition
 
     from finmlops.contracts import DeploymentManifest
 
@@ -202,7 +204,7 @@ def variant(
         variant_config(config),
         outdir=str(outdir),
         root=root,
-        definition=lambda _: definition,
+        definition=build_pipeline_definition,  # with the variant's MLflow Track step
         manifest=manifest,
         environments=("tooling", "dev", "prod"),
         retrain_schedule="cron(0 3 ? * MON *)",

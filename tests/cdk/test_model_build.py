@@ -186,3 +186,32 @@ def test_build_pipeline_uses_the_monitoring_image_asset_for_baselines(platform: 
     variables = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"][1]
     image = json.dumps(variables["MonitoringImageUri"])
     assert "container-assets" in image
+
+
+def test_managed_mlflow_server_receives_the_track_steps_runs(variant: Any) -> None:
+    from finmlops.contracts import Placeholder
+
+    template = variant.template("dev", "ModelBuild")
+    template.has_resource_properties(
+        "AWS::SageMaker::MlflowTrackingServer",
+        {
+            "TrackingServerName": "credit-risk-mlflow",
+            "ArtifactStoreUri": "s3://credit-risk-artifacts-111111111111-us-east-1/mlflow",
+            "AutomaticModelRegistration": False,
+        },
+    )
+    pipeline = _pipeline(variant)
+    variables = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"][1]
+    server = variables[Placeholder.MLFLOW_TRACKING_URI]["Fn::GetAtt"]
+    assert server[1] == "TrackingServerArn"
+    statements = {
+        s.get("Sid"): s
+        for *_, r in variant.resources("AWS::IAM::ManagedPolicy", "dev")
+        for s in r["Properties"]["PolicyDocument"]["Statement"]
+    }
+    assert statements["LogRuns"]["Resource"] == {"Fn::GetAtt": server}
+    assert all(a.startswith("sagemaker-mlflow:") for a in statements["LogRuns"]["Action"])
+
+
+def test_no_tracking_server_without_sagemaker_tracking(platform: Any) -> None:
+    assert list(platform.resources("AWS::SageMaker::MlflowTrackingServer")) == []
