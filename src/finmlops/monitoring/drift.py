@@ -1,18 +1,7 @@
 """The drift run: a current window against a baseline, per feature and for the dataset.
 
-Per numeric feature: KS statistic and p-value, Wasserstein-1 scaled by the reference standard
-deviation, PSI and Jensen-Shannon distance on the fixed reference deciles. Per categorical
-feature: chi-square, Jensen-Shannon, PSI, L-infinity and the share of unseen categories. Per
-feature: missing share and type violations.
-
-Decision rule (docs/decisions/0005-drift-engine.md), thresholds from Config.monitoring.drift:
-- data rules decide alone: a missing column, a missing share up by more than
-  max_missing_share_increase, unseen categories above max_unseen_share;
-- a distribution shift is drift when it is material (PSI >= psi_act, W1/sd >= wasserstein or
-  JS >= jensen_shannon) and significant (Benjamini-Hochberg adjusted p <= ks_p_value over all
-  features' KS and chi-square p-values); material but not significant, or PSI >= psi_watch, is
-  "watch".
-The dataset drifts when drifted features / all baseline features >= dataset_drift_share.
+The tests and the decision rule are described in docs/monitoring.md and the reasons for them in
+docs/decisions/0005-drift-engine.md; `_decide` applies the rule.
 """
 
 from __future__ import annotations
@@ -551,6 +540,11 @@ def _rule_violations(
 def _decide(
     m: _Measured, adjusted_p: float, t: DriftThresholds, missing_column: bool
 ) -> FeatureDrift:
+    """Data rules decide alone (missing column, missing share up, unseen categories); a
+    distribution shift is drift when material (PSI >= psi_act, W1/sd >= wasserstein or
+    JS >= jensen_shannon) and significant (BH-adjusted p <= ks_p_value); material but not
+    significant, or PSI >= psi_watch, is "watch".
+    """
     tests = _run_tests(m, adjusted_p, t)
     violations, decided = _rule_violations(m, tests, t, missing_column)
     notes = list(m.notes)

@@ -1,14 +1,7 @@
-"""Model quality with delayed labels: captured predictions joined with ground truth that arrives later.
+"""Model quality with delayed labels: captured predictions joined with ground truth arriving later.
 
-Captures are SageMaker data-capture records; ground truth uses Model Monitor's format
-({"groundTruthData": {"data": "1", "encoding": "CSV"}, "eventMetadata": {"eventId": ...},
-"eventVersion": "0"}). A ground-truth eventId matches a capture's inferenceId, or its eventId when
-the request carried no inference id. Each window (by inference time) reports how many of its
-predictions are labelled so far (label coverage) and AUC, KS, precision and recall at the cut-off
-(score >= cut-off is positive) and calibration on what is labelled.
-
-Memory: the ground-truth labels (one small entry per label) and the scores of the labelled
-predictions; unlabelled captures stream through.
+A ground-truth eventId matches a capture's inferenceId, or its eventId when the request had none.
+Memory holds the labels and the scores of labelled predictions; captures stream through.
 """
 
 from __future__ import annotations

@@ -1,13 +1,9 @@
 """The current window, accumulated chunk by chunk into a partial result that merges exactly.
 
-Two modes, chosen per run:
-- exact: numeric features keep their values (memory = the window's numeric columns, 8 bytes per
-  value, plus one sorted copy per worker thread while the drift tests run); merging shards merges
-  sorted runs, so a merged window is identical to the whole window.
-- binned: numeric features keep counts and value sums on the baseline's fixed fine grid (memory =
-  features x bins, whatever the number of rows); counts merge exactly, sums to rounding.
-Categorical features keep counts over the baseline dictionary plus the unseen values: exact in
-both modes.
+exact mode keeps each numeric feature's values (memory: the window's numeric columns) and merges
+shards as sorted runs, identical to the whole window; binned mode keeps counts and sums on the
+baseline's fixed grid (memory: features x bins, whatever the rows). Categorical counts are exact
+in both.
 """
 
 from __future__ import annotations
