@@ -179,7 +179,27 @@ def main() -> None:
         "text",
     )
 
+    widths = {
+        test: max(
+            f.test(test).details["bounds"][1] - f.test(test).details["bounds"][0]
+            for f in binned.features
+            if f.kind == "numeric"
+        )
+        for test in ("ks", "wasserstein")
+    }
+    exact_in_bounds = all(
+        f.test(t).details["bounds"][0] - 1e-12
+        <= report.feature(f.name).test(t).value
+        <= f.test(t).details["bounds"][1] + 1e-12
+        for f in binned.features
+        if f.kind == "numeric"
+        for t in ("ks", "wasserstein")
+    )
     print(f"\ndrifted features: {report.dataset['drifted_feature_names']}")
+    print(
+        f"binned mode: widest bound {widths['ks']:.1e} (KS), {widths['wasserstein']:.1e} (W1/sd); "
+        f"every exact value inside its bound: {exact_in_bounds}"
+    )
     print(
         f"dataset drift share {report.drift_share:.2f} (>= {report.dataset['threshold']}: "
         f"{report.drifted}); binned mode agrees: "
