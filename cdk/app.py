@@ -39,6 +39,41 @@ _SCHEDULE = re.compile(
 )
 
 
+def preflight(config: Config, environments: Sequence[str]) -> None:
+    """What the stacks need beyond what the config loader checks, before anything is written."""
+    from finmlops_cdk.monitoring import model_monitor_cron
+    from finmlops_cdk.naming import Role, names
+
+    problems: list[tuple[str, str]] = []
+    for environment in environments:
+        env = config.environments.by_name(environment)
+        if environment != "tooling":
+            if env.vpc is None:
+                problems.append(
+                    (f"environments.{environment}.vpc", "required: SageMaker runs in the VPC")
+                )
+            elif len(env.vpc.availability_zones) != len(env.vpc.subnet_ids):
+                problems.append(
+                    (
+                        f"environments.{environment}.vpc.availability_zones",
+                        f"give one zone per subnet ({len(env.vpc.subnet_ids)} subnets)",
+                    )
+                )
+        n = names(config, environment)
+        try:
+            n.bucket("access-logs")
+            n.role(Role.EVENT_FORWARDER)
+        except ValueError as exc:
+            problems.append(("project", str(exc)))
+    if config.monitoring.mode == "model_monitor":
+        try:
+            model_monitor_cron(config.monitoring.schedule)
+        except ValueError as exc:
+            problems.append(("monitoring.schedule", str(exc).split(": ", 1)[-1]))
+    if problems:
+        raise ConfigError("<config>", problems)
+
+
 def real_definition(config: Config) -> Any:
     """The model-build pipeline definition (sagemaker SDK, offline): imported only when needed."""
     from finmlops_pipelines.definition import build_pipeline_definition
@@ -72,6 +107,7 @@ def build_app(
     unknown = sorted(set(environments) - set(ENVIRONMENT_NAMES))
     if unknown:
         raise ValueError(f"unknown environments: {', '.join(unknown)}")
+    preflight(config, environments)
     app = App(outdir=outdir, context=FEATURE_FLAGS | (context or {}))
     for environment in environments:
         PlatformStage(
@@ -120,6 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     context = _context_from_cli()
     config_path = args.config or context.get("config") or default_config_path()
     manifest_path = args.manifest or context.get("manifest")
+    config_source = str(config_path)
     outdir = args.out or os.environ.get("CDK_OUTDIR") or "cdk.out"
     try:
         config = load_config(config_path)
@@ -138,10 +175,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             environments=args.environment or ENVIRONMENT_NAMES,
             retrain_schedule=context.get("retrain_schedule"),
         )
-    except (ConfigError, ManifestError, ValueError) as exc:
+    except ConfigError as exc:
+        if exc.source == "<config>":
+            exc = ConfigError(config_source, exc.problems)
         print(f"synth stopped, nothing written: {exc}", file=sys.stderr)
         return 2
-    app.synth()
+    except (ManifestError, ValueError) as exc:
+        print(f"synth stopped, nothing written: {exc}", file=sys.stderr)
+        return 2
+    try:
+        app.synth()
+    except RuntimeError as exc:  # jsii: open compliance findings, a missing inventory tag, ...
+        print(f"synth failed: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
