@@ -134,3 +134,14 @@ def test_missing_tokens_in_text_are_missing_values_not_type_violations(
     rate = run_drift(baseline, pd.DataFrame(current)).feature("rate")
     assert rate.counts["missing"] == 20
     assert rate.counts["type_violations"] == 0
+
+
+def test_json_lists_and_objects_where_values_belong_are_type_violations_or_categories(
+    baseline: Baseline, table
+) -> None:
+    current = table(200, 52).astype({"rate": object, "grade": object})
+    current.at[0, "rate"] = [1, 2]
+    current.at[1, "grade"] = {"nested": True}
+    report = run_drift(baseline, current)
+    assert report.feature("rate").counts["type_violations"] == 1
+    assert "{'nested': True}" in report.feature("grade").test("unseen_share").details["examples"]

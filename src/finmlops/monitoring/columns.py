@@ -158,10 +158,25 @@ def to_categorical(column: Any, numeric_codes: bool = False) -> CategoricalColum
         codes = column.cat.codes.to_numpy()  # int8 for few categories: no widening copy
         uniques = _canonical_uniques(list(column.cat.categories), numeric_codes)
         return _drop_missing_tokens(_merge_duplicates(codes, uniques))
-    values = column if isinstance(column, np.ndarray | pd.Series) else np.asarray(column, object)
-    raw_codes, raw_uniques = pd.factorize(values, use_na_sentinel=True)
+    values = column if isinstance(column, np.ndarray | pd.Series) else _objects(column)
+    try:
+        raw_codes, raw_uniques = pd.factorize(values, use_na_sentinel=True)
+    except TypeError:
+        # Unhashable values (a JSON list or object where a category was expected): their text.
+        text = pd.Series(_objects(values)).map(lambda v: v if _is_null(v) else str(v))
+        raw_codes, raw_uniques = pd.factorize(text, use_na_sentinel=True)
     uniques = _canonical_uniques(list(raw_uniques), numeric_codes)
     return _drop_missing_tokens(_merge_duplicates(np.asarray(raw_codes, dtype=np.int64), uniques))
+
+
+def _objects(values: Any) -> npt.NDArray[Any]:
+    """An object array of the values as they are (lists stay elements, not a second axis)."""
+    out: npt.NDArray[Any] = pd.Series(list(values), dtype=object).to_numpy()
+    return out
+
+
+def _is_null(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _drop_missing_tokens(column: CategoricalColumn) -> CategoricalColumn:

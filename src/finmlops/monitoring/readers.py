@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -234,7 +233,8 @@ class _RowBuffer:
                     value = None
                 values.append(value)
             if count:
-                columns[name] = np.asarray(values, dtype=object)
+                # Through pandas: a JSON list value stays one element, not a second axis.
+                columns[name] = pd.Series(values, dtype=object).to_numpy()
                 present[name] = count
         chunk = Chunk(
             columns=columns,
