@@ -23,6 +23,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+# jsii starts its Node process on the first aws_cdk import: silence its Node 20 banner first.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
 from aws_cdk import App
 from finmlops_cdk.assets import repo_root
 from finmlops_cdk.compliance import attach_packs
@@ -151,7 +154,6 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     args = _parse(argv)
     context = _context_from_cli()
     config_path = args.config or context.get("config") or default_config_path()

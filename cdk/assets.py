@@ -7,11 +7,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from aws_cdk import IgnoreMode
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 MONITORING_DOCKERFILE = "docker/monitoring/Dockerfile"
+# What the monitoring image's Dockerfile may COPY from the repository root.
+IMAGE_CONTEXT: tuple[str, ...] = (
+    "docker",
+    "src",
+    "config",
+    "requirements.lock",
+    "pyproject.toml",
+    "README.md",
+)
 
 # Never part of an image build context or a Lambda bundle.
 COMMON_EXCLUDES: tuple[str, ...] = (
@@ -59,7 +69,10 @@ class MonitoringImage(Construct):
             "Image",
             directory=str(root),
             file=MONITORING_DOCKERFILE,
-            exclude=[*COMMON_EXCLUDES, "tests", "docs", "benchmarks"],
+            # An allow-list: whatever else lands in the checkout (virtual environments, caches,
+            # other tools) never reaches the build context or the asset hash.
+            ignore_mode=IgnoreMode.DOCKER,
+            exclude=["*", *(f"!{path}" for path in IMAGE_CONTEXT), *COMMON_EXCLUDES],
             platform=ecr_assets.Platform.LINUX_AMD64,
         )
         self.image_uri = self.asset.image_uri
