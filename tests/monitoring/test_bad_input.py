@@ -145,3 +145,16 @@ def test_json_lists_and_objects_where_values_belong_are_type_violations_or_categ
     report = run_drift(baseline, current)
     assert report.feature("rate").counts["type_violations"] == 1
     assert "{'nested': True}" in report.feature("grade").test("unseen_share").details["examples"]
+
+
+def test_a_numeric_feature_of_the_wrong_type_throughout_is_drifted(
+    baseline: Baseline, table
+) -> None:
+    current = table(1_000, 53)
+    current["rate"] = pd.date_range("2026-01-01", periods=1_000)
+    report = run_drift(baseline, current)
+    rate = report.feature("rate")
+    assert rate.drifted
+    assert rate.decided_by["test"] == "type_violation_share"
+    assert rate.test("type_violation_share").value == 1.0
+    assert ("rate", "data_type_check") in _checks(report)

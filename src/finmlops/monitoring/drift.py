@@ -418,6 +418,7 @@ class _Tests:
     material: tuple[TestResult, ...]  # PSI (act), W1 (numeric), JS: effect sizes
     unseen: TestResult | None
     missing: TestResult
+    invalid: TestResult | None
     listed: tuple[TestResult, ...]  # in report order
 
 
@@ -472,7 +473,20 @@ def _run_tests(m: _Measured, adjusted_p: float, t: DriftThresholds) -> _Tests:
         {"baseline_missing_share": 1.0 - m.baseline_completeness},
     )
     listed.append(missing)
-    return _Tests(significance, tuple(material), unseen, missing, tuple(listed))
+    invalid = None
+    if m.kind == "numeric":
+        checked = m.rows - m.missing
+        share = m.invalid / checked if checked else None
+        # Unusable values make a feature as blind as missing ones: the same threshold applies.
+        invalid = TestResult(
+            "type_violation_share",
+            share,
+            t.max_missing_share_increase,
+            ">",
+            bool(share is not None and share > t.max_missing_share_increase),
+        )
+        listed.append(invalid)
+    return _Tests(significance, tuple(material), unseen, missing, invalid, tuple(listed))
 
 
 def _decision(test: TestResult) -> dict[str, Any]:
@@ -512,6 +526,8 @@ def _rule_violations(
                 + (f", e.g. {m.examples}" if m.examples else ""),
             )
         )
+    if tests.invalid is not None and tests.invalid.triggered:
+        decided = _decision(tests.invalid)
     if tests.missing.triggered:
         current = _share(m.rows - m.missing, m.rows)
         violations.append(
@@ -523,7 +539,7 @@ def _rule_violations(
                 f"{tests.missing.value:.4f} > {t.max_missing_share_increase})",
             )
         )
-        decided = _decision(tests.missing)
+        decided = decided or _decision(tests.missing)
     if tests.unseen is not None and tests.unseen.triggered:
         violations.append(
             Violation(
