@@ -1,0 +1,90 @@
+"""The seam with the build pipeline: preprocess's baseline folder -> baseline step -> drift on the
+encoded rows the endpoint captures (no header, categorical codes as numbers)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from finmlops.config import load_config
+from finmlops.modelbuild import step_arguments
+from finmlops.monitoring import baseline_step, entrypoint
+from finmlops.monitoring.baseline import load_baseline
+from finmlops.steps import preprocess
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    root = tmp_path_factory.mktemp("seam")
+    config = load_config(REPO / "config" / "platform.yaml")
+    data = REPO / "src" / "finmlops" / "data" / "lending_club.csv"
+    arguments = step_arguments(config)["preprocess"]
+    assert preprocess.main(["--input", str(data), "--output", str(root / "pre"), *arguments]) == 0
+    model = config.model
+    code = baseline_step.main(
+        [
+            "--input",
+            str(root / "pre" / "baseline"),
+            "--output",
+            str(root / "baseline"),
+            "--numeric",
+            ",".join(model.numeric_features),
+            "--categorical",
+            ",".join(model.categorical_features),
+            "--model-id",
+            model.name,
+            "--model-version",
+            "1",
+            "--drift-thresholds",
+            config.monitoring.drift.model_dump_json(),
+            "--dataset-drift-share",
+            str(config.monitoring.dataset_drift_share),
+        ]
+    )
+    assert code == 0
+    test = pd.read_csv(root / "pre" / "test" / "test.csv", header=None)
+    return {"root": root, "config": config, "features": test.iloc[:, 1:]}
+
+
+def _capture(folder: Path, rows: pd.DataFrame, capture: Callable[..., dict[str, Any]]) -> Path:
+    folder.mkdir(parents=True)
+    with (folder / "capture.jsonl").open("w") as handle:
+        for i, row in enumerate(rows.itertuples(index=False)):
+            values = ["" if pd.isna(v) else v for v in row]
+            record = capture(values, event_id=f"e{i}", time="2026-11-28T10:00:00Z")
+            handle.write(json.dumps(record) + "\n")
+    return folder
+
+
+def _drift(built: dict[str, Any], source: Path, name: str) -> dict[str, Any]:
+    out = built["root"] / name
+    args = ["drift", "--dataset-source", str(source), "--baseline", str(built["root"] / "baseline")]
+    assert entrypoint.main([*args, "--output-path", str(out)], environ={}) == 0
+    report: dict[str, Any] = json.loads((out / "drift_report.json").read_text())
+    return report
+
+
+def test_captured_test_rows_match_the_training_baseline(built: dict[str, Any], capture) -> None:
+    baseline = load_baseline(built["root"] / "baseline")
+    assert baseline.categorical["term"].categories == ("0", "1")
+    assert baseline.thresholds() == built["config"].monitoring.drift
+    source = _capture(built["root"] / "same", built["features"], capture)
+    report = _drift(built, source, "same-out")
+    assert report["violations"] == []
+    assert not report["dataset"]["drifted"]
+
+
+def test_a_shift_in_the_captured_encoded_rows_is_found(built: dict[str, Any], capture) -> None:
+    shifted = built["features"].copy()
+    rate = built["config"].model.numeric_features.index("int_rate")
+    shifted.iloc[:, rate] = shifted.iloc[:, rate] * 1.3
+    source = _capture(built["root"] / "shifted", shifted, capture)
+    report = _drift(built, source, "shifted-out")
+    assert report["dataset"]["drifted_feature_names"] == ["int_rate"]
