@@ -18,6 +18,7 @@ from finmlops.monitoring.cloudwatch import (
     METRICS_FILE,
     dimensions,
     drift_metrics,
+    put_drift_metrics,
     put_metrics,
     write_metrics_file,
 )
@@ -123,6 +124,7 @@ def test_put_metric_data_publishes_the_drift_metrics(drifted: DriftReport) -> No
         data = drift_metrics(drifted, timestamp=datetime.now(UTC), dims=dims)
         sent = put_metrics(client, data, batch=7)
         assert sent == len(data)
+        assert put_drift_metrics(client, drifted, timestamp=WHEN, dims=dims) == len(data)
         listed = client.list_metrics(Namespace=DATA_NAMESPACE)["Metrics"]
         assert {m["MetricName"] for m in listed} == {d["MetricName"] for d in data}
         stats = client.get_metric_statistics(

@@ -160,3 +160,28 @@ def put_metrics(
             Namespace=namespace, MetricData=[dict(d) for d in metric_data[begin : begin + batch]]
         )
     return len(metric_data)
+
+
+def put_drift_metrics(
+    client: CloudWatchClient,
+    report: DriftReport,
+    *,
+    timestamp: datetime,
+    dims: Sequence[Dimension] = (),
+    namespace: str = DATA_NAMESPACE,
+) -> int:
+    """A drift report's metrics through PutMetricData with the given CloudWatch client."""
+    return put_metrics(
+        client, drift_metrics(report, timestamp=timestamp, dims=dims), namespace=namespace
+    )
+
+
+def put_quality_metrics(
+    client: CloudWatchClient,
+    report: QualityReport,
+    *,
+    dims: Sequence[Dimension] = (),
+    namespace: str = QUALITY_NAMESPACE,
+) -> int:
+    """A model-quality report's per-window metrics through PutMetricData."""
+    return put_metrics(client, quality_metrics(report, dims=dims), namespace=namespace)
