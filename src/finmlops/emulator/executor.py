@@ -101,6 +101,8 @@ class PipelineExecutor:
         work_dir: Path,
         progress: Callable[[str], None] = lambda _m: None,
         python: str = sys.executable,
+        image_entrypoints: Mapping[str, list[str]] | None = None,
+        job_environment: Mapping[str, str] | None = None,
     ) -> None:
         self.definition = (
             json.loads(definition) if isinstance(definition, str) else dict(definition)
@@ -110,7 +112,12 @@ class PipelineExecutor:
         self.work_dir = work_dir
         self.progress = progress
         self.python = python
-        self._steps = self._index(self.definition["Steps"])
+        # Images whose own ENTRYPOINT runs the job (steps that give no ContainerEntrypoint).
+        self.image_entrypoints = dict(image_entrypoints or {})
+        # What every job process sees besides its own Environment: on the emulator, the
+        # endpoint URL and credentials through which the job's boto3 calls reach it.
+        self.job_environment = dict(job_environment or {})
+        self._steps = self._index(self.definition.get("Steps", []))
 
     # ---------- graph ----------
     def _index(self, steps: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -214,8 +221,12 @@ class PipelineExecutor:
     def _download(self, uri: str, local: Path) -> None:
         bucket, key = _split_s3(uri)
         local.mkdir(parents=True, exist_ok=True)
-        listing = self.s3.list_objects_v2(Bucket=bucket, Prefix=key)
-        objects = [o["Key"] for o in listing.get("Contents", [])]
+        paginator = self.s3.get_paginator("list_objects_v2")
+        objects = [
+            o["Key"]
+            for page in paginator.paginate(Bucket=bucket, Prefix=key)
+            for o in page.get("Contents", [])
+        ]
         if not objects:
             raise ExecutionError(f"input {uri} holds no object")
         for object_key in objects:
@@ -248,7 +259,12 @@ class PipelineExecutor:
     ) -> None:
         program = [self.python if c in {"python3", "python"} else c for c in command]
         program = [str(self._local(root, c)) if c.startswith("/opt/ml/") else c for c in program]
-        environment = {**os.environ, CONTAINER_ROOT_ENV: str(root), **(env or {})}
+        environment = {
+            **os.environ,
+            **self.job_environment,
+            CONTAINER_ROOT_ENV: str(root),
+            **(env or {}),
+        }
         done = subprocess.run(program, capture_output=True, text=True, env=environment, check=False)
         (root / "job.log").write_text(done.stdout + done.stderr)
         if done.returncode != 0:
@@ -263,7 +279,11 @@ class PipelineExecutor:
         root = self._root(execution, step["Name"])
         for item in args.get("ProcessingInputs", []):
             s3_input = item["S3Input"]
-            self._download(s3_input["S3Uri"], self._local(root, s3_input["LocalPath"]))
+            self._download(
+                s3_input["S3Uri"],
+                self._local(root, s3_input["LocalPath"]),
+                item.get("Optional", False),
+            )
         outputs = args.get("ProcessingOutputConfig", {}).get("Outputs", [])
         for item in outputs:
             self._local(root, item["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
