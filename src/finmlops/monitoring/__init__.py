@@ -9,8 +9,11 @@ from finmlops.monitoring.baseline import (
     save_baseline,
 )
 from finmlops.monitoring.cloudwatch import (
+    dimensions,
     drift_metrics,
+    put_drift_metrics,
     put_metrics,
+    put_quality_metrics,
     quality_metrics,
     write_metrics_file,
 )
