@@ -279,11 +279,7 @@ class PipelineExecutor:
         root = self._root(execution, step["Name"])
         for item in args.get("ProcessingInputs", []):
             s3_input = item["S3Input"]
-            self._download(
-                s3_input["S3Uri"],
-                self._local(root, s3_input["LocalPath"]),
-                item.get("Optional", False),
-            )
+            self._download(s3_input["S3Uri"], self._local(root, s3_input["LocalPath"]))
         outputs = args.get("ProcessingOutputConfig", {}).get("Outputs", [])
         for item in outputs:
             self._local(root, item["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
