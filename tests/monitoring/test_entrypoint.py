@@ -297,7 +297,7 @@ def test_the_quality_command_joins_captures_and_ground_truth(
 
 
 def test_the_baseline_can_be_fetched_from_s3(
-    artifact: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    artifact: Path, table, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -313,6 +313,28 @@ def test_the_baseline_can_be_fetched_from_s3(
         assert load_baseline(local).baseline_id == load_baseline(artifact).baseline_id
         with pytest.raises(entrypoint.UsageError, match="no baseline artifact"):
             entrypoint.fetch_baseline(s3, "s3://artifacts/baselines/v9", tmp_path / "none")
+        (tmp_path / "window").mkdir()
+        table(500, 97).to_csv(tmp_path / "window" / "w.csv", index=False)
+        code = entrypoint.main(
+            [
+                "drift",
+                "--baseline",
+                "s3://artifacts/baselines/v3",
+                "--dataset-source",
+                str(tmp_path / "window"),
+                "--output-path",
+                str(tmp_path / "out"),
+            ],
+            environ={},
+        )
+        assert code == 0
+        written = sorted(p.name for p in (tmp_path / "out").rglob("*"))
+        assert written == [
+            "constraint_violations.json",
+            "drift_report.html",
+            "drift_report.json",
+            "statistics.json",
+        ]
 
 
 def test_the_container_needs_only_the_config_and_the_monitoring_package(tmp_path: Path) -> None:

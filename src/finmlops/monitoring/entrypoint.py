@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -107,7 +108,7 @@ def _drift_inputs(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> No
     parser.add_argument(
         "--dataset-drift-share",
         type=float,
-        default=float(env["dataset_drift_share"]) if env.get("dataset_drift_share") else None,
+        default=env.get("dataset_drift_share"),  # argparse converts (and rejects) the text
     )
     parser.add_argument("--mode", choices=MODES, default=env.get("drift_mode", "exact"))
     parser.add_argument("--threads", type=int, default=None)
@@ -182,7 +183,9 @@ def fetch_baseline(s3_client: Any, uri: str, destination: Path) -> Path:
             relative = item["Key"][len(prefix) :]
             if not relative or relative.endswith("/"):
                 continue
-            target = destination / relative
+            target = (destination / relative).resolve()
+            if not target.is_relative_to(destination.resolve()):
+                raise UsageError(f"refusing S3 key outside the artifact folder: {item['Key']}")
             target.parent.mkdir(parents=True, exist_ok=True)
             s3_client.download_file(bucket, item["Key"], str(target))
             count += 1
@@ -191,16 +194,18 @@ def fetch_baseline(s3_client: Any, uri: str, destination: Path) -> Path:
     return destination
 
 
-def _load_baseline(location: str, output: Path) -> Baseline:
+def _load_baseline(location: str) -> Baseline:
     if location.startswith("s3://"):
         import boto3
 
-        local = fetch_baseline(boto3.client("s3"), location, output / ".baseline")
-        return load_baseline(local)
+        # Not under output_path: the artifact holds training values and must not be uploaded
+        # again with the job's results.
+        with tempfile.TemporaryDirectory(prefix="baseline-") as folder:
+            return load_baseline(fetch_baseline(boto3.client("s3"), location, Path(folder)))
     return load_baseline(location)
 
 
-def _expected(args: argparse.Namespace, baseline: Baseline) -> ModelIdentity | None:
+def _expected(args: argparse.Namespace) -> ModelIdentity | None:
     values = (
         args.expected_model_id,
         args.expected_model_version,
@@ -305,7 +310,7 @@ def _accumulate(args: argparse.Namespace, baseline: Baseline) -> WindowAccumulat
 
 
 def run_drift_command(args: argparse.Namespace) -> int:
-    baseline = _load_baseline(args.baseline, Path(args.output_path))
+    baseline = _load_baseline(args.baseline)
     thresholds, share = _thresholds(args)
     partial = _accumulate(args, baseline).result()
     report = evaluate(
@@ -313,7 +318,7 @@ def run_drift_command(args: argparse.Namespace) -> int:
         partial,
         thresholds,
         share,
-        expected_identity=_expected(args, baseline),
+        expected_identity=_expected(args),
         window_start=parse_time(args.start_time),
         window_end=parse_time(args.end_time),
         threads=args.threads,
@@ -333,7 +338,7 @@ def _shard_name(given: str | None) -> str:
 
 
 def run_partial_command(args: argparse.Namespace) -> int:
-    baseline = _load_baseline(args.baseline, Path(args.output_path))
+    baseline = _load_baseline(args.baseline)
     partial = _accumulate(args, baseline).result()
     shard = _shard_name(args.shard)
     partial.shards = [shard]
@@ -343,7 +348,7 @@ def run_partial_command(args: argparse.Namespace) -> int:
 
 
 def run_merge_command(args: argparse.Namespace) -> int:
-    baseline = _load_baseline(args.baseline, Path(args.output_path))
+    baseline = _load_baseline(args.baseline)
     files = find_partials(args.partials)
     if not files:
         raise UsageError(f"no partial.json under {args.partials}")
@@ -354,7 +359,7 @@ def run_merge_command(args: argparse.Namespace) -> int:
         merged,
         thresholds,
         share,
-        expected_identity=_expected(args, baseline),
+        expected_identity=_expected(args),
         window_start=parse_time(args.start_time),
         window_end=parse_time(args.end_time),
         threads=args.threads,
