@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from aws_cdk import Fn, Stack
+from aws_cdk import Duration, Fn, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -544,6 +544,29 @@ class ModelBuildStack(Stack):
             )
         )
 
+        # The platform pipeline (tooling) starts one build per deployed commit, nothing more.
+        tooling = names(config, "tooling")
+        self.build_starter = iam.Role(
+            self,
+            "BuildStarter",
+            role_name=n.role(Role.BUILD_STARTER),
+            description="Tooling's platform pipeline: start the model build after a deploy",
+            assumed_by=iam.ArnPrincipal(tooling.role_arn(Role.PROMOTION_BUILD)),
+            max_session_duration=Duration.hours(1),
+        )
+        managed_policy(
+            self,
+            "BuildStarterPermissions",
+            role=self.build_starter,
+            statements=[
+                iam.PolicyStatement(
+                    sid="StartModelBuild",
+                    actions=["sagemaker:StartPipelineExecution", "sagemaker:DescribePipeline"],
+                    resources=[self.pipeline.pipeline_arn],
+                )
+            ],
+        )
+
         self.people = RegistryPeople(
             self,
             "RegistryPeople",
@@ -588,8 +611,7 @@ class ModelBuildStack(Stack):
             ),
         )
 
-        # Approvals leave dev only for our group and only when Approved.
-        tooling = names(config, "tooling")
+        # Decisions on our group leave dev (Approved to promote, Rejected to be audited).
         forward_dlq = DeadLetterQueue(
             self,
             "ApprovalForwardDlq",

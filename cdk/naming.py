@@ -33,6 +33,7 @@ class Role:
     MODEL = "model"  # stage/prod: the endpoint's model (reads the registry's artifacts)
     MONITORING = "monitoring"  # stage/prod: monitoring jobs (read baselines in the registry)
     SMOKE_TEST = "smoke-test"  # stage/prod: assumed by the promotion pipeline's smoke test
+    BUILD_STARTER = "build-starter"  # dev: assumed by the platform pipeline to start a build
     EVENT_FORWARDER = "event-forwarder"  # puts events on another account's bus
     RESOLVER = "promotion-handler"  # tooling: the approval-event Lambda
     PROMOTION_BUILD = "promotion-build"  # tooling: CodeBuild that resolves, synthesizes, deploys

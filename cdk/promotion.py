@@ -77,7 +77,33 @@ def _install_commands() -> list[str]:
     return [
         "python -m venv .venv",
         ".venv/bin/pip install --quiet -c requirements.lock -e '.[platform]'",
-        f"npm install --no-save --no-audit --no-fund aws-cdk@{CDK_CLI_VERSION}",
+        "npm ci --no-audit --no-fund",  # package.json and package-lock.json pin the CLI
+    ]
+
+
+def assume_role_commands(role_arn: str, session: str) -> list[str]:
+    """Shell lines that switch the build's credentials to a role of another account."""
+    field = "python3 -c \"import json,sys;print(json.load(sys.stdin)['{}'])\""
+    return [
+        f"creds=$(aws sts assume-role --role-arn {role_arn} --role-session-name {session} "
+        "--query Credentials --output json)",
+        *(
+            f'export {var}=$(echo "$creds" | {field.format(key)})'
+            for var, key in (
+                ("AWS_ACCESS_KEY_ID", "AccessKeyId"),
+                ("AWS_SECRET_ACCESS_KEY", "SecretAccessKey"),
+                ("AWS_SESSION_TOKEN", "SessionToken"),
+            )
+        ),
+    ]
+
+
+def start_build_commands(dev: Names) -> list[str]:
+    """After the dev deploy: one model build for this commit, started as the dev build starter."""
+    return [
+        *assume_role_commands(dev.role_arn(Role.BUILD_STARTER), "start-build"),
+        '.venv/bin/python -m finmlops.buildrun start --git-commit "$CODEBUILD_RESOLVED_SOURCE_VERSION"'
+        ' --author "$CODEBUILD_INITIATOR"',
     ]
 
 
@@ -499,11 +525,15 @@ class PromotionStack(Stack):
         )
         deploy_dev = project(
             "DeployDev",
-            "cdk deploy of the dev stage (model build)",
+            "cdk deploy of the dev stage (model build), then one build of this commit",
             _inline(
                 {
                     "install": _install_commands(),
-                    "build": _deploy_commands("dev", app="'.venv/bin/python -m finmlops_cdk.app'"),
+                    "build": [
+                        ".venv/bin/python -m finmlops_cdk.app --out cdk.out --environment dev",
+                        *_deploy_commands("dev", app="cdk.out"),
+                        *start_build_commands(names(config, "dev")),
+                    ],
                 }
             ),
             deploys=True,
@@ -806,6 +836,8 @@ class PromotionStack(Stack):
             )
             if env in SERVING_ENVIRONMENTS:
                 smoke.append(target.role_arn(Role.SMOKE_TEST))
+            else:
+                smoke.append(target.role_arn(Role.BUILD_STARTER))
         policy = managed_policy(
             self,
             "DeployPermissions",
@@ -841,7 +873,9 @@ class PromotionStack(Stack):
                     },
                 ),
                 iam.PolicyStatement(
-                    sid="AssumeSmokeTestRoles", actions=["sts:AssumeRole"], resources=smoke
+                    sid="AssumeBuildStarterAndSmokeTestRoles",
+                    actions=["sts:AssumeRole"],
+                    resources=smoke,
                 ),
                 iam.PolicyStatement(
                     sid="ReadVersionsInRegistry",
@@ -881,11 +915,7 @@ def smoke_test_commands(n: Names) -> list[str]:
         f"{endpoint}-rollback-{a}" for a in ("errors5xx", "modellatency", "modelerrors")
     )
     return [
-        f"creds=$(aws sts assume-role --role-arn {role} --role-session-name smoke-test "
-        "--query Credentials --output json)",
-        'export AWS_ACCESS_KEY_ID=$(echo "$creds" | python -c "import json,sys;print(json.load(sys.stdin)[\'AccessKeyId\'])")',
-        'export AWS_SECRET_ACCESS_KEY=$(echo "$creds" | python -c "import json,sys;print(json.load(sys.stdin)[\'SecretAccessKey\'])")',
-        'export AWS_SESSION_TOKEN=$(echo "$creds" | python -c "import json,sys;print(json.load(sys.stdin)[\'SessionToken\'])")',
+        *assume_role_commands(role, "smoke-test"),
         f"aws sagemaker wait endpoint-in-service --endpoint-name {endpoint} --region {region}",
         f"config=$(aws sagemaker describe-endpoint --endpoint-name {endpoint} --region {region} "
         "--query EndpointConfigName --output text)",

@@ -139,6 +139,8 @@ def test_cdk_json_runs_the_entry_point_and_package_json_pins_the_cli() -> None:
     assert cdk_json["app"] == ".venv/bin/python -m finmlops_cdk.app"
     package = json.loads((ROOT / "package.json").read_text())
     assert package["devDependencies"]["aws-cdk"] == CDK_CLI_VERSION == "2.1148.1"
+    lock = json.loads((ROOT / "package-lock.json").read_text())
+    assert lock["packages"]["node_modules/aws-cdk"]["version"] == CDK_CLI_VERSION
 
 
 def test_feature_flags_are_those_of_the_pinned_cdk() -> None:
