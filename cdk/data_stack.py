@@ -11,6 +11,7 @@ from typing import Any
 
 from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 from finmlops_cdk.naming import Names, Role, names
@@ -64,7 +65,7 @@ def _accounts_with_condition(readers: list[tuple[str, str]]) -> dict[str, Any]:
 class DataStack(Stack):
     """Keys, buckets, registry and alerts of one environment.
 
-    Attributes: `data_key`, `ops_key`, `audit_key`, `access_logs`, `artifacts`, `audit`,
+    Attributes: `data_key`, `ops_key`, `audit_key`, `access_logs`, `artifacts` (dev), `audit`,
     `capture` and `monitoring_output` (stage and prod), `state` (tooling), `model_package_group`
     (dev), `alerts`.
     """
@@ -108,13 +109,16 @@ class DataStack(Stack):
             bucket_name=n.bucket("access-logs"),
             retention_days=ACCESS_LOG_RETENTION_DAYS,
         ).bucket
-        self.artifacts = SecureBucket(
-            self,
-            "Artifacts",
-            bucket_name=n.artifact_bucket,
-            encryption_key=self.data_key,
-            access_logs=self.access_logs,
-        ).bucket
+        self.artifacts: s3.Bucket | None = None
+        if environment == "dev":
+            # What the model build writes: step code, data splits, models, evidence, baselines.
+            self.artifacts = SecureBucket(
+                self,
+                "Artifacts",
+                bucket_name=n.artifact_bucket,
+                encryption_key=self.data_key,
+                access_logs=self.access_logs,
+            ).bucket
         self.audit = SecureBucket(
             self,
             "Audit",
@@ -156,8 +160,8 @@ class DataStack(Stack):
             ).bucket
 
         self.model_package_group = None
-        if environment == "dev":
-            self.model_package_group = self._registry(config, n)
+        if self.artifacts is not None:
+            self.model_package_group = self._registry(config, n, self.artifacts)
 
         self.alerts = AlertTopic(
             self,
@@ -167,10 +171,13 @@ class DataStack(Stack):
             display_name=f"{config.project} {environment} alerts",
         ).topic
 
-        CfnOutput(self, "ArtifactBucketName", value=self.artifacts.bucket_name)
+        if self.artifacts is not None:
+            CfnOutput(self, "ArtifactBucketName", value=self.artifacts.bucket_name)
         CfnOutput(self, "AlertTopicArn", value=self.alerts.topic_arn)
 
-    def _registry(self, config: Config, n: Names) -> sagemaker.CfnModelPackageGroup:
+    def _registry(
+        self, config: Config, n: Names, artifacts: s3.Bucket
+    ) -> sagemaker.CfnModelPackageGroup:
         """The model package group, readable (never approvable) from stage, prod and tooling."""
         readers = _accounts_with_condition(registry_readers(config))
         policy = {
@@ -206,12 +213,12 @@ class DataStack(Stack):
 
         # Cross-account reads of artifacts and baselines: the bucket and its key, named roles only.
         art_readers = _accounts_with_condition(artifact_readers(config))
-        self.artifacts.add_to_resource_policy(
+        artifacts.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="ReadModelBuildOutputsFromServingAccounts",
                 principals=art_readers["principals"],
                 actions=["s3:GetObject", "s3:GetObjectVersion"],
-                resources=[self.artifacts.arn_for_objects("model-build/*")],
+                resources=[artifacts.arn_for_objects("model-build/*")],
                 conditions=art_readers["conditions"],
             )
         )

@@ -492,8 +492,9 @@ class ModelBuildStack(Stack):
     ) -> None:
         super().__init__(scope, id_, **kwargs)
         n = names(config, "dev")
-        if data.model_package_group is None:
+        if data.model_package_group is None or data.artifacts is None:
             raise ValueError("the model-build stack needs the dev data stack (it has the registry)")
+        artifacts = data.artifacts
 
         self.execution_role = SageMakerExecutionRole(
             self,
@@ -513,7 +514,7 @@ class ModelBuildStack(Stack):
         self.tracking: TrackingServer | None = None
         tracking_uri = self._tracking(config, n, data)
         values = {
-            Placeholder.ARTIFACT_BUCKET: data.artifacts.bucket_name,
+            Placeholder.ARTIFACT_BUCKET: artifacts.bucket_name,
             Placeholder.MODEL_PACKAGE_GROUP: config.model.package_group,
             Placeholder.EXECUTION_ROLE_NAME: role.role_name,
             Placeholder.KMS_KEY_ARN: data.data_key.key_arn,
@@ -528,7 +529,7 @@ class ModelBuildStack(Stack):
             definition=definition,
             role=role,
             values=values,
-            bucket=data.artifacts,
+            bucket=artifacts,
             bucket_name=n.artifact_bucket,
             data_key=data.data_key,
             log_key=data.ops_key,
