@@ -222,6 +222,18 @@ class DataStack(Stack):
                 conditions=art_readers["conditions"],
             )
         )
+        artifacts.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="ListModelBuildOutputsFromServingAccounts",
+                principals=art_readers["principals"],
+                actions=["s3:ListBucket"],
+                resources=[artifacts.bucket_arn],
+                conditions={
+                    **art_readers["conditions"],
+                    "StringLike": {"s3:prefix": ["model-build/*"]},
+                },
+            )
+        )
         self.data_key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="DecryptModelBuildOutputsFromServingAccounts",

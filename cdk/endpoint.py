@@ -251,6 +251,13 @@ def grant_registry_read(role: iam.Role, scope: Construct, n: Names) -> iam.Manag
             actions=["s3:GetObject", "s3:GetObjectVersion"],
             resources=[object_arn(n.partition, n.registry_artifact_bucket, "model-build/")],
         ),
+        # Processing inputs and the engine's baseline fetch list the prefix first.
+        iam.PolicyStatement(
+            sid="ListModelBuildOutputs",
+            actions=["s3:ListBucket"],
+            resources=[f"arn:{n.partition}:s3:::{n.registry_artifact_bucket}"],
+            conditions={"StringLike": {"s3:prefix": ["model-build/*"]}},
+        ),
         iam.PolicyStatement(
             sid="DecryptModelBuildOutputs",
             actions=["kms:Decrypt", "kms:DescribeKey"],

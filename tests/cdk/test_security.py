@@ -522,3 +522,28 @@ def test_serving_accounts_decrypt_registry_artifacts_only_through_s3_as_named_ro
     assert grant["Condition"]["StringEquals"]["kms:ViaService"] == "s3.us-east-1.amazonaws.com"
     assert set(_as_list(grant["Action"])) == {"kms:Decrypt", "kms:DescribeKey"}
     assert grant["Condition"]["ArnLike"]["aws:PrincipalArn"]
+
+
+def test_serving_roles_read_and_list_only_the_model_build_prefix_of_the_registry_bucket(
+    platform: Any,
+) -> None:
+    (policy,) = [
+        r["Properties"]["PolicyDocument"]["Statement"]
+        for *_, r in platform.resources("AWS::S3::BucketPolicy", "dev")
+        if any(
+            s.get("Sid", "").endswith("FromServingAccounts")
+            for s in r["Properties"]["PolicyDocument"]["Statement"]
+        )
+    ]
+    by_sid = {s.get("Sid"): s for s in policy}
+    read = by_sid["ReadModelBuildOutputsFromServingAccounts"]
+    listing = by_sid["ListModelBuildOutputsFromServingAccounts"]
+    assert json.dumps(read["Resource"]).endswith('/model-build/*"]]}')
+    assert listing["Condition"]["StringLike"] == {"s3:prefix": ["model-build/*"]}
+    for statement in (read, listing):
+        arns = statement["Condition"]["ArnLike"]["aws:PrincipalArn"]
+        assert sorted(arns) == sorted(
+            f"arn:aws:iam::{a}:role/credit-risk-{e}-{p}"
+            for e, a in (("stage", "222222222222"), ("prod", "333333333333"))
+            for p in ("model", "monitoring")
+        )
