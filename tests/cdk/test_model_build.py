@@ -215,3 +215,37 @@ def test_managed_mlflow_server_receives_the_track_steps_runs(variant: Any) -> No
 
 def test_no_tracking_server_without_sagemaker_tracking(platform: Any) -> None:
     assert list(platform.resources("AWS::SageMaker::MlflowTrackingServer")) == []
+
+
+def _steps(steps: list[dict[str, Any]]) -> Any:
+    for step in steps:
+        yield step
+        for branch in ("IfSteps", "ElseSteps"):
+            yield from _steps(step.get("Arguments", {}).get(branch, []))
+
+
+def test_every_build_job_runs_in_the_vpc_encrypted_and_training_isolated(
+    platform: Any, config: Any
+) -> None:
+    body = _pipeline(platform)["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"][
+        "Fn::Sub"
+    ][0]
+    subnets = list(config.environments.dev.vpc.subnet_ids)
+    vpc = {"SecurityGroupIds": ["${JobSecurityGroupId}"], "Subnets": subnets}
+    jobs = 0
+    for step in _steps(json.loads(body)["Steps"]):
+        job = step.get("Arguments", {})
+        if step["Type"] == "Processing":
+            assert job["NetworkConfig"]["VpcConfig"] == vpc, step["Name"]
+            assert job["NetworkConfig"]["EnableInterContainerTrafficEncryption"] is True
+            assert job["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == "${KmsKeyArn}"
+            assert job["ProcessingOutputConfig"]["KmsKeyId"] == "${KmsKeyArn}"
+            jobs += 1
+        elif step["Type"] == "Training":
+            assert job["VpcConfig"] == vpc
+            assert job["EnableNetworkIsolation"] is True
+            assert job["EnableInterContainerTrafficEncryption"] is True
+            assert job["ResourceConfig"]["VolumeKmsKeyId"] == "${KmsKeyArn}"
+            assert job["OutputDataConfig"]["KmsKeyId"] == "${KmsKeyArn}"
+            jobs += 1
+    assert jobs >= 4
