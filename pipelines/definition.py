@@ -76,6 +76,23 @@ def code_files() -> dict[str, Path]:
     }
 
 
+def pipeline_files(config: Config) -> dict[str, Path]:
+    """Every file the pipeline reads from the artifact bucket, by key (no SDK needed)."""
+    files = code_files()
+    # The config travels with the pipeline: the evidence and tracking steps read the gates and
+    # governance fields from it. Content-addressed, so the same config is one file.
+    config_key, config_file = write_shipped_config(
+        config, Path(tempfile.gettempdir()) / "finmlops-config"
+    )
+    files[config_key] = config_file
+    key = dataset_key(config)
+    if key:
+        from finmlops.modelbuild import resolve_dataset
+
+        files[key] = resolve_dataset(config.model.dataset.uri)
+    return files
+
+
 def dataset_key(config: Config) -> str | None:
     """S3 key of the shipped dataset, when the config points at the package's copy."""
     uri = config.model.dataset.uri
@@ -531,16 +548,5 @@ def build_pipeline_definition(config: Config) -> PipelineDefinition:
         body = pipeline.definition()
     # Round-trip through json with sorted keys so equal pipelines give equal bytes.
     body = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"))
-    files = code_files()
-    # The config travels with the pipeline: the evidence and tracking steps read the gates and
-    # governance fields from it. Content-addressed, so the same config is one file.
-    config_key, config_file = write_shipped_config(
-        config, Path(tempfile.gettempdir()) / "finmlops-config"
-    )
-    files[config_key] = config_file
-    key = dataset_key(config)
-    if key:
-        from finmlops.modelbuild import resolve_dataset
-
-        files[key] = resolve_dataset(config.model.dataset.uri)
+    files = pipeline_files(config)
     return PipelineDefinition(name=pipeline_name(config), body=body, code_files=files)

@@ -20,19 +20,24 @@ from finmlops.contracts import Param, Placeholder
 def upsert_pipeline(
     sagemaker: Any, config: Config, values: Mapping[str, str], role_arn: str
 ) -> str:
-    """Create the pipeline, or update it when it exists; returns its ARN."""
+    """Build the definition, fill its placeholders, create or update the pipeline."""
     from finmlops_pipelines.definition import build_pipeline_definition
 
     definition = build_pipeline_definition(config)
     body = Placeholder.substitute(definition.body, dict(values))
-    existing = sagemaker.list_pipelines(PipelineNamePrefix=definition.name)["PipelineSummaries"]
-    if any(p["PipelineName"] == definition.name for p in existing):
+    return upsert_body(sagemaker, definition.name, body, role_arn, config)
+
+
+def upsert_body(sagemaker: Any, name: str, body: str, role_arn: str, config: Config) -> str:
+    """Create the pipeline with this definition, or update it when it exists; returns its ARN."""
+    existing = sagemaker.list_pipelines(PipelineNamePrefix=name)["PipelineSummaries"]
+    if any(p["PipelineName"] == name for p in existing):
         response = sagemaker.update_pipeline(
-            PipelineName=definition.name, PipelineDefinition=body, RoleArn=role_arn
+            PipelineName=name, PipelineDefinition=body, RoleArn=role_arn
         )
     else:
         response = sagemaker.create_pipeline(
-            PipelineName=definition.name,
+            PipelineName=name,
             PipelineDefinition=body,
             RoleArn=role_arn,
             Tags=[{"Key": k, "Value": v} for k, v in sorted(config.inventory_tags().items())],

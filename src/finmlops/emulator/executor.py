@@ -259,11 +259,16 @@ class PipelineExecutor:
     ) -> None:
         program = [self.python if c in {"python3", "python"} else c for c in command]
         program = [str(self._local(root, c)) if c.startswith("/opt/ml/") else c for c in program]
+        # Container paths in the job's own environment point into the same local /opt/ml tree.
+        job_env = {
+            k: str(self._local(root, v)) if str(v).startswith("/opt/ml/") else str(v)
+            for k, v in (env or {}).items()
+        }
         environment = {
             **os.environ,
             **self.job_environment,
             CONTAINER_ROOT_ENV: str(root),
-            **(env or {}),
+            **job_env,
         }
         done = subprocess.run(program, capture_output=True, text=True, env=environment, check=False)
         (root / "job.log").write_text(done.stdout + done.stderr)
@@ -272,6 +277,15 @@ class PipelineExecutor:
             raise ExecutionError(
                 f"step {step} exited with code {done.returncode}: {' | '.join(tail)}"
             )
+
+    def run_processing_job(
+        self, name: str, arguments: dict[str, Any], job_id: str
+    ) -> dict[str, Any]:
+        """One processing job outside any pipeline (as a monitoring schedule starts one)."""
+        execution = Execution(
+            execution_id=job_id, started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        )
+        return self._processing({"Name": name}, self.resolve(arguments, execution), execution)
 
     def _processing(
         self, step: dict[str, Any], args: dict[str, Any], execution: Execution
@@ -284,9 +298,14 @@ class PipelineExecutor:
         for item in outputs:
             self._local(root, item["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
         app = args["AppSpecification"]
-        command = list(app.get("ContainerEntrypoint", [])) + [
-            str(a) for a in app.get("ContainerArguments", [])
-        ]
+        entrypoint = app.get("ContainerEntrypoint") or self.image_entrypoints.get(
+            app.get("ImageUri", "")
+        )
+        if not entrypoint:
+            raise UnsupportedStepError(
+                f"step {step['Name']}: image {app.get('ImageUri')} has no entry point the emulator knows"
+            )
+        command = list(entrypoint) + [str(a) for a in app.get("ContainerArguments", [])]
         self._run_process(command, root, step["Name"], args.get("Environment"))
         properties: dict[str, Any] = {}
         local_of = {}

@@ -1,0 +1,811 @@
+"""The whole lifecycle against the embedded AWS: what `make demo` runs and the e2e test asserts.
+
+Every stage uses the platform's own pieces, the way they run on AWS: the pipeline definition as
+synthesized for the dev stage, the step code, the registry commands, the approval-event handler,
+the promotion gate, the monitoring engine as a processing job, the alarms. What AWS would do by
+itself (emit the registry's state-change event, run the containers, evaluate alarms) the
+emulator does, and says so in the stage's line.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from finmlops.config import Config
+from finmlops.contracts import Approval, DeploymentManifest, Placeholder, Promotion
+from finmlops.emulator.alarms import Transition, evaluate_alarms
+from finmlops.emulator.executor import Execution, PipelineExecutor
+from finmlops.emulator.server import EMULATOR_ACCOUNT, EmbeddedAws
+from finmlops.emulator.serving import LocalEndpoints
+from finmlops.emulator.template import SynthesizedPipeline, pipelines_in
+from finmlops.registry.approval import approve
+from finmlops.registry.audit import AuditTrail, to_csv, to_json
+from finmlops.registry.errors import RefusedError
+from finmlops.registry.handler import HandlerSettings, Outcome, handle_state_change
+from finmlops.registry.promotion import DeploymentHistory, record_deployment, resolve, rollback
+from finmlops.steps.preprocess import ENCODERS_FILE
+
+# The project image runs `python -m finmlops.monitoring` (docker/monitoring/Dockerfile).
+PROJECT_IMAGE = f"{EMULATOR_ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/finmlops-project:emulated"
+PROJECT_ENTRYPOINT = ["python3", "-m", "finmlops.monitoring"]
+CAPTURE_PREFIX = "capture"
+BATCH = 20  # rows per scoring request
+GROUND_TRUTH_PREFIX = "ground-truth"
+METRIC_NAMESPACES = {"drift": "finmlops/data-metrics", "quality": "finmlops/model-metrics"}
+
+# The documented production shift of the demo's second traffic window: the loan book moves to
+# riskier, longer loans for poorer applicants. Each entry: feature -> (what, how much).
+SHIFT: dict[str, tuple[str, float]] = {
+    "int_rate": ("add", 4.0),  # interest rates up 4 percentage points
+    "annual_inc": ("scale", 0.7),  # incomes 30 % lower
+    "funded_amnt": ("scale", 1.5),  # loans half as large again
+    "revol_util": ("add", 20.0),  # revolving utilisation up 20 points
+    "all_util": ("add", 15.0),  # overall utilisation up 15 points
+    "inq_last_6mths": ("add", 2.0),  # two more credit inquiries in six months
+    "inq_last_12m": ("add", 3.0),  # three more in twelve
+    "open_il_12m": ("add", 1.0),  # one more instalment account opened this year
+}
+SHIFT_TO_CATEGORY = ("term", "term_60")  # every loan on the 60-month term
+
+
+@dataclass
+class Person:
+    name: str
+    arn: str
+    session: Any
+
+
+@dataclass
+class StageResult:
+    name: str
+    line: str
+    seconds: float
+    ok: bool = True
+
+
+@dataclass
+class World:
+    """The emulated accounts, people and resources, named as the CDK stacks name them."""
+
+    config: Config
+    aws: EmbeddedAws
+    author: Person
+    approver: Person
+    names: dict[str, Any]
+    topic_arn: str
+    queue_url: str
+    kms_key_arn: str
+    role_name: str
+    promotion_pipeline: str
+    endpoints: LocalEndpoints
+
+
+@dataclass
+class Summary:
+    stages: list[StageResult] = field(default_factory=list)
+    versions: dict[str, str] = field(default_factory=dict)
+    deployed: dict[str, str] = field(default_factory=dict)
+    refused_self_approval: str = ""
+    handler_outcomes: list[str] = field(default_factory=list)
+    drift: dict[str, dict[str, Any]] = field(default_factory=dict)
+    alarm: Transition | None = None
+    alert_messages: list[dict[str, Any]] = field(default_factory=list)
+    quality: dict[str, Any] = field(default_factory=dict)
+    rollback: dict[str, str] = field(default_factory=dict)
+    audit_actions: list[str] = field(default_factory=list)
+    paths: dict[str, Path] = field(default_factory=dict)
+
+
+def _names(config: Config) -> dict[str, Any]:
+    from finmlops_cdk.naming import names
+
+    return {env: names(config, env) for env in ("tooling", "dev", "stage", "prod")}
+
+
+def git_commit(default: str = "demo") -> str:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=5,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return default
+    return done.stdout.strip() or default
+
+
+class Lifecycle:
+    def __init__(
+        self,
+        config: Config,
+        aws: EmbeddedAws,
+        work_dir: Path,
+        *,
+        progress: Callable[[str], None] = lambda _m: None,
+        clock_start: datetime | None = None,
+    ) -> None:
+        self.config = config
+        self.aws = aws
+        self.work_dir = work_dir
+        self.progress = progress
+        self.summary = Summary()
+        # Traffic is stamped in whole past hours so each window is its own capture hour.
+        base = (clock_start or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
+        self.hours = [
+            base - timedelta(hours=3),
+            base - timedelta(hours=2),
+            base - timedelta(hours=1),
+        ]
+        self._clock = self.hours[0]
+        self.world: World | None = None
+        self.pipeline: SynthesizedPipeline | None = None
+        self.executions: list[Execution] = []
+
+    # ------------------------------------------------------------------ helpers
+    def stage(self, name: str, run: Callable[[], str]) -> str:
+        self.progress(f"{name} ...")
+        start = time.perf_counter()
+        line = run()
+        result = StageResult(name, line, time.perf_counter() - start)
+        self.summary.stages.append(result)
+        self.progress(f"{name}: {line}")
+        return line
+
+    @property
+    def w(self) -> World:
+        if self.world is None:
+            raise RuntimeError("provision() first")
+        return self.world
+
+    def client(self, service: str, person: Person | None = None) -> Any:
+        return self.aws.client(service, person.session if person else None)
+
+    def audit(self, person: Person | None = None) -> AuditTrail:
+        return AuditTrail(self.client("s3", person), self.w.names["tooling"].audit_bucket)
+
+    def history(self) -> DeploymentHistory:
+        return DeploymentHistory(self.client("s3"), self.w.names["tooling"].state_bucket)
+
+    # ------------------------------------------------------------------ provision
+    def _person(self, name: str) -> Person:
+        iam = self.client("iam")
+        arn = iam.create_user(UserName=name)["User"]["Arn"]
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        return Person(name, arn, self.aws.session(key["AccessKeyId"], key["SecretAccessKey"]))
+
+    def provision(self, dev_template: Path) -> str:
+        config = self.config
+        names = _names(config)
+        s3, iam = self.client("s3"), self.client("iam")
+        author, approver = self._person("alice-data-scientist"), self._person("bob-model-risk")
+        buckets = [
+            names["dev"].artifact_bucket,
+            names["tooling"].state_bucket,
+            *(names[e].bucket(p) for e in ("stage", "prod") for p in ("capture", "monitoring")),
+        ]
+        for bucket in buckets:
+            s3.create_bucket(Bucket=bucket)
+        s3.create_bucket(Bucket=names["tooling"].audit_bucket, ObjectLockEnabledForBucket=True)
+        kms_key = self.client("kms").create_key(Description="emulated data key")["KeyMetadata"][
+            "Arn"
+        ]
+        trust = json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "sagemaker.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        )
+        role_name = names["dev"].role("sagemaker-build")
+        iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=trust)
+        sm = self.client("sagemaker")
+        sm.create_model_package_group(
+            ModelPackageGroupName=config.model.package_group,
+            Tags=[{"Key": k, "Value": v} for k, v in config.inventory_tags().items()],
+        )
+        sns, sqs = self.client("sns"), self.client("sqs")
+        topic = sns.create_topic(Name=f"{config.project}-prod-alerts")["TopicArn"]
+        queue = sqs.create_queue(QueueName=f"{config.project}-alerts-inbox")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+        promotion = self._promotion_pipeline(names)
+        endpoints = LocalEndpoints(self.client("s3"), clock=lambda: self._clock).start()
+        self.world = World(
+            config,
+            self.aws,
+            author,
+            approver,
+            names,
+            topic,
+            queue,
+            kms_key,
+            role_name,
+            promotion,
+            endpoints,
+        )
+        self._alarms()
+        (self.pipeline,) = [
+            p for p in pipelines_in(json.loads(dev_template.read_text()), str(dev_template))
+            if p.pipeline_name.endswith("model-build")
+        ]  # fmt: skip
+        self._ship_code_and_create_pipeline()
+        return (
+            f"{len(buckets) + 1} buckets (audit with Object Lock), KMS key, group {config.model.package_group}, "
+            f"people {author.name} (author) and {approver.name} (approver), alerts topic -> SQS, "
+            f"pipeline {self.pipeline.pipeline_name} from {dev_template.name}"
+        )
+
+    def _promotion_pipeline(self, names: dict[str, Any]) -> str:
+        iam = self.client("iam")
+        trust = json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "codepipeline.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        )
+        role = iam.create_role(
+            RoleName=names["tooling"].role("promotion-pipeline"), AssumeRolePolicyDocument=trust
+        )
+        name = f"{self.config.project}-promotion"
+        action = {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"}
+        self.client("codepipeline").create_pipeline(
+            pipeline={
+                "name": name,
+                "roleArn": role["Role"]["Arn"],
+                "artifactStore": {"type": "S3", "location": names["tooling"].state_bucket},
+                "stages": [
+                    {
+                        "name": "Source",
+                        "actions": [
+                            {
+                                "name": "Source",
+                                "actionTypeId": action,
+                                "outputArtifacts": [{"name": "src"}],
+                                "configuration": {
+                                    "S3Bucket": names["tooling"].state_bucket,
+                                    "S3ObjectKey": "source.zip",
+                                },
+                            }
+                        ],
+                    },
+                    {
+                        "name": "ApproveProd",
+                        "actions": [
+                            {
+                                "name": "Approve",
+                                "actionTypeId": {
+                                    "category": "Approval",
+                                    "owner": "AWS",
+                                    "provider": "Manual",
+                                    "version": "1",
+                                },
+                            }
+                        ],
+                    },
+                ],
+                "version": 1,
+            }
+        )
+        return name
+
+    def _alarms(self) -> None:
+        cw, names, monitoring = self.client("cloudwatch"), self.w.names, self.config.monitoring
+        for env in ("stage", "prod"):
+            n = names[env]
+            schedule = f"{n.endpoint_name}-monitoring"
+            for alarm, namespace, metric, threshold, comparison in (
+                (n.drift_alarm, METRIC_NAMESPACES["drift"], "dataset_drift_share", monitoring.dataset_drift_share, "GreaterThanOrEqualToThreshold"),
+                (n.quality_alarm, METRIC_NAMESPACES["quality"], "auc", monitoring.min_auc, "LessThanThreshold"),
+            ):  # fmt: skip
+                cw.put_metric_alarm(
+                    AlarmName=alarm,
+                    Namespace=namespace,
+                    MetricName=metric,
+                    Dimensions=[
+                        {"Name": "Endpoint", "Value": n.endpoint_name},
+                        {"Name": "MonitoringSchedule", "Value": schedule},
+                    ],
+                    Statistic="Maximum" if metric == "dataset_drift_share" else "Minimum",
+                    Period=3600,
+                    EvaluationPeriods=1,
+                    Threshold=threshold,
+                    ComparisonOperator=comparison,
+                    TreatMissingData="notBreaching",
+                    AlarmActions=[self.w.topic_arn],
+                    OKActions=[self.w.topic_arn],
+                )
+
+    def _values(self) -> dict[str, str]:
+        n = self.w.names["dev"]
+        return {
+            Placeholder.ARTIFACT_BUCKET: n.artifact_bucket,
+            Placeholder.MODEL_PACKAGE_GROUP: self.config.model.package_group,
+            Placeholder.EXECUTION_ROLE_NAME: self.w.role_name,
+            Placeholder.KMS_KEY_ARN: self.w.kms_key_arn,
+            Placeholder.SECURITY_GROUP_ID: "sg-0emulated0000000",
+            Placeholder.MONITORING_IMAGE_URI: PROJECT_IMAGE,
+            Placeholder.MLFLOW_TRACKING_URI: str(self.work_dir / "mlflow" / "mlflow.db"),
+            Placeholder.ACCOUNT_ID: EMULATOR_ACCOUNT,
+            Placeholder.PARTITION: "aws",
+            Placeholder.REGION: self.aws.region,
+        }
+
+    def _ship_code_and_create_pipeline(self) -> None:
+        from finmlops_pipelines.definition import pipeline_files
+
+        from finmlops.buildrun import upsert_body
+
+        assert self.pipeline is not None
+        s3 = self.client("s3")
+        # The files the CDK's BucketDeployment ships: the same keys the definition references.
+        for key, path in pipeline_files(self.config).items():
+            s3.upload_file(str(path), self.w.names["dev"].artifact_bucket, key)
+        body = self.pipeline.fill(self._values())
+        role_arn = f"arn:aws:iam::{EMULATOR_ACCOUNT}:role/{self.w.role_name}"
+        upsert_body(
+            self.client("sagemaker"), self.pipeline.pipeline_name, body, role_arn, self.config
+        )
+
+    # ------------------------------------------------------------------ build
+    def build(self, label: str) -> str:
+        """Start the pipeline as the author (SageMaker API), then run it step by step."""
+        assert self.pipeline is not None
+        sm = self.client("sagemaker", self.w.author)
+        commit = git_commit()
+        started = sm.start_pipeline_execution(
+            PipelineName=self.pipeline.pipeline_name,
+            PipelineParameters=[
+                {"Name": "GitCommit", "Value": commit},
+                {"Name": "ModelAuthor", "Value": self.w.author.arn},
+            ],
+        )
+        arn = started["PipelineExecutionArn"]
+        described = sm.describe_pipeline_definition_for_execution(PipelineExecutionArn=arn)
+        parameters = {
+            p["Name"]: p["Value"]
+            for p in sm.list_pipeline_parameters_for_execution(PipelineExecutionArn=arn)[
+                "PipelineParameters"
+            ]
+        }
+        executor = PipelineExecutor(
+            described["PipelineDefinition"],
+            s3=self.client("s3"),
+            sagemaker=self.client("sagemaker"),
+            work_dir=self.work_dir / "executions",
+            progress=lambda m: self.progress(f"  {m}"),
+            image_entrypoints={PROJECT_IMAGE: PROJECT_ENTRYPOINT},
+            job_environment=self._job_environment(),
+        )
+        execution = executor.run(
+            arn.rsplit("/", 1)[-1], parameters, pipeline_arn=arn.split("/execution/")[0]
+        )
+        self.executions.append(execution)
+        (self.work_dir / "executions" / f"{execution.execution_id}.json").write_text(
+            execution.to_json()
+        )
+        if execution.status != "Succeeded":
+            raise RuntimeError(f"pipeline execution failed: {execution.failure_reason}")
+        package = execution.step("RegisterModel").outcome or ""
+        self.summary.versions[label] = package
+        steps = sum(1 for s in execution.steps if s.status == "Succeeded")
+        return f"{steps} steps succeeded in {sum(s.seconds for s in execution.steps):.1f}s -> {package.rsplit('/', 2)[-2:]} PendingManualApproval"
+
+    def _job_environment(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL": self.aws.endpoint_url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": self.aws.region,
+            "AWS_REGION": self.aws.region,
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+        }
+
+    # ------------------------------------------------------------------ approval
+    def approve_as_author(self, label: str) -> str:
+        person = self.w.author
+        try:
+            approve(
+                self.client("sagemaker", person), self.client("sts", person), self.audit(person),
+                arn=self.summary.versions[label], reason="I trained it and it looks good",
+            )  # fmt: skip
+        except RefusedError as exc:
+            self.summary.refused_self_approval = str(exc)
+            return f"refused, as it must be: {exc.problems[0] if exc.problems else exc}"
+        raise RuntimeError("the author approved their own model: segregation of duties is broken")
+
+    def approve_as_approver(self, label: str, reason: str) -> str:
+        person = self.w.approver
+        decision = approve(
+            self.client("sagemaker", person), self.client("sts", person), self.audit(person),
+            arn=self.summary.versions[label], reason=reason,
+        )  # fmt: skip
+        return f"{decision.status} by {decision.actor.rsplit('/', 1)[-1]}: {reason!r} (audit {decision.record.record_id})"
+
+    def approval_event(self, label: str) -> str:
+        """SageMaker emits the state-change event on AWS; the emulator builds the same event and
+        delivers it twice, as EventBridge may, to the handler the rule invokes."""
+        arn = self.summary.versions[label]
+        package = self.client("sagemaker").describe_model_package(ModelPackageName=arn)
+        event = {
+            "version": "0",
+            "id": f"emulated-{package['ModelPackageVersion']}",
+            "detail-type": "SageMaker Model Package State Change",
+            "source": "aws.sagemaker",
+            "account": EMULATOR_ACCOUNT,
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": self.aws.region,
+            "resources": [arn],
+            "detail": {
+                "ModelPackageGroupName": package["ModelPackageGroupName"],
+                "ModelPackageVersion": package["ModelPackageVersion"],
+                "ModelPackageArn": arn,
+                "ModelApprovalStatus": package["ModelApprovalStatus"],
+                "CreationTime": 0,
+            },
+        }
+        settings = HandlerSettings(
+            groups=frozenset({self.config.model.package_group}),
+            pipeline_name=self.w.promotion_pipeline,
+            audit_bucket=self.w.names["tooling"].audit_bucket,
+            state_bucket=self.w.names["tooling"].state_bucket,
+        )
+        outcomes: list[Outcome] = [
+            handle_state_change(
+                event,
+                sagemaker=self.client("sagemaker"),
+                s3=self.client("s3"),
+                codepipeline=self.client("codepipeline"),
+                settings=settings,
+            )
+            for _ in range(2)
+        ]
+        self.summary.handler_outcomes.extend(o.result for o in outcomes)
+        return f"delivered twice -> {', '.join(o.result for o in outcomes)} (one promotion)"
+
+    # ------------------------------------------------------------------ promotion
+    def _deploy(self, manifest: DeploymentManifest, actor: str, reason: str = "") -> None:
+        n = self.w.names[manifest.environment]
+        self.w.endpoints.deploy(
+            n.endpoint_name,
+            model_data_url=manifest.model_data_url,
+            model_package_arn=manifest.model_package_arn,
+            capture_bucket=n.bucket("capture"),
+            capture_prefix=CAPTURE_PREFIX,
+        )
+        record_deployment(
+            self.client("sagemaker"),
+            self.audit(),
+            self.history(),
+            manifest=manifest,
+            actor=actor,
+            reason=reason,
+        )
+        self.summary.deployed[manifest.environment] = manifest.model_package_arn
+        manifest_path = (
+            self.work_dir / "manifests" / f"{manifest.environment}-v{manifest.version}.json"
+        )
+        manifest_path.parent.mkdir(parents=True, exist_ok=True)
+        manifest_path.write_text(manifest.to_json())
+
+    def _smoke_test(self, environment: str) -> int:
+        rows = self.test_rows().head(20)
+        body = "\n".join(",".join(_cell(v) for v in row) for row in rows.to_numpy())
+        runtime = self.aws.session().client("sagemaker-runtime", endpoint_url=self.w.endpoints.url)
+        # The smoke test's calls would be captured like any other: keep them out of the windows.
+        answer = (
+            runtime.invoke_endpoint(
+                EndpointName=self.w.names[environment].endpoint_name,
+                ContentType="text/csv",
+                Body=body.encode(),
+            )["Body"]
+            .read()
+            .decode()
+        )
+        scores = [float(v) for v in answer.split()]
+        if len(scores) != len(rows) or not all(0.0 <= s <= 1.0 for s in scores):
+            raise RuntimeError(f"smoke test of {environment} failed: {answer[:200]}")
+        return len(scores)
+
+    def promote(self, label: str) -> str:
+        actor = f"codepipeline/{self.w.promotion_pipeline}"
+        arn = self.summary.versions[label]
+        stage = resolve(
+            self.client("sagemaker"), self.audit(), arn=arn, environment="stage", actor=actor
+        )
+        self._deploy(stage, actor)
+        smoke = self._smoke_test("stage")
+        # CodePipeline's manual approval before prod (PutApprovalResult: not in moto, recorded here).
+        gate = f"manual approval by {self.w.approver.name}"
+        prod = resolve(
+            self.client("sagemaker"), self.audit(), arn=arn, environment="prod", actor=actor
+        )
+        self._deploy(prod, actor, reason=gate)
+        return f"v{stage.version}: stage deployed, smoke test {smoke} scores ok, {gate}, prod deployed (canary on AWS)"
+
+    # ------------------------------------------------------------------ traffic
+    def test_rows(self) -> pd.DataFrame:
+        """Held-out rows as the endpoint receives them: encoded features, no label."""
+        execution = self.executions[0]
+        local = (
+            self.work_dir
+            / "executions"
+            / execution.execution_id
+            / "Preprocess"
+            / "opt/ml/processing/output"
+        )
+        test = pd.read_csv(local / "test" / "test.csv", header=None)
+        encoders = json.loads((local / "artifacts" / ENCODERS_FILE).read_text())
+        features = test.iloc[:, 1:]
+        features.columns = encoders["features"]
+        features.attrs["labels"] = test.iloc[:, 0].to_numpy()
+        features.attrs["encoders"] = encoders
+        return features
+
+    def shifted(self, rows: pd.DataFrame) -> pd.DataFrame:
+        out = rows.copy()
+        for column, (how, amount) in SHIFT.items():
+            out[column] = out[column] + amount if how == "add" else out[column] * amount
+        column, value = SHIFT_TO_CATEGORY
+        out[column] = float(rows.attrs["encoders"]["categorical"][column].index(value))
+        return out
+
+    def replay(self, window: int, rows: pd.DataFrame, environment: str = "prod") -> int:
+        """Requests of BATCH rows each (CSV, one row per line), as a scoring service sends them."""
+        self._clock = self.hours[window]
+        runtime = self.aws.session().client("sagemaker-runtime", endpoint_url=self.w.endpoints.url)
+        name = self.w.names[environment].endpoint_name
+        values = rows.to_numpy()
+        for number, start in enumerate(range(0, len(values), BATCH)):
+            body = "\n".join(
+                ",".join(_cell(v) for v in row) for row in values[start : start + BATCH]
+            )
+            runtime.invoke_endpoint(
+                EndpointName=name,
+                ContentType="text/csv",
+                Body=body.encode(),
+                InferenceId=f"w{window}-{number}",
+            )
+        self.w.endpoints.flush()
+        return len(values)
+
+    def traffic(self) -> str:
+        rows = self.test_rows()
+        reference = self.replay(0, rows)
+        shifted = self.replay(1, self.shifted(rows))
+        return (
+            f"{reference} reference-like requests ({self.hours[0]:%H}:00), then {shifted} shifted "
+            f"({self.hours[1]:%H}:00): {', '.join(f'{c} {h} {a:g}' for c, (h, a) in SHIFT.items())}, "
+            f"{SHIFT_TO_CATEGORY[0]}={SHIFT_TO_CATEGORY[1]}"
+        )
+
+    # ------------------------------------------------------------------ monitoring
+    def _monitoring_job(
+        self,
+        command: str,
+        window: int,
+        inputs: dict[str, tuple[str, str]],
+        env: dict[str, str],
+        extra_arguments: list[str] | None = None,
+    ) -> Path:
+        """The monitoring program as the scheduled processing job runs it (project image)."""
+        n = self.w.names["prod"]
+        job_name = f"{command}-w{window}"
+        hour = self.hours[window]
+        output = f"s3://{n.bucket('monitoring')}/{command}/{n.endpoint_name}/{hour:%Y/%m/%d/%H}"
+        job = {
+            "AppSpecification": {
+                "ImageUri": PROJECT_IMAGE,
+                "ContainerArguments": [
+                    command,
+                    *(extra_arguments or []),
+                    "--put-metric-data",
+                    "--region",
+                    self.aws.region,
+                    "--metrics-dir",
+                    "/opt/ml/output/metrics/cloudwatch",
+                    "--message-file",
+                    "/opt/ml/output/message",
+                ],
+            },
+            "ProcessingInputs": [
+                {"InputName": name, "S3Input": {"S3Uri": uri, "LocalPath": local}}
+                for name, (uri, local) in inputs.items()
+            ],
+            "ProcessingOutputConfig": {
+                "Outputs": [
+                    {
+                        "OutputName": "results",
+                        "S3Output": {"S3Uri": output, "LocalPath": "/opt/ml/processing/resultdata"},
+                    }
+                ]
+            },
+            "Environment": {
+                "sagemaker_endpoint_name": n.endpoint_name,
+                "sagemaker_monitoring_schedule_name": f"{n.endpoint_name}-monitoring",
+                "output_path": "/opt/ml/processing/resultdata",
+                "start_time": hour.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "end_time": (hour + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                **env,
+            },
+        }
+        executor = PipelineExecutor(
+            {"Steps": []}, s3=self.client("s3"), sagemaker=self.client("sagemaker"),
+            work_dir=self.work_dir / "monitoring", image_entrypoints={PROJECT_IMAGE: PROJECT_ENTRYPOINT},
+            job_environment=self._job_environment(),
+        )  # fmt: skip
+        executor.run_processing_job(job_name, job, job_name)
+        return self.work_dir / "monitoring" / job_name / job_name / "opt/ml/processing/resultdata"
+
+    def monitor_drift(self) -> str:
+        n = self.w.names["prod"]
+        sm = self.client("sagemaker")
+        package = sm.describe_model_package(
+            ModelPackageName=self.w.endpoints.deployed(n.endpoint_name)
+        )
+        statistics = package["DriftCheckBaselines"]["ModelDataQuality"]["Statistics"]["S3Uri"]
+        baseline = statistics.rsplit("/", 1)[0] + "/"
+        lines = []
+        for window in (0, 1):
+            capture = f"s3://{n.bucket('capture')}/{CAPTURE_PREFIX}/{n.endpoint_name}/AllTraffic/{self.hours[window]:%Y/%m/%d/%H}/"
+            results = self._monitoring_job(
+                "drift", window,
+                {"endpoint": (capture, "/opt/ml/processing/input/endpoint"), "baseline": (baseline, "/opt/ml/processing/baseline")},
+                {
+                    "dataset_source": "/opt/ml/processing/input/endpoint",
+                    "baseline_uri": "/opt/ml/processing/baseline",
+                    "drift_thresholds": self.config.monitoring.drift.model_dump_json(),
+                    "dataset_drift_share": str(self.config.monitoring.dataset_drift_share),
+                    "expected_model_id": self.config.model.name,
+                    "expected_model_package_arn": package["ModelPackageArn"],
+                },
+            )  # fmt: skip
+            report = json.loads(next(results.glob("drift_report.json")).read_text())
+            dataset = report["dataset"]
+            drifted = [f["name"] for f in report["features"] if f["drifted"]]
+            self.summary.drift[f"window-{window}"] = {
+                "dataset": dataset,
+                "drifted": drifted,
+                "results": results,
+            }
+            lines.append(
+                f"window {window}: {'DRIFT' if dataset['drifted'] else 'no drift'} ({dataset['drift_share']:.2f} of features; {', '.join(drifted) or 'none'})"
+            )
+        self.summary.paths["drift report"] = next(results.glob("*.html"))
+        return "; ".join(lines)
+
+    def alarm(self) -> str:
+        changes = evaluate_alarms(
+            self.client("cloudwatch"), self.client("sns"), now=self.hours[1] + timedelta(hours=1, minutes=5),
+            names=[self.w.names["prod"].drift_alarm],
+        )  # fmt: skip
+        self.summary.alarm = changes[-1] if changes else None
+        messages = (
+            self.client("sqs")
+            .receive_message(QueueUrl=self.w.queue_url, MaxNumberOfMessages=10)
+            .get("Messages", [])
+        )
+        self.summary.alert_messages = [
+            json.loads(json.loads(m["Body"])["Message"]) for m in messages
+        ]
+        if not self.summary.alarm:
+            return "no alarm state change"
+        received = [m["NewStateValue"] for m in self.summary.alert_messages]
+        return f"{self.summary.alarm.alarm}: {self.summary.alarm.old} -> {self.summary.alarm.new}; SQS subscriber received {received}"
+
+    def late_labels(self) -> str:
+        """Ground truth for the reference window arrives later; model quality is computed."""
+        n = self.w.names["prod"]
+        labels = self.test_rows().attrs["labels"]
+        truth_hour = self.hours[2]
+        # One ground-truth record per request (inference id), its labels in the request's row order.
+        lines = [
+            json.dumps({
+                "groundTruthData": {"data": "\n".join(str(int(v)) for v in labels[start : start + BATCH]), "encoding": "CSV"},
+                "eventMetadata": {"eventId": f"w0-{number}"},
+                "eventVersion": "0",
+            })
+            for number, start in enumerate(range(0, len(labels), BATCH))
+        ]  # fmt: skip
+        key = f"{GROUND_TRUTH_PREFIX}/{n.endpoint_name}/{truth_hour:%Y/%m/%d/%H}/labels.jsonl"
+        self.client("s3").put_object(
+            Bucket=n.bucket("monitoring"), Key=key, Body="\n".join(lines).encode()
+        )
+        capture = f"s3://{n.bucket('capture')}/{CAPTURE_PREFIX}/{n.endpoint_name}/AllTraffic/{self.hours[0]:%Y/%m/%d/%H}/"
+        results = self._monitoring_job(
+            "quality", 0,
+            {"endpoint": (capture, "/opt/ml/processing/input/endpoint"),
+             "groundtruth": (f"s3://{n.bucket('monitoring')}/{GROUND_TRUTH_PREFIX}/{n.endpoint_name}/", "/opt/ml/processing/groundtruth")},
+            {"dataset_source": "/opt/ml/processing/input/endpoint", "ground_truth_source": "/opt/ml/processing/groundtruth"},
+            ["--cutoff", str(self.config.model.cutoff), "--min-auc", str(self.config.monitoring.min_auc), "--positive-labels", "1"],
+        )  # fmt: skip
+        report = json.loads(next(results.glob("*quality*.json")).read_text())
+        self.summary.quality = report
+        self.summary.paths["model quality"] = next(results.glob("*quality*.json"))
+        overall = report.get("overall", report)
+        auc = overall.get("metrics", {}).get("auc", overall.get("auc"))
+        coverage = overall.get("label_coverage")
+        return f"{len(labels)} labels joined by inference id: AUC {auc}, label coverage {coverage}"
+
+    # ------------------------------------------------------------------ rollback and evidence
+    def rollback(self) -> str:
+        actor = self.w.approver.arn
+        deployment = rollback(
+            self.client("sagemaker", self.w.approver), self.audit(self.w.approver), self.history(),
+            environment="prod", actor=actor, reason="v2 under review after the drift alert; back to v1",
+        )  # fmt: skip
+        manifest = deployment.manifest
+        n = self.w.names["prod"]
+        self.w.endpoints.deploy(
+            n.endpoint_name, model_data_url=manifest.model_data_url, model_package_arn=manifest.model_package_arn,
+            capture_bucket=n.bucket("capture"), capture_prefix=CAPTURE_PREFIX,
+        )  # fmt: skip
+        self.summary.rollback = {"from": deployment.replaces, "to": manifest.model_package_arn}
+        self.summary.deployed["prod"] = manifest.model_package_arn
+        return f"prod back on v{manifest.version} ({deployment.replaces.rsplit('/', 1)[-1] and 'replacing ' + deployment.replaces.rsplit('/', 2)[-1]}), audited"
+
+    def evidence(self) -> str:
+        s3 = self.client("s3")
+        package = self.client("sagemaker").describe_model_package(
+            ModelPackageName=self.summary.versions["v1"]
+        )
+        report_uri = package["CustomerMetadataProperties"]["validation-report"]
+        bucket, _, key = report_uri.removeprefix("s3://").partition("/")
+        report = self.work_dir / "evidence" / "validation_report_v1.html"
+        report.parent.mkdir(parents=True, exist_ok=True)
+        s3.download_file(bucket, key, str(report))
+        records = self.audit().records() if hasattr(self.audit(), "records") else []
+        self.summary.audit_actions = [r.action for r in records]
+        (self.work_dir / "audit.csv").write_text(to_csv(records))
+        (self.work_dir / "audit.json").write_text(to_json(records))
+        self.summary.paths.update(
+            {
+                "validation report": report,
+                "audit export (CSV)": self.work_dir / "audit.csv",
+                "audit export (JSON)": self.work_dir / "audit.json",
+            }
+        )
+        return f"{len(records)} audit records exported; validation report of v1 downloaded from the registry entry"
+
+
+def _cell(value: Any) -> str:
+    return (
+        ""
+        if value is None or (isinstance(value, float) and np.isnan(value))
+        else f"{float(value):g}"
+    )
+
+
+def registry_status_history(lifecycle: Lifecycle) -> dict[str, str]:
+    sm = lifecycle.client("sagemaker")
+    return {
+        label: sm.describe_model_package(ModelPackageName=arn)["ModelApprovalStatus"]
+        for label, arn in lifecycle.summary.versions.items()
+    }
+
+
+__all__ = ["Approval", "Lifecycle", "Promotion", "registry_status_history"]
