@@ -1,8 +1,12 @@
-"""`make demo`: the model build on real data, offline, through the same step code as the pipeline.
+"""`make demo`: the whole lifecycle, offline, against an embedded AWS (moto on 127.0.0.1).
 
-Stages: load and validate the config -> preprocess the shipped Lending Club data -> train with
-the built-in XGBoost contract -> evaluate (discrimination, calibration, fairness) -> every gate
--> write the SageMaker pipeline definition that CDK embeds. Prints a summary with the paths.
+synthesize the dev stage -> provision the emulated accounts -> run the synthesized model-build
+pipeline on the real data -> refused self-approval -> approval -> approval event (twice) ->
+promotion to stage and prod -> production traffic, reference-like then shifted -> drift job ->
+alarm and SNS alert -> late labels and model quality -> retrain -> rollback -> evidence.
+
+`--build-only` runs just the model build locally through the same step code (no emulator).
+`--keep-running` leaves the emulator up afterwards so a person can explore it with the CLI.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from finmlops.config import ConfigError, default_config_path, load_config
+from finmlops.config import Config, ConfigError, default_config_path, load_config
 
 
 class Progress:
@@ -31,6 +36,9 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="finmlops demo", description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=default_config_path())
     parser.add_argument("--work-dir", type=Path, default=Path(".demo"))
+    parser.add_argument("--build-only", action="store_true", help="the local model build only")
+    parser.add_argument("--keep-running", action="store_true", help="leave the emulator up")
+    parser.add_argument("--port", type=int, default=0, help="emulator port (default: a free one)")
     return parser.parse_args(argv)
 
 
@@ -44,6 +52,117 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     progress(f"config {args.config}: model {config.model.name}, group {config.model.package_group}")
+    if not args.build_only:
+        return lifecycle_demo(config, args, progress)
+    return build_demo(config, args, progress)
+
+
+def lifecycle_demo(config: Config, args: argparse.Namespace, progress: Progress) -> int:
+    import logging
+    import shutil
+
+    from finmlops.emulator.lifecycle import STORY, Lifecycle, run_story, synthesize_dev
+    from finmlops.emulator.server import embedded_aws
+
+    logging.getLogger("finmlops").setLevel(logging.WARNING)  # the handler logs JSON per event
+    work = args.work_dir / "lifecycle"
+    shutil.rmtree(work, ignore_errors=True)  # re-runnable: every run starts from nothing
+    work.mkdir(parents=True)
+    progress("synthesize the dev stage (CDK, offline) to read its pipeline definition")
+    template = synthesize_dev(config, work / "cdk.out")
+    progress(f"  {template.relative_to(work)}")
+    descriptions = dict(STORY)
+    with embedded_aws(config.environments.dev.region, args.port or None) as aws:
+        progress(f"embedded AWS (moto) at {aws.endpoint_url}")
+        lifecycle = Lifecycle(
+            config, aws, work, progress=lambda m: _story_line(progress, descriptions, m)
+        )
+        try:
+            summary = run_story(lifecycle, template)
+        except Exception as exc:
+            print(f"\nthe lifecycle stopped: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 1
+        _print_summary(config, lifecycle, work)
+        progress(f"done: {len(summary.stages)} stages")
+        if args.keep_running:
+            _keep_running(aws.endpoint_url, lifecycle)
+        lifecycle.w.endpoints.stop()
+    return 0
+
+
+def _story_line(progress: Progress, descriptions: dict[str, str], message: str) -> None:
+    name, sep, rest = message.partition(": ")
+    if message.endswith(" ...") and message[:-4] in descriptions:
+        progress(f"> {message[:-4]}: {descriptions[message[:-4]]}")
+    elif sep and name in descriptions:
+        progress(f"  = {rest}")
+    else:
+        progress(f"  {message.strip()}")
+
+
+def _print_summary(config: Config, lifecycle: Any, work: Path) -> None:
+    summary = lifecycle.summary
+    sm = lifecycle.client("sagemaker")
+    print()
+    print("Lifecycle summary")
+    for label, arn in summary.versions.items():
+        package = sm.describe_model_package(ModelPackageName=arn)
+        metadata = package.get("CustomerMetadataProperties", {})
+        print(
+            f"  {label}  {arn.rsplit(':', 1)[-1]}  {package['ModelApprovalStatus']}, "
+            f"created by {metadata.get('created-by', '?').rsplit('/', 1)[-1]}, "
+            f"approved by {metadata.get('approved-by', '-').rsplit('/', 1)[-1]}, "
+            f"lifecycle {metadata.get('lifecycle-stage', '-')}/{metadata.get('lifecycle-stage-status', '-')}"
+        )
+    print(
+        "  deployed      "
+        + ", ".join(f"{env}: v{arn.rsplit('/', 1)[-1]}" for env, arn in summary.deployed.items())
+    )
+    print(
+        f"  self-approval {summary.refused_self_approval.splitlines()[0] if summary.refused_self_approval else '-'}"
+    )
+    print(f"  event handler {', '.join(summary.handler_outcomes)}")
+    for window, result in summary.drift.items():
+        dataset = result["dataset"]
+        print(
+            f"  drift         {window}: drifted={dataset['drifted']}, share {dataset['drift_share']:.2f} "
+            f"(>= {config.monitoring.dataset_drift_share} is drift), features: {', '.join(result['drifted']) or 'none'}"
+        )
+    if summary.alarm:
+        print(f"  alarm         {summary.alarm.alarm}: {summary.alarm.old} -> {summary.alarm.new}")
+    print(
+        f"  SNS -> SQS    {len(summary.alert_messages)} alert(s): {[m['AlarmName'] + ' ' + m['NewStateValue'] for m in summary.alert_messages]}"
+    )
+    print(
+        f"  rollback      prod from {summary.rollback.get('from', '?').rsplit('/', 1)[-1]} to v{summary.rollback.get('to', '?').rsplit('/', 1)[-1]}"
+    )
+    print(
+        f"  audit         {len(summary.audit_actions)} records: {', '.join(dict.fromkeys(summary.audit_actions))}"
+    )
+    for name, path in summary.paths.items():
+        print(f"  {name:<13} {path}")
+    from finmlops.tracking.runs import ui_command
+
+    command = ui_command(config.tracking, work)
+    if command:
+        print(f"  mlflow        runs in {work / 'mlflow'}; open the UI with: {command}")
+
+
+def _keep_running(endpoint: str, lifecycle: Any) -> None:
+    print()
+    print(f"The emulator stays up at {endpoint} (Ctrl-C to stop). Try:")
+    print(f"  .venv/bin/finmlops registry list --endpoint-url {endpoint}")
+    print(f"  .venv/bin/finmlops registry history --endpoint-url {endpoint}")
+    print(f"  .venv/bin/finmlops audit export --endpoint-url {endpoint}")
+    print(f"  local endpoints (InvokeEndpoint): {lifecycle.w.endpoints.url}")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("stopping the emulator")
+
+
+def build_demo(config: Config, args: argparse.Namespace, progress: Progress) -> int:
 
     from finmlops.modelbuild import StepFailedError, run_local
 

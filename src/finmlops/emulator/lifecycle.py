@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from finmlops.config import Config
-from finmlops.contracts import Approval, DeploymentManifest, Placeholder, Promotion
+from finmlops.contracts import DeploymentManifest, Placeholder
 from finmlops.emulator.alarms import Transition, evaluate_alarms
 from finmlops.emulator.executor import Execution, PipelineExecutor
 from finmlops.emulator.server import EMULATOR_ACCOUNT, EmbeddedAws
@@ -34,6 +34,7 @@ from finmlops.registry.errors import RefusedError
 from finmlops.registry.handler import HandlerSettings, Outcome, handle_state_change
 from finmlops.registry.promotion import DeploymentHistory, record_deployment, resolve, rollback
 from finmlops.steps.preprocess import ENCODERS_FILE
+from finmlops.tracking.runs import link_model_package, local_store_uri
 
 # The project image runs `python -m finmlops.monitoring` (docker/monitoring/Dockerfile).
 PROJECT_IMAGE = f"{EMULATOR_ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/finmlops-project:emulated"
@@ -349,7 +350,7 @@ class Lifecycle:
             Placeholder.KMS_KEY_ARN: self.w.kms_key_arn,
             Placeholder.SECURITY_GROUP_ID: "sg-0emulated0000000",
             Placeholder.MONITORING_IMAGE_URI: PROJECT_IMAGE,
-            Placeholder.MLFLOW_TRACKING_URI: str(self.work_dir / "mlflow" / "mlflow.db"),
+            Placeholder.MLFLOW_TRACKING_URI: local_store_uri(self.work_dir),
             Placeholder.ACCOUNT_ID: EMULATOR_ACCOUNT,
             Placeholder.PARTITION: "aws",
             Placeholder.REGION: self.aws.region,
@@ -412,8 +413,22 @@ class Lifecycle:
             raise RuntimeError(f"pipeline execution failed: {execution.failure_reason}")
         package = execution.step("RegisterModel").outcome or ""
         self.summary.versions[label] = package
+        run_id = self._link_run(package)
         steps = sum(1 for s in execution.steps if s.status == "Succeeded")
-        return f"{steps} steps succeeded in {sum(s.seconds for s in execution.steps):.1f}s -> {package.rsplit('/', 2)[-2:]} PendingManualApproval"
+        version = package.rsplit("/", 1)[-1]
+        tracked = f", MLflow run {run_id[:8]}" if run_id else ""
+        return f"{steps} steps succeeded in {sum(s.seconds for s in execution.steps):.1f}s -> version {version} PendingManualApproval{tracked}"
+
+    def _link_run(self, package: str) -> str:
+        """The run carries the version's ARN, as the version carries the run id (both ways)."""
+        metadata = self.client("sagemaker").describe_model_package(ModelPackageName=package)
+        run_id = metadata.get("CustomerMetadataProperties", {}).get("mlflow-run-id", "")
+        if run_id and run_id != "not-logged":
+            settings = self.config.tracking.model_copy(
+                update={"mode": "local", "uri": local_store_uri(self.work_dir)}
+            )
+            link_model_package(settings, run_id, package, work_dir=self.work_dir)
+        return str(run_id)
 
     def _job_environment(self) -> dict[str, str]:
         return {
@@ -434,7 +449,7 @@ class Lifecycle:
                 arn=self.summary.versions[label], reason="I trained it and it looks good",
             )  # fmt: skip
         except RefusedError as exc:
-            self.summary.refused_self_approval = str(exc)
+            self.summary.refused_self_approval = exc.problems[0] if exc.problems else str(exc)
             return f"refused, as it must be: {exc.problems[0] if exc.problems else exc}"
         raise RuntimeError("the author approved their own model: segregation of duties is broken")
 
@@ -778,7 +793,7 @@ class Lifecycle:
         report = self.work_dir / "evidence" / "validation_report_v1.html"
         report.parent.mkdir(parents=True, exist_ok=True)
         s3.download_file(bucket, key, str(report))
-        records = self.audit().records() if hasattr(self.audit(), "records") else []
+        records = self.audit().records()
         self.summary.audit_actions = [r.action for r in records]
         (self.work_dir / "audit.csv").write_text(to_csv(records))
         (self.work_dir / "audit.json").write_text(to_json(records))
@@ -808,4 +823,66 @@ def registry_status_history(lifecycle: Lifecycle) -> dict[str, str]:
     }
 
 
-__all__ = ["Approval", "Lifecycle", "Promotion", "registry_status_history"]
+def synthesize_dev(config: Config, out_dir: Path) -> Path:
+    """Synthesize the dev stage as `make synth` does (no compliance packs: same templates), and
+    return the template that holds the model-build pipeline."""
+    from finmlops_cdk.app import build_app
+
+    build_app(config, outdir=str(out_dir), environments=["dev"], compliance=False).synth()
+    for template in sorted(out_dir.rglob("*.template.json")):
+        if any(
+            p.pipeline_name.endswith("model-build")
+            for p in pipelines_in(json.loads(template.read_text()))
+        ):
+            return template
+    raise LookupError(f"no model-build pipeline in the dev templates under {out_dir}")
+
+
+STORY: tuple[tuple[str, str], ...] = (
+    ("provision", "provision the emulated accounts from the config"),
+    ("build v1", "run the model-build pipeline on the real data"),
+    ("self-approval", "the author tries to approve"),
+    ("approval", "the approver approves, with a reason"),
+    ("approval event", "the state-change event reaches the handler"),
+    ("promotion v1", "stage, smoke test, manual gate, prod"),
+    ("production traffic", "a reference-like window, then a shifted one"),
+    ("drift monitoring", "the monitoring job on each captured window"),
+    ("alarm", "CloudWatch alarm and SNS alert"),
+    ("late labels", "ground truth arrives; model quality"),
+    ("build v2", "retraining after the alert"),
+    ("approval v2", "the approver approves the retrained version"),
+    ("approval event v2", "the handler starts its promotion"),
+    ("promotion v2", "stage, smoke test, manual gate, prod"),
+    ("rollback", "prod back to the previous approved version"),
+    ("evidence", "validation report and audit export"),
+)
+
+
+def run_story(lifecycle: Lifecycle, dev_template: Path) -> Summary:
+    """Every stage of the demo, in order; a stage that fails raises with its reason."""
+    actions: dict[str, Callable[[], str]] = {
+        "provision": lambda: lifecycle.provision(dev_template),
+        "build v1": lambda: lifecycle.build("v1"),
+        "self-approval": lambda: lifecycle.approve_as_author("v1"),
+        "approval": lambda: lifecycle.approve_as_approver(
+            "v1",
+            "Evidence reviewed: AUC and KS above the gates, fairness within limits, card complete",
+        ),
+        "approval event": lambda: lifecycle.approval_event("v1"),
+        "promotion v1": lambda: lifecycle.promote("v1"),
+        "production traffic": lifecycle.traffic,
+        "drift monitoring": lifecycle.monitor_drift,
+        "alarm": lifecycle.alarm,
+        "late labels": lifecycle.late_labels,
+        "build v2": lambda: lifecycle.build("v2"),
+        "approval v2": lambda: lifecycle.approve_as_approver(
+            "v2", "Retrained version reviewed after the drift alert"
+        ),
+        "approval event v2": lambda: lifecycle.approval_event("v2"),
+        "promotion v2": lambda: lifecycle.promote("v2"),
+        "rollback": lifecycle.rollback,
+        "evidence": lifecycle.evidence,
+    }
+    for name, _ in STORY:
+        lifecycle.stage(name, actions[name])
+    return lifecycle.summary
