@@ -118,9 +118,7 @@ def _print_summary(config: Config, lifecycle: Any, work: Path) -> None:
         "  deployed      "
         + ", ".join(f"{env}: v{arn.rsplit('/', 1)[-1]}" for env, arn in summary.deployed.items())
     )
-    print(
-        f"  self-approval {summary.refused_self_approval.splitlines()[0] if summary.refused_self_approval else '-'}"
-    )
+    print(f"  self-approval refused: {summary.refused_self_approval or '-'}")
     print(f"  event handler {', '.join(summary.handler_outcomes)}")
     for window, result in summary.drift.items():
         dataset = result["dataset"]
