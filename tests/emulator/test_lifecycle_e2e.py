@@ -1,0 +1,164 @@
+"""The whole lifecycle end to end against the embedded AWS: the story `make demo` tells.
+
+One run (about a minute) for the module; each test asserts one stage's outcome.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from finmlops.config import Config
+from finmlops.emulator.lifecycle import Lifecycle, Summary, run_story, synthesize_dev
+from finmlops.emulator.server import embedded_aws
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def story(
+    config: Config, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Lifecycle, Summary]]:
+    work = tmp_path_factory.mktemp("lifecycle")
+    template = synthesize_dev(config, work / "cdk.out")
+    with embedded_aws(config.environments.dev.region) as aws:
+        lifecycle = Lifecycle(config, aws, work)
+        summary = run_story(lifecycle, template)
+        yield lifecycle, summary
+        lifecycle.w.endpoints.stop()
+
+
+def package(lifecycle: Lifecycle, label: str) -> dict[str, Any]:
+    arn = lifecycle.summary.versions[label]
+    described: dict[str, Any] = lifecycle.client("sagemaker").describe_model_package(
+        ModelPackageName=arn
+    )
+    return described
+
+
+def test_pipeline_from_the_synthesized_template_registers_two_versions(
+    story: tuple[Lifecycle, Summary],
+) -> None:
+    lifecycle, summary = story
+    assert [arn.rsplit("/", 1)[-1] for arn in summary.versions.values()] == ["1", "2"]
+    execution = lifecycle.executions[0]
+    assert execution.status == "Succeeded"
+    ran = {s.name for s in execution.steps if s.status == "Succeeded"}
+    assert {
+        "Preprocess",
+        "Train",
+        "Evaluate",
+        "Baseline",
+        "Evidence",
+        "Track",
+        "RegisterModel",
+    } <= ran
+    assert all(s.status == "NotExecuted" for s in execution.steps if s.type == "Fail")
+
+
+def test_registry_status_history_ends_approved_with_identities(
+    story: tuple[Lifecycle, Summary],
+) -> None:
+    lifecycle, _ = story
+    for label in ("v1", "v2"):
+        described = package(lifecycle, label)
+        metadata = described["CustomerMetadataProperties"]
+        assert described["ModelApprovalStatus"] == "Approved"
+        assert metadata["created-by"].endswith("user/alice-data-scientist")
+        assert metadata["approved-by"].endswith("user/bob-model-risk")
+        assert metadata["mlflow-run-id"] not in {"", "not-logged"}
+
+
+def test_author_cannot_approve_their_own_version(story: tuple[Lifecycle, Summary]) -> None:
+    _, summary = story
+    assert "segregation of duties" in summary.refused_self_approval
+    assert "approval-refused" in summary.audit_actions
+
+
+def test_each_approval_starts_exactly_one_promotion(story: tuple[Lifecycle, Summary]) -> None:
+    _, summary = story
+    assert summary.handler_outcomes == ["started", "duplicate", "started", "duplicate"]
+    assert summary.audit_actions.count("promotion-started") == 2
+
+
+def test_prod_runs_v1_after_rollback_and_stage_runs_v2(story: tuple[Lifecycle, Summary]) -> None:
+    lifecycle, summary = story
+    assert summary.deployed["prod"] == summary.versions["v1"]
+    assert summary.deployed["stage"] == summary.versions["v2"]
+    assert summary.rollback == {"from": summary.versions["v2"], "to": summary.versions["v1"]}
+    prod = lifecycle.w.names["prod"].endpoint_name
+    assert lifecycle.w.endpoints.deployed(prod) == summary.versions["v1"]
+    assert "rollback" in summary.audit_actions
+
+
+def test_registry_shows_where_each_version_runs(story: tuple[Lifecycle, Summary]) -> None:
+    lifecycle, _ = story
+    assert package(lifecycle, "v1")["CustomerMetadataProperties"]["lifecycle-stage"] == "Production"
+    assert (
+        package(lifecycle, "v2")["CustomerMetadataProperties"]["lifecycle-stage-status"]
+        == "RolledBack"
+    )
+
+
+def test_reference_window_is_quiet_and_shifted_window_drifts_on_the_shifted_features(
+    story: tuple[Lifecycle, Summary],
+) -> None:
+    _, summary = story
+    quiet, shifted = summary.drift["window-0"], summary.drift["window-1"]
+    assert quiet["dataset"]["drifted"] is False
+    assert shifted["dataset"]["drifted"] is True
+    assert {"int_rate", "annual_inc", "revol_util", "term"} <= set(shifted["drifted"])
+    violations = json.loads((shifted["results"] / "constraint_violations.json").read_text())[
+        "violations"
+    ]
+    assert {v["feature_name"] for v in violations} >= {"int_rate", "annual_inc"}
+
+
+def test_drift_alarm_fires_and_the_alert_reaches_the_sqs_subscriber(
+    story: tuple[Lifecycle, Summary],
+) -> None:
+    lifecycle, summary = story
+    assert summary.alarm is not None and summary.alarm.new == "ALARM"
+    alarm = lifecycle.w.names["prod"].drift_alarm
+    state = lifecycle.client("cloudwatch").describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0][
+        "StateValue"
+    ]
+    assert state == "ALARM"
+    assert [m["AlarmName"] for m in summary.alert_messages] == [alarm]
+
+
+def test_late_labels_give_model_quality_with_full_coverage(
+    story: tuple[Lifecycle, Summary],
+) -> None:
+    _, summary = story
+    overall = summary.quality["overall"]
+    assert overall["label_coverage"] == 1.0
+    assert 0.65 < overall["metrics"]["auc"] < 0.9
+
+
+def test_audit_records_are_complete_and_exported(story: tuple[Lifecycle, Summary]) -> None:
+    _, summary = story
+    assert {
+        "approve",
+        "approval-refused",
+        "promotion-started",
+        "promotion-resolved",
+        "deploy",
+        "rollback",
+    } <= set(summary.audit_actions)
+    exported = json.loads(Path(summary.paths["audit export (JSON)"]).read_text())
+    assert len(exported) == len(summary.audit_actions)
+    assert all(record["actor"] and record["at"] for record in exported)
+
+
+def test_validation_report_is_attached_to_the_version_and_complete(
+    story: tuple[Lifecycle, Summary],
+) -> None:
+    _, summary = story
+    html = Path(summary.paths["validation report"]).read_text()
+    assert "INCOMPLETE EVIDENCE" not in html
+    assert "min-auc" in html
