@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from finmlops.contracts import ENVIRONMENT_NAMES, SERVING_ENVIRONMENTS
 from finmlops.tracking.settings import TrackingSettings
 
 # Commercial, GovCloud and China regions where SageMaker Pipelines and the Model Registry run.
@@ -68,8 +69,6 @@ KNOWN_REGIONS: frozenset[str] = frozenset(
     ]
 )
 
-ENVIRONMENT_NAMES: tuple[str, ...] = ("tooling", "dev", "stage", "prod")
-SERVING_ENVIRONMENTS: tuple[str, ...] = ("stage", "prod")
 
 _SCHEDULE = re.compile(
     r"^(rate\(\s*\d+\s+(minute|minutes|hour|hours|day|days)\s*\)"

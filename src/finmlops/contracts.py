@@ -18,6 +18,11 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+# The environments of a deployment; stage and prod serve the model. (Here, not in config.py, so
+# code that runs in Lambda can use them without pydantic.)
+ENVIRONMENT_NAMES: tuple[str, ...] = ("tooling", "dev", "stage", "prod")
+SERVING_ENVIRONMENTS: tuple[str, ...] = ("stage", "prod")
+
 _SLOT = re.compile(r"\$\{([^}!]+)\}")
 
 

@@ -421,11 +421,6 @@ print(h.handler.__name__)
 """
 
 
-@pytest.mark.xfail(
-    reason="finmlops.registry.promotion imports finmlops.config (pydantic, yaml), which the "
-    "Lambda Python runtime lacks; the handler's import chain must stay stdlib + boto3",
-    strict=False,
-)
 def test_handler_imports_with_only_what_the_lambda_runtime_provides() -> None:
     import subprocess
     import sys

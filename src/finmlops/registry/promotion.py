@@ -9,8 +9,8 @@ import json
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from finmlops.config import SERVING_ENVIRONMENTS
 from finmlops.contracts import (
+    SERVING_ENVIRONMENTS,
     Approval,
     ApprovalRecord,
     AuditAction,
