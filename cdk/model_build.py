@@ -519,7 +519,7 @@ class ModelBuildStack(Stack):
             Placeholder.EXECUTION_ROLE_NAME: role.role_name,
             Placeholder.KMS_KEY_ARN: data.data_key.key_arn,
             Placeholder.SECURITY_GROUP_ID: network.job_security_group.security_group_id,
-            Placeholder.MONITORING_IMAGE_URI: monitoring_image.image_uri,
+            Placeholder.PROJECT_IMAGE_URI: monitoring_image.image_uri,
         }
         if tracking_uri is not None:
             values[Placeholder.MLFLOW_TRACKING_URI] = tracking_uri

@@ -323,7 +323,7 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
         name="Baseline",
         step_args=processor(
             Processor,
-            P(Placeholder.MONITORING_IMAGE_URI),
+            P(Placeholder.PROJECT_IMAGE_URI),
             "baseline",
             entrypoint=["python3", "-m", "finmlops.monitoring.baseline_step"],
         ).run(
@@ -353,7 +353,7 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
         for item in ("--threshold", gate.parameter, gate_params[gate.parameter].to_string())
     ]
     config_uri = f"s3://{BUCKET}/{shipped_config(config)[0]}"
-    project_image = P(Placeholder.MONITORING_IMAGE_URI)
+    project_image = P(Placeholder.PROJECT_IMAGE_URI)
 
     # 5. Governance evidence: the model card and the validation report of this version.
     step_evidence = ProcessingStep(

@@ -34,7 +34,8 @@ class Placeholder:
     EXECUTION_ROLE_NAME = "SageMakerRoleName"
     KMS_KEY_ARN = "KmsKeyArn"
     SECURITY_GROUP_ID = "JobSecurityGroupId"
-    MONITORING_IMAGE_URI = "MonitoringImageUri"
+    # The project's own image (docker/monitoring/Dockerfile): monitoring, baseline, evidence, track.
+    PROJECT_IMAGE_URI = "ProjectImageUri"
     # Present only when config.tracking.mode is "sagemaker": the tracking server's ARN.
     MLFLOW_TRACKING_URI = "MlflowTrackingUri"
     # Pseudo parameters: resolved by Fn::Sub without an entry in its map.
@@ -66,7 +67,7 @@ class Placeholder:
             cls.EXECUTION_ROLE_NAME,
             cls.KMS_KEY_ARN,
             cls.SECURITY_GROUP_ID,
-            cls.MONITORING_IMAGE_URI,
+            cls.PROJECT_IMAGE_URI,
         )
 
 

@@ -184,14 +184,14 @@ def test_drift_alarms_from_stage_and_prod_start_retraining_in_dev(variant: Any) 
 def test_build_pipeline_uses_the_monitoring_image_asset_for_baselines(platform: Any) -> None:
     pipeline = _pipeline(platform)
     variables = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"][1]
-    image = json.dumps(variables["MonitoringImageUri"])
+    image = json.dumps(variables["ProjectImageUri"])
     assert "container-assets" in image
 
 
-def test_managed_mlflow_server_receives_the_track_steps_runs(variant: Any) -> None:
+def test_managed_mlflow_server_receives_the_track_steps_runs(platform: Any) -> None:
     from finmlops.contracts import Placeholder
 
-    template = variant.template("dev", "ModelBuild")
+    template = platform.template("dev", "ModelBuild")
     template.has_resource_properties(
         "AWS::SageMaker::MlflowTrackingServer",
         {
@@ -200,21 +200,21 @@ def test_managed_mlflow_server_receives_the_track_steps_runs(variant: Any) -> No
             "AutomaticModelRegistration": False,
         },
     )
-    pipeline = _pipeline(variant)
+    pipeline = _pipeline(platform)
     variables = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"][1]
     server = variables[Placeholder.MLFLOW_TRACKING_URI]["Fn::GetAtt"]
     assert server[1] == "TrackingServerArn"
     statements = {
         s.get("Sid"): s
-        for *_, r in variant.resources("AWS::IAM::ManagedPolicy", "dev")
+        for *_, r in platform.resources("AWS::IAM::ManagedPolicy", "dev")
         for s in r["Properties"]["PolicyDocument"]["Statement"]
     }
     assert statements["LogRuns"]["Resource"] == {"Fn::GetAtt": server}
     assert all(a.startswith("sagemaker-mlflow:") for a in statements["LogRuns"]["Action"])
 
 
-def test_no_tracking_server_without_sagemaker_tracking(platform: Any) -> None:
-    assert list(platform.resources("AWS::SageMaker::MlflowTrackingServer")) == []
+def test_no_tracking_server_without_sagemaker_tracking(variant: Any) -> None:
+    assert list(variant.resources("AWS::SageMaker::MlflowTrackingServer")) == []
 
 
 def _steps(steps: list[dict[str, Any]]) -> Any:

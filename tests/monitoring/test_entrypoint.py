@@ -337,25 +337,27 @@ def test_the_baseline_can_be_fetched_from_s3(
         ]
 
 
-def test_the_container_needs_only_the_config_and_the_monitoring_package(tmp_path: Path) -> None:
-    """The Dockerfile copies finmlops/__init__.py, config.py and monitoring/ and nothing else."""
+def test_the_container_copy_of_the_package_starts_every_entry_point_it_serves(
+    tmp_path: Path,
+) -> None:
+    """The Dockerfile copies src/finmlops without the emulator and the shipped data; that copy
+    imports the monitoring, evidence and tracking entry points."""
     import shutil
     import subprocess
     import sys
 
-    source = REPO / "src" / "finmlops"
     image = tmp_path / "image" / "finmlops"
-    image.mkdir(parents=True)
-    for name in ("__init__.py", "config.py", "py.typed"):
-        shutil.copy(source / name, image / name)
-    shutil.copytree(source / "monitoring", image / "monitoring")
+    shutil.copytree(REPO / "src" / "finmlops", image, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.rmtree(image / "emulator")
+    for data in (image / "data").glob("*.csv"):
+        data.unlink()
     dockerfile = (REPO / "docker" / "monitoring" / "Dockerfile").read_text()
-    assert (
-        "COPY src/finmlops/__init__.py src/finmlops/config.py src/finmlops/py.typed" in dockerfile
-    )
+    assert "COPY src/finmlops /opt/finmlops/finmlops" in dockerfile
+    assert "rm -rf /opt/finmlops/finmlops/emulator" in dockerfile
     assert 'ENTRYPOINT ["python", "-m", "finmlops.monitoring"]' in dockerfile
     probe = (
-        "import finmlops, finmlops.monitoring.entrypoint, sys; "
+        "import finmlops, finmlops.monitoring.entrypoint, finmlops.governance.evidence_step, "
+        "finmlops.tracking.track_step, sys; "
         "assert finmlops.__file__.startswith(sys.argv[1]), finmlops.__file__"
     )
     result = subprocess.run(

@@ -61,7 +61,7 @@ def test_step_graph_runs_preprocess_train_evaluate_baseline_register(
     assert types["Baseline"] == "Processing"
     assert types["Evidence"] == "Processing"
     assert types["RegisterModel"] == "RegisterModel"
-    assert "Track" not in types  # tracking.mode is local in the default config
+    assert types["Track"] == "Processing"  # tracking.mode is sagemaker in the default config
     assert sum(t == "Fail" for t in types.values()) == len(GATES)
 
 
@@ -181,7 +181,8 @@ def test_only_known_placeholders_are_left_for_cloudformation(
     definition: PipelineDefinition,
 ) -> None:
     pseudo = {Placeholder.ACCOUNT_ID, Placeholder.PARTITION, Placeholder.REGION}
-    assert definition.placeholders <= set(Placeholder.names()) | pseudo
+    optional = {Placeholder.MLFLOW_TRACKING_URI}
+    assert definition.placeholders <= set(Placeholder.names()) | pseudo | optional
     assert "${!" not in definition.body
 
 

@@ -349,7 +349,7 @@ class Lifecycle:
             Placeholder.EXECUTION_ROLE_NAME: self.w.role_name,
             Placeholder.KMS_KEY_ARN: self.w.kms_key_arn,
             Placeholder.SECURITY_GROUP_ID: "sg-0emulated0000000",
-            Placeholder.MONITORING_IMAGE_URI: PROJECT_IMAGE,
+            Placeholder.PROJECT_IMAGE_URI: PROJECT_IMAGE,
             Placeholder.MLFLOW_TRACKING_URI: local_store_uri(self.work_dir),
             Placeholder.ACCOUNT_ID: EMULATOR_ACCOUNT,
             Placeholder.PARTITION: "aws",
