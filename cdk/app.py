@@ -45,7 +45,8 @@ _SCHEDULE = re.compile(
 def preflight(config: Config, environments: Sequence[str]) -> None:
     """What the stacks need beyond what the config loader checks, before anything is written."""
     from finmlops_cdk.monitoring import model_monitor_cron
-    from finmlops_cdk.naming import Role, names
+
+    from finmlops.naming import Role, names
 
     problems: list[tuple[str, str]] = []
     for environment in environments:

@@ -14,7 +14,6 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
-from finmlops_cdk.naming import Names, Role, names
 from finmlops_cdk.security import (
     AccessLogBucket,
     AlertTopic,
@@ -23,6 +22,7 @@ from finmlops_cdk.security import (
 )
 
 from finmlops.config import SERVING_ENVIRONMENTS, Config
+from finmlops.naming import Names, Role, names
 
 # Audit records are evidence for examiners: seven years, in compliance mode (nobody can shorten it).
 AUDIT_RETENTION_DAYS = 2557

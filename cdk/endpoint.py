@@ -20,13 +20,13 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 from finmlops_cdk.compliance import acknowledge
 from finmlops_cdk.data_stack import DataStack
-from finmlops_cdk.naming import VARIANT_NAME, Names, Role, names
 from finmlops_cdk.network import Network
 from finmlops_cdk.sagemaker_roles import SageMakerExecutionRole, sagemaker_arn
 from finmlops_cdk.security import iam5_resource, object_ack, object_arn, s3_access
 
 from finmlops.config import Config, Deployment, Instances
 from finmlops.contracts import DeploymentManifest
+from finmlops.naming import VARIANT_NAME, Names, Role, names
 
 CAPTURE_PREFIX = "capture"
 INVOCATIONS_PER_INSTANCE_TARGET = 200

@@ -11,10 +11,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from finmlops_cdk.naming import names
-
 from finmlops.config import Config
 from finmlops.contracts import ApprovalRecord, DeploymentManifest
+from finmlops.naming import names
 
 # arn:<partition>:sagemaker:<region>:<account>:model-package/<group>/<version>
 _PACKAGE_ARN = re.compile(

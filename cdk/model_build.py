@@ -34,7 +34,6 @@ from finmlops_cdk.events import (
     approval_pattern,
     default_bus_arn,
 )
-from finmlops_cdk.naming import BOOTSTRAP_QUALIFIER, Names, Role, names
 from finmlops_cdk.network import Network
 from finmlops_cdk.sagemaker_roles import (
     RegistryPeople,
@@ -55,6 +54,7 @@ from finmlops_cdk.security import (
 
 from finmlops.config import SERVING_ENVIRONMENTS, Config
 from finmlops.contracts import Placeholder, Promotion
+from finmlops.naming import BOOTSTRAP_QUALIFIER, Names, Role, names
 
 BUILD_PREFIX = "model-build/"
 

@@ -41,13 +41,14 @@ from finmlops_cdk.events import (
     EventForwarder,
     default_bus_arn,
 )
-from finmlops_cdk.naming import VARIANT_NAME, Names, Role, names
 from finmlops_cdk.network import Network
 from finmlops_cdk.sagemaker_roles import SageMakerExecutionRole, sagemaker_arn
 from finmlops_cdk.security import DeadLetterQueue, iam5_resource, kms_access, object_ack, s3_access
 
 from finmlops.config import Config
 from finmlops.contracts import DeploymentManifest
+from finmlops.monitoring.jobs import drift_environment, quality_arguments
+from finmlops.naming import VARIANT_NAME, Names, Role, names
 
 # Manifest `extra` key with the S3 folder of the version's drift baseline (statistics.json,
 # constraints.json and the engine's artifact); without it, the build's baseline output.
@@ -63,7 +64,6 @@ OUTPUT_RESULTS = "/opt/ml/processing/resultdata"
 GROUND_TRUTH_PREFIX = "ground-truth"
 MAX_RUNTIME_SECONDS = 3600
 VOLUME_SIZE_GB = 30
-QUALITY_WINDOW = "1h"
 
 
 @dataclass(frozen=True)
@@ -104,33 +104,6 @@ def model_monitor_cron(expression: str) -> str:
     if dom == "*" and dow == "?":
         dom, dow = "?", "*"
     return f"cron({minute} {hour} {dom} {month} {dow} {year})"
-
-
-def identity_environment(config: Config, manifest: DeploymentManifest) -> dict[str, str]:
-    """What the drift run checks the baseline against: the version that is deployed."""
-    identity = {
-        "expected_model_id": config.model.name,
-        "expected_model_version": str(manifest.version),
-        "expected_model_package_arn": manifest.model_package_arn,
-    }
-    if manifest.data_fingerprint:
-        identity["expected_data_fingerprint"] = manifest.data_fingerprint
-    return identity
-
-
-def quality_arguments(config: Config) -> list[str]:
-    """`quality` with the config's cutoff and AUC floor (labels: 1 or the positive class)."""
-    return [
-        "quality",
-        "--cutoff",
-        str(config.model.cutoff),
-        "--min-auc",
-        str(config.monitoring.min_auc),
-        "--positive-labels",
-        f"1,{config.model.positive_class}",
-        "--window",
-        QUALITY_WINDOW,
-    ]
 
 
 class MonitoringRole(Construct):
@@ -262,7 +235,7 @@ class ModelMonitorSchedules(Construct):
                 # The engine fetches the whole baseline folder (its artifact sits beside the
                 # Model Monitor files) and checks it belongs to the deployed version.
                 environment={"baseline_uri": baseline, "publish_cloudwatch_metrics": "Enabled"}
-                | identity_environment(config, manifest),
+                | drift_environment(config, manifest),
             ),
             data_quality_baseline_config=dq.DataQualityBaselineConfigProperty(
                 constraints_resource=dq.ConstraintsResourceProperty(
@@ -510,7 +483,7 @@ class MonitoringPipeline(Construct):
                 "DataDrift",
                 ["drift"],
                 [capture, s3_input("baseline", baseline_uri(manifest, n) + "/", INPUT_BASELINE)],
-                {"baseline_uri": INPUT_BASELINE} | identity_environment(config, manifest),
+                {"baseline_uri": INPUT_BASELINE} | drift_environment(config, manifest),
             ),
             step(
                 "ModelQuality",

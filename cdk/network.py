@@ -44,7 +44,7 @@ def import_vpc(scope: Construct, id_: str, *, environment: Environment, name: st
                 )
             ],
         )
-    route_tables: tuple[str, ...] = tuple(getattr(vpc, "route_table_ids", ()) or ())
+    route_tables: tuple[str, ...] = vpc.route_table_ids
     attributes: dict[str, Any] = {
         "vpc_id": vpc.vpc_id,
         "availability_zones": zones,

@@ -32,7 +32,6 @@ from finmlops_cdk.assets import package_code
 from finmlops_cdk.compliance import acknowledge
 from finmlops_cdk.data_stack import DataStack
 from finmlops_cdk.events import REJECTED, AdmitForwarders, approval_pattern, reliable
-from finmlops_cdk.naming import Names, Role, names
 from finmlops_cdk.security import (
     DeadLetterQueue,
     SecureBucket,
@@ -47,6 +46,7 @@ from finmlops_cdk.security import (
 
 from finmlops.config import SERVING_ENVIRONMENTS, Config
 from finmlops.contracts import Promotion
+from finmlops.naming import Names, Role, names
 
 CDK_CLI_VERSION = "2.1148.1"  # package.json pins the same version
 SOURCE_OBJECT_KEY = "source/finmlops.zip"

@@ -21,12 +21,12 @@ from finmlops_cdk.data_stack import DataStack
 from finmlops_cdk.endpoint import EndpointStack
 from finmlops_cdk.model_build import ModelBuildStack, PipelineDefinitionLike
 from finmlops_cdk.monitoring import MonitoringStack
-from finmlops_cdk.naming import names
 from finmlops_cdk.network import Network
 from finmlops_cdk.promotion import PromotionStack, SourceSettings
 
 from finmlops.config import SERVING_ENVIRONMENTS, Config
 from finmlops.contracts import DeploymentManifest
+from finmlops.naming import names
 
 DefinitionFactory = Callable[[Config], PipelineDefinitionLike]
 

@@ -103,6 +103,10 @@ class Vpc(_Frozen):
         Field(min_length=1),
     ]
     availability_zones: tuple[str, ...] = ()
+    # Route tables of the subnets: the S3 gateway endpoint is added to them.
+    route_table_ids: tuple[
+        Annotated[str, StringConstraints(pattern=r"^rtb-[0-9a-f]{8,17}$")], ...
+    ] = ()
 
 
 class Instances(_Frozen):

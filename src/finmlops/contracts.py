@@ -225,15 +225,16 @@ class Promotion:
     @staticmethod
     def audit_bucket_name(project: str, account: str, region: str) -> str:
         """The Object Lock bucket of the audit trail."""
-        return _bucket_name(project, "audit", account, region)
+        return bucket_name(project, "audit", account, region)
 
     @staticmethod
     def state_bucket_name(project: str, account: str, region: str) -> str:
         """The bucket of promotion claims and per-environment deployment history."""
-        return _bucket_name(project, "promotion", account, region)
+        return bucket_name(project, "promotion", account, region)
 
 
-def _bucket_name(project: str, purpose: str, account: str, region: str) -> str:
+def bucket_name(project: str, purpose: str, account: str, region: str) -> str:
+    """`{project}-{purpose}-{account}-{region}`, the one bucket naming rule (finmlops.naming)."""
     name = f"{project}-{purpose}-{account}-{region}".lower()
     if len(name) > 63:
         raise ValueError(f"bucket name {name!r} is longer than 63 characters: shorten project")

@@ -151,7 +151,7 @@ def test_feature_flags_are_those_of_the_pinned_cdk() -> None:
 
 
 def test_names_that_cross_accounts_are_derived_from_the_config(config: Any) -> None:
-    from finmlops_cdk.naming import names
+    from finmlops.naming import names
 
     prod = names(config, "prod")
     assert prod.endpoint_name == "credit-risk-prod"

@@ -80,7 +80,7 @@ def test_topics_queues_logs_and_builds_use_customer_keys(
 
 
 def test_pipeline_artifacts_are_encrypted_in_a_named_bucket(platform: Any, config: Any) -> None:
-    from finmlops_cdk.naming import names
+    from finmlops.naming import names
 
     bucket = names(config, "tooling").pipeline_artifact_bucket
     pipelines = list(platform.resources("AWS::CodePipeline::Pipeline"))
@@ -246,7 +246,7 @@ GUARDRAILS = {
 def test_execution_roles_deny_jobs_without_vpc_volume_key_or_encryption(
     platform: Any, config: Any, env: str, component: str, purpose: str
 ) -> None:
-    from finmlops_cdk.naming import names
+    from finmlops.naming import names
 
     template = platform.templates[env][component]
     statements = _statements(template, _role_id(template, names(config, env).role(purpose)))
@@ -265,7 +265,7 @@ def test_execution_roles_deny_jobs_without_vpc_volume_key_or_encryption(
 def test_models_and_training_are_denied_without_network_isolation(
     platform: Any, config: Any, env: str, component: str
 ) -> None:
-    from finmlops_cdk.naming import names
+    from finmlops.naming import names
 
     purpose = "sagemaker-build" if env == "dev" else "model"
     template = platform.templates[env][component]
@@ -457,7 +457,7 @@ APPROVAL_CHANGES = {
 def test_build_pipeline_and_data_scientist_roles_are_denied_approval_changes(
     platform: Any, config: Any, purpose: str
 ) -> None:
-    from finmlops_cdk.naming import names
+    from finmlops.naming import names
 
     n = names(config, "dev")
     template = platform.templates["dev"]["ModelBuild"]

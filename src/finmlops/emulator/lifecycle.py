@@ -28,6 +28,7 @@ from finmlops.emulator.executor import Execution, PipelineExecutor
 from finmlops.emulator.server import EMULATOR_ACCOUNT, EmbeddedAws
 from finmlops.emulator.serving import LocalEndpoints
 from finmlops.emulator.template import SynthesizedPipeline, pipelines_in
+from finmlops.monitoring.jobs import drift_environment, quality_arguments
 from finmlops.registry.approval import approve
 from finmlops.registry.audit import AuditTrail, to_csv, to_json
 from finmlops.registry.errors import RefusedError
@@ -108,7 +109,7 @@ class Summary:
 
 
 def _names(config: Config) -> dict[str, Any]:
-    from finmlops_cdk.naming import names
+    from finmlops.naming import names
 
     return {env: names(config, env) for env in ("tooling", "dev", "stage", "prod")}
 
@@ -153,6 +154,7 @@ class Lifecycle:
         self.world: World | None = None
         self.pipeline: SynthesizedPipeline | None = None
         self.executions: list[Execution] = []
+        self.manifests: dict[str, DeploymentManifest] = {}  # what each environment runs
 
     # ------------------------------------------------------------------ helpers
     def stage(self, name: str, run: Callable[[], str]) -> str:
@@ -521,6 +523,7 @@ class Lifecycle:
             reason=reason,
         )
         self.summary.deployed[manifest.environment] = manifest.model_package_arn
+        self.manifests[manifest.environment] = manifest
         manifest_path = (
             self.work_dir / "manifests" / f"{manifest.environment}-v{manifest.version}.json"
         )
@@ -621,23 +624,21 @@ class Lifecycle:
     # ------------------------------------------------------------------ monitoring
     def _monitoring_job(
         self,
-        command: str,
+        command: list[str],
         window: int,
         inputs: dict[str, tuple[str, str]],
         env: dict[str, str],
-        extra_arguments: list[str] | None = None,
     ) -> Path:
         """The monitoring program as the scheduled processing job runs it (project image)."""
         n = self.w.names["prod"]
-        job_name = f"{command}-w{window}"
+        job_name = f"{command[0]}-w{window}"
         hour = self.hours[window]
-        output = f"s3://{n.bucket('monitoring')}/{command}/{n.endpoint_name}/{hour:%Y/%m/%d/%H}"
+        output = f"s3://{n.bucket('monitoring')}/{command[0]}/{n.endpoint_name}/{hour:%Y/%m/%d/%H}"
         job = {
             "AppSpecification": {
                 "ImageUri": PROJECT_IMAGE,
                 "ContainerArguments": [
-                    command,
-                    *(extra_arguments or []),
+                    *command,
                     "--put-metric-data",
                     "--region",
                     self.aws.region,
@@ -688,15 +689,12 @@ class Lifecycle:
         for window in (0, 1):
             capture = f"s3://{n.bucket('capture')}/{CAPTURE_PREFIX}/{n.endpoint_name}/AllTraffic/{self.hours[window]:%Y/%m/%d/%H}/"
             results = self._monitoring_job(
-                "drift", window,
+                ["drift"], window,
                 {"endpoint": (capture, "/opt/ml/processing/input/endpoint"), "baseline": (baseline, "/opt/ml/processing/baseline")},
                 {
                     "dataset_source": "/opt/ml/processing/input/endpoint",
                     "baseline_uri": "/opt/ml/processing/baseline",
-                    "drift_thresholds": self.config.monitoring.drift.model_dump_json(),
-                    "dataset_drift_share": str(self.config.monitoring.dataset_drift_share),
-                    "expected_model_id": self.config.model.name,
-                    "expected_model_package_arn": package["ModelPackageArn"],
+                    **drift_environment(self.config, self.manifests["prod"]),
                 },
             )  # fmt: skip
             report = json.loads(next(results.glob("drift_report.json")).read_text())
@@ -752,11 +750,10 @@ class Lifecycle:
         )
         capture = f"s3://{n.bucket('capture')}/{CAPTURE_PREFIX}/{n.endpoint_name}/AllTraffic/{self.hours[0]:%Y/%m/%d/%H}/"
         results = self._monitoring_job(
-            "quality", 0,
+            quality_arguments(self.config), 0,
             {"endpoint": (capture, "/opt/ml/processing/input/endpoint"),
              "groundtruth": (f"s3://{n.bucket('monitoring')}/{GROUND_TRUTH_PREFIX}/{n.endpoint_name}/", "/opt/ml/processing/groundtruth")},
             {"dataset_source": "/opt/ml/processing/input/endpoint", "ground_truth_source": "/opt/ml/processing/groundtruth"},
-            ["--cutoff", str(self.config.model.cutoff), "--min-auc", str(self.config.monitoring.min_auc), "--positive-labels", "1"],
         )  # fmt: skip
         report = json.loads(next(results.glob("*quality*.json")).read_text())
         self.summary.quality = report
@@ -780,6 +777,7 @@ class Lifecycle:
             capture_bucket=n.bucket("capture"), capture_prefix=CAPTURE_PREFIX,
         )  # fmt: skip
         self.summary.rollback = {"from": deployment.replaces, "to": manifest.model_package_arn}
+        self.manifests["prod"] = manifest
         self.summary.deployed["prod"] = manifest.model_package_arn
         return f"prod back on v{manifest.version} ({deployment.replaces.rsplit('/', 1)[-1] and 'replacing ' + deployment.replaces.rsplit('/', 2)[-1]}), audited"
 

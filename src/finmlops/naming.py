@@ -1,6 +1,7 @@
 """Physical names that cross an account boundary, derived from the config in one place.
 
-Most resources get generated names. The few below are referenced from another environment
+The CDK stacks create resources under these names and the runtime (CLI, emulator) finds them by
+the same names. Most resources get generated names. The few below are referenced from another environment
 (a role trusted by another account, a bucket read cross-account, an endpoint that alarms and
 schedules name), so both sides compute them here from the same config and never look them up.
 """
@@ -10,19 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from finmlops.config import Config, Environment
-from finmlops.contracts import Promotion
+from finmlops.contracts import Promotion, bucket_name
 
 # The default qualifier of `cdk bootstrap`: the deploy roles in each account carry it.
 BOOTSTRAP_QUALIFIER = "hnb659fds"
 VARIANT_NAME = "AllTraffic"
-
-
-def bucket_name(project: str, purpose: str, account: str, region: str) -> str:
-    """`{project}-{purpose}-{account}-{region}`: globally unique, readable, at most 63 chars."""
-    name = f"{project}-{purpose}-{account}-{region}".lower()
-    if len(name) > 63:
-        raise ValueError(f"bucket name {name!r} is longer than 63 characters: shorten `project`")
-    return name
 
 
 class Role:
