@@ -132,6 +132,10 @@ def promote_commands(environment: str) -> list[str]:
         f".venv/bin/python -m finmlops_cdk.app --out cdk.out --environment {environment} "
         f"--manifest {MANIFEST_FILE}",
         *_deploy_commands(environment, app="cdk.out"),
+        # The deployment history (what rollback goes back to) and its audit record. The registry's
+        # ModelLifeCycle is left to the approver role: this role may not write the registry.
+        f".venv/bin/finmlops promote record --manifest {MANIFEST_FILE} --no-lifecycle "
+        '--reason "promotion pipeline $CODEBUILD_BUILD_ID"',
     ]
 
 
@@ -578,6 +582,7 @@ class PromotionStack(Stack):
             artifacts_reason=artifacts_reason,
             log_groups=log_groups["deploy"],
             audit_key=data.audit_key,
+            state_key=data.data_key,
         )
 
         source_output = codepipeline.Artifact("Source")
@@ -823,9 +828,10 @@ class PromotionStack(Stack):
         artifacts_reason: dict[str, str],
         log_groups: list[logs.ILogGroup],
         audit_key: kms.IKey,
+        state_key: kms.IKey,
     ) -> None:
         """Assume the bootstrap roles of dev, stage and prod; read versions and write the
-        gate's audit records; assume the smoke-test roles."""
+        gate's audit records and the deployment history; assume the smoke-test roles."""
         bootstrap = []
         smoke = []
         for env in ("dev", *SERVING_ENVIRONMENTS):
@@ -857,6 +863,16 @@ class PromotionStack(Stack):
                     list_objects=True,
                 ),
                 kms_access(sid="AuditKey", key_arn=audit_key.key_arn, decrypt=True, encrypt=True),
+                *s3_access(
+                    sid="DeploymentHistory",
+                    partition=n.partition,
+                    bucket=n.state_bucket,
+                    prefix=Promotion.DEPLOYMENTS_PREFIX,
+                    read=True,
+                    write=True,
+                    list_objects=True,
+                ),
+                kms_access(sid="StateKey", key_arn=state_key.key_arn, decrypt=True, encrypt=True),
                 iam.PolicyStatement(
                     sid="AssumeBootstrapRoles",
                     actions=["sts:AssumeRole", "sts:TagSession"],
@@ -903,7 +919,14 @@ class PromotionStack(Stack):
             Promotion.AUDIT_PREFIX,
             "The promotion gate appends one record per resolution under audit/ (Object Lock).",
         )
-        acknowledge(policy, reasons | artifacts_reason | audit)
+        history = object_ack(
+            n.partition,
+            n.state_bucket,
+            Promotion.DEPLOYMENTS_PREFIX,
+            "One write-once entry per deployment under deployments/<env>/ (what rollback "
+            "returns to).",
+        )
+        acknowledge(policy, reasons | artifacts_reason | audit | history)
 
 
 def smoke_test_commands(n: Names) -> list[str]:

@@ -97,7 +97,7 @@ def _buildspec(synth: Any, description_part: str) -> str:
 
 
 @pytest.mark.parametrize("env", ["stage", "prod"])
-def test_each_deployment_resolves_the_version_through_the_gate_then_synthesizes_with_it(
+def test_each_deployment_resolves_through_the_gate_synthesizes_deploys_then_records_history(
     platform: Any, env: str
 ) -> None:
     spec = _buildspec(platform, f"cdk deploy the {env} stage")
@@ -106,7 +106,8 @@ def test_each_deployment_resolves_the_version_through_the_gate_then_synthesizes_
         f"finmlops_cdk.app --out cdk.out --environment {env} --manifest manifest.json"
     )
     deploy = spec.index(f"cdk deploy --app cdk.out '{env}/*'")
-    assert gate < synth < deploy
+    record = spec.index("finmlops promote record --manifest manifest.json --no-lifecycle")
+    assert gate < synth < deploy < record
 
 
 def test_smoke_test_checks_status_served_version_and_rollback_alarms(platform: Any) -> None:

@@ -146,6 +146,24 @@ def test_recording_the_same_deployment_twice_adds_one_entry(world, register):
     assert world.audit_actions().count(AuditAction.DEPLOY) == 1
 
 
+def test_a_caller_without_registry_rights_records_history_and_audit_only(world, register):
+    arn = _approved(world, register)
+    manifest = _resolve(world, arn, "stage")
+    before = _lifecycle(world, arn)
+    entry = record_deployment(
+        world.sm,
+        world.audit(),
+        world.history(),
+        manifest=manifest,
+        actor="pipeline",
+        lifecycle=False,
+    )
+    assert world.history().current("stage") == entry
+    assert _lifecycle(world, arn) == before
+    deploy = [r for r in world.audit().records() if r.action == AuditAction.DEPLOY]
+    assert deploy[-1].details["registry_lifecycle"] == "not updated by this caller"
+
+
 def test_rollback_redeploys_the_previous_approved_version_with_an_audit_record(world, register):
     first, second = _approved(world, register), _approved(world, register)
     _deploy(world, first, "prod")

@@ -433,6 +433,7 @@ def _promote_record(ctx: Context) -> int:
         manifest=manifest,
         actor=actor,
         reason=ctx.args.reason or "",
+        lifecycle=not ctx.args.no_lifecycle,
     )
     ctx.emit(
         _deployment_row(entry),
@@ -511,6 +512,11 @@ def register_promote(commands: Subparsers, common: argparse.ArgumentParser) -> N
     )
     p.add_argument("--manifest", type=Path, required=True, help="the manifest that was deployed")
     p.add_argument("--reason", help="note kept with the deployment")
+    p.add_argument(
+        "--no-lifecycle",
+        action="store_true",
+        help="write history and audit only; leave the registry's ModelLifeCycle alone",
+    )
     _store_options(p, state=True)
 
     p = add_leaf(

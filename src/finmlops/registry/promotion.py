@@ -278,9 +278,13 @@ def record_deployment(
     manifest: DeploymentManifest,
     actor: str,
     reason: str = "",
+    lifecycle: bool = True,
 ) -> Deployment:
     """After a successful deploy: audit record, history entry, ModelLifeCycle. Recording the
-    version that already runs there again adds nothing (pipeline retries are safe)."""
+    version that already runs there again adds nothing (pipeline retries are safe).
+
+    `lifecycle=False` leaves the registry alone: for a caller that may not write the registry
+    (the promotion pipeline's role, under segregation of duties); the audit record says so."""
     environment = check_environment(manifest.environment)
     stage = LIFECYCLE_STAGES[environment]
     current = history.current(environment)
@@ -289,7 +293,7 @@ def record_deployment(
         # A retry after a failure between the history write and the lifecycle write finishes it;
         # a version that has since reached a later stage keeps that stage.
         shown = version.lifecycle
-        if shown is None or _STAGE_RANK.get(shown.stage, -1) < _STAGE_RANK[stage]:
+        if lifecycle and (shown is None or _STAGE_RANK.get(shown.stage, -1) < _STAGE_RANK[stage]):
             _set_lifecycle(sm, version.arn, environment, "Deployed", f"deployed {current.at}")
         return current
     replaces = current.manifest.model_package_arn if current else ""
@@ -302,11 +306,16 @@ def record_deployment(
         reason=reason,
         evidence=evidence_references(version),
         previous_state={"deployed": replaces or "none"},
-        details={"approved_by": manifest.approval.approved_by},
+        details={
+            "approved_by": manifest.approval.approved_by,
+            "registry_lifecycle": "updated" if lifecycle else "not updated by this caller",
+        },
     )
     entry = history.append(
         manifest, DEPLOY, actor, reason=reason, replaces=replaces, audit_record=record.record_id
     )
+    if not lifecycle:
+        return entry
     _set_lifecycle(sm, version.arn, environment, "Deployed", f"deployed {entry.at}")
     if replaces:
         _retire(sm, replaces, environment, "Replaced", f"replaced by {version.label} {entry.at}")
