@@ -355,36 +355,52 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
     config_uri = f"s3://{BUCKET}/{shipped_config(config)[0]}"
     project_image = P(Placeholder.PROJECT_IMAGE_URI)
 
+    def project_step(
+        name: str,
+        module: str,
+        inputs: dict[str, Any],
+        output: str,
+        arguments: list[Any],
+        **step: Any,
+    ) -> Any:
+        """A step of ours in the project image: each input and the output at its container
+        path, and passed to the program as `--<input> <path>` and `--output <path>`."""
+        local = {key: f"/opt/ml/processing/input/{key}" for key in inputs}
+        out = f"/opt/ml/processing/output/{output}"
+        paths = [item for key, path in local.items() for item in (f"--{key}", path)]
+        return ProcessingStep(
+            name=name,
+            step_args=processor(
+                Processor, project_image, name.lower(), entrypoint=["python3", "-m", module]
+            ).run(
+                inputs=[s3_in(key, uri, local[key]) for key, uri in inputs.items()],
+                outputs=[s3_out(output, out, name.lower())],
+                arguments=[*paths, "--output", out, *arguments],
+            ),
+            **step,
+        )
+
     # 5. Governance evidence: the model card and the validation report of this version.
-    step_evidence = ProcessingStep(
-        name="Evidence",
-        step_args=processor(
-            Processor, project_image, "evidence",
-            entrypoint=["python3", "-m", "finmlops.governance.evidence_step"],
-        ).run(
-            inputs=[
-                s3_in("config", config_uri, "/opt/ml/processing/input/config"),
-                s3_in("artifacts", pre_out["artifacts"].S3Output.S3Uri, "/opt/ml/processing/input/artifacts"),
-                s3_in("evaluation", eval_uri, "/opt/ml/processing/input/evaluation"),
-                s3_in("baseline", baseline_uri, "/opt/ml/processing/input/baseline"),
-            ],
-            outputs=[s3_out("evidence", "/opt/ml/processing/output/evidence", "evidence")],
-            arguments=[
-                "--config", "/opt/ml/processing/input/config",
-                "--artifacts", "/opt/ml/processing/input/artifacts",
-                "--evaluation", "/opt/ml/processing/input/evaluation",
-                "--baseline", "/opt/ml/processing/input/baseline",
-                "--output", "/opt/ml/processing/output/evidence",
-                "--git-commit", p_git,
-                "--training-image", xgb_image,
-                "--training-job-arn", step_train.properties.TrainingJobArn,
-                "--model-artifact", model_uri,
-                "--pipeline-execution-arn", ExecutionVariables.PIPELINE_EXECUTION_ARN,
-                "--created-by", p_author,
-                "--generated-at", ExecutionVariables.START_DATETIME,
-                *thresholds,
-            ],
-        ),
+    step_evidence = project_step(
+        "Evidence",
+        "finmlops.governance.evidence_step",
+        {
+            "config": config_uri,
+            "artifacts": pre_out["artifacts"].S3Output.S3Uri,
+            "evaluation": eval_uri,
+            "baseline": baseline_uri,
+        },
+        "evidence",
+        [
+            "--git-commit", p_git,
+            "--training-image", xgb_image,
+            "--training-job-arn", step_train.properties.TrainingJobArn,
+            "--model-artifact", model_uri,
+            "--pipeline-execution-arn", ExecutionVariables.PIPELINE_EXECUTION_ARN,
+            "--created-by", p_author,
+            "--generated-at", ExecutionVariables.START_DATETIME,
+            *thresholds,
+        ],
     )  # fmt: skip
     evidence_uri = step_evidence.properties.ProcessingOutputConfig.Outputs[
         "evidence"
@@ -395,35 +411,25 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
     tracking_run = None
     if config.tracking.mode == "sagemaker":
         tracking_run = PropertyFile(name="TrackingRun", output_name="tracking", path="run.json")
-        step_track = ProcessingStep(
-            name="Track",
-            step_args=processor(
-                Processor, project_image, "track",
-                entrypoint=["python3", "-m", "finmlops.tracking.track_step"],
-            ).run(
-                inputs=[
-                    s3_in("config", config_uri, "/opt/ml/processing/input/config"),
-                    s3_in("artifacts", pre_out["artifacts"].S3Output.S3Uri, "/opt/ml/processing/input/artifacts"),
-                    s3_in("model", model_uri, "/opt/ml/processing/input/model"),
-                    s3_in("evaluation", eval_uri, "/opt/ml/processing/input/evaluation"),
-                    s3_in("evidence", evidence_uri, "/opt/ml/processing/input/evidence"),
-                ],
-                outputs=[s3_out("tracking", "/opt/ml/processing/output/tracking", "track")],
-                arguments=[
-                    "--config", "/opt/ml/processing/input/config",
-                    "--artifacts", "/opt/ml/processing/input/artifacts",
-                    "--model", "/opt/ml/processing/input/model",
-                    "--evaluation", "/opt/ml/processing/input/evaluation",
-                    "--evidence", "/opt/ml/processing/input/evidence",
-                    "--output", "/opt/ml/processing/output/tracking",
-                    "--tracking-uri", P(Placeholder.MLFLOW_TRACKING_URI),
-                    "--run-name", ExecutionVariables.PIPELINE_EXECUTION_ID,
-                    "--git-commit", p_git,
-                    "--pipeline-execution-arn", ExecutionVariables.PIPELINE_EXECUTION_ARN,
-                    "--model-package-group", P(Placeholder.MODEL_PACKAGE_GROUP),
-                    *thresholds,
-                ],
-            ),
+        step_track = project_step(
+            "Track",
+            "finmlops.tracking.track_step",
+            {
+                "config": config_uri,
+                "artifacts": pre_out["artifacts"].S3Output.S3Uri,
+                "model": model_uri,
+                "evaluation": eval_uri,
+                "evidence": evidence_uri,
+            },
+            "tracking",
+            [
+                "--tracking-uri", P(Placeholder.MLFLOW_TRACKING_URI),
+                "--run-name", ExecutionVariables.PIPELINE_EXECUTION_ID,
+                "--git-commit", p_git,
+                "--pipeline-execution-arn", ExecutionVariables.PIPELINE_EXECUTION_ARN,
+                "--model-package-group", P(Placeholder.MODEL_PACKAGE_GROUP),
+                *thresholds,
+            ],
             property_files=[tracking_run],
         )  # fmt: skip
         build_steps.append(step_track)

@@ -204,18 +204,7 @@ class Lifecycle:
         kms_key = self.client("kms").create_key(Description="emulated data key")["KeyMetadata"][
             "Arn"
         ]
-        trust = json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "sagemaker.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-        )
+        trust = _trust("sagemaker.amazonaws.com")
         role_name = names["dev"].role("sagemaker-build")
         iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=trust)
         sm = self.client("sagemaker")
@@ -259,18 +248,7 @@ class Lifecycle:
 
     def _promotion_pipeline(self, names: dict[str, Any]) -> str:
         iam = self.client("iam")
-        trust = json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "codepipeline.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-        )
+        trust = _trust("codepipeline.amazonaws.com")
         role = iam.create_role(
             RoleName=names["tooling"].role("promotion-pipeline"), AssumeRolePolicyDocument=trust
         )
@@ -803,6 +781,12 @@ class Lifecycle:
             }
         )
         return f"{len(records)} audit records exported; validation report of v1 downloaded from the registry entry"
+
+
+def _trust(service: str) -> str:
+    """A role trust policy that lets one AWS service assume the role."""
+    statement = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
 def _cell(value: Any) -> str:
