@@ -930,10 +930,13 @@ class PromotionStack(Stack):
 
 
 def smoke_test_commands(n: Names) -> list[str]:
-    """Assume the stage smoke-test role; check status, version and rollback alarms."""
+    """Assume the stage smoke-test role; check status and version, score one request, and check
+    that no rollback alarm fires."""
     role = n.role_arn(Role.SMOKE_TEST)
     endpoint = n.endpoint_name
     region = n.env.region
+    # One row of the model's width (every feature 0: a valid code for each categorical).
+    payload = ",".join("0" for _ in n.config.model.features)
     alarms = " ".join(
         f"{endpoint}-rollback-{a}" for a in ("errors5xx", "modellatency", "modelerrors")
     )
@@ -947,6 +950,11 @@ def smoke_test_commands(n: Names) -> list[str]:
         f"served=$(aws sagemaker describe-model --model-name $model --region {region} "
         "--query PrimaryContainer.ModelPackageName --output text)",
         'test "$served" = "$MODEL_PACKAGE_ARN" || { echo "serving $served, not $MODEL_PACKAGE_ARN"; exit 1; }',
+        f"printf '%s' '{payload}' > smoke.csv",
+        f"aws sagemaker-runtime invoke-endpoint --endpoint-name {endpoint} --region {region} "
+        "--content-type text/csv --body fileb://smoke.csv smoke.out > /dev/null",
+        "python3 -c \"s=[float(v) for v in open('smoke.out').read().replace(',', ' ').split()]; "
+        "assert len(s) == 1 and 0 <= s[0] <= 1, s; print('smoke test score', s[0])\"",
         f"firing=$(aws cloudwatch describe-alarms --alarm-names {alarms} --state-value ALARM "
         f"--region {region} --query 'length(MetricAlarms)' --output text)",
         'test "$firing" = "0" || { echo "rollback alarms firing: $firing"; exit 1; }',

@@ -110,11 +110,17 @@ def test_each_deployment_resolves_through_the_gate_synthesizes_deploys_then_reco
     assert gate < synth < deploy < record
 
 
-def test_smoke_test_checks_status_served_version_and_rollback_alarms(platform: Any) -> None:
+def test_smoke_test_checks_status_served_version_a_scored_request_and_rollback_alarms(
+    platform: Any, config: Any
+) -> None:
     spec = _buildspec(platform, "Stage endpoint")
     assert "arn:aws:iam::222222222222:role/credit-risk-stage-smoke-test" in spec
     assert "wait endpoint-in-service --endpoint-name credit-risk-stage" in spec
     assert '\\"$served\\" = \\"$MODEL_PACKAGE_ARN\\"' in spec
+    width = len(config.model.features)
+    assert f"printf '%s' '{','.join(['0'] * width)}' > smoke.csv" in spec
+    invoke = spec.index("sagemaker-runtime invoke-endpoint --endpoint-name credit-risk-stage")
+    assert invoke < spec.index("0 <= s[0] <= 1")
     assert "credit-risk-stage-rollback-errors5xx" in spec
 
 
