@@ -47,7 +47,7 @@ from finmlops_cdk.security import DeadLetterQueue, iam5_resource, kms_access, ob
 
 from finmlops.config import Config
 from finmlops.contracts import DeploymentManifest
-from finmlops.monitoring.jobs import drift_environment, quality_arguments
+from finmlops.monitoring.jobs import capture_lookback, drift_environment, quality_arguments
 from finmlops.naming import VARIANT_NAME, Names, Role, names
 
 # Manifest `extra` key with the S3 folder of the version's drift baseline (statistics.json,
@@ -58,7 +58,6 @@ BASELINE_KEY = "drift-baseline-uri"
 # the defaults of finmlops.monitoring.entrypoint).
 INPUT_ENDPOINT = "/opt/ml/processing/input/endpoint"
 INPUT_BASELINE = "/opt/ml/processing/baseline"
-INPUT_GROUND_TRUTH = "/opt/ml/processing/groundtruth"
 OUTPUT_RESULTS = "/opt/ml/processing/resultdata"
 
 GROUND_TRUTH_PREFIX = "ground-truth"
@@ -400,7 +399,6 @@ class MonitoringPipeline(Construct):
         contract = {
             "sagemaker_endpoint_name": endpoint_name,
             "sagemaker_monitoring_schedule_name": self.pipeline_name,
-            "dataset_source": INPUT_ENDPOINT,
             "end_time": scheduled_time,
         }
 
@@ -473,30 +471,32 @@ class MonitoringPipeline(Construct):
                 },
             }
 
-        capture = s3_input(
-            "endpoint",
-            f"s3://{capture_bucket}/{CAPTURE_PREFIX}/{endpoint_name}/{VARIANT_NAME}/",
-            INPUT_ENDPOINT,
-        )
+        # The job reads captures and labels from S3 itself, only the hours a run needs
+        # (finmlops.monitoring.sources): a processing input would download every hour ever
+        # captured, and fail while the prefix is still empty.
+        captures = f"s3://{capture_bucket}/{CAPTURE_PREFIX}/{endpoint_name}/{VARIANT_NAME}/"
+        lookback = capture_lookback(config)
         steps = [
             step(
                 "DataDrift",
                 ["drift"],
-                [capture, s3_input("baseline", baseline_uri(manifest, n) + "/", INPUT_BASELINE)],
-                {"baseline_uri": INPUT_BASELINE} | drift_environment(config, manifest),
+                [s3_input("baseline", baseline_uri(manifest, n) + "/", INPUT_BASELINE)],
+                {
+                    "baseline_uri": INPUT_BASELINE,
+                    "dataset_source": captures,
+                    "lookback_hours": lookback["drift"],
+                }
+                | drift_environment(config, manifest),
             ),
             step(
                 "ModelQuality",
                 quality_arguments(config),
-                [
-                    capture,
-                    s3_input(
-                        "groundtruth",
-                        f"s3://{output_bucket}/{GROUND_TRUTH_PREFIX}/{endpoint_name}/",
-                        INPUT_GROUND_TRUTH,
-                    ),
-                ],
-                {"ground_truth_source": INPUT_GROUND_TRUTH},
+                [],
+                {
+                    "dataset_source": captures,
+                    "ground_truth_source": f"s3://{output_bucket}/{GROUND_TRUTH_PREFIX}/{endpoint_name}/",
+                    "lookback_hours": lookback["quality"],
+                },
             ),
         ]
         definition = {

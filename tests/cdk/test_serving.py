@@ -240,10 +240,34 @@ def test_pipeline_mode_runs_drift_and_quality_steps_of_the_monitoring_program(
     assert env_vars["expected_model_package_arn"].endswith("/credit-risk-xgb/1")
     assert env_vars["end_time"] == {"Get": "Parameters.ScheduledTime"}
     inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in drift["ProcessingInputs"]}
-    assert inputs["endpoint"].endswith(f"/capture/credit-risk-{env}/AllTraffic/")
     assert inputs["baseline"].endswith("/model-build/baseline/baseline/")
     cutoff = quality["AppSpecification"]["ContainerArguments"]
     assert cutoff[cutoff.index("--cutoff") + 1] == str(config.model.cutoff)
+
+
+@pytest.mark.parametrize("env", SERVING)
+def test_pipeline_mode_jobs_read_only_the_hours_since_the_last_run_and_survive_empty_prefixes(
+    platform: Any, config: Any, env: str, monitoring_definition: Any
+) -> None:
+    steps = {s["Name"]: s["Arguments"] for s in monitoring_definition(platform, env)["Steps"]}
+    drift, quality = steps["DataDrift"], steps["ModelQuality"]
+    # Captures and labels are not processing inputs (an empty prefix would fail the job, a whole
+    # prefix would download every hour ever captured): the job fetches the window from S3.
+    assert "endpoint" not in {i["InputName"] for i in drift["ProcessingInputs"]}
+    assert quality.get("ProcessingInputs", []) == []
+    assert drift["Environment"]["dataset_source"].startswith("s3://")
+    assert drift["Environment"]["dataset_source"].endswith(
+        f"/capture/credit-risk-{env}/AllTraffic/"
+    )
+    assert quality["Environment"]["ground_truth_source"].endswith(
+        f"/ground-truth/credit-risk-{env}/"
+    )
+    hourly = 1  # config.monitoring.schedule is hourly
+    assert drift["Environment"]["lookback_hours"] == f"{hourly}"
+    assert (
+        quality["Environment"]["lookback_hours"]
+        == f"{hourly + config.monitoring.label_delay_hours}"
+    )
 
 
 @pytest.mark.parametrize("env", SERVING)

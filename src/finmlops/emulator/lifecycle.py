@@ -664,13 +664,15 @@ class Lifecycle:
         statistics = package["DriftCheckBaselines"]["ModelDataQuality"]["Statistics"]["S3Uri"]
         baseline = statistics.rsplit("/", 1)[0] + "/"
         lines = []
+        # The captured hours are fetched by the job itself, as the scheduled job does on AWS.
+        captures = f"s3://{n.bucket('capture')}/{CAPTURE_PREFIX}/{n.endpoint_name}/AllTraffic/"
         for window in (0, 1):
-            capture = f"s3://{n.bucket('capture')}/{CAPTURE_PREFIX}/{n.endpoint_name}/AllTraffic/{self.hours[window]:%Y/%m/%d/%H}/"
             results = self._monitoring_job(
                 ["drift"], window,
-                {"endpoint": (capture, "/opt/ml/processing/input/endpoint"), "baseline": (baseline, "/opt/ml/processing/baseline")},
+                {"baseline": (baseline, "/opt/ml/processing/baseline")},
                 {
-                    "dataset_source": "/opt/ml/processing/input/endpoint",
+                    "dataset_source": captures,
+                    "lookback_hours": "1",
                     "baseline_uri": "/opt/ml/processing/baseline",
                     **drift_environment(self.config, self.manifests["prod"]),
                 },

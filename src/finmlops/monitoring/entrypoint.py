@@ -93,6 +93,12 @@ def _common(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
     parser.add_argument("--start-time", default=env.get("start_time"))
     parser.add_argument("--end-time", default=env.get("end_time"))
     parser.add_argument(
+        "--lookback-hours",
+        type=float,
+        default=env.get("lookback_hours"),
+        help="with s3:// sources: download only the hour folders of [end - N h, end)",
+    )
+    parser.add_argument(
         "--message-file",
         default=str(MESSAGE_FILE) if env.get("sagemaker_monitoring_schedule_name") else None,
     )
@@ -309,7 +315,34 @@ def _accumulate(args: argparse.Namespace, baseline: Baseline) -> WindowAccumulat
     return accumulator
 
 
+def _local(args: argparse.Namespace, source: str, name: str) -> str:
+    """An s3:// source fetched for this run's hours (see monitoring.sources); a path as it is."""
+    if not str(source).startswith("s3://"):
+        return str(source)
+    import tempfile
+
+    import boto3
+
+    from finmlops.monitoring.sources import fetch
+
+    end = parse_time(args.end_time)
+    scratch = Path(tempfile.mkdtemp(prefix=f"finmlops-{name}-"))
+    fetched = fetch(
+        boto3.client("s3", region_name=args.region),
+        source,
+        scratch,
+        end=end,
+        lookback_hours=args.lookback_hours,
+    )
+    print(
+        f"{name}: {fetched.objects} object(s) from {source}"
+        + (f" ({fetched.skipped} outside the window)" if fetched.skipped else "")
+    )
+    return str(fetched.path)
+
+
 def run_drift_command(args: argparse.Namespace) -> int:
+    args.dataset_source = _local(args, args.dataset_source, "captures")
     baseline = _load_baseline(args.baseline)
     thresholds, share = _thresholds(args)
     partial = _accumulate(args, baseline).result()
@@ -338,6 +371,7 @@ def _shard_name(given: str | None) -> str:
 
 
 def run_partial_command(args: argparse.Namespace) -> int:
+    args.dataset_source = _local(args, args.dataset_source, "captures")
     baseline = _load_baseline(args.baseline)
     partial = _accumulate(args, baseline).result()
     shard = _shard_name(args.shard)
@@ -377,7 +411,8 @@ def run_quality_command(args: argparse.Namespace) -> int:
         if args.min_auc is not None
         else (config.monitoring.min_auc if config else None)
     )
-    captures = list_files(Path(args.captures), CAPTURE_SUFFIXES)
+    captures = list_files(Path(_local(args, args.captures, "captures")), CAPTURE_SUFFIXES)
+    args.ground_truth = _local(args, args.ground_truth, "ground-truth")
     truth: list[Path] = []
     if Path(args.ground_truth).exists():
         truth = list_files(Path(args.ground_truth), CAPTURE_SUFFIXES)

@@ -6,6 +6,8 @@ monitoring pipeline); the offline emulator runs its jobs with the same values.
 
 from __future__ import annotations
 
+import re
+
 from finmlops.config import Config
 from finmlops.contracts import DeploymentManifest
 
@@ -40,3 +42,41 @@ def quality_arguments(config: Config) -> list[str]:
         "--window",
         QUALITY_WINDOW,
     ]
+
+
+def schedule_window_hours(expression: str) -> float:
+    """The hours between two runs of a schedule expression: what one drift run should cover.
+
+    rate(N unit) is exact; for cron(m h dom mon dow y) an hour field of `*` is hourly, `*/k`
+    every k hours, anything else once a day (the platform's schedules are one of these).
+    """
+    rate = re.fullmatch(
+        r"rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)", expression.strip()
+    )
+    if rate:
+        count, unit = int(rate.group(1)), rate.group(2)
+        return (
+            count / 60
+            if unit.startswith("minute")
+            else count * 24
+            if unit.startswith("day")
+            else float(count)
+        )
+    fields = expression.strip().removeprefix("cron(").removesuffix(")").split()
+    if len(fields) != 6:
+        raise ValueError(f"not a schedule expression: {expression!r}")
+    hour = fields[1]
+    if hour == "*":
+        return 1.0
+    step = re.fullmatch(r"\*/(\d+)", hour)
+    return float(step.group(1)) if step else 24.0
+
+
+def capture_lookback(config: Config) -> dict[str, str]:
+    """Environment that bounds what a scheduled job downloads from S3 (finmlops.monitoring.sources):
+    drift reads the hours since the previous run; model quality also waits out the label delay."""
+    window = schedule_window_hours(config.monitoring.schedule)
+    return {
+        "drift": f"{window:g}",
+        "quality": f"{window + config.monitoring.label_delay_hours:g}",
+    }
