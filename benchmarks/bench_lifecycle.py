@@ -8,6 +8,7 @@ and the steps the local build does not have (baseline, evidence, tracking).
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
@@ -25,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> int:
+    logging.getLogger("finmlops").setLevel(logging.WARNING)  # the handler logs JSON per event
     config = load_config(default_config_path(ROOT))
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
