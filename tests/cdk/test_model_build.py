@@ -213,6 +213,25 @@ def test_managed_mlflow_server_receives_the_track_steps_runs(platform: Any) -> N
     assert all(a.startswith("sagemaker-mlflow:") for a in statements["LogRuns"]["Action"])
 
 
+def test_tracking_server_lives_in_dev_only_with_a_kms_encrypted_artifact_store(
+    platform: Any,
+) -> None:
+    for env in ("tooling", "stage", "prod"):
+        assert list(platform.resources("AWS::SageMaker::MlflowTrackingServer", env)) == []
+    ((*_, server),) = list(platform.resources("AWS::SageMaker::MlflowTrackingServer", "dev"))
+    role = server["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    statements = [
+        statement
+        for *_, policy in platform.resources("AWS::IAM::ManagedPolicy", "dev")
+        if {"Ref": role} in policy["Properties"].get("Roles", [])
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    kms = [s for s in statements if any(str(a).startswith("kms:") for a in s["Action"])]
+    assert kms and {"kms:Decrypt", "kms:GenerateDataKey"} <= set(kms[0]["Action"])
+    s3_actions = {a for s in statements for a in s["Action"] if str(a).startswith("s3:")}
+    assert {"s3:GetObject", "s3:PutObject"} <= s3_actions
+
+
 def test_no_tracking_server_without_sagemaker_tracking(variant: Any) -> None:
     assert list(variant.resources("AWS::SageMaker::MlflowTrackingServer")) == []
 
