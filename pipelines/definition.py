@@ -337,6 +337,10 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
                 "--numeric", ",".join(config.model.numeric_features),
                 "--categorical", ",".join(config.model.categorical_features),
                 "--model-id", config.model.name,
+                # The raw data's fingerprint, so monitoring can tell this version's baseline.
+                "--data-fingerprint", JsonGet(
+                    step_name=step_pre.name, property_file=data_quality, json_path="data_fingerprint"
+                ),
             ],
         ),
     )  # fmt: skip

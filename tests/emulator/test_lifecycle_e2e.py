@@ -58,6 +58,8 @@ def test_pipeline_from_the_synthesized_template_registers_two_versions(
         "RegisterModel",
     } <= ran
     assert all(s.status == "NotExecuted" for s in execution.steps if s.type == "Fail")
+    gates = [s for s in execution.steps if s.name.startswith("Gate-")]
+    assert len(gates) == 7 and all(s.outcome == "true" for s in gates)
 
 
 def test_registry_status_history_ends_approved_with_identities(

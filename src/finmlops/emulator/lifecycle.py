@@ -397,7 +397,19 @@ class Lifecycle:
         steps = sum(1 for s in execution.steps if s.status == "Succeeded")
         version = package.rsplit("/", 1)[-1]
         tracked = f", MLflow run {run_id[:8]}" if run_id else ""
-        return f"{steps} steps succeeded in {sum(s.seconds for s in execution.steps):.1f}s -> version {version} PendingManualApproval{tracked}"
+        evaluation = execution.properties["Evaluate"]["PropertyFiles"]["Evaluation"]
+        metrics, fairness = evaluation["binary_classification_metrics"], evaluation["fairness"]
+        gates = [
+            s for s in execution.steps if s.name.startswith("Gate-") and s.status == "Succeeded"
+        ]
+        passed = sum(s.outcome == "true" for s in gates)
+        return (
+            f"{steps} steps succeeded in {sum(s.seconds for s in execution.steps):.1f}s: "
+            f"AUC {metrics['auc']['value']:.4f}, KS {metrics['ks']['value']:.4f}, "
+            f"disparate impact {fairness['disparate_impact']:.3f}, parity difference "
+            f"{fairness['statistical_parity_difference_abs']:.3f}; {passed}/{len(gates)} gates passed "
+            f"-> version {version} PendingManualApproval{tracked}"
+        )
 
     def _link_run(self, package: str) -> str:
         """The run carries the version's ARN, as the version carries the run id (both ways)."""
@@ -565,7 +577,10 @@ class Lifecycle:
     def shifted(self, rows: pd.DataFrame) -> pd.DataFrame:
         out = rows.copy()
         for column, (how, amount) in SHIFT.items():
-            out[column] = out[column] + amount if how == "add" else out[column] * amount
+            moved = out[column] + amount if how == "add" else out[column] * amount
+            # Whole-number columns stay whole: the shift is of the population, not of the types.
+            whole = bool(np.all(np.mod(rows[column].dropna(), 1) == 0))
+            out[column] = moved.round() if whole else moved
         column, value = SHIFT_TO_CATEGORY
         out[column] = float(rows.attrs["encoders"]["categorical"][column].index(value))
         return out
