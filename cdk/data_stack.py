@@ -22,6 +22,7 @@ from finmlops_cdk.security import (
 )
 
 from finmlops.config import SERVING_ENVIRONMENTS, Config
+from finmlops.contracts import Promotion
 from finmlops.naming import Names, Role, names
 
 # Audit records are evidence for examiners: seven years, in compliance mode (nobody can shorten it).
@@ -51,6 +52,14 @@ def artifact_readers(config: Config) -> list[tuple[str, str]]:
         n = names(config, env_name)
         readers.extend((n.env.account, n.role_arn(p)) for p in (Role.MODEL, Role.MONITORING))
     return readers
+
+
+def audit_writers(config: Config) -> list[tuple[str, str]]:
+    """People outside tooling who append to its audit trail: the approvers (in dev, where the
+    registry is), whose approve and reject commands record every decision."""
+    dev = names(config, "dev")
+    role = f"arn:{dev.partition}:iam::{dev.env.account}:role/{config.governance.approver_role}"
+    return [(dev.env.account, role)]
 
 
 def _accounts_with_condition(readers: list[tuple[str, str]]) -> dict[str, Any]:
@@ -128,6 +137,8 @@ class DataStack(Stack):
             object_lock_days=AUDIT_RETENTION_DAYS,
         ).bucket
         self.audit_retention_days = AUDIT_RETENTION_DAYS
+        if environment == "tooling":
+            self._admit_approvers(config)
 
         self.capture = None
         self.monitoring_output = None
@@ -248,3 +259,40 @@ class DataStack(Stack):
         )
         CfnOutput(self, "ModelPackageGroupArn", value=group.attr_model_package_group_arn)
         return group
+
+    def _admit_approvers(self, config: Config) -> None:
+        """One audit trail: approvers in dev append their decisions to tooling's Object Lock
+        bucket (write-once records under audit/; the roles are named, the accounts conditioned;
+        the role need not exist when tooling is deployed first)."""
+        writers = _accounts_with_condition(audit_writers(config))
+        prefix = f"{Promotion.AUDIT_PREFIX}*"
+        self.audit.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="ApproversAppendDecisions",
+                principals=writers["principals"],
+                actions=["s3:PutObject", "s3:PutObjectRetention", "s3:GetObject"],
+                resources=[self.audit.arn_for_objects(prefix)],
+                conditions=writers["conditions"],
+            )
+        )
+        self.audit.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="ApproversListDecisions",
+                principals=writers["principals"],
+                actions=["s3:ListBucket"],
+                resources=[self.audit.bucket_arn],
+                conditions={**writers["conditions"], "StringLike": {"s3:prefix": [prefix]}},
+            )
+        )
+        self.audit_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="ApproversEncryptDecisions",
+                principals=writers["principals"],
+                actions=["kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"],
+                resources=["*"],  # in a key policy, "*" is this key
+                conditions={
+                    **writers["conditions"],
+                    "StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"},
+                },
+            )
+        )

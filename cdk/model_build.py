@@ -586,17 +586,37 @@ class ModelBuildStack(Stack):
                     list_objects=True,
                 ),
                 kms_access(sid="DecryptEvidence", key_arn=data.data_key.key_arn, decrypt=True),
+                # Decisions go to the one audit trail, tooling's (finmlops.registry's default).
                 *s3_access(
                     sid="WriteAuditRecords",
                     partition=n.partition,
-                    bucket=n.audit_bucket,
+                    bucket=tooling.audit_bucket,
                     prefix=Promotion.AUDIT_PREFIX,
                     read=True,
                     write=True,
                     lock=True,
                     list_objects=True,
                 ),
-                kms_access(sid="EncryptAuditRecords", key_arn=data.audit_key.key_arn, encrypt=True),
+                iam.PolicyStatement(
+                    sid="EncryptAuditRecords",
+                    actions=[
+                        "kms:DescribeKey",
+                        "kms:Encrypt",
+                        "kms:GenerateDataKey",
+                        "kms:Decrypt",
+                    ],
+                    resources=[
+                        f"arn:{n.partition}:kms:{tooling.env.region}:{tooling.env.account}:key/*"
+                    ],
+                    conditions={
+                        "ForAnyValue:StringEquals": {
+                            "kms:ResourceAliases": f"alias/{config.project}-tooling-audit"
+                        },
+                        "StringEquals": {
+                            "kms:ViaService": f"s3.{tooling.env.region}.amazonaws.com"
+                        },
+                    },
+                ),
             ],
             evidence_reasons=object_ack(
                 n.partition,
@@ -606,10 +626,16 @@ class ModelBuildStack(Stack):
             )
             | object_ack(
                 n.partition,
-                n.audit_bucket,
+                tooling.audit_bucket,
                 Promotion.AUDIT_PREFIX,
                 "One append-only record per decision under audit/ (Object Lock, compliance).",
-            ),
+            )
+            | {
+                iam5_resource(
+                    f"arn:{n.partition}:kms:{tooling.env.region}:{tooling.env.account}:key/*"
+                ): "The tooling audit key, named by its alias (kms:ResourceAliases) because its "
+                "id is generated in another account; used only through S3 (kms:ViaService).",
+            },
         )
 
         # Decisions on our group leave dev (Approved to promote, Rejected to be audited).

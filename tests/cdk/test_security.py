@@ -547,3 +547,37 @@ def test_serving_roles_read_and_list_only_the_model_build_prefix_of_the_registry
             for e, a in (("stage", "222222222222"), ("prod", "333333333333"))
             for p in ("model", "monitoring")
         )
+
+
+# --------------------------------------------------------------------------- 18. one audit trail
+
+
+def test_approvers_in_dev_append_decisions_to_the_one_tooling_audit_trail(
+    platform: Any, config: Any
+) -> None:
+    from finmlops.naming import names
+
+    tooling, dev = names(config, "tooling"), names(config, "dev")
+    approver = f"arn:aws:iam::{dev.env.account}:role/{config.governance.approver_role}"
+    statements = {
+        s.get("Sid"): s
+        for *_, policy in platform.resources("AWS::S3::BucketPolicy", "tooling")
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+    }
+    append = statements["ApproversAppendDecisions"]
+    assert append["Condition"] == {"ArnLike": {"aws:PrincipalArn": [approver]}}
+    assert "s3:DeleteObject" not in append["Action"]
+    assert "s3:PutObject" in append["Action"]
+    # The dev approver role writes there, not to a second trail of its own.
+    template = platform.templates["dev"]["ModelBuild"]
+    written = json.dumps(
+        [
+            s
+            for r in template["Resources"].values()
+            if r["Type"] == "AWS::IAM::ManagedPolicy"
+            for s in r["Properties"]["PolicyDocument"]["Statement"]
+            if s.get("Sid", "").startswith("WriteAuditRecords")
+        ]
+    )
+    assert tooling.audit_bucket in written
+    assert dev.audit_bucket not in written
