@@ -9,6 +9,7 @@ emulator does, and says so in the stage's line.
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import time
@@ -72,7 +73,6 @@ class StageResult:
     name: str
     line: str
     seconds: float
-    ok: bool = True
 
 
 @dataclass
@@ -155,6 +155,7 @@ class Lifecycle:
         self.pipeline: SynthesizedPipeline | None = None
         self.executions: list[Execution] = []
         self.manifests: dict[str, DeploymentManifest] = {}  # what each environment runs
+        self._held_out: pd.DataFrame | None = None
 
     # ------------------------------------------------------------------ helpers
     def stage(self, name: str, run: Callable[[], str]) -> str:
@@ -557,22 +558,26 @@ class Lifecycle:
 
     # ------------------------------------------------------------------ traffic
     def test_rows(self) -> pd.DataFrame:
-        """Held-out rows as the endpoint receives them: encoded features, no label."""
-        execution = self.executions[0]
-        local = (
-            self.work_dir
-            / "executions"
-            / execution.execution_id
-            / "Preprocess"
-            / "opt/ml/processing/output"
-        )
-        test = pd.read_csv(local / "test" / "test.csv", header=None)
-        encoders = json.loads((local / "artifacts" / ENCODERS_FILE).read_text())
-        features = test.iloc[:, 1:]
-        features.columns = encoders["features"]
-        features.attrs["labels"] = test.iloc[:, 0].to_numpy()
-        features.attrs["encoders"] = encoders
-        return features
+        """Held-out rows as the endpoint receives them (encoded features, no label), read once
+        from the first build's preprocess outputs in S3; labels and encoders in `attrs`."""
+        if self._held_out is None:
+            outputs = self.executions[0].properties["Preprocess"]
+            s3 = self.client("s3")
+
+            def read(name: str, file: str) -> bytes:
+                uri = outputs[f"ProcessingOutputConfig.Outputs['{name}'].S3Output.S3Uri"]
+                bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+                body: bytes = s3.get_object(Bucket=bucket, Key=f"{prefix}/{file}")["Body"].read()
+                return body
+
+            test = pd.read_csv(io.BytesIO(read("test", "test.csv")), header=None)
+            encoders = json.loads(read("artifacts", ENCODERS_FILE))
+            features = test.iloc[:, 1:]
+            features.columns = encoders["features"]
+            features.attrs["labels"] = test.iloc[:, 0].to_numpy()
+            features.attrs["encoders"] = encoders
+            self._held_out = features
+        return self._held_out
 
     def shifted(self, rows: pd.DataFrame) -> pd.DataFrame:
         out = rows.copy()
@@ -812,14 +817,6 @@ def _cell(value: Any) -> str:
         if value is None or (isinstance(value, float) and np.isnan(value))
         else f"{float(value):g}"
     )
-
-
-def registry_status_history(lifecycle: Lifecycle) -> dict[str, str]:
-    sm = lifecycle.client("sagemaker")
-    return {
-        label: sm.describe_model_package(ModelPackageName=arn)["ModelApprovalStatus"]
-        for label, arn in lifecycle.summary.versions.items()
-    }
 
 
 def synthesize_dev(config: Config, out_dir: Path) -> Path:
