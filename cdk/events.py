@@ -16,7 +16,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from constructs import Construct
-from finmlops_cdk.security import DeadLetterQueue
+from finmlops_cdk.security import DeadLetterQueue, service_in_this_account
 
 from finmlops.config import Config
 
@@ -76,10 +76,7 @@ class EventForwarder(Construct):
             self,
             "Role",
             role_name=role_name,
-            assumed_by=iam.ServicePrincipal(
-                "events.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
-            ),
+            assumed_by=service_in_this_account(self, "events"),
             description="EventBridge: put matching events on the receiving account's bus",
         )
         self.policy = iam.ManagedPolicy(

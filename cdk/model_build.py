@@ -50,6 +50,7 @@ from finmlops_cdk.security import (
     object_ack,
     object_arn,
     s3_access,
+    service_in_this_account,
 )
 
 from finmlops.config import SERVING_ENVIRONMENTS, Config
@@ -264,14 +265,10 @@ class PipelineTarget(Construct):
         dead_letter_queue: DeadLetterQueue,
     ) -> None:
         super().__init__(scope, id_)
-        stack = Stack.of(self)
         self.role = iam.Role(
             self,
             "Role",
-            assumed_by=iam.ServicePrincipal(
-                "events.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-            ),
+            assumed_by=service_in_this_account(self, "events"),
             description="EventBridge: start the model-build pipeline",
         )
         iam.ManagedPolicy(
@@ -333,14 +330,10 @@ class RetrainSchedule(Construct):
         encryption_key: kms.IKey,
     ) -> None:
         super().__init__(scope, id_)
-        stack = Stack.of(self)
         self.role = iam.Role(
             self,
             "Role",
-            assumed_by=iam.ServicePrincipal(
-                "scheduler.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-            ),
+            assumed_by=service_in_this_account(self, "scheduler"),
         )
         iam.ManagedPolicy(
             self,
@@ -420,14 +413,10 @@ class TrackingServer(Construct):
         data_key: kms.IKey,
     ) -> None:
         super().__init__(scope, id_)
-        stack = Stack.of(self)
         self.role = iam.Role(
             self,
             "Role",
-            assumed_by=iam.ServicePrincipal(
-                "sagemaker.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-            ),
+            assumed_by=service_in_this_account(self, "sagemaker"),
             description="MLflow tracking server: its artifact store only",
         )
         policy = managed_policy(

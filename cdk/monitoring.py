@@ -43,7 +43,14 @@ from finmlops_cdk.events import (
 )
 from finmlops_cdk.network import Network
 from finmlops_cdk.sagemaker_roles import SageMakerExecutionRole, sagemaker_arn
-from finmlops_cdk.security import DeadLetterQueue, iam5_resource, kms_access, object_ack, s3_access
+from finmlops_cdk.security import (
+    DeadLetterQueue,
+    iam5_resource,
+    kms_access,
+    object_ack,
+    s3_access,
+    service_in_this_account,
+)
 
 from finmlops.config import Config
 from finmlops.contracts import DeploymentManifest
@@ -554,10 +561,7 @@ class MonitoringPipeline(Construct):
         self.scheduler_role = iam.Role(
             self,
             "SchedulerRole",
-            assumed_by=iam.ServicePrincipal(
-                "scheduler.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-            ),
+            assumed_by=service_in_this_account(self, "scheduler"),
             description="EventBridge Scheduler: start the monitoring pipeline",
         )
         iam.ManagedPolicy(

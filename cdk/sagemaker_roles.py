@@ -14,7 +14,7 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 from finmlops_cdk.compliance import acknowledge
 from finmlops_cdk.guardrails import deny_approval_changes, job_guardrails
-from finmlops_cdk.security import iam5_resource, kms_access
+from finmlops_cdk.security import iam5_resource, kms_access, service_in_this_account
 
 ENI_REASON = (
     "SageMaker creates and deletes the elastic network interfaces of VPC jobs with the execution "
@@ -51,10 +51,7 @@ class SageMakerExecutionRole(Construct):
             "Role",
             role_name=role_name,
             description=description,
-            assumed_by=iam.ServicePrincipal(
-                "sagemaker.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-            ),
+            assumed_by=service_in_this_account(self, "sagemaker"),
         )
         self.policy = iam.ManagedPolicy(
             self,

@@ -267,6 +267,15 @@ def encrypted_log_group(
     )
 
 
+def service_in_this_account(scope: Construct, service: str) -> iam.ServicePrincipal:
+    """An AWS service as a role's principal, only on behalf of this stack's account (no
+    confused deputy: aws:SourceAccount)."""
+    return iam.ServicePrincipal(
+        f"{service}.amazonaws.com",
+        conditions={"StringEquals": {"aws:SourceAccount": Stack.of(scope).account}},
+    )
+
+
 def object_arn(partition: str, bucket: str, prefix: str = "") -> str:
     return f"arn:{partition}:s3:::{bucket}/{prefix}*"
 
