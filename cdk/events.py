@@ -15,8 +15,10 @@ from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
-from finmlops_cdk.security import DeadLetterQueue, service_in_this_account
+from finmlops_cdk.security import DeadLetterQueue, kms_access, service_in_this_account
 
 from finmlops.config import Config
 
@@ -128,4 +130,73 @@ class AdmitForwarders(Construct):
                 "event-bus/default",
                 "Condition": {"ArnEquals": {"aws:PrincipalArn": sorted(arn for _, arn in senders)}},
             },
+        )
+
+
+class PipelineSchedule(Construct):
+    """EventBridge Scheduler starting a SageMaker pipeline: retry policy, dead-letter queue,
+    KMS-encrypted schedule, and a role that may start only that pipeline.
+
+    Attributes: `role`, `schedule`.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        expression: str,
+        description: str,
+        pipeline_arn: str,
+        dead_letter_queue: DeadLetterQueue,
+        encryption_key: kms.IKey,
+        parameters: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        super().__init__(scope, id_)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=service_in_this_account(self, "scheduler"),
+            description=f"EventBridge Scheduler: {description}",
+        )
+        iam.ManagedPolicy(
+            self,
+            "Start",
+            roles=[self.role],
+            statements=[
+                iam.PolicyStatement(
+                    actions=["sagemaker:StartPipelineExecution"], resources=[pipeline_arn]
+                ),
+                iam.PolicyStatement(
+                    actions=["sqs:SendMessage"], resources=[dead_letter_queue.queue.queue_arn]
+                ),
+                kms_access(sid="EncryptDeadLetters", key_arn=encryption_key.key_arn, encrypt=True),
+            ],
+        )
+        self.schedule = scheduler.CfnSchedule(
+            self,
+            "Schedule",
+            description=description,
+            schedule_expression=expression,
+            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+            kms_key_arn=encryption_key.key_arn,
+            target=scheduler.CfnSchedule.TargetProperty(
+                arn=pipeline_arn,
+                role_arn=self.role.role_arn,
+                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
+                    maximum_retry_attempts=RETRY_ATTEMPTS,
+                    maximum_event_age_in_seconds=int(MAX_EVENT_AGE.to_seconds()),
+                ),
+                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(
+                    arn=dead_letter_queue.queue.queue_arn
+                ),
+                sage_maker_pipeline_parameters=scheduler.CfnSchedule.SageMakerPipelineParametersProperty(
+                    pipeline_parameter_list=[
+                        scheduler.CfnSchedule.SageMakerPipelineParameterProperty(
+                            name=name, value=value
+                        )
+                        for name, value in parameters
+                    ]
+                ),
+            ),
         )

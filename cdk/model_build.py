@@ -17,7 +17,6 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3_deployment
 from aws_cdk import aws_sagemaker as sagemaker
-from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 from finmlops_cdk.assets import MonitoringImage
@@ -31,6 +30,7 @@ from finmlops_cdk.events import (
     RETRY_ATTEMPTS,
     AdmitForwarders,
     EventForwarder,
+    PipelineSchedule,
     approval_pattern,
     default_bus_arn,
 )
@@ -313,63 +313,6 @@ class PipelineTarget(Construct):
                 resources=[dead_letter_queue.queue.queue_arn],
                 conditions={"ArnEquals": {"aws:SourceArn": self.rule.attr_arn}},
             )
-        )
-
-
-class RetrainSchedule(Construct):
-    """EventBridge Scheduler: start the build pipeline on a schedule (retry policy, DLQ, KMS)."""
-
-    def __init__(
-        self,
-        scope: Construct,
-        id_: str,
-        *,
-        expression: str,
-        pipeline_arn: str,
-        dead_letter_queue: DeadLetterQueue,
-        encryption_key: kms.IKey,
-    ) -> None:
-        super().__init__(scope, id_)
-        self.role = iam.Role(
-            self,
-            "Role",
-            assumed_by=service_in_this_account(self, "scheduler"),
-        )
-        iam.ManagedPolicy(
-            self,
-            "Start",
-            roles=[self.role],
-            statements=[
-                iam.PolicyStatement(
-                    actions=["sagemaker:StartPipelineExecution"], resources=[pipeline_arn]
-                ),
-                iam.PolicyStatement(
-                    actions=["sqs:SendMessage"], resources=[dead_letter_queue.queue.queue_arn]
-                ),
-                kms_access(sid="EncryptDeadLetters", key_arn=encryption_key.key_arn, encrypt=True),
-            ],
-        )
-        self.schedule = scheduler.CfnSchedule(
-            self,
-            "Schedule",
-            description="Scheduled retraining of the model",
-            schedule_expression=expression,
-            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
-            kms_key_arn=encryption_key.key_arn,
-            target=scheduler.CfnSchedule.TargetProperty(
-                arn=pipeline_arn,
-                role_arn=self.role.role_arn,
-                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
-                    maximum_retry_attempts=RETRY_ATTEMPTS,
-                    maximum_event_age_in_seconds=int(MAX_EVENT_AGE.to_seconds()),
-                ),
-                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(
-                    arn=dead_letter_queue.queue.queue_arn
-                ),
-                sage_maker_pipeline_parameters=scheduler.CfnSchedule.SageMakerPipelineParametersProperty(
-                    pipeline_parameter_list=[]
-                ),
-            ),
         )
 
 
@@ -683,7 +626,7 @@ class ModelBuildStack(Stack):
                 dead_letter_queue=retrain_dlq,
             )
 
-        self.retrain_schedule: RetrainSchedule | None = None
+        self.retrain_schedule: PipelineSchedule | None = None
         if retrain_schedule:
             schedule_dlq = DeadLetterQueue(
                 self,
@@ -692,10 +635,11 @@ class ModelBuildStack(Stack):
                 alarm_topic=alerts,
                 purpose="scheduled retraining runs that could not start",
             )
-            self.retrain_schedule = RetrainSchedule(
+            self.retrain_schedule = PipelineSchedule(
                 self,
                 "RetrainSchedule",
                 expression=retrain_schedule,
+                description="Scheduled retraining of the model",
                 pipeline_arn=self.pipeline.pipeline_arn,
                 dead_letter_queue=schedule_dlq,
                 encryption_key=data.ops_key,

@@ -27,7 +27,6 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
-from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 from finmlops_cdk.assets import MonitoringImage
@@ -36,9 +35,8 @@ from finmlops_cdk.data_stack import DataStack
 from finmlops_cdk.endpoint import CAPTURE_PREFIX, grant_registry_read
 from finmlops_cdk.events import (
     ALARM_STATE_CHANGE,
-    MAX_EVENT_AGE,
-    RETRY_ATTEMPTS,
     EventForwarder,
+    PipelineSchedule,
     default_bus_arn,
 )
 from finmlops_cdk.network import Network
@@ -46,10 +44,8 @@ from finmlops_cdk.sagemaker_roles import SageMakerExecutionRole, sagemaker_arn
 from finmlops_cdk.security import (
     DeadLetterQueue,
     iam5_resource,
-    kms_access,
     object_ack,
     s3_access,
-    service_in_this_account,
 )
 
 from finmlops.config import Config
@@ -227,8 +223,39 @@ class ModelMonitorSchedules(Construct):
         drift_schedule = f"{endpoint_name}-data-drift"
         quality_schedule = f"{endpoint_name}-model-quality"
 
-        def output_uri(kind: str) -> str:
-            return f"s3://{output_bucket}/{kind}/{endpoint_name}"
+        def shared(job: Any, kind: str) -> tuple[Any, Any, Any, Any]:
+            """Output (KMS), resources (KMS volume), network (VPC, encrypted traffic) and
+            stopping condition: the same for both job types, built from each one's L1 types."""
+            output = job.MonitoringOutputConfigProperty(
+                kms_key_id=key.key_arn,
+                monitoring_outputs=[
+                    job.MonitoringOutputProperty(
+                        s3_output=job.S3OutputProperty(
+                            local_path=OUTPUT_RESULTS,
+                            s3_uri=f"s3://{output_bucket}/{kind}/{endpoint_name}",
+                            s3_upload_mode="EndOfJob",
+                        )
+                    )
+                ],
+            )
+            resources = job.MonitoringResourcesProperty(
+                cluster_config=job.ClusterConfigProperty(
+                    instance_count=1,
+                    instance_type=instance_type,
+                    volume_size_in_gb=VOLUME_SIZE_GB,
+                    volume_kms_key_id=key.key_arn,
+                )
+            )
+            network_config = job.NetworkConfigProperty(
+                enable_inter_container_traffic_encryption=True,
+                enable_network_isolation=False,
+                vpc_config=job.VpcConfigProperty(security_group_ids=groups, subnets=subnets),
+            )
+            stopping = job.StoppingConditionProperty(max_runtime_in_seconds=MAX_RUNTIME_SECONDS)
+            return output, resources, network_config, stopping
+
+        dq_output, dq_resources, dq_network, dq_stopping = shared(dq, "data-quality")
+        mq_output, mq_resources, mq_network, mq_stopping = shared(mq, "model-quality")
 
         self.data_quality = dq(
             self,
@@ -259,34 +286,10 @@ class ModelMonitorSchedules(Construct):
                     s3_data_distribution_type="FullyReplicated",
                 )
             ),
-            data_quality_job_output_config=dq.MonitoringOutputConfigProperty(
-                kms_key_id=key.key_arn,
-                monitoring_outputs=[
-                    dq.MonitoringOutputProperty(
-                        s3_output=dq.S3OutputProperty(
-                            local_path=OUTPUT_RESULTS,
-                            s3_uri=output_uri("data-quality"),
-                            s3_upload_mode="EndOfJob",
-                        )
-                    )
-                ],
-            ),
-            job_resources=dq.MonitoringResourcesProperty(
-                cluster_config=dq.ClusterConfigProperty(
-                    instance_count=1,
-                    instance_type=instance_type,
-                    volume_size_in_gb=VOLUME_SIZE_GB,
-                    volume_kms_key_id=key.key_arn,
-                )
-            ),
-            network_config=dq.NetworkConfigProperty(
-                enable_inter_container_traffic_encryption=True,
-                enable_network_isolation=False,
-                vpc_config=dq.VpcConfigProperty(security_group_ids=groups, subnets=subnets),
-            ),
-            stopping_condition=dq.StoppingConditionProperty(
-                max_runtime_in_seconds=MAX_RUNTIME_SECONDS
-            ),
+            data_quality_job_output_config=dq_output,
+            job_resources=dq_resources,
+            network_config=dq_network,
+            stopping_condition=dq_stopping,
         )
         delay = config.monitoring.label_delay_hours
         self.model_quality = mq(
@@ -315,34 +318,10 @@ class ModelMonitorSchedules(Construct):
                     s3_uri=f"s3://{output_bucket}/{GROUND_TRUTH_PREFIX}/{endpoint_name}"
                 ),
             ),
-            model_quality_job_output_config=mq.MonitoringOutputConfigProperty(
-                kms_key_id=key.key_arn,
-                monitoring_outputs=[
-                    mq.MonitoringOutputProperty(
-                        s3_output=mq.S3OutputProperty(
-                            local_path=OUTPUT_RESULTS,
-                            s3_uri=output_uri("model-quality"),
-                            s3_upload_mode="EndOfJob",
-                        )
-                    )
-                ],
-            ),
-            job_resources=mq.MonitoringResourcesProperty(
-                cluster_config=mq.ClusterConfigProperty(
-                    instance_count=1,
-                    instance_type=instance_type,
-                    volume_size_in_gb=VOLUME_SIZE_GB,
-                    volume_kms_key_id=key.key_arn,
-                )
-            ),
-            network_config=mq.NetworkConfigProperty(
-                enable_inter_container_traffic_encryption=True,
-                enable_network_isolation=False,
-                vpc_config=mq.VpcConfigProperty(security_group_ids=groups, subnets=subnets),
-            ),
-            stopping_condition=mq.StoppingConditionProperty(
-                max_runtime_in_seconds=MAX_RUNTIME_SECONDS
-            ),
+            model_quality_job_output_config=mq_output,
+            job_resources=mq_resources,
+            network_config=mq_network,
+            stopping_condition=mq_stopping,
         )
         cron = model_monitor_cron(config.monitoring.schedule)
         self.schedules: dict[str, sagemaker.CfnMonitoringSchedule] = {}
@@ -558,52 +537,16 @@ class MonitoringPipeline(Construct):
             },
         )
 
-        self.scheduler_role = iam.Role(
+        self.schedule = PipelineSchedule(
             self,
-            "SchedulerRole",
-            assumed_by=service_in_this_account(self, "scheduler"),
-            description="EventBridge Scheduler: start the monitoring pipeline",
-        )
-        iam.ManagedPolicy(
-            self,
-            "StartPolicy",
-            roles=[self.scheduler_role],
-            statements=[
-                iam.PolicyStatement(
-                    actions=["sagemaker:StartPipelineExecution"], resources=[pipeline_arn]
-                ),
-                iam.PolicyStatement(
-                    actions=["sqs:SendMessage"], resources=[dead_letter_queue.queue.queue_arn]
-                ),
-                kms_access(sid="EncryptDeadLetters", key_arn=ops_key.key_arn, encrypt=True),
-            ],
-        )
-        self.schedule = scheduler.CfnSchedule(
-            self,
-            "Schedule",
+            "Scheduler",
+            expression=config.monitoring.schedule,
             description=f"Drift and model quality of {endpoint_name}",
-            schedule_expression=config.monitoring.schedule,
-            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
-            kms_key_arn=ops_key.key_arn,
-            target=scheduler.CfnSchedule.TargetProperty(
-                arn=pipeline_arn,
-                role_arn=self.scheduler_role.role_arn,
-                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
-                    maximum_retry_attempts=RETRY_ATTEMPTS,
-                    maximum_event_age_in_seconds=int(MAX_EVENT_AGE.to_seconds()),
-                ),
-                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(
-                    arn=dead_letter_queue.queue.queue_arn
-                ),
-                sage_maker_pipeline_parameters=scheduler.CfnSchedule.SageMakerPipelineParametersProperty(
-                    pipeline_parameter_list=[
-                        scheduler.CfnSchedule.SageMakerPipelineParameterProperty(
-                            name=self.SCHEDULED_TIME, value="<aws.scheduler.scheduled-time>"
-                        )
-                    ]
-                ),
-            ),
-        )
+            pipeline_arn=pipeline_arn,
+            dead_letter_queue=dead_letter_queue,
+            encryption_key=ops_key,
+            parameters=[(self.SCHEDULED_TIME, "<aws.scheduler.scheduled-time>")],
+        ).schedule
         self.schedule.node.add_dependency(self.pipeline)
 
 
