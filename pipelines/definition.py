@@ -55,9 +55,7 @@ class PipelineDefinition:
 
     @property
     def placeholders(self) -> set[str]:
-        import re
-
-        return set(re.findall(r"\$\{([^}]+)\}", self.body))
+        return Placeholder.slots(self.body)
 
 
 def pipeline_name(config: Config) -> str:

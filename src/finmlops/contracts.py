@@ -48,12 +48,17 @@ class Placeholder:
         return "${" + name + "}"
 
     @staticmethod
+    def slots(body: str) -> set[str]:
+        """The names of the `${...}` slots in a body."""
+        return set(_SLOT.findall(body))
+
+    @staticmethod
     def substitute(body: str, values: dict[str, str]) -> str:
         """Fill every slot as CloudFormation's Fn::Sub would; an unfilled slot is an error.
 
         The offline executor and `finmlops build upsert` use this; on AWS CloudFormation does it.
         """
-        missing = sorted({name for name in _SLOT.findall(body) if name not in values})
+        missing = sorted(Placeholder.slots(body) - set(values))
         if missing:
             raise KeyError(f"no value for placeholder(s): {', '.join(missing)}")
         return _SLOT.sub(lambda match: values[match.group(1)], body)

@@ -118,6 +118,7 @@ class PipelineExecutor:
         # endpoint URL and credentials through which the job's boto3 calls reach it.
         self.job_environment = dict(job_environment or {})
         self._steps = self._index(self.definition.get("Steps", []))
+        self._needs = {name: self.dependencies(step) for name, step in self._steps.items()}
 
     # ---------- graph ----------
     def _index(self, steps: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -444,15 +445,13 @@ class PipelineExecutor:
         execution.steps = [StepRecord(name, s["Type"]) for name, s in self._steps.items()]
         try:
             while True:
-                ready = [
-                    n for n in active if n not in done and self.dependencies(self._steps[n]) <= done
-                ]
+                ready = [n for n in active if n not in done and self._needs[n] <= done]
                 if not ready:
                     waiting = [n for n in active if n not in done]
                     if waiting:
                         raise ExecutionError(
                             f"steps {waiting} wait for steps that never run: "
-                            f"{sorted(set().union(*(self.dependencies(self._steps[n]) for n in waiting)) - done)}"
+                            f"{sorted(set().union(*(self._needs[n] for n in waiting)) - done)}"
                         )
                     break
                 name = ready[0]
