@@ -1,5 +1,6 @@
 """Model build (dev account): the SageMaker Pipeline with its execution role, shipped step code,
-retraining triggers, the registry's people, and the forwarding of approvals to the tooling account.
+retraining triggers, the registry's people, the roles the tooling pipelines assume here (start a
+build, record a version's lifecycle), and the forwarding of approvals to the tooling account.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from finmlops_cdk.events import (
 )
 from finmlops_cdk.network import Network
 from finmlops_cdk.sagemaker_roles import (
+    RegistryLifecycleRole,
     RegistryPeople,
     SageMakerExecutionRole,
     sagemaker_arn,
@@ -499,6 +501,15 @@ class ModelBuildStack(Stack):
                 )
             ],
         )
+
+        self.registry_lifecycle = RegistryLifecycleRole(
+            self,
+            "RegistryLifecycle",
+            role_name=n.role(Role.REGISTRY_LIFECYCLE),
+            assumed_by_arn=tooling.role_arn(Role.PROMOTION_BUILD),
+            model_package_group_arn=n.model_package_group_arn,
+            model_packages_arn=n.model_packages_arn,
+        ).role
 
         self.people = RegistryPeople(
             self,

@@ -123,8 +123,8 @@ def resolve_command(environment: str) -> str:
     )
 
 
-def promote_commands(environment: str) -> list[str]:
-    """Resolve the approved version, synthesize this environment with it, deploy it."""
+def promote_commands(environment: str, registry_role_arn: str) -> list[str]:
+    """Resolve the approved version, synthesize this environment with it, deploy it, record it."""
     return [
         *_only_for(environment),
         'test "$MODEL_PACKAGE_ARN" != none || { echo "no ModelPackageArn variable"; exit 1; }',
@@ -132,9 +132,11 @@ def promote_commands(environment: str) -> list[str]:
         f".venv/bin/python -m finmlops_cdk.app --out cdk.out --environment {environment} "
         f"--manifest {MANIFEST_FILE}",
         *_deploy_commands(environment, app="cdk.out"),
-        # The deployment history (what rollback goes back to) and its audit record. The registry's
-        # ModelLifeCycle is left to the approver role: this role may not write the registry.
-        f".venv/bin/finmlops promote record --manifest {MANIFEST_FILE} --no-lifecycle "
+        # The audit record, the deployment history (what rollback goes back to), and the
+        # registry's ModelLifeCycle, written as dev's registry-lifecycle role: it may send a
+        # lifecycle and nothing else (no approval status, no metadata).
+        f".venv/bin/finmlops promote record --manifest {MANIFEST_FILE} "
+        f"--registry-role-arn {registry_role_arn} "
         '--reason "promotion pipeline $CODEBUILD_BUILD_ID"',
     ]
 
@@ -543,11 +545,14 @@ class PromotionStack(Stack):
             deploys=True,
             privileged=True,
         )
+        registry_role = names(config, "dev").role_arn(Role.REGISTRY_LIFECYCLE)
         deploy = {
             env: project(
                 f"Deploy{env.capitalize()}",
                 f"Resolve the approved version and cdk deploy the {env} stage",
-                _inline({"install": _install_commands(), "build": promote_commands(env)}),
+                _inline(
+                    {"install": _install_commands(), "build": promote_commands(env, registry_role)}
+                ),
                 deploys=True,
                 privileged=True,  # the monitoring image is built at deploy
             )
@@ -831,9 +836,10 @@ class PromotionStack(Stack):
         state_key: kms.IKey,
     ) -> None:
         """Assume the bootstrap roles of dev, stage and prod; read versions and write the
-        gate's audit records and the deployment history; assume the smoke-test roles."""
+        gate's audit records and the deployment history; assume the smoke-test roles of stage
+        and prod and dev's build-starter and registry-lifecycle roles."""
         bootstrap = []
-        smoke = []
+        assumed = []
         for env in ("dev", *SERVING_ENVIRONMENTS):
             target = names(config, env)
             account, region = target.env.account, target.env.region
@@ -841,9 +847,10 @@ class PromotionStack(Stack):
                 f"arn:{target.partition}:iam::{account}:role/cdk-*-role-{account}-{region}"
             )
             if env in SERVING_ENVIRONMENTS:
-                smoke.append(target.role_arn(Role.SMOKE_TEST))
+                assumed.append(target.role_arn(Role.SMOKE_TEST))
             else:
-                smoke.append(target.role_arn(Role.BUILD_STARTER))
+                assumed.append(target.role_arn(Role.BUILD_STARTER))
+                assumed.append(target.role_arn(Role.REGISTRY_LIFECYCLE))
         policy = managed_policy(
             self,
             "DeployPermissions",
@@ -889,9 +896,9 @@ class PromotionStack(Stack):
                     },
                 ),
                 iam.PolicyStatement(
-                    sid="AssumeBuildStarterAndSmokeTestRoles",
+                    sid="AssumeBuildStarterLifecycleAndSmokeTestRoles",
                     actions=["sts:AssumeRole"],
-                    resources=smoke,
+                    resources=assumed,
                 ),
                 iam.PolicyStatement(
                     sid="ReadVersionsInRegistry",

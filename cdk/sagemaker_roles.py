@@ -1,20 +1,28 @@
 """IAM roles for SageMaker: execution roles with guardrails, and the people around the registry.
 
 Every execution role carries the preventive denies of `guardrails`; every role that builds or
-runs models is denied approval changes; only the approver role may change approval status.
+runs models is denied approval changes; only the approver role may change approval status; the
+registry-lifecycle role may set where a version runs and is denied the rest.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from aws_cdk import Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 from finmlops_cdk.compliance import acknowledge
-from finmlops_cdk.guardrails import deny_approval_changes, job_guardrails
-from finmlops_cdk.security import iam5_resource, kms_access, service_in_this_account
+from finmlops_cdk.guardrails import APPROVAL_ACTIONS, deny_approval_changes, job_guardrails
+from finmlops_cdk.security import (
+    iam5_resource,
+    kms_access,
+    managed_policy,
+    service_in_this_account,
+)
+
+from finmlops.contracts import Stage
 
 ENI_REASON = (
     "SageMaker creates and deletes the elastic network interfaces of VPC jobs with the execution "
@@ -257,5 +265,80 @@ class RegistryPeople(Construct):
             | {
                 iam5_resource(f"{pipeline_arn}/execution/*"): "Executions of this one pipeline "
                 "(ids are generated per run): follow and stop runs they started.",
+            },
+        )
+
+
+class RegistryLifecycleRole(Construct):
+    """Dev's registry-lifecycle role: the promotion pipeline (tooling) assumes it to record where
+    a version runs, the registry's ModelLifeCycle, and may change nothing else it can name.
+
+    IAM judges UpdateModelPackage by what the request carries: the allow requires a lifecycle of
+    the promotion's stages and statuses (`contracts.Stage`) and no approval status; an explicit
+    deny refuses any request that carries one. Attribute: `role`.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        role_name: str,
+        assumed_by_arn: str,
+        model_package_group_arn: str,
+        model_packages_arn: str,
+    ) -> None:
+        super().__init__(scope, id_)
+        self.role = iam.Role(
+            self,
+            "Role",
+            role_name=role_name,
+            description="Tooling's promotion pipeline: set a version's ModelLifeCycle, nothing else",
+            assumed_by=iam.ArnPrincipal(assumed_by_arn),
+            max_session_duration=Duration.hours(1),
+        )
+        policy = managed_policy(
+            self,
+            "Permissions",
+            role=self.role,
+            statements=[
+                iam.PolicyStatement(
+                    sid="ReadVersions",
+                    actions=["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"],
+                    resources=[model_package_group_arn, model_packages_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="SetLifecycleOnly",
+                    actions=["sagemaker:UpdateModelPackage"],
+                    resources=[model_packages_arn],
+                    conditions={
+                        "StringEquals": {
+                            "sagemaker:ModelLifeCycle:stage": list(Stage.BY_ENVIRONMENT.values()),
+                            "sagemaker:ModelLifeCycle:stageStatus": list(Stage.STATUSES),
+                        },
+                        "Null": {"sagemaker:ModelApprovalStatus": "true"},
+                    },
+                ),
+                iam.PolicyStatement(
+                    sid="DenyApprovalStatus",
+                    effect=iam.Effect.DENY,
+                    actions=["sagemaker:UpdateModelPackage"],
+                    resources=[model_package_group_arn, model_packages_arn],
+                    conditions={"Null": {"sagemaker:ModelApprovalStatus": "false"}},
+                ),
+                iam.PolicyStatement(
+                    sid="DenyRegistryChanges",
+                    effect=iam.Effect.DENY,
+                    actions=[a for a in APPROVAL_ACTIONS if a != "sagemaker:UpdateModelPackage"]
+                    + ["sagemaker:CreateModelPackage"],
+                    resources=[model_package_group_arn, model_packages_arn],
+                ),
+            ],
+        )
+        acknowledge(
+            policy,
+            {
+                iam5_resource(model_packages_arn): "Every version of this one model group: the "
+                "deployment manifest names the version; the conditions allow a lifecycle only.",
             },
         )

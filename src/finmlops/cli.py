@@ -160,6 +160,24 @@ class Context:
             self._clients[service] = session.client(service, endpoint_url=endpoint)
         return self._clients[service]
 
+    def client_as(self, service: str, role_arn: str | None, purpose: str) -> Any:
+        """A client for the service acting as `role_arn` (assumed through STS with this
+        session's credentials), or the ordinary client when no role is named."""
+        if not role_arn:
+            return self.client(service)
+        credentials = self.client("sts").assume_role(
+            RoleArn=role_arn, RoleSessionName=f"finmlops-{purpose}"[:64]
+        )["Credentials"]
+        session = cast("Any", self.session())
+        return session.client(
+            service,
+            endpoint_url=getattr(self.args, "endpoint_url", None),
+            region_name=session.region_name,
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+        )
+
     def emit(self, data: Any, text: str) -> None:
         """Print `data` as JSON with --json, else the human-readable `text`."""
         if self.json:

@@ -5,6 +5,7 @@
 - Pipeline parameters: names the definition declares and the runtime overrides.
 - Registry evidence: what the register step writes on a model version and what the approval
   command, the promotion gate, the CLI and the reports read back.
+- Registry stages: the ModelLifeCycle values promotion writes and its IAM role is limited to.
 - Deployment manifest: what promotion resolves an approved version into, and what the endpoint
   stack, the emulator's serving and rollback consume.
 
@@ -15,7 +16,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 # The environments of a deployment; stage and prod serve the model. (Here, not in config.py, so
@@ -109,8 +112,6 @@ class Meta:
     MLFLOW_RUN_ID = "mlflow-run-id"
     VALIDATION_REPORT = "validation-report"
     MODEL_CARD = "model-card"
-    LIFECYCLE_STAGE = "lifecycle-stage"
-    LIFECYCLE_STATUS = "lifecycle-stage-status"
 
     # What an approver needs on a version before approval is allowed (evidence gate).
     INVENTORY_REQUIRED: tuple[str, ...] = (MODEL_ID, RISK_TIER, OWNER, VALIDATOR, DATA_FINGERPRINT)
@@ -128,6 +129,17 @@ class Approval:
     PENDING = "PendingManualApproval"
     APPROVED = "Approved"
     REJECTED = "Rejected"
+
+
+class Stage:
+    """The registry's ModelLifeCycle as promotion writes it: the only values the promotion's
+    registry-lifecycle role may send (its IAM conditions are built from these)."""
+
+    BY_ENVIRONMENT: Mapping[str, str] = MappingProxyType({"stage": "Staging", "prod": "Production"})
+    DEPLOYED = "Deployed"
+    REPLACED = "Replaced"
+    ROLLED_BACK = "RolledBack"
+    STATUSES: tuple[str, ...] = (DEPLOYED, REPLACED, ROLLED_BACK)
 
 
 @dataclass(frozen=True)

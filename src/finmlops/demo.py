@@ -108,11 +108,12 @@ def _print_summary(config: Config, lifecycle: Any, work: Path) -> None:
     for label, arn in summary.versions.items():
         package = sm.describe_model_package(ModelPackageName=arn)
         metadata = package.get("CustomerMetadataProperties", {})
+        where = package.get("ModelLifeCycle", {})
         print(
             f"  {label}  {arn.rsplit(':', 1)[-1]}  {package['ModelApprovalStatus']}, "
             f"created by {metadata.get('created-by', '?').rsplit('/', 1)[-1]}, "
             f"approved by {metadata.get('approved-by', '-').rsplit('/', 1)[-1]}, "
-            f"lifecycle {metadata.get('lifecycle-stage', '-')}/{metadata.get('lifecycle-stage-status', '-')}"
+            f"lifecycle {where.get('Stage', '-')}/{where.get('StageStatus', '-')}"
         )
     print(
         "  deployed      "

@@ -27,6 +27,8 @@ class Role:
     MONITORING = "monitoring"  # stage/prod: monitoring jobs (read baselines in the registry)
     SMOKE_TEST = "smoke-test"  # stage/prod: assumed by the promotion pipeline's smoke test
     BUILD_STARTER = "build-starter"  # dev: assumed by the platform pipeline to start a build
+    # dev: assumed by the promotion pipeline to set a version's ModelLifeCycle, and nothing else
+    REGISTRY_LIFECYCLE = "registry-lifecycle"
     EVENT_FORWARDER = "event-forwarder"  # puts events on another account's bus
     RESOLVER = "promotion-handler"  # tooling: the approval-event Lambda
     PROMOTION_BUILD = "promotion-build"  # tooling: CodeBuild that resolves, synthesizes, deploys

@@ -96,6 +96,20 @@ def _buildspec(synth: Any, description_part: str) -> str:
     raise AssertionError(description_part)
 
 
+TRUSTS_ONLY_THE_PROMOTION_BUILD = {
+    "Statement": [
+        {
+            "Action": "sts:AssumeRole",
+            "Effect": "Allow",
+            "Principal": {
+                "AWS": "arn:aws:iam::444444444444:role/credit-risk-tooling-promotion-build"
+            },
+        }
+    ],
+    "Version": "2012-10-17",
+}
+
+
 @pytest.mark.parametrize("env", ["stage", "prod"])
 def test_each_deployment_resolves_through_the_gate_synthesizes_deploys_then_records_history(
     platform: Any, env: str
@@ -106,8 +120,37 @@ def test_each_deployment_resolves_through_the_gate_synthesizes_deploys_then_reco
         f"finmlops_cdk.app --out cdk.out --environment {env} --manifest manifest.json"
     )
     deploy = spec.index(f"cdk deploy --app cdk.out '{env}/*'")
-    record = spec.index("finmlops promote record --manifest manifest.json --no-lifecycle")
+    record = spec.index(
+        "finmlops promote record --manifest manifest.json --registry-role-arn "
+        "arn:aws:iam::111111111111:role/credit-risk-dev-registry-lifecycle "
+    )
     assert gate < synth < deploy < record
+    assert "--no-lifecycle" not in spec
+
+
+def test_the_promotion_build_may_assume_dev_registry_lifecycle_role_which_trusts_only_it(
+    platform: Any,
+) -> None:
+    template = platform.templates["tooling"]["Promotion"]
+    (statement,) = [
+        s
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::IAM::ManagedPolicy"
+        for s in r["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Sid") == "AssumeBuildStarterLifecycleAndSmokeTestRoles"
+    ]
+    assert (
+        "arn:aws:iam::111111111111:role/credit-risk-dev-registry-lifecycle"
+        in (statement["Resource"])
+    )
+    platform.template("dev", "ModelBuild").has_resource_properties(
+        "AWS::IAM::Role",
+        {
+            "RoleName": "credit-risk-dev-registry-lifecycle",
+            "MaxSessionDuration": 3600,
+            "AssumeRolePolicyDocument": TRUSTS_ONLY_THE_PROMOTION_BUILD,
+        },
+    )
 
 
 def test_smoke_test_checks_status_served_version_a_scored_request_and_rollback_alarms(
@@ -345,18 +388,7 @@ def test_smoke_test_role_trusts_only_the_promotion_build_role(platform: Any, env
         "AWS::IAM::Role",
         {
             "RoleName": f"credit-risk-{env}-smoke-test",
-            "AssumeRolePolicyDocument": {
-                "Statement": [
-                    {
-                        "Action": "sts:AssumeRole",
-                        "Effect": "Allow",
-                        "Principal": {
-                            "AWS": "arn:aws:iam::444444444444:role/credit-risk-tooling-promotion-build"
-                        },
-                    }
-                ],
-                "Version": "2012-10-17",
-            },
+            "AssumeRolePolicyDocument": TRUSTS_ONLY_THE_PROMOTION_BUILD,
         },
     )
 

@@ -468,8 +468,29 @@ def test_build_pipeline_and_data_scientist_roles_are_denied_approval_changes(
     assert set(_as_list(deny["Resource"])) == {n.model_package_group_arn, n.model_packages_arn}
 
 
+LIFECYCLE_ONLY = {
+    "StringEquals": {
+        "sagemaker:ModelLifeCycle:stage": ["Staging", "Production"],
+        "sagemaker:ModelLifeCycle:stageStatus": ["Deployed", "Replaced", "RolledBack"],
+    },
+    "Null": {"sagemaker:ModelApprovalStatus": "true"},
+}
+
+
+def _policy_of(template: dict[str, Any], role_name: str) -> str:
+    role = _role_id(template, role_name)
+    (policy,) = [
+        lid
+        for lid, r in template["Resources"].items()
+        if r["Type"] == "AWS::IAM::ManagedPolicy" and {"Ref": role} in r["Properties"]["Roles"]
+    ]
+    return policy
+
+
 def test_only_the_approver_role_may_change_approval_status(platform: Any, config: Any) -> None:
-    allowed_to = set()
+    """Across every environment, UpdateModelPackage is allowed to the approver role, and to dev's
+    registry-lifecycle role only for requests that carry a promotion lifecycle and no status."""
+    unconditioned, lifecycle_only = set(), set()
     for env, lid, _, document in _policy_documents(platform):
         for statement in document["Statement"]:
             actions = set(_as_list(statement.get("Action", [])))
@@ -477,15 +498,41 @@ def test_only_the_approver_role_may_change_approval_status(platform: Any, config
                 "sagemaker:UpdateModelPackage",
                 "sagemaker:*",
             }:
-                allowed_to.add((env, lid))
+                if statement.get("Condition") == LIFECYCLE_ONLY:
+                    assert actions == {"sagemaker:UpdateModelPackage"}
+                    lifecycle_only.add((env, lid))
+                else:
+                    unconditioned.add((env, lid))
     template = platform.templates["dev"]["ModelBuild"]
-    approver = _role_id(template, config.governance.approver_role)
-    (approver_policy,) = [
-        lid
-        for lid, r in template["Resources"].items()
-        if r["Type"] == "AWS::IAM::ManagedPolicy" and {"Ref": approver} in r["Properties"]["Roles"]
-    ]
-    assert allowed_to == {("dev", approver_policy)}
+    assert unconditioned == {("dev", _policy_of(template, config.governance.approver_role))}
+    assert lifecycle_only == {("dev", _policy_of(template, "credit-risk-dev-registry-lifecycle"))}
+
+
+def test_registry_lifecycle_role_is_denied_status_changes_and_every_other_registry_change(
+    platform: Any,
+) -> None:
+    template = platform.templates["dev"]["ModelBuild"]
+    statements = {
+        s["Sid"]: s
+        for s in _statements(template, _role_id(template, "credit-risk-dev-registry-lifecycle"))
+    }
+    assert set(statements) == {
+        "ReadVersions",
+        "SetLifecycleOnly",
+        "DenyApprovalStatus",
+        "DenyRegistryChanges",
+    }
+    status = statements["DenyApprovalStatus"]
+    assert (status["Effect"], status["Action"]) == ("Deny", "sagemaker:UpdateModelPackage")
+    assert status["Condition"] == {"Null": {"sagemaker:ModelApprovalStatus": "false"}}
+    others = statements["DenyRegistryChanges"]
+    assert others["Effect"] == "Deny" and "Condition" not in others
+    assert set(_as_list(others["Action"])) == (
+        APPROVAL_CHANGES - {"sagemaker:UpdateModelPackage"}
+    ) | {"sagemaker:CreateModelPackage"}
+    assert statements["SetLifecycleOnly"]["Resource"] == (
+        "arn:aws:sagemaker:us-east-1:111111111111:model-package/credit-risk-xgb/*"
+    )
 
 
 def test_registry_lets_stage_prod_and_tooling_read_versions_never_approve(

@@ -99,11 +99,17 @@ def test_prod_runs_v1_after_rollback_and_stage_runs_v2(story: tuple[Lifecycle, S
 
 def test_registry_shows_where_each_version_runs(story: tuple[Lifecycle, Summary]) -> None:
     lifecycle, _ = story
-    assert package(lifecycle, "v1")["CustomerMetadataProperties"]["lifecycle-stage"] == "Production"
-    assert (
-        package(lifecycle, "v2")["CustomerMetadataProperties"]["lifecycle-stage-status"]
-        == "RolledBack"
+    v1, v2 = package(lifecycle, "v1"), package(lifecycle, "v2")
+    assert v1["ModelLifeCycle"]["Stage"] == "Production"
+    assert v1["ModelLifeCycle"]["StageDescription"].startswith("restored by rollback")
+    assert (v2["ModelLifeCycle"]["Stage"], v2["ModelLifeCycle"]["StageStatus"]) == (
+        "Production",
+        "RolledBack",
     )
+    # The promotion's lifecycle writes left the approval decision as the approver made it.
+    for version in (v1, v2):
+        assert version["ModelApprovalStatus"] == "Approved"
+        assert version["ApprovalDescription"].startswith("Approved by ")
 
 
 def test_reference_window_is_quiet_and_shifted_window_drifts_on_the_shifted_features(

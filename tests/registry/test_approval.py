@@ -157,8 +157,9 @@ def test_approving_twice_is_refused(world, register):
     assert refused.value.problems == ("status: already Approved",)
 
 
-def test_lifecycle_update_keeps_status_description_and_metadata(world, register):
-    """moto overwrites whatever an UpdateModelPackage call omits: the wrapper sends all three."""
+def test_a_lifecycle_update_sends_the_lifecycle_alone_and_keeps_the_decision(world, register):
+    """The promotion's lifecycle role may send ModelLifeCycle and nothing else (IAM judges the
+    request): the update carries no status, description or metadata, and SageMaker keeps them."""
     arn = register()
     _approve(world, arn, world.bob, reason="fine")
     before = world.describe(arn)
@@ -171,21 +172,28 @@ def test_lifecycle_update_keeps_status_description_and_metadata(world, register)
 
     update_version(sm, arn, lifecycle=Lifecycle("Staging", "Deployed", "deployed to stage"))
 
+    assert sent == [
+        {
+            "ModelPackageArn": arn,
+            "ModelLifeCycle": {
+                "Stage": "Staging",
+                "StageStatus": "Deployed",
+                "StageDescription": "deployed to stage",
+            },
+        }
+    ]
     after = world.describe(arn)
-    assert after["ModelApprovalStatus"] == before["ModelApprovalStatus"]
-    assert after["ApprovalDescription"] == before["ApprovalDescription"]
-    assert after["CustomerMetadataProperties"] == {
-        **before["CustomerMetadataProperties"],
-        Meta.LIFECYCLE_STAGE: "Staging",
-        Meta.LIFECYCLE_STATUS: "Deployed",
-    }
-    # The API call carries ModelLifeCycle too (kept on AWS; moto drops it).
-    assert sent[0]["ModelLifeCycle"] == {
-        "Stage": "Staging",
-        "StageStatus": "Deployed",
-        "StageDescription": "deployed to stage",
-    }
-    assert describe_version(sm, arn).lifecycle == Lifecycle("Staging", "Deployed")
+    for kept in ("ModelApprovalStatus", "ApprovalDescription", "CustomerMetadataProperties"):
+        assert after[kept] == before[kept]
+    assert describe_version(sm, arn).lifecycle == Lifecycle(
+        "Staging", "Deployed", "deployed to stage"
+    )
+
+
+def test_an_update_with_nothing_to_change_is_refused_before_any_call(world, register):
+    arn = register()
+    with pytest.raises(InvalidInputError, match="nothing to change"):
+        update_version(world.new_client("sagemaker"), arn, remove_metadata=["no-such-key"])
 
 
 @pytest.mark.parametrize(

@@ -187,6 +187,79 @@ def test_promotion_from_resolve_to_rollback(
     assert error["problems"] == ["no deployment is recorded in stage"]
 
 
+def test_record_writes_the_lifecycle_as_the_named_registry_role_and_nothing_else(
+    world, register, capsys, monkeypatch, tmp_path
+):
+    """The promotion pipeline runs `promote record --registry-role-arn`: the one registry write is
+    signed with that role's temporary credentials and carries the lifecycle alone, which is all
+    the role's IAM policy allows (tests/cdk/test_security.py)."""
+    register()
+    world.bob.use_in_env(monkeypatch)
+    assert run(capsys, "registry", "approve", "1", "--reason", "ok")[0] == ExitCode.OK
+    manifest = tmp_path / "stage.json"
+    resolved = ("promote", "resolve", "1", "--environment", "stage", "--out", str(manifest))
+    assert run(capsys, *resolved)[0] == ExitCode.OK
+    role = world.new_client("iam").create_role(
+        RoleName="credit-risk-dev-registry-lifecycle",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"AWS": world.bob.arn}, "Action": "sts:*"}
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+    writes: list[tuple[str, dict[str, Any]]] = []
+    make_session = boto3.session.Session
+
+    def watched(*args: Any, **kwargs: Any) -> boto3.session.Session:
+        session = make_session(*args, **kwargs)
+
+        def seen(request: Any, **_: Any) -> None:
+            signer = request.headers["Authorization"].decode().split("Credential=")[1]
+            writes.append((signer.split("/")[0], json.loads(request.body)))
+
+        session.events.register("before-send.sagemaker.UpdateModelPackage", seen)
+        return session
+
+    monkeypatch.setattr(boto3.session, "Session", watched)
+    before = world.describe(_arn(world, 1))
+
+    code, _, err = run(
+        capsys, "promote", "record", "--manifest", str(manifest), "--registry-role-arn", role
+    )
+
+    assert code == ExitCode.OK, err
+    ((key, body),) = writes
+    assert key.startswith("ASIA") and key != world.bob.access_key_id  # the role's, not Bob's
+    assert set(body) == {"ModelPackageArn", "ModelLifeCycle"}
+    after = world.describe(_arn(world, 1))
+    assert after["ModelLifeCycle"]["Stage"] == "Staging"
+    for kept in ("ModelApprovalStatus", "ApprovalDescription", "CustomerMetadataProperties"):
+        assert after[kept] == before[kept]
+
+
+def test_record_takes_a_registry_role_or_no_lifecycle_not_both(world, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exited:
+        run(
+            capsys, "promote", "record", "--manifest", str(tmp_path / "m.json"),
+            "--no-lifecycle", "--registry-role-arn", "arn:aws:iam::111111111111:role/x",
+        )  # fmt: skip
+    assert exited.value.code == ExitCode.USAGE
+    assert "not allowed with" in capsys.readouterr().err
+
+
+def _arn(world: Any, version: int) -> str:
+    summaries = world.sm.list_model_packages(ModelPackageGroupName=world.group)
+    (arn,) = [
+        s["ModelPackageArn"]
+        for s in summaries["ModelPackageSummaryList"]
+        if s["ModelPackageVersion"] == version
+    ]
+    return str(arn)
+
+
 def test_bad_manifest_file_exits_2(world, capsys, tmp_path):
     broken = tmp_path / "m.json"
     broken.write_text('{"model_package_arn": "x"}')

@@ -340,7 +340,7 @@ def test_console_approval_on_aws_is_promoted_under_the_approvers_name(
         stub.assert_no_pending_responses()
 
     assert sent[0]["CustomerMetadataProperties"][Meta.APPROVED_BY] == CONSOLE_APPROVER
-    assert sent[0]["ModelApprovalStatus"] == Approval.APPROVED
+    assert "ModelApprovalStatus" not in sent[0]  # the stamp never re-sends the decision
     assert outcome.result == "started"
     assert pipeline.executions() == [{Promotion.ARN_VARIABLE: AWS_ARN}]
     started = world.audit().records()[-1]
@@ -350,8 +350,11 @@ def test_console_approval_on_aws_is_promoted_under_the_approvers_name(
 def test_last_modifier_stops_counting_as_approver_once_promotion_touched_the_version():
     described = _aws_description(INVENTORY)
     assert approver_of(ModelVersion.from_description(described)) == CONSOLE_APPROVER
-    promoted = {**INVENTORY, Meta.LIFECYCLE_STAGE: "Staging", Meta.LIFECYCLE_STATUS: "Deployed"}
-    version = ModelVersion.from_description(_aws_description(promoted))
+    promoted = {
+        **_aws_description(INVENTORY),
+        "ModelLifeCycle": {"Stage": "Staging", "StageStatus": "Deployed"},
+    }
+    version = ModelVersion.from_description(promoted)
     assert approver_of(version) == ""
     assert any(
         "does not say who approved it" in p for p in promotion_problems(version, EvidencePolicy())

@@ -30,6 +30,7 @@ from finmlops.emulator.server import EMULATOR_ACCOUNT, EmbeddedAws
 from finmlops.emulator.serving import LocalEndpoints
 from finmlops.emulator.template import SynthesizedPipeline, pipelines_in
 from finmlops.monitoring.jobs import drift_environment, quality_arguments
+from finmlops.naming import Role
 from finmlops.registry.approval import approve
 from finmlops.registry.audit import AuditTrail, to_csv, to_json
 from finmlops.registry.errors import RefusedError
@@ -90,6 +91,7 @@ class World:
     role_name: str
     promotion_pipeline: str
     endpoints: LocalEndpoints
+    lifecycle_role_arn: str
 
 
 @dataclass
@@ -208,6 +210,12 @@ class Lifecycle:
         trust = _trust("sagemaker.amazonaws.com")
         role_name = names["dev"].role("sagemaker-build")
         iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=trust)
+        # What the promotion pipeline assumes to set ModelLifeCycle (its IAM conditions are
+        # asserted on the templates; moto does not evaluate them).
+        lifecycle_role = iam.create_role(
+            RoleName=names["dev"].role(Role.REGISTRY_LIFECYCLE),
+            AssumeRolePolicyDocument=_trust_account(EMULATOR_ACCOUNT),
+        )["Role"]["Arn"]
         sm = self.client("sagemaker")
         sm.create_model_package_group(
             ModelPackageGroupName=config.model.package_group,
@@ -234,6 +242,7 @@ class Lifecycle:
             role_name,
             promotion,
             endpoints,
+            lifecycle_role,
         )
         self._alarms()
         (self.pipeline,) = [
@@ -506,7 +515,7 @@ class Lifecycle:
             capture_prefix=CAPTURE_PREFIX,
         )
         record_deployment(
-            self.client("sagemaker"),
+            self._registry_lifecycle_client(),
             self.audit(),
             self.history(),
             manifest=manifest,
@@ -520,6 +529,15 @@ class Lifecycle:
         )
         manifest_path.parent.mkdir(parents=True, exist_ok=True)
         manifest_path.write_text(manifest.to_json())
+
+    def _registry_lifecycle_client(self) -> Any:
+        """The registry as the promotion pipeline writes it: through the registry-lifecycle
+        role (`finmlops promote record --registry-role-arn`)."""
+        credentials = self.client("sts").assume_role(
+            RoleArn=self.w.lifecycle_role_arn, RoleSessionName="promotion-record"
+        )["Credentials"]
+        session = self.aws.session(credentials["AccessKeyId"], credentials["SecretAccessKey"])
+        return self.aws.client("sagemaker", session)
 
     def _smoke_test(self, environment: str) -> int:
         rows = self.test_rows().head(20)
@@ -807,7 +825,16 @@ class Lifecycle:
 
 def _trust(service: str) -> str:
     """A role trust policy that lets one AWS service assume the role."""
-    statement = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+    return _trust_policy({"Service": service})
+
+
+def _trust_account(account: str) -> str:
+    """A role trust policy for principals of one account (the emulator has only one)."""
+    return _trust_policy({"AWS": f"arn:aws:iam::{account}:root"})
+
+
+def _trust_policy(principal: dict[str, str]) -> str:
+    statement = {"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}
     return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 

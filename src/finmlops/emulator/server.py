@@ -41,6 +41,9 @@ class EmbeddedAws:
 
         from moto.server import ThreadedMotoServer
 
+        from finmlops.emulator.registry_fidelity import install
+
+        install()  # the registry keeps what SageMaker keeps (see registry_fidelity)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
 
         self._server = ThreadedMotoServer(ip_address=LOOPBACK, port=self.port, verbose=False)

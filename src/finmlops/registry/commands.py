@@ -77,6 +77,15 @@ def _store_options(parser: argparse.ArgumentParser, state: bool = False) -> None
         )
 
 
+def _registry_role_option(parser: Any) -> None:
+    parser.add_argument(
+        "--registry-role-arn",
+        metavar="ARN",
+        help="assume this role to write the registry's ModelLifeCycle (the dev account's "
+        "registry-lifecycle role, which may send nothing else); default: your own credentials",
+    )
+
+
 def _group(ctx: Context) -> str:
     return str(ctx.args.group or ctx.config().model.package_group)
 
@@ -426,8 +435,9 @@ def _promote_record(ctx: Context) -> int:
         raise UsageError(f"--manifest: cannot read {path}: {exc.strerror}") from None
     manifest = read_manifest(text, str(path))
     actor = caller_identity(ctx.client("sts"))
+    registry = ctx.client_as("sagemaker", ctx.args.registry_role_arn, "lifecycle")
     entry = record_deployment(
-        ctx.client("sagemaker"),
+        registry,
         _audit(ctx),
         _history(ctx),
         manifest=manifest,
@@ -446,7 +456,7 @@ def _promote_record(ctx: Context) -> int:
 def _promote_rollback(ctx: Context) -> int:
     actor = caller_identity(ctx.client("sts"))
     entry = rollback(
-        ctx.client("sagemaker"),
+        ctx.client_as("sagemaker", ctx.args.registry_role_arn, "rollback"),
         _audit(ctx),
         _history(ctx),
         environment=ctx.args.environment,
@@ -512,7 +522,9 @@ def register_promote(commands: Subparsers, common: argparse.ArgumentParser) -> N
     )
     p.add_argument("--manifest", type=Path, required=True, help="the manifest that was deployed")
     p.add_argument("--reason", help="note kept with the deployment")
-    p.add_argument(
+    lifecycle = p.add_mutually_exclusive_group()
+    _registry_role_option(lifecycle)
+    lifecycle.add_argument(
         "--no-lifecycle",
         action="store_true",
         help="write history and audit only; leave the registry's ModelLifeCycle alone",
@@ -534,6 +546,7 @@ def register_promote(commands: Subparsers, common: argparse.ArgumentParser) -> N
         metavar="NAME",
         help="start this CodePipeline to redeploy (variables ModelPackageArn, TargetEnvironment)",
     )
+    _registry_role_option(p)
     _store_options(p, state=True)
 
 

@@ -17,6 +17,7 @@ from finmlops.contracts import (
     DeploymentManifest,
     Meta,
     Promotion,
+    Stage,
 )
 from finmlops.registry.audit import AuditTrail
 from finmlops.registry.errors import ConflictError, InvalidInputError, NotFoundError, RefusedError
@@ -294,7 +295,7 @@ def record_deployment(
         # a version that has since reached a later stage keeps that stage.
         shown = version.lifecycle
         if lifecycle and (shown is None or _STAGE_RANK.get(shown.stage, -1) < _STAGE_RANK[stage]):
-            _set_lifecycle(sm, version.arn, environment, "Deployed", f"deployed {current.at}")
+            _set_lifecycle(sm, version.arn, environment, Stage.DEPLOYED, f"deployed {current.at}")
         return current
     replaces = current.manifest.model_package_arn if current else ""
     # The deploy has happened: its audit record first, then the history, then the registry's view.
@@ -316,9 +317,11 @@ def record_deployment(
     )
     if not lifecycle:
         return entry
-    _set_lifecycle(sm, version.arn, environment, "Deployed", f"deployed {entry.at}")
+    _set_lifecycle(sm, version.arn, environment, Stage.DEPLOYED, f"deployed {entry.at}")
     if replaces:
-        _retire(sm, replaces, environment, "Replaced", f"replaced by {version.label} {entry.at}")
+        _retire(
+            sm, replaces, environment, Stage.REPLACED, f"replaced by {version.label} {entry.at}"
+        )
     return entry
 
 
@@ -409,12 +412,12 @@ def rollback(
         replaces=replaced.model_package_arn,
         audit_record=record.record_id,
     )
-    _set_lifecycle(sm, version.arn, environment, "Deployed", f"restored by rollback {entry.at}")
+    _set_lifecycle(sm, version.arn, environment, Stage.DEPLOYED, f"restored by rollback {entry.at}")
     _retire(
         sm,
         replaced.model_package_arn,
         environment,
-        "RolledBack",
+        Stage.ROLLED_BACK,
         f"rolled back to {version.label} {entry.at}: {reason}",
     )
     return entry

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
-from finmlops.contracts import Meta
+from finmlops.contracts import Meta, Stage
 from finmlops.registry.errors import InvalidInputError, NotFoundError
 
 if TYPE_CHECKING:
@@ -18,10 +18,11 @@ if TYPE_CHECKING:
     from mypy_boto3_sagemaker.type_defs import UpdateModelPackageInputTypeDef
 
 # ModelLifeCycle.Stage of each environment a version is deployed to, in promotion order.
-LIFECYCLE_STAGES: Mapping[str, str] = {"stage": "Staging", "prod": "Production"}
+LIFECYCLE_STAGES: Mapping[str, str] = Stage.BY_ENVIRONMENT
 
 _METADATA_VALUE_MAX = 256
 _APPROVAL_DESCRIPTION_MAX = 1024
+_STAGE_DESCRIPTION_MAX = 1024
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class ModelVersion:
             model_metrics=d.get("ModelMetrics") or {},
             drift_baselines=d.get("DriftCheckBaselines") or {},
             model_card=d.get("ModelCard") or {},
-            lifecycle=_lifecycle(d.get("ModelLifeCycle"), metadata),
+            lifecycle=_lifecycle(d.get("ModelLifeCycle")),
             image_uri=str(containers[0].get("Image", "")),
             model_data_url=str(containers[0].get("ModelDataUrl", "")),
             registered_by=tuple(dict.fromkeys(i for i in registered_by if i)),
@@ -114,14 +115,11 @@ def _iam_arn(user_context: Any) -> str:
     return ""
 
 
-def _lifecycle(api: Any, metadata: Mapping[str, str]) -> Lifecycle | None:
-    # The API field first (AWS); the metadata copy is what the emulator keeps, since moto drops it.
+def _lifecycle(api: Any) -> Lifecycle | None:
     if isinstance(api, Mapping) and api.get("Stage"):
         return Lifecycle(
             str(api["Stage"]), str(api.get("StageStatus", "")), str(api.get("StageDescription", ""))
         )
-    if metadata.get(Meta.LIFECYCLE_STAGE):
-        return Lifecycle(metadata[Meta.LIFECYCLE_STAGE], metadata.get(Meta.LIFECYCLE_STATUS, ""))
     return None
 
 
@@ -244,30 +242,20 @@ def update_version(
     remove_metadata: Sequence[str] = (),
     lifecycle: Lifecycle | None = None,
 ) -> ModelVersion:
-    """The only call to UpdateModelPackage: reads the version, then writes status, approval
-    description and the whole metadata map together, since moto overwrites whichever of the three
-    a call omits. The lifecycle goes to the API (kept on AWS, dropped by moto) and into metadata.
+    """The only call to UpdateModelPackage. It sends only what it is given: SageMaker keeps the
+    fields a call omits and merges the metadata map, and IAM judges the request by what it carries
+    (the promotion's lifecycle role may send `ModelLifeCycle` and nothing else).
 
     Returns the version as it was before the update.
     """
     current = describe_version(sm, arn)
-    merged = {k: v for k, v in current.metadata.items() if k not in remove_metadata}
-    merged.update({k: metadata_value(v) for k, v in (metadata or {}).items()})
-    if lifecycle:
-        merged[Meta.LIFECYCLE_STAGE] = lifecycle.stage
-        merged[Meta.LIFECYCLE_STATUS] = lifecycle.status
-    request: dict[str, Any] = {
-        "ModelPackageArn": arn,
-        "ModelApprovalStatus": status or current.status,
-        "ApprovalDescription": (
-            approval_description
-            if approval_description is not None
-            else current.approval_description
-        )[:_APPROVAL_DESCRIPTION_MAX],
-    }
-    if merged:
-        request["CustomerMetadataProperties"] = merged
-    # On AWS the metadata map merges, so keys must be removed explicitly as well.
+    request: dict[str, Any] = {"ModelPackageArn": arn}
+    if status is not None:
+        request["ModelApprovalStatus"] = status
+    if approval_description is not None:
+        request["ApprovalDescription"] = approval_description[:_APPROVAL_DESCRIPTION_MAX]
+    if metadata:
+        request["CustomerMetadataProperties"] = {k: metadata_value(v) for k, v in metadata.items()}
     removed = [k for k in remove_metadata if k in current.metadata]
     if removed:
         request["CustomerMetadataPropertiesToRemove"] = removed
@@ -275,7 +263,9 @@ def update_version(
         request["ModelLifeCycle"] = {
             "Stage": lifecycle.stage,
             "StageStatus": lifecycle.status,
-            "StageDescription": lifecycle.description[:1024],
+            "StageDescription": lifecycle.description[:_STAGE_DESCRIPTION_MAX],
         }
+    if len(request) == 1:
+        raise InvalidInputError(f"update of {current.label}: nothing to change")
     sm.update_model_package(**cast("UpdateModelPackageInputTypeDef", request))
     return current
