@@ -39,13 +39,17 @@ def test_independent_validator_approves_with_reason_and_identity_recorded(world,
     assert metadata[Meta.APPROVED_AT] == decision.record.at
     # The metadata copy keeps only characters AWS accepts in metadata values.
     assert metadata[Meta.APPROVAL_REASON] == "AUC 0.81 fairness within limits DI 0.92"
-    # What the register step wrote is still there (moto replaces the map on update).
+    # What the register step wrote is still there (the update merges the map).
     assert metadata[Meta.CREATED_BY] == world.alice.arn
     assert metadata[Meta.DATA_FINGERPRINT] == "sha256:4f2c0d"
     record = decision.record
     assert (record.action, record.actor) == (AuditAction.APPROVE, world.bob.arn)
     assert record.previous_state["status"] == Approval.PENDING
     assert record.evidence["ModelMetrics.ModelQuality.Statistics"].startswith("s3://")
+    # The record names what was approved for deployment, as it stood then.
+    container = described["InferenceSpecification"]["Containers"][0]
+    assert record.evidence["InferenceSpecification.Image"] == container["Image"]
+    assert record.evidence["InferenceSpecification.ModelDataUrl"] == container["ModelDataUrl"]
 
 
 def test_author_cannot_approve_own_version_and_nothing_changes(world, register):

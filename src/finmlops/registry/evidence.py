@@ -130,6 +130,14 @@ def evidence_references(version: ModelVersion) -> dict[str, str]:
     for key in (Meta.VALIDATION_REPORT, Meta.DATA_FINGERPRINT, Meta.GIT_COMMIT, Meta.MLFLOW_RUN_ID):
         if version.metadata.get(key):
             refs[key] = version.metadata[key]
+    # What would be deployed, as it stood when the record was written: a later change to the
+    # version's inference specification shows against the approval's record.
+    for key, value in (
+        ("InferenceSpecification.Image", version.image_uri),
+        ("InferenceSpecification.ModelDataUrl", version.model_data_url),
+    ):
+        if value:
+            refs[key] = value
     return refs
 
 
