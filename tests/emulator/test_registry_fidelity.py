@@ -90,6 +90,19 @@ def test_lifecycle_given_at_registration_is_kept_and_replaced_by_the_next_update
     )
 
 
+def test_an_update_replaces_the_inference_specification(sm: Any) -> None:
+    arn = _register(sm)
+    spec = {
+        "Containers": [{"Image": "image:2", "ModelDataUrl": "s3://bucket/other.tar.gz"}],
+        "SupportedContentTypes": ["text/csv"],
+        "SupportedResponseMIMETypes": ["text/csv"],
+    }
+    sm.update_model_package(ModelPackageArn=arn, InferenceSpecification=spec)
+    described = sm.describe_model_package(ModelPackageName=arn)
+    assert described["InferenceSpecification"]["Containers"][0]["Image"] == "image:2"
+    assert described["ModelApprovalStatus"] == "PendingManualApproval"
+
+
 def test_a_version_without_lifecycle_describes_none(sm: Any) -> None:
     assert "ModelLifeCycle" not in sm.describe_model_package(ModelPackageName=_register(sm))
 

@@ -9,6 +9,7 @@ import pytest
 from finmlops.contracts import Approval, AuditAction, DeploymentManifest, Meta
 from finmlops.registry.approval import approve, reject
 from finmlops.registry.errors import InvalidInputError, RefusedError
+from finmlops.registry.evidence import evidence_references
 from finmlops.registry.promotion import record_deployment, resolve, rollback
 from finmlops.registry.versions import Lifecycle, describe_version, update_version
 
@@ -95,6 +96,51 @@ def test_gate_refuses_an_approved_version_whose_evidence_was_removed(world, regi
         "inventory: metadata 'model-id' is missing",
         "inventory: metadata 'owner' is missing",
     )
+
+
+def test_gate_refuses_a_version_whose_artifacts_changed_after_approval(world, register):
+    """UpdateModelPackage can replace the inference specification, and IAM cannot tell that part
+    of a request apart (ADR 0008): the gate compares with the approval's audit record."""
+    arn = _approved(world, register)
+    (approval,) = [r for r in world.audit().records() if r.action == AuditAction.APPROVE]
+    swapped = dict(world.describe(arn)["InferenceSpecification"])
+    swapped["Containers"] = [{**swapped["Containers"][0], "Image": "attacker/image:latest"}]
+    world.sm.update_model_package(ModelPackageArn=arn, InferenceSpecification=swapped)
+
+    with pytest.raises(RefusedError) as refused:
+        _resolve(world, arn, "prod")
+
+    (problem,) = refused.value.problems
+    assert problem.startswith("InferenceSpecification.Image: attacker/image:latest is not ")
+    assert approval.record_id in problem
+    refusal = world.audit().records()[-1]
+    assert refusal.action == AuditAction.PROMOTION_REFUSED
+    assert refusal.details["artifacts_checked_against"] == approval.record_id
+
+
+def test_gate_checks_artifacts_against_the_handlers_record_for_a_console_approval(world, register):
+    """A console approval has no approve record; the handler's promotion-started record binds it.
+    Before that record exists the gate says so in its own record and does not refuse."""
+    arn = register()
+    update_version(
+        world.bob.client("sagemaker"),
+        arn,
+        status=Approval.APPROVED,
+        metadata={Meta.APPROVED_BY: world.bob.arn},
+    )
+    _resolve(world, arn, "stage")
+    first = world.audit().records()[-1]
+    assert first.details["artifacts_checked_against"] == "no approval record yet"
+
+    version = describe_version(world.sm, arn)
+    started = world.audit().append(
+        AuditAction.PROMOTION_STARTED,
+        "handler",
+        version=version,
+        evidence=evidence_references(version),
+    )
+    _resolve(world, arn, "prod")
+    assert world.audit().records()[-1].details["artifacts_checked_against"] == started.record_id
 
 
 def test_unknown_environment_is_named(world, register):

@@ -6,11 +6,12 @@ the registry runtime:
 - A field the call omits is overwritten: the approval status and its description become empty and
   the metadata map is replaced. SageMaker keeps omitted fields, merges `CustomerMetadataProperties`
   into the map and removes `CustomerMetadataPropertiesToRemove`.
-- `ModelLifeCycle` (where a version runs) is accepted and dropped, on create and on update.
+- `ModelLifeCycle` (where a version runs) is accepted and dropped, on create and on update, and
+  so is a new `InferenceSpecification` on update.
 
 Under segregation of duties the promotion may only send lifecycle-only updates (no status, no
 metadata), which moto would turn into a wiped approval. `install()` replaces moto's
-UpdateModelPackage handler and keeps `ModelLifeCycle`, so the emulator and the tests run the same
+UpdateModelPackage handler and keeps `ModelLifeCycle` and `InferenceSpecification`, so the emulator and the tests run the same
 requests as AWS and see the same results. It touches nothing else; `tests/emulator/
 test_registry_fidelity.py` pins each behaviour, so a moto upgrade that changes them fails there.
 """
@@ -82,6 +83,9 @@ def install() -> None:
         package.add_additional_inference_specifications(
             self._get_param("AdditionalInferenceSpecificationsToAdd")
         )
+        inference = self._get_param("InferenceSpecification")
+        if inference is not None:
+            package.inference_specification = inference
         if life_cycle is not None:
             package.finmlops_life_cycle = life_cycle
         package.modifications_done()

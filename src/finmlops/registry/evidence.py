@@ -130,15 +130,21 @@ def evidence_references(version: ModelVersion) -> dict[str, str]:
     for key in (Meta.VALIDATION_REPORT, Meta.DATA_FINGERPRINT, Meta.GIT_COMMIT, Meta.MLFLOW_RUN_ID):
         if version.metadata.get(key):
             refs[key] = version.metadata[key]
-    # What would be deployed, as it stood when the record was written: a later change to the
-    # version's inference specification shows against the approval's record.
-    for key, value in (
-        ("InferenceSpecification.Image", version.image_uri),
-        ("InferenceSpecification.ModelDataUrl", version.model_data_url),
-    ):
-        if value:
-            refs[key] = value
+    refs.update(deployed_artifacts(version))
     return refs
+
+
+# What would be deployed, as audit records keep it: the promotion gate compares a version's
+# artifacts with those its approval's record names (`promotion.approval_binding`).
+ARTIFACT_KEYS: tuple[str, ...] = (
+    "InferenceSpecification.Image",
+    "InferenceSpecification.ModelDataUrl",
+)
+
+
+def deployed_artifacts(version: ModelVersion) -> dict[str, str]:
+    values = dict(zip(ARTIFACT_KEYS, (version.image_uri, version.model_data_url), strict=True))
+    return {key: value for key, value in values.items() if value}
 
 
 @dataclass(frozen=True)

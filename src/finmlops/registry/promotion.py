@@ -19,11 +19,13 @@ from finmlops.contracts import (
     Promotion,
     Stage,
 )
-from finmlops.registry.audit import AuditTrail
+from finmlops.registry.audit import AuditFilter, AuditTrail
 from finmlops.registry.errors import ConflictError, InvalidInputError, NotFoundError, RefusedError
 from finmlops.registry.evidence import (
+    ARTIFACT_KEYS,
     EvidencePolicy,
     approver_of,
+    deployed_artifacts,
     evidence_references,
     promotion_problems,
 )
@@ -89,6 +91,36 @@ def manifest_for(version: ModelVersion, environment: str) -> DeploymentManifest:
     )
 
 
+# The records that bind an approval to the artifacts it judged: the approve command's, and for a
+# console approval the handler's, written when it starts the promotion.
+_BINDING_ACTIONS = frozenset({AuditAction.APPROVE, AuditAction.PROMOTION_STARTED})
+
+
+def approval_binding(audit: AuditTrail, version: ModelVersion) -> tuple[str, dict[str, str]]:
+    """The first approval record of the version that names its artifacts: (record id, artifacts),
+    or ("", {}) when there is none yet (the handler writes its record after starting the
+    pipeline)."""
+    where = AuditFilter(
+        since=version.created_at, actions=_BINDING_ACTIONS, model_package_arn=version.arn
+    )
+    for record in audit.records(where):
+        bound = {key: record.evidence[key] for key in ARTIFACT_KEYS if key in record.evidence}
+        if bound:
+            return record.record_id, bound
+    return "", {}
+
+
+def binding_problems(version: ModelVersion, record_id: str, bound: dict[str, str]) -> list[str]:
+    """What would be deployed but differs from what the approval judged."""
+    current = deployed_artifacts(version)
+    return [
+        f"{key}: {current.get(key) or 'none'} is not {value}, which the approval judged "
+        f"(audit record {record_id}); the version changed after approval"
+        for key, value in bound.items()
+        if current.get(key) != value
+    ]
+
+
 def resolve(
     sm: SageMakerClient,
     audit: AuditTrail,
@@ -99,11 +131,14 @@ def resolve(
     policy: EvidencePolicy | None = None,
 ) -> DeploymentManifest:
     """The promotion gate, then the manifest. Refuses (with an audit record) what the approve
-    command would have refused, so an approval made in the console skips nothing."""
+    command would have refused, so an approval made in the console skips nothing, and a version
+    whose image or model artifact differs from what its approval record names."""
     policy = policy or EvidencePolicy()
     check_environment(environment)
     version = describe_version(sm, arn)
-    problems = promotion_problems(version, policy)
+    binding, bound = approval_binding(audit, version)
+    problems = promotion_problems(version, policy) + binding_problems(version, binding, bound)
+    checked = {"artifacts_checked_against": binding or "no approval record yet"}
     if problems:
         audit.append(
             AuditAction.PROMOTION_REFUSED,
@@ -112,7 +147,7 @@ def resolve(
             environment=environment,
             evidence=evidence_references(version),
             previous_state=version.state(),
-            details={"policy": policy.describe(), "problems": "; ".join(problems)},
+            details={"policy": policy.describe(), "problems": "; ".join(problems), **checked},
         )
         raise RefusedError(f"promotion of {version.label} to {environment}", problems)
     manifest = manifest_for(version, environment)
@@ -123,7 +158,11 @@ def resolve(
         environment=environment,
         evidence=evidence_references(version),
         previous_state=version.state(),
-        details={"policy": policy.describe(), "approved_by": manifest.approval.approved_by},
+        details={
+            "policy": policy.describe(),
+            "approved_by": manifest.approval.approved_by,
+            **checked,
+        },
     )
     return manifest
 
