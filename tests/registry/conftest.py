@@ -20,7 +20,7 @@ import pytest
 from moto import mock_aws
 
 from finmlops.config import Config, load_config
-from finmlops.contracts import Meta, Promotion
+from finmlops.contracts import Approval, Meta, Promotion
 from finmlops.registry.audit import AuditTrail
 from finmlops.registry.promotion import DeploymentHistory
 
@@ -109,6 +109,18 @@ class World:
 
     def audit_actions(self) -> list[str]:
         return [r.action for r in self.audit().records()]
+
+    def console_approve(self, arn: str, person: Person) -> None:
+        """Approve as the console does: status and approver set, nothing checked (the gates
+        judge it later)."""
+        from finmlops.registry.versions import update_version
+
+        update_version(
+            person.client("sagemaker"),
+            arn,
+            status=Approval.APPROVED,
+            metadata={Meta.APPROVED_BY: person.arn},
+        )
 
 
 @functools.cache

@@ -232,12 +232,7 @@ def test_console_approval_without_a_known_approver_is_refused(world, register, p
 
 def test_console_approval_by_the_author_is_refused(world, register, pipeline, event):
     arn = register()
-    update_version(
-        world.alice.client("sagemaker"),
-        arn,
-        status=Approval.APPROVED,
-        metadata={Meta.APPROVED_BY: world.alice.arn},
-    )
+    world.console_approve(arn, world.alice)
 
     outcome = _handle(world, pipeline, event(arn, Approval.APPROVED, group=world.group, version=1))
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from finmlops.contracts import Approval, AuditAction, DeploymentManifest, Meta
+from finmlops.contracts import AuditAction, DeploymentManifest, Meta
 from finmlops.registry.approval import approve, reject
 from finmlops.registry.errors import InvalidInputError, RefusedError
 from finmlops.registry.evidence import evidence_references
@@ -74,12 +74,7 @@ def test_gate_refuses_a_version_that_is_not_approved(world, register):
 
 def test_gate_refuses_a_version_approved_by_its_author_outside_the_cli(world, register):
     arn = register()
-    update_version(
-        world.alice.client("sagemaker"),
-        arn,
-        status=Approval.APPROVED,
-        metadata={Meta.APPROVED_BY: world.alice.arn},
-    )
+    world.console_approve(arn, world.alice)
     with pytest.raises(RefusedError) as refused:
         _resolve(world, arn, "prod")
     assert any("segregation of duties" in p for p in refused.value.problems)
@@ -122,12 +117,7 @@ def test_gate_checks_artifacts_against_the_handlers_record_for_a_console_approva
     """A console approval has no approve record; the handler's promotion-started record binds it.
     Before that record exists the gate says so in its own record and does not refuse."""
     arn = register()
-    update_version(
-        world.bob.client("sagemaker"),
-        arn,
-        status=Approval.APPROVED,
-        metadata={Meta.APPROVED_BY: world.bob.arn},
-    )
+    world.console_approve(arn, world.bob)
     _resolve(world, arn, "stage")
     first = world.audit().records()[-1]
     assert first.details["artifacts_checked_against"] == "no approval record yet"
