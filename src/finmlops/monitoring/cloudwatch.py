@@ -16,9 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from finmlops.monitoring.drift import DriftReport
-
 if TYPE_CHECKING:
+    from finmlops.monitoring.drift import DriftReport
     from finmlops.monitoring.quality import QualityReport
 
 METRICS_DIR = Path("/opt/ml/output/metrics/cloudwatch")

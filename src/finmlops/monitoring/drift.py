@@ -36,6 +36,7 @@ from finmlops.monitoring.stats import (
     binned_numeric,
     chi_square,
     exact_numeric,
+    import_scipy,
     jensen_shannon,
     ks_p_value,
     l_infinity,
@@ -653,6 +654,7 @@ def _measure_all(
         )
 
     if workers > 1 and len(names) > 1:
+        import_scipy()  # here, not first in several pool threads at once
         with ThreadPoolExecutor(max_workers=workers) as pool:
             done = dict(zip(names, pool.map(numeric, names), strict=True))
     else:

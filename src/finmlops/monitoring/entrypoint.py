@@ -9,6 +9,10 @@ baseline_statistics, baseline_constraints), from the process environment or the 
 of /opt/ml/config/processingjobconfig.json. As a pipeline processing step, arguments override
 the environment. Exit status: 0 when the run completed (with or without violations), 2 when it
 could not run (the message says why).
+
+Each command imports the modules it runs when it runs: the job is a process of its own, and most
+of its start-up is importing (the drift engine pulls in pandas, pyarrow and scipy; the config
+pydantic; `baseline` and `quality` need neither the drift engine nor each other's modules).
 """
 
 from __future__ import annotations
@@ -21,30 +25,17 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from finmlops.config import ConfigError, DriftThresholds, load_config
-from finmlops.monitoring import baseline_step, cloudwatch, quality
-from finmlops.monitoring.baseline import Baseline, BaselineError, ModelIdentity, load_baseline
-from finmlops.monitoring.drift import DriftReport, evaluate
-from finmlops.monitoring.readers import (
-    CAPTURE_SUFFIXES,
-    DatasetError,
-    list_files,
-    open_dataset,
-    parse_dataset_format,
-    parse_time,
-)
-from finmlops.monitoring.report import write_outputs
-from finmlops.monitoring.window import (
-    MODES,
-    PartialError,
-    WindowAccumulator,
-    find_partials,
-    load_partial,
-    merge_partials,
-    save_partial,
-)
+from finmlops.monitoring import cloudwatch
+from finmlops.monitoring.modes import MODES
+from finmlops.monitoring.readers import CAPTURE_SUFFIXES, list_files, parse_time
+
+if TYPE_CHECKING:
+    from finmlops.config import DriftThresholds
+    from finmlops.monitoring.baseline import Baseline, ModelIdentity
+    from finmlops.monitoring.drift import DriftReport
+    from finmlops.monitoring.window import WindowAccumulator
 
 PROCESSING_CONFIG = Path("/opt/ml/config/processingjobconfig.json")
 RESOURCE_CONFIG = Path("/opt/ml/config/resourceconfig.json")
@@ -201,6 +192,8 @@ def fetch_baseline(s3_client: Any, uri: str, destination: Path) -> Path:
 
 
 def _load_baseline(location: str) -> Baseline:
+    from finmlops.monitoring.baseline import load_baseline
+
     if location.startswith("s3://"):
         import boto3
 
@@ -220,6 +213,8 @@ def _expected(args: argparse.Namespace) -> ModelIdentity | None:
     )
     if not any(values):
         return None
+    from finmlops.monitoring.baseline import ModelIdentity
+
     return ModelIdentity(
         model_id=args.expected_model_id,
         model_version=args.expected_model_version,
@@ -233,11 +228,15 @@ def _thresholds(args: argparse.Namespace) -> tuple[DriftThresholds | None, float
     thresholds: DriftThresholds | None = None
     share: float | None = args.dataset_drift_share
     if args.config:
+        from finmlops.config import load_config
+
         config = load_config(args.config)
         thresholds = config.monitoring.drift
         share = share if share is not None else config.monitoring.dataset_drift_share
     if args.drift_thresholds:
-        thresholds = baseline_step.parse_thresholds(args.drift_thresholds)
+        from finmlops.monitoring.baseline_step import parse_thresholds
+
+        thresholds = parse_thresholds(args.drift_thresholds)
     return thresholds, share
 
 
@@ -275,6 +274,8 @@ def _status(violations: int, first: str) -> str:
 
 
 def _finish_drift(args: argparse.Namespace, report: DriftReport, baseline: Baseline) -> int:
+    from finmlops.monitoring.report import write_outputs
+
     written = write_outputs(report, args.output_path)
     dims = cloudwatch.dimensions(
         endpoint=args.endpoint_name, schedule=args.schedule_name, model=baseline.identity.model_id
@@ -296,6 +297,9 @@ def _finish_drift(args: argparse.Namespace, report: DriftReport, baseline: Basel
 
 
 def _accumulate(args: argparse.Namespace, baseline: Baseline) -> WindowAccumulator:
+    from finmlops.monitoring.readers import open_dataset, parse_dataset_format
+    from finmlops.monitoring.window import WindowAccumulator
+
     accumulator = WindowAccumulator(
         baseline,
         args.mode,
@@ -342,6 +346,8 @@ def _local(args: argparse.Namespace, source: str, name: str) -> str:
 
 
 def run_drift_command(args: argparse.Namespace) -> int:
+    from finmlops.monitoring.drift import evaluate
+
     args.dataset_source = _local(args, args.dataset_source, "captures")
     baseline = _load_baseline(args.baseline)
     thresholds, share = _thresholds(args)
@@ -371,6 +377,8 @@ def _shard_name(given: str | None) -> str:
 
 
 def run_partial_command(args: argparse.Namespace) -> int:
+    from finmlops.monitoring.window import save_partial
+
     args.dataset_source = _local(args, args.dataset_source, "captures")
     baseline = _load_baseline(args.baseline)
     partial = _accumulate(args, baseline).result()
@@ -382,6 +390,9 @@ def run_partial_command(args: argparse.Namespace) -> int:
 
 
 def run_merge_command(args: argparse.Namespace) -> int:
+    from finmlops.monitoring.drift import evaluate
+    from finmlops.monitoring.window import find_partials, load_partial, merge_partials
+
     baseline = _load_baseline(args.baseline)
     files = find_partials(args.partials)
     if not files:
@@ -402,7 +413,13 @@ def run_merge_command(args: argparse.Namespace) -> int:
 
 
 def run_quality_command(args: argparse.Namespace) -> int:
-    config = load_config(args.config) if args.config else None
+    from finmlops.monitoring import quality
+
+    config = None
+    if args.config:
+        from finmlops.config import load_config
+
+        config = load_config(args.config)
     cutoff = args.cutoff if args.cutoff is not None else (config.model.cutoff if config else None)
     if cutoff is None:
         raise UsageError("give --cutoff or --config (model.cutoff)")
@@ -455,6 +472,8 @@ def run_quality_command(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments and arguments[0] == "baseline":
+        from finmlops.monitoring import baseline_step
+
         return baseline_step.main(arguments[1:])
     env = contract_environment(os.environ if environ is None else environ, PROCESSING_CONFIG)
     if not arguments or (arguments[0] not in COMMANDS and arguments[0].startswith("-")):
@@ -468,15 +487,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     }
     try:
         return runners[args.command](args)
-    except (
-        UsageError,
-        BaselineError,
-        DatasetError,
-        PartialError,
-        ConfigError,
-        ValueError,
-        OSError,
-    ) as exc:
+    except (ValueError, OSError) as exc:
+        # UsageError and the engine's BaselineError, DatasetError, PartialError and ConfigError
+        # are ValueErrors: caught here without importing their modules for every command.
         print(f"finmlops-monitor {args.command}: error: {exc}", file=sys.stderr)
         _write_message(getattr(args, "message_file", None), f"Failed: {exc}")
         return 2

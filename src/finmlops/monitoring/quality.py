@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 from finmlops.monitoring import formats
 from finmlops.monitoring.readers import decode_payload, parse_time
@@ -294,6 +293,8 @@ def auc_score(y: npt.NDArray[np.int64], score: npt.NDArray[np.float64]) -> float
     """ROC AUC as the Mann-Whitney statistic with average ranks for ties."""
     n_pos = int(y.sum())
     n_neg = y.size - n_pos
+    from scipy import stats  # imported when used: it takes most of a second
+
     ranks = stats.rankdata(score)
     return float((ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
@@ -333,6 +334,8 @@ def _window(
         auc = auc_score(y, score)
         metrics["auc"] = auc
         metrics["gini"] = 2 * auc - 1
+        from scipy import stats
+
         metrics["ks"] = float(stats.ks_2samp(score[y == 1], score[y == 0]).statistic)
     elif n:
         notes.append("labels of one class only: AUC and KS are undefined")

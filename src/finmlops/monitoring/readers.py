@@ -16,10 +16,13 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-import pyarrow.parquet as pq
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas and pyarrow are imported by the readers that use them, not with this module: the
+# entry point's quality command needs only the capture helpers and the time parsing here.
 
 DEFAULT_CHUNK_ROWS = 100_000
 CAPTURE_SUFFIXES = (".jsonl", ".json")
@@ -92,6 +95,8 @@ def frame_chunks(
     data: pd.DataFrame | Mapping[str, Any], chunk_rows: int | None = None
 ) -> Iterator[Chunk]:
     """An in-memory table as chunks; one zero-copy chunk unless `chunk_rows` is given."""
+    import pandas as pd
+
     if isinstance(data, pd.DataFrame):
         rows = len(data)
         if chunk_rows is None or rows <= chunk_rows:
@@ -122,6 +127,8 @@ def csv_chunks(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> Iterator[Chunk]:
     """CSV files read `chunk_rows` at a time; headerless files are named by `feature_order`."""
+    import pandas as pd
+
     for path in paths:
         if header:
             dtype = dict.fromkeys(text_columns, "str")
@@ -143,6 +150,8 @@ def parquet_chunks(
     paths: Iterable[Path], *, chunk_rows: int = DEFAULT_CHUNK_ROWS
 ) -> Iterator[Chunk]:
     """Parquet record batches as Arrow columns (dictionary pages stay dictionary-encoded)."""
+    import pyarrow.parquet as pq
+
     for path in paths:
         handle = pq.ParquetFile(path)
         for batch in handle.iter_batches(batch_size=chunk_rows):
@@ -210,6 +219,8 @@ class _RowBuffer:
         self.notes: list[str] = []
 
     def flush(self) -> Chunk:
+        import pandas as pd
+
         rows = self.rows
         columns: dict[str, Any] = {}
         present: dict[str, int] = {}

@@ -4,19 +4,21 @@ The exact kernels take the reference sorted once (at baseline time) and the curr
 once, and derive the KS statistic and the Wasserstein-1 distance from one `searchsorted` of the
 current values into the reference, touching only arrays of the current window's length. scipy is
 the oracle: `ks_2samp` and `wasserstein_distance` agree to 1e-9 (tests/monitoring).
+
+scipy is imported by the functions that call it, not with this module: importing scipy.stats
+takes most of a second, and a baseline compiled without p-values never needs it.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
-from scipy.spatial import distance
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -28,6 +30,17 @@ PSI_FLOOR = 1e-4
 KS_EXACT_MAX_ROWS = 10_000
 # Current values per searchsorted block: the block's slice of the reference stays in cache.
 _SEARCH_BLOCK = 4096
+_SCIPY_MODULES = ("scipy.stats", "scipy.spatial.distance")
+
+
+def import_scipy() -> None:
+    """Import the scipy modules the tests below use, in the calling thread.
+
+    Call it before a thread pool runs the tests: several threads importing scipy's modules for
+    the first time at once can deadlock on the import locks.
+    """
+    for name in _SCIPY_MODULES:
+        importlib.import_module(name)
 
 
 @dataclass(frozen=True)
@@ -258,6 +271,8 @@ def ks_p_value(
     """
     if n == 0 or m == 0:
         return math.nan
+    from scipy import stats
+
     small = max(n, m) <= KS_EXACT_MAX_ROWS
     if small and reference_sorted is not None and current_sorted is not None:
         return float(stats.ks_2samp(reference_sorted, current_sorted, method="auto").pvalue)
@@ -284,6 +299,8 @@ def jensen_shannon(reference: npt.NDArray[np.int64], current: npt.NDArray[np.int
     """Jensen-Shannon distance, natural log (scipy's default; in [0, sqrt(ln 2)])."""
     if reference.sum() == 0 or current.sum() == 0:
         return math.nan
+    from scipy.spatial import distance
+
     value = float(distance.jensenshannon(shares(reference), shares(current)))
     return 0.0 if math.isnan(value) else value
 
@@ -300,6 +317,8 @@ def chi_square(
     keep = (reference + current) > 0
     if int(keep.sum()) < 2 or reference.sum() == 0 or current.sum() == 0:
         return 0.0, 1.0
+    from scipy import stats
+
     table = np.vstack([reference[keep], current[keep]])
     result = stats.chi2_contingency(table, correction=False)
     return float(result.statistic), float(result.pvalue)
@@ -311,6 +330,8 @@ def benjamini_hochberg(p_values: list[float]) -> list[float]:
     index = [i for i, p in enumerate(p_values) if not math.isnan(p)]
     if not index:
         return out
+    from scipy import stats
+
     adjusted = stats.false_discovery_control([p_values[i] for i in index], method="bh")
     for i, value in zip(index, np.atleast_1d(adjusted), strict=True):
         out[i] = float(value)

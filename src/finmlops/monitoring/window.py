@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -26,13 +26,12 @@ import pandas as pd
 from finmlops.monitoring import formats
 from finmlops.monitoring.baseline import Baseline, CategoricalReference, NumericReference
 from finmlops.monitoring.columns import to_categorical, to_numeric
+from finmlops.monitoring.modes import MODES
 from finmlops.monitoring.readers import Chunk, frame_chunks
 from finmlops.monitoring.stats import Workspace, sort_into
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-Mode = Literal["exact", "binned"]
-MODES: tuple[str, ...] = ("exact", "binned")
 
 PARTIAL_FORMAT = "finmlops/monitoring-partial"
 PARTIAL_FILE = "partial.json"
