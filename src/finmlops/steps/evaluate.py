@@ -21,17 +21,16 @@ import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import xgboost as xgb
-from sklearn.metrics import (
-    brier_score_loss,
-    confusion_matrix,
-    precision_recall_curve,
-    roc_auc_score,
-    roc_curve,
-)
+
+if TYPE_CHECKING:
+    import xgboost as xgb
+
+# xgboost and scikit-learn are imported where they are used: the gates and the evidence and
+# track steps import this module for GATE_PATHS alone, and those two imports cost about a second.
 
 EVALUATION_FILE = "evaluation.json"
 FAIRNESS_FILE = "fairness.json"
@@ -82,6 +81,14 @@ def _curve(values: np.ndarray, points: int = 101) -> list[float]:
 
 
 def discrimination(y: np.ndarray, score: np.ndarray, cutoff: float) -> dict[str, object]:
+    from sklearn.metrics import (
+        brier_score_loss,
+        confusion_matrix,
+        precision_recall_curve,
+        roc_auc_score,
+        roc_curve,
+    )
+
     if len(np.unique(y)) < 2:
         raise EvaluationError("the test labels hold a single class: AUC and KS are undefined")
     auc = roc_auc_score(y, score)
@@ -243,6 +250,8 @@ def evaluate(
 
 
 def load_booster(model_path: Path) -> xgb.Booster:
+    import xgboost as xgb
+
     booster = xgb.Booster()
     archive = model_path / "model.tar.gz" if model_path.is_dir() else model_path
     if archive.name.endswith(".tar.gz") and archive.exists():
@@ -268,6 +277,8 @@ def read_test(test_dir: Path) -> tuple[np.ndarray, np.ndarray, pd.Series]:
 
 
 def score_rows(booster: xgb.Booster, x: np.ndarray) -> np.ndarray:
+    import xgboost as xgb
+
     expected = booster.num_features()
     if x.shape[1] != expected:
         raise EvaluationError(
