@@ -341,7 +341,8 @@ def test_the_container_copy_of_the_package_starts_every_entry_point_it_serves(
     tmp_path: Path,
 ) -> None:
     """The Dockerfile copies src/finmlops without the emulator and the shipped data; that copy
-    imports the monitoring, evidence and tracking entry points."""
+    imports the monitoring, evidence and tracking entry points, and every monitoring module the
+    commands import when they run (the entry point defers them)."""
     import shutil
     import subprocess
     import sys
@@ -357,7 +358,10 @@ def test_the_container_copy_of_the_package_starts_every_entry_point_it_serves(
     assert 'ENTRYPOINT ["python", "-m", "finmlops.monitoring"]' in dockerfile
     probe = (
         "import finmlops, finmlops.monitoring.entrypoint, finmlops.governance.evidence_step, "
-        "finmlops.tracking.track_step, sys; "
+        "finmlops.tracking.track_step, sys, importlib, pkgutil; "
+        "import finmlops.monitoring as m; "
+        "[importlib.import_module(f'finmlops.monitoring.{i.name}') "
+        "for i in pkgutil.iter_modules(m.__path__) if i.name != '__main__']; "
         "assert finmlops.__file__.startswith(sys.argv[1]), finmlops.__file__"
     )
     result = subprocess.run(
