@@ -166,7 +166,17 @@ def test_audit_records_are_complete_and_exported(story: tuple[Lifecycle, Summary
 def test_validation_report_is_attached_to_the_version_and_complete(
     story: tuple[Lifecycle, Summary],
 ) -> None:
-    _, summary = story
+    lifecycle, summary = story
     html = Path(summary.paths["validation report"]).read_text()
     assert "INCOMPLETE EVIDENCE" not in html
     assert "min-auc" in html
+    # The examiner's copy carries the decision; the approver and their audit record are named.
+    assert "No decision yet" not in html
+    assert lifecycle.w.approver.arn in html
+    v1 = summary.versions["v1"]
+    approval = next(
+        r
+        for r in lifecycle.audit().records()
+        if r.action == "approve" and r.model_package_arn == v1
+    )
+    assert approval.record_id in html

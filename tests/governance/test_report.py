@@ -19,6 +19,7 @@ from finmlops.governance.evidence import write_evidence
 from finmlops.governance.report import (
     BANNER_INCOMPLETE,
     missing_evidence,
+    record_decision,
     render_validation_report,
 )
 from finmlops.modelbuild import LocalBuild, run_local
@@ -293,6 +294,35 @@ def test_undecided_version_says_it_waits_and_a_decision_is_recorded(
     assert "By arn:aws:iam::111111111111:user/bob" in decision
     assert "Reason meets policy" in decision
     assert "Registry status Approved" in _text(_section(html, "summary"))
+
+
+@pytest.mark.parametrize("status", ["Approved", "Rejected"])
+def test_recording_a_decision_in_a_stored_report_equals_rendering_it_with_the_decision(
+    config: Config, complete_bundle: EvidenceBundle, complete_html: str, status: str
+) -> None:
+    """The renderer is the oracle: filling a pending report changes exactly what rendering the
+    same evidence with the decision changes, and nothing else."""
+    decision = Decision(
+        status, ApprovalRecord("arn:aws:iam::1:user/bob", "2026-11-29T09:00:00Z", "a <b> & c")
+    )
+    expected = render_validation_report(
+        config,
+        replace(complete_bundle, decision=decision),
+        generated_at="2026-11-28T10:00:00Z",
+    )
+    assert record_decision(complete_html, decision) == expected
+    with_record = record_decision(complete_html, decision, audit_record="2026/11/29/x-approve-1")
+    assert "Audit record 2026/11/29/x-approve-1" in _text(_section(with_record, "decision"))
+
+
+def test_a_report_that_is_not_pending_is_not_filled_again(
+    complete_html: str,
+) -> None:
+    decision = Decision("Approved", ApprovalRecord("bob", "2026-11-29T09:00:00Z", "ok"))
+    filled = record_decision(complete_html, decision)
+    for document in (filled, "<html>not a report</html>"):
+        with pytest.raises(ValueError, match="not a pending report"):
+            record_decision(document, decision)
 
 
 def test_configured_text_is_escaped_not_interpreted(

@@ -17,7 +17,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from finmlops.cli import ExitCode, main
-from finmlops.contracts import AuditAction, DeploymentManifest, Promotion
+from finmlops.contracts import AuditAction, DeploymentManifest, Meta, Promotion
 
 CONFIG = str(Path(__file__).resolve().parents[2] / "config" / "platform.yaml")
 _LOADER = botocore.loaders.create_loader()
@@ -258,6 +258,54 @@ def _arn(world: Any, version: int) -> str:
         if s["ModelPackageVersion"] == version
     ]
     return str(arn)
+
+
+def _stored_report(world: Any) -> str:
+    """A pending validation report, as the evidence step stores it."""
+    from finmlops.governance.bundle import EvidenceBundle
+    from finmlops.governance.report import render_validation_report
+
+    html = render_validation_report(world.config, EvidenceBundle())
+    world.s3.put_object(Bucket="evidence-bucket", Key="v/validation_report.html", Body=html)
+    return "s3://evidence-bucket/v/validation_report.html"
+
+
+def test_report_fills_the_stored_validation_report_with_the_decision_and_its_record(
+    world, register, capsys, monkeypatch, tmp_path
+):
+    stored = _stored_report(world)
+    register(metadata={Meta.VALIDATION_REPORT: stored})
+    out = tmp_path / "report.html"
+
+    code, pending = run_json(capsys, "registry", "report", "1", "--out", str(out))
+    assert (code, pending["status"], pending["audit_record"]) == (
+        ExitCode.OK,
+        "PendingManualApproval",
+        "",
+    )
+    assert "No decision yet" in out.read_text()
+
+    world.bob.use_in_env(monkeypatch)
+    code, decided = run_json(capsys, "registry", "approve", "1", "--reason", "MRM-114 signed")
+    code, report = run_json(capsys, "registry", "report", "1", "--out", str(out))
+
+    assert code == ExitCode.OK
+    assert report["audit_record"] == decided["audit_record"]
+    assert report["decided_by"] == world.bob.arn
+    html = out.read_text()
+    assert "No decision yet" not in html
+    for shown in ("MRM-114 signed", world.bob.arn, decided["audit_record"]):
+        assert shown in html
+    # The stored evidence itself is left as the step wrote it.
+    stored_html = world.s3.get_object(Bucket="evidence-bucket", Key="v/validation_report.html")
+    assert "No decision yet" in stored_html["Body"].read().decode()
+
+
+def test_report_of_a_version_without_one_exits_3(world, register, capsys, tmp_path):
+    register()
+    code, error = run_json(capsys, "registry", "report", "1", "--out", str(tmp_path / "r.html"))
+    assert code == ExitCode.NOT_FOUND
+    assert "validation-report" in error["message"]
 
 
 def test_bad_manifest_file_exits_2(world, capsys, tmp_path):

@@ -36,6 +36,8 @@ from finmlops.registry.audit import AuditTrail, to_csv, to_json
 from finmlops.registry.errors import RefusedError
 from finmlops.registry.handler import HandlerSettings, Outcome, handle_state_change
 from finmlops.registry.promotion import DeploymentHistory, record_deployment, resolve, rollback
+from finmlops.registry.report import decided_report
+from finmlops.registry.versions import describe_version
 from finmlops.steps.preprocess import ENCODERS_FILE
 from finmlops.tracking.runs import link_model_package, local_store_uri
 
@@ -800,15 +802,13 @@ class Lifecycle:
         return f"prod back on v{manifest.version} ({deployment.replaces.rsplit('/', 1)[-1] and 'replacing ' + deployment.replaces.rsplit('/', 2)[-1]}), audited"
 
     def evidence(self) -> str:
-        s3 = self.client("s3")
-        package = self.client("sagemaker").describe_model_package(
-            ModelPackageName=self.summary.versions["v1"]
-        )
-        report_uri = package["CustomerMetadataProperties"]["validation-report"]
-        bucket, _, key = report_uri.removeprefix("s3://").partition("/")
+        # The examiner's copy: the report v1's evidence step stored, with its approval filled in
+        # from the registry and the audit trail (`finmlops registry report`).
+        version = describe_version(self.client("sagemaker"), self.summary.versions["v1"])
+        decided = decided_report(self.client("s3"), self.audit(), version)
         report = self.work_dir / "evidence" / "validation_report_v1.html"
         report.parent.mkdir(parents=True, exist_ok=True)
-        s3.download_file(bucket, key, str(report))
+        report.write_text(decided.html, encoding="utf-8")
         records = self.audit().records()
         self.summary.audit_actions = [r.action for r in records]
         (self.work_dir / "audit.csv").write_text(to_csv(records))
@@ -820,7 +820,10 @@ class Lifecycle:
                 "audit export (JSON)": self.work_dir / "audit.json",
             }
         )
-        return f"{len(records)} audit records exported; validation report of v1 downloaded from the registry entry"
+        return (
+            f"{len(records)} audit records exported; validation report of v1 from its registry "
+            f"entry, with the approval record {decided.audit_record}"
+        )
 
 
 def _trust(service: str) -> str:

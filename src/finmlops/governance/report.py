@@ -13,6 +13,7 @@ showing an empty table. The same bundle renders to the same bytes: nothing reads
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import Any
@@ -20,7 +21,13 @@ from typing import Any
 from finmlops.config import Config
 from finmlops.contracts import Approval
 from finmlops.governance import plots
-from finmlops.governance.bundle import EvidenceBundle, GateRow, gate_rows, missing_evidence
+from finmlops.governance.bundle import (
+    Decision,
+    EvidenceBundle,
+    GateRow,
+    gate_rows,
+    missing_evidence,
+)
 from finmlops.governance.model_card import (
     DISCRIMINATION_METRICS,
     expected_calibration_error,
@@ -513,7 +520,10 @@ def _lineage(bundle: EvidenceBundle) -> str:
 
 
 def _decision(bundle: EvidenceBundle) -> str:
-    decision = bundle.decision
+    return _decision_body(bundle.decision)
+
+
+def _decision_body(decision: Decision | None, audit_record: str = "") -> str:
     if decision is None:
         return (
             f"<p>No decision yet: the version waits in {Approval.PENDING}. An approver who did "
@@ -522,13 +532,44 @@ def _decision(bundle: EvidenceBundle) -> str:
         )
     record = decision.record
     css = "pass" if decision.status == Approval.APPROVED else "FAIL"
-    return _facts(
-        [
-            ("Decision", f'<span class="{css}">{_e(decision.status)}</span>'),
-            ("By", _e(record.approved_by)),
-            ("At", _e(record.approved_at)),
-            ("Reason", _e(record.reason or "none given")),
-        ]
+    rows = [
+        ("Decision", f'<span class="{css}">{_e(decision.status)}</span>'),
+        ("By", _e(record.approved_by or "not named")),
+        ("At", _e(record.approved_at or "not recorded")),
+        ("Reason", _e(record.reason or "none given")),
+    ]
+    if audit_record:
+        rows.append(("Audit record", f"<code>{_e(audit_record)}</code>"))
+    return _facts(rows)
+
+
+_PENDING_STATUS = f"{Approval.PENDING} (no decision yet)"
+_DECISION_SECTION = re.compile(
+    r'(<section id="decision"><h2>\d+\. Approval record</h2>)(.*?)(</section>)', re.DOTALL
+)
+
+
+def record_decision(html: str, decision: Decision, *, audit_record: str = "") -> str:
+    """The report as the evidence step wrote it, with the decision filled in: the summary's
+    registry status and the approval record section. Nothing else changes, byte for byte, so
+    what the validator reviewed stays as it was. Raises ValueError for a document that is not a
+    pending report of this renderer (no section to fill, or a decision already in it)."""
+    pending_row = f"<tr><th>Registry status</th><td>{_e(_PENDING_STATUS)}</td></tr>"
+    pending_body = _decision_body(None)
+    match = _DECISION_SECTION.search(html)
+    if html.count(pending_row) != 1 or match is None or match.group(2) != pending_body:
+        raise ValueError(
+            "validation report: not a pending report of this version (no approval record "
+            "section waiting for a decision)"
+        )
+    status_row = f"<tr><th>Registry status</th><td>{_e(decision.status)}</td></tr>"
+    before = html[: match.start(2)]  # the summary, with its one registry status row
+    if pending_row not in before:
+        raise ValueError("validation report: the registry status row is not in the summary")
+    return (
+        before.replace(pending_row, status_row)
+        + _decision_body(decision, audit_record)
+        + html[match.end(2) :]
     )
 
 
@@ -585,4 +626,4 @@ def render_validation_report(
     )
 
 
-__all__ = ["BANNER_INCOMPLETE", "missing_evidence", "render_validation_report"]
+__all__ = ["BANNER_INCOMPLETE", "missing_evidence", "record_decision", "render_validation_report"]

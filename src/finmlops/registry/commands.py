@@ -272,6 +272,32 @@ def _registry_reject(ctx: Context) -> int:
     return _decide(ctx, lambda sm, arn: reject(sm, sts, audit, arn=arn, reason=ctx.args.reason))
 
 
+def _registry_report(ctx: Context) -> int:
+    from finmlops.registry.report import decided_report
+
+    sm = ctx.client("sagemaker")
+    version = find_version(sm, ctx.args.version, _default_group(ctx, ctx.args.version))
+    report = decided_report(ctx.client("s3"), _audit(ctx), version)
+    write_file(ctx.args.out, report.html)
+    decision = report.decision
+    data = {
+        "arn": version.arn,
+        "out": str(ctx.args.out),
+        "source": report.source,
+        "status": version.status,
+        "decided_by": decision.record.approved_by if decision else "",
+        "audit_record": report.audit_record,
+    }
+    what = (
+        f"{decision.status} by {decision.record.approved_by or 'an unnamed approver'}"
+        + (f" (audit record {report.audit_record})" if report.audit_record else " (console)")
+        if decision
+        else "no decision yet"
+    )
+    ctx.emit(data, f"{version.label}: validation report, {what} -> {ctx.args.out}")
+    return ExitCode.OK
+
+
 def _registry_history(ctx: Context) -> int:
     sm = ctx.client("sagemaker")
     group = _group(ctx)
@@ -348,6 +374,18 @@ def register_registry(commands: Subparsers, common: argparse.ArgumentParser) -> 
         _store_options(p)
         if name == "approve":
             _policy_option(p)
+
+    p = add_leaf(
+        sub,
+        common,
+        "report",
+        "a version's validation report with its approval record filled in",
+        _registry_report,
+    )
+    p.add_argument("version", help="ARN, GROUP/VERSION, or a version number of --group")
+    p.add_argument("--out", type=Path, required=True, help="HTML file to write")
+    _group_option(p)
+    _store_options(p)
 
     p = add_leaf(
         sub,

@@ -1,0 +1,78 @@
+"""A version's validation report with its decision: the file the evidence step stored for the
+validator, plus the approval record from the registry and the audit trail.
+
+The stored report is left as the pipeline wrote it (it is evidence, written before any
+decision); `finmlops registry report` renders the decided copy on demand. Not imported by the
+approval-event handler: the governance renderer needs the project's own dependencies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from finmlops.contracts import Approval, ApprovalRecord, AuditAction, AuditRecord, Meta
+from finmlops.governance.bundle import Decision
+from finmlops.governance.report import record_decision
+from finmlops.registry.audit import AuditFilter, AuditTrail
+from finmlops.registry.errors import InvalidInputError, NotFoundError
+from finmlops.registry.evidence import approver_of
+from finmlops.registry.storage import read_text
+from finmlops.registry.versions import ModelVersion
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+_DECISION_ACTIONS = {Approval.APPROVED: AuditAction.APPROVE, Approval.REJECTED: AuditAction.REJECT}
+
+
+@dataclass(frozen=True)
+class DecidedReport:
+    html: str
+    source: str  # the stored report's S3 URI
+    decision: Decision | None  # None while the version is pending
+    audit_record: str = ""  # the decision's audit record, when the decision was made by the CLI
+
+
+def decision_record(audit: AuditTrail, version: ModelVersion) -> AuditRecord | None:
+    """The audit record of the version's current decision: the latest approve (or reject) record,
+    or None for a decision made in the console."""
+    action = _DECISION_ACTIONS.get(version.status)
+    if action is None:
+        return None
+    where = AuditFilter(
+        since=version.created_at, actions=frozenset({action}), model_package_arn=version.arn
+    )
+    records = audit.records(where)
+    return records[-1] if records else None
+
+
+def decided_report(s3: S3Client, audit: AuditTrail, version: ModelVersion) -> DecidedReport:
+    """The version's stored validation report, with the decision filled in once there is one."""
+    uri = version.metadata.get(Meta.VALIDATION_REPORT, "")
+    if not uri:
+        raise NotFoundError(f"{version.label} has no {Meta.VALIDATION_REPORT!r} metadata")
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    if not uri.startswith("s3://") or not key:
+        raise InvalidInputError(f"{version.label}: {Meta.VALIDATION_REPORT} {uri!r} is no S3 URI")
+    html = read_text(s3, bucket, key)
+    if version.status not in _DECISION_ACTIONS:
+        return DecidedReport(html, uri, None)
+    record = decision_record(audit, version)
+    if record is not None:
+        approval = ApprovalRecord(
+            approved_by=record.actor, approved_at=record.at, reason=record.reason
+        )
+    else:  # decided in the console: what the registry says
+        approval = ApprovalRecord(
+            approved_by=approver_of(version),
+            approved_at=version.metadata.get(Meta.APPROVED_AT, ""),
+            reason=version.approval_description,
+        )
+    decision = Decision(version.status, approval)
+    audit_id = record.record_id if record else ""
+    try:
+        filled = record_decision(html, decision, audit_record=audit_id)
+    except ValueError as exc:
+        raise InvalidInputError(f"{uri}: {exc}") from None
+    return DecidedReport(filled, uri, decision, audit_id)
