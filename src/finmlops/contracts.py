@@ -250,6 +250,17 @@ class Promotion:
         return bucket_name(project, "promotion", account, region)
 
 
+class Alerts:
+    """What the chat notifier (an SNS-subscribed Lambda) and the CDK stack agree on."""
+
+    # Lambda handler path of the notifier: SNS alert messages -> the chat webhook.
+    HANDLER = "finmlops.alerts.chat.handler"
+    # Environment variables the CDK stack gives it: the SSM SecureString parameter that holds the
+    # webhook URL (`notifications.chat_webhook_parameter`), and the environment's name.
+    ENV_WEBHOOK_PARAMETER = "CHAT_WEBHOOK_PARAMETER"
+    ENV_ENVIRONMENT = "ENVIRONMENT_NAME"
+
+
 def bucket_name(project: str, purpose: str, account: str, region: str) -> str:
     """`{project}-{purpose}-{account}-{region}`, the one bucket naming rule (finmlops.naming)."""
     name = f"{project}-{purpose}-{account}-{region}".lower()
