@@ -7,6 +7,7 @@ Construct ids here must never change once deployed: a new id is a new bucket.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack
@@ -14,6 +15,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
+from finmlops_cdk.alerts import ChatNotifier
+from finmlops_cdk.assets import package_code
 from finmlops_cdk.security import (
     AccessLogBucket,
     AlertTopic,
@@ -76,16 +79,24 @@ class DataStack(Stack):
 
     Attributes: `data_key`, `ops_key`, `audit_key`, `access_logs`, `artifacts` (dev), `audit`,
     `capture` and `monitoring_output` (stage and prod), `state` (tooling), `model_package_group`
-    (dev), `alerts`.
+    (dev), `alerts`, `chat` (the chat notifier, when `notifications.chat_webhook_parameter` is set).
     """
 
     def __init__(
-        self, scope: Construct, id_: str, *, config: Config, environment: str, **kwargs: Any
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: Config,
+        environment: str,
+        root: Path,
+        **kwargs: Any,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
         n = names(config, environment)
         self.names = n
         serving = environment in SERVING_ENVIRONMENTS
+        chat_parameter = config.notifications.chat_webhook_parameter
 
         self.data_key = EncryptionKey(
             self,
@@ -103,6 +114,8 @@ class DataStack(Stack):
                 "cloudwatch.amazonaws.com",
                 "events.amazonaws.com",
                 "scheduler.amazonaws.com",
+                # SNS dead-letters what it cannot deliver to the chat notifier (encrypted queue).
+                *(["sns.amazonaws.com"] if chat_parameter else []),
             ],
         ).key
         self.audit_key = EncryptionKey(
@@ -181,6 +194,18 @@ class DataStack(Stack):
             emails=config.notifications.emails,
             display_name=f"{config.project} {environment} alerts",
         ).topic
+
+        self.chat: ChatNotifier | None = None
+        if chat_parameter:
+            self.chat = ChatNotifier(
+                self,
+                "ChatNotifier",
+                environment=environment,
+                parameter_name=chat_parameter,
+                code=package_code(root),
+                topic=self.alerts,
+                ops_key=self.ops_key,
+            )
 
         if self.artifacts is not None:
             CfnOutput(self, "ArtifactBucketName", value=self.artifacts.bucket_name)

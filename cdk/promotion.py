@@ -32,6 +32,7 @@ from finmlops_cdk.assets import package_code
 from finmlops_cdk.compliance import acknowledge
 from finmlops_cdk.data_stack import DataStack
 from finmlops_cdk.events import REJECTED, AdmitForwarders, approval_pattern, reliable
+from finmlops_cdk.functions import FunctionSettings, project_function
 from finmlops_cdk.security import (
     DeadLetterQueue,
     SecureBucket,
@@ -259,20 +260,21 @@ class ApprovalHandler(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="Approval-event handler: checks the version, starts the promotion",
         )
-        self.invocation_dlq = DeadLetterQueue(
-            self,
-            "InvocationDlq",
-            encryption_key=ops_key,
-            alarm_topic=alerts,
-            purpose="approval events the handler failed on after its retries",
-        )
-        log_group = encrypted_log_group(self, "Logs", encryption_key=ops_key)
         partition = n.partition
-        policy = managed_policy(
+        built = project_function(
             self,
-            "Permissions",
+            settings=FunctionSettings(
+                description="Approved model version -> promotion pipeline (idempotent)",
+                handler=Promotion.HANDLER,
+                environment=self.environment,
+                timeout=HANDLER_TIMEOUT,
+                memory_mb=HANDLER_MEMORY_MB,
+                concurrency=HANDLER_CONCURRENCY,
+                outside_vpc="The tooling account has no VPC in the configuration; the handler "
+                "only calls AWS APIs (TLS, SigV4, named resources).",
+            ),
+            code=code,
             role=self.role,
-            description="Approval handler: registry reads, promotion start, audit and claims",
             statements=[
                 iam.PolicyStatement(
                     sid="StartPromotion",
@@ -318,28 +320,11 @@ class ApprovalHandler(Construct):
                     list_objects=True,
                 ),
                 kms_access(sid="StateKey", key_arn=state_key.key_arn, decrypt=True, encrypt=True),
-                iam.PolicyStatement(
-                    sid="DeadLetters",
-                    actions=["sqs:SendMessage"],
-                    resources=[self.invocation_dlq.queue.queue_arn],
-                ),
-                # Dead letters, encrypted environment variables, logs: the ops key.
-                kms_access(sid="OpsKey", key_arn=ops_key.key_arn, decrypt=True, encrypt=True),
-                logs_access(sid="Logs", log_group=log_group),
-                iam.PolicyStatement(
-                    sid="Tracing",
-                    actions=["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
-                    resources=["*"],
-                ),
             ],
-        )
-        acknowledge(
-            policy,
-            {
+            policy_description="Approval handler: registry reads, promotion start, audit and claims",
+            acknowledgments={
                 iam5_resource(n.model_packages_arn): "Every version of this one model group: "
                 "the event names the version to check.",
-                "AwsSolutions-IAM5[Resource::*]": "X-Ray PutTraceSegments and "
-                "PutTelemetryRecords have no resource-level ARNs.",
             }
             | object_ack(
                 partition,
@@ -360,35 +345,13 @@ class ApprovalHandler(Construct):
                 Promotion.DEPLOYMENTS_PREFIX,
                 "Read-only deployment history per environment under deployments/.",
             ),
+            ops_key=ops_key,
+            alerts=alerts,
+            dead_letter_purpose="approval events the handler failed on after its retries",
+            dead_letter_id="InvocationDlq",
         )
-        self.function = lambda_.Function(
-            self,
-            "Function",
-            description="Approved model version -> promotion pipeline (idempotent)",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            handler=Promotion.HANDLER,
-            code=code,
-            role=self.role.without_policy_updates(),
-            timeout=HANDLER_TIMEOUT,
-            memory_size=HANDLER_MEMORY_MB,
-            reserved_concurrent_executions=HANDLER_CONCURRENCY,
-            tracing=lambda_.Tracing.ACTIVE,
-            environment=self.environment,
-            environment_encryption=ops_key,
-            dead_letter_queue=self.invocation_dlq.queue,
-            retry_attempts=2,
-            log_group=log_group,
-        )
-        self.function.node.add_dependency(policy)
-        acknowledge(
-            self.function,
-            {
-                "NIST.800.53.R5-LambdaInsideVPC": "The tooling account has no VPC in the "
-                "configuration; the handler only calls AWS APIs (TLS, SigV4, named resources).",
-                "PCI.DSS.321-LambdaInsideVPC": "The tooling account has no VPC in the "
-                "configuration; the handler only calls AWS APIs (TLS, SigV4, named resources).",
-            },
-        )
+        self.function = built.function
+        self.invocation_dlq = built.dead_letter_queue
 
         self.dead_letter_queue = DeadLetterQueue(
             self,

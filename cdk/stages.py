@@ -79,6 +79,7 @@ class PlatformStage(Stage):
             "Data",
             config=config,
             environment=environment,
+            root=root,
             stack_name=n.stack("data"),
             description=f"{config.project} {environment}: keys, buckets, registry, alerts",
             termination_protection=stateful,

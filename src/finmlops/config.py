@@ -320,7 +320,18 @@ class Notifications(_Frozen):
     emails: tuple[
         Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")], ...
     ] = ()
-    chat_webhook_parameter: str | None = None
+    # The SSM SecureString parameter holding the chat webhook URL (never the URL itself): a full
+    # path with its leading slash, e.g. /credit-risk/alerts/chat-webhook (docs/alerts.md).
+    chat_webhook_parameter: (
+        Annotated[str, StringConstraints(pattern=r"^/[a-zA-Z0-9_.\-/]{1,1010}$")] | None
+    ) = None
+
+    @field_validator("chat_webhook_parameter")
+    @classmethod
+    def _not_reserved(cls, name: str | None) -> str | None:
+        if name and name.lstrip("/").lower().startswith(("aws", "ssm")):
+            raise ValueError("SSM parameter names cannot begin with aws or ssm")
+        return name
 
 
 class Config(_Frozen):
@@ -388,6 +399,11 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return "".join(parts) or "(top level)"
 
 
+# Fields whose wrong value may be a secret pasted in the wrong place (the webhook URL itself):
+# their errors name the field and the rule, never the value.
+_UNECHOED_FIELDS = frozenset({("notifications", "chat_webhook_parameter")})
+
+
 def _reason(error: Mapping[str, Any]) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
@@ -397,6 +413,8 @@ def _reason(error: Mapping[str, Any]) -> str:
     message = str(error["msg"]).removeprefix("Value error, ")
     if kind == "value_error" or not error["loc"]:
         return message
+    if tuple(error["loc"]) in _UNECHOED_FIELDS:
+        return f"{message} (value not shown: it may be a secret)"
     return f"{message} (got {error.get('input')!r})"
 
 

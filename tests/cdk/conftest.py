@@ -134,8 +134,15 @@ def variant_config(config: Any) -> Any:
     )
     # The default config tracks on the SageMaker MLflow server; the variant logs nowhere on AWS.
     tracking = config.tracking.model_copy(update={"mode": "local"})
+    # The default config posts alerts to a chat webhook; the variant only emails them.
+    notifications = config.notifications.model_copy(update={"chat_webhook_parameter": None})
     return config.model_copy(
-        update={"monitoring": monitoring, "deployment": deployment, "tracking": tracking}
+        update={
+            "monitoring": monitoring,
+            "deployment": deployment,
+            "tracking": tracking,
+            "notifications": notifications,
+        }
     )
 
 

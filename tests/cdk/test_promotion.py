@@ -329,7 +329,11 @@ def test_every_lambda_sets_timeout_memory_and_either_concurrency_or_an_acknowled
 def test_handler_gets_the_contract_environment(platform: Any, config: Any) -> None:
     from finmlops.contracts import Promotion
 
-    (function,) = [r for *_, r in platform.resources("AWS::Lambda::Function", "tooling")]
+    (function,) = [
+        r
+        for *_, r in platform.resources("AWS::Lambda::Function", "tooling")
+        if r["Properties"].get("Handler") == Promotion.HANDLER
+    ]
     variables = function["Properties"]["Environment"]["Variables"]
     tooling = config.environments.tooling
     assert variables == {

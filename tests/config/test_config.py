@@ -127,6 +127,25 @@ def test_invalid_schedule_expression_is_refused(raw: dict[str, Any], tmp_path: P
     assert "rate(" in problems[0][1]
 
 
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("https://hooks.example.com/services/T0/B0/x", "should match pattern"),  # the URL itself
+        ("credit-risk/alerts/chat-webhook", "should match pattern"),  # no leading slash
+        ("/aws/alerts/chat-webhook", "cannot begin with aws or ssm"),
+    ],
+)
+def test_chat_webhook_must_name_an_ssm_parameter_not_hold_the_url(
+    raw: dict[str, Any], tmp_path: Path, value: str, reason: str
+) -> None:
+    problems = problems_of(
+        raw, lambda d: d["notifications"].update(chat_webhook_parameter=value), tmp_path
+    )
+    assert problems[0][0] == "notifications.chat_webhook_parameter"
+    assert reason in problems[0][1]
+    assert value not in problems[0][1]  # a pasted webhook URL is a secret: never echoed
+
+
 def test_feature_listed_as_target_is_refused(raw: dict[str, Any], tmp_path: Path) -> None:
     problems = problems_of(raw, lambda d: d["model"]["numeric_features"].append("Class"), tmp_path)
     assert problems[0][0] == "model"
