@@ -43,7 +43,7 @@ def main() -> int:
             start = time.perf_counter()
             summary = run_story(lifecycle, template)
             story = time.perf_counter() - start
-            lifecycle.w.endpoints.stop()
+            lifecycle.close()
     print(f"baseline: local model build (same step code, in process)   {baseline:6.2f} s")
     print(f"synthesize the dev stage (CDK, no compliance packs)        {synth:6.2f} s")
     for stage in summary.stages:

@@ -86,7 +86,7 @@ def lifecycle_demo(config: Config, args: argparse.Namespace, progress: Progress)
         progress(f"done: {len(summary.stages)} stages")
         if args.keep_running:
             _keep_running(aws.endpoint_url, lifecycle)
-        lifecycle.w.endpoints.stop()
+        lifecycle.close()
     return 0
 
 
@@ -132,6 +132,8 @@ def _print_summary(config: Config, lifecycle: Any, work: Path) -> None:
     print(
         f"  SNS -> SQS    {len(summary.alert_messages)} alert(s): {[m['AlarmName'] + ' ' + m['NewStateValue'] for m in summary.alert_messages]}"
     )
+    for post in summary.chat_posts:
+        print(f"  chat webhook  {post.splitlines()[0]}")
     print(
         f"  rollback      prod from {summary.rollback.get('from', '?').rsplit('/', 1)[-1]} to v{summary.rollback.get('to', '?').rsplit('/', 1)[-1]}"
     )

@@ -29,7 +29,7 @@ def story(
         lifecycle = Lifecycle(config, aws, work)
         summary = run_story(lifecycle, template)
         yield lifecycle, summary
-        lifecycle.w.endpoints.stop()
+        lifecycle.close()
 
 
 def package(lifecycle: Lifecycle, label: str) -> dict[str, Any]:
@@ -137,6 +137,9 @@ def test_drift_alarm_fires_and_the_alert_reaches_the_sqs_subscriber(
     ]
     assert state == "ALARM"
     assert [m["AlarmName"] for m in summary.alert_messages] == [alarm]
+    # The chat notifier posted the same alert to the (loopback) webhook named by the parameter.
+    (post,) = summary.chat_posts
+    assert post.startswith(f"[prod] ALARM {alarm} (OK -> ALARM)")
 
 
 def test_late_labels_give_model_quality_with_full_coverage(

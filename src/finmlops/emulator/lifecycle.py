@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from finmlops.alerts.chat import notify
 from finmlops.config import Config
 from finmlops.contracts import DeploymentManifest, Placeholder
 from finmlops.emulator.alarms import Transition, evaluate_alarms
@@ -29,6 +30,7 @@ from finmlops.emulator.executor import Execution, PipelineExecutor
 from finmlops.emulator.server import EMULATOR_ACCOUNT, EmbeddedAws
 from finmlops.emulator.serving import LocalEndpoints
 from finmlops.emulator.template import SynthesizedPipeline, pipelines_in
+from finmlops.emulator.webhook import LocalWebhook
 from finmlops.monitoring.jobs import drift_environment, quality_arguments
 from finmlops.naming import Role
 from finmlops.registry.approval import approve
@@ -94,6 +96,7 @@ class World:
     promotion_pipeline: str
     endpoints: LocalEndpoints
     lifecycle_role_arn: str
+    webhook: LocalWebhook | None  # the chat webhook, when notifications name one
 
 
 @dataclass
@@ -106,6 +109,7 @@ class Summary:
     drift: dict[str, dict[str, Any]] = field(default_factory=dict)
     alarm: Transition | None = None
     alert_messages: list[dict[str, Any]] = field(default_factory=list)
+    chat_posts: list[str] = field(default_factory=list)
     quality: dict[str, Any] = field(default_factory=dict)
     rollback: dict[str, str] = field(default_factory=dict)
     audit_actions: list[str] = field(default_factory=list)
@@ -232,6 +236,7 @@ class Lifecycle:
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
         promotion = self._promotion_pipeline(names)
         endpoints = LocalEndpoints(self.client("s3"), clock=lambda: self._clock).start()
+        webhook = self._chat_webhook()
         self.world = World(
             config,
             self.aws,
@@ -245,6 +250,7 @@ class Lifecycle:
             promotion,
             endpoints,
             lifecycle_role,
+            webhook,
         )
         self._alarms()
         (self.pipeline,) = [
@@ -532,6 +538,22 @@ class Lifecycle:
         manifest_path.parent.mkdir(parents=True, exist_ok=True)
         manifest_path.write_text(manifest.to_json())
 
+    def _chat_webhook(self) -> LocalWebhook | None:
+        """A loopback chat webhook whose URL is the SecureString parameter the config names."""
+        parameter = self.config.notifications.chat_webhook_parameter
+        if not parameter:
+            return None
+        webhook = LocalWebhook().start()
+        self.client("ssm").put_parameter(Name=parameter, Type="SecureString", Value=webhook.url)
+        return webhook
+
+    def close(self) -> None:
+        """Stop the local servers (endpoints, chat webhook); moto's server is the caller's."""
+        if self.world is not None:
+            self.world.endpoints.stop()
+            if self.world.webhook is not None:
+                self.world.webhook.stop()
+
     def _registry_lifecycle_client(self) -> Any:
         """The registry as the promotion pipeline writes it: through the registry-lifecycle
         role (`finmlops promote record --registry-role-arn`)."""
@@ -742,13 +764,20 @@ class Lifecycle:
             .receive_message(QueueUrl=self.w.queue_url, MaxNumberOfMessages=10)
             .get("Messages", [])
         )
-        self.summary.alert_messages = [
-            json.loads(json.loads(m["Body"])["Message"]) for m in messages
-        ]
+        envelopes = [json.loads(m["Body"]) for m in messages]
+        self.summary.alert_messages = [json.loads(e["Message"]) for e in envelopes]
         if not self.summary.alarm:
             return "no alarm state change"
         received = [m["NewStateValue"] for m in self.summary.alert_messages]
-        return f"{self.summary.alarm.alarm}: {self.summary.alarm.old} -> {self.summary.alarm.new}; SQS subscriber received {received}"
+        line = f"{self.summary.alarm.alarm}: {self.summary.alarm.old} -> {self.summary.alarm.new}; SQS subscriber received {received}"
+        parameter = self.config.notifications.chat_webhook_parameter
+        if self.w.webhook is not None and parameter:
+            # SNS would invoke the chat notifier with these envelopes (moto runs no Lambda).
+            event = {"Records": [{"EventSource": "aws:sns", "Sns": e} for e in envelopes]}
+            notify(event, ssm=self.client("ssm"), parameter=parameter, environment="prod")
+            self.summary.chat_posts = [str(p.get("text", "")) for p in self.w.webhook.posts]
+            line += f"; chat notifier posted {len(self.summary.chat_posts)}"
+        return line
 
     def late_labels(self) -> str:
         """Ground truth for the reference window arrives later; model quality is computed."""
