@@ -181,6 +181,9 @@ class AuditAction:
     REJECT = "reject"
     DECISION_NOT_APPLIED = "decision-not-applied"
     REJECTION_OBSERVED = "rejection-observed"
+    # The handler saw an approval it will promote: written before the pipeline starts, it binds
+    # a console approval to the artifacts the handler's gate judged.
+    APPROVAL_OBSERVED = "approval-observed"
     PROMOTION_STARTED = "promotion-started"
     PROMOTION_REFUSED = "promotion-refused"
     PROMOTION_RESOLVED = "promotion-resolved"

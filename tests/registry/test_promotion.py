@@ -6,10 +6,9 @@ from typing import Any
 
 import pytest
 
-from finmlops.contracts import AuditAction, DeploymentManifest, Meta
+from finmlops.contracts import Approval, AuditAction, DeploymentManifest, Meta
 from finmlops.registry.approval import approve, reject
 from finmlops.registry.errors import InvalidInputError, RefusedError
-from finmlops.registry.evidence import evidence_references
 from finmlops.registry.promotion import record_deployment, resolve, rollback
 from finmlops.registry.versions import Lifecycle, describe_version, update_version
 
@@ -113,24 +112,41 @@ def test_gate_refuses_a_version_whose_artifacts_changed_after_approval(world, re
     assert refusal.details["artifacts_checked_against"] == approval.record_id
 
 
-def test_gate_checks_artifacts_against_the_handlers_record_for_a_console_approval(world, register):
-    """A console approval has no approve record; the handler's promotion-started record binds it.
-    Before that record exists the gate says so in its own record and does not refuse."""
+def test_a_console_approval_is_bound_by_the_handlers_record_before_the_pipeline_starts(
+    world, register, pipeline, event
+):
+    """A console approval has no approve record: until the approval event reaches the handler,
+    nothing says what was approved, and the gate refuses. The handler writes its
+    approval-observed record before it starts the pipeline, and the gate checks against it."""
+    from finmlops.registry.handler import HandlerSettings, handle_state_change
+
     arn = register()
     world.console_approve(arn, world.bob)
-    _resolve(world, arn, "stage")
-    first = world.audit().records()[-1]
-    assert first.details["artifacts_checked_against"] == "no approval record yet"
+    with pytest.raises(RefusedError) as refused:
+        _resolve(world, arn, "stage")
+    assert refused.value.problems[0].startswith("approval: no audit record binds this approval")
 
-    version = describe_version(world.sm, arn)
-    started = world.audit().append(
-        AuditAction.PROMOTION_STARTED,
-        "handler",
-        version=version,
-        evidence=evidence_references(version),
+    settings = HandlerSettings(
+        groups=frozenset({world.group}),
+        pipeline_name=pipeline.name,
+        audit_bucket=world.audit_bucket,
+        state_bucket=world.state_bucket,
     )
-    _resolve(world, arn, "prod")
-    assert world.audit().records()[-1].details["artifacts_checked_against"] == started.record_id
+    outcome = handle_state_change(
+        event(arn, Approval.APPROVED, group=world.group, version=1),
+        sagemaker=world.sm,
+        s3=world.s3,
+        codepipeline=pipeline.client,
+        settings=settings,
+    )
+    assert outcome.result == "started"
+    actions = world.audit_actions()
+    observed = actions.index(AuditAction.APPROVAL_OBSERVED)
+    assert observed < actions.index(AuditAction.PROMOTION_STARTED)
+    (record,) = [r for r in world.audit().records() if r.action == AuditAction.APPROVAL_OBSERVED]
+
+    _resolve(world, arn, "stage")
+    assert world.audit().records()[-1].details["artifacts_checked_against"] == record.record_id
 
 
 def test_unknown_environment_is_named(world, register):

@@ -229,6 +229,16 @@ class _Delivery:
         if not self.claim():
             return Outcome("duplicate", "promotion already started", change.arn)
         try:
+            # First the record that binds this approval to what the gate just judged (the
+            # promotion gate compares with it), then the start.
+            self.audit.append(
+                AuditAction.APPROVAL_OBSERVED,
+                settings.actor,
+                version=version,
+                evidence=evidence_references(version),
+                previous_state=version.state(),
+                details={"event_id": change.event_id, "approved_by": approver_of(version)},
+            )
             response = codepipeline.start_pipeline_execution(
                 name=settings.pipeline_name,
                 variables=[{"name": Promotion.ARN_VARIABLE, "value": change.arn}],

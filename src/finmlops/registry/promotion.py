@@ -92,14 +92,19 @@ def manifest_for(version: ModelVersion, environment: str) -> DeploymentManifest:
 
 
 # The records that bind an approval to the artifacts it judged: the approve command's, and for a
-# console approval the handler's, written when it starts the promotion.
-_BINDING_ACTIONS = frozenset({AuditAction.APPROVE, AuditAction.PROMOTION_STARTED})
+# console approval the handler's, written before it starts the promotion.
+_BINDING_ACTIONS = frozenset(
+    {AuditAction.APPROVE, AuditAction.APPROVAL_OBSERVED, AuditAction.PROMOTION_STARTED}
+)
+NO_BINDING = (
+    "approval: no audit record binds this approval to the artifacts it judged; approve with "
+    "`finmlops registry approve`, or let the approval event reach the handler"
+)
 
 
 def approval_binding(audit: AuditTrail, version: ModelVersion) -> tuple[str, dict[str, str]]:
     """The first approval record of the version that names its artifacts: (record id, artifacts),
-    or ("", {}) when there is none yet (the handler writes its record after starting the
-    pipeline)."""
+    or ("", {}) when there is none."""
     where = AuditFilter(
         since=version.created_at, actions=_BINDING_ACTIONS, model_package_arn=version.arn
     )
@@ -111,7 +116,10 @@ def approval_binding(audit: AuditTrail, version: ModelVersion) -> tuple[str, dic
 
 
 def binding_problems(version: ModelVersion, record_id: str, bound: dict[str, str]) -> list[str]:
-    """What would be deployed but differs from what the approval judged."""
+    """What would be deployed but differs from what the approval judged; an approval that no
+    record binds is a problem too (fail safe: nothing says what was approved)."""
+    if not record_id:
+        return [NO_BINDING] if version.status == Approval.APPROVED else []
     current = deployed_artifacts(version)
     return [
         f"{key}: {current.get(key) or 'none'} is not {value}, which the approval judged "
@@ -138,7 +146,7 @@ def resolve(
     version = describe_version(sm, arn)
     binding, bound = approval_binding(audit, version)
     problems = promotion_problems(version, policy) + binding_problems(version, binding, bound)
-    checked = {"artifacts_checked_against": binding or "no approval record yet"}
+    checked = {"artifacts_checked_against": binding or "none"}
     if problems:
         audit.append(
             AuditAction.PROMOTION_REFUSED,
