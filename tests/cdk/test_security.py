@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from typing import Any
 
@@ -533,6 +534,60 @@ def test_registry_lifecycle_role_is_denied_status_changes_and_every_other_regist
     assert statements["SetLifecycleOnly"]["Resource"] == (
         "arn:aws:sagemaker:us-east-1:111111111111:model-package/credit-risk-xgb/*"
     )
+
+
+def _decide(
+    statements: list[dict[str, Any]], action: str, resource: str, request: dict[str, str]
+) -> str:
+    """IAM's decision for one request under identity-policy statements, for the three condition
+    operators the lifecycle role uses (StringEquals with any-of lists, Null) and wildcard
+    resources: an explicit Deny wins, then an Allow, else the implicit deny. A reading aid for
+    the policy (moto does not evaluate sagemaker: condition keys), not a substitute for IAM."""
+
+    def matches(statement: dict[str, Any]) -> bool:
+        if action not in _as_list(statement["Action"]):
+            return False
+        if not any(fnmatch.fnmatchcase(resource, r) for r in _as_list(statement["Resource"])):
+            return False
+        for operator, keys in statement.get("Condition", {}).items():
+            for key, expected in keys.items():
+                present = key in request
+                if operator == "Null" and present == (expected == "true"):
+                    return False
+                if operator == "StringEquals" and request.get(key) not in _as_list(expected):
+                    return False
+        return True
+
+    effects = {s["Effect"] for s in statements if matches(s)}
+    return "Deny" if "Deny" in effects else "Allow" if "Allow" in effects else "implicit deny"
+
+
+STAGE, STATUS, APPROVAL = (
+    "sagemaker:ModelLifeCycle:stage",
+    "sagemaker:ModelLifeCycle:stageStatus",
+    "sagemaker:ModelApprovalStatus",
+)
+
+
+@pytest.mark.parametrize(
+    ("request_keys", "decision"),
+    [
+        ({STAGE: "Staging", STATUS: "Deployed"}, "Allow"),
+        ({STAGE: "Production", STATUS: "RolledBack"}, "Allow"),
+        ({STAGE: "Production", STATUS: "Deployed", APPROVAL: "Approved"}, "Deny"),
+        ({APPROVAL: "Approved"}, "Deny"),
+        ({STAGE: "Development", STATUS: "Deployed"}, "implicit deny"),
+        ({STAGE: "Production", STATUS: "Approved"}, "implicit deny"),
+        ({}, "implicit deny"),  # a metadata-only update carries no lifecycle
+    ],
+)
+def test_registry_lifecycle_role_decisions_per_request(
+    platform: Any, request_keys: dict[str, str], decision: str
+) -> None:
+    template = platform.templates["dev"]["ModelBuild"]
+    statements = _statements(template, _role_id(template, "credit-risk-dev-registry-lifecycle"))
+    version = "arn:aws:sagemaker:us-east-1:111111111111:model-package/credit-risk-xgb/3"
+    assert _decide(statements, "sagemaker:UpdateModelPackage", version, request_keys) == decision
 
 
 def test_registry_lets_stage_prod_and_tooling_read_versions_never_approve(
