@@ -1,6 +1,7 @@
 """moto's registry, as `registry_fidelity.install()` leaves it (tests/conftest.py installs it):
-UpdateModelPackage keeps what a call omits and ModelLifeCycle is kept, as on SageMaker. Each test
-fails against moto's own handler, which is what makes the patch necessary."""
+UpdateModelPackage keeps what a call omits, and ModelLifeCycle and ModelCard are kept, as on
+SageMaker. Most of these tests fail against moto's own handler (`pytest --noconftest`), which is
+what makes the patch necessary."""
 
 from __future__ import annotations
 
@@ -100,6 +101,19 @@ def test_an_update_replaces_the_inference_specification(sm: Any) -> None:
     sm.update_model_package(ModelPackageArn=arn, InferenceSpecification=spec)
     described = sm.describe_model_package(ModelPackageName=arn)
     assert described["InferenceSpecification"]["Containers"][0]["Image"] == "image:2"
+    assert described["ModelApprovalStatus"] == "PendingManualApproval"
+
+
+def test_the_model_card_given_at_registration_is_kept_and_an_update_replaces_it(sm: Any) -> None:
+    arn = _register(sm, ModelCard={"ModelCardContent": "{}", "ModelCardStatus": "PendingReview"})
+    assert sm.describe_model_package(ModelPackageName=arn)["ModelCard"] == {
+        "ModelCardContent": "{}",
+        "ModelCardStatus": "PendingReview",
+    }
+    card = {"ModelCardContent": '{"model_overview": {}}', "ModelCardStatus": "Approved"}
+    sm.update_model_package(ModelPackageArn=arn, ModelCard=card)
+    described = sm.describe_model_package(ModelPackageName=arn)
+    assert described["ModelCard"] == card
     assert described["ModelApprovalStatus"] == "PendingManualApproval"
 
 

@@ -1,5 +1,6 @@
-"""Reading a version's model card back, as the CLI does: the registry's card, else the evidence
-file its metadata points at (moto accepts ModelCard on CreateModelPackage and drops it)."""
+"""Reading a version's model card back, as the CLI does: the registry's card when it carries the
+evaluation, else the evidence file its metadata points at, else the static registration card
+(moto keeps ModelCard through `finmlops.emulator.registry_fidelity`, as SageMaker does)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.stub import Stubber
 from moto import mock_aws
 
 from finmlops.config import Config
@@ -40,22 +40,27 @@ def aws() -> Iterator[tuple[Any, Any]]:
         yield sagemaker, s3
 
 
-def _register(sagemaker: Any, config: Config, metadata: dict[str, str]) -> str:
-    response = sagemaker.create_model_package(
-        ModelPackageGroupName=GROUP,
-        ModelApprovalStatus="PendingManualApproval",
-        InferenceSpecification={
+def _register(
+    sagemaker: Any, config: Config, metadata: dict[str, str], card: str | None = ""
+) -> str:
+    """A version as the register step makes it; `card` is the registry card's content (default:
+    the static registration card; None: no ModelCard at all)."""
+    request: dict[str, Any] = {
+        "ModelPackageGroupName": GROUP,
+        "ModelApprovalStatus": "PendingManualApproval",
+        "InferenceSpecification": {
             "Containers": [{"Image": IMAGE, "ModelDataUrl": "s3://artifacts/model.tar.gz"}],
             "SupportedContentTypes": ["text/csv"],
             "SupportedResponseMIMETypes": ["text/csv"],
         },
-        ModelCard={
-            "ModelCardContent": registration_card(config, IMAGE),
+        "CustomerMetadataProperties": metadata,
+    }
+    if card is not None:
+        request["ModelCard"] = {
+            "ModelCardContent": card or registration_card(config, IMAGE),
             "ModelCardStatus": REGISTRATION_CARD_STATUS,
-        },
-        CustomerMetadataProperties=metadata,
-    )
-    return str(response["ModelPackageArn"])
+        }
+    return str(sagemaker.create_model_package(**request)["ModelPackageArn"])
 
 
 def _full_card(config: Config, build: LocalBuild, arn: str | None = None) -> dict[str, Any]:
@@ -69,14 +74,15 @@ def _full_card(config: Config, build: LocalBuild, arn: str | None = None) -> dic
     )
 
 
-def test_card_falls_back_to_the_evidence_file_when_the_registry_dropped_it(
+def test_the_evidence_file_wins_over_a_registry_card_without_the_evaluation(
     aws: tuple[Any, Any], config: Config, local_build: LocalBuild
 ) -> None:
     sagemaker, s3 = aws
     card = _full_card(config, local_build)
     s3.put_object(Bucket=BUCKET, Key=CARD_KEY, Body=json.dumps(card).encode())
     arn = _register(sagemaker, config, {Meta.MODEL_CARD: f"s3://{BUCKET}/{CARD_KEY}"})
-    assert "ModelCard" not in sagemaker.describe_model_package(ModelPackageName=arn)
+    registry = sagemaker.describe_model_package(ModelPackageName=arn)["ModelCard"]
+    assert "evaluation_details" not in json.loads(registry["ModelCardContent"])
     found, source = read_model_card_with_source(sagemaker, arn, s3_client=s3)
     assert found == card
     assert source == f"s3://{BUCKET}/{CARD_KEY}"
@@ -87,7 +93,7 @@ def test_a_version_without_any_card_is_named_in_the_error(
     aws: tuple[Any, Any], config: Config
 ) -> None:
     sagemaker, s3 = aws
-    arn = _register(sagemaker, config, {Meta.MODEL_ID: "credit-risk"})
+    arn = _register(sagemaker, config, {Meta.MODEL_ID: "credit-risk"}, card=None)
     with pytest.raises(ModelCardNotFoundError, match=rf"{arn} has no model card"):
         read_model_card(sagemaker, arn, s3_client=s3)
 
@@ -106,56 +112,30 @@ def test_the_evidence_file_needs_an_s3_client_to_be_read(
     aws: tuple[Any, Any], config: Config
 ) -> None:
     sagemaker, _s3 = aws
-    arn = _register(sagemaker, config, {Meta.MODEL_CARD: f"s3://{BUCKET}/{CARD_KEY}"})
+    reference = {Meta.MODEL_CARD: f"s3://{BUCKET}/{CARD_KEY}"}
+    arn = _register(sagemaker, config, reference, card=None)
     with pytest.raises(ModelCardNotFoundError, match="pass an S3 client"):
         read_model_card(sagemaker, arn)
+    # With a registry card to fall back on, that card is read instead.
+    static = _register(sagemaker, config, reference)
+    assert read_model_card_with_source(sagemaker, static)[1] == "registry"
 
 
-def _describe(model_card: dict[str, str] | None, metadata: dict[str, str]) -> dict[str, Any]:
-    response: dict[str, Any] = {
-        "ModelPackageName": GROUP,
-        "ModelPackageArn": "arn:aws:sagemaker:us-east-1:111111111111:model-package/credit-risk-xgb/1",
-        "CreationTime": "2026-11-28T10:00:00Z",
-        "ModelPackageStatus": "Completed",
-        "ModelPackageStatusDetails": {"ValidationStatuses": []},
-        "CustomerMetadataProperties": metadata,
-    }
-    if model_card is not None:
-        response["ModelCard"] = model_card
-    return response
-
-
-def test_on_aws_the_registry_card_with_the_evaluation_wins(
-    config: Config, local_build: LocalBuild
+def test_the_registry_card_with_the_evaluation_wins(
+    aws: tuple[Any, Any], config: Config, local_build: LocalBuild
 ) -> None:
-    # What AWS returns (moto cannot): the registry keeps the card given to it.
-    client = boto3.client("sagemaker", region_name="us-east-1")
+    sagemaker, _s3 = aws
     full = _full_card(config, local_build)
-    arn = "arn:aws:sagemaker:us-east-1:111111111111:model-package/credit-risk-xgb/1"
-    with Stubber(client) as stub:
-        stub.add_response(
-            "describe_model_package",
-            _describe(
-                {"ModelCardContent": json.dumps(full), "ModelCardStatus": "Approved"},
-                {Meta.MODEL_CARD: f"s3://{BUCKET}/{CARD_KEY}"},
-            ),
-            {"ModelPackageName": arn},
-        )
-        card, source = read_model_card_with_source(client, arn)
+    reference = {Meta.MODEL_CARD: f"s3://{BUCKET}/{CARD_KEY}"}  # not read: the registry's wins
+    arn = _register(sagemaker, config, reference, card=json.dumps(full))
+    card, source = read_model_card_with_source(sagemaker, arn)
     assert (card, source) == (full, "registry")
 
 
-def test_on_aws_the_static_registration_card_is_used_when_nothing_better_exists(
-    config: Config,
+def test_the_static_registration_card_is_used_when_nothing_better_exists(
+    aws: tuple[Any, Any], config: Config
 ) -> None:
-    client = boto3.client("sagemaker", region_name="us-east-1")
-    arn = "arn:aws:sagemaker:us-east-1:111111111111:model-package/credit-risk-xgb/1"
-    content = registration_card(config, IMAGE)
-    with Stubber(client) as stub:
-        stub.add_response(
-            "describe_model_package",
-            _describe({"ModelCardContent": content, "ModelCardStatus": "PendingReview"}, {}),
-            {"ModelPackageName": arn},
-        )
-        card, source = read_model_card_with_source(client, arn)
-    assert (card, source) == (json.loads(content), "registry")
+    sagemaker, s3 = aws
+    arn = _register(sagemaker, config, {})
+    card, source = read_model_card_with_source(sagemaker, arn, s3_client=s3)
+    assert (card, source) == (json.loads(registration_card(config, IMAGE)), "registry")

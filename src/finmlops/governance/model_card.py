@@ -10,8 +10,8 @@ Two cards come from the same config:
   metadata `model-card` points at it.
 
 `read_model_card` gives the CLI a version's card: the registry's own card when it is the whole
-one, else the evidence file, else the registry's static card. moto accepts ModelCard and drops
-it, so offline the evidence file is what is found.
+one, else the evidence file, else the registry's static card. Offline the registry card is the
+static one (the emulator keeps ModelCard as SageMaker does), so the evidence file is what is found.
 
 Only the properties of the model package model card schema are written (`model_overview` holds
 `model_creator` and `model_artifact` only); `card_problems` checks a card against that shape.

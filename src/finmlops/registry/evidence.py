@@ -100,7 +100,8 @@ def missing_evidence(version: ModelVersion, policy: EvidencePolicy) -> list[str]
 
 def model_card_reference(version: ModelVersion) -> str:
     """Where the version's model card is: the metadata reference, else the registry's own card
-    (kept on AWS; moto drops ModelCard, which is why the register step also writes the metadata)."""
+    (the register step writes both: the static card in the registry, the reference to the full
+    card in metadata)."""
     if version.metadata.get(Meta.MODEL_CARD):
         return version.metadata[Meta.MODEL_CARD]
     if version.model_card.get("ModelCardContent"):
