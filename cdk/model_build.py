@@ -44,6 +44,7 @@ from finmlops_cdk.sagemaker_roles import (
 )
 from finmlops_cdk.security import (
     DeadLetterQueue,
+    audit_trail_access,
     encrypted_log_group,
     iam5_resource,
     kms_access,
@@ -530,15 +531,8 @@ class ModelBuildStack(Stack):
                 ),
                 kms_access(sid="DecryptEvidence", key_arn=data.data_key.key_arn, decrypt=True),
                 # Decisions go to the one audit trail, tooling's (finmlops.registry's default).
-                *s3_access(
-                    sid="WriteAuditRecords",
-                    partition=n.partition,
-                    bucket=tooling.audit_bucket,
-                    prefix=Promotion.AUDIT_PREFIX,
-                    read=True,
-                    write=True,
-                    lock=True,
-                    list_objects=True,
+                *audit_trail_access(
+                    sid="WriteAuditRecords", partition=n.partition, bucket=tooling.audit_bucket
                 ),
                 iam.PolicyStatement(
                     sid="EncryptAuditRecords",

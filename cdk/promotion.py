@@ -36,6 +36,7 @@ from finmlops_cdk.functions import FunctionSettings, project_function
 from finmlops_cdk.security import (
     DeadLetterQueue,
     SecureBucket,
+    audit_trail_access,
     encrypted_log_group,
     iam5_resource,
     kms_access,
@@ -290,15 +291,8 @@ class ApprovalHandler(Construct):
                     ],
                     resources=[n.model_package_group_arn, n.model_packages_arn],
                 ),
-                *s3_access(
-                    sid="WriteAuditRecords",
-                    partition=partition,
-                    bucket=n.audit_bucket,
-                    prefix=Promotion.AUDIT_PREFIX,
-                    read=True,
-                    write=True,
-                    lock=True,
-                    list_objects=True,
+                *audit_trail_access(
+                    sid="WriteAuditRecords", partition=partition, bucket=n.audit_bucket
                 ),
                 kms_access(sid="AuditKey", key_arn=audit_key.key_arn, decrypt=True, encrypt=True),
                 *s3_access(
@@ -822,15 +816,8 @@ class PromotionStack(Stack):
             statements=[
                 *artifacts,
                 *(logs_access(sid=f"Logs{i}", log_group=g) for i, g in enumerate(log_groups)),
-                *s3_access(
-                    sid="GateAuditRecords",
-                    partition=n.partition,
-                    bucket=n.audit_bucket,
-                    prefix=Promotion.AUDIT_PREFIX,
-                    read=True,
-                    write=True,
-                    lock=True,
-                    list_objects=True,
+                *audit_trail_access(
+                    sid="GateAuditRecords", partition=n.partition, bucket=n.audit_bucket
                 ),
                 kms_access(sid="AuditKey", key_arn=audit_key.key_arn, decrypt=True, encrypt=True),
                 *s3_access(

@@ -20,6 +20,8 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 from finmlops_cdk.compliance import acknowledge
 
+from finmlops.contracts import Promotion
+
 LOG_RETENTION = logs.RetentionDays.ONE_YEAR
 
 REPLICATION_REASON = (
@@ -337,6 +339,22 @@ def kms_access(
 def iam5_resource(resource: str) -> str:
     """The id of cdk-nag's finding for a wildcard resource, for an acknowledgment."""
     return f"AwsSolutions-IAM5[Resource::{resource}]"
+
+
+def audit_trail_access(*, sid: str, partition: str, bucket: str) -> list[iam.PolicyStatement]:
+    """Append to the audit trail (`audit/` of an Object Lock bucket): conditional creates with
+    retention, and the reads and listing that exports and the promotion gate need. Never delete,
+    never bypass governance."""
+    return s3_access(
+        sid=sid,
+        partition=partition,
+        bucket=bucket,
+        prefix=Promotion.AUDIT_PREFIX,
+        read=True,
+        write=True,
+        lock=True,
+        list_objects=True,
+    )
 
 
 def object_ack(partition: str, bucket: str, prefix: str, reason: str) -> dict[str, str]:
