@@ -31,7 +31,7 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict, Unpack
 
 from finmlops.tracking.content import GateRow, RunContent, RunTag, run_content
 from finmlops.tracking.settings import SAGEMAKER_MLFLOW_ARN, TrackingSettings
@@ -237,53 +237,42 @@ def _log_content(
         client.log_artifact(run_id, str(gates_file), artifact_path="gates")
 
 
+class BuildRun(TypedDict):
+    """What one build's run holds: the keyword arguments `log_build` and `record_build` share.
+
+    `artifacts` maps an artifact folder to a file or folder to log under it (e.g.
+    `{"evaluation": Path(".../evaluation")}`); every path must exist.
+    """
+
+    run_name: str
+    hyperparameters: Mapping[str, str]
+    data_quality: Mapping[str, Any]
+    evaluation: Mapping[str, Any]
+    gates: Sequence[GateResult | tuple[str, float, float, bool] | GateRow]
+    artifacts: Mapping[str, Path]
+    tags: Mapping[str, str]
+    dataset_sizes: NotRequired[Mapping[str, int] | None]
+
+
 def log_build(
     tracking: TrackingSettings,
     *,
-    run_name: str,
-    hyperparameters: Mapping[str, str],
-    data_quality: Mapping[str, Any],
-    evaluation: Mapping[str, Any],
-    gates: Sequence[GateResult | tuple[str, float, float, bool] | GateRow],
-    artifacts: Mapping[str, Path],
-    tags: Mapping[str, str],
-    dataset_sizes: Mapping[str, int] | None = None,
     work_dir: Path | None = None,
     tracking_uri: str | None = None,
+    **build: Unpack[BuildRun],
 ) -> str:
     """Log one build as one finished MLflow run; returns the run id, or raises TrackingError.
 
-    `artifacts` maps an artifact folder to a file or folder to log under it (e.g.
-    `{"evaluation": Path(".../evaluation")}`); every path must exist. The gate verdicts are
-    also logged as `gates/gates.json`. The experiment is `tracking.experiment`, else the
-    `model_package_group` tag.
+    The gate verdicts are also logged as `gates/gates.json`. The experiment is
+    `tracking.experiment`, else the `model_package_group` tag.
     """
-    return _log_build(
-        tracking,
-        run_name=run_name,
-        hyperparameters=hyperparameters,
-        data_quality=data_quality,
-        evaluation=evaluation,
-        gates=gates,
-        artifacts=artifacts,
-        tags=tags,
-        dataset_sizes=dataset_sizes,
-        work_dir=work_dir,
-        tracking_uri=tracking_uri,
-    )[0]
+    return _log_build(tracking, build, work_dir=work_dir, tracking_uri=tracking_uri)[0]
 
 
 def _log_build(
     tracking: TrackingSettings,
+    build: BuildRun,
     *,
-    run_name: str,
-    hyperparameters: Mapping[str, str],
-    data_quality: Mapping[str, Any],
-    evaluation: Mapping[str, Any],
-    gates: Sequence[GateResult | tuple[str, float, float, bool] | GateRow],
-    artifacts: Mapping[str, Path],
-    tags: Mapping[str, str],
-    dataset_sizes: Mapping[str, int] | None = None,
     work_dir: Path | None = None,
     tracking_uri: str | None = None,
 ) -> tuple[str, str]:
@@ -291,6 +280,7 @@ def _log_build(
     uri = tracking_uri or resolve_tracking_uri(tracking, work_dir)
     if uri is None:
         raise TrackingError("tracking.mode is off: nothing to log to")
+    tags, artifacts = build["tags"], build["artifacts"]
     experiment = tracking.experiment or tags.get(RunTag.MODEL_PACKAGE_GROUP)
     if not experiment:
         raise TrackingError(
@@ -298,12 +288,12 @@ def _log_build(
         )
     _check_artifacts(artifacts)
     content = run_content(
-        hyperparameters=hyperparameters,
-        data_quality=data_quality,
-        evaluation=evaluation,
-        gates=gates,
+        hyperparameters=build["hyperparameters"],
+        data_quality=build["data_quality"],
+        evaluation=build["evaluation"],
+        gates=build["gates"],
         tags=tags,
-        dataset_sizes=dataset_sizes,
+        dataset_sizes=build.get("dataset_sizes"),
     )
     db = _sqlite_path(uri)
     run_id = experiment_id = ""
@@ -312,7 +302,7 @@ def _log_build(
             db.parent.mkdir(parents=True, exist_ok=True)
         with _connect(uri) as client:
             experiment_id = _experiment_id(client, uri, experiment)
-            run_id = str(client.create_run(experiment_id, run_name=run_name).info.run_id)
+            run_id = str(client.create_run(experiment_id, run_name=build["run_name"]).info.run_id)
             try:
                 _log_content(client, run_id, content, {k: Path(v) for k, v in artifacts.items()})
             except Exception:
@@ -332,36 +322,18 @@ def _log_build(
 def record_build(
     tracking: TrackingSettings,
     *,
-    run_name: str,
-    hyperparameters: Mapping[str, str],
-    data_quality: Mapping[str, Any],
-    evaluation: Mapping[str, Any],
-    gates: Sequence[GateResult | tuple[str, float, float, bool] | GateRow],
-    artifacts: Mapping[str, Path],
-    tags: Mapping[str, str],
-    dataset_sizes: Mapping[str, int] | None = None,
     work_dir: Path | None = None,
     tracking_uri: str | None = None,
+    **build: Unpack[BuildRun],
 ) -> TrackingOutcome:
     """`log_build` under the configured policy: off, fail (raises TrackingError) or warn."""
-    experiment = tracking.experiment or tags.get(RunTag.MODEL_PACKAGE_GROUP, "")
+    experiment = tracking.experiment or build["tags"].get(RunTag.MODEL_PACKAGE_GROUP, "")
     if tracking.mode == "off" and tracking_uri is None:
         return TrackingOutcome("off", NOT_LOGGED, "", "", experiment, "tracking.mode is off")
     uri = ""
     try:
         uri = tracking_uri or resolve_tracking_uri(tracking, work_dir) or ""
-        run_id, experiment_id = _log_build(
-            tracking,
-            run_name=run_name,
-            hyperparameters=hyperparameters,
-            data_quality=data_quality,
-            evaluation=evaluation,
-            gates=gates,
-            artifacts=artifacts,
-            tags=tags,
-            dataset_sizes=dataset_sizes,
-            tracking_uri=uri,
-        )
+        run_id, experiment_id = _log_build(tracking, build, tracking_uri=uri)
     except TrackingError as exc:
         if tracking.on_failure == "fail":
             raise
@@ -495,6 +467,7 @@ def tracking_server_arn(
 
 __all__ = [
     "NOT_LOGGED",
+    "BuildRun",
     "TrackingError",
     "TrackingOutcome",
     "link_model_package",
