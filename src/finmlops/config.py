@@ -434,6 +434,22 @@ def parse_config(data: Any, source: str = "<config>") -> Config:
     return config
 
 
+CONFIG_SUFFIXES: tuple[str, ...] = (".yaml", ".yml", ".json")
+
+
+def find_config_file(path: Path, error: type[ValueError] = ValueError) -> Path:
+    """The config file itself, or the one config file under a folder (a processing job's input
+    is an S3 prefix copied as a folder). Raises `error`, naming the path, otherwise."""
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise error(f"config: {path} does not exist")
+    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in CONFIG_SUFFIXES)
+    if len(files) != 1:
+        raise error(f"config: expected one .yaml/.yml/.json file under {path}, found {len(files)}")
+    return files[0]
+
+
 def load_config(path: str | Path) -> Config:
     """Load and validate one YAML configuration file."""
     file = Path(path)

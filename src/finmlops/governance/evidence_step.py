@@ -27,14 +27,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from finmlops.config import Config, ConfigError, load_config
+from finmlops.config import Config, ConfigError, find_config_file, load_config
 from finmlops.gates import GATES
 from finmlops.governance.bundle import Lineage
 from finmlops.governance.evidence import bundle_from_folders, write_bundle
 
 INPUT_ROOT = Path("/opt/ml/processing/input")
 OUTPUT_DIR = Path("/opt/ml/processing/output/evidence")
-_CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 class EvidenceInputError(ValueError):
@@ -43,16 +42,7 @@ class EvidenceInputError(ValueError):
 
 def find_config(path: Path) -> Path:
     """The config file itself, or the one config file in a folder (SageMaker copies a prefix)."""
-    if path.is_file():
-        return path
-    if not path.is_dir():
-        raise EvidenceInputError(f"config: {path} does not exist")
-    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in _CONFIG_SUFFIXES)
-    if len(files) != 1:
-        raise EvidenceInputError(
-            f"config: expected one .yaml/.yml/.json file under {path}, found {len(files)}"
-        )
-    return files[0]
+    return find_config_file(path, EvidenceInputError)
 
 
 def shipped_config(config: Config) -> tuple[str, str]:

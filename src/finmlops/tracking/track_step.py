@@ -45,7 +45,6 @@ RUN_FILE = "run.json"
 DATA_QUALITY_FILE = "data_quality.json"
 EVALUATION_FILE = "evaluation.json"
 MODEL_ARCHIVE = "model.tar.gz"
-_CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 
 EXIT_NOT_LOGGED = 1
 EXIT_BAD_INPUT = 2
@@ -85,18 +84,9 @@ def threshold_overrides(pairs: Sequence[Sequence[str]]) -> dict[str, float]:
 
 def find_config(path: Path) -> Path:
     """The config file itself, or the one config file in a folder (SageMaker copies a prefix)."""
-    if path.is_file():
-        return path
-    files = (
-        sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in _CONFIG_SUFFIXES)
-        if path.is_dir()
-        else []
-    )
-    if len(files) != 1:
-        raise InputError(
-            f"config: expected one .yaml/.yml/.json file at {path}, found {len(files)}"
-        )
-    return files[0]
+    from finmlops.config import find_config_file
+
+    return find_config_file(path, InputError)
 
 
 def load_step_config(path: Path) -> Config:
