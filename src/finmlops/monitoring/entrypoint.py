@@ -345,16 +345,19 @@ def _local(args: argparse.Namespace, source: str, name: str) -> str:
     return str(fetched.path)
 
 
-def run_drift_command(args: argparse.Namespace) -> int:
+def _judge_window(
+    args: argparse.Namespace,
+    baseline: Any,
+    window: Any,
+    limits: tuple[DriftThresholds | None, float | None],
+) -> int:
+    """A whole window's statistics (one job's, or merged shards') judged against the baseline."""
     from finmlops.monitoring.drift import evaluate
 
-    args.dataset_source = _local(args, args.dataset_source, "captures")
-    baseline = _load_baseline(args.baseline)
-    thresholds, share = _thresholds(args)
-    partial = _accumulate(args, baseline).result()
+    thresholds, share = limits
     report = evaluate(
         baseline,
-        partial,
+        window,
         thresholds,
         share,
         expected_identity=_expected(args),
@@ -363,6 +366,13 @@ def run_drift_command(args: argparse.Namespace) -> int:
         threads=args.threads,
     )
     return _finish_drift(args, report, baseline)
+
+
+def run_drift_command(args: argparse.Namespace) -> int:
+    args.dataset_source = _local(args, args.dataset_source, "captures")
+    baseline = _load_baseline(args.baseline)
+    limits = _thresholds(args)  # a bad threshold fails before the window is read
+    return _judge_window(args, baseline, _accumulate(args, baseline).result(), limits)
 
 
 def _shard_name(given: str | None) -> str:
@@ -390,7 +400,6 @@ def run_partial_command(args: argparse.Namespace) -> int:
 
 
 def run_merge_command(args: argparse.Namespace) -> int:
-    from finmlops.monitoring.drift import evaluate
     from finmlops.monitoring.window import find_partials, load_partial, merge_partials
 
     baseline = _load_baseline(args.baseline)
@@ -398,18 +407,7 @@ def run_merge_command(args: argparse.Namespace) -> int:
     if not files:
         raise UsageError(f"no partial.json under {args.partials}")
     merged = merge_partials([load_partial(f) for f in files])
-    thresholds, share = _thresholds(args)
-    report = evaluate(
-        baseline,
-        merged,
-        thresholds,
-        share,
-        expected_identity=_expected(args),
-        window_start=parse_time(args.start_time),
-        window_end=parse_time(args.end_time),
-        threads=args.threads,
-    )
-    return _finish_drift(args, report, baseline)
+    return _judge_window(args, baseline, merged, _thresholds(args))
 
 
 def run_quality_command(args: argparse.Namespace) -> int:
