@@ -39,6 +39,7 @@ from finmlops_cdk.events import (
     PipelineSchedule,
     default_bus_arn,
 )
+from finmlops_cdk.manifest import drift_baseline
 from finmlops_cdk.network import Network
 from finmlops_cdk.sagemaker_roles import SageMakerExecutionRole, sagemaker_arn
 from finmlops_cdk.security import (
@@ -52,10 +53,6 @@ from finmlops.config import Config
 from finmlops.contracts import DeploymentManifest
 from finmlops.monitoring.jobs import capture_lookback, drift_environment, quality_arguments
 from finmlops.naming import VARIANT_NAME, Names, Role, names
-
-# Manifest `extra` key with the S3 folder of the version's drift baseline (statistics.json,
-# constraints.json and the engine's artifact); without it, the build's baseline output.
-BASELINE_KEY = "drift-baseline-uri"
 
 # Where the processing container finds its inputs and writes its outputs (SageMaker paths,
 # the defaults of finmlops.monitoring.entrypoint).
@@ -90,9 +87,10 @@ PIPELINE_METRICS = MetricNames(
 
 
 def baseline_uri(manifest: DeploymentManifest, n: Names) -> str:
-    """The deployed version's baseline folder; the build's latest output when not recorded."""
-    fallback = f"s3://{n.registry_artifact_bucket}/model-build/baseline/baseline"
-    return str(manifest.extra.get(BASELINE_KEY, fallback)).rstrip("/")
+    """The deployed version's baseline folder, as the manifest records it from the version's
+    registered DriftCheckBaselines; a manifest without one stops synth (ManifestError names the
+    field). There is no fallback: a guessed path is a monitor that silently never runs."""
+    return str(drift_baseline(manifest, n.config, "manifest"))
 
 
 def model_monitor_cron(expression: str) -> str:

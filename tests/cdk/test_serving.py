@@ -222,6 +222,85 @@ def test_a_manifest_for_anything_but_our_registry_is_refused(
         validate_manifest(manifest, config, "m.json")
 
 
+# --------------------------------------------------------------------------- the baseline seam
+
+
+def test_drift_baseline_follows_the_definition_to_the_registered_version_and_the_manifest(
+    config: Any, registered_baseline: Any
+) -> None:
+    from finmlops.naming import names
+
+    written = registered_baseline.written
+    # One execution's own folder, never a path shared by every build.
+    assert written == (
+        f"s3://{names(config, 'dev').artifact_bucket}/model-build/exec7x/baseline/baseline"
+    )
+    assert registered_baseline.manifest.drift_baseline_uri == written
+
+
+def test_model_monitor_jobs_read_the_baseline_the_manifest_names(
+    variant: Any, registered_baseline: Any
+) -> None:
+    (job,) = [r["Properties"] for *_, r in variant.resources(
+        "AWS::SageMaker::DataQualityJobDefinition", "prod"
+    )]  # fmt: skip
+    folder = registered_baseline.manifest.drift_baseline_uri
+    assert job["DataQualityAppSpecification"]["Environment"]["baseline_uri"] == folder
+    baseline = job["DataQualityBaselineConfig"]
+    assert baseline["StatisticsResource"]["S3Uri"] == f"{folder}/statistics.json"
+    assert baseline["ConstraintsResource"]["S3Uri"] == f"{folder}/constraints.json"
+
+
+@pytest.mark.parametrize("env", SERVING)
+def test_pipeline_mode_drift_step_reads_the_baseline_the_manifest_names(
+    platform: Any, config: Any, env: str, monitoring_definition: Any
+) -> None:
+    from finmlops_cdk.manifest import default_manifest
+
+    steps = {s["Name"]: s["Arguments"] for s in monitoring_definition(platform, env)["Steps"]}
+    inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in steps["DataDrift"]["ProcessingInputs"]}
+    assert inputs["baseline"] == default_manifest(config).drift_baseline_uri + "/"
+
+
+@pytest.mark.parametrize(
+    ("baseline", "message"),
+    [
+        ("", "drift_baseline_uri is empty"),
+        ("s3://someone-elses-bucket/model-build/x/baseline/baseline", "drift_baseline_uri"),
+        (
+            "s3://credit-risk-artifacts-111111111111-us-east-1/other/x/baseline",
+            "not under s3://credit-risk-artifacts-111111111111-us-east-1/model-build/",
+        ),
+    ],
+)
+def test_a_manifest_without_a_usable_baseline_stops_synth_naming_the_field(
+    config: Any, variant_manifest: dict[str, Any], baseline: str, message: str
+) -> None:
+    from finmlops_cdk.manifest import ManifestError, validate_manifest
+
+    from finmlops.contracts import DeploymentManifest
+
+    manifest = DeploymentManifest.from_json(
+        json.dumps({**variant_manifest, "drift_baseline_uri": baseline})
+    )
+    with pytest.raises(ManifestError, match=message):
+        validate_manifest(manifest, config, "m.json")
+
+
+def test_the_monitoring_stack_itself_refuses_a_manifest_without_a_baseline(config: Any) -> None:
+    """The stack that reads the value checks it too, whoever builds it (not only the app)."""
+    from dataclasses import replace
+
+    from finmlops_cdk.manifest import ManifestError, default_manifest
+    from finmlops_cdk.monitoring import baseline_uri
+
+    from finmlops.naming import names
+
+    empty = replace(default_manifest(config), drift_baseline_uri="")
+    with pytest.raises(ManifestError, match="manifest: drift_baseline_uri is empty"):
+        baseline_uri(empty, names(config, "prod"))
+
+
 # --------------------------------------------------------------------------- monitoring (17)
 
 
@@ -240,7 +319,8 @@ def test_pipeline_mode_runs_drift_and_quality_steps_of_the_monitoring_program(
     assert env_vars["expected_model_package_arn"].endswith("/credit-risk-xgb/1")
     assert env_vars["end_time"] == {"Get": "Parameters.ScheduledTime"}
     inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in drift["ProcessingInputs"]}
-    assert inputs["baseline"].endswith("/model-build/baseline/baseline/")
+    # Without a manifest, synth uses the default's baseline folder, named after the default.
+    assert inputs["baseline"].endswith("/model-build/default-for-synth/baseline/baseline/")
     cutoff = quality["AppSpecification"]["ContainerArguments"]
     assert cutoff[cutoff.index("--cutoff") + 1] == str(config.model.cutoff)
 
@@ -287,7 +367,7 @@ def test_pipeline_mode_is_started_on_the_configured_schedule_with_retries_and_dl
 
 
 def test_model_monitor_mode_schedules_data_and_model_quality_with_the_image(
-    variant: Any, config: Any
+    variant: Any, config: Any, registered_baseline: Any
 ) -> None:
     template = variant.template("prod", "Monitoring")
     template.has_resource_properties(
@@ -298,8 +378,7 @@ def test_model_monitor_mode_schedules_data_and_model_quality_with_the_image(
                 "ContainerArguments": ["drift"],
                 "Environment": Match.object_like(
                     {
-                        "baseline_uri": "s3://credit-risk-artifacts-111111111111-us-east-1/"
-                        "model-build/baseline/run-7",
+                        "baseline_uri": registered_baseline.written,
                         "expected_model_version": "7",
                         "expected_data_fingerprint": "sha256:0123456789abcdef",
                         "publish_cloudwatch_metrics": "Enabled",
