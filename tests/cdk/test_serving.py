@@ -92,8 +92,10 @@ def test_endpoint_updates_shift_a_canary_share_and_bake(
                         "TrafficRoutingConfiguration": {
                             "Type": "CANARY",
                             "CanarySize": {
-                                "Type": "CAPACITY_PERCENT",
-                                "Value": round(deployment.canary_share * 100),
+                                "Type": "INSTANCE_COUNT",
+                                "Value": deployment.step_instances(
+                                    config.environments.by_name(env).instances
+                                ),
                             },
                             "WaitIntervalInSeconds": deployment.baking_minutes * 60,
                         },
@@ -106,25 +108,49 @@ def test_endpoint_updates_shift_a_canary_share_and_bake(
     )
 
 
-def test_canary_never_exceeds_half_the_fleet(platform: Any) -> None:
-    for env in SERVING:
-        endpoint = _one(platform, "AWS::SageMaker::Endpoint", env)
-        routing = endpoint["Properties"]["DeploymentConfig"]["BlueGreenUpdatePolicy"][
-            "TrafficRoutingConfiguration"
-        ]
-        assert routing["CanarySize"]["Value"] <= 50
+@pytest.mark.parametrize("env", SERVING)
+def test_canary_is_at_most_half_of_every_fleet_the_variant_can_have(
+    platform: Any, env: str
+) -> None:
+    """SageMaker: CanarySize must be <= 50 % of the variant's instance count (API reference
+    TrafficRoutingConfig). The fleet an update starts from is anything between the endpoint
+    config's InitialInstanceCount and the scalable target's MaxCapacity."""
+    endpoint = _one(platform, "AWS::SageMaker::Endpoint", env)
+    routing = endpoint["Properties"]["DeploymentConfig"]["BlueGreenUpdatePolicy"][
+        "TrafficRoutingConfiguration"
+    ]
+    assert routing["CanarySize"]["Type"] == "INSTANCE_COUNT"
+    (variant_config,) = _one(platform, "AWS::SageMaker::EndpointConfig", env)["Properties"][
+        "ProductionVariants"
+    ]
+    smallest = variant_config["InitialInstanceCount"]
+    target = _one(platform, "AWS::ApplicationAutoScaling::ScalableTarget", env)["Properties"]
+    assert target["MinCapacity"] == smallest
+    assert 1 <= routing["CanarySize"]["Value"] <= smallest / 2
+
+
+def test_the_endpoint_stack_refuses_a_canary_on_one_instance(config: Any) -> None:
+    from finmlops_cdk.endpoint import traffic_routing
+
+    from finmlops.config import ConfigError
+
+    one = config.environments.stage.instances.model_copy(update={"endpoint_count": 1})
+    with pytest.raises(ConfigError, match=r"environments\.stage\.instances\.endpoint_count"):
+        traffic_routing(config.deployment, one, "stage")
 
 
 def test_linear_strategy_shifts_in_configured_steps(variant: Any) -> None:
     endpoint = _one(variant, "AWS::SageMaker::Endpoint", "prod")
     policy = endpoint["Properties"]["DeploymentConfig"]["BlueGreenUpdatePolicy"]
+    # 25 % of prod's two instances, rounded down, at least one: 10-50 % of every fleet size
+    # between 2 and 6 (SageMaker TrafficRoutingConfig.LinearStepSize).
     assert policy["TrafficRoutingConfiguration"] == {
         "Type": "LINEAR",
-        "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 25},
+        "LinearStepSize": {"Type": "INSTANCE_COUNT", "Value": 1},
         "WaitIntervalInSeconds": 600,
     }
-    # Four steps of ten minutes plus the wait fit in the execution timeout.
-    assert policy["MaximumExecutionTimeoutInSeconds"] >= (4 * 10 + 5) * 60
+    # Six steps of one instance (the largest fleet) of ten minutes plus the wait fit.
+    assert policy["MaximumExecutionTimeoutInSeconds"] >= (6 * 10 + 5) * 60
 
 
 @pytest.mark.parametrize("env", SERVING)
