@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -348,13 +349,20 @@ class ModelMonitorSchedules(Construct):
 
 
 class MonitoringPipeline(Construct):
-    """A one-step SageMaker Pipeline running the monitoring image, started by EventBridge
-    Scheduler with the scheduled time as a parameter (retry policy, DLQ, KMS).
+    """A SageMaker Pipeline running the monitoring image, started by EventBridge Scheduler
+    (retry policy, DLQ, KMS).
+
+    The window a run judges ends when its execution started, as SageMaker records it
+    (`Execution.StartDateTime`), and reaches back `lookback_hours`. EventBridge Scheduler's
+    `<aws.scheduler.scheduled-time>` is documented only as a keyword substituted in the payload
+    passed to the target (docs page managing-schedule-context-attributes: the target's `Input`);
+    SageMakerPipelineParameters are not that payload, so nothing here depends on it.
 
     Attributes: `pipeline`, `pipeline_name`, `schedule`.
     """
 
-    SCHEDULED_TIME = "ScheduledTime"
+    # The window's end: a pipeline execution variable SageMaker sets itself.
+    WINDOW_END: ClassVar[Mapping[str, str]] = MappingProxyType({"Get": "Execution.StartDateTime"})
 
     def __init__(
         self,
@@ -378,12 +386,11 @@ class MonitoringPipeline(Construct):
         endpoint_name = n.endpoint_name
         self.pipeline_name = f"{endpoint_name}-monitoring"
         self.step_names = ("DataDrift", "ModelQuality")
-        scheduled_time = {"Get": f"Parameters.{self.SCHEDULED_TIME}"}
         # The same variables a Model Monitor schedule would set, so one program serves both.
         contract = {
             "sagemaker_endpoint_name": endpoint_name,
             "sagemaker_monitoring_schedule_name": self.pipeline_name,
-            "end_time": scheduled_time,
+            "end_time": dict(self.WINDOW_END),
         }
 
         def s3_input(name: str, uri: str, local: str) -> dict[str, Any]:
@@ -483,14 +490,13 @@ class MonitoringPipeline(Construct):
                 },
             ),
         ]
-        definition = {
+        definition: dict[str, Any] = {
             "Version": "2020-12-01",
             "Metadata": {},
-            "Parameters": [{"Name": self.SCHEDULED_TIME, "Type": "String", "DefaultValue": ""}],
-            "PipelineExperimentConfig": {
-                "ExperimentName": {"Get": "Execution.PipelineName"},
-                "TrialName": {"Get": "Execution.PipelineExecutionId"},
-            },
+            "Parameters": [],
+            # No SageMaker Experiments entities (docs page pipelines-experiments): the monitoring
+            # role may not create them, and the results live in S3 and CloudWatch.
+            "PipelineExperimentConfig": None,
             "Steps": steps,
         }
         self.pipeline = sagemaker.CfnPipeline(
@@ -543,7 +549,6 @@ class MonitoringPipeline(Construct):
             pipeline_arn=pipeline_arn,
             dead_letter_queue=dead_letter_queue,
             encryption_key=ops_key,
-            parameters=[(self.SCHEDULED_TIME, "<aws.scheduler.scheduled-time>")],
         ).schedule
         self.schedule.node.add_dependency(self.pipeline)
 

@@ -343,12 +343,24 @@ def test_pipeline_mode_runs_drift_and_quality_steps_of_the_monitoring_program(
     env_vars = drift["Environment"]
     assert env_vars["sagemaker_endpoint_name"] == f"credit-risk-{env}"
     assert env_vars["expected_model_package_arn"].endswith("/credit-risk-xgb/1")
-    assert env_vars["end_time"] == {"Get": "Parameters.ScheduledTime"}
+    # The window ends at the execution's start as SageMaker records it, no scheduler keyword.
+    assert env_vars["end_time"] == {"Get": "Execution.StartDateTime"}
     inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in drift["ProcessingInputs"]}
     # Without a manifest, synth uses the default's baseline folder, named after the default.
     assert inputs["baseline"].endswith("/model-build/default-for-synth/baseline/baseline/")
     cutoff = quality["AppSpecification"]["ContainerArguments"]
     assert cutoff[cutoff.index("--cutoff") + 1] == str(config.model.cutoff)
+
+
+@pytest.mark.parametrize("env", SERVING)
+def test_monitoring_pipeline_declares_no_parameter_and_no_experiments_entities(
+    platform: Any, env: str, monitoring_definition: Any
+) -> None:
+    definition = monitoring_definition(platform, env)
+    assert definition["Parameters"] == []
+    assert definition.get("PipelineExperimentConfig") is None
+    used = json.dumps(definition["Steps"])
+    assert "Parameters." not in used
 
 
 @pytest.mark.parametrize("env", SERVING)
@@ -386,9 +398,10 @@ def test_pipeline_mode_is_started_on_the_configured_schedule_with_retries_and_dl
     target = schedule["Target"]
     assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
     assert target["DeadLetterConfig"]["Arn"]
-    assert target["SageMakerPipelineParameters"]["PipelineParameterList"] == [
-        {"Name": "ScheduledTime", "Value": "<aws.scheduler.scheduled-time>"}
-    ]
+    # No context-attribute keyword outside the target's Input: EventBridge Scheduler documents
+    # its substitution only in the payload (docs page managing-schedule-context-attributes).
+    assert "<aws.scheduler." not in json.dumps(target.get("SageMakerPipelineParameters", {}))
+    assert "Input" not in target
     assert ":pipeline/credit-risk-" in json.dumps(target["Arn"])
 
 
