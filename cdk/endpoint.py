@@ -135,7 +135,7 @@ class ModelEndpoint(Construct):
     with a guarded blue/green deployment.
 
     Attributes: `model`, `endpoint_config`, `endpoint`, `endpoint_name`, `rollback` (alarms),
-    `scaling` (ScalableTarget).
+    `scaling` (ScalableTarget, None when `instances.endpoint_autoscaling` is off).
     """
 
     def __init__(
@@ -198,11 +198,17 @@ class ModelEndpoint(Construct):
         self.rollback = RollbackAlarms(
             self, "Rollback", endpoint_name=endpoint_name, max_latency_ms=deployment.max_latency_ms
         )
+        autoscaled = instances.endpoint_autoscaling
         self.endpoint = sagemaker.CfnEndpoint(
             self,
             "Endpoint",
             endpoint_name=endpoint_name,
             endpoint_config_name=self.endpoint_config.attr_endpoint_config_name,
+            # Each promotion creates a new endpoint config; without this its InitialInstanceCount
+            # would replace the count autoscaling reached (UpdateEndpoint
+            # RetainAllVariantProperties: the variant keeps DescribeEndpoint's
+            # DesiredInstanceCount). Without autoscaling, the config's count is the count.
+            retain_all_variant_properties=autoscaled,
             deployment_config=sagemaker.CfnEndpoint.DeploymentConfigProperty(
                 blue_green_update_policy=sagemaker.CfnEndpoint.BlueGreenUpdatePolicyProperty(
                     traffic_routing_configuration=traffic_routing(
@@ -222,6 +228,12 @@ class ModelEndpoint(Construct):
         Tags.of(self.endpoint).add("model-package-version", str(manifest.version))
         Tags.of(self.model).add("model-package-version", str(manifest.version))
 
+        self.scaling: autoscaling.ScalableTarget | None = None
+        if not autoscaled:
+            return
+        # Registered after the endpoint exists and after each update of it (the dependency), so a
+        # deployment that turns autoscaling back on with a new instance type updates the
+        # endpoint first and registers the variant afterwards (docs page endpoint-scaling-update).
         self.scaling = autoscaling.ScalableTarget(
             self,
             "Scaling",

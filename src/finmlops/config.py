@@ -118,6 +118,11 @@ class Instances(_Frozen):
     endpoint: InstanceType = "ml.m5.large"
     endpoint_count: Annotated[int, Field(ge=1, le=100)] = 1
     endpoint_max_count: Annotated[int, Field(ge=1, le=100)] = 4
+    # Application Auto Scaling of the endpoint variant. SageMaker refuses an update that changes
+    # the instance type of a variant registered as a scalable target (docs page
+    # endpoint-scaling-update): to change `endpoint`, deploy once with this off (CloudFormation
+    # deregisters the target), then with the new type and this on (docs/cdk.md).
+    endpoint_autoscaling: bool = True
     monitoring: InstanceType = "ml.m5.xlarge"
 
     @model_validator(mode="after")

@@ -3,8 +3,8 @@
 - `platform`: the repository's config (pipeline-mode monitoring, canary, S3 source), every
   environment, all three compliance packs attached: synth itself is the zero-findings check.
 - `variant`: the same config flipped where it has choices (Model Monitor mode, linear traffic,
-  retraining on drift and on a schedule, a CodeStar connection, an explicit manifest, a managed
-  MLflow server) for tooling, dev and prod.
+  retraining on drift and on a schedule, a CodeStar connection, an explicit manifest, local
+  tracking, prod without autoscaling) for tooling, dev and prod.
 """
 
 from __future__ import annotations
@@ -136,12 +136,24 @@ def variant_config(config: Any) -> Any:
     tracking = config.tracking.model_copy(update={"mode": "local"})
     # The default config posts alerts to a chat webhook; the variant only emails them.
     notifications = config.notifications.model_copy(update={"chat_webhook_parameter": None})
+    # Prod's autoscaling switched off: the first of the two deployments of an instance-type change.
+    prod = config.environments.prod
+    environments = config.environments.model_copy(
+        update={
+            "prod": prod.model_copy(
+                update={
+                    "instances": prod.instances.model_copy(update={"endpoint_autoscaling": False})
+                }
+            )
+        }
+    )
     return config.model_copy(
         update={
             "monitoring": monitoring,
             "deployment": deployment,
             "tracking": tracking,
             "notifications": notifications,
+            "environments": environments,
         }
     )
 

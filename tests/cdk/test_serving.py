@@ -74,6 +74,63 @@ def test_prod_never_scales_below_two_instances(platform: Any) -> None:
     assert target["Properties"]["MinCapacity"] >= 2
 
 
+# --------------------------------------------------------------------------- endpoint updates
+
+
+@pytest.mark.parametrize("env", SERVING)
+def test_a_promotion_keeps_the_instance_count_autoscaling_reached(platform: Any, env: str) -> None:
+    """Every promotion creates a new endpoint config; UpdateEndpoint with
+    RetainAllVariantProperties keeps the variant's DesiredInstanceCount instead of resetting it
+    to the new config's InitialInstanceCount (API UpdateEndpoint, VariantProperty)."""
+    endpoint = _one(platform, "AWS::SageMaker::Endpoint", env)["Properties"]
+    assert endpoint["RetainAllVariantProperties"] is True
+    assert "DesiredInstanceCount" not in json.dumps(
+        endpoint.get("ExcludeRetainedVariantProperties", [])
+    )
+
+
+@pytest.mark.parametrize("env", SERVING)
+def test_the_variant_is_registered_for_autoscaling_only_after_the_endpoint_update(
+    platform: Any, env: str
+) -> None:
+    """SageMaker refuses to change the instance type of a variant registered with Application
+    Auto Scaling (docs page endpoint-scaling-update): registration must follow the update."""
+    template = platform.templates[env]["Endpoint"]
+    ((endpoint_id, _),) = [
+        (lid, r)
+        for lid, r in template["Resources"].items()
+        if r["Type"] == "AWS::SageMaker::Endpoint"
+    ]
+    ((target_id, target),) = [
+        (lid, r)
+        for lid, r in template["Resources"].items()
+        if r["Type"] == "AWS::ApplicationAutoScaling::ScalableTarget"
+    ]
+    assert endpoint_id in target.get("DependsOn", [])
+    policy = next(
+        r
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::ApplicationAutoScaling::ScalingPolicy"
+    )
+    assert policy["Properties"]["ScalingTargetId"] == {"Ref": target_id}
+
+
+def test_autoscaling_off_deregisters_the_variant_so_its_instance_type_can_change(
+    variant: Any, config: Any
+) -> None:
+    """The first of the two deployments of an instance-type change: no scalable target or policy
+    (CloudFormation deletes them, which deregisters the variant), and the config's instance count
+    applies as it is."""
+    assert list(variant.resources("AWS::ApplicationAutoScaling::ScalableTarget", "prod")) == []
+    assert list(variant.resources("AWS::ApplicationAutoScaling::ScalingPolicy", "prod")) == []
+    endpoint = _one(variant, "AWS::SageMaker::Endpoint", "prod")["Properties"]
+    assert endpoint["RetainAllVariantProperties"] is False
+    (production,) = _one(variant, "AWS::SageMaker::EndpointConfig", "prod")["Properties"][
+        "ProductionVariants"
+    ]
+    assert production["InitialInstanceCount"] == config.environments.prod.instances.endpoint_count
+
+
 # --------------------------------------------------------------------------- guardrails (9)
 
 
