@@ -194,7 +194,7 @@ def registered_baseline(config: Any, definition: Any) -> RegisteredBaseline:
     from moto import mock_aws
 
     from finmlops.contracts import Placeholder
-    from finmlops.emulator.executor import Execution, PipelineExecutor
+    from finmlops.emulator.aws.executor import Execution, PipelineExecutor
     from finmlops.naming import names
     from finmlops.registry.promotion import manifest_for
     from finmlops.registry.versions import describe_version
