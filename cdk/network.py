@@ -87,8 +87,8 @@ class Network(Construct):
         mlflow: bool = False,
     ) -> None:
         """`mlflow`: jobs in this VPC log to SageMaker managed MLflow (dev, tracking.mode
-        "sagemaker"), so the VPC gets an interface endpoint for it, its policy limited to this
-        account's tracking servers and MLflow Apps."""
+        "sagemaker"), so the VPC gets an interface endpoint for it, its policy limited to the
+        logging actions on this account's tracking servers and MLflow Apps."""
         super().__init__(scope, id_)
         self.vpc = import_vpc(self, "Vpc", environment=environment, name=name)
         assert environment.vpc is not None  # checked by import_vpc
@@ -162,12 +162,15 @@ class Network(Construct):
             )
         stack = Stack.of(self)
         if mlflow:
+            # The actions the Track step's role holds, on this account's servers and apps only.
+            from finmlops_cdk.model_build import MLFLOW_ACTIONS
+
             own = f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}"
             self.interface_endpoints[MLFLOW_ENDPOINT[0]].add_to_policy(
                 iam.PolicyStatement(
                     sid="OwnMlflowOnly",
                     principals=[iam.AnyPrincipal()],
-                    actions=["sagemaker-mlflow:*"],
+                    actions=list(MLFLOW_ACTIONS),
                     resources=[f"{own}:mlflow-tracking-server/*", f"{own}:mlflow-app/*"],
                     conditions={"StringEquals": {"aws:PrincipalAccount": stack.account}},
                 )

@@ -25,8 +25,10 @@ def test_dev_vpc_reaches_sagemaker_mlflow_through_an_interface_endpoint(platform
     service = json.dumps(endpoint["ServiceName"])
     assert "aws.sagemaker." in service and ".experiments" in service
     assert endpoint["SecurityGroupIds"], "HTTPS from the job security group only"
+    from finmlops_cdk.model_build import MLFLOW_ACTIONS
+
     (statement,) = endpoint["PolicyDocument"]["Statement"]
-    assert statement["Action"] == "sagemaker-mlflow:*"
+    assert sorted(statement["Action"]) == sorted(MLFLOW_ACTIONS)
     resources = json.dumps(statement["Resource"])
     assert ":mlflow-tracking-server/*" in resources and ":mlflow-app/*" in resources
     assert "aws:PrincipalAccount" in statement["Condition"]["StringEquals"]
