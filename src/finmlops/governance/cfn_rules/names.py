@@ -2,7 +2,8 @@
 
 AWS rule: each service caps the length of a resource's name (and some the ARN built from it) and
 restricts its characters; CloudFormation fails the create with the service's validation error.
-Each limit below cites its page. Names are resolved with the stage's account and region (literal
+Source: each limit below cites its page (IAM quotas, S3 bucket naming rules, the SageMaker, Lambda,
+SQS, SNS, CodeBuild, CodePipeline, EventBridge, Scheduler, CloudWatch and KMS API references). Names are resolved with the stage's account and region (literal
 Fn::Sub/Fn::Join pieces and pseudo parameters); a name with an opaque piece (a Ref to a
 resource) counts only its known characters, so the check is a lower bound and never guesses.
 """
