@@ -191,3 +191,16 @@ def test_the_dev_event_forwarder_alone_puts_events_on_the_tooling_bus(iam: Platf
     assert iam.decide(forwarder, "events:PutEvents", bus).allowed
     scientist = session(iam, "credit-risk-dev-data-scientist")
     assert not iam.decide(scientist, "events:PutEvents", bus).allowed
+
+
+def test_the_example_of_docs_iam_runs_on_the_synthesized_platform(platform: Any) -> None:
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "iam.md").read_text()
+    (code,) = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert 'Platform.load("cdk.out")' in code
+    namespace: dict[str, Any] = {}
+    exec(code.replace('"cdk.out"', repr(str(platform.outdir))), namespace)
+    assert namespace["decision"].allowed
+    assert namespace["decision"].sids == {"DecideApproval"}
