@@ -495,3 +495,19 @@ def test_a_policy_iam_would_refuse_names_the_stack_and_resource(tmp_path: Path) 
     root = write_assembly(tmp_path, {"dev": {"app-bad": bad}}, {"dev": DEV})
     with pytest.raises(PolicyError, match=r"dev/Bad Role: Statement\[0\]"):
         Platform.load(root)
+
+
+def test_pass_role_is_decided_by_identity_policies_not_by_the_trust_policy(small: Platform) -> None:
+    # IAM User Guide, "Grant a user permissions to pass a role to an AWS service": iam:PassRole
+    # is granted by the caller's identity policy; the role's trust policy plays no part.
+    reader = small.role("reader")
+    lambda_service_trust = small.decide(
+        f"arn:aws:iam::{DEV}:user/ops",
+        "iam:PassRole",
+        reader.arn,
+        principal_policies=[
+            doc({"Effect": "Allow", "Action": "iam:PassRole", "Resource": reader.arn})
+        ],
+    )
+    assert lambda_service_trust.allowed
+    assert not small.decide(f"arn:aws:iam::{DEV}:user/ops", "iam:PassRole", reader.arn).allowed

@@ -539,3 +539,34 @@ def test_an_identity_policy_iam_would_refuse_is_refused_with_the_statement_named
 def test_a_caller_identity_that_is_not_an_arn_is_refused() -> None:
     with pytest.raises(ValueError, match="not a caller identity"):
         Caller.parse("alice")
+
+
+def test_a_web_identity_is_trusted_only_for_the_repository_its_token_names() -> None:
+    # IAM User Guide, "Create a role for OpenID Connect federation" (the GitHub Actions example):
+    # Federated principal, sts:AssumeRoleWithWebIdentity, conditions on the token's claims.
+    provider = f"arn:aws:iam::{A}:oidc-provider/token.actions.githubusercontent.com"
+    trust = resource_policy(
+        {
+            "Effect": "Allow",
+            "Principal": {"Federated": provider},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {
+                "StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"},
+                "StringLike": {"token.actions.githubusercontent.com:sub": "repo:bank/finmlops:*"},
+            },
+        }
+    )
+    claims = {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}
+    ours = {
+        **claims,
+        "token.actions.githubusercontent.com:sub": "repo:bank/finmlops:ref:refs/heads/main",
+    }
+    fork = {
+        **claims,
+        "token.actions.githubusercontent.com:sub": "repo:someone/finmlops:ref:refs/heads/main",
+    }
+    action = "sts:AssumeRoleWithWebIdentity"
+    assert decide(provider, action, APPROVER, res=trust, rule="trust", context=ours).allowed
+    assert not decide(provider, action, APPROVER, res=trust, rule="trust", context=fork).allowed
+    other = f"arn:aws:iam::{A}:oidc-provider/gitlab.example"
+    assert not decide(other, action, APPROVER, res=trust, rule="trust", context=ours).allowed

@@ -161,11 +161,14 @@ def evaluate(  # noqa: PLR0911, PLR0912 - the decision table, read top to bottom
     by_account = [m for m in res_allow if m.level == "account"]
     direct = exact or (by_role if limits_ok else [])
 
-    if caller.kind == "service":
-        # A service principal has no identity policies: the resource's policy alone grants.
+    if caller.kind in ("service", "federated"):
+        # A service principal or a web identity has no identity policies: the resource's
+        # policy (for a web identity, the role's trust policy) alone grants.
         if exact:
             return decided("allow", f"allowed by {exact[0]}", exact)
-        return decided("implicit-deny", "no resource policy statement names this service", ())
+        return decided(
+            "implicit-deny", f"no resource policy statement names this {caller.kind} caller"
+        )
 
     same_account = caller.account is not None and caller.account == request.resource_account
     why_not_identity = (

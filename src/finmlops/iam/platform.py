@@ -207,10 +207,16 @@ class Platform:
         )
         target = self.resource(resource)
         rule: ResourceRule = "default"
+        resource_policy = target.policy if target else None
         if target is not None and target.kind == "kms-key":
             rule = "key"
         elif target is not None and target.kind == "iam-role":
-            rule = "trust"
+            # A trust policy governs the sts: actions on the role; iam:PassRole, iam:GetRole and
+            # the like are the caller's identity policies' alone (IAM has no other resource policy).
+            if action.lower().startswith("sts:"):
+                rule = "trust"
+            else:
+                resource_policy = None
         account = target.account if target else resource_account or _arn_account(resource)
         if account is None:
             raise ValueError(
@@ -227,7 +233,7 @@ class Platform:
         return evaluate(
             request,
             identity=identity,
-            resource_policy=target.policy if target else None,
+            resource_policy=resource_policy,
             rule=rule,
             boundary=role.boundary if role else None,
         )

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from finmlops.iam.conditions import PolicyError
 
-CallerKind = Literal["role-session", "role", "user", "root", "service"]
+CallerKind = Literal["role-session", "role", "user", "root", "service", "federated"]
 # How a statement's Principal names the caller: by its own ARN (a user, the session itself,
 # the root user), by its role or `*` (limited by boundaries and session policies), or through
 # its account (which delegates the decision to the account's identity policies).
@@ -46,11 +46,11 @@ class Caller:
     user_name: str | None = None
 
     @classmethod
-    def parse(cls, text: str, *, role_path: str = "/") -> Caller:
+    def parse(cls, text: str, *, role_path: str = "/") -> Caller:  # noqa: PLR0911 - one per kind
         """A caller from its ARN; `role_path` is the role's path (IAM keeps it out of session ARNs)."""
         if _ACCOUNT.match(text):
             return cls("root", f"arn:aws:iam::{text}:root", text)
-        if text.endswith(".amazonaws.com") or text.endswith(".amazonaws.com.cn"):
+        if not text.startswith("arn:") and text.endswith((".amazonaws.com", ".amazonaws.com.cn")):
             return cls("service", text, None)
         match = _IAM_ARN.match(text)
         if not match:
@@ -71,7 +71,17 @@ class Caller:
             return cls("role", text, account, partition, role_arn=text)
         if service == "iam" and rest.startswith("user/"):
             return cls("user", text, account, partition, user_name=rest.rsplit("/", 1)[-1])
+        if service == "iam" and rest.startswith(("saml-provider/", "oidc-provider/")):
+            return cls.federated(text)
         raise ValueError(f"unsupported caller identity: {text!r}")
+
+    @classmethod
+    def federated(cls, provider: str) -> Caller:
+        """A web identity or SAML caller (AssumeRoleWithWebIdentity/WithSAML), named by its
+        provider as a trust policy's `Federated` names it: an IAM OIDC or SAML provider ARN, or
+        a provider such as `cognito-identity.amazonaws.com`."""
+        match = _IAM_ARN.match(provider)
+        return cls("federated", provider, match.group("account") if match else None)
 
     @property
     def principal_arn(self) -> str:
@@ -89,11 +99,12 @@ class Caller:
             "user": "User",
             "root": "Account",
             "service": "Service",
+            "federated": "WebIdentityUser",
         }[self.kind]
 
     def levels(self) -> list[str]:
         """Every principal a NotPrincipal must name to exclude this caller."""
-        if self.kind == "service":
+        if self.kind in ("service", "federated"):
             return [self.arn]
         root = f"arn:{self.partition}:iam::{self.account}:root"
         if self.kind == "role-session":
@@ -133,7 +144,7 @@ class PrincipalSpec:
             _check_aws_principal(value, where)
         return cls(values["AWS"], values["Service"], values["Federated"], values["CanonicalUser"])
 
-    def _names(self, principal: str, partition: str) -> bool:
+    def _names(self, principal: str) -> bool:
         return principal in self.aws or (
             principal.endswith(":root") and principal.split(":")[4] in self.aws
         )
@@ -142,18 +153,18 @@ class PrincipalSpec:
         """How this element names the caller, at its most specific; None when it does not."""
         if caller.kind == "service":
             return "exact" if caller.arn in self.service or "*" in self.aws else None
+        if caller.kind == "federated":
+            return "exact" if caller.arn in self.federated or "*" in self.aws else None
         best: MatchLevel | None = None
         if "*" in self.aws:
             best = "role"
         if caller.kind == "root":
-            return "exact" if self._names(caller.arn, caller.partition) else best
+            return "exact" if self._names(caller.arn) else best
         if caller.arn in self.aws:
             return "exact"
         if caller.role_arn and caller.role_arn in self.aws:
             return "role"
-        if best is None and self._names(
-            f"arn:{caller.partition}:iam::{caller.account}:root", caller.partition
-        ):
+        if best is None and self._names(f"arn:{caller.partition}:iam::{caller.account}:root"):
             best = "account"
         return best
 
@@ -163,7 +174,9 @@ class PrincipalSpec:
             return True
         if caller.kind == "service":
             return caller.arn in self.service
-        return all(self._names(level, caller.partition) for level in caller.levels())
+        if caller.kind == "federated":
+            return caller.arn in self.federated
+        return all(self._names(level) for level in caller.levels())
 
 
 def _strings(value: Any, where: str) -> Iterable[str]:
