@@ -511,3 +511,13 @@ def test_pass_role_is_decided_by_identity_policies_not_by_the_trust_policy(small
     )
     assert lambda_service_trust.allowed
     assert not small.decide(f"arn:aws:iam::{DEV}:user/ops", "iam:PassRole", reader.arn).allowed
+
+
+def test_a_session_policy_narrows_what_the_role_may_do(small: Platform) -> None:
+    # IAM User Guide, "Session policies": the session gets the intersection.
+    reader = small.role("reader").session_arn("fn")
+    shared = f"arn:aws:s3:::data-{DEV}-{REGION}/shared/a"
+    assert small.decide(reader, "s3:GetObject", shared).allowed
+    nothing_but_kms = [doc({"Effect": "Allow", "Action": "kms:*", "Resource": "*"})]
+    narrowed = small.decide(reader, "s3:GetObject", shared, session_policies=nothing_but_kms)
+    assert not narrowed.allowed and "session policy" in narrowed.reason

@@ -189,6 +189,7 @@ class Platform:
         *,
         resource_account: str | None = None,
         principal_policies: Sequence[Mapping[str, Any] | Policy] | None = None,
+        session_policies: Sequence[Mapping[str, Any] | Policy] | None = None,
     ) -> Decision:
         """IAM's decision for `principal` calling `action` on `resource`.
 
@@ -196,7 +197,8 @@ class Platform:
         session of it), an IAM user ARN or a service principal. A role of the assembly brings
         its own policies; any other principal has `principal_policies` (none by default).
         `resource_account` is needed only for a resource outside the assembly whose ARN has no
-        account (an S3 bucket)."""
+        account (an S3 bucket). `session_policies` are those the session was created with
+        (AssumeRole's `Policy`/`PolicyArns`)."""
         caller, role = self.caller(principal)
         identity = (
             role.policies
@@ -236,6 +238,13 @@ class Platform:
             resource_policy=resource_policy,
             rule=rule,
             boundary=role.boundary if role else None,
+            session_policies=(
+                None
+                if session_policies is None
+                else parse_policies(
+                    session_policies, kind="identity", name=f"session of {principal}"
+                )
+            ),
         )
 
     def can_assume(
