@@ -132,7 +132,6 @@ def _connect(uri: str) -> Iterator[MlflowClient]:
     _check_installed(uri)
     _enable_offline_defaults()
     from mlflow.tracking import MlflowClient
-
     from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
     # Set the process's tracking URI too, and restore it after: the sagemaker-mlflow plugin signs
