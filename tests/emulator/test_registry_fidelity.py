@@ -3,7 +3,7 @@ UpdateModelPackage keeps what a call omits, and ModelLifeCycle and ModelCard are
 SageMaker. Most of these tests fail against moto's own handler (`pytest --noconftest`), which is
 what makes the patch necessary.
 
-The second half pins what `finmlops.emulator.identity` records about callers (STS source
+The second half pins what `finmlops.emulator.aws.identity` records about callers (STS source
 identity, SageMaker's CreatedBy/LastModifiedBy, ListPipelineExecutionSteps), and shows, inside
 `identity.moto_alone()`, that moto's own handlers record none of it."""
 
@@ -19,7 +19,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from finmlops.emulator import identity
+from finmlops.emulator.aws import identity
 
 GROUP = "credit-risk"
 

@@ -132,16 +132,19 @@ def status_problems(version: ModelVersion) -> list[str]:
 def approve(
     sm: SageMakerClient,
     sts: STSClient,
-    s3: S3Client,
     audit: AuditTrail,
     *,
     arn: str,
     reason: str,
     gates: Sequence[PlatformGate],
     policy: EvidencePolicy | None = None,
+    s3: S3Client | None = None,
 ) -> Decision:
-    """Approve a version, or raise RefusedError listing every reason (and change nothing)."""
+    """Approve a version, or raise RefusedError listing every reason (and change nothing).
+    `gates` are the platform's in force; `s3` reads the version's recorded metrics (default: the
+    audit trail's client)."""
     policy = policy or EvidencePolicy()
+    s3 = s3 or audit.s3
     reason = check_reason(reason)
     actor = caller_identity(sts)
     approver = Identity.from_caller_arn(actor)

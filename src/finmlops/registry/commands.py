@@ -320,7 +320,7 @@ def _registry_approve(ctx: Context) -> int:
     return _decide(
         ctx,
         lambda sm, arn: approve(
-            sm, sts, s3, audit, arn=arn, reason=ctx.args.reason, gates=gates, policy=policy
+            sm, sts, audit, arn=arn, reason=ctx.args.reason, gates=gates, policy=policy, s3=s3
         ),
     )
 

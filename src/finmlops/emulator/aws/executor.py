@@ -13,7 +13,7 @@ parameters (with overrides), orders steps by their data references and DependsOn
 
 Any other step type is an `UnsupportedStepError` naming the type, never skipped. Step statuses,
 timings and failure reasons are recorded in an `Execution`, and, for an execution started through
-the emulated SageMaker, kept there for ListPipelineExecutionSteps (`finmlops.emulator.identity`),
+the emulated SageMaker, kept there for ListPipelineExecutionSteps (`finmlops.emulator.aws.identity`),
 as SageMaker keeps the steps it ran.
 """
 
@@ -490,7 +490,7 @@ class PipelineExecutor:
         for record in execution.steps:
             if record.status == "NotStarted":
                 record.status = "NotExecuted"
-        from finmlops.emulator.identity import record_steps
+        from finmlops.emulator.aws.identity import record_steps
 
         record_steps(execution.arn, execution.executed_steps())
         return execution

@@ -13,7 +13,7 @@ Under segregation of duties the promotion may only send lifecycle-only updates (
 metadata), which moto would turn into a wiped approval. `install()` replaces moto's
 UpdateModelPackage handler and keeps `ModelLifeCycle`, `ModelCard` and
 `InferenceSpecification`, so the emulator and the tests run the same requests as AWS and see the
-same results. It also installs `finmlops.emulator.identity`, so that `CreatedBy` and
+same results. It also installs `finmlops.emulator.aws.identity`, so that `CreatedBy` and
 `LastModifiedBy` name whoever signed the request, as on AWS. It touches nothing else;
 `tests/emulator/test_registry_fidelity.py` pins each behaviour, so a moto upgrade that changes
 them fails there.
@@ -124,7 +124,7 @@ def install() -> None:
     from moto.sagemaker.models import ModelPackage
     from moto.sagemaker.responses import SageMakerResponse
 
-    from finmlops.emulator import identity
+    from finmlops.emulator.aws import identity
 
     identity.install()
     if getattr(SageMakerResponse, _INSTALLED, False):

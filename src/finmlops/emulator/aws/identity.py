@@ -21,7 +21,7 @@ Segregation of duties reads exactly those records (ADR 0014), so `install()` mak
   (API reference: `UserContext`, `IamIdentity`), from the access key that signed the request:
   never from a parameter. DescribePipelineExecution returns the execution's `CreatedBy`.
 - **ListPipelineExecutionSteps** returns the steps the emulator's executor ran
-  (`record_steps`, called by `finmlops.emulator.executor`), in the API's `PipelineExecutionStep`
+  (`record_steps`, called by `finmlops.emulator.aws.executor`), in the API's `PipelineExecutionStep`
   shape, `Metadata.RegisterModel.Arn` included.
 
 The patches touch only these operations; `tests/emulator/test_registry_fidelity.py` pins each
