@@ -124,6 +124,10 @@ class World:
     def gates(self) -> tuple[PlatformGate, ...]:
         return platform_gates(self.config)
 
+    def person(self, name: str) -> Person:
+        """Another IAM user with their own keys."""
+        return _person(self.client("iam"), name)
+
     def approver(self, person: Person | None = None) -> Person:
         """`person` (default Bob) in the approver role, as its trust policy requires: session
         name and source identity are the person's user name."""
