@@ -118,3 +118,42 @@ def test_git_provenance_names_author_committer_and_merged_authors_with_their_sig
 def test_a_commit_git_cannot_describe_is_named(repo: Path) -> None:
     with pytest.raises(InvalidInputError, match="not a commit"):
         git_provenance(repo, "0" * 40)
+
+
+def test_build_start_from_the_platform_pipeline_records_git_provenance_for_the_execution(
+    config: Config, config_path: Path, repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`finmlops build start --provenance-from-git`, as the fixed start step runs it: the execution
+    starts, and a build-started audit record names it, its commit and Git's people."""
+    from finmlops.buildrun import main as buildrun_main
+    from finmlops.cli import main
+    from finmlops.contracts import AuditAction, Promotion
+    from finmlops.registry.audit import AuditTrail
+    from finmlops.registry.identity import load_identities
+
+    tooling = config.environments.tooling
+    bucket = Promotion.audit_bucket_name(config.project, tooling.account, tooling.region)
+    head = git(repo, "rev-parse", "HEAD")
+    with mock_aws():
+        boto3.client("s3", region_name=tooling.region).create_bucket(Bucket=bucket)
+        sm = boto3.client("sagemaker", region_name=config.environments.dev.region)
+        definition = {"Version": "2020-12-01", "Steps": [],
+                      "Parameters": [{"Name": "GitCommit", "Type": "String"}]}  # fmt: skip
+        sm.create_pipeline(PipelineName="build", PipelineDefinition=json.dumps(definition),
+                           RoleArn=ROLE)  # fmt: skip
+        argv = ["start", "--git-commit", head, "--provenance-from-git", "--repo", str(repo),
+                "--pipeline", "build", "--config", str(config_path), "--json"]  # fmt: skip
+        assert main(["build", *argv]) == 0
+        started = json.loads(capsys.readouterr().out)
+        assert buildrun_main(argv) == 0  # `python -m finmlops.buildrun start ...`, the same
+        capsys.readouterr()
+        records = AuditTrail(boto3.client("s3", region_name=tooling.region), bucket).records()
+
+    assert [r.action for r in records] == [AuditAction.BUILD_STARTED] * 2
+    record = records[0]
+    assert record.details["execution_arn"] == started["execution_arn"]
+    assert record.details["git_commit"] == head
+    people = load_identities(record.details["git_people"], "git_people")
+    assert {p.email for p in people} == {"dave@bank.com", "alice@bank.com"}
+    assert "Git: git_people" in record.details["recorded_by"]
+    assert started["audit_record"] == record.record_id
