@@ -22,6 +22,7 @@ from finmlops.contracts import (
     Meta,
     Promotion,
     Stage,
+    drift_baseline_folder,
 )
 from finmlops.registry.audit import AuditFilter, AuditTrail
 from finmlops.registry.errors import ConflictError, InvalidInputError, NotFoundError, RefusedError
@@ -143,6 +144,9 @@ def manifest_for(
             reason=version.approval_description,
         ),
         environment=environment,
+        # What the monitoring stack of this environment runs drift against: the baseline the
+        # version registered, never a path guessed from the build's layout.
+        drift_baseline_uri=drift_baseline_folder(version.drift_baselines),
         extra=extra,
     )
 
