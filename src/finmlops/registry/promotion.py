@@ -121,16 +121,18 @@ def observed_approval(
 
 
 def manifest_for(
-    version: ModelVersion, environment: str, approval: ObservedApproval
+    version: ModelVersion, environment: str, approval: ObservedApproval | None = None
 ) -> DeploymentManifest:
-    """The manifest of a version that passed the gate (see `resolve`)."""
+    """The manifest of a version: `resolve` makes it after the gate, with the approval the
+    handler observed; without one, the manifest names no approver."""
     metadata = version.metadata
     extra = {
         key: metadata[key]
         for key in (Meta.GIT_COMMIT, Meta.MODEL_ID, Meta.RISK_TIER, Meta.MLFLOW_RUN_ID)
         if metadata.get(key)
     }
-    extra["approval-record"] = approval.record.record_id
+    if approval is not None:
+        extra["approval-record"] = approval.record.record_id
     return DeploymentManifest(
         model_package_arn=version.arn,
         model_package_group=version.group,
@@ -139,8 +141,8 @@ def manifest_for(
         model_data_url=version.model_data_url,
         data_fingerprint=metadata.get(Meta.DATA_FINGERPRINT, ""),
         approval=ApprovalRecord(
-            approved_by=approval.approver.label(),
-            approved_at=approval.approved_at or approval.record.at,
+            approved_by=approval.approver.label() if approval else "",
+            approved_at=(approval.approved_at or approval.record.at) if approval else "",
             reason=version.approval_description,
         ),
         environment=environment,
