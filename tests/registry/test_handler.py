@@ -527,3 +527,20 @@ def test_lambda_entry_point_reads_settings_and_starts_the_promotion(
     assert result["result"] == "started"
     assert pipeline.executions() == [{Promotion.ARN_VARIABLE: arn}]
     assert handler_module.handler({"junk": True}, None)["result"] == "ignored"
+
+
+def test_the_handler_runs_on_the_standard_library_and_boto3_alone():
+    """The Lambda bundle carries the package without its dependencies: importing the handler
+    (gates and authorship included) must not pull in pydantic, yaml, numpy or pandas."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, finmlops.registry.handler; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'pydantic', 'yaml', 'numpy', 'pandas', 'xgboost', 'sklearn', 'moto'}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]"
