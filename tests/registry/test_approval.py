@@ -3,6 +3,7 @@ refusals change nothing."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -324,3 +325,10 @@ def test_a_decision_the_registry_did_not_take_is_recorded_as_not_applied(world, 
     assert failure.action == AuditAction.DECISION_NOT_APPLIED
     assert failure.details["decision"] == decision.record_id
     assert "AccessDeniedException" in failure.details["error"]
+
+
+def test_a_git_identity_read_back_from_a_record_is_verified_only_when_the_record_says_so():
+    unsigned = {"recorded_by": "git", "source": "commit author", "email": "a@b.c"}
+    signed = {**unsigned, "verified": True}
+    read = load_identities(json.dumps([unsigned, signed]), "build-started record")
+    assert [(i.verified, i.is_person) for i in read] == [(False, False), (True, True)]

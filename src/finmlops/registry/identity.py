@@ -169,7 +169,11 @@ class Identity:
         if not isinstance(data, Mapping) or data.get("recorded_by") not in ("aws", "git"):
             raise InvalidInputError(f"{where}: not an identity record ({data!r})")
         known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in data.items() if k in known})
+        fields = {k: v for k, v in data.items() if k in known}
+        if fields["recorded_by"] == "git":
+            # A Git identity is verified only when its record says its signature verified.
+            fields["verified"] = fields.get("verified") is True
+        return cls(**fields)
 
 
 def dump_identities(identities: Iterable[Identity]) -> str:
