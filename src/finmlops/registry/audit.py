@@ -33,7 +33,12 @@ from typing import TYPE_CHECKING, Any
 
 from finmlops.contracts import AuditRecord, Promotion
 from finmlops.registry.canonical import CanonicalizationError, canonical_json
-from finmlops.registry.errors import ConflictError, InvalidInputError, RefusedError
+from finmlops.registry.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    RefusedError,
+)
 from finmlops.registry.storage import (
     Clock,
     ObjectLock,
@@ -158,20 +163,28 @@ def parse(text: str, where: str) -> tuple[dict[str, Any], AuditRecord]:
 
 def integrity_problems(
     rid: str, versions: Sequence[ObjectVersion], data: Mapping[str, Any] | None = None
-) -> list[str]:
-    """Why a stored record cannot be trusted as read: more than one version, a delete marker,
-    or content that does not match its hash (checked when `data` is given)."""
-    problems: list[str] = []
+) -> list[tuple[str, str]]:
+    """(kind, message) for each reason a stored record cannot be trusted as read: a delete
+    marker ("deleted"), more than one version ("versions"), or content that does not match its
+    hash ("hash", checked when `data` is given)."""
+    problems: list[tuple[str, str]] = []
     objects = [v for v in versions if not v.delete_marker]
     markers = [v for v in versions if v.delete_marker]
     if markers:
+        marker = markers[0]
         problems.append(
-            f"{rid}: deleted (delete marker {markers[0].version_id} at {iso(markers[0].last_modified)})"
+            (
+                "deleted",
+                f"{rid}: deleted (delete marker {marker.version_id} at {iso(marker.last_modified)})",
+            )
         )
     if len(objects) > 1:
-        ids = ", ".join(v.version_id for v in sorted(objects, key=lambda v: v.last_modified))
+        ids = ", ".join(v.version_id for v in reversed(objects))  # oldest first
         problems.append(
-            f"{rid}: {len(objects)} object versions ({ids}): overwritten after it was written"
+            (
+                "versions",
+                f"{rid}: {len(objects)} object versions ({ids}): overwritten after it was written",
+            )
         )
     if data is not None:
         try:
@@ -180,16 +193,25 @@ def integrity_problems(
             computed = f"(none: {exc})"
         if data.get("hash") != computed:
             problems.append(
-                f"{rid}: content does not match its hash (stored {data.get('hash') or 'none'}, "
-                f"computed {computed}): edited after it was sealed"
+                (
+                    "hash",
+                    f"{rid}: content does not match its hash (stored {data.get('hash') or 'none'}, "
+                    f"computed {computed}): edited after it was sealed",
+                )
             )
     return problems
 
 
+def _messages(problems: Iterable[tuple[str, str]]) -> list[str]:
+    return [message for _, message in problems]
+
+
 def original(versions: Sequence[ObjectVersion]) -> ObjectVersion | None:
-    """The first object version written under a key (what a chain links to)."""
+    """The first object version written under a key (what a chain links to). ListObjectVersions
+    lists a key's versions newest first (API reference, ListObjectVersions), and LastModified
+    has only second precision there, so the order of the listing decides, not the time."""
     objects = [v for v in versions if not v.delete_marker]
-    return min(objects, key=lambda v: v.last_modified) if objects else None
+    return objects[-1] if objects else None
 
 
 class AuditTrail:
@@ -265,9 +287,11 @@ class AuditTrail:
                 )
                 return record
             except ConflictError:
+                if self._sealed_at(chain, sequence) == record.hash:
+                    return record  # our create landed; only its answer was lost (a retry's 412)
                 latest = self.head(chain)
-                if latest.sequence == head.sequence:
-                    # 409: the winner's create is still in flight; give it a moment.
+                if latest.sequence < sequence:
+                    # 409: a rival's create of this number is in flight (or failed): wait.
                     self.sleep(0.05 * (attempt + 1))
                 head = latest
         raise ConflictError(
@@ -284,7 +308,7 @@ class AuditTrail:
         rid = record_id(chain, sequence)
         versions = listing.entries[sequence]
         first = original(versions)
-        problems = integrity_problems(rid, versions)
+        problems = _messages(integrity_problems(rid, versions))
         if first is None or problems:
             raise AuditIntegrityError(
                 [*problems, f"{rid}: the chain's head; nothing is appended after it"]
@@ -292,7 +316,7 @@ class AuditTrail:
         data, record = parse(
             read_text(self.s3, self.bucket, self.key_of(rid), first.version_id), rid
         )
-        problems = integrity_problems(rid, versions, data)
+        problems = _messages(integrity_problems(rid, versions, data))
         if record.sequence != sequence:
             problems.append(f"{rid}: says it is record {record.sequence} of the chain")
         if problems:
@@ -300,6 +324,14 @@ class AuditTrail:
                 [*problems, f"{rid}: the chain's head; nothing is appended after it"]
             )
         return Link(sequence, str(data["hash"]))
+
+    def _sealed_at(self, chain: str, sequence: int) -> str | None:
+        """The hash stored at that number, or None when nothing readable is there."""
+        try:
+            text = read_text(self.s3, self.bucket, self.key_of(record_id(chain, sequence)))
+            return str(json.loads(text).get("hash") or "")
+        except (NotFoundError, ValueError, AttributeError):
+            return None
 
     # ------------------------------------------------------------------ reading
     def key_of(self, record_id: str) -> str:
@@ -351,14 +383,14 @@ class AuditTrail:
                     continue
                 rid = record_id(name, sequence)
                 first = original(versions)
-                trouble = integrity_problems(rid, versions)
+                trouble = _messages(integrity_problems(rid, versions))
                 if first is None or trouble:
                     problems += trouble
                     continue
                 data, record = parse(
                     read_text(self.s3, self.bucket, self.key_of(rid), first.version_id), rid
                 )
-                trouble = integrity_problems(rid, versions, data)
+                trouble = _messages(integrity_problems(rid, versions, data))
                 if trouble:
                     problems += trouble
                     continue
