@@ -41,8 +41,8 @@ class EmbeddedAws:
 
         from moto.server import ThreadedMotoServer
 
-        from finmlops.emulator.registry_fidelity import install
-        from finmlops.emulator.s3_fidelity import install as install_s3
+        from finmlops.emulator.aws.registry_fidelity import install
+        from finmlops.emulator.aws.s3_fidelity import install as install_s3
 
         install()  # the registry keeps what SageMaker keeps (see registry_fidelity)
         install_s3()  # S3 answers GetObjectRetention (see s3_fidelity)
