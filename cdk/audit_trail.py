@@ -45,8 +45,10 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 from finmlops_cdk.security import EncryptionKey, SecureBucket
 
+from finmlops.contracts import Promotion
+
 # Audit records are evidence for examiners: seven years, in compliance mode (nobody can shorten it).
-AUDIT_RETENTION_DAYS = 2557
+AUDIT_RETENTION_DAYS = Promotion.AUDIT_RETENTION_DAYS
 
 # What only the break-glass role may do to the audit key (Service Authorization Reference, AWS
 # KMS: each is a key-level action on `key`).

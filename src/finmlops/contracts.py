@@ -247,6 +247,9 @@ class Promotion:
     ENV_STATE_BUCKET = "STATE_BUCKET"
     ENV_AUDIT_RETENTION_DAYS = "AUDIT_RETENTION_DAYS"
     ENV_REQUIRE_DRIFT_BASELINES = "REQUIRE_DRIFT_BASELINES"
+    # Audit records are evidence for examiners: seven years of COMPLIANCE retention, the audit
+    # bucket's default (finmlops_cdk.audit_trail) and the emulator's.
+    AUDIT_RETENTION_DAYS = 2557
     # Key prefixes: audit records in the audit bucket; the rest in the state bucket.
     AUDIT_PREFIX = "audit/"
     CLAIMS_PREFIX = "promotions/claims/"

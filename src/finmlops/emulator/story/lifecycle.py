@@ -41,6 +41,7 @@ from finmlops.emulator.world.provision import (
 from finmlops.monitoring.jobs import drift_environment, quality_arguments
 from finmlops.registry.approval import approve
 from finmlops.registry.audit import AuditTrail, to_csv, to_json
+from finmlops.registry.audit_verify import verify_trail
 from finmlops.registry.errors import RefusedError
 from finmlops.registry.handler import HandlerSettings, Outcome, handle_state_change
 from finmlops.registry.promotion import DeploymentHistory, record_deployment, resolve, rollback
@@ -74,6 +75,7 @@ class Summary:
     quality: dict[str, Any] = field(default_factory=dict)
     rollback: dict[str, str] = field(default_factory=dict)
     audit_actions: list[str] = field(default_factory=list)
+    audit_verified: str = ""  # what `finmlops audit verify` says of the trail
     paths: dict[str, Path] = field(default_factory=dict)
 
 
@@ -580,10 +582,19 @@ class Lifecycle:
         report = self.work_dir / "evidence" / "validation_report_v1.html"
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(decided.html, encoding="utf-8")
-        records = self.audit().records()
-        self.summary.audit_actions = [r.action for r in records]
+        # The examiner's export carries each record's version id and retention; `audit verify`
+        # checks the chains, the versions and the retention of the whole trail.
+        records = self.audit().stored(retention=True)
+        self.summary.audit_actions = [r.record.action for r in records]
         (self.work_dir / "audit.csv").write_text(to_csv(records))
         (self.work_dir / "audit.json").write_text(to_json(records))
+        verified = verify_trail(self.client("s3"), self.w.names["tooling"].audit_bucket)
+        first = verified.first_broken
+        self.summary.audit_verified = (
+            f"intact: {verified.records} records in {len(verified.chains)} chains"
+            if verified.ok
+            else f"broken: {first.text() if first else '?'}"
+        )
         self.summary.paths.update(
             {
                 "validation report": report,
@@ -592,8 +603,9 @@ class Lifecycle:
             }
         )
         return (
-            f"{len(records)} audit records exported; validation report of v1 from its registry "
-            f"entry, with the approval record {decided.audit_record}"
+            f"{len(records)} audit records exported, trail {self.summary.audit_verified}; "
+            f"validation report of v1 from its registry entry, with the approval record "
+            f"{decided.audit_record}"
         )
 
 
@@ -613,7 +625,7 @@ STORY: tuple[tuple[str, str], ...] = (
     ("approval event v2", "the handler starts its promotion"),
     ("promotion v2", "stage, smoke test, manual gate, prod"),
     ("rollback", "prod back to the previous approved version"),
-    ("evidence", "validation report and audit export"),
+    ("evidence", "validation report, audit export and audit verify"),
 )
 
 
