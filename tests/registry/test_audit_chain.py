@@ -263,3 +263,22 @@ def test_from_json_takes_records_written_before_the_chain_and_fields_it_does_not
     record = AuditRecord.from_json(json.dumps({**old, "signature": "from a newer writer"}))
     assert (record.sequence, record.previous_hash, record.hash) == (None, "", "")
     assert record.actor == "bob"
+
+
+def test_the_handler_and_the_chain_import_nothing_the_lambda_bundle_lacks():
+    """The Lambda bundle is src/ alone, on a runtime with the standard library and boto3: why
+    the canonical form is written here rather than imported from `rfc8785`."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import json, sys; before = set(sys.modules); "
+        "import finmlops.registry.handler, finmlops.registry.audit_verify; "
+        "std = set(sys.stdlib_module_names); "
+        "print(json.dumps(sorted({m.split('.')[0] for m in set(sys.modules) - before} - std)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    imported = {m for m in json.loads(done.stdout) if not m.startswith("_")}
+    assert imported <= {"finmlops", "botocore", "boto3"}, imported
