@@ -17,6 +17,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 from finmlops_cdk.alerts import ChatNotifier
 from finmlops_cdk.assets import package_code
+from finmlops_cdk.audit_trail import AUDIT_RETENTION_DAYS, AuditTrailStore
 from finmlops_cdk.security import (
     AccessLogBucket,
     AlertTopic,
@@ -28,8 +29,6 @@ from finmlops.config import SERVING_ENVIRONMENTS, Config
 from finmlops.contracts import Promotion
 from finmlops.naming import Names, Role, names
 
-# Audit records are evidence for examiners: seven years, in compliance mode (nobody can shorten it).
-AUDIT_RETENTION_DAYS = 2557
 ACCESS_LOG_RETENTION_DAYS = 400
 
 
@@ -118,12 +117,6 @@ class DataStack(Stack):
                 *(["sns.amazonaws.com"] if chat_parameter else []),
             ],
         ).key
-        self.audit_key = EncryptionKey(
-            self,
-            "AuditKey",
-            alias=f"alias/{config.project}-{environment}-audit",
-            description=f"{config.project} {environment}: the append-only audit trail",
-        ).key
 
         self.access_logs = AccessLogBucket(
             self,
@@ -141,15 +134,19 @@ class DataStack(Stack):
                 encryption_key=self.data_key,
                 access_logs=self.access_logs,
             ).bucket
-        self.audit = SecureBucket(
+        # Create-only records, an undeletable key (finmlops_cdk.audit_trail, ADR 0011).
+        trail = AuditTrailStore(
             self,
-            "Audit",
+            "AuditTrail",
             bucket_name=n.audit_bucket,
-            encryption_key=self.audit_key,
+            key_alias=f"alias/{config.project}-{environment}-audit",
+            description=f"{config.project} {environment}: the append-only audit trail",
             access_logs=self.access_logs,
-            object_lock_days=AUDIT_RETENTION_DAYS,
-        ).bucket
-        self.audit_retention_days = AUDIT_RETENTION_DAYS
+            break_glass_role=config.governance.break_glass_role,
+            retention_days=AUDIT_RETENTION_DAYS,
+        )
+        self.audit, self.audit_key = trail.bucket, trail.key
+        self.audit_retention_days = trail.retention_days
         if environment == "tooling":
             self._admit_approvers(config)
 
@@ -295,7 +292,14 @@ class DataStack(Stack):
             iam.PolicyStatement(
                 sid="ApproversAppendDecisions",
                 principals=writers["principals"],
-                actions=["s3:PutObject", "s3:PutObjectRetention", "s3:GetObject"],
+                actions=[
+                    "s3:PutObject",
+                    "s3:PutObjectRetention",
+                    "s3:GetObject",
+                    # Appending reads the chain's head, one version (finmlops.registry.audit).
+                    "s3:GetObjectVersion",
+                    "s3:GetObjectRetention",
+                ],
                 resources=[self.audit.arn_for_objects(prefix)],
                 conditions=writers["conditions"],
             )
@@ -304,7 +308,7 @@ class DataStack(Stack):
             iam.PolicyStatement(
                 sid="ApproversListDecisions",
                 principals=writers["principals"],
-                actions=["s3:ListBucket"],
+                actions=["s3:ListBucket", "s3:ListBucketVersions"],
                 resources=[self.audit.bucket_arn],
                 conditions={**writers["conditions"], "StringLike": {"s3:prefix": [prefix]}},
             )

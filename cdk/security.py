@@ -343,9 +343,11 @@ def iam5_resource(resource: str) -> str:
 
 def audit_trail_access(*, sid: str, partition: str, bucket: str) -> list[iam.PolicyStatement]:
     """Append to the audit trail (`audit/` of an Object Lock bucket): conditional creates with
-    retention, and the reads and listing that exports and the promotion gate need. Never delete,
-    never bypass governance."""
-    return s3_access(
+    retention, and the reads and listing that exports and the promotion gate need. Appending
+    reads the head of its chain and every reader checks each record's versions, so both list
+    object versions (s3:ListBucketVersions) and read one version (s3:GetObjectVersion); exports
+    read each record's retention (s3:GetObjectRetention). Never delete, never bypass governance."""
+    objects, listing = s3_access(
         sid=sid,
         partition=partition,
         bucket=bucket,
@@ -355,6 +357,9 @@ def audit_trail_access(*, sid: str, partition: str, bucket: str) -> list[iam.Pol
         lock=True,
         list_objects=True,
     )
+    objects.add_actions("s3:GetObjectRetention")
+    listing.add_actions("s3:ListBucketVersions")
+    return [objects, listing]
 
 
 def object_ack(partition: str, bucket: str, prefix: str, reason: str) -> dict[str, str]:

@@ -29,8 +29,10 @@ os.environ.pop("AWS_PROFILE", None)
 # moto's registry, made to keep what SageMaker keeps (omitted fields, ModelLifeCycle), for
 # `mock_aws` tests as for the embedded server. Pinned in tests/emulator/test_registry_fidelity.py.
 from finmlops.emulator.aws.registry_fidelity import install  # noqa: E402
+from finmlops.emulator.aws.s3_fidelity import install as install_s3  # noqa: E402
 
 install()
+install_s3()  # GetObjectRetention, which moto lacks (see s3_fidelity)
 
 
 @pytest.fixture(scope="session")

@@ -355,6 +355,10 @@ class Governance(_Frozen):
     owner: Annotated[str, StringConstraints(min_length=1)]
     validator: Annotated[str, StringConstraints(min_length=1)]
     approver_role: Annotated[str, StringConstraints(pattern=r"^[\w+=,.@-]{1,64}$")]
+    # The one role (by name, in each account) that may schedule deletion of, disable or rewrite
+    # the policy of the audit trail's KMS key, and delete audit records; nobody else can, the
+    # account's administrators included (docs/decisions/0011). It need not exist at deploy time.
+    break_glass_role: Annotated[str, StringConstraints(pattern=r"^[\w+=,.@-]{1,64}$")]
     data_classification: Literal["public", "internal", "confidential", "restricted"] = (
         "confidential"
     )
@@ -422,6 +426,24 @@ def _cross_checks(config: Config) -> list[tuple[str, str]]:
                     )
                 )
             seen.setdefault(account, name)
+    governance = config.governance
+    if governance.break_glass_role == governance.approver_role:
+        problems.append(
+            (
+                "governance.break_glass_role",
+                "must not be the approver role: whoever decides must not be able to destroy "
+                "the record of the decision",
+            )
+        )
+    elif governance.break_glass_role.startswith(f"{config.project}-"):
+        problems.append(
+            (
+                "governance.break_glass_role",
+                f"{governance.break_glass_role!r} is named like the platform's own roles "
+                f"({config.project}-<environment>-<purpose>); name a role people assume "
+                "only in an emergency",
+            )
+        )
     prod = envs.prod.instances
     if prod.endpoint_count < 2:
         problems.append(

@@ -236,14 +236,24 @@ class AuditRecord:
     evidence: dict[str, str] = field(default_factory=dict)
     previous_state: dict[str, str] = field(default_factory=dict)
     details: dict[str, str] = field(default_factory=dict)
+    # The hash chain of the record's group (finmlops.registry.audit): its place in the chain,
+    # the hash of the record before it (a defined genesis for the first), and its own hash
+    # ("sha256:<hex>" of the RFC 8785 form of every other field).
+    sequence: int | None = None
+    previous_hash: str = ""
+    hash: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, indent=2) + "\n"
 
     @classmethod
     def from_json(cls, text: str) -> AuditRecord:
+        """A record as stored; fields this version does not know are left out (a newer
+        writer's, say), fields it lacks take their defaults (a record written before the
+        chain). The chain's checks hash the stored JSON itself, never this object."""
         data: dict[str, Any] = json.loads(text)
-        return cls(**data)
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
 
 
 class Promotion:
@@ -269,6 +279,9 @@ class Promotion:
     # serves in an environment (dimensions: ModelPackageGroup, Environment). Alarm on >= 1.
     METRIC_NAMESPACE = "finmlops/Promotion"
     METRIC_REJECTED_SERVING = "RejectedVersionServing"
+    # Audit records are evidence for examiners: seven years of COMPLIANCE retention, the audit
+    # bucket's default (finmlops_cdk.audit_trail) and the emulator's.
+    AUDIT_RETENTION_DAYS = 2557
     # Key prefixes: audit records in the audit bucket; the rest in the state bucket.
     AUDIT_PREFIX = "audit/"
     CLAIMS_PREFIX = "promotions/claims/"

@@ -150,6 +150,7 @@ def _print_summary(config: Config, lifecycle: Any, work: Path) -> None:
     print(
         f"  audit         {len(summary.audit_actions)} records: {', '.join(dict.fromkeys(summary.audit_actions))}"
     )
+    print(f"  audit verify  {summary.audit_verified}")
     for name, path in summary.paths.items():
         print(f"  {name:<13} {path}")
     from finmlops.tracking.runs import ui_command
@@ -165,6 +166,7 @@ def _keep_running(endpoint: str, lifecycle: Any) -> None:
     print(f"  .venv/bin/finmlops registry list --endpoint-url {endpoint}")
     print(f"  .venv/bin/finmlops registry history --endpoint-url {endpoint}")
     print(f"  .venv/bin/finmlops audit export --endpoint-url {endpoint}")
+    print(f"  .venv/bin/finmlops audit verify --endpoint-url {endpoint}")
     print(f"  local endpoints (InvokeEndpoint): {lifecycle.w.endpoints.url}")
     try:
         while True:

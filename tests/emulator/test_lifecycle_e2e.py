@@ -199,6 +199,9 @@ def test_audit_records_are_complete_and_exported(story: tuple[Lifecycle, Summary
     exported = json.loads(Path(summary.paths["audit export (JSON)"]).read_text())
     assert len(exported) == len(summary.audit_actions)
     assert all(record["actor"] and record["at"] for record in exported)
+    # Each record with its object version and COMPLIANCE retention; the trail verifies.
+    assert all(r["version_id"] and r["retention_mode"] == "COMPLIANCE" for r in exported)
+    assert summary.audit_verified.startswith(f"intact: {len(exported)} records")
 
 
 def test_validation_report_is_attached_to_the_version_and_complete(

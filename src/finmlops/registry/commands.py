@@ -14,6 +14,7 @@ from finmlops.config import SERVING_ENVIRONMENTS
 from finmlops.contracts import Approval, AuditAction, Promotion
 from finmlops.registry.approval import Decision, approve, caller_identity, reject
 from finmlops.registry.audit import AuditFilter, AuditTrail, to_csv, to_json
+from finmlops.registry.audit_verify import verify_trail
 from finmlops.registry.authorship import is_execution_arn
 from finmlops.registry.evidence import (
     EvidencePolicy,
@@ -717,7 +718,8 @@ def _audit_filter(ctx: Context) -> AuditFilter:
 
 
 def _audit_export(ctx: Context) -> int:
-    records = _audit(ctx).records(_audit_filter(ctx))
+    # Each record with its object version and Object Lock retention (GetObjectRetention).
+    records = _audit(ctx).stored(_audit_filter(ctx), retention=True)
     text = to_csv(records) if ctx.args.format == "csv" else to_json(records)
     if ctx.args.out:
         write_file(ctx.args.out, text)
@@ -743,12 +745,60 @@ def _audit_list(ctx: Context) -> int:
     return ExitCode.OK
 
 
+def _audit_verify(ctx: Context) -> int:
+    bucket = _tooling_bucket(ctx, ctx.args.audit_bucket, "audit")
+    report = verify_trail(ctx.client("s3"), bucket, group=ctx.args.group or "")
+    lines = [
+        f"{c.chain}: {c.records} records, head {c.head or '-'}"
+        + (f", first broken link {c.first_broken.record}" if c.first_broken else ", intact")
+        for c in report.chains
+    ]
+    default = report.default_retention
+    lines.append(
+        f"bucket default retention: {default.mode} {default.days} days"
+        if default
+        else "bucket default retention: none"
+    )
+    first = report.first_broken
+    if report.ok:
+        lines.append(f"audit trail intact: {report.records} records in {len(report.chains)} chains")
+    else:
+        lines.append(f"audit trail broken: first broken link {first.text() if first else '-'}")
+    ctx.emit(report.to_dict(), "\n".join(lines))
+    if report.ok:
+        return ExitCode.OK
+    print(f"finmlops: audit trail broken in s3://{bucket}", file=ctx.err)
+    for problem in report.problems:
+        print(f"  - {problem.text()}", file=ctx.err)
+    return ExitCode.REFUSED
+
+
 def register_audit(commands: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = commands.add_parser("audit", help="the audit trail: list, export for examiners")
+    parser = commands.add_parser(
+        "audit", help="the audit trail: list, export for examiners, verify"
+    )
     parser.set_defaults(parser=parser)
     sub = parser.add_subparsers(title="audit commands", metavar="COMMAND")
+    verify = add_leaf(
+        sub,
+        common,
+        "verify",
+        "check every chain (hashes, sequence, versions, Object Lock retention); exit 1 naming "
+        "the first broken link",
+        _audit_verify,
+    )
+    verify.add_argument("--group", help="only this model package group's chain")
+    verify.add_argument(
+        "--audit-bucket",
+        help="audit trail bucket (default: the tooling audit bucket of the config)",
+    )
     for name, run, what in (
-        ("export", _audit_export, "every record as CSV or JSON, for an examiner"),
+        (
+            "export",
+            _audit_export,
+            "every record as CSV or JSON, with its object version, hash "
+            "and retain-until date, for an examiner",
+        ),
         ("list", _audit_list, "records as a table"),
     ):
         p = add_leaf(sub, common, name, what, run)

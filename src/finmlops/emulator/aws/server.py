@@ -42,8 +42,10 @@ class EmbeddedAws:
         from moto.server import ThreadedMotoServer
 
         from finmlops.emulator.aws.registry_fidelity import install
+        from finmlops.emulator.aws.s3_fidelity import install as install_s3
 
         install()  # the registry keeps what SageMaker keeps (see registry_fidelity)
+        install_s3()  # S3 answers GetObjectRetention (see s3_fidelity)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
 
         self._server = ThreadedMotoServer(ip_address=LOOPBACK, port=self.port, verbose=False)

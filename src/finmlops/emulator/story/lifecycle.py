@@ -46,6 +46,7 @@ from finmlops.monitoring.jobs import drift_environment, quality_arguments
 from finmlops.naming import VARIANT_NAME
 from finmlops.registry.approval import APPROVAL_KEYS, approve, reject
 from finmlops.registry.audit import AuditTrail, to_csv, to_json
+from finmlops.registry.audit_verify import verify_trail
 from finmlops.registry.errors import RefusedError
 from finmlops.registry.gatecheck import PlatformGate
 from finmlops.registry.handler import HandlerSettings, Outcome, handle_state_change
@@ -83,6 +84,7 @@ class Summary:
     quality: dict[str, Any] = field(default_factory=dict)
     rollback: dict[str, str] = field(default_factory=dict)
     audit_actions: list[str] = field(default_factory=list)
+    audit_verified: str = ""  # what `finmlops audit verify` says of the trail
     paths: dict[str, Path] = field(default_factory=dict)
 
 
@@ -701,10 +703,19 @@ class Lifecycle:
         report = self.work_dir / "evidence" / "validation_report_v1.html"
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(decided.html, encoding="utf-8")
-        records = self.audit().records()
-        self.summary.audit_actions = [r.action for r in records]
+        # The examiner's export carries each record's version id and retention; `audit verify`
+        # checks the chains, the versions and the retention of the whole trail.
+        records = self.audit().stored(retention=True)
+        self.summary.audit_actions = [r.record.action for r in records]
         (self.work_dir / "audit.csv").write_text(to_csv(records))
         (self.work_dir / "audit.json").write_text(to_json(records))
+        verified = verify_trail(self.client("s3"), self.w.names["tooling"].audit_bucket)
+        first = verified.first_broken
+        self.summary.audit_verified = (
+            f"intact: {verified.records} records in {len(verified.chains)} chains"
+            if verified.ok
+            else f"broken: {first.text() if first else '?'}"
+        )
         self.summary.paths.update(
             {
                 "validation report": report,
@@ -713,8 +724,9 @@ class Lifecycle:
             }
         )
         return (
-            f"{len(records)} audit records exported; validation report of v1 from its registry "
-            f"entry, with the approval record {decided.audit_record}"
+            f"{len(records)} audit records exported, trail {self.summary.audit_verified}; "
+            f"validation report of v1 from its registry entry, with the approval record "
+            f"{decided.audit_record}"
         )
 
 
@@ -735,7 +747,7 @@ STORY: tuple[tuple[str, str], ...] = (
     ("promotion v2", "stage, smoke test, manual gate, prod"),
     ("rollback", "prod back to the previous approved version"),
     ("disguised self-approval", "the author in the approver role under the approver's name"),
-    ("evidence", "validation report and audit export"),
+    ("evidence", "validation report, audit export and audit verify"),
 )
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from finmlops.config import Config
-from finmlops.contracts import Placeholder
+from finmlops.contracts import Placeholder, Promotion
 from finmlops.emulator.aws.server import EMULATOR_ACCOUNT, EmbeddedAws
 from finmlops.emulator.aws.serving import LocalEndpoints
 from finmlops.emulator.world.template import SynthesizedPipeline, pipelines_in
@@ -94,6 +94,16 @@ def provision(
     for bucket in buckets:
         s3.create_bucket(Bucket=bucket)
     s3.create_bucket(Bucket=n["tooling"].audit_bucket, ObjectLockEnabledForBucket=True)
+    # As the template makes it: every record gets COMPLIANCE retention as it is written.
+    s3.put_object_lock_configuration(
+        Bucket=n["tooling"].audit_bucket,
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {
+                "DefaultRetention": {"Mode": "COMPLIANCE", "Days": Promotion.AUDIT_RETENTION_DAYS}
+            },
+        },
+    )
     kms_key = aws.client("kms").create_key(Description="emulated data key")["KeyMetadata"]["Arn"]
     role_name = n["dev"].role("sagemaker-build")
     iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=_trust_service("sagemaker"))
