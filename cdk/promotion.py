@@ -1,7 +1,7 @@
 """Promotion (tooling account): the platform pipeline and the model promotion path.
 
 - Platform: source (S3 object, or any Git provider through a CodeStar connection) -> build and
-  test (CodeBuild running buildspec.yml) -> deploy dev.
+  test (CodeBuild running buildspec.yml) -> deploy dev -> start one model build of the commit.
 - Model promotion: the dev account forwards "Approved" events of our group to this account's
   bus; a rule (retry policy, dead-letter queue) invokes the approval-event handler
   (`finmlops.registry.handler`), which checks the version and starts the promotion pipeline with
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import CfnOutput, Duration, IgnoreMode, Stack
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codepipeline_actions as actions
@@ -26,9 +26,10 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
-from finmlops_cdk.assets import package_code
+from finmlops_cdk.assets import COMMON_EXCLUDES, package_code
 from finmlops_cdk.compliance import acknowledge
 from finmlops_cdk.data_stack import DataStack
 from finmlops_cdk.events import REJECTED, AdmitForwarders, approval_pattern, reliable
@@ -43,12 +44,13 @@ from finmlops_cdk.security import (
     logs_access,
     managed_policy,
     object_ack,
+    person_role,
     s3_access,
 )
 
 from finmlops.config import SERVING_ENVIRONMENTS, Config
 from finmlops.contracts import Promotion
-from finmlops.naming import Names, Role, names
+from finmlops.naming import BOOTSTRAP_QUALIFIER, Names, Role, names
 
 CDK_CLI_VERSION = "2.1148.1"  # package.json pins the same version
 SOURCE_OBJECT_KEY = "source/finmlops.zip"
@@ -57,7 +59,19 @@ ALL_ENVIRONMENTS = "all"  # default of the TargetEnvironment variable: stage, th
 HANDLER_TIMEOUT = Duration.seconds(60)
 BUILD_TIMEOUT = Duration.minutes(60)
 HANDLER_MEMORY_MB = 256
-HANDLER_CONCURRENCY = 2
+# What the start-build action installs: the platform as the tooling stack shipped it.
+PLATFORM_SOURCE: tuple[str, ...] = (
+    "src",
+    "pipelines",
+    "cdk",
+    "config",
+    "pyproject.toml",
+    "requirements.lock",
+    "README.md",
+)
+# Outside the source directory, which holds the commit (data here, never run).
+PLATFORM_DIR = "$HOME/finmlops-platform"
+PLATFORM_VENV = "$HOME/finmlops-venv"
 
 
 @dataclass(frozen=True)
@@ -100,12 +114,26 @@ def assume_role_commands(role_arn: str, session: str) -> list[str]:
     ]
 
 
+def install_shipped_platform() -> list[str]:
+    """Install the platform code the tooling stack shipped (`$PLATFORM_CODE`, a CDK asset), not
+    the commit's: the action that runs it may append audit records."""
+    return [
+        f'aws s3 cp "$PLATFORM_CODE" {PLATFORM_DIR}.zip --quiet',
+        f"mkdir -p {PLATFORM_DIR} && unzip -q {PLATFORM_DIR}.zip -d {PLATFORM_DIR}",
+        f"python -m venv {PLATFORM_VENV}",
+        f"{PLATFORM_VENV}/bin/pip install --quiet -c {PLATFORM_DIR}/requirements.lock "
+        f"{PLATFORM_DIR}",
+    ]
+
+
 def start_build_commands(dev: Names) -> list[str]:
-    """After the dev deploy: one model build for this commit, started as the dev build starter."""
+    """After the dev deploy: one model build for this commit, started as the dev build starter
+    by the shipped platform code (the source artifact is read as data, never run)."""
     return [
         *assume_role_commands(dev.role_arn(Role.BUILD_STARTER), "start-build"),
-        '.venv/bin/python -m finmlops.buildrun start --git-commit "$CODEBUILD_RESOLVED_SOURCE_VERSION"'
-        ' --author "$CODEBUILD_INITIATOR"',
+        f"{PLATFORM_VENV}/bin/python -m finmlops.buildrun start "
+        f"--config {PLATFORM_DIR}/config/platform.yaml "
+        '--git-commit "$CODEBUILD_RESOLVED_SOURCE_VERSION" --author "$CODEBUILD_INITIATOR"',
     ]
 
 
@@ -192,6 +220,7 @@ class BuildProject(Construct):
         role: iam.IRole,
         privileged: bool = False,
         timeout: Duration = BUILD_TIMEOUT,
+        environment_variables: dict[str, codebuild.BuildEnvironmentVariable] | None = None,
     ) -> None:
         super().__init__(scope, id_)
         self.log_group = encrypted_log_group(self, "Logs", encryption_key=log_key)
@@ -203,6 +232,7 @@ class BuildProject(Construct):
             encryption_key=encryption_key,
             role=role,
             timeout=timeout,
+            environment_variables=environment_variables,
             environment=codebuild.BuildEnvironment(
                 build_image=codebuild.LinuxBuildImage.STANDARD_7_0,
                 compute_type=codebuild.ComputeType.MEDIUM,
@@ -244,6 +274,7 @@ class ApprovalHandler(Construct):
         audit_retention_days: int,
         ops_key: kms.IKey,
         alerts: sns.ITopic,
+        reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, id_)
         self.environment = {
@@ -270,7 +301,7 @@ class ApprovalHandler(Construct):
                 environment=self.environment,
                 timeout=HANDLER_TIMEOUT,
                 memory_mb=HANDLER_MEMORY_MB,
-                concurrency=HANDLER_CONCURRENCY,
+                concurrency=reserved_concurrency,
                 outside_vpc="The tooling account has no VPC in the configuration; the handler "
                 "only calls AWS APIs (TLS, SigV4, named resources).",
             ),
@@ -378,9 +409,22 @@ class ApprovalHandler(Construct):
 class PromotionStack(Stack):
     """Tooling account: pipelines, the approval handler, and the bus policy admitting dev.
 
+    One CodeBuild role per deploy target (ADR 0012): the role that runs the repository's code for
+    an environment may reach that environment's bootstrap roles and nothing of another one.
+
+    | role (`<project>-tooling-...`) | runs | may |
+    |---|---|---|
+    | (generated) BuildAndTest | buildspec.yml of the commit | read the source |
+    | `deploy-dev` | `cdk deploy` of dev (the commit's code) | dev's bootstrap roles |
+    | `start-build` | the shipped platform code, never the commit's | dev's build starter, append audit records |
+    | `promote-stage` | resolve, `cdk deploy` of stage, smoke test, record | stage's bootstrap and smoke-test roles, dev's registry-lifecycle role, the registry, the audit trail, the deployment history |
+    | `promote-prod` | resolve, `cdk deploy` of prod, record | the same for prod |
+    | `operator` (people, MFA, source identity) | `promote rollback/status`, `audit export` | the deployment history, the audit trail, the registry, the promotion pipeline |
+
     Attributes: `artifact_bucket`, `source_bucket` (None with a connection), `platform_pipeline`,
     `promotion_pipeline`, `handler` (ApprovalHandler), `projects` (name -> PipelineProject),
-    `pipeline_role`, `build_role`, `deploy_role`.
+    `pipeline_role`, `build_role`, `deploy_roles` (environment -> role), `start_build_role`,
+    `operator`, `platform_code` (the shipped code the start-build action runs).
     """
 
     def __init__(  # noqa: PLR0915 - two pipelines, read top to bottom
@@ -396,6 +440,7 @@ class PromotionStack(Stack):
     ) -> None:
         super().__init__(scope, id_, **kwargs)
         n = names(config, "tooling")
+        dev = names(config, "dev")
         if data.state is None:
             raise ValueError("the promotion stack needs the tooling data stack")
         key = data.data_key
@@ -419,6 +464,8 @@ class PromotionStack(Stack):
                 access_logs=data.access_logs,
             ).bucket
 
+        # The pipelines write artifacts; every build only reads its input: a build that could
+        # write could replace the source artifact another pipeline deploys.
         artifacts = [
             *s3_access(
                 sid="PipelineArtifacts",
@@ -429,6 +476,15 @@ class PromotionStack(Stack):
                 list_objects=True,
             ),
             kms_access(sid="ArtifactKey", key_arn=key.key_arn, decrypt=True, encrypt=True),
+        ]
+        read_source = [
+            *s3_access(
+                sid="ReadSourceArtifact",
+                partition=partition,
+                bucket=n.pipeline_artifact_bucket,
+                read=True,
+            ),
+            kms_access(sid="ArtifactKey", key_arn=key.key_arn, decrypt=True),
         ]
         artifacts_reason = object_ack(
             partition,
@@ -452,20 +508,33 @@ class PromotionStack(Stack):
             assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
             description="Build and test: no deploy rights",
         )
-        # Resolves, synthesizes and deploys: named, so stage and prod trust it (smoke test).
-        self.deploy_role = iam.Role(
-            self,
-            "DeployRole",
-            role_name=n.role(Role.PROMOTION_BUILD),
-            assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
-            description="Promotion CodeBuild: resolve the version, cdk deploy to dev/stage/prod",
+        self.deploy_roles = {
+            "dev": self._codebuild_role(
+                "DeployDevRole",
+                n.role(Role.DEPLOY_DEV),
+                "Platform pipeline: cdk deploy of dev (repository code); dev's bootstrap roles only",
+            ),
+            **{
+                env: self._codebuild_role(
+                    f"Promote{env.capitalize()}Role",
+                    n.role(Role.promote(env)),
+                    f"Promotion: resolve the version, cdk deploy {env}, record; {env} only",
+                )
+                for env in SERVING_ENVIRONMENTS
+            },
+        }
+        self.start_build_role = self._codebuild_role(
+            "StartBuildRole",
+            n.role(Role.START_BUILD),
+            "Platform pipeline: start one model build of the commit (shipped code, not the commit's)",
         )
 
         self.projects: dict[str, codebuild.PipelineProject] = {}
-        log_groups: dict[str, list[logs.ILogGroup]] = {"build": [], "deploy": []}
+        log_groups: dict[str, list[logs.ILogGroup]] = {}
 
-        def project(name: str, description: str, spec: Any, *, deploys: bool, **extra: Any) -> Any:
-            role = self.deploy_role if deploys else self.build_role
+        def project(
+            name: str, description: str, spec: Any, role: iam.Role, **extra: Any
+        ) -> codebuild.PipelineProject:
             built = BuildProject(
                 self,
                 name,
@@ -476,7 +545,7 @@ class PromotionStack(Stack):
                 role=role.without_policy_updates(),
                 **extra,
             )
-            log_groups["deploy" if deploys else "build"].append(built.log_group)
+            log_groups.setdefault(role.node.id, []).append(built.log_group)
             self.projects[name] = built.project
             return built.project
 
@@ -484,25 +553,45 @@ class PromotionStack(Stack):
             "BuildAndTest",
             "Lint, type-check, test and synthesize (buildspec.yml)",
             codebuild.BuildSpec.from_source_filename("buildspec.yml"),
-            deploys=False,
+            self.build_role,
         )
         deploy_dev = project(
             "DeployDev",
-            "cdk deploy of the dev stage (model build), then one build of this commit",
+            "cdk deploy of the dev stage (model build)",
             _inline(
                 {
                     "install": _install_commands(),
                     "build": [
                         ".venv/bin/python -m finmlops_cdk.app --out cdk.out --environment dev",
                         *_deploy_commands("dev", app="cdk.out"),
-                        *start_build_commands(names(config, "dev")),
                     ],
                 }
             ),
-            deploys=True,
+            self.deploy_roles["dev"],
             privileged=True,
         )
-        registry_role = names(config, "dev").role_arn(Role.REGISTRY_LIFECYCLE)
+        # The platform's code as the tooling stack shipped it: reviewed and deployed by a person,
+        # so a commit cannot change what the role that writes audit records runs.
+        self.platform_code = s3_assets.Asset(
+            self,
+            "PlatformCode",
+            path=str(root),
+            ignore_mode=IgnoreMode.DOCKER,
+            exclude=["*", *(f"!{path}" for path in PLATFORM_SOURCE), *COMMON_EXCLUDES],
+        )
+        start_build = project(
+            "StartModelBuild",
+            "One model build of the deployed commit, by the shipped platform code",
+            _inline({"install": install_shipped_platform(), "build": start_build_commands(dev)}),
+            self.start_build_role,
+            timeout=Duration.minutes(30),
+            environment_variables={
+                "PLATFORM_CODE": codebuild.BuildEnvironmentVariable(
+                    value=self.platform_code.s3_object_url
+                )
+            },
+        )
+        registry_role = dev.role_arn(Role.REGISTRY_LIFECYCLE)
         deploy = {
             env: project(
                 f"Deploy{env.capitalize()}",
@@ -510,7 +599,7 @@ class PromotionStack(Stack):
                 _inline(
                     {"install": _install_commands(), "build": promote_commands(env, registry_role)}
                 ),
-                deploys=True,
+                self.deploy_roles[env],
                 privileged=True,  # the monitoring image is built at deploy
             )
             for env in SERVING_ENVIRONMENTS
@@ -519,33 +608,97 @@ class PromotionStack(Stack):
             "SmokeTestStage",
             "Stage endpoint: in service, serving the approved version, rollback alarms quiet",
             _inline({"build": [*_only_for("stage"), *smoke_test_commands(names(config, "stage"))]}),
-            deploys=True,
+            self.deploy_roles["stage"],
             timeout=Duration.minutes(30),
         )
 
-        build_policy = managed_policy(
-            self,
-            "BuildPermissions",
-            role=self.build_role,
-            description="Build and test: read the source artifact, write logs",
-            statements=[
-                *artifacts,
-                *(
-                    logs_access(sid=f"Logs{i}", log_group=g)
-                    for i, g in enumerate(log_groups["build"])
+        def logs_of(role: iam.Role) -> list[iam.PolicyStatement]:
+            return [
+                logs_access(sid=f"Logs{i}", log_group=g)
+                for i, g in enumerate(log_groups.get(role.node.id, []))
+            ]
+
+        acknowledge(
+            managed_policy(
+                self,
+                "BuildPermissions",
+                role=self.build_role,
+                description="Build and test: read the source artifact, write logs",
+                statements=[*read_source, *logs_of(self.build_role)],
+            ),
+            artifacts_reason,
+        )
+        acknowledge(
+            managed_policy(
+                self,
+                "DeployDevPermissions",
+                role=self.deploy_roles["dev"],
+                description="cdk deploy of dev: dev's bootstrap roles, nothing else",
+                statements=[
+                    *read_source,
+                    *logs_of(self.deploy_roles["dev"]),
+                    assume_bootstrap_roles(dev),
+                ],
+            ),
+            artifacts_reason | bootstrap_reason(dev),
+        )
+        gate = GateGrants(n=n, audit_key=data.audit_key, state_key=data.data_key)
+        asset_object = (
+            f"arn:{partition}:s3:::{self.platform_code.s3_bucket_name}/"
+            f"{self.platform_code.s3_object_key}"
+        )
+        acknowledge(
+            managed_policy(
+                self,
+                "StartBuildPermissions",
+                role=self.start_build_role,
+                description="Start one model build as dev's build starter; append audit records",
+                statements=[
+                    *read_source,
+                    *logs_of(self.start_build_role),
+                    iam.PolicyStatement(
+                        sid="ReadShippedPlatformCode",
+                        actions=["s3:GetObject"],
+                        resources=[asset_object],
+                    ),
+                    iam.PolicyStatement(
+                        sid="AssumeDevBuildStarter",
+                        actions=["sts:AssumeRole"],
+                        resources=[dev.role_arn(Role.BUILD_STARTER)],
+                    ),
+                    *gate.audit,
+                ],
+            ),
+            artifacts_reason | gate.audit_reason,
+        )
+        for env in SERVING_ENVIRONMENTS:
+            target = names(config, env)
+            role = self.deploy_roles[env]
+            assumed = [registry_role] + (
+                [target.role_arn(Role.SMOKE_TEST)] if env == "stage" else []
+            )
+            acknowledge(
+                managed_policy(
+                    self,
+                    f"Promote{env.capitalize()}Permissions",
+                    role=role,
+                    description=f"Resolve, cdk deploy {env} through its bootstrap roles, record",
+                    statements=[
+                        *read_source,
+                        *logs_of(role),
+                        assume_bootstrap_roles(target),
+                        iam.PolicyStatement(
+                            sid="AssumeLifecycleAndSmokeTestRoles",
+                            actions=["sts:AssumeRole"],
+                            resources=assumed,
+                        ),
+                        *gate.audit,
+                        *gate.history,
+                        gate.read_registry,
+                    ],
                 ),
-            ],
-        )
-        acknowledge(build_policy, artifacts_reason)
-        self._deploy_permissions(
-            config=config,
-            n=n,
-            artifacts=artifacts,
-            artifacts_reason=artifacts_reason,
-            log_groups=log_groups["deploy"],
-            audit_key=data.audit_key,
-            state_key=data.data_key,
-        )
+                artifacts_reason | bootstrap_reason(target) | gate.reasons,
+            )
 
         source_output = codepipeline.Artifact("Source")
         pipeline_role = self.pipeline_role.without_policy_updates()
@@ -579,6 +732,15 @@ class PromotionStack(Stack):
                 )
             ],
             on_failure=codepipeline.FailureConditions(result=codepipeline.Result.ROLLBACK),
+        )
+        # Its own stage: a build that fails to start must not roll the dev deployment back.
+        self.platform_pipeline.add_stage(
+            stage_name="StartModelBuild",
+            actions=[
+                actions.CodeBuildAction(
+                    action_name="StartModelBuild", project=start_build, input=source_output
+                )
+            ],
         )
 
         promotion_source = codepipeline.Artifact("PromotionSource")
@@ -674,6 +836,14 @@ class PromotionStack(Stack):
             topic=data.alerts,
             ops_key=data.ops_key,
         )
+        self.operator = Operators(
+            self,
+            "Operators",
+            role_name=n.role(Role.OPERATOR),
+            gate=gate,
+            promotion_pipeline_arn=pipeline_arns[1],
+            registry_lifecycle_arn=registry_role,
+        ).role
 
         self.handler = ApprovalHandler(
             self,
@@ -688,8 +858,8 @@ class PromotionStack(Stack):
             audit_retention_days=data.audit_retention_days,
             ops_key=data.ops_key,
             alerts=data.alerts,
+            reserved_concurrency=config.functions.reserved_concurrency,
         )
-        dev = names(config, "dev")
         self.admit_dev = AdmitForwarders(
             self,
             "AdmitApprovals",
@@ -703,6 +873,16 @@ class PromotionStack(Stack):
                 "SourceObject",
                 value=f"s3://{n.source_bucket}/{SOURCE_OBJECT_KEY}",
             )
+
+    def _codebuild_role(self, id_: str, role_name: str, description: str) -> iam.Role:
+        """A named CodeBuild role (other accounts' trust policies name it)."""
+        return iam.Role(
+            self,
+            id_,
+            role_name=role_name,
+            assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
+            description=description,
+        )
 
     def _source_action(
         self, source: SourceSettings, output: codepipeline.Artifact, *, poll: bool
@@ -781,109 +961,169 @@ class PromotionStack(Stack):
         )
         acknowledge(policy, artifacts_reason)
 
-    def _deploy_permissions(
-        self,
-        *,
-        config: Config,
-        n: Names,
-        artifacts: list[iam.PolicyStatement],
-        artifacts_reason: dict[str, str],
-        log_groups: list[logs.ILogGroup],
-        audit_key: kms.IKey,
-        state_key: kms.IKey,
-    ) -> None:
-        """Assume the bootstrap roles of dev, stage and prod; read versions and write the
-        gate's audit records and the deployment history; assume the smoke-test roles of stage
-        and prod and dev's build-starter and registry-lifecycle roles."""
-        bootstrap = []
-        assumed = []
-        for env in ("dev", *SERVING_ENVIRONMENTS):
-            target = names(config, env)
-            account, region = target.env.account, target.env.region
-            bootstrap.append(
-                f"arn:{target.partition}:iam::{account}:role/cdk-*-role-{account}-{region}"
+
+def assume_bootstrap_roles(target: Names) -> iam.PolicyStatement:
+    """The `cdk bootstrap` roles of one account (deploy, file and image publishing, lookup),
+    by name pattern and their `aws-cdk:bootstrap-role` tag; `cdk bootstrap --trust` admits
+    the tooling account on their side (docs/deploy.md)."""
+    return iam.PolicyStatement(
+        sid="AssumeBootstrapRoles",
+        actions=["sts:AssumeRole", "sts:TagSession"],
+        resources=[bootstrap_roles_arn(target)],
+        conditions={
+            "StringEquals": {
+                "iam:ResourceTag/aws-cdk:bootstrap-role": [
+                    "deploy",
+                    "file-publishing",
+                    "image-publishing",
+                    "lookup",
+                ]
+            }
+        },
+    )
+
+
+def bootstrap_roles_arn(target: Names) -> str:
+    account, region = target.env.account, target.env.region
+    return (
+        f"arn:{target.partition}:iam::{account}:role/"
+        f"cdk-{BOOTSTRAP_QUALIFIER}-*-role-{account}-{region}"
+    )
+
+
+def bootstrap_reason(target: Names) -> dict[str, str]:
+    return {
+        iam5_resource(bootstrap_roles_arn(target)): "The cdk bootstrap roles of one target "
+        "account (deploy, file- and image-publishing, lookup), narrowed by their "
+        "aws-cdk:bootstrap-role tag; `cdk bootstrap --trust` admits this account."
+    }
+
+
+@dataclass(frozen=True)
+class GateGrants:
+    """What the promotion gate and its records need in tooling: append audit records, read and
+    write the deployment history, read the registry (dev, through the group's policy)."""
+
+    n: Names
+    audit_key: kms.IKey
+    state_key: kms.IKey
+
+    @property
+    def audit(self) -> list[iam.PolicyStatement]:
+        return [
+            *audit_trail_access(
+                sid="AppendAuditRecords", partition=self.n.partition, bucket=self.n.audit_bucket
+            ),
+            kms_access(sid="AuditKey", key_arn=self.audit_key.key_arn, decrypt=True, encrypt=True),
+        ]
+
+    @property
+    def history(self) -> list[iam.PolicyStatement]:
+        return [
+            *s3_access(
+                sid="DeploymentHistory",
+                partition=self.n.partition,
+                bucket=self.n.state_bucket,
+                prefix=Promotion.DEPLOYMENTS_PREFIX,
+                read=True,
+                write=True,
+                list_objects=True,
+            ),
+            kms_access(sid="StateKey", key_arn=self.state_key.key_arn, decrypt=True, encrypt=True),
+        ]
+
+    @property
+    def read_registry(self) -> iam.PolicyStatement:
+        return iam.PolicyStatement(
+            sid="ReadVersionsInRegistry",
+            actions=[
+                "sagemaker:DescribeModelPackage",
+                "sagemaker:DescribeModelPackageGroup",
+                "sagemaker:ListModelPackages",
+            ],
+            resources=[self.n.model_package_group_arn, self.n.model_packages_arn],
+        )
+
+    @property
+    def audit_reason(self) -> dict[str, str]:
+        return object_ack(
+            self.n.partition,
+            self.n.audit_bucket,
+            Promotion.AUDIT_PREFIX,
+            "Appends one record per decision, resolution or deployment under audit/ "
+            "(Object Lock, conditional creates).",
+        )
+
+    @property
+    def reasons(self) -> dict[str, str]:
+        return (
+            self.audit_reason
+            | object_ack(
+                self.n.partition,
+                self.n.state_bucket,
+                Promotion.DEPLOYMENTS_PREFIX,
+                "One write-once entry per deployment under deployments/<env>/ (what rollback "
+                "returns to).",
             )
-            if env in SERVING_ENVIRONMENTS:
-                assumed.append(target.role_arn(Role.SMOKE_TEST))
-            else:
-                assumed.append(target.role_arn(Role.BUILD_STARTER))
-                assumed.append(target.role_arn(Role.REGISTRY_LIFECYCLE))
+            | {
+                iam5_resource(self.n.model_packages_arn): "Every version of this one model "
+                "group: the pipeline variable or the operator names the version."
+            }
+        )
+
+
+class Operators(Construct):
+    """The role people assume to operate promotions (`finmlops promote rollback`, `promote
+    status`, `audit export`): IAM users of tooling, with MFA, as themselves (source identity).
+
+    Attribute: `role`.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        role_name: str,
+        gate: GateGrants,
+        promotion_pipeline_arn: str,
+        registry_lifecycle_arn: str,
+    ) -> None:
+        super().__init__(scope, id_)
+        self.role = person_role(
+            self,
+            "Role",
+            role_name=role_name,
+            description="Operators: roll back, follow promotions, export the audit trail",
+        )
         policy = managed_policy(
             self,
-            "DeployPermissions",
-            role=self.deploy_role,
-            description="Resolve, synthesize, deploy through the bootstrap roles, smoke test",
+            "Permissions",
+            role=self.role,
+            description="Rollback and status: history, audit trail, registry, promotion pipeline",
             statements=[
-                *artifacts,
-                *(logs_access(sid=f"Logs{i}", log_group=g) for i, g in enumerate(log_groups)),
-                *audit_trail_access(
-                    sid="GateAuditRecords", partition=n.partition, bucket=n.audit_bucket
-                ),
-                kms_access(sid="AuditKey", key_arn=audit_key.key_arn, decrypt=True, encrypt=True),
-                *s3_access(
-                    sid="DeploymentHistory",
-                    partition=n.partition,
-                    bucket=n.state_bucket,
-                    prefix=Promotion.DEPLOYMENTS_PREFIX,
-                    read=True,
-                    write=True,
-                    list_objects=True,
-                ),
-                kms_access(sid="StateKey", key_arn=state_key.key_arn, decrypt=True, encrypt=True),
+                *gate.audit,
+                *gate.history,
+                gate.read_registry,
                 iam.PolicyStatement(
-                    sid="AssumeBootstrapRoles",
-                    actions=["sts:AssumeRole", "sts:TagSession"],
-                    resources=bootstrap,
-                    conditions={
-                        "StringEquals": {
-                            "iam:ResourceTag/aws-cdk:bootstrap-role": [
-                                "deploy",
-                                "file-publishing",
-                                "image-publishing",
-                                "lookup",
-                            ]
-                        }
-                    },
-                ),
-                iam.PolicyStatement(
-                    sid="AssumeBuildStarterLifecycleAndSmokeTestRoles",
-                    actions=["sts:AssumeRole"],
-                    resources=assumed,
-                ),
-                iam.PolicyStatement(
-                    sid="ReadVersionsInRegistry",
+                    sid="RedeployThroughThePipeline",
                     actions=[
-                        "sagemaker:DescribeModelPackage",
-                        "sagemaker:DescribeModelPackageGroup",
-                        "sagemaker:ListModelPackages",
+                        "codepipeline:StartPipelineExecution",
+                        "codepipeline:GetPipelineState",
+                        "codepipeline:GetPipelineExecution",
+                        "codepipeline:ListPipelineExecutions",
                     ],
-                    resources=[n.model_package_group_arn, n.model_packages_arn],
+                    resources=[promotion_pipeline_arn],
+                ),
+                # Rollback marks the version RolledBack in dev's registry (ADR 0008).
+                iam.PolicyStatement(
+                    sid="AssumeRegistryLifecycle",
+                    actions=["sts:AssumeRole", "sts:SetSourceIdentity"],
+                    resources=[registry_lifecycle_arn],
                 ),
             ],
         )
-        reasons = {
-            iam5_resource(arn): "The cdk bootstrap roles of one target account (deploy, "
-            "file- and image-publishing, lookup), narrowed by their aws-cdk:bootstrap-role "
-            "tag; `cdk bootstrap --trust` admits this account."
-            for arn in bootstrap
-        }
-        reasons[iam5_resource(n.model_packages_arn)] = (
-            "Every version of this one model group: the pipeline variable names the version."
-        )
-        audit = object_ack(
-            n.partition,
-            n.audit_bucket,
-            Promotion.AUDIT_PREFIX,
-            "The promotion gate appends one record per resolution under audit/ (Object Lock).",
-        )
-        history = object_ack(
-            n.partition,
-            n.state_bucket,
-            Promotion.DEPLOYMENTS_PREFIX,
-            "One write-once entry per deployment under deployments/<env>/ (what rollback "
-            "returns to).",
-        )
-        acknowledge(policy, reasons | artifacts_reason | audit | history)
+        acknowledge(policy, gate.reasons)
 
 
 def smoke_test_commands(n: Names) -> list[str]:
