@@ -314,10 +314,13 @@ def s3_access(
         )
     ]
     if list_objects:
+        # s3:prefix is defined for ListBucket only (Service Authorization Reference): under a
+        # prefix condition GetBucketLocation would never be allowed, so it goes with whole
+        # buckets only.
         statements.append(
             iam.PolicyStatement(
                 sid=f"{sid}List",
-                actions=["s3:ListBucket", "s3:GetBucketLocation"],
+                actions=["s3:ListBucket"] if prefix else ["s3:ListBucket", "s3:GetBucketLocation"],
                 resources=[f"arn:{partition}:s3:::{bucket}"],
                 conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}} if prefix else None,
             )

