@@ -4,7 +4,7 @@
   environment, all three compliance packs attached: synth itself is the zero-findings check.
 - `variant`: the same config flipped where it has choices (Model Monitor mode, linear traffic,
   retraining on drift and on a schedule, a CodeStar connection, an explicit manifest, a managed
-  MLflow server) for tooling, dev and prod.
+  MLflow server, reserved Lambda concurrency) for tooling, dev and prod.
 """
 
 from __future__ import annotations
@@ -136,12 +136,15 @@ def variant_config(config: Any) -> Any:
     tracking = config.tracking.model_copy(update={"mode": "local"})
     # The default config posts alerts to a chat webhook; the variant only emails them.
     notifications = config.notifications.model_copy(update={"chat_webhook_parameter": None})
+    # Accounts with a raised Lambda quota reserve concurrency (off by default).
+    functions = config.functions.model_copy(update={"reserved_concurrency": 2})
     return config.model_copy(
         update={
             "monitoring": monitoring,
             "deployment": deployment,
             "tracking": tracking,
             "notifications": notifications,
+            "functions": functions,
         }
     )
 

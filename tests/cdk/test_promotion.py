@@ -27,9 +27,12 @@ def test_both_pipelines_are_codepipeline_v2(platform: Any) -> None:
         assert pipeline["PipelineType"] == "V2"
 
 
-def test_platform_pipeline_builds_tests_then_deploys_dev(platform: Any) -> None:
+def test_platform_pipeline_builds_tests_deploys_dev_then_starts_one_build(platform: Any) -> None:
     pipeline = _pipelines(platform)["credit-risk-platform"]
-    assert _stage_names(pipeline) == ["Source", "BuildAndTest", "DeployDev"]
+    assert _stage_names(pipeline) == ["Source", "BuildAndTest", "DeployDev", "StartModelBuild"]
+    # A build that fails to start does not roll the dev deployment back.
+    assert pipeline["Stages"][2]["OnFailure"] == {"Result": "ROLLBACK"}
+    assert "OnFailure" not in pipeline["Stages"][3]
     (source,) = pipeline["Stages"][0]["Actions"]
     assert source["ActionTypeId"]["Provider"] == "S3"
     assert source["Configuration"]["S3ObjectKey"] == "source/finmlops.zip"
@@ -96,18 +99,17 @@ def _buildspec(synth: Any, description_part: str) -> str:
     raise AssertionError(description_part)
 
 
-TRUSTS_ONLY_THE_PROMOTION_BUILD = {
-    "Statement": [
-        {
-            "Action": "sts:AssumeRole",
-            "Effect": "Allow",
-            "Principal": {
-                "AWS": "arn:aws:iam::444444444444:role/credit-risk-tooling-promotion-build"
-            },
-        }
-    ],
-    "Version": "2012-10-17",
-}
+def _trusts_only(role_name: str) -> dict[str, Any]:
+    return {
+        "Statement": [
+            {
+                "Action": "sts:AssumeRole",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::444444444444:role/{role_name}"},
+            }
+        ],
+        "Version": "2012-10-17",
+    }
 
 
 @pytest.mark.parametrize("env", ["stage", "prod"])
@@ -128,27 +130,38 @@ def test_each_deployment_resolves_through_the_gate_synthesizes_deploys_then_reco
     assert "--no-lifecycle" not in spec
 
 
-def test_the_promotion_build_may_assume_dev_registry_lifecycle_role_which_trusts_only_it(
+def test_dev_registry_lifecycle_role_trusts_the_promotions_and_operators_as_themselves(
     platform: Any,
 ) -> None:
-    template = platform.templates["tooling"]["Promotion"]
-    (statement,) = [
-        s
-        for r in template["Resources"].values()
-        if r["Type"] == "AWS::IAM::ManagedPolicy"
-        for s in r["Properties"]["PolicyDocument"]["Statement"]
-        if s.get("Sid") == "AssumeBuildStarterLifecycleAndSmokeTestRoles"
-    ]
-    assert (
-        "arn:aws:iam::111111111111:role/credit-risk-dev-registry-lifecycle"
-        in (statement["Resource"])
-    )
     platform.template("dev", "ModelBuild").has_resource_properties(
         "AWS::IAM::Role",
         {
             "RoleName": "credit-risk-dev-registry-lifecycle",
             "MaxSessionDuration": 3600,
-            "AssumeRolePolicyDocument": TRUSTS_ONLY_THE_PROMOTION_BUILD,
+            "AssumeRolePolicyDocument": {
+                "Statement": [
+                    {
+                        "Action": "sts:AssumeRole",
+                        "Effect": "Allow",
+                        "Principal": {
+                            "AWS": [
+                                "arn:aws:iam::444444444444:role/credit-risk-tooling-promote-prod",
+                                "arn:aws:iam::444444444444:role/credit-risk-tooling-promote-stage",
+                            ]
+                        },
+                    },
+                    {
+                        "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
+                        "Condition": {"Null": {"sts:SourceIdentity": "false"}},
+                        "Effect": "Allow",
+                        "Principal": {
+                            "AWS": "arn:aws:iam::444444444444:role/credit-risk-tooling-operator"
+                        },
+                        "Sid": "OperatorsAsThemselves",
+                    },
+                ],
+                "Version": "2012-10-17",
+            },
         },
     )
 
@@ -297,33 +310,48 @@ def test_dead_letter_queues_are_encrypted_and_tls_only(platform: Any) -> None:
         ), (env, lid)
 
 
-def test_handler_sets_timeout_memory_concurrency_tracing_and_a_dlq(platform: Any) -> None:
+def test_handler_sets_timeout_memory_concurrency_tracing_and_a_dlq(
+    platform: Any, variant: Any
+) -> None:
     from finmlops.contracts import Promotion
 
+    expected = {
+        "Handler": Promotion.HANDLER,
+        "Timeout": 60,
+        "MemorySize": 256,
+        "TracingConfig": {"Mode": "Active"},
+        "DeadLetterConfig": {"TargetArn": Match.any_value()},
+        "KmsKeyArn": Match.any_value(),
+    }
     platform.template("tooling", "Promotion").has_resource_properties(
-        "AWS::Lambda::Function",
-        {
-            "Handler": Promotion.HANDLER,
-            "Timeout": 60,
-            "MemorySize": 256,
-            "ReservedConcurrentExecutions": 2,
-            "TracingConfig": {"Mode": "Active"},
-            "DeadLetterConfig": {"TargetArn": Match.any_value()},
-            "KmsKeyArn": Match.any_value(),
-        },
+        "AWS::Lambda::Function", expected | {"ReservedConcurrentExecutions": Match.absent()}
+    )
+    variant.template("tooling", "Promotion").has_resource_properties(
+        "AWS::Lambda::Function", expected | {"ReservedConcurrentExecutions": 2}
     )
 
 
 def test_every_lambda_sets_timeout_memory_and_either_concurrency_or_an_acknowledgment(
-    platform: Any,
+    platform: Any, variant: Any
 ) -> None:
-    for env, _, lid, function in platform.resources("AWS::Lambda::Function"):
-        props = function["Properties"]
-        assert props.get("Timeout"), (env, lid)
-        assert props.get("MemorySize"), (env, lid)
-        if "CDKBucketDeployment" not in lid:  # deploy-time custom resource (acknowledged)
-            assert props.get("ReservedConcurrentExecutions"), (env, lid)
-            assert props.get("TracingConfig") == {"Mode": "Active"}, (env, lid)
+    """Reserved concurrency is the config's choice (functions.reserved_concurrency), off by
+    default: a new account's quota (10, all of which must stay unreserved) rejects any
+    reservation. Without it, cdk-nag's finding is acknowledged on the function."""
+    for synth, reserved in ((platform, None), (variant, 2)):
+        for env, _, lid, function in synth.resources("AWS::Lambda::Function"):
+            props = function["Properties"]
+            assert props.get("Timeout"), (env, lid)
+            assert props.get("MemorySize"), (env, lid)
+            if "CDKBucketDeployment" not in lid:  # deploy-time custom resource (acknowledged)
+                assert props.get("ReservedConcurrentExecutions") == reserved, (env, lid)
+                assert props.get("TracingConfig") == {"Mode": "Active"}, (env, lid)
+
+
+def test_unreserved_functions_acknowledge_the_concurrency_finding_with_a_reason() -> None:
+    from finmlops_cdk.functions import UNRESERVED_REASON
+
+    assert "functions.reserved_concurrency" in UNRESERVED_REASON
+    assert "10" in UNRESERVED_REASON
 
 
 def test_handler_gets_the_contract_environment(platform: Any, config: Any) -> None:
@@ -375,6 +403,47 @@ def test_handler_may_start_only_the_promotion_pipeline_and_never_approve(platfor
     assert "sagemaker:UpdateModelPackage" not in actions
 
 
+def test_handler_can_do_what_the_registry_docs_say_and_cannot_approve(
+    platform: Any, iam_eval: Any
+) -> None:
+    """docs/registry.md: read the version, claim it (conditional create; release on failure),
+    append audit records, read the history, start the promotion. It records no console approver
+    on the version: the approver is read from what SageMaker recorded (LastModifiedBy) and bound
+    in the audit trail."""
+    tooling, dev = "444444444444", "111111111111"
+    statements = iam_eval.identity_statements(
+        platform, "tooling", "credit-risk-tooling-promotion-handler", tooling
+    )
+    version = f"arn:aws:sagemaker:us-east-1:{dev}:model-package/credit-risk-xgb/4"
+    state = f"arn:aws:s3:::credit-risk-promotion-{tooling}-us-east-1"
+    allowed = [
+        ("sagemaker:DescribeModelPackage", version),
+        (
+            "sagemaker:ListModelPackages",
+            f"arn:aws:sagemaker:us-east-1:{dev}:model-package-group/credit-risk-xgb",
+        ),
+        ("s3:PutObject", f"{state}/promotions/claims/credit-risk-xgb/4/Approved.json"),
+        ("s3:DeleteObject", f"{state}/promotions/claims/credit-risk-xgb/4/Approved.json"),
+        ("s3:GetObject", f"{state}/deployments/prod/x.json"),
+        ("s3:PutObject", f"arn:aws:s3:::credit-risk-audit-{tooling}-us-east-1/audit/2026/x.json"),
+        (
+            "codepipeline:StartPipelineExecution",
+            f"arn:aws:codepipeline:us-east-1:{tooling}:credit-risk-model-promotion",
+        ),
+    ]
+    for action, resource in allowed:
+        assert iam_eval.decide(statements, action, resource, {}) == "Allow", (action, resource)
+    for action, resource in (
+        ("sagemaker:UpdateModelPackage", version),
+        ("s3:PutObject", f"{state}/deployments/prod/x.json"),
+        (
+            "s3:DeleteObject",
+            f"arn:aws:s3:::credit-risk-audit-{tooling}-us-east-1/audit/2026/x.json",
+        ),
+    ):
+        assert iam_eval.decide(statements, action, resource, {}) != "Allow", (action, resource)
+
+
 def test_handler_code_ships_the_package_without_the_dataset(platform: Any) -> None:
     folders = [
         p
@@ -388,60 +457,205 @@ def test_handler_code_ships_the_package_without_the_dataset(platform: Any) -> No
 
 @pytest.mark.parametrize("env", ["stage", "prod"])
 def test_smoke_test_role_trusts_only_the_promotion_build_role(platform: Any, env: str) -> None:
+    """Each environment's smoke-test role trusts the promotion of that environment only."""
     platform.template(env, "Endpoint").has_resource_properties(
         "AWS::IAM::Role",
         {
             "RoleName": f"credit-risk-{env}-smoke-test",
-            "AssumeRolePolicyDocument": TRUSTS_ONLY_THE_PROMOTION_BUILD,
+            "AssumeRolePolicyDocument": _trusts_only(f"credit-risk-tooling-promote-{env}"),
         },
     )
 
 
-def test_deploy_role_assumes_only_bootstrap_roles_of_the_three_accounts(platform: Any) -> None:
-    template = platform.templates["tooling"]["Promotion"]
-    statements = [
-        s
-        for r in template["Resources"].values()
-        if r["Type"] == "AWS::IAM::ManagedPolicy"
-        for s in r["Properties"]["PolicyDocument"]["Statement"]
-        if s.get("Sid") == "AssumeBootstrapRoles"
-    ]
-    (statement,) = statements
-    assert statement["Resource"] == [
-        f"arn:aws:iam::{a}:role/cdk-*-role-{a}-us-east-1"
-        for a in ("111111111111", "222222222222", "333333333333")
-    ]
-    assert statement["Condition"]["StringEquals"]["iam:ResourceTag/aws-cdk:bootstrap-role"]
-
-
-def test_dev_deploy_then_starts_one_build_of_the_commit_as_the_dev_build_starter(
-    platform: Any,
-) -> None:
-    spec = _buildspec(platform, "cdk deploy of the dev stage")
-    deploy = spec.index("cdk deploy --app cdk.out 'dev/*'")
-    assume = spec.index("arn:aws:iam::111111111111:role/credit-risk-dev-build-starter")
-    start = spec.index("finmlops.buildrun start")
-    assert deploy < assume < start
+def test_dev_build_starter_trusts_only_the_start_build_action(platform: Any) -> None:
     platform.template("dev", "ModelBuild").has_resource_properties(
         "AWS::IAM::Role",
         {
             "RoleName": "credit-risk-dev-build-starter",
-            "AssumeRolePolicyDocument": Match.object_like(
-                {
-                    "Statement": [
-                        Match.object_like(
-                            {
-                                "Principal": {
-                                    "AWS": "arn:aws:iam::444444444444:role/"
-                                    "credit-risk-tooling-promotion-build"
-                                }
-                            }
-                        )
-                    ]
-                }
-            ),
+            "AssumeRolePolicyDocument": _trusts_only("credit-risk-tooling-start-build"),
         },
     )
+
+
+def test_dev_deploy_runs_the_commits_code_and_starts_no_build(platform: Any) -> None:
+    spec = _buildspec(platform, "cdk deploy of the dev stage")
+    assert "cdk deploy --app cdk.out 'dev/*'" in spec
+    assert "buildrun" not in spec and "build-starter" not in spec
+
+
+def test_start_build_runs_the_shipped_platform_code_never_the_commits(platform: Any) -> None:
+    """The action that may append audit records installs the platform the tooling stack
+    shipped (a CDK asset) and reads the commit only as data: no install from the source
+    directory, no npm, no buildspec of the commit."""
+    spec = _buildspec(platform, "One model build of the deployed commit")
+    parsed = json.loads(spec)
+    commands = [c for phase in parsed["phases"].values() for c in phase.get("commands", [])]
+    text = "\n".join(commands)
+    assert 'aws s3 cp "$PLATFORM_CODE"' in text
+    install = text.index("pip install")
+    assume = text.index("arn:aws:iam::111111111111:role/credit-risk-dev-build-starter")
+    start = text.index("-m finmlops.buildrun start")
+    assert install < assume < start
+    assert "$HOME/finmlops-venv/bin/python -m finmlops.buildrun start" in text
+    for forbidden in (".venv/bin", "-e '.", "npm ", "buildspec", "finmlops_cdk.app"):
+        assert forbidden not in text, forbidden
+    (project,) = [
+        p
+        for *_, p in platform.resources("AWS::CodeBuild::Project", "tooling")
+        if "One model build" in p["Properties"]["Description"]
+    ]
+    (variable,) = project["Properties"]["Environment"]["EnvironmentVariables"]
+    assert variable["Name"] == "PLATFORM_CODE"
+    assert "cdk-hnb659fds-assets-444444444444-us-east-1" in json.dumps(variable["Value"])
+
+
+# --------------------------------------------------------------------------- insider: tooling
+
+TOOLING = "444444444444"
+ACCOUNTS = {"dev": "111111111111", "stage": "222222222222", "prod": "333333333333"}
+AUDIT = f"arn:aws:s3:::credit-risk-audit-{TOOLING}-us-east-1/audit/2026/11/30/x-approve-1.json"
+HISTORY = f"arn:aws:s3:::credit-risk-promotion-{TOOLING}-us-east-1/deployments/prod/x-deploy.json"
+ARTIFACT = (
+    f"arn:aws:s3:::credit-risk-pipeline-{TOOLING}-us-east-1/credit-risk-model-pr/Promotion/abc"
+)
+
+
+def _bootstrap(env: str, kind: str = "deploy") -> tuple[str, dict[str, str]]:
+    account = ACCOUNTS[env]
+    arn = f"arn:aws:iam::{account}:role/cdk-hnb659fds-{kind}-role-{account}-us-east-1"
+    return arn, {"iam:ResourceTag/aws-cdk:bootstrap-role": kind}
+
+
+def _tooling_role(platform: Any, iam_eval: Any, purpose: str) -> list[dict[str, Any]]:
+    return iam_eval.identity_statements(
+        platform, "tooling", f"credit-risk-tooling-{purpose}", TOOLING
+    )
+
+
+def _can(iam_eval: Any, statements: Any, action: str, resource: str, **context: str) -> bool:
+    return bool(iam_eval.decide(statements, action, resource, context) == "Allow")
+
+
+@pytest.mark.parametrize(
+    ("purpose", "own"),
+    [("deploy-dev", "dev"), ("promote-stage", "stage"), ("promote-prod", "prod")],
+)
+def test_each_deploy_role_reaches_the_bootstrap_roles_of_its_own_environment_only(
+    platform: Any, iam_eval: Any, purpose: str, own: str
+) -> None:
+    """The role that runs the repository's code for one environment tries every other
+    environment's deploy and publishing roles: denied. No single role can push a commit to
+    prod."""
+    statements = _tooling_role(platform, iam_eval, purpose)
+    for env in ACCOUNTS:
+        for kind in ("deploy", "file-publishing", "image-publishing", "cfn-exec"):
+            arn, tag = _bootstrap(env, kind)
+            allowed = _can(iam_eval, statements, "sts:AssumeRole", arn, **tag)
+            assert allowed == (env == own and kind != "cfn-exec"), (purpose, env, kind)
+
+
+def test_the_dev_deploy_role_cannot_touch_the_audit_trail_history_artifacts_or_dev_roles(
+    platform: Any, iam_eval: Any
+) -> None:
+    """DeployDev runs the commit's code (the CDK app): what that code could try with the role."""
+    statements = _tooling_role(platform, iam_eval, "deploy-dev")
+    dev = ACCOUNTS["dev"]
+    for action, resource in (
+        ("s3:PutObject", AUDIT),
+        ("s3:PutObject", HISTORY),
+        ("s3:PutObject", ARTIFACT),  # replace the source another pipeline deploys
+        ("sts:AssumeRole", f"arn:aws:iam::{dev}:role/credit-risk-dev-build-starter"),
+        ("sts:AssumeRole", f"arn:aws:iam::{dev}:role/credit-risk-dev-registry-lifecycle"),
+        ("sts:AssumeRole", "arn:aws:iam::222222222222:role/credit-risk-stage-smoke-test"),
+        (
+            "sagemaker:UpdateModelPackage",
+            f"arn:aws:sagemaker:us-east-1:{dev}:model-package/credit-risk-xgb/1",
+        ),
+        (
+            "codepipeline:StartPipelineExecution",
+            f"arn:aws:codepipeline:us-east-1:{TOOLING}:credit-risk-model-promotion",
+        ),
+    ):
+        assert not _can(iam_eval, statements, action, resource), (action, resource)
+    assert _can(iam_eval, statements, "s3:GetObject", ARTIFACT)  # it reads its source
+
+
+def test_the_start_build_role_starts_builds_and_appends_audit_records_only(
+    platform: Any, iam_eval: Any
+) -> None:
+    statements = _tooling_role(platform, iam_eval, "start-build")
+    dev = ACCOUNTS["dev"]
+    starter = f"arn:aws:iam::{dev}:role/credit-risk-dev-build-starter"
+    assert _can(iam_eval, statements, "sts:AssumeRole", starter)
+    assert _can(iam_eval, statements, "s3:PutObject", AUDIT)
+    for env in ACCOUNTS:
+        arn, tag = _bootstrap(env)
+        assert not _can(iam_eval, statements, "sts:AssumeRole", arn, **tag), env
+    for action, resource in (
+        ("s3:DeleteObject", AUDIT),
+        ("s3:PutObject", HISTORY),
+        ("s3:PutObject", ARTIFACT),
+        ("sts:AssumeRole", f"arn:aws:iam::{dev}:role/credit-risk-dev-registry-lifecycle"),
+    ):
+        assert not _can(iam_eval, statements, action, resource), (action, resource)
+
+
+def test_build_and_test_only_reads_its_source(platform: Any, iam_eval: Any) -> None:
+    template = platform.templates["tooling"]["Promotion"]
+    (role_id,) = [
+        lid
+        for lid, r in template["Resources"].items()
+        if r["Type"] == "AWS::IAM::Role"
+        and "Build and test" in r["Properties"].get("Description", "")
+    ]
+    statements = [
+        iam_eval.render(s)
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::IAM::ManagedPolicy" and {"Ref": role_id} in r["Properties"]["Roles"]
+        for s in r["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    assert _can(iam_eval, statements, "s3:GetObject", ARTIFACT)
+    assert not _can(iam_eval, statements, "s3:PutObject", ARTIFACT)
+    assert not _can(iam_eval, statements, "s3:PutObject", AUDIT)
+    arn, tag = _bootstrap("dev")
+    assert not _can(iam_eval, statements, "sts:AssumeRole", arn, **tag)
+
+
+@pytest.mark.parametrize("env", ["stage", "prod"])
+def test_a_promotion_records_its_deployment_and_reads_the_registry(
+    platform: Any, iam_eval: Any, env: str
+) -> None:
+    """What `promote resolve` and `promote record` need: the registry (dev, through the group's
+    policy), the audit trail, the history, dev's registry-lifecycle role; stage also its
+    smoke-test role. The residual risk: this role runs the main branch's reviewed code
+    (docs/deploy.md)."""
+    statements = _tooling_role(platform, iam_eval, f"promote-{env}")
+    dev = ACCOUNTS["dev"]
+    version = f"arn:aws:sagemaker:us-east-1:{dev}:model-package/credit-risk-xgb/1"
+    assert _can(iam_eval, statements, "sagemaker:DescribeModelPackage", version)
+    assert _can(iam_eval, statements, "s3:PutObject", AUDIT)
+    assert _can(iam_eval, statements, "s3:PutObject", HISTORY)
+    lifecycle = f"arn:aws:iam::{dev}:role/credit-risk-dev-registry-lifecycle"
+    assert _can(iam_eval, statements, "sts:AssumeRole", lifecycle)
+    for other in ("stage", "prod"):
+        smoke = f"arn:aws:iam::{ACCOUNTS[other]}:role/credit-risk-{other}-smoke-test"
+        assert _can(iam_eval, statements, "sts:AssumeRole", smoke) == (other == env == "stage")
+    assert not _can(iam_eval, statements, "sagemaker:UpdateModelPackage", version)
+    assert not _can(iam_eval, statements, "s3:PutObject", ARTIFACT)
+
+
+def test_operators_roll_back_through_the_pipeline_as_themselves(
+    platform: Any, iam_eval: Any
+) -> None:
+    statements = _tooling_role(platform, iam_eval, "operator")
+    pipeline = f"arn:aws:codepipeline:us-east-1:{TOOLING}:credit-risk-model-promotion"
+    assert _can(iam_eval, statements, "codepipeline:StartPipelineExecution", pipeline)
+    assert _can(iam_eval, statements, "s3:PutObject", HISTORY)
+    assert _can(iam_eval, statements, "s3:PutObject", AUDIT)
+    assert not _can(iam_eval, statements, "s3:DeleteObject", AUDIT)
+    for env in ACCOUNTS:
+        arn, tag = _bootstrap(env)
+        assert not _can(iam_eval, statements, "sts:AssumeRole", arn, **tag), env
 
 
 def test_builds_install_the_pinned_cli_from_the_lockfile(platform: Any) -> None:
