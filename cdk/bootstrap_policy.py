@@ -9,7 +9,9 @@ The actions come from the CloudFormation registry schemas of those types (`handl
 permissions` and `tagging.permissions`), which cfn-lint ships offline for every region: AWS
 publishes there what each handler calls, so the list is kept by AWS, not by hand. Custom
 resources have no schema: CloudFormation invokes their provider function
-(`lambda:InvokeFunction`). A type with neither stops the command, naming it.
+(`lambda:InvokeFunction`). A type CloudFormation still handles outside the registry (here
+`AWS::CodeBuild::Project`) is listed in `NON_REGISTRY_TYPES` from its API reference. Any other
+type without handler permissions stops the command, naming it.
 
     python -m finmlops_cdk.bootstrap_policy --environment dev --out policy.json
     python -m finmlops_cdk.bootstrap_policy --environment prod --cdk-out cdk.out --out prod.json
@@ -34,6 +36,18 @@ MANAGED_POLICY_MAX_CHARS = 6144  # IAM quotas: managed policy size, whitespace e
 HANDLER_OPERATIONS: tuple[str, ...] = ("create", "read", "update", "delete")
 # CloudFormation calls a custom resource's provider (ServiceToken) itself.
 CUSTOM_RESOURCE_ACTIONS: tuple[str, ...] = ("lambda:InvokeFunction",)
+# Types CloudFormation still handles outside the registry: their schema names no handler
+# permissions, so the calls are listed here from the service's API reference (what a create,
+# update and delete of the type makes; tags travel in the same calls). Verified only on AWS.
+NON_REGISTRY_TYPES: dict[str, tuple[str, ...]] = {
+    "AWS::CodeBuild::Project": (
+        "codebuild:BatchGetProjects",
+        "codebuild:CreateProject",
+        "codebuild:DeleteProject",
+        "codebuild:UpdateProject",
+        "iam:PassRole",  # the project's service role
+    ),
+}
 
 
 class PolicyError(ValueError):
@@ -57,6 +71,8 @@ def handler_actions(kind: str, region: str) -> set[str]:
     """The IAM actions CloudFormation's handlers call for one resource type in one region."""
     if _is_custom(kind):
         return set(CUSTOM_RESOURCE_ACTIONS)
+    if kind in NON_REGISTRY_TYPES:
+        return set(NON_REGISTRY_TYPES[kind])
     from cfnlint.schema import PROVIDER_SCHEMA_MANAGER  # cfn-lint's copy of the registry
 
     try:
