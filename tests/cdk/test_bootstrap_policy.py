@@ -89,12 +89,20 @@ def test_an_action_that_is_not_of_one_service_is_refused() -> None:
 def test_the_documented_command_writes_the_parts_and_says_how_to_bootstrap(
     platform: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """docs/deploy.md: `python -m finmlops_cdk.bootstrap_policy --environment dev --out
-    policy.json` (here with --cdk-out, the session's synthesized assembly)."""
+    """The command docs/deploy.md shows, as written there, with --cdk-out (the session's
+    synthesized assembly) and the output in a temporary folder."""
+    import shlex
+
     from finmlops_cdk.bootstrap_policy import main
 
-    out = tmp_path / "policy.json"
-    code = main(["--environment", "dev", "--cdk-out", str(platform.outdir), "--out", str(out)])
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "deploy.md").read_text()
+    (line,) = [
+        raw.strip() for raw in docs.splitlines() if "-m finmlops_cdk.bootstrap_policy" in raw
+    ]
+    args = shlex.split(line)[3:]  # after `.venv/bin/python -m finmlops_cdk.bootstrap_policy`
+    assert args == ["--environment", "dev", "--out", "policy.json"]
+    out = tmp_path / args[3]
+    code = main([*args[:3], str(out), "--cdk-out", str(platform.outdir)])
     assert code == 0
     written = sorted(tmp_path.glob("policy*.json"))
     assert written and all(json.loads(p.read_text())["Statement"] for p in written)
