@@ -1046,17 +1046,18 @@ class GateGrants:
 
     @property
     def audit_reason(self) -> dict[str, str]:
-        return object_ack(
+        reason: dict[str, str] = object_ack(
             self.n.partition,
             self.n.audit_bucket,
             Promotion.AUDIT_PREFIX,
             "Appends one record per decision, resolution or deployment under audit/ "
             "(Object Lock, conditional creates).",
         )
+        return reason
 
     @property
     def reasons(self) -> dict[str, str]:
-        return (
+        reasons: dict[str, str] = (
             self.audit_reason
             | object_ack(
                 self.n.partition,
@@ -1070,6 +1071,7 @@ class GateGrants:
                 "group: the pipeline variable or the operator names the version."
             }
         )
+        return reasons
 
 
 class Operators(Construct):
