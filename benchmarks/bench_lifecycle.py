@@ -18,8 +18,9 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from finmlops.config import default_config_path, load_config
-from finmlops.emulator.lifecycle import Lifecycle, run_story, synthesize_dev
-from finmlops.emulator.server import embedded_aws
+from finmlops.emulator.aws.server import embedded_aws
+from finmlops.emulator.story import Lifecycle, run_story
+from finmlops.emulator.world.template import synthesize_dev
 from finmlops.modelbuild import run_local
 
 ROOT = Path(__file__).resolve().parent.parent

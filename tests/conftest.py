@@ -28,7 +28,7 @@ os.environ.pop("AWS_PROFILE", None)
 
 # moto's registry, made to keep what SageMaker keeps (omitted fields, ModelLifeCycle), for
 # `mock_aws` tests as for the embedded server. Pinned in tests/emulator/test_registry_fidelity.py.
-from finmlops.emulator.registry_fidelity import install  # noqa: E402
+from finmlops.emulator.aws.registry_fidelity import install  # noqa: E402
 
 install()
 

@@ -61,8 +61,9 @@ def lifecycle_demo(config: Config, args: argparse.Namespace, progress: Progress)
     import logging
     import shutil
 
-    from finmlops.emulator.lifecycle import STORY, Lifecycle, run_story, synthesize_dev
-    from finmlops.emulator.server import embedded_aws
+    from finmlops.emulator.aws.server import embedded_aws
+    from finmlops.emulator.story import STORY, Lifecycle, run_story
+    from finmlops.emulator.world.template import synthesize_dev
 
     logging.getLogger("finmlops").setLevel(logging.WARNING)  # the handler logs JSON per event
     work = args.work_dir / "lifecycle"

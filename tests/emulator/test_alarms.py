@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from finmlops.emulator.alarms import evaluate_alarms
-from finmlops.emulator.server import EmbeddedAws, embedded_aws
+from finmlops.emulator.aws.alarms import evaluate_alarms
+from finmlops.emulator.aws.server import EmbeddedAws, embedded_aws
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 

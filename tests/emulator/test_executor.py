@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from finmlops.emulator.executor import ExecutionError, PipelineExecutor, UnsupportedStepError
+from finmlops.emulator.aws.executor import ExecutionError, PipelineExecutor, UnsupportedStepError
 
 BUCKET = "artifacts"
 SCRIPT = """

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from finmlops.config import Config
-from finmlops.emulator.lifecycle import Lifecycle, Summary, run_story, synthesize_dev
-from finmlops.emulator.server import embedded_aws
+from finmlops.emulator.aws.server import embedded_aws
+from finmlops.emulator.story import Lifecycle, Summary, run_story
+from finmlops.emulator.world.template import synthesize_dev
 
 pytestmark = pytest.mark.slow
 

@@ -13,8 +13,8 @@ import pytest
 import xgboost as xgb
 from botocore.exceptions import ClientError
 
-from finmlops.emulator.server import EmbeddedAws, embedded_aws
-from finmlops.emulator.serving import LocalEndpoints, read_capture
+from finmlops.emulator.aws.server import EmbeddedAws, embedded_aws
+from finmlops.emulator.aws.serving import LocalEndpoints, read_capture
 
 BUCKET = "capture"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from finmlops.emulator.template import load_pipeline, pipelines_in
+from finmlops.emulator.world.template import load_pipeline, pipelines_in
 
 
 def template(body: str) -> dict[str, object]:

@@ -1,6 +1,6 @@
 """Reading a version's model card back, as the CLI does: the registry's card when it carries the
 evaluation, else the evidence file its metadata points at, else the static registration card
-(moto keeps ModelCard through `finmlops.emulator.registry_fidelity`, as SageMaker does)."""
+(moto keeps ModelCard through `finmlops.emulator.aws.registry_fidelity`, as SageMaker does)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from finmlops.emulator.server import LOOPBACK
+from finmlops.emulator.aws.server import LOOPBACK
 
 
 class LocalWebhook:

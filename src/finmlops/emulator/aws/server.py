@@ -41,7 +41,7 @@ class EmbeddedAws:
 
         from moto.server import ThreadedMotoServer
 
-        from finmlops.emulator.registry_fidelity import install
+        from finmlops.emulator.aws.registry_fidelity import install
 
         install()  # the registry keeps what SageMaker keeps (see registry_fidelity)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise

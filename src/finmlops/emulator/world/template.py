@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from finmlops.config import Config
 from finmlops.contracts import Placeholder
 
 PSEUDO = {Placeholder.ACCOUNT_ID, Placeholder.PARTITION, Placeholder.REGION}
@@ -62,3 +63,18 @@ def load_pipeline(template_path: Path, pipeline_name: str) -> SynthesizedPipelin
         if pipeline.pipeline_name == pipeline_name:
             return pipeline
     raise LookupError(f"{template_path}: no AWS::SageMaker::Pipeline named {pipeline_name!r}")
+
+
+def synthesize_dev(config: Config, out_dir: Path) -> Path:
+    """Synthesize the dev stage as `make synth` does (no compliance packs: same templates), and
+    return the template that holds the model-build pipeline."""
+    from finmlops_cdk.app import build_app
+
+    build_app(config, outdir=str(out_dir), environments=["dev"], compliance=False).synth()
+    for template in sorted(out_dir.rglob("*.template.json")):
+        if any(
+            p.pipeline_name.endswith("model-build")
+            for p in pipelines_in(json.loads(template.read_text()))
+        ):
+            return template
+    raise LookupError(f"no model-build pipeline in the dev templates under {out_dir}")

@@ -1,10 +1,11 @@
-"""The whole lifecycle against the embedded AWS: what `make demo` runs and the e2e test asserts.
+"""The demo's story: the whole lifecycle against the embedded AWS, stage by stage.
 
 Every stage uses the platform's own pieces, the way they run on AWS: the pipeline definition as
 synthesized for the dev stage, the step code, the registry commands, the approval-event handler,
-the promotion gate, the monitoring engine as a processing job, the alarms. What AWS would do by
-itself (emit the registry's state-change event, run the containers, evaluate alarms) the
-emulator does, and says so in the stage's line.
+the promotion gate, the monitoring engine as a processing job, the alarms. The world the story
+runs in is `emulator.world`; what AWS would do by itself (emit the registry's state-change event,
+run the containers, evaluate alarms) is `emulator.aws`, and each stage's line says when it ran.
+This is what `make demo` runs and `tests/emulator/test_lifecycle_e2e.py` asserts.
 """
 
 from __future__ import annotations
@@ -19,20 +20,25 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from finmlops.alerts.chat import notify
 from finmlops.config import Config
-from finmlops.contracts import DeploymentManifest, Placeholder
-from finmlops.emulator.alarms import Transition, evaluate_alarms
-from finmlops.emulator.executor import Execution, PipelineExecutor
-from finmlops.emulator.server import EMULATOR_ACCOUNT, EmbeddedAws
-from finmlops.emulator.serving import LocalEndpoints
-from finmlops.emulator.template import SynthesizedPipeline, pipelines_in
-from finmlops.emulator.webhook import LocalWebhook
+from finmlops.contracts import DeploymentManifest
+from finmlops.emulator.aws.alarms import Transition, evaluate_alarms
+from finmlops.emulator.aws.events import deliver, state_change_event
+from finmlops.emulator.aws.executor import Execution, PipelineExecutor
+from finmlops.emulator.aws.server import EMULATOR_ACCOUNT, EmbeddedAws
+from finmlops.emulator.story.traffic import BATCH, SHIFT, SHIFT_TO_CATEGORY, csv_body, shifted
+from finmlops.emulator.world.provision import (
+    PROJECT_ENTRYPOINT,
+    PROJECT_IMAGE,
+    Person,
+    World,
+    describe,
+    provision,
+)
 from finmlops.monitoring.jobs import drift_environment, quality_arguments
-from finmlops.naming import Role
 from finmlops.registry.approval import approve
 from finmlops.registry.audit import AuditTrail, to_csv, to_json
 from finmlops.registry.errors import RefusedError
@@ -43,34 +49,8 @@ from finmlops.registry.versions import describe_version
 from finmlops.steps.preprocess import ENCODERS_FILE
 from finmlops.tracking.runs import link_model_package, local_store_uri
 
-# The project image runs `python -m finmlops.monitoring` (docker/monitoring/Dockerfile).
-PROJECT_IMAGE = f"{EMULATOR_ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/finmlops-project:emulated"
-PROJECT_ENTRYPOINT = ["python3", "-m", "finmlops.monitoring"]
 CAPTURE_PREFIX = "capture"
-BATCH = 20  # rows per scoring request
 GROUND_TRUTH_PREFIX = "ground-truth"
-METRIC_NAMESPACES = {"drift": "finmlops/data-metrics", "quality": "finmlops/model-metrics"}
-
-# The documented production shift of the demo's second traffic window: the loan book moves to
-# riskier, longer loans for poorer applicants. Each entry: feature -> (what, how much).
-SHIFT: dict[str, tuple[str, float]] = {
-    "int_rate": ("add", 4.0),  # interest rates up 4 percentage points
-    "annual_inc": ("scale", 0.7),  # incomes 30 % lower
-    "funded_amnt": ("scale", 1.5),  # loans half as large again
-    "revol_util": ("add", 20.0),  # revolving utilisation up 20 points
-    "all_util": ("add", 15.0),  # overall utilisation up 15 points
-    "inq_last_6mths": ("add", 2.0),  # two more credit inquiries in six months
-    "inq_last_12m": ("add", 3.0),  # three more in twelve
-    "open_il_12m": ("add", 1.0),  # one more instalment account opened this year
-}
-SHIFT_TO_CATEGORY = ("term", "term_60")  # every loan on the 60-month term
-
-
-@dataclass
-class Person:
-    name: str
-    arn: str
-    session: Any
 
 
 @dataclass
@@ -78,25 +58,6 @@ class StageResult:
     name: str
     line: str
     seconds: float
-
-
-@dataclass
-class World:
-    """The emulated accounts, people and resources, named as the CDK stacks name them."""
-
-    config: Config
-    aws: EmbeddedAws
-    author: Person
-    approver: Person
-    names: dict[str, Any]
-    topic_arn: str
-    queue_url: str
-    kms_key_arn: str
-    role_name: str
-    promotion_pipeline: str
-    endpoints: LocalEndpoints
-    lifecycle_role_arn: str
-    webhook: LocalWebhook | None  # the chat webhook, when notifications name one
 
 
 @dataclass
@@ -116,12 +77,6 @@ class Summary:
     paths: dict[str, Path] = field(default_factory=dict)
 
 
-def _names(config: Config) -> dict[str, Any]:
-    from finmlops.naming import names
-
-    return {env: names(config, env) for env in ("tooling", "dev", "stage", "prod")}
-
-
 def git_commit(default: str = "demo") -> str:
     try:
         done = subprocess.run(
@@ -137,6 +92,8 @@ def git_commit(default: str = "demo") -> str:
 
 
 class Lifecycle:
+    """The story's stages, each a method returning the one line the demo prints."""
+
     def __init__(
         self,
         config: Config,
@@ -160,7 +117,6 @@ class Lifecycle:
         ]
         self._clock = self.hours[0]
         self.world: World | None = None
-        self.pipeline: SynthesizedPipeline | None = None
         self.executions: list[Execution] = []
         self.manifests: dict[str, DeploymentManifest] = {}  # what each environment runs
         self._held_out: pd.DataFrame | None = None
@@ -191,193 +147,19 @@ class Lifecycle:
         return DeploymentHistory(self.client("s3"), self.w.names["tooling"].state_bucket)
 
     # ------------------------------------------------------------------ provision
-    def _person(self, name: str) -> Person:
-        iam = self.client("iam")
-        arn = iam.create_user(UserName=name)["User"]["Arn"]
-        key = iam.create_access_key(UserName=name)["AccessKey"]
-        return Person(name, arn, self.aws.session(key["AccessKeyId"], key["SecretAccessKey"]))
-
     def provision(self, dev_template: Path) -> str:
-        config = self.config
-        names = _names(config)
-        s3, iam = self.client("s3"), self.client("iam")
-        author, approver = self._person("alice-data-scientist"), self._person("bob-model-risk")
-        buckets = [
-            names["dev"].artifact_bucket,
-            names["tooling"].state_bucket,
-            *(names[e].bucket(p) for e in ("stage", "prod") for p in ("capture", "monitoring")),
-        ]
-        for bucket in buckets:
-            s3.create_bucket(Bucket=bucket)
-        s3.create_bucket(Bucket=names["tooling"].audit_bucket, ObjectLockEnabledForBucket=True)
-        kms_key = self.client("kms").create_key(Description="emulated data key")["KeyMetadata"][
-            "Arn"
-        ]
-        trust = _trust("sagemaker.amazonaws.com")
-        role_name = names["dev"].role("sagemaker-build")
-        iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=trust)
-        # What the promotion pipeline assumes to set ModelLifeCycle (its IAM conditions are
-        # asserted on the templates; moto does not evaluate them).
-        lifecycle_role = iam.create_role(
-            RoleName=names["dev"].role(Role.REGISTRY_LIFECYCLE),
-            AssumeRolePolicyDocument=_trust_account(EMULATOR_ACCOUNT),
-        )["Role"]["Arn"]
-        sm = self.client("sagemaker")
-        sm.create_model_package_group(
-            ModelPackageGroupName=config.model.package_group,
-            Tags=[{"Key": k, "Value": v} for k, v in config.inventory_tags().items()],
+        self.world = provision(
+            self.config, self.aws, dev_template, self.work_dir, clock=lambda: self._clock
         )
-        sns, sqs = self.client("sns"), self.client("sqs")
-        topic = sns.create_topic(Name=f"{config.project}-prod-alerts")["TopicArn"]
-        queue = sqs.create_queue(QueueName=f"{config.project}-alerts-inbox")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
-        promotion = self._promotion_pipeline(names)
-        endpoints = LocalEndpoints(self.client("s3"), clock=lambda: self._clock).start()
-        webhook = self._chat_webhook()
-        self.world = World(
-            config,
-            self.aws,
-            author,
-            approver,
-            names,
-            topic,
-            queue,
-            kms_key,
-            role_name,
-            promotion,
-            endpoints,
-            lifecycle_role,
-            webhook,
-        )
-        self._alarms()
-        (self.pipeline,) = [
-            p for p in pipelines_in(json.loads(dev_template.read_text()), str(dev_template))
-            if p.pipeline_name.endswith("model-build")
-        ]  # fmt: skip
-        self._ship_code_and_create_pipeline()
-        return (
-            f"{len(buckets) + 1} buckets (audit with Object Lock), KMS key, group {config.model.package_group}, "
-            f"people {author.name} (author) and {approver.name} (approver), alerts topic -> SQS, "
-            f"pipeline {self.pipeline.pipeline_name} from {dev_template.name}"
-        )
-
-    def _promotion_pipeline(self, names: dict[str, Any]) -> str:
-        iam = self.client("iam")
-        trust = _trust("codepipeline.amazonaws.com")
-        role = iam.create_role(
-            RoleName=names["tooling"].role("promotion-pipeline"), AssumeRolePolicyDocument=trust
-        )
-        name = f"{self.config.project}-promotion"
-        action = {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"}
-        self.client("codepipeline").create_pipeline(
-            pipeline={
-                "name": name,
-                "roleArn": role["Role"]["Arn"],
-                "artifactStore": {"type": "S3", "location": names["tooling"].state_bucket},
-                "stages": [
-                    {
-                        "name": "Source",
-                        "actions": [
-                            {
-                                "name": "Source",
-                                "actionTypeId": action,
-                                "outputArtifacts": [{"name": "src"}],
-                                "configuration": {
-                                    "S3Bucket": names["tooling"].state_bucket,
-                                    "S3ObjectKey": "source.zip",
-                                },
-                            }
-                        ],
-                    },
-                    {
-                        "name": "ApproveProd",
-                        "actions": [
-                            {
-                                "name": "Approve",
-                                "actionTypeId": {
-                                    "category": "Approval",
-                                    "owner": "AWS",
-                                    "provider": "Manual",
-                                    "version": "1",
-                                },
-                            }
-                        ],
-                    },
-                ],
-                "version": 1,
-            }
-        )
-        return name
-
-    def _alarms(self) -> None:
-        cw, names, monitoring = self.client("cloudwatch"), self.w.names, self.config.monitoring
-        for env in ("stage", "prod"):
-            n = names[env]
-            schedule = f"{n.endpoint_name}-monitoring"
-            for alarm, namespace, metric, threshold, comparison in (
-                (n.drift_alarm, METRIC_NAMESPACES["drift"], "dataset_drift_share", monitoring.dataset_drift_share, "GreaterThanOrEqualToThreshold"),
-                (n.quality_alarm, METRIC_NAMESPACES["quality"], "auc", monitoring.min_auc, "LessThanThreshold"),
-            ):  # fmt: skip
-                cw.put_metric_alarm(
-                    AlarmName=alarm,
-                    Namespace=namespace,
-                    MetricName=metric,
-                    Dimensions=[
-                        {"Name": "Endpoint", "Value": n.endpoint_name},
-                        {"Name": "MonitoringSchedule", "Value": schedule},
-                    ],
-                    Statistic="Maximum" if metric == "dataset_drift_share" else "Minimum",
-                    Period=3600,
-                    EvaluationPeriods=1,
-                    Threshold=threshold,
-                    ComparisonOperator=comparison,
-                    TreatMissingData="notBreaching",
-                    AlarmActions=[self.w.topic_arn],
-                    OKActions=[self.w.topic_arn],
-                )
-
-    def _values(self) -> dict[str, str]:
-        n = self.w.names["dev"]
-        return {
-            Placeholder.ARTIFACT_BUCKET: n.artifact_bucket,
-            Placeholder.MODEL_PACKAGE_GROUP: self.config.model.package_group,
-            Placeholder.EXECUTION_ROLE_NAME: self.w.role_name,
-            Placeholder.KMS_KEY_ARN: self.w.kms_key_arn,
-            Placeholder.SECURITY_GROUP_ID: "sg-0emulated0000000",
-            Placeholder.PROJECT_IMAGE_URI: PROJECT_IMAGE,
-            Placeholder.MLFLOW_TRACKING_URI: local_store_uri(self.work_dir),
-            Placeholder.ACCOUNT_ID: EMULATOR_ACCOUNT,
-            Placeholder.PARTITION: "aws",
-            Placeholder.REGION: self.aws.region,
-        }
-
-    def _ship_code_and_create_pipeline(self) -> None:
-        from finmlops_pipelines.definition import pipeline_files
-
-        from finmlops.buildrun import upsert_body
-
-        assert self.pipeline is not None
-        s3 = self.client("s3")
-        # The files the CDK's BucketDeployment ships: the same keys the definition references.
-        for key, path in pipeline_files(self.config).items():
-            s3.upload_file(str(path), self.w.names["dev"].artifact_bucket, key)
-        body = self.pipeline.fill(self._values())
-        role_arn = f"arn:aws:iam::{EMULATOR_ACCOUNT}:role/{self.w.role_name}"
-        upsert_body(
-            self.client("sagemaker"), self.pipeline.pipeline_name, body, role_arn, self.config
-        )
+        return describe(self.world, dev_template)
 
     # ------------------------------------------------------------------ build
     def build(self, label: str) -> str:
         """Start the pipeline as the author (SageMaker API), then run it step by step."""
-        assert self.pipeline is not None
         sm = self.client("sagemaker", self.w.author)
         commit = git_commit()
         started = sm.start_pipeline_execution(
-            PipelineName=self.pipeline.pipeline_name,
+            PipelineName=self.w.pipeline.pipeline_name,
             PipelineParameters=[
                 {"Name": "GitCommit", "Value": commit},
                 {"Name": "ModelAuthor", "Value": self.w.author.arn},
@@ -475,40 +257,25 @@ class Lifecycle:
         """SageMaker emits the state-change event on AWS; the emulator builds the same event and
         delivers it twice, as EventBridge may, to the handler the rule invokes."""
         arn = self.summary.versions[label]
-        package = self.client("sagemaker").describe_model_package(ModelPackageName=arn)
-        event = {
-            "version": "0",
-            "id": f"emulated-{package['ModelPackageVersion']}",
-            "detail-type": "SageMaker Model Package State Change",
-            "source": "aws.sagemaker",
-            "account": EMULATOR_ACCOUNT,
-            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": self.aws.region,
-            "resources": [arn],
-            "detail": {
-                "ModelPackageGroupName": package["ModelPackageGroupName"],
-                "ModelPackageVersion": package["ModelPackageVersion"],
-                "ModelPackageArn": arn,
-                "ModelApprovalStatus": package["ModelApprovalStatus"],
-                "CreationTime": 0,
-            },
-        }
+        event = state_change_event(
+            self.client("sagemaker"), arn, account=EMULATOR_ACCOUNT, region=self.aws.region
+        )
         settings = HandlerSettings(
             groups=frozenset({self.config.model.package_group}),
             pipeline_name=self.w.promotion_pipeline,
             audit_bucket=self.w.names["tooling"].audit_bucket,
             state_bucket=self.w.names["tooling"].state_bucket,
         )
-        outcomes: list[Outcome] = [
-            handle_state_change(
-                event,
+        outcomes: list[Outcome] = deliver(
+            event,
+            lambda e: handle_state_change(
+                e,
                 sagemaker=self.client("sagemaker"),
                 s3=self.client("s3"),
                 codepipeline=self.client("codepipeline"),
                 settings=settings,
-            )
-            for _ in range(2)
-        ]
+            ),
+        )
         self.summary.handler_outcomes.extend(o.result for o in outcomes)
         return f"delivered twice -> {', '.join(o.result for o in outcomes)} (one promotion)"
 
@@ -538,21 +305,10 @@ class Lifecycle:
         manifest_path.parent.mkdir(parents=True, exist_ok=True)
         manifest_path.write_text(manifest.to_json())
 
-    def _chat_webhook(self) -> LocalWebhook | None:
-        """A loopback chat webhook whose URL is the SecureString parameter the config names."""
-        parameter = self.config.notifications.chat_webhook_parameter
-        if not parameter:
-            return None
-        webhook = LocalWebhook().start()
-        self.client("ssm").put_parameter(Name=parameter, Type="SecureString", Value=webhook.url)
-        return webhook
-
     def close(self) -> None:
         """Stop the local servers (endpoints, chat webhook); moto's server is the caller's."""
         if self.world is not None:
-            self.world.endpoints.stop()
-            if self.world.webhook is not None:
-                self.world.webhook.stop()
+            self.world.close()
 
     def _registry_lifecycle_client(self) -> Any:
         """The registry as the promotion pipeline writes it: through the registry-lifecycle
@@ -565,14 +321,14 @@ class Lifecycle:
 
     def _smoke_test(self, environment: str) -> int:
         rows = self.test_rows().head(20)
-        body = "\n".join(",".join(_cell(v) for v in row) for row in rows.to_numpy())
+        body = csv_body(rows.to_numpy())
         runtime = self.aws.session().client("sagemaker-runtime", endpoint_url=self.w.endpoints.url)
         # The smoke test's calls would be captured like any other: keep them out of the windows.
         answer = (
             runtime.invoke_endpoint(
                 EndpointName=self.w.names[environment].endpoint_name,
                 ContentType="text/csv",
-                Body=body.encode(),
+                Body=body,
             )["Body"]
             .read()
             .decode()
@@ -621,17 +377,6 @@ class Lifecycle:
             self._held_out = features
         return self._held_out
 
-    def shifted(self, rows: pd.DataFrame) -> pd.DataFrame:
-        out = rows.copy()
-        for column, (how, amount) in SHIFT.items():
-            moved = out[column] + amount if how == "add" else out[column] * amount
-            # Whole-number columns stay whole: the shift is of the population, not of the types.
-            whole = bool(np.all(np.mod(rows[column].dropna(), 1) == 0))
-            out[column] = moved.round() if whole else moved
-        column, value = SHIFT_TO_CATEGORY
-        out[column] = float(rows.attrs["encoders"]["categorical"][column].index(value))
-        return out
-
     def replay(self, window: int, rows: pd.DataFrame, environment: str = "prod") -> int:
         """Requests of BATCH rows each (CSV, one row per line), as a scoring service sends them."""
         self._clock = self.hours[window]
@@ -639,13 +384,10 @@ class Lifecycle:
         name = self.w.names[environment].endpoint_name
         values = rows.to_numpy()
         for number, start in enumerate(range(0, len(values), BATCH)):
-            body = "\n".join(
-                ",".join(_cell(v) for v in row) for row in values[start : start + BATCH]
-            )
             runtime.invoke_endpoint(
                 EndpointName=name,
                 ContentType="text/csv",
-                Body=body.encode(),
+                Body=csv_body(values[start : start + BATCH]),
                 InferenceId=f"w{window}-{number}",
             )
         self.w.endpoints.flush()
@@ -654,9 +396,9 @@ class Lifecycle:
     def traffic(self) -> str:
         rows = self.test_rows()
         reference = self.replay(0, rows)
-        shifted = self.replay(1, self.shifted(rows))
+        moved = self.replay(1, shifted(rows))
         return (
-            f"{reference} reference-like requests ({self.hours[0]:%H}:00), then {shifted} shifted "
+            f"{reference} reference-like requests ({self.hours[0]:%H}:00), then {moved} shifted "
             f"({self.hours[1]:%H}:00): {', '.join(f'{c} {h} {a:g}' for c, (h, a) in SHIFT.items())}, "
             f"{SHIFT_TO_CATEGORY[0]}={SHIFT_TO_CATEGORY[1]}"
         )
@@ -853,44 +595,6 @@ class Lifecycle:
             f"{len(records)} audit records exported; validation report of v1 from its registry "
             f"entry, with the approval record {decided.audit_record}"
         )
-
-
-def _trust(service: str) -> str:
-    """A role trust policy that lets one AWS service assume the role."""
-    return _trust_policy({"Service": service})
-
-
-def _trust_account(account: str) -> str:
-    """A role trust policy for principals of one account (the emulator has only one)."""
-    return _trust_policy({"AWS": f"arn:aws:iam::{account}:root"})
-
-
-def _trust_policy(principal: dict[str, str]) -> str:
-    statement = {"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}
-    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
-
-
-def _cell(value: Any) -> str:
-    return (
-        ""
-        if value is None or (isinstance(value, float) and np.isnan(value))
-        else f"{float(value):g}"
-    )
-
-
-def synthesize_dev(config: Config, out_dir: Path) -> Path:
-    """Synthesize the dev stage as `make synth` does (no compliance packs: same templates), and
-    return the template that holds the model-build pipeline."""
-    from finmlops_cdk.app import build_app
-
-    build_app(config, outdir=str(out_dir), environments=["dev"], compliance=False).synth()
-    for template in sorted(out_dir.rglob("*.template.json")):
-        if any(
-            p.pipeline_name.endswith("model-build")
-            for p in pipelines_in(json.loads(template.read_text()))
-        ):
-            return template
-    raise LookupError(f"no model-build pipeline in the dev templates under {out_dir}")
 
 
 STORY: tuple[tuple[str, str], ...] = (
