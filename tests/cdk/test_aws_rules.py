@@ -18,12 +18,8 @@ from finmlops.governance.cfn_rules import RULES
 from finmlops.governance.cfn_rules.context import Stage
 
 # (assembly, environment, stack, rule, resource type, subject) -> count, with the reason.
-DEV_GROUP_POLICY = "dev group policy lists each promotion account once per role (issue 13)"
-VOLUME_KEY = "guardrail Null-Deny on sagemaker:VolumeKmsKey, renamed ...Arn (issue 13)"
-LIST_PREFIX = (
-    "s3:ListBucket and s3:GetBucketLocation share a statement conditioned on s3:prefix, which "
-    "GetBucketLocation does not define: GetBucketLocation is never allowed (found by E9102)"
-)
+# Fixed on ws/cdk-iam (ADR 0012): the dev group policy's duplicate principals (E9101), the
+# guardrail on sagemaker:VolumeKmsKey and s3:prefix on GetBucketLocation (E9102).
 EXPECTED_TODAY: dict[tuple[str, str, str, str, str, str], tuple[int, str]] = {}
 
 
@@ -32,68 +28,6 @@ def _expect(count: int, reason: str, *key: str) -> None:
 
 
 for _assembly in ("platform", "variant"):
-    for _account in ("222222222222", "333333333333", "444444444444"):
-        _duplicates = 1 if _account == "444444444444" else 2
-        _expect(
-            _duplicates,
-            DEV_GROUP_POLICY,
-            _assembly,
-            "dev",
-            "Data",
-            "E9101",
-            "AWS::SageMaker::ModelPackageGroup",
-            f"arn:aws:iam::{_account}:root",
-        )
-    _expect(
-        1,
-        VOLUME_KEY,
-        _assembly,
-        "dev",
-        "ModelBuild",
-        "E9102",
-        "AWS::IAM::ManagedPolicy",
-        "sagemaker:VolumeKmsKey",
-    )
-    _expect(
-        1,
-        VOLUME_KEY,
-        _assembly,
-        "prod",
-        "Endpoint",
-        "E9102",
-        "AWS::IAM::ManagedPolicy",
-        "sagemaker:VolumeKmsKey",
-    )
-    _expect(
-        1,
-        VOLUME_KEY,
-        _assembly,
-        "prod",
-        "Monitoring",
-        "E9102",
-        "AWS::IAM::ManagedPolicy",
-        "sagemaker:VolumeKmsKey",
-    )
-    _expect(
-        1,
-        LIST_PREFIX,
-        _assembly,
-        "prod",
-        "Monitoring",
-        "E9102",
-        "AWS::IAM::ManagedPolicy",
-        "s3:prefix",
-    )
-    _expect(
-        5,
-        LIST_PREFIX,
-        _assembly,
-        "tooling",
-        "Promotion",
-        "E9102",
-        "AWS::IAM::ManagedPolicy",
-        "s3:prefix",
-    )
     _expect(
         1,
         "register step sets SAGEMAKER_PROGRAM='' (issue 13)",
@@ -114,44 +48,6 @@ for _assembly in ("platform", "variant"):
         "AWS::SageMaker::Pipeline",
         "SAGEMAKER_SUBMIT_DIRECTORY",
     )
-# The variant tracks locally (no Track step, no approver's tracking policy): fewer s3:prefix.
-_expect(
-    3, LIST_PREFIX, "platform", "dev", "ModelBuild", "E9102", "AWS::IAM::ManagedPolicy", "s3:prefix"
-)
-_expect(
-    2, LIST_PREFIX, "variant", "dev", "ModelBuild", "E9102", "AWS::IAM::ManagedPolicy", "s3:prefix"
-)
-# The variant has no stage; platform's stage:
-_expect(
-    1,
-    VOLUME_KEY,
-    "platform",
-    "stage",
-    "Endpoint",
-    "E9102",
-    "AWS::IAM::ManagedPolicy",
-    "sagemaker:VolumeKmsKey",
-)
-_expect(
-    1,
-    VOLUME_KEY,
-    "platform",
-    "stage",
-    "Monitoring",
-    "E9102",
-    "AWS::IAM::ManagedPolicy",
-    "sagemaker:VolumeKmsKey",
-)
-_expect(
-    1,
-    LIST_PREFIX,
-    "platform",
-    "stage",
-    "Monitoring",
-    "E9102",
-    "AWS::IAM::ManagedPolicy",
-    "s3:prefix",
-)
 _expect(
     1,
     "stage canary of 10 % on one instance (issue 13)",

