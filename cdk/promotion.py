@@ -19,59 +19,53 @@ from aws_cdk import CfnOutput, Duration, IgnoreMode, Stack
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codepipeline_actions as actions
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
+from finmlops_cdk.approval_handler import ApprovalHandler
 from finmlops_cdk.assets import COMMON_EXCLUDES, package_code
+from finmlops_cdk.buildspecs import (
+    ALL_ENVIRONMENTS,
+    PLATFORM_SOURCE,
+    deploy_commands,
+    inline,
+    install_commands,
+    install_shipped_platform,
+    only_for,
+    promote_commands,
+    smoke_test_commands,
+    start_build_commands,
+)
 from finmlops_cdk.compliance import acknowledge
 from finmlops_cdk.data_stack import DataStack
-from finmlops_cdk.events import REJECTED, AdmitForwarders, approval_pattern, reliable
-from finmlops_cdk.functions import FunctionSettings, project_function
+from finmlops_cdk.events import AdmitForwarders
 from finmlops_cdk.security import (
-    DeadLetterQueue,
     SecureBucket,
-    audit_trail_access,
     encrypted_log_group,
-    iam5_resource,
     kms_access,
     logs_access,
     managed_policy,
     object_ack,
-    person_role,
     s3_access,
+)
+from finmlops_cdk.tooling_roles import (
+    GateGrants,
+    Operators,
+    assume_bootstrap_roles,
+    bootstrap_reason,
 )
 
 from finmlops.config import SERVING_ENVIRONMENTS, Config
 from finmlops.contracts import Promotion
-from finmlops.naming import BOOTSTRAP_QUALIFIER, Names, Role, names
+from finmlops.naming import Names, Role, names
 
 CDK_CLI_VERSION = "2.1148.1"  # package.json pins the same version
 SOURCE_OBJECT_KEY = "source/finmlops.zip"
-MANIFEST_FILE = "manifest.json"
-ALL_ENVIRONMENTS = "all"  # default of the TargetEnvironment variable: stage, then prod
-HANDLER_TIMEOUT = Duration.seconds(60)
 BUILD_TIMEOUT = Duration.minutes(60)
-HANDLER_MEMORY_MB = 256
-# What the start-build action installs: the platform as the tooling stack shipped it.
-PLATFORM_SOURCE: tuple[str, ...] = (
-    "src",
-    "pipelines",
-    "cdk",
-    "config",
-    "pyproject.toml",
-    "requirements.lock",
-    "README.md",
-)
-# Outside the source directory, which holds the commit (data here, never run).
-PLATFORM_DIR = "$HOME/finmlops-platform"
-PLATFORM_VENV = "$HOME/finmlops-venv"
 
 
 @dataclass(frozen=True)
@@ -87,119 +81,6 @@ class SourceSettings:
             raise ValueError(
                 "source_repository (owner/name) is required with source_connection_arn"
             )
-
-
-def _install_commands() -> list[str]:
-    return [
-        "python -m venv .venv",
-        ".venv/bin/pip install --quiet -c requirements.lock -e '.[platform]'",
-        "npm ci --no-audit --no-fund",  # package.json and package-lock.json pin the CLI
-    ]
-
-
-def assume_role_commands(role_arn: str, session: str) -> list[str]:
-    """Shell lines that switch the build's credentials to a role of another account."""
-    field = "python3 -c \"import json,sys;print(json.load(sys.stdin)['{}'])\""
-    return [
-        f"creds=$(aws sts assume-role --role-arn {role_arn} --role-session-name {session} "
-        "--query Credentials --output json)",
-        *(
-            f'export {var}=$(echo "$creds" | {field.format(key)})'
-            for var, key in (
-                ("AWS_ACCESS_KEY_ID", "AccessKeyId"),
-                ("AWS_SECRET_ACCESS_KEY", "SecretAccessKey"),
-                ("AWS_SESSION_TOKEN", "SessionToken"),
-            )
-        ),
-    ]
-
-
-def install_shipped_platform() -> list[str]:
-    """Install the platform code the tooling stack shipped (`$PLATFORM_CODE`, a CDK asset), not
-    the commit's: the action that runs it may append audit records."""
-    return [
-        f'aws s3 cp "$PLATFORM_CODE" {PLATFORM_DIR}.zip --quiet',
-        f"mkdir -p {PLATFORM_DIR} && unzip -q {PLATFORM_DIR}.zip -d {PLATFORM_DIR}",
-        f"python -m venv {PLATFORM_VENV}",
-        f"{PLATFORM_VENV}/bin/pip install --quiet -c {PLATFORM_DIR}/requirements.lock "
-        f"{PLATFORM_DIR}",
-    ]
-
-
-def start_build_commands(dev: Names) -> list[str]:
-    """After the dev deploy: one model build for this commit, started as the dev build starter
-    by the shipped platform code (the source artifact is read as data, never run)."""
-    return [
-        *assume_role_commands(dev.role_arn(Role.BUILD_STARTER), "start-build"),
-        f"{PLATFORM_VENV}/bin/python -m finmlops.buildrun start "
-        f"--config {PLATFORM_DIR}/config/platform.yaml "
-        '--git-commit "$CODEBUILD_RESOLVED_SOURCE_VERSION" --author "$CODEBUILD_INITIATOR"',
-    ]
-
-
-def _deploy_commands(environment: str, *, app: str) -> list[str]:
-    return [
-        f"npx cdk deploy --app {app} '{environment}/*' --require-approval never "
-        "--no-notices --concurrency 2",
-    ]
-
-
-def resolve_command(environment: str) -> str:
-    """The promotion gate again (the version may have been revoked since the event), then the
-    manifest: `finmlops promote resolve` of the registry package."""
-    return (
-        f'.venv/bin/finmlops promote resolve "$MODEL_PACKAGE_ARN" --environment {environment} '
-        f"--out {MANIFEST_FILE}"
-    )
-
-
-def promote_commands(environment: str, registry_role_arn: str) -> list[str]:
-    """Resolve the approved version, synthesize this environment with it, deploy it, record it."""
-    return [
-        *_only_for(environment),
-        'test "$MODEL_PACKAGE_ARN" != none || { echo "no ModelPackageArn variable"; exit 1; }',
-        resolve_command(environment),
-        f".venv/bin/python -m finmlops_cdk.app --out cdk.out --environment {environment} "
-        f"--manifest {MANIFEST_FILE}",
-        *_deploy_commands(environment, app="cdk.out"),
-        # The audit record, the deployment history (what rollback goes back to), and the
-        # registry's ModelLifeCycle, written as dev's registry-lifecycle role: it may send a
-        # lifecycle and nothing else (no approval status, no metadata).
-        f".venv/bin/finmlops promote record --manifest {MANIFEST_FILE} "
-        f"--registry-role-arn {registry_role_arn} "
-        '--reason "promotion pipeline $CODEBUILD_BUILD_ID"',
-    ]
-
-
-def _only_for(environment: str) -> list[str]:
-    """A rollback (`finmlops promote rollback --start-pipeline`) redeploys one environment."""
-    return [
-        f'if [ "$TARGET_ENVIRONMENT" != {ALL_ENVIRONMENTS} ] && '
-        f'[ "$TARGET_ENVIRONMENT" != {environment} ]; then '
-        f'echo "rollback of $TARGET_ENVIRONMENT: nothing to do in {environment}"; exit 0; fi',
-    ]
-
-
-def _inline(phases: dict[str, list[str]], artifacts: dict[str, Any] | None = None) -> Any:
-    spec: dict[str, Any] = {
-        "version": "0.2",
-        "env": {
-            "variables": {
-                "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
-                "CDK_DISABLE_CLI_TELEMETRY": "true",
-            }
-        },
-        "phases": {
-            "install": {
-                "runtime-versions": {"python": "3.11", "nodejs": "20"},
-                "commands": phases.get("install", []),
-            },
-            "build": {"commands": phases["build"]},
-        },
-    }
-    if artifacts:
-        spec["artifacts"] = artifacts
-    return codebuild.BuildSpec.from_object(spec)
 
 
 class BuildProject(Construct):
@@ -248,161 +129,6 @@ class BuildProject(Construct):
                 "PCI.DSS.321-CodeBuildProjectSourceRepoUrl": "Source type CODEPIPELINE: the "
                 "project has no repository of its own, the pipeline hands it the source.",
             },
-        )
-
-
-class ApprovalHandler(Construct):
-    """The approval-event Lambda and the rule that invokes it (retry policy, DLQ, alarm).
-
-    Attributes: `function`, `role`, `rule` (Approved: promotion), `rejections` (Rejected: audit
-    record only), `dead_letter_queue`, `invocation_dlq`,
-    `environment` (the handler's variables, names from finmlops.contracts.Promotion).
-    """
-
-    def __init__(
-        self,
-        scope: Construct,
-        id_: str,
-        *,
-        config: Config,
-        n: Names,
-        code: lambda_.Code,
-        pipeline_name: str,
-        pipeline_arn: str,
-        audit_key: kms.IKey,
-        state_key: kms.IKey,
-        audit_retention_days: int,
-        ops_key: kms.IKey,
-        alerts: sns.ITopic,
-        reserved_concurrency: int | None = None,
-    ) -> None:
-        super().__init__(scope, id_)
-        self.environment = {
-            Promotion.ENV_GROUPS: config.model.package_group,
-            Promotion.ENV_PIPELINE: pipeline_name,
-            Promotion.ENV_AUDIT_BUCKET: n.audit_bucket,
-            Promotion.ENV_STATE_BUCKET: n.state_bucket,
-            Promotion.ENV_AUDIT_RETENTION_DAYS: str(audit_retention_days),
-            Promotion.ENV_REQUIRE_DRIFT_BASELINES: "true",
-        }
-        self.role = iam.Role(
-            self,
-            "Role",
-            role_name=n.role(Role.RESOLVER),
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Approval-event handler: checks the version, starts the promotion",
-        )
-        partition = n.partition
-        built = project_function(
-            self,
-            settings=FunctionSettings(
-                description="Approved model version -> promotion pipeline (idempotent)",
-                handler=Promotion.HANDLER,
-                environment=self.environment,
-                timeout=HANDLER_TIMEOUT,
-                memory_mb=HANDLER_MEMORY_MB,
-                concurrency=reserved_concurrency,
-                outside_vpc="The tooling account has no VPC in the configuration; the handler "
-                "only calls AWS APIs (TLS, SigV4, named resources).",
-            ),
-            code=code,
-            role=self.role,
-            statements=[
-                iam.PolicyStatement(
-                    sid="StartPromotion",
-                    actions=["codepipeline:StartPipelineExecution"],
-                    resources=[pipeline_arn],
-                ),
-                iam.PolicyStatement(
-                    sid="ReadVersionsInRegistry",
-                    actions=[
-                        "sagemaker:DescribeModelPackage",
-                        "sagemaker:DescribeModelPackageGroup",
-                        "sagemaker:ListModelPackages",
-                    ],
-                    resources=[n.model_package_group_arn, n.model_packages_arn],
-                ),
-                *audit_trail_access(
-                    sid="WriteAuditRecords", partition=partition, bucket=n.audit_bucket
-                ),
-                kms_access(sid="AuditKey", key_arn=audit_key.key_arn, decrypt=True, encrypt=True),
-                *s3_access(
-                    sid="PromotionClaims",
-                    partition=partition,
-                    bucket=n.state_bucket,
-                    prefix=Promotion.CLAIMS_PREFIX,
-                    read=True,
-                    write=True,
-                    delete=True,  # a claim whose promotion could not start is released
-                    list_objects=True,
-                ),
-                *s3_access(
-                    sid="DeploymentHistory",
-                    partition=partition,
-                    bucket=n.state_bucket,
-                    prefix=Promotion.DEPLOYMENTS_PREFIX,
-                    read=True,
-                    list_objects=True,
-                ),
-                kms_access(sid="StateKey", key_arn=state_key.key_arn, decrypt=True, encrypt=True),
-            ],
-            policy_description="Approval handler: registry reads, promotion start, audit and claims",
-            acknowledgments={
-                iam5_resource(n.model_packages_arn): "Every version of this one model group: "
-                "the event names the version to check.",
-            }
-            | object_ack(
-                partition,
-                n.audit_bucket,
-                Promotion.AUDIT_PREFIX,
-                "One append-only record per decision under audit/ (Object Lock, compliance).",
-            )
-            | object_ack(
-                partition,
-                n.state_bucket,
-                Promotion.CLAIMS_PREFIX,
-                "One claim object per version under promotions/claims/: the dedup record that "
-                "makes a second delivery of the same event start nothing.",
-            )
-            | object_ack(
-                partition,
-                n.state_bucket,
-                Promotion.DEPLOYMENTS_PREFIX,
-                "Read-only deployment history per environment under deployments/.",
-            ),
-            ops_key=ops_key,
-            alerts=alerts,
-            dead_letter_purpose="approval events the handler failed on after its retries",
-            dead_letter_id="InvocationDlq",
-        )
-        self.function = built.function
-        self.invocation_dlq = built.dead_letter_queue
-
-        self.dead_letter_queue = DeadLetterQueue(
-            self,
-            "RuleDlq",
-            encryption_key=ops_key,
-            alarm_topic=alerts,
-            purpose="approval events EventBridge could not deliver to the handler",
-        )
-        self.rule = events.Rule(
-            self,
-            "ApprovedVersions",
-            description="Approved versions of the model group (forwarded from dev) -> promotion",
-            event_pattern=approval_pattern(config),
-        )
-        self.rule.add_target(
-            targets.LambdaFunction(self.function, **reliable(self.dead_letter_queue))
-        )
-        # Rejections made in the console reach the audit trail too; they never start anything.
-        self.rejections = events.Rule(
-            self,
-            "RejectedVersions",
-            description="Rejected versions of the model group (forwarded from dev) -> audit record",
-            event_pattern=approval_pattern(config, (REJECTED,)),
-        )
-        self.rejections.add_target(
-            targets.LambdaFunction(self.function, **reliable(self.dead_letter_queue))
         )
 
 
@@ -558,12 +284,12 @@ class PromotionStack(Stack):
         deploy_dev = project(
             "DeployDev",
             "cdk deploy of the dev stage (model build)",
-            _inline(
+            inline(
                 {
-                    "install": _install_commands(),
+                    "install": install_commands(),
                     "build": [
                         ".venv/bin/python -m finmlops_cdk.app --out cdk.out --environment dev",
-                        *_deploy_commands("dev", app="cdk.out"),
+                        *deploy_commands("dev", app="cdk.out"),
                     ],
                 }
             ),
@@ -582,7 +308,7 @@ class PromotionStack(Stack):
         start_build = project(
             "StartModelBuild",
             "One model build of the deployed commit, by the shipped platform code",
-            _inline({"install": install_shipped_platform(), "build": start_build_commands(dev)}),
+            inline({"install": install_shipped_platform(), "build": start_build_commands(dev)}),
             self.start_build_role,
             timeout=Duration.minutes(30),
             environment_variables={
@@ -596,8 +322,8 @@ class PromotionStack(Stack):
             env: project(
                 f"Deploy{env.capitalize()}",
                 f"Resolve the approved version and cdk deploy the {env} stage",
-                _inline(
-                    {"install": _install_commands(), "build": promote_commands(env, registry_role)}
+                inline(
+                    {"install": install_commands(), "build": promote_commands(env, registry_role)}
                 ),
                 self.deploy_roles[env],
                 privileged=True,  # the monitoring image is built at deploy
@@ -607,7 +333,7 @@ class PromotionStack(Stack):
         smoke = project(
             "SmokeTestStage",
             "Stage endpoint: in service, serving the approved version, rollback alarms quiet",
-            _inline({"build": [*_only_for("stage"), *smoke_test_commands(names(config, "stage"))]}),
+            inline({"build": [*only_for("stage"), *smoke_test_commands(names(config, "stage"))]}),
             self.deploy_roles["stage"],
             timeout=Duration.minutes(30),
         )
@@ -960,201 +686,3 @@ class PromotionStack(Stack):
             statements=statements,
         )
         acknowledge(policy, artifacts_reason)
-
-
-def assume_bootstrap_roles(target: Names) -> iam.PolicyStatement:
-    """The `cdk bootstrap` roles of one account (deploy, file and image publishing, lookup),
-    by name pattern and their `aws-cdk:bootstrap-role` tag; `cdk bootstrap --trust` admits
-    the tooling account on their side (docs/deploy.md)."""
-    return iam.PolicyStatement(
-        sid="AssumeBootstrapRoles",
-        actions=["sts:AssumeRole", "sts:TagSession"],
-        resources=[bootstrap_roles_arn(target)],
-        conditions={
-            "StringEquals": {
-                "iam:ResourceTag/aws-cdk:bootstrap-role": [
-                    "deploy",
-                    "file-publishing",
-                    "image-publishing",
-                    "lookup",
-                ]
-            }
-        },
-    )
-
-
-def bootstrap_roles_arn(target: Names) -> str:
-    account, region = target.env.account, target.env.region
-    return (
-        f"arn:{target.partition}:iam::{account}:role/"
-        f"cdk-{BOOTSTRAP_QUALIFIER}-*-role-{account}-{region}"
-    )
-
-
-def bootstrap_reason(target: Names) -> dict[str, str]:
-    return {
-        iam5_resource(bootstrap_roles_arn(target)): "The cdk bootstrap roles of one target "
-        "account (deploy, file- and image-publishing, lookup), narrowed by their "
-        "aws-cdk:bootstrap-role tag; `cdk bootstrap --trust` admits this account."
-    }
-
-
-@dataclass(frozen=True)
-class GateGrants:
-    """What the promotion gate and its records need in tooling: append audit records, read and
-    write the deployment history, read the registry (dev, through the group's policy)."""
-
-    n: Names
-    audit_key: kms.IKey
-    state_key: kms.IKey
-
-    @property
-    def audit(self) -> list[iam.PolicyStatement]:
-        return [
-            *audit_trail_access(
-                sid="AppendAuditRecords", partition=self.n.partition, bucket=self.n.audit_bucket
-            ),
-            kms_access(sid="AuditKey", key_arn=self.audit_key.key_arn, decrypt=True, encrypt=True),
-        ]
-
-    @property
-    def history(self) -> list[iam.PolicyStatement]:
-        return [
-            *s3_access(
-                sid="DeploymentHistory",
-                partition=self.n.partition,
-                bucket=self.n.state_bucket,
-                prefix=Promotion.DEPLOYMENTS_PREFIX,
-                read=True,
-                write=True,
-                list_objects=True,
-            ),
-            kms_access(sid="StateKey", key_arn=self.state_key.key_arn, decrypt=True, encrypt=True),
-        ]
-
-    @property
-    def read_registry(self) -> iam.PolicyStatement:
-        return iam.PolicyStatement(
-            sid="ReadVersionsInRegistry",
-            actions=[
-                "sagemaker:DescribeModelPackage",
-                "sagemaker:DescribeModelPackageGroup",
-                "sagemaker:ListModelPackages",
-            ],
-            resources=[self.n.model_package_group_arn, self.n.model_packages_arn],
-        )
-
-    @property
-    def audit_reason(self) -> dict[str, str]:
-        reason: dict[str, str] = object_ack(
-            self.n.partition,
-            self.n.audit_bucket,
-            Promotion.AUDIT_PREFIX,
-            "Appends one record per decision, resolution or deployment under audit/ "
-            "(Object Lock, conditional creates).",
-        )
-        return reason
-
-    @property
-    def reasons(self) -> dict[str, str]:
-        reasons: dict[str, str] = (
-            self.audit_reason
-            | object_ack(
-                self.n.partition,
-                self.n.state_bucket,
-                Promotion.DEPLOYMENTS_PREFIX,
-                "One write-once entry per deployment under deployments/<env>/ (what rollback "
-                "returns to).",
-            )
-            | {
-                iam5_resource(self.n.model_packages_arn): "Every version of this one model "
-                "group: the pipeline variable or the operator names the version."
-            }
-        )
-        return reasons
-
-
-class Operators(Construct):
-    """The role people assume to operate promotions (`finmlops promote rollback`, `promote
-    status`, `audit export`): IAM users of tooling, with MFA, as themselves (source identity).
-
-    Attribute: `role`.
-    """
-
-    def __init__(
-        self,
-        scope: Construct,
-        id_: str,
-        *,
-        role_name: str,
-        gate: GateGrants,
-        promotion_pipeline_arn: str,
-        registry_lifecycle_arn: str,
-    ) -> None:
-        super().__init__(scope, id_)
-        self.role = person_role(
-            self,
-            "Role",
-            role_name=role_name,
-            description="Operators: roll back, follow promotions, export the audit trail",
-        )
-        policy = managed_policy(
-            self,
-            "Permissions",
-            role=self.role,
-            description="Rollback and status: history, audit trail, registry, promotion pipeline",
-            statements=[
-                *gate.audit,
-                *gate.history,
-                gate.read_registry,
-                iam.PolicyStatement(
-                    sid="RedeployThroughThePipeline",
-                    actions=[
-                        "codepipeline:StartPipelineExecution",
-                        "codepipeline:GetPipelineState",
-                        "codepipeline:GetPipelineExecution",
-                        "codepipeline:ListPipelineExecutions",
-                    ],
-                    resources=[promotion_pipeline_arn],
-                ),
-                # Rollback marks the version RolledBack in dev's registry (ADR 0008).
-                iam.PolicyStatement(
-                    sid="AssumeRegistryLifecycle",
-                    actions=["sts:AssumeRole", "sts:SetSourceIdentity"],
-                    resources=[registry_lifecycle_arn],
-                ),
-            ],
-        )
-        acknowledge(policy, gate.reasons)
-
-
-def smoke_test_commands(n: Names) -> list[str]:
-    """Assume the stage smoke-test role; check status and version, score one request, and check
-    that no rollback alarm fires."""
-    role = n.role_arn(Role.SMOKE_TEST)
-    endpoint = n.endpoint_name
-    region = n.env.region
-    # One row of the model's width (every feature 0: a valid code for each categorical).
-    payload = ",".join("0" for _ in n.config.model.features)
-    alarms = " ".join(
-        f"{endpoint}-rollback-{a}" for a in ("errors5xx", "modellatency", "modelerrors")
-    )
-    return [
-        *assume_role_commands(role, "smoke-test"),
-        f"aws sagemaker wait endpoint-in-service --endpoint-name {endpoint} --region {region}",
-        f"config=$(aws sagemaker describe-endpoint --endpoint-name {endpoint} --region {region} "
-        "--query EndpointConfigName --output text)",
-        f"model=$(aws sagemaker describe-endpoint-config --endpoint-config-name $config "
-        f"--region {region} --query 'ProductionVariants[0].ModelName' --output text)",
-        f"served=$(aws sagemaker describe-model --model-name $model --region {region} "
-        "--query PrimaryContainer.ModelPackageName --output text)",
-        'test "$served" = "$MODEL_PACKAGE_ARN" || { echo "serving $served, not $MODEL_PACKAGE_ARN"; exit 1; }',
-        f"printf '%s' '{payload}' > smoke.csv",
-        f"aws sagemaker-runtime invoke-endpoint --endpoint-name {endpoint} --region {region} "
-        "--content-type text/csv --body fileb://smoke.csv smoke.out > /dev/null",
-        "python3 -c \"s=[float(v) for v in open('smoke.out').read().replace(',', ' ').split()]; "
-        "assert len(s) == 1 and 0 <= s[0] <= 1, s; print('smoke test score', s[0])\"",
-        f"firing=$(aws cloudwatch describe-alarms --alarm-names {alarms} --state-value ALARM "
-        f"--region {region} --query 'length(MetricAlarms)' --output text)",
-        'test "$firing" = "0" || { echo "rollback alarms firing: $firing"; exit 1; }',
-    ]
