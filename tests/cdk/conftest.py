@@ -341,17 +341,52 @@ def cfn_lint() -> Any:
     return _cfn_lint_errors
 
 
-@pytest.fixture(scope="session")
-def iam_eval() -> Any:
-    """tests/cdk/policy_eval.py, the attack tests' reader of the synthesized policies (helper
-    modules are loaded by path under --import-mode=importlib)."""
-    import importlib.util
-    import sys
+# What `cdk bootstrap --trust <tooling>` creates in each workload account (not in the assembly):
+# the deploy, publishing and lookup roles trust the tooling account (and their own); the
+# CloudFormation execution role trusts CloudFormation.
+BOOTSTRAP_KINDS = ("deploy", "file-publishing", "image-publishing", "lookup", "cfn-exec")
 
-    path = Path(__file__).with_name("policy_eval.py")
-    spec = importlib.util.spec_from_file_location("finmlops_tests_policy_eval", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+
+@pytest.fixture(scope="session")
+def iam_platform(platform: Synth, config: Any) -> Any:
+    """finmlops.iam over the session's synthesized platform, plus the bootstrap roles of dev,
+    stage and prod with the trust `cdk bootstrap --trust <tooling>` gives them."""
+    from finmlops.iam import Platform, Policy, Resource
+    from finmlops.naming import names
+
+    iam = Platform.load(platform.outdir)
+    tooling = config.environments.tooling.account
+    for env in ("dev", "stage", "prod"):
+        n = names(config, env)
+        account = n.env.account
+        for kind in BOOTSTRAP_KINDS:
+            principal: dict[str, Any] = (
+                {"Service": "cloudformation.amazonaws.com"}
+                if kind == "cfn-exec"
+                else {"AWS": [f"arn:aws:iam::{account}:root", f"arn:aws:iam::{tooling}:root"]}
+            )
+            trust = Policy.parse(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": principal,
+                            "Action": ["sts:AssumeRole", "sts:TagSession"],
+                        }
+                    ],
+                },
+                name=f"cdk bootstrap {kind} role trust ({env})",
+                kind="resource",
+            )
+            iam.resources.append(
+                Resource(
+                    arn=n.bootstrap_role_arn(kind),
+                    kind="iam-role",
+                    account=account,
+                    environment=env,
+                    policy=trust,
+                    tags={"aws-cdk:bootstrap-role": kind},
+                )
+            )
+    return iam

@@ -403,45 +403,34 @@ def test_handler_may_start_only_the_promotion_pipeline_and_never_approve(platfor
     assert "sagemaker:UpdateModelPackage" not in actions
 
 
-def test_handler_can_do_what_the_registry_docs_say_and_cannot_approve(
-    platform: Any, iam_eval: Any
-) -> None:
+def test_handler_can_do_what_the_registry_docs_say_and_cannot_approve(iam_platform: Any) -> None:
     """docs/registry.md: read the version, claim it (conditional create; release on failure),
     append audit records, read the history, start the promotion. It records no console approver
     on the version: the approver is read from what SageMaker recorded (LastModifiedBy) and bound
     in the audit trail."""
     tooling, dev = "444444444444", "111111111111"
-    statements = iam_eval.identity_statements(
-        platform, "tooling", "credit-risk-tooling-promotion-handler", tooling
-    )
+    role = "credit-risk-tooling-promotion-handler"
     version = f"arn:aws:sagemaker:us-east-1:{dev}:model-package/credit-risk-xgb/4"
     state = f"arn:aws:s3:::credit-risk-promotion-{tooling}-us-east-1"
-    allowed = [
+    audit = f"arn:aws:s3:::credit-risk-audit-{tooling}-us-east-1/audit/2026/x.json"
+    for action, resource in (
         ("sagemaker:DescribeModelPackage", version),
-        (
-            "sagemaker:ListModelPackages",
-            f"arn:aws:sagemaker:us-east-1:{dev}:model-package-group/credit-risk-xgb",
-        ),
         ("s3:PutObject", f"{state}/promotions/claims/credit-risk-xgb/4/Approved.json"),
         ("s3:DeleteObject", f"{state}/promotions/claims/credit-risk-xgb/4/Approved.json"),
         ("s3:GetObject", f"{state}/deployments/prod/x.json"),
-        ("s3:PutObject", f"arn:aws:s3:::credit-risk-audit-{tooling}-us-east-1/audit/2026/x.json"),
+        ("s3:PutObject", audit),
         (
             "codepipeline:StartPipelineExecution",
             f"arn:aws:codepipeline:us-east-1:{tooling}:credit-risk-model-promotion",
         ),
-    ]
-    for action, resource in allowed:
-        assert iam_eval.decide(statements, action, resource, {}) == "Allow", (action, resource)
+    ):
+        assert _can(iam_platform, role, action, resource, **CREATE_ONLY), (action, resource)
     for action, resource in (
         ("sagemaker:UpdateModelPackage", version),
         ("s3:PutObject", f"{state}/deployments/prod/x.json"),
-        (
-            "s3:DeleteObject",
-            f"arn:aws:s3:::credit-risk-audit-{tooling}-us-east-1/audit/2026/x.json",
-        ),
+        ("s3:DeleteObject", audit),
     ):
-        assert iam_eval.decide(statements, action, resource, {}) != "Allow", (action, resource)
+        assert not _can(iam_platform, role, action, resource), (action, resource)
 
 
 def test_handler_code_ships_the_package_without_the_dataset(platform: Any) -> None:
@@ -526,14 +515,15 @@ def _bootstrap(env: str, kind: str = "deploy") -> tuple[str, dict[str, str]]:
     return arn, {"iam:ResourceTag/aws-cdk:bootstrap-role": kind}
 
 
-def _tooling_role(platform: Any, iam_eval: Any, purpose: str) -> list[dict[str, Any]]:
-    return iam_eval.identity_statements(
-        platform, "tooling", f"credit-risk-tooling-{purpose}", TOOLING
-    )
+# What the writers of the audit trail send: a conditional create (If-None-Match: *).
+CREATE_ONLY = {"s3:if-none-match": "*"}
 
 
-def _can(iam_eval: Any, statements: Any, action: str, resource: str, **context: str) -> bool:
-    return bool(iam_eval.decide(statements, action, resource, context) == "Allow")
+def _can(iam: Any, role_name: str, action: str, resource: str, **context: str) -> bool:
+    """finmlops.iam's decision for a session of a tooling role (trust, resource and key policies
+    of the assembly included; the bootstrap roles with the trust `cdk bootstrap --trust` gives)."""
+    session = iam.role(role_name).session_arn("build")
+    return bool(iam.decide(session, action, resource, context).allowed)
 
 
 @pytest.mark.parametrize(
@@ -541,24 +531,24 @@ def _can(iam_eval: Any, statements: Any, action: str, resource: str, **context: 
     [("deploy-dev", "dev"), ("promote-stage", "stage"), ("promote-prod", "prod")],
 )
 def test_each_deploy_role_reaches_the_bootstrap_roles_of_its_own_environment_only(
-    platform: Any, iam_eval: Any, purpose: str, own: str
+    iam_platform: Any, purpose: str, own: str
 ) -> None:
     """The role that runs the repository's code for one environment tries every other
     environment's deploy and publishing roles: denied. No single role can push a commit to
     prod."""
-    statements = _tooling_role(platform, iam_eval, purpose)
+    role = f"credit-risk-tooling-{purpose}"
     for env in ACCOUNTS:
         for kind in ("deploy", "file-publishing", "image-publishing", "cfn-exec"):
             arn, tag = _bootstrap(env, kind)
-            allowed = _can(iam_eval, statements, "sts:AssumeRole", arn, **tag)
+            allowed = _can(iam_platform, role, "sts:AssumeRole", arn, **tag)
             assert allowed == (env == own and kind != "cfn-exec"), (purpose, env, kind)
 
 
 def test_the_dev_deploy_role_cannot_touch_the_audit_trail_history_artifacts_or_dev_roles(
-    platform: Any, iam_eval: Any
+    iam_platform: Any,
 ) -> None:
     """DeployDev runs the commit's code (the CDK app): what that code could try with the role."""
-    statements = _tooling_role(platform, iam_eval, "deploy-dev")
+    role = "credit-risk-tooling-deploy-dev"
     dev = ACCOUNTS["dev"]
     for action, resource in (
         ("s3:PutObject", AUDIT),
@@ -576,86 +566,94 @@ def test_the_dev_deploy_role_cannot_touch_the_audit_trail_history_artifacts_or_d
             f"arn:aws:codepipeline:us-east-1:{TOOLING}:credit-risk-model-promotion",
         ),
     ):
-        assert not _can(iam_eval, statements, action, resource), (action, resource)
-    assert _can(iam_eval, statements, "s3:GetObject", ARTIFACT)  # it reads its source
+        assert not _can(iam_platform, role, action, resource, **CREATE_ONLY), (action, resource)
+    assert _can(iam_platform, role, "s3:GetObject", ARTIFACT)  # it reads its source
 
 
 def test_the_start_build_role_starts_builds_and_appends_audit_records_only(
-    platform: Any, iam_eval: Any
+    iam_platform: Any,
 ) -> None:
-    statements = _tooling_role(platform, iam_eval, "start-build")
+    role = "credit-risk-tooling-start-build"
     dev = ACCOUNTS["dev"]
     starter = f"arn:aws:iam::{dev}:role/credit-risk-dev-build-starter"
-    assert _can(iam_eval, statements, "sts:AssumeRole", starter)
-    assert _can(iam_eval, statements, "s3:PutObject", AUDIT)
+    assert _can(iam_platform, role, "sts:AssumeRole", starter)
+    assert _can(iam_platform, role, "s3:PutObject", AUDIT, **CREATE_ONLY)
     for env in ACCOUNTS:
         arn, tag = _bootstrap(env)
-        assert not _can(iam_eval, statements, "sts:AssumeRole", arn, **tag), env
+        assert not _can(iam_platform, role, "sts:AssumeRole", arn, **tag), env
     for action, resource in (
         ("s3:DeleteObject", AUDIT),
         ("s3:PutObject", HISTORY),
         ("s3:PutObject", ARTIFACT),
         ("sts:AssumeRole", f"arn:aws:iam::{dev}:role/credit-risk-dev-registry-lifecycle"),
     ):
-        assert not _can(iam_eval, statements, action, resource), (action, resource)
+        assert not _can(iam_platform, role, action, resource, **CREATE_ONLY), (action, resource)
 
 
-def test_build_and_test_only_reads_its_source(platform: Any, iam_eval: Any) -> None:
-    template = platform.templates["tooling"]["Promotion"]
-    (role_id,) = [
-        lid
-        for lid, r in template["Resources"].items()
-        if r["Type"] == "AWS::IAM::Role"
-        and "Build and test" in r["Properties"].get("Description", "")
+def test_build_and_test_only_reads_its_source(iam_platform: Any) -> None:
+    (role,) = [
+        r
+        for r in iam_platform.roles.values()
+        if r.environment == "tooling" and r.source.split(": ")[-1].startswith("BuildRole")
     ]
-    statements = [
-        iam_eval.render(s)
-        for r in template["Resources"].values()
-        if r["Type"] == "AWS::IAM::ManagedPolicy" and {"Ref": role_id} in r["Properties"]["Roles"]
-        for s in r["Properties"]["PolicyDocument"]["Statement"]
-    ]
-    assert _can(iam_eval, statements, "s3:GetObject", ARTIFACT)
-    assert not _can(iam_eval, statements, "s3:PutObject", ARTIFACT)
-    assert not _can(iam_eval, statements, "s3:PutObject", AUDIT)
+    assert _can(iam_platform, role.arn, "s3:GetObject", ARTIFACT)
+    assert not _can(iam_platform, role.arn, "s3:PutObject", ARTIFACT)
+    assert not _can(iam_platform, role.arn, "s3:PutObject", AUDIT, **CREATE_ONLY)
     arn, tag = _bootstrap("dev")
-    assert not _can(iam_eval, statements, "sts:AssumeRole", arn, **tag)
+    assert not _can(iam_platform, role.arn, "sts:AssumeRole", arn, **tag)
 
 
 @pytest.mark.parametrize("env", ["stage", "prod"])
 def test_a_promotion_records_its_deployment_and_reads_the_registry(
-    platform: Any, iam_eval: Any, env: str
+    iam_platform: Any, env: str
 ) -> None:
     """What `promote resolve` and `promote record` need: the registry (dev, through the group's
     policy), the audit trail, the history, dev's registry-lifecycle role; stage also its
     smoke-test role. The residual risk: this role runs the main branch's reviewed code
     (docs/deploy.md)."""
-    statements = _tooling_role(platform, iam_eval, f"promote-{env}")
+    role = f"credit-risk-tooling-promote-{env}"
     dev = ACCOUNTS["dev"]
     version = f"arn:aws:sagemaker:us-east-1:{dev}:model-package/credit-risk-xgb/1"
-    assert _can(iam_eval, statements, "sagemaker:DescribeModelPackage", version)
-    assert _can(iam_eval, statements, "s3:PutObject", AUDIT)
-    assert _can(iam_eval, statements, "s3:PutObject", HISTORY)
+    assert _can(iam_platform, role, "sagemaker:DescribeModelPackage", version)
+    assert _can(iam_platform, role, "s3:PutObject", AUDIT, **CREATE_ONLY)
+    assert _can(iam_platform, role, "s3:PutObject", HISTORY)
     lifecycle = f"arn:aws:iam::{dev}:role/credit-risk-dev-registry-lifecycle"
-    assert _can(iam_eval, statements, "sts:AssumeRole", lifecycle)
+    assert _can(iam_platform, role, "sts:AssumeRole", lifecycle)
     for other in ("stage", "prod"):
         smoke = f"arn:aws:iam::{ACCOUNTS[other]}:role/credit-risk-{other}-smoke-test"
-        assert _can(iam_eval, statements, "sts:AssumeRole", smoke) == (other == env == "stage")
-    assert not _can(iam_eval, statements, "sagemaker:UpdateModelPackage", version)
-    assert not _can(iam_eval, statements, "s3:PutObject", ARTIFACT)
+        assert _can(iam_platform, role, "sts:AssumeRole", smoke) == (other == env == "stage")
+    assert not _can(iam_platform, role, "sagemaker:UpdateModelPackage", version)
+    assert not _can(iam_platform, role, "s3:PutObject", ARTIFACT)
 
 
-def test_operators_roll_back_through_the_pipeline_as_themselves(
-    platform: Any, iam_eval: Any
-) -> None:
-    statements = _tooling_role(platform, iam_eval, "operator")
+def test_operators_roll_back_through_the_pipeline_as_themselves(iam_platform: Any) -> None:
+    role = "credit-risk-tooling-operator"
     pipeline = f"arn:aws:codepipeline:us-east-1:{TOOLING}:credit-risk-model-promotion"
-    assert _can(iam_eval, statements, "codepipeline:StartPipelineExecution", pipeline)
-    assert _can(iam_eval, statements, "s3:PutObject", HISTORY)
-    assert _can(iam_eval, statements, "s3:PutObject", AUDIT)
-    assert not _can(iam_eval, statements, "s3:DeleteObject", AUDIT)
+    assert _can(iam_platform, role, "codepipeline:StartPipelineExecution", pipeline)
+    assert _can(iam_platform, role, "s3:PutObject", HISTORY)
+    assert _can(iam_platform, role, "s3:PutObject", AUDIT, **CREATE_ONLY)
+    assert not _can(iam_platform, role, "s3:DeleteObject", AUDIT)
     for env in ACCOUNTS:
         arn, tag = _bootstrap(env)
-        assert not _can(iam_eval, statements, "sts:AssumeRole", arn, **tag), env
+        assert not _can(iam_platform, role, "sts:AssumeRole", arn, **tag), env
+    # Rollback marks the version RolledBack through dev's registry-lifecycle role, chained with
+    # the operator's own source identity; without one (automation) the trust refuses.
+    lifecycle = iam_platform.role("credit-risk-dev-registry-lifecycle").arn
+    operator = iam_platform.role(role).session_arn("carol")
+    chained = iam_platform.can_assume(operator, lifecycle, {"aws:SourceIdentity": "carol"})
+    assert chained.allowed, chained.reason
+    assert not iam_platform.can_assume(operator, lifecycle).allowed
+
+
+def test_dev_roles_trust_exactly_the_tooling_roles_meant_to_use_them(iam_platform: Any) -> None:
+    """The other side of the split: dev's build starter admits the start-build action only, the
+    registry-lifecycle role the promotions only (and operators as themselves)."""
+    starter = iam_platform.role("credit-risk-dev-build-starter").arn
+    lifecycle = iam_platform.role("credit-risk-dev-registry-lifecycle").arn
+    for purpose in ("deploy-dev", "start-build", "promote-stage", "promote-prod"):
+        session = iam_platform.role(f"credit-risk-tooling-{purpose}").session_arn("build")
+        assert iam_platform.can_assume(session, starter).allowed == (purpose == "start-build")
+        assert iam_platform.can_assume(session, lifecycle).allowed == purpose.startswith("promote-")
 
 
 def test_builds_install_the_pinned_cli_from_the_lockfile(platform: Any) -> None:

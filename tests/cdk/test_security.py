@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import json
 from typing import Any
 
@@ -444,14 +443,17 @@ PEOPLE_ROLES = (
 )
 
 
-def test_people_assume_registry_roles_only_with_mfa(platform: Any, iam_eval: Any) -> None:
+def test_people_assume_registry_roles_only_with_mfa(platform: Any) -> None:
     """Every role a person assumes trusts IAM users of its account with MFA, as themselves: the
     session's source identity and name must both be the user's own name (aws:username)."""
     from finmlops_cdk.security import people_trust_policy
 
     for env, name in PEOPLE_ROLES:
         account = {"dev": "111111111111", "tooling": "444444444444"}[env]
-        trust = iam_eval.trust_policy(platform, env, name)
+        template = next(t for t in platform.templates[env].values() if _has_role(t, name))
+        trust = template["Resources"][_role_id(template, name)]["Properties"][
+            "AssumeRolePolicyDocument"
+        ]
         assert trust == people_trust_policy(f"arn:aws:iam::{account}:root"), name
         (assume,) = [s for s in trust["Statement"] if s["Action"] == "sts:AssumeRole"]
         assert assume["Condition"]["Bool"] == {"aws:MultiFactorAuthPresent": "true"}
@@ -459,6 +461,13 @@ def test_people_assume_registry_roles_only_with_mfa(platform: Any, iam_eval: Any
             "sts:SourceIdentity": "${aws:username}",
             "sts:RoleSessionName": "${aws:username}",
         }
+
+
+def _has_role(template: dict[str, Any], role_name: str) -> bool:
+    return any(
+        r["Type"] == "AWS::IAM::Role" and r["Properties"].get("RoleName") == role_name
+        for r in template["Resources"].values()
+    )
 
 
 # --------------------------------------------------------------------------- 14. SoD
@@ -562,32 +571,6 @@ def test_registry_lifecycle_role_is_denied_status_changes_and_every_other_regist
     )
 
 
-def _decide(
-    statements: list[dict[str, Any]], action: str, resource: str, request: dict[str, str]
-) -> str:
-    """IAM's decision for one request under identity-policy statements, for the three condition
-    operators the lifecycle role uses (StringEquals with any-of lists, Null) and wildcard
-    resources: an explicit Deny wins, then an Allow, else the implicit deny. A reading aid for
-    the policy (moto does not evaluate sagemaker: condition keys), not a substitute for IAM."""
-
-    def matches(statement: dict[str, Any]) -> bool:
-        if action not in _as_list(statement["Action"]):
-            return False
-        if not any(fnmatch.fnmatchcase(resource, r) for r in _as_list(statement["Resource"])):
-            return False
-        for operator, keys in statement.get("Condition", {}).items():
-            for key, expected in keys.items():
-                present = key in request
-                if operator == "Null" and present == (expected == "true"):
-                    return False
-                if operator == "StringEquals" and request.get(key) not in _as_list(expected):
-                    return False
-        return True
-
-    effects = {s["Effect"] for s in statements if matches(s)}
-    return "Deny" if "Deny" in effects else "Allow" if "Allow" in effects else "implicit deny"
-
-
 STAGE, STATUS, APPROVAL = (
     "sagemaker:ModelLifeCycle:stage",
     "sagemaker:ModelLifeCycle:stageStatus",
@@ -608,12 +591,19 @@ STAGE, STATUS, APPROVAL = (
     ],
 )
 def test_registry_lifecycle_role_decisions_per_request(
-    platform: Any, request_keys: dict[str, str], decision: str
+    iam_platform: Any, request_keys: dict[str, str], decision: str
 ) -> None:
-    template = platform.templates["dev"]["ModelBuild"]
-    statements = _statements(template, _role_id(template, "credit-risk-dev-registry-lifecycle"))
+    """finmlops.iam's decision for the promotion's session of the lifecycle role."""
+    role = iam_platform.role("credit-risk-dev-registry-lifecycle")
     version = "arn:aws:sagemaker:us-east-1:111111111111:model-package/credit-risk-xgb/3"
-    assert _decide(statements, "sagemaker:UpdateModelPackage", version, request_keys) == decision
+    result = iam_platform.decide(
+        role.session_arn("finmlops-lifecycle"),
+        "sagemaker:UpdateModelPackage",
+        version,
+        request_keys,
+    )
+    expected = {"Allow": "allow", "Deny": "explicit-deny", "implicit deny": "implicit-deny"}
+    assert result.outcome == expected[decision], result.reason
 
 
 def test_registry_lets_stage_prod_and_tooling_read_versions_never_approve(
@@ -792,58 +782,60 @@ ALICE = f"arn:aws:iam::{DEV}:user/alice"  # the author of a version
 BUILD_ROLE = f"arn:aws:iam::{DEV}:role/credit-risk-dev-sagemaker-build"
 
 
+def _assume(
+    iam: Any, caller: str, role: str, *, name: str, identity: str | None, mfa: bool = True
+) -> Any:
+    context: dict[str, Any] = {"aws:MultiFactorAuthPresent": mfa, "sts:RoleSessionName": name}
+    if identity is not None:
+        context["sts:SourceIdentity"] = identity
+    return iam.can_assume(caller, iam.role(role).arn, context)
+
+
 @pytest.mark.parametrize(
     ("attempt", "call"),
     [
-        ("as another person's session name", {"session_name": "bob", "source_identity": "alice"}),
-        (
-            "as another person's source identity",
-            {"session_name": "alice", "source_identity": "bob"},
-        ),
-        ("without a source identity", {"session_name": "alice"}),
-        ("without MFA", {"session_name": "alice", "source_identity": "alice", "mfa": False}),
+        ("as another person's session name", {"name": "bob", "identity": "alice"}),
+        ("as another person's source identity", {"name": "alice", "identity": "bob"}),
+        ("without a source identity", {"name": "alice", "identity": None}),
+        ("without MFA", {"name": "alice", "identity": "alice", "mfa": False}),
     ],
 )
 @pytest.mark.parametrize(("env", "role_name"), PEOPLE_ROLES)
 def test_a_person_cannot_assume_a_people_role_under_another_name(
-    platform: Any, iam_eval: Any, env: str, role_name: str, attempt: str, call: dict[str, Any]
+    iam_platform: Any, env: str, role_name: str, attempt: str, call: dict[str, Any]
 ) -> None:
     """The author who holds the data-scientist role tries the approver role (or any person's
-    role) under a name of their choosing: the trust policy refuses."""
+    role) under a name of their choosing: the trust policy refuses (finmlops.iam, the caller
+    an IAM user of the role's account whose own policy would allow the call)."""
     account = {"dev": DEV, "tooling": TOOLING}[env]
-    trust = iam_eval.trust_policy(platform, env, role_name)
     caller = f"arn:aws:iam::{account}:user/alice"
-    kwargs = {"mfa": True, "username": "alice"} | call
-    assert not iam_eval.can_assume(trust, caller, **kwargs), attempt
+    refused = _assume(iam_platform, caller, role_name, **call)
+    assert not refused.allowed, (attempt, refused.reason)
     # Under her own name she gets in, and AWS records her: the segregation-of-duties check
     # compares that source identity with the author's (finmlops.registry).
-    assert iam_eval.can_assume(
-        trust, caller, session_name="alice", source_identity="alice", mfa=True, username="alice"
-    )
+    admitted = _assume(iam_platform, caller, role_name, name="alice", identity="alice")
+    assert admitted.allowed, admitted.reason
 
 
 @pytest.mark.parametrize(("env", "role_name"), PEOPLE_ROLES)
 def test_roles_and_other_accounts_cannot_assume_a_people_role(
-    platform: Any, iam_eval: Any, env: str, role_name: str
+    iam_platform: Any, env: str, role_name: str
 ) -> None:
-    """aws:username exists only for IAM users: a role session (a pipeline, another person's
-    role) matches no source identity, whatever names it passes; another account is not trusted."""
+    """aws:username exists only for IAM users: a role session (an administrator's, a pipeline's)
+    matches no source identity, whatever names it passes; another account is not trusted."""
     account = {"dev": DEV, "tooling": TOOLING}[env]
-    trust = iam_eval.trust_policy(platform, env, role_name)
-    role = f"arn:aws:iam::{account}:role/credit-risk-{env}-sagemaker-build"
-    assert not iam_eval.can_assume(
-        trust, role, session_name="bob", source_identity="bob", mfa=True, username=None
-    )
+    admin = f"arn:aws:sts::{account}:assumed-role/Administrator/bob"
+    assert not _assume(iam_platform, admin, role_name, name="bob", identity="bob").allowed
     stranger = "arn:aws:iam::999999999999:user/alice"
-    assert not iam_eval.can_assume(
-        trust, stranger, session_name="alice", source_identity="alice", mfa=True, username="alice"
-    )
+    assert not _assume(iam_platform, stranger, role_name, name="alice", identity="alice").allowed
 
 
 # --------------------------------------------------------------------------- insider: registry
 
 PENDING, APPROVED = "PendingManualApproval", "Approved"
 VERSION = f"arn:aws:sagemaker:us-east-1:{DEV}:model-package/credit-risk-xgb/3"
+GROUP = f"arn:aws:sagemaker:us-east-1:{DEV}:model-package-group/credit-risk-xgb"
+OUTCOME = {"Allow": "allow", "Deny": "explicit-deny", "implicit deny": "implicit-deny"}
 STATUS = "sagemaker:ModelApprovalStatus"
 META = "sagemaker:CustomerMetadataProperties/"
 
@@ -862,15 +854,14 @@ META = "sagemaker:CustomerMetadataProperties/"
     ],
 )
 def test_build_role_registers_versions_only_pending_without_a_decision(
-    platform: Any, iam_eval: Any, request_keys: dict[str, str], decision: str
+    iam_platform: Any, request_keys: dict[str, str], decision: str
 ) -> None:
-    statements = iam_eval.identity_statements(
-        platform, "dev", "credit-risk-dev-sagemaker-build", DEV
-    )
-    assert (
-        iam_eval.decide(statements, "sagemaker:CreateModelPackage", VERSION, request_keys)
-        == decision
-    )
+    """The pipeline's role (what SageMaker Pipelines registers with) asks for a version born
+    approved, without a status, with a decision or a lifecycle in it: denied. SageMaker
+    authorizes CreateModelPackage on the group (finmlops.iam's docs)."""
+    build = iam_platform.role("credit-risk-dev-sagemaker-build").session_arn("pipelines")
+    result = iam_platform.decide(build, "sagemaker:CreateModelPackage", GROUP, request_keys)
+    assert result.outcome == OUTCOME[decision], result.reason
 
 
 def test_only_the_build_role_may_register_and_only_pending_versions(
@@ -899,18 +890,15 @@ def test_only_the_build_role_may_register_and_only_pending_versions(
 
 
 @pytest.mark.parametrize("role_name", ["ModelRiskApprover", "credit-risk-dev-data-scientist"])
-def test_people_cannot_register_versions_themselves(
-    platform: Any, iam_eval: Any, role_name: str
-) -> None:
-    statements = iam_eval.identity_statements(platform, "dev", role_name, DEV)
-    decision = iam_eval.decide(
-        statements, "sagemaker:CreateModelPackage", VERSION, {STATUS: PENDING}
-    )
-    assert decision in {"Deny", "implicit deny"}
+def test_people_cannot_register_versions_themselves(iam_platform: Any, role_name: str) -> None:
+    person = iam_platform.role(role_name).session_arn("alice")
+    result = iam_platform.decide(person, "sagemaker:CreateModelPackage", GROUP, {STATUS: PENDING})
+    assert not result.allowed, result.reason
 
 
-def _approver(platform: Any, iam_eval: Any) -> list[dict[str, Any]]:
-    return iam_eval.identity_statements(platform, "dev", "ModelRiskApprover", DEV)
+def _approver_decides(iam: Any, context: dict[str, Any]) -> Any:
+    bob = iam.role("ModelRiskApprover").session_arn("bob")
+    return iam.decide(bob, "sagemaker:UpdateModelPackage", VERSION, context)
 
 
 def _request_context(params: dict[str, Any]) -> dict[str, Any]:
@@ -963,9 +951,7 @@ def _sent_update(**update: Any) -> dict[str, Any]:
     return params
 
 
-def test_the_approvers_own_approve_and_reject_requests_are_allowed(
-    platform: Any, iam_eval: Any
-) -> None:
+def test_the_approvers_own_approve_and_reject_requests_are_allowed(iam_platform: Any) -> None:
     """What `finmlops registry approve`/`reject` send (status, description, the approver's own
     metadata; a rejection removes it), and the console's status change, pass the policy."""
     from finmlops.contracts import Meta
@@ -984,12 +970,9 @@ def test_the_approvers_own_approve_and_reject_requests_are_allowed(
         status="Rejected", approval_description="Rejected: drift", remove_metadata=APPROVAL_KEYS
     )
     console = {"ModelPackageArn": VERSION, "ModelApprovalStatus": APPROVED}
-    statements = _approver(platform, iam_eval)
     for params in (approve, reject, console):
-        context = _request_context(params)
-        assert (
-            iam_eval.decide(statements, "sagemaker:UpdateModelPackage", VERSION, context) == "Allow"
-        )
+        result = _approver_decides(iam_platform, _request_context(params))
+        assert result.allowed, result.reason
     assert reject["CustomerMetadataPropertiesToRemove"] == [Meta.APPROVED_BY]
 
 
@@ -1000,16 +983,13 @@ def _other_platform_keys() -> list[str]:
 
 
 @pytest.mark.parametrize("key", _other_platform_keys())
-def test_approver_cannot_rewrite_any_metadata_but_the_decision(
-    platform: Any, iam_eval: Any, key: str
-) -> None:
+def test_approver_cannot_rewrite_any_metadata_but_the_decision(iam_platform: Any, key: str) -> None:
     """The insider with the approver role rewrites authorship (created-by), lineage or
     inventory while approving: denied, key by key."""
-    statements = _approver(platform, iam_eval)
-    context = {STATUS: APPROVED, META + key: "someone-else"}
-    assert iam_eval.decide(statements, "sagemaker:UpdateModelPackage", VERSION, context) == "Deny"
+    rewrite = _approver_decides(iam_platform, {STATUS: APPROVED, META + key: "someone-else"})
+    assert rewrite.outcome == "explicit-deny", rewrite.reason
     removal = {STATUS: "Rejected", "sagemaker:CustomerMetadataPropertiesToRemove": [key]}
-    assert iam_eval.decide(statements, "sagemaker:UpdateModelPackage", VERSION, removal) == "Deny"
+    assert _approver_decides(iam_platform, removal).outcome == "explicit-deny"
 
 
 @pytest.mark.parametrize(
@@ -1038,13 +1018,10 @@ def test_approver_cannot_rewrite_any_metadata_but_the_decision(
     ],
 )
 def test_approver_changes_the_decision_and_nothing_else_iam_can_see(
-    platform: Any, iam_eval: Any, request_keys: dict[str, Any], decision: str
+    iam_platform: Any, request_keys: dict[str, Any], decision: str
 ) -> None:
-    statements = _approver(platform, iam_eval)
-    assert (
-        iam_eval.decide(statements, "sagemaker:UpdateModelPackage", VERSION, request_keys)
-        == decision
-    )
+    result = _approver_decides(iam_platform, request_keys)
+    assert result.outcome == OUTCOME[decision], result.reason
 
 
 def test_approver_metadata_keys_are_the_runtimes() -> None:
