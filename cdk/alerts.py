@@ -23,7 +23,6 @@ from finmlops.contracts import Alerts
 
 NOTIFIER_TIMEOUT = Duration.seconds(30)
 NOTIFIER_MEMORY_MB = 128
-NOTIFIER_CONCURRENCY = 2
 OUTSIDE_VPC = (
     "It posts to an external chat service over HTTPS; the platform's VPCs have no internet "
     "egress by design (VPC endpoints only), so inside them it could not reach the webhook."
@@ -48,6 +47,7 @@ class ChatNotifier(Construct):
         code: lambda_.Code,
         topic: sns.ITopic,
         ops_key: kms.IKey,
+        reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, id_)
         self.role = iam.Role(
@@ -67,7 +67,7 @@ class ChatNotifier(Construct):
                 },
                 timeout=NOTIFIER_TIMEOUT,
                 memory_mb=NOTIFIER_MEMORY_MB,
-                concurrency=NOTIFIER_CONCURRENCY,
+                concurrency=reserved_concurrency,  # config functions.reserved_concurrency
                 outside_vpc=OUTSIDE_VPC,
             ),
             code=code,

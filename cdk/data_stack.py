@@ -42,7 +42,8 @@ def registry_readers(config: Config) -> list[tuple[str, str]]:
         # CloudFormation creates the model from the package: the bootstrap execution role.
         readers.append((n.env.account, n.bootstrap_role_arn("cfn-exec")))
     tooling = names(config, "tooling")
-    for purpose in (Role.RESOLVER, Role.PROMOTION_BUILD):
+    # The handler and the promotions run the gate; operators read what they roll back to.
+    for purpose in (Role.RESOLVER, Role.PROMOTE_STAGE, Role.PROMOTE_PROD, Role.OPERATOR):
         readers.append((tooling.env.account, tooling.role_arn(purpose)))
     return readers
 
@@ -202,6 +203,7 @@ class DataStack(Stack):
                 code=package_code(root),
                 topic=self.alerts,
                 ops_key=self.ops_key,
+                reserved_concurrency=config.functions.reserved_concurrency,
             )
 
         if self.artifacts is not None:
@@ -219,10 +221,15 @@ class DataStack(Stack):
                 {
                     "Sid": "ReadVersionsFromPromotionAccounts",
                     "Effect": "Allow",
+                    # One entry per account: SageMaker refuses a group policy that names a
+                    # principal twice ("Invalid policy provided: Duplicate principal",
+                    # awslabs/aiops-modules PR #397); the roles are in the condition.
                     "Principal": {
                         "AWS": sorted(
-                            f"arn:{n.partition}:iam::{account}:root"
-                            for account, _ in registry_readers(config)
+                            {
+                                f"arn:{n.partition}:iam::{account}:root"
+                                for account, _ in registry_readers(config)
+                            }
                         )
                     },
                     "Action": [

@@ -323,7 +323,8 @@ class SmokeTestRole(Construct):
             "Role",
             role_name=n.role(Role.SMOKE_TEST),
             description="Promotion smoke test: invoke and describe this endpoint only",
-            assumed_by=iam.ArnPrincipal(tooling.role_arn(Role.PROMOTION_BUILD)),
+            # Only the promotion of this environment (ADR 0012: one tooling role per target).
+            assumed_by=iam.ArnPrincipal(tooling.role_arn(Role.promote(n.environment))),
             max_session_duration=Duration.hours(1),
         )
         endpoint_arn = sagemaker_arn(stack, f"endpoint/{endpoint_name.lower()}")

@@ -5,7 +5,8 @@ boto3 at run time) the platform's settings:
 - its role's permissions as one managed policy: the caller's statements plus its dead letters,
   the ops key, its log group and X-Ray;
 - environment variables encrypted with the ops key, and an encrypted log group;
-- active tracing and reserved concurrency;
+- active tracing, and reserved concurrency when the config asks for it (`functions.
+  reserved_concurrency`; off by default, since a new account's quota rejects any reservation);
 - two asynchronous retries, then a KMS dead-letter queue whose alarm notifies the alerts topic.
 
 It runs outside the VPCs, and the caller gives the reason. The children are created in the
@@ -34,6 +35,12 @@ from finmlops_cdk.security import (
 
 RETRY_ATTEMPTS = 2
 TRACING_REASON = "X-Ray PutTraceSegments and PutTelemetryRecords have no resource-level ARNs."
+UNRESERVED_REASON = (
+    "Reserved concurrency is off by default (config functions.reserved_concurrency): a new "
+    "account's quota of 10 concurrent executions must stay unreserved, so any reservation fails "
+    "the deployment. Invocations are bounded by their source: EventBridge or SNS retries, then a "
+    "dead-letter queue with an alarm."
+)
 
 
 @dataclass(frozen=True)
@@ -43,7 +50,7 @@ class FunctionSettings:
     environment: Mapping[str, str]
     timeout: Duration
     memory_mb: int
-    concurrency: int
+    concurrency: int | None  # reserved concurrency, or None (the config's default)
     outside_vpc: str  # why the function runs outside the VPC (cdk-nag and checkov read it)
 
 
@@ -118,11 +125,14 @@ def project_function(
         log_group=log_group,
     )
     function.node.add_dependency(policy)
-    acknowledge(
-        function,
-        {
-            "NIST.800.53.R5-LambdaInsideVPC": settings.outside_vpc,
-            "PCI.DSS.321-LambdaInsideVPC": settings.outside_vpc,
-        },
-    )
+    reasons = {
+        "NIST.800.53.R5-LambdaInsideVPC": settings.outside_vpc,
+        "PCI.DSS.321-LambdaInsideVPC": settings.outside_vpc,
+    }
+    if settings.concurrency is None:
+        reasons |= {
+            "NIST.800.53.R5-LambdaConcurrency": UNRESERVED_REASON,
+            "PCI.DSS.321-LambdaConcurrency": UNRESERVED_REASON,
+        }
+    acknowledge(function, reasons)
     return ProjectFunction(function, policy, dead_letters)

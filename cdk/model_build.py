@@ -35,6 +35,7 @@ from finmlops_cdk.events import (
     approval_pattern,
     default_bus_arn,
 )
+from finmlops_cdk.guardrails import register_pending_only
 from finmlops_cdk.network import Network
 from finmlops_cdk.sagemaker_roles import (
     RegistryLifecycleRole,
@@ -483,14 +484,15 @@ class ModelBuildStack(Stack):
             )
         )
 
-        # The platform pipeline (tooling) starts one build per deployed commit, nothing more.
+        # The platform pipeline (tooling) starts one build per deployed commit, nothing more,
+        # from its StartModelBuild action, whose role runs no repository code (ADR 0012).
         tooling = names(config, "tooling")
         self.build_starter = iam.Role(
             self,
             "BuildStarter",
             role_name=n.role(Role.BUILD_STARTER),
             description="Tooling's platform pipeline: start the model build after a deploy",
-            assumed_by=iam.ArnPrincipal(tooling.role_arn(Role.PROMOTION_BUILD)),
+            assumed_by=iam.ArnPrincipal(tooling.role_arn(Role.START_BUILD)),
             max_session_duration=Duration.hours(1),
         )
         managed_policy(
@@ -510,7 +512,8 @@ class ModelBuildStack(Stack):
             self,
             "RegistryLifecycle",
             role_name=n.role(Role.REGISTRY_LIFECYCLE),
-            assumed_by_arn=tooling.role_arn(Role.PROMOTION_BUILD),
+            automation_arns=[tooling.role_arn(Role.promote(env)) for env in SERVING_ENVIRONMENTS],
+            operator_arn=tooling.role_arn(Role.OPERATOR),
             model_package_group_arn=n.model_package_group_arn,
             model_packages_arn=n.model_packages_arn,
         ).role
@@ -685,6 +688,13 @@ class ModelBuildStack(Stack):
     def _grant_build(self, n: Names) -> None:
         execution = self.execution_role
         stack = Stack.of(self)
+        # A version is born PendingManualApproval, with no decision and no lifecycle: the allow
+        # goes with the permissions, the denies with the guardrails.
+        registration = register_pending_only(
+            model_package_group_arn=n.model_package_group_arn,
+            model_packages_arn=n.model_packages_arn,
+        )
+        execution.policy.add_statements(*registration[1:])
         jobs = [
             sagemaker_arn(stack, "processing-job/pipelines-*"),
             sagemaker_arn(stack, "training-job/pipelines-*"),
@@ -712,16 +722,17 @@ class ModelBuildStack(Stack):
                 resources=jobs,
             ),
             iam.PolicyStatement(
-                sid="RegisterPendingVersions",
+                sid="ReadAndTagVersions",
                 actions=[
-                    "sagemaker:CreateModelPackage",
                     "sagemaker:DescribeModelPackage",
                     "sagemaker:DescribeModelPackageGroup",
                     "sagemaker:ListModelPackages",
+                    # CreateModelPackage with Tags also needs AddTags (its dependent action).
                     "sagemaker:AddTags",
                 ],
                 resources=[n.model_package_group_arn, n.model_packages_arn],
             ),
+            registration[0],
             iam.PolicyStatement(
                 sid="JobMetrics",
                 actions=["cloudwatch:PutMetricData"],

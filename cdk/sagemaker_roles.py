@@ -14,11 +14,17 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 from finmlops_cdk.compliance import acknowledge
-from finmlops_cdk.guardrails import APPROVAL_ACTIONS, deny_approval_changes, job_guardrails
+from finmlops_cdk.guardrails import (
+    APPROVAL_ACTIONS,
+    approver_decisions,
+    deny_approval_changes,
+    job_guardrails,
+)
 from finmlops_cdk.security import (
     iam5_resource,
     kms_access,
     managed_policy,
+    person_role,
     service_in_this_account,
 )
 
@@ -155,7 +161,11 @@ class SageMakerExecutionRole(Construct):
 class RegistryPeople(Construct):
     """The approver role (the only one that may change approval status) and the data scientists'.
 
-    Both are assumed by people of this account with MFA. Attributes: `approver`, `data_scientist`.
+    Both are assumed by IAM users of this account with MFA, as themselves: the session's source
+    identity and name must be the user's own name (`security.people_trust_policy`), so what
+    SageMaker records as `CreatedBy`/`LastModifiedBy` names the person, whichever role they used.
+    Attributes: `approver`, `data_scientist`, `approver_policy`, `approver_guardrails`,
+    `data_scientist_policy`.
     """
 
     def __init__(
@@ -173,10 +183,6 @@ class RegistryPeople(Construct):
     ) -> None:
         """evidence: what approvers read (artifacts) and write (audit records)."""
         super().__init__(scope, id_)
-        stack = Stack.of(self)
-        people = iam.AccountPrincipal(stack.account).with_conditions(
-            {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
-        )
         registry = [model_package_group_arn, model_packages_arn]
         read_registry = iam.PolicyStatement(
             sid="ReadRegistry",
@@ -189,21 +195,17 @@ class RegistryPeople(Construct):
             resources=registry,
         )
 
-        self.approver = iam.Role(
+        self.approver = person_role(
             self,
             "Approver",
             role_name=approver_role_name,
             description="Model risk approvers: the only principal that changes approval status",
-            assumed_by=people,
         )
         approver_policy = iam.ManagedPolicy(self, "ApproverPolicy", roles=[self.approver])
+        decisions = approver_decisions(model_packages_arn=model_packages_arn)
         approver_policy.add_statements(
             read_registry,
-            iam.PolicyStatement(
-                sid="DecideApproval",
-                actions=["sagemaker:UpdateModelPackage"],
-                resources=[model_packages_arn],
-            ),
+            decisions[0],
             # An approver reviews evidence, never builds what they approve.
             iam.PolicyStatement(
                 sid="DenyBuilding",
@@ -219,18 +221,26 @@ class RegistryPeople(Construct):
         )
         approver_policy.add_statements(*evidence)
         self.approver_policy = approver_policy
+        # The denies that keep a decision a decision, apart (a managed policy holds 6,144
+        # characters): nothing but the status, its description and the approver's own metadata.
+        self.approver_guardrails = iam.ManagedPolicy(
+            self,
+            "ApproverGuardrails",
+            description="Approvers change the approval status and its description, nothing else",
+            roles=[self.approver],
+            statements=decisions[1:],
+        )
         versions = {
             iam5_resource(model_packages_arn): "Every version of this one model group: approvers "
             "decide on versions that SageMaker numbers at registration.",
         }
         acknowledge(approver_policy, versions | dict(evidence_reasons or {}))
 
-        self.data_scientist = iam.Role(
+        self.data_scientist = person_role(
             self,
             "DataScientist",
             role_name=data_scientist_role_name,
             description="Data scientists: run the build pipeline and read results; never approve",
-            assumed_by=people,
         )
         ds_policy = iam.ManagedPolicy(self, "DataScientistPolicy", roles=[self.data_scientist])
         ds_policy.add_statements(
@@ -270,8 +280,9 @@ class RegistryPeople(Construct):
 
 
 class RegistryLifecycleRole(Construct):
-    """Dev's registry-lifecycle role: the promotion pipeline (tooling) assumes it to record where
-    a version runs, the registry's ModelLifeCycle, and may change nothing else it can name.
+    """Dev's registry-lifecycle role: the promotions (tooling) assume it to record where a version
+    runs, the registry's ModelLifeCycle, and may change nothing else it can name; so do
+    operators for a rollback, chaining from their own role with their source identity.
 
     IAM judges UpdateModelPackage by what the request carries: the allow requires a lifecycle of
     the promotion's stages and statuses (`contracts.Stage`) and no approval status; an explicit
@@ -284,7 +295,8 @@ class RegistryLifecycleRole(Construct):
         id_: str,
         *,
         role_name: str,
-        assumed_by_arn: str,
+        automation_arns: Sequence[str],
+        operator_arn: str,
         model_package_group_arn: str,
         model_packages_arn: str,
     ) -> None:
@@ -293,9 +305,20 @@ class RegistryLifecycleRole(Construct):
             self,
             "Role",
             role_name=role_name,
-            description="Tooling's promotion pipeline: set a version's ModelLifeCycle, nothing else",
-            assumed_by=iam.ArnPrincipal(assumed_by_arn),
+            description="Tooling's promotions: set a version's ModelLifeCycle, nothing else",
+            assumed_by=iam.CompositePrincipal(*(iam.ArnPrincipal(a) for a in automation_arns)),
             max_session_duration=Duration.hours(1),
+        )
+        # A person's session carries a source identity into the chain: the next role's trust
+        # must allow sts:SetSourceIdentity (IAM User Guide, "Monitor and control actions taken
+        # with assumed roles", role chaining), and requiring one keeps automation out of it.
+        self.role.assume_role_policy.add_statements(  # type: ignore[union-attr]
+            iam.PolicyStatement(
+                sid="OperatorsAsThemselves",
+                principals=[iam.ArnPrincipal(operator_arn)],
+                actions=["sts:AssumeRole", "sts:SetSourceIdentity"],
+                conditions={"Null": {"sts:SourceIdentity": "false"}},
+            )
         )
         policy = managed_policy(
             self,

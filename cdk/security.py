@@ -7,6 +7,7 @@ versions, refuses plain HTTP and logs access; every dead-letter queue has an ala
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -313,10 +314,13 @@ def s3_access(
         )
     ]
     if list_objects:
+        # s3:prefix is defined for ListBucket only (Service Authorization Reference): under a
+        # prefix condition GetBucketLocation would never be allowed, so it goes with whole
+        # buckets only.
         statements.append(
             iam.PolicyStatement(
                 sid=f"{sid}List",
-                actions=["s3:ListBucket", "s3:GetBucketLocation"],
+                actions=["s3:ListBucket"] if prefix else ["s3:ListBucket", "s3:GetBucketLocation"],
                 resources=[f"arn:{partition}:s3:::{bucket}"],
                 conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}} if prefix else None,
             )
@@ -386,3 +390,77 @@ def managed_policy(
     return iam.ManagedPolicy(
         scope, id_, roles=[role], statements=list(statements), description=description
     )
+
+
+# The IAM user's own name (the policy variable exists only for IAM users: a role session, the
+# root user or a federated session has no aws:username, so the condition fails for them).
+PERSON = "${aws:username}"
+
+
+def people_trust_policy(account_root_arn: str) -> dict[str, Any]:
+    """The trust policy of a role a person assumes: IAM users of this account, with MFA, whose
+    session's source identity and name are both their own user name.
+
+    AWS rules relied on (IAM User Guide):
+    - `sts:SourceIdentity` and `sts:RoleSessionName` ("IAM and AWS STS condition context keys",
+      reference_policies_iam-condition-keys.html) compare the values the caller passes to
+      AssumeRole; `${aws:username}` (reference_policies_variables.html,
+      reference_policies_condition-keys.html#condition-keys-username) is present only for IAM
+      users.
+    - Setting a source identity needs `sts:SetSourceIdentity` in the trust policy ("Monitor and
+      control actions taken with assumed roles", id_credentials_temp_control-access_monitor.html);
+      once set it cannot be changed in the session and follows role chaining, and SageMaker
+      records it in `UserContext.IamIdentity.SourceIdentity`.
+    - The Service Authorization Reference defines `sts:RoleSessionName` for AssumeRole only, so
+      the SetSourceIdentity statement conditions the source identity and MFA alone (a key an
+      action does not define is absent, and StringEquals on it would never match).
+    """
+    mfa = {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "PeopleWithMfaAsThemselves",
+                "Effect": "Allow",
+                "Principal": {"AWS": account_root_arn},
+                "Action": "sts:AssumeRole",
+                "Condition": {
+                    **mfa,
+                    "StringEquals": {"sts:SourceIdentity": PERSON, "sts:RoleSessionName": PERSON},
+                },
+            },
+            {
+                "Sid": "SourceIdentityIsTheUserName",
+                "Effect": "Allow",
+                "Principal": {"AWS": account_root_arn},
+                "Action": "sts:SetSourceIdentity",
+                "Condition": {**mfa, "StringEquals": {"sts:SourceIdentity": PERSON}},
+            },
+        ],
+    }
+
+
+def person_role(
+    scope: Construct,
+    id_: str,
+    *,
+    role_name: str,
+    description: str,
+    max_session_hours: int = 1,
+) -> iam.Role:
+    """A role people of this account assume as themselves (`people_trust_policy`)."""
+    stack = Stack.of(scope)
+    role = iam.Role(
+        scope,
+        id_,
+        role_name=role_name,
+        description=description,
+        assumed_by=iam.AccountPrincipal(stack.account),
+        max_session_duration=Duration.hours(max_session_hours),
+    )
+    root = f"arn:{stack.partition}:iam::{stack.account}:root"
+    cfn = role.node.default_child
+    assert isinstance(cfn, iam.CfnRole)
+    # CDK's principals cannot express sts:SetSourceIdentity: the document is written out here.
+    cfn.add_property_override("AssumeRolePolicyDocument", people_trust_policy(root))
+    return role

@@ -227,8 +227,11 @@ def _build_start(ctx: Context) -> int:
     )
     from finmlops_pipelines.definition import pipeline_name
 
-    session = ctx.session()
-    sagemaker = session.client(
+    # The pipeline is started as dev's build starter when one is named (the platform pipeline's
+    # start step); the audit record below is written with the caller's own credentials, which
+    # may append to the audit trail where the starter may not.
+    starter = _starter_session(ctx, ctx.args.starter_role_arn)
+    sagemaker = starter.client(
         "sagemaker",
         region_name=config.environments.dev.region,
         endpoint_url=ctx.args.endpoint_url,
@@ -253,7 +256,7 @@ def _build_start(ctx: Context) -> int:
             execution_arn=arn,
             git_commit=ctx.args.git_commit,
             group=config.model.package_group,
-            starter_arn=caller_identity(ctx.client("sts")),
+            starter_arn=caller_identity(starter.client("sts", endpoint_url=ctx.args.endpoint_url)),
             people=people,
         )
         data["audit_record"] = record
@@ -261,6 +264,24 @@ def _build_start(ctx: Context) -> int:
         lines += [f"build-started record {record}", *(f"  {p.label()}" for p in people)]
     ctx.emit(data, "\n".join(lines))
     return ExitCode.OK
+
+
+def _starter_session(ctx: Context, role_arn: str | None) -> Any:
+    """The session that starts the pipeline: the caller's, or `role_arn` assumed once."""
+    session = ctx.session()
+    if not role_arn:
+        return session
+    import boto3
+
+    credentials = ctx.client("sts").assume_role(
+        RoleArn=role_arn, RoleSessionName="finmlops-start-build"
+    )["Credentials"]
+    return boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=session.region_name,
+    )
 
 
 def register_build(commands: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -292,6 +313,11 @@ def register_build(commands: Subparsers, common: argparse.ArgumentParser) -> Non
     p.add_argument(
         "--audit-bucket",
         help="audit trail bucket (default: the tooling audit bucket of the config)",
+    )
+    p.add_argument(
+        "--starter-role-arn",
+        help="start the pipeline as this role (dev's build starter), assumed for that call "
+        "only; the audit record is written with the caller's own credentials",
     )
 
 

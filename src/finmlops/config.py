@@ -384,6 +384,16 @@ class Notifications(_Frozen):
         return name
 
 
+class Functions(_Frozen):
+    """The project's Lambda functions (the approval handler, the chat notifier)."""
+
+    # Reserved concurrency per function, or none. Off by default: a new account's Lambda quota is
+    # 10 concurrent executions and AWS keeps 10 of them unreserved, so any reservation fails the
+    # deployment ("decreases account's UnreservedConcurrentExecution below its minimum value").
+    # Set it once the account's quota has been raised (docs/deploy.md).
+    reserved_concurrency: Annotated[int, Field(ge=1, le=1000)] | None = None
+
+
 class Config(_Frozen):
     """A whole deployment: environments, model, gates, monitoring, deployment, governance."""
 
@@ -396,6 +406,7 @@ class Config(_Frozen):
     governance: Governance
     notifications: Notifications = Notifications()
     tracking: TrackingSettings = TrackingSettings()
+    functions: Functions = Functions()
 
     def inventory_tags(self) -> dict[str, str]:
         """The tags every resource carries (security bar item 16)."""

@@ -279,6 +279,8 @@ class Promotion:
     # serves in an environment (dimensions: ModelPackageGroup, Environment). Alarm on >= 1.
     METRIC_NAMESPACE = "finmlops/Promotion"
     METRIC_REJECTED_SERVING = "RejectedVersionServing"
+    METRIC_DIMENSION_GROUP = "ModelPackageGroup"
+    METRIC_DIMENSION_ENVIRONMENT = "Environment"
     # Audit records are evidence for examiners: seven years of COMPLIANCE retention, the audit
     # bucket's default (finmlops_cdk.audit_trail) and the emulator's.
     AUDIT_RETENTION_DAYS = 2557

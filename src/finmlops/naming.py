@@ -31,7 +31,18 @@ class Role:
     REGISTRY_LIFECYCLE = "registry-lifecycle"
     EVENT_FORWARDER = "event-forwarder"  # puts events on another account's bus
     RESOLVER = "promotion-handler"  # tooling: the approval-event Lambda
-    PROMOTION_BUILD = "promotion-build"  # tooling: CodeBuild that resolves, synthesizes, deploys
+    # tooling: one CodeBuild role per deploy target, so the role that runs the repository's code
+    # for one environment can reach no other (ADR 0012)
+    DEPLOY_DEV = "deploy-dev"  # cdk deploy of dev: dev's bootstrap roles only
+    START_BUILD = "start-build"  # one model build of a commit (no repository code): dev's starter
+    PROMOTE_STAGE = "promote-stage"  # resolve, cdk deploy stage, smoke test, record
+    PROMOTE_PROD = "promote-prod"  # resolve, cdk deploy prod, record
+    OPERATOR = "operator"  # tooling: people who run promote rollback/status and audit export
+
+    @staticmethod
+    def promote(environment: str) -> str:
+        """The tooling role that promotes a version into a serving environment."""
+        return {"stage": Role.PROMOTE_STAGE, "prod": Role.PROMOTE_PROD}[environment]
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@
   environment, all three compliance packs attached: synth itself is the zero-findings check.
 - `variant`: the same config flipped where it has choices (Model Monitor mode, linear traffic,
   retraining on drift and on a schedule, a CodeStar connection, an explicit manifest, local
-  tracking, prod without autoscaling) for tooling, dev and prod.
+  tracking, prod without autoscaling, reserved Lambda concurrency) for tooling, dev and prod.
 """
 
 from __future__ import annotations
@@ -136,6 +136,8 @@ def variant_config(config: Any) -> Any:
     tracking = config.tracking.model_copy(update={"mode": "local"})
     # The default config posts alerts to a chat webhook; the variant only emails them.
     notifications = config.notifications.model_copy(update={"chat_webhook_parameter": None})
+    # Accounts with a raised Lambda quota reserve concurrency (off by default).
+    functions = config.functions.model_copy(update={"reserved_concurrency": 2})
     # Prod's autoscaling switched off: the first of the two deployments of an instance-type change.
     prod = config.environments.prod
     environments = config.environments.model_copy(
@@ -153,6 +155,7 @@ def variant_config(config: Any) -> Any:
             "deployment": deployment,
             "tracking": tracking,
             "notifications": notifications,
+            "functions": functions,
             "environments": environments,
         }
     )
@@ -336,3 +339,54 @@ def _cfn_lint_errors(files: list[Path]) -> list[str]:
 @pytest.fixture(scope="session")
 def cfn_lint() -> Any:
     return _cfn_lint_errors
+
+
+# What `cdk bootstrap --trust <tooling>` creates in each workload account (not in the assembly):
+# the deploy, publishing and lookup roles trust the tooling account (and their own); the
+# CloudFormation execution role trusts CloudFormation.
+BOOTSTRAP_KINDS = ("deploy", "file-publishing", "image-publishing", "lookup", "cfn-exec")
+
+
+@pytest.fixture(scope="session")
+def iam_platform(platform: Synth, config: Any) -> Any:
+    """finmlops.iam over the session's synthesized platform, plus the bootstrap roles of dev,
+    stage and prod with the trust `cdk bootstrap --trust <tooling>` gives them."""
+    from finmlops.iam import Platform, Policy, Resource
+    from finmlops.naming import names
+
+    iam = Platform.load(platform.outdir)
+    tooling = config.environments.tooling.account
+    for env in ("dev", "stage", "prod"):
+        n = names(config, env)
+        account = n.env.account
+        for kind in BOOTSTRAP_KINDS:
+            principal: dict[str, Any] = (
+                {"Service": "cloudformation.amazonaws.com"}
+                if kind == "cfn-exec"
+                else {"AWS": [f"arn:aws:iam::{account}:root", f"arn:aws:iam::{tooling}:root"]}
+            )
+            trust = Policy.parse(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": principal,
+                            "Action": ["sts:AssumeRole", "sts:TagSession"],
+                        }
+                    ],
+                },
+                name=f"cdk bootstrap {kind} role trust ({env})",
+                kind="resource",
+            )
+            iam.resources.append(
+                Resource(
+                    arn=n.bootstrap_role_arn(kind),
+                    kind="iam-role",
+                    account=account,
+                    environment=env,
+                    policy=trust,
+                    tags={"aws-cdk:bootstrap-role": kind},
+                )
+            )
+    return iam

@@ -246,7 +246,11 @@ def _writers(config: Any) -> list[tuple[str, str, str]]:
     approver = config.governance.approver_role
     return [
         ("tooling", tooling.role(Role.RESOLVER), tooling.role_arn(Role.RESOLVER)),
-        ("tooling", tooling.role(Role.PROMOTION_BUILD), tooling.role_arn(Role.PROMOTION_BUILD)),
+        *(
+            ("tooling", tooling.role(Role.promote(env)), tooling.role_arn(Role.promote(env)))
+            for env in ("stage", "prod")
+        ),
+        ("tooling", tooling.role(Role.START_BUILD), tooling.role_arn(Role.START_BUILD)),
         ("dev", approver, f"arn:aws:iam::{ACCOUNTS['dev']}:role/{approver}"),
     ]
 

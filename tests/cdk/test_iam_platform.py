@@ -158,22 +158,30 @@ def test_serving_roles_decrypt_the_dev_data_key_only_through_s3(iam: Platform) -
 def test_people_assume_the_approver_role_only_with_mfa_from_its_own_account(iam: Platform) -> None:
     approver = iam.role("ModelRiskApprover").arn
     person = f"arn:aws:iam::{DEV}:user/bob"
-    assert iam.can_assume(person, approver, {"aws:MultiFactorAuthPresent": True}).allowed
-    assert not iam.can_assume(person, approver, {"aws:MultiFactorAuthPresent": False}).allowed
+    # As themselves (ADR 0012): the session's source identity and name are the user's name.
+    bob = {"sts:SourceIdentity": "bob", "sts:RoleSessionName": "bob"}
+    assert iam.can_assume(person, approver, {"aws:MultiFactorAuthPresent": True, **bob}).allowed
+    assert not iam.can_assume(
+        person, approver, {"aws:MultiFactorAuthPresent": False, **bob}
+    ).allowed
+    assert not iam.can_assume(person, approver, {"aws:MultiFactorAuthPresent": True}).allowed
     assert not iam.can_assume(person, approver).allowed
     outsider = f"arn:aws:iam::{STAGE}:user/bob"
-    assert not iam.can_assume(outsider, approver, {"aws:MultiFactorAuthPresent": True}).allowed
+    assert not iam.can_assume(
+        outsider, approver, {"aws:MultiFactorAuthPresent": True, **bob}
+    ).allowed
 
 
-def test_only_tooling_promotion_build_assumes_the_dev_registry_lifecycle_role(
-    iam: Platform,
-) -> None:
+def test_only_the_promotions_assume_the_dev_registry_lifecycle_role(iam: Platform) -> None:
     lifecycle = iam.role("credit-risk-dev-registry-lifecycle").arn
-    build = session(iam, "credit-risk-tooling-promotion-build", "codebuild")
+    for env in ("stage", "prod"):
+        build = session(iam, f"credit-risk-tooling-promote-{env}", "codebuild")
+        allowed = iam.can_assume(build, lifecycle)
+        assert allowed.allowed, allowed.reason
     handler = session(iam, "credit-risk-tooling-promotion-handler", "lambda")
-    allowed = iam.can_assume(build, lifecycle)
-    assert allowed.allowed, allowed.reason
     assert not iam.can_assume(handler, lifecycle).allowed
+    dev_deploy = session(iam, "credit-risk-tooling-deploy-dev", "codebuild")
+    assert not iam.can_assume(dev_deploy, lifecycle).allowed
     assert not iam.can_assume(f"arn:aws:iam::{DEV}:user/alice", lifecycle).allowed
 
 

@@ -101,11 +101,37 @@ def test_build_role_registers_pending_versions_but_passes_itself_only_to_sagemak
         if r["Type"] == "AWS::IAM::ManagedPolicy"
         for s in r["Properties"]["PolicyDocument"]["Statement"]
     }
-    assert "sagemaker:CreateModelPackage" in statements["RegisterPendingVersions"]["Action"]
-    assert "sagemaker:UpdateModelPackage" not in statements["RegisterPendingVersions"]["Action"]
+    register = statements["RegisterPendingVersions"]
+    assert register["Action"] == "sagemaker:CreateModelPackage"
+    assert register["Condition"] == {
+        "StringEquals": {"sagemaker:ModelApprovalStatus": "PendingManualApproval"}
+    }
+    assert statements["DenyRegisteringAnyOtherStatus"]["Condition"] == {
+        "StringNotEquals": {"sagemaker:ModelApprovalStatus": "PendingManualApproval"}
+    }
     assert statements["PassRoleToOwnJobs"]["Condition"] == {
         "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
     }
+
+
+def test_the_register_step_sends_the_pending_status_the_build_role_is_limited_to(
+    platform: Any,
+) -> None:
+    """The build role may register only with ModelApprovalStatus=PendingManualApproval in the
+    request (an omitted status is denied): the synthesized definition's RegisterModel step
+    sends exactly that, so the guardrail never refuses our own build."""
+    body = json.loads(
+        _pipeline(platform)["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"][
+            "Fn::Sub"
+        ][0]
+    )
+    registers = [s for s in _steps(body["Steps"]) if s["Type"] == "RegisterModel"]
+    assert registers
+    for step in registers:
+        assert step["Arguments"]["ModelApprovalStatus"] == "PendingManualApproval"
+        metadata = step["Arguments"].get("CustomerMetadataProperties", {})
+        assert not {"approved-by", "approved-at", "approval-reason"} & set(metadata)
+        assert "ModelLifeCycle" not in step["Arguments"]
 
 
 def test_substitution_refuses_a_placeholder_the_stack_cannot_fill() -> None:

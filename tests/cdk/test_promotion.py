@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
+from finmlops.config import Config
+
 
 def _pipelines(synth: Any) -> dict[str, dict[str, Any]]:
     return {
@@ -27,9 +29,12 @@ def test_both_pipelines_are_codepipeline_v2(platform: Any) -> None:
         assert pipeline["PipelineType"] == "V2"
 
 
-def test_platform_pipeline_builds_tests_then_deploys_dev(platform: Any) -> None:
+def test_platform_pipeline_builds_tests_deploys_dev_then_starts_one_build(platform: Any) -> None:
     pipeline = _pipelines(platform)["credit-risk-platform"]
-    assert _stage_names(pipeline) == ["Source", "BuildAndTest", "DeployDev"]
+    assert _stage_names(pipeline) == ["Source", "BuildAndTest", "DeployDev", "StartModelBuild"]
+    # A build that fails to start does not roll the dev deployment back.
+    assert pipeline["Stages"][2]["OnFailure"] == {"Result": "ROLLBACK"}
+    assert "OnFailure" not in pipeline["Stages"][3]
     (source,) = pipeline["Stages"][0]["Actions"]
     assert source["ActionTypeId"]["Provider"] == "S3"
     assert source["Configuration"]["S3ObjectKey"] == "source/finmlops.zip"
@@ -96,18 +101,17 @@ def _buildspec(synth: Any, description_part: str) -> str:
     raise AssertionError(description_part)
 
 
-TRUSTS_ONLY_THE_PROMOTION_BUILD = {
-    "Statement": [
-        {
-            "Action": "sts:AssumeRole",
-            "Effect": "Allow",
-            "Principal": {
-                "AWS": "arn:aws:iam::444444444444:role/credit-risk-tooling-promotion-build"
-            },
-        }
-    ],
-    "Version": "2012-10-17",
-}
+def _trusts_only(role_name: str) -> dict[str, Any]:
+    return {
+        "Statement": [
+            {
+                "Action": "sts:AssumeRole",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::444444444444:role/{role_name}"},
+            }
+        ],
+        "Version": "2012-10-17",
+    }
 
 
 @pytest.mark.parametrize("env", ["stage", "prod"])
@@ -128,27 +132,38 @@ def test_each_deployment_resolves_through_the_gate_synthesizes_deploys_then_reco
     assert "--no-lifecycle" not in spec
 
 
-def test_the_promotion_build_may_assume_dev_registry_lifecycle_role_which_trusts_only_it(
+def test_dev_registry_lifecycle_role_trusts_the_promotions_and_operators_as_themselves(
     platform: Any,
 ) -> None:
-    template = platform.templates["tooling"]["Promotion"]
-    (statement,) = [
-        s
-        for r in template["Resources"].values()
-        if r["Type"] == "AWS::IAM::ManagedPolicy"
-        for s in r["Properties"]["PolicyDocument"]["Statement"]
-        if s.get("Sid") == "AssumeBuildStarterLifecycleAndSmokeTestRoles"
-    ]
-    assert (
-        "arn:aws:iam::111111111111:role/credit-risk-dev-registry-lifecycle"
-        in (statement["Resource"])
-    )
     platform.template("dev", "ModelBuild").has_resource_properties(
         "AWS::IAM::Role",
         {
             "RoleName": "credit-risk-dev-registry-lifecycle",
             "MaxSessionDuration": 3600,
-            "AssumeRolePolicyDocument": TRUSTS_ONLY_THE_PROMOTION_BUILD,
+            "AssumeRolePolicyDocument": {
+                "Statement": [
+                    {
+                        "Action": "sts:AssumeRole",
+                        "Effect": "Allow",
+                        "Principal": {
+                            "AWS": [
+                                "arn:aws:iam::444444444444:role/credit-risk-tooling-promote-prod",
+                                "arn:aws:iam::444444444444:role/credit-risk-tooling-promote-stage",
+                            ]
+                        },
+                    },
+                    {
+                        "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
+                        "Condition": {"Null": {"sts:SourceIdentity": "false"}},
+                        "Effect": "Allow",
+                        "Principal": {
+                            "AWS": "arn:aws:iam::444444444444:role/credit-risk-tooling-operator"
+                        },
+                        "Sid": "OperatorsAsThemselves",
+                    },
+                ],
+                "Version": "2012-10-17",
+            },
         },
     )
 
@@ -297,33 +312,48 @@ def test_dead_letter_queues_are_encrypted_and_tls_only(platform: Any) -> None:
         ), (env, lid)
 
 
-def test_handler_sets_timeout_memory_concurrency_tracing_and_a_dlq(platform: Any) -> None:
+def test_handler_sets_timeout_memory_concurrency_tracing_and_a_dlq(
+    platform: Any, variant: Any
+) -> None:
     from finmlops.contracts import Promotion
 
+    expected = {
+        "Handler": Promotion.HANDLER,
+        "Timeout": 60,
+        "MemorySize": 256,
+        "TracingConfig": {"Mode": "Active"},
+        "DeadLetterConfig": {"TargetArn": Match.any_value()},
+        "KmsKeyArn": Match.any_value(),
+    }
     platform.template("tooling", "Promotion").has_resource_properties(
-        "AWS::Lambda::Function",
-        {
-            "Handler": Promotion.HANDLER,
-            "Timeout": 60,
-            "MemorySize": 256,
-            "ReservedConcurrentExecutions": 2,
-            "TracingConfig": {"Mode": "Active"},
-            "DeadLetterConfig": {"TargetArn": Match.any_value()},
-            "KmsKeyArn": Match.any_value(),
-        },
+        "AWS::Lambda::Function", expected | {"ReservedConcurrentExecutions": Match.absent()}
+    )
+    variant.template("tooling", "Promotion").has_resource_properties(
+        "AWS::Lambda::Function", expected | {"ReservedConcurrentExecutions": 2}
     )
 
 
 def test_every_lambda_sets_timeout_memory_and_either_concurrency_or_an_acknowledgment(
-    platform: Any,
+    platform: Any, variant: Any
 ) -> None:
-    for env, _, lid, function in platform.resources("AWS::Lambda::Function"):
-        props = function["Properties"]
-        assert props.get("Timeout"), (env, lid)
-        assert props.get("MemorySize"), (env, lid)
-        if "CDKBucketDeployment" not in lid:  # deploy-time custom resource (acknowledged)
-            assert props.get("ReservedConcurrentExecutions"), (env, lid)
-            assert props.get("TracingConfig") == {"Mode": "Active"}, (env, lid)
+    """Reserved concurrency is the config's choice (functions.reserved_concurrency), off by
+    default: a new account's quota (10, all of which must stay unreserved) rejects any
+    reservation. Without it, cdk-nag's finding is acknowledged on the function."""
+    for synth, reserved in ((platform, None), (variant, 2)):
+        for env, _, lid, function in synth.resources("AWS::Lambda::Function"):
+            props = function["Properties"]
+            assert props.get("Timeout"), (env, lid)
+            assert props.get("MemorySize"), (env, lid)
+            if "CDKBucketDeployment" not in lid:  # deploy-time custom resource (acknowledged)
+                assert props.get("ReservedConcurrentExecutions") == reserved, (env, lid)
+                assert props.get("TracingConfig") == {"Mode": "Active"}, (env, lid)
+
+
+def test_unreserved_functions_acknowledge_the_concurrency_finding_with_a_reason() -> None:
+    from finmlops_cdk.functions import UNRESERVED_REASON
+
+    assert "functions.reserved_concurrency" in UNRESERVED_REASON
+    assert "10" in UNRESERVED_REASON
 
 
 def test_handler_gets_the_contract_environment(platform: Any, config: Any) -> None:
@@ -355,21 +385,30 @@ def test_handler_gets_the_contract_environment(platform: Any, config: Any) -> No
     assert gates_from_json(variables[Promotion.ENV_GATES], "env") == platform_gates(config)
 
 
-def test_a_rejected_version_that_serves_raises_an_alarm_with_an_action(platform: Any) -> None:
+def test_a_rejected_version_that_serves_raises_an_alarm_per_environment_with_an_action(
+    platform: Any, config: Config
+) -> None:
+    """CloudWatch matches a metric by its exact dimensions: each alarm names the ones the handler
+    puts (finmlops.registry.handler), or it would never see a datapoint."""
     from finmlops.contracts import Promotion
 
-    (alarm,) = [
-        r
+    alarms = [
+        r["Properties"]
         for *_, r in platform.resources("AWS::CloudWatch::Alarm", "tooling")
         if r["Properties"].get("MetricName") == Promotion.METRIC_REJECTED_SERVING
     ]
-    props = alarm["Properties"]
-    assert props["Namespace"] == Promotion.METRIC_NAMESPACE
-    assert (props["Threshold"], props["ComparisonOperator"]) == (
-        1,
-        "GreaterThanOrEqualToThreshold",
-    )
-    assert props["AlarmActions"]
+    environments = set()
+    for props in alarms:
+        assert props["Namespace"] == Promotion.METRIC_NAMESPACE
+        assert (props["Threshold"], props["ComparisonOperator"]) == (
+            1,
+            "GreaterThanOrEqualToThreshold",
+        )
+        assert props["AlarmActions"]
+        dimensions = {d["Name"]: d["Value"] for d in props["Dimensions"]}
+        assert dimensions[Promotion.METRIC_DIMENSION_GROUP] == config.model.package_group
+        environments.add(dimensions[Promotion.METRIC_DIMENSION_ENVIRONMENT])
+    assert environments == {"stage", "prod"}
 
 
 def test_handler_may_start_only_the_promotion_pipeline_and_never_approve(platform: Any) -> None:
@@ -397,6 +436,36 @@ def test_handler_may_start_only_the_promotion_pipeline_and_never_approve(platfor
     assert "sagemaker:UpdateModelPackage" not in actions
 
 
+def test_handler_can_do_what_the_registry_docs_say_and_cannot_approve(iam_platform: Any) -> None:
+    """docs/registry.md: read the version, claim it (conditional create; release on failure),
+    append audit records, read the history, start the promotion. It records no console approver
+    on the version: the approver is read from what SageMaker recorded (LastModifiedBy) and bound
+    in the audit trail."""
+    tooling, dev = "444444444444", "111111111111"
+    role = "credit-risk-tooling-promotion-handler"
+    version = f"arn:aws:sagemaker:us-east-1:{dev}:model-package/credit-risk-xgb/4"
+    state = f"arn:aws:s3:::credit-risk-promotion-{tooling}-us-east-1"
+    audit = f"arn:aws:s3:::credit-risk-audit-{tooling}-us-east-1/audit/2026/x.json"
+    for action, resource in (
+        ("sagemaker:DescribeModelPackage", version),
+        ("s3:PutObject", f"{state}/promotions/claims/credit-risk-xgb/4/Approved.json"),
+        ("s3:DeleteObject", f"{state}/promotions/claims/credit-risk-xgb/4/Approved.json"),
+        ("s3:GetObject", f"{state}/deployments/prod/x.json"),
+        ("s3:PutObject", audit),
+        (
+            "codepipeline:StartPipelineExecution",
+            f"arn:aws:codepipeline:us-east-1:{tooling}:credit-risk-model-promotion",
+        ),
+    ):
+        assert _can(iam_platform, role, action, resource, **CREATE_ONLY), (action, resource)
+    for action, resource in (
+        ("sagemaker:UpdateModelPackage", version),
+        ("s3:PutObject", f"{state}/deployments/prod/x.json"),
+        ("s3:DeleteObject", audit),
+    ):
+        assert not _can(iam_platform, role, action, resource), (action, resource)
+
+
 def test_handler_code_ships_the_package_without_the_dataset(platform: Any) -> None:
     folders = [
         p
@@ -410,60 +479,219 @@ def test_handler_code_ships_the_package_without_the_dataset(platform: Any) -> No
 
 @pytest.mark.parametrize("env", ["stage", "prod"])
 def test_smoke_test_role_trusts_only_the_promotion_build_role(platform: Any, env: str) -> None:
+    """Each environment's smoke-test role trusts the promotion of that environment only."""
     platform.template(env, "Endpoint").has_resource_properties(
         "AWS::IAM::Role",
         {
             "RoleName": f"credit-risk-{env}-smoke-test",
-            "AssumeRolePolicyDocument": TRUSTS_ONLY_THE_PROMOTION_BUILD,
+            "AssumeRolePolicyDocument": _trusts_only(f"credit-risk-tooling-promote-{env}"),
         },
     )
 
 
-def test_deploy_role_assumes_only_bootstrap_roles_of_the_three_accounts(platform: Any) -> None:
-    template = platform.templates["tooling"]["Promotion"]
-    statements = [
-        s
-        for r in template["Resources"].values()
-        if r["Type"] == "AWS::IAM::ManagedPolicy"
-        for s in r["Properties"]["PolicyDocument"]["Statement"]
-        if s.get("Sid") == "AssumeBootstrapRoles"
-    ]
-    (statement,) = statements
-    assert statement["Resource"] == [
-        f"arn:aws:iam::{a}:role/cdk-*-role-{a}-us-east-1"
-        for a in ("111111111111", "222222222222", "333333333333")
-    ]
-    assert statement["Condition"]["StringEquals"]["iam:ResourceTag/aws-cdk:bootstrap-role"]
-
-
-def test_dev_deploy_then_starts_one_build_of_the_commit_as_the_dev_build_starter(
-    platform: Any,
-) -> None:
-    spec = _buildspec(platform, "cdk deploy of the dev stage")
-    deploy = spec.index("cdk deploy --app cdk.out 'dev/*'")
-    assume = spec.index("arn:aws:iam::111111111111:role/credit-risk-dev-build-starter")
-    start = spec.index("finmlops.buildrun start")
-    assert deploy < assume < start
+def test_dev_build_starter_trusts_only_the_start_build_action(platform: Any) -> None:
     platform.template("dev", "ModelBuild").has_resource_properties(
         "AWS::IAM::Role",
         {
             "RoleName": "credit-risk-dev-build-starter",
-            "AssumeRolePolicyDocument": Match.object_like(
-                {
-                    "Statement": [
-                        Match.object_like(
-                            {
-                                "Principal": {
-                                    "AWS": "arn:aws:iam::444444444444:role/"
-                                    "credit-risk-tooling-promotion-build"
-                                }
-                            }
-                        )
-                    ]
-                }
-            ),
+            "AssumeRolePolicyDocument": _trusts_only("credit-risk-tooling-start-build"),
         },
     )
+
+
+def test_dev_deploy_runs_the_commits_code_and_starts_no_build(platform: Any) -> None:
+    spec = _buildspec(platform, "cdk deploy of the dev stage")
+    assert "cdk deploy --app cdk.out 'dev/*'" in spec
+    assert "buildrun" not in spec and "build-starter" not in spec
+
+
+def test_start_build_runs_the_shipped_platform_code_never_the_commits(platform: Any) -> None:
+    """The action that may append audit records installs the platform the tooling stack
+    shipped (a CDK asset) and reads the commit only as data: no install from the source
+    directory, no npm, no buildspec of the commit."""
+    spec = _buildspec(platform, "One model build of the deployed commit")
+    parsed = json.loads(spec)
+    commands = [c for phase in parsed["phases"].values() for c in phase.get("commands", [])]
+    text = "\n".join(commands)
+    assert 'aws s3 cp "$PLATFORM_CODE"' in text
+    assert text.index("pip install") < text.index("-m finmlops.buildrun start")
+    (start,) = [c for c in commands if "-m finmlops.buildrun start" in c]
+    assert start.startswith("$HOME/finmlops-venv/bin/python -m finmlops.buildrun start")
+    # Only the SageMaker call is made as dev's starter; the build-started audit record is the
+    # action's own (ADR 0014), so no credentials of the starter are exported to the shell.
+    assert (
+        "--starter-role-arn arn:aws:iam::111111111111:role/credit-risk-dev-build-starter" in start
+    )
+    assert "--provenance-from-git" in start and '--repo "$CODEBUILD_SRC_DIR"' in start
+    assert "AWS_ACCESS_KEY_ID" not in text
+    for forbidden in (".venv/bin", "-e '.", "npm ", "buildspec", "finmlops_cdk.app"):
+        assert forbidden not in text, forbidden
+    (project,) = [
+        p
+        for *_, p in platform.resources("AWS::CodeBuild::Project", "tooling")
+        if "One model build" in p["Properties"]["Description"]
+    ]
+    (variable,) = project["Properties"]["Environment"]["EnvironmentVariables"]
+    assert variable["Name"] == "PLATFORM_CODE"
+    assert "cdk-hnb659fds-assets-444444444444-us-east-1" in json.dumps(variable["Value"])
+
+
+# --------------------------------------------------------------------------- insider: tooling
+
+TOOLING = "444444444444"
+ACCOUNTS = {"dev": "111111111111", "stage": "222222222222", "prod": "333333333333"}
+AUDIT = f"arn:aws:s3:::credit-risk-audit-{TOOLING}-us-east-1/audit/2026/11/30/x-approve-1.json"
+HISTORY = f"arn:aws:s3:::credit-risk-promotion-{TOOLING}-us-east-1/deployments/prod/x-deploy.json"
+ARTIFACT = (
+    f"arn:aws:s3:::credit-risk-pipeline-{TOOLING}-us-east-1/credit-risk-model-pr/Promotion/abc"
+)
+
+
+def _bootstrap(env: str, kind: str = "deploy") -> tuple[str, dict[str, str]]:
+    account = ACCOUNTS[env]
+    arn = f"arn:aws:iam::{account}:role/cdk-hnb659fds-{kind}-role-{account}-us-east-1"
+    return arn, {"iam:ResourceTag/aws-cdk:bootstrap-role": kind}
+
+
+# What the writers of the audit trail send: a conditional create (If-None-Match: *).
+CREATE_ONLY = {"s3:if-none-match": "*"}
+
+
+def _can(iam: Any, role_name: str, action: str, resource: str, **context: str) -> bool:
+    """finmlops.iam's decision for a session of a tooling role (trust, resource and key policies
+    of the assembly included; the bootstrap roles with the trust `cdk bootstrap --trust` gives)."""
+    session = iam.role(role_name).session_arn("build")
+    return bool(iam.decide(session, action, resource, context).allowed)
+
+
+@pytest.mark.parametrize(
+    ("purpose", "own"),
+    [("deploy-dev", "dev"), ("promote-stage", "stage"), ("promote-prod", "prod")],
+)
+def test_each_deploy_role_reaches_the_bootstrap_roles_of_its_own_environment_only(
+    iam_platform: Any, purpose: str, own: str
+) -> None:
+    """The role that runs the repository's code for one environment tries every other
+    environment's deploy and publishing roles: denied. No single role can push a commit to
+    prod."""
+    role = f"credit-risk-tooling-{purpose}"
+    for env in ACCOUNTS:
+        for kind in ("deploy", "file-publishing", "image-publishing", "cfn-exec"):
+            arn, tag = _bootstrap(env, kind)
+            allowed = _can(iam_platform, role, "sts:AssumeRole", arn, **tag)
+            assert allowed == (env == own and kind != "cfn-exec"), (purpose, env, kind)
+
+
+def test_the_dev_deploy_role_cannot_touch_the_audit_trail_history_artifacts_or_dev_roles(
+    iam_platform: Any,
+) -> None:
+    """DeployDev runs the commit's code (the CDK app): what that code could try with the role."""
+    role = "credit-risk-tooling-deploy-dev"
+    dev = ACCOUNTS["dev"]
+    for action, resource in (
+        ("s3:PutObject", AUDIT),
+        ("s3:PutObject", HISTORY),
+        ("s3:PutObject", ARTIFACT),  # replace the source another pipeline deploys
+        ("sts:AssumeRole", f"arn:aws:iam::{dev}:role/credit-risk-dev-build-starter"),
+        ("sts:AssumeRole", f"arn:aws:iam::{dev}:role/credit-risk-dev-registry-lifecycle"),
+        ("sts:AssumeRole", "arn:aws:iam::222222222222:role/credit-risk-stage-smoke-test"),
+        (
+            "sagemaker:UpdateModelPackage",
+            f"arn:aws:sagemaker:us-east-1:{dev}:model-package/credit-risk-xgb/1",
+        ),
+        (
+            "codepipeline:StartPipelineExecution",
+            f"arn:aws:codepipeline:us-east-1:{TOOLING}:credit-risk-model-promotion",
+        ),
+    ):
+        assert not _can(iam_platform, role, action, resource, **CREATE_ONLY), (action, resource)
+    assert _can(iam_platform, role, "s3:GetObject", ARTIFACT)  # it reads its source
+
+
+def test_the_start_build_role_starts_builds_and_appends_audit_records_only(
+    iam_platform: Any,
+) -> None:
+    role = "credit-risk-tooling-start-build"
+    dev = ACCOUNTS["dev"]
+    starter = f"arn:aws:iam::{dev}:role/credit-risk-dev-build-starter"
+    assert _can(iam_platform, role, "sts:AssumeRole", starter)
+    assert _can(iam_platform, role, "s3:PutObject", AUDIT, **CREATE_ONLY)
+    for env in ACCOUNTS:
+        arn, tag = _bootstrap(env)
+        assert not _can(iam_platform, role, "sts:AssumeRole", arn, **tag), env
+    for action, resource in (
+        ("s3:DeleteObject", AUDIT),
+        ("s3:PutObject", HISTORY),
+        ("s3:PutObject", ARTIFACT),
+        ("sts:AssumeRole", f"arn:aws:iam::{dev}:role/credit-risk-dev-registry-lifecycle"),
+    ):
+        assert not _can(iam_platform, role, action, resource, **CREATE_ONLY), (action, resource)
+
+
+def test_build_and_test_only_reads_its_source(iam_platform: Any) -> None:
+    (role,) = [
+        r
+        for r in iam_platform.roles.values()
+        if r.environment == "tooling" and r.source.split(": ")[-1].startswith("BuildRole")
+    ]
+    assert _can(iam_platform, role.arn, "s3:GetObject", ARTIFACT)
+    assert not _can(iam_platform, role.arn, "s3:PutObject", ARTIFACT)
+    assert not _can(iam_platform, role.arn, "s3:PutObject", AUDIT, **CREATE_ONLY)
+    arn, tag = _bootstrap("dev")
+    assert not _can(iam_platform, role.arn, "sts:AssumeRole", arn, **tag)
+
+
+@pytest.mark.parametrize("env", ["stage", "prod"])
+def test_a_promotion_records_its_deployment_and_reads_the_registry(
+    iam_platform: Any, env: str
+) -> None:
+    """What `promote resolve` and `promote record` need: the registry (dev, through the group's
+    policy), the audit trail, the history, dev's registry-lifecycle role; stage also its
+    smoke-test role. The residual risk: this role runs the main branch's reviewed code
+    (docs/deploy.md)."""
+    role = f"credit-risk-tooling-promote-{env}"
+    dev = ACCOUNTS["dev"]
+    version = f"arn:aws:sagemaker:us-east-1:{dev}:model-package/credit-risk-xgb/1"
+    assert _can(iam_platform, role, "sagemaker:DescribeModelPackage", version)
+    assert _can(iam_platform, role, "s3:PutObject", AUDIT, **CREATE_ONLY)
+    assert _can(iam_platform, role, "s3:PutObject", HISTORY)
+    lifecycle = f"arn:aws:iam::{dev}:role/credit-risk-dev-registry-lifecycle"
+    assert _can(iam_platform, role, "sts:AssumeRole", lifecycle)
+    for other in ("stage", "prod"):
+        smoke = f"arn:aws:iam::{ACCOUNTS[other]}:role/credit-risk-{other}-smoke-test"
+        assert _can(iam_platform, role, "sts:AssumeRole", smoke) == (other == env == "stage")
+    assert not _can(iam_platform, role, "sagemaker:UpdateModelPackage", version)
+    assert not _can(iam_platform, role, "s3:PutObject", ARTIFACT)
+
+
+def test_operators_roll_back_through_the_pipeline_as_themselves(iam_platform: Any) -> None:
+    role = "credit-risk-tooling-operator"
+    pipeline = f"arn:aws:codepipeline:us-east-1:{TOOLING}:credit-risk-model-promotion"
+    assert _can(iam_platform, role, "codepipeline:StartPipelineExecution", pipeline)
+    assert _can(iam_platform, role, "s3:PutObject", HISTORY)
+    assert _can(iam_platform, role, "s3:PutObject", AUDIT, **CREATE_ONLY)
+    assert not _can(iam_platform, role, "s3:DeleteObject", AUDIT)
+    for env in ACCOUNTS:
+        arn, tag = _bootstrap(env)
+        assert not _can(iam_platform, role, "sts:AssumeRole", arn, **tag), env
+    # Rollback marks the version RolledBack through dev's registry-lifecycle role, chained with
+    # the operator's own source identity; without one (automation) the trust refuses.
+    lifecycle = iam_platform.role("credit-risk-dev-registry-lifecycle").arn
+    operator = iam_platform.role(role).session_arn("carol")
+    chained = iam_platform.can_assume(operator, lifecycle, {"aws:SourceIdentity": "carol"})
+    assert chained.allowed, chained.reason
+    assert not iam_platform.can_assume(operator, lifecycle).allowed
+
+
+def test_dev_roles_trust_exactly_the_tooling_roles_meant_to_use_them(iam_platform: Any) -> None:
+    """The other side of the split: dev's build starter admits the start-build action only, the
+    registry-lifecycle role the promotions only (and operators as themselves)."""
+    starter = iam_platform.role("credit-risk-dev-build-starter").arn
+    lifecycle = iam_platform.role("credit-risk-dev-registry-lifecycle").arn
+    for purpose in ("deploy-dev", "start-build", "promote-stage", "promote-prod"):
+        session = iam_platform.role(f"credit-risk-tooling-{purpose}").session_arn("build")
+        assert iam_platform.can_assume(session, starter).allowed == (purpose == "start-build")
+        assert iam_platform.can_assume(session, lifecycle).allowed == purpose.startswith("promote-")
 
 
 def test_builds_install_the_pinned_cli_from_the_lockfile(platform: Any) -> None:

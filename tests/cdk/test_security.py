@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import json
 from typing import Any
 
@@ -227,7 +226,8 @@ def test_synth_looks_nothing_up(platform: Any) -> None:
 GUARDRAILS = {
     "DenyJobsOutsideVpc": {"Null": {"sagemaker:VpcSubnets": "true"}},
     "DenyJobsWithoutSecurityGroup": {"Null": {"sagemaker:VpcSecurityGroupIds": "true"}},
-    "DenyJobsWithoutVolumeKey": {"Null": {"sagemaker:VolumeKmsKey": "true"}},
+    "DenyJobsWithoutVolumeKey": {"Null": {"sagemaker:VolumeKmsKeyArn": "true"}},
+    "DenyJobsWithoutOutputKey": {"Null": {"sagemaker:OutputKmsKeyArn": "true"}},
     "DenyUnencryptedInterContainerTraffic": {
         "Bool": {"sagemaker:InterContainerTrafficEncryption": "false"}
     },
@@ -436,12 +436,38 @@ def test_trust_of_a_whole_account_always_carries_a_condition(platform: Any, conf
     assert checked >= 6
 
 
-def test_people_assume_registry_roles_only_with_mfa(platform: Any, config: Any) -> None:
-    template = platform.templates["dev"]["ModelBuild"]
-    for name in (config.governance.approver_role, "credit-risk-dev-data-scientist"):
-        role = template["Resources"][_role_id(template, name)]
-        (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-        assert statement["Condition"] == {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
+PEOPLE_ROLES = (
+    ("dev", "ModelRiskApprover"),
+    ("dev", "credit-risk-dev-data-scientist"),
+    ("tooling", "credit-risk-tooling-operator"),
+)
+
+
+def test_people_assume_registry_roles_only_with_mfa(platform: Any) -> None:
+    """Every role a person assumes trusts IAM users of its account with MFA, as themselves: the
+    session's source identity and name must both be the user's own name (aws:username)."""
+    from finmlops_cdk.security import people_trust_policy
+
+    for env, name in PEOPLE_ROLES:
+        account = {"dev": "111111111111", "tooling": "444444444444"}[env]
+        template = next(t for t in platform.templates[env].values() if _has_role(t, name))
+        trust = template["Resources"][_role_id(template, name)]["Properties"][
+            "AssumeRolePolicyDocument"
+        ]
+        assert trust == people_trust_policy(f"arn:aws:iam::{account}:root"), name
+        (assume,) = [s for s in trust["Statement"] if s["Action"] == "sts:AssumeRole"]
+        assert assume["Condition"]["Bool"] == {"aws:MultiFactorAuthPresent": "true"}
+        assert assume["Condition"]["StringEquals"] == {
+            "sts:SourceIdentity": "${aws:username}",
+            "sts:RoleSessionName": "${aws:username}",
+        }
+
+
+def _has_role(template: dict[str, Any], role_name: str) -> bool:
+    return any(
+        r["Type"] == "AWS::IAM::Role" and r["Properties"].get("RoleName") == role_name
+        for r in template["Resources"].values()
+    )
 
 
 # --------------------------------------------------------------------------- 14. SoD
@@ -478,12 +504,18 @@ LIFECYCLE_ONLY = {
 }
 
 
+DECISION_ONLY = {"StringEquals": {"sagemaker:ModelApprovalStatus": ["Approved", "Rejected"]}}
+
+
 def _policy_of(template: dict[str, Any], role_name: str) -> str:
+    """The managed policy that grants the role its permissions (not its guardrails)."""
     role = _role_id(template, role_name)
     (policy,) = [
         lid
         for lid, r in template["Resources"].items()
-        if r["Type"] == "AWS::IAM::ManagedPolicy" and {"Ref": role} in r["Properties"]["Roles"]
+        if r["Type"] == "AWS::IAM::ManagedPolicy"
+        and {"Ref": role} in r["Properties"]["Roles"]
+        and any(s["Effect"] == "Allow" for s in r["Properties"]["PolicyDocument"]["Statement"])
     ]
     return policy
 
@@ -491,7 +523,7 @@ def _policy_of(template: dict[str, Any], role_name: str) -> str:
 def test_only_the_approver_role_may_change_approval_status(platform: Any, config: Any) -> None:
     """Across every environment, UpdateModelPackage is allowed to the approver role, and to dev's
     registry-lifecycle role only for requests that carry a promotion lifecycle and no status."""
-    unconditioned, lifecycle_only = set(), set()
+    decision_only, lifecycle_only, other = set(), set(), set()
     for env, lid, _, document in _policy_documents(platform):
         for statement in document["Statement"]:
             actions = set(_as_list(statement.get("Action", [])))
@@ -499,13 +531,16 @@ def test_only_the_approver_role_may_change_approval_status(platform: Any, config
                 "sagemaker:UpdateModelPackage",
                 "sagemaker:*",
             }:
+                assert actions == {"sagemaker:UpdateModelPackage"}, (env, lid)
                 if statement.get("Condition") == LIFECYCLE_ONLY:
-                    assert actions == {"sagemaker:UpdateModelPackage"}
                     lifecycle_only.add((env, lid))
+                elif statement.get("Condition") == DECISION_ONLY:
+                    decision_only.add((env, lid))
                 else:
-                    unconditioned.add((env, lid))
+                    other.add((env, lid))
     template = platform.templates["dev"]["ModelBuild"]
-    assert unconditioned == {("dev", _policy_of(template, config.governance.approver_role))}
+    assert other == set()
+    assert decision_only == {("dev", _policy_of(template, config.governance.approver_role))}
     assert lifecycle_only == {("dev", _policy_of(template, "credit-risk-dev-registry-lifecycle"))}
 
 
@@ -536,32 +571,6 @@ def test_registry_lifecycle_role_is_denied_status_changes_and_every_other_regist
     )
 
 
-def _decide(
-    statements: list[dict[str, Any]], action: str, resource: str, request: dict[str, str]
-) -> str:
-    """IAM's decision for one request under identity-policy statements, for the three condition
-    operators the lifecycle role uses (StringEquals with any-of lists, Null) and wildcard
-    resources: an explicit Deny wins, then an Allow, else the implicit deny. A reading aid for
-    the policy (moto does not evaluate sagemaker: condition keys), not a substitute for IAM."""
-
-    def matches(statement: dict[str, Any]) -> bool:
-        if action not in _as_list(statement["Action"]):
-            return False
-        if not any(fnmatch.fnmatchcase(resource, r) for r in _as_list(statement["Resource"])):
-            return False
-        for operator, keys in statement.get("Condition", {}).items():
-            for key, expected in keys.items():
-                present = key in request
-                if operator == "Null" and present == (expected == "true"):
-                    return False
-                if operator == "StringEquals" and request.get(key) not in _as_list(expected):
-                    return False
-        return True
-
-    effects = {s["Effect"] for s in statements if matches(s)}
-    return "Deny" if "Deny" in effects else "Allow" if "Allow" in effects else "implicit deny"
-
-
 STAGE, STATUS, APPROVAL = (
     "sagemaker:ModelLifeCycle:stage",
     "sagemaker:ModelLifeCycle:stageStatus",
@@ -582,12 +591,19 @@ STAGE, STATUS, APPROVAL = (
     ],
 )
 def test_registry_lifecycle_role_decisions_per_request(
-    platform: Any, request_keys: dict[str, str], decision: str
+    iam_platform: Any, request_keys: dict[str, str], decision: str
 ) -> None:
-    template = platform.templates["dev"]["ModelBuild"]
-    statements = _statements(template, _role_id(template, "credit-risk-dev-registry-lifecycle"))
+    """finmlops.iam's decision for the promotion's session of the lifecycle role."""
+    role = iam_platform.role("credit-risk-dev-registry-lifecycle")
     version = "arn:aws:sagemaker:us-east-1:111111111111:model-package/credit-risk-xgb/3"
-    assert _decide(statements, "sagemaker:UpdateModelPackage", version, request_keys) == decision
+    result = iam_platform.decide(
+        role.session_arn("finmlops-lifecycle"),
+        "sagemaker:UpdateModelPackage",
+        version,
+        request_keys,
+    )
+    expected = {"Allow": "allow", "Deny": "explicit-deny", "implicit deny": "implicit-deny"}
+    assert result.outcome == expected[decision], result.reason
 
 
 def test_registry_lets_stage_prod_and_tooling_read_versions_never_approve(
@@ -683,3 +699,348 @@ def test_approvers_in_dev_append_decisions_to_the_one_tooling_audit_trail(
     )
     assert tooling.audit_bucket in written
     assert dev.audit_bucket not in written
+
+
+# --------------------------------------------------------------------------- condition keys (SAR)
+
+
+# Every condition key of every policy of every environment is checked against the Service
+# Authorization Reference by cfn-lint rule E9102 (tests/cdk/test_aws_rules.py, ADR 0009); the
+# tests here pin what the guardrails and the approver's policy rely on.
+
+
+def _defined_keys(action: str, *, with_resource_keys: bool = True) -> set[str]:
+    """Condition keys the reference defines for an action (lower case, renames applied):
+    its own, and with `with_resource_keys` those of the resource types it acts on."""
+    from finmlops.governance.cfn_rules import iam_reference
+
+    service, name = action.split(":")
+    entry = iam_reference.action(service, name)
+    assert entry is not None, action
+    if with_resource_keys:
+        return set(entry.keys)
+    own = iam_reference.package_data()[service]["privileges"][entry.name]["resource_types"]
+    keys = {k.lower() for rt in own.values() for k in rt["condition_keys"]}
+    renamed = {r.old.lower(): r.new.lower() for r in iam_reference.renames()}
+    return {renamed.get(k, k) for k in keys}
+
+
+def _identity_and_trust_statements(synth: Any) -> Any:
+    for env, _, lid, resource in synth.all_resources():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::IAM::ManagedPolicy":
+            for statement in props["PolicyDocument"]["Statement"]:
+                yield env, lid, statement
+        if resource["Type"] == "AWS::IAM::Role":
+            for statement in props["AssumeRolePolicyDocument"]["Statement"]:
+                yield env, lid, statement
+
+
+def test_the_service_reference_sees_status_metadata_and_lifecycle_of_a_version_and_nothing_else() -> (
+    None
+):
+    """What IAM can judge in UpdateModelPackage: no key covers InferenceSpecification, ModelCard
+    or SourceUri, so IAM cannot keep an approver from changing them. What stands in: approval
+    records bind the image and artifact, and the promotion gate refuses a version whose
+    artifacts changed (tests/registry/test_promotion.py::
+    test_gate_refuses_a_version_whose_artifacts_changed_after_approval, ADR 0008). When AWS adds
+    such a key, this test fails: use it in guardrails.approver_decisions."""
+    from finmlops_cdk.guardrails import UPDATE_MODEL_PACKAGE_KEYS
+
+    defined = _defined_keys("sagemaker:UpdateModelPackage", with_resource_keys=False)
+    assert defined == {k.lower() for k in UPDATE_MODEL_PACKAGE_KEYS}
+    resource = _defined_keys("sagemaker:UpdateModelPackage") - defined
+    assert all("tag" in k for k in resource), resource  # the version's tags, nothing of a request
+    for field in ("inferencespecification", "modelcard", "sourceuri", "image", "modeldataurl"):
+        assert not [k for k in defined if field in k], field
+    create = _defined_keys("sagemaker:CreateModelPackage")
+    assert "sagemaker:modelapprovalstatus" in create
+    assert "sagemaker:customermetadataproperties/${metadatakey}" in create
+
+
+def test_guardrail_action_lists_name_actions_that_define_their_keys() -> None:
+    """The action lists guardrails.py builds its denies from, key by key (with AWS's renames:
+    sagemaker:VolumeKmsKeyArn and OutputKmsKeyArn, iam-amendments.yaml)."""
+    from finmlops_cdk import guardrails as g
+
+    for key, actions in (
+        ("sagemaker:VpcSubnets", g.VPC_ACTIONS),
+        ("sagemaker:VpcSecurityGroupIds", g.VPC_ACTIONS),
+        ("sagemaker:VolumeKmsKeyArn", g.VOLUME_KEY_ACTIONS),
+        ("sagemaker:OutputKmsKeyArn", g.OUTPUT_KEY_ACTIONS),
+        ("sagemaker:NetworkIsolation", g.ISOLATION_ACTIONS),
+        ("sagemaker:InterContainerTrafficEncryption", g.ENCRYPTION_ACTIONS),
+    ):
+        for action in actions:
+            assert key.lower() in _defined_keys(action), (action, key)
+
+
+# --------------------------------------------------------------------------- insider: people
+
+DEV, TOOLING = "111111111111", "444444444444"
+ALICE = f"arn:aws:iam::{DEV}:user/alice"  # the author of a version
+BUILD_ROLE = f"arn:aws:iam::{DEV}:role/credit-risk-dev-sagemaker-build"
+
+
+def _assume(
+    iam: Any, caller: str, role: str, *, name: str, identity: str | None, mfa: bool = True
+) -> Any:
+    context: dict[str, Any] = {"aws:MultiFactorAuthPresent": mfa, "sts:RoleSessionName": name}
+    if identity is not None:
+        context["sts:SourceIdentity"] = identity
+    return iam.can_assume(caller, iam.role(role).arn, context)
+
+
+@pytest.mark.parametrize(
+    ("attempt", "call"),
+    [
+        ("as another person's session name", {"name": "bob", "identity": "alice"}),
+        ("as another person's source identity", {"name": "alice", "identity": "bob"}),
+        ("without a source identity", {"name": "alice", "identity": None}),
+        ("without MFA", {"name": "alice", "identity": "alice", "mfa": False}),
+    ],
+)
+@pytest.mark.parametrize(("env", "role_name"), PEOPLE_ROLES)
+def test_a_person_cannot_assume_a_people_role_under_another_name(
+    iam_platform: Any, env: str, role_name: str, attempt: str, call: dict[str, Any]
+) -> None:
+    """The author who holds the data-scientist role tries the approver role (or any person's
+    role) under a name of their choosing: the trust policy refuses (finmlops.iam, the caller
+    an IAM user of the role's account whose own policy would allow the call)."""
+    account = {"dev": DEV, "tooling": TOOLING}[env]
+    caller = f"arn:aws:iam::{account}:user/alice"
+    refused = _assume(iam_platform, caller, role_name, **call)
+    assert not refused.allowed, (attempt, refused.reason)
+    # Under her own name she gets in, and AWS records her: the segregation-of-duties check
+    # compares that source identity with the author's (finmlops.registry).
+    admitted = _assume(iam_platform, caller, role_name, name="alice", identity="alice")
+    assert admitted.allowed, admitted.reason
+
+
+@pytest.mark.parametrize(("env", "role_name"), PEOPLE_ROLES)
+def test_roles_and_other_accounts_cannot_assume_a_people_role(
+    iam_platform: Any, env: str, role_name: str
+) -> None:
+    """aws:username exists only for IAM users: a role session (an administrator's, a pipeline's)
+    matches no source identity, whatever names it passes; another account is not trusted."""
+    account = {"dev": DEV, "tooling": TOOLING}[env]
+    admin = f"arn:aws:sts::{account}:assumed-role/Administrator/bob"
+    assert not _assume(iam_platform, admin, role_name, name="bob", identity="bob").allowed
+    stranger = "arn:aws:iam::999999999999:user/alice"
+    assert not _assume(iam_platform, stranger, role_name, name="alice", identity="alice").allowed
+
+
+# --------------------------------------------------------------------------- insider: registry
+
+PENDING, APPROVED = "PendingManualApproval", "Approved"
+VERSION = f"arn:aws:sagemaker:us-east-1:{DEV}:model-package/credit-risk-xgb/3"
+GROUP = f"arn:aws:sagemaker:us-east-1:{DEV}:model-package-group/credit-risk-xgb"
+OUTCOME = {"Allow": "allow", "Deny": "explicit-deny", "implicit deny": "implicit-deny"}
+STATUS = "sagemaker:ModelApprovalStatus"
+META = "sagemaker:CustomerMetadataProperties/"
+
+
+@pytest.mark.parametrize(
+    ("request_keys", "decision"),
+    [
+        ({STATUS: PENDING}, "Allow"),
+        ({STATUS: APPROVED}, "Deny"),  # born approved
+        ({STATUS: "Rejected"}, "Deny"),
+        ({}, "Deny"),  # the status omitted: no default is relied on
+        ({STATUS: PENDING, META + "approved-by": "arn:aws:iam::1:user/bob"}, "Deny"),
+        ({STATUS: PENDING, META + "Approved-By": "bob"}, "Deny"),  # keys are case-insensitive
+        ({STATUS: PENDING, "sagemaker:ModelLifeCycle:Stage": "Production"}, "Deny"),
+        ({STATUS: PENDING, META + "created-by": "alice", META + "git-commit": "abc"}, "Allow"),
+    ],
+)
+def test_build_role_registers_versions_only_pending_without_a_decision(
+    iam_platform: Any, request_keys: dict[str, str], decision: str
+) -> None:
+    """The pipeline's role (what SageMaker Pipelines registers with) asks for a version born
+    approved, without a status, with a decision or a lifecycle in it: denied. SageMaker
+    authorizes CreateModelPackage on the group (finmlops.iam's docs)."""
+    build = iam_platform.role("credit-risk-dev-sagemaker-build").session_arn("pipelines")
+    result = iam_platform.decide(build, "sagemaker:CreateModelPackage", GROUP, request_keys)
+    assert result.outcome == OUTCOME[decision], result.reason
+
+
+def test_only_the_build_role_may_register_and_only_pending_versions(
+    platform: Any, variant: Any
+) -> None:
+    """Every Allow of CreateModelPackage in every environment carries the Pending condition and
+    sits beside the explicit denies; the people roles have none."""
+    from finmlops_cdk.guardrails import register_pending_only  # noqa: F401 - the one definition
+
+    allowing: set[tuple[str, str]] = set()
+    for synth in (platform, variant):
+        for env, lid, statement in _identity_and_trust_statements(synth):
+            actions = [a.lower() for a in _as_list(statement.get("Action", []))]
+            if statement["Effect"] == "Allow" and any(
+                a in {"sagemaker:createmodelpackage", "sagemaker:*", "sagemaker:create*"}
+                for a in actions
+            ):
+                assert statement["Condition"] == {"StringEquals": {STATUS: PENDING}}, (env, lid)
+                allowing.add((env, lid))
+    assert {env for env, _ in allowing} == {"dev"}
+    template = platform.templates["dev"]["ModelBuild"]
+    statements = _statements(template, _role_id(template, "credit-risk-dev-sagemaker-build"))
+    sids = {s.get("Sid") for s in statements}
+    assert {"DenyRegisteringAnyOtherStatus", "DenyRegisteringWithApprovedBy",
+            "DenyRegisteringWithModelLifeCycleStage"} <= sids  # fmt: skip
+
+
+@pytest.mark.parametrize("role_name", ["ModelRiskApprover", "credit-risk-dev-data-scientist"])
+def test_people_cannot_register_versions_themselves(iam_platform: Any, role_name: str) -> None:
+    person = iam_platform.role(role_name).session_arn("alice")
+    result = iam_platform.decide(person, "sagemaker:CreateModelPackage", GROUP, {STATUS: PENDING})
+    assert not result.allowed, result.reason
+
+
+def _approver_decides(iam: Any, context: dict[str, Any]) -> Any:
+    bob = iam.role("ModelRiskApprover").session_arn("bob")
+    return iam.decide(bob, "sagemaker:UpdateModelPackage", VERSION, context)
+
+
+def _request_context(params: dict[str, Any]) -> dict[str, Any]:
+    """The condition keys SageMaker puts in an UpdateModelPackage request's context, from its
+    parameters (Service Authorization Reference: status, each metadata key, the keys to remove,
+    the lifecycle's stage and status)."""
+    context: dict[str, Any] = {}
+    if "ModelApprovalStatus" in params:
+        context[STATUS] = params["ModelApprovalStatus"]
+    for key, value in params.get("CustomerMetadataProperties", {}).items():
+        context[META + key] = value
+    if params.get("CustomerMetadataPropertiesToRemove"):
+        context["sagemaker:CustomerMetadataPropertiesToRemove"] = list(
+            params["CustomerMetadataPropertiesToRemove"]
+        )
+    if "ModelLifeCycle" in params:
+        context["sagemaker:ModelLifeCycle:Stage"] = params["ModelLifeCycle"]["Stage"]
+        context["sagemaker:ModelLifeCycle:StageStatus"] = params["ModelLifeCycle"]["StageStatus"]
+    return context
+
+
+def _sent_update(**update: Any) -> dict[str, Any]:
+    """The UpdateModelPackage request the runtime's one writer (finmlops.registry.versions.
+    update_version) sends, captured on the wire against moto."""
+    import boto3
+    from moto import mock_aws
+
+    from finmlops.registry.versions import update_version
+
+    sent: list[dict[str, Any]] = []
+    with mock_aws():
+        sm = boto3.client("sagemaker", region_name="us-east-1")
+        sm.create_model_package_group(ModelPackageGroupName="credit-risk-xgb")
+        arn = sm.create_model_package(
+            ModelPackageGroupName="credit-risk-xgb",
+            ModelApprovalStatus=PENDING,
+            CustomerMetadataProperties={"created-by": "alice", "approved-by": "x"},
+            InferenceSpecification={
+                "Containers": [{"Image": "img", "ModelDataUrl": "s3://b/model.tar.gz"}],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+            },
+        )["ModelPackageArn"]
+        sm.meta.events.register(
+            "provide-client-params.sagemaker.UpdateModelPackage",
+            lambda params, **_: sent.append(dict(params)),
+        )
+        update_version(sm, arn, **update)
+    (params,) = sent
+    return params
+
+
+def test_the_approvers_own_approve_and_reject_requests_are_allowed(iam_platform: Any) -> None:
+    """What `finmlops registry approve`/`reject` send (status, description, the approver's own
+    metadata; a rejection removes it), and the console's status change, pass the policy."""
+    from finmlops.contracts import Meta
+    from finmlops.registry.approval import APPROVAL_KEYS
+
+    approve = _sent_update(
+        status=APPROVED,
+        approval_description="Approved by bob at t: validated",
+        metadata={
+            Meta.APPROVED_BY: "arn:aws:sts::1:assumed-role/A/bob",
+            Meta.APPROVED_AT: "t",
+            Meta.APPROVAL_REASON: "validated",
+        },
+    )
+    reject = _sent_update(
+        status="Rejected", approval_description="Rejected: drift", remove_metadata=APPROVAL_KEYS
+    )
+    console = {"ModelPackageArn": VERSION, "ModelApprovalStatus": APPROVED}
+    for params in (approve, reject, console):
+        result = _approver_decides(iam_platform, _request_context(params))
+        assert result.allowed, result.reason
+    assert reject["CustomerMetadataPropertiesToRemove"] == [Meta.APPROVED_BY]
+
+
+def _other_platform_keys() -> list[str]:
+    from finmlops_cdk.guardrails import APPROVER_METADATA, platform_metadata_keys
+
+    return [k for k in platform_metadata_keys() if k not in APPROVER_METADATA]
+
+
+@pytest.mark.parametrize("key", _other_platform_keys())
+def test_approver_cannot_rewrite_any_metadata_but_the_decision(iam_platform: Any, key: str) -> None:
+    """The insider with the approver role rewrites authorship (created-by), lineage or
+    inventory while approving: denied, key by key."""
+    rewrite = _approver_decides(iam_platform, {STATUS: APPROVED, META + key: "someone-else"})
+    assert rewrite.outcome == "explicit-deny", rewrite.reason
+    removal = {STATUS: "Rejected", "sagemaker:CustomerMetadataPropertiesToRemove": [key]}
+    assert _approver_decides(iam_platform, removal).outcome == "explicit-deny"
+
+
+@pytest.mark.parametrize(
+    ("request_keys", "decision"),
+    [
+        ({META + "created-by": "bob"}, "Deny"),  # metadata alone, no decision
+        ({STATUS: PENDING}, "implicit deny"),  # back to pending is no decision
+        (
+            {
+                STATUS: APPROVED,
+                "sagemaker:ModelLifeCycle:Stage": "Production",
+                "sagemaker:ModelLifeCycle:StageStatus": "Deployed",
+            },
+            "Deny",
+        ),
+        (
+            {
+                STATUS: APPROVED,
+                "sagemaker:CustomerMetadataPropertiesToRemove": ["approved-by", "created-by"],
+            },
+            "Deny",
+        ),
+        # The inference specification has no condition key: IAM sees a plain decision. The
+        # approval record binds the artifacts and the promotion gate refuses a changed version.
+        ({STATUS: APPROVED}, "Allow"),
+    ],
+)
+def test_approver_changes_the_decision_and_nothing_else_iam_can_see(
+    iam_platform: Any, request_keys: dict[str, Any], decision: str
+) -> None:
+    result = _approver_decides(iam_platform, request_keys)
+    assert result.outcome == OUTCOME[decision], result.reason
+
+
+def test_approver_metadata_keys_are_the_runtimes() -> None:
+    from finmlops_cdk.guardrails import APPROVER_METADATA
+
+    from finmlops.registry.approval import APPROVAL_KEYS
+
+    assert set(APPROVER_METADATA) == set(APPROVAL_KEYS)
+
+
+def test_registry_policy_names_each_principal_once(platform: Any, variant: Any) -> None:
+    """SageMaker refuses a group policy that names a principal twice ("Invalid policy provided:
+    Duplicate principal"; awslabs/aiops-modules PR #397): the dev deploy failed on it."""
+    for synth in (platform, variant):
+        for env, lid, _, document in _policy_documents(synth):
+            for statement in document["Statement"]:
+                principal = statement.get("Principal")
+                if not isinstance(principal, dict):
+                    continue
+                for kind, values in principal.items():
+                    listed = [json.dumps(v, sort_keys=True) for v in _as_list(values)]
+                    assert len(listed) == len(set(listed)), (env, lid, kind, listed)

@@ -255,8 +255,8 @@ class _Delivery:
                     {
                         "MetricName": Promotion.METRIC_REJECTED_SERVING,
                         "Dimensions": [
-                            {"Name": "ModelPackageGroup", "Value": version.group},
-                            {"Name": "Environment", "Value": environment},
+                            {"Name": Promotion.METRIC_DIMENSION_GROUP, "Value": version.group},
+                            {"Name": Promotion.METRIC_DIMENSION_ENVIRONMENT, "Value": environment},
                         ],
                         "Value": 1.0,
                         "Unit": "Count",
