@@ -31,6 +31,11 @@ os.environ.pop("AWS_PROFILE", None)
 from finmlops.emulator.aws.registry_fidelity import install  # noqa: E402
 
 install()
+# Resource policies refused as SageMaker and S3 refuse them; MLflow tracking servers (verify).
+from finmlops.emulator.aws import mlflow_servers, resource_policies  # noqa: E402
+
+resource_policies.install()
+mlflow_servers.install()
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,28 +115,31 @@ class _Matcher:
             self.walk(f"{path}[{index}]", w, h)
 
     def bind(self) -> None:
-        # Strings with the fewest unbound slots first, each matched with the values bound so
-        # far written in: less ambiguity when two slots sit side by side.
-        pending = list(self.pending)
-        bound = self.result.bindings
-        while pending:
-            pending.sort(key=lambda p: len(_pattern(p[1], bound)[1]))
-            path, template, deployed = pending.pop(0)
-            pattern, slots = _pattern(template, bound)
+        # Each slot takes the value most of its occurrences show (the template's own value for
+        # a slot the Fn::Sub map states), then every occurrence must show exactly that value:
+        # one drifted occurrence is named, not taken for the truth.
+        seen: dict[str, Counter[str]] = {}
+        for _, template, deployed in self.pending:
+            pattern, slots = _pattern(template)
             match = pattern.fullmatch(deployed)
             if match is not None:
                 for index, slot in enumerate(slots):
-                    bound[slot] = match.group(f"s{index}")
+                    seen.setdefault(slot, Counter())[match.group(f"s{index}")] += 1
+        bound = self.result.bindings
+        for slot, counts in seen.items():
+            bound.setdefault(slot, counts.most_common(1)[0][0])
+        for path, template, deployed in self.pending:
+            if _pattern(template, bound)[0].fullmatch(deployed):
                 continue
-            free = _pattern(template)[0].fullmatch(deployed)
-            if free is None:
+            free_pattern, names = _pattern(template)
+            found = free_pattern.fullmatch(deployed)
+            if found is None:
                 self.differ(path, f"{deployed!r} deployed does not fit {template!r}")
                 continue
-            _, names = _pattern(template)
             clashes = [
-                f"${{{name}}} is {free.group(f's{i}')!r} here but {bound[name]!r} elsewhere"
+                f"${{{name}}} is {found.group(f's{i}')!r} here but {bound[name]!r} elsewhere"
                 for i, name in enumerate(names)
-                if name in bound and free.group(f"s{i}") != bound[name]
+                if name in bound and found.group(f"s{i}") != bound[name]
             ]
             self.differ(path, "; ".join(clashes) or f"{deployed!r} does not fit {template!r}")
 

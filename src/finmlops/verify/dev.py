@@ -42,6 +42,26 @@ def group_exists(sm: Any, group: str) -> CheckResult:
     return passed(seam, f"{group} exists ({found.get('ModelPackageGroupStatus', 'status n/a')})")
 
 
+def _deployed_policy(sm: Any, group: str, seam: str) -> str | CheckResult:
+    """The group's resource policy text, or the line that says why there is none."""
+    try:
+        sm.describe_model_package_group(ModelPackageGroupName=group)
+    except ClientError as exc:
+        if not is_missing(exc):
+            raise
+        return skipped(seam, f"{group} does not exist (see the registry group check)")
+    try:
+        return str(sm.get_model_package_group_policy(ModelPackageGroupName=group)["ResourcePolicy"])
+    except ClientError as exc:
+        if not is_missing(exc):
+            raise
+        return failed(
+            seam,
+            f"{group} has no resource policy, the template gives it one: stage and prod cannot "
+            "read its versions. Redeploy the dev data stack",
+        )
+
+
 def group_policy(
     sm: Any, group: str, synthesized: Any, pseudo: Mapping[str, str], partition: str
 ) -> CheckResult:
@@ -53,16 +73,9 @@ def group_policy(
         expected = resolve(synthesized, pseudo, "ModelPackageGroupPolicy")
     except PolicyReadError as exc:
         return failed(seam, f"cannot read the synthesized policy: {exc}")
-    try:
-        deployed = sm.get_model_package_group_policy(ModelPackageGroupName=group)["ResourcePolicy"]
-    except ClientError as exc:
-        if not is_missing(exc):
-            raise
-        return failed(
-            seam,
-            f"{group} has no resource policy, the template gives it one: stage and prod cannot "
-            "read its versions. Redeploy the dev data stack",
-        )
+    deployed = _deployed_policy(sm, group, seam)
+    if isinstance(deployed, CheckResult):
+        return deployed
     try:
         differences = policy_differences(expected, deployed, partition)
     except PolicyReadError as exc:

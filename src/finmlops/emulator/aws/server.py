@@ -41,9 +41,12 @@ class EmbeddedAws:
 
         from moto.server import ThreadedMotoServer
 
+        from finmlops.emulator.aws import mlflow_servers, resource_policies
         from finmlops.emulator.aws.registry_fidelity import install
 
         install()  # the registry keeps what SageMaker keeps (see registry_fidelity)
+        resource_policies.install()  # policies refused as SageMaker and S3 refuse them
+        mlflow_servers.install()  # SageMaker MLflow tracking servers
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
 
         self._server = ThreadedMotoServer(ip_address=LOOPBACK, port=self.port, verbose=False)
