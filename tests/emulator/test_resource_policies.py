@@ -147,7 +147,9 @@ def test_s3_keeps_the_create_only_policy(s3: Any) -> None:
 
 
 def test_s3_refuses_a_condition_on_an_unknown_operator(s3: Any) -> None:
-    error = _s3_refusal(s3, json.dumps(_create_only(Condition={"IsNull": {"s3:if-none-match": "true"}})))
+    error = _s3_refusal(
+        s3, json.dumps(_create_only(Condition={"IsNull": {"s3:if-none-match": "true"}}))
+    )
     assert "IsNull" in error["Message"]
 
 

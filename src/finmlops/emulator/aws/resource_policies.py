@@ -131,7 +131,7 @@ def s3_policy_problem(bucket: str, text: Any) -> str | None:
         return str(exc)
     for index, statement in enumerate(statements):
         for operator in statement.get("Condition") or {}:
-            base = re.sub(r"^For(All|Any)Values:", "", operator).removesuffix("IfExists")
+            base = re.sub(r"^(ForAllValues|ForAnyValue):", "", operator).removesuffix("IfExists")
             if base not in _OPERATORS:
                 return f"statement {index}: invalid condition operator {operator!r}"
         resources = [str(r) for r in _as_list(statement.get("Resource", []))]
