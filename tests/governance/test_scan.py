@@ -265,3 +265,38 @@ def test_the_repository_reasons_file_is_valid_and_scoped() -> None:
     assert reasons, "compliance/checkov-skips.yaml has no reasons"
     # Every acceptance in the repository names the resources it covers, never a whole check.
     assert all(r.resources for r in reasons), [r.check_id for r in reasons if not r.resources]
+
+
+def test_the_scan_runs_the_project_rules_and_their_errors_fail_it(tmp_path: Path) -> None:
+    # A model package group policy that names one account twice: SageMaker rejects it (E9101).
+    assembly = tmp_path / "cdk.out"
+    assembly.mkdir()
+    group = {
+        "Resources": {
+            "Group": {
+                "Type": "AWS::SageMaker::ModelPackageGroup",
+                "Properties": {
+                    "ModelPackageGroupName": "credit-risk-xgb",
+                    "ModelPackageGroupPolicy": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": {
+                                    "AWS": ["222222222222", "arn:aws:iam::222222222222:root"]
+                                },
+                                "Action": "sagemaker:DescribeModelPackage",
+                                "Resource": "*",
+                            }
+                        ],
+                    },
+                },
+            }
+        }
+    }
+    (assembly / "Data.template.json").write_text(json.dumps(group))
+    result = scan.scan(assembly, reasons_file=tmp_path / "none.yaml", tools=("cfn-lint",))
+    assert [m.rule for m in result.lint_errors] == ["E9101"]
+    assert not result.ok
+    assert "ERROR E9101" in scan.summary(result, assembly)
+    assert "Duplicate principal" in result.lint_errors[0].message

@@ -1,7 +1,9 @@
 """Compliance scan of the synthesized templates: cfn-lint and checkov, with written reasons.
 
 `python -m finmlops.governance.scan cdk.out` lints every `*.template.json` under the cloud
-assembly with cfn-lint (errors fail the scan, warnings are listed) and runs checkov
+assembly with cfn-lint and the project's own rules of AWS's that cfn-lint lacks
+(`--append-rules finmlops.governance.cfn_rules`: E9101-E9106, docs/compliance.md; errors fail the
+scan, warnings are listed) and runs checkov
 (`--framework cloudformation`) over the same files. A failed checkov check passes the scan only
 when `compliance/checkov-skips.yaml` gives a reason for it, optionally scoped to resources:
 
@@ -42,6 +44,8 @@ _STAMP = ".finmlops-checkov-version"
 _CHECK_ID = re.compile(r"^CKV2?_[A-Z0-9]+_\d+$")
 # cfn-lint exit status is a bit mask: 2 errors, 4 warnings, 8 informational, 1 a crash.
 _CFN_LINT_CRASH = 1
+# AWS's rules as cfn-lint custom rules (docs/decisions/0009): loaded by module name.
+PROJECT_RULES = "finmlops.governance.cfn_rules"
 
 
 class ScanError(RuntimeError):
@@ -357,7 +361,8 @@ def run_checkov(checkov: Path, templates: Sequence[Path]) -> CheckovReport:
 
 def run_cfn_lint(templates: Sequence[Path]) -> list[LintMatch]:
     cfn_lint = Path(sys.executable).parent / "cfn-lint"
-    command = [str(cfn_lint), "--format", "json", *map(str, templates)]
+    command = [str(cfn_lint), "--append-rules", PROJECT_RULES, "--format", "json"]
+    command += map(str, templates)
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode & _CFN_LINT_CRASH:
         raise ScanError(f"cfn-lint failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}")

@@ -1,0 +1,235 @@
+"""AWS's rules (cfn-lint rules E9101-E9106) over every synthesized template of every stage.
+
+The test asserts the exact findings on today's templates, each listed with why it is expected:
+a new finding fails here, and so does a fixed one until its line is removed (the lead removes
+them as the fixes of issue 13 merge). The rules run as pure checks with the stage read from the
+cloud assembly (account, region, sibling templates), exactly as cfn-lint runs them in `make scan`;
+one test runs them through cfn-lint's own runner on the same files and compares.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from finmlops.governance.cfn_rules import RULES
+from finmlops.governance.cfn_rules.context import Stage
+
+# (assembly, environment, stack, rule, resource type, subject) -> count, with the reason.
+DEV_GROUP_POLICY = "dev group policy lists each promotion account once per role (issue 13)"
+VOLUME_KEY = "guardrail Null-Deny on sagemaker:VolumeKmsKey, renamed ...Arn (issue 13)"
+LIST_PREFIX = (
+    "s3:ListBucket and s3:GetBucketLocation share a statement conditioned on s3:prefix, which "
+    "GetBucketLocation does not define: GetBucketLocation is never allowed (found by E9102)"
+)
+EXPECTED_TODAY: dict[tuple[str, str, str, str, str, str], tuple[int, str]] = {}
+
+
+def _expect(count: int, reason: str, *key: str) -> None:
+    EXPECTED_TODAY[key] = (count, reason)  # type: ignore[index]
+
+
+for _assembly in ("platform", "variant"):
+    for _account in ("222222222222", "333333333333", "444444444444"):
+        _duplicates = 1 if _account == "444444444444" else 2
+        _expect(
+            _duplicates,
+            DEV_GROUP_POLICY,
+            _assembly,
+            "dev",
+            "Data",
+            "E9101",
+            "AWS::SageMaker::ModelPackageGroup",
+            f"arn:aws:iam::{_account}:root",
+        )
+    _expect(
+        1,
+        VOLUME_KEY,
+        _assembly,
+        "dev",
+        "ModelBuild",
+        "E9102",
+        "AWS::IAM::ManagedPolicy",
+        "sagemaker:VolumeKmsKey",
+    )
+    _expect(
+        1,
+        VOLUME_KEY,
+        _assembly,
+        "prod",
+        "Endpoint",
+        "E9102",
+        "AWS::IAM::ManagedPolicy",
+        "sagemaker:VolumeKmsKey",
+    )
+    _expect(
+        1,
+        VOLUME_KEY,
+        _assembly,
+        "prod",
+        "Monitoring",
+        "E9102",
+        "AWS::IAM::ManagedPolicy",
+        "sagemaker:VolumeKmsKey",
+    )
+    _expect(
+        1,
+        LIST_PREFIX,
+        _assembly,
+        "prod",
+        "Monitoring",
+        "E9102",
+        "AWS::IAM::ManagedPolicy",
+        "s3:prefix",
+    )
+    _expect(
+        5,
+        LIST_PREFIX,
+        _assembly,
+        "tooling",
+        "Promotion",
+        "E9102",
+        "AWS::IAM::ManagedPolicy",
+        "s3:prefix",
+    )
+    _expect(
+        1,
+        "register step sets SAGEMAKER_PROGRAM='' (issue 13)",
+        _assembly,
+        "dev",
+        "ModelBuild",
+        "E9104",
+        "AWS::SageMaker::Pipeline",
+        "SAGEMAKER_PROGRAM",
+    )
+    _expect(
+        1,
+        "register step sets SAGEMAKER_SUBMIT_DIRECTORY='' beside it",
+        _assembly,
+        "dev",
+        "ModelBuild",
+        "E9104",
+        "AWS::SageMaker::Pipeline",
+        "SAGEMAKER_SUBMIT_DIRECTORY",
+    )
+# The variant tracks locally (no Track step, no approver's tracking policy): fewer s3:prefix.
+_expect(
+    3, LIST_PREFIX, "platform", "dev", "ModelBuild", "E9102", "AWS::IAM::ManagedPolicy", "s3:prefix"
+)
+_expect(
+    2, LIST_PREFIX, "variant", "dev", "ModelBuild", "E9102", "AWS::IAM::ManagedPolicy", "s3:prefix"
+)
+# The variant has no stage; platform's stage:
+_expect(
+    1,
+    VOLUME_KEY,
+    "platform",
+    "stage",
+    "Endpoint",
+    "E9102",
+    "AWS::IAM::ManagedPolicy",
+    "sagemaker:VolumeKmsKey",
+)
+_expect(
+    1,
+    VOLUME_KEY,
+    "platform",
+    "stage",
+    "Monitoring",
+    "E9102",
+    "AWS::IAM::ManagedPolicy",
+    "sagemaker:VolumeKmsKey",
+)
+_expect(
+    1,
+    LIST_PREFIX,
+    "platform",
+    "stage",
+    "Monitoring",
+    "E9102",
+    "AWS::IAM::ManagedPolicy",
+    "s3:prefix",
+)
+_expect(
+    1,
+    "stage canary of 10 % on one instance (issue 13)",
+    "platform",
+    "stage",
+    "Endpoint",
+    "E9103",
+    "AWS::SageMaker::Endpoint",
+    "AllTraffic:CanarySize",
+)
+_expect(
+    1,
+    "no MLflow interface endpoint in dev's VPC for the Track step (issue 13)",
+    "platform",
+    "dev",
+    "ModelBuild",
+    "E9105",
+    "AWS::SageMaker::Pipeline",
+    "aws.sagemaker.us-east-1.experiments",
+)
+
+
+def _component(template: Path) -> str:
+    """The stack's name within its stage ("Data", "ModelBuild"), from the assembly's manifest."""
+    manifest = json.loads((template.parent / "manifest.json").read_text())
+    for artifact in manifest["artifacts"].values():
+        if artifact.get("properties", {}).get("templateFile") == template.name:
+            return str(artifact["displayName"].split("/")[1].split(" ")[0])
+    raise AssertionError(f"{template} is not in its manifest")
+
+
+def findings(label: str, synth: Any) -> Counter[tuple[str, str, str, str, str, str]]:
+    found: Counter[tuple[str, str, str, str, str, str]] = Counter()
+    for path in synth.template_files():
+        template = json.loads(path.read_text())
+        stage = Stage.for_template(str(path))
+        environment = path.parent.name.removeprefix("assembly-")
+        assert stage.account is not None, f"{path}: no account in the manifest"
+        for rule in RULES:
+            for finding in rule.check(template, stage):
+                kind = template["Resources"][finding.logical_id]["Type"]
+                found[(label, environment, _component(path), rule.id, kind, finding.subject)] += 1
+    return found
+
+
+def test_every_synthesized_template_breaks_only_the_rules_listed_for_today(
+    platform: Any, variant: Any
+) -> None:
+    found = findings("platform", platform) + findings("variant", variant)
+    expected = Counter({key: count for key, (count, _reason) in EXPECTED_TODAY.items()})
+    new = sorted((found - expected).elements())
+    fixed = sorted((expected - found).elements())
+    assert not new, "new findings (fix the template, or list them with a reason):\n" + "\n".join(
+        map(str, new)
+    )
+    assert not fixed, "fixed findings: remove their lines from EXPECTED_TODAY:\n" + "\n".join(
+        map(str, fixed)
+    )
+
+
+def test_cfn_lint_reports_the_same_findings_through_its_own_runner(platform: Any) -> None:
+    from cfnlint.config import ConfigMixIn
+    from cfnlint.rules import Rules
+    from cfnlint.runner.template.runner import run_template_by_file_path
+
+    rules = Rules.create_from_module("finmlops.governance.cfn_rules")
+    config = ConfigMixIn(["--regions", "us-east-1"])
+    compared = 0
+    for path in platform.template_files():
+        template = json.loads(path.read_text())
+        stage = Stage.for_template(str(path))
+        ours = sorted(
+            (r.id, "/".join(map(str, f.path))) for r in RULES for f in r.check(template, stage)
+        )
+        matches = run_template_by_file_path(str(path), config, rules, ignore_bad_template=False)
+        theirs = sorted(
+            (m.rule.id, "/".join(map(str, m.path))) for m in matches if m.rule.id.startswith("E91")
+        )
+        assert theirs == ours, path.name
+        compared += len(ours)
+    assert compared, "no finding to compare: the comparison proved nothing"
