@@ -9,18 +9,17 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from finmlops.service_calls import Service, endpoint_service_name
 from finmlops.verify.aws import is_missing
 from finmlops.verify.definitions import match_definition
 from finmlops.verify.policies import PolicyReadError, policy_differences, resolve
 from finmlops.verify.results import CheckResult, failed, passed, skipped
 
 
-# SageMaker MLflow's PrivateLink service. The sagemaker-mlflow plugin signs its requests to
-# `https://<region>.experiments.sagemaker.<suffix>`, which the private DNS of an interface
-# endpoint for this service answers inside the VPC (SageMaker Developer Guide,
-# "mlflow-private-link-policy": interface VPC endpoints for SageMaker AI MLflow).
 def mlflow_endpoint_service(region: str) -> str:
-    return f"aws.sagemaker.{region}.experiments"
+    """SageMaker MLflow's PrivateLink service (finmlops.service_calls, the one definition the
+    template rule E9105 reads too): the Track step reaches the server through its private DNS."""
+    return endpoint_service_name(Service.MLFLOW, region)
 
 
 # DescribeMlflowTrackingServer.TrackingServerStatus values of a server that answers requests.
