@@ -24,7 +24,7 @@ from finmlops_cdk.network import Network
 from finmlops_cdk.sagemaker_roles import SageMakerExecutionRole, sagemaker_arn
 from finmlops_cdk.security import iam5_resource, object_ack, object_arn, s3_access
 
-from finmlops.config import Config, Deployment, Instances
+from finmlops.config import Config, ConfigError, Deployment, Instances, deployment_problems
 from finmlops.contracts import DeploymentManifest
 from finmlops.naming import VARIANT_NAME, Names, Role, names
 
@@ -33,33 +33,36 @@ INVOCATIONS_PER_INSTANCE_TARGET = 200
 MAX_EXECUTION_TIMEOUT_SECONDS = 28800  # SageMaker's upper bound for a guarded deployment
 
 
-def traffic_routing(deployment: Deployment) -> sagemaker.CfnEndpoint.TrafficRoutingConfigProperty:
-    """CANARY or LINEAR shifting with the configured share and baking time."""
+def traffic_routing(
+    deployment: Deployment, instances: Instances, environment: str
+) -> sagemaker.CfnEndpoint.TrafficRoutingConfigProperty:
+    """CANARY or LINEAR shifting in whole instances, with the configured baking time.
+
+    SageMaker refuses a canary above 50 % and a linear step outside 10-50 % of the variant's
+    instances (API TrafficRoutingConfig; docs page deployment-guardrails-blue-green-canary), so
+    a one-instance variant can have neither: the config loader refuses it, and so does this.
+    """
+    problems = deployment_problems(deployment, environment, instances)
+    if problems:
+        raise ConfigError("<config>", problems)
+    size = sagemaker.CfnEndpoint.CapacitySizeProperty(
+        type="INSTANCE_COUNT", value=deployment.step_instances(instances)
+    )
     bake = deployment.baking_minutes * 60
     if deployment.strategy == "canary":
         return sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
-            type="CANARY",
-            canary_size=sagemaker.CfnEndpoint.CapacitySizeProperty(
-                type="CAPACITY_PERCENT", value=_percent(deployment.canary_share)
-            ),
-            wait_interval_in_seconds=bake,
+            type="CANARY", canary_size=size, wait_interval_in_seconds=bake
         )
     return sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
-        type="LINEAR",
-        linear_step_size=sagemaker.CfnEndpoint.CapacitySizeProperty(
-            type="CAPACITY_PERCENT", value=_percent(deployment.linear_step_share)
-        ),
-        wait_interval_in_seconds=bake,
+        type="LINEAR", linear_step_size=size, wait_interval_in_seconds=bake
     )
 
 
-def _percent(share: float) -> int:
-    return max(1, round(share * 100))
-
-
-def execution_timeout(deployment: Deployment) -> int:
-    """Long enough for every baking step plus the wait before the old fleet goes."""
-    steps = 1 if deployment.strategy == "canary" else math.ceil(1 / deployment.linear_step_share)
+def execution_timeout(deployment: Deployment, instances: Instances) -> int:
+    """Long enough for every baking step over the largest fleet plus the wait before the old
+    fleet goes."""
+    step = deployment.step_instances(instances)
+    steps = 1 if deployment.strategy == "canary" else math.ceil(instances.endpoint_max_count / step)
     seconds: int = (steps * deployment.baking_minutes + deployment.wait_minutes + 60) * 60
     return min(max(seconds, 600), MAX_EXECUTION_TIMEOUT_SECONDS)
 
@@ -132,7 +135,7 @@ class ModelEndpoint(Construct):
     with a guarded blue/green deployment.
 
     Attributes: `model`, `endpoint_config`, `endpoint`, `endpoint_name`, `rollback` (alarms),
-    `scaling` (ScalableTarget).
+    `scaling` (ScalableTarget, None when `instances.endpoint_autoscaling` is off).
     """
 
     def __init__(
@@ -148,6 +151,7 @@ class ModelEndpoint(Construct):
         deployment: Deployment,
         key_arn: str,
         capture_uri: str,
+        environment: str,
     ) -> None:
         super().__init__(scope, id_)
         self.endpoint_name = endpoint_name
@@ -194,16 +198,24 @@ class ModelEndpoint(Construct):
         self.rollback = RollbackAlarms(
             self, "Rollback", endpoint_name=endpoint_name, max_latency_ms=deployment.max_latency_ms
         )
+        autoscaled = instances.endpoint_autoscaling
         self.endpoint = sagemaker.CfnEndpoint(
             self,
             "Endpoint",
             endpoint_name=endpoint_name,
             endpoint_config_name=self.endpoint_config.attr_endpoint_config_name,
+            # Each promotion creates a new endpoint config; without this its InitialInstanceCount
+            # would replace the count autoscaling reached (UpdateEndpoint
+            # RetainAllVariantProperties: the variant keeps DescribeEndpoint's
+            # DesiredInstanceCount). Without autoscaling, the config's count is the count.
+            retain_all_variant_properties=autoscaled,
             deployment_config=sagemaker.CfnEndpoint.DeploymentConfigProperty(
                 blue_green_update_policy=sagemaker.CfnEndpoint.BlueGreenUpdatePolicyProperty(
-                    traffic_routing_configuration=traffic_routing(deployment),
+                    traffic_routing_configuration=traffic_routing(
+                        deployment, instances, environment
+                    ),
                     termination_wait_in_seconds=deployment.wait_minutes * 60,
-                    maximum_execution_timeout_in_seconds=execution_timeout(deployment),
+                    maximum_execution_timeout_in_seconds=execution_timeout(deployment, instances),
                 ),
                 auto_rollback_configuration=sagemaker.CfnEndpoint.AutoRollbackConfigProperty(
                     alarms=[
@@ -216,6 +228,12 @@ class ModelEndpoint(Construct):
         Tags.of(self.endpoint).add("model-package-version", str(manifest.version))
         Tags.of(self.model).add("model-package-version", str(manifest.version))
 
+        self.scaling: autoscaling.ScalableTarget | None = None
+        if not autoscaled:
+            return
+        # Registered after the endpoint exists and after each update of it (the dependency), so a
+        # deployment that turns autoscaling back on with a new instance type updates the
+        # endpoint first and registers the variant afterwards (docs page endpoint-scaling-update).
         self.scaling = autoscaling.ScalableTarget(
             self,
             "Scaling",
@@ -399,6 +417,7 @@ class EndpointStack(Stack):
             deployment=config.deployment,
             key_arn=data.data_key.key_arn,
             capture_uri=f"s3://{data.capture.bucket_name}/{CAPTURE_PREFIX}",
+            environment=environment,
         )
         # The model is created once its role can read the artifacts and write capture.
         self.endpoint.model.node.add_dependency(execution.policy, execution.permissions)

@@ -20,6 +20,8 @@ _PACKAGE_ARN = re.compile(
     r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/(?P<group>[a-z0-9-]+)/(?P<v>\d+)$"
 )
 DEFAULT_SOURCE = "default-for-synth"
+# Where the model build writes its outputs in the registry (dev) artifact bucket.
+BASELINE_PREFIX = "model-build/"
 
 
 class ManifestError(ValueError):
@@ -27,8 +29,14 @@ class ManifestError(ValueError):
 
 
 def default_manifest(config: Config) -> DeploymentManifest:
-    """Version 1 of the group in the dev account: lets synth run before any approval."""
-    arn = names(config, "dev").model_packages_arn.removesuffix("*") + "1"
+    """Version 1 of the group in the dev account: lets synth run before any approval.
+
+    Its baseline folder is named after this default (`model-build/default-for-synth/...`): no
+    build writes there, so a stack deployed from it monitors nothing until a resolved manifest
+    replaces it, and it is never mistaken for a real version's baseline.
+    """
+    dev = names(config, "dev")
+    arn = dev.model_packages_arn.removesuffix("*") + "1"
     # The endpoint deploys the package by ARN; image and artifact are known once resolved.
     return DeploymentManifest(
         model_package_arn=arn,
@@ -38,8 +46,29 @@ def default_manifest(config: Config) -> DeploymentManifest:
         model_data_url="",
         data_fingerprint="",
         approval=ApprovalRecord(approved_by="", approved_at="", reason=""),
+        drift_baseline_uri=f"s3://{dev.artifact_bucket}/{BASELINE_PREFIX}{DEFAULT_SOURCE}/baseline/baseline",
         extra={"source": DEFAULT_SOURCE},
     )
+
+
+def drift_baseline(manifest: DeploymentManifest, config: Config, source: str) -> str:
+    """The manifest's drift baseline folder, checked: present (promotion writes it from the
+    version's registered DriftCheckBaselines) and under the registry's model-build outputs, the
+    only prefix the monitoring role may read (finmlops_cdk.endpoint.grant_registry_read)."""
+    uri = manifest.drift_baseline_uri.rstrip("/")
+    if not uri:
+        raise ManifestError(
+            f"{source}: drift_baseline_uri is empty: the monitoring stack runs drift against the "
+            "deployed version's registered baseline; resolve the manifest with `finmlops promote "
+            "resolve` from a version that has DriftCheckBaselines"
+        )
+    allowed = f"s3://{names(config, 'dev').artifact_bucket}/{BASELINE_PREFIX}"
+    if not uri.startswith(allowed):
+        raise ManifestError(
+            f"{source}: drift_baseline_uri {uri!r} is not under {allowed}, where the model build "
+            "writes baselines and the monitoring role may read"
+        )
+    return uri
 
 
 def validate_manifest(manifest: DeploymentManifest, config: Config, source: str) -> None:
@@ -62,6 +91,7 @@ def validate_manifest(manifest: DeploymentManifest, config: Config, source: str)
         raise ManifestError(
             f"{source}: version {manifest.version} does not match the ARN's {match.group('v')}"
         )
+    drift_baseline(manifest, config, source)
     dev = config.environments.dev
     if f":{dev.region}:{dev.account}:" not in manifest.model_package_arn:
         raise ManifestError(

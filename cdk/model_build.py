@@ -355,6 +355,7 @@ class TrackingServer(Construct):
         *,
         name: str,
         size: str,
+        mlflow_version: str,
         n: Names,
         data_key: kms.IKey,
     ) -> None:
@@ -399,6 +400,8 @@ class TrackingServer(Construct):
             artifact_store_uri=f"s3://{n.artifact_bucket}/{MLFLOW_PREFIX.rstrip('/')}",
             role_arn=self.role.role_arn,
             automatic_model_registration=False,  # the pipeline registers, with its evidence
+            # The line of the MLflow client the Track step runs (config.tracking).
+            mlflow_version=mlflow_version,
         )
         self.server.node.add_dependency(policy)
         self.arn = self.server.attr_tracking_server_arn
@@ -664,6 +667,7 @@ class ModelBuildStack(Stack):
                 "Tracking",
                 name=tracking.tracking_server_name(config.project),
                 size=tracking.server_size,
+                mlflow_version=tracking.server_mlflow_version,
                 n=n,
                 data_key=data.data_key,
             )

@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -39,6 +40,7 @@ from finmlops_cdk.events import (
     PipelineSchedule,
     default_bus_arn,
 )
+from finmlops_cdk.manifest import drift_baseline
 from finmlops_cdk.network import Network
 from finmlops_cdk.sagemaker_roles import SageMakerExecutionRole, sagemaker_arn
 from finmlops_cdk.security import (
@@ -52,10 +54,6 @@ from finmlops.config import Config
 from finmlops.contracts import DeploymentManifest
 from finmlops.monitoring.jobs import capture_lookback, drift_environment, quality_arguments
 from finmlops.naming import VARIANT_NAME, Names, Role, names
-
-# Manifest `extra` key with the S3 folder of the version's drift baseline (statistics.json,
-# constraints.json and the engine's artifact); without it, the build's baseline output.
-BASELINE_KEY = "drift-baseline-uri"
 
 # Where the processing container finds its inputs and writes its outputs (SageMaker paths,
 # the defaults of finmlops.monitoring.entrypoint).
@@ -90,9 +88,10 @@ PIPELINE_METRICS = MetricNames(
 
 
 def baseline_uri(manifest: DeploymentManifest, n: Names) -> str:
-    """The deployed version's baseline folder; the build's latest output when not recorded."""
-    fallback = f"s3://{n.registry_artifact_bucket}/model-build/baseline/baseline"
-    return str(manifest.extra.get(BASELINE_KEY, fallback)).rstrip("/")
+    """The deployed version's baseline folder, as the manifest records it from the version's
+    registered DriftCheckBaselines; a manifest without one stops synth (ManifestError names the
+    field). There is no fallback: a guessed path is a monitor that silently never runs."""
+    return str(drift_baseline(manifest, n.config, "manifest"))
 
 
 def model_monitor_cron(expression: str) -> str:
@@ -350,13 +349,20 @@ class ModelMonitorSchedules(Construct):
 
 
 class MonitoringPipeline(Construct):
-    """A one-step SageMaker Pipeline running the monitoring image, started by EventBridge
-    Scheduler with the scheduled time as a parameter (retry policy, DLQ, KMS).
+    """A SageMaker Pipeline running the monitoring image, started by EventBridge Scheduler
+    (retry policy, DLQ, KMS).
+
+    The window a run judges ends when its execution started, as SageMaker records it
+    (`Execution.StartDateTime`), and reaches back `lookback_hours`. EventBridge Scheduler's
+    `<aws.scheduler.scheduled-time>` is documented only as a keyword substituted in the payload
+    passed to the target (docs page managing-schedule-context-attributes: the target's `Input`);
+    SageMakerPipelineParameters are not that payload, so nothing here depends on it.
 
     Attributes: `pipeline`, `pipeline_name`, `schedule`.
     """
 
-    SCHEDULED_TIME = "ScheduledTime"
+    # The window's end: a pipeline execution variable SageMaker sets itself.
+    WINDOW_END: ClassVar[Mapping[str, str]] = MappingProxyType({"Get": "Execution.StartDateTime"})
 
     def __init__(
         self,
@@ -380,12 +386,11 @@ class MonitoringPipeline(Construct):
         endpoint_name = n.endpoint_name
         self.pipeline_name = f"{endpoint_name}-monitoring"
         self.step_names = ("DataDrift", "ModelQuality")
-        scheduled_time = {"Get": f"Parameters.{self.SCHEDULED_TIME}"}
         # The same variables a Model Monitor schedule would set, so one program serves both.
         contract = {
             "sagemaker_endpoint_name": endpoint_name,
             "sagemaker_monitoring_schedule_name": self.pipeline_name,
-            "end_time": scheduled_time,
+            "end_time": dict(self.WINDOW_END),
         }
 
         def s3_input(name: str, uri: str, local: str) -> dict[str, Any]:
@@ -485,14 +490,13 @@ class MonitoringPipeline(Construct):
                 },
             ),
         ]
-        definition = {
+        definition: dict[str, Any] = {
             "Version": "2020-12-01",
             "Metadata": {},
-            "Parameters": [{"Name": self.SCHEDULED_TIME, "Type": "String", "DefaultValue": ""}],
-            "PipelineExperimentConfig": {
-                "ExperimentName": {"Get": "Execution.PipelineName"},
-                "TrialName": {"Get": "Execution.PipelineExecutionId"},
-            },
+            "Parameters": [],
+            # No SageMaker Experiments entities (docs page pipelines-experiments): the monitoring
+            # role may not create them, and the results live in S3 and CloudWatch.
+            "PipelineExperimentConfig": None,
             "Steps": steps,
         }
         self.pipeline = sagemaker.CfnPipeline(
@@ -545,7 +549,6 @@ class MonitoringPipeline(Construct):
             pipeline_arn=pipeline_arn,
             dead_letter_queue=dead_letter_queue,
             encryption_key=ops_key,
-            parameters=[(self.SCHEDULED_TIME, "<aws.scheduler.scheduled-time>")],
         ).schedule
         self.schedule.node.add_dependency(self.pipeline)
 

@@ -8,10 +8,17 @@ from typing import Any
 
 from aws_cdk import Annotations, Stack
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 from finmlops_cdk.compliance import acknowledge
 
 from finmlops.config import ConfigError, Environment
+
+# SageMaker managed MLflow: the sagemaker-mlflow client calls
+# https://<region>.experiments.sagemaker.aws (sagemaker_mlflow.mlflow_sagemaker_helpers), which
+# the interface endpoint service aws.sagemaker.<region>.experiments serves inside the VPC (docs
+# pages mlflow-interface-endpoint-create and mlflow-private-link-policy).
+MLFLOW_ENDPOINT = ("SageMakerMlflow", ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_EXPERIMENTS)
 
 INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
     "SageMakerApi": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_API,
@@ -70,7 +77,18 @@ class Network(Construct):
     jobs, models and monitoring), `endpoint_security_group` (the interface endpoints).
     """
 
-    def __init__(self, scope: Construct, id_: str, *, environment: Environment, name: str) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        environment: Environment,
+        name: str,
+        mlflow: bool = False,
+    ) -> None:
+        """`mlflow`: jobs in this VPC log to SageMaker managed MLflow (dev, tracking.mode
+        "sagemaker"), so the VPC gets an interface endpoint for it, its policy limited to the
+        logging actions on this account's tracking servers and MLflow Apps."""
         super().__init__(scope, id_)
         self.vpc = import_vpc(self, "Vpc", environment=environment, name=name)
         assert environment.vpc is not None  # checked by import_vpc
@@ -128,7 +146,10 @@ class Network(Construct):
 
         subnets = ec2.SubnetSelection(subnets=self.vpc.private_subnets)
         self.interface_endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {}
-        for endpoint_id, service in INTERFACE_ENDPOINTS.items():
+        services = dict(INTERFACE_ENDPOINTS)
+        if mlflow:
+            services[MLFLOW_ENDPOINT[0]] = MLFLOW_ENDPOINT[1]
+        for endpoint_id, service in services.items():
             self.interface_endpoints[endpoint_id] = ec2.InterfaceVpcEndpoint(
                 self,
                 endpoint_id,
@@ -140,6 +161,20 @@ class Network(Construct):
                 security_groups=[self.endpoint_security_group],
             )
         stack = Stack.of(self)
+        if mlflow:
+            # The actions the Track step's role holds, on this account's servers and apps only.
+            from finmlops_cdk.model_build import MLFLOW_ACTIONS
+
+            own = f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}"
+            self.interface_endpoints[MLFLOW_ENDPOINT[0]].add_to_policy(
+                iam.PolicyStatement(
+                    sid="OwnMlflowOnly",
+                    principals=[iam.AnyPrincipal()],
+                    actions=list(MLFLOW_ACTIONS),
+                    resources=[f"{own}:mlflow-tracking-server/*", f"{own}:mlflow-app/*"],
+                    conditions={"StringEquals": {"aws:PrincipalAccount": stack.account}},
+                )
+            )
         self.s3_gateway = ec2.CfnVPCEndpoint(
             self,
             "S3Gateway",

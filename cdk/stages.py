@@ -43,6 +43,8 @@ class NetworkStack(Stack):
             "Network",
             environment=config.environments.by_name(environment),
             name=environment,
+            # The Track step of the dev build logs to SageMaker managed MLflow from the VPC.
+            mlflow=environment == "dev" and config.tracking.mode == "sagemaker",
         )
 
 

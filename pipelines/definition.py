@@ -474,6 +474,11 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
         image_uri=xgb_image,
         sagemaker_session=session,
         role_arn=ROLE_ARN,
+        # The built-in algorithm serves the model itself: no script. ModelBuilder's default
+        # `dependencies={"auto": True}` switches on script mode, which writes SAGEMAKER_PROGRAM=""
+        # and SAGEMAKER_SUBMIT_DIRECTORY="" into the container; the XGBoost serving stack then
+        # imports "" as the user module and every request fails (docs/decisions/0013).
+        dependencies=None,
     )
     step_register = ModelStep(
         name="RegisterModel",
@@ -537,6 +542,11 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
         name=pipeline_name(config),
         parameters=[p_input, p_proc_type, p_train_type, p_git, p_author, *gate_params.values()],
         steps=[step_pre, *dq_gates],
+        # No SageMaker Experiments entities: runs are tracked in MLflow (config.tracking), and the
+        # default config would have SageMaker create an experiment, a trial and trial components
+        # per execution with the pipeline role, which holds no sagemaker:CreateExperiment et al.
+        # (docs page pipelines-experiments: "set pipeline_experiment_config to None").
+        pipeline_experiment_config=None,
         sagemaker_session=session,
     )
 

@@ -8,6 +8,7 @@ a bad file fails at load with `ConfigError`, naming the file, the field path and
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -117,6 +118,11 @@ class Instances(_Frozen):
     endpoint: InstanceType = "ml.m5.large"
     endpoint_count: Annotated[int, Field(ge=1, le=100)] = 1
     endpoint_max_count: Annotated[int, Field(ge=1, le=100)] = 4
+    # Application Auto Scaling of the endpoint variant. SageMaker refuses an update that changes
+    # the instance type of a variant registered as a scalable target (docs page
+    # endpoint-scaling-update): to change `endpoint`, deploy once with this off (CloudFormation
+    # deregisters the target), then with the new type and this on (docs/cdk.md).
+    endpoint_autoscaling: bool = True
     monitoring: InstanceType = "ml.m5.xlarge"
 
     @model_validator(mode="after")
@@ -303,6 +309,46 @@ class Deployment(_Frozen):
     wait_minutes: Annotated[int, Field(ge=1, le=180)] = 5
     max_latency_ms: Annotated[int, Field(ge=1)] = 500
 
+    def step_instances(self, instances: Instances) -> int:
+        """Instances in the canary (or in each linear step): the configured share of the smallest
+        fleet the variant can have, rounded down, at least one. SageMaker requires a canary of at
+        most 50 % and a linear step of 10-50 % of the variant's instance count
+        (TrafficRoutingConfig.CanarySize / LinearStepSize); counting instances rather than
+        percent leaves no rounding to SageMaker, and `deployment_problems` checks the result
+        against every fleet size autoscaling allows."""
+        share = self.canary_share if self.strategy == "canary" else self.linear_step_share
+        return max(1, math.floor(instances.endpoint_count * share))
+
+
+def deployment_problems(
+    deployment: Deployment, name: str, instances: Instances
+) -> list[tuple[str, str]]:
+    """Why a guarded (blue/green canary or linear) update of this environment's endpoint would be
+    refused by SageMaker, as (field, reason); empty when it is valid for every fleet size between
+    `endpoint_count` and `endpoint_max_count` (autoscaling and retained instance counts make any
+    of them the fleet a deployment starts from)."""
+    field = f"environments.{name}.instances"
+    if instances.endpoint_count < 2:
+        return [
+            (
+                f"{field}.endpoint_count",
+                f"a {deployment.strategy} deployment needs at least 2 instances: its first step "
+                "may be at most half of the variant's instances (SageMaker TrafficRoutingConfig), "
+                f"and half of {instances.endpoint_count} is no instance",
+            )
+        ]
+    step = deployment.step_instances(instances)
+    if deployment.strategy == "linear" and step * 10 < instances.endpoint_max_count:
+        return [
+            (
+                "deployment.linear_step_share",
+                f"{name}: a linear step of {step} instance(s) is below 10 % of "
+                f"{instances.endpoint_max_count} instances (endpoint_max_count); SageMaker wants "
+                "each step to be 10-50 % of the variant's instances",
+            )
+        ]
+    return []
+
 
 class Governance(_Frozen):
     risk_tier: Literal["high", "medium", "low"]
@@ -383,6 +429,14 @@ def _cross_checks(config: Config) -> list[tuple[str, str]]:
                 "environments.prod.instances.endpoint_count",
                 f"prod needs at least 2 endpoint instances (got {prod.endpoint_count})",
             )
+        )
+    reported = {field for field, _ in problems}
+    for name in SERVING_ENVIRONMENTS:
+        instances = envs.by_name(name).instances
+        problems.extend(
+            problem
+            for problem in deployment_problems(config.deployment, name, instances)
+            if problem[0] not in reported
         )
     return problems
 

@@ -161,6 +161,10 @@ class DeploymentManifest:
     data_fingerprint: str
     approval: ApprovalRecord
     environment: str = ""
+    # The S3 folder of the version's drift baseline (statistics.json, constraints.json and the
+    # engine's artifact), read from its registered DriftCheckBaselines (`drift_baseline_folder`).
+    # The monitoring stack runs its jobs against it and refuses to synthesize without it.
+    drift_baseline_uri: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -171,6 +175,21 @@ class DeploymentManifest:
         data: dict[str, Any] = json.loads(text)
         approval = ApprovalRecord(**data.pop("approval"))
         return cls(approval=approval, **data)
+
+
+def drift_baseline_folder(drift_check_baselines: Mapping[str, Any]) -> str:
+    """The one S3 folder that holds a version's registered data-quality baseline: the folder of
+    DriftCheckBaselines.ModelDataQuality's Statistics and Constraints, "" when either is missing
+    or they sit in different folders (the drift job fetches the baseline as one folder)."""
+    quality = drift_check_baselines.get("ModelDataQuality") or {}
+    folders = {
+        str((quality.get(kind) or {}).get("S3Uri", "")).rpartition("/")[0]
+        for kind in ("Statistics", "Constraints")
+    }
+    if len(folders) != 1:
+        return ""
+    (folder,) = folders
+    return folder if folder.startswith("s3://") else ""
 
 
 class AuditAction:

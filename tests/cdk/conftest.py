@@ -3,8 +3,8 @@
 - `platform`: the repository's config (pipeline-mode monitoring, canary, S3 source), every
   environment, all three compliance packs attached: synth itself is the zero-findings check.
 - `variant`: the same config flipped where it has choices (Model Monitor mode, linear traffic,
-  retraining on drift and on a schedule, a CodeStar connection, an explicit manifest, a managed
-  MLflow server) for tooling, dev and prod.
+  retraining on drift and on a schedule, a CodeStar connection, an explicit manifest, local
+  tracking, prod without autoscaling) for tooling, dev and prod.
 """
 
 from __future__ import annotations
@@ -136,12 +136,24 @@ def variant_config(config: Any) -> Any:
     tracking = config.tracking.model_copy(update={"mode": "local"})
     # The default config posts alerts to a chat webhook; the variant only emails them.
     notifications = config.notifications.model_copy(update={"chat_webhook_parameter": None})
+    # Prod's autoscaling switched off: the first of the two deployments of an instance-type change.
+    prod = config.environments.prod
+    environments = config.environments.model_copy(
+        update={
+            "prod": prod.model_copy(
+                update={
+                    "instances": prod.instances.model_copy(update={"endpoint_autoscaling": False})
+                }
+            )
+        }
+    )
     return config.model_copy(
         update={
             "monitoring": monitoring,
             "deployment": deployment,
             "tracking": tracking,
             "notifications": notifications,
+            "environments": environments,
         }
     )
 
@@ -159,10 +171,79 @@ VARIANT_MANIFEST = {
         "reason": "validated",
     },
     "environment": "prod",
-    "extra": {
-        "drift-baseline-uri": "s3://credit-risk-artifacts-111111111111-us-east-1/model-build/baseline/run-7"
-    },
+    # The `variant` fixture synthesizes with the baseline a registered version carries instead
+    # (`registered_baseline`): the value followed from the definition to the template.
+    "drift_baseline_uri": "s3://credit-risk-artifacts-111111111111-us-east-1/model-build/exec-7/baseline/baseline",
+    "extra": {},
 }
+
+
+@dataclass(frozen=True)
+class RegisteredBaseline:
+    """The drift baseline followed across the seam: where the definition's Baseline step writes
+    it in one execution, and the manifest `finmlops promote resolve` makes of the version the
+    definition's RegisterModel step registers from that execution."""
+
+    written: str
+    manifest: Any
+
+
+@pytest.fixture(scope="session")
+def registered_baseline(config: Any, definition: Any) -> RegisteredBaseline:
+    import boto3
+    from moto import mock_aws
+
+    from finmlops.contracts import Placeholder
+    from finmlops.emulator.aws.executor import Execution, PipelineExecutor
+    from finmlops.naming import names
+    from finmlops.registry.promotion import manifest_for
+    from finmlops.registry.versions import describe_version
+
+    dev = names(config, "dev")
+    # What CloudFormation's Fn::Sub puts into the definition in the dev account.
+    body = Placeholder.substitute(
+        definition.body,
+        {
+            Placeholder.ARTIFACT_BUCKET: dev.artifact_bucket,
+            Placeholder.MODEL_PACKAGE_GROUP: config.model.package_group,
+            Placeholder.EXECUTION_ROLE_NAME: "role",
+            Placeholder.KMS_KEY_ARN: "arn:aws:kms:us-east-1:111111111111:key/k",
+            Placeholder.SECURITY_GROUP_ID: "sg-0123456789abcdef0",
+            Placeholder.PROJECT_IMAGE_URI: "111111111111.dkr.ecr.us-east-1.amazonaws.com/p:1",
+            Placeholder.MLFLOW_TRACKING_URI: "arn:aws:sagemaker:us-east-1:111111111111:mlflow-tracking-server/m",
+            Placeholder.ACCOUNT_ID: "111111111111",
+            Placeholder.PARTITION: "aws",
+            Placeholder.REGION: "us-east-1",
+        },
+    )
+    with mock_aws():
+        sm = boto3.client("sagemaker", region_name="us-east-1")
+        executor = PipelineExecutor(body, s3=None, sagemaker=sm, work_dir=Path())
+        execution = Execution(execution_id="exec7x", parameters=executor.parameters())
+        steps = executor._steps
+        # The Baseline step's output as SageMaker records it for this execution, and the
+        # register step's arguments resolved against it, as the pipeline service does.
+        (output,) = steps["Baseline"]["Arguments"]["ProcessingOutputConfig"]["Outputs"]
+        written = executor.resolve(output["S3Output"]["S3Uri"], execution)
+        execution.properties["Baseline"] = {
+            "ProcessingOutputConfig.Outputs['baseline'].S3Output.S3Uri": written
+        }
+        register = steps["RegisterModel"]["Arguments"]
+        sm.create_model_package_group(ModelPackageGroupName=config.model.package_group)
+        arn = sm.create_model_package(
+            ModelPackageGroupName=config.model.package_group,
+            ModelApprovalStatus="PendingManualApproval",
+            InferenceSpecification={
+                "Containers": [
+                    {"Image": register["InferenceSpecification"]["Containers"][0]["Image"]}
+                ],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+            },
+            DriftCheckBaselines=executor.resolve(register["DriftCheckBaselines"], execution),
+        )["ModelPackageArn"]
+        manifest = manifest_for(describe_version(sm, arn), "prod")
+    return RegisteredBaseline(written=str(written), manifest=manifest)
 
 
 @pytest.fixture(scope="session")
@@ -199,7 +280,12 @@ def monitoring_definition() -> Any:
 
 
 @pytest.fixture(scope="session")
-def variant(config: Any, root: Path, tmp_path_factory: pytest.TempPathFactory) -> Synth:
+def variant(
+    config: Any,
+    root: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    registered_baseline: RegisteredBaseline,
+) -> Synth:
     from finmlops_cdk.app import build_app
     from finmlops_cdk.promotion import SourceSettings
     from finmlops_pipelines.definition import build_pipeline_definition
@@ -207,7 +293,12 @@ def variant(config: Any, root: Path, tmp_path_factory: pytest.TempPathFactory) -
     from finmlops.contracts import DeploymentManifest
 
     outdir = tmp_path_factory.mktemp("variant") / "cdk.out"
-    manifest = DeploymentManifest.from_json(json.dumps(VARIANT_MANIFEST))
+    manifest = DeploymentManifest.from_json(
+        json.dumps(
+            VARIANT_MANIFEST
+            | {"drift_baseline_uri": registered_baseline.manifest.drift_baseline_uri}
+        )
+    )
     app = build_app(
         variant_config(config),
         outdir=str(outdir),

@@ -94,26 +94,6 @@ for _assembly in ("platform", "variant"):
         "AWS::IAM::ManagedPolicy",
         "s3:prefix",
     )
-    _expect(
-        1,
-        "register step sets SAGEMAKER_PROGRAM='' (issue 13)",
-        _assembly,
-        "dev",
-        "ModelBuild",
-        "E9104",
-        "AWS::SageMaker::Pipeline",
-        "SAGEMAKER_PROGRAM",
-    )
-    _expect(
-        1,
-        "register step sets SAGEMAKER_SUBMIT_DIRECTORY='' beside it",
-        _assembly,
-        "dev",
-        "ModelBuild",
-        "E9104",
-        "AWS::SageMaker::Pipeline",
-        "SAGEMAKER_SUBMIT_DIRECTORY",
-    )
 # The variant tracks locally (no Track step, no approver's tracking policy): fewer s3:prefix.
 _expect(
     3, LIST_PREFIX, "platform", "dev", "ModelBuild", "E9102", "AWS::IAM::ManagedPolicy", "s3:prefix"
@@ -151,26 +131,6 @@ _expect(
     "E9102",
     "AWS::IAM::ManagedPolicy",
     "s3:prefix",
-)
-_expect(
-    1,
-    "stage canary of 10 % on one instance (issue 13)",
-    "platform",
-    "stage",
-    "Endpoint",
-    "E9103",
-    "AWS::SageMaker::Endpoint",
-    "AllTraffic:CanarySize",
-)
-_expect(
-    1,
-    "no MLflow interface endpoint in dev's VPC for the Track step (issue 13)",
-    "platform",
-    "dev",
-    "ModelBuild",
-    "E9105",
-    "AWS::SageMaker::Pipeline",
-    "aws.sagemaker.us-east-1.experiments",
 )
 
 

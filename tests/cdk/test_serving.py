@@ -74,6 +74,63 @@ def test_prod_never_scales_below_two_instances(platform: Any) -> None:
     assert target["Properties"]["MinCapacity"] >= 2
 
 
+# --------------------------------------------------------------------------- endpoint updates
+
+
+@pytest.mark.parametrize("env", SERVING)
+def test_a_promotion_keeps_the_instance_count_autoscaling_reached(platform: Any, env: str) -> None:
+    """Every promotion creates a new endpoint config; UpdateEndpoint with
+    RetainAllVariantProperties keeps the variant's DesiredInstanceCount instead of resetting it
+    to the new config's InitialInstanceCount (API UpdateEndpoint, VariantProperty)."""
+    endpoint = _one(platform, "AWS::SageMaker::Endpoint", env)["Properties"]
+    assert endpoint["RetainAllVariantProperties"] is True
+    assert "DesiredInstanceCount" not in json.dumps(
+        endpoint.get("ExcludeRetainedVariantProperties", [])
+    )
+
+
+@pytest.mark.parametrize("env", SERVING)
+def test_the_variant_is_registered_for_autoscaling_only_after_the_endpoint_update(
+    platform: Any, env: str
+) -> None:
+    """SageMaker refuses to change the instance type of a variant registered with Application
+    Auto Scaling (docs page endpoint-scaling-update): registration must follow the update."""
+    template = platform.templates[env]["Endpoint"]
+    ((endpoint_id, _),) = [
+        (lid, r)
+        for lid, r in template["Resources"].items()
+        if r["Type"] == "AWS::SageMaker::Endpoint"
+    ]
+    ((target_id, target),) = [
+        (lid, r)
+        for lid, r in template["Resources"].items()
+        if r["Type"] == "AWS::ApplicationAutoScaling::ScalableTarget"
+    ]
+    assert endpoint_id in target.get("DependsOn", [])
+    policy = next(
+        r
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::ApplicationAutoScaling::ScalingPolicy"
+    )
+    assert policy["Properties"]["ScalingTargetId"] == {"Ref": target_id}
+
+
+def test_autoscaling_off_deregisters_the_variant_so_its_instance_type_can_change(
+    variant: Any, config: Any
+) -> None:
+    """The first of the two deployments of an instance-type change: no scalable target or policy
+    (CloudFormation deletes them, which deregisters the variant), and the config's instance count
+    applies as it is."""
+    assert list(variant.resources("AWS::ApplicationAutoScaling::ScalableTarget", "prod")) == []
+    assert list(variant.resources("AWS::ApplicationAutoScaling::ScalingPolicy", "prod")) == []
+    endpoint = _one(variant, "AWS::SageMaker::Endpoint", "prod")["Properties"]
+    assert endpoint["RetainAllVariantProperties"] is False
+    (production,) = _one(variant, "AWS::SageMaker::EndpointConfig", "prod")["Properties"][
+        "ProductionVariants"
+    ]
+    assert production["InitialInstanceCount"] == config.environments.prod.instances.endpoint_count
+
+
 # --------------------------------------------------------------------------- guardrails (9)
 
 
@@ -92,8 +149,10 @@ def test_endpoint_updates_shift_a_canary_share_and_bake(
                         "TrafficRoutingConfiguration": {
                             "Type": "CANARY",
                             "CanarySize": {
-                                "Type": "CAPACITY_PERCENT",
-                                "Value": round(deployment.canary_share * 100),
+                                "Type": "INSTANCE_COUNT",
+                                "Value": deployment.step_instances(
+                                    config.environments.by_name(env).instances
+                                ),
                             },
                             "WaitIntervalInSeconds": deployment.baking_minutes * 60,
                         },
@@ -106,25 +165,49 @@ def test_endpoint_updates_shift_a_canary_share_and_bake(
     )
 
 
-def test_canary_never_exceeds_half_the_fleet(platform: Any) -> None:
-    for env in SERVING:
-        endpoint = _one(platform, "AWS::SageMaker::Endpoint", env)
-        routing = endpoint["Properties"]["DeploymentConfig"]["BlueGreenUpdatePolicy"][
-            "TrafficRoutingConfiguration"
-        ]
-        assert routing["CanarySize"]["Value"] <= 50
+@pytest.mark.parametrize("env", SERVING)
+def test_canary_is_at_most_half_of_every_fleet_the_variant_can_have(
+    platform: Any, env: str
+) -> None:
+    """SageMaker: CanarySize must be <= 50 % of the variant's instance count (API reference
+    TrafficRoutingConfig). The fleet an update starts from is anything between the endpoint
+    config's InitialInstanceCount and the scalable target's MaxCapacity."""
+    endpoint = _one(platform, "AWS::SageMaker::Endpoint", env)
+    routing = endpoint["Properties"]["DeploymentConfig"]["BlueGreenUpdatePolicy"][
+        "TrafficRoutingConfiguration"
+    ]
+    assert routing["CanarySize"]["Type"] == "INSTANCE_COUNT"
+    (variant_config,) = _one(platform, "AWS::SageMaker::EndpointConfig", env)["Properties"][
+        "ProductionVariants"
+    ]
+    smallest = variant_config["InitialInstanceCount"]
+    target = _one(platform, "AWS::ApplicationAutoScaling::ScalableTarget", env)["Properties"]
+    assert target["MinCapacity"] == smallest
+    assert 1 <= routing["CanarySize"]["Value"] <= smallest / 2
+
+
+def test_the_endpoint_stack_refuses_a_canary_on_one_instance(config: Any) -> None:
+    from finmlops_cdk.endpoint import traffic_routing
+
+    from finmlops.config import ConfigError
+
+    one = config.environments.stage.instances.model_copy(update={"endpoint_count": 1})
+    with pytest.raises(ConfigError, match=r"environments\.stage\.instances\.endpoint_count"):
+        traffic_routing(config.deployment, one, "stage")
 
 
 def test_linear_strategy_shifts_in_configured_steps(variant: Any) -> None:
     endpoint = _one(variant, "AWS::SageMaker::Endpoint", "prod")
     policy = endpoint["Properties"]["DeploymentConfig"]["BlueGreenUpdatePolicy"]
+    # 25 % of prod's two instances, rounded down, at least one: 10-50 % of every fleet size
+    # between 2 and 6 (SageMaker TrafficRoutingConfig.LinearStepSize).
     assert policy["TrafficRoutingConfiguration"] == {
         "Type": "LINEAR",
-        "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 25},
+        "LinearStepSize": {"Type": "INSTANCE_COUNT", "Value": 1},
         "WaitIntervalInSeconds": 600,
     }
-    # Four steps of ten minutes plus the wait fit in the execution timeout.
-    assert policy["MaximumExecutionTimeoutInSeconds"] >= (4 * 10 + 5) * 60
+    # Six steps of one instance (the largest fleet) of ten minutes plus the wait fit.
+    assert policy["MaximumExecutionTimeoutInSeconds"] >= (6 * 10 + 5) * 60
 
 
 @pytest.mark.parametrize("env", SERVING)
@@ -222,6 +305,85 @@ def test_a_manifest_for_anything_but_our_registry_is_refused(
         validate_manifest(manifest, config, "m.json")
 
 
+# --------------------------------------------------------------------------- the baseline seam
+
+
+def test_drift_baseline_follows_the_definition_to_the_registered_version_and_the_manifest(
+    config: Any, registered_baseline: Any
+) -> None:
+    from finmlops.naming import names
+
+    written = registered_baseline.written
+    # One execution's own folder, never a path shared by every build.
+    assert written == (
+        f"s3://{names(config, 'dev').artifact_bucket}/model-build/exec7x/baseline/baseline"
+    )
+    assert registered_baseline.manifest.drift_baseline_uri == written
+
+
+def test_model_monitor_jobs_read_the_baseline_the_manifest_names(
+    variant: Any, registered_baseline: Any
+) -> None:
+    (job,) = [r["Properties"] for *_, r in variant.resources(
+        "AWS::SageMaker::DataQualityJobDefinition", "prod"
+    )]  # fmt: skip
+    folder = registered_baseline.manifest.drift_baseline_uri
+    assert job["DataQualityAppSpecification"]["Environment"]["baseline_uri"] == folder
+    baseline = job["DataQualityBaselineConfig"]
+    assert baseline["StatisticsResource"]["S3Uri"] == f"{folder}/statistics.json"
+    assert baseline["ConstraintsResource"]["S3Uri"] == f"{folder}/constraints.json"
+
+
+@pytest.mark.parametrize("env", SERVING)
+def test_pipeline_mode_drift_step_reads_the_baseline_the_manifest_names(
+    platform: Any, config: Any, env: str, monitoring_definition: Any
+) -> None:
+    from finmlops_cdk.manifest import default_manifest
+
+    steps = {s["Name"]: s["Arguments"] for s in monitoring_definition(platform, env)["Steps"]}
+    inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in steps["DataDrift"]["ProcessingInputs"]}
+    assert inputs["baseline"] == default_manifest(config).drift_baseline_uri + "/"
+
+
+@pytest.mark.parametrize(
+    ("baseline", "message"),
+    [
+        ("", "drift_baseline_uri is empty"),
+        ("s3://someone-elses-bucket/model-build/x/baseline/baseline", "drift_baseline_uri"),
+        (
+            "s3://credit-risk-artifacts-111111111111-us-east-1/other/x/baseline",
+            "not under s3://credit-risk-artifacts-111111111111-us-east-1/model-build/",
+        ),
+    ],
+)
+def test_a_manifest_without_a_usable_baseline_stops_synth_naming_the_field(
+    config: Any, variant_manifest: dict[str, Any], baseline: str, message: str
+) -> None:
+    from finmlops_cdk.manifest import ManifestError, validate_manifest
+
+    from finmlops.contracts import DeploymentManifest
+
+    manifest = DeploymentManifest.from_json(
+        json.dumps({**variant_manifest, "drift_baseline_uri": baseline})
+    )
+    with pytest.raises(ManifestError, match=message):
+        validate_manifest(manifest, config, "m.json")
+
+
+def test_the_monitoring_stack_itself_refuses_a_manifest_without_a_baseline(config: Any) -> None:
+    """The stack that reads the value checks it too, whoever builds it (not only the app)."""
+    from dataclasses import replace
+
+    from finmlops_cdk.manifest import ManifestError, default_manifest
+    from finmlops_cdk.monitoring import baseline_uri
+
+    from finmlops.naming import names
+
+    empty = replace(default_manifest(config), drift_baseline_uri="")
+    with pytest.raises(ManifestError, match="manifest: drift_baseline_uri is empty"):
+        baseline_uri(empty, names(config, "prod"))
+
+
 # --------------------------------------------------------------------------- monitoring (17)
 
 
@@ -238,11 +400,24 @@ def test_pipeline_mode_runs_drift_and_quality_steps_of_the_monitoring_program(
     env_vars = drift["Environment"]
     assert env_vars["sagemaker_endpoint_name"] == f"credit-risk-{env}"
     assert env_vars["expected_model_package_arn"].endswith("/credit-risk-xgb/1")
-    assert env_vars["end_time"] == {"Get": "Parameters.ScheduledTime"}
+    # The window ends at the execution's start as SageMaker records it, no scheduler keyword.
+    assert env_vars["end_time"] == {"Get": "Execution.StartDateTime"}
     inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in drift["ProcessingInputs"]}
-    assert inputs["baseline"].endswith("/model-build/baseline/baseline/")
+    # Without a manifest, synth uses the default's baseline folder, named after the default.
+    assert inputs["baseline"].endswith("/model-build/default-for-synth/baseline/baseline/")
     cutoff = quality["AppSpecification"]["ContainerArguments"]
     assert cutoff[cutoff.index("--cutoff") + 1] == str(config.model.cutoff)
+
+
+@pytest.mark.parametrize("env", SERVING)
+def test_monitoring_pipeline_declares_no_parameter_and_no_experiments_entities(
+    platform: Any, env: str, monitoring_definition: Any
+) -> None:
+    definition = monitoring_definition(platform, env)
+    assert definition["Parameters"] == []
+    assert definition.get("PipelineExperimentConfig") is None
+    used = json.dumps(definition["Steps"])
+    assert "Parameters." not in used
 
 
 @pytest.mark.parametrize("env", SERVING)
@@ -280,14 +455,15 @@ def test_pipeline_mode_is_started_on_the_configured_schedule_with_retries_and_dl
     target = schedule["Target"]
     assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
     assert target["DeadLetterConfig"]["Arn"]
-    assert target["SageMakerPipelineParameters"]["PipelineParameterList"] == [
-        {"Name": "ScheduledTime", "Value": "<aws.scheduler.scheduled-time>"}
-    ]
+    # No context-attribute keyword outside the target's Input: EventBridge Scheduler documents
+    # its substitution only in the payload (docs page managing-schedule-context-attributes).
+    assert "<aws.scheduler." not in json.dumps(target.get("SageMakerPipelineParameters", {}))
+    assert "Input" not in target
     assert ":pipeline/credit-risk-" in json.dumps(target["Arn"])
 
 
 def test_model_monitor_mode_schedules_data_and_model_quality_with_the_image(
-    variant: Any, config: Any
+    variant: Any, config: Any, registered_baseline: Any
 ) -> None:
     template = variant.template("prod", "Monitoring")
     template.has_resource_properties(
@@ -298,8 +474,7 @@ def test_model_monitor_mode_schedules_data_and_model_quality_with_the_image(
                 "ContainerArguments": ["drift"],
                 "Environment": Match.object_like(
                     {
-                        "baseline_uri": "s3://credit-risk-artifacts-111111111111-us-east-1/"
-                        "model-build/baseline/run-7",
+                        "baseline_uri": registered_baseline.written,
                         "expected_model_version": "7",
                         "expected_data_fingerprint": "sha256:0123456789abcdef",
                         "publish_cloudwatch_metrics": "Enabled",

@@ -178,3 +178,32 @@ def test_hyperparameters_reach_the_container_as_strings(config_path: Path) -> No
     assert all(isinstance(v, str) for v in hp.values())
     assert hp["objective"] == "binary:logistic"
     assert "num_round" in hp
+
+
+def test_a_canary_on_a_one_instance_variant_fails_at_load_naming_the_count(
+    raw: dict[str, Any], tmp_path: Path
+) -> None:
+    """SageMaker: a canary is at most 50 % of the variant's instances (TrafficRoutingConfig)."""
+    problems = problems_of(
+        raw,
+        lambda d: d["environments"]["stage"]["instances"].update(endpoint_count=1),
+        tmp_path,
+    )
+    (field, reason), *_ = problems
+    assert field == "environments.stage.instances.endpoint_count"
+    assert "canary" in reason and "at least 2 instances" in reason
+
+
+def test_a_linear_step_below_a_tenth_of_the_largest_fleet_fails_at_load(
+    raw: dict[str, Any], tmp_path: Path
+) -> None:
+    """SageMaker: each linear step is 10-50 % of the variant's instances; prod may scale to 30
+    and one instance (0.25 x 2, rounded down) is a thirtieth of that."""
+
+    def change(data: dict[str, Any]) -> None:
+        data["deployment"].update(strategy="linear", linear_step_share=0.25)
+        data["environments"]["prod"]["instances"].update(endpoint_max_count=30)
+
+    problems = problems_of(raw, change, tmp_path)
+    assert problems[0][0] == "deployment.linear_step_share"
+    assert "prod" in problems[0][1] and "30" in problems[0][1]

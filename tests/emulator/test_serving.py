@@ -16,7 +16,18 @@ from botocore.exceptions import ClientError
 from finmlops.emulator.aws.server import EmbeddedAws, embedded_aws
 from finmlops.emulator.aws.serving import LocalEndpoints, read_capture
 
+CONFIG = Path(__file__).resolve().parents[2] / "config" / "platform.yaml"
+
 BUCKET = "capture"
+IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.2-0"
+
+
+def container(archive: str, **environment: str) -> dict[str, Any]:
+    """A registered version's inference container as DescribeModelPackage returns it."""
+    found: dict[str, Any] = {"Image": IMAGE, "ModelDataUrl": f"s3://{BUCKET}/models/{archive}"}
+    if environment:
+        found["Environment"] = environment
+    return found
 
 
 def model_archive(tmp: Path, flip: bool = False) -> Path:
@@ -48,7 +59,7 @@ def endpoints(aws: EmbeddedAws, tmp_path: Path) -> Iterator[LocalEndpoints]:
         s3.upload_file(str(archive), BUCKET, f"models/{archive.name}")
     local = LocalEndpoints(s3, clock=lambda: datetime(2026, 11, 28, 21, 5, tzinfo=UTC)).start()
     local.deploy(
-        "credit-risk-stage", model_data_url=f"s3://{BUCKET}/models/model.tar.gz",
+        "credit-risk-stage", container=container("model.tar.gz"),
         model_package_arn="arn:pkg/1", capture_bucket=BUCKET, capture_prefix="datacapture",
     )  # fmt: skip
     yield local
@@ -110,9 +121,107 @@ def test_redeploy_swaps_the_model_behind_the_name(
 ) -> None:
     before = float(endpoints.invoke("credit-risk-stage", "2,0,0"))
     endpoints.deploy(
-        "credit-risk-stage", model_data_url=f"s3://{BUCKET}/models/flipped.tar.gz",
+        "credit-risk-stage", container=container("flipped.tar.gz", SAGEMAKER_CONTAINER_LOG_LEVEL="20"),
         model_package_arn="arn:pkg/2", capture_bucket=BUCKET, capture_prefix="datacapture",
     )  # fmt: skip
     after = float(endpoints.invoke("credit-risk-stage", "2,0,0"))
     assert before > 0.5 > after
     assert endpoints.deployed("credit-risk-stage") == "arn:pkg/2"
+
+
+# --------------------------------------------------------------------------- the serving container
+
+
+@pytest.mark.parametrize(
+    ("environment", "named"),
+    [
+        ({"SAGEMAKER_PROGRAM": "", "SAGEMAKER_SUBMIT_DIRECTORY": ""}, "SAGEMAKER_PROGRAM is empty"),
+        ({"SAGEMAKER_MODEL_SERVER_TIMEOUT": ""}, "SAGEMAKER_MODEL_SERVER_TIMEOUT is empty"),
+        ({"SAGEMAKER_MODEL_SERVER_WORKER": "2"}, "SAGEMAKER_MODEL_SERVER_WORKER is not a variable"),
+        ({"SAGEMAKER_PROGRAM": "inference.py"}, "script mode"),
+    ],
+)
+def test_a_container_the_serving_stack_would_not_serve_is_refused_and_nothing_changes(
+    endpoints: LocalEndpoints, environment: dict[str, str], named: str
+) -> None:
+    """The rules of the built-in XGBoost serving stack (sagemaker-xgboost-container serving.py on
+    sagemaker-containers' ServingEnv): an empty value is read as set, unknown SAGEMAKER_* names
+    do nothing, script mode needs user code."""
+    from finmlops.emulator.aws.serving import ServingContainerError
+
+    before = endpoints.invoke("credit-risk-stage", "2,0,0")
+    with pytest.raises(ServingContainerError, match=named):
+        endpoints.deploy(
+            "credit-risk-stage", container=container("flipped.tar.gz", **environment),
+            model_package_arn="arn:pkg/2", capture_bucket=BUCKET, capture_prefix="datacapture",
+        )  # fmt: skip
+    assert endpoints.deployed("credit-risk-stage") == "arn:pkg/1"
+    assert endpoints.invoke("credit-risk-stage", "2,0,0") == before
+
+
+def test_an_image_other_than_the_builtin_xgboost_is_refused(endpoints: LocalEndpoints) -> None:
+    from finmlops.emulator.aws.serving import ServingContainerError
+
+    other = container("flipped.tar.gz") | {
+        "Image": "111111111111.dkr.ecr.us-east-1.amazonaws.com/mine:1"
+    }
+    with pytest.raises(ServingContainerError, match="not the SageMaker built-in XGBoost image"):
+        endpoints.deploy(
+            "credit-risk-stage", container=other, model_package_arn="arn:pkg/2",
+            capture_bucket=BUCKET, capture_prefix="datacapture",
+        )  # fmt: skip
+
+
+def test_the_served_container_is_the_one_the_model_build_definition_registers(
+    aws: EmbeddedAws, endpoints: LocalEndpoints
+) -> None:
+    """The container comes from the registered version (DescribeModelPackage), registered with
+    the RegisterModel arguments of the real definition: it passes the serving rules, and the
+    container the SDK's default (script mode) would have registered does not."""
+    import json
+
+    from finmlops_pipelines.definition import build_pipeline_definition
+
+    from finmlops.config import load_config
+    from finmlops.emulator.aws.serving import registered_container, serving_container_problems
+
+    definition = json.loads(build_pipeline_definition(load_config(CONFIG)).body)
+
+    def find(steps: list[dict[str, Any]]) -> dict[str, Any] | None:
+        for step in steps:
+            if step["Name"] == "RegisterModel":
+                return step
+            if step["Type"] == "Condition":
+                hit = find(step["Arguments"]["IfSteps"]) or find(step["Arguments"]["ElseSteps"])
+                if hit:
+                    return hit
+        return None
+
+    register = find(definition["Steps"])
+    assert register is not None
+    (registered,) = register["Arguments"]["InferenceSpecification"]["Containers"]
+    registered = registered | {"ModelDataUrl": f"s3://{BUCKET}/models/flipped.tar.gz"}
+    sm = aws.client("sagemaker")
+    sm.create_model_package_group(ModelPackageGroupName="serving-rules")
+    arn = sm.create_model_package(
+        ModelPackageGroupName="serving-rules",
+        InferenceSpecification={
+            "Containers": [registered],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"],
+        },
+    )["ModelPackageArn"]
+    served = registered_container(sm, arn)
+    endpoints.deploy(
+        "credit-risk-stage", container=served, model_package_arn=arn,
+        capture_bucket=BUCKET, capture_prefix="datacapture",
+    )  # fmt: skip
+    assert endpoints.deployed("credit-risk-stage") == arn
+    script_default = served | {
+        "Environment": {
+            **served.get("Environment", {}),
+            "SAGEMAKER_PROGRAM": "",
+            "SAGEMAKER_SUBMIT_DIRECTORY": "",
+        }
+    }
+    assert serving_container_problems(script_default)

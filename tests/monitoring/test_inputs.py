@@ -161,3 +161,15 @@ def test_unknown_formats_and_missing_sources_are_clear_errors(tmp_path: Path) ->
 
 def test_the_documentation_example_time_with_spaces_parses() -> None:
     assert parse_time("2019-12-01T16: 20: 00Z") == parse_time("2019-12-01T16:20:00+00:00")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2026-11-28T10:00:07.123Z", "2026-11-28 10:00:07.123+00:00", "2026-11-28T10:00:07.123000"],
+)
+def test_window_end_reads_an_execution_start_time_in_any_iso_form(text: str) -> None:
+    """The monitoring pipeline ends its window at Execution.StartDateTime; whichever ISO 8601
+    form SageMaker renders it in, it is the same instant (UTC when no offset is given)."""
+    from datetime import UTC, datetime
+
+    assert parse_time(text) == datetime(2026, 11, 28, 10, 0, 7, 123000, tzinfo=UTC)

@@ -228,3 +228,27 @@ def test_sagemaker_tracking_adds_a_track_step_whose_run_id_reaches_the_registry(
     assert "${MlflowTrackingUri}" in track["AppSpecification"]["ContainerArguments"]
     run_id = steps["RegisterModel"]["Arguments"]["CustomerMetadataProperties"][Meta.MLFLOW_RUN_ID]
     assert run_id["Std:JsonGet"]["Path"] == "run_id"
+
+
+def test_registered_container_runs_the_builtin_algorithm_with_no_empty_environment_value(
+    definition: PipelineDefinition,
+) -> None:
+    """The XGBoost serving stack (aws/sagemaker-xgboost-container `serving.main`) imports the user
+    module whenever SAGEMAKER_PROGRAM is set, and sagemaker-containers' ServingEnv reads "" as
+    set (`os.environ.get(USER_PROGRAM_ENV, None)`): `importlib.import_module("")` raises
+    "Empty module name" on the first request, so the endpoint never passes its ping."""
+    (container,) = steps_by_name(definition.body)["RegisterModel"]["Arguments"][
+        "InferenceSpecification"
+    ]["Containers"]
+    environment = container.get("Environment", {})
+    assert "SAGEMAKER_PROGRAM" not in environment
+    assert "SAGEMAKER_SUBMIT_DIRECTORY" not in environment
+    assert all(value != "" for value in environment.values()), environment
+    assert container["Image"].endswith("/sagemaker-xgboost:3.2-0")
+
+
+def test_pipeline_creates_no_sagemaker_experiments_entities(definition: PipelineDefinition) -> None:
+    """By default SageMaker Pipelines creates an experiment, a trial per execution and trial
+    components (docs page pipelines-experiments); no role of the platform may create them and the
+    runs are tracked in MLflow, so the definition asks for none."""
+    assert json.loads(definition.body).get("PipelineExperimentConfig") is None

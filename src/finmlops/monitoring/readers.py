@@ -167,11 +167,16 @@ def _positional_name(index: int, feature_order: Sequence[str]) -> str:
 
 
 def parse_time(text: str | None) -> datetime | None:
-    """ISO 8601 with Z; tolerant of the spaces in the Model Monitor documentation's example."""
+    """ISO 8601 with Z, a space or a T between date and time, fractional seconds (as a pipeline
+    execution variable may render it); tolerant of the spaces inside the time in the Model
+    Monitor documentation's example ("2019-12-01T16: 20: 00Z")."""
     if not text:
         return None
-    cleaned = text.strip().replace(" ", "")
-    value = datetime.fromisoformat(cleaned.replace("Z", "+00:00"))
+    stripped = text.strip().replace("Z", "+00:00")
+    try:
+        value = datetime.fromisoformat(stripped)
+    except ValueError:
+        value = datetime.fromisoformat(stripped.replace(" ", ""))
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 

@@ -18,6 +18,7 @@ from finmlops.contracts import (
     Meta,
     Promotion,
     Stage,
+    drift_baseline_folder,
 )
 from finmlops.registry.audit import AuditFilter, AuditTrail
 from finmlops.registry.errors import ConflictError, InvalidInputError, NotFoundError, RefusedError
@@ -87,6 +88,9 @@ def manifest_for(version: ModelVersion, environment: str) -> DeploymentManifest:
             reason=version.approval_description or metadata.get(Meta.APPROVAL_REASON, ""),
         ),
         environment=environment,
+        # What the monitoring stack of this environment runs drift against: the baseline the
+        # version registered, never a path guessed from the build's layout.
+        drift_baseline_uri=drift_baseline_folder(version.drift_baselines),
         extra=extra,
     )
 

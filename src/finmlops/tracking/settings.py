@@ -7,8 +7,9 @@ nothing from finmlops so that config.py can import it without a cycle.
   run's work folder, or to `uri` when given (a SQLite file or URI, or an http(s) MLflow server of
   your own). The deployed pipeline logs nothing; no tracking server is created.
 - `mode: sagemaker`: the CDK creates a SageMaker managed MLflow tracking server named
-  `server_name` (default `<project>-mlflow`), or uses the server or MLflow App whose ARN is `uri`;
-  the pipeline's Track step logs to it. Offline runs still log to the local store.
+  `server_name` (default `<project>-mlflow`) of MLflow `server_mlflow_version`, or uses the
+  server or MLflow App whose ARN is `uri`; the pipeline's Track step logs to it through dev's
+  interface endpoint for SageMaker MLflow. Offline runs still log to the local store.
 - `mode: off`: nothing is logged anywhere, and every tracking output says so.
 
 `on_failure: fail` (default) fails the build with the reason when a run cannot be logged;
@@ -30,6 +31,8 @@ _SERVER_NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$"
 # MLflow experiment names are free text; keep them to what a URL, a tag and a shell accept as is.
 _EXPERIMENT = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$"
 _LOCAL_SCHEMES = ("sqlite:///", "http://", "https://")
+# MlflowVersion: at most 16 characters, major.minor[.patch].
+_MLFLOW_VERSION = r"^[0-9]{1,4}\.[0-9]{1,4}(\.[0-9]{1,4})?$"
 
 
 class TrackingSettings(BaseModel):
@@ -45,6 +48,11 @@ class TrackingSettings(BaseModel):
     # Used only when the CDK creates the server (mode sagemaker, no uri).
     server_name: Annotated[str, StringConstraints(pattern=_SERVER_NAME)] | None = None
     server_size: Literal["Small", "Medium", "Large"] = "Small"
+    # The MLflow version of the server the CDK creates (CreateMlflowTrackingServer MlflowVersion).
+    # AWS: use the MLflow client of the server's line (docs page mlflow-track-experiments); the
+    # client is the mlflow-skinny that requirements.lock pins and the project image installs, and
+    # tests/tracking/test_client_pin.py fails when the two lines differ.
+    server_mlflow_version: Annotated[str, StringConstraints(pattern=_MLFLOW_VERSION)] = "3.17"
 
     @model_validator(mode="after")
     def _uri_fits_mode(self) -> TrackingSettings:
@@ -75,4 +83,10 @@ class TrackingSettings(BaseModel):
         return self.server_name or f"{project}-mlflow"
 
 
-__all__ = ["SAGEMAKER_MLFLOW_ARN", "TrackingSettings"]
+def mlflow_line(version: str) -> tuple[int, int]:
+    """major.minor of an MLflow version: the line AWS matches a client to a server by."""
+    major, minor, *_ = version.split(".")
+    return int(major), int(minor)
+
+
+__all__ = ["SAGEMAKER_MLFLOW_ARN", "TrackingSettings", "mlflow_line"]

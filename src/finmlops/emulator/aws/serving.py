@@ -2,19 +2,23 @@
 
 One HTTP server on 127.0.0.1 hosts every emulated endpoint at `/endpoints/<name>/invocations`,
 so boto3's own `sagemaker-runtime` client, given the server as endpoint URL, calls it unchanged.
-The model is the `model.tar.gz` a deployment manifest names, loaded with xgboost as the built-in
-container loads it; requests and responses are captured in SageMaker's data-capture JSON lines,
-under `<capture prefix>/<endpoint>/<variant>/yyyy/mm/dd/hh/` in the capture bucket.
+What an endpoint serves comes from the registered version, as a SageMaker model created from a
+ModelPackageName does: its container's image, artifact and environment (`registered_container`),
+checked under the built-in XGBoost serving container's rules (`serving_container_problems`) before
+anything changes. The artifact is loaded with xgboost as that container loads it; requests and
+responses are captured in SageMaker's data-capture JSON lines, under
+`<capture prefix>/<endpoint>/<variant>/yyyy/mm/dd/hh/` in the capture bucket.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import re
 import tempfile
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +32,78 @@ from finmlops.steps.evaluate import load_booster
 
 VARIANT = "AllTraffic"
 CSV = "text/csv"
+
+# The SageMaker built-in XGBoost algorithm image (any account, region and version tag).
+XGBOOST_IMAGE = re.compile(
+    r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/sagemaker-xgboost:[0-9][\w.-]*$"
+)
+# The SAGEMAKER_* variables the XGBoost serving stack reads: sagemaker-containers' _params.py and
+# _env.py (ServingEnv) and sagemaker-xgboost-container's serving.py / serving_mms.py.
+SERVING_VARIABLES = frozenset(
+    {
+        "SAGEMAKER_PROGRAM", "SAGEMAKER_SUBMIT_DIRECTORY", "SAGEMAKER_CONTAINER_LOG_LEVEL",
+        "SAGEMAKER_REGION", "SAGEMAKER_ENABLE_CLOUDWATCH_METRICS", "SAGEMAKER_BASE_DIR",
+        "SAGEMAKER_BIND_TO_PORT", "SAGEMAKER_SAFE_PORT_RANGE", "SAGEMAKER_USE_NGINX",
+        "SAGEMAKER_MODEL_SERVER_TIMEOUT", "SAGEMAKER_MODEL_SERVER_WORKERS",
+        "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "SAGEMAKER_SERVING_MODULE", "SAGEMAKER_MULTI_MODEL",
+        "SAGEMAKER_MAX_REQUEST_SIZE", "SAGEMAKER_NUM_MODEL_WORKERS", "SAGEMAKER_MODEL_JOB_QUEUE_SIZE",
+        "SAGEMAKER_MAX_HEAP_SIZE", "SAGEMAKER_MAX_DIRECT_MEMORY_SIZE", "SAGEMAKER_BATCH",
+        "SAGEMAKER_INFERENCE_OUTPUT", "SAGEMAKER_INFERENCE_ENSEMBLE",
+        "SAGEMAKER_DISABLE_CONTAINER_SUPPORT", "SAGEMAKER_MMS_DEFAULT_HANDLER",
+        "SAGEMAKER_MMS_LOAD_MODELS", "SAGEMAKER_MMS_MODEL_STORE",
+    }
+)  # fmt: skip
+
+
+class ServingContainerError(ValueError):
+    """A container the serving stack would not serve; nothing was deployed."""
+
+
+def serving_container_problems(container: Mapping[str, Any]) -> list[str]:
+    """Why the built-in XGBoost serving container would fail with this container definition.
+
+    - An empty environment value is still a value: sagemaker-containers reads
+      `os.environ.get("SAGEMAKER_PROGRAM", None)`, so `""` makes xgboost-container's
+      `serving.main` call `importlib.import_module("")` ("Empty module name"), and the numeric
+      settings are `int("")`. Every request fails, the ping included.
+    - A SAGEMAKER_* name the stack does not read is a misspelling that silently does nothing
+      on AWS; here it is refused, so it is found.
+    - SAGEMAKER_PROGRAM (script mode) needs the user's code from SAGEMAKER_SUBMIT_DIRECTORY;
+      the emulator serves the algorithm's own model only, and says so.
+    """
+    problems = []
+    image = str(container.get("Image", ""))
+    if not XGBOOST_IMAGE.match(image):
+        problems.append(f"Image {image!r} is not the SageMaker built-in XGBoost image")
+    if not str(container.get("ModelDataUrl", "")).startswith("s3://"):
+        problems.append("ModelDataUrl is not an s3:// model artifact")
+    environment = container.get("Environment") or {}
+    for key, value in sorted(environment.items()):
+        if str(value) == "":
+            problems.append(
+                f"Environment {key} is empty: the serving stack reads an empty value as set "
+                "(for SAGEMAKER_PROGRAM it imports the module named '')"
+            )
+        elif key.startswith("SAGEMAKER_") and key not in SERVING_VARIABLES:
+            problems.append(f"Environment {key} is not a variable the serving stack reads")
+        elif key == "SAGEMAKER_PROGRAM":
+            problems.append(
+                "Environment SAGEMAKER_PROGRAM asks for script mode; the emulator serves the "
+                "built-in algorithm's model only"
+            )
+    return problems
+
+
+def registered_container(sagemaker: Any, model_package_arn: str) -> dict[str, Any]:
+    """The container a SageMaker model made from this version runs (a ModelPackageName model
+    takes the version's InferenceSpecification; the platform registers one container)."""
+    described = sagemaker.describe_model_package(ModelPackageName=model_package_arn)
+    containers = (described.get("InferenceSpecification") or {}).get("Containers") or []
+    if len(containers) != 1:
+        raise ServingContainerError(
+            f"{model_package_arn}: expected one inference container, found {len(containers)}"
+        )
+    return dict(containers[0])
 
 
 def capture_record(
@@ -104,12 +180,20 @@ class LocalEndpoints:
         self,
         name: str,
         *,
-        model_data_url: str,
+        container: Mapping[str, Any],
         model_package_arn: str,
         capture_bucket: str,
         capture_prefix: str,
     ) -> None:
-        """Load the artifact from S3 and (re)point the endpoint at it; captured data is kept."""
+        """Check the container under the serving stack's rules, load its artifact from S3 and
+        (re)point the endpoint at it; captured data is kept. A refused container changes nothing:
+        the endpoint keeps serving what it served."""
+        problems = serving_container_problems(container)
+        if problems:
+            raise ServingContainerError(
+                f"endpoint {name} would not serve {model_package_arn}: " + "; ".join(problems)
+            )
+        model_data_url = str(container["ModelDataUrl"])
         bucket, _, key = model_data_url.removeprefix("s3://").partition("/")
         with tempfile.TemporaryDirectory() as tmp:
             archive = Path(tmp) / "model.tar.gz"

@@ -29,6 +29,7 @@ from finmlops.emulator.aws.alarms import Transition, evaluate_alarms
 from finmlops.emulator.aws.events import deliver, state_change_event
 from finmlops.emulator.aws.executor import Execution, PipelineExecutor
 from finmlops.emulator.aws.server import EMULATOR_ACCOUNT, EmbeddedAws
+from finmlops.emulator.aws.serving import registered_container
 from finmlops.emulator.story.traffic import BATCH, SHIFT, SHIFT_TO_CATEGORY, csv_body, shifted
 from finmlops.emulator.world.provision import (
     PROJECT_ENTRYPOINT,
@@ -284,7 +285,7 @@ class Lifecycle:
         n = self.w.names[manifest.environment]
         self.w.endpoints.deploy(
             n.endpoint_name,
-            model_data_url=manifest.model_data_url,
+            container=registered_container(self.client("sagemaker"), manifest.model_package_arn),
             model_package_arn=manifest.model_package_arn,
             capture_bucket=n.bucket("capture"),
             capture_prefix=CAPTURE_PREFIX,
@@ -564,8 +565,8 @@ class Lifecycle:
         manifest = deployment.manifest
         n = self.w.names["prod"]
         self.w.endpoints.deploy(
-            n.endpoint_name, model_data_url=manifest.model_data_url, model_package_arn=manifest.model_package_arn,
-            capture_bucket=n.bucket("capture"), capture_prefix=CAPTURE_PREFIX,
+            n.endpoint_name, container=registered_container(self.client("sagemaker"), manifest.model_package_arn),
+            model_package_arn=manifest.model_package_arn, capture_bucket=n.bucket("capture"), capture_prefix=CAPTURE_PREFIX,
         )  # fmt: skip
         self.summary.rollback = {"from": deployment.replaces, "to": manifest.model_package_arn}
         self.manifests["prod"] = manifest
