@@ -8,7 +8,7 @@ import json
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -307,8 +307,6 @@ class Deployment:
             ),
             environment=environment,
         )
-        s3.create_bucket(Bucket=tooling.state_bucket)
-        DeploymentHistory(s3, tooling.state_bucket).append(self.manifest, "deploy", "pipeline")
         role = self.role(n.role("model"), "sagemaker")
         sm.create_model(
             ModelName=f"{n.endpoint_name}-model",
@@ -359,6 +357,10 @@ class Deployment:
             for item in step["Arguments"].get("ProcessingInputs", [])
             if item["InputName"] == "baseline"
         )
+        # The manifest records the baseline the monitoring stack was synthesized with.
+        self.manifest = replace(self.manifest, drift_baseline_uri=self.baseline)
+        s3.create_bucket(Bucket=tooling.state_bucket)
+        DeploymentHistory(s3, tooling.state_bucket).append(self.manifest, "deploy", "pipeline")
         bucket, _, prefix = self.baseline.removeprefix("s3://").partition("/")
         s3.create_bucket(Bucket=bucket)
         for name in BASELINE_FILES:

@@ -15,7 +15,7 @@ import yaml
 from finmlops.cli import main
 from finmlops.verify.assembly import AssemblyError, load_assembly
 from finmlops.verify.clients import READ_PREFIXES, Clients, WriteRefusedError, read_only
-from finmlops.verify.run import BASELINE_KEY, verify
+from finmlops.verify.run import verify
 
 
 def test_a_missing_assembly_names_make_synth(tmp_path: Path, config: Any) -> None:
@@ -59,12 +59,6 @@ def test_the_cli_refuses_a_missing_assembly_with_exit_2(
     out, err = capsys.readouterr()
     assert "make synth" in err
     assert json.loads(out)["error"] == "usage"
-
-
-def test_the_manifest_baseline_key_is_the_one_the_monitoring_stack_reads() -> None:
-    from finmlops_cdk.monitoring import BASELINE_KEY as STACK_KEY
-
-    assert BASELINE_KEY == STACK_KEY
 
 
 # --------------------------------------------------------------------------- the CLI

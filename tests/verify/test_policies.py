@@ -9,7 +9,6 @@ import pytest
 
 from finmlops.verify.policies import (
     PolicyReadError,
-    condition_holds,
     create_only_statement,
     duplicate_principals,
     policy_differences,
@@ -102,32 +101,6 @@ def test_pseudo_parameters_resolve_and_deploy_time_values_are_refused() -> None:
         resolve({"Fn::GetAtt": ["Role", "Arn"]}, pseudo)
 
 
-# --------------------------------------------------------------------------- conditions
-
-
-@pytest.mark.parametrize(
-    ("conditions", "context", "holds"),
-    [
-        ({"Null": {"s3:if-none-match": "true"}}, {}, True),
-        ({"Null": {"s3:if-none-match": "true"}}, {"s3:if-none-match": "*"}, False),
-        ({"Null": {"s3:if-none-match": "false"}}, {"s3:if-none-match": "*"}, True),
-        ({"StringEquals": {"aws:PrincipalTag/team": "risk"}}, {}, False),
-        ({"StringNotEquals": {"aws:PrincipalTag/team": "risk"}}, {}, True),
-        ({"StringEqualsIfExists": {"aws:PrincipalTag/team": "risk"}}, {}, True),
-        ({"StringLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/x"}},
-         {"aws:PrincipalArn": "arn:aws:iam::1:role/x"}, True),
-        ({"Bool": {"aws:SecureTransport": "false"}}, {"aws:SecureTransport": "true"}, False),
-        ({"Bool": {"AWS:SecureTransport": False}}, {"aws:securetransport": "false"}, True),
-    ],
-)  # fmt: skip
-def test_conditions_hold_as_the_iam_user_guide_says(
-    conditions: dict[str, Any], context: dict[str, str], holds: bool
-) -> None:
-    (statement,) = statements(_policy({"Effect": "Deny", "Principal": "*", "Action": "s3:*",
-                                       "Resource": "*", "Condition": conditions}))  # fmt: skip
-    assert condition_holds(statement.conditions, context) is holds
-
-
 # --------------------------------------------------------------------------- create-only
 
 
@@ -176,7 +149,7 @@ def test_equivalent_spellings_are_recognized() -> None:
         (TLS_ONLY, "denies only plain HTTP"),
         (_deny(Effect="Allow"), "an Allow denies nothing"),
         (_deny(Condition={}), "denies every write, with the header too"),
-        (_deny(Principal={"AWS": "arn:aws:iam::1:role/writer"}), "only one principal"),
+        (_deny(Principal={"AWS": "arn:aws:iam::444444444444:role/writer"}), "only one principal"),
         (_deny(Action="s3:DeleteObject"), "another action"),
         (_deny(Resource=f"arn:aws:s3:::{BUCKET}/other/*"), "another prefix"),
         (_deny(Condition={"Null": {"s3:if-match": "true"}}), "another header"),

@@ -197,7 +197,7 @@ def test_monitoring_that_reads_another_baseline_than_the_manifest_fails(
 ) -> None:
     assert deployment.manifest is not None
     uri = "s3://credit-risk-artifacts/model-build/run-7/baseline"
-    later = replace(deployment.manifest, extra={"drift-baseline-uri": uri})
+    later = replace(deployment.manifest, drift_baseline_uri=uri)
     tooling = names(deployment.config, "tooling")
     DeploymentHistory(deployment.client("s3"), tooling.state_bucket).append(later, "deploy", "ci")
     failure = only_failure(run(deployment, "prod"))

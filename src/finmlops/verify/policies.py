@@ -269,91 +269,8 @@ def duplicate_principals(policy: Any, partition: str = "aws") -> list[str]:
 
 # --------------------------------------------------------------------------- probing one request
 
-
-def _glob(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
-    # IAM wildcards: `*` any run of characters, `?` one character; no character classes.
-    escaped = re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
-    flags = re.IGNORECASE if ignore_case else 0
-    return re.fullmatch(escaped, value, flags) is not None
-
-
-_STRING_OPS = {"StringEquals", "StringLike", "StringEqualsIgnoreCase", "ArnEquals", "ArnLike"}
-_NEGATED = {
-    "StringNotEquals": "StringEquals",
-    "StringNotLike": "StringLike",
-    "StringNotEqualsIgnoreCase": "StringEqualsIgnoreCase",
-    "ArnNotEquals": "ArnEquals",
-    "ArnNotLike": "ArnLike",
-}
-
-
-class UnknownConditionError(ValueError):
-    """An operator this probe does not evaluate: the statement's effect cannot be told."""
-
-
-def _one_matches(operator: str, wanted: frozenset[str], value: str) -> bool:
-    if operator == "Bool":
-        return any(w.lower() == value.lower() for w in wanted)
-    if operator in ("StringEquals", "ArnEquals"):
-        return value in wanted
-    if operator == "StringEqualsIgnoreCase":
-        return any(w.lower() == value.lower() for w in wanted)
-    if operator in ("StringLike", "ArnLike"):
-        return any(_glob(w, value) for w in wanted)
-    raise UnknownConditionError(operator)
-
-
-def condition_holds(
-    conditions: frozenset[tuple[str, str, frozenset[str]]], context: Mapping[str, str]
-) -> bool:
-    """Whether a statement's Condition block holds for a request with these (single-valued)
-    context keys. IAM User Guide, "Condition operators": every operator and key must hold (AND),
-    any value may match (OR); a key absent from the request makes a condition false, except for
-    negated operators, `...IfExists` and `Null` ("true" means the key is absent)."""
-    lowered = {k.lower(): v for k, v in context.items()}
-    for operator, key, wanted in conditions:
-        value = lowered.get(key)
-        base = operator.removesuffix("IfExists")
-        if ":" in base:  # ForAllValues:/ForAnyValue: read sets; not needed for these probes
-            raise UnknownConditionError(operator)
-        if base == "Null":
-            if not any((w.lower() == "true") == (value is None) for w in wanted):
-                return False
-            continue
-        if value is None:
-            if operator.endswith("IfExists") or base in _NEGATED:
-                continue
-            return False
-        if base in _NEGATED:
-            if _one_matches(_NEGATED[base], wanted, value):
-                return False
-        elif base in _STRING_OPS or base == "Bool":
-            if not _one_matches(base, wanted, value):
-                return False
-        else:
-            raise UnknownConditionError(operator)
-    return True
-
-
-def _covers(patterns: frozenset[str], value: str, *, ignore_case: bool) -> bool:
-    return any(_glob(p, value, ignore_case=ignore_case) for p in patterns)
-
-
-def statement_applies(
-    statement: Statement, action: str, resource: str, context: Mapping[str, str]
-) -> bool:
-    """Whether the statement applies to this request from any principal (Principal `*`)."""
-    if ("AWS", "*") not in statement.principals or statement.not_principals:
-        return False
-    if statement.actions and not _covers(statement.actions, action, ignore_case=True):
-        return False
-    if statement.not_actions and _covers(statement.not_actions, action, ignore_case=True):
-        return False
-    if statement.resources and not _covers(statement.resources, resource, ignore_case=False):
-        return False
-    if statement.not_resources and _covers(statement.not_resources, resource, ignore_case=False):
-        return False
-    return condition_holds(statement.conditions, context)
+# A writer no statement names: only a statement for every principal (`*`) covers it.
+_ANY_WRITER = "arn:{partition}:sts::000000000000:assumed-role/any-writer/session"
 
 
 def create_only_statement(policy: Any, bucket: str, key: str, partition: str = "aws") -> str | None:
@@ -361,20 +278,30 @@ def create_only_statement(policy: Any, bucket: str, key: str, partition: str = "
 
     Such a statement denies, to every principal, a PutObject without `If-None-Match` and does not
     deny one with `If-None-Match: *` (S3 User Guide, "Enforce conditional writes on Amazon S3
-    buckets": condition key `s3:if-none-match`; Service Authorization Reference for S3). The probe
-    requests carry what every legitimate write carries (TLS, `s3:ObjectCreationOperation`)."""
+    buckets": condition key `s3:if-none-match`). The probe requests carry what every legitimate
+    write carries (TLS, `s3:ObjectCreationOperation`), and each Deny statement is judged by the
+    project's IAM evaluator (finmlops.iam: actions, resources, principals, every condition
+    operator with the IAM User Guide's rules for missing keys)."""
+    from finmlops.iam.conditions import PolicyError
+    from finmlops.iam.context import RequestContext
+    from finmlops.iam.policy import Policy
+    from finmlops.iam.principals import Caller
+
+    try:
+        parsed = Policy.parse(policy, name=f"bucket policy of {bucket}", kind="resource")
+    except PolicyError as exc:
+        raise PolicyReadError(str(exc)) from None
+    writer = Caller.parse(_ANY_WRITER.format(partition=partition))
     resource = f"arn:{partition}:s3:::{bucket}/{key}"
-    base = {"aws:SecureTransport": "true", "s3:ObjectCreationOperation": "true"}
-    without = dict(base)
-    with_header = base | {"s3:if-none-match": "*"}
-    for statement in statements(policy, partition):
-        if statement.effect != "Deny":
+    base = RequestContext({"aws:SecureTransport": True, "s3:ObjectCreationOperation": True})
+    with_header = base.with_values({"s3:if-none-match": "*"})
+    for statement in parsed.statements:
+        if statement.effect != "Deny" or statement.principal_level(writer) is None:
             continue
-        try:
-            denies_plain = statement_applies(statement, "s3:PutObject", resource, without)
-            denies_conditional = statement_applies(statement, "s3:PutObject", resource, with_header)
-        except UnknownConditionError:
+        if not (
+            statement.matches_action("s3:PutObject") and statement.matches_resource(resource, base)
+        ):
             continue
-        if denies_plain and not denies_conditional:
+        if statement.conditions_hold(base) and not statement.conditions_hold(with_header):
             return statement.sid or statement.label
     return None

@@ -15,10 +15,6 @@ from finmlops.verify.assembly import SYNTH_HINT, Assembly
 from finmlops.verify.clients import Clients
 from finmlops.verify.results import CheckResult, failed, guarded, skipped
 
-# The manifest `extra` key with the version's drift baseline folder; finmlops_cdk.monitoring
-# reads the same key (tests/verify pins the two together).
-BASELINE_KEY = "drift-baseline-uri"
-
 Check = Callable[[], CheckResult]
 
 
@@ -218,7 +214,6 @@ def serving_checks(
                         clients.env("s3"),
                         serving.pipeline_baseline_uri(sm, name),
                         manifest(),
-                        BASELINE_KEY,
                     ),
                 )
             )
@@ -253,7 +248,6 @@ def serving_checks(
                         clients.env("s3"),
                         serving.job_definition_baseline_uri(sm, job),
                         manifest(),
-                        BASELINE_KEY,
                     ),
                 )
             )

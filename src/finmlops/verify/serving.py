@@ -191,9 +191,7 @@ def job_definition_baseline_uri(sm: Any, job_definition: str) -> str | None:
     return str(statistics).rsplit("/", 1)[0] if statistics else None
 
 
-def baseline_exists(
-    s3: Any, uri: str | None, manifest: DeploymentManifest | None, baseline_key: str
-) -> CheckResult:
+def baseline_exists(s3: Any, uri: str | None, manifest: DeploymentManifest | None) -> CheckResult:
     """The baseline the monitoring reads exists, and is the deployed version's own."""
     seam = "drift baseline"
     if not uri:
@@ -201,7 +199,7 @@ def baseline_exists(
             seam, "the deployed monitoring names no baseline input: redeploy the monitoring stack"
         )
     folder = uri.rstrip("/")
-    recorded = (manifest.extra.get(baseline_key, "") if manifest else "").rstrip("/")
+    recorded = (manifest.drift_baseline_uri if manifest else "").rstrip("/")
     if recorded and recorded != folder:
         return failed(
             seam,
