@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codepipeline_actions as actions
@@ -48,7 +50,9 @@ from finmlops_cdk.security import (
 
 from finmlops.config import SERVING_ENVIRONMENTS, Config
 from finmlops.contracts import Promotion
+from finmlops.gates import platform_gates
 from finmlops.naming import Names, Role, names
+from finmlops.registry.gatecheck import gates_to_json
 
 CDK_CLI_VERSION = "2.1148.1"  # package.json pins the same version
 SOURCE_OBJECT_KEY = "source/finmlops.zip"
@@ -104,8 +108,10 @@ def start_build_commands(dev: Names) -> list[str]:
     """After the dev deploy: one model build for this commit, started as the dev build starter."""
     return [
         *assume_role_commands(dev.role_arn(Role.BUILD_STARTER), "start-build"),
+        # The build-starter role names nobody: the commit's people as Git records them go into a
+        # build-started audit record (ADR 0014).
         '.venv/bin/python -m finmlops.buildrun start --git-commit "$CODEBUILD_RESOLVED_SOURCE_VERSION"'
-        ' --author "$CODEBUILD_INITIATOR"',
+        " --provenance-from-git",
     ]
 
 
@@ -253,6 +259,8 @@ class ApprovalHandler(Construct):
             Promotion.ENV_STATE_BUCKET: n.state_bucket,
             Promotion.ENV_AUDIT_RETENTION_DAYS: str(audit_retention_days),
             Promotion.ENV_REQUIRE_DRIFT_BASELINES: "true",
+            # The platform's gates, re-checked before a promotion starts (ADR 0014).
+            Promotion.ENV_GATES: gates_to_json(platform_gates(config)),
         }
         self.role = iam.Role(
             self,
@@ -314,11 +322,21 @@ class ApprovalHandler(Construct):
                     list_objects=True,
                 ),
                 kms_access(sid="StateKey", key_arn=state_key.key_arn, decrypt=True, encrypt=True),
+                iam.PolicyStatement(
+                    sid="RejectedVersionServingMetric",
+                    actions=["cloudwatch:PutMetricData"],
+                    resources=["*"],
+                    conditions={
+                        "StringEquals": {"cloudwatch:namespace": Promotion.METRIC_NAMESPACE}
+                    },
+                ),
             ],
             policy_description="Approval handler: registry reads, promotion start, audit and claims",
             acknowledgments={
                 iam5_resource(n.model_packages_arn): "Every version of this one model group: "
                 "the event names the version to check.",
+                "AwsSolutions-IAM5[Resource::*]": "cloudwatch:PutMetricData has no resource ARN; "
+                "the condition limits it to the promotion's metric namespace.",
             }
             | object_ack(
                 partition,
@@ -346,6 +364,24 @@ class ApprovalHandler(Construct):
         )
         self.function = built.function
         self.invocation_dlq = built.dead_letter_queue
+        # The handler records the rejection of a version that still serves with this metric.
+        self.rejected_serving = cloudwatch.Alarm(
+            self,
+            "RejectedVersionServing",
+            alarm_description="A rejected model version still serves: roll it back with "
+            "`finmlops promote rollback --environment <env> --reason ...`",
+            metric=cloudwatch.Metric(
+                namespace=Promotion.METRIC_NAMESPACE,
+                metric_name=Promotion.METRIC_REJECTED_SERVING,
+                statistic="Maximum",
+                period=Duration.minutes(5),
+            ),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        self.rejected_serving.add_alarm_action(cw_actions.SnsAction(alerts))
 
         self.dead_letter_queue = DeadLetterQueue(
             self,

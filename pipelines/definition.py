@@ -154,6 +154,7 @@ def _session(region: str) -> Any:
 def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline, read top to bottom
     from sagemaker.core import image_uris
     from sagemaker.core.drift_check_baselines import DriftCheckBaselines
+    from sagemaker.core.metadata_properties import MetadataProperties
     from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
     from sagemaker.core.network import NetworkConfig
     from sagemaker.core.processing import Processor, ScriptProcessor
@@ -177,7 +178,7 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
     )
     from sagemaker.core.workflow.execution_variables import ExecutionVariables
     from sagemaker.core.workflow.functions import Join, JsonGet
-    from sagemaker.core.workflow.parameters import ParameterFloat, ParameterInteger, ParameterString
+    from sagemaker.core.workflow.parameters import ParameterString
     from sagemaker.core.workflow.properties import PropertyFile
     from sagemaker.mlops.workflow.condition_step import ConditionStep
     from sagemaker.mlops.workflow.fail_step import FailStep
@@ -204,15 +205,10 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
     )
     p_train_type = ParameterString(Param.TRAINING_INSTANCE_TYPE, default_value=instances.training)
     p_git = ParameterString(Param.GIT_COMMIT, default_value="unknown")
-    p_author = ParameterString(Param.MODEL_AUTHOR, default_value="unknown")
-    gate_params: dict[str, Any] = {}
-    for gate in GATES:
-        default = gate.threshold(config)
-        gate_params[gate.parameter] = (
-            ParameterInteger(gate.parameter, default_value=int(default))
-            if isinstance(default, int)
-            else ParameterFloat(gate.parameter, default_value=float(default))
-        )
+    # The platform's gate thresholds, written into the definition: a run cannot lower a gate
+    # (no run-time parameter), and approval compares what an execution ran with the config's
+    # (ADR 0014, finmlops.registry.gatecheck).
+    gate_values: dict[str, float | int] = {gate.parameter: gate.threshold(config) for gate in GATES}
 
     sklearn_image = image_uris.retrieve(
         framework="sklearn", region=region, version=SKLEARN_VERSION, py_version="py3",
@@ -352,7 +348,7 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
     thresholds = [
         item
         for gate in GATES
-        for item in ("--threshold", gate.parameter, gate_params[gate.parameter].to_string())
+        for item in ("--threshold", gate.parameter, str(gate_values[gate.parameter]))
     ]
     config_uri = f"s3://{BUCKET}/{shipped_config(config)[0]}"
     project_image = P(Placeholder.PROJECT_IMAGE_URI)
@@ -399,7 +395,6 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
             "--training-job-arn", step_train.properties.TrainingJobArn,
             "--model-artifact", model_uri,
             "--pipeline-execution-arn", ExecutionVariables.PIPELINE_EXECUTION_ARN,
-            "--created-by", p_author,
             "--generated-at", ExecutionVariables.START_DATETIME,
             *thresholds,
         ],
@@ -461,7 +456,6 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
         ),
         Meta.GIT_COMMIT: p_git,
         Meta.TRAINING_IMAGE: xgb_image,
-        Meta.CREATED_BY: p_author,
         Meta.MODEL_CARD: at(evidence_uri, MODEL_CARD_FILE),
         Meta.VALIDATION_REPORT: at(evidence_uri, VALIDATION_REPORT_FILE),
     }
@@ -494,6 +488,11 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
             model_metrics=metrics,
             drift_check_baselines=drift,
             customer_metadata_properties=metadata,
+            # Which execution registered the version: approval binds it to that execution's
+            # RegisterModel step and reads its starter from AWS (finmlops.registry.authorship).
+            metadata_properties=MetadataProperties(
+                generated_by=ExecutionVariables.PIPELINE_EXECUTION_ARN, commit_id=p_git
+            ),
             model_card=ModelPackageModelCard(
                 model_card_content=registration_card(config, xgb_image),
                 model_card_status=REGISTRATION_CARD_STATUS,
@@ -517,14 +516,14 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
                 name=f"Fail-{gate.name}",
                 error_message=Join(on=" ", values=[
                     f"Gate {gate.name} failed ({gate.description}):", value,
-                    "is not", gate.comparison, gate_params[gate.parameter],
+                    "is not", gate.comparison, gate_values[gate.parameter],
                 ]),
             )  # fmt: skip
             steps = [
                 ConditionStep(
                     name=f"Gate-{gate.name}",
                     conditions=[
-                        compare[gate.comparison](left=value, right=gate_params[gate.parameter])
+                        compare[gate.comparison](left=value, right=gate_values[gate.parameter])
                     ],
                     if_steps=steps,
                     else_steps=[fail],
@@ -540,7 +539,7 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
     )
     return Pipeline(
         name=pipeline_name(config),
-        parameters=[p_input, p_proc_type, p_train_type, p_git, p_author, *gate_params.values()],
+        parameters=[p_input, p_proc_type, p_train_type, p_git],
         steps=[step_pre, *dq_gates],
         # No SageMaker Experiments entities: runs are tracked in MLflow (config.tracking), and the
         # default config would have SageMaker create an experiment, a trial and trial components

@@ -83,15 +83,16 @@ class Param:
     """Names of the SageMaker pipeline parameters."""
 
     INPUT_DATA_URI = "InputDataUri"
+    PROCESSING_INSTANCE_TYPE = "ProcessingInstanceType"
+    TRAINING_INSTANCE_TYPE = "TrainingInstanceType"
+    GIT_COMMIT = "GitCommit"
+    # Names of the model gates' thresholds, as the evidence and track steps receive them
+    # (`--threshold MinAuc 0.65`). They are no run-time parameters: a run cannot lower a gate
+    # (ADR 0014); the definition carries the platform's values.
     MIN_AUC = "MinAuc"
     MIN_KS = "MinKs"
     MAX_FAIRNESS_DISPARITY = "MaxFairnessDisparity"
     MIN_DISPARATE_IMPACT = "MinDisparateImpact"
-    PROCESSING_INSTANCE_TYPE = "ProcessingInstanceType"
-    TRAINING_INSTANCE_TYPE = "TrainingInstanceType"
-    GIT_COMMIT = "GitCommit"
-    # Who started the build: recorded as the version's creator for segregation of duties.
-    MODEL_AUTHOR = "ModelAuthor"
 
 
 class Meta:
@@ -105,7 +106,8 @@ class Meta:
     DATA_FINGERPRINT = "data-fingerprint"
     GIT_COMMIT = "git-commit"
     TRAINING_IMAGE = "training-image"
-    CREATED_BY = "created-by"
+    # Written by `registry approve` for people reading the registry; never read by a check: the
+    # approver is what AWS records (LastModifiedBy), bound in the handler's audit record.
     APPROVED_BY = "approved-by"
     APPROVAL_REASON = "approval-reason"
     APPROVED_AT = "approved-at"
@@ -195,6 +197,8 @@ def drift_baseline_folder(drift_check_baselines: Mapping[str, Any]) -> str:
 class AuditAction:
     """What an audit record says happened (one record per decision or deployment)."""
 
+    # The fixed step that starts a model build: the execution, its commit and Git's people.
+    BUILD_STARTED = "build-started"
     APPROVE = "approve"
     APPROVAL_REFUSED = "approval-refused"
     REJECT = "reject"
@@ -207,6 +211,8 @@ class AuditAction:
     PROMOTION_REFUSED = "promotion-refused"
     PROMOTION_RESOLVED = "promotion-resolved"
     DEPLOY = "deploy"
+    # `promote record` found the endpoint not serving the manifest's package.
+    DEPLOY_REFUSED = "deploy-refused"
     ROLLBACK = "rollback"
     ROLLBACK_REFUSED = "rollback-refused"
 
@@ -256,6 +262,13 @@ class Promotion:
     ENV_STATE_BUCKET = "STATE_BUCKET"
     ENV_AUDIT_RETENTION_DAYS = "AUDIT_RETENTION_DAYS"
     ENV_REQUIRE_DRIFT_BASELINES = "REQUIRE_DRIFT_BASELINES"
+    # The platform's release gates (JSON, `finmlops.registry.gatecheck.gates_to_json` of
+    # `finmlops.gates.platform_gates(config)`): what approval and promotion re-check.
+    ENV_GATES = "PLATFORM_GATES"
+    # The handler's CloudWatch metric: 1 when it records the rejection of a version that still
+    # serves in an environment (dimensions: ModelPackageGroup, Environment). Alarm on >= 1.
+    METRIC_NAMESPACE = "finmlops/Promotion"
+    METRIC_REJECTED_SERVING = "RejectedVersionServing"
     # Key prefixes: audit records in the audit bucket; the rest in the state bucket.
     AUDIT_PREFIX = "audit/"
     CLAIMS_PREFIX = "promotions/claims/"

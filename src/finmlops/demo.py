@@ -65,7 +65,8 @@ def lifecycle_demo(config: Config, args: argparse.Namespace, progress: Progress)
     from finmlops.emulator.story import STORY, Lifecycle, run_story
     from finmlops.emulator.world.template import synthesize_dev
 
-    logging.getLogger("finmlops").setLevel(logging.WARNING)  # the handler logs JSON per event
+    # The handler logs JSON per event (refusals at WARNING); the story prints each outcome.
+    logging.getLogger("finmlops").setLevel(logging.ERROR)
     work = args.work_dir / "lifecycle"
     shutil.rmtree(work, ignore_errors=True)  # re-runnable: every run starts from nothing
     work.mkdir(parents=True)
@@ -106,21 +107,29 @@ def _print_summary(config: Config, lifecycle: Any, work: Path) -> None:
     sm = lifecycle.client("sagemaker")
     print()
     print("Lifecycle summary")
+    from finmlops.registry.authorship import resolve_authorship
+    from finmlops.registry.promotion import observed_approval
+    from finmlops.registry.versions import describe_version
+
+    audit = lifecycle.audit()
     for label, arn in summary.versions.items():
-        package = sm.describe_model_package(ModelPackageName=arn)
-        metadata = package.get("CustomerMetadataProperties", {})
-        where = package.get("ModelLifeCycle", {})
+        version = describe_version(sm, arn)
+        where = version.lifecycle
+        # Who AWS recorded: the build's starter (or CreatedBy); the approver the handler observed.
+        authors = resolve_authorship(sm, audit, version).authors.persons()
+        observed, _ = observed_approval(audit, version)
         print(
-            f"  {label}  {arn.rsplit(':', 1)[-1]}  {package['ModelApprovalStatus']}, "
-            f"created by {metadata.get('created-by', '?').rsplit('/', 1)[-1]}, "
-            f"approved by {metadata.get('approved-by', '-').rsplit('/', 1)[-1]}, "
-            f"lifecycle {where.get('Stage', '-')}/{where.get('StageStatus', '-')}"
+            f"  {label:<4} {arn.rsplit(':', 1)[-1]}  {version.status}, "
+            f"created by {', '.join(a.person for a in authors) or '?'}, "
+            f"approved by {observed.approver.person if observed else '-'}, "
+            f"lifecycle {where.stage if where else '-'}/{where.status if where else '-'}"
         )
     print(
         "  deployed      "
         + ", ".join(f"{env}: v{arn.rsplit('/', 1)[-1]}" for env, arn in summary.deployed.items())
     )
     print(f"  self-approval refused: {summary.refused_self_approval or '-'}")
+    print(f"  disguised self-approval: {summary.refused_disguise or '-'}")
     print(f"  event handler {', '.join(summary.handler_outcomes)}")
     for window, result in summary.drift.items():
         dataset = result["dataset"]

@@ -1,8 +1,12 @@
-"""The release gates, defined once: the pipeline's condition steps and the local build read them.
+"""The release gates, defined once: the pipeline's condition steps, the local build, and the
+re-check at approval and promotion read them.
 
-Each gate compares one value in a step's JSON output with a threshold that is a pipeline
-parameter (default from the config). On AWS a failed gate ends the execution in a Fail step whose
-message names the gate; locally the same comparison yields the same verdict.
+Each gate compares one value in a step's JSON output with the platform's threshold (config
+`gates:`). The threshold is written into the pipeline definition, never a run-time parameter, so a
+run cannot lower it (ADR 0014). On AWS a failed gate ends the execution in a Fail step whose
+message names the gate; locally the same comparison yields the same verdict; approval and
+promotion compare each version with the gates in force (`platform_gates`,
+`finmlops.registry.gatecheck`).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any, Literal
 
 from finmlops.config import Config
 from finmlops.contracts import Param
+from finmlops.registry.gatecheck import PlatformGate
 from finmlops.steps import evaluate, preprocess
 
 Source = Literal["data_quality", "evaluation"]
@@ -29,11 +34,23 @@ class Gate:
     source: Source
     json_path: str
     comparison: Comparison
+    # The threshold's name where steps receive it (`--threshold MinAuc 0.65`).
     parameter: str
     threshold: Callable[[Config], float | int]
 
     def passes(self, value: float, threshold: float) -> bool:
         return _OPS[self.comparison](value, threshold)
+
+    def in_force(self, config: Config) -> PlatformGate:
+        """This gate with the threshold of the config in force."""
+        return PlatformGate(
+            name=self.name,
+            description=self.description,
+            source=self.source,
+            json_path=self.json_path,
+            comparison=self.comparison,
+            threshold=float(self.threshold(config)),
+        )
 
 
 GATES: tuple[Gate, ...] = (
@@ -111,3 +128,8 @@ def check(
         value = json_get(outputs[gate.source], gate.json_path)
         results.append(GateResult(gate, value, threshold, gate.passes(value, threshold)))
     return results
+
+
+def platform_gates(config: Config) -> tuple[PlatformGate, ...]:
+    """Every gate with the config's threshold: what approval and promotion re-check."""
+    return tuple(gate.in_force(config) for gate in GATES)

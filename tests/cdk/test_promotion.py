@@ -328,6 +328,8 @@ def test_every_lambda_sets_timeout_memory_and_either_concurrency_or_an_acknowled
 
 def test_handler_gets_the_contract_environment(platform: Any, config: Any) -> None:
     from finmlops.contracts import Promotion
+    from finmlops.gates import platform_gates
+    from finmlops.registry.gatecheck import gates_from_json, gates_to_json
 
     (function,) = [
         r
@@ -347,7 +349,27 @@ def test_handler_gets_the_contract_environment(platform: Any, config: Any) -> No
         ),
         Promotion.ENV_AUDIT_RETENTION_DAYS: "2557",
         Promotion.ENV_REQUIRE_DRIFT_BASELINES: "true",
+        Promotion.ENV_GATES: gates_to_json(platform_gates(config)),
     }
+    # What the handler reads back is the config's gates (ADR 0014).
+    assert gates_from_json(variables[Promotion.ENV_GATES], "env") == platform_gates(config)
+
+
+def test_a_rejected_version_that_serves_raises_an_alarm_with_an_action(platform: Any) -> None:
+    from finmlops.contracts import Promotion
+
+    (alarm,) = [
+        r
+        for *_, r in platform.resources("AWS::CloudWatch::Alarm", "tooling")
+        if r["Properties"].get("MetricName") == Promotion.METRIC_REJECTED_SERVING
+    ]
+    props = alarm["Properties"]
+    assert props["Namespace"] == Promotion.METRIC_NAMESPACE
+    assert (props["Threshold"], props["ComparisonOperator"]) == (
+        1,
+        "GreaterThanOrEqualToThreshold",
+    )
+    assert props["AlarmActions"]
 
 
 def test_handler_may_start_only_the_promotion_pipeline_and_never_approve(platform: Any) -> None:

@@ -238,3 +238,29 @@ def test_reference_to_a_step_that_never_runs_is_an_error(
     execution = run(aws, tmp_path, body)
     assert execution.status == "Failed"
     assert "Ghost" in (execution.failure_reason or "")
+
+
+def test_an_execution_started_in_sagemaker_lists_the_steps_it_ran(
+    aws: dict[str, Any], tmp_path: Path
+) -> None:
+    sm = aws["sagemaker"]
+    body = definition()
+    sm.create_pipeline(
+        PipelineName="build",
+        PipelineDefinition=json.dumps(body),
+        RoleArn="arn:aws:iam::123456789012:role/build",
+    )
+    arn = sm.start_pipeline_execution(PipelineName="build")["PipelineExecutionArn"]
+    executor = PipelineExecutor(json.dumps(body), s3=aws["s3"], sagemaker=sm, work_dir=tmp_path)
+    execution = executor.run(arn.rsplit("/", 1)[-1], pipeline_arn=arn.split("/execution/")[0])
+
+    steps = sm.list_pipeline_execution_steps(PipelineExecutionArn=arn, SortOrder="Ascending")[
+        "PipelineExecutionSteps"
+    ]
+    assert [s["StepName"] for s in steps] == ["Score", "Gate", "Register"]  # TooLow never ran
+    by_name = {s["StepName"]: s for s in steps}
+    assert by_name["Register"]["Metadata"] == {
+        "RegisterModel": {"Arn": execution.step("Register").outcome}
+    }
+    assert by_name["Gate"]["Metadata"] == {"Condition": {"Outcome": "True"}}
+    assert all(s["StepStatus"] == "Succeeded" for s in steps)

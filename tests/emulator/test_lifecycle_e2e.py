@@ -16,6 +16,8 @@ from finmlops.config import Config
 from finmlops.emulator.aws.server import embedded_aws
 from finmlops.emulator.story import Lifecycle, Summary, run_story
 from finmlops.emulator.world.template import synthesize_dev
+from finmlops.registry.promotion import observed_approval
+from finmlops.registry.versions import describe_version
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +47,7 @@ def test_pipeline_from_the_synthesized_template_registers_two_versions(
     story: tuple[Lifecycle, Summary],
 ) -> None:
     lifecycle, summary = story
-    assert [arn.rsplit("/", 1)[-1] for arn in summary.versions.values()] == ["1", "2"]
+    assert [arn.rsplit("/", 1)[-1] for arn in summary.versions.values()] == ["1", "2", "3"]
     execution = lifecycle.executions[0]
     assert execution.status == "Succeeded"
     ran = {s.name for s in execution.steps if s.status == "Succeeded"}
@@ -67,19 +69,51 @@ def test_registry_status_history_ends_approved_with_identities(
     story: tuple[Lifecycle, Summary],
 ) -> None:
     lifecycle, _ = story
+    sm = lifecycle.client("sagemaker")
     for label in ("v1", "v2"):
         described = package(lifecycle, label)
         metadata = described["CustomerMetadataProperties"]
         assert described["ModelApprovalStatus"] == "Approved"
-        assert metadata["created-by"].endswith("user/alice-data-scientist")
-        assert metadata["approved-by"].endswith("user/bob-model-risk")
         assert metadata["mlflow-run-id"] not in {"", "not-logged"}
+        # Who AWS recorded: the execution that registered it (bound by its steps), its starter,
+        # and the approver's source identity for the status change.
+        execution = described["MetadataProperties"]["GeneratedBy"]
+        steps = sm.list_pipeline_execution_steps(PipelineExecutionArn=execution)
+        registered = [
+            s["Metadata"]["RegisterModel"]["Arn"]
+            for s in steps["PipelineExecutionSteps"]
+            if "RegisterModel" in s.get("Metadata", {})
+        ]
+        assert registered == [described["ModelPackageArn"]]
+        starter = sm.describe_pipeline_execution(PipelineExecutionArn=execution)["CreatedBy"]
+        assert starter["IamIdentity"]["Arn"].endswith(":user/alice-data-scientist")
+        assert described["CreatedBy"]["IamIdentity"]["Arn"] != starter["IamIdentity"]["Arn"]
+        # The approver SageMaker recorded at event time, as the handler bound it.
+        version = describe_version(sm, described["ModelPackageArn"])
+        observed, problems = observed_approval(lifecycle.audit(), version)
+        assert observed is not None, problems
+        assert observed.approver.source_identity == "bob-model-risk"
+        assert observed.approver.arn.endswith(":assumed-role/ModelRiskApprover/bob-model-risk")
 
 
 def test_author_cannot_approve_their_own_version(story: tuple[Lifecycle, Summary]) -> None:
     _, summary = story
     assert "segregation of duties" in summary.refused_self_approval
     assert "approval-refused" in summary.audit_actions
+
+
+def test_the_author_under_the_approvers_session_name_is_refused_by_source_identity(
+    story: tuple[Lifecycle, Summary],
+) -> None:
+    lifecycle, summary = story
+    assert summary.refused_disguise.startswith(
+        "promotion refused by the handler: segregation of duties: alice-data-scientist "
+        "(source identity"
+    )
+    copy = package(lifecycle, "copy")
+    assert copy["ModelApprovalStatus"] == "Rejected"
+    assert "ModelLifeCycle" not in copy
+    assert "promotion-refused" in summary.audit_actions
 
 
 def test_each_approval_starts_exactly_one_promotion(story: tuple[Lifecycle, Summary]) -> None:
@@ -176,7 +210,8 @@ def test_validation_report_is_attached_to_the_version_and_complete(
     assert "min-auc" in html
     # The examiner's copy carries the decision; the approver and their audit record are named.
     assert "No decision yet" not in html
-    assert lifecycle.w.approver.arn in html
+    # Bob approved in the approver role, as himself (session name and source identity).
+    assert f"assumed-role/ModelRiskApprover/{lifecycle.w.approver.name}" in html
     v1 = summary.versions["v1"]
     approval = next(
         r

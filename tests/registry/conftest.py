@@ -1,8 +1,10 @@
-"""Fixtures for the registry tests: moto for every AWS call, two people with their own keys.
+"""Fixtures for the registry tests: moto for every AWS call, people with their own keys.
 
 Alice registers model versions (the author); Bob approves them (the independent validator).
 Each person's clients are built from an IAM access key created in moto, so get_caller_identity
-names the person, as it would on AWS.
+names the person, and the emulator records them in SageMaker's CreatedBy/LastModifiedBy, as AWS
+does (`finmlops.emulator.aws.identity`, installed by tests/conftest.py). `Person.assume` takes a
+role with a session name and source identity, as people do on AWS.
 """
 
 from __future__ import annotations
@@ -20,8 +22,12 @@ import pytest
 from moto import mock_aws
 
 from finmlops.config import Config, load_config
-from finmlops.contracts import Approval, Meta, Promotion
+from finmlops.contracts import Approval, Meta, Placeholder, Promotion
+from finmlops.emulator.aws.identity import record_steps
+from finmlops.gates import platform_gates
 from finmlops.registry.audit import AuditTrail
+from finmlops.registry.gatecheck import PlatformGate
+from finmlops.registry.handler import HandlerSettings, handle_state_change
 from finmlops.registry.promotion import DeploymentHistory
 
 REGION = "us-east-1"
@@ -54,6 +60,7 @@ class Person:
     arn: str
     access_key_id: str
     secret_access_key: str
+    session_token: str | None = None
     _clients: dict[str, Any] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
@@ -64,6 +71,7 @@ class Person:
                 region_name=REGION,
                 aws_access_key_id=self.access_key_id,
                 aws_secret_access_key=self.secret_access_key,
+                aws_session_token=self.session_token,
             )
         return self._clients[service]
 
@@ -71,6 +79,25 @@ class Person:
         """Make this person the one the CLI runs as (it reads the standard variables)."""
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", self.access_key_id)
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", self.secret_access_key)
+        if self.session_token:
+            monkeypatch.setenv("AWS_SESSION_TOKEN", self.session_token)
+
+    def assume(
+        self, role_arn: str, session_name: str, source_identity: str | None = None
+    ) -> Person:
+        """This person in a role session (STS AssumeRole), as every person works on AWS."""
+        extra = {"SourceIdentity": source_identity} if source_identity else {}
+        answer = self.client("sts").assume_role(
+            RoleArn=role_arn, RoleSessionName=session_name, **extra
+        )
+        credentials = answer["Credentials"]
+        return Person(
+            f"{self.name} as {session_name}",
+            answer["AssumedRoleUser"]["Arn"],
+            credentials["AccessKeyId"],
+            credentials["SecretAccessKey"],
+            credentials["SessionToken"],
+        )
 
 
 @dataclass
@@ -83,14 +110,37 @@ class World:
     audit_bucket: str
     state_bucket: str
     group: str
+    approver_role: str  # the approver role's ARN (people assume it with a source identity)
+    starter_role: str  # dev's build-starter role (automation: no person behind it)
+    _clients: dict[str, Any] = field(default_factory=dict)
+
+    def client(self, service: str) -> Any:
+        """The emulator's own identity's client, one per service (building one is slow)."""
+        if service not in self._clients:
+            self._clients[service] = _client(service)
+        return self._clients[service]
+
+    @property
+    def gates(self) -> tuple[PlatformGate, ...]:
+        return platform_gates(self.config)
+
+    def person(self, name: str) -> Person:
+        """Another IAM user with their own keys."""
+        return _person(self.client("iam"), name)
+
+    def approver(self, person: Person | None = None) -> Person:
+        """`person` (default Bob) in the approver role, as its trust policy requires: session
+        name and source identity are the person's user name."""
+        person = person or self.bob
+        return person.assume(self.approver_role, person.name, person.name)
 
     @property
     def s3(self) -> Any:
-        return _client("s3")
+        return self.client("s3")
 
     @property
     def sm(self) -> Any:
-        return _client("sagemaker")
+        return self.client("sagemaker")
 
     def new_client(self, service: str) -> Any:
         """A client of its own, for a test that registers event hooks on it."""
@@ -111,15 +161,68 @@ class World:
         return [r.action for r in self.audit().records()]
 
     def console_approve(self, arn: str, person: Person) -> None:
-        """Approve as the console does: status and approver set, nothing checked (the gates
-        judge it later)."""
+        """Approve as the console does: the status alone, nothing checked (SageMaker records the
+        caller as LastModifiedBy; the handler and the gates judge it later)."""
         from finmlops.registry.versions import update_version
 
-        update_version(
-            person.client("sagemaker"),
+        update_version(person.client("sagemaker"), arn, status=Approval.APPROVED)
+
+    def serve(self, environment: str, arn: str) -> str:
+        """What a deploy leaves in SageMaker: a model of the package (ModelPackageName, as the
+        endpoint stack creates it), an endpoint config, and the environment's endpoint on it
+        (recreated: moto has no UpdateEndpoint). Returns the endpoint's name."""
+        from finmlops.naming import names
+
+        endpoint = names(self.config, environment).endpoint_name
+        name = f"{endpoint}-{uuid.uuid4().hex[:8]}"
+        self.sm.create_model(
+            ModelName=name,
+            PrimaryContainer={"ModelPackageName": arn},
+            ExecutionRoleArn="arn:aws:iam::123456789012:role/model",
+        )
+        self.sm.create_endpoint_config(
+            EndpointConfigName=name,
+            ProductionVariants=[
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": name,
+                    "InitialInstanceCount": 2,
+                    "InstanceType": "ml.m5.large",
+                }
+            ],
+        )
+        if self.sm.list_endpoints(NameContains=endpoint)["Endpoints"]:
+            self.sm.delete_endpoint(EndpointName=endpoint)
+        self.sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=name)
+        return endpoint
+
+    def handler_settings(self, pipeline: str = "credit-risk-promotion") -> HandlerSettings:
+        """The handler's settings, as the stack sets them (the platform's gates included)."""
+        return HandlerSettings(
+            groups=frozenset({self.group}),
+            pipeline_name=pipeline,
+            audit_bucket=self.audit_bucket,
+            state_bucket=self.state_bucket,
+            gates=self.gates,
+        )
+
+    def deliver(self, arn: str, pipeline: Pipeline, event_id: str = "evt-1") -> Any:
+        """SageMaker's state-change event for the version as it stands, to the handler."""
+        described = self.describe(arn)
+        event = state_change_event(
             arn,
-            status=Approval.APPROVED,
-            metadata={Meta.APPROVED_BY: person.arn},
+            described["ModelApprovalStatus"],
+            group=described["ModelPackageGroupName"],
+            version=described["ModelPackageVersion"],
+            event_id=event_id,
+        )
+        return handle_state_change(
+            event,
+            sagemaker=self.sm,
+            s3=self.s3,
+            codepipeline=pipeline.client,
+            cloudwatch=self.client("cloudwatch"),
+            settings=self.handler_settings(pipeline.name),
         )
 
 
@@ -142,12 +245,32 @@ def _person(iam: Any, name: str) -> Person:
     return Person(name, user["Arn"], key["AccessKeyId"], key["SecretAccessKey"])
 
 
+TRUST_ACCOUNT = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+                "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
+            }
+        ],
+    }
+)
+
+
 @pytest.fixture
 def world(config: Config) -> Iterator[World]:
     with mock_aws():
         iam = _client("iam")
         alice = _person(iam, "alice-author")
         bob = _person(iam, "bob-validator")
+        approver_role = iam.create_role(
+            RoleName=config.governance.approver_role, AssumeRolePolicyDocument=TRUST_ACCOUNT
+        )["Role"]["Arn"]
+        starter_role = iam.create_role(
+            RoleName="credit-risk-dev-build-starter", AssumeRolePolicyDocument=TRUST_ACCOUNT
+        )["Role"]["Arn"]
         tooling = config.environments.tooling
         audit_bucket = Promotion.audit_bucket_name(config.project, tooling.account, tooling.region)
         state_bucket = Promotion.state_bucket_name(config.project, tooling.account, tooling.region)
@@ -159,7 +282,9 @@ def world(config: Config) -> Iterator[World]:
         _client("sagemaker").create_model_package_group(
             ModelPackageGroupName=group, ModelPackageGroupDescription="credit risk"
         )
-        yield World(config, alice, bob, audit_bucket, state_bucket, group)
+        yield World(
+            config, alice, bob, audit_bucket, state_bucket, group, approver_role, starter_role
+        )
 
 
 def _source(uri: str) -> dict[str, str]:
@@ -180,15 +305,16 @@ def register(world: World) -> Register:
         without: tuple[str, ...] = (),
         metadata: dict[str, str] | None = None,
         auc: float = 0.81,
+        ks: float = 0.45,
+        by: Person | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> str:
         group = group or world.group
-        sm = world.alice.client("sagemaker")
+        sm = (by or world.alice).client("sagemaker")
         run = f"{group}/{uuid.uuid4().hex[:8]}"
         prefix = f"s3://{EVIDENCE_BUCKET}/{run}"
         world.s3.put_object(
-            Bucket=EVIDENCE_BUCKET,
-            Key=f"{run}/statistics.json",
-            Body=json.dumps({"binary_classification_metrics": {"auc": {"value": auc}}}),
+            Bucket=EVIDENCE_BUCKET, Key=f"{run}/statistics.json", Body=evaluation(auc=auc, ks=ks)
         )
         metrics: dict[str, Any] = {}
         if "model-quality" not in without:
@@ -202,7 +328,6 @@ def register(world: World) -> Register:
             Meta.VALIDATOR: world.config.governance.validator,
             Meta.DATA_FINGERPRINT: "sha256:4f2c0d",
             Meta.GIT_COMMIT: "0123abc",
-            Meta.CREATED_BY: world.alice.arn,
         }
         if "model-card" not in without:
             inventory[Meta.MODEL_CARD] = f"{prefix}/model-card.json"
@@ -228,9 +353,98 @@ def register(world: World) -> Register:
                     "Constraints": _source(f"{prefix}/baseline/constraints.json"),
                 }
             }
+        request.update(extra or {})
         return str(sm.create_model_package(**request)["ModelPackageArn"])
 
     return _register
+
+
+def evaluation(
+    *, auc: float = 0.81, ks: float = 0.45, disparate_impact: float = 0.92, parity: float = 0.04
+) -> str:
+    """An evaluation.json as the evaluate step writes it (the values the gates read)."""
+    return json.dumps(
+        {
+            "binary_classification_metrics": {"auc": {"value": auc}, "ks": {"value": ks}},
+            "fairness": {
+                "disparate_impact": disparate_impact,
+                "statistical_parity_difference_abs": parity,
+            },
+        }
+    )
+
+
+@functools.cache
+def platform_definition() -> str:
+    """The model-build definition as synthesized (placeholders filled with test values)."""
+    from finmlops_pipelines.definition import build_pipeline_definition
+
+    body = build_pipeline_definition(load_config(CONFIG_PATH)).body
+    values = {name: f"test-{name.lower()}" for name in Placeholder.slots(body)}
+    values.update({"AWS::AccountId": "123456789012", "AWS::Partition": "aws"})
+    values["AWS::Region"] = REGION
+    return Placeholder.substitute(body, values)
+
+
+@dataclass(frozen=True)
+class Build:
+    execution_arn: str
+    package_arn: str
+
+
+Builder = Callable[..., Build]
+
+
+@pytest.fixture
+def build(world: World, register: Register) -> Builder:
+    """A version registered by a pipeline execution, with what SageMaker records of it: the
+    execution started by `starter` (CreatedBy), its definition (by default the synthesized one)
+    and parameters, and the RegisterModel step that created the version, which then names the
+    execution in MetadataProperties.GeneratedBy (as the register step does). The version is
+    created with the emulator's default identity, as the pipeline's own role would."""
+
+    def _build(
+        *,
+        starter: Person | None = None,
+        definition: str | None = None,
+        parameters: dict[str, str] | None = None,
+        generated_by: str | None = None,
+        **version: Any,
+    ) -> Build:
+        sm = world.sm
+        name = f"model-build-{uuid.uuid4().hex[:6]}"
+        sm.create_pipeline(
+            PipelineName=name,
+            PipelineDefinition=definition or platform_definition(),
+            RoleArn="arn:aws:iam::123456789012:role/build",
+        )
+        started = (
+            (starter or world.alice)
+            .client("sagemaker")
+            .start_pipeline_execution(
+                PipelineName=name,
+                PipelineParameters=[
+                    {"Name": k, "Value": v}
+                    for k, v in {"GitCommit": "0123abc", **(parameters or {})}.items()
+                ],
+            )
+        )
+        execution = started["PipelineExecutionArn"]
+        lineage = {"GeneratedBy": generated_by or execution, "CommitId": "0123abc"}
+        package = register(by=_pipeline_role(), extra={"MetadataProperties": lineage}, **version)
+        record_steps(
+            execution,
+            [{"StepName": "RegisterModel", "StepStatus": "Succeeded",
+              "Metadata": {"RegisterModel": {"Arn": package}}}],
+        )  # fmt: skip
+        return Build(execution, package)
+
+    return _build
+
+
+def _pipeline_role() -> Person:
+    """The identity of the pipeline's own register step (the emulator's default keys)."""
+    return Person("pipeline", "", "testing", "testing")
 
 
 def state_change_event(

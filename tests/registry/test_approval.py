@@ -1,7 +1,9 @@
-"""Approve and reject: reason, identity, segregation of duties, evidence; refusals change nothing."""
+"""Approve and reject: reason, identity, segregation of duties, evidence, the platform's gates;
+refusals change nothing."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -10,7 +12,8 @@ from botocore.exceptions import ClientError
 from finmlops.contracts import Approval, AuditAction, Meta
 from finmlops.registry.approval import approve, reject
 from finmlops.registry.errors import InvalidInputError, RefusedError
-from finmlops.registry.evidence import EvidencePolicy, same_principal
+from finmlops.registry.evidence import EvidencePolicy
+from finmlops.registry.identity import Identity, load_identities
 from finmlops.registry.versions import Lifecycle, describe_version, update_version
 
 
@@ -21,6 +24,7 @@ def _approve(world: Any, arn: str, person: Any, reason: str = "validated", **kw:
         world.audit(),
         arn=arn,
         reason=reason,
+        gates=world.gates,
         **kw,
     )
 
@@ -40,10 +44,16 @@ def test_independent_validator_approves_with_reason_and_identity_recorded(world,
     # The metadata copy keeps only characters AWS accepts in metadata values.
     assert metadata[Meta.APPROVAL_REASON] == "AUC 0.81 fairness within limits DI 0.92"
     # What the register step wrote is still there (the update merges the map).
-    assert metadata[Meta.CREATED_BY] == world.alice.arn
     assert metadata[Meta.DATA_FINGERPRINT] == "sha256:4f2c0d"
+    # SageMaker records the approver as the last modifier, from the request's credentials.
+    assert described["LastModifiedBy"]["IamIdentity"]["Arn"] == world.bob.arn
     record = decision.record
     assert (record.action, record.actor) == (AuditAction.APPROVE, world.bob.arn)
+    # The record names the author as AWS recorded it, and the gates it was judged against.
+    [author] = load_identities(record.details["authors"], "authors")
+    assert (author.arn, author.source) == (world.alice.arn, "DescribeModelPackage.CreatedBy")
+    assert "min-auc >= 0.65" in record.details["platform_gates"]
+    assert "min-auc 0.81" in record.details["recorded_values"]
     assert record.previous_state["status"] == Approval.PENDING
     assert record.evidence["ModelMetrics.ModelQuality.Statistics"].startswith("s3://")
     # The record names what was approved for deployment, as it stood then.
@@ -90,6 +100,7 @@ def test_model_quality_statistics_are_required(world, register):
         _approve(world, arn, world.bob)
     assert refused.value.problems == (
         "model metrics: ModelMetrics.ModelQuality.Statistics is missing",
+        "gates: ModelMetrics.ModelQuality.Statistics is not recorded, nothing to re-check",
     )
 
 
@@ -103,11 +114,44 @@ def test_drift_baselines_requirement_can_be_turned_off(world, register):
     assert record.details["policy"] == "not required: drift-baselines"
 
 
-def test_version_that_does_not_say_who_registered_it_cannot_be_approved(world, register):
-    arn = register(without=(Meta.CREATED_BY,))
+def test_a_version_whose_creator_names_no_person_cannot_be_approved(world, register):
+    """A role session without a source identity (automation) names nobody: author unknown."""
+    robot = world.alice.assume(world.starter_role, "automation")
+    arn = register(by=robot)
     with pytest.raises(RefusedError) as refused:
         _approve(world, arn, world.bob)
-    assert "does not record who registered it" in refused.value.problems[0]
+    [problem] = refused.value.problems
+    assert problem.startswith("authorship:")
+    assert "names no person" in problem and "automation" in problem
+
+
+def test_a_recorded_metric_below_the_platform_gate_refuses_naming_gate_value_and_threshold(
+    world, register
+):
+    arn = register(auc=0.61)
+    with pytest.raises(RefusedError) as refused:
+        _approve(world, arn, world.bob)
+    assert refused.value.problems == (
+        "gate min-auc: the version's area under the ROC curve on the test split is 0.61; "
+        "the platform requires >= 0.65",
+    )
+    [record] = world.audit().records()
+    assert record.details["rules"] == "gate min-auc"
+    assert world.describe(arn)["ModelApprovalStatus"] == Approval.PENDING
+
+
+def test_the_approver_in_the_approver_role_is_judged_by_the_session_the_trust_policy_fixes(
+    world, register
+):
+    """The CLI sees only GetCallerIdentity's ARN: its session name is the person (the approver
+    role's trust policy requires it to equal the user name and the source identity)."""
+    arn = register()
+    alice_as_approver = world.approver(world.alice)
+    with pytest.raises(RefusedError) as refused:
+        _approve(world, arn, alice_as_approver)
+    assert refused.value.problems[0].startswith("segregation of duties:")
+    _approve(world, arn, world.approver(world.bob))
+    assert world.describe(arn)["LastModifiedBy"]["IamIdentity"]["SourceIdentity"] == world.bob.name
 
 
 @pytest.mark.parametrize("reason", ["", "   ", None])
@@ -138,7 +182,6 @@ def test_rejection_records_reason_and_revokes_an_approval(world, register):
     assert described["ModelApprovalStatus"] == Approval.REJECTED
     assert "calibration drifts on the holdout" in described["ApprovalDescription"]
     assert Meta.APPROVED_BY not in described["CustomerMetadataProperties"]
-    assert described["CustomerMetadataProperties"][Meta.CREATED_BY] == world.alice.arn
     assert decision.record.previous_state["status"] == Approval.APPROVED
     assert decision.record.previous_state[Meta.APPROVED_BY] == world.bob.arn
     assert world.audit_actions() == [AuditAction.APPROVE, AuditAction.REJECT]
@@ -200,30 +243,64 @@ def test_an_update_with_nothing_to_change_is_refused_before_any_call(world, regi
         update_version(world.new_client("sagemaker"), arn, remove_metadata=["no-such-key"])
 
 
+def _aws(arn: str = "", source_identity: str = "", profile: str = "") -> Identity:
+    return Identity("aws", "test", arn=arn, source_identity=source_identity, user_profile=profile)
+
+
 @pytest.mark.parametrize(
     ("a", "b", "same"),
     [
-        ("arn:aws:iam::1:user/alice", "arn:aws:iam::1:user/alice", True),
-        ("arn:aws:iam::1:user/alice", "arn:aws:iam::1:user/bob", False),
+        (_aws("arn:aws:iam::1:user/alice"), _aws("arn:aws:iam::1:user/alice"), True),
+        (_aws("arn:aws:iam::1:user/alice"), _aws("arn:aws:iam::1:user/bob"), False),
+        # A source identity follows the person into any role, under any session name.
         (
-            "arn:aws:sts::1:assumed-role/DataScientist/alice@bank.com",
-            "arn:aws:sts::1:assumed-role/ModelRiskApprover/alice@bank.com",
+            _aws("arn:aws:iam::1:user/alice"),
+            _aws("arn:aws:sts::1:assumed-role/Approver/bob", source_identity="alice"),
             True,
         ),
         (
-            "arn:aws:sts::1:assumed-role/Approver/bob",
-            "arn:aws:sts::1:assumed-role/Approver/carol",
+            _aws("arn:aws:sts::1:assumed-role/DataScientist/x", source_identity="alice@bank.com"),
+            _aws("arn:aws:iam::1:user/alice"),
+            True,
+        ),
+        (
+            _aws("arn:aws:sts::1:assumed-role/Approver/bob", source_identity="bob"),
+            _aws("arn:aws:sts::1:assumed-role/Approver/carol", source_identity="carol"),
             False,
         ),
-        ("arn:aws:iam::1:role/BuildRole", "arn:aws:sts::1:assumed-role/BuildRole/session-9", True),
-        ("arn:aws:iam::1:role/BuildRole", "arn:aws:sts::1:assumed-role/Approver/bob", False),
-        ("alice@bank.com", "arn:aws:sts::1:assumed-role/Approver/alice@bank.com", True),
-        ("arn:aws:iam::1:user/alice", "", False),
+        # A role names nobody: two sessions of one role are not the same person by the role.
+        (
+            _aws("arn:aws:sts::1:assumed-role/Build/session-1"),
+            _aws("arn:aws:sts::1:assumed-role/Build/session-2"),
+            False,
+        ),
+        (_aws(profile="alice"), _aws("arn:aws:iam::1:user/alice"), True),
+        (
+            Identity("git", "commit author", name="Alice Smith", email="alice@bank.com"),
+            _aws("arn:aws:sts::1:assumed-role/Approver/alice", source_identity="alice"),
+            True,
+        ),
+        (_aws("arn:aws:iam::1:user/alice"), _aws(), False),
     ],
 )
-def test_same_principal_is_judged_conservatively(a, b, same):
-    assert same_principal(a, b) is same
-    assert same_principal(b, a) is same
+def test_the_same_person_is_found_by_any_name_aws_or_git_recorded(a, b, same):
+    assert a.same_person(b) is same
+    assert b.same_person(a) is same
+
+
+@pytest.mark.parametrize(
+    ("identity", "person"),
+    [
+        (_aws("arn:aws:iam::1:user/alice"), True),
+        (_aws("arn:aws:sts::1:assumed-role/Approver/alice", source_identity="alice"), True),
+        (_aws("arn:aws:sts::1:assumed-role/Approver/alice"), False),  # the session name is chosen
+        (_aws(profile="alice"), True),
+        (Identity("git", "commit author", name="A", email="a@b.c", verified=False), False),
+        (Identity("git", "commit author", name="A", email="a@b.c", verified=True), True),
+    ],
+)
+def test_a_record_names_a_person_only_when_aws_or_a_signature_vouches_for_it(identity, person):
+    assert identity.is_person is person
 
 
 def test_a_decision_the_registry_did_not_take_is_recorded_as_not_applied(world, register):
@@ -238,7 +315,9 @@ def test_a_decision_the_registry_did_not_take_is_recorded_as_not_applied(world, 
     sm.meta.events.register("before-call.sagemaker.UpdateModelPackage", deny)
 
     with pytest.raises(ClientError):
-        approve(sm, world.bob.client("sts"), world.audit(), arn=arn, reason="ok")
+        approve(
+            sm, world.bob.client("sts"), world.audit(), arn=arn, reason="ok", gates=world.gates,
+        )  # fmt: skip
 
     assert world.describe(arn)["ModelApprovalStatus"] == Approval.PENDING
     decision, failure = world.audit().records()
@@ -246,3 +325,10 @@ def test_a_decision_the_registry_did_not_take_is_recorded_as_not_applied(world, 
     assert failure.action == AuditAction.DECISION_NOT_APPLIED
     assert failure.details["decision"] == decision.record_id
     assert "AccessDeniedException" in failure.details["error"]
+
+
+def test_a_git_identity_read_back_from_a_record_is_verified_only_when_the_record_says_so():
+    unsigned = {"recorded_by": "git", "source": "commit author", "email": "a@b.c"}
+    signed = {**unsigned, "verified": True}
+    read = load_identities(json.dumps([unsigned, signed]), "build-started record")
+    assert [(i.verified, i.is_person) for i in read] == [(False, False), (True, True)]

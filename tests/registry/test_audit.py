@@ -29,6 +29,7 @@ def _decisions(world: Any, register: Any) -> None:
             world.audit(),
             arn=first,
             reason="reviewed by the author",
+            gates=world.gates,
         )
     approve(
         bob.client("sagemaker"),
@@ -36,6 +37,7 @@ def _decisions(world: Any, register: Any) -> None:
         world.audit(),
         arn=first,
         reason="reviewed by validation",
+        gates=world.gates,
     )
     reject(
         world.bob.client("sagemaker"),

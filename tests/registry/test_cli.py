@@ -49,8 +49,10 @@ def run_json(capsys: Any, *argv: str) -> tuple[int, Any]:
     return code, json.loads(out)
 
 
-def test_approver_approves_from_the_cli_and_the_list_shows_it(world, register, capsys, monkeypatch):
-    register()
+def test_approver_approves_from_the_cli_and_the_list_shows_it(
+    world, register, pipeline, capsys, monkeypatch
+):
+    arn = register()
     world.bob.use_in_env(monkeypatch)
 
     code, decision = run_json(
@@ -61,11 +63,14 @@ def test_approver_approves_from_the_cli_and_the_list_shows_it(world, register, c
     assert decision["status"] == "Approved"
     assert decision["previous_status"] == "PendingManualApproval"
     assert decision["actor"] == world.bob.arn
+    assert world.deliver(arn, pipeline).result == "started"  # SageMaker's event, to the handler
     code, listing = run_json(capsys, "registry", "list")
     assert code == ExitCode.OK
     [version] = listing["versions"]
     assert (version["group"], version["version"], version["status"]) == (world.group, 1, "Approved")
-    assert version["approved_by"] == world.bob.arn
+    # Who approved: the handler's record of what SageMaker recorded; who registered: CreatedBy.
+    assert version["approved_by"] == world.bob.name
+    assert version["registered_by"] == world.alice.name
     assert version["missing_evidence"] == []
     code, table, _ = run(capsys, "registry", "list", "--metrics")
     assert "Approved" in table and "complete" in table and "auc.value=0.81" in table
@@ -99,6 +104,12 @@ def test_show_lists_evidence_missing_evidence_and_metrics(world, register, capsy
     assert "ModelMetrics.ModelQuality.Statistics: s3://" in out
     assert "- drift baselines: DriftCheckBaselines.ModelDataQuality.Statistics is missing" in out
     assert "binary_classification_metrics.auc.value = 0.81" in out
+    assert (
+        f"  {world.alice.name} (IAM user, via {world.alice.arn}; AWS DescribeModelPackage.CreatedBy)"
+        in out
+    )
+    assert "min-auc >= 0.65" in out and "min-auc 0.81" in out
+    assert "would be refused:" in out
     code, out, _ = run(capsys, "registry", "show", f"{world.group}/1", "--drift-baselines-optional")
     assert "missing evidence: none" in out
 
@@ -148,15 +159,17 @@ def test_command_group_without_subcommand_shows_its_help(capsys):
 def test_promotion_from_resolve_to_rollback(
     world, register, pipeline, capsys, monkeypatch, tmp_path
 ):
-    register(), register()
+    arns = register(), register()
     world.bob.use_in_env(monkeypatch)
-    for number in ("1", "2"):
+    for number, arn in zip(("1", "2"), arns, strict=True):
         assert run(capsys, "registry", "approve", number, "--reason", "ok")[0] == ExitCode.OK
+        assert world.deliver(arn, pipeline, event_id=f"evt-{number}").result == "started"
         manifest = tmp_path / f"v{number}.json"
         code, out, _ = run(
             capsys, "promote", "resolve", number, "--environment", "prod", "--out", str(manifest)
         )
         assert code == ExitCode.OK and str(manifest) in out
+        world.serve("prod", arn)  # the deploy
         assert run(capsys, "promote", "record", "--manifest", str(manifest))[0] == ExitCode.OK
     # Without a version, resolve takes the latest approved one.
     code, latest = run_json(capsys, "promote", "resolve", "--environment", "stage")
@@ -176,29 +189,62 @@ def test_promotion_from_resolve_to_rollback(
     assert result["version"] == 1 and result["action"] == "rollback"
     manifest = DeploymentManifest.from_json(rolled.read_text())
     assert (manifest.version, manifest.environment) == (1, "prod")
-    assert pipeline.executions() == [
-        {Promotion.ARN_VARIABLE: manifest.model_package_arn, Promotion.ENVIRONMENT_VARIABLE: "prod"}
-    ]
+    assert pipeline.executions()[-1] == {
+        Promotion.ARN_VARIABLE: manifest.model_package_arn,
+        Promotion.ENVIRONMENT_VARIABLE: "prod",
+    }
     code, table, _ = run(capsys, "promote", "status")
     assert "rollback" in table
 
     code, error = run_json(capsys, "promote", "rollback", "--environment", "stage", "--reason", "x")
     assert code == ExitCode.REFUSED
-    assert error["problems"] == ["no deployment is recorded in stage"]
+    assert error["problems"] == ["rollback: no deployment is recorded in stage"]
+
+
+def test_status_flags_a_rejected_version_that_still_serves_and_one_command_rolls_it_back(
+    world, register, pipeline, capsys, monkeypatch, tmp_path
+):
+    arns = register(), register()
+    world.bob.use_in_env(monkeypatch)
+    for number, arn in zip(("1", "2"), arns, strict=True):
+        run(capsys, "registry", "approve", number, "--reason", "ok")
+        world.deliver(arn, pipeline, event_id=f"evt-{number}")
+        manifest = tmp_path / f"v{number}.json"
+        run(capsys, "promote", "resolve", number, "--environment", "prod", "--out", str(manifest))
+        world.serve("prod", arn)
+        run(capsys, "promote", "record", "--manifest", str(manifest))
+    assert run(capsys, "registry", "reject", "2", "--reason", "bias found")[0] == ExitCode.OK
+
+    code, out, _ = run(capsys, "promote", "status", "--environment", "prod")
+
+    assert code == ExitCode.OK
+    assert "Rejected" in out
+    assert (
+        "WARNING: version 2 is Rejected and still serves in prod: `finmlops promote rollback "
+        "--environment prod --reason ...`"
+    ) in out
+    code, rolled = run_json(
+        capsys, "promote", "rollback", "--environment", "prod", "--reason", "v2 rejected"
+    )
+    assert (code, rolled["version"]) == (ExitCode.OK, 1)
+    code, status = run_json(capsys, "promote", "status", "--environment", "prod")
+    assert status["warnings"] == []
 
 
 def test_record_writes_the_lifecycle_as_the_named_registry_role_and_nothing_else(
-    world, register, capsys, monkeypatch, tmp_path
+    world, register, pipeline, capsys, monkeypatch, tmp_path
 ):
     """The promotion pipeline runs `promote record --registry-role-arn`: the one registry write is
     signed with that role's temporary credentials and carries the lifecycle alone, which is all
     the role's IAM policy allows (tests/cdk/test_security.py)."""
-    register()
+    arn = register()
     world.bob.use_in_env(monkeypatch)
     assert run(capsys, "registry", "approve", "1", "--reason", "ok")[0] == ExitCode.OK
+    assert world.deliver(arn, pipeline).result == "started"
     manifest = tmp_path / "stage.json"
     resolved = ("promote", "resolve", "1", "--environment", "stage", "--out", str(manifest))
     assert run(capsys, *resolved)[0] == ExitCode.OK
+    world.serve("stage", arn)
     role = world.new_client("iam").create_role(
         RoleName="credit-risk-dev-registry-lifecycle",
         AssumeRolePolicyDocument=json.dumps(

@@ -1,5 +1,6 @@
 """The approval-event handler, called directly (moto emits no SageMaker events, and Lambda needs
-Docker): one promotion per approved version, nothing for anything else, never a crash on junk."""
+Docker): one promotion per approved version, judged with the approver SageMaker recorded for the
+status change; nothing for anything else, never a crash on junk."""
 
 from __future__ import annotations
 
@@ -9,15 +10,20 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from botocore.stub import Stubber
 
-from finmlops.contracts import Approval, AuditAction, Meta, Promotion
+from finmlops.contracts import Approval, AuditAction, Promotion
 from finmlops.registry import handler as handler_module
 from finmlops.registry.approval import approve, reject
 from finmlops.registry.errors import InvalidInputError
-from finmlops.registry.evidence import EvidencePolicy, approver_of, promotion_problems
-from finmlops.registry.handler import HandlerSettings, handle_state_change, parse_state_change
-from finmlops.registry.versions import ModelVersion, update_version
+from finmlops.registry.gatecheck import gates_to_json
+from finmlops.registry.handler import (
+    HandlerSettings,
+    handle_state_change,
+    parse_state_change,
+    recorded_approver,
+)
+from finmlops.registry.identity import load_identities
+from finmlops.registry.versions import ModelVersion
 
 
 def _settings(world: Any, pipeline: Any, **kw: Any) -> HandlerSettings:
@@ -26,6 +32,7 @@ def _settings(world: Any, pipeline: Any, **kw: Any) -> HandlerSettings:
         "pipeline_name": pipeline.name,
         "audit_bucket": world.audit_bucket,
         "state_bucket": world.state_bucket,
+        "gates": world.gates,
     }
     values.update(kw)
     return HandlerSettings(**values)
@@ -37,15 +44,24 @@ def _handle(world: Any, pipeline: Any, event: dict[str, Any], **kw: Any) -> Any:
         sagemaker=world.sm,
         s3=world.s3,
         codepipeline=pipeline.client,
+        cloudwatch=world.new_client("cloudwatch"),
         settings=_settings(world, pipeline, **kw),
     )
 
 
-def _approved(world: Any, register: Any) -> str:
-    arn = register()
+def _approved(world: Any, register: Any, **version: Any) -> str:
+    arn = register(**version)
     bob = world.bob
-    approve(bob.client("sagemaker"), bob.client("sts"), world.audit(), arn=arn, reason="ok")
+    approve(
+        bob.client("sagemaker"), bob.client("sts"), world.audit(),
+        arn=arn, reason="ok", gates=world.gates,
+    )  # fmt: skip
     return arn
+
+
+def _observed(world: Any) -> Any:
+    [record] = [r for r in world.audit().records() if r.action == AuditAction.APPROVAL_OBSERVED]
+    return record
 
 
 def test_approved_event_starts_the_promotion_of_that_version(world, register, pipeline, event):
@@ -58,7 +74,12 @@ def test_approved_event_starts_the_promotion_of_that_version(world, register, pi
     started = world.audit().records()[-1]
     assert started.action == AuditAction.PROMOTION_STARTED
     assert started.details["execution_id"] == outcome.execution_id
-    assert started.details["approved_by"] == world.bob.arn
+    # The approver is what SageMaker recorded for the status change, bound in approval-observed.
+    [approver] = load_identities(_observed(world).details["approver"], "approver")
+    assert (approver.arn, approver.source) == (
+        world.bob.arn,
+        "DescribeModelPackage.LastModifiedBy",
+    )
 
 
 def test_same_event_delivered_twice_starts_one_promotion(world, register, pipeline, event):
@@ -200,10 +221,15 @@ def _with(value: Any, *path: str) -> dict[str, Any]:
     ],
 )
 def test_malformed_events_are_logged_and_ignored_naming_the_field(event, field, caplog):
-    settings = HandlerSettings(frozenset({"credit-risk-xgb"}), "promotion", "audit", "state")
+    settings = HandlerSettings(frozenset({"credit-risk-xgb"}), "promotion", "audit", "state", ())
 
     outcome = handle_state_change(
-        event, sagemaker=_NoAws(), s3=_NoAws(), codepipeline=_NoAws(), settings=settings
+        event,
+        sagemaker=_NoAws(),
+        s3=_NoAws(),
+        codepipeline=_NoAws(),
+        cloudwatch=_NoAws(),
+        settings=settings,
     )
 
     assert outcome.result == "ignored"
@@ -216,18 +242,28 @@ def test_quoted_version_number_is_accepted():
     assert parse_state_change(event).version == 3
 
 
-def test_console_approval_without_a_known_approver_is_refused(world, register, pipeline, event):
-    """Approved outside the CLI (console, raw API): moto's LastModifiedBy names nobody, so the
-    gate cannot check segregation of duties and refuses."""
+def test_console_approval_is_promoted_under_the_approver_aws_recorded_and_nothing_is_written_to_the_registry(
+    world, register, pipeline, event
+):
+    """The approvers' main path: the status flipped in the console, as a person in the approver
+    role. SageMaker records them (LastModifiedBy, with the source identity); the handler judges
+    and promotes under that name and sends no UpdateModelPackage (it has no such permission)."""
     arn = register()
-    update_version(world.sm, arn, status=Approval.APPROVED, approval_description="console")
+    world.console_approve(arn, world.approver())
+    updates: list[Any] = []
+    world.sm.meta.events.register(
+        "before-call.sagemaker.UpdateModelPackage", lambda **kw: updates.append(kw)
+    )
 
     outcome = _handle(world, pipeline, event(arn, Approval.APPROVED, group=world.group, version=1))
 
-    assert outcome.result == "refused"
-    assert "does not say who approved it" in outcome.reason
-    assert pipeline.executions() == []
-    assert world.audit_actions() == [AuditAction.PROMOTION_REFUSED]
+    assert outcome.result == "started"
+    assert updates == []
+    [approver] = load_identities(_observed(world).details["approver"], "approver")
+    assert approver.source_identity == world.bob.name
+    assert approver.arn.endswith(
+        f":assumed-role/{world.config.governance.approver_role}/bob-validator"
+    )
 
 
 def test_console_approval_by_the_author_is_refused(world, register, pipeline, event):
@@ -237,18 +273,29 @@ def test_console_approval_by_the_author_is_refused(world, register, pipeline, ev
     outcome = _handle(world, pipeline, event(arn, Approval.APPROVED, group=world.group, version=1))
 
     assert outcome.result == "refused"
-    assert "segregation of duties" in outcome.reason
+    assert outcome.reason.startswith("segregation of duties:")
+    assert pipeline.executions() == []
+    [refused] = world.audit().records()
+    assert refused.action == AuditAction.PROMOTION_REFUSED
+    assert refused.details["rules"] == "segregation of duties"
+
+
+def test_an_approval_by_a_role_session_without_source_identity_names_no_one_and_is_refused(
+    world, register, pipeline, event
+):
+    arn = register()
+    world.console_approve(arn, world.bob.assume(world.approver_role, "anything"))
+
+    outcome = _handle(world, pipeline, event(arn, Approval.APPROVED, group=world.group, version=1))
+
+    assert outcome.result == "refused"
+    assert "names no person" in outcome.reason
     assert pipeline.executions() == []
 
 
 def test_console_approval_with_missing_evidence_is_refused(world, register, pipeline, event):
     arn = register(without=("fairness",))
-    update_version(
-        world.bob.client("sagemaker"),
-        arn,
-        status=Approval.APPROVED,
-        metadata={Meta.APPROVED_BY: world.bob.arn},
-    )
+    world.console_approve(arn, world.bob)
 
     outcome = _handle(world, pipeline, event(arn, Approval.APPROVED, group=world.group, version=1))
 
@@ -257,103 +304,119 @@ def test_console_approval_with_missing_evidence_is_refused(world, register, pipe
     assert pipeline.executions() == []
 
 
-AWS_ARN = "arn:aws:sagemaker:us-east-1:123456789012:model-package/credit-risk-xgb/4"
-CONSOLE_APPROVER = "arn:aws:sts::123456789012:assumed-role/ModelRiskApprover/bob"
-INVENTORY = {
-    Meta.MODEL_ID: "credit-risk",
-    Meta.RISK_TIER: "high",
-    Meta.OWNER: "o",
-    Meta.VALIDATOR: "v",
-    Meta.DATA_FINGERPRINT: "sha256:1",
-    Meta.CREATED_BY: "arn:aws:sts::123456789012:assumed-role/DataScientist/alice",
-}
+def test_an_approval_below_the_platform_gates_is_refused_by_the_handler(
+    world, register, pipeline, event
+):
+    arn = register(ks=0.1)
+    world.console_approve(arn, world.bob)
+
+    outcome = _handle(world, pipeline, event(arn, Approval.APPROVED, group=world.group, version=1))
+
+    assert outcome.result == "refused"
+    assert "gate min-ks: the version's" in outcome.reason and "is 0.1;" in outcome.reason
+    assert pipeline.executions() == []
 
 
-def _aws_description(metadata: dict[str, str]) -> dict[str, Any]:
-    """DescribeModelPackage as AWS answers it after an approval in the console."""
-    source = {"ContentType": "application/json"}
-    return {
-        "ModelPackageName": "credit-risk-xgb",
-        "ModelPackageGroupName": "credit-risk-xgb",
+def _deploy(world: Any, arn: str, environment: str) -> None:
+    """What `promote record` leaves after a deploy: the history entry (serving checked there)."""
+    from finmlops.contracts import ApprovalRecord, DeploymentManifest
+
+    version = ModelVersion.from_description(world.describe(arn))
+    manifest = DeploymentManifest(
+        arn, version.group, version.version, version.image_uri, version.model_data_url, "",
+        ApprovalRecord("bob", "", ""), environment,
+    )  # fmt: skip
+    world.history().append(manifest, "deploy", "promotion")
+
+
+def test_a_late_event_for_an_older_version_never_replaces_a_newer_approved_one(
+    world, register, pipeline, event
+):
+    older, newer = _approved(world, register), _approved(world, register)
+    started = _handle(
+        world, pipeline, event(newer, Approval.APPROVED, group=world.group, version=2)
+    )
+
+    late = _handle(world, pipeline, event(older, Approval.APPROVED, group=world.group, version=1))
+
+    assert started.result == "started"
+    assert late.result == "refused"
+    assert late.reason.startswith("ordering: the promotion of version 2")
+    assert pipeline.executions() == [{Promotion.ARN_VARIABLE: newer}]
+    refused = world.audit().records()[-1]
+    assert (refused.action, refused.version) == (AuditAction.PROMOTION_REFUSED, 1)
+
+
+def test_an_older_version_is_not_promoted_over_the_one_an_environment_runs(
+    world, register, pipeline, event
+):
+    older, newer = _approved(world, register), _approved(world, register)
+    _deploy(world, newer, "prod")
+
+    outcome = _handle(
+        world, pipeline, event(older, Approval.APPROVED, group=world.group, version=1)
+    )
+
+    assert outcome.result == "refused"
+    assert "ordering: prod runs version 2, newer than version 1" in outcome.reason
+
+
+def test_a_rejection_of_a_version_that_still_serves_raises_the_metric(
+    world, register, pipeline, event
+):
+    arn = _approved(world, register)
+    _deploy(world, arn, "prod")
+    bob = world.bob
+    reject(bob.client("sagemaker"), bob.client("sts"), world.audit(), arn=arn, reason="bias found")
+    cloudwatch = world.new_client("cloudwatch")
+
+    outcome = _handle(world, pipeline, event(arn, Approval.REJECTED, group=world.group, version=1))
+
+    assert outcome.result == "recorded"
+    assert "still serving in prod" in outcome.reason
+    observed = world.audit().records()[-1]
+    assert observed.details["still_serving_in"] == "prod"
+    [metric] = cloudwatch.list_metrics(Namespace=Promotion.METRIC_NAMESPACE)["Metrics"]
+    assert metric["MetricName"] == Promotion.METRIC_REJECTED_SERVING
+    assert {d["Name"]: d["Value"] for d in metric["Dimensions"]} == {
+        "ModelPackageGroup": world.group,
+        "Environment": "prod",
+    }
+
+
+def test_a_rejection_of_a_version_that_serves_nowhere_raises_no_metric(
+    world, register, pipeline, event
+):
+    arn = register()
+    bob = world.bob
+    reject(bob.client("sagemaker"), bob.client("sts"), world.audit(), arn=arn, reason="weak")
+    cloudwatch = world.new_client("cloudwatch")
+
+    outcome = _handle(world, pipeline, event(arn, Approval.REJECTED, group=world.group, version=1))
+
+    assert (outcome.result, outcome.reason) == ("recorded", "rejection recorded")
+    assert cloudwatch.list_metrics(Namespace=Promotion.METRIC_NAMESPACE)["Metrics"] == []
+
+
+def test_the_approver_is_read_from_last_modified_by_as_aws_describes_it():
+    """DescribeModelPackage as AWS answers it after a console approval (API reference:
+    UserContext.IamIdentity {Arn, PrincipalId, SourceIdentity})."""
+    described = {
+        "ModelPackageArn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/g/4",
+        "ModelPackageGroupName": "g",
         "ModelPackageVersion": 4,
-        "ModelPackageArn": AWS_ARN,
         "CreationTime": datetime.datetime(2026, 11, 28, tzinfo=datetime.UTC),
-        "ModelPackageStatus": "Completed",
-        "ModelPackageStatusDetails": {"ValidationStatuses": [], "ImageScanStatuses": []},
-        "ModelApprovalStatus": "Approved",
-        "InferenceSpecification": {
-            "Containers": [{"Image": "xgb:3.2-0", "ModelDataUrl": "s3://b/model.tar.gz"}],
-            "SupportedContentTypes": ["text/csv"],
-            "SupportedResponseMIMETypes": ["text/csv"],
-        },
-        "ModelMetrics": {
-            "ModelQuality": {"Statistics": {**source, "S3Uri": "s3://b/stats.json"}},
-            "Bias": {"Report": {**source, "S3Uri": "s3://b/bias.json"}},
-        },
-        "DriftCheckBaselines": {
-            "ModelDataQuality": {
-                "Statistics": {**source, "S3Uri": "s3://b/ds.json"},
-                "Constraints": {**source, "S3Uri": "s3://b/dc.json"},
+        "LastModifiedBy": {
+            "IamIdentity": {
+                "Arn": "arn:aws:sts::123456789012:assumed-role/ModelRiskApprover/bob",
+                "PrincipalId": "AROAEXAMPLE:bob",
+                "SourceIdentity": "bob@bank.com",
             }
         },
-        "ModelCard": {"ModelCardContent": "{}", "ModelCardStatus": "Approved"},
-        "LastModifiedBy": {"IamIdentity": {"Arn": CONSOLE_APPROVER}},
-        "CustomerMetadataProperties": metadata,
     }
-
-
-@pytest.mark.parametrize("may_write", [True, False])
-def test_console_approval_on_aws_is_promoted_under_the_approvers_name(
-    world, pipeline, event, may_write
-):
-    """On AWS, LastModifiedBy.IamIdentity names the console approver; moto cannot produce it,
-    so this test stubs DescribeModelPackage/UpdateModelPackage with botocore's Stubber. The
-    handler writes the name down; without permission to write, it still promotes under it."""
-    sm = world.new_client("sagemaker")
-    sent: list[dict[str, Any]] = []
-    sm.meta.events.register(
-        "provide-client-params.sagemaker.UpdateModelPackage",
-        lambda params, **_: sent.append(dict(params)),
-    )
-    with Stubber(sm) as stub:
-        stub.add_response("describe_model_package", _aws_description(INVENTORY))
-        stub.add_response("describe_model_package", _aws_description(INVENTORY))
-        if may_write:
-            stub.add_response("update_model_package", {"ModelPackageArn": AWS_ARN})
-            stamped = {**INVENTORY, Meta.APPROVED_BY: CONSOLE_APPROVER}
-            stub.add_response("describe_model_package", _aws_description(stamped))
-        else:
-            stub.add_client_error("update_model_package", "AccessDeniedException", "denied", 403)
-
-        outcome = handle_state_change(
-            event(AWS_ARN, Approval.APPROVED, group="credit-risk-xgb", version=4),
-            sagemaker=sm,
-            s3=world.s3,
-            codepipeline=pipeline.client,
-            settings=_settings(world, pipeline, groups=frozenset({"credit-risk-xgb"})),
-        )
-        stub.assert_no_pending_responses()
-
-    assert sent[0]["CustomerMetadataProperties"][Meta.APPROVED_BY] == CONSOLE_APPROVER
-    assert "ModelApprovalStatus" not in sent[0]  # the stamp never re-sends the decision
-    assert outcome.result == "started"
-    assert pipeline.executions() == [{Promotion.ARN_VARIABLE: AWS_ARN}]
-    started = world.audit().records()[-1]
-    assert started.details["approved_by"] == CONSOLE_APPROVER
-
-
-def test_last_modifier_stops_counting_as_approver_once_promotion_touched_the_version():
-    described = _aws_description(INVENTORY)
-    assert approver_of(ModelVersion.from_description(described)) == CONSOLE_APPROVER
-    promoted = {
-        **_aws_description(INVENTORY),
-        "ModelLifeCycle": {"Stage": "Staging", "StageStatus": "Deployed"},
-    }
-    version = ModelVersion.from_description(promoted)
-    assert approver_of(version) == ""
-    assert any(
-        "does not say who approved it" in p for p in promotion_problems(version, EvidencePolicy())
-    )
+    approver = recorded_approver(ModelVersion.from_description(described))
+    assert approver is not None
+    assert (approver.person, approver.is_person) == ("bob@bank.com", True)
 
 
 def test_a_promotion_that_fails_to_start_is_started_by_the_retry(world, register, pipeline, event):
@@ -369,7 +432,10 @@ def test_a_promotion_that_fails_to_start_is_started_by_the_retry(world, register
     assert len(pipeline.executions()) == 1
 
 
-def test_settings_come_from_the_environment_the_stack_sets():
+def test_settings_come_from_the_environment_the_stack_sets(config):
+    from finmlops.gates import platform_gates
+
+    GATES = platform_gates(config)  # noqa: N806
     settings = HandlerSettings.from_env(
         {
             Promotion.ENV_GROUPS: "credit-risk-xgb, fraud-xgb",
@@ -378,10 +444,12 @@ def test_settings_come_from_the_environment_the_stack_sets():
             Promotion.ENV_STATE_BUCKET: "state",
             Promotion.ENV_AUDIT_RETENTION_DAYS: "30",
             Promotion.ENV_REQUIRE_DRIFT_BASELINES: "false",
+            Promotion.ENV_GATES: gates_to_json(GATES),
             "AWS_LAMBDA_FUNCTION_NAME": "promotion-handler",
         }
     )
     assert settings.groups == {"credit-risk-xgb", "fraud-xgb"}
+    assert settings.gates == GATES
     assert settings.audit_lock is not None and settings.audit_lock.days == 30
     assert settings.policy.require_drift_baselines is False
     assert settings.actor == "promotion-handler"
@@ -412,6 +480,25 @@ def test_settings_come_from_the_environment_the_stack_sets():
             },
             Promotion.ENV_REQUIRE_DRIFT_BASELINES,
         ),
+        (
+            {
+                Promotion.ENV_GROUPS: "g",
+                Promotion.ENV_PIPELINE: "p",
+                Promotion.ENV_AUDIT_BUCKET: "a",
+                Promotion.ENV_STATE_BUCKET: "s",
+            },
+            Promotion.ENV_GATES,
+        ),
+        (
+            {
+                Promotion.ENV_GROUPS: "g",
+                Promotion.ENV_PIPELINE: "p",
+                Promotion.ENV_AUDIT_BUCKET: "a",
+                Promotion.ENV_STATE_BUCKET: "s",
+                Promotion.ENV_GATES: '[{"name": "min-auc"}]',
+            },
+            Promotion.ENV_GATES,
+        ),
     ],
 )
 def test_missing_or_bad_settings_name_the_variable(environ, field):
@@ -427,6 +514,7 @@ def test_lambda_entry_point_reads_settings_and_starts_the_promotion(
     monkeypatch.setenv(Promotion.ENV_PIPELINE, pipeline.name)
     monkeypatch.setenv(Promotion.ENV_AUDIT_BUCKET, world.audit_bucket)
     monkeypatch.setenv(Promotion.ENV_STATE_BUCKET, world.state_bucket)
+    monkeypatch.setenv(Promotion.ENV_GATES, gates_to_json(world.gates))
     handler_module._clients.cache_clear()
 
     try:
@@ -439,3 +527,20 @@ def test_lambda_entry_point_reads_settings_and_starts_the_promotion(
     assert result["result"] == "started"
     assert pipeline.executions() == [{Promotion.ARN_VARIABLE: arn}]
     assert handler_module.handler({"junk": True}, None)["result"] == "ignored"
+
+
+def test_the_handler_runs_on_the_standard_library_and_boto3_alone():
+    """The Lambda bundle carries the package without its dependencies: importing the handler
+    (gates and authorship included) must not pull in pydantic, yaml, numpy or pandas."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, finmlops.registry.handler; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'pydantic', 'yaml', 'numpy', 'pandas', 'xgboost', 'sklearn', 'moto'}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]"

@@ -1,4 +1,5 @@
-"""Promotion: the gate and the manifest, deployment history with ModelLifeCycle, rollback."""
+"""Promotion: the gate and the manifest, recording what serves, deployment history with
+ModelLifeCycle, rollback."""
 
 from __future__ import annotations
 
@@ -6,14 +7,16 @@ from typing import Any
 
 import pytest
 
-from finmlops.contracts import Approval, AuditAction, DeploymentManifest, Meta
+from finmlops.contracts import AuditAction, DeploymentManifest, Meta
 from finmlops.registry.approval import approve, reject
 from finmlops.registry.errors import InvalidInputError, RefusedError
 from finmlops.registry.promotion import record_deployment, resolve, rollback
 from finmlops.registry.versions import Lifecycle, describe_version, update_version
 
 
-def _approved(world: Any, register: Any, **kw: Any) -> str:
+def _approved(world: Any, register: Any, pipeline: Any, **kw: Any) -> str:
+    """Approved by Bob, and the approval event delivered to the handler (which records the
+    approver SageMaker recorded, the record the gate takes the approver from)."""
     arn = register(**kw)
     bob = world.bob
     approve(
@@ -22,18 +25,53 @@ def _approved(world: Any, register: Any, **kw: Any) -> str:
         world.audit(),
         arn=arn,
         reason="validated by MRM",
+        gates=world.gates,
     )
+    assert world.deliver(arn, pipeline).result == "started"
     return arn
 
 
 def _resolve(world: Any, arn: str, environment: str = "stage") -> DeploymentManifest:
-    return resolve(world.sm, world.audit(), arn=arn, environment=environment, actor="pipeline")
+    return resolve(
+        world.sm,
+        world.s3,
+        world.audit(),
+        world.history(),
+        arn=arn,
+        environment=environment,
+        actor="pipeline",
+        gates=world.gates,
+    )
+
+
+def _record(world: Any, manifest: DeploymentManifest, **kw: Any) -> Any:
+    return record_deployment(
+        world.sm,
+        world.audit(),
+        world.history(),
+        manifest=manifest,
+        actor="pipeline",
+        serving=world.sm,
+        endpoint_name=kw.pop("endpoint_name", _endpoint(world, manifest.environment)),
+        **kw,
+    )
+
+
+def _endpoint(world: Any, environment: str) -> str:
+    from finmlops.naming import names
+
+    return str(names(world.config, environment).endpoint_name)
 
 
 def _deploy(world: Any, arn: str, environment: str) -> Any:
     manifest = _resolve(world, arn, environment)
-    return record_deployment(
-        world.sm, world.audit(), world.history(), manifest=manifest, actor="pipeline"
+    world.serve(environment, arn)
+    return _record(world, manifest)
+
+
+def _rollback(world: Any, reason: str = "alarm", actor: str = "ops") -> Any:
+    return rollback(
+        world.sm, world.audit(), world.history(), environment="prod", actor=actor, reason=reason
     )
 
 
@@ -43,8 +81,8 @@ def _lifecycle(world: Any, arn: str) -> Lifecycle | None:
     return Lifecycle(shown.stage, shown.status) if shown else None
 
 
-def test_resolve_turns_the_approved_version_into_a_reproducible_manifest(world, register):
-    arn = _approved(world, register)
+def test_resolve_turns_the_approved_version_into_a_reproducible_manifest(world, register, pipeline):
+    arn = _approved(world, register, pipeline)
     version = describe_version(world.sm, arn)
 
     manifest = _resolve(world, arn, "stage")
@@ -55,15 +93,17 @@ def test_resolve_turns_the_approved_version_into_a_reproducible_manifest(world, 
     assert manifest.model_data_url == version.model_data_url
     assert manifest.data_fingerprint == "sha256:4f2c0d"
     assert manifest.environment == "stage"
-    assert manifest.approval.approved_by == world.bob.arn
-    assert manifest.approval.approved_at == version.metadata[Meta.APPROVED_AT]
+    # The approver SageMaker recorded, as the handler observed it; never metadata.
+    assert world.bob.name in manifest.approval.approved_by
+    assert world.bob.arn in manifest.approval.approved_by
+    assert manifest.approval.approved_at.startswith(str(version.last_modified_at.year))
     assert "validated by MRM" in manifest.approval.reason
     assert manifest.extra[Meta.GIT_COMMIT] == "0123abc"
     assert DeploymentManifest.from_json(manifest.to_json()) == manifest
     assert world.audit_actions()[-1] == AuditAction.PROMOTION_RESOLVED
 
 
-def test_gate_refuses_a_version_that_is_not_approved(world, register):
+def test_gate_refuses_a_version_that_is_not_approved(world, register, pipeline):
     arn = register()
     with pytest.raises(RefusedError) as refused:
         _resolve(world, arn)
@@ -71,18 +111,33 @@ def test_gate_refuses_a_version_that_is_not_approved(world, register):
     assert world.audit_actions() == [AuditAction.PROMOTION_REFUSED]
 
 
-def test_gate_refuses_a_version_approved_by_its_author_outside_the_cli(world, register):
+def test_gate_refuses_a_version_approved_by_its_author_outside_the_cli(world, register, pipeline):
     arn = register()
     world.console_approve(arn, world.alice)
+    assert world.deliver(arn, pipeline).result == "refused"  # the handler observed no approval
     with pytest.raises(RefusedError) as refused:
         _resolve(world, arn, "prod")
-    assert any("segregation of duties" in p for p in refused.value.problems)
-    [record] = world.audit().records()
+    assert refused.value.problems[0].startswith("approval: no approval-observed audit record")
+    record = world.audit().records()[-1]
     assert (record.action, record.environment) == (AuditAction.PROMOTION_REFUSED, "prod")
+    assert record.details["approval_record"] == "none"
 
 
-def test_gate_refuses_an_approved_version_whose_evidence_was_removed(world, register):
-    arn = _approved(world, register)
+def test_gate_refuses_an_approval_observed_before_a_rejection(world, register, pipeline):
+    arn = _approved(world, register, pipeline)
+    bob = world.bob
+    reject(bob.client("sagemaker"), bob.client("sts"), world.audit(), arn=arn, reason="bias")
+    world.console_approve(arn, world.bob)  # the console lets a rejected version be approved
+    assert world.deliver(arn, pipeline, event_id="evt-2").result == "duplicate"
+
+    with pytest.raises(RefusedError) as refused:
+        _resolve(world, arn, "stage")
+
+    assert "followed by a rejection" in refused.value.problems[0]
+
+
+def test_gate_refuses_an_approved_version_whose_evidence_was_removed(world, register, pipeline):
+    arn = _approved(world, register, pipeline)
     update_version(world.sm, arn, remove_metadata=(Meta.MODEL_ID, Meta.OWNER))
     with pytest.raises(RefusedError) as refused:
         _resolve(world, arn)
@@ -92,10 +147,10 @@ def test_gate_refuses_an_approved_version_whose_evidence_was_removed(world, regi
     )
 
 
-def test_gate_refuses_a_version_whose_artifacts_changed_after_approval(world, register):
+def test_gate_refuses_a_version_whose_artifacts_changed_after_approval(world, register, pipeline):
     """UpdateModelPackage can replace the inference specification, and IAM cannot tell that part
     of a request apart (ADR 0008): the gate compares with the approval's audit record."""
-    arn = _approved(world, register)
+    arn = _approved(world, register, pipeline)
     (approval,) = [r for r in world.audit().records() if r.action == AuditAction.APPROVE]
     swapped = dict(world.describe(arn)["InferenceSpecification"])
     swapped["Containers"] = [{**swapped["Containers"][0], "Image": "attacker/image:latest"}]
@@ -113,50 +168,93 @@ def test_gate_refuses_a_version_whose_artifacts_changed_after_approval(world, re
 
 
 def test_a_console_approval_is_bound_by_the_handlers_record_before_the_pipeline_starts(
-    world, register, pipeline, event
+    world, register, pipeline
 ):
     """A console approval has no approve record: until the approval event reaches the handler,
-    nothing says what was approved, and the gate refuses. The handler writes its
+    nothing says who approved or what, and the gate refuses. The handler writes its
     approval-observed record before it starts the pipeline, and the gate checks against it."""
-    from finmlops.registry.handler import HandlerSettings, handle_state_change
-
     arn = register()
-    world.console_approve(arn, world.bob)
+    world.console_approve(arn, world.approver())
     with pytest.raises(RefusedError) as refused:
         _resolve(world, arn, "stage")
-    assert refused.value.problems[0].startswith("approval: no audit record binds this approval")
+    assert refused.value.problems[0].startswith("approval: no approval-observed audit record")
 
-    settings = HandlerSettings(
-        groups=frozenset({world.group}),
-        pipeline_name=pipeline.name,
-        audit_bucket=world.audit_bucket,
-        state_bucket=world.state_bucket,
-    )
-    outcome = handle_state_change(
-        event(arn, Approval.APPROVED, group=world.group, version=1),
-        sagemaker=world.sm,
-        s3=world.s3,
-        codepipeline=pipeline.client,
-        settings=settings,
-    )
-    assert outcome.result == "started"
+    assert world.deliver(arn, pipeline).result == "started"
     actions = world.audit_actions()
     observed = actions.index(AuditAction.APPROVAL_OBSERVED)
     assert observed < actions.index(AuditAction.PROMOTION_STARTED)
     (record,) = [r for r in world.audit().records() if r.action == AuditAction.APPROVAL_OBSERVED]
 
-    _resolve(world, arn, "stage")
-    assert world.audit().records()[-1].details["artifacts_checked_against"] == record.record_id
+    manifest = _resolve(world, arn, "stage")
+    resolved = world.audit().records()[-1]
+    assert resolved.details["artifacts_checked_against"] == record.record_id
+    assert resolved.details["approval_record"] == record.record_id
+    assert manifest.extra["approval-record"] == record.record_id
 
 
-def test_unknown_environment_is_named(world, register):
-    arn = _approved(world, register)
+def test_resolve_refuses_a_version_older_than_the_one_the_environment_runs(
+    world, register, pipeline
+):
+    older, newer = _approved(world, register, pipeline), _approved(world, register, pipeline)
+    _deploy(world, newer, "prod")
+
+    with pytest.raises(RefusedError) as refused:
+        _resolve(world, older, "prod")
+
+    assert refused.value.problems == (
+        "ordering: prod runs version 2, newer than version 1; go back with "
+        "`finmlops promote rollback`",
+    )
+    assert world.audit().records()[-1].details["rules"] == "ordering"
+    _resolve(world, older, "stage")  # stage runs nothing newer
+
+
+def test_record_refuses_an_endpoint_that_serves_another_package_and_changes_nothing(
+    world, register, pipeline
+):
+    """CloudFormation may report success while SageMaker's automatic rollback left the endpoint
+    on its previous config: only what the endpoint serves counts."""
+    first, second = _approved(world, register, pipeline), _approved(world, register, pipeline)
+    _deploy(world, first, "prod")
+    manifest = _resolve(world, second, "prod")  # deployed... but the endpoint still serves first
+    history_before = world.history().entries("prod")
+
+    with pytest.raises(RefusedError) as refused:
+        _record(world, manifest)
+
+    (problem,) = refused.value.problems
+    assert problem == (
+        f"serving: endpoint {_endpoint(world, 'prod')} serves {first}, not {second} of the manifest"
+    )
+    assert world.history().entries("prod") == history_before
+    assert _lifecycle(world, second) is None
+    record = world.audit().records()[-1]
+    assert (record.action, record.actor, record.details["rules"]) == (
+        AuditAction.DEPLOY_REFUSED, "pipeline", "serving",
+    )  # fmt: skip
+
+
+def test_record_refuses_when_the_endpoint_does_not_exist(world, register, pipeline):
+    arn = _approved(world, register, pipeline)
+    manifest = _resolve(world, arn, "stage")
+    with pytest.raises(RefusedError) as refused:
+        _record(world, manifest)
+    assert refused.value.problems == (
+        f"serving: endpoint {_endpoint(world, 'stage')} does not exist",
+    )
+    assert world.history().entries("stage") == []
+
+
+def test_unknown_environment_is_named(world, register, pipeline):
+    arn = _approved(world, register, pipeline)
     with pytest.raises(InvalidInputError, match="environment: 'qa'"):
         _resolve(world, arn, "qa")
 
 
-def test_deploying_to_stage_then_prod_moves_the_version_through_the_lifecycle(world, register):
-    arn = _approved(world, register)
+def test_deploying_to_stage_then_prod_moves_the_version_through_the_lifecycle(
+    world, register, pipeline
+):
+    arn = _approved(world, register, pipeline)
 
     _deploy(world, arn, "stage")
     assert _lifecycle(world, arn) == Lifecycle("Staging", "Deployed")
@@ -173,15 +271,17 @@ def test_deploying_to_stage_then_prod_moves_the_version_through_the_lifecycle(wo
     ]
 
 
-def test_a_new_version_in_stage_replaces_the_old_one_there_but_not_in_prod(world, register):
-    first = _approved(world, register)
+def test_a_new_version_in_stage_replaces_the_old_one_there_but_not_in_prod(
+    world, register, pipeline
+):
+    first = _approved(world, register, pipeline)
     _deploy(world, first, "stage")
-    second = _approved(world, register)
+    second = _approved(world, register, pipeline)
     _deploy(world, second, "stage")
     assert _lifecycle(world, first) == Lifecycle("Staging", "Replaced")
 
     _deploy(world, second, "prod")
-    third = _approved(world, register)
+    third = _approved(world, register, pipeline)
     _deploy(world, third, "stage")
 
     assert _lifecycle(world, second) == Lifecycle("Production", "Deployed")
@@ -189,37 +289,32 @@ def test_a_new_version_in_stage_replaces_the_old_one_there_but_not_in_prod(world
     assert world.history().current("stage").replaces == second
 
 
-def test_recording_the_same_deployment_twice_adds_one_entry(world, register):
-    arn = _approved(world, register)
+def test_recording_the_same_deployment_twice_adds_one_entry(world, register, pipeline):
+    arn = _approved(world, register, pipeline)
     manifest = _resolve(world, arn, "stage")
+    world.serve("stage", arn)
     for _ in range(2):
-        record_deployment(
-            world.sm, world.audit(), world.history(), manifest=manifest, actor="pipeline"
-        )
+        _record(world, manifest)
     assert len(world.history().entries("stage")) == 1
     assert world.audit_actions().count(AuditAction.DEPLOY) == 1
 
 
-def test_a_caller_without_registry_rights_records_history_and_audit_only(world, register):
-    arn = _approved(world, register)
+def test_a_caller_without_registry_rights_records_history_and_audit_only(world, register, pipeline):
+    arn = _approved(world, register, pipeline)
     manifest = _resolve(world, arn, "stage")
+    world.serve("stage", arn)
     before = _lifecycle(world, arn)
-    entry = record_deployment(
-        world.sm,
-        world.audit(),
-        world.history(),
-        manifest=manifest,
-        actor="pipeline",
-        lifecycle=False,
-    )
+    entry = _record(world, manifest, lifecycle=False)
     assert world.history().current("stage") == entry
     assert _lifecycle(world, arn) == before
     deploy = [r for r in world.audit().records() if r.action == AuditAction.DEPLOY]
     assert deploy[-1].details["registry_lifecycle"] == "not updated by this caller"
 
 
-def test_rollback_redeploys_the_previous_approved_version_with_an_audit_record(world, register):
-    first, second = _approved(world, register), _approved(world, register)
+def test_rollback_redeploys_the_previous_approved_version_with_an_audit_record(
+    world, register, pipeline
+):
+    first, second = _approved(world, register, pipeline), _approved(world, register, pipeline)
     _deploy(world, first, "prod")
     _deploy(world, second, "prod")
 
@@ -246,41 +341,45 @@ def test_rollback_redeploys_the_previous_approved_version_with_an_audit_record(w
     assert entry.audit_record == record.record_id
 
 
-def test_rolling_back_twice_goes_back_to_the_rolled_back_version(world, register):
-    first, second = _approved(world, register), _approved(world, register)
-    _deploy(world, first, "prod")
-    _deploy(world, second, "prod")
-    for _ in range(2):
-        rollback(
-            world.sm, world.audit(), world.history(), environment="prod", actor="ops", reason="flip"
-        )
-    assert world.history().current("prod").manifest.model_package_arn == second
+def test_a_second_rollback_goes_further_back_never_forward(world, register, pipeline):
+    first, second, third = (_approved(world, register, pipeline) for _ in range(3))
+    for arn in (first, second, third):
+        _deploy(world, arn, "prod")
+
+    assert _rollback(world).manifest.model_package_arn == second
+    assert _rollback(world).manifest.model_package_arn == first
+    with pytest.raises(RefusedError) as refused:
+        _rollback(world)
+
+    assert refused.value.problems == (
+        "rollback: no good version ran in prod before version 1 (one never rolled back there "
+        "and still Approved)",
+        "version 2 was rolled back in prod",
+        "version 3 was rolled back in prod",
+    )
+    assert world.history().current("prod").manifest.model_package_arn == first
 
 
 @pytest.mark.parametrize("deployments", [0, 1])
-def test_rollback_without_an_earlier_version_is_refused_and_recorded(world, register, deployments):
-    arn = _approved(world, register)
+def test_rollback_without_an_earlier_version_is_refused_and_recorded(
+    world, register, pipeline, deployments
+):
+    arn = _approved(world, register, pipeline)
     for _ in range(deployments):
         _deploy(world, arn, "prod")
     before = world.history().entries("prod")
 
     with pytest.raises(RefusedError) as refused:
-        rollback(
-            world.sm,
-            world.audit(),
-            world.history(),
-            environment="prod",
-            actor="ops",
-            reason="alarm",
-        )
+        _rollback(world)
 
+    assert refused.value.problems[0].startswith("rollback: no")
     assert "prod" in refused.value.problems[0]
     assert world.history().entries("prod") == before
     assert world.audit_actions()[-1] == AuditAction.ROLLBACK_REFUSED
 
 
-def test_rollback_skips_versions_rejected_since_they_ran(world, register):
-    first, second = _approved(world, register), _approved(world, register)
+def test_rollback_skips_versions_rejected_since_they_ran(world, register, pipeline):
+    first, second = _approved(world, register, pipeline), _approved(world, register, pipeline)
     _deploy(world, first, "prod")
     _deploy(world, second, "prod")
     bob = world.bob
@@ -293,14 +392,7 @@ def test_rollback_skips_versions_rejected_since_they_ran(world, register):
     )
 
     with pytest.raises(RefusedError) as refused:
-        rollback(
-            world.sm,
-            world.audit(),
-            world.history(),
-            environment="prod",
-            actor="ops",
-            reason="alarm",
-        )
+        _rollback(world)
 
     assert "version 1 ran before but is now Rejected" in refused.value.problems
 

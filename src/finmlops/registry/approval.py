@@ -3,25 +3,30 @@
 Order of writes: the audit record of the decision first, then the registry. A registry write that
 fails after its record is followed by a `decision-not-applied` record, so the trail never claims a
 change that did not happen without saying so. A refusal writes only its audit record.
+
+Who approves is what AWS says: `sts:GetCallerIdentity` here, before anything is written, and
+SageMaker's `LastModifiedBy` of the status change, which the approval-event handler reads and
+binds in its `approval-observed` record (the record the promotion gate trusts, ADR 0014). The
+caller's ARN names a person only through its session name, which the approver role's trust policy
+forces to equal the IAM user name and the source identity (`registry.identity`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from finmlops.contracts import Approval, AuditAction, AuditRecord, Meta
 from finmlops.registry.audit import AuditTrail
 from finmlops.registry.errors import InvalidInputError, RefusedError
-from finmlops.registry.evidence import (
-    EvidencePolicy,
-    evidence_references,
-    missing_evidence,
-    segregation_problems,
-)
+from finmlops.registry.evidence import EvidencePolicy, evidence_references, judge, rules_of
+from finmlops.registry.gatecheck import PlatformGate
+from finmlops.registry.identity import Identity, dump_identities
 from finmlops.registry.versions import ModelVersion, describe_version, update_version
 
 if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
     from mypy_boto3_sagemaker import SageMakerClient
     from mypy_boto3_sts import STSClient
 
@@ -59,7 +64,7 @@ def _refuse(
     actor: str,
     reason: str,
     what: str,
-    problems: list[str],
+    problems: Sequence[str],
     details: dict[str, str],
 ) -> RefusedError:
     audit.append(
@@ -69,9 +74,14 @@ def _refuse(
         reason=reason,
         evidence=evidence_references(version),
         previous_state=version.state(),
-        details={**details, "requested": what, "problems": "; ".join(problems)},
+        details={
+            **details,
+            "requested": what,
+            "problems": "; ".join(problems),
+            "rules": ", ".join(rules_of(problems)),
+        },
     )
-    return RefusedError(f"{what} of {version.label}", problems)
+    return RefusedError(f"{what} of {version.label} by {actor}", problems)
 
 
 def _apply(
@@ -106,20 +116,7 @@ def _apply(
         raise
 
 
-def approve(
-    sm: SageMakerClient,
-    sts: STSClient,
-    audit: AuditTrail,
-    *,
-    arn: str,
-    reason: str,
-    policy: EvidencePolicy | None = None,
-) -> Decision:
-    """Approve a version, or raise RefusedError listing every reason (and change nothing)."""
-    policy = policy or EvidencePolicy()
-    reason = check_reason(reason)
-    approver = caller_identity(sts)
-    version = describe_version(sm, arn)
+def status_problems(version: ModelVersion) -> list[str]:
     problems: list[str] = []
     if version.status == Approval.APPROVED:
         problems.append(f"status: already {Approval.APPROVED}")
@@ -129,14 +126,37 @@ def approve(
         )
     if version.package_status and version.package_status != "Completed":
         problems.append(f"package status: {version.package_status}, not Completed")
-    problems.extend(segregation_problems(version, approver))
-    problems.extend(missing_evidence(version, policy))
-    details = {"policy": policy.describe()}
+    return problems
+
+
+def approve(
+    sm: SageMakerClient,
+    sts: STSClient,
+    audit: AuditTrail,
+    *,
+    arn: str,
+    reason: str,
+    gates: Sequence[PlatformGate],
+    policy: EvidencePolicy | None = None,
+    s3: S3Client | None = None,
+) -> Decision:
+    """Approve a version, or raise RefusedError listing every reason (and change nothing).
+    `gates` are the platform's in force; `s3` reads the version's recorded metrics (default: the
+    audit trail's client)."""
+    policy = policy or EvidencePolicy()
+    s3 = s3 or audit.s3
+    reason = check_reason(reason)
+    actor = caller_identity(sts)
+    approver = Identity.from_caller_arn(actor)
+    version = describe_version(sm, arn)
+    judgement = judge(sm, s3, audit, version, approver=approver, policy=policy, gates=gates)
+    problems = status_problems(version) + list(judgement.problems)
+    details = judgement.details(policy, gates, approver)
     if problems:
         raise _refuse(
             audit,
             version=version,
-            actor=approver,
+            actor=actor,
             reason=reason,
             what="approval",
             problems=problems,
@@ -145,20 +165,17 @@ def approve(
 
     record = audit.append(
         AuditAction.APPROVE,
-        approver,
+        actor,
         version=version,
         reason=reason,
         evidence=evidence_references(version),
         previous_state=version.state(),
         details=details,
     )
-    approval = {
-        Meta.APPROVED_BY: approver,
-        Meta.APPROVED_AT: record.at,
-        Meta.APPROVAL_REASON: reason,
-    }
+    # For people reading the registry; no check reads these (the approver is what AWS records).
+    approval = {Meta.APPROVED_BY: actor, Meta.APPROVED_AT: record.at, Meta.APPROVAL_REASON: reason}
     _apply(sm, audit, record=record, version=version, status=Approval.APPROVED, metadata=approval)
-    return Decision(version, Approval.APPROVED, approver, record)
+    return Decision(version, Approval.APPROVED, actor, record)
 
 
 def reject(
@@ -169,8 +186,8 @@ def reject(
     arn: str,
     reason: str,
 ) -> Decision:
-    """Reject a version (also revokes an approval). The approval keys are removed, so a later
-    approval in the console cannot pass the gate on the earlier approver's name."""
+    """Reject a version (also revokes an approval). Anyone allowed to change the status may
+    reject: stopping a version needs no independence. The approval keys are removed."""
     reason = check_reason(reason)
     actor = caller_identity(sts)
     version = describe_version(sm, arn)
@@ -183,7 +200,7 @@ def reject(
             reason=reason,
             what="rejection",
             problems=problems,
-            details={},
+            details={"caller": dump_identities([Identity.from_caller_arn(actor)])},
         )
     record = audit.append(
         AuditAction.REJECT,
@@ -204,4 +221,4 @@ def reject(
     return Decision(version, Approval.REJECTED, actor, record)
 
 
-__all__ = ["Decision", "approve", "caller_identity", "check_reason", "reject"]
+__all__ = ["Decision", "approve", "caller_identity", "check_reason", "reject", "status_problems"]

@@ -11,24 +11,29 @@ from typing import TYPE_CHECKING, Any
 
 from finmlops.cli import Context, ExitCode, UsageError, add_leaf, table, write_file
 from finmlops.config import SERVING_ENVIRONMENTS
-from finmlops.contracts import Promotion
+from finmlops.contracts import Approval, AuditAction, Promotion
 from finmlops.registry.approval import Decision, approve, caller_identity, reject
 from finmlops.registry.audit import AuditFilter, AuditTrail, to_csv, to_json
+from finmlops.registry.authorship import is_execution_arn
 from finmlops.registry.evidence import (
     EvidencePolicy,
-    approver_of,
+    deployability_problems,
     evidence_references,
+    judge,
     missing_evidence,
-    promotion_problems,
     read_metrics,
 )
+from finmlops.registry.gatecheck import PlatformGate
+from finmlops.registry.identity import Identity, load_identities
 from finmlops.registry.promotion import (
     Deployment,
     DeploymentHistory,
+    observed_approval,
     read_manifest,
     record_deployment,
     resolve,
     rollback,
+    serving_now,
 )
 from finmlops.registry.storage import ObjectLock, iso
 from finmlops.registry.versions import (
@@ -94,6 +99,13 @@ def _policy(ctx: Context) -> EvidencePolicy:
     return EvidencePolicy(require_drift_baselines=not ctx.args.drift_baselines_optional)
 
 
+def _gates(ctx: Context) -> tuple[PlatformGate, ...]:
+    """The gates of the platform config in force (config `gates:`)."""
+    from finmlops.gates import platform_gates
+
+    return platform_gates(ctx.config())
+
+
 def _tooling_bucket(ctx: Context, given: str | None, kind: str) -> str:
     if given:
         return given
@@ -119,7 +131,28 @@ def _history(ctx: Context) -> DeploymentHistory:
 # --------------------------------------------------------------------------- registry
 
 
-def _version_data(version: ModelVersion, policy: EvidencePolicy) -> dict[str, Any]:
+def _registered_by(version: ModelVersion) -> str:
+    """Who registered the version, as SageMaker recorded it (the full authorship: `show`)."""
+    if is_execution_arn(version.generated_by):
+        return f"pipeline execution {version.generated_by.rsplit('/', 1)[-1]}"
+    creator = Identity.from_user_context(version.created_by, "CreatedBy")
+    return creator.person or creator.arn if creator else ""
+
+
+def _approvers(audit: AuditTrail, group: str) -> dict[str, str]:
+    """Version ARN -> the approver the handler observed (what the promotion gate trusts)."""
+    found: dict[str, str] = {}
+    where = AuditFilter(group=group, actions=frozenset({AuditAction.APPROVAL_OBSERVED}))
+    for record in audit.records(where):
+        who = load_identities(record.details.get("approver", ""), record.record_id)
+        if who:
+            found[record.model_package_arn] = who[0].person or who[0].arn
+    return found
+
+
+def _version_data(
+    version: ModelVersion, policy: EvidencePolicy, approved_by: str = ""
+) -> dict[str, Any]:
     lifecycle = asdict(version.lifecycle) if version.lifecycle else None
     return {
         "arn": version.arn,
@@ -128,8 +161,9 @@ def _version_data(version: ModelVersion, policy: EvidencePolicy) -> dict[str, An
         "status": version.status,
         "package_status": version.package_status,
         "created_at": iso(version.created_at) if version.created_at else "",
-        "registered_by": list(version.registered_by),
-        "approved_by": approver_of(version),
+        "registered_by": _registered_by(version),
+        "generated_by": version.generated_by,
+        "approved_by": approved_by,
         "approval_description": version.approval_description,
         "lifecycle": lifecycle,
         "image_uri": version.image_uri,
@@ -157,14 +191,16 @@ def _registry_list(ctx: Context) -> int:
     sm = ctx.client("sagemaker")
     policy = _policy(ctx)
     groups = [ctx.args.group] if ctx.args.group else [g.name for g in list_groups(sm)]
+    audit = _audit(ctx)
     found: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
     for group in groups:
         versions = list_versions(sm, group, ctx.args.status)
         if not versions:
             rows.append({"group": group})
+        approvers = _approvers(audit, group) if versions else {}
         for version in versions:
-            data = _version_data(version, policy)
+            data = _version_data(version, policy, approvers.get(version.arn, ""))
             if ctx.args.metrics:
                 data["metrics"] = _metrics(ctx, version)
             found.append(data)
@@ -172,7 +208,7 @@ def _registry_list(ctx: Context) -> int:
             rows.append(
                 {
                     **data,
-                    "registered": ", ".join(version.registered_by),
+                    "registered": data["registered_by"],
                     "stage": _lifecycle_text(version),
                     "evidence_state": _evidence_text(data["missing_evidence"]),
                     "metrics_text": " ".join(f"{k}={v:.4g}" for k, v in shown),
@@ -198,25 +234,46 @@ def _registry_show(ctx: Context) -> int:
     sm = ctx.client("sagemaker")
     version = find_version(sm, ctx.args.version, _default_group(ctx, ctx.args.version))
     policy = _policy(ctx)
-    data = _version_data(version, policy)
-    data["promotion_problems"] = promotion_problems(version, policy)
+    audit = _audit(ctx)
+    observed, unobserved = observed_approval(audit, version)
+    approver = observed.approver if observed else None
+    judgement = judge(
+        sm, ctx.client("s3"), audit, version, approver=approver, policy=policy, gates=_gates(ctx)
+    )
+    data = _version_data(version, policy, approver.label() if approver else "")
+    authors = judgement.authorship.authors
+    data["authors"] = [a.to_record() for a in authors.identities]
+    data["authors_unknown"] = list(authors.unknown)
+    data["gate_values"] = dict(judgement.gates.values)
+    data["build_gates"] = dict(judgement.gates.build_thresholds)
+    problems = list(judgement.problems) + deployability_problems(version)
+    if version.status == Approval.APPROVED:
+        problems = unobserved + problems
+    data["promotion_problems"] = problems
     data["metrics"] = {} if ctx.args.no_metrics else _metrics(ctx, version)
     lines = [
         f"{version.label}  {version.status}  ({version.package_status})",
         f"  arn:            {version.arn}",
         f"  created:        {data['created_at'] or '-'}",
-        f"  registered by:  {', '.join(version.registered_by) or '-'}",
+        f"  registered by:  {data['registered_by'] or '-'}",
         f"  approved by:    {data['approved_by'] or '-'}",
         f"  approval:       {version.approval_description or '-'}",
         f"  lifecycle:      {_lifecycle_text(version) or '-'}",
         f"  image:          {version.image_uri or '-'}",
         f"  model data:     {version.model_data_url or '-'}",
+        "authors (who recorded each):",
+        *[f"  {a.label()}" for a in authors.identities],
+        *[f"  unknown: {why}" for why in authors.unknown],
+        "gates (the platform's, re-checked):",
+        *[f"  {line}" for line in judgement.gates.details(_gates(ctx)).values()],
         "evidence:",
     ]
     lines += [f"  {name}: {ref}" for name, ref in data["evidence"].items()] or ["  (none)"]
     missing = data["missing_evidence"]
     lines.append("missing evidence:" if missing else "missing evidence: none")
     lines += [f"  - {m}" for m in missing]
+    lines.append("would be refused:" if problems else "would be refused: no")
+    lines += [f"  - {p}" for p in problems]
     if data["metrics"]:
         lines.append("model quality metrics:")
         lines += [f"  {k} = {v:.6g}" for k, v in data["metrics"].items()]
@@ -258,11 +315,13 @@ def _decide(ctx: Context, decide: Callable[[Any, str], Decision]) -> int:
 
 def _registry_approve(ctx: Context) -> int:
     audit = _audit(ctx)
-    sts = ctx.client("sts")
-    policy = _policy(ctx)
+    sts, s3 = ctx.client("sts"), ctx.client("s3")
+    policy, gates = _policy(ctx), _gates(ctx)
     return _decide(
         ctx,
-        lambda sm, arn: approve(sm, sts, audit, arn=arn, reason=ctx.args.reason, policy=policy),
+        lambda sm, arn: approve(
+            sm, sts, audit, arn=arn, reason=ctx.args.reason, gates=gates, policy=policy, s3=s3
+        ),
     )
 
 
@@ -308,7 +367,7 @@ def _registry_history(ctx: Context) -> int:
                 "at": iso(version.created_at) if version.created_at else "",
                 "version": version.version,
                 "event": "registered",
-                "who": ", ".join(version.registered_by),
+                "who": _registered_by(version),
                 "detail": version.description,
                 "environment": "",
             }
@@ -354,14 +413,20 @@ def register_registry(commands: Subparsers, common: argparse.ArgumentParser) -> 
     p.add_argument("--status", choices=["PendingManualApproval", "Approved", "Rejected"])
     p.add_argument("--metrics", action="store_true", help="read model quality metrics from S3")
     _policy_option(p)
+    _store_options(p)
 
     p = add_leaf(
-        sub, common, "show", "one version's evidence, metadata and metrics", _registry_show
+        sub,
+        common,
+        "show",
+        "one version's authors, gates, evidence, metadata and metrics",
+        _registry_show,
     )
     p.add_argument("version", help="ARN, GROUP/VERSION, or a version number of --group")
     p.add_argument("--no-metrics", action="store_true", help="do not read metrics from S3")
     _group_option(p)
     _policy_option(p)
+    _store_options(p)
 
     for name, run, what in (
         ("approve", _registry_approve, "approve a version (checks evidence and segregation)"),
@@ -418,6 +483,7 @@ def _deployment_row(entry: Deployment) -> dict[str, Any]:
 def _promote_status(ctx: Context) -> int:
     history = _history(ctx)
     environments = [ctx.args.environment] if ctx.args.environment else list(SERVING_ENVIRONMENTS)
+    serving = serving_now(ctx.client("sagemaker"), history, environments)
     rows: list[dict[str, Any]] = []
     for environment in environments:
         entries = history.entries(environment)
@@ -426,18 +492,24 @@ def _promote_status(ctx: Context) -> int:
         elif entries:
             row = _deployment_row(entries[-1])
             row["deployments"] = len(entries)
+            now = serving[environment]
+            row["registry_status"] = now.status
+            row["warning"] = now.warning()
             rows.append(row)
         else:
             rows.append({"environment": environment, "version": None})
     columns = [
         ("environment", "ENV"),
         ("version", "VERSION"),
+        ("registry_status", "STATUS"),
         ("action", "ACTION"),
         ("at", "SINCE"),
         ("actor", "BY"),
         ("model_package_arn", "MODEL PACKAGE"),
     ]
-    ctx.emit({"deployments": rows}, table(rows, columns))
+    warnings = [now.warning() for now in serving.values() if now.rejected]
+    text = "\n".join([table(rows, columns), *(f"WARNING: {w}" for w in warnings)])
+    ctx.emit({"deployments": rows, "warnings": warnings}, text)
     return ExitCode.OK
 
 
@@ -450,10 +522,13 @@ def _promote_resolve(ctx: Context) -> int:
     actor = caller_identity(ctx.client("sts"))
     manifest = resolve(
         sm,
+        ctx.client("s3"),
         _audit(ctx),
+        _history(ctx),
         arn=arn,
         environment=ctx.args.environment,
         actor=actor,
+        gates=_gates(ctx),
         policy=_policy(ctx),
     )
     if ctx.args.out:
@@ -474,12 +549,16 @@ def _promote_record(ctx: Context) -> int:
     manifest = read_manifest(text, str(path))
     actor = caller_identity(ctx.client("sts"))
     registry = ctx.client_as("sagemaker", ctx.args.registry_role_arn, "lifecycle")
+    serving = ctx.client_as("sagemaker", ctx.args.serving_role_arn, "serving-check")
+    endpoint = ctx.args.endpoint_name or _endpoint_name(ctx, manifest.environment)
     entry = record_deployment(
         registry,
         _audit(ctx),
         _history(ctx),
         manifest=manifest,
         actor=actor,
+        serving=serving,
+        endpoint_name=endpoint,
         reason=ctx.args.reason or "",
         lifecycle=not ctx.args.no_lifecycle,
     )
@@ -489,6 +568,14 @@ def _promote_record(ctx: Context) -> int:
         f"({entry.action} {entry.at})",
     )
     return ExitCode.OK
+
+
+def _endpoint_name(ctx: Context, environment: str) -> str:
+    from finmlops.naming import Names
+
+    if environment not in SERVING_ENVIRONMENTS:
+        raise UsageError(f"--manifest: environment {environment!r} serves no endpoint")
+    return Names(ctx.config(), environment).endpoint_name
 
 
 def _promote_rollback(ctx: Context) -> int:
@@ -528,7 +615,13 @@ def register_promote(commands: Subparsers, common: argparse.ArgumentParser) -> N
     parser.set_defaults(parser=parser)
     sub = parser.add_subparsers(title="promote commands", metavar="COMMAND")
 
-    p = add_leaf(sub, common, "status", "what runs in each environment", _promote_status)
+    p = add_leaf(
+        sub,
+        common,
+        "status",
+        "what runs in each environment, flagging a rejected version that still serves",
+        _promote_status,
+    )
     p.add_argument("--environment", choices=SERVING_ENVIRONMENTS)
     p.add_argument("--all", action="store_true", help="every deployment, not just the current")
     _store_options(p, state=True)
@@ -549,7 +642,7 @@ def register_promote(commands: Subparsers, common: argparse.ArgumentParser) -> N
     p.add_argument("--out", type=Path, help="manifest file to write (default: print it)")
     _group_option(p)
     _policy_option(p)
-    _store_options(p)
+    _store_options(p, state=True)
 
     p = add_leaf(
         sub,
@@ -560,6 +653,17 @@ def register_promote(commands: Subparsers, common: argparse.ArgumentParser) -> N
     )
     p.add_argument("--manifest", type=Path, required=True, help="the manifest that was deployed")
     p.add_argument("--reason", help="note kept with the deployment")
+    p.add_argument(
+        "--endpoint-name",
+        help="the endpoint that must serve the manifest's package (default: the config's "
+        "endpoint of the manifest's environment)",
+    )
+    p.add_argument(
+        "--serving-role-arn",
+        metavar="ARN",
+        help="assume this role to read the endpoint in its account (DescribeEndpoint, "
+        "DescribeEndpointConfig, DescribeModel); default: your own credentials",
+    )
     lifecycle = p.add_mutually_exclusive_group()
     _registry_role_option(lifecycle)
     lifecycle.add_argument(

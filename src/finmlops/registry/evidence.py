@@ -1,24 +1,31 @@
 """The evidence gate and segregation of duties: what a version needs before approval and promotion.
 
-The approve command and the promotion gate run the same functions, so an approval made in the
-console cannot skip a check the CLI would have made.
+The approve command, the approval-event handler and the promotion gate run the same `judge`, so
+an approval made in the console cannot skip a check the CLI would have made: the version's
+authors and the approver as AWS recorded them (`registry.authorship`, `registry.identity`), its
+evidence, and the platform's gates (`registry.gatecheck`).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from finmlops.contracts import Approval, Meta
+from finmlops.contracts import Meta
+from finmlops.registry.audit import AuditTrail
+from finmlops.registry.authorship import Authorship, resolve_authorship
+from finmlops.registry.gatecheck import GateCheck, PlatformGate, check_gates
+from finmlops.registry.identity import Identity, dump_identities
 from finmlops.registry.versions import ModelVersion
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sagemaker import SageMakerClient
 
 
 @dataclass(frozen=True)
@@ -148,95 +155,65 @@ def deployed_artifacts(version: ModelVersion) -> dict[str, str]:
     return {key: value for key, value in values.items() if value}
 
 
-@dataclass(frozen=True)
-class Principal:
-    """Who an identity string stands for: an IAM user, a role, a role session, or a plain name."""
-
-    account: str
-    role: str
-    person: str
-
-
-def parse_principal(identity: str) -> Principal:
-    text = identity.strip()
-    parts = text.split(":", 5)
-    if not text.startswith("arn:") or len(parts) < 6:
-        return Principal(account="", role="", person=text)
-    account, resource = parts[4], parts[5]
-    kind, _, rest = resource.partition("/")
-    role, person = "", text
-    if kind == "assumed-role":
-        role, _, person = rest.partition("/")
-    elif kind == "role":
-        # A role without a session stands for everyone who can assume it.
-        role, person = rest.rsplit("/", 1)[-1], ""
-    elif kind == "user":
-        person = rest.rsplit("/", 1)[-1]
-    elif resource == "root":
-        person = f"root@{account}"
-    return Principal(account=account, role=role, person=person)
-
-
-def same_principal(a: str, b: str) -> bool:
-    """Whether two identities may be the same person, judged conservatively: the same ARN; a role
-    and a session of that role; or the same user or session name (a federated user keeps their
-    name as session name whichever role they take)."""
-    if not a or not b:
-        return False
-    if a.strip().lower() == b.strip().lower():
-        return True
-    pa, pb = parse_principal(a), parse_principal(b)
-    if not pa.person or not pb.person:
-        return bool(pa.role) and pa.role == pb.role and pa.account == pb.account
-    return pa.person.lower() == pb.person.lower()
-
-
-def approver_of(version: ModelVersion) -> str:
-    """Who approved the version: the `approved-by` metadata the approve command writes; else, for
-    an approval made in the console on AWS, LastModifiedBy (moto leaves it a fake without identity).
-
-    LastModifiedBy counts only while no promotion has touched the version: a lifecycle update
-    makes the promotion role the last modifier, and that role must never pass for the approver.
-    """
-    if version.metadata.get(Meta.APPROVED_BY):
-        return version.metadata[Meta.APPROVED_BY]
-    return version.last_modified_by if version.lifecycle is None else ""
-
-
-def segregation_problems(version: ModelVersion, approver: str) -> list[str]:
-    if not version.registered_by:
-        return [
-            f"segregation of duties: the version does not record who registered it "
-            f"(metadata {Meta.CREATED_BY!r})"
-        ]
-    for creator in version.registered_by:
-        if same_principal(creator, approver):
-            return [
-                f"segregation of duties: {approver} registered this version ({creator}) "
-                "and may not approve it"
-            ]
-    return []
-
-
-def promotion_problems(version: ModelVersion, policy: EvidencePolicy) -> list[str]:
-    """The promotion gate: Approved, by a known approver who is not the creator, with evidence."""
+def deployability_problems(version: ModelVersion) -> list[str]:
     problems: list[str] = []
-    if version.status != Approval.APPROVED:
-        problems.append(f"status: {version.status or 'none'}, not {Approval.APPROVED}")
-    approver = approver_of(version)
-    if version.status == Approval.APPROVED and not approver:
-        problems.append(
-            f"approval: the version does not say who approved it (metadata {Meta.APPROVED_BY!r}); "
-            "approve with `finmlops registry approve`"
-        )
-    elif approver:
-        problems.extend(segregation_problems(version, approver))
-    problems.extend(missing_evidence(version, policy))
     if not version.image_uri:
         problems.append("deployment: InferenceSpecification.Containers[0].Image is missing")
     if not version.model_data_url:
         problems.append("deployment: InferenceSpecification.Containers[0].ModelDataUrl is missing")
     return problems
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """One version judged: its authors, its gates, and every problem, by rule."""
+
+    version: ModelVersion
+    authorship: Authorship
+    gates: GateCheck
+    problems: tuple[str, ...]
+
+    def details(
+        self, policy: EvidencePolicy, gates: Sequence[PlatformGate], approver: Identity | None
+    ) -> dict[str, str]:
+        """What an audit record keeps of the judgement (who, by what record; which rules)."""
+        found = {
+            "policy": policy.describe(),
+            **self.authorship.details(),
+            **self.gates.details(gates),
+        }
+        if approver is not None:
+            found["approver"] = dump_identities([approver])
+        if self.problems:
+            found["problems"] = "; ".join(self.problems)
+            found["rules"] = ", ".join(rules_of(self.problems))
+        return found
+
+
+def rules_of(problems: Sequence[str]) -> list[str]:
+    """The rule each problem names (the text before its first colon), once each."""
+    return list(dict.fromkeys(p.split(":", 1)[0] for p in problems))
+
+
+def judge(
+    sm: SageMakerClient,
+    s3: S3Client,
+    audit: AuditTrail,
+    version: ModelVersion,
+    *,
+    approver: Identity | None,
+    policy: EvidencePolicy,
+    gates: Sequence[PlatformGate],
+) -> Judgement:
+    """The checks approval and promotion share: authorship and segregation of duties (against
+    `approver`, when there is one), the evidence, and the platform's gates."""
+    authorship = resolve_authorship(sm, audit, version)
+    problems = (
+        authorship.approver_problems(approver) if approver else authorship.problems()
+    ) + missing_evidence(version, policy)
+    gate_check = check_gates(sm, s3, version, gates, authorship)
+    problems += gate_check.problems
+    return Judgement(version, authorship, gate_check, tuple(problems))
 
 
 def read_metrics(s3: S3Client, uri: str, limit: int = 40) -> dict[str, float]:

@@ -4,6 +4,13 @@
 the environment); `handle_state_change` does the work with clients and settings passed in.
 Malformed events, other groups and other statuses are logged and ignored, never raised; AWS
 failures while starting a promotion are raised, so EventBridge retries and then dead-letters.
+
+The approver is what SageMaker recorded for the status change, `LastModifiedBy.IamIdentity`
+(`SourceIdentity`, else the IAM user), read here at event time, before promotion writes the
+lifecycle, for CLI and console approvals alike. It is judged (segregation of duties, evidence,
+the platform's gates, ordering) and bound in the `approval-observed` record, the one record the
+promotion gate takes the approver from. The handler writes nothing to the registry.
+Runs in Lambda: standard library and boto3 only.
 """
 
 from __future__ import annotations
@@ -12,24 +19,30 @@ import json
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any, Protocol
 
-from botocore.exceptions import ClientError
-
-from finmlops.contracts import Approval, AuditAction, Meta, Promotion
+from finmlops.contracts import SERVING_ENVIRONMENTS, Approval, AuditAction, Promotion
 from finmlops.registry.audit import AuditTrail
 from finmlops.registry.errors import InvalidInputError, NotFoundError
 from finmlops.registry.evidence import (
     EvidencePolicy,
-    approver_of,
+    deployability_problems,
     evidence_references,
-    promotion_problems,
+    judge,
+    rules_of,
 )
-from finmlops.registry.promotion import PromotionClaims
+from finmlops.registry.gatecheck import PlatformGate, gates_from_json
+from finmlops.registry.identity import Identity, dump_identities
+from finmlops.registry.promotion import (
+    DeploymentHistory,
+    PromotionClaims,
+    older_than_deployed,
+    serving_now,
+)
 from finmlops.registry.storage import ObjectLock, iso, utc_now
-from finmlops.registry.versions import ModelVersion, describe_version, update_version
+from finmlops.registry.versions import ModelVersion, describe_version
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -45,6 +58,12 @@ class PipelineClient(Protocol):
     """The one CodePipeline call the handler makes (boto3's codepipeline client has it)."""
 
     def start_pipeline_execution(self, **kwargs: Any) -> Mapping[str, Any]: ...
+
+
+class MetricsClient(Protocol):
+    """The one CloudWatch call the handler makes (boto3's cloudwatch client has it)."""
+
+    def put_metric_data(self, **kwargs: Any) -> Mapping[str, Any]: ...
 
 
 class MalformedEventError(ValueError):
@@ -106,6 +125,7 @@ class HandlerSettings:
     pipeline_name: str
     audit_bucket: str
     state_bucket: str
+    gates: tuple[PlatformGate, ...]
     audit_lock: ObjectLock | None = None
     policy: EvidencePolicy = field(default_factory=EvidencePolicy)
     actor: str = "approval-event-handler"
@@ -141,6 +161,7 @@ class HandlerSettings:
             pipeline_name=required(Promotion.ENV_PIPELINE),
             audit_bucket=required(Promotion.ENV_AUDIT_BUCKET),
             state_bucket=required(Promotion.ENV_STATE_BUCKET),
+            gates=gates_from_json(required(Promotion.ENV_GATES), Promotion.ENV_GATES),
             audit_lock=ObjectLock(int(days_text)) if days_text and int(days_text) > 0 else None,
             policy=EvidencePolicy(require_drift_baselines=drift == "true"),
             actor=environ.get("AWS_LAMBDA_FUNCTION_NAME", "") or cls.actor,
@@ -163,81 +184,159 @@ def _log(outcome: Outcome) -> Outcome:
     return outcome
 
 
-def _stamp_console_approval(sm: SageMakerClient, version: ModelVersion) -> ModelVersion:
-    """An approval made in the console carries no `approved-by`; on AWS, LastModifiedBy names
-    the approver, and writing it down now keeps that name once promotion updates the version.
+APPROVER_FIELD = "DescribeModelPackage.LastModifiedBy"
 
-    Without permission to write, the gate still judges the true approver (LastModifiedBy); a
-    later gate then refuses for want of a named approver, which fails safe.
-    """
-    approver = approver_of(version)
-    if version.metadata.get(Meta.APPROVED_BY) or not approver:
-        return version
-    stamp = {Meta.APPROVED_BY: approver, Meta.APPROVED_AT: iso(utc_now())}
-    try:
-        update_version(sm, version.arn, metadata=stamp)
-    except ClientError as exc:
-        logger.warning(
-            json.dumps({"stamp_failed": version.arn, "error": str(exc), "approved_by": approver})
-        )
-        return replace(version, metadata={**version.metadata, **stamp})
-    return describe_version(sm, version.arn)
+
+def recorded_approver(version: ModelVersion) -> Identity | None:
+    """Who SageMaker recorded as making the version's last change: at event time, the status
+    change (nothing else writes to the version before the promotion the handler starts)."""
+    return Identity.from_user_context(version.last_modified_by, APPROVER_FIELD)
+
+
+def _approver_problems(approver: Identity | None) -> list[str]:
+    if approver is None:
+        return [
+            "approval: SageMaker records no one for the status change (no LastModifiedBy); "
+            "a version created Approved was approved by nobody"
+        ]
+    if not approver.is_person:
+        return [
+            f"approval: the status change was made by {approver.label()}, which names no person "
+            "(every role a person assumes requires a source identity)"
+        ]
+    return []
 
 
 @dataclass(frozen=True)
 class _Delivery:
-    """One event being acted on, with the stores it writes to."""
+    """One event being acted on, with the clients and stores it uses."""
 
     change: StateChange
     version: ModelVersion
     settings: HandlerSettings
+    sagemaker: SageMakerClient
+    s3: S3Client
     audit: AuditTrail
     claims: PromotionClaims
+    history: DeploymentHistory
 
     def claim(self) -> bool:
         c = self.change
         body = {"event_id": c.event_id, "at": iso(utc_now()), "arn": c.arn}
         return self.claims.claim(c.group, c.version, c.status, body)
 
-    def record_rejection(self) -> Outcome:
+    def record_rejection(self, cloudwatch: MetricsClient) -> Outcome:
         change, version = self.change, self.version
         if not self.claim():
             return Outcome("duplicate", "rejection already recorded", change.arn)
+        serving = [
+            environment
+            for environment, now in serving_now(
+                self.sagemaker, self.history, SERVING_ENVIRONMENTS
+            ).items()
+            if now.deployment.manifest.model_package_arn == version.arn
+        ]
+        details = {"event_id": change.event_id}
+        if serving:
+            details["still_serving_in"] = ", ".join(serving)
         self.audit.append(
             AuditAction.REJECTION_OBSERVED,
             self.settings.actor,
             version=version,
             reason=version.approval_description,
             previous_state=version.state(),
-            details={"event_id": change.event_id},
+            details=details,
         )
+        for environment in serving:
+            # The alarm on this metric tells operations to roll back (one command).
+            cloudwatch.put_metric_data(
+                Namespace=Promotion.METRIC_NAMESPACE,
+                MetricData=[
+                    {
+                        "MetricName": Promotion.METRIC_REJECTED_SERVING,
+                        "Dimensions": [
+                            {"Name": "ModelPackageGroup", "Value": version.group},
+                            {"Name": "Environment", "Value": environment},
+                        ],
+                        "Value": 1.0,
+                        "Unit": "Count",
+                    }
+                ],
+            )
+        if serving:
+            return Outcome(
+                "recorded", f"rejection recorded; still serving in {', '.join(serving)}", change.arn
+            )
         return Outcome("recorded", "rejection recorded", change.arn)
+
+    def _newer_approved(self) -> list[str]:
+        """Ordering: a late event for an older version never replaces a newer approved one."""
+        change = self.change
+        problems = older_than_deployed(self.history, self.version, SERVING_ENVIRONMENTS)
+        for number, body in sorted(self.claims.claimed(change.group, Approval.APPROVED).items()):
+            if number <= change.version:
+                continue
+            try:
+                status = describe_version(self.sagemaker, body.get("arn", "")).status
+            except NotFoundError:
+                continue
+            if status == Approval.APPROVED:
+                problems.append(
+                    f"ordering: the promotion of version {number}, newer than version "
+                    f"{change.version}, has started; an older approval never replaces it"
+                )
+        return problems
 
     def start_promotion(self, codepipeline: PipelineClient) -> Outcome:
         change, version, settings = self.change, self.version, self.settings
-        problems = promotion_problems(version, settings.policy)
+        if self.claims.exists(change.group, change.version, change.status):
+            return Outcome("duplicate", "promotion already started", change.arn)
+        approver = recorded_approver(version)
+        judgement = judge(
+            self.sagemaker,
+            self.s3,
+            self.audit,
+            version,
+            approver=approver if approver and approver.is_person else None,
+            policy=settings.policy,
+            gates=settings.gates,
+        )
+        problems = (
+            _approver_problems(approver)
+            + list(judgement.problems)
+            + deployability_problems(version)
+            + self._newer_approved()
+        )
+        details = {
+            "event_id": change.event_id,
+            **judgement.details(settings.policy, settings.gates, approver),
+            "approved_at": iso(version.last_modified_at) if version.last_modified_at else "",
+        }
         if problems:
+            details.update(
+                {"problems": "; ".join(problems), "rules": ", ".join(rules_of(problems))}
+            )
             self.audit.append(
                 AuditAction.PROMOTION_REFUSED,
                 settings.actor,
                 version=version,
                 evidence=evidence_references(version),
                 previous_state=version.state(),
-                details={"event_id": change.event_id, "problems": "; ".join(problems)},
+                details=details,
             )
             return Outcome("refused", "; ".join(problems), change.arn)
         if not self.claim():
             return Outcome("duplicate", "promotion already started", change.arn)
         try:
-            # First the record that binds this approval to what the gate just judged (the
-            # promotion gate compares with it), then the start.
+            # First the record that binds this approval to its approver as AWS recorded it and to
+            # what the gate just judged (the promotion gate reads both), then the start.
             self.audit.append(
                 AuditAction.APPROVAL_OBSERVED,
                 settings.actor,
                 version=version,
                 evidence=evidence_references(version),
                 previous_state=version.state(),
-                details={"event_id": change.event_id, "approved_by": approver_of(version)},
+                details=details,
             )
             response = codepipeline.start_pipeline_execution(
                 name=settings.pipeline_name,
@@ -261,7 +360,7 @@ class _Delivery:
                     "event_id": change.event_id,
                     "pipeline": settings.pipeline_name,
                     "execution_id": execution_id,
-                    "approved_by": approver_of(version),
+                    "approver": dump_identities([approver] if approver else []),
                 },
             )
         except Exception:
@@ -285,10 +384,12 @@ def handle_state_change(
     sagemaker: SageMakerClient,
     s3: S3Client,
     codepipeline: PipelineClient,
+    cloudwatch: MetricsClient,
     settings: HandlerSettings,
 ) -> Outcome:
     """Approved: run the promotion gate, claim the version, start the promotion pipeline.
-    Rejected: record it. Anything else: log and ignore."""
+    Rejected: record it (and raise the metric when it still serves). Anything else: log and
+    ignore."""
     try:
         change = parse_state_change(event)
     except MalformedEventError as exc:
@@ -306,34 +407,45 @@ def handle_state_change(
     if ignored:
         return _log(Outcome("ignored", ignored, change.arn))
 
-    if change.status == Approval.APPROVED:
-        version = _stamp_console_approval(sagemaker, version)
     delivery = _Delivery(
         change,
         version,
         settings,
+        sagemaker,
+        s3,
         AuditTrail(s3, settings.audit_bucket, lock=settings.audit_lock),
         PromotionClaims(s3, settings.state_bucket),
+        DeploymentHistory(s3, settings.state_bucket),
     )
     if change.status == Approval.REJECTED:
-        return _log(delivery.record_rejection())
+        return _log(delivery.record_rejection(cloudwatch))
     return _log(delivery.start_promotion(codepipeline))
 
 
 @cache
-def _clients() -> tuple[Any, Any, Any]:
+def _clients() -> tuple[Any, Any, Any, Any]:
     import boto3
 
     session = boto3.session.Session()
-    return session.client("sagemaker"), session.client("s3"), session.client("codepipeline")
+    return (
+        session.client("sagemaker"),
+        session.client("s3"),
+        session.client("codepipeline"),
+        session.client("cloudwatch"),
+    )
 
 
 def handler(event: Any, context: Any) -> dict[str, str]:
     """Lambda entry point (contracts.Promotion.HANDLER)."""
     logging.getLogger("finmlops").setLevel(logging.INFO)
     settings = HandlerSettings.from_env(os.environ)
-    sagemaker, s3, codepipeline = _clients()
+    sagemaker, s3, codepipeline, cloudwatch = _clients()
     outcome = handle_state_change(
-        event, sagemaker=sagemaker, s3=s3, codepipeline=codepipeline, settings=settings
+        event,
+        sagemaker=sagemaker,
+        s3=s3,
+        codepipeline=codepipeline,
+        cloudwatch=cloudwatch,
+        settings=settings,
     )
     return asdict(outcome)

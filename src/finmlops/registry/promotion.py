@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
 
 from finmlops.contracts import (
     SERVING_ENVIRONMENTS,
     Approval,
     ApprovalRecord,
     AuditAction,
+    AuditRecord,
     DeploymentManifest,
     Meta,
     Promotion,
@@ -25,11 +29,14 @@ from finmlops.registry.errors import ConflictError, InvalidInputError, NotFoundE
 from finmlops.registry.evidence import (
     ARTIFACT_KEYS,
     EvidencePolicy,
-    approver_of,
+    deployability_problems,
     deployed_artifacts,
     evidence_references,
-    promotion_problems,
+    judge,
+    rules_of,
 )
+from finmlops.registry.gatecheck import PlatformGate
+from finmlops.registry.identity import Identity, load_identities
 from finmlops.registry.storage import (
     Clock,
     iso,
@@ -66,14 +73,66 @@ def check_environment(environment: str) -> str:
 # --------------------------------------------------------------------------- resolution
 
 
-def manifest_for(version: ModelVersion, environment: str) -> DeploymentManifest:
-    """The manifest of a version that passed the gate (see `resolve`)."""
+@dataclass(frozen=True)
+class ObservedApproval:
+    """The approval as the handler observed it at event time: the approver SageMaker recorded for
+    the status change (`LastModifiedBy`), bound in an `approval-observed` audit record."""
+
+    record: AuditRecord
+    approver: Identity
+    approved_at: str
+
+
+NO_OBSERVED = (
+    "approval: no approval-observed audit record names the approver AWS recorded for this "
+    "version's status change; the approval event must reach the handler (a version born "
+    "Approved, or approved where the handler never saw it, is not approved by anyone known)"
+)
+
+
+def observed_approval(
+    audit: AuditTrail, version: ModelVersion
+) -> tuple[ObservedApproval | None, list[str]]:
+    """The latest `approval-observed` record of the version, unless a rejection came after it."""
+    where = AuditFilter(
+        since=version.created_at,
+        actions=frozenset(
+            {AuditAction.APPROVAL_OBSERVED, AuditAction.REJECT, AuditAction.REJECTION_OBSERVED}
+        ),
+        model_package_arn=version.arn,
+    )
+    records = audit.records(where)
+    observed = [r for r in records if r.action == AuditAction.APPROVAL_OBSERVED]
+    if not observed:
+        return None, [NO_OBSERVED]
+    latest = observed[-1]
+    later = [r for r in records if r.action != AuditAction.APPROVAL_OBSERVED and r.at > latest.at]
+    if later:
+        return None, [
+            f"approval: the approval observed in audit record {latest.record_id} was followed by "
+            f"a rejection (audit record {later[-1].record_id}); a rejected version stays rejected"
+        ]
+    approvers = load_identities(
+        latest.details.get("approver", ""), f"audit record {latest.record_id} approver"
+    )
+    if len(approvers) != 1:
+        return None, [f"approval: audit record {latest.record_id} names no approver"]
+    return ObservedApproval(latest, approvers[0], latest.details.get("approved_at", "")), []
+
+
+def manifest_for(
+    version: ModelVersion, environment: str, approval: ObservedApproval | None = None
+) -> DeploymentManifest:
+    """The manifest of a version: `resolve` makes it after the gate, with the approval the
+    handler observed; without one, the manifest names no approver."""
     metadata = version.metadata
     extra = {
         key: metadata[key]
         for key in (Meta.GIT_COMMIT, Meta.MODEL_ID, Meta.RISK_TIER, Meta.MLFLOW_RUN_ID)
         if metadata.get(key)
     }
+    if approval is not None:
+        extra["approval-record"] = approval.record.record_id
     return DeploymentManifest(
         model_package_arn=version.arn,
         model_package_group=version.group,
@@ -82,10 +141,9 @@ def manifest_for(version: ModelVersion, environment: str) -> DeploymentManifest:
         model_data_url=version.model_data_url,
         data_fingerprint=metadata.get(Meta.DATA_FINGERPRINT, ""),
         approval=ApprovalRecord(
-            approved_by=approver_of(version),
-            approved_at=metadata.get(Meta.APPROVED_AT, ""),
-            # The metadata copy is shortened to fit AWS limits; the description has it whole.
-            reason=version.approval_description or metadata.get(Meta.APPROVAL_REASON, ""),
+            approved_by=approval.approver.label() if approval else "",
+            approved_at=(approval.approved_at or approval.record.at) if approval else "",
+            reason=version.approval_description,
         ),
         environment=environment,
         # What the monitoring stack of this environment runs drift against: the baseline the
@@ -95,8 +153,8 @@ def manifest_for(version: ModelVersion, environment: str) -> DeploymentManifest:
     )
 
 
-# The records that bind an approval to the artifacts it judged: the approve command's, and for a
-# console approval the handler's, written before it starts the promotion.
+# The records that bind an approval to the artifacts it judged: the approve command's, and the
+# handler's, written before it starts the promotion.
 _BINDING_ACTIONS = frozenset(
     {AuditAction.APPROVE, AuditAction.APPROVAL_OBSERVED, AuditAction.PROMOTION_STARTED}
 )
@@ -133,25 +191,64 @@ def binding_problems(version: ModelVersion, record_id: str, bound: dict[str, str
     ]
 
 
+def older_than_deployed(
+    history: DeploymentHistory, version: ModelVersion, environments: Sequence[str]
+) -> list[str]:
+    """Ordering: a version older than the one an environment runs is never promoted over it
+    (going back is a rollback, an explicit and audited act)."""
+    problems: list[str] = []
+    for environment in environments:
+        current = history.current(environment)
+        if (
+            current is not None
+            and current.manifest.model_package_group == version.group
+            and current.manifest.version > version.version
+        ):
+            problems.append(
+                f"ordering: {environment} runs version {current.manifest.version}, newer than "
+                f"version {version.version}; go back with `finmlops promote rollback`"
+            )
+    return problems
+
+
 def resolve(
     sm: SageMakerClient,
+    s3: S3Client,
     audit: AuditTrail,
+    history: DeploymentHistory,
     *,
     arn: str,
     environment: str,
     actor: str,
+    gates: Sequence[PlatformGate],
     policy: EvidencePolicy | None = None,
 ) -> DeploymentManifest:
-    """The promotion gate, then the manifest. Refuses (with an audit record) what the approve
-    command would have refused, so an approval made in the console skips nothing, and a version
-    whose image or model artifact differs from what its approval record names."""
+    """The promotion gate, then the manifest. Refuses (with one audit record) what approval would
+    have refused, judged against the approver the handler observed (never metadata), a version
+    whose image or model artifact differs from what its approval judged, and a version older
+    than the one the environment runs."""
     policy = policy or EvidencePolicy()
     check_environment(environment)
     version = describe_version(sm, arn)
+    observed, problems = observed_approval(audit, version)
+    approver = observed.approver if observed else None
+    judgement = judge(sm, s3, audit, version, approver=approver, policy=policy, gates=gates)
     binding, bound = approval_binding(audit, version)
-    problems = promotion_problems(version, policy) + binding_problems(version, binding, bound)
-    checked = {"artifacts_checked_against": binding or "none"}
+    if version.status != Approval.APPROVED:
+        problems.insert(0, f"status: {version.status or 'none'}, not {Approval.APPROVED}")
+    problems += (
+        list(judgement.problems)
+        + deployability_problems(version)
+        + binding_problems(version, binding, bound)
+        + older_than_deployed(history, version, [environment])
+    )
+    details = {
+        **judgement.details(policy, gates, approver),
+        "artifacts_checked_against": binding or "none",
+        "approval_record": observed.record.record_id if observed else "none",
+    }
     if problems:
+        details.update({"problems": "; ".join(problems), "rules": ", ".join(rules_of(problems))})
         audit.append(
             AuditAction.PROMOTION_REFUSED,
             actor,
@@ -159,10 +256,11 @@ def resolve(
             environment=environment,
             evidence=evidence_references(version),
             previous_state=version.state(),
-            details={"policy": policy.describe(), "problems": "; ".join(problems), **checked},
+            details=details,
         )
-        raise RefusedError(f"promotion of {version.label} to {environment}", problems)
-    manifest = manifest_for(version, environment)
+        raise RefusedError(f"promotion of {version.label} to {environment} by {actor}", problems)
+    assert observed is not None  # no problem means an observed approval
+    manifest = manifest_for(version, environment, observed)
     audit.append(
         AuditAction.PROMOTION_RESOLVED,
         actor,
@@ -170,11 +268,7 @@ def resolve(
         environment=environment,
         evidence=evidence_references(version),
         previous_state=version.state(),
-        details={
-            "policy": policy.describe(),
-            "approved_by": manifest.approval.approved_by,
-            **checked,
-        },
+        details=details,
     )
     return manifest
 
@@ -217,6 +311,24 @@ class PromotionClaims:
     def release(self, group: str, version: int, status: str) -> None:
         """Undo a claim whose promotion could not start, so a retried event can start it."""
         self.s3.delete_object(Bucket=self.bucket, Key=self.key(group, version, status))
+
+    def exists(self, group: str, version: int, status: str) -> bool:
+        try:
+            self.s3.head_object(Bucket=self.bucket, Key=self.key(group, version, status))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                return False
+            raise
+        return True
+
+    def claimed(self, group: str, status: str) -> dict[int, dict[str, str]]:
+        """Version -> claim body, for every version of the group claimed with this status."""
+        found: dict[int, dict[str, str]] = {}
+        for key in list_keys(self.s3, self.bucket, f"{self.prefix}{group}/"):
+            number, _, name = key.removeprefix(f"{self.prefix}{group}/").partition("/")
+            if number.isdigit() and name == f"{status}.json":
+                found[int(number)] = json.loads(read_text(self.s3, self.bucket, key))
+        return found
 
 
 # --------------------------------------------------------------------------- deployments
@@ -322,6 +434,48 @@ def _retire(sm: SageMakerClient, arn: str, environment: str, status: str, descri
         _set_lifecycle(sm, arn, environment, status, description)
 
 
+def _endpoint_models(serving: SageMakerClient, endpoint_name: str) -> tuple[list[str], str]:
+    """(model package of each model behind the endpoint's current config, problem)."""
+    try:
+        endpoint = serving.describe_endpoint(EndpointName=endpoint_name)
+    except ClientError as exc:
+        message = str(exc.response.get("Error", {}).get("Message", ""))
+        if "could not find" in message.lower() or "not found" in message.lower():
+            return [], f"serving: endpoint {endpoint_name} does not exist"
+        raise
+    status = endpoint.get("EndpointStatus", "")
+    if status != "InService":
+        return [], f"serving: endpoint {endpoint_name} is {status or 'in no status'}, not InService"
+    config_name = endpoint["EndpointConfigName"]
+    config = serving.describe_endpoint_config(EndpointConfigName=config_name)
+    packages: list[str] = []
+    for variant in config.get("ProductionVariants", []):
+        model = serving.describe_model(ModelName=variant["ModelName"])
+        containers = model.get("Containers") or [model.get("PrimaryContainer") or {}]
+        packages.extend(str(c.get("ModelPackageName", "")) for c in containers)
+    return packages, ""
+
+
+def serving_problems(
+    serving: SageMakerClient, endpoint_name: str, manifest: DeploymentManifest
+) -> list[str]:
+    """Whether the endpoint serves the manifest's package: DescribeEndpoint (InService, its
+    current EndpointConfigName) -> DescribeEndpointConfig (every production variant) ->
+    DescribeModel (each container's ModelPackageName). CloudFormation's success and SageMaker's
+    automatic rollback can disagree (the endpoint keeps or returns to its previous config), so
+    the deployment is recorded only when SageMaker says it serves the approved package."""
+    packages, problem = _endpoint_models(serving, endpoint_name)
+    if problem:
+        return [problem]
+    wrong = sorted({p for p in packages if p.lower() != manifest.model_package_arn.lower()})
+    if not packages or wrong:
+        return [
+            f"serving: endpoint {endpoint_name} serves {', '.join(wrong) or 'no model package'}, "
+            f"not {manifest.model_package_arn} of the manifest"
+        ]
+    return []
+
+
 def record_deployment(
     sm: SageMakerClient,
     audit: AuditTrail,
@@ -329,18 +483,38 @@ def record_deployment(
     *,
     manifest: DeploymentManifest,
     actor: str,
+    serving: SageMakerClient,
+    endpoint_name: str,
     reason: str = "",
     lifecycle: bool = True,
 ) -> Deployment:
-    """After a successful deploy: audit record, history entry, ModelLifeCycle. Recording the
-    version that already runs there again adds nothing (pipeline retries are safe).
+    """After a deploy: check that the endpoint serves the manifest's package (`serving_problems`,
+    with `serving`, a client of the environment's account), then audit record, history entry,
+    ModelLifeCycle. Recording the version that already runs there again adds nothing (pipeline
+    retries are safe). A refusal writes one `deploy-refused` record and nothing else.
 
     `lifecycle=False` leaves the registry alone: for a caller that may not write the registry
     (the promotion pipeline's role, under segregation of duties); the audit record says so."""
     environment = check_environment(manifest.environment)
     stage = LIFECYCLE_STAGES[environment]
-    current = history.current(environment)
     version = describe_version(sm, manifest.model_package_arn)
+    problems = serving_problems(serving, endpoint_name, manifest)
+    if problems:
+        audit.append(
+            AuditAction.DEPLOY_REFUSED,
+            actor,
+            version=version,
+            environment=environment,
+            reason=reason,
+            evidence=evidence_references(version),
+            details={
+                "endpoint": endpoint_name,
+                "problems": "; ".join(problems),
+                "rules": ", ".join(rules_of(problems)),
+            },
+        )
+        raise RefusedError(f"recording {version.label} as deployed in {environment}", problems)
+    current = history.current(environment)
     if current and current.manifest.model_package_arn == version.arn:
         # A retry after a failure between the history write and the lifecycle write finishes it;
         # a version that has since reached a later stage keeps that stage.
@@ -379,11 +553,15 @@ def record_deployment(
 def _rollback_target(
     sm: SageMakerClient, entries: list[Deployment], environment: str
 ) -> tuple[Deployment | None, list[str]]:
-    """The latest earlier deployment of another version that is still Approved, or the reasons
-    there is none."""
+    """The last good deployment before the current one: another version that ran there, was never
+    rolled back there, and is still Approved (so never a rejected one); or why there is none.
+
+    A version rolled back once stays behind: a second rollback goes further back, never forward
+    onto the version just rolled back."""
     if not entries:
-        return None, [f"no deployment is recorded in {environment}"]
+        return None, [f"rollback: no deployment is recorded in {environment}"]
     current = entries[-1]
+    rolled_back = {e.replaces for e in entries if e.action == ROLLBACK and e.replaces}
     seen = {current.manifest.model_package_arn}
     skipped: list[str] = []
     for entry in reversed(entries[:-1]):
@@ -391,6 +569,9 @@ def _rollback_target(
         if arn in seen:
             continue
         seen.add(arn)
+        if arn in rolled_back:
+            skipped.append(f"version {entry.manifest.version} was rolled back in {environment}")
+            continue
         try:
             status = describe_version(sm, arn).status
         except NotFoundError:
@@ -399,8 +580,8 @@ def _rollback_target(
             return entry, []
         skipped.append(f"version {entry.manifest.version} ran before but is now {status}")
     first = (
-        f"no other approved version was deployed in {environment} before "
-        f"version {current.manifest.version}"
+        f"rollback: no good version ran in {environment} before version "
+        f"{current.manifest.version} (one never rolled back there and still {Approval.APPROVED})"
     )
     return None, [first, *skipped]
 
@@ -431,9 +612,9 @@ def rollback(
             group=entries[-1].manifest.model_package_group if entries else "",
             environment=environment,
             reason=reason,
-            details={"problems": "; ".join(problems)},
+            details={"problems": "; ".join(problems), "rules": "rollback"},
         )
-        raise RefusedError(f"rollback of {environment}", problems)
+        raise RefusedError(f"rollback of {environment} by {actor}", problems)
 
     replaced = entries[-1].manifest
     manifest = replace(
@@ -472,3 +653,41 @@ def rollback(
         f"rolled back to {version.label} {entry.at}: {reason}",
     )
     return entry
+
+
+@dataclass(frozen=True)
+class Serving:
+    """What runs in an environment per the deployment history, with its registry status now."""
+
+    deployment: Deployment
+    status: str
+
+    @property
+    def rejected(self) -> bool:
+        return self.status == Approval.REJECTED
+
+    def warning(self) -> str:
+        if not self.rejected:
+            return ""
+        return (
+            f"version {self.deployment.manifest.version} is {Approval.REJECTED} and still serves "
+            f"in {self.deployment.environment}: `finmlops promote rollback --environment "
+            f"{self.deployment.environment} --reason ...`"
+        )
+
+
+def serving_now(
+    sm: SageMakerClient, history: DeploymentHistory, environments: Sequence[str]
+) -> dict[str, Serving]:
+    """Environment -> what serves there, for every environment with a deployment."""
+    found: dict[str, Serving] = {}
+    for environment in environments:
+        current = history.current(environment)
+        if current is None:
+            continue
+        try:
+            status = describe_version(sm, current.manifest.model_package_arn).status
+        except NotFoundError:
+            status = "deleted"
+        found[environment] = Serving(current, status)
+    return found

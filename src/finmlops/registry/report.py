@@ -16,7 +16,8 @@ from finmlops.governance.bundle import Decision
 from finmlops.governance.report import record_decision
 from finmlops.registry.audit import AuditFilter, AuditTrail
 from finmlops.registry.errors import InvalidInputError, NotFoundError
-from finmlops.registry.evidence import approver_of
+from finmlops.registry.identity import Identity
+from finmlops.registry.promotion import observed_approval
 from finmlops.registry.storage import read_text
 from finmlops.registry.versions import ModelVersion
 
@@ -63,10 +64,12 @@ def decided_report(s3: S3Client, audit: AuditTrail, version: ModelVersion) -> De
         approval = ApprovalRecord(
             approved_by=record.actor, approved_at=record.at, reason=record.reason
         )
-    else:  # decided in the console: what the registry says
+    else:  # decided in the console: who AWS recorded (the handler's record for an approval)
+        observed, _ = observed_approval(audit, version)
+        who = Identity.from_user_context(version.last_modified_by, "LastModifiedBy")
         approval = ApprovalRecord(
-            approved_by=approver_of(version),
-            approved_at=version.metadata.get(Meta.APPROVED_AT, ""),
+            approved_by=observed.approver.label() if observed else (who.label() if who else ""),
+            approved_at=observed.approved_at if observed else "",
             reason=version.approval_description,
         )
     decision = Decision(version.status, approval)

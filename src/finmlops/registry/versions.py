@@ -61,16 +61,18 @@ class ModelVersion:
     lifecycle: Lifecycle | None
     image_uri: str
     model_data_url: str
-    # Every identity known to have registered the version: the `created-by` metadata the
-    # register step writes, and on AWS CreatedBy.IamIdentity.Arn (moto's CreatedBy is a fixed fake).
-    registered_by: tuple[str, ...]
-    last_modified_by: str
+    # What SageMaker recorded about who created and last changed the version (UserContext:
+    # IamIdentity {Arn, PrincipalId, SourceIdentity}, UserProfileName); see registry.identity.
+    created_by: Mapping[str, Any]
+    last_modified_by: Mapping[str, Any]
+    last_modified_at: datetime | None
+    # MetadataProperties.GeneratedBy: the pipeline execution that claims to have registered it.
+    generated_by: str
 
     @classmethod
     def from_description(cls, d: Mapping[str, Any]) -> ModelVersion:
         metadata = {str(k): str(v) for k, v in (d.get("CustomerMetadataProperties") or {}).items()}
         containers = (d.get("InferenceSpecification") or {}).get("Containers") or [{}]
-        registered_by = (metadata.get(Meta.CREATED_BY, ""), _iam_arn(d.get("CreatedBy")))
         return cls(
             arn=str(d["ModelPackageArn"]),
             group=str(d.get("ModelPackageGroupName", "")),
@@ -87,8 +89,10 @@ class ModelVersion:
             lifecycle=_lifecycle(d.get("ModelLifeCycle")),
             image_uri=str(containers[0].get("Image", "")),
             model_data_url=str(containers[0].get("ModelDataUrl", "")),
-            registered_by=tuple(dict.fromkeys(i for i in registered_by if i)),
-            last_modified_by=_iam_arn(d.get("LastModifiedBy")),
+            created_by=_mapping(d.get("CreatedBy")),
+            last_modified_by=_mapping(d.get("LastModifiedBy")),
+            last_modified_at=d.get("LastModifiedTime"),
+            generated_by=str((d.get("MetadataProperties") or {}).get("GeneratedBy", "")),
         )
 
     @property
@@ -107,12 +111,8 @@ class ModelVersion:
         return state
 
 
-def _iam_arn(user_context: Any) -> str:
-    if isinstance(user_context, Mapping):
-        identity = user_context.get("IamIdentity")
-        if isinstance(identity, Mapping):
-            return str(identity.get("Arn", ""))
-    return ""
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _lifecycle(api: Any) -> Lifecycle | None:

@@ -132,17 +132,14 @@ def _connect(uri: str) -> Iterator[MlflowClient]:
     _check_installed(uri)
     _enable_offline_defaults()
     from mlflow.tracking import MlflowClient
+    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
-    with _quiet(uri):
-        if not uri.startswith("arn:"):
-            yield MlflowClient(tracking_uri=uri)
-            return
-        from mlflow.tracking._tracking_service.utils import _use_tracking_uri
-
-        # The sagemaker-mlflow plugin signs each request for the ARN it reads from
-        # mlflow.get_tracking_uri(), not the client's URI: set it, and restore it after.
-        with _use_tracking_uri(uri):
-            yield MlflowClient(tracking_uri=uri)
+    # Set the process's tracking URI too, and restore it after: the sagemaker-mlflow plugin signs
+    # each request for the ARN it reads from mlflow.get_tracking_uri(), not the client's URI, and
+    # the 3.0 client (the line of the managed server, ADR 0013) resolves `mlflow-artifacts:` URIs
+    # against it when it uploads artifacts.
+    with _quiet(uri), _use_tracking_uri(uri):
+        yield MlflowClient(tracking_uri=uri)
 
 
 def _reason(exc: BaseException) -> str:

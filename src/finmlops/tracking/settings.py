@@ -48,11 +48,12 @@ class TrackingSettings(BaseModel):
     # Used only when the CDK creates the server (mode sagemaker, no uri).
     server_name: Annotated[str, StringConstraints(pattern=_SERVER_NAME)] | None = None
     server_size: Literal["Small", "Medium", "Large"] = "Small"
-    # The MLflow version of the server the CDK creates (CreateMlflowTrackingServer MlflowVersion).
-    # AWS: use the MLflow client of the server's line (docs page mlflow-track-experiments); the
-    # client is the mlflow-skinny that requirements.lock pins and the project image installs, and
+    # The MLflow version of the server the CDK creates (CreateMlflowTrackingServer MlflowVersion):
+    # 3.0, the newest line AWS documents for tracking servers (docs page mlflow-track-experiments:
+    # 2.13, 2.16, 3.0). AWS asks for the client of the server's line; the Track step's client is
+    # the one the project image pins in docker/monitoring/tracking-client.txt, and
     # tests/tracking/test_client_pin.py fails when the two lines differ.
-    server_mlflow_version: Annotated[str, StringConstraints(pattern=_MLFLOW_VERSION)] = "3.17"
+    server_mlflow_version: Annotated[str, StringConstraints(pattern=_MLFLOW_VERSION)] = "3.0"
 
     @model_validator(mode="after")
     def _uri_fits_mode(self) -> TrackingSettings:

@@ -12,7 +12,9 @@ parameters (with overrides), orders steps by their data references and DependsOn
 - Fail: the execution fails with the step's message.
 
 Any other step type is an `UnsupportedStepError` naming the type, never skipped. Step statuses,
-timings and failure reasons are recorded in an `Execution`.
+timings and failure reasons are recorded in an `Execution`, and, for an execution started through
+the emulated SageMaker, kept there for ListPipelineExecutionSteps (`finmlops.emulator.aws.identity`),
+as SageMaker keeps the steps it ran.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +60,25 @@ class StepRecord:
     def seconds(self) -> float:
         return (self.ended or 0.0) - (self.started or 0.0)
 
+    def api_shape(self) -> dict[str, Any]:
+        """This step as ListPipelineExecutionSteps returns it (`PipelineExecutionStep`)."""
+        step: dict[str, Any] = {"StepName": self.name, "StepStatus": self.status, "AttemptCount": 1}
+        for key, moment in (("StartTime", self.started), ("EndTime", self.ended)):
+            if moment is not None:
+                step[key] = datetime.fromtimestamp(moment, UTC)
+        if self.failure_reason:
+            step["FailureReason"] = self.failure_reason
+        metadata: dict[str, Any] = {}
+        if self.type == "RegisterModel" and self.outcome:
+            metadata["RegisterModel"] = {"Arn": self.outcome}
+        elif self.type == "Condition" and self.outcome:
+            metadata["Condition"] = {"Outcome": "True" if self.outcome == "true" else "False"}
+        elif self.type == "Fail" and self.failure_reason:
+            metadata["Fail"] = {"ErrorMessage": self.failure_reason}
+        if metadata:
+            step["Metadata"] = metadata
+        return step
+
 
 @dataclass
 class Execution:
@@ -75,6 +97,10 @@ class Execution:
 
     def step(self, name: str) -> StepRecord:
         return next(s for s in self.steps if s.name == name)
+
+    def executed_steps(self) -> list[dict[str, Any]]:
+        """The steps that ran, as ListPipelineExecutionSteps returns them."""
+        return [s.api_shape() for s in self.steps if s.status not in {"NotStarted", "NotExecuted"}]
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -464,6 +490,9 @@ class PipelineExecutor:
         for record in execution.steps:
             if record.status == "NotStarted":
                 record.status = "NotExecuted"
+        from finmlops.emulator.aws.identity import record_steps
+
+        record_steps(execution.arn, execution.executed_steps())
         return execution
 
     def _run_step(self, step: dict[str, Any], execution: Execution) -> list[str]:

@@ -11,9 +11,12 @@ the registry runtime:
 
 Under segregation of duties the promotion may only send lifecycle-only updates (no status, no
 metadata), which moto would turn into a wiped approval. `install()` replaces moto's
-UpdateModelPackage handler and keeps `ModelLifeCycle`, `ModelCard` and `InferenceSpecification`, so the emulator and the tests run the same
-requests as AWS and see the same results. It touches nothing else; `tests/emulator/
-test_registry_fidelity.py` pins each behaviour, so a moto upgrade that changes them fails there.
+UpdateModelPackage handler and keeps `ModelLifeCycle`, `ModelCard` and
+`InferenceSpecification`, so the emulator and the tests run the same requests as AWS and see the
+same results. It also installs `finmlops.emulator.aws.identity`, so that `CreatedBy` and
+`LastModifiedBy` name whoever signed the request, as on AWS. It touches nothing else;
+`tests/emulator/test_registry_fidelity.py` pins each behaviour, so a moto upgrade that changes
+them fails there.
 """
 
 from __future__ import annotations
@@ -121,6 +124,9 @@ def install() -> None:
     from moto.sagemaker.models import ModelPackage
     from moto.sagemaker.responses import SageMakerResponse
 
+    from finmlops.emulator.aws import identity
+
+    identity.install()
     if getattr(SageMakerResponse, _INSTALLED, False):
         return
 
@@ -131,6 +137,7 @@ def install() -> None:
         if package is None:
             raise ValidationError(f"Model package {arn} not found")
         _update(package, self)
+        identity.modified(self, package)
         return ActionResult({"ModelPackageArn": package.arn})
 
     original_create = SageMakerResponse.create_model_package
@@ -143,6 +150,7 @@ def install() -> None:
         ]
         for name, value in kept.items():
             setattr(package, name, value)
+        identity.created(self, package)
         return result
 
     original_response = ModelPackage.gen_response_object

@@ -20,7 +20,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pandas as pd
+from botocore.exceptions import ClientError
 
 from finmlops.alerts.chat import notify
 from finmlops.config import Config
@@ -39,10 +41,13 @@ from finmlops.emulator.world.provision import (
     describe,
     provision,
 )
+from finmlops.gates import platform_gates
 from finmlops.monitoring.jobs import drift_environment, quality_arguments
-from finmlops.registry.approval import approve
+from finmlops.naming import VARIANT_NAME
+from finmlops.registry.approval import APPROVAL_KEYS, approve, reject
 from finmlops.registry.audit import AuditTrail, to_csv, to_json
 from finmlops.registry.errors import RefusedError
+from finmlops.registry.gatecheck import PlatformGate
 from finmlops.registry.handler import HandlerSettings, Outcome, handle_state_change
 from finmlops.registry.promotion import DeploymentHistory, record_deployment, resolve, rollback
 from finmlops.registry.report import decided_report
@@ -67,6 +72,9 @@ class Summary:
     versions: dict[str, str] = field(default_factory=dict)
     deployed: dict[str, str] = field(default_factory=dict)
     refused_self_approval: str = ""
+    # The author in the approver role under the approver's name: refused by STS (the role's trust
+    # policy, when the emulated STS evaluates it) or by the handler (the source identity).
+    refused_disguise: str = ""
     handler_outcomes: list[str] = field(default_factory=list)
     drift: dict[str, dict[str, Any]] = field(default_factory=dict)
     alarm: Transition | None = None
@@ -147,6 +155,30 @@ class Lifecycle:
     def history(self) -> DeploymentHistory:
         return DeploymentHistory(self.client("s3"), self.w.names["tooling"].state_bucket)
 
+    @property
+    def gates(self) -> tuple[PlatformGate, ...]:
+        return platform_gates(self.config)
+
+    def in_approver_role(self, person: Person, session_name: str | None = None) -> Person:
+        """`person` in the approver role, as people work on AWS: the session named after them
+        (unless an insider chooses another name) and their user name as source identity, which
+        STS keeps for the session and SageMaker records for everything it does."""
+        session = session_name or person.name
+        answer = self.client("sts", person).assume_role(
+            RoleArn=self.w.approver_role_arn, RoleSessionName=session, SourceIdentity=person.name
+        )
+        key = answer["Credentials"]
+        return Person(
+            f"{person.name} as {session}",
+            answer["AssumedRoleUser"]["Arn"],
+            boto3.Session(
+                aws_access_key_id=key["AccessKeyId"],
+                aws_secret_access_key=key["SecretAccessKey"],
+                aws_session_token=key["SessionToken"],
+                region_name=self.aws.region,
+            ),
+        )
+
     # ------------------------------------------------------------------ provision
     def provision(self, dev_template: Path) -> str:
         self.world = provision(
@@ -161,10 +193,8 @@ class Lifecycle:
         commit = git_commit()
         started = sm.start_pipeline_execution(
             PipelineName=self.w.pipeline.pipeline_name,
-            PipelineParameters=[
-                {"Name": "GitCommit", "Value": commit},
-                {"Name": "ModelAuthor", "Value": self.w.author.arn},
-            ],
+            # Who starts it is what SageMaker records (CreatedBy): no parameter names the author.
+            PipelineParameters=[{"Name": "GitCommit", "Value": commit}],
         )
         arn = started["PipelineExecutionArn"]
         described = sm.describe_pipeline_definition_for_execution(PipelineExecutionArn=arn)
@@ -234,30 +264,87 @@ class Lifecycle:
         }
 
     # ------------------------------------------------------------------ approval
+    def _approve(self, person: Person, arn: str, reason: str) -> Any:
+        return approve(
+            self.client("sagemaker", person), self.client("sts", person), self.audit(person),
+            arn=arn, reason=reason, gates=self.gates,
+        )  # fmt: skip
+
     def approve_as_author(self, label: str) -> str:
-        person = self.w.author
+        person = self.in_approver_role(self.w.author)
         try:
-            approve(
-                self.client("sagemaker", person), self.client("sts", person), self.audit(person),
-                arn=self.summary.versions[label], reason="I trained it and it looks good",
-            )  # fmt: skip
+            self._approve(person, self.summary.versions[label], "I trained it and it looks good")
         except RefusedError as exc:
             self.summary.refused_self_approval = exc.problems[0] if exc.problems else str(exc)
             return f"refused, as it must be: {exc.problems[0] if exc.problems else exc}"
         raise RuntimeError("the author approved their own model: segregation of duties is broken")
 
     def approve_as_approver(self, label: str, reason: str) -> str:
-        person = self.w.approver
-        decision = approve(
-            self.client("sagemaker", person), self.client("sts", person), self.audit(person),
-            arn=self.summary.versions[label], reason=reason,
-        )  # fmt: skip
+        person = self.in_approver_role(self.w.approver)
+        decision = self._approve(person, self.summary.versions[label], reason)
         return f"{decision.status} by {decision.actor.rsplit('/', 1)[-1]}: {reason!r} (audit {decision.record.record_id})"
+
+    def approve_in_disguise(self) -> str:
+        """The author takes the approver role under the approver's name, for a version she
+        registers herself (a copy of v1). On AWS the role's trust policy refuses the session
+        (its name must be her user name); the emulated STS does so when a trust evaluator is
+        plugged in. Without one, the CLI sees only the session name, but SageMaker records her
+        source identity for the status change, and the handler refuses the promotion."""
+        alice, bob = self.w.author, self.w.approver
+        try:
+            disguised = self.in_approver_role(alice, session_name=bob.name)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "AccessDenied":
+                raise
+            self.summary.refused_disguise = f"sts:AssumeRole refused (trust policy): {exc}"
+            return f"{alice.name} as session {bob.name!r}: {self.summary.refused_disguise}"
+        v1 = self.client("sagemaker").describe_model_package(
+            ModelPackageName=self.summary.versions["v1"]
+        )
+        copied = {
+            key: v1[key]
+            for key in ("InferenceSpecification", "ModelMetrics", "DriftCheckBaselines")
+            if key in v1
+        }
+        metadata = {
+            k: v for k, v in v1["CustomerMetadataProperties"].items() if k not in APPROVAL_KEYS
+        }
+        arn = self.client("sagemaker", alice).create_model_package(
+            ModelPackageGroupName=v1["ModelPackageGroupName"],
+            ModelPackageDescription="a copy of v1, registered by its author",
+            ModelApprovalStatus="PendingManualApproval",
+            CustomerMetadataProperties=metadata,
+            **copied,
+        )["ModelPackageArn"]
+        self.summary.versions["copy"] = arn
+        self._approve(disguised, arn, "approved under a borrowed name")
+        recorded = self.client("sagemaker").describe_model_package(ModelPackageName=arn)
+        source_identity = recorded["LastModifiedBy"]["IamIdentity"].get("SourceIdentity", "")
+        (outcome,) = self._deliver(arn, times=1)
+        if outcome.result != "refused":
+            raise RuntimeError(f"a disguised self-approval was not refused: {outcome}")
+        self.summary.refused_disguise = f"promotion refused by the handler: {outcome.reason}"
+        # The approver takes the version out of the registry's approved list.
+        reject(
+            self.client("sagemaker", self.in_approver_role(bob)), self.client("sts", bob),
+            self.audit(bob), arn=arn, reason="approved under a borrowed session name",
+        )  # fmt: skip
+        return (
+            f"{alice.name} approved her own copy of v1 (version {arn.rsplit('/', 1)[-1]}) as "
+            f"session {bob.name!r}: the CLI sees only the session name (on AWS the role's trust "
+            f"policy refuses it); SageMaker recorded source identity {source_identity!r} for the "
+            f"status change, and the handler refused the promotion (segregation of duties); "
+            f"{bob.name} rejected the version"
+        )
 
     def approval_event(self, label: str) -> str:
         """SageMaker emits the state-change event on AWS; the emulator builds the same event and
         delivers it twice, as EventBridge may, to the handler the rule invokes."""
-        arn = self.summary.versions[label]
+        outcomes = self._deliver(self.summary.versions[label])
+        self.summary.handler_outcomes.extend(o.result for o in outcomes)
+        return f"delivered twice -> {', '.join(o.result for o in outcomes)} (one promotion)"
+
+    def _deliver(self, arn: str, times: int = 2) -> list[Outcome]:
         event = state_change_event(
             self.client("sagemaker"), arn, account=EMULATOR_ACCOUNT, region=self.aws.region
         )
@@ -266,23 +353,49 @@ class Lifecycle:
             pipeline_name=self.w.promotion_pipeline,
             audit_bucket=self.w.names["tooling"].audit_bucket,
             state_bucket=self.w.names["tooling"].state_bucket,
+            gates=self.gates,
         )
-        outcomes: list[Outcome] = deliver(
+        return deliver(
             event,
             lambda e: handle_state_change(
                 e,
                 sagemaker=self.client("sagemaker"),
                 s3=self.client("s3"),
                 codepipeline=self.client("codepipeline"),
+                cloudwatch=self.client("cloudwatch"),
                 settings=settings,
             ),
+            times,
         )
-        self.summary.handler_outcomes.extend(o.result for o in outcomes)
-        return f"delivered twice -> {', '.join(o.result for o in outcomes)} (one promotion)"
 
     # ------------------------------------------------------------------ promotion
-    def _deploy(self, manifest: DeploymentManifest, actor: str, reason: str = "") -> None:
+    def _serve(self, manifest: DeploymentManifest) -> str:
+        """What `cdk deploy` of the endpoint stack leaves: SageMaker's model of the package
+        (ModelPackageName, as cdk/endpoint.py creates it), an endpoint config and the endpoint
+        on it, recreated (moto has no UpdateEndpoint; CloudFormation updates it in place), and
+        the local endpoint that answers InvokeEndpoint with the package's artifact."""
         n = self.w.names[manifest.environment]
+        sm = self.client("sagemaker")
+        name = f"{n.endpoint_name}-v{manifest.version}-{int(time.time() * 1000)}"
+        sm.create_model(
+            ModelName=name,
+            PrimaryContainer={"ModelPackageName": manifest.model_package_arn},
+            ExecutionRoleArn=f"arn:aws:iam::{EMULATOR_ACCOUNT}:role/{n.role('model')}",
+        )
+        sm.create_endpoint_config(
+            EndpointConfigName=name,
+            ProductionVariants=[
+                {
+                    "VariantName": VARIANT_NAME,
+                    "ModelName": name,
+                    "InitialInstanceCount": n.env.instances.endpoint_count,
+                    "InstanceType": n.env.instances.endpoint,
+                }
+            ],
+        )
+        if sm.list_endpoints(NameContains=n.endpoint_name)["Endpoints"]:
+            sm.delete_endpoint(EndpointName=n.endpoint_name)
+        sm.create_endpoint(EndpointName=n.endpoint_name, EndpointConfigName=name)
         self.w.endpoints.deploy(
             n.endpoint_name,
             container=registered_container(self.client("sagemaker"), manifest.model_package_arn),
@@ -290,12 +403,19 @@ class Lifecycle:
             capture_bucket=n.bucket("capture"),
             capture_prefix=CAPTURE_PREFIX,
         )
+        return str(n.endpoint_name)
+
+    def _deploy(self, manifest: DeploymentManifest, actor: str, reason: str = "") -> None:
+        endpoint = self._serve(manifest)
+        # `promote record`: recorded only once SageMaker says the endpoint serves the package.
         record_deployment(
             self._registry_lifecycle_client(),
             self.audit(),
             self.history(),
             manifest=manifest,
             actor=actor,
+            serving=self.client("sagemaker"),
+            endpoint_name=endpoint,
             reason=reason,
         )
         self.summary.deployed[manifest.environment] = manifest.model_package_arn
@@ -339,19 +459,23 @@ class Lifecycle:
             raise RuntimeError(f"smoke test of {environment} failed: {answer[:200]}")
         return len(scores)
 
+    def _resolve(self, arn: str, environment: str, actor: str) -> DeploymentManifest:
+        """`promote resolve`: the promotion gate (the approver the handler observed, the
+        platform's gates), then the manifest."""
+        return resolve(
+            self.client("sagemaker"), self.client("s3"), self.audit(), self.history(),
+            arn=arn, environment=environment, actor=actor, gates=self.gates,
+        )  # fmt: skip
+
     def promote(self, label: str) -> str:
         actor = f"codepipeline/{self.w.promotion_pipeline}"
         arn = self.summary.versions[label]
-        stage = resolve(
-            self.client("sagemaker"), self.audit(), arn=arn, environment="stage", actor=actor
-        )
+        stage = self._resolve(arn, "stage", actor)
         self._deploy(stage, actor)
         smoke = self._smoke_test("stage")
         # CodePipeline's manual approval before prod (PutApprovalResult: not in moto, recorded here).
         gate = f"manual approval by {self.w.approver.name}"
-        prod = resolve(
-            self.client("sagemaker"), self.audit(), arn=arn, environment="prod", actor=actor
-        )
+        prod = self._resolve(arn, "prod", actor)
         self._deploy(prod, actor, reason=gate)
         return f"v{stage.version}: stage deployed, smoke test {smoke} scores ok, {gate}, prod deployed (canary on AWS)"
 
@@ -563,11 +687,7 @@ class Lifecycle:
             environment="prod", actor=actor, reason="v2 under review after the drift alert; back to v1",
         )  # fmt: skip
         manifest = deployment.manifest
-        n = self.w.names["prod"]
-        self.w.endpoints.deploy(
-            n.endpoint_name, container=registered_container(self.client("sagemaker"), manifest.model_package_arn),
-            model_package_arn=manifest.model_package_arn, capture_bucket=n.bucket("capture"), capture_prefix=CAPTURE_PREFIX,
-        )  # fmt: skip
+        self._serve(manifest)  # the redeploy the rollback's manifest starts
         self.summary.rollback = {"from": deployment.replaces, "to": manifest.model_package_arn}
         self.manifests["prod"] = manifest
         self.summary.deployed["prod"] = manifest.model_package_arn
@@ -614,6 +734,7 @@ STORY: tuple[tuple[str, str], ...] = (
     ("approval event v2", "the handler starts its promotion"),
     ("promotion v2", "stage, smoke test, manual gate, prod"),
     ("rollback", "prod back to the previous approved version"),
+    ("disguised self-approval", "the author in the approver role under the approver's name"),
     ("evidence", "validation report and audit export"),
 )
 
@@ -641,6 +762,7 @@ def run_story(lifecycle: Lifecycle, dev_template: Path) -> Summary:
         "approval event v2": lambda: lifecycle.approval_event("v2"),
         "promotion v2": lambda: lifecycle.promote("v2"),
         "rollback": lifecycle.rollback,
+        "disguised self-approval": lifecycle.approve_in_disguise,
         "evidence": lifecycle.evidence,
     }
     for name, _ in STORY:

@@ -61,6 +61,7 @@ class World:
     webhook: LocalWebhook | None  # the chat webhook, when notifications name one
     pipeline: SynthesizedPipeline  # the model-build pipeline, as synthesized into dev
     buckets: tuple[str, ...]
+    approver_role_arn: str  # people assume it with their user name as session and source identity
 
     def close(self) -> None:
         """Stop the local servers (endpoints, chat webhook); moto's server is the caller's."""
@@ -102,6 +103,13 @@ def provision(
         RoleName=n["dev"].role(Role.REGISTRY_LIFECYCLE),
         AssumeRolePolicyDocument=_trust_account(EMULATOR_ACCOUNT),
     )["Role"]["Arn"]
+    # The approver role: its trust policy admits people of the account who set their user name as
+    # session name and source identity (sts:SetSourceIdentity). moto keeps the document and does
+    # not evaluate it; the emulated STS asks its trust evaluator (emulator.aws.identity).
+    approver_role = iam.create_role(
+        RoleName=config.governance.approver_role,
+        AssumeRolePolicyDocument=_trust_people(EMULATOR_ACCOUNT),
+    )["Role"]["Arn"]
     aws.client("sagemaker").create_model_package_group(
         ModelPackageGroupName=config.model.package_group,
         Tags=[{"Key": k, "Value": v} for k, v in config.inventory_tags().items()],
@@ -131,6 +139,7 @@ def provision(
         webhook=_chat_webhook(aws, config),
         pipeline=pipeline,
         buckets=(*buckets, n["tooling"].audit_bucket),
+        approver_role_arn=approver_role,
     )
     _ship_code_and_create_pipeline(world, work_dir)
     return world
@@ -280,6 +289,22 @@ def _trust_service(service: str) -> str:
 def _trust_account(account: str) -> str:
     """A role trust policy for principals of one account (the emulator has only one)."""
     return _trust_policy({"AWS": f"arn:aws:iam::{account}:root"})
+
+
+def _trust_people(account: str) -> str:
+    """A role people assume as themselves: session name and source identity are the user name."""
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+        "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
+        "Condition": {
+            "StringEquals": {
+                "sts:RoleSessionName": "${aws:username}",
+                "sts:SourceIdentity": "${aws:username}",
+            }
+        },
+    }
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
 def _trust_policy(principal: dict[str, str]) -> str:

@@ -1,0 +1,332 @@
+"""The platform's release gates, re-checked at approval and promotion (stdlib and boto3 only).
+
+A version passed its build's gates, but the build's definition is repository code and its
+thresholds were once run-time parameters: neither is the platform's word. So approval (CLI and
+handler) and promotion (`promote resolve`) check two things against the gates of the platform
+config in force (`finmlops.gates.platform_gates`; in the handler, `Promotion.ENV_GATES`):
+
+- **the recorded metrics**: each evaluation gate's value in the JSON that the version's
+  `ModelMetrics.ModelQuality.Statistics` names (the evaluation step's `evaluation.json`), compared
+  with the platform's threshold;
+- **the build's gates**, when a pipeline execution registered the version: what AWS recorded of
+  that execution (`DescribePipelineDefinitionForExecution` and
+  `ListPipelineParametersForExecution`). Every platform gate must be a condition step
+  `Gate-<name>` on the way to the RegisterModel step that created the version, comparing the
+  gate's JSON path the platform's way with a threshold no weaker than the platform's. The
+  data-quality gates can only be checked this way (their values are not in ModelMetrics).
+
+Every problem names the gate, the version's value or the build's threshold, and the platform's.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from finmlops.registry.authorship import Authorship, execution_parameters
+from finmlops.registry.errors import InvalidInputError
+from finmlops.registry.versions import ModelVersion
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sagemaker import SageMakerClient
+
+EVALUATION = "evaluation"
+DATA_QUALITY = "data_quality"
+# The evaluation document a version records: where the evaluation gates' values are.
+RECORDED_METRICS = "ModelMetrics.ModelQuality.Statistics"
+GATE_STEP_PREFIX = "Gate-"
+
+_OPS: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, "<=": operator.le}
+# The pipeline condition types of each comparison (SageMaker pipeline definition schema).
+_CONDITIONS = {">=": "GreaterThanOrEqualTo", "<=": "LessThanOrEqualTo"}
+
+
+@dataclass(frozen=True)
+class PlatformGate:
+    """One gate of the platform: what it compares, how, and the threshold in force."""
+
+    name: str
+    description: str
+    source: str  # EVALUATION or DATA_QUALITY: which step's JSON output holds the value
+    json_path: str
+    comparison: str  # ">=" or "<="
+    threshold: float
+
+    def __post_init__(self) -> None:
+        if self.comparison not in _OPS:
+            raise InvalidInputError(f"gate {self.name}: comparison {self.comparison!r}")
+        if self.source not in {EVALUATION, DATA_QUALITY}:
+            raise InvalidInputError(f"gate {self.name}: source {self.source!r}")
+
+    @property
+    def step_name(self) -> str:
+        """The condition step that applies this gate in the build pipeline."""
+        return f"{GATE_STEP_PREFIX}{self.name}"
+
+    def passes(self, value: float) -> bool:
+        return _OPS[self.comparison](value, self.threshold)
+
+    def weaker(self, build_threshold: float) -> bool:
+        """Whether a build's threshold lets through a value the platform's would stop."""
+        return not _OPS[self.comparison](build_threshold, self.threshold)
+
+    def rule(self) -> str:
+        return f"{self.comparison} {self.threshold:g}"
+
+
+def gates_to_json(gates: Iterable[PlatformGate]) -> str:
+    """The gates as the handler's environment carries them (`Promotion.ENV_GATES`)."""
+    return json.dumps([asdict(g) for g in gates], sort_keys=True, separators=(",", ":"))
+
+
+def gates_from_json(text: str, where: str) -> tuple[PlatformGate, ...]:
+    """Gates back from `gates_to_json`; bad input names `where` and the field."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise InvalidInputError(f"{where}: not JSON") from None
+    if not isinstance(data, list) or not data:
+        raise InvalidInputError(f"{where}: expected a non-empty list of gates")
+    gates: list[PlatformGate] = []
+    for number, item in enumerate(data):
+        if not isinstance(item, Mapping):
+            raise InvalidInputError(f"{where}[{number}]: expected an object")
+        try:
+            threshold = float(item["threshold"])
+            gate = PlatformGate(
+                name=str(item["name"]),
+                description=str(item.get("description", "")),
+                source=str(item["source"]),
+                json_path=str(item["json_path"]),
+                comparison=str(item["comparison"]),
+                threshold=threshold,
+            )
+        except KeyError as exc:
+            raise InvalidInputError(f"{where}[{number}]: missing {exc.args[0]!r}") from None
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"{where}[{number}]: {exc}") from None
+        if not math.isfinite(threshold):
+            raise InvalidInputError(f"{where}[{number}].threshold: not a finite number")
+        gates.append(gate)
+    return tuple(gates)
+
+
+def json_value(document: Any, path: str) -> float | None:
+    """The number at a dotted path, as the pipeline's JsonGet reads it (None when absent)."""
+    node: Any = document
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    if isinstance(node, bool) or not isinstance(node, int | float) or not math.isfinite(node):
+        return None
+    return float(node)
+
+
+# --------------------------------------------------------------------------- recorded metrics
+
+
+def recorded_metrics_uri(version: ModelVersion) -> str:
+    source = (version.model_metrics.get("ModelQuality") or {}).get("Statistics") or {}
+    return str(source.get("S3Uri", "")) if isinstance(source, Mapping) else ""
+
+
+def _read_json(s3: S3Client, uri: str) -> tuple[Any, str]:
+    """(document, problem): the JSON at an s3:// URI, or why it could not be read."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    if not uri.startswith("s3://") or not bucket or not key:
+        return None, f"{RECORDED_METRICS} is not an s3://bucket/key URI ({uri!r})"
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NoSuchBucket"}:
+            return None, f"{RECORDED_METRICS} {uri} does not exist"
+        raise
+    try:
+        return json.loads(body), ""
+    except ValueError:
+        return None, f"{RECORDED_METRICS} {uri} is not JSON"
+
+
+def metric_problems(
+    s3: S3Client, version: ModelVersion, gates: Sequence[PlatformGate]
+) -> tuple[list[str], dict[str, float]]:
+    """(problems, values): each evaluation gate's recorded value against the platform's rule."""
+    uri = recorded_metrics_uri(version)
+    checked = [g for g in gates if g.source == EVALUATION]
+    if not checked:
+        return [], {}
+    if not uri:
+        return [f"gates: {RECORDED_METRICS} is not recorded, nothing to re-check"], {}
+    document, problem = _read_json(s3, uri)
+    if problem:
+        return [f"gates: {problem}"], {}
+    problems: list[str] = []
+    values: dict[str, float] = {}
+    for gate in checked:
+        value = json_value(document, gate.json_path)
+        if value is None:
+            problems.append(f"gate {gate.name}: {uri} has no number at {gate.json_path}")
+            continue
+        values[gate.name] = value
+        if not gate.passes(value):
+            problems.append(
+                f"gate {gate.name}: the version's {gate.description or gate.json_path} is "
+                f"{value:.4g}; the platform requires {gate.rule()}"
+            )
+    return problems, values
+
+
+# --------------------------------------------------------------------------- the build's gates
+
+
+def _walk(
+    steps: Sequence[Mapping[str, Any]], path: tuple[tuple[str, str], ...]
+) -> Iterable[tuple[Mapping[str, Any], tuple[tuple[str, str], ...]]]:
+    """Every step with the (condition step, branch) pairs that lead to it."""
+    for step in steps:
+        yield step, path
+        if step.get("Type") == "Condition":
+            arguments = step.get("Arguments") or {}
+            for branch in ("IfSteps", "ElseSteps"):
+                yield from _walk(arguments.get(branch) or [], (*path, (step["Name"], branch)))
+
+
+def _threshold(right: Any, passed: Mapping[str, str], defaults: Mapping[str, Any]) -> float | None:
+    if isinstance(right, Mapping) and set(right) == {"Get"}:
+        name = str(right["Get"]).removeprefix("Parameters.")
+        if name == right["Get"]:
+            return None
+        right = passed.get(name, defaults.get(name))
+    try:
+        value = float(right)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class BuildGates:
+    """What the build that registered a version applied, per gate: its threshold, or why it
+    did not apply the platform's gate."""
+
+    thresholds: Mapping[str, float]
+    deviations: Mapping[str, str]
+
+
+def build_gates(
+    definition: Mapping[str, Any],
+    parameters: Mapping[str, str],
+    register_step: str,
+    gates: Sequence[PlatformGate],
+) -> BuildGates:
+    """The gates the execution's definition applied on the way to `register_step`."""
+    steps = {
+        str(step.get("Name")): (step, path) for step, path in _walk(definition.get("Steps", []), ())
+    }
+    defaults = {str(p.get("Name")): p.get("DefaultValue") for p in definition.get("Parameters", [])}
+    if register_step not in steps:
+        missing = {g.name: f"the definition has no step {register_step}" for g in gates}
+        return BuildGates({}, missing)
+    on_the_way = dict(steps[register_step][1])
+    thresholds: dict[str, float] = {}
+    deviations: dict[str, str] = {}
+    for gate in gates:
+        if on_the_way.get(gate.step_name) != "IfSteps":
+            deviations[gate.name] = (
+                f"no condition step {gate.step_name} guards {register_step} in the build"
+            )
+            continue
+        conditions = (steps[gate.step_name][0].get("Arguments") or {}).get("Conditions") or []
+        matching = [
+            c
+            for c in conditions
+            if c.get("Type") == _CONDITIONS[gate.comparison]
+            and isinstance(c.get("LeftValue"), Mapping)
+            and (c["LeftValue"].get("Std:JsonGet") or {}).get("Path") == gate.json_path
+        ]
+        if not matching:
+            deviations[gate.name] = (
+                f"{gate.step_name} does not compare {gate.json_path} {gate.comparison} a threshold"
+            )
+            continue
+        value = _threshold(matching[0].get("RightValue"), parameters, defaults)
+        if value is None:
+            deviations[gate.name] = f"{gate.step_name} compares with no number"
+            continue
+        thresholds[gate.name] = value
+    return BuildGates(thresholds, deviations)
+
+
+def build_problems(build: BuildGates, gates: Sequence[PlatformGate]) -> list[str]:
+    problems = [
+        f"gate {name}: the build did not apply the platform's gate ({why})"
+        for name, why in build.deviations.items()
+    ]
+    for gate in gates:
+        used = build.thresholds.get(gate.name)
+        if used is not None and gate.weaker(used):
+            problems.append(
+                f"gate {gate.name}: the version was built with the weaker gate "
+                f"{gate.comparison} {used:g}; the platform requires {gate.rule()}"
+            )
+    return problems
+
+
+def read_build_gates(
+    sm: SageMakerClient,
+    execution_arn: str,
+    register_step: str,
+    gates: Sequence[PlatformGate],
+    parameters: Mapping[str, str],
+) -> BuildGates:
+    """The build's gates from what AWS recorded of the execution."""
+    described = sm.describe_pipeline_definition_for_execution(PipelineExecutionArn=execution_arn)
+    try:
+        definition = json.loads(described["PipelineDefinition"])
+    except ValueError:
+        return BuildGates({}, {g.name: "the execution's definition is not JSON" for g in gates})
+    return build_gates(definition, parameters, register_step, gates)
+
+
+@dataclass(frozen=True)
+class GateCheck:
+    """The outcome of re-checking one version: problems, and what was compared, for the record."""
+
+    problems: tuple[str, ...]
+    values: Mapping[str, float]
+    build_thresholds: Mapping[str, float]
+
+    def details(self, gates: Sequence[PlatformGate]) -> dict[str, str]:
+        return {
+            "platform_gates": ", ".join(f"{g.name} {g.rule()}" for g in gates),
+            "recorded_values": ", ".join(f"{k} {v:.4g}" for k, v in self.values.items()) or "none",
+            "build_gates": ", ".join(f"{k} {v:g}" for k, v in self.build_thresholds.items())
+            or "none (not built by a pipeline execution)",
+        }
+
+
+def check_gates(
+    sm: SageMakerClient,
+    s3: S3Client,
+    version: ModelVersion,
+    gates: Sequence[PlatformGate],
+    authorship: Authorship,
+) -> GateCheck:
+    """The version's recorded metrics, and its build's gates when an execution built it."""
+    problems, values = metric_problems(s3, version, gates)
+    build = BuildGates({}, {})
+    if authorship.execution_arn:
+        parameters = execution_parameters(sm, authorship.execution_arn)
+        build = read_build_gates(
+            sm, authorship.execution_arn, authorship.register_step, gates, parameters
+        )
+        problems += build_problems(build, gates)
+    return GateCheck(tuple(problems), values, build.thresholds)
