@@ -154,7 +154,7 @@ def test_an_endpoint_serving_another_package_than_the_manifest_fails(
     DeploymentHistory(deployment.client("s3"), tooling.state_bucket).append(later, "deploy", "ci")
     failure = only_failure(run(deployment, "prod"))
     assert failure.seam == "served version"
-    assert "credit-risk-xgb/1" in failure.detail and "says" in failure.detail
+    assert "credit-risk-xgb/1, not " in failure.detail and "of the manifest" in failure.detail
     assert "credit-risk-xgb/2" in failure.detail
 
 

@@ -10,17 +10,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from finmlops.contracts import DeploymentManifest
+from finmlops.registry.promotion import serving_problems
 from finmlops.verify.aws import is_missing, pages
 from finmlops.verify.results import CheckResult, failed, passed
 
 # The monitoring engine reads these from the baseline folder (finmlops.monitoring.baseline:
 # the artifact's manifest, and Model Monitor's statistics.json and constraints.json).
 BASELINE_FILES = ("baseline.json", "statistics.json", "constraints.json")
-
-
-def _package_key(name: str) -> str:
-    """`group/version` of a model package ARN or name (SageMaker lower-cases group names)."""
-    return name.split(":model-package/", 1)[-1].lower()
 
 
 def endpoint_in_service(sm: Any, endpoint: str) -> tuple[CheckResult, dict[str, Any] | None]:
@@ -46,19 +42,6 @@ def endpoint_in_service(sm: Any, endpoint: str) -> tuple[CheckResult, dict[str, 
     return failed(seam, f"{endpoint} is {status}: {hint}"), described
 
 
-def served_packages(sm: Any, endpoint: dict[str, Any]) -> list[str]:
-    """The model packages behind every production variant: endpoint config -> model ->
-    container `ModelPackageName` (API reference: DescribeEndpointConfig, DescribeModel)."""
-    config = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
-    found = []
-    for variant in config.get("ProductionVariants", []):
-        model = sm.describe_model(ModelName=variant["ModelName"])
-        containers = [model.get("PrimaryContainer") or {}, *model.get("Containers", [])]
-        names = [c["ModelPackageName"] for c in containers if c.get("ModelPackageName")]
-        found += names or [f"(model {variant['ModelName']} has no model package)"]
-    return found
-
-
 def serves_manifest(
     sm: Any,
     endpoint: dict[str, Any] | None,
@@ -77,23 +60,21 @@ def serves_manifest(
     wanted = manifest.model_package_arn
     if endpoint is None:
         return failed(seam, f"the manifest says {wanted} should serve; the endpoint is missing")
-    served = served_packages(sm, endpoint)
-    wrong = [p for p in served if _package_key(p) != _package_key(wanted)]
-    if wrong:
+    # The same comparison `finmlops promote record` makes before it records a deployment.
+    problems = serving_problems(sm, endpoint["EndpointName"], manifest)
+    if problems:
         return failed(
             seam,
-            f"{endpoint['EndpointName']} serves {', '.join(served)}, the current deployment "
-            f"manifest says {wanted} (version {manifest.version}): CloudFormation and the "
-            "recorded history disagree. Redeploy the manifest's version or roll back "
+            "; ".join(p.removeprefix("serving: ") for p in problems)
+            + f" (version {manifest.version}, the current deployment manifest): CloudFormation "
+            "and the recorded history disagree. Redeploy the manifest's version or roll back "
             "(`finmlops promote rollback`)",
-            served=served,
             manifest=wanted,
         )
     return passed(
         seam,
         f"serves {manifest.model_package_group}/{manifest.version}, the approved package of the "
         "current deployment manifest",
-        served=served,
         manifest=wanted,
     )
 
