@@ -26,13 +26,11 @@ os.environ.update(
 )
 os.environ.pop("AWS_PROFILE", None)
 
-# moto's registry, made to keep what SageMaker keeps (omitted fields, ModelLifeCycle), for
-# `mock_aws` tests as for the embedded server. Pinned in tests/emulator/test_registry_fidelity.py.
-from finmlops.emulator.aws.registry_fidelity import install  # noqa: E402
-from finmlops.emulator.aws.s3_fidelity import install as install_s3  # noqa: E402
+# moto made to keep, refuse and answer what AWS does, for `mock_aws` tests as for the embedded
+# server (finmlops.emulator.aws.fidelity; each behaviour pinned in tests/emulator).
+from finmlops.emulator.aws import fidelity  # noqa: E402
 
-install()
-install_s3()  # GetObjectRetention, which moto lacks (see s3_fidelity)
+fidelity.install()
 
 
 @pytest.fixture(scope="session")

@@ -47,8 +47,9 @@ def _registrations() -> list[Register]:
     # Imported here, not at the top, because the command modules import this module's helpers.
     from finmlops.buildrun import register_build
     from finmlops.registry.commands import register_audit, register_promote, register_registry
+    from finmlops.verify.commands import register_verify
 
-    return [register_registry, register_promote, register_audit, register_build]
+    return [register_registry, register_promote, register_audit, register_build, register_verify]
 
 
 def common_options() -> argparse.ArgumentParser:

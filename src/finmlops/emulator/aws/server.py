@@ -41,11 +41,9 @@ class EmbeddedAws:
 
         from moto.server import ThreadedMotoServer
 
-        from finmlops.emulator.aws.registry_fidelity import install
-        from finmlops.emulator.aws.s3_fidelity import install as install_s3
+        from finmlops.emulator.aws import fidelity
 
-        install()  # the registry keeps what SageMaker keeps (see registry_fidelity)
-        install_s3()  # S3 answers GetObjectRetention (see s3_fidelity)
+        fidelity.install()  # moto made to keep, refuse and answer what AWS does
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
 
         self._server = ThreadedMotoServer(ip_address=LOOPBACK, port=self.port, verbose=False)
