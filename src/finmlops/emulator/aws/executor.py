@@ -32,6 +32,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -214,6 +215,7 @@ class PipelineExecutor:
         image_entrypoints: Mapping[str, list[str]] | None = None,
         job_environment: Mapping[str, str] | None = None,
         network: Network | None = None,
+        max_parallel: int | None = None,
     ) -> None:
         self.definition = (
             json.loads(definition) if isinstance(definition, str) else dict(definition)
@@ -229,6 +231,8 @@ class PipelineExecutor:
         # endpoint URL and credentials through which the job's boto3 calls reach it.
         self.job_environment = dict(job_environment or {})
         self.network = network
+        # Jobs run as local processes: as many at once as there are cores, by default.
+        self.max_parallel = max(1, max_parallel or os.cpu_count() or 1)
         # Execution.CurrentDateTime moves on from the execution's start as the wall clock does.
         self._started_wall = time.time()
         self._steps = self._index(self.definition.get("Steps", []))
@@ -608,23 +612,9 @@ class PipelineExecutor:
             raise UnsupportedStepError(
                 f"step type(s) {', '.join(unsupported)} cannot run offline; supported: {', '.join(SUPPORTED)}"
             )
-        active = [s["Name"] for s in self.definition["Steps"]]
-        done: set[str] = set()
         execution.steps = [StepRecord(name, s["Type"]) for name, s in self._steps.items()]
         try:
-            while True:
-                ready = [n for n in active if n not in done and self._needs[n] <= done]
-                if not ready:
-                    waiting = [n for n in active if n not in done]
-                    if waiting:
-                        raise ExecutionError(
-                            f"steps {waiting} wait for steps that never run: "
-                            f"{sorted(set().union(*(self._needs[n] for n in waiting)) - done)}"
-                        )
-                    break
-                name = ready[0]
-                active.extend(self._run_step(self._steps[name], execution))
-                done.add(name)
+            self._run_graph(execution)
             execution.status = "Succeeded"
         except ExecutionError as exc:
             execution.status = "Failed"
@@ -636,6 +626,44 @@ class PipelineExecutor:
 
         record_steps(execution.arn, execution.executed_steps())
         return execution
+
+    def _run_graph(self, execution: Execution) -> None:
+        """Every step whose dependencies are done runs, several at once as SageMaker runs all
+        steps available to run in parallel (docs page build-and-manage-pipeline, "Pipeline
+        Execution using Parallelism Configuration"), up to `max_parallel` local processes. After
+        a failure no step starts; those already running finish (the emulator's choice: AWS does
+        not document whether it stops them). The first failure is the execution's."""
+        active = [s["Name"] for s in self.definition["Steps"]]
+        done: set[str] = set()
+        started: set[str] = set()
+        failure: ExecutionError | None = None
+        with ThreadPoolExecutor(max_workers=self.max_parallel) as pool:
+            running: dict[Future[list[str]], str] = {}
+            while True:
+                if failure is None:
+                    for name in active:
+                        if name not in started and self._needs[name] <= done:
+                            started.add(name)
+                            job = pool.submit(self._run_step, self._steps[name], execution)
+                            running[job] = name
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for job in sorted(finished, key=lambda f: running[f]):
+                    name = running.pop(job)
+                    try:
+                        active.extend(job.result())
+                        done.add(name)
+                    except ExecutionError as exc:
+                        failure = failure or exc
+        if failure is not None:
+            raise failure
+        waiting = [n for n in active if n not in done]
+        if waiting:
+            raise ExecutionError(
+                f"steps {waiting} wait for steps that never run: "
+                f"{sorted(set().union(*(self._needs[n] for n in waiting)) - done)}"
+            )
 
     def _run_step(self, step: dict[str, Any], execution: Execution) -> list[str]:
         record = execution.step(step["Name"])

@@ -83,25 +83,6 @@ class MonitoringStory:
         return monitoring_pipeline(assembly, MONITORED), network_of(assembly, MONITORED)
 
     # ------------------------------------------------------------------ one scheduled run
-    def scheduled_time(self, pipeline: MonitoringPipeline, window_start: datetime) -> datetime:
-        """When the schedule starts the run that judges the hour from `window_start`: the next
-        hour. The story's traffic comes in whole hours, so it needs an hourly schedule on the
-        hour with no flexible window; any other schedule is refused, naming it."""
-        expression = pipeline.schedule_expression
-        fields = expression.removeprefix("cron(").removesuffix(")").split()
-        hourly = (
-            expression.startswith("cron(")
-            and schedule_window_hours(expression) == 1.0
-            and fields[0] == "0"
-        )
-        if not hourly or pipeline.flexible_window != "OFF":
-            raise RuntimeError(
-                f"{pipeline.source}: schedule {expression} (flexible window "
-                f"{pipeline.flexible_window or 'unset'}): the story replays whole hours and "
-                "needs cron(0 * ...) with FlexibleTimeWindow OFF"
-            )
-        return window_start + timedelta(hours=1)
-
     def run(self, window_start: datetime) -> ScheduledRun:
         """The execution the schedule starts after the hour from `window_start`, run to the end.
 
@@ -109,7 +90,7 @@ class MonitoringStory:
         leaves it; the execution is started through the SageMaker API, as the schedule's target
         starts it; the executor runs the definition SageMaker recorded for the execution."""
         pipeline, network = self.pipeline()
-        at = self.scheduled_time(pipeline, window_start)
+        at = scheduled_time(pipeline, window_start)
         story = self.story
         sm = story.client("sagemaker")
         arn = upsert_body(sm, pipeline.name, pipeline.definition, pipeline.role_arn, story.config)
@@ -235,6 +216,27 @@ class MonitoringStory:
             f"{labelled['label_coverage']:g}; {story.hours[1]:%H}:00 not labelled yet (coverage "
             f"{shifted['label_coverage']:g}); overall coverage {overall['label_coverage']:g}"
         )
+
+
+def scheduled_time(pipeline: MonitoringPipeline, window_start: datetime) -> datetime:
+    """When the schedule starts the run that judges the hour from `window_start`: the next
+    hour. The story's traffic comes in whole hours, so it needs an hourly schedule on the hour
+    with no flexible window (EventBridge Scheduler then invokes the target at the scheduled
+    time); any other schedule is refused, naming it."""
+    expression = pipeline.schedule_expression
+    fields = expression.removeprefix("cron(").removesuffix(")").split()
+    hourly = (
+        expression.startswith("cron(")
+        and schedule_window_hours(expression) == 1.0
+        and fields[0] == "0"
+    )
+    if not hourly or pipeline.flexible_window != "OFF":
+        raise RuntimeError(
+            f"{pipeline.source}: schedule {expression} (flexible window "
+            f"{pipeline.flexible_window or 'unset'}): the story replays whole hours and needs "
+            "cron(0 * ...) with FlexibleTimeWindow OFF"
+        )
+    return window_start + timedelta(hours=1)
 
 
 def _ground_truth_source(pipeline: MonitoringPipeline) -> str:
