@@ -333,6 +333,24 @@ def test_the_evidence_reader_writes_nothing(
         assert decision.sids == {"DenyApprovalStatusChanges"}  # the repository's guardrail
 
 
+@pytest.mark.parametrize(
+    ("role", "person"), [("ModelRiskApprover", "bob"), ("credit-risk-dev-data-scientist", "alice")]
+)
+def test_people_in_dev_make_the_gates_reads_as_themselves(
+    iam: Platform, role: str, person: str
+) -> None:
+    """`registry approve` (the approver) and `registry show` run the same gate in dev with the
+    person's own role: the build's execution, and for the approver the evidence JSON too. (Data
+    scientists are given no read of model-build/, which also holds data splits: their `show`
+    lists the evidence references but cannot re-check the recorded metrics.)"""
+    as_person = session(iam, role, person)
+    for action, resource, context in _gate_reads(iam):
+        if role != "ModelRiskApprover" and not action.startswith("sagemaker:"):
+            continue
+        decision = iam.decide(as_person, action, resource, context)
+        assert decision.allowed, (action, decision.reason)
+
+
 @pytest.mark.parametrize("env", ["stage", "prod"])
 def test_promote_record_reads_what_its_endpoint_serves_as_its_own_smoke_test_role(
     iam: Platform, env: str

@@ -77,7 +77,8 @@ def signed(world: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Signed]
     yield calls
 
 
-def _reader_role(world: Any) -> str:
+def _role(world: Any, name: str) -> str:
+    """A role of the emulated account that its principals may assume."""
     trust = {
         "Version": "2012-10-17",
         "Statement": [
@@ -86,10 +87,15 @@ def _reader_role(world: Any) -> str:
         ],
     }  # fmt: skip
     role = world.client("iam").create_role(
-        RoleName="credit-risk-dev-evidence-reader", AssumeRolePolicyDocument=json.dumps(trust)
-    )["Role"]["Arn"]
+        RoleName=name, AssumeRolePolicyDocument=json.dumps(trust)
+    )
+    return str(role["Role"]["Arn"])
+
+
+def _reader_role(world: Any) -> str:
+    role = _role(world, "credit-risk-dev-evidence-reader")
     assert role == READER
-    return str(role)
+    return role
 
 
 @pytest.fixture
@@ -221,3 +227,38 @@ def test_promote_resolve_reads_dev_as_the_named_reader_and_records_as_the_caller
     assert record.actor == own
     (put,) = [c for c in signed if c.operation == "PutObject"]
     assert put.principal == own
+
+
+def test_promote_record_reads_what_serves_as_the_serving_role_and_records_as_the_caller(
+    world, approved, pipeline, signed, capsys, tmp_path
+):
+    """The buildspec passes the environment's smoke-test role: DescribeEndpoint ->
+    DescribeEndpointConfig -> DescribeModel in the serving account, as that role; the audit
+    record and the history entry with the promotion's own role."""
+    assert world.deliver(approved.package_arn, pipeline).result == "started"
+    manifest = tmp_path / "manifest.json"
+    code, _, err = _cli(
+        capsys, "promote", "resolve", approved.package_arn, "--environment", "stage",
+        "--out", str(manifest),
+    )  # fmt: skip
+    assert code == ExitCode.OK, err
+    world.serve("stage", approved.package_arn)
+    smoke = _role(world, "credit-risk-stage-smoke-test")
+    signed.clear()
+
+    code, entry, err = _cli(
+        capsys, "promote", "record", "--manifest", str(manifest), "--serving-role-arn", smoke,
+        "--no-lifecycle",
+    )  # fmt: skip
+
+    assert code == ExitCode.OK, err
+    assert (entry["environment"], entry["version"]) == ("stage", 1)
+    serving = f"arn:aws:sts::{ACCOUNT}:assumed-role/credit-risk-stage-smoke-test/"
+    assert _reads(signed, serving) == {
+        ("sagemaker", "DescribeEndpoint"),
+        ("sagemaker", "DescribeEndpointConfig"),
+        ("sagemaker", "DescribeModel"),
+    }
+    own = caller_of("testing", ACCOUNT).arn
+    puts = [c for c in signed if c.operation == "PutObject"]
+    assert len(puts) == 2 and {c.principal for c in puts} == {own}  # audit record, history
