@@ -32,6 +32,9 @@ from finmlops.emulator.aws import fidelity  # noqa: E402
 
 fidelity.install()
 
+# The synthesized platforms (`platform`, `variant`, ...), once per session for every folder.
+pytest_plugins = ["synth_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def config_path() -> Path:

@@ -1,6 +1,5 @@
-"""The synthesized assembly verify compares with (tooling, dev and prod; stage is prod's code
-path), synthesized once per session without the compliance packs (same templates, fewer
-seconds), and an embedded moto server the deployments are built in."""
+"""The synthesized assembly verify compares with (the session's `platform`), and an embedded
+moto server the deployments are built in."""
 
 from __future__ import annotations
 
@@ -28,12 +27,10 @@ ENVIRONMENTS = ("tooling", "dev", "prod")
 
 
 @pytest.fixture(scope="session")
-def cdk_out(config: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from finmlops_cdk.app import build_app
-
-    outdir = tmp_path_factory.mktemp("verify") / "cdk.out"
-    build_app(config, outdir=str(outdir), environments=ENVIRONMENTS, compliance=False).synth()
-    return outdir
+def cdk_out(platform: Any) -> Path:
+    """The session's synthesized platform (every stage; the compliance packs change nothing in
+    the templates)."""
+    return Path(platform.outdir)
 
 
 @pytest.fixture(scope="session")

@@ -61,7 +61,7 @@ class Stack:
 
     @property
     def component(self) -> str:
-        """The stack's construct id in its stage (the layout tests/cdk/conftest.py reads)."""
+        """The stack's construct id in its stage (the layout tests/synth_fixtures.py reads)."""
         return self.display_name.split("/")[-1].split(" ")[0]
 
     display_name: str = ""

@@ -1,4 +1,5 @@
-"""Synthesized platforms, built once per test session (each synth costs seconds of jsii time).
+"""Synthesized platforms, built once per test session (each synth costs seconds of jsii time),
+for every folder of tests (a plugin of tests/conftest.py).
 
 - `platform`: the repository's config (pipeline-mode monitoring, canary, S3 source), every
   environment, all three compliance packs attached: synth itself is the zero-findings check.
@@ -21,7 +22,7 @@ import pytest
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "docker" / "monitoring" / "Dockerfile"
 CONNECTION_ARN = (
     "arn:aws:codeconnections:us-east-1:444444444444:connection/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
