@@ -15,6 +15,7 @@ from finmlops.config import load_config
 from finmlops.modelbuild import step_arguments
 from finmlops.monitoring import baseline_step, entrypoint
 from finmlops.monitoring.baseline import load_baseline
+from finmlops.monitoring.cloudwatch import METRICS_FILE
 from finmlops.steps import preprocess
 
 REPO = Path(__file__).resolve().parents[2]
@@ -94,7 +95,8 @@ def test_an_hour_without_captures_is_an_empty_window_not_a_failed_job(
     built: dict[str, Any], tmp_path: Path
 ) -> None:
     """The monitoring pipeline's drift step reads captures from S3 itself (sources.fetch); the
-    scheduled run of an hour without traffic reports the window as not evaluated."""
+    scheduled run of an hour without traffic reports the window as not evaluated, and gives
+    no drift value (the monitor-silent alarm counts those)."""
     import boto3
     from moto import mock_aws
 
@@ -115,9 +117,17 @@ def test_an_hour_without_captures_is_an_empty_window_not_a_failed_job(
             "us-east-1",
             "--output-path",
             str(out),
+            "--publish-cloudwatch-metrics",
+            "Enabled",
+            "--metrics-dir",
+            str(tmp_path / "metrics"),
         ]
         assert entrypoint.main(arguments, environ={}) == 0
     report = json.loads((out / "drift_report.json").read_text())
     assert report["window"]["rows"] == 0
     assert report["dataset"]["evaluated"] is False and report["dataset"]["drifted"] is False
     assert any("no rows" in m for m in report["messages"])
+    lines = (tmp_path / "metrics" / METRICS_FILE).read_text().splitlines()
+    names = {json.loads(line)["MetricName"] for line in lines}
+    assert {"dataset_item_count", "constraint_violations"} <= names
+    assert not names & {"dataset_drift_share", "dataset_drift", "dataset_drifted_features"}
