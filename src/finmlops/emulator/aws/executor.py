@@ -1,7 +1,8 @@
 """Execute a SageMaker pipeline definition offline, step by step, against the embedded AWS.
 
 It reads the definition JSON exactly as deployed (placeholders already filled), resolves
-parameters (with overrides), orders steps by their data references and DependsOn, and runs:
+parameters (with overrides), orders steps by their data references and DependsOn, runs the
+steps that are ready together (as SageMaker does, up to one job per core), and runs:
 
 - Processing: inputs downloaded from S3 into the job's /opt/ml tree (under a local root that the
   step code reads through FINMLOPS_CONTAINER_ROOT), the container entry point run as a process
