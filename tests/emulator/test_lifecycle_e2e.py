@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,30 @@ def test_reference_window_is_quiet_and_shifted_window_drifts_on_the_shifted_feat
         "violations"
     ]
     assert {v["feature_name"] for v in violations} >= {"int_rate", "annual_inc"}
+
+
+def test_monitoring_runs_prods_synthesized_pipeline_at_each_scheduled_hour(
+    story: tuple[Lifecycle, Summary],
+) -> None:
+    lifecycle, summary = story
+    runs = lifecycle.monitoring.runs
+    assert [r.at for r in runs] == [hour + timedelta(hours=1) for hour in lifecycle.hours]
+    assert summary.drift["window-1"]["window_end"] == lifecycle.hours[2]
+    sm = lifecycle.client("sagemaker")
+    name = f"{lifecycle.w.names['prod'].endpoint_name}-monitoring"
+    # The pipeline SageMaker holds is the template's, reading the baseline prod's manifest names.
+    definition = json.loads(sm.describe_pipeline(PipelineName=name)["PipelineDefinition"])
+    drift = next(s for s in definition["Steps"] if s["Name"] == "DataDrift")["Arguments"]
+    (baseline,) = drift["ProcessingInputs"]
+    assert baseline["S3Input"]["S3Uri"] == lifecycle.manifests["prod"].drift_baseline_uri + "/"
+    started = sm.list_pipeline_executions(PipelineName=name)["PipelineExecutionSummaries"]
+    assert len(started) == len(runs)
+    for run in runs:
+        steps = sm.list_pipeline_execution_steps(PipelineExecutionArn=run.execution.arn)
+        assert {(s["StepName"], s["StepStatus"]) for s in steps["PipelineExecutionSteps"]} == {
+            ("DataDrift", "Succeeded"),
+            ("ModelQuality", "Succeeded"),
+        }
 
 
 def test_drift_alarm_fires_and_the_alert_reaches_the_sqs_subscriber(
