@@ -64,7 +64,8 @@ class MonitoringStory:
 
     story: Lifecycle
     _assemblies: dict[str, Path] = field(default_factory=dict)
-    _deployed: set[str] = field(default_factory=set)
+    _read: dict[Path, tuple[MonitoringPipeline, Network]] = field(default_factory=dict)
+    _deployed: dict[str, str] = field(default_factory=dict)  # pipeline#definition -> ARN
     runs: list[ScheduledRun] = field(default_factory=list)
 
     # ------------------------------------------------------------------ the template
@@ -79,8 +80,15 @@ class MonitoringStory:
         return self._assemblies[key]
 
     def pipeline(self) -> tuple[MonitoringPipeline, Network]:
-        assembly = Assembly.load(self.serving_assembly())
-        return monitoring_pipeline(assembly, MONITORED), network_of(assembly, MONITORED)
+        """The monitored stage's monitoring pipeline and network, from its assembly."""
+        folder = self.serving_assembly()
+        if folder not in self._read:
+            assembly = Assembly.load(folder)
+            self._read[folder] = (
+                monitoring_pipeline(assembly, MONITORED),
+                network_of(assembly, MONITORED),
+            )
+        return self._read[folder]
 
     # ------------------------------------------------------------------ one scheduled run
     def run(self, window_start: datetime) -> ScheduledRun:
@@ -93,7 +101,12 @@ class MonitoringStory:
         at = scheduled_time(pipeline, window_start)
         story = self.story
         sm = story.client("sagemaker")
-        arn = upsert_body(sm, pipeline.name, pipeline.definition, pipeline.role_arn, story.config)
+        deployed = f"{pipeline.name}#{hash(pipeline.definition)}"
+        if deployed not in self._deployed:
+            self._deployed[deployed] = upsert_body(
+                sm, pipeline.name, pipeline.definition, pipeline.role_arn, story.config
+            )
+        arn = self._deployed[deployed]
         started = sm.start_pipeline_execution(PipelineName=pipeline.name)
         execution_arn = started["PipelineExecutionArn"]
         recorded = sm.describe_pipeline_definition_for_execution(
