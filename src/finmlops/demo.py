@@ -63,24 +63,27 @@ def lifecycle_demo(config: Config, args: argparse.Namespace, progress: Progress)
 
     from finmlops.emulator.aws.server import embedded_aws
     from finmlops.emulator.story import STORY, Lifecycle, run_story
-    from finmlops.emulator.world.template import synthesize_dev
+    from finmlops.emulator.world.templates import synthesize
 
     # The handler logs JSON per event (refusals at WARNING); the story prints each outcome.
     logging.getLogger("finmlops").setLevel(logging.ERROR)
     work = args.work_dir / "lifecycle"
     shutil.rmtree(work, ignore_errors=True)  # re-runnable: every run starts from nothing
     work.mkdir(parents=True)
-    progress("synthesize the dev stage (CDK, offline) to read its pipeline definition")
-    template = synthesize_dev(config, work / "cdk.out")
-    progress(f"  {template.relative_to(work)}")
+    progress("synthesize tooling and dev (CDK, offline): the templates the world is deployed from")
+    cdk_out = synthesize(config, work / "cdk.out", ["tooling", "dev"])
+    progress(f"  {cdk_out.relative_to(work)}")
     descriptions = dict(STORY)
-    with embedded_aws(config.environments.dev.region, args.port or None) as aws:
+    # One moto account, the config's dev account (docs/emulator.md).
+    with embedded_aws(
+        config.environments.dev.region, args.port or None, config.environments.dev.account
+    ) as aws:
         progress(f"embedded AWS (moto) at {aws.endpoint_url}")
         lifecycle = Lifecycle(
             config, aws, work, progress=lambda m: _story_line(progress, descriptions, m)
         )
         try:
-            summary = run_story(lifecycle, template)
+            summary = run_story(lifecycle, cdk_out)
         except Exception as exc:
             print(f"\nthe lifecycle stopped: {type(exc).__name__}: {exc}", file=sys.stderr)
             return 1

@@ -1,0 +1,47 @@
+"""The lifecycle `make demo` runs, once per test session (about two minutes): the end-to-end
+tests and `finmlops verify` against its world read the same run.
+
+Its state lives in moto's in-process backends, which a `mock_aws` test resets: the modules that
+read it (`test_lifecycle_e2e.py`, `test_lifecycle_verify.py`) sort next to each other, and
+`story` refuses to hand over a world whose registry group was wiped meanwhile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from finmlops.config import Config
+
+
+@pytest.fixture(scope="session")
+def story_run(
+    config: Config, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Any, Any]]:
+    from finmlops.emulator.aws.server import embedded_aws
+    from finmlops.emulator.story import Lifecycle, run_story
+    from finmlops.emulator.world.templates import synthesize
+
+    work = tmp_path_factory.mktemp("lifecycle")
+    cdk_out = synthesize(config, work / "cdk.out", ["tooling", "dev"])
+    dev = config.environments.dev
+    with embedded_aws(dev.region, account=dev.account) as aws:
+        lifecycle = Lifecycle(config, aws, work)
+        try:
+            summary = run_story(lifecycle, cdk_out)
+            yield lifecycle, summary
+        finally:
+            lifecycle.close()
+
+
+@pytest.fixture
+def story(story_run: tuple[Any, Any], config: Config) -> tuple[Any, Any]:
+    lifecycle, _ = story_run
+    groups = lifecycle.client("sagemaker").list_model_package_groups()[
+        "ModelPackageGroupSummaryList"
+    ]
+    if config.model.package_group not in {g["ModelPackageGroupName"] for g in groups}:
+        pytest.fail("the lifecycle's world was reset by a mock_aws test run in between")
+    return story_run
