@@ -90,7 +90,7 @@ def lifecycle_demo(config: Config, args: argparse.Namespace, progress: Progress)
         _print_summary(config, lifecycle, work)
         progress(f"done: {len(summary.stages)} stages")
         if args.keep_running:
-            _keep_running(aws.endpoint_url, lifecycle)
+            _keep_running(aws.endpoint_url, lifecycle, args.config)
         lifecycle.close()
     return 0
 
@@ -163,13 +163,30 @@ def _print_summary(config: Config, lifecycle: Any, work: Path) -> None:
         print(f"  mlflow        runs in {work / 'mlflow'}; open the UI with: {command}")
 
 
-def _keep_running(endpoint: str, lifecycle: Any) -> None:
+def verify_commands(lifecycle: Any, config_path: Path) -> list[str]:
+    """The `finmlops verify` command of each environment of the demo's world."""
+    import shlex
+
+    from finmlops.emulator.world.provision import verify_arguments
+
+    return [
+        ".venv/bin/finmlops " + shlex.join(arguments)
+        for arguments in verify_arguments(lifecycle.w, config_path).values()
+    ]
+
+
+def _keep_running(endpoint: str, lifecycle: Any, config_path: Path) -> None:
     print()
-    print(f"The emulator stays up at {endpoint} (Ctrl-C to stop). Try:")
+    print(f"The emulator stays up at {endpoint} (Ctrl-C to stop). In another shell:")
+    # Keys moto never issued are the emulator's own hand, in the world's account.
+    print("  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing  # the emulator's keys")
     print(f"  .venv/bin/finmlops registry list --endpoint-url {endpoint}")
     print(f"  .venv/bin/finmlops registry history --endpoint-url {endpoint}")
     print(f"  .venv/bin/finmlops audit export --endpoint-url {endpoint}")
     print(f"  .venv/bin/finmlops audit verify --endpoint-url {endpoint}")
+    print("  and check each environment as deployed against the templates it came from:")
+    for command in verify_commands(lifecycle, config_path):
+        print(f"  {command}")
     print(f"  local endpoints (InvokeEndpoint): {lifecycle.w.endpoints.url}")
     try:
         while True:

@@ -18,14 +18,18 @@ from finmlops.config import Config
 
 @pytest.fixture(scope="session")
 def story_run(
-    config: Config, tmp_path_factory: pytest.TempPathFactory
+    config: Config, platform: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Any, Any]]:
+    """The story in a world deployed from the session's synthesized platform (tooling and dev
+    as `make synth` writes them: the demo synthesizes the same without compliance packs);
+    stage and prod are synthesized by each promotion from its manifest, as in the demo."""
+    from pathlib import Path
+
     from finmlops.emulator.aws.server import embedded_aws
     from finmlops.emulator.story import Lifecycle, run_story
-    from finmlops.emulator.world.templates import synthesize
 
     work = tmp_path_factory.mktemp("lifecycle")
-    cdk_out = synthesize(config, work / "cdk.out", ["tooling", "dev"])
+    cdk_out = Path(platform.outdir)
     dev = config.environments.dev
     with embedded_aws(dev.region, account=dev.account) as aws:
         lifecycle = Lifecycle(config, aws, work)

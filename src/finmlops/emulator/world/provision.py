@@ -163,6 +163,27 @@ class World:
         Rules.uninstall()
 
 
+def verify_arguments(world: World, config_path: Path) -> dict[str, list[str]]:
+    """`finmlops verify` of each deployed environment against this world: the assembly it
+    was deployed from, the emulator's endpoint (docs/verify.md, "Against the emulator")."""
+    return {
+        environment: [
+            "verify",
+            "--environment",
+            environment,
+            "--config",
+            str(config_path),
+            "--cdk-out",
+            str(folder),
+            "--endpoint-url",
+            world.aws.endpoint_url,
+        ]
+        for environment, folder in sorted(
+            world.assembly.items(), key=lambda item: ENVIRONMENTS.index(item[0])
+        )
+    }
+
+
 def all_names(config: Config) -> dict[str, Names]:
     return {env: names(config, env) for env in ENVIRONMENTS}
 
