@@ -129,7 +129,6 @@ def _enforces_conditional_writes(policy: bytes | str | None) -> bool:
 def _install_s3() -> None:
     from moto.iam.access_control import PermissionResult
     from moto.s3.exceptions import S3ClientError
-
     from moto.s3.models import FakeBucket
     from moto.s3.responses import S3Response
 
