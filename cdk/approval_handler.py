@@ -28,7 +28,7 @@ from finmlops_cdk.security import (
 from finmlops.config import SERVING_ENVIRONMENTS, Config
 from finmlops.contracts import Promotion
 from finmlops.gates import platform_gates
-from finmlops.naming import Names, Role
+from finmlops.naming import Names, Role, names
 from finmlops.registry.gatecheck import gates_to_json
 
 HANDLER_TIMEOUT = Duration.seconds(60)
@@ -61,6 +61,9 @@ class ApprovalHandler(Construct):
         reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, id_)
+        # The registry, the build's executions and the evidence are dev's: read as its evidence
+        # reader (ADR 0016); the group policy still admits this role for DescribeModelPackage.
+        evidence_reader = names(config, "dev").role_arn(Role.EVIDENCE_READER)
         self.environment = {
             Promotion.ENV_GROUPS: config.model.package_group,
             Promotion.ENV_PIPELINE: pipeline_name,
@@ -70,6 +73,7 @@ class ApprovalHandler(Construct):
             Promotion.ENV_REQUIRE_DRIFT_BASELINES: "true",
             # The platform's gates, re-checked before a promotion starts (ADR 0014).
             Promotion.ENV_GATES: gates_to_json(platform_gates(config)),
+            Promotion.ENV_EVIDENCE_ROLE: evidence_reader,
         }
         self.role = iam.Role(
             self,
@@ -98,6 +102,11 @@ class ApprovalHandler(Construct):
                     sid="StartPromotion",
                     actions=["codepipeline:StartPipelineExecution"],
                     resources=[pipeline_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="AssumeDevEvidenceReader",
+                    actions=["sts:AssumeRole"],
+                    resources=[evidence_reader],
                 ),
                 iam.PolicyStatement(
                     sid="ReadVersionsInRegistry",
@@ -140,7 +149,8 @@ class ApprovalHandler(Construct):
                     },
                 ),
             ],
-            policy_description="Approval handler: registry reads, promotion start, audit and claims",
+            policy_description="Approval handler: dev's evidence reader, promotion start, audit "
+            "and claims",
             acknowledgments={
                 iam5_resource(n.model_packages_arn): "Every version of this one model group: "
                 "the event names the version to check.",

@@ -92,29 +92,33 @@ def deploy_commands(environment: str, *, app: str) -> list[str]:
     ]
 
 
-def resolve_command(environment: str) -> str:
+def resolve_command(environment: str, evidence_role_arn: str) -> str:
     """The promotion gate again (the version may have been revoked since the event), then the
-    manifest: `finmlops promote resolve` of the registry package."""
+    manifest: `finmlops promote resolve` of the registry package, reading the registry, the
+    build's execution and the evidence as dev's evidence reader (ADR 0016)."""
     return (
         f'.venv/bin/finmlops promote resolve "$MODEL_PACKAGE_ARN" --environment {environment} '
-        f"--out {MANIFEST_FILE}"
+        f"--evidence-role-arn {evidence_role_arn} --out {MANIFEST_FILE}"
     )
 
 
-def promote_commands(environment: str, registry_role_arn: str) -> list[str]:
+def promote_commands(target: Names, dev: Names) -> list[str]:
     """Resolve the approved version, synthesize this environment with it, deploy it, record it."""
+    environment = target.environment
     return [
         *only_for(environment),
         'test "$MODEL_PACKAGE_ARN" != none || { echo "no ModelPackageArn variable"; exit 1; }',
-        resolve_command(environment),
+        resolve_command(environment, dev.role_arn(Role.EVIDENCE_READER)),
         f".venv/bin/python -m finmlops_cdk.app --out cdk.out --environment {environment} "
         f"--manifest {MANIFEST_FILE}",
         *deploy_commands(environment, app="cdk.out"),
-        # The audit record, the deployment history (what rollback goes back to), and the
-        # registry's ModelLifeCycle, written as dev's registry-lifecycle role: it may send a
-        # lifecycle and nothing else (no approval status, no metadata).
+        # What the endpoint serves, read as the environment's smoke-test role (Describe of its
+        # endpoint, configs and models); then the audit record, the deployment history (what
+        # rollback goes back to), and the registry's ModelLifeCycle, written as dev's
+        # registry-lifecycle role: it may send a lifecycle and nothing else.
         f".venv/bin/finmlops promote record --manifest {MANIFEST_FILE} "
-        f"--registry-role-arn {registry_role_arn} "
+        f"--serving-role-arn {target.role_arn(Role.SMOKE_TEST)} "
+        f"--registry-role-arn {dev.role_arn(Role.REGISTRY_LIFECYCLE)} "
         '--reason "promotion pipeline $CODEBUILD_BUILD_ID"',
     ]
 

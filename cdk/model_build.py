@@ -38,6 +38,7 @@ from finmlops_cdk.events import (
 from finmlops_cdk.guardrails import register_pending_only
 from finmlops_cdk.network import Network
 from finmlops_cdk.sagemaker_roles import (
+    EvidenceReaderRole,
     RegistryLifecycleRole,
     RegistryPeople,
     SageMakerExecutionRole,
@@ -412,6 +413,7 @@ class ModelBuildStack(Stack):
     """Dev account: everything that turns data into a registered, pending model version.
 
     Attributes: `execution_role`, `pipeline` (ModelBuildPipeline), `people` (RegistryPeople),
+    `build_starter`, `registry_lifecycle`, `evidence_reader` (roles tooling assumes),
     `approval_forwarder`, `retrain_on_drift` (or None), `retrain_schedule` (or None).
     """
 
@@ -516,6 +518,24 @@ class ModelBuildStack(Stack):
             operator_arn=tooling.role_arn(Role.OPERATOR),
             model_package_group_arn=n.model_package_group_arn,
             model_packages_arn=n.model_packages_arn,
+        ).role
+
+        # Tooling's promotion gate reads the executions and the evidence here (ADR 0016).
+        self.evidence_reader = EvidenceReaderRole(
+            self,
+            "EvidenceReader",
+            role_name=n.role(Role.EVIDENCE_READER),
+            reader_arns=[
+                tooling.role_arn(Role.RESOLVER),
+                *(tooling.role_arn(Role.promote(env)) for env in SERVING_ENVIRONMENTS),
+            ],
+            model_package_group_arn=n.model_package_group_arn,
+            model_packages_arn=n.model_packages_arn,
+            pipeline_arn=self.pipeline.pipeline_arn,
+            partition=n.partition,
+            artifact_bucket=n.artifact_bucket,
+            evidence_prefix=BUILD_PREFIX,
+            data_key_arn=data.data_key.key_arn,
         ).role
 
         self.people = RegistryPeople(

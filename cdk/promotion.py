@@ -143,8 +143,9 @@ class PromotionStack(Stack):
     | (generated) BuildAndTest | buildspec.yml of the commit | read the source |
     | `deploy-dev` | `cdk deploy` of dev (the commit's code) | dev's bootstrap roles |
     | `start-build` | the shipped platform code, never the commit's | dev's build starter, append audit records |
-    | `promote-stage` | resolve, `cdk deploy` of stage, smoke test, record | stage's bootstrap and smoke-test roles, dev's registry-lifecycle role, the registry, the audit trail, the deployment history |
+    | `promote-stage` | resolve, `cdk deploy` of stage, smoke test, record | stage's bootstrap and smoke-test roles, dev's evidence-reader and registry-lifecycle roles, the registry, the audit trail, the deployment history |
     | `promote-prod` | resolve, `cdk deploy` of prod, record | the same for prod |
+    | `promotion-handler` | the approval-event Lambda (`approval_handler.py`) | dev's evidence reader, the registry, claims, audit trail, history, the promotion pipeline |
     | `operator` (people, MFA, source identity) | `promote rollback/status`, `audit export` | the deployment history, the audit trail, the registry, the promotion pipeline |
 
     Attributes: `artifact_bucket`, `source_bucket` (None with a connection), `platform_pipeline`,
@@ -334,7 +335,10 @@ class PromotionStack(Stack):
                 f"Deploy{env.capitalize()}",
                 f"Resolve the approved version and cdk deploy the {env} stage",
                 inline(
-                    {"install": install_commands(), "build": promote_commands(env, registry_role)}
+                    {
+                        "install": install_commands(),
+                        "build": promote_commands(names(config, env), dev),
+                    }
                 ),
                 self.deploy_roles[env],
                 privileged=True,  # the monitoring image is built at deploy
@@ -411,9 +415,14 @@ class PromotionStack(Stack):
         for env in SERVING_ENVIRONMENTS:
             target = names(config, env)
             role = self.deploy_roles[env]
-            assumed = [registry_role] + (
-                [target.role_arn(Role.SMOKE_TEST)] if env == "stage" else []
-            )
+            # Dev's evidence reader (resolve: the gate's reads, ADR 0016) and registry-lifecycle
+            # role (record: the lifecycle); this environment's smoke-test role (the smoke test,
+            # and record's check of what the endpoint serves). No other environment's.
+            assumed = [
+                dev.role_arn(Role.EVIDENCE_READER),
+                registry_role,
+                target.role_arn(Role.SMOKE_TEST),
+            ]
             acknowledge(
                 managed_policy(
                     self,
@@ -425,7 +434,7 @@ class PromotionStack(Stack):
                         *logs_of(role),
                         assume_bootstrap_roles(target),
                         iam.PolicyStatement(
-                            sid="AssumeLifecycleAndSmokeTestRoles",
+                            sid="AssumeGateLifecycleAndServingRoles",
                             actions=["sts:AssumeRole"],
                             resources=assumed,
                         ),

@@ -2,7 +2,8 @@
 
 Every execution role carries the preventive denies of `guardrails`; every role that builds or
 runs models is denied approval changes; only the approver role may change approval status; the
-registry-lifecycle role may set where a version runs and is denied the rest.
+registry-lifecycle role may set where a version runs and is denied the rest; the evidence
+reader may read what the promotion gate reads and nothing that writes.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from finmlops_cdk.security import (
     iam5_resource,
     kms_access,
     managed_policy,
+    object_ack,
     person_role,
+    s3_access,
     service_in_this_account,
 )
 
@@ -38,6 +41,29 @@ ENI_REASON = (
 
 def sagemaker_arn(stack: Stack, resource: str) -> str:
     return f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}:{resource}"
+
+
+# What the promotion gate reads of a pipeline execution (finmlops.registry.authorship and
+# gatecheck); each is authorized on the execution's ARN, `pipeline/<name>/execution/<id>`
+# (Service Authorization Reference, Amazon SageMaker, resource type pipeline-execution).
+EXECUTION_READS: tuple[str, ...] = (
+    "sagemaker:DescribePipelineExecution",
+    "sagemaker:ListPipelineExecutionSteps",
+    "sagemaker:ListPipelineParametersForExecution",
+    "sagemaker:DescribePipelineDefinitionForExecution",
+)
+REGISTRY_READS: tuple[str, ...] = (
+    "sagemaker:DescribeModelPackage",
+    "sagemaker:DescribeModelPackageGroup",
+    "sagemaker:ListModelPackages",
+)
+
+
+def execution_reads(pipeline_arn: str, sid: str = "ReadBuildExecutions") -> iam.PolicyStatement:
+    """The gate's reads of the model-build pipeline's executions (authorship, the build's gates)."""
+    return iam.PolicyStatement(
+        sid=sid, actions=list(EXECUTION_READS), resources=[f"{pipeline_arn}/execution/*"]
+    )
 
 
 class SageMakerExecutionRole(Construct):
@@ -205,6 +231,9 @@ class RegistryPeople(Construct):
         decisions = approver_decisions(model_packages_arn=model_packages_arn)
         approver_policy.add_statements(
             read_registry,
+            # `registry approve` runs the gate: who started the execution that registered the
+            # version, and the gates its definition applied (ADR 0014).
+            execution_reads(pipeline_arn),
             decisions[0],
             # An approver reviews evidence, never builds what they approve.
             iam.PolicyStatement(
@@ -234,7 +263,11 @@ class RegistryPeople(Construct):
             iam5_resource(model_packages_arn): "Every version of this one model group: approvers "
             "decide on versions that SageMaker numbers at registration.",
         }
-        acknowledge(approver_policy, versions | dict(evidence_reasons or {}))
+        executions = {
+            iam5_resource(f"{pipeline_arn}/execution/*"): "Executions of this one pipeline (ids "
+            "are generated per run): the gate reads the one that registered the version.",
+        }
+        acknowledge(approver_policy, versions | executions | dict(evidence_reasons or {}))
 
         self.data_scientist = person_role(
             self,
@@ -256,11 +289,8 @@ class RegistryPeople(Construct):
             ),
             iam.PolicyStatement(
                 sid="FollowExecutions",
-                actions=[
-                    "sagemaker:DescribePipelineExecution",
-                    "sagemaker:ListPipelineExecutionSteps",
-                    "sagemaker:StopPipelineExecution",
-                ],
+                # `registry show` runs the gate's reads too (EXECUTION_READS).
+                actions=[*EXECUTION_READS, "sagemaker:StopPipelineExecution"],
                 resources=[f"{pipeline_arn}/execution/*"],
             ),
             deny_approval_changes(
@@ -364,4 +394,98 @@ class RegistryLifecycleRole(Construct):
                 iam5_resource(model_packages_arn): "Every version of this one model group: the "
                 "deployment manifest names the version; the conditions allow a lifecycle only.",
             },
+        )
+
+
+class EvidenceReaderRole(Construct):
+    """Dev's evidence reader: tooling's promotion gate, the approval handler and `promote
+    resolve` in each promotion, reads here what it judges a version by, and can write nothing.
+
+    SageMaker pipelines have no resource policy, so another account reads their executions
+    either through an AWS RAM share of the pipeline or as a role of this account. This is the
+    role (ADR 0016): its trust names the three tooling roles, one place grants the executions,
+    the evidence objects and the data key together, and `finmlops.iam` evaluates all of it on
+    the templates. Attribute: `role`.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        role_name: str,
+        reader_arns: Sequence[str],
+        model_package_group_arn: str,
+        model_packages_arn: str,
+        pipeline_arn: str,
+        partition: str,
+        artifact_bucket: str,
+        evidence_prefix: str,
+        data_key_arn: str,
+    ) -> None:
+        super().__init__(scope, id_)
+        stack = Stack.of(self)
+        self.role = iam.Role(
+            self,
+            "Role",
+            role_name=role_name,
+            description="Tooling's promotion gate: read executions, evidence and the registry",
+            assumed_by=iam.CompositePrincipal(*(iam.ArnPrincipal(a) for a in reader_arns)),
+            max_session_duration=Duration.hours(1),
+        )
+        executions = f"{pipeline_arn}/execution/*"
+        policy = managed_policy(
+            self,
+            "Permissions",
+            role=self.role,
+            statements=[
+                iam.PolicyStatement(
+                    sid="ReadVersions",
+                    actions=list(REGISTRY_READS),
+                    resources=[model_package_group_arn, model_packages_arn],
+                ),
+                execution_reads(pipeline_arn),
+                # GetObject of the evaluation and fairness JSON a version names; ListBucket under
+                # the prefix so that a missing file answers 404, not 403 (S3 API reference,
+                # GetObject: "If you don't have the s3:ListBucket permission, Amazon S3 returns
+                # an HTTP status code 403").
+                *s3_access(
+                    sid="ReadEvidence",
+                    partition=partition,
+                    bucket=artifact_bucket,
+                    prefix=evidence_prefix,
+                    read=True,
+                    list_objects=True,
+                ),
+                # The data key only as S3 uses it to decrypt those objects (kms:ViaService, AWS
+                # KMS Developer Guide): no direct Decrypt of other ciphertext under this key.
+                iam.PolicyStatement(
+                    sid="DecryptEvidenceThroughS3",
+                    actions=["kms:Decrypt"],
+                    resources=[data_key_arn],
+                    conditions={
+                        "StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}
+                    },
+                ),
+                # The repository's guardrail for every role that is not the approver's.
+                deny_approval_changes(
+                    model_package_group_arn=model_package_group_arn,
+                    model_packages_arn=model_packages_arn,
+                ),
+            ],
+        )
+        acknowledge(
+            policy,
+            {
+                iam5_resource(model_packages_arn): "Every version of this one model group: the "
+                "approval event or the promotion names the version to judge.",
+                iam5_resource(executions): "Executions of this one pipeline (ids are generated "
+                "per run): the version's MetadataProperties.GeneratedBy names the one to read.",
+            }
+            | object_ack(
+                partition,
+                artifact_bucket,
+                evidence_prefix,
+                "Read-only: the evaluation and fairness JSON of every version under model-build/.",
+            ),
         )

@@ -437,6 +437,20 @@ def _cross_checks(config: Config) -> list[tuple[str, str]]:
                     )
                 )
             seen.setdefault(account, name)
+    # One region for all four: the registry CLI, the approval handler and the promotion read dev,
+    # stage and prod with clients of the tooling region (a model package or endpoint ARN of
+    # another region would be asked of the wrong regional endpoint).
+    tooling_region = envs.tooling.region
+    for name in ENVIRONMENT_NAMES:
+        region = envs.by_name(name).region
+        if region != tooling_region:
+            problems.append(
+                (
+                    f"environments.{name}.region",
+                    f"{region} differs from the tooling region {tooling_region}: the platform "
+                    "runs in one region (the gate reads every environment from tooling's)",
+                )
+            )
     governance = config.governance
     if governance.break_glass_role == governance.approver_role:
         problems.append(

@@ -275,6 +275,10 @@ class Promotion:
     # The platform's release gates (JSON, `finmlops.registry.gatecheck.gates_to_json` of
     # `finmlops.gates.platform_gates(config)`): what approval and promotion re-check.
     ENV_GATES = "PLATFORM_GATES"
+    # Optional: the dev role (`<project>-dev-evidence-reader`) the handler assumes to read the
+    # registry, the model-build pipeline's executions and the evidence JSON; unset, it reads
+    # with its own role (as in a single-account deployment or the emulator without the role).
+    ENV_EVIDENCE_ROLE = "EVIDENCE_ROLE_ARN"
     # The handler's CloudWatch metric: 1 when it records the rejection of a version that still
     # serves in an environment (dimensions: ModelPackageGroup, Environment). Alarm on >= 1.
     METRIC_NAMESPACE = "finmlops/Promotion"

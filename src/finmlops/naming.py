@@ -29,6 +29,9 @@ class Role:
     BUILD_STARTER = "build-starter"  # dev: assumed by the platform pipeline to start a build
     # dev: assumed by the promotion pipeline to set a version's ModelLifeCycle, and nothing else
     REGISTRY_LIFECYCLE = "registry-lifecycle"
+    # dev: assumed by tooling's promotion gate (the approval handler, `promote resolve`) to read
+    # what the gate reads there (pipeline executions, evidence JSON), and nothing that writes
+    EVIDENCE_READER = "evidence-reader"
     EVENT_FORWARDER = "event-forwarder"  # puts events on another account's bus
     RESOLVER = "promotion-handler"  # tooling: the approval-event Lambda
     # tooling: one CodeBuild role per deploy target, so the role that runs the repository's code

@@ -212,3 +212,199 @@ def test_the_example_of_docs_iam_runs_on_the_synthesized_platform(platform: Any)
     exec(code.replace('"cdk.out"', repr(str(platform.outdir))), namespace)
     assert namespace["decision"].allowed
     assert namespace["decision"].sids == {"DecideApproval"}
+
+
+# --------------------------------------------------------------------------- cross-account reads
+# The promotion gate runs in tooling (the approval handler, `promote resolve` in each promotion)
+# and judges what dev recorded. Dev's evidence reader carries the reads across (ADR 0016).
+
+READER = "credit-risk-dev-evidence-reader"
+PIPELINE = f"arn:aws:sagemaker:us-east-1:{DEV}:pipeline/credit-risk-model-build"
+EXECUTION = f"{PIPELINE}/execution/0a1b2c3d4e5f"
+EVALUATION = f"{ARTIFACTS}/model-build/0a1b2c3d4e5f/evaluation/evaluation.json"
+TLS = {"aws:SecureTransport": True}
+VIA_S3 = {"kms:ViaService": "s3.us-east-1.amazonaws.com"}
+GATE_CALLERS = (
+    "credit-risk-tooling-promotion-handler",
+    "credit-risk-tooling-promote-stage",
+    "credit-risk-tooling-promote-prod",
+)
+
+
+def _data_key(iam: Platform, env: str = "dev") -> str:
+    (key,) = [
+        r
+        for r in iam.resources
+        if r.kind == "kms-key" and f"alias/credit-risk-{env}-data" in r.aliases
+    ]
+    return key.arn
+
+
+def _gate_reads(iam: Platform) -> list[tuple[str, str, dict[str, Any]]]:
+    """Every call the gate makes in dev (finmlops.registry.authorship, gatecheck, versions;
+    tests/registry/test_handler.py records the same set signed by the reader at run time)."""
+    return [
+        ("sagemaker:DescribeModelPackage", VERSION, {}),
+        ("sagemaker:ListModelPackages", GROUP, {}),  # `promote resolve` without a version
+        ("sagemaker:DescribeModelPackageGroup", GROUP, {}),
+        ("sagemaker:ListPipelineExecutionSteps", EXECUTION, {}),
+        ("sagemaker:DescribePipelineExecution", EXECUTION, {}),
+        ("sagemaker:ListPipelineParametersForExecution", EXECUTION, {}),
+        ("sagemaker:DescribePipelineDefinitionForExecution", EXECUTION, {}),
+        ("s3:GetObject", EVALUATION, TLS),
+        ("s3:ListBucket", ARTIFACTS, {**TLS, "s3:prefix": "model-build/0a1b2c3d4e5f/"}),
+        ("kms:Decrypt", _data_key(iam), VIA_S3),
+    ]
+
+
+@pytest.mark.parametrize("caller", GATE_CALLERS)
+def test_the_handler_and_each_promotion_read_what_the_gate_reads_in_dev_as_the_evidence_reader(
+    iam: Platform, caller: str
+) -> None:
+    reader = iam.role(READER)
+    assumed = iam.can_assume(session(iam, caller, "gate"), reader.arn)
+    assert assumed.allowed, assumed.reason
+    as_reader = reader.session_arn("gate")
+    for action, resource, context in _gate_reads(iam):
+        decision = iam.decide(as_reader, action, resource, context)
+        assert decision.allowed, (action, decision.reason)
+    # Without the reader, the tooling role itself reads none of dev's executions or evidence:
+    # SageMaker pipelines have no resource policy, and the bucket and key admit serving roles.
+    for action, resource, context in _gate_reads(iam)[3:]:
+        assert not iam.decide(session(iam, caller), action, resource, context).allowed, action
+
+
+@pytest.mark.parametrize(
+    ("caller", "context"),
+    [
+        (f"arn:aws:iam::{DEV}:user/alice", {"aws:MultiFactorAuthPresent": True}),
+        ("data-scientist", {"aws:SourceIdentity": "alice"}),
+        ("approver", {"aws:SourceIdentity": "bob"}),
+        ("credit-risk-dev-sagemaker-build", {}),
+        ("credit-risk-tooling-deploy-dev", {}),
+        ("credit-risk-tooling-start-build", {}),
+        ("credit-risk-tooling-operator", {"aws:SourceIdentity": "carol"}),
+        ("credit-risk-prod-model", {}),
+        ("credit-risk-stage-smoke-test", {}),
+        (f"arn:aws:iam::{TOOLING}:root", {}),
+        (f"arn:aws:iam::{STAGE}:user/mallory", {"aws:MultiFactorAuthPresent": True}),
+        ("arn:aws:iam::999999999999:role/credit-risk-tooling-promotion-handler", {}),
+    ],
+)
+def test_nobody_else_assumes_the_evidence_reader(
+    iam: Platform, caller: str, context: dict[str, Any]
+) -> None:
+    """People (as themselves or in their roles), the build, the role that runs a commit's CDK
+    app, the build starter's caller, operators, serving roles, the tooling account as a whole,
+    and a role of the handler's name in another account."""
+    by_name = {"data-scientist": "credit-risk-dev-data-scientist", "approver": "ModelRiskApprover"}
+    principal = (
+        caller if caller.startswith("arn:") else session(iam, by_name.get(caller, caller), "x")
+    )
+    decision = iam.can_assume(principal, iam.role(READER).arn, context)
+    assert not decision.allowed, decision.reason
+
+
+@pytest.mark.parametrize(
+    ("action", "resource", "context"),
+    [
+        ("sagemaker:UpdateModelPackage", VERSION, {APPROVAL: "Approved"}),
+        ("sagemaker:UpdateModelPackage", VERSION, {STAGE_KEY: "Production", STATUS: "Deployed"}),
+        ("sagemaker:CreateModelPackage", GROUP, {APPROVAL: "PendingManualApproval"}),
+        ("sagemaker:DeleteModelPackage", VERSION, {}),
+        ("sagemaker:PutModelPackageGroupPolicy", GROUP, {}),
+        ("sagemaker:StartPipelineExecution", PIPELINE, {}),
+        ("sagemaker:StopPipelineExecution", EXECUTION, {}),
+        ("sagemaker:RetryPipelineExecution", EXECUTION, {}),
+        ("sagemaker:UpdatePipeline", PIPELINE, {}),
+        ("s3:PutObject", EVALUATION, TLS),
+        ("s3:DeleteObject", EVALUATION, TLS),
+        ("kms:Encrypt", "dev-data-key", VIA_S3),
+        ("kms:GenerateDataKey", "dev-data-key", VIA_S3),
+    ],
+)
+def test_the_evidence_reader_writes_nothing(
+    iam: Platform, action: str, resource: str, context: dict[str, Any]
+) -> None:
+    resource = _data_key(iam) if resource == "dev-data-key" else resource
+    decision = iam.decide(iam.role(READER).session_arn("gate"), action, resource, context)
+    assert not decision.allowed, decision.reason
+    if action == "sagemaker:UpdateModelPackage":
+        assert decision.sids == {"DenyApprovalStatusChanges"}  # the repository's guardrail
+
+
+@pytest.mark.parametrize(
+    ("role", "person"), [("ModelRiskApprover", "bob"), ("credit-risk-dev-data-scientist", "alice")]
+)
+def test_people_in_dev_make_the_gates_reads_as_themselves(
+    iam: Platform, role: str, person: str
+) -> None:
+    """`registry approve` (the approver) and `registry show` run the same gate in dev with the
+    person's own role: the build's execution, and for the approver the evidence JSON too. (Data
+    scientists are given no read of model-build/, which also holds data splits: their `show`
+    lists the evidence references but cannot re-check the recorded metrics.)"""
+    as_person = session(iam, role, person)
+    for action, resource, context in _gate_reads(iam):
+        if role != "ModelRiskApprover" and not action.startswith("sagemaker:"):
+            continue
+        decision = iam.decide(as_person, action, resource, context)
+        assert decision.allowed, (action, decision.reason)
+
+
+@pytest.mark.parametrize("env", ["stage", "prod"])
+def test_promote_record_reads_what_its_endpoint_serves_as_its_own_smoke_test_role(
+    iam: Platform, env: str
+) -> None:
+    """`promote record --serving-role-arn` (the buildspec passes the environment's smoke-test
+    role): DescribeEndpoint -> DescribeEndpointConfig -> DescribeModel in that account."""
+    account = {"stage": STAGE, "prod": PROD}[env]
+    smoke = iam.role(f"credit-risk-{env}-smoke-test")
+    promote = session(iam, f"credit-risk-tooling-promote-{env}", "build")
+    assert iam.can_assume(promote, smoke.arn).allowed
+    other = "prod" if env == "stage" else "stage"
+    assert not iam.can_assume(promote, iam.role(f"credit-risk-{other}-smoke-test").arn).allowed
+    sagemaker = f"arn:aws:sagemaker:us-east-1:{account}"
+    as_smoke = smoke.session_arn("serving-check")
+    for action, resource in (
+        ("sagemaker:DescribeEndpoint", f"{sagemaker}:endpoint/credit-risk-{env}"),
+        ("sagemaker:DescribeEndpointConfig", f"{sagemaker}:endpoint-config/credit-risk-{env}-1"),
+        ("sagemaker:DescribeModel", f"{sagemaker}:model/credit-risk-{env}-1"),
+    ):
+        assert iam.decide(as_smoke, action, resource).allowed, action
+    assert not iam.decide(
+        as_smoke, "sagemaker:UpdateEndpoint", f"{sagemaker}:endpoint/credit-risk-{env}"
+    ).allowed
+
+
+def test_the_start_build_step_makes_every_call_of_buildrun_start_with_the_right_role(
+    iam: Platform,
+) -> None:
+    """`finmlops.buildrun start --starter-role-arn <dev starter> --provenance-from-git`: AssumeRole
+    as the start-build role; DescribePipeline (the declared parameters) and
+    StartPipelineExecution as dev's starter; the build-started record (ListObjectVersions of its
+    chain, GetObject of the head, a conditional PutObject) as the start-build role itself.
+    sts:GetCallerIdentity needs no permission (STS API reference, GetCallerIdentity)."""
+    start = session(iam, "credit-risk-tooling-start-build", "build")
+    starter = iam.role("credit-risk-dev-build-starter")
+    assert iam.can_assume(start, starter.arn).allowed
+    as_starter = starter.session_arn("finmlops-start-build")
+    for action in ("sagemaker:DescribePipeline", "sagemaker:StartPipelineExecution"):
+        decision = iam.decide(as_starter, action, PIPELINE)
+        assert decision.allowed, (action, decision.reason)
+    audit = f"arn:aws:s3:::credit-risk-audit-{TOOLING}-us-east-1"
+    record = f"{audit}/audit/credit-risk-xgb/000000000007.json"
+    for action, resource, context in (
+        ("s3:ListBucketVersions", audit, {**TLS, "s3:prefix": "audit/credit-risk-xgb/"}),
+        ("s3:GetObject", record, TLS),
+        ("s3:GetObjectVersion", record, TLS),
+        ("s3:PutObject", record, {**TLS, "s3:if-none-match": "*"}),
+    ):
+        decision = iam.decide(start, action, resource, context)
+        assert decision.allowed, (action, decision.reason)
+    # The starter starts builds and nothing else: no registration, no approval, no audit trail.
+    for action, resource, context in (
+        ("sagemaker:CreateModelPackage", GROUP, {APPROVAL: "PendingManualApproval"}),
+        ("sagemaker:UpdateModelPackage", VERSION, {APPROVAL: "Approved"}),
+        ("s3:PutObject", record, {**TLS, "s3:if-none-match": "*"}),
+    ):
+        assert not iam.decide(as_starter, action, resource, context).allowed, action

@@ -119,14 +119,21 @@ def test_each_deployment_resolves_through_the_gate_synthesizes_deploys_then_reco
     platform: Any, env: str
 ) -> None:
     spec = _buildspec(platform, f"cdk deploy the {env} stage")
-    gate = spec.index(f'finmlops promote resolve \\"$MODEL_PACKAGE_ARN\\" --environment {env}')
+    # The gate reads dev's registry, executions and evidence as dev's evidence reader (ADR 0016).
+    gate = spec.index(
+        f'finmlops promote resolve \\"$MODEL_PACKAGE_ARN\\" --environment {env} '
+        "--evidence-role-arn arn:aws:iam::111111111111:role/credit-risk-dev-evidence-reader "
+    )
     synth = spec.index(
         f"finmlops_cdk.app --out cdk.out --environment {env} --manifest manifest.json"
     )
     deploy = spec.index(f"cdk deploy --app cdk.out '{env}/*'")
+    # What the endpoint serves is read as the environment's own smoke-test role.
+    account = {"stage": "222222222222", "prod": "333333333333"}[env]
     record = spec.index(
-        "finmlops promote record --manifest manifest.json --registry-role-arn "
-        "arn:aws:iam::111111111111:role/credit-risk-dev-registry-lifecycle "
+        "finmlops promote record --manifest manifest.json "
+        f"--serving-role-arn arn:aws:iam::{account}:role/credit-risk-{env}-smoke-test "
+        "--registry-role-arn arn:aws:iam::111111111111:role/credit-risk-dev-registry-lifecycle "
     )
     assert gate < synth < deploy < record
     assert "--no-lifecycle" not in spec
@@ -161,6 +168,35 @@ def test_dev_registry_lifecycle_role_trusts_the_promotions_and_operators_as_them
                         },
                         "Sid": "OperatorsAsThemselves",
                     },
+                ],
+                "Version": "2012-10-17",
+            },
+        },
+    )
+
+
+def test_dev_evidence_reader_trusts_the_approval_handler_and_the_promotions_only(
+    platform: Any,
+) -> None:
+    tooling = "arn:aws:iam::444444444444:role/credit-risk-tooling"
+    platform.template("dev", "ModelBuild").has_resource_properties(
+        "AWS::IAM::Role",
+        {
+            "RoleName": "credit-risk-dev-evidence-reader",
+            "MaxSessionDuration": 3600,
+            "AssumeRolePolicyDocument": {
+                "Statement": [
+                    {
+                        "Action": "sts:AssumeRole",
+                        "Effect": "Allow",
+                        "Principal": {
+                            "AWS": [
+                                f"{tooling}-promote-prod",
+                                f"{tooling}-promote-stage",
+                                f"{tooling}-promotion-handler",
+                            ]
+                        },
+                    }
                 ],
                 "Version": "2012-10-17",
             },
@@ -380,6 +416,7 @@ def test_handler_gets_the_contract_environment(platform: Any, config: Any) -> No
         Promotion.ENV_AUDIT_RETENTION_DAYS: "2557",
         Promotion.ENV_REQUIRE_DRIFT_BASELINES: "true",
         Promotion.ENV_GATES: gates_to_json(platform_gates(config)),
+        Promotion.ENV_EVIDENCE_ROLE: "arn:aws:iam::111111111111:role/credit-risk-dev-evidence-reader",
     }
     # What the handler reads back is the config's gates (ADR 0014).
     assert gates_from_json(variables[Promotion.ENV_GATES], "env") == platform_gates(config)
@@ -448,6 +485,7 @@ def test_handler_can_do_what_the_registry_docs_say_and_cannot_approve(iam_platfo
     audit = f"arn:aws:s3:::credit-risk-audit-{tooling}-us-east-1/audit/2026/x.json"
     for action, resource in (
         ("sagemaker:DescribeModelPackage", version),
+        ("sts:AssumeRole", f"arn:aws:iam::{dev}:role/credit-risk-dev-evidence-reader"),
         ("s3:PutObject", f"{state}/promotions/claims/credit-risk-xgb/4/Approved.json"),
         ("s3:DeleteObject", f"{state}/promotions/claims/credit-risk-xgb/4/Approved.json"),
         ("s3:GetObject", f"{state}/deployments/prod/x.json"),
@@ -646,8 +684,9 @@ def test_a_promotion_records_its_deployment_and_reads_the_registry(
     iam_platform: Any, env: str
 ) -> None:
     """What `promote resolve` and `promote record` need: the registry (dev, through the group's
-    policy), the audit trail, the history, dev's registry-lifecycle role; stage also its
-    smoke-test role. The residual risk: this role runs the main branch's reviewed code
+    policy), dev's evidence reader, the audit trail, the history, dev's registry-lifecycle role,
+    and its own environment's smoke-test role (the smoke test, and record's check of what the
+    endpoint serves). The residual risk: this role runs the main branch's reviewed code
     (docs/deploy.md)."""
     role = f"credit-risk-tooling-promote-{env}"
     dev = ACCOUNTS["dev"]
@@ -657,9 +696,11 @@ def test_a_promotion_records_its_deployment_and_reads_the_registry(
     assert _can(iam_platform, role, "s3:PutObject", HISTORY)
     lifecycle = f"arn:aws:iam::{dev}:role/credit-risk-dev-registry-lifecycle"
     assert _can(iam_platform, role, "sts:AssumeRole", lifecycle)
+    reader = f"arn:aws:iam::{dev}:role/credit-risk-dev-evidence-reader"
+    assert _can(iam_platform, role, "sts:AssumeRole", reader)
     for other in ("stage", "prod"):
         smoke = f"arn:aws:iam::{ACCOUNTS[other]}:role/credit-risk-{other}-smoke-test"
-        assert _can(iam_platform, role, "sts:AssumeRole", smoke) == (other == env == "stage")
+        assert _can(iam_platform, role, "sts:AssumeRole", smoke) == (other == env)
     assert not _can(iam_platform, role, "sagemaker:UpdateModelPackage", version)
     assert not _can(iam_platform, role, "s3:PutObject", ARTIFACT)
 
@@ -685,13 +726,21 @@ def test_operators_roll_back_through_the_pipeline_as_themselves(iam_platform: An
 
 def test_dev_roles_trust_exactly_the_tooling_roles_meant_to_use_them(iam_platform: Any) -> None:
     """The other side of the split: dev's build starter admits the start-build action only, the
-    registry-lifecycle role the promotions only (and operators as themselves)."""
+    registry-lifecycle role the promotions only (and operators as themselves), the evidence
+    reader the promotions and the approval handler only."""
     starter = iam_platform.role("credit-risk-dev-build-starter").arn
     lifecycle = iam_platform.role("credit-risk-dev-registry-lifecycle").arn
-    for purpose in ("deploy-dev", "start-build", "promote-stage", "promote-prod"):
+    reader = iam_platform.role("credit-risk-dev-evidence-reader").arn
+    for purpose in (
+        "deploy-dev", "start-build", "promote-stage", "promote-prod", "promotion-handler",
+        "operator",
+    ):  # fmt: skip
         session = iam_platform.role(f"credit-risk-tooling-{purpose}").session_arn("build")
         assert iam_platform.can_assume(session, starter).allowed == (purpose == "start-build")
         assert iam_platform.can_assume(session, lifecycle).allowed == purpose.startswith("promote-")
+        assert iam_platform.can_assume(session, reader).allowed == (
+            purpose in {"promote-stage", "promote-prod", "promotion-handler"}
+        ), purpose
 
 
 def test_builds_install_the_pinned_cli_from_the_lockfile(platform: Any) -> None:

@@ -77,6 +77,16 @@ def test_unknown_region_is_refused(raw: dict[str, Any], tmp_path: Path) -> None:
     assert problems == [("environments.stage.region", "unknown AWS region 'us-middle-1'")]
 
 
+def test_an_environment_in_another_region_than_tooling_is_refused(
+    raw: dict[str, Any], tmp_path: Path
+) -> None:
+    problems = problems_of(
+        raw, lambda d: d["environments"]["prod"].update(region="eu-west-1"), tmp_path
+    )
+    assert [field for field, _ in problems] == ["environments.prod.region"]
+    assert "tooling region us-east-1" in problems[0][1]
+
+
 def test_threshold_out_of_range_is_refused(raw: dict[str, Any], tmp_path: Path) -> None:
     problems = problems_of(raw, lambda d: d["monitoring"].update(dataset_drift_share=1.5), tmp_path)
     assert problems[0][0] == "monitoring.dataset_drift_share"

@@ -15,7 +15,7 @@ from finmlops.contracts import Approval, AuditAction, Promotion
 from finmlops.registry import handler as handler_module
 from finmlops.registry.approval import approve, reject
 from finmlops.registry.errors import InvalidInputError
-from finmlops.registry.gatecheck import gates_to_json
+from finmlops.registry.gatecheck import PlatformGate, gates_to_json
 from finmlops.registry.handler import (
     HandlerSettings,
     handle_state_change,
@@ -24,6 +24,14 @@ from finmlops.registry.handler import (
 )
 from finmlops.registry.identity import load_identities
 from finmlops.registry.versions import ModelVersion
+
+ONE_GATE = gates_to_json(
+    [
+        PlatformGate(
+            "min-auc", "AUC", "evaluation", "binary_classification_metrics.auc.value", ">=", 0.65
+        )
+    ]
+)
 
 
 def _settings(world: Any, pipeline: Any, **kw: Any) -> HandlerSettings:
@@ -445,14 +453,31 @@ def test_settings_come_from_the_environment_the_stack_sets(config):
             Promotion.ENV_AUDIT_RETENTION_DAYS: "30",
             Promotion.ENV_REQUIRE_DRIFT_BASELINES: "false",
             Promotion.ENV_GATES: gates_to_json(GATES),
+            Promotion.ENV_EVIDENCE_ROLE: " arn:aws:iam::111111111111:role/credit-risk-dev-evidence-reader ",
             "AWS_LAMBDA_FUNCTION_NAME": "promotion-handler",
         }
     )
     assert settings.groups == {"credit-risk-xgb", "fraud-xgb"}
+    assert settings.evidence_role_arn == (
+        "arn:aws:iam::111111111111:role/credit-risk-dev-evidence-reader"
+    )
     assert settings.gates == GATES
     assert settings.audit_lock is not None and settings.audit_lock.days == 30
     assert settings.policy.require_drift_baselines is False
     assert settings.actor == "promotion-handler"
+
+
+def test_without_an_evidence_role_the_handler_reads_with_its_own_role():
+    settings = HandlerSettings.from_env(
+        {
+            Promotion.ENV_GROUPS: "g",
+            Promotion.ENV_PIPELINE: "p",
+            Promotion.ENV_AUDIT_BUCKET: "a",
+            Promotion.ENV_STATE_BUCKET: "s",
+            Promotion.ENV_GATES: ONE_GATE,
+        }
+    )
+    assert settings.evidence_role_arn == ""
 
 
 @pytest.mark.parametrize(
@@ -498,6 +523,17 @@ def test_settings_come_from_the_environment_the_stack_sets(config):
                 Promotion.ENV_GATES: '[{"name": "min-auc"}]',
             },
             Promotion.ENV_GATES,
+        ),
+        (
+            {
+                Promotion.ENV_GROUPS: "g",
+                Promotion.ENV_PIPELINE: "p",
+                Promotion.ENV_AUDIT_BUCKET: "a",
+                Promotion.ENV_STATE_BUCKET: "s",
+                Promotion.ENV_GATES: ONE_GATE,
+                Promotion.ENV_EVIDENCE_ROLE: "credit-risk-dev-evidence-reader",
+            },
+            Promotion.ENV_EVIDENCE_ROLE,
         ),
     ],
 )

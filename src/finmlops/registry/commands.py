@@ -515,7 +515,10 @@ def _promote_status(ctx: Context) -> int:
 
 
 def _promote_resolve(ctx: Context) -> int:
-    sm = ctx.client("sagemaker")
+    # The registry, its executions and the evidence as dev's evidence reader when one is named
+    # (the promotion builds); the audit record and the history with the caller's own role.
+    reader = ctx.args.evidence_role_arn
+    sm = ctx.client_as("sagemaker", reader, "evidence")
     if ctx.args.version:
         arn = find_version(sm, ctx.args.version, _default_group(ctx, ctx.args.version)).arn
     else:
@@ -523,7 +526,7 @@ def _promote_resolve(ctx: Context) -> int:
     actor = caller_identity(ctx.client("sts"))
     manifest = resolve(
         sm,
-        ctx.client("s3"),
+        ctx.client_as("s3", reader, "evidence"),
         _audit(ctx),
         _history(ctx),
         arn=arn,
@@ -641,6 +644,13 @@ def register_promote(commands: Subparsers, common: argparse.ArgumentParser) -> N
     )
     p.add_argument("--environment", required=True, choices=SERVING_ENVIRONMENTS)
     p.add_argument("--out", type=Path, help="manifest file to write (default: print it)")
+    p.add_argument(
+        "--evidence-role-arn",
+        metavar="ARN",
+        help="assume this role to read the registry, the model-build pipeline's executions and "
+        "the evidence JSON (the dev account's evidence-reader role); the audit record and the "
+        "history are written with your own credentials. Default: your own credentials",
+    )
     _group_option(p)
     _policy_option(p)
     _store_options(p, state=True)

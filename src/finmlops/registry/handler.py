@@ -10,6 +10,11 @@ The approver is what SageMaker recorded for the status change, `LastModifiedBy.I
 lifecycle, for CLI and console approvals alike. It is judged (segregation of duties, evidence,
 the platform's gates, ordering) and bound in the `approval-observed` record, the one record the
 promotion gate takes the approver from. The handler writes nothing to the registry.
+
+The registry, the model-build pipeline's executions and the evidence JSON live in dev. With
+`EVIDENCE_ROLE_ARN` set (`Promotion.ENV_EVIDENCE_ROLE`, dev's `<project>-dev-evidence-reader`),
+they are read as that role, assumed once per event; the audit trail, the claims, the history, the
+metric and the pipeline start stay with the handler's own role (ADR 0016).
 Runs in Lambda: standard library and boto3 only.
 """
 
@@ -18,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from functools import cache
@@ -119,6 +125,10 @@ def parse_state_change(event: Any) -> StateChange:
     )
 
 
+# IAM role ARNs (IAM User Guide, "IAM identifiers": arn:partition:iam::account:role/path/name).
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+
+
 @dataclass(frozen=True)
 class HandlerSettings:
     groups: frozenset[str]
@@ -129,6 +139,8 @@ class HandlerSettings:
     audit_lock: ObjectLock | None = None
     policy: EvidencePolicy = field(default_factory=EvidencePolicy)
     actor: str = "approval-event-handler"
+    # The role whose session reads the registry, the executions and the evidence ("": own role).
+    evidence_role_arn: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> HandlerSettings:
@@ -156,6 +168,11 @@ class HandlerSettings:
             raise InvalidInputError(
                 f"{Promotion.ENV_REQUIRE_DRIFT_BASELINES}: expected true or false (got {drift!r})"
             )
+        evidence_role = environ.get(Promotion.ENV_EVIDENCE_ROLE, "").strip()
+        if evidence_role and not _ROLE_ARN.match(evidence_role):
+            raise InvalidInputError(
+                f"{Promotion.ENV_EVIDENCE_ROLE}: expected an IAM role ARN (got {evidence_role!r})"
+            )
         return cls(
             groups=groups,
             pipeline_name=required(Promotion.ENV_PIPELINE),
@@ -165,6 +182,7 @@ class HandlerSettings:
             audit_lock=ObjectLock(int(days_text)) if days_text and int(days_text) > 0 else None,
             policy=EvidencePolicy(require_drift_baselines=drift == "true"),
             actor=environ.get("AWS_LAMBDA_FUNCTION_NAME", "") or cls.actor,
+            evidence_role_arn=evidence_role,
         )
 
 
@@ -214,8 +232,9 @@ class _Delivery:
     change: StateChange
     version: ModelVersion
     settings: HandlerSettings
-    sagemaker: SageMakerClient
-    s3: S3Client
+    sagemaker: SageMakerClient  # the registry and the executions (dev)
+    s3: S3Client  # tooling's buckets: audit trail, claims, history
+    evidence_s3: S3Client  # the evidence JSON the version names (dev's artifact bucket)
     audit: AuditTrail
     claims: PromotionClaims
     history: DeploymentHistory
@@ -294,7 +313,7 @@ class _Delivery:
         approver = recorded_approver(version)
         judgement = judge(
             self.sagemaker,
-            self.s3,
+            self.evidence_s3,
             self.audit,
             version,
             approver=approver if approver and approver.is_person else None,
@@ -386,10 +405,15 @@ def handle_state_change(
     codepipeline: PipelineClient,
     cloudwatch: MetricsClient,
     settings: HandlerSettings,
+    evidence_s3: S3Client | None = None,
 ) -> Outcome:
     """Approved: run the promotion gate, claim the version, start the promotion pipeline.
     Rejected: record it (and raise the metric when it still serves). Anything else: log and
-    ignore."""
+    ignore.
+
+    `sagemaker` reads the registry and the model-build pipeline's executions; `evidence_s3`
+    reads the evidence JSON (default: `s3`, which also holds the audit trail, claims and
+    history)."""
     try:
         change = parse_state_change(event)
     except MalformedEventError as exc:
@@ -413,6 +437,7 @@ def handle_state_change(
         settings,
         sagemaker,
         s3,
+        evidence_s3 or s3,
         AuditTrail(s3, settings.audit_bucket, lock=settings.audit_lock),
         PromotionClaims(s3, settings.state_bucket),
         DeploymentHistory(s3, settings.state_bucket),
@@ -423,7 +448,7 @@ def handle_state_change(
 
 
 @cache
-def _clients() -> tuple[Any, Any, Any, Any]:
+def _clients() -> tuple[Any, Any, Any, Any, Any]:
     import boto3
 
     session = boto3.session.Session()
@@ -432,14 +457,50 @@ def _clients() -> tuple[Any, Any, Any, Any]:
         session.client("s3"),
         session.client("codepipeline"),
         session.client("cloudwatch"),
+        session.client("sts"),
     )
+
+
+def evidence_clients(sts: Any, role_arn: str, session_name: str) -> tuple[Any, Any]:
+    """(sagemaker, s3) clients acting as `role_arn`, assumed with `sts`'s credentials.
+
+    Assumed per event, not cached with the other clients: a session chained from the Lambda's
+    own role lasts at most an hour (IAM User Guide, "Role chaining"), a warm container can
+    outlive it, and approval events are few, so one AssumeRole each never goes stale.
+    """
+    import boto3
+
+    credentials = sts.assume_role(
+        RoleArn=role_arn,
+        # STS RoleSessionName: 2-64 characters of [\w+=,.@-]; CloudTrail in dev names it.
+        RoleSessionName=re.sub(r"[^\w+=,.@-]", "-", session_name)[:64] or "approval-handler",
+    )["Credentials"]
+    session = boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=sts.meta.region_name,
+    )
+    return session.client("sagemaker"), session.client("s3")
+
+
+def _reads_the_registry(event: Any, settings: HandlerSettings) -> bool:
+    """Whether handling the event reads anything in dev: junk, other groups and other statuses
+    are ignored without a call (and without an AssumeRole that could fail and raise)."""
+    try:
+        return not _ignored_because(parse_state_change(event), settings)
+    except MalformedEventError:
+        return False
 
 
 def handler(event: Any, context: Any) -> dict[str, str]:
     """Lambda entry point (contracts.Promotion.HANDLER)."""
     logging.getLogger("finmlops").setLevel(logging.INFO)
     settings = HandlerSettings.from_env(os.environ)
-    sagemaker, s3, codepipeline, cloudwatch = _clients()
+    sagemaker, s3, codepipeline, cloudwatch, sts = _clients()
+    evidence_s3 = s3
+    if settings.evidence_role_arn and _reads_the_registry(event, settings):
+        sagemaker, evidence_s3 = evidence_clients(sts, settings.evidence_role_arn, settings.actor)
     outcome = handle_state_change(
         event,
         sagemaker=sagemaker,
@@ -447,5 +508,6 @@ def handler(event: Any, context: Any) -> dict[str, str]:
         codepipeline=codepipeline,
         cloudwatch=cloudwatch,
         settings=settings,
+        evidence_s3=evidence_s3,
     )
     return asdict(outcome)
