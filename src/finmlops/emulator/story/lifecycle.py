@@ -350,15 +350,29 @@ class Lifecycle:
         )
         role = str(function["Role"]).rsplit("/", 1)[-1]
         handler = self._service("lambda", role, environment["AWS_LAMBDA_FUNCTION_NAME"])
+        # The registry, the executions and the evidence as dev's evidence reader when the
+        # function names one (`handler()` assumes it the same way, from its own role).
+        reader = handler
+        if settings.evidence_role_arn:
+            reader = Person(
+                "evidence reader",
+                settings.evidence_role_arn,
+                self.w.chained(
+                    handler.session,
+                    settings.evidence_role_arn.rsplit("/", 1)[-1],
+                    settings.actor[:64],
+                ),
+            )
         return deliver(
             event,
             lambda e: handle_state_change(
                 e,
-                sagemaker=self.client("sagemaker", handler),
+                sagemaker=self.client("sagemaker", reader),
                 s3=self.client("s3", handler),
                 codepipeline=self.client("codepipeline", handler),
                 cloudwatch=self.client("cloudwatch", handler),
                 settings=settings,
+                evidence_s3=self.client("s3", reader),
             ),
             times,
         )
@@ -401,13 +415,19 @@ class Lifecycle:
         lifecycle = self.w.chained(
             promoter.session, self.w.names["dev"].role(Role.REGISTRY_LIFECYCLE), "promotion-record"
         )
+        # What serves, read as the environment's smoke-test role (`--serving-role-arn`).
+        serving = self.w.chained(
+            promoter.session,
+            self.w.names[manifest.environment].role(Role.SMOKE_TEST),
+            "promotion-record",
+        )
         record_deployment(
             self.aws.client("sagemaker", lifecycle),
             self.audit(promoter),
             self.history(promoter),
             manifest=manifest,
             actor=actor,
-            serving=self.client("sagemaker"),
+            serving=self.aws.client("sagemaker", serving),
             endpoint_name=endpoint,
             reason=reason,
         )
@@ -447,9 +467,13 @@ class Lifecycle:
         self, arn: str, environment: str, promoter: Person, actor: str
     ) -> DeploymentManifest:
         """`promote resolve` in the promotion's build: the promotion gate (the approver the
-        handler observed, the platform's gates), then the manifest."""
+        handler observed, the platform's gates), then the manifest; the registry, the build's
+        execution and the evidence read as dev's evidence reader (`--evidence-role-arn`)."""
+        reader = self.w.chained(
+            promoter.session, self.w.names["dev"].role(Role.EVIDENCE_READER), "evidence"
+        )
         return resolve(
-            self.client("sagemaker", promoter), self.client("s3", promoter), self.audit(promoter),
+            self.aws.client("sagemaker", reader), self.aws.client("s3", reader), self.audit(promoter),
             self.history(promoter), arn=arn, environment=environment, actor=actor, gates=self.gates,
         )  # fmt: skip
 
