@@ -12,6 +12,8 @@ import pytest
 from finmlops.cli import main
 from finmlops.emulator.world.provision import verify_arguments
 
+pytestmark = pytest.mark.slow
+
 # A check may be skipped only for a reason the emulator cannot change (none today).
 ALLOWED_SKIPS: dict[str, str] = {}
 

@@ -157,10 +157,12 @@ class World:
 
     def close(self) -> None:
         """Stop the local servers (endpoints, chat webhook) and the access rules."""
-        self.endpoints.stop()
-        if self.webhook is not None:
-            self.webhook.stop()
-        Rules.uninstall()
+        try:
+            self.endpoints.stop()
+        finally:
+            if self.webhook is not None:
+                self.webhook.stop()
+            Rules.uninstall()
 
 
 def verify_arguments(world: World, config_path: Path) -> dict[str, list[str]]:
