@@ -332,6 +332,17 @@ def test_a_person_with_their_own_keys_cannot_write_the_registry(world: World) ->
     assert code_of(refused) == "AccessDeniedException"
 
 
+def test_requests_outside_the_decided_actions_are_not_judged(world: World) -> None:
+    """A known gap, pinned (docs/emulator.md): only STS AssumeRole, S3 object writes and the
+    registry's Create/UpdateModelPackage are decided. A person's own keys read the registry
+    here, which on AWS their user (granted nothing but AssumeRole) could not."""
+    decided = len(world.rules.decisions)
+    sm = world.aws.client("sagemaker", people.mfa_session(world.aws, world.author))
+    group = sm.describe_model_package_group(ModelPackageGroupName=world.config.model.package_group)
+    assert group["ModelPackageGroupName"] == world.config.model.package_group
+    assert len(world.rules.decisions) == decided
+
+
 def test_other_servers_keep_moto_alone(world: World) -> None:
     """The world's rules decide requests to its own server only: another embedded server (and
     `mock_aws`) in the same process is not judged by them."""
