@@ -117,6 +117,31 @@ def test_the_world_is_deployed_as_the_templates_declare_it(world: World) -> None
     assert len(endpoints) == len(list(templates.resources("dev", "AWS::EC2::VPCEndpoint")))
 
 
+def test_the_config_network_and_the_templates_ids_exist_as_named(world: World) -> None:
+    """moto 5.2.5 chooses these ids; `_custom_id_` (emulator.aws.custom_ids) names them as the
+    config and the templates do, and refuses an id already in use."""
+    ec2 = world.aws.client("ec2")
+    vpc = world.config.environments.dev.vpc
+    assert vpc is not None
+    assert ec2.describe_vpcs(VpcIds=[vpc.vpc_id])["Vpcs"]
+    subnets = ec2.describe_subnets(SubnetIds=list(vpc.subnet_ids))["Subnets"]
+    assert {s["VpcId"] for s in subnets} == {vpc.vpc_id}
+    group = next(world.templates.resources("dev", "AWS::EC2::SecurityGroup"))
+    group_id = str(world.templates.attribute(group, "GroupId"))
+    assert ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
+    key = next(world.templates.resources("dev", "AWS::KMS::Key"))
+    key_id = str(world.templates.attribute(key, "Ref"))
+    assert world.aws.client("kms").describe_key(KeyId=key_id)["KeyMetadata"]["KeyId"] == key_id
+    with pytest.raises(ClientError) as taken:
+        ec2.create_vpc(
+            CidrBlock="10.9.0.0/16",
+            TagSpecifications=[
+                {"ResourceType": "vpc", "Tags": [{"Key": "_custom_id_", "Value": vpc.vpc_id}]}
+            ],
+        )
+    assert code_of(taken) == "InvalidParameterValue"
+
+
 def test_requests_with_keys_the_server_never_issued_belong_to_its_account(
     world: World,
 ) -> None:
@@ -347,6 +372,7 @@ def test_other_servers_keep_moto_alone(world: World) -> None:
     """The world's rules decide requests to its own server only: another embedded server (and
     `mock_aws`) in the same process is not judged by them."""
     with embedded_aws() as other:
+        assert other.client("sts").get_caller_identity()["Account"] == "123456789012"
         other.client("s3").create_bucket(Bucket=world.names["tooling"].audit_bucket)
         other.client("s3").put_object(
             Bucket=world.names["tooling"].audit_bucket, Key=RECORD, Body=b"{}"
