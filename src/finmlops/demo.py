@@ -154,6 +154,13 @@ def _print_summary(config: Config, lifecycle: Any, work: Path) -> None:
         f"  audit         {len(summary.audit_actions)} records: {', '.join(dict.fromkeys(summary.audit_actions))}"
     )
     print(f"  audit verify  {summary.audit_verified}")
+    rules = lifecycle.w.rules
+    refused = rules.refused()
+    print(
+        f"  access rules  {len(rules.decisions)} requests decided on the synthesized policies "
+        f"(STS, S3 writes, registry writes), {len(refused)} refused: "
+        + ("; ".join(f"{d.action} by {d.caller.rsplit(':', 1)[-1]}" for d in refused) or "none")
+    )
     for name, path in summary.paths.items():
         print(f"  {name:<13} {path}")
     from finmlops.tracking.runs import ui_command
