@@ -1,12 +1,15 @@
 """`make demo`: the whole lifecycle, offline, against an embedded AWS (moto on 127.0.0.1).
 
-synthesize the dev stage -> provision the emulated accounts -> run the synthesized model-build
-pipeline on the real data -> refused self-approval -> approval -> approval event (twice) ->
-promotion to stage and prod -> production traffic, reference-like then shifted -> drift job ->
-alarm and SNS alert -> late labels and model quality -> retrain -> rollback -> evidence.
+synthesize tooling and dev -> deploy them into the emulator from their templates -> run the
+synthesized model-build pipeline on the real data -> refused self-approval -> approval ->
+approval event (twice) -> promotion to stage and prod, each synthesized from its manifest and
+deployed -> production traffic, reference-like then shifted -> drift job -> alarm and SNS alert
+-> late labels and model quality -> retrain -> rollback -> the author's disguise refused by STS
+-> evidence. Access is decided by AWS's rules on the synthesized policies (docs/emulator.md).
 
 `--build-only` runs just the model build locally through the same step code (no emulator).
-`--keep-running` leaves the emulator up afterwards so a person can explore it with the CLI.
+`--keep-running` leaves the emulator up afterwards so a person can explore it with the CLI,
+and prints the `finmlops verify` command of each environment.
 """
 
 from __future__ import annotations
