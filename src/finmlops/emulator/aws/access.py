@@ -48,22 +48,29 @@ class Verdict:
 # (caller, action, resource ARN, request context) -> what AWS would decide.
 Authorizer = Callable[[Caller, str, str, Mapping[str, ContextValue]], Verdict]
 
-_authorizer: list[Authorizer | None] = [None]
-_host: list[str | None] = [None]
+# Authorizers by the embedded server's host they judge (None: every request of the process).
+_authorizers: dict[str | None, Authorizer] = {}
 _request = threading.local()  # the host of the S3 request being handled, for moto's check
 _INSTALLED = "_finmlops_access"
 
 
 def set_authorizer(authorizer: Authorizer | None, host: str | None = None) -> None:
-    """Decide the requests above with `authorizer` (None: moto decides, as shipped); with
-    `host` (`127.0.0.1:<port>`), only the requests made to that embedded server."""
-    _authorizer[0] = authorizer
-    _host[0] = host if authorizer else None
+    """Decide the requests above with `authorizer` (None: remove it; without any, moto
+    decides, as shipped); with `host` (`127.0.0.1:<port>`), only the requests made to that
+    embedded server, so two worlds in one process each keep their own rules."""
+    if authorizer is None:
+        _authorizers.pop(host, None)
+    else:
+        _authorizers[host] = authorizer
+
+
+def _authorizer_for(host: str | None) -> Authorizer | None:
+    return _authorizers.get(host) or _authorizers.get(None)
 
 
 def active(host: str | None) -> bool:
-    """Whether the authorizer decides requests made to `host`."""
-    return _authorizer[0] is not None and (_host[0] is None or host == _host[0])
+    """Whether an authorizer decides requests made to `host`."""
+    return _authorizer_for(host) is not None
 
 
 def _host_of(response: Any) -> str:
@@ -73,8 +80,8 @@ def _host_of(response: Any) -> str:
 def decide(
     response: Any, action: str, resource: str, context: Mapping[str, ContextValue]
 ) -> Verdict:
-    authorizer = _authorizer[0]
-    if authorizer is None or not active(_host_of(response)):
+    authorizer = _authorizer_for(_host_of(response))
+    if authorizer is None:
         return Verdict(True, "no authorizer: moto decides")
     caller = caller_of(response.get_access_key(), response.current_account)
     return authorizer(caller, action, resource, {"aws:SecureTransport": True, **context})

@@ -57,24 +57,26 @@ def _allow_all(_caller: str, _role: str, _context: Mapping[str, str]) -> bool:
     return True
 
 
-_trust: list[TrustEvaluator] = [_allow_all]
-_trust_host: list[str | None] = [None]
+# Evaluators by the embedded server's host they judge (None: every request of the process).
+_trust: dict[str | None, TrustEvaluator] = {}
 
 
 def set_trust_evaluator(evaluator: TrustEvaluator | None, host: str | None = None) -> None:
-    """Decide AssumeRole calls with `evaluator` (None: allow all, as moto does); with `host`
-    (`127.0.0.1:<port>`), only the calls made to that embedded server."""
-    _trust[0] = evaluator or _allow_all
-    _trust_host[0] = host if evaluator else None
+    """Decide AssumeRole calls with `evaluator` (None: remove it; without any, allow all, as
+    moto does); with `host` (`127.0.0.1:<port>`), only the calls made to that embedded
+    server, so two worlds in one process each keep their own rules."""
+    if evaluator is None:
+        _trust.pop(host, None)
+    else:
+        _trust[host] = evaluator
 
 
 def can_assume(
     caller_arn: str, role_arn: str, context: Mapping[str, str], host: str | None = None
 ) -> bool:
-    """Whether the trust policy in force lets the caller assume the role."""
-    if _trust_host[0] is not None and host != _trust_host[0]:
-        return True
-    return _trust[0](caller_arn, role_arn, context)
+    """Whether the trust policy in force for `host` lets the caller assume the role."""
+    evaluator = _trust.get(host) or _trust.get(None) or _allow_all
+    return evaluator(caller_arn, role_arn, context)
 
 
 @dataclass(frozen=True)

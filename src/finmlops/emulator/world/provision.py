@@ -162,7 +162,7 @@ class World:
         finally:
             if self.webhook is not None:
                 self.webhook.stop()
-            Rules.uninstall()
+            self.rules.uninstall()
 
 
 def verify_arguments(world: World, config_path: Path) -> dict[str, list[str]]:

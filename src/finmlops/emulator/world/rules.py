@@ -65,15 +65,17 @@ class Rules:
     account_of_path: Mapping[str, str]  # IAM user path -> the account its people belong to
     decisions: list[Recorded] = field(default_factory=list)
 
+    host: str | None = None  # the embedded server whose requests these rules decide
+
     def install(self, host: str | None = None) -> None:
         """Decide the requests made to `host` (the world's embedded server)."""
+        self.host = host
         identity.set_trust_evaluator(self.trust, host)
         access.set_authorizer(self.authorize, host)
 
-    @staticmethod
-    def uninstall() -> None:
-        identity.set_trust_evaluator(None)
-        access.set_authorizer(None)
+    def uninstall(self) -> None:
+        identity.set_trust_evaluator(None, self.host)
+        access.set_authorizer(None, self.host)
 
     # ------------------------------------------------------------------ principals
     def _user(self, arn: str) -> tuple[str, str] | None:
