@@ -89,7 +89,6 @@ class World:
     queue_url: str = ""  # the emulator's inbox: an SQS queue subscribed to prod's alerts topic
     services: dict[str, Any] = field(default_factory=dict)  # service -> its stand-in's session
     deployed: dict[str, set[str]] = field(default_factory=dict)  # environment -> logical ids
-    clock: Callable[[], datetime] | None = None
 
     # ------------------------------------------------------------------ what the story asks
     @property
@@ -226,7 +225,6 @@ def provision(
         pipeline=pipeline,
         project_image=_project_image(templates, pipeline),
         services={s: people.create_service(aws, f"{s}.amazonaws.com") for s in SERVICES},
-        clock=clock,
     )
     for environment in ("dev", "tooling"):
         deploy_resources(world, environment)

@@ -133,16 +133,13 @@ class Templates:
         if self._platform is None:
             roles: dict[str, Role] = {}
             resources = []
-            seen: set[int] = set()
-            for environment, assembly in self._assemblies.items():
-                if id(assembly) in seen:
-                    continue
-                seen.add(id(assembly))
+            distinct = {id(a): a for a in self._assemblies.values()}
+            for assembly in distinct.values():
                 loaded = Platform.load(assembly.root)
+                # Only the environments this assembly is still the current one of.
                 current = {e for e, a in self._assemblies.items() if a is assembly}
                 roles.update({a: r for a, r in loaded.roles.items() if r.environment in current})
                 resources += [r for r in loaded.resources if r.environment in current]
-                del environment
             first = next(iter(self._assemblies.values()))
             self._platform = Platform(first, roles, resources)
         return self._platform
