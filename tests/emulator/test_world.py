@@ -3,7 +3,10 @@
 One world for the module, deployed from the session's synthesized platform (tooling and dev:
 the same templates `make synth` writes). Each insider test plays someone who holds one
 legitimate role (or only their own keys) and shows the attempt refused as AWS refuses it, by
-`finmlops.iam` deciding on the synthesized policies, and that nothing changed.
+`finmlops.iam` deciding on the synthesized policies, and that nothing changed. moto's own IAM
+enforcement stays off: it cannot evaluate these conditions (ADR 0010), and its bucket-policy
+check ignores them; what the emulator still does not decide is pinned in
+`test_requests_outside_the_decided_actions_are_not_judged` (docs/emulator.md).
 """
 
 from __future__ import annotations
