@@ -14,6 +14,7 @@ this server only (`mock_aws` tests and other servers keep moto's default).
 from __future__ import annotations
 
 import socket
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -59,6 +60,11 @@ class EmbeddedAws:
         fidelity.install()  # moto made to keep, refuse and answer what AWS does
         accounts.serve(f"{LOOPBACK}:{self.port}", self.account)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+        # moto serializes an STS AccessDenied (a refused AssumeRole, as AWS answers it) without an
+        # error shape in its model and warns once per refusal; the client still gets AWS's error.
+        warnings.filterwarnings(
+            "ignore", message=r".*does not match an error shape", module="moto.core.serialize"
+        )
 
         self._server = ThreadedMotoServer(ip_address=LOOPBACK, port=self.port, verbose=False)
         self._server.start()

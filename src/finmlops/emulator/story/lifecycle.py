@@ -731,7 +731,8 @@ class Lifecycle:
         verified = verify_trail(self.client("s3"), self.w.names["tooling"].audit_bucket)
         first = verified.first_broken
         self.summary.audit_verified = (
-            f"intact: {verified.records} records in {len(verified.chains)} chains"
+            f"intact: {verified.records} records in {len(verified.chains)} "
+            f"chain{'s' if len(verified.chains) != 1 else ''}"
             if verified.ok
             else f"broken: {first.text() if first else '?'}"
         )
