@@ -20,7 +20,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 from finmlops.config import default_config_path, load_config
 from finmlops.emulator.aws.server import embedded_aws
 from finmlops.emulator.story import Lifecycle, run_story
-from finmlops.emulator.world.template import synthesize_dev
+from finmlops.emulator.world.templates import synthesize
 from finmlops.modelbuild import run_local
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,17 +36,18 @@ def main() -> int:
         baseline = time.perf_counter() - start
 
         start = time.perf_counter()
-        template = synthesize_dev(config, work / "cdk.out")
+        cdk_out = synthesize(config, work / "cdk.out", ["tooling", "dev"])
         synth = time.perf_counter() - start
-        with embedded_aws(config.environments.dev.region) as aws:
+        dev = config.environments.dev
+        with embedded_aws(dev.region, account=dev.account) as aws:
             lifecycle = Lifecycle(config, aws, work / "lifecycle")
             (work / "lifecycle").mkdir()
             start = time.perf_counter()
-            summary = run_story(lifecycle, template)
+            summary = run_story(lifecycle, cdk_out)
             story = time.perf_counter() - start
             lifecycle.close()
     print(f"baseline: local model build (same step code, in process)   {baseline:6.2f} s")
-    print(f"synthesize the dev stage (CDK, no compliance packs)        {synth:6.2f} s")
+    print(f"synthesize tooling and dev (CDK, no compliance packs)      {synth:6.2f} s")
     for stage in summary.stages:
         ratio = (
             f"  ({stage.seconds / baseline:5.1f}x baseline)"

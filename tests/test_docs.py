@@ -702,8 +702,6 @@ _PATH_IN_PROSE = re.compile(
 # exists or is no longer named, so the list only shrinks.
 NAMED_BUT_ABSENT = {
     "compliance/cfn_lint_rules/": "ADR 0009 names the layout it rejected",
-    "docs/emulator.md": "issue 13 item 3 asks for it; docs/deploy.md and ADR 0013 point to it "
-    "ahead of its writing",
 }
 _TEST_REFERENCE = re.compile(r"^(tests/[\w/]+\.py)::(\w+)(?:::(\w+))?(?:\[.*\])?$")
 

@@ -1,12 +1,15 @@
 """`make demo`: the whole lifecycle, offline, against an embedded AWS (moto on 127.0.0.1).
 
-synthesize the dev stage -> provision the emulated accounts -> run the synthesized model-build
-pipeline on the real data -> refused self-approval -> approval -> approval event (twice) ->
-promotion to stage and prod -> production traffic, reference-like then shifted -> drift job ->
-alarm and SNS alert -> late labels and model quality -> retrain -> rollback -> evidence.
+synthesize tooling and dev -> deploy them into the emulator from their templates -> run the
+synthesized model-build pipeline on the real data -> refused self-approval -> approval ->
+approval event (twice) -> promotion to stage and prod, each synthesized from its manifest and
+deployed -> production traffic, reference-like then shifted -> drift job -> alarm and SNS alert
+-> late labels and model quality -> retrain -> rollback -> the author's disguise refused by STS
+-> evidence. Access is decided by AWS's rules on the synthesized policies (docs/emulator.md).
 
 `--build-only` runs just the model build locally through the same step code (no emulator).
-`--keep-running` leaves the emulator up afterwards so a person can explore it with the CLI.
+`--keep-running` leaves the emulator up afterwards so a person can explore it with the CLI,
+and prints the `finmlops verify` command of each environment.
 """
 
 from __future__ import annotations
@@ -63,31 +66,34 @@ def lifecycle_demo(config: Config, args: argparse.Namespace, progress: Progress)
 
     from finmlops.emulator.aws.server import embedded_aws
     from finmlops.emulator.story import STORY, Lifecycle, run_story
-    from finmlops.emulator.world.template import synthesize_dev
+    from finmlops.emulator.world.templates import synthesize
 
     # The handler logs JSON per event (refusals at WARNING); the story prints each outcome.
     logging.getLogger("finmlops").setLevel(logging.ERROR)
     work = args.work_dir / "lifecycle"
     shutil.rmtree(work, ignore_errors=True)  # re-runnable: every run starts from nothing
     work.mkdir(parents=True)
-    progress("synthesize the dev stage (CDK, offline) to read its pipeline definition")
-    template = synthesize_dev(config, work / "cdk.out")
-    progress(f"  {template.relative_to(work)}")
+    progress("synthesize tooling and dev (CDK, offline): the templates the world is deployed from")
+    cdk_out = synthesize(config, work / "cdk.out", ["tooling", "dev"])
+    progress(f"  {cdk_out.relative_to(work)}")
     descriptions = dict(STORY)
-    with embedded_aws(config.environments.dev.region, args.port or None) as aws:
+    # One moto account, the config's dev account (docs/emulator.md).
+    with embedded_aws(
+        config.environments.dev.region, args.port or None, config.environments.dev.account
+    ) as aws:
         progress(f"embedded AWS (moto) at {aws.endpoint_url}")
         lifecycle = Lifecycle(
             config, aws, work, progress=lambda m: _story_line(progress, descriptions, m)
         )
         try:
-            summary = run_story(lifecycle, template)
+            summary = run_story(lifecycle, cdk_out)
         except Exception as exc:
             print(f"\nthe lifecycle stopped: {type(exc).__name__}: {exc}", file=sys.stderr)
             return 1
         _print_summary(config, lifecycle, work)
         progress(f"done: {len(summary.stages)} stages")
         if args.keep_running:
-            _keep_running(aws.endpoint_url, lifecycle)
+            _keep_running(aws.endpoint_url, lifecycle, args.config)
         lifecycle.close()
     return 0
 
@@ -151,6 +157,13 @@ def _print_summary(config: Config, lifecycle: Any, work: Path) -> None:
         f"  audit         {len(summary.audit_actions)} records: {', '.join(dict.fromkeys(summary.audit_actions))}"
     )
     print(f"  audit verify  {summary.audit_verified}")
+    rules = lifecycle.w.rules
+    refused = rules.refused()
+    print(
+        f"  access rules  {len(rules.decisions)} requests decided on the synthesized policies "
+        f"(STS, S3 writes, registry writes), {len(refused)} refused: "
+        + ("; ".join(f"{d.action} by {d.caller.rsplit(':', 1)[-1]}" for d in refused) or "none")
+    )
     for name, path in summary.paths.items():
         print(f"  {name:<13} {path}")
     from finmlops.tracking.runs import ui_command
@@ -160,13 +173,30 @@ def _print_summary(config: Config, lifecycle: Any, work: Path) -> None:
         print(f"  mlflow        runs in {work / 'mlflow'}; open the UI with: {command}")
 
 
-def _keep_running(endpoint: str, lifecycle: Any) -> None:
+def verify_commands(lifecycle: Any, config_path: Path) -> list[str]:
+    """The `finmlops verify` command of each environment of the demo's world."""
+    import shlex
+
+    from finmlops.emulator.world.provision import verify_arguments
+
+    return [
+        ".venv/bin/finmlops " + shlex.join(arguments)
+        for arguments in verify_arguments(lifecycle.w, config_path).values()
+    ]
+
+
+def _keep_running(endpoint: str, lifecycle: Any, config_path: Path) -> None:
     print()
-    print(f"The emulator stays up at {endpoint} (Ctrl-C to stop). Try:")
+    print(f"The emulator stays up at {endpoint} (Ctrl-C to stop). In another shell:")
+    # Keys moto never issued are the emulator's own hand, in the world's account.
+    print("  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing  # the emulator's keys")
     print(f"  .venv/bin/finmlops registry list --endpoint-url {endpoint}")
     print(f"  .venv/bin/finmlops registry history --endpoint-url {endpoint}")
     print(f"  .venv/bin/finmlops audit export --endpoint-url {endpoint}")
     print(f"  .venv/bin/finmlops audit verify --endpoint-url {endpoint}")
+    print("  and check each environment as deployed against the templates it came from:")
+    for command in verify_commands(lifecycle, config_path):
+        print(f"  {command}")
     print(f"  local endpoints (InvokeEndpoint): {lifecycle.w.endpoints.url}")
     try:
         while True:

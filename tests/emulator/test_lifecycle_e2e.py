@@ -1,39 +1,23 @@
 """The whole lifecycle end to end against the embedded AWS: the story `make demo` tells.
 
-One run (about a minute) for the module; each test asserts one stage's outcome.
+One run (about two minutes) for the session (`story`, tests/emulator/conftest.py); each test
+asserts one stage's outcome.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from finmlops.config import Config
-from finmlops.emulator.aws.server import embedded_aws
-from finmlops.emulator.story import Lifecycle, Summary, run_story
-from finmlops.emulator.world.template import synthesize_dev
+from finmlops.emulator.story import Lifecycle, Summary
 from finmlops.registry.promotion import observed_approval
 from finmlops.registry.versions import describe_version
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def story(
-    config: Config, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Lifecycle, Summary]]:
-    work = tmp_path_factory.mktemp("lifecycle")
-    template = synthesize_dev(config, work / "cdk.out")
-    with embedded_aws(config.environments.dev.region) as aws:
-        lifecycle = Lifecycle(config, aws, work)
-        summary = run_story(lifecycle, template)
-        yield lifecycle, summary
-        lifecycle.close()
 
 
 def package(lifecycle: Lifecycle, label: str) -> dict[str, Any]:
@@ -48,7 +32,7 @@ def test_pipeline_from_the_synthesized_template_registers_two_versions(
     story: tuple[Lifecycle, Summary],
 ) -> None:
     lifecycle, summary = story
-    assert [arn.rsplit("/", 1)[-1] for arn in summary.versions.values()] == ["1", "2", "3"]
+    assert [arn.rsplit("/", 1)[-1] for arn in summary.versions.values()] == ["1", "2"]
     execution = lifecycle.executions[0]
     assert execution.status == "Succeeded"
     ran = {s.name for s in execution.steps if s.status == "Succeeded"}
@@ -87,7 +71,16 @@ def test_registry_status_history_ends_approved_with_identities(
         ]
         assert registered == [described["ModelPackageArn"]]
         starter = sm.describe_pipeline_execution(PipelineExecutionArn=execution)["CreatedBy"]
-        assert starter["IamIdentity"]["Arn"].endswith(":user/alice-data-scientist")
+        # alice started it in the data scientists' role, as herself (MFA, source identity).
+        assert starter["IamIdentity"]["Arn"].endswith(
+            ":assumed-role/credit-risk-dev-data-scientist/alice-data-scientist"
+        )
+        assert starter["IamIdentity"]["SourceIdentity"] == "alice-data-scientist"
+        # SageMaker registered it with the pipeline's execution role (the template's).
+        assert (
+            ":assumed-role/credit-risk-dev-sagemaker-build/"
+            in described["CreatedBy"]["IamIdentity"]["Arn"]
+        )
         assert described["CreatedBy"]["IamIdentity"]["Arn"] != starter["IamIdentity"]["Arn"]
         # The approver SageMaker recorded at event time, as the handler bound it.
         version = describe_version(sm, described["ModelPackageArn"])
@@ -103,18 +96,20 @@ def test_author_cannot_approve_their_own_version(story: tuple[Lifecycle, Summary
     assert "approval-refused" in summary.audit_actions
 
 
-def test_the_author_under_the_approvers_session_name_is_refused_by_source_identity(
+def test_the_author_under_the_approvers_session_name_is_refused_by_sts(
     story: tuple[Lifecycle, Summary],
 ) -> None:
+    """The approver role's synthesized trust policy requires the session name to be the
+    caller's user name: the emulated STS, deciding with it, refuses the disguise."""
     lifecycle, summary = story
-    assert summary.refused_disguise.startswith(
-        "promotion refused by the handler: segregation of duties: alice-data-scientist "
-        "(source identity"
-    )
-    copy = package(lifecycle, "copy")
-    assert copy["ModelApprovalStatus"] == "Rejected"
-    assert "ModelLifeCycle" not in copy
-    assert "promotion-refused" in summary.audit_actions
+    assert summary.refused_disguise.startswith("sts:AssumeRole refused by the trust policy")
+    refused = [
+        d
+        for d in lifecycle.w.rules.refused()
+        if d.action == "sts:AssumeRole" and d.caller.endswith(":user/alice-data-scientist")
+    ]
+    assert [d.resource.rsplit("/", 1)[-1] for d in refused] == ["ModelRiskApprover"]
+    assert "copy" not in summary.versions
 
 
 def test_each_approval_starts_exactly_one_promotion(story: tuple[Lifecycle, Summary]) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 def install() -> None:
     from finmlops.emulator.aws import (
+        access,
+        custom_ids,
         identity,
         mlflow_servers,
         registry_fidelity,
@@ -22,3 +24,5 @@ def install() -> None:
     resource_policies.install()  # policies refused as SageMaker and S3 refuse them
     mlflow_servers.install()  # SageMaker MLflow tracking servers
     identity.install()  # who made a request, as STS and SageMaker record it (idempotent)
+    custom_ids.install()  # ids named by the `_custom_id_` tag (EC2 network, KMS keys)
+    access.install()  # S3 writes and registry writes decided by the pluggable access rules

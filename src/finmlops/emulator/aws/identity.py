@@ -13,9 +13,17 @@ Segregation of duties reads exactly those records (ADR 0014), so `install()` mak
   `aws:` prefix: STS API reference, AssumeRole `SourceIdentity`).
 - **Trust policies** are evaluated by a pluggable `TrustEvaluator` (`set_trust_evaluator`): it
   receives the caller's ARN, the role's ARN and the request's STS context keys
-  (`sts:RoleSessionName`, `sts:SourceIdentity`, `aws:SourceIdentity`, `aws:username`) and says
-  whether AWS would let the caller assume the role. The default allows every call, as moto does;
-  the IAM evaluator of the synthesized trust policies plugs in here.
+  (`sts:RoleSessionName`, `sts:SourceIdentity`, `aws:SourceIdentity`, `aws:username`,
+  `aws:MultiFactorAuthPresent`) and says whether AWS would let the caller assume the role. The
+  default allows every call, as moto does; the world plugs in `finmlops.iam`'s decision on the
+  synthesized trust policies (`emulator.world.rules`).
+- **STS GetSessionToken** issues a session of the calling IAM user, with MFA when the request
+  carries the serial number of the user's enabled MFA device and its current code (moto returns
+  a fixed fake key that is nobody's, and checks nothing). Requests signed with the session's key
+  are the user's, with `aws:MultiFactorAuthPresent` true (false without MFA), as IAM describes
+  the key ("AWS global condition context keys": present and true for temporary credentials
+  obtained with MFA; absent for long-term access keys). A wrong code is refused as STS refuses
+  it; a role session may not call GetSessionToken (STS API reference, GetSessionToken).
 - **SageMaker** CreateModelPackage, UpdateModelPackage and StartPipelineExecution record
   `CreatedBy` / `LastModifiedBy` as `{IamIdentity: {Arn, PrincipalId, SourceIdentity}}`
   (API reference: `UserContext`, `IamIdentity`), from the access key that signed the request:
@@ -34,7 +42,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 # STS API reference, AssumeRole: SourceIdentity "Length Constraints: Minimum length of 2. Maximum
@@ -49,17 +57,26 @@ def _allow_all(_caller: str, _role: str, _context: Mapping[str, str]) -> bool:
     return True
 
 
-_trust: list[TrustEvaluator] = [_allow_all]
+# Evaluators by the embedded server's host they judge (None: every request of the process).
+_trust: dict[str | None, TrustEvaluator] = {}
 
 
-def set_trust_evaluator(evaluator: TrustEvaluator | None) -> None:
-    """Decide AssumeRole calls with `evaluator` (None: allow all, as moto does)."""
-    _trust[0] = evaluator or _allow_all
+def set_trust_evaluator(evaluator: TrustEvaluator | None, host: str | None = None) -> None:
+    """Decide AssumeRole calls with `evaluator` (None: remove it; without any, allow all, as
+    moto does); with `host` (`127.0.0.1:<port>`), only the calls made to that embedded
+    server, so two worlds in one process each keep their own rules."""
+    if evaluator is None:
+        _trust.pop(host, None)
+    else:
+        _trust[host] = evaluator
 
 
-def can_assume(caller_arn: str, role_arn: str, context: Mapping[str, str]) -> bool:
-    """Whether the trust policy in force lets the caller assume the role."""
-    return _trust[0](caller_arn, role_arn, context)
+def can_assume(
+    caller_arn: str, role_arn: str, context: Mapping[str, str], host: str | None = None
+) -> bool:
+    """Whether the trust policy in force for `host` lets the caller assume the role."""
+    evaluator = _trust.get(host) or _trust.get(None) or _allow_all
+    return evaluator(caller_arn, role_arn, context)
 
 
 @dataclass(frozen=True)
@@ -70,6 +87,7 @@ class Caller:
     principal_id: str
     source_identity: str = ""
     user_name: str = ""
+    mfa: bool | None = None  # None: long-term keys (the key is absent); else the session's MFA
 
     def user_context(self) -> dict[str, Any]:
         """SageMaker's `UserContext` of a request made by this caller."""
@@ -90,14 +108,26 @@ def _assumed_role(access_key_id: str) -> Any:
     return None
 
 
+# Session keys GetSessionToken issued, and whose they are (moto keeps no owner for them).
+_sessions: dict[str, Caller] = {}
+
+
 def caller_of(access_key_id: str, account_id: str) -> Caller:
     """Who signs with this access key: an assumed-role session (with the source identity it
-    was issued with), an IAM user, or moto's default identity for keys it never issued."""
+    was issued with), an IAM user or a session of one, or moto's default identity for keys it
+    never issued."""
     from moto.iam.models import iam_backends
 
+    if access_key_id in _sessions:
+        return _sessions[access_key_id]
     role = _assumed_role(access_key_id)
     if role is not None:
-        return Caller(role.arn, role.user_id, getattr(role, "finmlops_source_identity", ""))
+        return Caller(
+            role.arn,
+            role.user_id,
+            getattr(role, "finmlops_source_identity", ""),
+            mfa=getattr(role, "finmlops_mfa", False),
+        )
     for account in list(iam_backends):
         for backend in iam_backends[account].values():
             user = backend.get_user_from_access_key_id(access_key_id)
@@ -158,7 +188,9 @@ def _assume_role(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
             context["aws:SourceIdentity"] = caller.source_identity
         if caller.user_name:
             context["aws:username"] = caller.user_name
-        if not can_assume(caller.arn, role_arn, context):
+        if caller.mfa is not None:
+            context["aws:MultiFactorAuthPresent"] = "true" if caller.mfa else "false"
+        if not can_assume(caller.arn, role_arn, context, str(self.headers.get("Host", ""))):
             raise _access_denied(
                 f"User: {caller.arn} is not authorized to perform: sts:AssumeRole on resource: "
                 f"{role_arn}"
@@ -167,9 +199,65 @@ def _assume_role(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
         if source_identity:
             result.result["Credentials"].finmlops_source_identity = source_identity
             result.result["SourceIdentity"] = source_identity
+        # A session assumed with an MFA session's credentials was authenticated with MFA.
+        result.result["Credentials"].finmlops_mfa = bool(caller.mfa)
         return result
 
     return assume_role
+
+
+def _get_session_token(_original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def get_session_token(self: Any) -> Any:
+        from moto.core.responses import ActionResult
+        from moto.iam.models import iam_backends
+
+        caller = _request_caller(self)
+        if not caller.user_name or caller.arn.split(":")[2] != "iam":
+            raise _access_denied(
+                f"{caller.arn}: Cannot call GetSessionToken with session credentials"
+            )
+        serial = self._get_param("SerialNumber")
+        token = self._get_param("TokenCode")
+        mfa = False
+        if serial or token:
+            if not _mfa_accepts(self.current_account, caller.user_name, serial, token):
+                raise _access_denied(
+                    "MultiFactorAuthentication failed with invalid MFA one time pass code."
+                )
+            mfa = True
+        duration = int(self._get_param("DurationSeconds") or 43200)
+        iam = iam_backends[self.current_account]["aws"]
+        key = iam.create_temp_access_key()
+        _sessions[key.access_key_id] = Caller(
+            caller.arn, caller.principal_id, "", caller.user_name, mfa=mfa
+        )
+        expiration = datetime.now(UTC) + timedelta(seconds=duration)
+        return ActionResult(
+            {
+                "Credentials": {
+                    "AccessKeyId": key.access_key_id,
+                    "SecretAccessKey": key.secret_access_key,
+                    "SessionToken": f"FQoGZXIvYXdzE{key.access_key_id}",
+                    "Expiration": expiration,
+                }
+            }
+        )
+
+    return get_session_token
+
+
+def _mfa_accepts(account: str, user_name: str, serial: Any, token: Any) -> bool:
+    """The code is the current one of an MFA device enabled for this user."""
+    from moto.iam.models import iam_backends
+
+    from finmlops.emulator.aws import mfa
+
+    iam = iam_backends[account]["aws"]
+    user = iam.users.get(user_name)
+    device = iam.virtual_mfa_devices.get(str(serial))
+    if user is None or device is None or str(serial) not in user.mfa_devices:
+        return False
+    return mfa.accepts(device.base32_string_seed, str(token or ""))
 
 
 # --------------------------------------------------------------------------- SageMaker
@@ -260,6 +348,7 @@ def _patches() -> dict[tuple[type, str], Any]:
 
     return {
         (TokenResponse, "assume_role"): _assume_role,
+        (TokenResponse, "get_session_token"): _get_session_token,
         (SageMakerResponse, "start_pipeline_execution"): _start_pipeline_execution,
         (SageMakerResponse, "list_pipeline_execution_steps"): lambda _: (
             list_pipeline_execution_steps

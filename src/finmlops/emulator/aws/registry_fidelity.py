@@ -14,7 +14,9 @@ metadata), which moto would turn into a wiped approval. `install()` replaces mot
 UpdateModelPackage handler and keeps `ModelLifeCycle`, `ModelCard` and
 `InferenceSpecification`, so the emulator and the tests run the same requests as AWS and see the
 same results. It also installs `finmlops.emulator.aws.identity`, so that `CreatedBy` and
-`LastModifiedBy` name whoever signed the request, as on AWS. It touches nothing else;
+`LastModifiedBy` name whoever signed the request, as on AWS, and asks
+`finmlops.emulator.aws.access` whether the caller may make the request, before anything changes.
+It touches nothing else;
 `tests/emulator/test_registry_fidelity.py` pins each behaviour, so a moto upgrade that changes
 them fails there.
 """
@@ -124,7 +126,7 @@ def install() -> None:
     from moto.sagemaker.models import ModelPackage
     from moto.sagemaker.responses import SageMakerResponse
 
-    from finmlops.emulator.aws import identity
+    from finmlops.emulator.aws import access, identity
 
     identity.install()
     if getattr(SageMakerResponse, _INSTALLED, False):
@@ -136,6 +138,7 @@ def install() -> None:
         package = backend.model_packages.get(backend.model_package_name_mapping.get(arn, arn))
         if package is None:
             raise ValidationError(f"Model package {arn} not found")
+        access.authorize_registry(self, "sagemaker:UpdateModelPackage", package.arn)
         _update(package, self)
         identity.modified(self, package)
         return ActionResult({"ModelPackageArn": package.arn})
@@ -144,6 +147,14 @@ def install() -> None:
 
     def create_model_package(self: Any) -> Any:
         kept = _kept(self)
+        # SageMaker authorizes CreateModelPackage on the group (docs/iam.md).
+        group = str(self._get_param("ModelPackageGroupName") or "")
+        if group and not group.startswith("arn:"):
+            group = (
+                f"arn:aws:sagemaker:{self.region}:{self.current_account}:"
+                f"model-package-group/{group.lower()}"
+            )
+        access.authorize_registry(self, "sagemaker:CreateModelPackage", group)
         result = original_create(self)
         package = self.sagemaker_backend.model_packages[
             cast(dict[str, str], result.result)["ModelPackageArn"]

@@ -304,11 +304,14 @@ class LocalEndpoints:
         return self
 
     def stop(self) -> None:
-        self.flush()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        """Write the captures still buffered, then stop serving (even when the write fails)."""
+        try:
+            self.flush()
+        finally:
+            if self._server is not None:
+                self._server.shutdown()
+                self._server.server_close()
+                self._server = None
 
 
 def read_capture(s3: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:

@@ -20,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pandas as pd
 from botocore.exceptions import ClientError
 
@@ -29,23 +28,25 @@ from finmlops.contracts import DeploymentManifest
 from finmlops.emulator.aws.alarms import Transition
 from finmlops.emulator.aws.events import deliver, state_change_event
 from finmlops.emulator.aws.executor import Execution, Network, PipelineExecutor
-from finmlops.emulator.aws.server import EMULATOR_ACCOUNT, EmbeddedAws
-from finmlops.emulator.aws.serving import registered_container
+from finmlops.emulator.aws.server import EmbeddedAws
 from finmlops.emulator.story.monitoring import MonitoringStory
-from finmlops.emulator.story.seams import assembly_root, network_of
+from finmlops.emulator.story.seams import network_of
 from finmlops.emulator.story.traffic import BATCH, SHIFT, SHIFT_TO_CATEGORY, csv_body, shifted
+from finmlops.emulator.world.people import Person
 from finmlops.emulator.world.provision import (
     PROJECT_ENTRYPOINT,
     PROJECT_IMAGE,
-    Person,
     World,
+    alerts_inbox,
+    deploy,
     describe,
     provision,
 )
+from finmlops.emulator.world.templates import synthesize
 from finmlops.gates import platform_gates
 from finmlops.iam.cloudformation import Assembly
-from finmlops.naming import VARIANT_NAME
-from finmlops.registry.approval import APPROVAL_KEYS, approve, reject
+from finmlops.naming import Role
+from finmlops.registry.approval import approve
 from finmlops.registry.audit import AuditTrail, to_csv, to_json
 from finmlops.registry.audit_verify import verify_trail
 from finmlops.registry.errors import RefusedError
@@ -73,8 +74,8 @@ class Summary:
     versions: dict[str, str] = field(default_factory=dict)
     deployed: dict[str, str] = field(default_factory=dict)
     refused_self_approval: str = ""
-    # The author in the approver role under the approver's name: refused by STS (the role's trust
-    # policy, when the emulated STS evaluates it) or by the handler (the source identity).
+    # The author in the approver role under the approver's name: refused by STS (the role's
+    # synthesized trust policy requires the session name to be the user name).
     refused_disguise: str = ""
     handler_outcomes: list[str] = field(default_factory=list)
     drift: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -131,7 +132,6 @@ class Lifecycle:
         self.executions: list[Execution] = []
         self.manifests: dict[str, DeploymentManifest] = {}  # what each environment runs
         self._held_out: pd.DataFrame | None = None
-        self.assemblies: dict[str, Path] = {}  # environment -> its synthesized cloud assembly
         self.monitoring = MonitoringStory(self)
 
     # ------------------------------------------------------------------ helpers
@@ -156,45 +156,41 @@ class Lifecycle:
     def audit(self, person: Person | None = None) -> AuditTrail:
         return AuditTrail(self.client("s3", person), self.w.names["tooling"].audit_bucket)
 
-    def history(self) -> DeploymentHistory:
-        return DeploymentHistory(self.client("s3"), self.w.names["tooling"].state_bucket)
+    def history(self, person: Person | None = None) -> DeploymentHistory:
+        return DeploymentHistory(self.client("s3", person), self.w.names["tooling"].state_bucket)
 
     @property
     def gates(self) -> tuple[PlatformGate, ...]:
         return platform_gates(self.config)
 
     def in_approver_role(self, person: Person, session_name: str | None = None) -> Person:
-        """`person` in the approver role, as people work on AWS: the session named after them
-        (unless an insider chooses another name) and their user name as source identity, which
-        STS keeps for the session and SageMaker records for everything it does."""
-        session = session_name or person.name
-        answer = self.client("sts", person).assume_role(
-            RoleArn=self.w.approver_role_arn, RoleSessionName=session, SourceIdentity=person.name
-        )
-        key = answer["Credentials"]
-        return Person(
-            f"{person.name} as {session}",
-            answer["AssumedRoleUser"]["Arn"],
-            boto3.Session(
-                aws_access_key_id=key["AccessKeyId"],
-                aws_secret_access_key=key["SecretAccessKey"],
-                aws_session_token=key["SessionToken"],
-                region_name=self.aws.region,
-            ),
-        )
+        """`person` in the approver role, as people work on AWS: an MFA session, then the role
+        with their user name as source identity (which STS keeps for the session and SageMaker
+        records for everything it does) and, unless an insider chooses another, as session
+        name. STS decides with the role's synthesized trust policy."""
+        return self.w.as_role(person, self.config.governance.approver_role, session_name)
+
+    def _service(self, service: str, role: str, session_name: str) -> Person:
+        """A service's session of the role a template gives it, as a Person to call with."""
+        session = self.w.service_session(service, role, session_name)
+        arn = self.aws.client("sts", session).get_caller_identity()["Arn"]
+        return Person(f"{service} as {role}", arn, session)
 
     # ------------------------------------------------------------------ provision
-    def provision(self, dev_template: Path) -> str:
-        self.assemblies["dev"] = assembly_root(dev_template)
+    def provision(self, cdk_out: Path) -> str:
+        """Deploy tooling and dev from their synthesized assembly (`cdk.out`)."""
         self.world = provision(
-            self.config, self.aws, dev_template, self.work_dir, clock=lambda: self._clock
+            self.config, self.aws, cdk_out, self.work_dir, clock=lambda: self._clock
         )
-        return describe(self.world, dev_template)
+        return describe(self.world)
 
     # ------------------------------------------------------------------ build
     def build(self, label: str) -> str:
-        """Start the pipeline as the author (SageMaker API), then run it step by step."""
-        sm = self.client("sagemaker", self.w.author)
+        """Start the pipeline as the author in the data scientists' role (SageMaker API), then
+        run it step by step as SageMaker would: each step with the pipeline's execution role
+        (the template's), so its registration is decided by that role's policies."""
+        author = self.w.as_role(self.w.author, self.w.names["dev"].role(Role.DATA_SCIENTIST))
+        sm = self.client("sagemaker", author)
         commit = git_commit()
         started = sm.start_pipeline_execution(
             PipelineName=self.w.pipeline.pipeline_name,
@@ -209,14 +205,20 @@ class Lifecycle:
                 "PipelineParameters"
             ]
         }
+        pipeline_role = self._service(
+            "sagemaker", self.w.names["dev"].role(Role.BUILD), arn.rsplit("/", 1)[-1]
+        )
         executor = PipelineExecutor(
             described["PipelineDefinition"],
-            s3=self.client("s3"),
-            sagemaker=self.client("sagemaker"),
+            s3=self.client("s3", pipeline_role),
+            sagemaker=self.client("sagemaker", pipeline_role),
             work_dir=self.work_dir / "executions",
             progress=lambda m: self.progress(f"  {m}"),
-            image_entrypoints={PROJECT_IMAGE: PROJECT_ENTRYPOINT},
-            job_environment=self._job_environment(),
+            image_entrypoints={
+                PROJECT_IMAGE: PROJECT_ENTRYPOINT,
+                self.w.project_image: PROJECT_ENTRYPOINT,
+            },
+            job_environment=self._job_environment(pipeline_role.session),
             network=self.network("dev"),
         )
         execution = executor.run(
@@ -261,13 +263,25 @@ class Lifecycle:
 
     def network(self, environment: str) -> Network:
         """The VPCs of the environment's synthesized network template (its jobs run in them)."""
-        return network_of(Assembly.load(self.assemblies[environment]), environment)
+        return network_of(Assembly.load(self.w.assembly[environment]), environment)
 
-    def _job_environment(self) -> dict[str, str]:
-        return {
-            "AWS_ENDPOINT_URL": self.aws.endpoint_url,
+    def _job_environment(self, session: Any = None) -> dict[str, str]:
+        """A job container's environment: the emulator's endpoint and the credentials of the
+        job's role (a processing job on AWS gets its role's), or the emulator's own keys."""
+        credentials: dict[str, str] = {
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
+        }
+        if session is not None:
+            frozen = session.get_credentials().get_frozen_credentials()
+            credentials = {
+                "AWS_ACCESS_KEY_ID": frozen.access_key,
+                "AWS_SECRET_ACCESS_KEY": frozen.secret_key,
+                "AWS_SESSION_TOKEN": frozen.token or "",
+            }
+        return {
+            "AWS_ENDPOINT_URL": self.aws.endpoint_url,
+            **credentials,
             "AWS_DEFAULT_REGION": self.aws.region,
             "AWS_REGION": self.aws.region,
             "MLFLOW_DISABLE_TELEMETRY": "true",
@@ -295,56 +309,27 @@ class Lifecycle:
         return f"{decision.status} by {decision.actor.rsplit('/', 1)[-1]}: {reason!r} (audit {decision.record.record_id})"
 
     def approve_in_disguise(self) -> str:
-        """The author takes the approver role under the approver's name, for a version she
-        registers herself (a copy of v1). On AWS the role's trust policy refuses the session
-        (its name must be her user name); the emulated STS does so when a trust evaluator is
-        plugged in. Without one, the CLI sees only the session name, but SageMaker records her
-        source identity for the status change, and the handler refuses the promotion."""
+        """The author takes the approver role under the approver's name. STS refuses: the
+        role's synthesized trust policy requires the session name and the source identity to
+        be the caller's own user name, and an MFA session (finmlops.iam decides, as IAM
+        would). Had it let her in, SageMaker would still record her source identity for the
+        status change, and the handler would refuse the promotion
+        (tests/registry/test_handler.py)."""
         alice, bob = self.w.author, self.w.approver
         try:
-            disguised = self.in_approver_role(alice, session_name=bob.name)
+            self.in_approver_role(alice, session_name=bob.name)
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "AccessDenied":
                 raise
-            self.summary.refused_disguise = f"sts:AssumeRole refused (trust policy): {exc}"
+            refused = self.w.rules.refused()[-1]
+            self.summary.refused_disguise = (
+                f"sts:AssumeRole refused by the trust policy of {refused.resource}: "
+                f"{refused.reason}"
+            )
             return f"{alice.name} as session {bob.name!r}: {self.summary.refused_disguise}"
-        v1 = self.client("sagemaker").describe_model_package(
-            ModelPackageName=self.summary.versions["v1"]
-        )
-        copied = {
-            key: v1[key]
-            for key in ("InferenceSpecification", "ModelMetrics", "DriftCheckBaselines")
-            if key in v1
-        }
-        metadata = {
-            k: v for k, v in v1["CustomerMetadataProperties"].items() if k not in APPROVAL_KEYS
-        }
-        arn = self.client("sagemaker", alice).create_model_package(
-            ModelPackageGroupName=v1["ModelPackageGroupName"],
-            ModelPackageDescription="a copy of v1, registered by its author",
-            ModelApprovalStatus="PendingManualApproval",
-            CustomerMetadataProperties=metadata,
-            **copied,
-        )["ModelPackageArn"]
-        self.summary.versions["copy"] = arn
-        self._approve(disguised, arn, "approved under a borrowed name")
-        recorded = self.client("sagemaker").describe_model_package(ModelPackageName=arn)
-        source_identity = recorded["LastModifiedBy"]["IamIdentity"].get("SourceIdentity", "")
-        (outcome,) = self._deliver(arn, times=1)
-        if outcome.result != "refused":
-            raise RuntimeError(f"a disguised self-approval was not refused: {outcome}")
-        self.summary.refused_disguise = f"promotion refused by the handler: {outcome.reason}"
-        # The approver takes the version out of the registry's approved list.
-        reject(
-            self.client("sagemaker", self.in_approver_role(bob)), self.client("sts", bob),
-            self.audit(bob), arn=arn, reason="approved under a borrowed session name",
-        )  # fmt: skip
-        return (
-            f"{alice.name} approved her own copy of v1 (version {arn.rsplit('/', 1)[-1]}) as "
-            f"session {bob.name!r}: the CLI sees only the session name (on AWS the role's trust "
-            f"policy refuses it); SageMaker recorded source identity {source_identity!r} for the "
-            f"status change, and the handler refused the promotion (segregation of duties); "
-            f"{bob.name} rejected the version"
+        raise RuntimeError(
+            "STS let the author into the approver role under another session name: the "
+            "trust policy is not enforced"
         )
 
     def approval_event(self, label: str) -> str:
@@ -355,76 +340,100 @@ class Lifecycle:
         return f"delivered twice -> {', '.join(o.result for o in outcomes)} (one promotion)"
 
     def _deliver(self, arn: str, times: int = 2) -> list[Outcome]:
+        """The event to the approval handler, called as Lambda would call it: its settings
+        from the function's deployed environment (`HandlerSettings.from_env`), its clients
+        with the function's role (moto runs no Lambda: the handler is called directly)."""
         event = state_change_event(
-            self.client("sagemaker"), arn, account=EMULATOR_ACCOUNT, region=self.aws.region
+            self.client("sagemaker"),
+            arn,
+            account=self.config.environments.dev.account,
+            region=self.aws.region,
         )
-        settings = HandlerSettings(
-            groups=frozenset({self.config.model.package_group}),
-            pipeline_name=self.w.promotion_pipeline,
-            audit_bucket=self.w.names["tooling"].audit_bucket,
-            state_bucket=self.w.names["tooling"].state_bucket,
-            gates=self.gates,
+        environment = self.w.handler_environment()
+        settings = HandlerSettings.from_env(environment)
+        function = self.aws.client("lambda").get_function_configuration(
+            FunctionName=environment["AWS_LAMBDA_FUNCTION_NAME"]
         )
+        role = str(function["Role"]).rsplit("/", 1)[-1]
+        handler = self._service("lambda", role, environment["AWS_LAMBDA_FUNCTION_NAME"])
+        # The registry, the executions and the evidence as dev's evidence reader when the
+        # function names one (`handler()` assumes it the same way, from its own role).
+        reader = handler
+        if settings.evidence_role_arn:
+            reader = Person(
+                "evidence reader",
+                settings.evidence_role_arn,
+                self.w.chained(
+                    handler.session,
+                    settings.evidence_role_arn.rsplit("/", 1)[-1],
+                    settings.actor[:64],
+                ),
+            )
         return deliver(
             event,
             lambda e: handle_state_change(
                 e,
-                sagemaker=self.client("sagemaker"),
-                s3=self.client("s3"),
-                codepipeline=self.client("codepipeline"),
-                cloudwatch=self.client("cloudwatch"),
+                sagemaker=self.client("sagemaker", reader),
+                s3=self.client("s3", handler),
+                codepipeline=self.client("codepipeline", handler),
+                cloudwatch=self.client("cloudwatch", handler),
                 settings=settings,
+                evidence_s3=self.client("s3", reader),
             ),
             times,
         )
 
     # ------------------------------------------------------------------ promotion
-    def _serve(self, manifest: DeploymentManifest) -> str:
-        """What `cdk deploy` of the endpoint stack leaves: SageMaker's model of the package
-        (ModelPackageName, as cdk/endpoint.py creates it), an endpoint config and the endpoint
-        on it, recreated (moto has no UpdateEndpoint; CloudFormation updates it in place), and
-        the local endpoint that answers InvokeEndpoint with the package's artifact."""
-        n = self.w.names[manifest.environment]
-        sm = self.client("sagemaker")
-        name = f"{n.endpoint_name}-v{manifest.version}-{int(time.time() * 1000)}"
-        sm.create_model(
-            ModelName=name,
-            PrimaryContainer={"ModelPackageName": manifest.model_package_arn},
-            ExecutionRoleArn=f"arn:aws:iam::{EMULATOR_ACCOUNT}:role/{n.role('model')}",
+    def _synthesize_and_deploy(self, manifest: DeploymentManifest) -> str:
+        """What the promotion's build does with the resolved manifest: synthesize the
+        environment from it (`python -m finmlops_cdk.app --environment E --manifest M`) and
+        `cdk deploy` it; the world deploys the templates into moto. Returns the endpoint."""
+        environment = manifest.environment
+        out = (
+            self.work_dir
+            / "promotions"
+            / f"{environment}-v{manifest.version}-{len(self.summary.stages)}"
         )
-        sm.create_endpoint_config(
-            EndpointConfigName=name,
-            ProductionVariants=[
-                {
-                    "VariantName": VARIANT_NAME,
-                    "ModelName": name,
-                    "InitialInstanceCount": n.env.instances.endpoint_count,
-                    "InstanceType": n.env.instances.endpoint,
-                }
-            ],
-        )
-        if sm.list_endpoints(NameContains=n.endpoint_name)["Endpoints"]:
-            sm.delete_endpoint(EndpointName=n.endpoint_name)
-        sm.create_endpoint(EndpointName=n.endpoint_name, EndpointConfigName=name)
-        self.w.endpoints.deploy(
-            n.endpoint_name,
-            container=registered_container(self.client("sagemaker"), manifest.model_package_arn),
-            model_package_arn=manifest.model_package_arn,
-            capture_bucket=n.bucket("capture"),
-            capture_prefix=CAPTURE_PREFIX,
-        )
-        return str(n.endpoint_name)
+        manifest_path = out.parent / f"{out.name}.manifest.json"
+        out.mkdir(parents=True, exist_ok=True)
+        manifest_path.write_text(manifest.to_json())
+        synthesize(self.config, out / "cdk.out", [environment], manifest)
+        first = environment not in self.w.deployed
+        deploy(self.w, environment, out / "cdk.out")
+        if first and environment == "prod":
+            alerts_inbox(self.w, "prod")
+        return str(self.w.names[environment].endpoint_name)
 
-    def _deploy(self, manifest: DeploymentManifest, actor: str, reason: str = "") -> None:
-        endpoint = self._serve(manifest)
-        # `promote record`: recorded only once SageMaker says the endpoint serves the package.
+    def _promoter(self, environment: str) -> Person:
+        """The promotion project's CodeBuild role for the environment (tooling)."""
+        return self._service(
+            "codebuild",
+            self.w.names["tooling"].role(Role.promote(environment)),
+            f"promote-{environment}",
+        )
+
+    def _deploy(
+        self, manifest: DeploymentManifest, promoter: Person, actor: str, reason: str = ""
+    ) -> None:
+        endpoint = self._synthesize_and_deploy(manifest)
+        # `promote record`: recorded only once SageMaker says the endpoint serves the package;
+        # the registry's lifecycle through dev's registry-lifecycle role (`--registry-role-arn`).
+        lifecycle = self.w.chained(
+            promoter.session, self.w.names["dev"].role(Role.REGISTRY_LIFECYCLE), "promotion-record"
+        )
+        # What serves, read as the environment's smoke-test role (`--serving-role-arn`).
+        serving = self.w.chained(
+            promoter.session,
+            self.w.names[manifest.environment].role(Role.SMOKE_TEST),
+            "promotion-record",
+        )
         record_deployment(
-            self._registry_lifecycle_client(),
-            self.audit(),
-            self.history(),
+            self.aws.client("sagemaker", lifecycle),
+            self.audit(promoter),
+            self.history(promoter),
             manifest=manifest,
             actor=actor,
-            serving=self.client("sagemaker"),
+            serving=self.aws.client("sagemaker", serving),
             endpoint_name=endpoint,
             reason=reason,
         )
@@ -437,18 +446,9 @@ class Lifecycle:
         manifest_path.write_text(manifest.to_json())
 
     def close(self) -> None:
-        """Stop the local servers (endpoints, chat webhook); moto's server is the caller's."""
+        """Stop the local servers (endpoints, chat webhook) and the access rules."""
         if self.world is not None:
             self.world.close()
-
-    def _registry_lifecycle_client(self) -> Any:
-        """The registry as the promotion pipeline writes it: through the registry-lifecycle
-        role (`finmlops promote record --registry-role-arn`)."""
-        credentials = self.client("sts").assume_role(
-            RoleArn=self.w.lifecycle_role_arn, RoleSessionName="promotion-record"
-        )["Credentials"]
-        session = self.aws.session(credentials["AccessKeyId"], credentials["SecretAccessKey"])
-        return self.aws.client("sagemaker", session)
 
     def _smoke_test(self, environment: str) -> int:
         rows = self.test_rows().head(20)
@@ -469,25 +469,33 @@ class Lifecycle:
             raise RuntimeError(f"smoke test of {environment} failed: {answer[:200]}")
         return len(scores)
 
-    def _resolve(self, arn: str, environment: str, actor: str) -> DeploymentManifest:
-        """`promote resolve`: the promotion gate (the approver the handler observed, the
-        platform's gates), then the manifest."""
+    def _resolve(
+        self, arn: str, environment: str, promoter: Person, actor: str
+    ) -> DeploymentManifest:
+        """`promote resolve` in the promotion's build: the promotion gate (the approver the
+        handler observed, the platform's gates), then the manifest; the registry, the build's
+        execution and the evidence read as dev's evidence reader (`--evidence-role-arn`)."""
+        reader = self.w.chained(
+            promoter.session, self.w.names["dev"].role(Role.EVIDENCE_READER), "evidence"
+        )
         return resolve(
-            self.client("sagemaker"), self.client("s3"), self.audit(), self.history(),
-            arn=arn, environment=environment, actor=actor, gates=self.gates,
+            self.aws.client("sagemaker", reader), self.aws.client("s3", reader), self.audit(promoter),
+            self.history(promoter), arn=arn, environment=environment, actor=actor, gates=self.gates,
         )  # fmt: skip
 
     def promote(self, label: str) -> str:
         actor = f"codepipeline/{self.w.promotion_pipeline}"
         arn = self.summary.versions[label]
-        stage = self._resolve(arn, "stage", actor)
-        self._deploy(stage, actor)
+        promoter = self._promoter("stage")
+        stage = self._resolve(arn, "stage", promoter, actor)
+        self._deploy(stage, promoter, actor)
         smoke = self._smoke_test("stage")
         # CodePipeline's manual approval before prod (PutApprovalResult: not in moto, recorded here).
         gate = f"manual approval by {self.w.approver.name}"
-        prod = self._resolve(arn, "prod", actor)
-        self._deploy(prod, actor, reason=gate)
-        return f"v{stage.version}: stage deployed, smoke test {smoke} scores ok, {gate}, prod deployed (canary on AWS)"
+        promoter = self._promoter("prod")
+        prod = self._resolve(arn, "prod", promoter, actor)
+        self._deploy(prod, promoter, actor, reason=gate)
+        return f"v{stage.version}: stage synthesized and deployed, smoke test {smoke} scores ok, {gate}, prod synthesized and deployed (canary on AWS)"
 
     # ------------------------------------------------------------------ traffic
     def test_rows(self) -> pd.DataFrame:
@@ -551,17 +559,26 @@ class Lifecycle:
 
     # ------------------------------------------------------------------ rollback and evidence
     def rollback(self) -> str:
-        actor = self.w.approver.arn
+        """`finmlops promote rollback` by the operator (tooling's operator role, as herself),
+        the registry's lifecycle through dev's registry-lifecycle role, then the redeploy of
+        prod from the rollback's manifest."""
+        operator = self.w.as_role(self.w.operator, self.w.names["tooling"].role(Role.OPERATOR))
+        lifecycle = self.w.chained(
+            operator.session,
+            self.w.names["dev"].role(Role.REGISTRY_LIFECYCLE),
+            self.w.operator.name,
+        )
         deployment = rollback(
-            self.client("sagemaker", self.w.approver), self.audit(self.w.approver), self.history(),
-            environment="prod", actor=actor, reason="v2 under review after the drift alert; back to v1",
+            self.aws.client("sagemaker", lifecycle), self.audit(operator), self.history(operator),
+            environment="prod", actor=operator.arn,
+            reason="v2 under review after the drift alert; back to v1",
         )  # fmt: skip
         manifest = deployment.manifest
-        self._serve(manifest)  # the redeploy the rollback's manifest starts
+        self._synthesize_and_deploy(manifest)  # the redeploy the rollback's manifest starts
         self.summary.rollback = {"from": deployment.replaces, "to": manifest.model_package_arn}
         self.manifests["prod"] = manifest
         self.summary.deployed["prod"] = manifest.model_package_arn
-        return f"prod back on v{manifest.version} ({deployment.replaces.rsplit('/', 1)[-1] and 'replacing ' + deployment.replaces.rsplit('/', 2)[-1]}), audited"
+        return f"prod back on v{manifest.version} ({deployment.replaces.rsplit('/', 1)[-1] and 'replacing ' + deployment.replaces.rsplit('/', 2)[-1]}), audited, by {self.w.operator.name}"
 
     def evidence(self) -> str:
         # The examiner's copy: the report v1's evidence step stored, with its approval filled in
@@ -580,7 +597,8 @@ class Lifecycle:
         verified = verify_trail(self.client("s3"), self.w.names["tooling"].audit_bucket)
         first = verified.first_broken
         self.summary.audit_verified = (
-            f"intact: {verified.records} records in {len(verified.chains)} chains"
+            f"intact: {verified.records} records in {len(verified.chains)} "
+            f"chain{'s' if len(verified.chains) != 1 else ''}"
             if verified.ok
             else f"broken: {first.text() if first else '?'}"
         )
@@ -599,7 +617,7 @@ class Lifecycle:
 
 
 STORY: tuple[tuple[str, str], ...] = (
-    ("provision", "provision the emulated accounts from the config"),
+    ("provision", "deploy tooling and dev from their synthesized templates"),
     ("build v1", "run the model-build pipeline on the real data"),
     ("self-approval", "the author tries to approve"),
     ("approval", "the approver approves, with a reason"),
@@ -614,15 +632,19 @@ STORY: tuple[tuple[str, str], ...] = (
     ("approval event v2", "the handler starts its promotion"),
     ("promotion v2", "stage, smoke test, manual gate, prod"),
     ("rollback", "prod back to the previous approved version"),
-    ("disguised self-approval", "the author in the approver role under the approver's name"),
+    (
+        "disguised self-approval",
+        "the author asks STS for the approver role under the approver's name",
+    ),
     ("evidence", "validation report, audit export and audit verify"),
 )
 
 
-def run_story(lifecycle: Lifecycle, dev_template: Path) -> Summary:
-    """Every stage of the demo, in order; a stage that fails raises with its reason."""
+def run_story(lifecycle: Lifecycle, cdk_out: Path) -> Summary:
+    """Every stage of the demo, in order, in the world deployed from the tooling and dev
+    assembly in `cdk_out`; a stage that fails raises with its reason."""
     actions: dict[str, Callable[[], str]] = {
-        "provision": lambda: lifecycle.provision(dev_template),
+        "provision": lambda: lifecycle.provision(cdk_out),
         "build v1": lambda: lifecycle.build("v1"),
         "self-approval": lambda: lifecycle.approve_as_author("v1"),
         "approval": lambda: lifecycle.approve_as_approver(

@@ -1,278 +1,805 @@
-"""The emulated accounts as `cdk deploy` leaves them: buckets, key, registry group, roles, people,
-alerts, alarms, the promotion pipeline and the model-build pipeline read out of the dev template.
+"""The emulated accounts as `cdk deploy` of the synthesized templates leaves them.
 
-Every name comes from `finmlops.naming`, the module the CDK stacks name their resources with, and
-the model-build pipeline is the `AWS::SageMaker::Pipeline` of the synthesized dev template, its
-`Fn::Sub` filled with these resources. Everything runs in moto's one account (docs/emulator.md).
+`provision` deploys tooling and dev from their templates; `deploy` deploys stage or prod from the
+templates a promotion synthesized. Each resource the story or `finmlops verify` reads is created
+in moto from its resolved properties (`emulator.world.templates`), ARNs of the config's accounts
+turned into moto's one account:
+
+| template resource | in moto |
+|---|---|
+| AWS::IAM::Role, ManagedPolicy | roles with their trust policy, inline and managed policies |
+| AWS::KMS::Key, Alias | keys with the template's key id (`_custom_id_`), policy, rotation; aliases |
+| AWS::S3::Bucket, BucketPolicy | buckets with Object Lock, versioning, encryption, public access block, policy |
+| AWS::SageMaker::ModelPackageGroup | the group and its resource policy |
+| AWS::SNS::Topic, Subscription (email) | topics; email subscriptions (moto sends no email) |
+| AWS::SQS::Queue | queues |
+| AWS::CloudWatch::Alarm | alarms, with their actions |
+| AWS::Lambda::Function (ours) | functions with the template's code asset, handler, role, environment |
+| AWS::CodePipeline::Pipeline | pipelines with their stages |
+| AWS::SageMaker::MlflowTrackingServer | the tracking server |
+| AWS::EC2::SecurityGroup, VPCEndpoint | security groups (template ids), endpoints in the config's VPCs |
+| AWS::SageMaker::Pipeline | the model-build pipeline (dev), the monitoring pipeline (stage, prod) |
+| AWS::Scheduler::Schedule | the monitoring schedule |
+| AWS::SageMaker::Model, EndpointConfig, Endpoint | the served model (replaced on each deploy) |
+
+The config's VPCs, subnets and route tables (which exist before the platform is deployed) are
+created with the config's ids. Not created, because nothing offline reads them: log groups,
+EventBridge rules and bus policies (the emulator delivers events itself), CodeBuild projects (the
+story runs their commands), autoscaling, dashboards, Lambda permissions and layers, CDK's custom
+resources, security group rules. docs/emulator.md lists every difference.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from finmlops.config import Config
 from finmlops.contracts import Placeholder, Promotion
-from finmlops.emulator.aws.server import EMULATOR_ACCOUNT, EmbeddedAws
-from finmlops.emulator.aws.serving import LocalEndpoints
+from finmlops.emulator.aws.custom_ids import TAG as CUSTOM_ID
+from finmlops.emulator.aws.server import EmbeddedAws
+from finmlops.emulator.aws.serving import LocalEndpoints, registered_container
+from finmlops.emulator.world import people
+from finmlops.emulator.world.people import Person
+from finmlops.emulator.world.rules import Rules
 from finmlops.emulator.world.template import SynthesizedPipeline, pipelines_in
+from finmlops.emulator.world.templates import Accounts, Declared, Templates
 from finmlops.emulator.world.webhook import LocalWebhook
-from finmlops.naming import Names, Role, names
+from finmlops.naming import Names, names
 from finmlops.tracking.runs import local_store_uri
 
 # The project image runs `python -m finmlops.monitoring` (docker/monitoring/Dockerfile).
-PROJECT_IMAGE = f"{EMULATOR_ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/finmlops-project:emulated"
+PROJECT_IMAGE = "111111111111.dkr.ecr.us-east-1.amazonaws.com/finmlops-project:emulated"
 PROJECT_ENTRYPOINT = ["python3", "-m", "finmlops.monitoring"]
-METRIC_NAMESPACES = {"drift": "finmlops/data-metrics", "quality": "finmlops/model-metrics"}
-# The people of the story: two IAM users, each with their own access keys.
+# The people of the story: IAM users with access keys and MFA devices; the operator belongs to
+# the tooling account (the IAM path says so in the one-account emulator).
 AUTHOR = "alice-data-scientist"
 APPROVER = "bob-model-risk"
-
-
-@dataclass
-class Person:
-    """Someone with their own credentials: every call they make is theirs in AWS's records."""
-
-    name: str
-    arn: str
-    session: Any
+OPERATOR = "carol-operator"
+SERVICES = ("sagemaker", "codebuild", "lambda", "scheduler")
+ENVIRONMENTS = ("tooling", "dev", "stage", "prod")
 
 
 @dataclass
 class World:
-    """The emulated accounts, people and resources, named as the CDK stacks name them."""
+    """The emulated accounts, people and resources, deployed from the synthesized templates."""
 
     config: Config
     aws: EmbeddedAws
+    templates: Templates
+    accounts: Accounts
+    rules: Rules
     author: Person
     approver: Person
+    operator: Person
     names: dict[str, Names]
-    topic_arn: str
-    queue_url: str
-    kms_key_arn: str
-    role_name: str
-    promotion_pipeline: str
     endpoints: LocalEndpoints
-    lifecycle_role_arn: str
     webhook: LocalWebhook | None  # the chat webhook, when notifications name one
     pipeline: SynthesizedPipeline  # the model-build pipeline, as synthesized into dev
-    buckets: tuple[str, ...]
-    approver_role_arn: str  # people assume it with their user name as session and source identity
+    project_image: str  # the project image the templates name (the build's own steps run it)
+    queue_url: str = ""  # the emulator's inbox: an SQS queue subscribed to prod's alerts topic
+    services: dict[str, Any] = field(default_factory=dict)  # service -> its stand-in's session
+    deployed: dict[str, set[str]] = field(default_factory=dict)  # environment -> logical ids
+
+    # ------------------------------------------------------------------ what the story asks
+    @property
+    def assembly(self) -> dict[str, Path]:
+        """Each deployed environment's cloud assembly (`cdk.out`): tooling and dev from the
+        first synth, stage and prod from their latest promotion's."""
+        return dict(self.templates.folders)
+
+    def role_arn(self, name: str) -> str:
+        """The ARN a role of the templates has in moto."""
+        return f"arn:aws:iam::{self.accounts.moto}:role/{name}"
+
+    def template_role(self, name: str) -> str:
+        """The ARN the templates give the role."""
+        return str(self.templates.platform.role(name).arn)
+
+    @property
+    def promotion_pipeline(self) -> str:
+        return self.handler_environment()[Promotion.ENV_PIPELINE]
+
+    @property
+    def approver_role_arn(self) -> str:
+        return self.role_arn(self.config.governance.approver_role)
+
+    def as_role(self, person: Person, role: str, session_name: str | None = None) -> Person:
+        """`person` in a role of their job, as people work on AWS: an MFA session first, then
+        AssumeRole with their user name as source identity and (unless an insider chooses
+        another) as session name. STS decides with the role's synthesized trust policy."""
+        session = session_name or person.name
+        arn, assumed = people.assume(
+            self.aws,
+            people.mfa_session(self.aws, person),
+            self.role_arn(role),
+            session,
+            source_identity=person.name,
+        )
+        return Person(f"{person.name} as {session}", arn, assumed)
+
+    def service_session(self, service: str, role: str, session_name: str) -> Any:
+        """The session AWS's `service` gets of the role a template gives it (a pipeline's
+        execution role for SageMaker, the promotion project's role for CodeBuild, ...)."""
+        _, session = people.assume(
+            self.aws, self.services[service], self.role_arn(role), session_name
+        )
+        return session
+
+    def chained(self, session: Any, role: str, session_name: str) -> Any:
+        """A role assumed from another role's session (role chaining)."""
+        _, assumed = people.assume(self.aws, session, self.role_arn(role), session_name)
+        return assumed
+
+    def handler_environment(self) -> dict[str, str]:
+        """What the approval handler's Lambda runtime gives it: the function's environment as
+        deployed from the template, and the function's name (AWS_LAMBDA_FUNCTION_NAME)."""
+        function = self._handler_function()
+        configuration = self.aws.client("lambda").get_function_configuration(FunctionName=function)
+        variables = dict(configuration.get("Environment", {}).get("Variables", {}))
+        return {**variables, "AWS_LAMBDA_FUNCTION_NAME": configuration["FunctionName"]}
+
+    def _handler_function(self) -> str:
+        for declared in self.templates.resources("tooling", "AWS::Lambda::Function"):
+            if declared.properties.get("Handler") == Promotion.HANDLER:
+                return str(self.templates.attribute(declared, "Ref"))
+        raise LookupError("the tooling templates have no approval handler function")
 
     def close(self) -> None:
-        """Stop the local servers (endpoints, chat webhook); moto's server is the caller's."""
-        self.endpoints.stop()
-        if self.webhook is not None:
-            self.webhook.stop()
+        """Stop the local servers (endpoints, chat webhook) and the access rules."""
+        try:
+            self.endpoints.stop()
+        finally:
+            if self.webhook is not None:
+                self.webhook.stop()
+            self.rules.uninstall()
+
+
+def verify_arguments(world: World, config_path: Path) -> dict[str, list[str]]:
+    """`finmlops verify` of each deployed environment against this world: the assembly it
+    was deployed from, the emulator's endpoint (docs/verify.md, "Against the emulator")."""
+    return {
+        environment: [
+            "verify",
+            "--environment",
+            environment,
+            "--config",
+            str(config_path),
+            "--cdk-out",
+            str(folder),
+            "--endpoint-url",
+            world.aws.endpoint_url,
+        ]
+        for environment, folder in sorted(
+            world.assembly.items(), key=lambda item: ENVIRONMENTS.index(item[0])
+        )
+    }
 
 
 def all_names(config: Config) -> dict[str, Names]:
-    return {env: names(config, env) for env in ("tooling", "dev", "stage", "prod")}
+    return {env: names(config, env) for env in ENVIRONMENTS}
 
 
 def provision(
     config: Config,
     aws: EmbeddedAws,
-    dev_template: Path,
+    cdk_out: Path,
     work_dir: Path,
     *,
     clock: Callable[[], datetime],
 ) -> World:
-    """Create the world in the embedded AWS and return it. `clock` stamps captured requests."""
-    n = all_names(config)
-    s3, iam = aws.client("s3"), aws.client("iam")
-    author, approver = _person(aws, AUTHOR), _person(aws, APPROVER)
-    buckets = [
-        n["dev"].artifact_bucket,
-        n["tooling"].state_bucket,
-        *(n[e].bucket(p) for e in ("stage", "prod") for p in ("capture", "monitoring")),
-    ]
-    for bucket in buckets:
-        s3.create_bucket(Bucket=bucket)
-    s3.create_bucket(Bucket=n["tooling"].audit_bucket, ObjectLockEnabledForBucket=True)
-    # As the template makes it: every record gets COMPLIANCE retention as it is written.
-    s3.put_object_lock_configuration(
-        Bucket=n["tooling"].audit_bucket,
-        ObjectLockConfiguration={
-            "ObjectLockEnabled": "Enabled",
-            "Rule": {
-                "DefaultRetention": {"Mode": "COMPLIANCE", "Days": Promotion.AUDIT_RETENTION_DAYS}
-            },
-        },
-    )
-    kms_key = aws.client("kms").create_key(Description="emulated data key")["KeyMetadata"]["Arn"]
-    role_name = n["dev"].role("sagemaker-build")
-    iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=_trust_service("sagemaker"))
-    # What the promotion pipeline assumes to set ModelLifeCycle (its IAM conditions are
-    # asserted on the templates; moto does not evaluate them).
-    lifecycle_role = iam.create_role(
-        RoleName=n["dev"].role(Role.REGISTRY_LIFECYCLE),
-        AssumeRolePolicyDocument=_trust_account(EMULATOR_ACCOUNT),
-    )["Role"]["Arn"]
-    # The approver role: its trust policy admits people of the account who set their user name as
-    # session name and source identity (sts:SetSourceIdentity). moto keeps the document and does
-    # not evaluate it; the emulated STS asks its trust evaluator (emulator.aws.identity).
-    approver_role = iam.create_role(
-        RoleName=config.governance.approver_role,
-        AssumeRolePolicyDocument=_trust_people(EMULATOR_ACCOUNT),
-    )["Role"]["Arn"]
-    aws.client("sagemaker").create_model_package_group(
-        ModelPackageGroupName=config.model.package_group,
-        Tags=[{"Key": k, "Value": v} for k, v in config.inventory_tags().items()],
-    )
-    sns, sqs = aws.client("sns"), aws.client("sqs")
-    topic = sns.create_topic(Name=f"{config.project}-prod-alerts")["TopicArn"]
-    queue = sqs.create_queue(QueueName=f"{config.project}-alerts-inbox")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
-    _alarms(aws, config, n, topic)
-    pipeline = _model_build_pipeline(dev_template)
+    """Deploy tooling and dev from the assembly in `cdk_out`, with the people and the rules."""
+    if aws.account != config.environments.dev.account:
+        raise ValueError(
+            f"the world runs in the dev account {config.environments.dev.account}: start the "
+            f"embedded AWS with account= that id (it runs {aws.account})"
+        )
+    templates = Templates(config)
+    templates.add(cdk_out, ["tooling", "dev"])
+    accounts = Accounts.of(config)
+    paths = {"/tooling/": config.environments.tooling.account}
+    rules = Rules(templates, accounts, paths)
+    rules.install(aws.endpoint_url.removeprefix("http://"))
+    pipeline = _model_build_pipeline(templates)
     world = World(
         config=config,
         aws=aws,
-        author=author,
-        approver=approver,
-        names=n,
-        topic_arn=topic,
-        queue_url=queue,
-        kms_key_arn=kms_key,
-        role_name=role_name,
-        promotion_pipeline=_promotion_pipeline(aws, config, n),
+        templates=templates,
+        accounts=accounts,
+        rules=rules,
+        author=people.create_person(aws, AUTHOR),
+        approver=people.create_person(aws, APPROVER),
+        operator=people.create_person(aws, OPERATOR, "/tooling/"),
+        names=all_names(config),
         endpoints=LocalEndpoints(aws.client("s3"), clock=clock).start(),
-        lifecycle_role_arn=lifecycle_role,
         webhook=_chat_webhook(aws, config),
         pipeline=pipeline,
-        buckets=(*buckets, n["tooling"].audit_bucket),
-        approver_role_arn=approver_role,
+        project_image=_project_image(templates, pipeline),
+        services={s: people.create_service(aws, f"{s}.amazonaws.com") for s in SERVICES},
     )
+    for environment in ("dev", "tooling"):
+        deploy_resources(world, environment)
     _ship_code_and_create_pipeline(world, work_dir)
     return world
 
 
-def describe(world: World, dev_template: Path) -> str:
+def deploy(world: World, environment: str, cdk_out: Path) -> None:
+    """`cdk deploy` of stage or prod from a promotion's assembly: everything the first time,
+    then what a new manifest changes (the served model, the monitoring pipeline and schedule)."""
+    world.templates.add(cdk_out, [environment])
+    deploy_resources(world, environment)
+
+
+def describe(world: World) -> str:
     """One line of what was provisioned, for the demo."""
+    counts: dict[str, int] = {}
+    for environment, done in world.deployed.items():
+        for kind in _ORDER:
+            for declared in world.templates.resources(environment, kind):
+                if declared.logical_id in done:
+                    short = kind.split("::", 1)[1]
+                    counts[short] = counts.get(short, 0) + 1
+    shown = ", ".join(
+        f"{counts[k]} {k}"
+        for k in ("IAM::Role", "S3::Bucket", "KMS::Key", "CloudWatch::Alarm", "EC2::VPCEndpoint")
+        if k in counts
+    )
     return (
-        f"{len(world.buckets)} buckets (audit with Object Lock), KMS key, group "
-        f"{world.config.model.package_group}, people {world.author.name} (author) and "
-        f"{world.approver.name} (approver), alerts topic -> SQS, pipeline "
-        f"{world.pipeline.pipeline_name} from {dev_template.name}"
+        f"tooling and dev from {world.templates.folder('dev').name}: {shown}, group "
+        f"{world.config.model.package_group} with its policy, handler Lambda, pipeline "
+        f"{world.promotion_pipeline}, MLflow server; people {world.author.name}, "
+        f"{world.approver.name}, {world.operator.name} with MFA; pipeline "
+        f"{world.pipeline.pipeline_name}"
     )
 
 
-def _person(aws: EmbeddedAws, name: str) -> Person:
-    iam = aws.client("iam")
-    arn = iam.create_user(UserName=name)["User"]["Arn"]
-    key = iam.create_access_key(UserName=name)["AccessKey"]
-    return Person(name, arn, aws.session(key["AccessKeyId"], key["SecretAccessKey"]))
+# --------------------------------------------------------------------------- deployment
+
+# Created in this order: what the others name first.
+_ORDER = (
+    "AWS::IAM::Role",
+    "AWS::IAM::ManagedPolicy",
+    "AWS::KMS::Key",
+    "AWS::KMS::Alias",
+    "AWS::S3::Bucket",
+    "AWS::S3::BucketPolicy",
+    "AWS::SNS::Topic",
+    "AWS::SNS::Subscription",
+    "AWS::SQS::Queue",
+    "AWS::EC2::SecurityGroup",
+    "AWS::EC2::VPCEndpoint",
+    "AWS::SageMaker::ModelPackageGroup",
+    "AWS::SageMaker::MlflowTrackingServer",
+    "AWS::Lambda::Function",
+    "AWS::CodePipeline::Pipeline",
+    "AWS::SageMaker::Pipeline",
+    "AWS::Scheduler::Schedule",
+    "AWS::SageMaker::Model",
+    "AWS::SageMaker::EndpointConfig",
+    "AWS::SageMaker::Endpoint",
+    "AWS::CloudWatch::Alarm",
+)
+# Replaced or updated on every deploy of a new manifest (CloudFormation replaces the model and
+# its config, updates the endpoint, the monitoring pipeline's definition and its schedule).
+_CHANGING = frozenset(
+    {
+        "AWS::SageMaker::Model",
+        "AWS::SageMaker::EndpointConfig",
+        "AWS::SageMaker::Endpoint",
+        "AWS::SageMaker::Pipeline",
+        "AWS::Scheduler::Schedule",
+    }
+)
 
 
-def _model_build_pipeline(dev_template: Path) -> SynthesizedPipeline:
-    found = [
-        p
-        for p in pipelines_in(json.loads(dev_template.read_text()), str(dev_template))
-        if p.pipeline_name.endswith("model-build")
+def deploy_resources(world: World, environment: str) -> None:
+    done = world.deployed.setdefault(environment, set())
+    if not done and environment != "tooling":
+        _network(world, environment)
+    for kind in _ORDER:
+        for resource in world.templates.resources(environment, kind):
+            if resource.logical_id in done and kind not in _CHANGING:
+                continue
+            handler = _HANDLERS[kind]
+            if handler(world, resource) is not False:
+                done.add(resource.logical_id)
+
+
+def _ref(world: World, resource: Declared, attribute: str = "Ref") -> str:
+    return str(world.templates.attribute(resource, attribute))
+
+
+def _tags(resource: Declared) -> list[dict[str, str]]:
+    return [
+        {"Key": str(t["Key"]), "Value": str(t["Value"])}
+        for t in resource.properties.get("Tags", [])
     ]
+
+
+def _network(world: World, environment: str) -> None:
+    """The config's VPC, subnets and route tables, which exist before the platform does."""
+    vpc = world.config.environments.by_name(environment).vpc
+    if vpc is None:
+        return
+    ec2 = world.aws.client("ec2")
+    number = ENVIRONMENTS.index(environment)
+
+    def custom(kind: str, value: str) -> list[dict[str, Any]]:
+        return [{"ResourceType": kind, "Tags": [{"Key": CUSTOM_ID, "Value": value}]}]
+
+    ec2.create_vpc(CidrBlock=f"10.{number}.0.0/16", TagSpecifications=custom("vpc", vpc.vpc_id))
+    for index, (subnet, zone) in enumerate(
+        zip(vpc.subnet_ids, vpc.availability_zones, strict=True)
+    ):
+        ec2.create_subnet(
+            VpcId=vpc.vpc_id,
+            CidrBlock=f"10.{number}.{index}.0/24",
+            AvailabilityZone=zone,
+            TagSpecifications=custom("subnet", subnet),
+        )
+    for table, subnet in zip(vpc.route_table_ids, vpc.subnet_ids, strict=False):
+        ec2.create_route_table(VpcId=vpc.vpc_id, TagSpecifications=custom("route-table", table))
+        ec2.associate_route_table(RouteTableId=table, SubnetId=subnet)
+
+
+def _role(world: World, resource: Declared) -> None:
+    iam, p = world.aws.client("iam"), resource.properties
+    name = _ref(world, resource)
+    iam.create_role(
+        RoleName=name,
+        Path=p.get("Path", "/"),
+        AssumeRolePolicyDocument=json.dumps(p["AssumeRolePolicyDocument"]),
+        Tags=_tags(resource),
+    )
+    for inline in p.get("Policies", []):
+        iam.put_role_policy(
+            RoleName=name,
+            PolicyName=inline["PolicyName"],
+            PolicyDocument=json.dumps(inline["PolicyDocument"]),
+        )
+    for arn in p.get("ManagedPolicyArns", []):
+        # The template's own managed policies are attached when they are created; AWS managed
+        # policies (arn:...:iam::aws:policy/...) are moto's.
+        if ":iam::aws:policy/" in arn:
+            iam.attach_role_policy(RoleName=name, PolicyArn=arn)
+
+
+def _managed_policy(world: World, resource: Declared) -> None:
+    iam, p = world.aws.client("iam"), resource.properties
+    arn = world.accounts.local(_ref(world, resource))
+    policy_name = arn.rsplit("/", 1)[-1]
+    iam.create_policy(
+        PolicyName=policy_name,
+        Path=p.get("Path", "/"),
+        PolicyDocument=json.dumps(p["PolicyDocument"]),
+        Description=p.get("Description", ""),
+    )
+    for role in p.get("Roles", []):
+        iam.attach_role_policy(RoleName=str(role).rsplit("/", 1)[-1], PolicyArn=arn)
+
+
+def _key(world: World, resource: Declared) -> None:
+    kms, p = world.aws.client("kms"), resource.properties
+    key_id = _ref(world, resource)
+    kms.create_key(
+        Description=p.get("Description", ""),
+        Policy=json.dumps(p["KeyPolicy"]),
+        Tags=[{"TagKey": t["Key"], "TagValue": t["Value"]} for t in _tags(resource)]
+        + [{"TagKey": CUSTOM_ID, "TagValue": key_id}],
+    )
+    if p.get("EnableKeyRotation"):
+        kms.enable_key_rotation(KeyId=key_id)
+
+
+def _alias(world: World, resource: Declared) -> None:
+    p = resource.properties
+    target = str(p["TargetKeyId"]).rsplit("/", 1)[-1]
+    world.aws.client("kms").create_alias(AliasName=p["AliasName"], TargetKeyId=target)
+
+
+def _bucket(world: World, resource: Declared) -> None:
+    s3, p = world.aws.client("s3"), resource.properties
+    name = _ref(world, resource)
+    lock = p.get("ObjectLockConfiguration") or {}
+    s3.create_bucket(
+        Bucket=name, ObjectLockEnabledForBucket=bool(p.get("ObjectLockEnabled", False))
+    )
+    status = (p.get("VersioningConfiguration") or {}).get("Status")
+    if status:
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": status})
+    if lock.get("Rule"):
+        s3.put_object_lock_configuration(
+            Bucket=name,
+            ObjectLockConfiguration={"ObjectLockEnabled": "Enabled", "Rule": lock["Rule"]},
+        )
+    encryption = p.get("BucketEncryption")
+    if encryption:
+        s3.put_bucket_encryption(
+            Bucket=name,
+            ServerSideEncryptionConfiguration={
+                # CloudFormation's ServerSideEncryptionByDefault is the API's Apply... field.
+                "Rules": [
+                    {
+                        "ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"],
+                        **(
+                            {"BucketKeyEnabled": rule["BucketKeyEnabled"]}
+                            if "BucketKeyEnabled" in rule
+                            else {}
+                        ),
+                    }
+                    for rule in world.accounts.local(
+                        encryption["ServerSideEncryptionConfiguration"]
+                    )
+                ]
+            },
+        )
+    block = p.get("PublicAccessBlockConfiguration")
+    if block:
+        s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=block)
+
+
+def _bucket_policy(world: World, resource: Declared) -> None:
+    p = resource.properties
+    world.aws.client("s3").put_bucket_policy(
+        Bucket=p["Bucket"], Policy=json.dumps(p["PolicyDocument"])
+    )
+
+
+def _topic(world: World, resource: Declared) -> None:
+    p = resource.properties
+    attributes = {
+        k: str(world.accounts.local(p[k])) for k in ("DisplayName", "KmsMasterKeyId") if k in p
+    }
+    world.aws.client("sns").create_topic(
+        Name=_ref(world, resource, "TopicName"), Attributes=attributes, Tags=_tags(resource)
+    )
+
+
+def _subscription(world: World, resource: Declared) -> bool:
+    p = resource.properties
+    if p.get("Protocol") != "email":
+        # A Lambda subscription would make moto invoke the function (it needs Docker): the
+        # story calls the chat notifier itself (docs/emulator.md).
+        return False
+    world.aws.client("sns").subscribe(
+        TopicArn=world.accounts.local(p["TopicArn"]), Protocol="email", Endpoint=p["Endpoint"]
+    )
+    return True
+
+
+def _queue(world: World, resource: Declared) -> None:
+    p = resource.properties
+    attributes = {
+        k: str(world.accounts.local(p[k]))
+        for k in ("KmsMasterKeyId", "MessageRetentionPeriod", "VisibilityTimeout")
+        if k in p
+    }
+    world.aws.client("sqs").create_queue(
+        QueueName=_ref(world, resource, "QueueName"), Attributes=attributes
+    )
+
+
+def _security_group(world: World, resource: Declared) -> None:
+    p = resource.properties
+    group_id = _ref(world, resource, "GroupId")
+    world.aws.client("ec2").create_security_group(
+        GroupName=f"{resource.stack.stack_name}-{resource.logical_id}",
+        Description=p.get("GroupDescription", resource.logical_id),
+        VpcId=p["VpcId"],
+        TagSpecifications=[
+            {
+                "ResourceType": "security-group",
+                "Tags": [*_tags(resource), {"Key": CUSTOM_ID, "Value": group_id}],
+            }
+        ],
+    )
+
+
+def _vpc_endpoint(world: World, resource: Declared) -> None:
+    p = resource.properties
+    extra: dict[str, Any] = {
+        k: p[k] for k in ("SubnetIds", "SecurityGroupIds", "RouteTableIds") if k in p
+    }
+    if "PrivateDnsEnabled" in p:
+        extra["PrivateDnsEnabled"] = bool(p["PrivateDnsEnabled"])
+    if "PolicyDocument" in p:
+        extra["PolicyDocument"] = json.dumps(p["PolicyDocument"])
+    world.aws.client("ec2").create_vpc_endpoint(
+        VpcId=p["VpcId"],
+        ServiceName=p["ServiceName"],
+        VpcEndpointType=p.get("VpcEndpointType", "Gateway"),
+        **extra,
+    )
+
+
+def _group(world: World, resource: Declared) -> None:
+    sm, p = world.aws.client("sagemaker"), resource.properties
+    name = p["ModelPackageGroupName"]
+    sm.create_model_package_group(
+        ModelPackageGroupName=name,
+        ModelPackageGroupDescription=p.get("ModelPackageGroupDescription", ""),
+        Tags=_tags(resource),
+    )
+    if "ModelPackageGroupPolicy" in p:
+        sm.put_model_package_group_policy(
+            ModelPackageGroupName=name, ResourcePolicy=json.dumps(p["ModelPackageGroupPolicy"])
+        )
+
+
+def _tracking_server(world: World, resource: Declared) -> None:
+    p = resource.properties
+    extra = {k: p[k] for k in ("TrackingServerSize", "MlflowVersion") if k in p}
+    world.aws.client("sagemaker").create_mlflow_tracking_server(
+        TrackingServerName=p["TrackingServerName"],
+        ArtifactStoreUri=p["ArtifactStoreUri"],
+        RoleArn=world.accounts.local(p["RoleArn"]),
+        **extra,
+    )
+
+
+def _asset(world: World, resource: Declared) -> bytes:
+    """The function's code, as the template's asset ships it (a folder or a zip in cdk.out)."""
+    key = str(resource.properties["Code"]["S3Key"])
+    folder = world.templates.folder(resource.environment)
+    stem = key.removesuffix(".zip")
+    zipped = folder / f"asset.{stem}.zip"
+    if zipped.is_file():
+        return zipped.read_bytes()
+    directory = folder / f"asset.{stem}"
+    if not directory.is_dir():
+        raise LookupError(f"{folder}: no asset {stem} for {resource.logical_id}")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for path in sorted(directory.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                archive.write(path, path.relative_to(directory).as_posix())
+    return buffer.getvalue()
+
+
+def _function(world: World, resource: Declared) -> bool:
+    p = resource.properties
+    if not str(p.get("Handler", "")).startswith("finmlops."):
+        return False  # CDK's own provider functions (BucketDeployment): CloudFormation machinery
+    variables = {k: str(v) for k, v in (p.get("Environment") or {}).get("Variables", {}).items()}
+    world.aws.client("lambda").create_function(
+        FunctionName=_ref(world, resource),
+        Runtime=p["Runtime"],
+        Role=world.accounts.local(p["Role"]),
+        Handler=p["Handler"],
+        Code={"ZipFile": _asset(world, resource)},
+        Description=p.get("Description", ""),
+        Timeout=int(p.get("Timeout", 3)),
+        MemorySize=int(p.get("MemorySize", 128)),
+        Environment={"Variables": world.accounts.local(variables)},
+    )
+    return True
+
+
+def _api_shape(value: Any, *, keep: bool = False) -> Any:
+    """CloudFormation's PascalCase CodePipeline properties as the API's camelCase; the values of
+    an action's Configuration stay as they are (strings, as the API takes them)."""
+    if isinstance(value, list):
+        return [_api_shape(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if keep:
+        return {k: v if isinstance(v, str) else json.dumps(v) for k, v in value.items()}
+    return {
+        k[0].lower() + k[1:]: _api_shape(v, keep=k == "Configuration") for k, v in value.items()
+    }
+
+
+def _codepipeline(world: World, resource: Declared) -> None:
+    p = world.accounts.local(resource.properties)
+    shaped = _api_shape({k: p[k] for k in ("RoleArn", "ArtifactStore", "Stages") if k in p})
+    world.aws.client("codepipeline").create_pipeline(
+        pipeline={"name": p["Name"], "version": 1, **shaped},
+        tags=[{"key": t["Key"], "value": t["Value"]} for t in _tags(resource)],
+    )
+
+
+def _sagemaker_pipeline(world: World, resource: Declared) -> bool:
+    if resource.environment == "dev":
+        return False  # the model build: created with its code (_ship_code_and_create_pipeline)
+    from finmlops.buildrun import upsert_body
+
+    p = resource.properties
+    body = p["PipelineDefinition"]["PipelineDefinitionBody"]
+    upsert_body(
+        world.aws.client("sagemaker"),
+        p["PipelineName"],
+        body if isinstance(body, str) else json.dumps(body),
+        world.accounts.local(p["RoleArn"]),
+        world.config,
+    )
+    return True
+
+
+def _schedule(world: World, resource: Declared) -> None:
+    scheduler, p = world.aws.client("scheduler"), world.accounts.local(resource.properties)
+    name = _ref(world, resource)
+    group = p.get("GroupName", "default")
+    with contextlib.suppress(scheduler.exceptions.ResourceNotFoundException):
+        scheduler.delete_schedule(Name=name, GroupName=group)
+    extra = {k: p[k] for k in ("Description", "KmsKeyArn", "State") if k in p}
+    scheduler.create_schedule(
+        Name=name,
+        GroupName=group,
+        ScheduleExpression=p["ScheduleExpression"],
+        FlexibleTimeWindow=p["FlexibleTimeWindow"],
+        Target=p["Target"],
+        **extra,
+    )
+
+
+def _model(world: World, resource: Declared) -> None:
+    sm, p = world.aws.client("sagemaker"), world.accounts.local(resource.properties)
+    name = _ref(world, resource, "ModelName")
+    with contextlib.suppress(ClientError):  # CloudFormation replaces it: a new version
+        sm.delete_model(ModelName=name)
+    extra = {k: p[k] for k in ("VpcConfig", "EnableNetworkIsolation") if k in p}
+    sm.create_model(
+        ModelName=name,
+        PrimaryContainer=p["PrimaryContainer"],
+        ExecutionRoleArn=p["ExecutionRoleArn"],
+        Tags=_tags(resource),
+        **extra,
+    )
+
+
+def _endpoint_config(world: World, resource: Declared) -> None:
+    sm, p = world.aws.client("sagemaker"), world.accounts.local(resource.properties)
+    name = _ref(world, resource, "EndpointConfigName")
+    with contextlib.suppress(ClientError):
+        sm.delete_endpoint_config(EndpointConfigName=name)
+    extra = {k: p[k] for k in ("DataCaptureConfig", "KmsKeyId") if k in p}
+    sm.create_endpoint_config(
+        EndpointConfigName=name, ProductionVariants=p["ProductionVariants"], **extra
+    )
+
+
+def _endpoint(world: World, resource: Declared) -> None:
+    """The endpoint on its config (moto has no UpdateEndpoint: it is recreated; CloudFormation
+    updates it in place), and the local server that answers InvokeEndpoint for it with the
+    registered version's container, capturing as the config's DataCaptureConfig says."""
+    sm, p = world.aws.client("sagemaker"), resource.properties
+    name = p["EndpointName"]
+    with contextlib.suppress(ClientError):
+        sm.delete_endpoint(EndpointName=name)
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=p["EndpointConfigName"])
+    config = sm.describe_endpoint_config(EndpointConfigName=p["EndpointConfigName"])
+    model = sm.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
+    package = model["PrimaryContainer"]["ModelPackageName"]
+    capture = config.get("DataCaptureConfig", {}).get("DestinationS3Uri", "")
+    bucket, _, prefix = capture.removeprefix("s3://").partition("/")
+    world.endpoints.deploy(
+        name,
+        container=registered_container(sm, package),
+        model_package_arn=package,
+        capture_bucket=bucket,
+        capture_prefix=prefix,
+    )
+
+
+_ALARM_FIELDS = (
+    "AlarmName", "AlarmDescription", "ActionsEnabled", "OKActions", "AlarmActions",
+    "InsufficientDataActions", "MetricName", "Namespace", "Statistic", "ExtendedStatistic",
+    "Dimensions", "Period", "Unit", "EvaluationPeriods", "DatapointsToAlarm", "Threshold",
+    "ComparisonOperator", "TreatMissingData", "EvaluateLowSampleCountPercentile", "Metrics",
+    "ThresholdMetricId",
+)  # fmt: skip
+
+
+def _alarm(world: World, resource: Declared) -> None:
+    p = world.accounts.local(resource.properties)
+    fields = {k: p[k] for k in _ALARM_FIELDS if k in p}
+    fields["AlarmName"] = _ref(world, resource)
+    for number in ("Period", "EvaluationPeriods", "DatapointsToAlarm"):
+        if number in fields:
+            fields[number] = int(fields[number])
+    if "Threshold" in fields:
+        fields["Threshold"] = float(fields["Threshold"])
+    world.aws.client("cloudwatch").put_metric_alarm(**fields)
+
+
+_HANDLERS: dict[str, Callable[[World, Declared], Any]] = {
+    "AWS::IAM::Role": _role,
+    "AWS::IAM::ManagedPolicy": _managed_policy,
+    "AWS::KMS::Key": _key,
+    "AWS::KMS::Alias": _alias,
+    "AWS::S3::Bucket": _bucket,
+    "AWS::S3::BucketPolicy": _bucket_policy,
+    "AWS::SNS::Topic": _topic,
+    "AWS::SNS::Subscription": _subscription,
+    "AWS::SQS::Queue": _queue,
+    "AWS::EC2::SecurityGroup": _security_group,
+    "AWS::EC2::VPCEndpoint": _vpc_endpoint,
+    "AWS::SageMaker::ModelPackageGroup": _group,
+    "AWS::SageMaker::MlflowTrackingServer": _tracking_server,
+    "AWS::Lambda::Function": _function,
+    "AWS::CodePipeline::Pipeline": _codepipeline,
+    "AWS::SageMaker::Pipeline": _sagemaker_pipeline,
+    "AWS::Scheduler::Schedule": _schedule,
+    "AWS::SageMaker::Model": _model,
+    "AWS::SageMaker::EndpointConfig": _endpoint_config,
+    "AWS::SageMaker::Endpoint": _endpoint,
+    "AWS::CloudWatch::Alarm": _alarm,
+}
+
+
+# --------------------------------------------------------------------------- the emulator's own
+
+
+def alerts_inbox(world: World, environment: str = "prod") -> str:
+    """The emulator's inbox: an SQS queue subscribed to the environment's alerts topic (the
+    templates subscribe an email address, which moto does not deliver to)."""
+    topic = next(
+        world.accounts.local(_ref(world, r, "TopicArn"))
+        for r in world.templates.resources(environment, "AWS::SNS::Topic")
+        if r.component == "Data"
+    )
+    sqs = world.aws.client("sqs")
+    queue = sqs.create_queue(QueueName=f"{world.config.project}-{environment}-alerts-inbox")[
+        "QueueUrl"
+    ]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    world.aws.client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    world.queue_url = queue
+    return str(queue)
+
+
+def _model_build_pipeline(templates: Templates) -> SynthesizedPipeline:
+    found = []
+    for stack in templates.stacks("dev"):
+        found += list(pipelines_in(stack.template, str(stack.path)))
+    found = [p for p in found if p.pipeline_name.endswith("model-build")]
     if len(found) != 1:
-        raise LookupError(f"{dev_template}: expected one model-build pipeline, found {len(found)}")
+        raise LookupError(f"{templates.folder('dev')}: expected one model-build pipeline")
     return found[0]
 
 
-def _promotion_pipeline(aws: EmbeddedAws, config: Config, n: dict[str, Names]) -> str:
-    """The promotion pipeline's name and role in CodePipeline (its actions are the story's)."""
-    role = aws.client("iam").create_role(
-        RoleName=n["tooling"].role("promotion-pipeline"),
-        AssumeRolePolicyDocument=_trust_service("codepipeline"),
+def _project_image(templates: Templates, pipeline: SynthesizedPipeline) -> str:
+    values = _sub_values(templates, pipeline)
+    return values.get(Placeholder.PROJECT_IMAGE_URI, PROJECT_IMAGE)
+
+
+def _sub_values(templates: Templates, pipeline: SynthesizedPipeline) -> dict[str, str]:
+    """The model-build definition's Fn::Sub variables, resolved as CloudFormation fills them."""
+    declared = templates.one("dev", "AWS::SageMaker::Pipeline")
+    raw = declared.stack.template["Resources"][declared.logical_id]["Properties"]
+    sub = raw["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"]
+    variables = sub[1] if isinstance(sub, list) else {}
+    assembly = templates._assemblies["dev"]
+    resolved = assembly.resolve(
+        declared.stack, variables, declared.stack.where(declared.logical_id)
     )
-    name = f"{config.project}-promotion"
-    source = {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"}
-    approval = {"category": "Approval", "owner": "AWS", "provider": "Manual", "version": "1"}
-    aws.client("codepipeline").create_pipeline(
-        pipeline={
-            "name": name,
-            "roleArn": role["Role"]["Arn"],
-            "artifactStore": {"type": "S3", "location": n["tooling"].state_bucket},
-            "stages": [
-                {
-                    "name": "Source",
-                    "actions": [
-                        {
-                            "name": "Source",
-                            "actionTypeId": source,
-                            "outputArtifacts": [{"name": "src"}],
-                            "configuration": {
-                                "S3Bucket": n["tooling"].state_bucket,
-                                "S3ObjectKey": "source.zip",
-                            },
-                        }
-                    ],
-                },
-                {"name": "ApproveProd", "actions": [{"name": "Approve", "actionTypeId": approval}]},
-            ],
-            "version": 1,
-        }
-    )
-    return name
-
-
-def _alarms(aws: EmbeddedAws, config: Config, n: dict[str, Names], topic_arn: str) -> None:
-    cw, monitoring = aws.client("cloudwatch"), config.monitoring
-    for env in ("stage", "prod"):
-        e = n[env]
-        schedule = f"{e.endpoint_name}-monitoring"
-        for alarm, namespace, metric, threshold, comparison in (
-            (e.drift_alarm, METRIC_NAMESPACES["drift"], "dataset_drift_share", monitoring.dataset_drift_share, "GreaterThanOrEqualToThreshold"),
-            (e.quality_alarm, METRIC_NAMESPACES["quality"], "auc", monitoring.min_auc, "LessThanThreshold"),
-        ):  # fmt: skip
-            cw.put_metric_alarm(
-                AlarmName=alarm,
-                Namespace=namespace,
-                MetricName=metric,
-                Dimensions=[
-                    {"Name": "Endpoint", "Value": e.endpoint_name},
-                    {"Name": "MonitoringSchedule", "Value": schedule},
-                ],
-                Statistic="Maximum" if metric == "dataset_drift_share" else "Minimum",
-                Period=3600,
-                EvaluationPeriods=1,
-                Threshold=threshold,
-                ComparisonOperator=comparison,
-                TreatMissingData="notBreaching",
-                AlarmActions=[topic_arn],
-                OKActions=[topic_arn],
-            )
-
-
-def _chat_webhook(aws: EmbeddedAws, config: Config) -> LocalWebhook | None:
-    """A loopback chat webhook whose URL is the SecureString parameter the config names."""
-    parameter = config.notifications.chat_webhook_parameter
-    if not parameter:
-        return None
-    webhook = LocalWebhook().start()
-    aws.client("ssm").put_parameter(Name=parameter, Type="SecureString", Value=webhook.url)
-    return webhook
+    stack = declared.stack
+    pseudo = {
+        Placeholder.ACCOUNT_ID: stack.account,
+        Placeholder.PARTITION: stack.partition,
+        Placeholder.REGION: stack.region,
+    }
+    return {**pseudo, **{k: str(v) for k, v in (resolved or {}).items()}}
 
 
 def placeholder_values(world: World, work_dir: Path) -> dict[str, str]:
-    """The dev template's `Fn::Sub` variables, filled with the world's resources."""
-    n = world.names["dev"]
-    return {
-        Placeholder.ARTIFACT_BUCKET: n.artifact_bucket,
-        Placeholder.MODEL_PACKAGE_GROUP: world.config.model.package_group,
-        Placeholder.EXECUTION_ROLE_NAME: world.role_name,
-        Placeholder.KMS_KEY_ARN: world.kms_key_arn,
-        Placeholder.SECURITY_GROUP_ID: "sg-0emulated0000000",
-        Placeholder.PROJECT_IMAGE_URI: PROJECT_IMAGE,
-        Placeholder.MLFLOW_TRACKING_URI: local_store_uri(work_dir),
-        Placeholder.ACCOUNT_ID: EMULATOR_ACCOUNT,
-        Placeholder.PARTITION: "aws",
-        Placeholder.REGION: world.aws.region,
-    }
+    """The dev template's `Fn::Sub` variables as CloudFormation fills them, except the MLflow
+    tracking URI: the offline Track step logs to a local store (docs/emulator.md)."""
+    values = _sub_values(world.templates, world.pipeline)
+    if Placeholder.MLFLOW_TRACKING_URI in world.pipeline.variables:
+        values[Placeholder.MLFLOW_TRACKING_URI] = local_store_uri(work_dir)
+    return values
 
 
 def _ship_code_and_create_pipeline(world: World, work_dir: Path) -> None:
@@ -285,38 +812,38 @@ def _ship_code_and_create_pipeline(world: World, work_dir: Path) -> None:
     for key, path in pipeline_files(world.config).items():
         s3.upload_file(str(path), world.names["dev"].artifact_bucket, key)
     body = world.pipeline.fill(placeholder_values(world, work_dir))
-    role_arn = f"arn:aws:iam::{EMULATOR_ACCOUNT}:role/{world.role_name}"
+    declared = world.templates.one("dev", "AWS::SageMaker::Pipeline")
     upsert_body(
-        world.aws.client("sagemaker"), world.pipeline.pipeline_name, body, role_arn, world.config
+        world.aws.client("sagemaker"),
+        world.pipeline.pipeline_name,
+        body,
+        world.accounts.local(declared.properties["RoleArn"]),
+        world.config,
     )
+    world.deployed.setdefault("dev", set()).add(declared.logical_id)
 
 
-def _trust_service(service: str) -> str:
-    """A role trust policy that lets one AWS service assume the role."""
-    return _trust_policy({"Service": f"{service}.amazonaws.com"})
+def _chat_webhook(aws: EmbeddedAws, config: Config) -> LocalWebhook | None:
+    """A loopback chat webhook whose URL is the SecureString parameter the config names."""
+    parameter = config.notifications.chat_webhook_parameter
+    if not parameter:
+        return None
+    webhook = LocalWebhook().start()
+    aws.client("ssm").put_parameter(Name=parameter, Type="SecureString", Value=webhook.url)
+    return webhook
 
 
-def _trust_account(account: str) -> str:
-    """A role trust policy for principals of one account (the emulator has only one)."""
-    return _trust_policy({"AWS": f"arn:aws:iam::{account}:root"})
-
-
-def _trust_people(account: str) -> str:
-    """A role people assume as themselves: session name and source identity are the user name."""
-    statement = {
-        "Effect": "Allow",
-        "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-        "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
-        "Condition": {
-            "StringEquals": {
-                "sts:RoleSessionName": "${aws:username}",
-                "sts:SourceIdentity": "${aws:username}",
-            }
-        },
-    }
-    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
-
-
-def _trust_policy(principal: dict[str, str]) -> str:
-    statement = {"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}
-    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+__all__ = [
+    "APPROVER",
+    "AUTHOR",
+    "OPERATOR",
+    "PROJECT_ENTRYPOINT",
+    "PROJECT_IMAGE",
+    "Person",
+    "World",
+    "alerts_inbox",
+    "deploy",
+    "describe",
+    "placeholder_values",
+    "provision",
+]

@@ -1,0 +1,56 @@
+"""The lifecycle `make demo` runs, once per test session (about two minutes): the end-to-end
+tests and `finmlops verify` against its world read the same run.
+
+Its state lives in moto's in-process backends, which a `mock_aws` test resets: the modules that
+read it (`test_lifecycle_e2e.py`, `test_lifecycle_verify.py`) sort next to each other, and
+`story` refuses to hand over a world whose registry group was wiped meanwhile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from finmlops.config import Config
+
+
+@pytest.fixture(scope="session")
+def story_run(
+    config: Config, platform: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Any, Any]]:
+    """The story in a world deployed from the session's synthesized platform (tooling and dev
+    as `make synth` writes them: the demo synthesizes the same without compliance packs);
+    stage and prod are synthesized by each promotion from its manifest, as in the demo."""
+    from pathlib import Path
+
+    from finmlops.emulator.aws.server import embedded_aws
+    from finmlops.emulator.story import Lifecycle, run_story
+
+    work = tmp_path_factory.mktemp("lifecycle")
+    cdk_out = Path(platform.outdir)
+    dev = config.environments.dev
+    with embedded_aws(dev.region, account=dev.account) as aws:
+        lifecycle = Lifecycle(config, aws, work)
+        try:
+            summary = run_story(lifecycle, cdk_out)
+            yield lifecycle, summary
+        finally:
+            # At the session's end a mock_aws test may have reset moto: the captures still
+            # buffered then have no bucket to go to, and no test reads them any more.
+            with contextlib.suppress(ClientError):
+                lifecycle.close()
+
+
+@pytest.fixture
+def story(story_run: tuple[Any, Any], config: Config) -> tuple[Any, Any]:
+    lifecycle, _ = story_run
+    groups = lifecycle.client("sagemaker").list_model_package_groups()[
+        "ModelPackageGroupSummaryList"
+    ]
+    if config.model.package_group not in {g["ModelPackageGroupName"] for g in groups}:
+        pytest.fail("the lifecycle's world was reset by a mock_aws test run in between")
+    return story_run
