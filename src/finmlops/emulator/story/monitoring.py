@@ -28,14 +28,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from finmlops.alerts.chat import notify
-from finmlops.buildrun import upsert_body
 from finmlops.emulator.aws.alarms import evaluate_alarms
 from finmlops.emulator.aws.executor import Execution, Network, PipelineExecutor
 from finmlops.emulator.story.seams import (
     MonitoringPipeline,
     monitoring_pipeline,
     network_of,
-    synthesize_serving,
 )
 from finmlops.emulator.story.traffic import BATCH
 from finmlops.iam.cloudformation import Assembly
@@ -63,21 +61,14 @@ class MonitoringStory:
     """The monitoring stages of one story: `drift`, `alarm`, `late_labels`."""
 
     story: Lifecycle
-    _assemblies: dict[str, Path] = field(default_factory=dict)
     _read: dict[Path, tuple[MonitoringPipeline, Network]] = field(default_factory=dict)
-    _deployed: dict[str, str] = field(default_factory=dict)  # pipeline#definition -> ARN
     runs: list[ScheduledRun] = field(default_factory=list)
 
     # ------------------------------------------------------------------ the template
     def serving_assembly(self) -> Path:
-        """The cloud assembly of the monitored stage, for the version it serves: the one line
-        to change when the world exposes the serving stages' assembly."""
-        manifest = self.story.manifests[MONITORED]
-        key = f"{manifest.model_package_arn}#{manifest.drift_baseline_uri}"
-        if key not in self._assemblies:
-            out = self.story.work_dir / f"cdk.out-{MONITORED}-v{manifest.version}"
-            self._assemblies[key] = synthesize_serving(self.story.config, manifest, out, MONITORED)
-        return self._assemblies[key]
+        """The cloud assembly of the monitored stage, synthesized with the manifest of the
+        version it serves (the world's, from its latest promotion or rollback)."""
+        return self.story.w.assembly[MONITORED]
 
     def pipeline(self) -> tuple[MonitoringPipeline, Network]:
         """The monitored stage's monitoring pipeline and network, from its assembly."""
@@ -94,32 +85,33 @@ class MonitoringStory:
     def run(self, window_start: datetime) -> ScheduledRun:
         """The execution the schedule starts after the hour from `window_start`, run to the end.
 
-        The pipeline is created (or updated) with the template's definition, as CloudFormation
-        leaves it; the execution is started through the SageMaker API, as the schedule's target
-        starts it; the executor runs the definition SageMaker recorded for the execution."""
+        The execution is started through the SageMaker API, as the schedule's target starts
+        the pipeline the world deployed from the template; the executor runs the definition
+        SageMaker recorded for the execution, each job with the pipeline's role."""
         pipeline, network = self.pipeline()
         at = scheduled_time(pipeline, window_start)
         story = self.story
         sm = story.client("sagemaker")
-        deployed = f"{pipeline.name}#{hash(pipeline.definition)}"
-        if deployed not in self._deployed:
-            self._deployed[deployed] = upsert_body(
-                sm, pipeline.name, pipeline.definition, pipeline.role_arn, story.config
-            )
-        arn = self._deployed[deployed]
+        # The pipeline as the world deployed it from the same template (CloudFormation).
+        arn = sm.describe_pipeline(PipelineName=pipeline.name)["PipelineArn"]
         started = sm.start_pipeline_execution(PipelineName=pipeline.name)
         execution_arn = started["PipelineExecutionArn"]
         recorded = sm.describe_pipeline_definition_for_execution(
             PipelineExecutionArn=execution_arn
         )["PipelineDefinition"]
+        # Each job runs with the pipeline's role, as SageMaker runs it: its S3 reads and writes
+        # and its metric calls are decided by that role's synthesized policies.
+        role = story._service(
+            "sagemaker", pipeline.role_arn.rsplit("/", 1)[-1], execution_arn.rsplit("/", 1)[-1]
+        )
         executor = PipelineExecutor(
             recorded,
-            s3=story.client("s3"),
-            sagemaker=sm,
+            s3=story.client("s3", role),
+            sagemaker=story.client("sagemaker", role),
             work_dir=story.work_dir / "monitoring",
             progress=lambda m: story.progress(f"  {m}"),
             image_entrypoints=pipeline.image_entrypoints,
-            job_environment=story._job_environment(),
+            job_environment=story._job_environment(role.session),
             network=network,
         )
         execution = executor.run(execution_arn.rsplit("/", 1)[-1], pipeline_arn=arn, started_at=at)

@@ -5,22 +5,19 @@ network (subnets, VPCs and their endpoints) the jobs run in.
 Intrinsic functions (`Fn::Join`, `Ref`, `Fn::GetAtt`, `Fn::GetStackOutput`, ...) are resolved by
 `finmlops.iam.cloudformation.Assembly`, the one resolver of the project (docs/iam.md).
 
-Until the world exposes the serving stages' assembly, the story synthesizes prod itself, behind
-`synthesize_serving` (one call to replace by the world's assembly).
+The assemblies are the world's (`World.assembly`): tooling and dev from the first synth, stage
+and prod from the promotion that deployed them.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finmlops.config import Config
-from finmlops.contracts import DeploymentManifest
 from finmlops.emulator.aws.executor import Network, Vpc
-from finmlops.emulator.aws.server import EMULATOR_ACCOUNT
 from finmlops.iam.cloudformation import Assembly, AssemblyError, Stack
 
 
@@ -36,29 +33,6 @@ def assembly_root(template: Path) -> Path:
     if root is None:
         raise AssemblyError(f"{template}: not inside a cloud assembly (no manifest.json above it)")
     return root
-
-
-def synthesize_serving(
-    config: Config, manifest: DeploymentManifest, out_dir: Path, environment: str = "prod"
-) -> Path:
-    """Synthesize one serving stage as the promotion pipeline does (`cdk synth -c manifest=...`),
-    for the version the manifest names; returns the cloud assembly's folder.
-
-    The emulator runs every account in moto's one account, so the registry's ARNs carry moto's
-    account; the templates name the registry (dev) account of the config, and synth refuses a
-    manifest outside it: the ARN is given the dev account, as it reads on AWS."""
-    from finmlops_cdk.app import build_app
-
-    dev = config.environments.dev.account
-    arn = manifest.model_package_arn.replace(f":{EMULATOR_ACCOUNT}:", f":{dev}:", 1)
-    build_app(
-        config,
-        outdir=str(out_dir),
-        manifest=replace(manifest, model_package_arn=arn),
-        environments=[environment],
-        compliance=False,
-    ).synth()
-    return out_dir
 
 
 # ---------------------------------------------------------------------------------- network
