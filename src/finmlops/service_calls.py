@@ -20,9 +20,11 @@ through its own interface endpoint.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class Service(StrEnum):
@@ -131,3 +133,42 @@ WORKLOADS: tuple[Workload, ...] = (
 )
 
 BY_NAME: Mapping[str, Workload] = {w.name: w for w in WORKLOADS}
+
+# A project image built by CDK (docker/monitoring/Dockerfile): ENTRYPOINT python -m finmlops.monitoring.
+PROJECT_IMAGE_ENTRYPOINT = "finmlops.monitoring"
+# Step code shipped as a script: /opt/ml/processing/input/code/<module>[-<content hash>].py
+_SCRIPT = re.compile(r"/([A-Za-z_][\w]*?)(?:-[0-9a-f]{8,})?\.py$")
+
+
+def image_kind(image: str) -> str:
+    """'project' for an image CDK built from this repository, else the image's repository name."""
+    if "container-assets" in image:
+        return "project"
+    repository = image.rsplit("/", 1)[-1]
+    return repository.split(":", 1)[0].split("@", 1)[0]
+
+
+def entrypoint_name(entrypoint: Any, image: str) -> str:
+    """What a container runs: the module of `python -m <module>`, the script's module, the
+    project image's own entry point, or else the image (`image:<repository>`)."""
+    parts = [str(p) for p in entrypoint] if isinstance(entrypoint, list) else []
+    if "-m" in parts and parts.index("-m") + 1 < len(parts):
+        return parts[parts.index("-m") + 1]
+    for part in parts:
+        script = _SCRIPT.search(part)
+        if script:
+            return script.group(1)
+    if image_kind(image) == "project":
+        return PROJECT_IMAGE_ENTRYPOINT
+    return f"image:{image_kind(image)}"
+
+
+def processing_workload(app_specification: Mapping[str, Any]) -> str:
+    """The workload name of a processing job (CreateProcessingJob `AppSpecification`)."""
+    image = str(app_specification.get("ImageUri", ""))
+    return f"processing:{entrypoint_name(app_specification.get('ContainerEntrypoint'), image)}"
+
+
+def training_workload(algorithm_specification: Mapping[str, Any]) -> str:
+    """The workload name of a training job (CreateTrainingJob `AlgorithmSpecification`)."""
+    return f"training:{image_kind(str(algorithm_specification.get('TrainingImage', '')))}"

@@ -15,6 +15,7 @@ from finmlops.config import load_config
 from finmlops.modelbuild import step_arguments
 from finmlops.monitoring import baseline_step, entrypoint
 from finmlops.monitoring.baseline import load_baseline
+from finmlops.monitoring.cloudwatch import METRICS_FILE
 from finmlops.steps import preprocess
 
 REPO = Path(__file__).resolve().parents[2]
@@ -88,3 +89,45 @@ def test_a_shift_in_the_captured_encoded_rows_is_found(built: dict[str, Any], ca
     source = _capture(built["root"] / "shifted", shifted, capture)
     report = _drift(built, source, "shifted-out")
     assert report["dataset"]["drifted_feature_names"] == ["int_rate"]
+
+
+def test_an_hour_without_captures_is_an_empty_window_not_a_failed_job(
+    built: dict[str, Any], tmp_path: Path
+) -> None:
+    """The monitoring pipeline's drift step reads captures from S3 itself (sources.fetch); the
+    scheduled run of an hour without traffic reports the window as not evaluated, and gives
+    no drift value (the monitor-silent alarm counts those)."""
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="capture")
+        out = tmp_path / "idle"
+        arguments = [
+            "drift",
+            "--dataset-source",
+            "s3://capture/capture/credit-risk-prod/AllTraffic/",
+            "--baseline",
+            str(built["root"] / "baseline"),
+            "--end-time",
+            "2026-11-28T13:00:00Z",
+            "--lookback-hours",
+            "1",
+            "--region",
+            "us-east-1",
+            "--output-path",
+            str(out),
+            "--publish-cloudwatch-metrics",
+            "Enabled",
+            "--metrics-dir",
+            str(tmp_path / "metrics"),
+        ]
+        assert entrypoint.main(arguments, environ={}) == 0
+    report = json.loads((out / "drift_report.json").read_text())
+    assert report["window"]["rows"] == 0
+    assert report["dataset"]["evaluated"] is False and report["dataset"]["drifted"] is False
+    assert any("no rows" in m for m in report["messages"])
+    lines = (tmp_path / "metrics" / METRICS_FILE).read_text().splitlines()
+    names = {json.loads(line)["MetricName"] for line in lines}
+    assert {"dataset_item_count", "constraint_violations"} <= names
+    assert not names & {"dataset_drift_share", "dataset_drift", "dataset_drifted_features"}

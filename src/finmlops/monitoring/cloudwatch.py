@@ -99,11 +99,16 @@ def drift_metrics(
                 }
             )
     dataset = report.dataset
-    out.append(_datum("dataset_drift_share", dataset["drift_share"], timestamp, dims))
-    out.append(_datum("dataset_drift", float(dataset["drifted"]), timestamp, dims))
-    out.append(
-        _datum("dataset_drifted_features", dataset["drifted_features"], timestamp, dims, "Count")
-    )
+    # A window without rows was not judged: no drift value, so the monitor-silent alarm (which
+    # counts dataset_drift_share) still sees an endpoint nobody's traffic was checked for.
+    if dataset.get("evaluated", True):
+        out.append(_datum("dataset_drift_share", dataset["drift_share"], timestamp, dims))
+        out.append(_datum("dataset_drift", float(dataset["drifted"]), timestamp, dims))
+        out.append(
+            _datum(
+                "dataset_drifted_features", dataset["drifted_features"], timestamp, dims, "Count"
+            )
+        )
     out.append(_datum("dataset_item_count", report.window["rows"], timestamp, dims, "Count"))
     out.append(_datum("constraint_violations", len(report.violations), timestamp, dims, "Count"))
     return [d for d in out if d is not None]

@@ -46,6 +46,16 @@ DEFAULT_BASELINE = "/opt/ml/processing/baseline"
 DEFAULT_GROUND_TRUTH = "/opt/ml/processing/groundtruth"
 DEFAULT_PARTIALS = "/opt/ml/processing/input/partials"
 COMMANDS = ("drift", "partial", "merge", "quality", "baseline")
+# SageMaker's container paths are the defaults; the offline emulator runs this program with the
+# job's /opt/ml tree under another root, named by this variable (as the step code does,
+# finmlops.steps.evaluate.CONTAINER_ROOT_ENV).
+CONTAINER_ROOT_ENV = "FINMLOPS_CONTAINER_ROOT"
+
+
+def container_path(path: Path, environ: Mapping[str, str] | None = None) -> Path:
+    """A fixed container path (job config, message file) under the job's root."""
+    root = (os.environ if environ is None else environ).get(CONTAINER_ROOT_ENV, "/")
+    return Path(root) / str(path).lstrip("/")
 
 
 class UsageError(ValueError):
@@ -73,7 +83,7 @@ def _common(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
         default=env.get("publish_cloudwatch_metrics", "Disabled"),
         help="Enabled: write the BYOC metrics file",
     )
-    parser.add_argument("--metrics-dir", default=str(cloudwatch.METRICS_DIR))
+    parser.add_argument("--metrics-dir", default=str(container_path(cloudwatch.METRICS_DIR, env)))
     parser.add_argument(
         "--put-metric-data", action="store_true", help="call PutMetricData (pipeline mode)"
     )
@@ -91,7 +101,11 @@ def _common(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
     )
     parser.add_argument(
         "--message-file",
-        default=str(MESSAGE_FILE) if env.get("sagemaker_monitoring_schedule_name") else None,
+        default=(
+            str(container_path(MESSAGE_FILE, env))
+            if env.get("sagemaker_monitoring_schedule_name")
+            else None
+        ),
     )
 
 
@@ -306,6 +320,8 @@ def _accumulate(args: argparse.Namespace, baseline: Baseline) -> WindowAccumulat
         ignore_columns=tuple(c for c in args.ignore_columns.split(",") if c.strip()),
         threads=args.threads,
     )
+    if "captures" in getattr(args, "empty_sources", ()):
+        return accumulator
     chunks = open_dataset(
         Path(args.dataset_source),
         parse_dataset_format(args.dataset_format),
@@ -342,6 +358,10 @@ def _local(args: argparse.Namespace, source: str, name: str) -> str:
         f"{name}: {fetched.objects} object(s) from {source}"
         + (f" ({fetched.skipped} outside the window)" if fetched.skipped else "")
     )
+    if not fetched.objects:
+        # An hour without traffic is an empty window, reported as not evaluated (sources.py),
+        # not a failed job: the scheduled run of every idle hour would fail otherwise.
+        args.empty_sources = {*getattr(args, "empty_sources", ()), name}
     return str(fetched.path)
 
 
@@ -378,9 +398,10 @@ def run_drift_command(args: argparse.Namespace) -> int:
 def _shard_name(given: str | None) -> str:
     if given:
         return given
-    if RESOURCE_CONFIG.is_file():
+    resource_config = container_path(RESOURCE_CONFIG)
+    if resource_config.is_file():
         try:
-            return str(json.loads(RESOURCE_CONFIG.read_text(encoding="utf-8"))["current_host"])
+            return str(json.loads(resource_config.read_text(encoding="utf-8"))["current_host"])
         except (ValueError, KeyError):
             pass  # not a processing instance: fall back to the machine's name
     return os.uname().nodename or "shard"
@@ -473,7 +494,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         from finmlops.monitoring import baseline_step
 
         return baseline_step.main(arguments[1:])
-    env = contract_environment(os.environ if environ is None else environ, PROCESSING_CONFIG)
+    process = os.environ if environ is None else environ
+    env = contract_environment(process, container_path(PROCESSING_CONFIG, process))
     if not arguments or (arguments[0] not in COMMANDS and arguments[0].startswith("-")):
         arguments = ["drift", *arguments]  # Model Monitor starts the container with no arguments
     args = build_parser(env).parse_args(arguments)

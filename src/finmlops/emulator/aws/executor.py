@@ -1,7 +1,8 @@
 """Execute a SageMaker pipeline definition offline, step by step, against the embedded AWS.
 
 It reads the definition JSON exactly as deployed (placeholders already filled), resolves
-parameters (with overrides), orders steps by their data references and DependsOn, and runs:
+parameters (with overrides), orders steps by their data references and DependsOn, runs the
+steps that are ready together (as SageMaker does, up to one job per core), and runs:
 
 - Processing: inputs downloaded from S3 into the job's /opt/ml tree (under a local root that the
   step code reads through FINMLOPS_CONTAINER_ROOT), the container entry point run as a process
@@ -15,6 +16,12 @@ Any other step type is an `UnsupportedStepError` naming the type, never skipped.
 timings and failure reasons are recorded in an `Execution`, and, for an execution started through
 the emulated SageMaker, kept there for ListPipelineExecutionSteps (`finmlops.emulator.aws.identity`),
 as SageMaker keeps the steps it ran.
+
+A processing or training job in a VPC (`NetworkConfig.VpcConfig`, `VpcConfig`) runs only when its
+VPC has an endpoint for every service its code calls (`finmlops.service_calls`), as `Network`
+describes the VPCs; otherwise it fails as it fails on AWS, where the VPC has no internet egress
+and the calls never reach the service. `Execution.StartDateTime` is the execution's start time:
+now, or the time the scheduler started it (`run(started_at=...)`).
 """
 
 from __future__ import annotations
@@ -25,12 +32,20 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from finmlops.service_calls import (
+    BY_NAME,
+    Service,
+    endpoint_service_name,
+    processing_workload,
+    training_workload,
+)
 from finmlops.steps.evaluate import CONTAINER_ROOT_ENV
 
 SUPPORTED = ("Processing", "Training", "Condition", "RegisterModel", "Fail")
@@ -108,6 +123,68 @@ class Execution:
         return json.dumps(data, indent=2, sort_keys=True, default=str)
 
 
+@dataclass(frozen=True)
+class Vpc:
+    vpc_id: str
+    region: str
+    endpoint_services: frozenset[str]  # ServiceName of each VPC endpoint that serves the VPC
+
+
+@dataclass(frozen=True)
+class Network:
+    """The VPCs jobs may run in: which VPC each subnet belongs to, and the endpoints of each VPC.
+
+    Built from the synthesized network templates (AWS::EC2::Subnet, AWS::EC2::VPCEndpoint); the
+    executor checks every VPC job against it. AWS rules: a job's subnets and security groups are
+    in one VPC (CreateProcessingJob/CreateTrainingJob `VpcConfig`); the platform's VPCs have no
+    internet egress, so a job reaches an AWS service only through that service's endpoint in its
+    VPC (SageMaker Developer Guide pages process-vpc and train-vpc; AWS PrivateLink "Access an AWS
+    service using an interface VPC endpoint"; SageMaker MLflow, mlflow-private-link-policy).
+    """
+
+    subnets: Mapping[str, str]  # subnet id -> VPC id
+    vpcs: Mapping[str, Vpc]  # VPC id -> the VPC
+
+    @classmethod
+    def merged(cls, *networks: Network) -> Network:
+        subnets: dict[str, str] = {}
+        vpcs: dict[str, Vpc] = {}
+        for network in networks:
+            subnets.update(network.subnets)
+            vpcs.update(network.vpcs)
+        return cls(subnets, vpcs)
+
+    def vpc_of(self, subnets: Iterable[str], job: str) -> Vpc:
+        """The one VPC of a job's subnets; an unknown subnet, or subnets of two VPCs, refused."""
+        given = [str(s) for s in subnets]
+        if not given:
+            raise ExecutionError(f"job {job}: VpcConfig names no subnet")
+        unknown = [s for s in given if s not in self.subnets]
+        if unknown:
+            raise ExecutionError(
+                f"job {job}: subnet(s) {', '.join(unknown)} belong to no VPC of the network "
+                "(none of its templates' subnets or VPC endpoints): SageMaker refuses a subnet "
+                "that does not exist"
+            )
+        found = sorted({self.subnets[s] for s in given})
+        if len(found) > 1:
+            raise ExecutionError(
+                f"job {job}: subnets {', '.join(given)} span VPCs {', '.join(found)}; a job's "
+                "subnets must be in one VPC"
+            )
+        vpc_id = found[0]
+        return self.vpcs.get(vpc_id) or Vpc(vpc_id, "", frozenset())
+
+    def unreachable(self, vpc: Vpc, calls: Mapping[Service, str]) -> list[tuple[Service, str]]:
+        """The services of `calls` the VPC has no endpoint for, with each endpoint's ServiceName."""
+        missing = []
+        for service in calls:
+            wanted = endpoint_service_name(Service(service), vpc.region)
+            if wanted not in vpc.endpoint_services:
+                missing.append((Service(service), wanted))
+        return missing
+
+
 def _split_s3(uri: str) -> tuple[str, str]:
     if not uri.startswith("s3://"):
         raise ExecutionError(f"not an S3 URI: {uri!r}")
@@ -115,8 +192,17 @@ def _split_s3(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
+def _timestamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 class PipelineExecutor:
-    """Runs one definition; clients for the embedded AWS are passed in."""
+    """Runs one definition; clients for the embedded AWS are passed in.
+
+    `network`: the VPCs the definition's jobs run in. A job with a VPC configuration and no
+    network to check it against is refused: the executor cannot tell whether it would reach
+    the services it calls.
+    """
 
     def __init__(
         self,
@@ -129,6 +215,8 @@ class PipelineExecutor:
         python: str = sys.executable,
         image_entrypoints: Mapping[str, list[str]] | None = None,
         job_environment: Mapping[str, str] | None = None,
+        network: Network | None = None,
+        max_parallel: int | None = None,
     ) -> None:
         self.definition = (
             json.loads(definition) if isinstance(definition, str) else dict(definition)
@@ -143,6 +231,11 @@ class PipelineExecutor:
         # What every job process sees besides its own Environment: on the emulator, the
         # endpoint URL and credentials through which the job's boto3 calls reach it.
         self.job_environment = dict(job_environment or {})
+        self.network = network
+        # Jobs run as local processes: as many at once as there are cores, by default.
+        self.max_parallel = max(1, max_parallel or os.cpu_count() or 1)
+        # Execution.CurrentDateTime moves on from the execution's start as the wall clock does.
+        self._started_wall = time.time()
         self._steps = self._index(self.definition.get("Steps", []))
         self._needs = {name: self.dependencies(step) for name, step in self._steps.items()}
 
@@ -206,7 +299,7 @@ class PipelineExecutor:
                 "PipelineExecutionArn": execution.arn,
                 "PipelineName": execution.pipeline_arn.rsplit("/", 1)[-1],
                 "StartDateTime": execution.started_at,
-                "CurrentDateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "CurrentDateTime": self._current(execution),
             }
             name = path.removeprefix("Execution.")
             if name not in variables:
@@ -243,6 +336,52 @@ class PipelineExecutor:
                 raise ExecutionError(f"JsonGet: {name} has no value at {spec['Path']!r}")
             node = node[part]
         return node
+
+    def _current(self, execution: Execution) -> str:
+        started = execution.started_at
+        if not started:
+            return _timestamp(datetime.now(UTC))
+        elapsed = timedelta(seconds=time.time() - self._started_wall)
+        return _timestamp(datetime.fromisoformat(started.replace("Z", "+00:00")) + elapsed)
+
+    # ---------- network ----------
+    def check_network(self, kind: str, job: str, args: Mapping[str, Any]) -> None:
+        """Refuse a job in a VPC that has no endpoint for a service the job's code calls.
+
+        On AWS such a job starts and fails when a call times out (for S3 inputs, before the
+        container runs: "ClientError: ... Please ensure that the subnet's route table has a
+        route to an S3 VPC endpoint or a NAT device"); here it fails before it runs, with the
+        same effect on the step and the execution: Failed, and nothing written."""
+        if kind == "Processing":
+            vpc_config = (args.get("NetworkConfig") or {}).get("VpcConfig")
+            workload = processing_workload(args.get("AppSpecification", {}))
+        else:
+            vpc_config = args.get("VpcConfig")
+            workload = training_workload(args.get("AlgorithmSpecification", {}))
+        if not vpc_config:
+            return  # SageMaker's own network, with access to AWS services: nothing to check
+        if self.network is None:
+            raise ExecutionError(
+                f"job {job} runs in a VPC (subnets {', '.join(vpc_config.get('Subnets', []))}) "
+                "and the executor was given no network to check its VPC endpoints against"
+            )
+        declared = BY_NAME.get(workload)
+        if declared is None:
+            raise ExecutionError(
+                f"job {job} runs in a VPC but finmlops.service_calls declares no services for "
+                f"its workload {workload}: declare what its code calls"
+            )
+        vpc = self.network.vpc_of(vpc_config.get("Subnets", []), job)
+        missing = self.network.unreachable(vpc, declared.calls)
+        if missing:
+            reasons = "; ".join(
+                f"{service.name} ({declared.calls[service]}) has no VPC endpoint {name}"
+                for service, name in missing
+            )
+            raise ExecutionError(
+                f"ClientError: job {job} ({workload}) runs in VPC {vpc.vpc_id}, where {reasons}: "
+                "without internet egress its calls never reach the service and the job fails"
+            )
 
     # ---------- S3 ----------
     def _download(self, uri: str, local: Path) -> None:
@@ -281,6 +420,15 @@ class PipelineExecutor:
     def _local(root: Path, container_path: str) -> Path:
         return root / container_path.lstrip("/")
 
+    def output_dir(self, execution: Execution, step: str, output: str) -> Path:
+        """The local folder a processing step's job wrote one output to (what was uploaded)."""
+        arguments = self._steps[step]["Arguments"]
+        for item in arguments.get("ProcessingOutputConfig", {}).get("Outputs", []):
+            if item["OutputName"] == output:
+                root = self.work_dir / execution.execution_id / step
+                return self._local(root, item["S3Output"]["LocalPath"])
+        raise KeyError(f"step {step} has no output {output!r}")
+
     def _run_process(
         self, command: list[str], root: Path, step: str, env: Mapping[str, str] | None = None
     ) -> None:
@@ -305,18 +453,11 @@ class PipelineExecutor:
                 f"step {step} exited with code {done.returncode}: {' | '.join(tail)}"
             )
 
-    def run_processing_job(
-        self, name: str, arguments: dict[str, Any], job_id: str
-    ) -> dict[str, Any]:
-        """One processing job outside any pipeline (as a monitoring schedule starts one)."""
-        execution = Execution(
-            execution_id=job_id, started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        )
-        return self._processing({"Name": name}, self.resolve(arguments, execution), execution)
-
     def _processing(
         self, step: dict[str, Any], args: dict[str, Any], execution: Execution
     ) -> dict[str, Any]:
+        # SageMaker Pipelines names a step's job pipelines-<execution id>-<step>-<suffix>.
+        self.check_network("Processing", f"pipelines-{execution.execution_id}-{step['Name']}", args)
         root = self._root(execution, step["Name"])
         for item in args.get("ProcessingInputs", []):
             s3_input = item["S3Input"]
@@ -363,6 +504,8 @@ class PipelineExecutor:
             raise UnsupportedStepError(
                 f"step {step['Name']}: only the built-in XGBoost training contract runs offline, not {image}"
             )
+        job = f"{step['Name'].lower()}-{execution.execution_id}"
+        self.check_network("Training", job, args)
         root = self._root(execution, step["Name"])
         for channel in args.get("InputDataConfig", []):
             uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
@@ -376,7 +519,6 @@ class PipelineExecutor:
         from finmlops.steps.train import MODEL_ARCHIVE, pack_model
 
         archive = pack_model(root / "opt/ml/model", root / "output" / MODEL_ARCHIVE)
-        job = f"{step['Name'].lower()}-{execution.execution_id}"
         uri = f"{args['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{job}/output/{MODEL_ARCHIVE}"
         bucket, key = _split_s3(uri)
         self.s3.upload_file(str(archive), bucket, key)
@@ -453,11 +595,16 @@ class PipelineExecutor:
         overrides: Mapping[str, Any] | None = None,
         *,
         pipeline_arn: str | None = None,
+        started_at: datetime | None = None,
     ) -> Execution:
+        """Run the definition. `started_at`: when the execution started, as SageMaker records
+        it (`Execution.StartDateTime`); by default now. An execution EventBridge Scheduler
+        started carries its scheduled time (the schedule's FlexibleTimeWindow is OFF)."""
+        self._started_wall = time.time()
         execution = Execution(
             execution_id=execution_id,
             parameters=self.parameters(overrides),
-            started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            started_at=_timestamp(started_at or datetime.now(UTC)),
         )
         if pipeline_arn:
             execution.pipeline_arn = pipeline_arn
@@ -466,23 +613,9 @@ class PipelineExecutor:
             raise UnsupportedStepError(
                 f"step type(s) {', '.join(unsupported)} cannot run offline; supported: {', '.join(SUPPORTED)}"
             )
-        active = [s["Name"] for s in self.definition["Steps"]]
-        done: set[str] = set()
         execution.steps = [StepRecord(name, s["Type"]) for name, s in self._steps.items()]
         try:
-            while True:
-                ready = [n for n in active if n not in done and self._needs[n] <= done]
-                if not ready:
-                    waiting = [n for n in active if n not in done]
-                    if waiting:
-                        raise ExecutionError(
-                            f"steps {waiting} wait for steps that never run: "
-                            f"{sorted(set().union(*(self._needs[n] for n in waiting)) - done)}"
-                        )
-                    break
-                name = ready[0]
-                active.extend(self._run_step(self._steps[name], execution))
-                done.add(name)
+            self._run_graph(execution)
             execution.status = "Succeeded"
         except ExecutionError as exc:
             execution.status = "Failed"
@@ -494,6 +627,44 @@ class PipelineExecutor:
 
         record_steps(execution.arn, execution.executed_steps())
         return execution
+
+    def _run_graph(self, execution: Execution) -> None:
+        """Every step whose dependencies are done runs, several at once as SageMaker runs all
+        steps available to run in parallel (docs page build-and-manage-pipeline, "Pipeline
+        Execution using Parallelism Configuration"), up to `max_parallel` local processes. After
+        a failure no step starts; those already running finish (the emulator's choice: AWS does
+        not document whether it stops them). The first failure is the execution's."""
+        active = [s["Name"] for s in self.definition["Steps"]]
+        done: set[str] = set()
+        started: set[str] = set()
+        failure: ExecutionError | None = None
+        with ThreadPoolExecutor(max_workers=self.max_parallel) as pool:
+            running: dict[Future[list[str]], str] = {}
+            while True:
+                if failure is None:
+                    for name in active:
+                        if name not in started and self._needs[name] <= done:
+                            started.add(name)
+                            job = pool.submit(self._run_step, self._steps[name], execution)
+                            running[job] = name
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for job in sorted(finished, key=lambda f: running[f]):
+                    name = running.pop(job)
+                    try:
+                        active.extend(job.result())
+                        done.add(name)
+                    except ExecutionError as exc:
+                        failure = failure or exc
+        if failure is not None:
+            raise failure
+        waiting = [n for n in active if n not in done]
+        if waiting:
+            raise ExecutionError(
+                f"steps {waiting} wait for steps that never run: "
+                f"{sorted(set().union(*(self._needs[n] for n in waiting)) - done)}"
+            )
 
     def _run_step(self, step: dict[str, Any], execution: Execution) -> list[str]:
         record = execution.step(step["Name"])

@@ -23,13 +23,14 @@ from typing import Any
 import pandas as pd
 from botocore.exceptions import ClientError
 
-from finmlops.alerts.chat import notify
 from finmlops.config import Config
 from finmlops.contracts import DeploymentManifest
-from finmlops.emulator.aws.alarms import Transition, evaluate_alarms
+from finmlops.emulator.aws.alarms import Transition
 from finmlops.emulator.aws.events import deliver, state_change_event
-from finmlops.emulator.aws.executor import Execution, PipelineExecutor
+from finmlops.emulator.aws.executor import Execution, Network, PipelineExecutor
 from finmlops.emulator.aws.server import EmbeddedAws
+from finmlops.emulator.story.monitoring import MonitoringStory
+from finmlops.emulator.story.seams import network_of
 from finmlops.emulator.story.traffic import BATCH, SHIFT, SHIFT_TO_CATEGORY, csv_body, shifted
 from finmlops.emulator.world.people import Person
 from finmlops.emulator.world.provision import (
@@ -43,7 +44,7 @@ from finmlops.emulator.world.provision import (
 )
 from finmlops.emulator.world.templates import synthesize
 from finmlops.gates import platform_gates
-from finmlops.monitoring.jobs import drift_environment, quality_arguments
+from finmlops.iam.cloudformation import Assembly
 from finmlops.naming import Role
 from finmlops.registry.approval import approve
 from finmlops.registry.audit import AuditTrail, to_csv, to_json
@@ -58,7 +59,6 @@ from finmlops.steps.preprocess import ENCODERS_FILE
 from finmlops.tracking.runs import link_model_package, local_store_uri
 
 CAPTURE_PREFIX = "capture"
-GROUND_TRUTH_PREFIX = "ground-truth"
 
 
 @dataclass
@@ -132,6 +132,7 @@ class Lifecycle:
         self.executions: list[Execution] = []
         self.manifests: dict[str, DeploymentManifest] = {}  # what each environment runs
         self._held_out: pd.DataFrame | None = None
+        self.monitoring = MonitoringStory(self)
 
     # ------------------------------------------------------------------ helpers
     def stage(self, name: str, run: Callable[[], str]) -> str:
@@ -218,6 +219,7 @@ class Lifecycle:
                 self.w.project_image: PROJECT_ENTRYPOINT,
             },
             job_environment=self._job_environment(pipeline_role.session),
+            network=self.network("dev"),
         )
         execution = executor.run(
             arn.rsplit("/", 1)[-1], parameters, pipeline_arn=arn.split("/execution/")[0]
@@ -258,6 +260,10 @@ class Lifecycle:
             )
             link_model_package(settings, run_id, package, work_dir=self.work_dir)
         return str(run_id)
+
+    def network(self, environment: str) -> Network:
+        """The VPCs of the environment's synthesized network template (its jobs run in them)."""
+        return network_of(Assembly.load(self.w.assembly[environment]), environment)
 
     def _job_environment(self, session: Any = None) -> dict[str, str]:
         """A job container's environment: the emulator's endpoint and the credentials of the
@@ -541,155 +547,15 @@ class Lifecycle:
         )
 
     # ------------------------------------------------------------------ monitoring
-    def _monitoring_job(
-        self,
-        command: list[str],
-        window: int,
-        inputs: dict[str, tuple[str, str]],
-        env: dict[str, str],
-    ) -> Path:
-        """The monitoring program as the scheduled processing job runs it (project image)."""
-        n = self.w.names["prod"]
-        job_name = f"{command[0]}-w{window}"
-        hour = self.hours[window]
-        output = f"s3://{n.bucket('monitoring')}/{command[0]}/{n.endpoint_name}/{hour:%Y/%m/%d/%H}"
-        job = {
-            "AppSpecification": {
-                "ImageUri": PROJECT_IMAGE,
-                "ContainerArguments": [
-                    *command,
-                    "--put-metric-data",
-                    "--region",
-                    self.aws.region,
-                    "--metrics-dir",
-                    "/opt/ml/output/metrics/cloudwatch",
-                    "--message-file",
-                    "/opt/ml/output/message",
-                ],
-            },
-            "ProcessingInputs": [
-                {"InputName": name, "S3Input": {"S3Uri": uri, "LocalPath": local}}
-                for name, (uri, local) in inputs.items()
-            ],
-            "ProcessingOutputConfig": {
-                "Outputs": [
-                    {
-                        "OutputName": "results",
-                        "S3Output": {"S3Uri": output, "LocalPath": "/opt/ml/processing/resultdata"},
-                    }
-                ]
-            },
-            "Environment": {
-                "sagemaker_endpoint_name": n.endpoint_name,
-                "sagemaker_monitoring_schedule_name": f"{n.endpoint_name}-monitoring",
-                "output_path": "/opt/ml/processing/resultdata",
-                "start_time": hour.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "end_time": (hour + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                **env,
-            },
-        }
-        executor = PipelineExecutor(
-            {"Steps": []}, s3=self.client("s3"), sagemaker=self.client("sagemaker"),
-            work_dir=self.work_dir / "monitoring", image_entrypoints={PROJECT_IMAGE: PROJECT_ENTRYPOINT},
-            job_environment=self._job_environment(),
-        )  # fmt: skip
-        executor.run_processing_job(job_name, job, job_name)
-        return self.work_dir / "monitoring" / job_name / job_name / "opt/ml/processing/resultdata"
-
+    # The monitoring stages run prod's synthesized monitoring pipeline (story.monitoring).
     def monitor_drift(self) -> str:
-        n = self.w.names["prod"]
-        sm = self.client("sagemaker")
-        package = sm.describe_model_package(
-            ModelPackageName=self.w.endpoints.deployed(n.endpoint_name)
-        )
-        statistics = package["DriftCheckBaselines"]["ModelDataQuality"]["Statistics"]["S3Uri"]
-        baseline = statistics.rsplit("/", 1)[0] + "/"
-        lines = []
-        # The captured hours are fetched by the job itself, as the scheduled job does on AWS.
-        captures = f"s3://{n.bucket('capture')}/{CAPTURE_PREFIX}/{n.endpoint_name}/AllTraffic/"
-        for window in (0, 1):
-            results = self._monitoring_job(
-                ["drift"], window,
-                {"baseline": (baseline, "/opt/ml/processing/baseline")},
-                {
-                    "dataset_source": captures,
-                    "lookback_hours": "1",
-                    "baseline_uri": "/opt/ml/processing/baseline",
-                    **drift_environment(self.config, self.manifests["prod"]),
-                },
-            )  # fmt: skip
-            report = json.loads(next(results.glob("drift_report.json")).read_text())
-            dataset = report["dataset"]
-            drifted = [f["name"] for f in report["features"] if f["drifted"]]
-            self.summary.drift[f"window-{window}"] = {
-                "dataset": dataset,
-                "drifted": drifted,
-                "results": results,
-            }
-            lines.append(
-                f"window {window}: {'DRIFT' if dataset['drifted'] else 'no drift'} ({dataset['drift_share']:.2f} of features; {', '.join(drifted) or 'none'})"
-            )
-        self.summary.paths["drift report"] = next(results.glob("*.html"))
-        return "; ".join(lines)
+        return self.monitoring.drift()
 
     def alarm(self) -> str:
-        changes = evaluate_alarms(
-            self.client("cloudwatch"), self.client("sns"), now=self.hours[1] + timedelta(hours=1, minutes=5),
-            names=[self.w.names["prod"].drift_alarm],
-        )  # fmt: skip
-        self.summary.alarm = changes[-1] if changes else None
-        messages = (
-            self.client("sqs")
-            .receive_message(QueueUrl=self.w.queue_url, MaxNumberOfMessages=10)
-            .get("Messages", [])
-        )
-        envelopes = [json.loads(m["Body"]) for m in messages]
-        self.summary.alert_messages = [json.loads(e["Message"]) for e in envelopes]
-        if not self.summary.alarm:
-            return "no alarm state change"
-        received = [m["NewStateValue"] for m in self.summary.alert_messages]
-        line = f"{self.summary.alarm.alarm}: {self.summary.alarm.old} -> {self.summary.alarm.new}; SQS subscriber received {received}"
-        parameter = self.config.notifications.chat_webhook_parameter
-        if self.w.webhook is not None and parameter:
-            # SNS would invoke the chat notifier with these envelopes (moto runs no Lambda).
-            event = {"Records": [{"EventSource": "aws:sns", "Sns": e} for e in envelopes]}
-            notify(event, ssm=self.client("ssm"), parameter=parameter, environment="prod")
-            self.summary.chat_posts = [str(p.get("text", "")) for p in self.w.webhook.posts]
-            line += f"; chat notifier posted {len(self.summary.chat_posts)}"
-        return line
+        return self.monitoring.alarm()
 
     def late_labels(self) -> str:
-        """Ground truth for the reference window arrives later; model quality is computed."""
-        n = self.w.names["prod"]
-        labels = self.test_rows().attrs["labels"]
-        truth_hour = self.hours[2]
-        # One ground-truth record per request (inference id), its labels in the request's row order.
-        lines = [
-            json.dumps({
-                "groundTruthData": {"data": "\n".join(str(int(v)) for v in labels[start : start + BATCH]), "encoding": "CSV"},
-                "eventMetadata": {"eventId": f"w0-{number}"},
-                "eventVersion": "0",
-            })
-            for number, start in enumerate(range(0, len(labels), BATCH))
-        ]  # fmt: skip
-        key = f"{GROUND_TRUTH_PREFIX}/{n.endpoint_name}/{truth_hour:%Y/%m/%d/%H}/labels.jsonl"
-        self.client("s3").put_object(
-            Bucket=n.bucket("monitoring"), Key=key, Body="\n".join(lines).encode()
-        )
-        capture = f"s3://{n.bucket('capture')}/{CAPTURE_PREFIX}/{n.endpoint_name}/AllTraffic/{self.hours[0]:%Y/%m/%d/%H}/"
-        results = self._monitoring_job(
-            quality_arguments(self.config), 0,
-            {"endpoint": (capture, "/opt/ml/processing/input/endpoint"),
-             "groundtruth": (f"s3://{n.bucket('monitoring')}/{GROUND_TRUTH_PREFIX}/{n.endpoint_name}/", "/opt/ml/processing/groundtruth")},
-            {"dataset_source": "/opt/ml/processing/input/endpoint", "ground_truth_source": "/opt/ml/processing/groundtruth"},
-        )  # fmt: skip
-        report = json.loads(next(results.glob("*quality*.json")).read_text())
-        self.summary.quality = report
-        self.summary.paths["model quality"] = next(results.glob("*quality*.json"))
-        overall = report.get("overall", report)
-        auc = overall.get("metrics", {}).get("auc", overall.get("auc"))
-        coverage = overall.get("label_coverage")
-        return f"{len(labels)} labels joined by inference id: AUC {auc}, label coverage {coverage}"
+        return self.monitoring.late_labels()
 
     # ------------------------------------------------------------------ rollback and evidence
     def rollback(self) -> str:

@@ -18,7 +18,6 @@ VpcId of the interface endpoints that share its subnets.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -26,7 +25,15 @@ from typing import Any, ClassVar
 from finmlops.governance.cfn_rules import pipeline_definition
 from finmlops.governance.cfn_rules.base import Check, Finding, ProjectRule, where
 from finmlops.governance.cfn_rules.context import Resources, Stage
-from finmlops.service_calls import BY_NAME, Service, endpoint_service_name
+from finmlops.service_calls import (
+    BY_NAME,
+    Service,
+    endpoint_service_name,
+    entrypoint_name,
+    image_kind,
+    processing_workload,
+    training_workload,
+)
 
 SOURCE = (
     "SageMaker Developer Guide process-vpc/train-vpc/host-vpc, interface-vpc-endpoint, "
@@ -38,9 +45,6 @@ MONITOR_JOB_DEFINITIONS = (
     ("AWS::SageMaker::ModelBiasJobDefinition", "ModelBiasAppSpecification"),
     ("AWS::SageMaker::ModelExplainabilityJobDefinition", "ModelExplainabilityAppSpecification"),
 )
-# A project image built by CDK (docker/monitoring/Dockerfile): ENTRYPOINT python -m finmlops.monitoring.
-PROJECT_IMAGE_ENTRYPOINT = "finmlops.monitoring"
-_SCRIPT = re.compile(r"/([A-Za-z_][\w]*?)(?:-[0-9a-f]{8,})?\.py$")
 
 
 @dataclass(frozen=True)
@@ -49,27 +53,6 @@ class VpcWorkload:
     label: str  # for the message: the resource or the step
     path: tuple[str | int, ...]
     subnets: tuple[str, ...]
-
-
-def image_kind(image: str) -> str:
-    """'project' for an image CDK built from this repository, else the image's repository name."""
-    if "container-assets" in image:
-        return "project"
-    repository = image.rsplit("/", 1)[-1]
-    return repository.split(":", 1)[0].split("@", 1)[0]
-
-
-def _entrypoint_name(entrypoint: Any, image: str) -> str:
-    parts = [str(p) for p in entrypoint] if isinstance(entrypoint, list) else []
-    if "-m" in parts and parts.index("-m") + 1 < len(parts):
-        return parts[parts.index("-m") + 1]
-    for part in parts:
-        script = _SCRIPT.search(part)
-        if script:
-            return script.group(1)
-    if image_kind(image) == "project":
-        return PROJECT_IMAGE_ENTRYPOINT
-    return f"image:{image_kind(image)}"
 
 
 def _strings(values: Any, stage: Stage) -> tuple[str, ...]:
@@ -107,7 +90,7 @@ def _monitors(resources: Resources, stage: Stage) -> Iterator[VpcWorkload]:
                 continue
             spec = properties.get(spec_name) or {}
             image = stage.render(spec.get("ImageUri", "")).text
-            name = f"model-monitor:{_entrypoint_name(spec.get('ContainerEntrypoint'), image)}"
+            name = f"model-monitor:{entrypoint_name(spec.get('ContainerEntrypoint'), image)}"
             path = ("Resources", logical_id, "Properties", "NetworkConfig", "VpcConfig")
             yield VpcWorkload(name, logical_id, path, _strings(vpc.get("Subnets"), stage))
 
@@ -136,13 +119,10 @@ def _pipeline_jobs(template: Mapping[str, Any], stage: Stage) -> Iterator[VpcWor
             arguments = step.arguments
             if step.type == "Processing":
                 vpc = arguments.get("NetworkConfig", {}).get("VpcConfig")
-                app = arguments.get("AppSpecification", {})
-                image = str(app.get("ImageUri", ""))
-                name = f"processing:{_entrypoint_name(app.get('ContainerEntrypoint'), image)}"
+                name = processing_workload(arguments.get("AppSpecification", {}))
             elif step.type == "Training":
                 vpc = arguments.get("VpcConfig")
-                algorithm = arguments.get("AlgorithmSpecification", {})
-                name = f"training:{image_kind(str(algorithm.get('TrainingImage', '')))}"
+                name = training_workload(arguments.get("AlgorithmSpecification", {}))
             else:
                 continue
             if isinstance(vpc, Mapping):

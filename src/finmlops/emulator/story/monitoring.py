@@ -1,0 +1,262 @@
+"""The story's monitoring: prod's synthesized monitoring pipeline, started as its schedule starts
+it, run step by step by the executor; the drift alarm; late labels and model quality.
+
+Everything a monitoring job reads comes from the monitoring template of the stage it monitors,
+synthesized with the deployment manifest of the version that stage serves: the baseline (the
+manifest's `drift_baseline_uri`), the capture and ground-truth prefixes, the look-back of each
+step, the thresholds and the expected version, the image and its entry point, the subnets. The
+window ends at `Execution.StartDateTime`, the time the execution started (ADR 0013).
+
+What the story still hands over (docs/emulator-monitoring.md):
+- the clock: the scheduled time each execution starts at. EventBridge Scheduler starts the
+  pipeline at the schedule's times; moto runs no scheduler, so the story starts the execution
+  itself (StartPipelineExecution, as the schedule's target does) and gives the executor that
+  time, checked against the template's schedule (hourly, on the hour, no flexible window);
+- the traffic: the captures the local endpoints wrote for the story's requests, and the labels
+  the story writes where the template's quality step reads them.
+
+`monitoring.mode: model_monitor` (Model Monitor schedules) is not in the demo: moto implements
+no monitoring schedules, and the default is `pipeline`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from finmlops.alerts.chat import notify
+from finmlops.emulator.aws.alarms import evaluate_alarms
+from finmlops.emulator.aws.executor import Execution, Network, PipelineExecutor
+from finmlops.emulator.story.seams import (
+    MonitoringPipeline,
+    monitoring_pipeline,
+    network_of,
+)
+from finmlops.emulator.story.traffic import BATCH
+from finmlops.iam.cloudformation import Assembly
+from finmlops.monitoring.jobs import schedule_window_hours
+
+if TYPE_CHECKING:
+    from finmlops.emulator.story.lifecycle import Lifecycle
+
+MONITORED = "prod"  # the stage whose monitoring the story runs
+DRIFT_STEP, QUALITY_STEP = "DataDrift", "ModelQuality"
+RESULTS_OUTPUT = "results"
+
+
+@dataclass(frozen=True)
+class ScheduledRun:
+    """One execution of the monitoring pipeline and the results each step wrote."""
+
+    at: datetime
+    execution: Execution
+    results: dict[str, Path]  # step -> the folder of its `results` output
+
+
+@dataclass
+class MonitoringStory:
+    """The monitoring stages of one story: `drift`, `alarm`, `late_labels`."""
+
+    story: Lifecycle
+    _read: dict[Path, tuple[MonitoringPipeline, Network]] = field(default_factory=dict)
+    runs: list[ScheduledRun] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ the template
+    def serving_assembly(self) -> Path:
+        """The cloud assembly of the monitored stage, synthesized with the manifest of the
+        version it serves (the world's, from its latest promotion or rollback)."""
+        return self.story.w.assembly[MONITORED]
+
+    def pipeline(self) -> tuple[MonitoringPipeline, Network]:
+        """The monitored stage's monitoring pipeline and network, from its assembly."""
+        folder = self.serving_assembly()
+        if folder not in self._read:
+            assembly = Assembly.load(folder)
+            self._read[folder] = (
+                monitoring_pipeline(assembly, MONITORED),
+                network_of(assembly, MONITORED),
+            )
+        return self._read[folder]
+
+    # ------------------------------------------------------------------ one scheduled run
+    def run(self, window_start: datetime) -> ScheduledRun:
+        """The execution the schedule starts after the hour from `window_start`, run to the end.
+
+        The execution is started through the SageMaker API, as the schedule's target starts
+        the pipeline the world deployed from the template; the executor runs the definition
+        SageMaker recorded for the execution, each job with the pipeline's role."""
+        pipeline, network = self.pipeline()
+        at = scheduled_time(pipeline, window_start)
+        story = self.story
+        sm = story.client("sagemaker")
+        # The pipeline as the world deployed it from the same template (CloudFormation).
+        arn = sm.describe_pipeline(PipelineName=pipeline.name)["PipelineArn"]
+        started = sm.start_pipeline_execution(PipelineName=pipeline.name)
+        execution_arn = started["PipelineExecutionArn"]
+        recorded = sm.describe_pipeline_definition_for_execution(
+            PipelineExecutionArn=execution_arn
+        )["PipelineDefinition"]
+        # Each job runs with the pipeline's role, as SageMaker runs it: its S3 reads and writes
+        # and its metric calls are decided by that role's synthesized policies.
+        role = story._service(
+            "sagemaker", pipeline.role_arn.rsplit("/", 1)[-1], execution_arn.rsplit("/", 1)[-1]
+        )
+        executor = PipelineExecutor(
+            recorded,
+            s3=story.client("s3", role),
+            sagemaker=story.client("sagemaker", role),
+            work_dir=story.work_dir / "monitoring",
+            progress=lambda m: story.progress(f"  {m}"),
+            image_entrypoints=pipeline.image_entrypoints,
+            job_environment=story._job_environment(role.session),
+            network=network,
+        )
+        execution = executor.run(execution_arn.rsplit("/", 1)[-1], pipeline_arn=arn, started_at=at)
+        if execution.status != "Succeeded":
+            raise RuntimeError(
+                f"monitoring execution of {pipeline.name} at {at:%H:%M} failed: "
+                f"{execution.failure_reason}"
+            )
+        results = {
+            step.name: executor.output_dir(execution, step.name, RESULTS_OUTPUT)
+            for step in execution.steps
+            if step.status == "Succeeded"
+        }
+        scheduled = ScheduledRun(at, execution, results)
+        self.runs.append(scheduled)
+        return scheduled
+
+    # ------------------------------------------------------------------ the stages
+    def drift(self) -> str:
+        """The runs after the reference-like hour and after the shifted one."""
+        story = self.story
+        lines = []
+        for window in (0, 1):
+            run = self.run(story.hours[window])
+            results = run.results[DRIFT_STEP]
+            report = json.loads((results / "drift_report.json").read_text())
+            dataset = report["dataset"]
+            drifted = [f["name"] for f in report["features"] if f["drifted"]]
+            story.summary.drift[f"window-{window}"] = {
+                "dataset": dataset,
+                "drifted": drifted,
+                "results": results,
+                "window_end": run.at,
+            }
+            verdict = "DRIFT" if dataset["drifted"] else "no drift"
+            lines.append(
+                f"run at {run.at:%H:%M}: {verdict} ({dataset['drift_share']:.2f} of features; "
+                f"{', '.join(drifted) or 'none'})"
+            )
+            story.summary.paths["drift report"] = next(results.glob("*.html"))
+        return "; ".join(lines)
+
+    def alarm(self) -> str:
+        story = self.story
+        changes = evaluate_alarms(
+            story.client("cloudwatch"), story.client("sns"),
+            now=story.hours[1] + timedelta(hours=1, minutes=5),
+            names=[story.w.names[MONITORED].drift_alarm],
+        )  # fmt: skip
+        story.summary.alarm = changes[-1] if changes else None
+        messages = (
+            story.client("sqs")
+            .receive_message(QueueUrl=story.w.queue_url, MaxNumberOfMessages=10)
+            .get("Messages", [])
+        )
+        envelopes = [json.loads(m["Body"]) for m in messages]
+        story.summary.alert_messages = [json.loads(e["Message"]) for e in envelopes]
+        if not story.summary.alarm:
+            return "no alarm state change"
+        received = [m["NewStateValue"] for m in story.summary.alert_messages]
+        change = story.summary.alarm
+        line = f"{change.alarm}: {change.old} -> {change.new}; SQS subscriber received {received}"
+        parameter = story.config.notifications.chat_webhook_parameter
+        if story.w.webhook is not None and parameter:
+            # SNS would invoke the chat notifier with these envelopes (moto runs no Lambda).
+            event = {"Records": [{"EventSource": "aws:sns", "Sns": e} for e in envelopes]}
+            notify(event, ssm=story.client("ssm"), parameter=parameter, environment=MONITORED)
+            story.summary.chat_posts = [str(p.get("text", "")) for p in story.w.webhook.posts]
+            line += f"; chat notifier posted {len(story.summary.chat_posts)}"
+        return line
+
+    def late_labels(self) -> str:
+        """Ground truth for the reference-like hour arrives an hour after the shifted one; the
+        next scheduled run scores the predictions whose labels are in."""
+        story = self.story
+        labels = story.test_rows().attrs["labels"]
+        arrived = story.hours[2]
+        pipeline, _ = self.pipeline()
+        truth = _ground_truth_source(pipeline)
+        # One ground-truth record per request (inference id), its labels in the request's row
+        # order, in the hour folder of its arrival, under the prefix the quality step reads.
+        lines = [
+            json.dumps({
+                "groundTruthData": {"data": "\n".join(str(int(v)) for v in labels[start : start + BATCH]), "encoding": "CSV"},
+                "eventMetadata": {"eventId": f"w0-{number}"},
+                "eventVersion": "0",
+            })
+            for number, start in enumerate(range(0, len(labels), BATCH))
+        ]  # fmt: skip
+        bucket, _, prefix = truth.removeprefix("s3://").partition("/")
+        story.client("s3").put_object(
+            Bucket=bucket,
+            Key=f"{prefix.rstrip('/')}/{arrived:%Y/%m/%d/%H}/labels.jsonl",
+            Body="\n".join(lines).encode(),
+        )
+        run = self.run(arrived)
+        results = run.results[QUALITY_STEP]
+        report: dict[str, Any] = json.loads((results / "model_quality.json").read_text())
+        story.summary.quality = report
+        story.summary.paths["model quality"] = results / "model_quality.json"
+        labelled = _window(report, story.hours[0])
+        shifted = _window(report, story.hours[1])
+        overall = report["overall"]
+        return (
+            f"{len(labels)} labels joined by inference id; run at {run.at:%H:%M}: "
+            f"{story.hours[0]:%H}:00 AUC {labelled['metrics']['auc']:.4f}, label coverage "
+            f"{labelled['label_coverage']:g}; {story.hours[1]:%H}:00 not labelled yet (coverage "
+            f"{shifted['label_coverage']:g}); overall coverage {overall['label_coverage']:g}"
+        )
+
+
+def scheduled_time(pipeline: MonitoringPipeline, window_start: datetime) -> datetime:
+    """When the schedule starts the run that judges the hour from `window_start`: the next
+    hour. The story's traffic comes in whole hours, so it needs an hourly schedule on the hour
+    with no flexible window (EventBridge Scheduler then invokes the target at the scheduled
+    time); any other schedule is refused, naming it."""
+    expression = pipeline.schedule_expression
+    fields = expression.removeprefix("cron(").removesuffix(")").split()
+    hourly = (
+        expression.startswith("cron(")
+        and schedule_window_hours(expression) == 1.0
+        and fields[0] == "0"
+    )
+    if not hourly or pipeline.flexible_window != "OFF":
+        raise RuntimeError(
+            f"{pipeline.source}: schedule {expression} (flexible window "
+            f"{pipeline.flexible_window or 'unset'}): the story replays whole hours and needs "
+            "cron(0 * ...) with FlexibleTimeWindow OFF"
+        )
+    return window_start + timedelta(hours=1)
+
+
+def _ground_truth_source(pipeline: MonitoringPipeline) -> str:
+    """Where the template's model-quality step reads ground truth (its `ground_truth_source`)."""
+    for step in json.loads(pipeline.definition)["Steps"]:
+        if step["Name"] == QUALITY_STEP:
+            source = step["Arguments"].get("Environment", {}).get("ground_truth_source", "")
+            if str(source).startswith("s3://"):
+                return str(source)
+    raise LookupError(f"{pipeline.source}: step {QUALITY_STEP} reads no s3:// ground truth")
+
+
+def _window(report: dict[str, Any], start: datetime) -> dict[str, Any]:
+    """The quality report's window that starts at `start` (one per hour, `--window 1h`)."""
+    for window in report["windows"]:
+        if window["start"] == start.isoformat():
+            return dict(window)
+    raise LookupError(f"the quality report has no window starting {start.isoformat()}")
