@@ -7,7 +7,7 @@ manifest's `drift_baseline_uri`), the capture and ground-truth prefixes, the loo
 step, the thresholds and the expected version, the image and its entry point, the subnets. The
 window ends at `Execution.StartDateTime`, the time the execution started (ADR 0013).
 
-What the story still hands over (docs/emulator-monitoring.md):
+What the story still hands over (docs/emulator.md, monitoring):
 - the clock: the scheduled time each execution starts at. EventBridge Scheduler starts the
   pipeline at the schedule's times; moto runs no scheduler, so the story starts the execution
   itself (StartPipelineExecution, as the schedule's target does) and gives the executor that
