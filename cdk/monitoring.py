@@ -442,7 +442,18 @@ class MonitoringPipeline(Construct):
                                 "OutputName": "results",
                                 "AppManaged": False,
                                 "S3Output": {
-                                    "S3Uri": f"s3://{output_bucket}/{name.lower()}/{endpoint_name}",
+                                    # One folder per execution: every scheduled run keeps its
+                                    # own results (a fixed prefix would be overwritten by the
+                                    # next run, leaving files an older run wrote beside them).
+                                    "S3Uri": {
+                                        "Std:Join": {
+                                            "On": "/",
+                                            "Values": [
+                                                f"s3://{output_bucket}/{name.lower()}/{endpoint_name}",
+                                                {"Get": "Execution.PipelineExecutionId"},
+                                            ],
+                                        }
+                                    },
                                     "LocalPath": OUTPUT_RESULTS,
                                     "S3UploadMode": "EndOfJob",
                                 },

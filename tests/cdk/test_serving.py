@@ -421,6 +421,19 @@ def test_monitoring_pipeline_declares_no_parameter_and_no_experiments_entities(
 
 
 @pytest.mark.parametrize("env", SERVING)
+def test_each_monitoring_run_writes_its_results_under_its_own_execution(
+    platform: Any, env: str, monitoring_definition: Any
+) -> None:
+    """A fixed output prefix would be overwritten by the next scheduled run, leaving beside the
+    new files those an older run wrote: each run's results go under its execution id."""
+    for step in monitoring_definition(platform, env)["Steps"]:
+        (output,) = step["Arguments"]["ProcessingOutputConfig"]["Outputs"]
+        uri = output["S3Output"]["S3Uri"]
+        assert isinstance(uri, dict), (step["Name"], uri)
+        assert {"Get": "Execution.PipelineExecutionId"} in uri["Std:Join"]["Values"], step["Name"]
+
+
+@pytest.mark.parametrize("env", SERVING)
 def test_pipeline_mode_jobs_read_only_the_hours_since_the_last_run_and_survive_empty_prefixes(
     platform: Any, config: Any, env: str, monitoring_definition: Any
 ) -> None:
