@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,13 +27,18 @@ from finmlops.config import Config, ConfigError, default_config_path, load_confi
 
 
 class Progress:
-    """One line per stage with its elapsed time, flushed so `make` shows it as it happens."""
+    """One line per stage with its elapsed time, flushed so `make` shows it as it happens. Steps
+    that run in parallel report from their own threads: each line is written whole."""
 
     def __init__(self) -> None:
         self.start = time.perf_counter()
+        self._lock = threading.Lock()
 
     def __call__(self, message: str) -> None:
-        print(f"[{time.perf_counter() - self.start:6.1f}s] {message}", flush=True)
+        line = f"[{time.perf_counter() - self.start:6.1f}s] {message}\n"
+        with self._lock:
+            sys.stdout.write(line)
+            sys.stdout.flush()
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
