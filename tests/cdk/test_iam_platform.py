@@ -8,11 +8,12 @@ tests/iam/. (This file sits in tests/cdk/ because the session's synth fixtures l
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
 from finmlops.iam import Platform
+from finmlops.iam.platform import ResourceKind
 
 DEV, STAGE, PROD, TOOLING = "111111111111", "222222222222", "333333333333", "444444444444"
 GROUP = f"arn:aws:sagemaker:us-east-1:{DEV}:model-package-group/credit-risk-xgb"
@@ -38,16 +39,8 @@ def test_every_role_and_resource_policy_of_every_stage_is_read(iam: Platform) ->
     assert {r.environment for r in iam.roles.values()} == {"tooling", "dev", "stage", "prod"}
     assert all(not r.unknown_policies for r in iam.roles.values())
     kinds = {r.kind for r in iam.resources}
-    assert {
-        "s3-bucket",
-        "kms-key",
-        "model-package-group",
-        "sqs-queue",
-        "sns-topic",
-        "event-bus",
-        "lambda-function",
-        "iam-role",
-    } <= kinds
+    # Every kind of resource policy the loader reads appears in the platform.
+    assert set(get_args(ResourceKind)) <= kinds
     group = iam.resource(VERSION)
     assert group is not None and group.arn == GROUP and group.policy is not None
 
