@@ -356,8 +356,7 @@ class _Deadline:
         self.expired = threading.Event()
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
+        self._timer: threading.Timer | None = None
 
     def remaining(self) -> float:
         left = self.end - time.monotonic()
@@ -369,7 +368,9 @@ class _Deadline:
     def watch(self, sock: socket.socket) -> None:
         with self._lock:
             self._sock = sock
-        if not self._timer.is_alive():
+        if self._timer is None:  # from the first socket on, until the post's end
+            self._timer = threading.Timer(max(self.end - time.monotonic(), 0.0), self._expire)
+            self._timer.daemon = True
             self._timer.start()
 
     def _expire(self) -> None:
@@ -382,7 +383,8 @@ class _Deadline:
                     socket.socket.shutdown(self._sock, socket.SHUT_RDWR)
 
     def cancel(self) -> None:
-        self._timer.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
 
 
 class _RefusedAddressError(Exception):
