@@ -28,6 +28,11 @@ DATA_NAMESPACE = "finmlops/data-metrics"
 QUALITY_NAMESPACE = "finmlops/model-metrics"
 # PutMetricData accepts up to 1000 values per request; fewer keeps each request small.
 PUT_BATCH = 500
+# Published by every run of both jobs, stamped with the run's time (the alarms watch them).
+BAD_RECORD_SHARE = "bad_record_share"
+BAD_RECORD_COUNT = "bad_record_count"
+QUALITY_VIOLATIONS = "quality_violations"
+NOT_COMPUTABLE = "quality_not_computable"
 
 Dimension = Mapping[str, str]
 
@@ -110,6 +115,11 @@ def drift_metrics(
             )
         )
     out.append(_datum("dataset_item_count", report.window["rows"], timestamp, dims, "Count"))
+    # Every run, an idle one included (0): the bad-records alarm treats a missing value as
+    # breaching, since only a run that did not finish publishes none.
+    bad = report.window["bad_records"]
+    out.append(_datum(BAD_RECORD_SHARE, bad["share"], timestamp, dims))
+    out.append(_datum(BAD_RECORD_COUNT, bad["count"], timestamp, dims, "Count"))
     out.append(_datum("constraint_violations", len(report.violations), timestamp, dims, "Count"))
     return [d for d in out if d is not None]
 
