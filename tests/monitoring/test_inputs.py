@@ -110,8 +110,11 @@ def test_unreadable_capture_lines_are_counted_and_reported(
     with (tmp_path / "a.jsonl").open("a") as handle:
         handle.write("{not json\n")
         handle.write(json.dumps({"captureData": {}, "eventMetadata": {}}) + "\n")
+
     def read() -> object:
-        return open_dataset(tmp_path, DatasetFormat("capture"), feature_order=baseline.feature_order)
+        return open_dataset(
+            tmp_path, DatasetFormat("capture"), feature_order=baseline.feature_order
+        )
 
     # 2 of 202 records: under the default limit (1 %), reported and skipped.
     report = run_drift(baseline, read())

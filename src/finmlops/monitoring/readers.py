@@ -215,9 +215,7 @@ def csv_chunks(
                         frame.columns = [
                             _positional_name(i, feature_order) for i in range(frame.shape[1])
                         ]
-                    yield Chunk(
-                        columns={str(c): frame[c] for c in frame.columns}, rows=len(frame)
-                    )
+                    yield Chunk(columns={str(c): frame[c] for c in frame.columns}, rows=len(frame))
         except UnicodeDecodeError as exc:
             raise DatasetError(
                 f"{file_label(path, root)}: not UTF-8 text ({exc.reason} at byte {exc.start})"
@@ -365,7 +363,7 @@ class _RowBuffer:
         return chunk
 
 
-class BadLine(ValueError):
+class BadRecordError(ValueError):
     """Why one line of a JSON-lines file is not a usable record."""
 
 
@@ -382,27 +380,27 @@ def _json_type(value: Any) -> str:
 
 
 def load_line(raw: bytes) -> Any:
-    """One JSON line from its bytes; BadLine names why it is not one (bytes that are not UTF-8,
+    """One JSON line from its bytes; BadRecordError names why it is not one (bytes that are not UTF-8,
     not JSON, JSON nested beyond what the parser can hold)."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BadLine(f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
+        raise BadRecordError(f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
     try:
         return json.loads(text)
     except RecursionError:
         # CPython's decoder recurses per nesting level: a hostile line can exhaust the stack.
-        raise BadLine("JSON nested too deeply to read") from None
+        raise BadRecordError("JSON nested too deeply to read") from None
     except ValueError as exc:
-        raise BadLine(f"not JSON ({exc})") from None
+        raise BadRecordError(f"not JSON ({exc})") from None
 
 
 def json_object(value: Any, what: str) -> Mapping[str, Any]:
-    """`value` when it is a JSON object; BadLine naming `what` and its JSON type otherwise."""
+    """`value` when it is a JSON object; BadRecordError naming `what` and its JSON type otherwise."""
     if not isinstance(value, Mapping):
         if value is None:
-            raise BadLine(f"{what} is missing")
-        raise BadLine(f"{what} is a JSON {_json_type(value)}, not an object")
+            raise BadRecordError(f"{what} is missing")
+        raise BadRecordError(f"{what} is a JSON {_json_type(value)}, not an object")
     return value
 
 
@@ -412,23 +410,27 @@ def event_time(record: Mapping[str, Any]) -> tuple[Mapping[str, Any], datetime |
     meta = {} if raw_meta is None else json_object(raw_meta, "eventMetadata")
     text = meta.get("inferenceTime")
     if text is not None and not isinstance(text, str):
-        raise BadLine(f"eventMetadata.inferenceTime is a JSON {_json_type(text)}, not a string")
+        raise BadRecordError(
+            f"eventMetadata.inferenceTime is a JSON {_json_type(text)}, not a string"
+        )
     try:
         return meta, parse_time(text)
     except ValueError:
-        raise BadLine(f"eventMetadata.inferenceTime {text!r} is not an ISO 8601 time") from None
+        raise BadRecordError(
+            f"eventMetadata.inferenceTime {text!r} is not an ISO 8601 time"
+        ) from None
 
 
 def payload_rows(record: Mapping[str, Any], index: str) -> list[Any]:
-    """The rows of one captured payload (`captureData.<index>`); BadLine says why there are none."""
+    """The rows of one captured payload (`captureData.<index>`); BadRecordError says why there are none."""
     capture = json_object(record.get("captureData"), "captureData")
     payload = json_object(capture.get(index), f"captureData.{index}")
     try:
         return decode_payload(payload)
     except RecursionError:
-        raise BadLine(f"captureData.{index}: payload nested too deeply to read") from None
+        raise BadRecordError(f"captureData.{index}: payload nested too deeply to read") from None
     except (KeyError, TypeError, ValueError, binascii.Error) as exc:
-        raise BadLine(f"captureData.{index}: {exc}") from None
+        raise BadRecordError(f"captureData.{index}: {exc}") from None
 
 
 def json_lines(paths: Iterable[Path]) -> Iterator[tuple[Path, int, bytes]]:
@@ -474,7 +476,7 @@ def capture_chunks(
                     buffer.outside += 1
                     continue
                 rows = payload_rows(record, capture_index)
-            except BadLine as exc:
+            except BadRecordError as exc:
                 buffer.reject(file_label(path, root), number, str(exc))
                 continue
             buffer.records += 1
@@ -505,7 +507,7 @@ def jsonlines_chunks(
             except RecursionError:
                 buffer.reject(file_label(path, root), number, "JSON nested too deeply to read")
                 continue
-            except BadLine as exc:
+            except BadRecordError as exc:
                 buffer.reject(file_label(path, root), number, str(exc))
                 continue
             buffer.records += 1
@@ -524,7 +526,7 @@ def _is_capture(paths: Sequence[Path], lines: int = 100) -> bool:
             return False
         try:
             value = load_line(line)
-        except BadLine:
+        except BadRecordError:
             continue
         if isinstance(value, Mapping):
             return "captureData" in value

@@ -222,7 +222,7 @@ def render_html(report: DriftReport) -> str:
     if bad.get("count"):
         parts.append(
             f"<h2>Unreadable records ({bad['count']}, share {_num(bad['share'])}, limit "
-            f"{_num(bad['threshold'])})</h2><p class=\"note\">Skipped; the first "
+            f'{_num(bad["threshold"])})</h2><p class="note">Skipped; the first '
             f"{len(bad['sample'])} are listed.</p><table><tr><th>file</th><th>line</th>"
             "<th>reason</th></tr>"
             + "".join(
