@@ -251,3 +251,16 @@ def test_bad_records_survive_saving_and_merging_shard_partials(
         "a.jsonl:21: the record is a JSON list, not an object",
         "b.jsonl:21: the record is a JSON list, not an object",
     ]
+
+
+def test_a_partial_from_an_engine_that_kept_no_bad_records_is_refused_by_name(
+    baseline: Baseline, table: Any, tmp_path: Path
+) -> None:
+    from finmlops.monitoring.window import PartialError
+
+    save_partial(baseline, accumulate(baseline, table(50, 3)), tmp_path / "p", "p")
+    document = json.loads((tmp_path / "p" / "partial.json").read_text())
+    del document["bad_records"]
+    (tmp_path / "p" / "partial.json").write_text(json.dumps(document))
+    with pytest.raises(PartialError, match=r"partial\.json records no bad records"):
+        load_partial(tmp_path / "p")

@@ -483,6 +483,11 @@ def load_partial(path: str | Path) -> WindowPartial:
         raise PartialError(f"{root / PARTIAL_FILE} cannot be read: {exc}") from None
     if document.get("format") != PARTIAL_FORMAT:
         raise PartialError(f"{root / PARTIAL_FILE} is not a {PARTIAL_FORMAT} file")
+    if "bad_records" not in document or "records" not in document:
+        # Shards of one run come from one image: a partial without them is from an older one.
+        raise PartialError(
+            f"{root / PARTIAL_FILE} records no bad records: written by an older engine"
+        )
 
     def array(relative: str) -> npt.NDArray[Any]:
         data = (root / relative).read_bytes()
