@@ -288,6 +288,9 @@ class Monitoring(_Frozen):
     dataset_drift_share: Annotated[float, Field(gt=0.0, le=1.0)] = 0.3
     min_auc: Annotated[float, Field(ge=0.5, le=1.0)] = 0.6
     label_delay_hours: Annotated[int, Field(ge=0)] = 24
+    # A window is a violation (and its bad-records alarm fires) when more than this share of its
+    # records could not be read; fewer are counted, sampled in the report and skipped.
+    max_bad_record_share: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.01
     retrain_on_drift: bool = False
     capture_retention_days: Annotated[int, Field(ge=1, le=3650)] = 90
 
