@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,10 +35,7 @@ from finmlops_cdk.stages import DefinitionFactory, PlatformStage
 
 from finmlops.config import ENVIRONMENT_NAMES, Config, ConfigError, default_config_path, load_config
 from finmlops.contracts import DeploymentManifest
-
-_SCHEDULE = re.compile(
-    r"^(rate\(\s*\d+\s+(minute|minutes|hour|hours|day|days)\s*\)|cron\((\S+\s+){5}\S+\))$"
-)
+from finmlops.schedules import ScheduleError, check_schedule
 
 
 def preflight(config: Config, environments: Sequence[str]) -> None:
@@ -103,11 +99,11 @@ def build_app(
         manifest = default_manifest(config)
     else:
         validate_manifest(manifest, config, "manifest")
-    if retrain_schedule is not None and not _SCHEDULE.match(retrain_schedule.strip()):
-        raise ConfigError(
-            "-c retrain_schedule",
-            [("retrain_schedule", f"{retrain_schedule!r} is not a rate() or cron() expression")],
-        )
+    if retrain_schedule is not None:
+        try:
+            check_schedule(retrain_schedule)
+        except ScheduleError as exc:
+            raise ConfigError("-c retrain_schedule", [("retrain_schedule", str(exc))]) from None
     unknown = sorted(set(environments) - set(ENVIRONMENT_NAMES))
     if unknown:
         raise ValueError(f"unknown environments: {', '.join(unknown)}")

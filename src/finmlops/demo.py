@@ -219,7 +219,6 @@ def build_demo(config: Config, args: argparse.Namespace, progress: Progress) -> 
         build = run_local(
             config,
             args.work_dir / "model-build",
-            config_dir=args.config.parent.parent,
             progress=progress,
         )
     except StepFailedError as exc:
