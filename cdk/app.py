@@ -33,8 +33,16 @@ from finmlops_cdk.manifest import ManifestError, default_manifest, load_manifest
 from finmlops_cdk.promotion import SourceSettings
 from finmlops_cdk.stages import DefinitionFactory, PlatformStage
 
-from finmlops.config import ENVIRONMENT_NAMES, Config, ConfigError, default_config_path, load_config
+from finmlops.config import (
+    ENVIRONMENT_NAMES,
+    Config,
+    ConfigError,
+    dataset_path,
+    default_config_path,
+    load_config,
+)
 from finmlops.contracts import DeploymentManifest
+from finmlops.datasets import parse_dataset_uri
 from finmlops.schedules import ScheduleError, check_schedule
 
 
@@ -70,6 +78,13 @@ def preflight(config: Config, environments: Sequence[str]) -> None:
             model_monitor_cron(config.monitoring.schedule)
         except ValueError as exc:
             problems.append(("monitoring.schedule", str(exc).split(": ", 1)[-1]))
+    if "dev" in environments and parse_dataset_uri(config.model.dataset.uri).kind != "s3":
+        # Dev's stack ships the dataset as an asset: it must be a file inside the allowed folder
+        # (symlinks followed) before any construct copies it (finmlops.datasets).
+        try:
+            dataset_path(config)
+        except ConfigError as exc:
+            problems += exc.problems
     if problems:
         raise ConfigError("<config>", problems)
 

@@ -90,6 +90,16 @@ def pipeline_files(config: Config) -> dict[str, Path]:
     return files
 
 
+def ship_pipeline_files(s3: Any, bucket: str, config: Config) -> list[str]:
+    """Upload `pipeline_files` to the bucket as the stack's BucketDeployment does (the emulator's
+    deploy); returns the keys. Every file is resolved and confined before the first upload, so a
+    refused dataset path uploads nothing."""
+    files = pipeline_files(config)
+    for key, path in sorted(files.items()):
+        s3.upload_file(str(path), bucket, key)
+    return sorted(files)
+
+
 def dataset_key(config: Config) -> str | None:
     """S3 key in the artifact bucket of the dataset the stack ships: `data/NAME` for the
     package's copy, `data/<stem>-<sha256 prefix><suffix>` for a local file (content-addressed,

@@ -471,6 +471,15 @@ class Config(_Frozen):
     # it is not serialized, so a shipped copy of the config says what the author wrote.
     _source_file: Path | None = PrivateAttr(default=None)
 
+    def __eq__(self, other: object) -> bool:
+        # Two configs are equal when they say the same thing: where each was read from (a
+        # private attribute, which pydantic would compare) is not part of what they say.
+        if not isinstance(other, Config):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = _Frozen.__hash__
+
     @property
     def source_file(self) -> Path | None:
         return self._source_file

@@ -21,6 +21,7 @@ This module imports nothing from finmlops, so config.py can use it without a cyc
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -92,7 +93,9 @@ def _relative_inside(path: str, where: str, *, absolute_hint: bool) -> None:
     pure = PurePosixPath(path)
     if pure.is_absolute():
         raise DatasetPathError(f"must be a relative path inside {where}")
-    if ".." in pure.parts:
+    # Lexically: `data/../loans.csv` stays inside, `../loans.csv` leaves (symlinks are judged
+    # when the file is resolved).
+    if PurePosixPath(posixpath.normpath(path)).parts[:1] == ("..",):
         hint = " (write an absolute path to use a file elsewhere)" if absolute_hint else ""
         raise DatasetPathError(f"'..' would leave {where}{hint}")
 

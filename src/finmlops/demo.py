@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from finmlops.config import Config, ConfigError, default_config_path, load_config
+from finmlops.config import Config, ConfigError, dataset_path, default_config_path, load_config
 
 
 class Progress:
@@ -57,6 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress = Progress()
     try:
         config = load_config(args.config)
+        # The demo builds from a local file (the emulator has no data lake): resolved and
+        # confined here, so a bad path stops the demo before anything starts.
+        dataset_path(config)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
