@@ -221,7 +221,7 @@ def test_a_symlink_out_of_the_package_data_is_refused(
     root.mkdir()
     (tmp_path / "passwd").write_text("root:x:0:0\n")
     (root / "lending_club.csv").symlink_to(tmp_path / "passwd")
-    monkeypatch.setattr("finmlops.datasets.package_data_root", lambda: root.resolve())
+    monkeypatch.setattr("finmlops.datasets.package_data_root", root.resolve)
     with pytest.raises(ConfigError, match="outside the package's data folder"):
         dataset_path(config)
 
@@ -246,7 +246,7 @@ def test_the_local_build_refuses_before_creating_its_work_folder(
     from finmlops.modelbuild import run_local
 
     config = escaping_config(raw, tmp_path)
-    with pytest.raises(ConfigError, match="model.dataset.uri"):
+    with pytest.raises(ConfigError, match=r"model\.dataset\.uri"):
         run_local(config, tmp_path / "work")
     assert not (tmp_path / "work").exists()
 

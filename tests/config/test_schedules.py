@@ -95,4 +95,3 @@ def test_a_bad_schedule_in_the_config_names_the_field(config_path: Path) -> None
     ((field, reason),) = caught.value.problems
     assert field == "monitoring.schedule"
     assert "day-of-month" in reason and "day-of-week" in reason
-
