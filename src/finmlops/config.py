@@ -28,7 +28,7 @@ from pydantic import (
 from finmlops.config_loader import ConfigLoadError, load_yaml, read_text
 from finmlops.contracts import ENVIRONMENT_NAMES, SERVING_ENVIRONMENTS
 from finmlops.datasets import DatasetPathError, local_dataset_path, parse_dataset_uri
-from finmlops.schedules import ScheduleError, check_schedule
+from finmlops.schedules import ScheduleError, check_model_monitor_schedule, check_schedule
 from finmlops.tracking.settings import TrackingSettings
 
 # Commercial, GovCloud and China regions where SageMaker Pipelines and the Model Registry run.
@@ -414,11 +414,13 @@ class Governance(_Frozen):
     risk_tier: Literal["high", "medium", "low"]
     owner: Annotated[str, StringConstraints(min_length=1)]
     validator: Annotated[str, StringConstraints(min_length=1)]
-    approver_role: Annotated[str, StringConstraints(pattern=r"^[\w+=,.@-]{1,64}$")]
+    # IAM role names: ASCII letters, digits and +=,.@_- (IAM User Guide, "IAM object names");
+    # not `\w`, which pydantic's regex engine matches against any Unicode letter.
+    approver_role: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_+=,.@-]{1,64}$")]
     # The one role (by name, in each account) that may schedule deletion of, disable or rewrite
     # the policy of the audit trail's KMS key, and delete audit records; nobody else can, the
     # account's administrators included (docs/decisions/0011). It need not exist at deploy time.
-    break_glass_role: Annotated[str, StringConstraints(pattern=r"^[\w+=,.@-]{1,64}$")]
+    break_glass_role: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_+=,.@-]{1,64}$")]
     data_classification: Literal["public", "internal", "confidential", "restricted"] = (
         "confidential"
     )
@@ -555,6 +557,11 @@ def _cross_checks(config: Config) -> list[tuple[str, str]]:
                 "only in an emergency",
             )
         )
+    if config.monitoring.mode == "model_monitor":
+        try:
+            check_model_monitor_schedule(config.monitoring.schedule)
+        except ScheduleError as exc:
+            problems.append(("monitoring.schedule", f"with monitoring.mode model_monitor: {exc}"))
     if config.monitoring.min_auc > config.gates.min_auc:
         problems.append(
             (

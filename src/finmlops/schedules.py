@@ -229,4 +229,26 @@ def _span(field: _Field) -> str:
     return f"{field.low}-{field.high}{names}"
 
 
-__all__ = ["DAYS", "MONTHS", "ScheduleError", "check_schedule"]
+# SageMaker API Reference, ScheduleConfig.ScheduleExpression (and the Developer Guide page
+# model-monitor-schedule-expression): Model Monitor takes only hourly `cron(0 * ? * * *)`, daily
+# `cron(0 [00-23] ? * * *)` and every-n-hours `cron(0 [00-23]/[01-24] ? * * *)`. The config's
+# day-of-month `*` with day-of-week `?` is the same schedule, swapped by the CDK
+# (finmlops_cdk.monitoring.model_monitor_cron).
+_MODEL_MONITOR = re.compile(
+    r"^cron\(0 (\*|[01]?[0-9]|2[0-3]|([01]?[0-9]|2[0-3])/([1-9]|1[0-9]|2[0-4])) "
+    r"(\? \* \*|\* \* \?) \*\)$"
+)
+
+
+def check_model_monitor_schedule(expression: str) -> str:
+    """The expression when SageMaker Model Monitor accepts it; ScheduleError otherwise."""
+    text = check_schedule(expression)
+    if not _MODEL_MONITOR.match(" ".join(text.split())):
+        raise ScheduleError(
+            f"{text!r}: Model Monitor takes only cron(0 * ? * * *) (hourly), cron(0 H ? * * *) "
+            "(daily at hour H) or cron(0 H/N ? * * *) (every N hours)"
+        )
+    return text
+
+
+__all__ = ["DAYS", "MONTHS", "ScheduleError", "check_model_monitor_schedule", "check_schedule"]

@@ -101,3 +101,12 @@ def test_an_account_id_of_non_ascii_digits_is_refused(
     )
     assert problems[0][0] == "environments.dev.account"
     assert "12 digits" in problems[0][1]
+
+
+@pytest.mark.parametrize("field", ["approver_role", "break_glass_role"])
+def test_a_role_name_with_a_non_ascii_letter_is_refused(
+    raw: dict[str, Any], tmp_path: Path, field: str
+) -> None:
+    # IAM names are ASCII; `\w` in pydantic's regex engine would have let "é" through.
+    problems = problems_of(raw, lambda d: d["governance"].update({field: "Approvér"}), tmp_path)
+    assert problems[0][0] == f"governance.{field}"

@@ -95,3 +95,33 @@ def test_a_bad_schedule_in_the_config_names_the_field(config_path: Path) -> None
     ((field, reason),) = caught.value.problems
     assert field == "monitoring.schedule"
     assert "day-of-month" in reason and "day-of-week" in reason
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["cron(0 * * * ? *)", "cron(0 * ? * * *)", "cron(0 12 ? * * *)", "cron(0 17/12 ? * * *)"],
+)
+def test_model_monitor_mode_accepts_the_schedules_sagemaker_documents(
+    config_path: Path, expression: str
+) -> None:
+    data: dict[str, Any] = copy.deepcopy(yaml.safe_load(config_path.read_text()))
+    data["monitoring"].update(mode="model_monitor", schedule=expression)
+    assert parse_config(data).monitoring.schedule == expression
+
+
+@pytest.mark.parametrize(
+    "expression", ["rate(1 hour)", "cron(30 * ? * * *)", "cron(0 8-17 ? * MON-FRI *)"]
+)
+def test_model_monitor_mode_refuses_what_eventbridge_takes_but_model_monitor_does_not(
+    config_path: Path, expression: str
+) -> None:
+    # SageMaker API Reference, ScheduleConfig.ScheduleExpression: hourly, daily at an hour, or
+    # every N hours; nothing else.
+    data: dict[str, Any] = copy.deepcopy(yaml.safe_load(config_path.read_text()))
+    data["monitoring"].update(mode="model_monitor", schedule=expression)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    ((field, reason),) = caught.value.problems
+    assert field == "monitoring.schedule"
+    assert reason.startswith("with monitoring.mode model_monitor:")
+    assert "Model Monitor takes only" in reason
