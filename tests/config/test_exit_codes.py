@@ -82,3 +82,15 @@ def test_synth_exits_2_and_writes_no_assembly(
     assert main(["--config", str(duplicate_key), "--out", str(out)]) == BAD_CONFIG_EXIT
     assert not out.exists()
     assert "synth stopped, nothing written" in capsys.readouterr().err
+
+
+def test_the_bootstrap_policy_exits_2_and_writes_no_policy(
+    duplicate_key: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from finmlops_cdk.bootstrap_policy import main
+
+    out = tmp_path / "policy.json"
+    argv = ["--environment", "dev", "--out", str(out), "--config", str(duplicate_key)]
+    assert main(argv) == BAD_CONFIG_EXIT
+    assert not out.exists()
+    assert "stopped, nothing written" in capsys.readouterr().err
