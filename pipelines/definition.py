@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finmlops.config import Config
+from finmlops.config import Config, dataset_path
 from finmlops.contracts import Evidence, Meta, Param, Placeholder
+from finmlops.datasets import parse_dataset_uri
 from finmlops.gates import GATES, Gate
 from finmlops.governance.evidence import MODEL_CARD_FILE, VALIDATION_REPORT_FILE
 from finmlops.governance.evidence_step import shipped_config, write_shipped_config
@@ -85,17 +86,32 @@ def pipeline_files(config: Config) -> dict[str, Path]:
     files[config_key] = config_file
     key = dataset_key(config)
     if key:
-        from finmlops.modelbuild import resolve_dataset
-
-        files[key] = resolve_dataset(config.model.dataset.uri)
+        files[key] = dataset_path(config)
     return files
 
 
+def ship_pipeline_files(s3: Any, bucket: str, config: Config) -> list[str]:
+    """Upload `pipeline_files` to the bucket as the stack's BucketDeployment does (the emulator's
+    deploy); returns the keys. Every file is resolved and confined before the first upload, so a
+    refused dataset path uploads nothing."""
+    files = pipeline_files(config)
+    for key, path in sorted(files.items()):
+        s3.upload_file(str(path), bucket, key)
+    return sorted(files)
+
+
 def dataset_key(config: Config) -> str | None:
-    """S3 key of the shipped dataset, when the config points at the package's copy."""
-    uri = config.model.dataset.uri
-    if uri.startswith("package:"):
-        return "data/" + uri.removeprefix("package:")
+    """S3 key in the artifact bucket of the dataset the stack ships: `data/NAME` for the
+    package's copy, `data/<stem>-<sha256 prefix><suffix>` for a local file (content-addressed,
+    so new data changes the definition); None for an s3:// URI, which the pipeline reads where it
+    is. A local file is confined and must exist (`finmlops.config.dataset_path`)."""
+    parsed = parse_dataset_uri(config.model.dataset.uri)
+    if parsed.kind == "package":
+        return "data/" + parsed.value
+    if parsed.kind == "local":
+        path = dataset_path(config)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+        return f"data/{path.stem}-{digest}{path.suffix}"
     return None
 
 

@@ -14,18 +14,21 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     StringConstraints,
     ValidationError,
     field_validator,
     model_validator,
 )
 
+from finmlops.config_loader import ConfigLoadError, load_yaml, read_text
 from finmlops.contracts import ENVIRONMENT_NAMES, SERVING_ENVIRONMENTS
+from finmlops.datasets import DatasetPathError, local_dataset_path, parse_dataset_uri
+from finmlops.schedules import ScheduleError, check_model_monitor_schedule, check_schedule
 from finmlops.tracking.settings import TrackingSettings
 
 # Commercial, GovCloud and China regions where SageMaker Pipelines and the Model Registry run.
@@ -71,10 +74,6 @@ KNOWN_REGIONS: frozenset[str] = frozenset(
 )
 
 
-_SCHEDULE = re.compile(
-    r"^(rate\(\s*\d+\s+(minute|minutes|hour|hours|day|days)\s*\)"
-    r"|cron\(\s*(\S+\s+){5}\S+\s*\))$"
-)
 _INSTANCE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
@@ -141,7 +140,9 @@ class Environment(_Frozen):
     @field_validator("account")
     @classmethod
     def _twelve_digits(cls, value: str) -> str:
-        if not re.fullmatch(r"\d{12}", value):
+        # ASCII digits only: `\d` also matches other scripts' digits ("١٢٣..."), which no AWS
+        # account id has (an account id is a 12-digit number, AWS Account Management reference).
+        if not re.fullmatch(r"[0-9]{12}", value):
             raise ValueError(f"account id must be 12 digits (got {value!r})")
         return value
 
@@ -168,11 +169,21 @@ class Environments(_Frozen):
 
 
 class Dataset(_Frozen):
-    # "package:lending_club.csv" is the copy shipped with the package; otherwise a local path or s3:// URI.
+    # package:NAME (shipped in finmlops/data), s3://bucket/key, or a local path: relative to the
+    # config file's folder and confined to it, or written absolute (finmlops.datasets).
     uri: Annotated[str, StringConstraints(min_length=1)]
     format: Literal["csv", "parquet"] = "csv"
     source: str = ""
     licence: str = ""
+
+    @field_validator("uri")
+    @classmethod
+    def _known_form(cls, value: str) -> str:
+        try:
+            parse_dataset_uri(value)
+        except DatasetPathError as exc:
+            raise ValueError(f"{value!r}: {exc}") from None
+        return value
 
 
 class SensitiveAttribute(_Frozen):
@@ -234,17 +245,66 @@ class Model(_Frozen):
     def _columns_consistent(self) -> Model:
         if not self.features:
             raise ValueError("at least one numeric or categorical feature is required")
-        duplicated = sorted({c for c in self.features if self.features.count(c) > 1})
-        if duplicated:
-            raise ValueError(f"features listed twice: {', '.join(duplicated)}")
-        if self.target in self.features:
-            raise ValueError(f"target {self.target!r} is also listed as a feature")
-        leaking = sorted(set(self.leakage_columns) & set(self.features))
-        if leaking:
-            raise ValueError(f"leakage columns listed as features: {', '.join(leaking)}")
+        problems = _column_contradictions(self)
+        if problems:
+            raise ValueError("; ".join(problems))
         if self.split.validation + self.split.test >= 0.8:
             raise ValueError("split.validation + split.test must leave at least 20 % for training")
         return self
+
+
+def _protected_columns(model: Model) -> list[tuple[str, str]]:
+    """(field, column) of each protected attribute: the one place that reads the fairness
+    schema for the generic column checks below."""
+    return [("model.sensitive_attribute.column", model.sensitive_attribute.column)]
+
+
+def _column_contradictions(model: Model) -> list[str]:
+    """Columns that one field gives a role the other forbids; each reason names both fields."""
+    roles: list[tuple[str, tuple[str, ...]]] = [
+        ("model.numeric_features", model.numeric_features),
+        ("model.categorical_features", model.categorical_features),
+    ]
+    problems: list[str] = []
+    for field, columns in roles:
+        twice = sorted({c for c in columns if columns.count(c) > 1})
+        problems += [f"{field} lists {c!r} twice" for c in twice]
+    both = sorted(set(model.numeric_features) & set(model.categorical_features))
+    problems += [
+        f"{c!r} is in both model.numeric_features and model.categorical_features" for c in both
+    ]
+
+    def clash(field: str, column: str, reason: str) -> None:
+        for feature_field, columns in roles:
+            if column in columns:
+                problems.append(f"{field} {column!r} is also in {feature_field}: {reason}")
+
+    clash("model.target", model.target, "the label cannot be an input")
+    for column in model.leakage_columns:
+        clash("model.leakage_columns", column, "a leakage column is dropped before training")
+    if model.target in model.leakage_columns:
+        problems.append(
+            f"model.target {model.target!r} is also in model.leakage_columns: the label would "
+            "be dropped before training"
+        )
+    if model.time_column is not None:
+        clash(
+            "model.time_column",
+            model.time_column,
+            "the split orders rows by time, so the model would learn the period, not the risk",
+        )
+        if model.time_column == model.target:
+            problems.append(
+                f"model.time_column {model.time_column!r} is model.target: the label cannot "
+                "order the split"
+            )
+    for field, column in _protected_columns(model):
+        if column == model.target:
+            problems.append(
+                f"{field} {column!r} is model.target: the protected group is compared on the "
+                "model's outcomes, so it cannot be the label itself"
+            )
+    return problems
 
 
 class DataQualityGates(_Frozen):
@@ -297,11 +357,11 @@ class Monitoring(_Frozen):
     @field_validator("schedule")
     @classmethod
     def _valid_schedule(cls, value: str) -> str:
-        if not _SCHEDULE.match(value.strip()):
-            raise ValueError(
-                f"{value!r} is not a schedule expression: use rate(N unit) or cron(m h dom mon dow y)"
-            )
-        return value.strip()
+        # As EventBridge Scheduler accepts it (finmlops.schedules cites the AWS pages).
+        try:
+            return check_schedule(value)
+        except ScheduleError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class Deployment(_Frozen):
@@ -357,11 +417,13 @@ class Governance(_Frozen):
     risk_tier: Literal["high", "medium", "low"]
     owner: Annotated[str, StringConstraints(min_length=1)]
     validator: Annotated[str, StringConstraints(min_length=1)]
-    approver_role: Annotated[str, StringConstraints(pattern=r"^[\w+=,.@-]{1,64}$")]
+    # IAM role names: ASCII letters, digits and +=,.@_- (IAM User Guide, "IAM object names");
+    # not `\w`, which pydantic's regex engine matches against any Unicode letter.
+    approver_role: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_+=,.@-]{1,64}$")]
     # The one role (by name, in each account) that may schedule deletion of, disable or rewrite
     # the policy of the audit trail's KMS key, and delete audit records; nobody else can, the
     # account's administrators included (docs/decisions/0011). It need not exist at deploy time.
-    break_glass_role: Annotated[str, StringConstraints(pattern=r"^[\w+=,.@-]{1,64}$")]
+    break_glass_role: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_+=,.@-]{1,64}$")]
     data_classification: Literal["public", "internal", "confidential", "restricted"] = (
         "confidential"
     )
@@ -410,6 +472,32 @@ class Config(_Frozen):
     notifications: Notifications = Notifications()
     tracking: TrackingSettings = TrackingSettings()
     functions: Functions = Functions()
+    # The file this config was read from (`load_config`), or None (`parse_config`). Not a field:
+    # it is not serialized, so a shipped copy of the config says what the author wrote.
+    _source_file: Path | None = PrivateAttr(default=None)
+
+    def __eq__(self, other: object) -> bool:
+        # Two configs are equal when they say the same thing: where each was read from (a
+        # private attribute, which pydantic would compare) is not part of what they say.
+        if not isinstance(other, Config):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = _Frozen.__hash__
+
+    @property
+    def source_file(self) -> Path | None:
+        return self._source_file
+
+    @property
+    def source_dir(self) -> Path | None:
+        """The folder relative dataset paths are resolved against: the config file's."""
+        return self._source_file.parent if self._source_file is not None else None
+
+    @property
+    def source(self) -> str:
+        """How error messages name this config: its file, or `<config>`."""
+        return str(self._source_file) if self._source_file is not None else "<config>"
 
     def inventory_tags(self) -> dict[str, str]:
         """The tags every resource carries (security bar item 16)."""
@@ -472,6 +560,20 @@ def _cross_checks(config: Config) -> list[tuple[str, str]]:
                 "only in an emergency",
             )
         )
+    if config.monitoring.mode == "model_monitor":
+        try:
+            check_model_monitor_schedule(config.monitoring.schedule)
+        except ScheduleError as exc:
+            problems.append(("monitoring.schedule", f"with monitoring.mode model_monitor: {exc}"))
+    if config.monitoring.min_auc > config.gates.min_auc:
+        problems.append(
+            (
+                "monitoring.min_auc",
+                f"{config.monitoring.min_auc} is above gates.min_auc ({config.gates.min_auc}): "
+                "a version that just passed the build's gate could raise the production "
+                "quality alarm on its first labelled window",
+            )
+        )
     prod = envs.prod.instances
     if prod.endpoint_count < 2:
         problems.append(
@@ -522,19 +624,33 @@ def _reason(error: Mapping[str, Any]) -> str:
     return f"{message} (got {error.get('input')!r})"
 
 
-def parse_config(data: Any, source: str = "<config>") -> Config:
-    """Validate already-parsed YAML/JSON data; raises ConfigError naming each bad field."""
+def parse_config(data: Any, source: str = "<config>", *, source_file: Path | None = None) -> Config:
+    """Validate already-parsed YAML/JSON data; raises ConfigError naming each bad field.
+
+    `source_file` is the file the data came from (`load_config` passes it): relative dataset
+    paths resolve against its folder. Without it a relative dataset path cannot be resolved."""
     if not isinstance(data, dict):
         raise ConfigError(source, [("(top level)", "expected a mapping of keys to values")])
     try:
         # JSON mode: strict types (no "5" -> 5, no 1 -> True) while YAML lists fill tuples.
-        config = Config.model_validate_json(json.dumps(data, default=str))
+        text = json.dumps(data, default=str, allow_nan=False)
+    except ValueError:
+        raise ConfigError(
+            source,
+            [("(file)", "holds .nan or .inf: no field accepts a value that is not a number")],
+        ) from None
+    except TypeError as exc:
+        # A key JSON cannot hold (a date, binary data): no field is named by one.
+        raise ConfigError(source, [("(file)", f"holds a key that is not text: {exc}")]) from None
+    try:
+        config = Config.model_validate_json(text)
     except ValidationError as exc:
         problems = [(_field_path(tuple(e["loc"])), _reason(e)) for e in exc.errors()]
         raise ConfigError(source, problems) from None
     problems = _cross_checks(config)
     if problems:
         raise ConfigError(source, problems)
+    config._source_file = source_file
     return config
 
 
@@ -555,17 +671,29 @@ def find_config_file(path: Path, error: type[ValueError] = ValueError) -> Path:
 
 
 def load_config(path: str | Path) -> Config:
-    """Load and validate one YAML configuration file."""
+    """Load and validate one YAML configuration file (JSON is YAML too).
+
+    Reading is bounded and strict (finmlops.config_loader): at most 256 KiB of UTF-8, duplicate
+    keys refused, alias expansion and nesting bounded; every refusal is a ConfigError naming
+    the file, the key path or line, and the reason. The returned config remembers its file
+    (`Config.source_file`, `source_dir`): relative dataset paths resolve against its folder."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(str(file), [("(file)", f"cannot be read: {exc.strerror}")]) from None
+        data = load_yaml(read_text(file))
+    except ConfigLoadError as problem:
+        raise ConfigError(str(file), [(problem.field, problem.reason)]) from None
+    return parse_config(data, str(file), source_file=file.absolute())
+
+
+def dataset_path(config: Config) -> Path:
+    """The real path of the config's `package:` or local dataset, confined as
+    `finmlops.datasets` describes (symlinks followed); ConfigError naming model.dataset.uri
+    otherwise, before anything is read or copied."""
+    uri = config.model.dataset.uri
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(str(file), [("(file)", f"is not valid YAML: {exc}")]) from None
-    return parse_config(data, str(file))
+        return local_dataset_path(uri, config.source_dir)
+    except DatasetPathError as exc:
+        raise ConfigError(config.source, [("model.dataset.uri", f"{uri!r}: {exc}")]) from None
 
 
 DEFAULT_CONFIG_NAME = "platform.yaml"
@@ -583,6 +711,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "Environment",
+    "dataset_path",
     "default_config_path",
     "load_config",
     "parse_config",

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finmlops.config import Config, ConfigError, default_config_path, load_config
+from finmlops.config import Config, ConfigError, dataset_path, default_config_path, load_config
 
 # The profile of the emulator's own keys (moto never issued them: the accounts' administrator).
 EMULATOR_PROFILE = "emulator"
@@ -82,6 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress = Progress()
     try:
         config = load_config(args.config)
+        # The demo builds from a local file (the emulator has no data lake): resolved and
+        # confined here, so a bad path stops the demo before anything starts.
+        dataset_path(config)
     except ConfigError as exc:
         print(f"{PROGRAM}: {exc}", file=sys.stderr)
         return int(ExitCode.USAGE)
@@ -336,7 +339,6 @@ def build_demo(config: Config, args: argparse.Namespace, progress: Progress) -> 
         build = run_local(
             config,
             args.work_dir / "model-build",
-            config_dir=args.config.parent.parent,
             progress=progress,
         )
     except StepFailedError as exc:
