@@ -225,6 +225,10 @@ def exact_numeric(
     m = current_sorted.size
     if m == 0:
         raise ValueError("the current window has no values")
+    if m >= _RUNS_MIN:
+        runs = _distinct_runs(current_sorted, ws)
+        if runs is not None:
+            return _exact_on_runs(ref, current_sorted[runs[0]], runs[1], m)
     b = searchsorted_right(values, current_sorted, ws.get("b", m, np.int64))
     ks, crossing = _ks_and_crossings(values, current_sorted, b, ws)
 
@@ -251,6 +255,73 @@ def exact_numeric(
         hs = ((k - 1) * xs - prefix[k - 1]) / n
         q = (j + 1) / m
         integral[j] = q * (2 * xs - x[j] - x[j + 1]) + h[j] + h[j + 1] - 2 * hs
+    last = int(b[-1])
+    tail = (prefix[n] - prefix[last] - (n - last) * x[-1]) / n
+    w1 = float(h[0] + integral.sum() + tail)
+    return ExactNumeric(ks_statistic=ks, wasserstein=max(w1, 0.0))
+
+
+# Windows of at least this many values are checked for repeated values (one pass, ~1 ms per 1M).
+_RUNS_MIN = 1 << 12
+# Computed on distinct values when they are at most this share of the window.
+_RUNS_SHARE = 0.25
+
+
+def _distinct_runs(current_sorted: FloatArray, ws: Workspace) -> tuple[IntArray, IntArray] | None:
+    """(index of each distinct value's last copy, #current <= that value), when few are distinct.
+
+    Real features repeat values (amounts, rates, counts, and any resampled window): their
+    empirical CDF has as many steps as distinct values, and every KS and W1 term between two
+    copies of one value is zero, so the kernel can run on the steps alone.
+    """
+    m = current_sorted.size
+    change = ws.get("t2", m - 1, np.bool_)
+    np.not_equal(current_sorted[1:], current_sorted[:-1], out=change)
+    distinct = int(np.count_nonzero(change)) + 1
+    if distinct > _RUNS_SHARE * m:
+        return None
+    last = np.empty(distinct, dtype=np.int64)
+    last[:-1] = np.flatnonzero(change)
+    last[-1] = m - 1
+    return last, last + 1
+
+
+def _exact_on_runs(
+    ref: PreparedReference, xs: FloatArray, cum: IntArray, m: int
+) -> ExactNumeric:
+    """`exact_numeric` on the current ECDF's steps: distinct values `xs`, #current <= xs in `cum`.
+
+    The same formulas with (j + 1) replaced by the cumulative count of each distinct value (the
+    last copy of a run is where (j + 1)/m - b/n is largest, the first where a/n - j/m is): equal
+    to the per-value kernel in exact integer arithmetic for KS and to rounding for W1, with
+    searches and arrays of the number of distinct values, not of the window's length.
+    """
+    values = ref.values
+    n = values.size
+    b = np.searchsorted(values, xs, "right")
+    a = np.searchsorted(values, xs, "left")
+    before = np.empty_like(cum)  # #current < xs_k
+    before[0] = 0
+    before[1:] = cum[:-1]
+    jn = cum * n
+    bm = b * m
+    am = a * m
+    above = int((jn - bm).max())
+    below = int((am - before * n).max())
+    ks = max(above, below, 0) / (n * m)
+    crossing = np.flatnonzero((bm[:-1] < jn[:-1]) & (jn[:-1] <= am[1:]))
+
+    x = xs - ref.shift
+    prefix = ref.prefix
+    h = (b * x - prefix[b]) / n
+    q = cum / m
+    integral = np.abs(np.diff(h) - np.diff(x) * q[:-1])
+    if crossing.size:
+        j = crossing
+        k = (cum[j] * n + m - 1) // m  # first reference rank with F_ref >= q
+        xk = values[k - 1] - ref.shift
+        hs = ((k - 1) * xk - prefix[k - 1]) / n
+        integral[j] = q[j] * (2 * xk - x[j] - x[j + 1]) + h[j] + h[j + 1] - 2 * hs
     last = int(b[-1])
     tail = (prefix[n] - prefix[last] - (n - last) * x[-1]) / n
     w1 = float(h[0] + integral.sum() + tail)
