@@ -128,7 +128,7 @@ def sort_into(values: FloatArray, out: FloatArray, work: Workspace) -> FloatArra
         out[:] = values
         out.sort()
         return out
-    position = work.get("bucket_position", m, np.float64)
+    position = work.get("f1", m, np.float64)  # free until the caller's kernels run
     np.subtract(values, low, out=position)
     position *= _BUCKETS / (high - low)
     np.fmax(position, 0.0, out=position)  # fmax/fmin also turn NaN into a bound
