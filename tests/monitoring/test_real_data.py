@@ -112,9 +112,7 @@ def test_every_numeric_features_ks_statistic_and_p_value_equal_scipys_ks_2samp(
         expected = stats.ks_2samp(_finite(reference[name]), _finite(current[name]))
         test = report.feature(name).test("ks")
         assert test.value == pytest.approx(expected.statistic, abs=1e-15), name
-        assert test.details["p_value"] == pytest.approx(expected.pvalue, rel=1e-8, abs=1e-300), (
-            name
-        )
+        assert test.details["p_value"] == pytest.approx(expected.pvalue, rel=1e-8, abs=1e-300), name
 
 
 def test_every_verdict_is_the_one_scipys_p_values_give_under_the_same_rule(
@@ -165,9 +163,7 @@ def test_a_drift_run_keeps_no_float64_copy_of_the_windows_columns(
 ) -> None:
     rng = np.random.default_rng(6)
     rows = 200_000
-    window = pd.DataFrame(
-        {f"n{i}": rng.poisson(3.0 + i, rows).astype(dtype) for i in range(8)}
-    )
+    window = pd.DataFrame({f"n{i}": rng.poisson(3.0 + i, rows).astype(dtype) for i in range(8)})
     data = sum(window[c].to_numpy().nbytes for c in window.columns)
     _peak(integer_baseline, window.iloc[:1_000])  # imports and caches outside the measure
     peak = _peak(integer_baseline, window)

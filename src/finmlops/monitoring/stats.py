@@ -286,9 +286,7 @@ def _distinct_runs(current_sorted: FloatArray, ws: Workspace) -> tuple[IntArray,
     return last, last + 1
 
 
-def _exact_on_runs(
-    ref: PreparedReference, xs: FloatArray, cum: IntArray, m: int
-) -> ExactNumeric:
+def _exact_on_runs(ref: PreparedReference, xs: FloatArray, cum: IntArray, m: int) -> ExactNumeric:
     """`exact_numeric` on the current ECDF's steps: distinct values `xs`, #current <= xs in `cum`.
 
     The same formulas with (j + 1) replaced by the cumulative count of each distinct value (the
