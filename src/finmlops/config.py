@@ -261,7 +261,7 @@ class ProtectedAttribute(_Frozen):
     description: str = ""
     values: tuple[Annotated[str, StringConstraints(min_length=1)], ...] | None = None
     range: ValueRange | None = None
-    bins: Annotated[tuple[Bin, ...], Field(min_length=1)] | None = None
+    bins: tuple[Bin, ...] | None = None
     # A protected attribute is not a model input unless the config says why; the reason is
     # recorded in the model card and the validation report.
     used_as_feature_because: Annotated[str, StringConstraints(min_length=1)] | None = None
@@ -285,6 +285,8 @@ class ProtectedAttribute(_Frozen):
             if twice:
                 raise ValueError(f"values listed twice: {json.dumps(twice)}")
         if self.bins is not None:
+            if not self.bins:
+                raise ValueError("bins: list at least one bin")
             labels = [b.label for b in self.bins]
             twice = sorted({v for v in labels if labels.count(v) > 1})
             if twice:
@@ -302,7 +304,9 @@ class ProtectedAttribute(_Frozen):
 class Fairness(_Frozen):
     """The protected groups the evaluate step measures and the fairness gates judge."""
 
-    protected_attributes: Annotated[tuple[ProtectedAttribute, ...], Field(min_length=1)]
+    # Not empty (checked below, not by a length constraint: pydantic would add a second,
+    # misleading error whenever one entry is invalid).
+    protected_attributes: tuple[ProtectedAttribute, ...]
     # Groups that are protected on several attributes at once, by attribute name; measured
     # where the test split holds enough rows, reported as not measurable otherwise.
     intersections: tuple[
@@ -317,6 +321,8 @@ class Fairness(_Frozen):
 
     @model_validator(mode="after")
     def _names_and_intersections(self) -> Fairness:
+        if not self.protected_attributes:
+            raise ValueError("protected_attributes: list at least one protected attribute")
         seen: dict[str, int] = {}
         for i, attribute in enumerate(self.protected_attributes):
             if attribute.key in seen:

@@ -319,7 +319,9 @@ def test_a_build_that_measured_a_narrower_protected_group_is_refused(
     narrower = model.model_copy(
         update={
             "fairness": model.fairness.model_copy(
-                update={"protected_attributes": (attribute.model_copy(update={"values": ("emp_unk",)}),)}
+                update={
+                    "protected_attributes": (attribute.model_copy(update={"values": ("emp_unk",)}),)
+                }
             )
         }
     )

@@ -125,7 +125,10 @@ def test_card_carries_the_evaluation_figures_as_numbers(
     per_group = _metrics(card, "fairness by protected group")
     (group,) = recorded["groups"]
     assert per_group["emp_length: disparate_impact"]["value"] == group["disparate_impact"]
-    assert 'emp_length in ["emp_lt_1", "emp_unk"]' in per_group["emp_length: disparate_impact"]["notes"]
+    assert (
+        'emp_length in ["emp_lt_1", "emp_unk"]'
+        in per_group["emp_length: disparate_impact"]["notes"]
+    )
     by_value = _metrics(card, "fairness by value: favourable rate")
     (attribute,) = recorded["attributes"]
     assert set(by_value) == {f"emp_length: {row['group']}" for row in attribute["by_value"]}

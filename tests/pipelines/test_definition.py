@@ -248,7 +248,9 @@ def test_changing_the_protected_groups_changes_the_shipped_file_and_the_gate_pat
     model = config.model
     attribute = model.fairness.protected_attributes[0].model_copy(update={"values": ("emp_unk",)})
     changed = model.model_copy(
-        update={"fairness": model.fairness.model_copy(update={"protected_attributes": (attribute,)})}
+        update={
+            "fairness": model.fairness.model_copy(update={"protected_attributes": (attribute,)})
+        }
     )
     assert fairness.shipped_spec(changed, "p")[0] != fairness.shipped_spec(model, "p")[0]
     assert fairness.gate_path(changed, "disparate_impact") != fairness.gate_path(
