@@ -206,9 +206,6 @@ class ValueRange(_Frozen):
                 return key, value
         return None
 
-    def bounds(self) -> dict[str, float]:
-        return {k: v for k, v in self.model_dump().items() if v is not None}
-
     @model_validator(mode="after")
     def _one_bound_per_side_in_order(self) -> ValueRange:
         if self.at_least is not None and self.above is not None:
