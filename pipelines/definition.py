@@ -28,6 +28,7 @@ from typing import Any
 from finmlops.config import Config, dataset_path
 from finmlops.contracts import Evidence, Meta, Param, Placeholder
 from finmlops.datasets import parse_dataset_uri
+from finmlops.fairness import shipped_spec, write_spec
 from finmlops.gates import GATES, Gate
 from finmlops.governance.evidence import MODEL_CARD_FILE, VALIDATION_REPORT_FILE
 from finmlops.governance.evidence_step import shipped_config, write_shipped_config
@@ -84,6 +85,11 @@ def pipeline_files(config: Config) -> dict[str, Path]:
         config, Path(tempfile.gettempdir()) / "finmlops-config"
     )
     files[config_key] = config_file
+    # The protected groups, read by the evaluate step (its arguments are too short for them).
+    fairness_key, fairness_file = write_spec(
+        config.model, config.project, Path(tempfile.gettempdir()) / "finmlops-fairness"
+    )
+    files[fairness_key] = fairness_file
     key = dataset_key(config)
     if key:
         files[key] = dataset_path(config)
@@ -313,6 +319,7 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
     evaluation = PropertyFile(
         name="Evaluation", output_name="evaluation", path=evaluate.EVALUATION_FILE
     )
+    fairness_uri = f"s3://{BUCKET}/{shipped_spec(config.model, config.project)[0]}"
     step_eval = ProcessingStep(
         name="Evaluate",
         step_args=processor(ScriptProcessor, xgb_image, "evaluate", command=["python3"]).run(
@@ -320,6 +327,7 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
             inputs=[
                 s3_in("model", model_uri, "/opt/ml/processing/model"),
                 s3_in("test", pre_out["test"].S3Output.S3Uri, "/opt/ml/processing/test"),
+                s3_in("fairness", fairness_uri, "/opt/ml/processing/fairness"),
             ],
             outputs=[s3_out("evaluation", "/opt/ml/processing/evaluation", "evaluate")],
             arguments=args["evaluate"],
@@ -527,7 +535,7 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
         steps = then
         for gate in reversed(gates):
             step, prop = property_files[gate.source]
-            value = JsonGet(step_name=step.name, property_file=prop, json_path=gate.json_path)
+            value = JsonGet(step_name=step.name, property_file=prop, json_path=gate.path(config))
             fail = FailStep(
                 name=f"Fail-{gate.name}",
                 error_message=Join(on=" ", values=[

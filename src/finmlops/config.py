@@ -186,11 +186,182 @@ class Dataset(_Frozen):
         return value
 
 
-class SensitiveAttribute(_Frozen):
+# --------------------------------------------------------------------------- fairness
+# A protected group is compared with the rest of the rows whose attribute is known. The evaluate
+# step measures the groups (finmlops.steps.evaluate, which also renders their labels); these
+# classes only say which groups, and refuse a config that contradicts itself.
+
+Bound = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class ValueRange(_Frozen):
+    """Numeric bounds, each naming its own inclusivity: `{below: 25}` is age < 25,
+    `{at_least: 25, below: 40}` is 25 <= age < 40."""
+
+    at_least: Bound | None = None
+    above: Bound | None = None
+    below: Bound | None = None
+    at_most: Bound | None = None
+
+    def lower(self) -> tuple[str, float] | None:
+        for key in ("at_least", "above"):
+            value = getattr(self, key)
+            if value is not None:
+                return key, value
+        return None
+
+    def upper(self) -> tuple[str, float] | None:
+        for key in ("below", "at_most"):
+            value = getattr(self, key)
+            if value is not None:
+                return key, value
+        return None
+
+    @model_validator(mode="after")
+    def _one_bound_per_side_in_order(self) -> ValueRange:
+        if self.at_least is not None and self.above is not None:
+            raise ValueError("at_least and above both set a lower bound: keep one")
+        if self.below is not None and self.at_most is not None:
+            raise ValueError("below and at_most both set an upper bound: keep one")
+        lower, upper = self.lower(), self.upper()
+        if lower is None and upper is None:
+            raise ValueError("a range needs at_least, above, below or at_most")
+        if lower and upper:
+            empty = (
+                lower[1] > upper[1]
+                if lower[0] == "at_least" and upper[0] == "at_most"
+                else lower[1] >= upper[1]
+            )
+            if empty:
+                raise ValueError(
+                    f"{lower[0]} {lower[1]:g} and {upper[0]} {upper[1]:g} are inverted: "
+                    "no value lies between them"
+                )
+        return self
+
+
+class Bin(ValueRange):
+    """One bin of a binned attribute: a range with the label reports show."""
+
+    label: Annotated[str, StringConstraints(min_length=1)]
+
+
+def _overlap(a: ValueRange, b: ValueRange) -> bool:
+    """Whether some number lies in both ranges: the tighter lower bound below the tighter upper
+    bound (on a tie, only when both include the tied number)."""
+    lows = [r.lower() or ("above", -math.inf) for r in (a, b)]
+    highs = [r.upper() or ("below", math.inf) for r in (a, b)]
+    low = max(lows, key=lambda bound: (bound[1], bound[0] == "above"))
+    high = min(highs, key=lambda bound: (bound[1], bound[0] == "at_most"))
+    if low[1] != high[1]:
+        return low[1] < high[1]
+    return low[0] == "at_least" and high[0] == "at_most"
+
+
+class ProtectedAttribute(_Frozen):
+    """One protected attribute: a column and its protected group(s), by exactly one of
+    `values` (one group: rows with any of these exact values), `range` (one group: rows whose
+    number lies in it) or `bins` (one group per bin)."""
+
+    # How reports and `intersections` name it; the column's name unless given.
+    name: Annotated[str, StringConstraints(min_length=1)] | None = None
     column: ColumnName
-    # Values of the column that form the group whose outcomes are compared with everyone else.
-    protected_values: Annotated[tuple[str, ...], Field(min_length=1)]
     description: str = ""
+    values: tuple[Annotated[str, StringConstraints(min_length=1)], ...] | None = None
+    range: ValueRange | None = None
+    bins: tuple[Bin, ...] | None = None
+    # A protected attribute is not a model input unless the config says why; the reason is
+    # recorded in the model card and the validation report.
+    used_as_feature_because: Annotated[str, StringConstraints(min_length=1)] | None = None
+
+    @property
+    def key(self) -> str:
+        return self.name or self.column
+
+    @model_validator(mode="after")
+    def _one_definition(self) -> ProtectedAttribute:
+        given = [k for k in ("values", "range", "bins") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "define the protected group by exactly one of values, range or bins"
+                + (f" (got {' and '.join(given)})" if given else "")
+            )
+        if self.values is not None:
+            if not self.values:
+                raise ValueError("values: list at least one value")
+            twice = sorted({v for v in self.values if self.values.count(v) > 1})
+            if twice:
+                raise ValueError(f"values listed twice: {json.dumps(twice)}")
+        if self.bins is not None:
+            if not self.bins:
+                raise ValueError("bins: list at least one bin")
+            labels = [b.label for b in self.bins]
+            twice = sorted({v for v in labels if labels.count(v) > 1})
+            if twice:
+                raise ValueError(f"bin labels used twice: {json.dumps(twice)}")
+            for i, first in enumerate(self.bins):
+                for j in range(i + 1, len(self.bins)):
+                    if _overlap(first, self.bins[j]):
+                        raise ValueError(
+                            f"bins[{i}] ({first.label!r}) and bins[{j}] "
+                            f"({self.bins[j].label!r}) overlap: a row would be in both"
+                        )
+        return self
+
+
+class Fairness(_Frozen):
+    """The protected groups the evaluate step measures and the fairness gates judge."""
+
+    # Not empty (checked below, not by a length constraint: pydantic would add a second,
+    # misleading error whenever one entry is invalid).
+    protected_attributes: tuple[ProtectedAttribute, ...]
+    # Groups that are protected on several attributes at once, by attribute name; measured
+    # where the test split holds enough rows, reported as not measurable otherwise.
+    intersections: tuple[
+        Annotated[tuple[Annotated[str, StringConstraints(min_length=1)], ...], Field(min_length=2)],
+        ...,
+    ] = ()
+    # Fewer test rows than this in a group (or in the rest) and its rates are too noisy to gate.
+    min_group_size: Annotated[int, Field(ge=1)] = 30
+
+    def attribute(self, key: str) -> ProtectedAttribute:
+        return next(a for a in self.protected_attributes if a.key == key)
+
+    @model_validator(mode="after")
+    def _names_and_intersections(self) -> Fairness:
+        if not self.protected_attributes:
+            raise ValueError("protected_attributes: list at least one protected attribute")
+        seen: dict[str, int] = {}
+        for i, attribute in enumerate(self.protected_attributes):
+            if attribute.key in seen:
+                raise ValueError(
+                    f"protected_attributes[{i}] and protected_attributes[{seen[attribute.key]}] "
+                    f"are both named {attribute.key!r}: give each a distinct name"
+                )
+            seen[attribute.key] = i
+        combinations: dict[frozenset[str], int] = {}
+        for i, names in enumerate(self.intersections):
+            unknown = [n for n in names if n not in seen]
+            if unknown:
+                raise ValueError(
+                    f"intersections[{i}] names {json.dumps(unknown)}, which no entry of "
+                    f"protected_attributes is named; names: {json.dumps(list(seen))}"
+                )
+            if len(set(names)) != len(names):
+                raise ValueError(f"intersections[{i}] lists an attribute twice")
+            columns = [self.attribute(n).column for n in names]
+            if len(set(columns)) != len(columns):
+                raise ValueError(
+                    f"intersections[{i}] crosses attributes of the same column: an intersection "
+                    "needs different columns"
+                )
+            combination = frozenset(names)
+            if combination in combinations:
+                raise ValueError(
+                    f"intersections[{i}] repeats intersections[{combinations[combination]}]"
+                )
+            combinations[combination] = i
+        return self
 
 
 class Split(_Frozen):
@@ -232,7 +403,9 @@ class Model(_Frozen):
     categorical_features: tuple[ColumnName, ...] = ()
     leakage_columns: tuple[ColumnName, ...] = ()
     time_column: ColumnName | None = None
-    sensitive_attribute: SensitiveAttribute
+    fairness: Fairness
+    # The single-attribute form before model.fairness: refused with how to migrate.
+    sensitive_attribute: Any = Field(default=None, exclude=True)
     cutoff: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5
     split: Split = Split()
     hyperparameters: Hyperparameters = Hyperparameters()
@@ -240,6 +413,52 @@ class Model(_Frozen):
     @property
     def features(self) -> tuple[str, ...]:
         return self.numeric_features + self.categorical_features
+
+    @field_validator("sensitive_attribute")
+    @classmethod
+    def _sensitive_attribute_moved(cls, _value: Any) -> Any:
+        raise ValueError(
+            'replaced by model.fairness (docs/governance.md, "Fairness: protected groups"): '
+            "write `fairness: {protected_attributes: [{column: <column>, values: [<protected "
+            "values>]}]}` in its place"
+        )
+
+    @model_validator(mode="after")
+    def _fairness_consistent(self) -> Model:
+        """Contradictions between the protected attributes and the rest of the model block.
+        A protected attribute listed in leakage_columns is no contradiction: it is kept out of
+        training and still measured (preprocess keeps it for the test rows' groups)."""
+        for i, attribute in enumerate(self.fairness.protected_attributes):
+            field = f"model.fairness.protected_attributes[{i}]"
+            column = attribute.column
+            if column == self.target:
+                raise ValueError(
+                    f"{field}.column {column!r} is model.target: the outcome cannot be the "
+                    "protected attribute"
+                )
+            listed = (
+                "model.numeric_features" if column in self.numeric_features
+                else "model.categorical_features" if column in self.categorical_features
+                else None
+            )  # fmt: skip
+            if listed and attribute.used_as_feature_because is None:
+                raise ValueError(
+                    f"{field}.column {column!r} is also in {listed}: a protected attribute is "
+                    f"not a model input; remove it from {listed}, or say why in "
+                    f"{field}.used_as_feature_because"
+                )
+            if not listed and attribute.used_as_feature_because is not None:
+                raise ValueError(
+                    f"{field}.used_as_feature_because is set, but {column!r} is in neither "
+                    "model.numeric_features nor model.categorical_features"
+                )
+            if listed == "model.categorical_features" and attribute.values is None:
+                kind = "range" if attribute.range is not None else "bins"
+                raise ValueError(
+                    f"{field}.{kind} compares numbers, but {column!r} is in "
+                    "model.categorical_features: use values, or list the column as numeric"
+                )
+        return self
 
     @model_validator(mode="after")
     def _columns_consistent(self) -> Model:
@@ -251,12 +470,6 @@ class Model(_Frozen):
         if self.split.validation + self.split.test >= 0.8:
             raise ValueError("split.validation + split.test must leave at least 20 % for training")
         return self
-
-
-def _protected_columns(model: Model) -> list[tuple[str, str]]:
-    """(field, column) of each protected attribute: the one place that reads the fairness
-    schema for the generic column checks below."""
-    return [("model.sensitive_attribute.column", model.sensitive_attribute.column)]
 
 
 def _column_contradictions(model: Model) -> list[str]:
@@ -298,12 +511,7 @@ def _column_contradictions(model: Model) -> list[str]:
                 f"model.time_column {model.time_column!r} is model.target: the label cannot "
                 "order the split"
             )
-    for field, column in _protected_columns(model):
-        if column == model.target:
-            problems.append(
-                f"{field} {column!r} is model.target: the protected group is compared on the "
-                "model's outcomes, so it cannot be the label itself"
-            )
+    # A protected attribute equal to the target is refused by Model._fairness_consistent.
     return problems
 
 

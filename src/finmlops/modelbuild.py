@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from finmlops.config import Config, dataset_path
+from finmlops.fairness import write_spec
 from finmlops.gates import GateResult, check
 from finmlops.steps import evaluate, preprocess, train
 
@@ -28,7 +29,8 @@ def step_arguments(config: Config) -> dict[str, list[str]]:
         "--positive-class", model.positive_class,
         "--numeric", ",".join(model.numeric_features),
         "--categorical", ",".join(model.categorical_features),
-        "--sensitive", model.sensitive_attribute.column,
+        *(item for column in dict.fromkeys(a.column for a in model.fairness.protected_attributes)
+          for item in ("--protected", column)),
         "--validation-share", str(model.split.validation),
         "--test-share", str(model.split.test),
         "--seed", str(model.split.seed),
@@ -37,10 +39,10 @@ def step_arguments(config: Config) -> dict[str, list[str]]:
         pre += ["--time-column", model.time_column]
     if model.leakage_columns:
         pre += ["--leakage", ",".join(model.leakage_columns)]
+    # The protected groups reach the evaluate step as a file (`finmlops.fairness.shipped_spec`,
+    # `--fairness`), never in arguments: each is limited to 256 characters.
     ev = [
         "--cutoff", str(model.cutoff),
-        "--sensitive", model.sensitive_attribute.column,
-        "--protected-values", ",".join(model.sensitive_attribute.protected_values),
         "--label", model.target,
     ]  # fmt: skip
     return {"preprocess": pre, "evaluate": ev}
@@ -132,20 +134,19 @@ def run_local(
     train.pack_model(model_dir, archive)
 
     progress("evaluate: discrimination, calibration, fairness")
+    _, fairness_file = write_spec(config.model, config.project, work_dir / "fairness")
     _run(
         "evaluate",
         evaluate.main,
         [
-            "--model",
-            str(archive),
-            "--test",
-            str(processed / "test"),
-            "--output",
-            str(evaluation_dir),
+            "--model", str(archive),
+            "--test", str(processed / "test"),
+            "--fairness", str(fairness_file),
+            "--output", str(evaluation_dir),
             *args["evaluate"],
         ],
         timings,
-    )
+    )  # fmt: skip
     evaluation = json.loads((evaluation_dir / evaluate.EVALUATION_FILE).read_text())
     gates = check(config, {"data_quality": data_quality, "evaluation": evaluation})
     rows = {

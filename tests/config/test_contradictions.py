@@ -43,10 +43,10 @@ def model(**update: Any) -> Change:
         (model(time_column="int_rate"), ("model.time_column", "model.numeric_features")),
         (model(time_column="term"), ("model.time_column", "model.categorical_features")),
         (model(time_column="Class"), ("model.time_column", "model.target")),
-        (model(target="emp_length"), ("model.target", "model.categorical_features")),
+        (model(target="term"), ("model.target", "model.categorical_features")),
         (
-            lambda d: d["model"]["sensitive_attribute"].update(column="Class"),
-            ("model.sensitive_attribute.column", "model.target"),
+            lambda d: d["model"]["fairness"]["protected_attributes"][0].update(column="Class"),
+            ("model.fairness.protected_attributes[0].column", "model.target"),
         ),
         (
             model(leakage_columns=["annual_inc"]),

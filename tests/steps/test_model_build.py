@@ -26,7 +26,8 @@ def test_real_data_build_passes_every_gate(build: LocalBuild) -> None:
 def test_real_data_model_separates_bad_from_good(build: LocalBuild) -> None:
     metrics = build.evaluation["binary_classification_metrics"]
     assert 0.65 <= metrics["auc"]["value"] < 0.9
-    assert build.evaluation["fairness"]["protected_count"] > 100
+    (group,) = build.evaluation["fairness"]["groups"]
+    assert group["id"] == "emp_length" and group["protected_count"] > 100
 
 
 def test_build_is_reproducible(config: Config, build: LocalBuild, tmp_path: Path) -> None:
