@@ -6,12 +6,16 @@ feature drifts only when its distribution moves (issue 16, item 4).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from finmlops.monitoring.baseline import Baseline, ModelIdentity, build_baseline
-from finmlops.monitoring.drift import run_drift
+from finmlops.monitoring.drift import evaluate, run_drift
+from finmlops.monitoring.readers import csv_chunks
+from finmlops.monitoring.window import accumulate, load_partial, merge_partials, save_partial
 
 
 def _amounts(rows: int, seed: int) -> pd.DataFrame:
@@ -98,3 +102,34 @@ def test_the_same_window_gives_the_same_report_as_int64_int32_or_float64(
         for dtype in (np.int64, np.int32, np.float64)
     ]
     assert reports[0] == reports[1] == reports[2]
+
+
+def test_csv_chunks_of_int64_then_float64_give_the_report_of_the_whole_frame(
+    baseline: Baseline, tmp_path: Path
+) -> None:
+    # read_csv gives int64 for a chunk of whole amounts and float64 for one with a gap: the
+    # window keeps each chunk as parsed and converts them together when it sorts.
+    current = _amounts(3_000, 7).astype({"amount": np.float64})
+    current.loc[2_500, "amount"] = np.nan
+    path = tmp_path / "window.csv"
+    current.to_csv(path, index=False, float_format="%.10g")
+    chunks = list(csv_chunks([path], chunk_rows=1_000))
+    assert [c.columns["amount"].dtype.kind for c in chunks] == ["i", "i", "f"]
+    from_csv = run_drift(baseline, iter(chunks)).to_dict()
+    whole = run_drift(baseline, pd.read_csv(path)).to_dict()
+    assert from_csv == whole
+    assert from_csv["features"][0]["counts"]["missing"] == 1
+
+
+def test_int64_shards_saved_and_merged_equal_the_whole_window(
+    baseline: Baseline, tmp_path: Path
+) -> None:
+    current = _amounts(6_000, 8)
+    assert current["amount"].dtype == np.int64
+    halves = [current.iloc[:3_000], current.iloc[3_000:]]
+    paths = []
+    for index, half in enumerate(halves):
+        partial = accumulate(baseline, half)
+        paths.append(save_partial(baseline, partial, tmp_path / f"shard{index}"))
+    merged = merge_partials([load_partial(p) for p in paths])
+    assert evaluate(baseline, merged).features == run_drift(baseline, current).features
