@@ -328,6 +328,11 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
                 s3_in("model", model_uri, "/opt/ml/processing/model"),
                 s3_in("test", pre_out["test"].S3Output.S3Uri, "/opt/ml/processing/test"),
                 s3_in("fairness", fairness_uri, "/opt/ml/processing/fairness"),
+                # The score PSI's reference and the names of the features SHAP explains.
+                s3_in("train", pre_out["train"].S3Output.S3Uri, "/opt/ml/processing/train"),
+                s3_in(
+                    "artifacts", pre_out["artifacts"].S3Output.S3Uri, "/opt/ml/processing/artifacts"
+                ),
             ],
             outputs=[s3_out("evaluation", "/opt/ml/processing/evaluation", "evaluate")],
             arguments=args["evaluate"],
