@@ -436,8 +436,8 @@ def _evaluation_details(
 # The evaluate step computes it (finmlops.steps.evaluate.expected_calibration_error); the card and
 # the report show that one value rather than recomputing it from the rounded calibration table.
 ECE_DEFINITION = (
-    "count-weighted mean |observed bad rate - mean predicted| over 10 equal-width score bins "
-    "on [0, 1]; the quality monitor's definition"
+    "count-weighted mean |observed bad rate - mean predicted| over the 10 score deciles of the "
+    "calibration table, unrounded; the quality monitor's definition"
 )
 INTERVAL_FIGURES: tuple[tuple[str, str], ...] = (
     ("auc", "AUC"),

@@ -577,7 +577,9 @@ def _window(
                     "observed_rate": observed,
                 }
             )
-        # The platform's one ECE definition, the one the validation report shows for the test rows.
+        # The platform's one ECE (score deciles, finmlops.steps.evaluate), the figure the
+        # validation report shows for the test rows; the table above stays equal-width on [0, 1]
+        # so windows plot on the same axis.
         metrics["expected_calibration_error"] = expected_calibration_error(
             y, score, CALIBRATION_BINS
         )
