@@ -61,7 +61,8 @@ def _anchor(name: str) -> str:
 def _bars(feature: FeatureDrift) -> str:
     """Horizontal bars, reference over current, one row per bin or category."""
     dist = feature.distribution
-    bins: Sequence[str] = dist.get("bins", [])
+    # Category names where the baseline knows the encoder's codes, else the values themselves.
+    bins: Sequence[str] = dist.get("labels") or dist.get("bins", [])
     if not bins:
         return '<p class="note">No distribution to draw.</p>'
     reference: Sequence[float] = dist["reference"]
