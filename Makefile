@@ -14,8 +14,12 @@ export OMP_NUM_THREADS ?= 1
 export PYTHONDONTWRITEBYTECODE := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 CHECKOV_VENV := .venv-checkov
+# Evidently, the open-source reference the drift benchmark compares with, in its own venv: 0.7.23
+# needs pandas < 3 (the project pins 3.x). Not a project dependency; `make bench` uses it if present.
+EVIDENTLY_VENV := .venv-evidently
+EVIDENTLY_PINS := evidently==0.7.23 pandas==2.3.3
 
-.PHONY: demo test lint format synth scan bench install clean
+.PHONY: demo test lint format synth scan bench evidently-venv install clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -49,6 +53,13 @@ scan: synth
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+evidently-venv: $(EVIDENTLY_VENV)/.installed-stamp
+
+$(EVIDENTLY_VENV)/.installed-stamp:
+	@test -x $(EVIDENTLY_VENV)/bin/python || $(PYTHON) -m venv $(EVIDENTLY_VENV)
+	$(EVIDENTLY_VENV)/bin/python -m pip install --quiet --disable-pip-version-check $(EVIDENTLY_PINS)
+	@echo "$(EVIDENTLY_PINS)" > $@
 
 clean:
 	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache

@@ -143,6 +143,29 @@ def test_kolmogorov_sf_is_scipys_kstwo_sf_on_every_branch(n: int) -> None:
             assert kolmogorov_sf(x, n) == pytest.approx(stats.kstwo.sf(x, n), rel=1e-8), nx2
 
 
+@pytest.mark.parametrize("n", [141, 150, 999, 5_000, 20_000, 99_999, 100_000])
+def test_kolmogorov_sf_in_durbins_region_is_scipys_to_a_few_ulps(n: int) -> None:
+    # scipy's Durbin-matrix branch: n <= 100,000, n x^1.5 <= 1.4, n x^2 < 2.2 (p above 0.02).
+    top = min(0.499, (1.4 / n) ** (2 / 3), float(np.sqrt(2.2 / n)))
+    checked = 0
+    for x in np.linspace(1.001 / n, top, 60):
+        if n * x * x >= 2.2 or n * x**1.5 > 1.4:
+            continue
+        assert abs(kolmogorov_sf(x, n) - float(stats.kstwo.sf(x, n))) <= 1e-14, x
+        checked += 1
+    assert checked >= 50
+    # just outside the region (n above scipy's limit) the value is scipy's own, not Durbin's
+    x = 0.5 / 100_001**0.75
+    assert kolmogorov_sf(x, 100_001) == stats.kstwo.sf(x, 100_001)
+
+
+def test_durbin_cdf_multiplies_n_factorial_over_n_to_the_n_without_underflow() -> None:
+    # n!/n^n is about 1e-43,000 at n = 100,000: far below float64, kept as mantissa + exponent.
+    assert stats_module.durbin_cdf(100_000, 20.5 / 100_000) == pytest.approx(
+        float(stats.kstwo.cdf(20.5 / 100_000, 100_000)), rel=1e-12, abs=1e-300
+    )
+
+
 def test_ks_p_value_in_smirnovs_band_is_ks_2samp_and_so_is_the_verdict() -> None:
     # 200k x 150k rows with a small shift: n*x^2 in the band where scipy is slowest.
     rng = np.random.default_rng(11)
@@ -293,3 +316,32 @@ def test_bucket_presorted_sort_equals_numpy_sort(values: np.ndarray) -> None:
     out = np.empty_like(values)
     sort_into(values, out, Workspace())
     assert np.array_equal(out, np.sort(values), equal_nan=True)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        RNG.poisson(2.0, 60_000).astype(float),  # counts: a dozen distinct values
+        np.round(RNG.lognormal(9, 1, 60_000), -2),  # amounts rounded to hundreds
+        RNG.choice(RNG.normal(0, 1, 5_000), 60_000),  # a resampled continuous feature
+    ],
+    ids=["counts", "rounded amounts", "resampled"],
+)
+def test_kernel_on_distinct_values_equals_the_per_value_kernel_and_scipy(
+    values: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reference = np.sort(values[:30_000])
+    current = np.sort(values[30_000:] * np.where(RNG.random(30_000) < 0.1, 1.5, 1.0))
+    prepared = PreparedReference.from_sorted(reference)
+    assert stats_module._distinct_runs(current, stats_module.Workspace()) is not None
+    on_runs = exact_numeric(prepared, current)
+    monkeypatch.setattr(stats_module, "_RUNS_SHARE", 0.0)
+    per_value = exact_numeric(prepared, current)
+    assert on_runs.ks_statistic == per_value.ks_statistic
+    assert on_runs.wasserstein == pytest.approx(per_value.wasserstein, rel=1e-12)
+    assert on_runs.ks_statistic == pytest.approx(
+        stats.ks_2samp(reference, current).statistic, abs=1e-15
+    )
+    assert on_runs.wasserstein == pytest.approx(
+        stats.wasserstein_distance(reference, current), rel=1e-9
+    )

@@ -27,9 +27,16 @@ MISSING_TOKENS: frozenset[str] = frozenset(
 _EXAMPLES = 3
 
 
+# Numeric dtypes a drift run keeps as they arrive and converts one column at a time (window.py):
+# a float64 copy of every int64, int32 or float32 column would double the window in memory.
+KEPT_KINDS = frozenset("iuf")
+
+
 @dataclass(frozen=True)
 class NumericColumn:
-    values: FloatArray  # NaN where missing or not a number
+    # NaN where missing or not a number; float64 unless `to_numeric(keep_dtype=True)` kept a
+    # plain numpy integer or float column as it came
+    values: npt.NDArray[Any]
     not_numbers: int  # present values that are not numbers (counted in values as NaN)
     examples: tuple[str, ...] = ()
 
@@ -60,15 +67,18 @@ def _from_text(values: Sequence[Any] | npt.NDArray[Any] | pd.Series) -> NumericC
     return NumericColumn(values=floats, not_numbers=count, examples=examples)
 
 
-def _numpy_numeric(column: npt.NDArray[Any]) -> NumericColumn:
-    if column.dtype == np.float64:
+def _numpy_numeric(column: npt.NDArray[Any], keep_dtype: bool = False) -> NumericColumn:
+    if column.dtype == np.float64 or (keep_dtype and column.dtype.kind in KEPT_KINDS):
         return NumericColumn(values=column, not_numbers=0)
     if column.dtype.kind in "iufb":
         return NumericColumn(values=column.astype(np.float64), not_numbers=0)
     return _from_text(column)
 
 
-def _series_numeric(column: pd.Series) -> NumericColumn:
+def _series_numeric(column: pd.Series, keep_dtype: bool = False) -> NumericColumn:
+    if keep_dtype and isinstance(column.dtype, np.dtype) and column.dtype.kind in KEPT_KINDS:
+        # A numpy-backed column (no nullable extension type): its array as it is, no copy.
+        return NumericColumn(values=column.to_numpy(), not_numbers=0)
     if _is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
         floats = column.astype("float64") if pd.api.types.is_bool_dtype(column.dtype) else column
         return NumericColumn(
@@ -90,12 +100,16 @@ def _arrow_numeric(column: pa.Array | pa.ChunkedArray) -> NumericColumn:
     return _from_text(pd.Series(column.to_pylist(), dtype=object))
 
 
-def to_numeric(column: Any) -> NumericColumn:
-    """Floats of a column; zero-copy for float64 numpy arrays and float64 pandas columns."""
+def to_numeric(column: Any, keep_dtype: bool = False) -> NumericColumn:
+    """Floats of a column; zero-copy for float64 numpy arrays and float64 pandas columns.
+
+    `keep_dtype` also keeps plain numpy integer and float columns (int64 from read_csv, int32,
+    float32) as they are, zero-copy: the caller converts them when it uses them.
+    """
     if isinstance(column, np.ndarray):
-        return _numpy_numeric(column)
+        return _numpy_numeric(column, keep_dtype)
     if isinstance(column, pd.Series):
-        return _series_numeric(column)
+        return _series_numeric(column, keep_dtype)
     if isinstance(column, pa.ChunkedArray | pa.Array):
         return _arrow_numeric(column)
     return _from_text(list(column))

@@ -183,7 +183,7 @@ class _Measured:
     present: int  # rows that carried the column
     missing: int  # null or absent
     values: int  # values used by the distribution tests
-    invalid: int
+    invalid: int  # present values that are not usable numbers (text, infinities)
     invalid_what: str
     examples: list[str]
     baseline_completeness: float
@@ -196,6 +196,9 @@ class _Measured:
     unseen_examples: list[str] = field(default_factory=list)
     baseline_drift: float | None = None
     notes: list[str] = field(default_factory=list)
+    # Fractional values of an Integral feature: usable numbers, tested with the others, but a
+    # data-type violation (the reference's values are all whole numbers).
+    non_integral: int = 0
 
 
 def _sorted_quantiles(values: FloatArray, qs: Sequence[float]) -> list[float]:
@@ -240,10 +243,11 @@ def _measure_numeric(
         present=window.rows_present,
         missing=missing + absent,
         values=count,
-        invalid=window.not_numbers + non_finite + non_integral,
-        invalid_what="integers" if integral else "finite numbers",
+        invalid=window.not_numbers + non_finite,
+        invalid_what="finite numbers",
         examples=list(window.examples),
         baseline_completeness=ref.completeness,
+        non_integral=non_integral,
     )
     if count == 0:
         return measured
@@ -497,6 +501,18 @@ def _run_tests(m: _Measured, adjusted_p: float, t: DriftThresholds) -> _Tests:
             bool(share is not None and share > t.max_missing_share_increase),
         )
         listed.append(invalid)
+        if m.inferred_type == "Integral":
+            # Reported, never decisive: fractions in whole-number data are a data-type
+            # violation, and drift only if the distribution tests see the values move.
+            listed.append(
+                TestResult(
+                    "non_integral_share",
+                    m.non_integral / checked if checked else None,
+                    None,
+                    "",
+                    False,
+                )
+            )
     return _Tests(significance, tuple(material), unseen, missing, invalid, tuple(listed))
 
 
@@ -535,6 +551,17 @@ def _rule_violations(
                 f"column {m.name!r}: {m.invalid} of {checked} values "
                 f"({_share(m.invalid, checked):.2%}) are not {m.invalid_what}"
                 + (f", e.g. {m.examples}" if m.examples else ""),
+            )
+        )
+    if m.non_integral:
+        checked = m.rows - m.missing
+        violations.append(
+            Violation(
+                m.name,
+                formats.DATA_TYPE,
+                f"column {m.name!r}: {m.non_integral} of {checked} values "
+                f"({_share(m.non_integral, checked):.2%}) are not whole numbers, as every "
+                "value of the baseline is; they are tested with the others",
             )
         )
     if tests.invalid is not None and tests.invalid.triggered:
@@ -624,7 +651,8 @@ def _decide(
             "rows_with_column": m.present,
             "missing": m.missing,
             "values": m.values,
-            "type_violations": m.invalid,
+            "type_violations": m.invalid + m.non_integral,
+            "non_integral": m.non_integral,
         },
         distribution=m.distribution,
         quantiles=m.quantiles,

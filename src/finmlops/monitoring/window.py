@@ -55,7 +55,7 @@ class NumericWindow:
     non_integral: int = 0  # fractional values of an Integral feature
     examples: list[str] = field(default_factory=list)
     # exact mode: raw chunks until settled, then one sorted run of the finite values
-    runs: list[FloatArray] = field(default_factory=list)
+    runs: list[npt.NDArray[Any]] = field(default_factory=list)
     settled: bool = False
     runs_sorted: bool = False
     # binned mode
@@ -89,11 +89,14 @@ class NumericWindow:
             np.concatenate(self.runs, out=values)
             values.sort(kind="stable")
             return values, counts
-        if len(self.runs) == 1:
+        if len(self.runs) == 1 and self.runs[0].dtype == np.float64:
             sort_into(self.runs[0], values, scratch)
         elif self.runs:
+            # Chunks kept as they came (int64, int32, float32): converted here, one column at a
+            # time in this thread's buffer, never all columns at once (exact, as every integer
+            # below 2^53 and every float32 is a float64).
             joined = scratch.get("joined", total, np.float64)
-            np.concatenate(self.runs, out=joined)
+            np.concatenate(self.runs, out=joined, casting="same_kind")
             sort_into(joined, values, scratch)
         nan_start = int(np.searchsorted(values, np.nan, "left"))
         finite_start = int(np.searchsorted(values, -np.inf, "right"))
@@ -102,7 +105,7 @@ class NumericWindow:
         finite += 0.0  # -0.0 -> 0.0: a merged window gives the same bytes as the whole
         non_integral = 0
         if integral and finite.size:
-            whole = work.get("trunc", finite.size, np.float64) if work else np.empty_like(finite)
+            whole = work.get("f1", finite.size, np.float64) if work else np.empty_like(finite)
             np.trunc(finite, out=whole)
             non_integral = int(np.count_nonzero(finite != whole))
         return finite, (
@@ -227,16 +230,17 @@ class WindowAccumulator:
     def _add_numeric(
         self, ref: NumericReference, window: NumericWindow, raw: Any, present: int
     ) -> None:
-        column = to_numeric(raw)
+        exact = self.mode == "exact"
+        column = to_numeric(raw, keep_dtype=exact)
         window.rows_present += present
         window.not_numbers += column.not_numbers
         for example in column.examples:
             if len(window.examples) < _MAX_EXAMPLES and example not in window.examples:
                 window.examples.append(example)
-        values = np.asarray(column.values, dtype=np.float64)
-        if self.mode == "exact":
-            window.runs.append(values)
+        if exact:
+            window.runs.append(column.values)  # as it came; sorted_finite converts it
             return
+        values = np.asarray(column.values, dtype=np.float64)
         work = self._work()
         finite_mask = np.isfinite(values)
         finite_count = int(np.count_nonzero(finite_mask))
