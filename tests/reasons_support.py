@@ -56,3 +56,17 @@ def extract(archive: bytes, folder: Path) -> Path:
     with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
         tar.extractall(folder, filter="data")
     return folder
+
+
+def model_block(model: Any, features: tuple[str, ...], texts: dict[str, str], top_k: int) -> Any:
+    """The config's model block for a model over `features` (numeric, no protected attribute)."""
+    return model.model_copy(
+        update={
+            "numeric_features": features,
+            "categorical_features": (),
+            "fairness": model.fairness.model_copy(update={"protected_attributes": ()}),
+            "reasons": model.reasons.model_copy(
+                update={"texts": texts, "top_k": top_k, "default_text": "Other reasons"}
+            ),
+        }
+    )

@@ -14,7 +14,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import xgboost as xgb
-from reasons_support import FEATURES, TEXTS, extract, import_script, synthetic, train_tiny
+from reasons_support import (
+    FEATURES,
+    TEXTS,
+    extract,
+    import_script,
+    model_block,
+    synthetic,
+    train_tiny,
+)
 
 from finmlops.serving import inference
 from finmlops.serving.source import reasons_document, source_archive
@@ -93,16 +101,7 @@ def test_top_reasons_keep_only_features_that_pushed_toward_bad() -> None:
 @pytest.fixture
 def container(booster: xgb.Booster, tmp_path: Path, config: Any) -> tuple[Any, Path]:
     """The source directory extracted as /opt/ml/code and the model artifact as /opt/ml/model."""
-    model = config.model.model_copy(
-        update={
-            "numeric_features": FEATURES,
-            "categorical_features": (),
-            "fairness": config.model.fairness.model_copy(update={"protected_attributes": ()}),
-            "reasons": config.model.reasons.model_copy(
-                update={"texts": TEXTS, "top_k": 2, "default_text": "Other reasons"}
-            ),
-        }
-    )
+    model = model_block(config.model, FEATURES, TEXTS, top_k=2)
     code = extract(source_archive(model), tmp_path / "code")
     save_model(booster, tmp_path / "model")
     return import_script(code, f"inference_{tmp_path.name}"), tmp_path / "model"

@@ -28,13 +28,14 @@ xgboost, which the container has.
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xgboost as xgb
@@ -47,14 +48,26 @@ JSON = "application/json"
 # unless the variable names another file.
 REASONS_ENV = "FINMLOPS_REASONS_FILE"
 
-try:  # In the container: the error the transformer turns into 415 / 406.
-    from sagemaker_containers.beta.framework.errors import (  # type: ignore[import-not-found,unused-ignore]
-        UnsupportedFormatError,
-    )
-except ImportError:  # Here (and in the emulator), where sagemaker-containers is not installed.
 
-    class UnsupportedFormatError(Exception):  # type: ignore[no-redef]
-        """A content type this script does not read or write."""
+def _container_format_error() -> type[Exception]:
+    """In the container, the error sagemaker-containers' transformer answers with 415 (input_fn)
+    or 406 (output_fn); here and in the emulator, where that package is absent, Exception."""
+    try:
+        errors = importlib.import_module("sagemaker_containers.beta.framework.errors")
+    except ImportError:
+        return Exception
+    base: type[Exception] = errors.UnsupportedFormatError
+    return base
+
+
+if TYPE_CHECKING:
+    _FormatErrorBase = Exception
+else:
+    _FormatErrorBase = _container_format_error()
+
+
+class UnsupportedFormatError(_FormatErrorBase):
+    """A content type this script does not read or write."""
 
 
 class RequestError(ValueError):
