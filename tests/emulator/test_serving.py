@@ -173,12 +173,23 @@ def test_an_image_other_than_the_builtin_xgboost_is_refused(endpoints: LocalEndp
 
 
 def test_the_served_container_is_the_one_the_model_build_definition_registers(
-    aws: EmbeddedAws, endpoints: LocalEndpoints
+    aws: EmbeddedAws, endpoints: LocalEndpoints, tmp_path: Path, config: Any
 ) -> None:
     """The container comes from the registered version (DescribeModelPackage), registered with
-    the RegisterModel arguments of the real definition: it passes the serving rules, and the
-    container the SDK's default (script mode) would have registered does not."""
+    the RegisterModel arguments of the real definition, on an artifact packaged as the Package
+    step packages it: it passes the serving rules with network isolation, serves reasons, and
+    the container the SDK's default (empty script mode) would have registered does not."""
     import json
+
+    from reasons_support import model_block
+
+    from finmlops.serving.package_step import served_archive
+    from finmlops.serving.source import source_archive
+
+    source = tmp_path / "sourcedir.tar.gz"
+    source.write_bytes(source_archive(model_block(config.model, ("x0", "x1", "x2"), {}, top_k=1)))
+    packaged = served_archive(tmp_path / "flipped.tar.gz", source)
+    aws.client("s3").put_object(Bucket=BUCKET, Key="models/packaged.tar.gz", Body=packaged)
 
     from finmlops_pipelines.definition import build_pipeline_definition
 
@@ -200,7 +211,7 @@ def test_the_served_container_is_the_one_the_model_build_definition_registers(
     register = find(definition["Steps"])
     assert register is not None
     (registered,) = register["Arguments"]["InferenceSpecification"]["Containers"]
-    registered = registered | {"ModelDataUrl": f"s3://{BUCKET}/models/flipped.tar.gz"}
+    registered = registered | {"ModelDataUrl": f"s3://{BUCKET}/models/packaged.tar.gz"}
     sm = aws.client("sagemaker")
     sm.create_model_package_group(ModelPackageGroupName="serving-rules")
     arn = sm.create_model_package(
@@ -214,9 +225,13 @@ def test_the_served_container_is_the_one_the_model_build_definition_registers(
     served = registered_container(sm, arn)
     endpoints.deploy(
         "credit-risk-stage", container=served, model_package_arn=arn,
-        capture_bucket=BUCKET, capture_prefix="datacapture",
+        capture_bucket=BUCKET, capture_prefix="datacapture", network_isolation=True,
     )  # fmt: skip
     assert endpoints.deployed("credit-risk-stage") == arn
+    assert endpoints.answer("credit-risk-stage", "2,0,0")[1] == "text/csv"
+    # The flipped model: a negative x0 is what pushes toward "bad"; x0 has no text.
+    body, _ = endpoints.answer("credit-risk-stage", "-2,0,0", accept="application/json")
+    assert json.loads(body)["predictions"][0]["reasons"][0]["text"] == "Other reasons"
     script_default = served | {
         "Environment": {
             **served.get("Environment", {}),

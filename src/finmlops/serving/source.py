@@ -18,13 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from finmlops.config import Model
-from finmlops.serving import inference
 
 PROGRAM = "inference.py"
-SCRIPT = Path(inference.__file__)
+# The script is shipped alone and imports nothing of ours, so its constants are repeated here
+# rather than imported (importing it would load xgboost into every caller of this module);
+# tests/serving checks they agree.
+SCRIPT = Path(__file__).with_name(PROGRAM)
+REASONS_FILE = "reasons.json"
 # The container's default answer to a request without Accept (or */*) is JSON (sagemaker-containers
 # `ServingEnv.default_accept`); the platform's callers expect CSV scores.
-DEFAULT_ACCEPT = inference.CSV
+DEFAULT_ACCEPT = "text/csv"
 
 
 def reasons_document(model: Model) -> dict[str, Any]:
@@ -42,7 +45,7 @@ def source_archive(model: Model) -> bytes:
     """sourcedir.tar.gz: the script and reasons.json, fixed times and owners (same input, same bytes)."""
     files = {
         PROGRAM: SCRIPT.read_bytes(),
-        inference.REASONS_FILE: (
+        REASONS_FILE: (
             json.dumps(reasons_document(model), indent=1, sort_keys=True) + "\n"
         ).encode(),
     }

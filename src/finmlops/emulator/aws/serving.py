@@ -41,6 +41,8 @@ from finmlops.serving.inference import RequestError, UnsupportedFormatError, for
 from finmlops.steps.evaluate import load_booster
 
 VARIANT = "AllTraffic"
+# Where SageMaker extracts the model artifact in the container.
+MODEL_DIR = "/opt/ml/model"
 CSV = "text/csv"
 JSON = "application/json"
 
@@ -70,7 +72,9 @@ class ServingContainerError(ValueError):
     """A container the serving stack would not serve; nothing was deployed."""
 
 
-def serving_container_problems(container: Mapping[str, Any]) -> list[str]:
+def serving_container_problems(
+    container: Mapping[str, Any], *, network_isolation: bool = False
+) -> list[str]:
     """Why the built-in XGBoost serving container would fail with this container definition.
 
     - An empty environment value is still a value: sagemaker-containers reads
@@ -82,6 +86,9 @@ def serving_container_problems(container: Mapping[str, Any]) -> list[str]:
     - SAGEMAKER_PROGRAM (script mode) needs the user's code: sagemaker-containers'
       `_modules.import_module(env.module_dir, ...)` downloads SAGEMAKER_SUBMIT_DIRECTORY, an
       s3:// tar.gz, and imports the program from it; without it there is nothing to import.
+      A model with network isolation cannot download it ("the container can't make any outbound
+      network calls", CreateModel EnableNetworkIsolation): the source must be a folder of the
+      model artifact, which SageMaker itself extracts into /opt/ml/model.
     """
     problems = []
     image = str(container.get("Image", ""))
@@ -100,10 +107,19 @@ def serving_container_problems(container: Mapping[str, Any]) -> list[str]:
             problems.append(f"Environment {key} is not a variable the serving stack reads")
     program = str(environment.get("SAGEMAKER_PROGRAM") or "")
     submit = str(environment.get("SAGEMAKER_SUBMIT_DIRECTORY") or "")
-    if program and not (submit.startswith("s3://") and submit.endswith(".tar.gz")):
+    if program and not (
+        (submit.startswith("s3://") and submit.endswith(".tar.gz"))
+        or submit.startswith(MODEL_DIR + "/")
+    ):
         problems.append(
             f"Environment SAGEMAKER_PROGRAM {program!r} asks for script mode, but "
-            f"SAGEMAKER_SUBMIT_DIRECTORY {submit!r} is not the s3:// tar.gz of its source"
+            f"SAGEMAKER_SUBMIT_DIRECTORY {submit!r} is neither the s3:// tar.gz of its source "
+            f"nor a folder inside the model artifact ({MODEL_DIR}/...)"
+        )
+    elif program and submit.startswith("s3://") and network_isolation:
+        problems.append(
+            f"SAGEMAKER_SUBMIT_DIRECTORY {submit!r} is on S3, but the model runs with network "
+            "isolation: the container cannot download it (ship it inside the model artifact)"
         )
     return problems
 
@@ -281,11 +297,12 @@ class LocalEndpoints:
         model_package_arn: str,
         capture_bucket: str,
         capture_prefix: str,
+        network_isolation: bool = False,
     ) -> None:
         """Check the container under the serving stack's rules, load its artifact from S3 and
         (re)point the endpoint at it; captured data is kept. A refused container changes nothing:
         the endpoint keeps serving what it served."""
-        problems = serving_container_problems(container)
+        problems = serving_container_problems(container, network_isolation=network_isolation)
         if problems:
             raise ServingContainerError(
                 f"endpoint {name} would not serve {model_package_arn}: " + "; ".join(problems)
@@ -315,19 +332,17 @@ class LocalEndpoints:
                     str(environment.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or CSV),
                 )
             # SageMaker extracts the artifact into /opt/ml/model and the source into /opt/ml/code.
-            model_dir, code_dir = Path(tmp) / "model", Path(tmp) / "code"
-            for tar_path, folder in (
-                (archive, model_dir),
-                (
-                    self._download(
-                        str(environment["SAGEMAKER_SUBMIT_DIRECTORY"]),
-                        Path(tmp) / "sourcedir.tar.gz",
-                    ),
-                    code_dir,
-                ),
-            ):
-                with tarfile.open(tar_path) as tar:
-                    tar.extractall(folder, filter="data")
+            model_dir = Path(tmp) / "model"
+            with tarfile.open(archive) as tar:
+                tar.extractall(model_dir, filter="data")
+            submit = str(environment["SAGEMAKER_SUBMIT_DIRECTORY"])
+            if submit.startswith("s3://"):
+                code_dir = Path(tmp) / "code"
+                source = self._download(submit, Path(tmp) / "sourcedir.tar.gz")
+                with tarfile.open(source) as tar:
+                    tar.extractall(code_dir, filter="data")
+            else:  # a folder of the artifact (sagemaker-containers copies a local folder)
+                code_dir = model_dir / submit.removeprefix(MODEL_DIR + "/")
             module = import_program(code_dir, program, uuid.uuid4().hex)
             return ScriptHandler(
                 module,
