@@ -34,6 +34,13 @@ from finmlops.governance.evidence import MODEL_CARD_FILE, VALIDATION_REPORT_FILE
 from finmlops.governance.evidence_step import shipped_config, write_shipped_config
 from finmlops.governance.model_card import REGISTRATION_CARD_STATUS, registration_card
 from finmlops.modelbuild import step_arguments
+from finmlops.serving import package_step
+from finmlops.serving.source import (
+    serving_environment,
+    source_archive,
+    source_key,
+    write_source_archive,
+)
 from finmlops.steps import evaluate, preprocess
 
 P = Placeholder.ref
@@ -90,6 +97,11 @@ def pipeline_files(config: Config) -> dict[str, Path]:
         config.model, config.project, Path(tempfile.gettempdir()) / "finmlops-fairness"
     )
     files[fairness_key] = fairness_file
+    # The inference script and its reasons document, which the registered container serves.
+    archive_key, archive_file = write_source_archive(
+        config.model, Path(tempfile.gettempdir()) / "finmlops-source"
+    )
+    files[archive_key] = archive_file
     key = dataset_key(config)
     if key:
         files[key] = dataset_path(config)
@@ -410,7 +422,24 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
             **step,
         )
 
-    # 5. Governance evidence: the model card and the validation report of this version.
+    # 5. The served artifact (the model with the inference script under code/) and the reason
+    # codes' coverage on the test split (docs/decisions/0026).
+    source_uri = f"s3://{BUCKET}/{source_key(source_archive(config.model))}"
+    step_package = project_step(
+        "Package",
+        "finmlops.serving.package_step",
+        {
+            "config": config_uri,
+            "model": model_uri,
+            "test": pre_out["test"].S3Output.S3Uri,
+            "source": source_uri,
+        },
+        "package",
+        [],
+    )
+    package_uri = step_package.properties.ProcessingOutputConfig.Outputs["package"].S3Output.S3Uri
+
+    # 6. Governance evidence: the model card and the validation report of this version.
     step_evidence = project_step(
         "Evidence",
         "finmlops.governance.evidence_step",
@@ -419,6 +448,7 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
             "artifacts": pre_out["artifacts"].S3Output.S3Uri,
             "evaluation": eval_uri,
             "baseline": baseline_uri,
+            "reasons": package_uri,
         },
         "evidence",
         [
@@ -434,9 +464,9 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
     evidence_uri = step_evidence.properties.ProcessingOutputConfig.Outputs[
         "evidence"
     ].S3Output.S3Uri
-    build_steps = [step_train, step_eval, step_baseline, step_evidence]
+    build_steps = [step_train, step_eval, step_baseline, step_package, step_evidence]
 
-    # 6. Experiment tracking on the SageMaker managed MLflow server (config.tracking).
+    # 7. Experiment tracking on the SageMaker managed MLflow server (config.tracking).
     tracking_run = None
     if config.tracking.mode == "sagemaker":
         tracking_run = PropertyFile(name="TrackingRun", output_name="tracking", path="run.json")
@@ -475,7 +505,7 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
         model_data_constraints=MetricsSource(s3_uri=at(baseline_uri, "constraints.json"), content_type=json_source),
     )  # fmt: skip
 
-    # 7. Register, waiting for a human: the evidence contract (finmlops.contracts.Meta).
+    # 8. Register, waiting for a human: the evidence contract (finmlops.contracts.Meta).
     governance = config.governance
     metadata = {
         Meta.MODEL_ID: config.model.name,
@@ -496,22 +526,26 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
             step_name=step_track.name, property_file=tracking_run, json_path="run_id"
         )
     builder = ModelBuilder(
-        s3_model_data_url=model_uri,
+        # The packaged artifact: the trained model with the inference script under code/.
+        s3_model_data_url=at(package_uri, package_step.MODEL_ARCHIVE),
         image_uri=xgb_image,
         sagemaker_session=session,
         role_arn=ROLE_ARN,
-        # The built-in algorithm serves the model itself: no script. ModelBuilder's default
-        # `dependencies={"auto": True}` switches on script mode, which writes SAGEMAKER_PROGRAM=""
-        # and SAGEMAKER_SUBMIT_DIRECTORY="" into the container; the XGBoost serving stack then
-        # imports "" as the user module and every request fails (docs/decisions/0013).
+        # ModelBuilder's default `dependencies={"auto": True}` switches on its own script mode,
+        # which writes SAGEMAKER_PROGRAM="" and SAGEMAKER_SUBMIT_DIRECTORY="" into the container;
+        # the XGBoost serving stack then imports "" as the user module and every request fails
+        # (docs/decisions/0013). The platform names its script and source archive itself: the
+        # inference script that returns reasons with each score (docs/decisions/0026).
         dependencies=None,
+        env_vars=serving_environment(package_step.SUBMIT_DIRECTORY),
     )
     step_register = ModelStep(
         name="RegisterModel",
         step_args=builder.register(
             model_package_group_name=P(Placeholder.MODEL_PACKAGE_GROUP),
             content_types=["text/csv"],
-            response_types=["text/csv"],
+            # CSV scores by default; JSON with the principal reasons when asked (Accept).
+            response_types=["text/csv", "application/json"],
             inference_instances=sorted({config.environments.stage.instances.endpoint,
                                         config.environments.prod.instances.endpoint}),
             transform_instances=[instances.processing],
@@ -532,7 +566,7 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
         ),
     )  # fmt: skip
 
-    # 8. Gates: one condition step per gate, chained; each failure has its own Fail step.
+    # 9. Gates: one condition step per gate, chained; each failure has its own Fail step.
     property_files = {
         "data_quality": (step_pre, data_quality),
         "evaluation": (step_eval, evaluation),

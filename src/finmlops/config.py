@@ -392,6 +392,22 @@ def _hp_str(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+ReasonText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class ReasonCodes(_Frozen):
+    """The principal reasons the endpoint returns with each score (ECOA / Regulation B, 12 CFR
+    1002.9(b)(2)): the `top_k` features that pushed the score furthest toward the positive class,
+    each stated by its text, or `default_text` for a feature without one."""
+
+    top_k: Annotated[int, Field(ge=1)] = 4
+    texts: dict[ColumnName, ReasonText] = Field(default_factory=dict)
+    default_text: ReasonText = "Other information in your credit application"
+    # Below this share of test-set adverse decisions whose reasons all have a specific text, the
+    # evidence says LOW COVERAGE (a warning for the validator, not a build gate: docs/decisions/0026).
+    min_coverage: Share = 0.9
+
+
 class Model(_Frozen):
     name: Name
     package_group: Name
@@ -409,6 +425,7 @@ class Model(_Frozen):
     cutoff: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5
     split: Split = Split()
     hyperparameters: Hyperparameters = Hyperparameters()
+    reasons: ReasonCodes = ReasonCodes()
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -469,6 +486,24 @@ class Model(_Frozen):
             raise ValueError("; ".join(problems))
         if self.split.validation + self.split.test >= 0.8:
             raise ValueError("split.validation + split.test must leave at least 20 % for training")
+        return self
+
+    @model_validator(mode="after")
+    def _reasons_name_features(self) -> Model:
+        """A text for a column the model does not read would never be given; a k above the
+        number of features could never be met."""
+        features = self.features
+        unknown = [name for name in self.reasons.texts if name not in features]
+        if unknown:
+            raise ValueError(
+                f"model.reasons.texts names {', '.join(repr(n) for n in unknown)}, not in "
+                "model.numeric_features or model.categorical_features"
+            )
+        if self.reasons.top_k > len(features):
+            raise ValueError(
+                f"model.reasons.top_k is {self.reasons.top_k}, but the model has "
+                f"{len(features)} features"
+            )
         return self
 
 

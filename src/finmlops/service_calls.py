@@ -90,6 +90,7 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload("processing:evaluate", _JOB),  # finmlops.steps.evaluate: local files only
     Workload("processing:finmlops.monitoring.baseline_step", _JOB),  # local files only
     Workload("processing:finmlops.governance.evidence_step", _JOB),  # local files only
+    Workload("processing:finmlops.serving.package_step", _JOB),  # local files only
     Workload(
         "processing:finmlops.tracking.track_step",
         {

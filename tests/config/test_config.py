@@ -217,3 +217,36 @@ def test_a_linear_step_below_a_tenth_of_the_largest_fleet_fails_at_load(
     problems = problems_of(raw, change, tmp_path)
     assert problems[0][0] == "deployment.linear_step_share"
     assert "prod" in problems[0][1] and "30" in problems[0][1]
+
+
+def test_a_reason_text_for_a_column_the_model_does_not_read_is_refused_naming_it(
+    raw: dict[str, Any], tmp_path: Path
+) -> None:
+    problems = problems_of(
+        raw,
+        lambda d: d["model"]["reasons"]["texts"].update({"zip_code": "Where you live"}),
+        tmp_path,
+    )
+    assert len(problems) == 1
+    assert "model.reasons.texts names 'zip_code'" in problems[0][1]
+
+
+@pytest.mark.parametrize(
+    ("top_k", "reason"), [(0, "greater than or equal to 1"), (23, "has 22 features")]
+)
+def test_a_top_k_outside_one_to_the_number_of_features_is_refused(
+    raw: dict[str, Any], tmp_path: Path, top_k: int, reason: str
+) -> None:
+    problems = problems_of(raw, lambda d: d["model"]["reasons"].update({"top_k": top_k}), tmp_path)
+    assert len(problems) == 1
+    field, message = problems[0]
+    assert "reasons.top_k" in f"{field} {message}" and reason in message
+
+
+def test_an_empty_reason_text_is_refused_naming_the_feature(
+    raw: dict[str, Any], tmp_path: Path
+) -> None:
+    problems = problems_of(
+        raw, lambda d: d["model"]["reasons"]["texts"].update({"int_rate": " "}), tmp_path
+    )
+    assert [field for field, _ in problems] == ["model.reasons.texts.int_rate"]

@@ -173,12 +173,23 @@ def test_an_image_other_than_the_builtin_xgboost_is_refused(endpoints: LocalEndp
 
 
 def test_the_served_container_is_the_one_the_model_build_definition_registers(
-    aws: EmbeddedAws, endpoints: LocalEndpoints
+    aws: EmbeddedAws, endpoints: LocalEndpoints, tmp_path: Path, config: Any
 ) -> None:
     """The container comes from the registered version (DescribeModelPackage), registered with
-    the RegisterModel arguments of the real definition: it passes the serving rules, and the
-    container the SDK's default (script mode) would have registered does not."""
+    the RegisterModel arguments of the real definition, on an artifact packaged as the Package
+    step packages it: it passes the serving rules with network isolation, serves reasons, and
+    the container the SDK's default (empty script mode) would have registered does not."""
     import json
+
+    from reasons_support import model_block
+
+    from finmlops.serving.package_step import served_archive
+    from finmlops.serving.source import source_archive
+
+    source = tmp_path / "sourcedir.tar.gz"
+    source.write_bytes(source_archive(model_block(config.model, ("x0", "x1", "x2"), {}, top_k=1)))
+    packaged = served_archive(tmp_path / "flipped.tar.gz", source)
+    aws.client("s3").put_object(Bucket=BUCKET, Key="models/packaged.tar.gz", Body=packaged)
 
     from finmlops_pipelines.definition import build_pipeline_definition
 
@@ -200,7 +211,7 @@ def test_the_served_container_is_the_one_the_model_build_definition_registers(
     register = find(definition["Steps"])
     assert register is not None
     (registered,) = register["Arguments"]["InferenceSpecification"]["Containers"]
-    registered = registered | {"ModelDataUrl": f"s3://{BUCKET}/models/flipped.tar.gz"}
+    registered = registered | {"ModelDataUrl": f"s3://{BUCKET}/models/packaged.tar.gz"}
     sm = aws.client("sagemaker")
     sm.create_model_package_group(ModelPackageGroupName="serving-rules")
     arn = sm.create_model_package(
@@ -214,9 +225,13 @@ def test_the_served_container_is_the_one_the_model_build_definition_registers(
     served = registered_container(sm, arn)
     endpoints.deploy(
         "credit-risk-stage", container=served, model_package_arn=arn,
-        capture_bucket=BUCKET, capture_prefix="datacapture",
+        capture_bucket=BUCKET, capture_prefix="datacapture", network_isolation=True,
     )  # fmt: skip
     assert endpoints.deployed("credit-risk-stage") == arn
+    assert endpoints.answer("credit-risk-stage", "2,0,0")[1] == "text/csv"
+    # The flipped model: a negative x0 is what pushes toward "bad"; x0 has no text.
+    body, _ = endpoints.answer("credit-risk-stage", "-2,0,0", accept="application/json")
+    assert json.loads(body)["predictions"][0]["reasons"][0]["text"] == "Other reasons"
     script_default = served | {
         "Environment": {
             **served.get("Environment", {}),
@@ -225,3 +240,111 @@ def test_the_served_container_is_the_one_the_model_build_definition_registers(
         }
     }
     assert serving_container_problems(script_default)
+
+
+# --------------------------------------------------------------------------- reason codes
+
+
+@pytest.fixture
+def script_endpoint(aws: EmbeddedAws, endpoints: LocalEndpoints, config: Any) -> str:
+    """The stage endpoint redeployed in script mode: the platform's inference script and the
+    reasons document for this 3-feature model, as the registered container names them."""
+    from reasons_support import model_block
+
+    from finmlops.serving.source import serving_environment, source_archive, source_key
+
+    archive = source_archive(
+        model_block(config.model, ("x0", "x1", "x2"), {"x0": "Debt too high"}, top_k=2)
+    )
+    key = source_key(archive)
+    aws.client("s3").put_object(Bucket=BUCKET, Key=key, Body=archive)
+    endpoints.deploy(
+        "credit-risk-stage",
+        container=container("model.tar.gz", **serving_environment(f"s3://{BUCKET}/{key}")),
+        model_package_arn="arn:pkg/3", capture_bucket=BUCKET, capture_prefix="datacapture",
+    )  # fmt: skip
+    return "credit-risk-stage"
+
+
+def test_the_endpoint_gives_reasons_to_json_callers_and_plain_scores_to_csv_callers(
+    aws: EmbeddedAws, endpoints: LocalEndpoints, script_endpoint: str
+) -> None:
+    import json
+
+    client = runtime(aws, endpoints)
+    plain = client.invoke_endpoint(
+        EndpointName=script_endpoint, ContentType="text/csv", Body=b"2,0,0"
+    )
+    assert plain["ContentType"] == "text/csv"
+    score = float(plain["Body"].read().decode())
+    assert score > 0.5
+
+    explained = client.invoke_endpoint(
+        EndpointName=script_endpoint, ContentType="text/csv", Accept="application/json",
+        Body=b"2,0,0\n-2,0,0",
+    )  # fmt: skip
+    assert explained["ContentType"] == "application/json"
+    high, low = json.loads(explained["Body"].read())["predictions"]
+    assert high["score"] == pytest.approx(score, abs=1e-6)
+    # x0 alone decides this model: it pushed the first applicant toward bad, stated by its text.
+    assert high["reasons"][0]["feature"] == "x0"
+    assert high["reasons"][0]["text"] == "Debt too high"
+    assert all(r["feature"] != "x0" for r in low["reasons"])
+
+
+def test_captured_json_answers_still_give_monitoring_its_scores(
+    aws: EmbeddedAws, endpoints: LocalEndpoints, script_endpoint: str
+) -> None:
+    from finmlops.monitoring.quality import _scores
+    from finmlops.monitoring.readers import payload_rows
+
+    client = runtime(aws, endpoints)
+    for accept in ("application/json", "text/csv"):
+        client.invoke_endpoint(
+            EndpointName=script_endpoint,
+            ContentType="text/csv",
+            Accept=accept,
+            Body=b"2,0,0\n-2,0,0",
+        )
+    (key,) = endpoints.flush()
+    as_json, as_csv = read_capture(aws.client("s3"), BUCKET, key)
+    assert as_json["captureData"]["endpointOutput"]["observedContentType"] == "application/json"
+    assert as_json["captureData"]["endpointOutput"]["encoding"] == "JSON"
+    assert _scores(as_json) == pytest.approx(_scores(as_csv), abs=1e-6)
+    assert payload_rows(as_json, "endpointInput") == payload_rows(as_csv, "endpointInput")
+
+
+def test_script_mode_answers_json_without_an_accept_unless_the_default_is_set(
+    aws: EmbeddedAws, endpoints: LocalEndpoints, script_endpoint: str
+) -> None:
+    """sagemaker-containers' Request.accept: no Accept (or */*) is
+    SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT, application/json when unset. The registered container
+    sets text/csv, so a caller that never sent Accept keeps getting CSV."""
+    endpoint = endpoints.endpoints[script_endpoint]
+    assert endpoints.answer(script_endpoint, "2,0,0", accept="*/*")[1] == "text/csv"
+    endpoint.handler.default_accept = "application/json"  # the container without the variable
+    assert endpoints.answer(script_endpoint, "2,0,0")[1] == "application/json"
+
+
+def test_an_unsupported_accept_is_a_model_error(
+    aws: EmbeddedAws, endpoints: LocalEndpoints, script_endpoint: str
+) -> None:
+    with pytest.raises(ClientError, match="UnsupportedFormatError"):
+        runtime(aws, endpoints).invoke_endpoint(
+            EndpointName=script_endpoint,
+            ContentType="text/csv",
+            Accept="application/x-npy",
+            Body=b"1,2,3",
+        )
+
+
+def test_script_mode_without_its_source_archive_is_refused(endpoints: LocalEndpoints) -> None:
+    from finmlops.emulator.aws.serving import ServingContainerError
+
+    with pytest.raises(ServingContainerError, match="SAGEMAKER_SUBMIT_DIRECTORY"):
+        endpoints.deploy(
+            "credit-risk-stage",
+            container=container("model.tar.gz", SAGEMAKER_PROGRAM="inference.py", SAGEMAKER_SUBMIT_DIRECTORY="s3://capture/code/"),
+            model_package_arn="arn:pkg/4", capture_bucket=BUCKET, capture_prefix="datacapture",
+        )  # fmt: skip
+    assert endpoints.deployed("credit-risk-stage") == "arn:pkg/1"

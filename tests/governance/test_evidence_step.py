@@ -147,3 +147,34 @@ def test_the_config_the_pipeline_ships_loads_back_equal(config: Config, tmp_path
         update={"governance": config.governance.model_copy(update={"owner": "someone-else"})}
     )
     assert evidence_step.shipped_config(changed)[0] != key
+
+
+def test_the_package_steps_reason_coverage_reaches_the_model_card(
+    job: Path, local_build: LocalBuild, config: Config, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Package step then Evidence step, as the pipeline chains them (Package's output folder is
+    Evidence's `reasons` input)."""
+    from finmlops.serving import package_step
+    from finmlops.serving.source import write_source_archive
+
+    inputs = job / "input"
+    _, source = write_source_archive(config.model, inputs / "source")
+    package_out = job / "output" / "package"
+    code = package_step.main(
+        [
+            "--config", str(inputs / "config"),
+            "--model", str(local_build.model_archive),
+            "--test", str(local_build.work_dir / "preprocess" / "test"),
+            "--source", str(source.parent),
+            "--output", str(package_out),
+        ]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert "reason coverage" in capsys.readouterr().out
+    assert evidence_step.main(_argv(job, "--reasons", str(package_out))) == 0
+    card = json.loads((job / "output" / "evidence" / "model_card.json").read_text())
+    (detail,) = [d for d in card["evaluation_details"] if d["name"].startswith("reason codes")]
+    coverage = json.loads((package_out / "reasons.json").read_text())["coverage"]
+    metrics = {m["name"]: m["value"] for g in detail["metric_groups"] for m in g["metric_data"]}
+    assert metrics["reason_code_coverage"] == coverage
+    assert "addr_state" in detail["evaluation_observation"]  # the default config leaves it out

@@ -8,7 +8,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from finmlops_pipelines.definition import PipelineDefinition, build_pipeline_definition
+from finmlops_pipelines.definition import (
+    PipelineDefinition,
+    build_pipeline_definition,
+    pipeline_files,
+)
 
 from finmlops import fairness
 from finmlops.config import Config
@@ -71,7 +75,9 @@ def test_training_runs_only_after_the_data_quality_gates(definition: PipelineDef
     assert [s["Name"] for s in top] == ["Preprocess", "Gate-min-rows"]
     steps = steps_by_name(definition.body)
     last_dq = steps["Gate-min-positive-share"]["Arguments"]["IfSteps"]
-    assert [s["Name"] for s in last_dq][:4] == ["Train", "Evaluate", "Baseline", "Evidence"]
+    assert [s["Name"] for s in last_dq][:5] == [
+        "Train", "Evaluate", "Baseline", "Package", "Evidence"
+    ]  # fmt: skip
 
 
 def test_every_gate_compares_its_json_value_with_the_platform_threshold_no_run_can_change(
@@ -276,21 +282,47 @@ def test_sagemaker_tracking_adds_a_track_step_whose_run_id_reaches_the_registry(
     assert run_id["Std:JsonGet"]["Path"] == "run_id"
 
 
-def test_registered_container_runs_the_builtin_algorithm_with_no_empty_environment_value(
+def test_registered_container_runs_the_inference_script_from_inside_its_artifact(
     definition: PipelineDefinition,
 ) -> None:
-    """The XGBoost serving stack (aws/sagemaker-xgboost-container `serving.main`) imports the user
-    module whenever SAGEMAKER_PROGRAM is set, and sagemaker-containers' ServingEnv reads "" as
-    set (`os.environ.get(USER_PROGRAM_ENV, None)`): `importlib.import_module("")` raises
-    "Empty module name" on the first request, so the endpoint never passes its ping."""
+    """Script mode with no empty value: the XGBoost serving stack (aws/sagemaker-xgboost-container
+    `serving.main`) imports SAGEMAKER_PROGRAM whenever it is set, and sagemaker-containers'
+    ServingEnv reads "" as set ("Empty module name" on the first request). The endpoint's model
+    runs with network isolation, so the source is a folder of the artifact (sagemaker-containers'
+    `download_and_extract` copies a local folder), and the artifact is the Package step's. No
+    Accept must still mean CSV: the script-mode default is JSON (ServingEnv.default_accept)."""
     (container,) = steps_by_name(definition.body)["RegisterModel"]["Arguments"][
         "InferenceSpecification"
     ]["Containers"]
     environment = container.get("Environment", {})
-    assert "SAGEMAKER_PROGRAM" not in environment
-    assert "SAGEMAKER_SUBMIT_DIRECTORY" not in environment
-    assert all(value != "" for value in environment.values()), environment
+    assert environment == {
+        "SAGEMAKER_PROGRAM": "inference.py",
+        "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+        "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv",
+    }
     assert container["Image"].endswith("/sagemaker-xgboost:3.2-0")
+    url = container["ModelDataUrl"]["Std:Join"]["Values"]
+    assert "Steps.Package" in url[0]["Get"] and url[-1] == "model.tar.gz"
+
+
+def test_the_package_step_reads_the_shipped_source_archive_and_feeds_the_evidence(
+    definition: PipelineDefinition, config: Config
+) -> None:
+    from finmlops.serving.source import source_archive, source_key
+
+    steps = steps_by_name(definition.body)
+    inputs = {
+        i["InputName"]: i["S3Input"]["S3Uri"]
+        for i in steps["Package"]["Arguments"]["ProcessingInputs"]
+    }
+    key = source_key(source_archive(config.model))
+    assert inputs["source"] == f"s3://${{ArtifactBucket}}/{key}"
+    assert key in definition.code_files and key in pipeline_files(config)
+    evidence = {
+        i["InputName"]: i["S3Input"]["S3Uri"]
+        for i in steps["Evidence"]["Arguments"]["ProcessingInputs"]
+    }
+    assert "Steps.Package" in evidence["reasons"]["Get"]
 
 
 def test_pipeline_creates_no_sagemaker_experiments_entities(definition: PipelineDefinition) -> None:

@@ -295,6 +295,9 @@ def real(config: Config, tmp_path_factory: pytest.TempPathFactory) -> tuple[Conf
         },
         numeric_features=list(numeric),
         leakage_columns=["annual_inc"],
+        # A reason text must name a feature (model.reasons): annual_inc is no longer one.
+        reasons=config.model.reasons.model_dump(mode="json")
+        | {"texts": {k: v for k, v in config.model.reasons.texts.items() if k != "annual_inc"}},
     )  # fmt: skip
     return configured, run_local(configured, tmp_path_factory.mktemp("real"))
 

@@ -64,6 +64,8 @@ class EvidenceBundle:
     # Gate thresholds the run used when they differ from the config (pipeline parameters).
     threshold_overrides: Mapping[str, float] = field(default_factory=dict)
     decision: Decision | None = None
+    # The reason codes' texts and coverage on the test split (finmlops.serving.package_step).
+    reasons: Mapping[str, Any] | None = None
 
     @property
     def data_fingerprint(self) -> str:

@@ -33,6 +33,9 @@ if TYPE_CHECKING:
     from finmlops.modelbuild import LocalBuild
 
 MODEL_CARD_FILE = "model_card.json"
+# Written by finmlops.serving.package_step (same name; not imported: it loads the config module's
+# heavier neighbours for nothing here).
+REASONS_EVIDENCE = "reasons.json"
 VALIDATION_REPORT_FILE = "validation_report.html"
 
 
@@ -69,6 +72,7 @@ def write_bundle(
         model_artifact=lineage.model_artifact,
         gates=gate_rows(config, bundle),
         missing=missing,
+        reasons=bundle.reasons,
     )
     problems = card_problems(card)
     if problems:
@@ -140,6 +144,7 @@ def bundle_from_folders(
     lineage: Lineage,
     hyperparameters: Mapping[str, str],
     threshold_overrides: Mapping[str, float] | None = None,
+    reasons: Path | None = None,
 ) -> EvidenceBundle:
     """The bundle from the processing job's input folders; an absent file is left None so the
     report names it missing. A file that is there but is not a JSON object is an error."""
@@ -156,4 +161,5 @@ def bundle_from_folders(
         lineage=lineage,
         hyperparameters=dict(hyperparameters),
         threshold_overrides=dict(threshold_overrides or {}),
+        reasons=load(reasons, REASONS_EVIDENCE),
     )

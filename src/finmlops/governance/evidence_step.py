@@ -9,6 +9,7 @@ Inputs (container paths are the defaults; every one can be pointed elsewhere):
   /opt/ml/processing/input/artifacts   preprocess artifacts: data_quality.json
   /opt/ml/processing/input/evaluation  evaluation.json (and fairness.json)
   /opt/ml/processing/input/baseline    statistics.json, constraints.json
+  /opt/ml/processing/input/reasons     reasons.json (reason codes' coverage; optional)
 Output: /opt/ml/processing/output/evidence/{model_card.json, validation_report.html}
 
 Run-time values the config cannot know come as arguments: lineage (git commit, image, training
@@ -87,6 +88,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--artifacts", type=Path, default=INPUT_ROOT / "artifacts")
     parser.add_argument("--evaluation", type=Path, default=INPUT_ROOT / "evaluation")
     parser.add_argument("--baseline", type=Path, default=INPUT_ROOT / "baseline")
+    parser.add_argument(
+        "--reasons", type=Path, default=INPUT_ROOT / "reasons", help="the Package step's output"
+    )
     parser.add_argument("--output", type=Path, default=OUTPUT_DIR)
     parser.add_argument("--git-commit", default="")
     parser.add_argument("--training-image", default="")
@@ -136,6 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ),
             hyperparameters=config.model.hyperparameters.as_sagemaker(),
             threshold_overrides=overrides,
+            reasons=args.reasons,
         )
     except (ConfigError, EvidenceInputError, ValueError) as exc:
         print(f"evidence: {exc}", file=sys.stderr)

@@ -433,6 +433,48 @@ def _evaluation_details(
     return details
 
 
+def reason_codes_detail(reasons: Mapping[str, Any]) -> dict[str, Any]:
+    """The reason codes (ECOA / Regulation B principal reasons) as evidence: coverage of the test
+    split's adverse decisions by specific texts, flagged LOW COVERAGE below the config's minimum,
+    and how often each feature is a principal reason."""
+    share = reasons.get("coverage")
+    flag = "LOW COVERAGE: " if reasons.get("low_coverage") else ""
+    without = reasons.get("features_without_text") or []
+    observation = (
+        f"{flag}{reasons.get('covered_decisions')} of {reasons.get('adverse_decisions')} adverse "
+        f"test decisions (score >= {reasons.get('cutoff')}) have all top-{reasons.get('top_k')} "
+        f"reasons stated by a specific text (minimum {reasons.get('min_coverage')}). Default text: "
+        f"{reasons.get('default_text')!r}. Features without a text: "
+        + (", ".join(without) if without else "none")
+        + ". Texts: "
+        + "; ".join(f"{k}: {v}" for k, v in (reasons.get("texts") or {}).items())
+    )
+    coverage = _group(
+        "reason codes: coverage",
+        [
+            _number(
+                "reason_code_coverage",
+                share,
+                f"{flag}share of adverse test decisions whose top-{reasons.get('top_k')} "
+                "reasons all have a specific text",
+            ),
+            _number("adverse_test_decisions", reasons.get("adverse_decisions")),
+        ],
+    )
+    counts = _group(
+        "reason codes: how often each feature is a principal reason",
+        [
+            _number(str(feature), count, "adverse test decisions")
+            for feature, count in (reasons.get("principal_reason_counts") or {}).items()
+        ],
+    )
+    return {
+        "name": "reason codes (principal reasons for adverse action)",
+        "evaluation_observation": _clip(observation, 2096),
+        "metric_groups": [g for g in (coverage, counts) if g is not None],
+    }
+
+
 # The evaluate step computes it (finmlops.steps.evaluate.expected_calibration_error); the card and
 # the report show that one value rather than recomputing it from the rounded calibration table.
 ECE_DEFINITION = (
@@ -505,6 +547,7 @@ def build_model_card(
     model_artifact: str = "",
     gates: Sequence[GateRow] = (),
     missing: Sequence[str] | None = None,
+    reasons: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The whole card of one version: the static sections, the version's training job and
     figures, and the state of its evidence (`missing`: what the validation report lists)."""
@@ -517,6 +560,8 @@ def build_model_card(
     if hyperparameters:
         job["hyper_parameters"] = _hyper_parameters(hyperparameters)
     card["evaluation_details"] = _evaluation_details(config, evaluation, data_quality, gates)
+    if reasons:
+        card["evaluation_details"].append(reason_codes_detail(reasons))
     if missing is None:
         missing = [
             name

@@ -284,10 +284,13 @@ def decode_payload(payload: Mapping[str, Any]) -> list[Any]:
 
 
 def _json_rows(value: Any) -> list[Any]:
-    """Rows of a JSON payload: {"instances": [...]}, {"features": [...]}, records, arrays."""
+    """Rows of a JSON payload: {"instances": [...]}, {"features": [...]}, {"predictions": [...]}
+    (the XGBoost container's JSON answer, with reasons or not), records, arrays."""
     if isinstance(value, Mapping):
         if "instances" in value:
             return _json_rows(value["instances"])
+        if "predictions" in value:
+            return _json_rows(value["predictions"])
         return [list(value["features"])] if "features" in value else [dict(value)]
     if not isinstance(value, list):
         return [[value]]

@@ -5,16 +5,25 @@ so boto3's own `sagemaker-runtime` client, given the server as endpoint URL, cal
 What an endpoint serves comes from the registered version, as a SageMaker model created from a
 ModelPackageName does: its container's image, artifact and environment (`registered_container`),
 checked under the built-in XGBoost serving container's rules (`serving_container_problems`) before
-anything changes. The artifact is loaded with xgboost as that container loads it; requests and
-responses are captured in SageMaker's data-capture JSON lines, under
-`<capture prefix>/<endpoint>/<variant>/yyyy/mm/dd/hh/` in the capture bucket.
+anything changes. Two ways to serve, as the container has them:
+- the built-in algorithm (no SAGEMAKER_PROGRAM): the artifact loaded with xgboost; CSV scores, or
+  the algorithm's JSON `{"predictions": [{"score": s}]}`; no Accept means text/csv;
+- script mode (SAGEMAKER_PROGRAM and SAGEMAKER_SUBMIT_DIRECTORY): the source archive downloaded
+  and its program imported, then `model_fn`, `input_fn`, `predict_fn`, `output_fn` called as
+  sagemaker-containers' Transformer calls them; no Accept means SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT,
+  JSON when unset (the platform's inference script gives reasons for JSON: docs/serving.md).
+Requests and responses are captured in SageMaker's data-capture JSON lines, each with its own
+content type, under `<capture prefix>/<endpoint>/<variant>/yyyy/mm/dd/hh/` in the capture bucket.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import re
+import sys
+import tarfile
 import tempfile
 import threading
 import uuid
@@ -28,10 +37,14 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
+from finmlops.serving.inference import RequestError, UnsupportedFormatError, format_scores
 from finmlops.steps.evaluate import load_booster
 
 VARIANT = "AllTraffic"
+# Where SageMaker extracts the model artifact in the container.
+MODEL_DIR = "/opt/ml/model"
 CSV = "text/csv"
+JSON = "application/json"
 
 # The SageMaker built-in XGBoost algorithm image (any account, region and version tag).
 XGBOOST_IMAGE = re.compile(
@@ -59,7 +72,9 @@ class ServingContainerError(ValueError):
     """A container the serving stack would not serve; nothing was deployed."""
 
 
-def serving_container_problems(container: Mapping[str, Any]) -> list[str]:
+def serving_container_problems(
+    container: Mapping[str, Any], *, network_isolation: bool = False
+) -> list[str]:
     """Why the built-in XGBoost serving container would fail with this container definition.
 
     - An empty environment value is still a value: sagemaker-containers reads
@@ -68,8 +83,12 @@ def serving_container_problems(container: Mapping[str, Any]) -> list[str]:
       settings are `int("")`. Every request fails, the ping included.
     - A SAGEMAKER_* name the stack does not read is a misspelling that silently does nothing
       on AWS; here it is refused, so it is found.
-    - SAGEMAKER_PROGRAM (script mode) needs the user's code from SAGEMAKER_SUBMIT_DIRECTORY;
-      the emulator serves the algorithm's own model only, and says so.
+    - SAGEMAKER_PROGRAM (script mode) needs the user's code: sagemaker-containers'
+      `_modules.import_module(env.module_dir, ...)` downloads SAGEMAKER_SUBMIT_DIRECTORY, an
+      s3:// tar.gz, and imports the program from it; without it there is nothing to import.
+      A model with network isolation cannot download it ("the container can't make any outbound
+      network calls", CreateModel EnableNetworkIsolation): the source must be a folder of the
+      model artifact, which SageMaker itself extracts into /opt/ml/model.
     """
     problems = []
     image = str(container.get("Image", ""))
@@ -86,11 +105,22 @@ def serving_container_problems(container: Mapping[str, Any]) -> list[str]:
             )
         elif key.startswith("SAGEMAKER_") and key not in SERVING_VARIABLES:
             problems.append(f"Environment {key} is not a variable the serving stack reads")
-        elif key == "SAGEMAKER_PROGRAM":
-            problems.append(
-                "Environment SAGEMAKER_PROGRAM asks for script mode; the emulator serves the "
-                "built-in algorithm's model only"
-            )
+    program = str(environment.get("SAGEMAKER_PROGRAM") or "")
+    submit = str(environment.get("SAGEMAKER_SUBMIT_DIRECTORY") or "")
+    if program and not (
+        (submit.startswith("s3://") and submit.endswith(".tar.gz"))
+        or submit.startswith(MODEL_DIR + "/")
+    ):
+        problems.append(
+            f"Environment SAGEMAKER_PROGRAM {program!r} asks for script mode, but "
+            f"SAGEMAKER_SUBMIT_DIRECTORY {submit!r} is neither the s3:// tar.gz of its source "
+            f"nor a folder inside the model artifact ({MODEL_DIR}/...)"
+        )
+    elif program and submit.startswith("s3://") and network_isolation:
+        problems.append(
+            f"SAGEMAKER_SUBMIT_DIRECTORY {submit!r} is on S3, but the model runs with network "
+            "isolation: the container cannot download it (ship it inside the model artifact)"
+        )
     return problems
 
 
@@ -107,9 +137,17 @@ def registered_container(sagemaker: Any, model_package_arn: str) -> dict[str, An
 
 
 def capture_record(
-    request: str, response: str, *, event_id: str, inference_id: str | None, at: datetime
+    request: str,
+    response: str,
+    *,
+    event_id: str,
+    inference_id: str | None,
+    at: datetime,
+    request_type: str = CSV,
+    response_type: str = CSV,
 ) -> dict[str, Any]:
-    """One line of SageMaker's data-capture format."""
+    """One line of SageMaker's data-capture format: each payload with the content type it had
+    (CaptureContentTypeHeader: text types are kept as text, encoded CSV or JSON)."""
     metadata: dict[str, str] = {
         "eventId": event_id,
         "inferenceTime": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -119,16 +157,16 @@ def capture_record(
     return {
         "captureData": {
             "endpointInput": {
-                "observedContentType": CSV,
+                "observedContentType": request_type,
                 "mode": "INPUT",
                 "data": request,
-                "encoding": "CSV",
+                "encoding": _encoding(request_type),
             },
             "endpointOutput": {
-                "observedContentType": CSV,
+                "observedContentType": response_type,
                 "mode": "OUTPUT",
                 "data": response,
-                "encoding": "CSV",
+                "encoding": _encoding(response_type),
             },
         },
         "eventMetadata": metadata,
@@ -136,27 +174,102 @@ def capture_record(
     }
 
 
-def parse_csv(body: str, features: int) -> np.ndarray:
-    """Rows of numbers, empty cells as missing; a wrong width is a client error."""
-    rows = []
-    for number, line in enumerate(body.strip().splitlines(), start=1):
-        cells = line.split(",")
-        if len(cells) != features:
-            raise ValueError(f"row {number} has {len(cells)} values; the model takes {features}")
+def _encoding(content_type: str) -> str:
+    return "JSON" if "json" in content_type else "CSV"
+
+
+def _media_type(value: str | None) -> str:
+    return (value or "").split(";")[0].strip().lower()
+
+
+class Handler:
+    """What one container does with a request: (body, content type) in, (body, content type) out."""
+
+    def __init__(self, default_accept: str) -> None:
+        self.default_accept = default_accept
+
+    def accept(self, header: str | None) -> str:
+        # Both serving stacks: no Accept, or */*, is the default (algorithm mode's _parse_accept,
+        # sagemaker-containers' Request.accept).
+        return self.default_accept if _media_type(header) in {"", "*/*"} else str(header)
+
+    def transform(self, body: str, content_type: str, accept: str) -> tuple[str, str]:
+        raise NotImplementedError
+
+
+class AlgorithmHandler(Handler):
+    """The built-in algorithm: CSV in; CSV scores or `{"predictions": [{"score": s}]}` out
+    (sagemaker-xgboost-container algorithm_mode/serve.py and serve_utils.py)."""
+
+    def __init__(self, booster: xgb.Booster, default_accept: str) -> None:
+        super().__init__(default_accept)
+        self.booster = booster
+
+    def transform(self, body: str, content_type: str, accept: str) -> tuple[str, str]:
+        from finmlops.serving.inference import parse_csv
+
+        if _media_type(content_type) != CSV:
+            raise UnsupportedFormatError(f"content type {content_type!r}: send {CSV}")
+        rows = parse_csv(body, self.booster.num_features())
+        scores = self.booster.predict(xgb.DMatrix(rows, missing=np.nan))
+        media = _media_type(accept)
+        if media == CSV:
+            return format_scores(scores), CSV
+        if media == JSON:
+            predictions = [{"score": round(float(s), 6)} for s in scores]
+            return json.dumps({"predictions": predictions}, separators=(",", ":")), JSON
+        raise UnsupportedFormatError(f"accept {accept!r} is not supported")
+
+
+class ScriptHandler(Handler):
+    """Script mode: the user module's hooks, called in the order sagemaker-containers'
+    `Transformer` calls them (`initialize`: model_fn once; `transform`: input_fn, predict_fn,
+    output_fn; a tuple answer is (body, content type))."""
+
+    def __init__(self, module: Any, model_dir: Path, default_accept: str) -> None:
+        super().__init__(default_accept)
+        self.module = module
+        self.model = module.model_fn(str(model_dir))
+
+    def transform(self, body: str, content_type: str, accept: str) -> tuple[str, str]:
+        # The transformer passes text for exactly text/csv or application/json, bytes otherwise.
+        content: str | bytes = (
+            body
+            if _media_type(content_type) in {CSV, JSON} and ";" not in (content_type)
+            else body.encode()
+        )
         try:
-            rows.append([float(c) if c.strip() else np.nan for c in cells])
-        except ValueError as exc:
-            raise ValueError(f"row {number}: {exc}") from None
-    if not rows:
-        raise ValueError("empty request body")
-    return np.asarray(rows, dtype=np.float32)
+            data = self.module.input_fn(content, content_type)
+            prediction = self.module.predict_fn(data, self.model)
+            result = self.module.output_fn(prediction, accept)
+        except Exception as exc:
+            # Whatever the user module raises (415/406 for an unsupported format, 500 for the
+            # rest in the container), InvokeEndpoint answers ModelError.
+            raise ValueError(f"{type(exc).__name__}: {exc}") from None
+        answer, media = result if isinstance(result, tuple) else (result, accept)
+        return (answer.decode() if isinstance(answer, bytes) else str(answer)), str(media)
+
+
+def import_program(source: Path, program: str, unique: str) -> Any:
+    """The program imported from its extracted source directory, as sagemaker-containers does
+    (under a name unique to the deployment here: one process hosts many endpoints)."""
+    path = source / program
+    if not path.is_file():
+        raise ServingContainerError(f"SAGEMAKER_PROGRAM {program!r} is not in the source archive")
+    spec = importlib.util.spec_from_file_location(f"finmlops_served_{unique}", path)
+    if spec is None or spec.loader is None:
+        raise ServingContainerError(f"SAGEMAKER_PROGRAM {program!r} cannot be imported")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 @dataclass
 class Endpoint:
     name: str
     model_package_arn: str
-    booster: xgb.Booster
+    handler: Handler
     capture_bucket: str
     capture_prefix: str
     buffer: list[dict[str, Any]] = field(default_factory=list)
@@ -184,27 +297,57 @@ class LocalEndpoints:
         model_package_arn: str,
         capture_bucket: str,
         capture_prefix: str,
+        network_isolation: bool = False,
     ) -> None:
         """Check the container under the serving stack's rules, load its artifact from S3 and
         (re)point the endpoint at it; captured data is kept. A refused container changes nothing:
         the endpoint keeps serving what it served."""
-        problems = serving_container_problems(container)
+        problems = serving_container_problems(container, network_isolation=network_isolation)
         if problems:
             raise ServingContainerError(
                 f"endpoint {name} would not serve {model_package_arn}: " + "; ".join(problems)
             )
-        model_data_url = str(container["ModelDataUrl"])
-        bucket, _, key = model_data_url.removeprefix("s3://").partition("/")
-        with tempfile.TemporaryDirectory() as tmp:
-            archive = Path(tmp) / "model.tar.gz"
-            self.s3.download_file(bucket, key, str(archive))
-            booster = load_booster(archive)
+        handler = self._load(container)
         with self._lock:
             old = self.endpoints.get(name)
             if old is not None:
                 self._flush(old)
             self.endpoints[name] = Endpoint(
-                name, model_package_arn, booster, capture_bucket, capture_prefix
+                name, model_package_arn, handler, capture_bucket, capture_prefix
+            )
+
+    def _download(self, url: str, to: Path) -> Path:
+        bucket, _, key = url.removeprefix("s3://").partition("/")
+        self.s3.download_file(bucket, key, str(to))
+        return to
+
+    def _load(self, container: Mapping[str, Any]) -> Handler:
+        environment = container.get("Environment") or {}
+        program = str(environment.get("SAGEMAKER_PROGRAM") or "")
+        with tempfile.TemporaryDirectory() as tmp:
+            archive = self._download(str(container["ModelDataUrl"]), Path(tmp) / "model.tar.gz")
+            if not program:
+                return AlgorithmHandler(
+                    load_booster(archive),
+                    str(environment.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or CSV),
+                )
+            # SageMaker extracts the artifact into /opt/ml/model and the source into /opt/ml/code.
+            model_dir = Path(tmp) / "model"
+            with tarfile.open(archive) as tar:
+                tar.extractall(model_dir, filter="data")
+            submit = str(environment["SAGEMAKER_SUBMIT_DIRECTORY"])
+            if submit.startswith("s3://"):
+                code_dir = Path(tmp) / "code"
+                source = self._download(submit, Path(tmp) / "sourcedir.tar.gz")
+                with tarfile.open(source) as tar:
+                    tar.extractall(code_dir, filter="data")
+            else:  # a folder of the artifact (sagemaker-containers copies a local folder)
+                code_dir = model_dir / submit.removeprefix(MODEL_DIR + "/")
+            module = import_program(code_dir, program, uuid.uuid4().hex)
+            return ScriptHandler(
+                module,
+                model_dir,
+                str(environment.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or JSON),
             )
 
     def deployed(self, name: str) -> str | None:
@@ -213,23 +356,43 @@ class LocalEndpoints:
 
     # ---------- serving ----------
     def invoke(self, name: str, body: str, inference_id: str | None = None) -> str:
+        """A CSV request with no Accept header: the answer's body."""
+        return self.answer(name, body, inference_id)[0]
+
+    def answer(
+        self,
+        name: str,
+        body: str,
+        inference_id: str | None = None,
+        *,
+        content_type: str = CSV,
+        accept: str | None = None,
+    ) -> tuple[str, str]:
+        """(body, content type) of one InvokeEndpoint; ValueError (a ModelError) when the
+        container refuses the request (UnsupportedFormatError is 415/406 in the container)."""
         endpoint = self.endpoints.get(name)
         if endpoint is None:
             raise KeyError(f"Endpoint {name} not found")
-        rows = parse_csv(body, endpoint.booster.num_features())
-        scores = endpoint.booster.predict(xgb.DMatrix(rows, missing=np.nan))
-        response = "\n".join(f"{s:.6f}" for s in scores)
+        handler = endpoint.handler
+        try:
+            response, response_type = handler.transform(body, content_type, handler.accept(accept))
+        except UnsupportedFormatError as exc:
+            raise ValueError(str(exc)) from None
+        except RequestError as exc:
+            raise ValueError(str(exc)) from None
         record = capture_record(
             body.strip(),
             response,
             event_id=str(uuid.uuid4()),
             inference_id=inference_id,
             at=self.clock(),
+            request_type=_media_type(content_type) or CSV,
+            response_type=_media_type(response_type),
         )
         with self._lock:
             endpoint.buffer.append(record)
             endpoint.invocations += 1
-        return response
+        return response, response_type
 
     def flush(self) -> list[str]:
         """Write buffered captures to S3, one object per endpoint and hour; returns the keys."""
@@ -270,8 +433,12 @@ class LocalEndpoints:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length).decode()
                 try:
-                    result = endpoints.invoke(
-                        parts[1], body, self.headers.get("X-Amzn-SageMaker-Inference-Id")
+                    result, content_type = endpoints.answer(
+                        parts[1],
+                        body,
+                        self.headers.get("X-Amzn-SageMaker-Inference-Id"),
+                        content_type=self.headers.get("Content-Type") or CSV,
+                        accept=self.headers.get("Accept"),
                     )
                 except KeyError as exc:
                     self._answer(400, {"__type": "ValidationError", "message": str(exc).strip("'")})
@@ -281,7 +448,7 @@ class LocalEndpoints:
                     return
                 payload = result.encode()
                 self.send_response(200)
-                self.send_header("Content-Type", CSV)
+                self.send_header("Content-Type", content_type)
                 self.send_header("x-Amzn-Invoked-Production-Variant", VARIANT)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()

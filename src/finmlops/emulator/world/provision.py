@@ -687,6 +687,7 @@ def _endpoint(world: World, resource: Declared) -> None:
         model_package_arn=package,
         capture_bucket=bucket,
         capture_prefix=prefix,
+        network_isolation=bool(model.get("EnableNetworkIsolation")),
     )
 
 
