@@ -184,23 +184,27 @@ class MonitoringStory:
         return line
 
     def late_labels(self) -> str:
-        """Ground truth for the reference-like hour arrives an hour after the shifted one; the
-        next scheduled run scores the predictions whose labels are in."""
+        """Ground truth for both production hours arrives an hour after the shifted one (the
+        real outcomes of the rows each request carried); the next scheduled run scores the
+        predictions whose labels are in, and the quality alarm judges each labelled hour."""
         story = self.story
-        labels = story.test_rows().attrs["labels"]
+        data = story.production()
         arrived = story.hours[2]
         pipeline, _ = self.pipeline()
         truth = _ground_truth_source(pipeline)
         # One ground-truth record per request (inference id), its labels in the request's row
         # order, in the hour folder of its arrival, under the prefix the quality step reads.
-        lines = [
-            json.dumps({
-                "groundTruthData": {"data": "\n".join(str(int(v)) for v in labels[start : start + BATCH]), "encoding": "CSV"},
-                "eventMetadata": {"eventId": f"w0-{number}"},
-                "eventVersion": "0",
-            })
-            for number, start in enumerate(range(0, len(labels), BATCH))
-        ]  # fmt: skip
+        lines = []
+        for window, rows in enumerate(data.windows):
+            labels = data.labels(rows)
+            lines += [
+                json.dumps({
+                    "groundTruthData": {"data": "\n".join(str(int(v)) for v in labels[start : start + BATCH]), "encoding": "CSV"},
+                    "eventMetadata": {"eventId": f"w{window}-{number}"},
+                    "eventVersion": "0",
+                })
+                for number, start in enumerate(range(0, len(labels), BATCH))
+            ]  # fmt: skip
         bucket, _, prefix = truth.removeprefix("s3://").partition("/")
         story.client("s3").put_object(
             Bucket=bucket,
@@ -212,14 +216,31 @@ class MonitoringStory:
         report: dict[str, Any] = json.loads((results / "model_quality.json").read_text())
         story.summary.quality = report
         story.summary.paths["model quality"] = results / "model_quality.json"
-        labelled = _window(report, story.hours[0])
-        shifted = _window(report, story.hours[1])
-        overall = report["overall"]
+        # CloudWatch judges each hour's AUC (stamped with the hour's start) over its one-hour
+        # period: evaluated before the next hour's stamp, so each hour is judged on its own.
+        alarm = story.w.names[MONITORED].quality_alarm
+        states = []
+        for hour in story.hours[:2]:
+            window = _window(report, hour)
+            changes = evaluate_alarms(
+                story.client("cloudwatch"), story.client("sns"),
+                now=hour + timedelta(minutes=59), names=[alarm],
+            )  # fmt: skip
+            story.summary.quality_alarms += changes
+            state = story.client("cloudwatch").describe_alarms(AlarmNames=[alarm])["MetricAlarms"][
+                0
+            ]["StateValue"]
+            auc = window["metrics"].get("auc")
+            states.append(
+                f"{hour:%H}:00 AUC {auc:.4f} on {window['labelled']} labelled "
+                f"(coverage {window['label_coverage']:g}) -> {state}"
+                if auc is not None
+                else f"{hour:%H}:00 no AUC -> {state}"
+            )
+        threshold = story.config.monitoring.min_auc
         return (
-            f"{len(labels)} labels joined by inference id; run at {run.at:%H:%M}: "
-            f"{story.hours[0]:%H}:00 AUC {labelled['metrics']['auc']:.4f}, label coverage "
-            f"{labelled['label_coverage']:g}; {story.hours[1]:%H}:00 not labelled yet (coverage "
-            f"{shifted['label_coverage']:g}); overall coverage {overall['label_coverage']:g}"
+            f"{sum(len(w) for w in data.windows)} labels joined by inference id; run at "
+            f"{run.at:%H:%M}: {'; '.join(states)} (alarm {alarm} below {threshold})"
         )
 
 
