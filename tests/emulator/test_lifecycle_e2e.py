@@ -6,11 +6,13 @@ asserts one stage's outcome.
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from finmlops.emulator.story import Lifecycle, Summary
@@ -53,12 +55,12 @@ def test_pipeline_from_the_synthesized_template_registers_two_versions(
 def test_registry_status_history_ends_approved_with_identities(
     story: tuple[Lifecycle, Summary],
 ) -> None:
-    lifecycle, _ = story
+    lifecycle, summary = story
     sm = lifecycle.client("sagemaker")
     for label in ("v1", "v2"):
         described = package(lifecycle, label)
         metadata = described["CustomerMetadataProperties"]
-        assert described["ModelApprovalStatus"] == "Approved"
+        assert described["ModelApprovalStatus"] == summary.decisions.get(label, "Approved")
         assert metadata["mlflow-run-id"] not in {"", "not-logged"}
         # Who AWS recorded: the execution that registered it (bound by its steps), its starter,
         # and the approver's source identity for the status change.
@@ -82,6 +84,8 @@ def test_registry_status_history_ends_approved_with_identities(
             in described["CreatedBy"]["IamIdentity"]["Arn"]
         )
         assert described["CreatedBy"]["IamIdentity"]["Arn"] != starter["IamIdentity"]["Arn"]
+        if described["ModelApprovalStatus"] != "Approved":
+            continue  # a rejected v2 has no approver to observe
         # The approver SageMaker recorded at event time, as the handler bound it.
         version = describe_version(sm, described["ModelPackageArn"])
         observed, problems = observed_approval(lifecycle.audit(), version)
@@ -114,33 +118,41 @@ def test_the_author_under_the_approvers_session_name_is_refused_by_sts(
 
 def test_each_approval_starts_exactly_one_promotion(story: tuple[Lifecycle, Summary]) -> None:
     _, summary = story
-    assert summary.handler_outcomes == ["started", "duplicate", "started", "duplicate"]
-    assert summary.audit_actions.count("promotion-started") == 2
+    approvals = 1 + (summary.decisions.get("v2") == "Approved")
+    assert summary.handler_outcomes == ["started", "duplicate"] * approvals
+    assert summary.audit_actions.count("promotion-started") == approvals
 
 
-def test_prod_runs_v1_after_rollback_and_stage_runs_v2(story: tuple[Lifecycle, Summary]) -> None:
+def test_prod_leaves_a_version_only_with_a_stated_reason(story: tuple[Lifecycle, Summary]) -> None:
+    """v2 reaches prod only when the approver approved it on the comparison; prod rolls back
+    only with the story's stated reason, which the audit trail records."""
     lifecycle, summary = story
-    assert summary.deployed["prod"] == summary.versions["v1"]
-    assert summary.deployed["stage"] == summary.versions["v2"]
-    assert summary.rollback == {"from": summary.versions["v2"], "to": summary.versions["v1"]}
     prod = lifecycle.w.names["prod"].endpoint_name
-    assert lifecycle.w.endpoints.deployed(prod) == summary.versions["v1"]
-    assert "rollback" in summary.audit_actions
+    assert lifecycle.w.endpoints.deployed(prod) == summary.deployed["prod"]
+    rollbacks = [r for r in lifecycle.audit().records() if r.action == "rollback"]
+    if summary.decisions.get("v2") != "Approved":
+        assert summary.deployed["prod"] == summary.versions["v1"]
+        assert not summary.rollback and not rollbacks
+        return
+    if summary.rollback:
+        assert summary.deployed["prod"] == summary.versions["v1"]
+        (record,) = rollbacks
+        assert record.reason == " ".join(summary.rollback["reason"].split())
+        assert "label delay" in record.reason
+        v1, v2 = package(lifecycle, "v1"), package(lifecycle, "v2")
+        assert v1["ModelLifeCycle"]["StageDescription"].startswith("restored by rollback")
+        assert v2["ModelLifeCycle"]["StageStatus"] == "RolledBack"
 
 
-def test_registry_shows_where_each_version_runs(story: tuple[Lifecycle, Summary]) -> None:
+def test_registry_shows_where_v1_runs_and_keeps_its_approval(
+    story: tuple[Lifecycle, Summary],
+) -> None:
     lifecycle, _ = story
-    v1, v2 = package(lifecycle, "v1"), package(lifecycle, "v2")
+    v1 = package(lifecycle, "v1")
     assert v1["ModelLifeCycle"]["Stage"] == "Production"
-    assert v1["ModelLifeCycle"]["StageDescription"].startswith("restored by rollback")
-    assert (v2["ModelLifeCycle"]["Stage"], v2["ModelLifeCycle"]["StageStatus"]) == (
-        "Production",
-        "RolledBack",
-    )
     # The promotion's lifecycle writes left the approval decision as the approver made it.
-    for version in (v1, v2):
-        assert version["ModelApprovalStatus"] == "Approved"
-        assert version["ApprovalDescription"].startswith("Approved by ")
+    assert v1["ModelApprovalStatus"] == "Approved"
+    assert v1["ApprovalDescription"].startswith("Approved by ")
 
 
 def test_reference_window_is_quiet_and_shifted_window_drifts_on_the_shifted_features(
@@ -150,11 +162,26 @@ def test_reference_window_is_quiet_and_shifted_window_drifts_on_the_shifted_feat
     quiet, shifted = summary.drift["window-0"], summary.drift["window-1"]
     assert quiet["dataset"]["drifted"] is False
     assert shifted["dataset"]["drifted"] is True
-    assert {"int_rate", "annual_inc", "revol_util", "term"} <= set(shifted["drifted"])
+    planned = {s["feature"] for s in summary.shift["shifts"]}
+    # The features the plan moved (v1's most important) are among those the monitor names.
+    assert len(planned & set(shifted["drifted"])) >= len(planned) / 2
     violations = json.loads((shifted["results"] / "constraint_violations.json").read_text())[
         "violations"
     ]
-    assert {v["feature_name"] for v in violations} >= {"int_rate", "annual_inc"}
+    assert planned & {v["feature_name"] for v in violations}
+
+
+def test_the_shift_is_derived_from_v1s_importances_and_recorded(
+    story: tuple[Lifecycle, Summary],
+) -> None:
+    lifecycle, summary = story
+    plan = json.loads(Path(summary.paths["production shift"]).read_text())
+    assert plan["shifts"] == json.loads(json.dumps(summary.shift["shifts"]))
+    gains = [s["gain_share"] for s in plan["shifts"]]
+    assert gains == sorted(gains, reverse=True) and all(g > 0 for g in gains)
+    model = lifecycle.config.model
+    features = {*model.numeric_features, *model.categorical_features}
+    assert {s["feature"] for s in plan["shifts"]} <= features
 
 
 def test_monitoring_runs_prods_synthesized_pipeline_at_each_scheduled_hour(
@@ -197,19 +224,63 @@ def test_drift_alarm_fires_and_the_alert_reaches_the_sqs_subscriber(
     assert post.startswith(f"[prod] ALARM {alarm} (OK -> ALARM)")
 
 
-def test_late_labels_give_model_quality_with_full_coverage_of_the_labelled_hour(
+def test_labels_for_both_windows_drop_quality_on_the_shifted_one_and_its_alarm_fires(
     story: tuple[Lifecycle, Summary],
 ) -> None:
     lifecycle, summary = story
     windows = {w["start"]: w for w in summary.quality["windows"]}
-    labelled = windows[lifecycle.hours[0].isoformat()]
-    assert labelled["label_coverage"] == 1.0
-    assert 0.65 < labelled["metrics"]["auc"] < 0.9
-    # The template's quality step looks back over the label delay, so the run also holds the
-    # shifted hour, whose labels have not arrived: half the predictions overall.
-    assert windows[lifecycle.hours[1].isoformat()]["label_coverage"] == 0.0
-    assert summary.quality["overall"]["label_coverage"] == 0.5
-    assert summary.quality["overall"]["metrics"]["auc"] == labelled["metrics"]["auc"]
+    reference = windows[lifecycle.hours[0].isoformat()]
+    shifted = windows[lifecycle.hours[1].isoformat()]
+    assert reference["label_coverage"] == shifted["label_coverage"] == 1.0
+    threshold = lifecycle.config.monitoring.min_auc
+    assert reference["metrics"]["auc"] >= threshold > shifted["metrics"]["auc"]
+    alarm = lifecycle.w.names["prod"].quality_alarm
+    assert [(c.alarm, c.new) for c in summary.quality_alarms] == [(alarm, "OK"), (alarm, "ALARM")]
+
+
+def test_retraining_ran_because_the_drift_alarm_fired_on_the_labelled_windows(
+    story: tuple[Lifecycle, Summary],
+) -> None:
+    """v2's execution read the table the story put in the artifact bucket (its InputDataUri):
+    v1's training rows plus the labelled production rows outside the comparison."""
+    lifecycle, summary = story
+    assert summary.alarm is not None and summary.alarm.new == "ALARM"
+    retraining = summary.retraining
+    assert retraining["ran"] is True
+    sm = lifecycle.client("sagemaker")
+    execution = package(lifecycle, "v2")["MetadataProperties"]["GeneratedBy"]
+    parameters = {
+        p["Name"]: p["Value"]
+        for p in sm.list_pipeline_parameters_for_execution(PipelineExecutionArn=execution)[
+            "PipelineParameters"
+        ]
+    }
+    assert parameters["InputDataUri"] == retraining["input"]
+    bucket, _, key = retraining["input"].removeprefix("s3://").partition("/")
+    body = lifecycle.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert len(pd.read_csv(io.BytesIO(body))) == retraining["rows"]
+    assert retraining["rows"] == (
+        retraining["v1_training_rows"] + retraining["labelled_production_rows"]
+    )
+    assert retraining["labelled_production_rows"] > 0
+
+
+def test_v2_decision_follows_the_comparison_on_the_same_rows_and_is_audited(
+    story: tuple[Lifecycle, Summary],
+) -> None:
+    lifecycle, summary = story
+    found = summary.comparison
+    assert [w["window"] for w in found["windows"]] == [0, 1]
+    assert all(set(w["auc"]) == {"v1", "v2"} and w["rows"] > 0 for w in found["windows"])
+    assert summary.decisions["v2"] == ("Approved" if found["recommended"] else "Rejected")
+    v2 = summary.versions["v2"]
+    (decision,) = [
+        r
+        for r in lifecycle.audit().records()
+        if r.model_package_arn == v2 and r.action in {"approve", "reject"}
+    ]
+    shifted = found["windows"][1]["auc"]
+    assert f"v1 {shifted['v1']:.3f}, v2 {shifted['v2']:.3f}" in decision.reason
 
 
 def test_audit_records_are_complete_and_exported(story: tuple[Lifecycle, Summary]) -> None:
@@ -220,8 +291,8 @@ def test_audit_records_are_complete_and_exported(story: tuple[Lifecycle, Summary
         "promotion-started",
         "promotion-resolved",
         "deploy",
-        "rollback",
     } <= set(summary.audit_actions)
+    assert ("rollback" in summary.audit_actions) == bool(summary.rollback)
     exported = json.loads(Path(summary.paths["audit export (JSON)"]).read_text())
     assert len(exported) == len(summary.audit_actions)
     assert all(record["actor"] and record["at"] for record in exported)

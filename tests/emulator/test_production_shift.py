@@ -130,10 +130,14 @@ def test_shift_names_no_column_it_was_not_given(credit: tuple[Config, pd.DataFra
         m = cfg.model
         plans.append(
             plan_shift(
-                data.held_out_rows(), v1.score, gains=v1.gains(), numeric=m.numeric_features,
+                data.held_out_rows(),
+                v1.score,
+                gains=v1.gains(),
+                numeric=m.numeric_features,
                 categorical=m.categorical_features,
-                drift_share=cfg.monitoring.dataset_drift_share, data=frame,
-            )  # fmt: skip
+                drift_share=cfg.monitoring.dataset_drift_share,
+                data=frame,
+            )
         )
     assert [renamed[s.feature] for s in plans[0].shifts] == [s.feature for s in plans[1].shifts]
 

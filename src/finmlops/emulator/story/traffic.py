@@ -38,6 +38,7 @@ RESAMPLE_SHARE = 2.0  # rows of the shifted window per held-out row (drawn with 
 SPREAD = 2.0  # a numeric feature moves by this many standard deviations of its held-out values
 MOVED_SHARE = 0.5  # share of a categorical feature's rows moved to the riskier category
 MIN_CATEGORY_SHARE = 0.05  # a category rarer than this in the held-out rows is not a target
+RISK_POWER = 1.0  # rows are drawn with probability proportional to score ** RISK_POWER
 SEED = 20260101  # the shift's own seed: the same data and model give the same window
 
 Scorer = Callable[[pd.DataFrame], np.ndarray]  # raw rows -> v1's scores
@@ -55,12 +56,12 @@ class FeatureShift:
     low: float = -math.inf  # numeric: the range seen in the data, which the shift stays in
     high: float = math.inf
     to_category: str = ""  # categorical: where the moved rows go
-    share: float = 0.0  # categorical: share of the rows not already there that move
+    share: float = 0.0  # share of the rows that move (categorical: of those not already there)
 
     def describe(self) -> str:
         why = f"gain {self.gain_share:.0%}"
         if self.kind == "numeric":
-            return f"{self.feature} {self.amount:+g} ({why})"
+            return f"{self.feature} {self.amount:+g} for {self.share:.0%} ({why})"
         return f"{self.feature} {self.share:.0%} to {self.to_category!r} ({why})"
 
     def as_dict(self) -> dict[str, Any]:
@@ -70,7 +71,9 @@ class FeatureShift:
             "kind": self.kind,
         }
         if self.kind == "numeric":
-            found.update(amount=self.amount, whole=self.whole, range=[self.low, self.high])
+            found.update(
+                amount=self.amount, share=self.share, whole=self.whole, range=[self.low, self.high]
+            )
         else:
             found.update(to_category=self.to_category, share=self.share)
         return found
@@ -105,7 +108,7 @@ class ShiftPlan:
         """Real rows, with their real outcomes, drawn with replacement with probability
         proportional to v1's score: the riskier part of the population."""
         rng = np.random.default_rng(self.seed)
-        weights = np.clip(np.asarray(scores, dtype=float), 1e-6, None)
+        weights = np.clip(np.asarray(scores, dtype=float), 1e-6, None) ** RISK_POWER
         count = max(1, round(len(rows) * self.resample_share))
         chosen = rng.choice(len(rows), size=count, replace=True, p=weights / weights.sum())
         return rows.iloc[np.sort(chosen)]
@@ -118,8 +121,10 @@ class ShiftPlan:
             column = out[shift.feature]
             if shift.kind == "numeric":
                 values = pd.to_numeric(column, errors="coerce").astype(float)
-                moved = (values + shift.amount).clip(shift.low, shift.high)
-                out[shift.feature] = moved.round() if shift.whole else moved
+                picked = rng.choice(len(out), size=round(len(out) * shift.share), replace=False)
+                moved = values.to_numpy(copy=True)
+                moved[picked] = np.clip(moved[picked] + shift.amount, shift.low, shift.high)
+                out[shift.feature] = np.round(moved) if shift.whole else moved
             else:
                 eligible = np.flatnonzero(
                     (column.astype("string") != shift.to_category).fillna(True).to_numpy()
@@ -206,7 +211,7 @@ def _numeric_shift(
         return None
     return FeatureShift(
         feature, share, "numeric", amount=amount if effect > 0 else -amount, whole=whole,
-        low=float(present.min()), high=float(present.max()),
+        low=float(present.min()), high=float(present.max()), share=MOVED_SHARE,
     )  # fmt: skip
 
 
