@@ -1,8 +1,9 @@
 """The whole lifecycle end to end against the embedded AWS: the story `make demo` tells, on the
 default config (Lending Club) and on the second data set by its config alone (credit_data).
 
-One run of each (about two minutes each) for the session (tests/emulator/conftest.py); each
-test asserts one stage's outcome on both. The stories branch honestly on what the data and the
+One run of the default story for the session (`story`, tests/emulator/conftest.py); each test
+asserts one stage's outcome. tests/emulator/test_story_on_credit_data.py runs every test of this
+module again on the credit_data story. The stories branch honestly on what the data and the
 monitors say (docs/emulator.md): on Lending Club the retrained v2 loses the comparison and is
 rejected; on credit_data it wins, is promoted, and prod rolls back with the stated reason, so
 both branches are asserted.
@@ -20,7 +21,6 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from finmlops.config import Config
 from finmlops.emulator.story import Lifecycle, Summary
 from finmlops.registry.promotion import observed_approval
 from finmlops.registry.versions import describe_version
@@ -28,19 +28,6 @@ from finmlops.registry.versions import describe_version
 pytestmark = pytest.mark.slow
 
 ENVIRONMENTS = ("tooling", "dev", "stage", "prod")
-
-
-@pytest.fixture(params=["lending_club", "credit_data"])
-def story(request: pytest.FixtureRequest, config: Config) -> tuple[Lifecycle, Summary]:
-    """Each story in turn; refuses a world a mock_aws test wiped in between."""
-    run = "story_run" if request.param == "lending_club" else "credit_story_run"
-    lifecycle, summary = request.getfixturevalue(run)
-    groups = lifecycle.client("sagemaker").list_model_package_groups()[
-        "ModelPackageGroupSummaryList"
-    ]
-    if lifecycle.config.model.package_group not in {g["ModelPackageGroupName"] for g in groups}:
-        pytest.fail("the lifecycle's world was reset by a mock_aws test run in between")
-    return lifecycle, summary
 
 
 def full_path(lifecycle: Lifecycle) -> bool:

@@ -195,12 +195,12 @@ class MonitoringStory:
         # One ground-truth record per request (inference id), its labels in the request's row
         # order, in the hour folder of its arrival, under the prefix the quality step reads.
         lines = []
-        for window, rows in enumerate(data.windows):
+        for hour, rows in enumerate(data.windows):
             labels = data.labels(rows)
             lines += [
                 json.dumps({
                     "groundTruthData": {"data": "\n".join(str(int(v)) for v in labels[start : start + BATCH]), "encoding": "CSV"},
-                    "eventMetadata": {"eventId": f"w{window}-{number}"},
+                    "eventMetadata": {"eventId": f"w{hour}-{number}"},
                     "eventVersion": "0",
                 })
                 for number, start in enumerate(range(0, len(labels), BATCH))
@@ -220,11 +220,11 @@ class MonitoringStory:
         # period: evaluated before the next hour's stamp, so each hour is judged on its own.
         alarm = story.w.names[MONITORED].quality_alarm
         states = []
-        for hour in story.hours[:2]:
-            window = _window(report, hour)
+        for start in story.hours[:2]:
+            window = _window(report, start)
             changes = evaluate_alarms(
                 story.client("cloudwatch"), story.client("sns"),
-                now=hour + timedelta(minutes=59), names=[alarm],
+                now=start + timedelta(minutes=59), names=[alarm],
             )  # fmt: skip
             story.summary.quality_alarms += changes
             state = story.client("cloudwatch").describe_alarms(AlarmNames=[alarm])["MetricAlarms"][
@@ -232,10 +232,10 @@ class MonitoringStory:
             ]["StateValue"]
             auc = window["metrics"].get("auc")
             states.append(
-                f"{hour:%H}:00 AUC {auc:.4f} on {window['labelled']} labelled "
+                f"{start:%H}:00 AUC {auc:.4f} on {window['labelled']} labelled "
                 f"(coverage {window['label_coverage']:g}) -> {state}"
                 if auc is not None
-                else f"{hour:%H}:00 no AUC -> {state}"
+                else f"{start:%H}:00 no AUC -> {state}"
             )
         threshold = story.config.monitoring.min_auc
         return (

@@ -69,7 +69,8 @@ class Model:
         return cls(booster, encoders)
 
     def encode(self, rows: pd.DataFrame) -> np.ndarray:
-        return preprocess.encode(rows, self.encoders).to_numpy(dtype=np.float32)
+        encoded: np.ndarray = preprocess.encode(rows, self.encoders).to_numpy(dtype=np.float32)
+        return encoded
 
     def score(self, rows: pd.DataFrame) -> np.ndarray:
         return score_rows(self.booster, self.encode(rows))
@@ -102,10 +103,14 @@ class ProductionData:
 
     def labels(self, rows: pd.DataFrame) -> np.ndarray:
         model = self.config.model
-        return (rows[model.target].astype(str) == model.positive_class).to_numpy(dtype=int)
+        found: np.ndarray = (rows[model.target].astype(str) == model.positive_class).to_numpy(
+            dtype=int
+        )
+        return found
 
     def in_comparison(self, rows: pd.DataFrame) -> np.ndarray:
-        return np.asarray(rows.index.isin(list(self.comparison)))
+        found: np.ndarray = np.asarray(rows.index.isin(list(self.comparison)))
+        return found
 
     def retraining_table(self) -> pd.DataFrame:
         """v1's training rows plus the labelled production rows outside the comparison."""
