@@ -230,6 +230,7 @@ class MonitoringStory:
             state = story.client("cloudwatch").describe_alarms(AlarmNames=[alarm])["MetricAlarms"][
                 0
             ]["StateValue"]
+            story.summary.quality_states[start.isoformat()] = state
             auc = window["metrics"].get("auc")
             states.append(
                 f"{start:%H}:00 AUC {auc:.4f} on {window['labelled']} labelled "
