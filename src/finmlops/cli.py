@@ -1,13 +1,15 @@
 """The `finmlops` command: one argparse program; each area adds its subcommands with a register
 function (see `_registrations`), and shares the options, clients, output and exit codes here.
 
-Exit codes scripts can rely on: 0 ok, 1 refused (a check or gate said no), 2 usage or
-configuration error, 3 not found, 4 AWS error (service, credentials, network), 5 unexpected error.
+Exit codes scripts can rely on (docs/cli.md): 0 ok, 1 refused (a check or gate said no), 2 usage
+or configuration error, 3 not found, 4 AWS error (service, credentials, network), 5 unexpected
+error.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import sys
 import traceback
@@ -41,6 +43,24 @@ if TYPE_CHECKING:
     # A register function adds one top-level command (with its subcommands) to the program; each
     # leaf parser takes `parents=[common]` and sets `run=<function(Context) -> int>`.
     Register = Callable[[Subparsers, argparse.ArgumentParser], None]
+
+
+def version() -> str:
+    """This installation's version, from the package metadata (pyproject.toml's `version`)."""
+    try:
+        return importlib.metadata.version("finmlops")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (the finmlops package is not installed)"
+
+
+def config_not_found(path: Path, *, named: bool) -> str:
+    """What to say when there is no configuration file where one was looked for."""
+    if named:
+        return f"no configuration file at {path} (--config)"
+    return (
+        f"no configuration file at {path} (the default, config/platform.yaml in the current "
+        "directory); pass --config PATH"
+    )
 
 
 def _registrations() -> list[Register]:
@@ -99,8 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="finmlops",
         description="Model risk-grade MLOps on SageMaker: registry, approval, promotion, audit.",
         epilog="exit codes: 0 ok, 1 refused, 2 usage/config error, 3 not found, "
-        "4 AWS error, 5 unexpected error",
+        "4 AWS error, 5 unexpected error (docs/cli.md)",
     )
+    parser.add_argument("--version", action="version", version=f"finmlops {version()}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     common = common_options()
     for register in _registrations():
@@ -126,12 +147,14 @@ class Context:
     def config(self) -> Config:
         """The platform configuration; a missing or invalid file is a usage error."""
         if self._config is None:
-            path = getattr(self.args, "config", None) or default_config_path()
+            named = getattr(self.args, "config", None)
+            path = Path(named or default_config_path())
+            if not path.exists():
+                raise UsageError(config_not_found(path, named=named is not None))
             try:
                 self._config = load_config(path)
             except ConfigError as exc:
-                hint = "" if Path(path).exists() else " (pass --config PATH)"
-                raise UsageError(f"{exc}{hint}") from None
+                raise UsageError(str(exc)) from None
         return self._config
 
     def optional_config(self) -> Config | None:
@@ -148,9 +171,16 @@ class Context:
             if not region:
                 config = self.optional_config()
                 region = config.environments.tooling.region if config else None
-            self._session = boto3.session.Session(
+            session = boto3.session.Session(
                 profile_name=getattr(self.args, "profile", None), region_name=region
             )
+            if not session.region_name:
+                # botocore would say only "You must specify a region", at the first call.
+                raise UsageError(
+                    "no AWS region: pass --region REGION, or --config PATH (the default "
+                    f"{default_config_path()} does not exist), or set AWS_REGION"
+                )
+            self._session = session
         return self._session
 
     def client(self, service: str) -> Any:

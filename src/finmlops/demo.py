@@ -22,10 +22,14 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from finmlops.config import Config, ConfigError, default_config_path, load_config
+
+# The profile of the emulator's own keys (moto never issued them: the accounts' administrator).
+EMULATOR_PROFILE = "emulator"
 
 
 class Progress:
@@ -43,9 +47,23 @@ class Progress:
             sys.stdout.flush()
 
 
+PROGRAM = "python -m finmlops.demo"  # what `make demo ARGS="..."` runs
+
+
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="finmlops demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=default_config_path())
+    parser = argparse.ArgumentParser(
+        prog=PROGRAM,
+        description=__doc__.splitlines()[0],
+        epilog='`make demo ARGS="..."` runs it with these options. Exit codes: 0 done, '
+        "1 the lifecycle stopped or the build failed a gate, 2 usage or configuration error "
+        "(docs/cli.md).",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="platform configuration (default: config/platform.yaml in the current directory)",
+    )
     parser.add_argument("--work-dir", type=Path, default=Path(".demo"))
     parser.add_argument("--build-only", action="store_true", help="the local model build only")
     parser.add_argument("--keep-running", action="store_true", help="leave the emulator up")
@@ -54,14 +72,21 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from finmlops.cli import ExitCode, config_not_found
+
     args = _parse(argv)
+    named = args.config is not None
+    args.config = args.config or default_config_path()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if not args.config.exists():
+        print(f"{PROGRAM}: {config_not_found(args.config, named=named)}", file=sys.stderr)
+        return int(ExitCode.USAGE)
     progress = Progress()
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+        print(f"{PROGRAM}: {exc}", file=sys.stderr)
+        return int(ExitCode.USAGE)
     progress(f"config {args.config}: model {config.model.name}, group {config.model.package_group}")
     if not args.build_only:
         return lifecycle_demo(config, args, progress)
@@ -101,7 +126,7 @@ def lifecycle_demo(config: Config, args: argparse.Namespace, progress: Progress)
         _print_summary(config, lifecycle, work)
         progress(f"done: {len(summary.stages)} stages")
         if args.keep_running:
-            _keep_running(aws.endpoint_url, lifecycle, args.config)
+            _keep_running(aws.endpoint_url, lifecycle, args.config, work)
         lifecycle.close()
     return 0
 
@@ -218,30 +243,122 @@ def _print_retraining(summary: Any) -> None:
         print("  rollback      none (no stated reason to leave the version in prod)")
 
 
-def verify_commands(lifecycle: Any, config_path: Path) -> list[str]:
-    """The `finmlops verify` command of each environment of the demo's world."""
+@dataclass(frozen=True)
+class ExploreCommand:
+    """One command `--keep-running` prints: who runs it, why, and the line to paste."""
+
+    who: str
+    line: str
+
+
+def _finmlops_program() -> str:
+    """The `finmlops` script next to this interpreter (the project's .venv), as a path from the
+    current directory when it is below it, so the printed lines run where `make demo` ran."""
+    script = Path(sys.executable).parent / "finmlops"
+    if not script.exists():
+        return "finmlops"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
+def explore_commands(lifecycle: Any, config_path: Path, work: Path) -> list[ExploreCommand]:
+    """The commands to explore the demo's world with, each signed as someone of that world.
+
+    The people's sessions are the ones AWS would give them (an MFA session, then the role of
+    their job with their own name as source identity, as the templates' trust policies
+    require): alice in dev's data-scientist role, bob in the approver role, carol in tooling's
+    operator role. `finmlops verify` reads every resource's configuration, which none of their
+    roles may: it signs with the emulator's own keys, as an administrator of the accounts (on
+    AWS, an auditor's read-only role). The credentials go to an AWS shared credentials file
+    and a config file under `work/aws/` (one profile each); every line names them and its
+    profile, so it works as printed in a POSIX shell, whatever AWS_* variables that shell has.
+    """
     import shlex
 
     from finmlops.emulator.world.provision import verify_arguments
+    from finmlops.naming import Role
 
-    return [
-        ".venv/bin/finmlops " + shlex.join(arguments)
-        for arguments in verify_arguments(lifecycle.w, config_path).values()
+    w = lifecycle.w
+    config = lifecycle.config
+    group = config.model.package_group
+    endpoint = w.aws.endpoint_url
+    sessions = {
+        w.author.name: w.as_role(w.author, w.names["dev"].role(Role.DATA_SCIENTIST)).session,
+        w.approver.name: w.as_role(w.approver, config.governance.approver_role).session,
+        w.operator.name: w.as_role(w.operator, w.names["tooling"].role(Role.OPERATOR)).session,
+        EMULATOR_PROFILE: w.aws.session(),
+    }
+    folder = work / "aws"
+    folder.mkdir(parents=True, exist_ok=True)
+    credentials, settings = [], []
+    for profile, session in sessions.items():
+        frozen = session.get_credentials().get_frozen_credentials()
+        credentials += [
+            f"[{profile}]",
+            f"aws_access_key_id = {frozen.access_key}",
+            f"aws_secret_access_key = {frozen.secret_key}",
+            *([f"aws_session_token = {frozen.token}"] if frozen.token else []),
+            "",
+        ]
+        settings += [
+            f"[profile {profile}]",
+            f"region = {w.aws.region}",
+            f"endpoint_url = {endpoint}",
+            "",
+        ]
+    credentials_file, config_file = folder / "credentials", folder / "config"
+    credentials_file.write_text("\n".join(credentials), encoding="utf-8")
+    credentials_file.chmod(0o600)
+    config_file.write_text("\n".join(settings), encoding="utf-8")
+    # Assignments before the command (POSIX shells): the command's own environment.
+    files = (
+        f"AWS_SHARED_CREDENTIALS_FILE={shlex.quote(str(credentials_file))} "
+        f"AWS_CONFIG_FILE={shlex.quote(str(config_file))}"
+    )
+    program = shlex.quote(_finmlops_program())
+    common = ["--config", str(config_path), "--endpoint-url", endpoint]
+    first = f"{group}/1"
+    planned: list[tuple[str, str, list[str]]] = [
+        (w.author.name, "data scientist", ["registry", "list", "--group", group]),
+        (w.approver.name, "approver", ["registry", "show", first]),
+        (w.approver.name, "approver", ["registry", "history", "--group", group]),
+        (w.operator.name, "operator", ["promote", "status"]),
+        (w.operator.name, "operator", ["audit", "export"]),
+        (w.operator.name, "operator", ["audit", "verify"]),
     ]
+    commands = [
+        ExploreCommand(
+            f"{profile} ({job})",
+            f"{files} {program} {shlex.join([*arguments, *common, '--profile', profile])}",
+        )
+        for profile, job, arguments in planned
+    ]
+    for environment, arguments in verify_arguments(w, config_path).items():
+        commands.append(
+            ExploreCommand(
+                f"the emulator's own keys ({environment} as deployed vs its templates)",
+                f"{files} {program} {shlex.join([*arguments, '--profile', EMULATOR_PROFILE])}",
+            )
+        )
+    return commands
 
 
-def _keep_running(endpoint: str, lifecycle: Any, config_path: Path) -> None:
+def _keep_running(endpoint: str, lifecycle: Any, config_path: Path, work: Path) -> None:
+    commands = explore_commands(lifecycle, config_path, work)
     print()
-    print(f"The emulator stays up at {endpoint} (Ctrl-C to stop). In another shell:")
-    # Keys moto never issued are the emulator's own hand, in the world's account.
-    print("  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing  # the emulator's keys")
-    print(f"  .venv/bin/finmlops registry list --endpoint-url {endpoint}")
-    print(f"  .venv/bin/finmlops registry history --endpoint-url {endpoint}")
-    print(f"  .venv/bin/finmlops audit export --endpoint-url {endpoint}")
-    print(f"  .venv/bin/finmlops audit verify --endpoint-url {endpoint}")
-    print("  and check each environment as deployed against the templates it came from:")
-    for command in verify_commands(lifecycle, config_path):
-        print(f"  {command}")
+    print(f"The emulator stays up at {endpoint} (Ctrl-C to stop). In another shell, here:")
+    print(
+        "(each line signs as the person named above it, with the session STS gave them, "
+        f"written to {work / 'aws'}; AWS would end such sessions after an hour)"
+    )
+    who = ""
+    for command in commands:
+        if command.who != who:
+            who = command.who
+            print(f"  # {who}")
+        print(f"  {command.line}")
     print(f"  local endpoints (InvokeEndpoint): {lifecycle.w.endpoints.url}")
     try:
         while True:

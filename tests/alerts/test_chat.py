@@ -1,5 +1,11 @@
 """The chat notifier against SSM (moto) and a real webhook on loopback: one post per alert, junk
-skipped, every failure raised (so Lambda retries and dead-letters), the URL never shown."""
+skipped, every failure raised (so Lambda retries and dead-letters), the URL never shown.
+
+The webhook is on 127.0.0.1, which the Lambda's transport (`PUBLIC_HTTPS`) refuses: these tests
+post through `loopback_transport()`, the test-only opening, and
+`test_the_lambda_refuses_the_loopback_webhook_the_other_tests_post_to` shows the Lambda's path
+refusing the same URL. Escaping, address checks and the deadline: tests/alerts/test_chat_safety.py.
+"""
 
 from __future__ import annotations
 
@@ -24,9 +30,11 @@ from moto import mock_aws
 from finmlops.alerts import chat
 from finmlops.alerts.chat import (
     MAX_MESSAGE_CHARS,
+    PUBLIC_HTTPS,
     DeliveryError,
     WebhookConfigError,
     check_webhook_url,
+    loopback_transport,
     notify,
 )
 from finmlops.contracts import Alerts
@@ -165,8 +173,11 @@ def _event(*records: Any) -> dict[str, Any]:
     return {"Records": list(records)}
 
 
+LOOPBACK = loopback_transport()
+
+
 def _notify(ssm: Any, event: Any, environment: str = "prod") -> dict[str, int]:
-    return notify(event, ssm=ssm, parameter=PARAMETER, environment=environment)
+    return notify(event, ssm=ssm, parameter=PARAMETER, environment=environment, transport=LOOPBACK)
 
 
 def test_an_alarm_becomes_one_post_with_its_state_name_reason_and_environment(ssm, webhook):
@@ -336,7 +347,7 @@ def test_a_plain_http_url_to_another_host_is_refused_naming_the_parameter_not_th
     _store(ssm, url)
 
     with caplog.at_level(logging.DEBUG), pytest.raises(WebhookConfigError) as err:
-        _notify(ssm, _event(_record("alert")))
+        notify(_event(_record("alert")), ssm=ssm, parameter=PARAMETER)  # the Lambda's transport
 
     assert PARAMETER in str(err.value)
     assert "https://" in str(err.value)
@@ -370,14 +381,25 @@ def test_a_plain_string_parameter_is_refused_as_the_url_is_a_secret(ssm, webhook
         "http://[::1]:9000/hook",
     ],
 )
-def test_https_and_loopback_http_urls_are_accepted(url):
-    assert check_webhook_url(url, PARAMETER) == url.strip()
+def test_https_urls_are_accepted_and_loopback_http_only_through_the_test_opening(url):
+    if url.startswith("http://"):
+        assert check_webhook_url(url, PARAMETER, LOOPBACK) == url.strip()
+        with pytest.raises(WebhookConfigError, match="must start with https://"):
+            check_webhook_url(url, PARAMETER)
+    else:
+        assert check_webhook_url(url, PARAMETER) == url.strip()
 
 
 @pytest.mark.parametrize(
     "url",
     [
         "http://10.0.0.8/hook",
+        "https://10.0.0.8/hook",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://[fe80::1]/hook",
+        "https://127.0.0.1:8443/hook",
+        "https://[::ffff:127.0.0.1]/hook",
+        "http://127.0.0.1:8080/hook",
         "http://hooks.slack.com/services/T/B/x",
         "ftp://127.0.0.1/hook",
         "file:///etc/passwd",
@@ -390,7 +412,7 @@ def test_https_and_loopback_http_urls_are_accepted(url):
 def test_other_urls_are_refused_naming_the_parameter(url):
     with pytest.raises(WebhookConfigError, match=PARAMETER) as err:
         check_webhook_url(url, PARAMETER)
-    for secret_part in ("/hook", "T/B/x", "passwd", "10.0.0.8"):
+    for secret_part in ("/hook", "T/B/x", "passwd", "10.0.0.8", "meta-data"):
         assert secret_part not in str(err.value)
 
 
@@ -433,6 +455,9 @@ def test_a_failed_post_makes_the_next_invocation_read_the_parameter_again(
 def test_the_handler_reads_its_parameter_and_environment_from_the_lambda_environment(
     ssm, webhook, monkeypatch
 ):
+    # The handler posts with the module's PUBLIC_HTTPS; here that is the loopback opening, set
+    # in Python as only a test can (the next test shows the handler's own refusing this URL).
+    monkeypatch.setattr(chat, "PUBLIC_HTTPS", LOOPBACK)
     monkeypatch.setenv(Alerts.ENV_WEBHOOK_PARAMETER, PARAMETER)
     monkeypatch.setenv(Alerts.ENV_ENVIRONMENT, "prod")
     _store(ssm, webhook.url)
@@ -444,6 +469,21 @@ def test_the_handler_reads_its_parameter_and_environment_from_the_lambda_environ
     assert first == second == {"posted": 1, "skipped": 0, "failed": 0}
     assert webhook.texts()[0].startswith("[prod] ALARM credit-risk-prod-data-drift")
     assert webhook.texts()[1].startswith("[prod] Note\nstill posted")
+
+
+def test_the_lambda_refuses_the_loopback_webhook_the_other_tests_post_to(ssm, webhook, monkeypatch):
+    monkeypatch.setenv(Alerts.ENV_WEBHOOK_PARAMETER, PARAMETER)
+    monkeypatch.setenv(Alerts.ENV_ENVIRONMENT, "prod")
+    _store(ssm, webhook.url)
+    assert chat.PUBLIC_HTTPS is PUBLIC_HTTPS  # not patched: the Lambda's own transport
+
+    with pytest.raises(
+        WebhookConfigError, match=f"{PARAMETER}: the webhook URL must start with https://"
+    ) as err:
+        chat.handler(_event(_record(_alarm())), None)
+
+    assert webhook.posts == []
+    assert "s3cr3t" not in str(err.value) and "127.0.0.1" not in str(err.value)
 
 
 def test_the_handler_without_its_parameter_variable_raises(monkeypatch):

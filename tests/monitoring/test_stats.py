@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import mpmath
 import numpy as np
 import pytest
-from scipy import stats
+from scipy import special, stats
 from scipy.spatial import distance
 
+from finmlops.monitoring import stats as stats_module
 from finmlops.monitoring.stats import (
     PSI_FLOOR,
     PreparedReference,
@@ -16,10 +18,12 @@ from finmlops.monitoring.stats import (
     chi_square,
     exact_numeric,
     jensen_shannon,
+    kolmogorov_sf,
     ks_p_value,
     l_infinity,
     psi,
     searchsorted_right,
+    smirnov_sf,
 )
 
 RNG = np.random.default_rng(7)
@@ -76,6 +80,80 @@ def test_ks_p_value_is_scipys_exact_for_small_and_asymptotic_for_large_samples(
     ks, _ = _exact(reference, current)
     expected = stats.ks_2samp(reference, current).pvalue
     assert ks_p_value(ks, n, m, reference, current) == pytest.approx(expected, rel=1e-9)
+
+
+# (n, n * x^2) points of Smirnov's band (scipy sums 2 * smirnov(n, x) there): p from 0.02 to 1e-160.
+BAND = [2.2, 3.5, 6.0, 9.2, 14.0, 30.0, 80.0, 200.0, 369.0]
+
+
+@pytest.mark.parametrize("n", [141, 2_000, 19_999, 20_001, 60_000])
+def test_smirnov_sf_equals_scipys_smirnov_where_scipy_sums_it_exactly(n: int) -> None:
+    for nx2 in BAND:
+        x = float(np.sqrt(nx2 / n))
+        if x >= 0.5:
+            continue
+        assert smirnov_sf(n, x) == pytest.approx(special.smirnov(n, x), rel=1e-8), nx2
+
+
+def _smirnov_mpmath(n: int, x: float, j: np.ndarray) -> float:
+    """log of Birnbaum-Tingey terms at 50 digits, for spot checks of the float evaluation."""
+    mpmath.mp.dps = 50
+    big_n, big_x = mpmath.mpf(n), mpmath.mpf(x)
+    return [
+        float(
+            mpmath.loggamma(big_n + 1)
+            - mpmath.loggamma(k + 1)
+            - mpmath.loggamma(big_n - k + 1)
+            + (big_n - k) * mpmath.log(1 - big_x - k / big_n)
+            + (k - 1) * mpmath.log(big_x + k / big_n)
+        )
+        for k in (mpmath.mpf(int(v)) for v in j)
+    ]
+
+
+@pytest.mark.parametrize("n", [1_000_000, 2_500_000])
+def test_smirnov_sf_by_quadrature_equals_the_whole_series_for_millions_of_rows(n: int) -> None:
+    # Above 20,000 terms the series is integrated (trapezoidal rule on the smooth curve of its
+    # terms); the oracle is the same series summed term by term, whose every term's logarithm
+    # is checked against mpmath at 50 digits (scipy's smirnov loses digits at these n).
+    for nx2 in (2.2, 9.2, 80.0, 369.0):
+        x = float(np.sqrt(nx2 / n))
+        last = int(np.floor(n * (1 - x)))
+        j = np.arange(0.0, last + 1.0)
+        logs = stats_module._smirnov_log_terms(n, x, j)
+        peak = int(np.argmax(logs))
+        spots = np.array([peak // 3, peak, peak + (last - peak) // 3])
+        assert logs[spots] == pytest.approx(_smirnov_mpmath(n, x, spots), rel=1e-12, abs=1e-7)
+        top = logs.max()
+        whole = x * np.exp(top) * np.exp(logs - top).sum()
+        assert smirnov_sf(n, x) == pytest.approx(whole, rel=1e-9), nx2
+
+
+@pytest.mark.parametrize("n", [40, 141, 5_000, 30_000])
+def test_kolmogorov_sf_is_scipys_kstwo_sf_on_every_branch(n: int) -> None:
+    for x in np.linspace(0.0, 1.0, 41)[1:-1]:
+        expected = stats.kstwo.sf(x, n)
+        if expected < 1e-280:  # subnormal territory: both are 0 to any verdict
+            assert kolmogorov_sf(x, n) < 1e-270
+            continue
+        assert kolmogorov_sf(x, n) == pytest.approx(expected, rel=1e-8), x
+    for nx2 in BAND:
+        x = float(np.sqrt(nx2 / n))
+        if x < 0.5:
+            assert kolmogorov_sf(x, n) == pytest.approx(stats.kstwo.sf(x, n), rel=1e-8), nx2
+
+
+def test_ks_p_value_in_smirnovs_band_is_ks_2samp_and_so_is_the_verdict() -> None:
+    # 200k x 150k rows with a small shift: n*x^2 in the band where scipy is slowest.
+    rng = np.random.default_rng(11)
+    reference = np.sort(rng.normal(0, 1, 200_000))
+    for shift, alpha in ((0.012, 0.01), (0.02, 0.01), (0.03, 1e-6)):
+        current = np.sort(rng.normal(shift, 1, 150_000))
+        ks, _ = _exact(reference, current)
+        result = stats.ks_2samp(reference, current, method="asymp")
+        ours = ks_p_value(ks, reference.size, current.size)
+        assert ours == pytest.approx(result.pvalue, rel=1e-8)
+        assert (ours <= alpha) == (result.pvalue <= alpha)
 
 
 def test_psi_uses_floored_shares_of_both_distributions() -> None:

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from finmlops.alerts.chat import notify
+from finmlops.alerts.chat import loopback_transport, notify
 from finmlops.emulator.aws.alarms import evaluate_alarms
 from finmlops.emulator.aws.executor import Execution, Network, PipelineExecutor
 from finmlops.emulator.story.seams import (
@@ -178,7 +178,13 @@ class MonitoringStory:
         if story.w.webhook is not None and parameter:
             # SNS would invoke the chat notifier with these envelopes (moto runs no Lambda).
             event = {"Records": [{"EventSource": "aws:sns", "Sns": e} for e in envelopes]}
-            notify(event, ssm=story.client("ssm"), parameter=parameter, environment=MONITORED)
+            notify(
+                event,
+                ssm=story.client("ssm"),
+                parameter=parameter,
+                environment=MONITORED,
+                transport=loopback_transport(),  # the webhook is on 127.0.0.1
+            )
             story.summary.chat_posts = [str(p.get("text", "")) for p in story.w.webhook.posts]
             line += f"; chat notifier posted {len(story.summary.chat_posts)}"
         return line

@@ -1,7 +1,8 @@
 """A chat webhook on 127.0.0.1 for the offline lifecycle: it keeps every JSON body posted to it.
 
-The chat notifier (`finmlops.alerts.chat`) accepts plain http only to a loopback host, so the
-emulator can stand in for Slack or Teams without a network.
+The chat notifier (`finmlops.alerts.chat`) posts only over https to public addresses; the story
+hands it `loopback_transport()`, the emulator's and the tests' opening to 127.0.0.1, so this
+server can stand in for Slack or Teams without a network.
 """
 
 from __future__ import annotations
