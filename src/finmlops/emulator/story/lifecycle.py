@@ -212,7 +212,7 @@ class Lifecycle:
         """A service's session of the role a template gives it, as a Person to call with."""
         session = self.w.service_session(service, role, session_name)
         arn = self.aws.client("sts", session).get_caller_identity()["Arn"]
-        return Person(f"{service} as {role}", arn, session)
+        return Person(f"{service} as {role}", self.w.template_arn(arn), session)
 
     # ------------------------------------------------------------------ provision
     def provision(self, cdk_out: Path) -> str:

@@ -22,6 +22,7 @@ no monitoring schedules, and the default is `pipeline`.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -129,6 +130,12 @@ class MonitoringStory:
         self.runs.append(scheduled)
         return scheduled
 
+    def alarm_arn(self, arn: str) -> str:
+        """The ARN a monitored stage's alarm has on AWS: in that stage's account (moto holds
+        every environment's resources in its one account, docs/emulator.md, One account)."""
+        account = getattr(self.story.config.environments, MONITORED).account
+        return re.sub(r"^(arn:aws[a-z-]*:cloudwatch:[a-z0-9-]+:)\d{12}:", rf"\g<1>{account}:", arn)
+
     # ------------------------------------------------------------------ the stages
     def drift(self) -> str:
         """The runs after the reference-like hour and after the shifted one."""
@@ -159,7 +166,7 @@ class MonitoringStory:
         changes = evaluate_alarms(
             story.client("cloudwatch"), story.client("sns"),
             now=story.hours[1] + timedelta(hours=1, minutes=5),
-            names=[story.w.names[MONITORED].drift_alarm],
+            names=[story.w.names[MONITORED].drift_alarm], alarm_arn=self.alarm_arn,
         )  # fmt: skip
         story.summary.alarm = changes[-1] if changes else None
         messages = (
@@ -230,7 +237,7 @@ class MonitoringStory:
             window = _window(report, start)
             changes = evaluate_alarms(
                 story.client("cloudwatch"), story.client("sns"),
-                now=start + timedelta(minutes=59), names=[alarm],
+                now=start + timedelta(minutes=59), names=[alarm], alarm_arn=self.alarm_arn,
             )  # fmt: skip
             story.summary.quality_alarms += changes
             state = story.client("cloudwatch").describe_alarms(AlarmNames=[alarm])["MetricAlarms"][
