@@ -17,8 +17,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pandas as pd
 
-from finmlops.config import default_config_path, load_config
-from finmlops.modelbuild import resolve_dataset, run_local
+from finmlops.config import dataset_path, default_config_path, load_config
+from finmlops.modelbuild import run_local
 
 REPEATS = 3
 
@@ -31,7 +31,7 @@ def timed(fn) -> float:  # type: ignore[no-untyped-def]
 
 def main() -> int:
     config = load_config(default_config_path(Path(__file__).resolve().parent.parent))
-    data = resolve_dataset(config.model.dataset.uri)
+    data = dataset_path(config)
     baseline = statistics.median(timed(lambda: pd.read_csv(data)) for _ in range(REPEATS))
 
     builds = []

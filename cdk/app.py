@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,12 +33,17 @@ from finmlops_cdk.manifest import ManifestError, default_manifest, load_manifest
 from finmlops_cdk.promotion import SourceSettings
 from finmlops_cdk.stages import DefinitionFactory, PlatformStage
 
-from finmlops.config import ENVIRONMENT_NAMES, Config, ConfigError, default_config_path, load_config
-from finmlops.contracts import DeploymentManifest
-
-_SCHEDULE = re.compile(
-    r"^(rate\(\s*\d+\s+(minute|minutes|hour|hours|day|days)\s*\)|cron\((\S+\s+){5}\S+\))$"
+from finmlops.config import (
+    ENVIRONMENT_NAMES,
+    Config,
+    ConfigError,
+    dataset_path,
+    default_config_path,
+    load_config,
 )
+from finmlops.contracts import DeploymentManifest
+from finmlops.datasets import parse_dataset_uri
+from finmlops.schedules import ScheduleError, check_schedule
 
 
 def preflight(config: Config, environments: Sequence[str]) -> None:
@@ -74,6 +78,13 @@ def preflight(config: Config, environments: Sequence[str]) -> None:
             model_monitor_cron(config.monitoring.schedule)
         except ValueError as exc:
             problems.append(("monitoring.schedule", str(exc).split(": ", 1)[-1]))
+    if "dev" in environments and parse_dataset_uri(config.model.dataset.uri).kind != "s3":
+        # Dev's stack ships the dataset as an asset: it must be a file inside the allowed folder
+        # (symlinks followed) before any construct copies it (finmlops.datasets).
+        try:
+            dataset_path(config)
+        except ConfigError as exc:
+            problems += exc.problems
     if problems:
         raise ConfigError("<config>", problems)
 
@@ -103,11 +114,11 @@ def build_app(
         manifest = default_manifest(config)
     else:
         validate_manifest(manifest, config, "manifest")
-    if retrain_schedule is not None and not _SCHEDULE.match(retrain_schedule.strip()):
-        raise ConfigError(
-            "-c retrain_schedule",
-            [("retrain_schedule", f"{retrain_schedule!r} is not a rate() or cron() expression")],
-        )
+    if retrain_schedule is not None:
+        try:
+            check_schedule(retrain_schedule)
+        except ScheduleError as exc:
+            raise ConfigError("-c retrain_schedule", [("retrain_schedule", str(exc))]) from None
     unknown = sorted(set(environments) - set(ENVIRONMENT_NAMES))
     if unknown:
         raise ValueError(f"unknown environments: {', '.join(unknown)}")

@@ -73,7 +73,10 @@ class MetricNames:
     namespace_drift: str
     namespace_quality: str
     drift_share: str = "dataset_drift_share"
-    auc: str = "auc"
+    auc: str = "auc"  # per window, stamped with the window's start: history for the dashboard
+    # Published by every run, stamped with the run's time (finmlops.monitoring.cloudwatch).
+    quality_violations: str = "quality_violations"
+    bad_record_share: str = "bad_record_share"
 
 
 # Model Monitor publishes a bring-your-own container's metric file into these namespaces.
@@ -565,9 +568,25 @@ class MonitoringPipeline(Construct):
 
 
 class MonitoringAlarms(Construct):
-    """Alarms on drift share, AUC and silence of the monitor, each with an SNS action.
+    """Alarms on drift share, model quality, unreadable inputs and silence of the monitor, each
+    with an SNS action.
 
-    Attributes: `drift`, `quality`, `silent`, `metrics` (for the dashboard).
+    How each treats a period without a value (Amazon CloudWatch User Guide, "Configuring how
+    CloudWatch alarms treat missing data": `breaching` counts a missing datapoint as over the
+    threshold, `notBreaching` as within it) follows from what the jobs publish:
+
+    - Every run of both jobs publishes `quality_violations` (quality job) and `bad_record_share`
+      (both jobs), zeros included, an idle hour included. A period without them means no run
+      finished: nothing was judged, which is a finding. Those alarms are `breaching`.
+    - `dataset_drift_share` is published only for a window with rows: an idle hour has no drift
+      to measure, and `breaching` there would start retraining on silence. The drift alarm is
+      `notBreaching`; the monitor-silent alarm (`breaching`) counts its values over six hours.
+    - `quality_violations` counts AUC below `min_auc`, AUC not computable in a window whose
+      labels are due, and too many unreadable records: the AUC floor is never silently
+      disabled by an AUC that could not be computed.
+
+    Attributes: `drift`, `quality`, `silent`, `drift_inputs`, `quality_inputs`, `all` (the five),
+    `drift_metric`, `auc_metric`, `quality_violations_metric` (for the dashboard).
     """
 
     def __init__(
@@ -587,18 +606,28 @@ class MonitoringAlarms(Construct):
         period = Duration.hours(1)
         self.drift_threshold = config.monitoring.dataset_drift_share
         self.auc_threshold = config.monitoring.min_auc
+        bad_share = config.monitoring.max_bad_record_share
+        drift_dims = {"Endpoint": endpoint_name, "MonitoringSchedule": drift_schedule}
+        quality_dims = {"Endpoint": endpoint_name, "MonitoringSchedule": quality_schedule}
         self.drift_metric = cloudwatch.Metric(
             namespace=metrics.namespace_drift,
             metric_name=metrics.drift_share,
-            dimensions_map={"Endpoint": endpoint_name, "MonitoringSchedule": drift_schedule},
+            dimensions_map=drift_dims,
             statistic="Maximum",
             period=period,
         )
         self.auc_metric = cloudwatch.Metric(
             namespace=metrics.namespace_quality,
             metric_name=metrics.auc,
-            dimensions_map={"Endpoint": endpoint_name, "MonitoringSchedule": quality_schedule},
+            dimensions_map=quality_dims,
             statistic="Minimum",
+            period=period,
+        )
+        self.quality_violations_metric = cloudwatch.Metric(
+            namespace=metrics.namespace_quality,
+            metric_name=metrics.quality_violations,
+            dimensions_map=quality_dims,
+            statistic="Maximum",
             period=period,
         )
         self.drift = cloudwatch.Alarm(
@@ -607,7 +636,8 @@ class MonitoringAlarms(Construct):
             alarm_name=n.drift_alarm,
             alarm_description=(
                 f"{endpoint_name}: share of drifted features >= "
-                f"{config.monitoring.dataset_drift_share} (dataset drift)"
+                f"{config.monitoring.dataset_drift_share} (dataset drift). No value: no window "
+                "with rows (the monitor-silent alarm watches that)."
             ),
             metric=self.drift_metric,
             threshold=config.monitoring.dataset_drift_share,
@@ -619,13 +649,17 @@ class MonitoringAlarms(Construct):
             self,
             "ModelQuality",
             alarm_name=n.quality_alarm,
-            alarm_description=f"{endpoint_name}: AUC on labelled outcomes below "
-            f"{config.monitoring.min_auc}",
-            metric=self.auc_metric,
-            threshold=config.monitoring.min_auc,
-            comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            alarm_description=(
+                f"{endpoint_name}: model-quality violations: AUC below "
+                f"{config.monitoring.min_auc}, AUC not computable for a window whose labels are "
+                f"due, or more than {bad_share:g} of records unreadable; or no quality run "
+                "finished (missing data is breaching)"
+            ),
+            metric=self.quality_violations_metric,
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
         )
         # A monitor that stops reporting is itself a finding (SR 11-7 ongoing monitoring).
         self.silent = cloudwatch.Alarm(
@@ -639,7 +673,36 @@ class MonitoringAlarms(Construct):
             evaluation_periods=1,
             treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
         )
-        for alarm in (self.drift, self.quality, self.silent):
+
+        def inputs(id_: str, job: str, namespace: str, dims: Mapping[str, str]) -> cloudwatch.Alarm:
+            return cloudwatch.Alarm(
+                self,
+                id_,
+                alarm_name=f"{config.project}-{n.environment}-{job}-bad-records",
+                alarm_description=(
+                    f"{endpoint_name}: more than {bad_share:g} of the {job} run's input records "
+                    "could not be read (the report lists file, line and reason); or no run "
+                    "finished (missing data is breaching)"
+                ),
+                metric=cloudwatch.Metric(
+                    namespace=namespace,
+                    metric_name=metrics.bad_record_share,
+                    dimensions_map=dict(dims),
+                    statistic="Maximum",
+                    period=period,
+                ),
+                threshold=bad_share,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+            )
+
+        self.drift_inputs = inputs("DriftInputs", "drift", metrics.namespace_drift, drift_dims)
+        self.quality_inputs = inputs(
+            "QualityInputs", "quality", metrics.namespace_quality, quality_dims
+        )
+        self.all = (self.drift, self.quality, self.silent, self.drift_inputs, self.quality_inputs)
+        for alarm in self.all:
             alarm.add_alarm_action(cw_actions.SnsAction(topic))
 
 
@@ -710,7 +773,7 @@ class EndpointDashboard(Construct):
         self.dashboard.add_widgets(
             cloudwatch.AlarmStatusWidget(
                 title="Alarms",
-                alarms=[alarms.drift, alarms.quality, alarms.silent, *rollback_alarms.values()],
+                alarms=[*alarms.all, *rollback_alarms.values()],
                 width=24,
             )
         )

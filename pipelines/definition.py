@@ -25,8 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finmlops.config import Config
+from finmlops.config import Config, dataset_path
 from finmlops.contracts import Evidence, Meta, Param, Placeholder
+from finmlops.datasets import parse_dataset_uri
+from finmlops.fairness import shipped_spec, write_spec
 from finmlops.gates import GATES, Gate
 from finmlops.governance.evidence import MODEL_CARD_FILE, VALIDATION_REPORT_FILE
 from finmlops.governance.evidence_step import shipped_config, write_shipped_config
@@ -83,19 +85,39 @@ def pipeline_files(config: Config) -> dict[str, Path]:
         config, Path(tempfile.gettempdir()) / "finmlops-config"
     )
     files[config_key] = config_file
+    # The protected groups, read by the evaluate step (its arguments are too short for them).
+    fairness_key, fairness_file = write_spec(
+        config.model, config.project, Path(tempfile.gettempdir()) / "finmlops-fairness"
+    )
+    files[fairness_key] = fairness_file
     key = dataset_key(config)
     if key:
-        from finmlops.modelbuild import resolve_dataset
-
-        files[key] = resolve_dataset(config.model.dataset.uri)
+        files[key] = dataset_path(config)
     return files
 
 
+def ship_pipeline_files(s3: Any, bucket: str, config: Config) -> list[str]:
+    """Upload `pipeline_files` to the bucket as the stack's BucketDeployment does (the emulator's
+    deploy); returns the keys. Every file is resolved and confined before the first upload, so a
+    refused dataset path uploads nothing."""
+    files = pipeline_files(config)
+    for key, path in sorted(files.items()):
+        s3.upload_file(str(path), bucket, key)
+    return sorted(files)
+
+
 def dataset_key(config: Config) -> str | None:
-    """S3 key of the shipped dataset, when the config points at the package's copy."""
-    uri = config.model.dataset.uri
-    if uri.startswith("package:"):
-        return "data/" + uri.removeprefix("package:")
+    """S3 key in the artifact bucket of the dataset the stack ships: `data/NAME` for the
+    package's copy, `data/<stem>-<sha256 prefix><suffix>` for a local file (content-addressed,
+    so new data changes the definition); None for an s3:// URI, which the pipeline reads where it
+    is. A local file is confined and must exist (`finmlops.config.dataset_path`)."""
+    parsed = parse_dataset_uri(config.model.dataset.uri)
+    if parsed.kind == "package":
+        return "data/" + parsed.value
+    if parsed.kind == "local":
+        path = dataset_path(config)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+        return f"data/{path.stem}-{digest}{path.suffix}"
     return None
 
 
@@ -297,6 +319,7 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
     evaluation = PropertyFile(
         name="Evaluation", output_name="evaluation", path=evaluate.EVALUATION_FILE
     )
+    fairness_uri = f"s3://{BUCKET}/{shipped_spec(config.model, config.project)[0]}"
     step_eval = ProcessingStep(
         name="Evaluate",
         step_args=processor(ScriptProcessor, xgb_image, "evaluate", command=["python3"]).run(
@@ -304,6 +327,7 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
             inputs=[
                 s3_in("model", model_uri, "/opt/ml/processing/model"),
                 s3_in("test", pre_out["test"].S3Output.S3Uri, "/opt/ml/processing/test"),
+                s3_in("fairness", fairness_uri, "/opt/ml/processing/fairness"),
             ],
             outputs=[s3_out("evaluation", "/opt/ml/processing/evaluation", "evaluate")],
             arguments=args["evaluate"],
@@ -511,7 +535,7 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
         steps = then
         for gate in reversed(gates):
             step, prop = property_files[gate.source]
-            value = JsonGet(step_name=step.name, property_file=prop, json_path=gate.json_path)
+            value = JsonGet(step_name=step.name, property_file=prop, json_path=gate.path(config))
             fail = FailStep(
                 name=f"Fail-{gate.name}",
                 error_message=Join(on=" ", values=[

@@ -14,18 +14,21 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     StringConstraints,
     ValidationError,
     field_validator,
     model_validator,
 )
 
+from finmlops.config_loader import ConfigLoadError, load_yaml, read_text
 from finmlops.contracts import ENVIRONMENT_NAMES, SERVING_ENVIRONMENTS
+from finmlops.datasets import DatasetPathError, local_dataset_path, parse_dataset_uri
+from finmlops.schedules import ScheduleError, check_model_monitor_schedule, check_schedule
 from finmlops.tracking.settings import TrackingSettings
 
 # Commercial, GovCloud and China regions where SageMaker Pipelines and the Model Registry run.
@@ -71,10 +74,6 @@ KNOWN_REGIONS: frozenset[str] = frozenset(
 )
 
 
-_SCHEDULE = re.compile(
-    r"^(rate\(\s*\d+\s+(minute|minutes|hour|hours|day|days)\s*\)"
-    r"|cron\(\s*(\S+\s+){5}\S+\s*\))$"
-)
 _INSTANCE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
@@ -141,7 +140,9 @@ class Environment(_Frozen):
     @field_validator("account")
     @classmethod
     def _twelve_digits(cls, value: str) -> str:
-        if not re.fullmatch(r"\d{12}", value):
+        # ASCII digits only: `\d` also matches other scripts' digits ("١٢٣..."), which no AWS
+        # account id has (an account id is a 12-digit number, AWS Account Management reference).
+        if not re.fullmatch(r"[0-9]{12}", value):
             raise ValueError(f"account id must be 12 digits (got {value!r})")
         return value
 
@@ -168,18 +169,199 @@ class Environments(_Frozen):
 
 
 class Dataset(_Frozen):
-    # "package:lending_club.csv" is the copy shipped with the package; otherwise a local path or s3:// URI.
+    # package:NAME (shipped in finmlops/data), s3://bucket/key, or a local path: relative to the
+    # config file's folder and confined to it, or written absolute (finmlops.datasets).
     uri: Annotated[str, StringConstraints(min_length=1)]
     format: Literal["csv", "parquet"] = "csv"
     source: str = ""
     licence: str = ""
 
+    @field_validator("uri")
+    @classmethod
+    def _known_form(cls, value: str) -> str:
+        try:
+            parse_dataset_uri(value)
+        except DatasetPathError as exc:
+            raise ValueError(f"{value!r}: {exc}") from None
+        return value
 
-class SensitiveAttribute(_Frozen):
+
+# --------------------------------------------------------------------------- fairness
+# A protected group is compared with the rest of the rows whose attribute is known. The evaluate
+# step measures the groups (finmlops.steps.evaluate, which also renders their labels); these
+# classes only say which groups, and refuse a config that contradicts itself.
+
+Bound = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class ValueRange(_Frozen):
+    """Numeric bounds, each naming its own inclusivity: `{below: 25}` is age < 25,
+    `{at_least: 25, below: 40}` is 25 <= age < 40."""
+
+    at_least: Bound | None = None
+    above: Bound | None = None
+    below: Bound | None = None
+    at_most: Bound | None = None
+
+    def lower(self) -> tuple[str, float] | None:
+        for key in ("at_least", "above"):
+            value = getattr(self, key)
+            if value is not None:
+                return key, value
+        return None
+
+    def upper(self) -> tuple[str, float] | None:
+        for key in ("below", "at_most"):
+            value = getattr(self, key)
+            if value is not None:
+                return key, value
+        return None
+
+    @model_validator(mode="after")
+    def _one_bound_per_side_in_order(self) -> ValueRange:
+        if self.at_least is not None and self.above is not None:
+            raise ValueError("at_least and above both set a lower bound: keep one")
+        if self.below is not None and self.at_most is not None:
+            raise ValueError("below and at_most both set an upper bound: keep one")
+        lower, upper = self.lower(), self.upper()
+        if lower is None and upper is None:
+            raise ValueError("a range needs at_least, above, below or at_most")
+        if lower and upper:
+            empty = (
+                lower[1] > upper[1]
+                if lower[0] == "at_least" and upper[0] == "at_most"
+                else lower[1] >= upper[1]
+            )
+            if empty:
+                raise ValueError(
+                    f"{lower[0]} {lower[1]:g} and {upper[0]} {upper[1]:g} are inverted: "
+                    "no value lies between them"
+                )
+        return self
+
+
+class Bin(ValueRange):
+    """One bin of a binned attribute: a range with the label reports show."""
+
+    label: Annotated[str, StringConstraints(min_length=1)]
+
+
+def _overlap(a: ValueRange, b: ValueRange) -> bool:
+    """Whether some number lies in both ranges: the tighter lower bound below the tighter upper
+    bound (on a tie, only when both include the tied number)."""
+    lows = [r.lower() or ("above", -math.inf) for r in (a, b)]
+    highs = [r.upper() or ("below", math.inf) for r in (a, b)]
+    low = max(lows, key=lambda bound: (bound[1], bound[0] == "above"))
+    high = min(highs, key=lambda bound: (bound[1], bound[0] == "at_most"))
+    if low[1] != high[1]:
+        return low[1] < high[1]
+    return low[0] == "at_least" and high[0] == "at_most"
+
+
+class ProtectedAttribute(_Frozen):
+    """One protected attribute: a column and its protected group(s), by exactly one of
+    `values` (one group: rows with any of these exact values), `range` (one group: rows whose
+    number lies in it) or `bins` (one group per bin)."""
+
+    # How reports and `intersections` name it; the column's name unless given.
+    name: Annotated[str, StringConstraints(min_length=1)] | None = None
     column: ColumnName
-    # Values of the column that form the group whose outcomes are compared with everyone else.
-    protected_values: Annotated[tuple[str, ...], Field(min_length=1)]
     description: str = ""
+    values: tuple[Annotated[str, StringConstraints(min_length=1)], ...] | None = None
+    range: ValueRange | None = None
+    bins: tuple[Bin, ...] | None = None
+    # A protected attribute is not a model input unless the config says why; the reason is
+    # recorded in the model card and the validation report.
+    used_as_feature_because: Annotated[str, StringConstraints(min_length=1)] | None = None
+
+    @property
+    def key(self) -> str:
+        return self.name or self.column
+
+    @model_validator(mode="after")
+    def _one_definition(self) -> ProtectedAttribute:
+        given = [k for k in ("values", "range", "bins") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "define the protected group by exactly one of values, range or bins"
+                + (f" (got {' and '.join(given)})" if given else "")
+            )
+        if self.values is not None:
+            if not self.values:
+                raise ValueError("values: list at least one value")
+            twice = sorted({v for v in self.values if self.values.count(v) > 1})
+            if twice:
+                raise ValueError(f"values listed twice: {json.dumps(twice)}")
+        if self.bins is not None:
+            if not self.bins:
+                raise ValueError("bins: list at least one bin")
+            labels = [b.label for b in self.bins]
+            twice = sorted({v for v in labels if labels.count(v) > 1})
+            if twice:
+                raise ValueError(f"bin labels used twice: {json.dumps(twice)}")
+            for i, first in enumerate(self.bins):
+                for j in range(i + 1, len(self.bins)):
+                    if _overlap(first, self.bins[j]):
+                        raise ValueError(
+                            f"bins[{i}] ({first.label!r}) and bins[{j}] "
+                            f"({self.bins[j].label!r}) overlap: a row would be in both"
+                        )
+        return self
+
+
+class Fairness(_Frozen):
+    """The protected groups the evaluate step measures and the fairness gates judge."""
+
+    # Not empty (checked below, not by a length constraint: pydantic would add a second,
+    # misleading error whenever one entry is invalid).
+    protected_attributes: tuple[ProtectedAttribute, ...]
+    # Groups that are protected on several attributes at once, by attribute name; measured
+    # where the test split holds enough rows, reported as not measurable otherwise.
+    intersections: tuple[
+        Annotated[tuple[Annotated[str, StringConstraints(min_length=1)], ...], Field(min_length=2)],
+        ...,
+    ] = ()
+    # Fewer test rows than this in a group (or in the rest) and its rates are too noisy to gate.
+    min_group_size: Annotated[int, Field(ge=1)] = 30
+
+    def attribute(self, key: str) -> ProtectedAttribute:
+        return next(a for a in self.protected_attributes if a.key == key)
+
+    @model_validator(mode="after")
+    def _names_and_intersections(self) -> Fairness:
+        if not self.protected_attributes:
+            raise ValueError("protected_attributes: list at least one protected attribute")
+        seen: dict[str, int] = {}
+        for i, attribute in enumerate(self.protected_attributes):
+            if attribute.key in seen:
+                raise ValueError(
+                    f"protected_attributes[{i}] and protected_attributes[{seen[attribute.key]}] "
+                    f"are both named {attribute.key!r}: give each a distinct name"
+                )
+            seen[attribute.key] = i
+        combinations: dict[frozenset[str], int] = {}
+        for i, names in enumerate(self.intersections):
+            unknown = [n for n in names if n not in seen]
+            if unknown:
+                raise ValueError(
+                    f"intersections[{i}] names {json.dumps(unknown)}, which no entry of "
+                    f"protected_attributes is named; names: {json.dumps(list(seen))}"
+                )
+            if len(set(names)) != len(names):
+                raise ValueError(f"intersections[{i}] lists an attribute twice")
+            columns = [self.attribute(n).column for n in names]
+            if len(set(columns)) != len(columns):
+                raise ValueError(
+                    f"intersections[{i}] crosses attributes of the same column: an intersection "
+                    "needs different columns"
+                )
+            combination = frozenset(names)
+            if combination in combinations:
+                raise ValueError(
+                    f"intersections[{i}] repeats intersections[{combinations[combination]}]"
+                )
+            combinations[combination] = i
+        return self
 
 
 class Split(_Frozen):
@@ -221,7 +403,9 @@ class Model(_Frozen):
     categorical_features: tuple[ColumnName, ...] = ()
     leakage_columns: tuple[ColumnName, ...] = ()
     time_column: ColumnName | None = None
-    sensitive_attribute: SensitiveAttribute
+    fairness: Fairness
+    # The single-attribute form before model.fairness: refused with how to migrate.
+    sensitive_attribute: Any = Field(default=None, exclude=True)
     cutoff: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5
     split: Split = Split()
     hyperparameters: Hyperparameters = Hyperparameters()
@@ -230,21 +414,105 @@ class Model(_Frozen):
     def features(self) -> tuple[str, ...]:
         return self.numeric_features + self.categorical_features
 
+    @field_validator("sensitive_attribute")
+    @classmethod
+    def _sensitive_attribute_moved(cls, _value: Any) -> Any:
+        raise ValueError(
+            'replaced by model.fairness (docs/governance.md, "Fairness: protected groups"): '
+            "write `fairness: {protected_attributes: [{column: <column>, values: [<protected "
+            "values>]}]}` in its place"
+        )
+
+    @model_validator(mode="after")
+    def _fairness_consistent(self) -> Model:
+        """Contradictions between the protected attributes and the rest of the model block.
+        A protected attribute listed in leakage_columns is no contradiction: it is kept out of
+        training and still measured (preprocess keeps it for the test rows' groups)."""
+        for i, attribute in enumerate(self.fairness.protected_attributes):
+            field = f"model.fairness.protected_attributes[{i}]"
+            column = attribute.column
+            if column == self.target:
+                raise ValueError(
+                    f"{field}.column {column!r} is model.target: the outcome cannot be the "
+                    "protected attribute"
+                )
+            listed = (
+                "model.numeric_features" if column in self.numeric_features
+                else "model.categorical_features" if column in self.categorical_features
+                else None
+            )  # fmt: skip
+            if listed and attribute.used_as_feature_because is None:
+                raise ValueError(
+                    f"{field}.column {column!r} is also in {listed}: a protected attribute is "
+                    f"not a model input; remove it from {listed}, or say why in "
+                    f"{field}.used_as_feature_because"
+                )
+            if not listed and attribute.used_as_feature_because is not None:
+                raise ValueError(
+                    f"{field}.used_as_feature_because is set, but {column!r} is in neither "
+                    "model.numeric_features nor model.categorical_features"
+                )
+            if listed == "model.categorical_features" and attribute.values is None:
+                kind = "range" if attribute.range is not None else "bins"
+                raise ValueError(
+                    f"{field}.{kind} compares numbers, but {column!r} is in "
+                    "model.categorical_features: use values, or list the column as numeric"
+                )
+        return self
+
     @model_validator(mode="after")
     def _columns_consistent(self) -> Model:
         if not self.features:
             raise ValueError("at least one numeric or categorical feature is required")
-        duplicated = sorted({c for c in self.features if self.features.count(c) > 1})
-        if duplicated:
-            raise ValueError(f"features listed twice: {', '.join(duplicated)}")
-        if self.target in self.features:
-            raise ValueError(f"target {self.target!r} is also listed as a feature")
-        leaking = sorted(set(self.leakage_columns) & set(self.features))
-        if leaking:
-            raise ValueError(f"leakage columns listed as features: {', '.join(leaking)}")
+        problems = _column_contradictions(self)
+        if problems:
+            raise ValueError("; ".join(problems))
         if self.split.validation + self.split.test >= 0.8:
             raise ValueError("split.validation + split.test must leave at least 20 % for training")
         return self
+
+
+def _column_contradictions(model: Model) -> list[str]:
+    """Columns that one field gives a role the other forbids; each reason names both fields."""
+    roles: list[tuple[str, tuple[str, ...]]] = [
+        ("model.numeric_features", model.numeric_features),
+        ("model.categorical_features", model.categorical_features),
+    ]
+    problems: list[str] = []
+    for field, columns in roles:
+        twice = sorted({c for c in columns if columns.count(c) > 1})
+        problems += [f"{field} lists {c!r} twice" for c in twice]
+    both = sorted(set(model.numeric_features) & set(model.categorical_features))
+    problems += [
+        f"{c!r} is in both model.numeric_features and model.categorical_features" for c in both
+    ]
+
+    def clash(field: str, column: str, reason: str) -> None:
+        for feature_field, columns in roles:
+            if column in columns:
+                problems.append(f"{field} {column!r} is also in {feature_field}: {reason}")
+
+    clash("model.target", model.target, "the label cannot be an input")
+    for column in model.leakage_columns:
+        clash("model.leakage_columns", column, "a leakage column is dropped before training")
+    if model.target in model.leakage_columns:
+        problems.append(
+            f"model.target {model.target!r} is also in model.leakage_columns: the label would "
+            "be dropped before training"
+        )
+    if model.time_column is not None:
+        clash(
+            "model.time_column",
+            model.time_column,
+            "the split orders rows by time, so the model would learn the period, not the risk",
+        )
+        if model.time_column == model.target:
+            problems.append(
+                f"model.time_column {model.time_column!r} is model.target: the label cannot "
+                "order the split"
+            )
+    # A protected attribute equal to the target is refused by Model._fairness_consistent.
+    return problems
 
 
 class DataQualityGates(_Frozen):
@@ -288,17 +556,20 @@ class Monitoring(_Frozen):
     dataset_drift_share: Annotated[float, Field(gt=0.0, le=1.0)] = 0.3
     min_auc: Annotated[float, Field(ge=0.5, le=1.0)] = 0.6
     label_delay_hours: Annotated[int, Field(ge=0)] = 24
+    # A window is a violation (and its bad-records alarm fires) when more than this share of its
+    # records could not be read; fewer are counted, sampled in the report and skipped.
+    max_bad_record_share: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.01
     retrain_on_drift: bool = False
     capture_retention_days: Annotated[int, Field(ge=1, le=3650)] = 90
 
     @field_validator("schedule")
     @classmethod
     def _valid_schedule(cls, value: str) -> str:
-        if not _SCHEDULE.match(value.strip()):
-            raise ValueError(
-                f"{value!r} is not a schedule expression: use rate(N unit) or cron(m h dom mon dow y)"
-            )
-        return value.strip()
+        # As EventBridge Scheduler accepts it (finmlops.schedules cites the AWS pages).
+        try:
+            return check_schedule(value)
+        except ScheduleError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class Deployment(_Frozen):
@@ -354,11 +625,13 @@ class Governance(_Frozen):
     risk_tier: Literal["high", "medium", "low"]
     owner: Annotated[str, StringConstraints(min_length=1)]
     validator: Annotated[str, StringConstraints(min_length=1)]
-    approver_role: Annotated[str, StringConstraints(pattern=r"^[\w+=,.@-]{1,64}$")]
+    # IAM role names: ASCII letters, digits and +=,.@_- (IAM User Guide, "IAM object names");
+    # not `\w`, which pydantic's regex engine matches against any Unicode letter.
+    approver_role: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_+=,.@-]{1,64}$")]
     # The one role (by name, in each account) that may schedule deletion of, disable or rewrite
     # the policy of the audit trail's KMS key, and delete audit records; nobody else can, the
     # account's administrators included (docs/decisions/0011). It need not exist at deploy time.
-    break_glass_role: Annotated[str, StringConstraints(pattern=r"^[\w+=,.@-]{1,64}$")]
+    break_glass_role: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_+=,.@-]{1,64}$")]
     data_classification: Literal["public", "internal", "confidential", "restricted"] = (
         "confidential"
     )
@@ -407,6 +680,32 @@ class Config(_Frozen):
     notifications: Notifications = Notifications()
     tracking: TrackingSettings = TrackingSettings()
     functions: Functions = Functions()
+    # The file this config was read from (`load_config`), or None (`parse_config`). Not a field:
+    # it is not serialized, so a shipped copy of the config says what the author wrote.
+    _source_file: Path | None = PrivateAttr(default=None)
+
+    def __eq__(self, other: object) -> bool:
+        # Two configs are equal when they say the same thing: where each was read from (a
+        # private attribute, which pydantic would compare) is not part of what they say.
+        if not isinstance(other, Config):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = _Frozen.__hash__
+
+    @property
+    def source_file(self) -> Path | None:
+        return self._source_file
+
+    @property
+    def source_dir(self) -> Path | None:
+        """The folder relative dataset paths are resolved against: the config file's."""
+        return self._source_file.parent if self._source_file is not None else None
+
+    @property
+    def source(self) -> str:
+        """How error messages name this config: its file, or `<config>`."""
+        return str(self._source_file) if self._source_file is not None else "<config>"
 
     def inventory_tags(self) -> dict[str, str]:
         """The tags every resource carries (security bar item 16)."""
@@ -469,6 +768,20 @@ def _cross_checks(config: Config) -> list[tuple[str, str]]:
                 "only in an emergency",
             )
         )
+    if config.monitoring.mode == "model_monitor":
+        try:
+            check_model_monitor_schedule(config.monitoring.schedule)
+        except ScheduleError as exc:
+            problems.append(("monitoring.schedule", f"with monitoring.mode model_monitor: {exc}"))
+    if config.monitoring.min_auc > config.gates.min_auc:
+        problems.append(
+            (
+                "monitoring.min_auc",
+                f"{config.monitoring.min_auc} is above gates.min_auc ({config.gates.min_auc}): "
+                "a version that just passed the build's gate could raise the production "
+                "quality alarm on its first labelled window",
+            )
+        )
     prod = envs.prod.instances
     if prod.endpoint_count < 2:
         problems.append(
@@ -519,19 +832,33 @@ def _reason(error: Mapping[str, Any]) -> str:
     return f"{message} (got {error.get('input')!r})"
 
 
-def parse_config(data: Any, source: str = "<config>") -> Config:
-    """Validate already-parsed YAML/JSON data; raises ConfigError naming each bad field."""
+def parse_config(data: Any, source: str = "<config>", *, source_file: Path | None = None) -> Config:
+    """Validate already-parsed YAML/JSON data; raises ConfigError naming each bad field.
+
+    `source_file` is the file the data came from (`load_config` passes it): relative dataset
+    paths resolve against its folder. Without it a relative dataset path cannot be resolved."""
     if not isinstance(data, dict):
         raise ConfigError(source, [("(top level)", "expected a mapping of keys to values")])
     try:
         # JSON mode: strict types (no "5" -> 5, no 1 -> True) while YAML lists fill tuples.
-        config = Config.model_validate_json(json.dumps(data, default=str))
+        text = json.dumps(data, default=str, allow_nan=False)
+    except ValueError:
+        raise ConfigError(
+            source,
+            [("(file)", "holds .nan or .inf: no field accepts a value that is not a number")],
+        ) from None
+    except TypeError as exc:
+        # A key JSON cannot hold (a date, binary data): no field is named by one.
+        raise ConfigError(source, [("(file)", f"holds a key that is not text: {exc}")]) from None
+    try:
+        config = Config.model_validate_json(text)
     except ValidationError as exc:
         problems = [(_field_path(tuple(e["loc"])), _reason(e)) for e in exc.errors()]
         raise ConfigError(source, problems) from None
     problems = _cross_checks(config)
     if problems:
         raise ConfigError(source, problems)
+    config._source_file = source_file
     return config
 
 
@@ -552,17 +879,29 @@ def find_config_file(path: Path, error: type[ValueError] = ValueError) -> Path:
 
 
 def load_config(path: str | Path) -> Config:
-    """Load and validate one YAML configuration file."""
+    """Load and validate one YAML configuration file (JSON is YAML too).
+
+    Reading is bounded and strict (finmlops.config_loader): at most 256 KiB of UTF-8, duplicate
+    keys refused, alias expansion and nesting bounded; every refusal is a ConfigError naming
+    the file, the key path or line, and the reason. The returned config remembers its file
+    (`Config.source_file`, `source_dir`): relative dataset paths resolve against its folder."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(str(file), [("(file)", f"cannot be read: {exc.strerror}")]) from None
+        data = load_yaml(read_text(file))
+    except ConfigLoadError as problem:
+        raise ConfigError(str(file), [(problem.field, problem.reason)]) from None
+    return parse_config(data, str(file), source_file=file.absolute())
+
+
+def dataset_path(config: Config) -> Path:
+    """The real path of the config's `package:` or local dataset, confined as
+    `finmlops.datasets` describes (symlinks followed); ConfigError naming model.dataset.uri
+    otherwise, before anything is read or copied."""
+    uri = config.model.dataset.uri
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(str(file), [("(file)", f"is not valid YAML: {exc}")]) from None
-    return parse_config(data, str(file))
+        return local_dataset_path(uri, config.source_dir)
+    except DatasetPathError as exc:
+        raise ConfigError(config.source, [("model.dataset.uri", f"{uri!r}: {exc}")]) from None
 
 
 DEFAULT_CONFIG_NAME = "platform.yaml"
@@ -580,6 +919,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "Environment",
+    "dataset_path",
     "default_config_path",
     "load_config",
     "parse_config",

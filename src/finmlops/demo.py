@@ -17,6 +17,7 @@ and prints the `finmlops verify` command of each environment.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import threading
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finmlops.config import Config, ConfigError, default_config_path, load_config
+from finmlops.config import Config, ConfigError, dataset_path, default_config_path, load_config
 
 # The profile of the emulator's own keys (moto never issued them: the accounts' administrator).
 EMULATOR_PROFILE = "emulator"
@@ -84,6 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress = Progress()
     try:
         config = load_config(args.config)
+        # The demo builds from a local file (the emulator has no data lake): resolved and
+        # confined here, so a bad path stops the demo before anything starts.
+        dataset_path(config)
     except ConfigError as exc:
         print(f"{PROGRAM}: {exc}", file=sys.stderr)
         return int(ExitCode.USAGE)
@@ -375,7 +379,6 @@ def build_demo(config: Config, args: argparse.Namespace, progress: Progress) -> 
         build = run_local(
             config,
             args.work_dir / "model-build",
-            config_dir=args.config.parent.parent,
             progress=progress,
         )
     except StepFailedError as exc:
@@ -413,12 +416,25 @@ def build_demo(config: Config, args: argparse.Namespace, progress: Progress) -> 
             f"recall {metrics['recall']['value']:.3f}, F1 {metrics['f1']['value']:.3f}"
         )
     if fairness:
+        # One line per protected group; ids and definitions JSON-quoted, so a value holding a
+        # comma reads as one value.
         print(
-            f"  fairness      {fairness['sensitive_attribute']} in {fairness['protected_values']}: "
-            f"disparate impact {fairness['disparate_impact']:.3f}, parity difference "
-            f"{fairness['statistical_parity_difference']:+.3f}, equal opportunity "
-            f"{fairness['equal_opportunity_difference']:+.3f}"
+            f"  fairness      worst disparate impact {fairness['disparate_impact']:.3f} "
+            f"({json.dumps(fairness['disparate_impact_group'], ensure_ascii=False)}), worst "
+            f"parity difference {fairness['statistical_parity_difference']:+.3f} "
+            f"({json.dumps(fairness['statistical_parity_group'], ensure_ascii=False)})"
         )
+        for group in fairness.get("groups", []):
+            figures = (
+                f"disparate impact {group['disparate_impact']:.3f}, parity difference "
+                f"{group['statistical_parity_difference']:+.3f}"
+                if group["measurable"]
+                else group["reason"]
+            )
+            print(
+                f"                {json.dumps(group['id'], ensure_ascii=False)} "
+                f"{group['definition']}: {figures} ({group['protected_count']} test rows)"
+            )
     print("  gates")
     for result in build.gates:
         print(f"    {result.line()}")

@@ -2,7 +2,9 @@
 re-check at approval and promotion read them.
 
 Each gate compares one value in a step's JSON output with the platform's threshold (config
-`gates:`). The threshold is written into the pipeline definition, never a run-time parameter, so a
+`gates:`). The fairness gates compare the worst protected group (`model.fairness`) at a path
+that names the groups and cut-off measured (`finmlops.fairness.gate_path`), so they judge the
+platform's groups, not a run's. The threshold is written into the pipeline definition, never a run-time parameter, so a
 run cannot lower it (ADR 0014). On AWS a failed gate ends the execution in a Fail step whose
 message names the gate; locally the same comparison yields the same verdict; approval and
 promotion compare each version with the gates in force (`platform_gates`,
@@ -16,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from finmlops import fairness
 from finmlops.config import Config
 from finmlops.contracts import Param
 from finmlops.registry.gatecheck import PlatformGate
@@ -32,7 +35,9 @@ class Gate:
     name: str
     description: str
     source: Source
-    json_path: str
+    # The JSON path, or how to find it from the config (the fairness gates' paths name the
+    # protected groups and cut-off the config defines).
+    json_path: str | Callable[[Config], str]
     comparison: Comparison
     # The threshold's name where steps receive it (`--threshold MinAuc 0.65`).
     parameter: str
@@ -41,13 +46,17 @@ class Gate:
     def passes(self, value: float, threshold: float) -> bool:
         return _OPS[self.comparison](value, threshold)
 
+    def path(self, config: Config) -> str:
+        """The JSON path of the value this gate compares, under this config."""
+        return self.json_path if isinstance(self.json_path, str) else self.json_path(config)
+
     def in_force(self, config: Config) -> PlatformGate:
         """This gate with the threshold of the config in force."""
         return PlatformGate(
             name=self.name,
             description=self.description,
             source=self.source,
-            json_path=self.json_path,
+            json_path=self.path(config),
             comparison=self.comparison,
             threshold=float(self.threshold(config)),
         )
@@ -77,14 +86,16 @@ GATES: tuple[Gate, ...] = (
         evaluate.GATE_PATHS["ks"], ">=", Param.MIN_KS, lambda c: c.gates.min_ks,
     ),
     Gate(
-        "max-fairness-disparity", "absolute statistical parity difference", "evaluation",
-        evaluate.GATE_PATHS["parity_difference"], "<=", Param.MAX_FAIRNESS_DISPARITY,
-        lambda c: c.gates.max_fairness_disparity,
+        "max-fairness-disparity",
+        "absolute statistical parity difference of the worst protected group", "evaluation",
+        lambda c: fairness.gate_path(c.model, "parity_difference"), "<=",
+        Param.MAX_FAIRNESS_DISPARITY, lambda c: c.gates.max_fairness_disparity,
     ),
     Gate(
-        "min-disparate-impact", "disparate impact ratio (four-fifths rule)", "evaluation",
-        evaluate.GATE_PATHS["disparate_impact"], ">=", Param.MIN_DISPARATE_IMPACT,
-        lambda c: c.gates.min_disparate_impact,
+        "min-disparate-impact",
+        "disparate impact ratio of the worst protected group (four-fifths rule)", "evaluation",
+        lambda c: fairness.gate_path(c.model, "disparate_impact"), ">=",
+        Param.MIN_DISPARATE_IMPACT, lambda c: c.gates.min_disparate_impact,
     ),
 )  # fmt: skip
 
@@ -125,7 +136,7 @@ def check(
         if gate.source not in outputs:
             continue
         threshold = float((overrides or {}).get(gate.parameter, gate.threshold(config)))
-        value = json_get(outputs[gate.source], gate.json_path)
+        value = json_get(outputs[gate.source], gate.path(config))
         results.append(GateResult(gate, value, threshold, gate.passes(value, threshold)))
     return results
 

@@ -12,36 +12,13 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from finmlops.config import Config
+from finmlops.config import Config, dataset_path
+from finmlops.fairness import write_spec
 from finmlops.gates import GateResult, check
 from finmlops.steps import evaluate, preprocess, train
-
-PACKAGE_DATA_PREFIX = "package:"
-
-
-def resolve_dataset(uri: str, base: Path | None = None) -> Path:
-    """A local path for the configured dataset: the shipped copy, or a file path."""
-    if uri.startswith(PACKAGE_DATA_PREFIX):
-        name = uri.removeprefix(PACKAGE_DATA_PREFIX)
-        ref = resources.files("finmlops.data").joinpath(name)
-        if not ref.is_file():
-            raise FileNotFoundError(f"model.dataset.uri: no shipped dataset named {name!r}")
-        return Path(str(ref))
-    if uri.startswith("s3://"):
-        raise ValueError(
-            f"model.dataset.uri {uri!r} is in S3: the local build reads local files; "
-            "download it first or run the pipeline"
-        )
-    path = Path(uri)
-    if not path.is_absolute() and base is not None:
-        path = base / path
-    if not path.exists():
-        raise FileNotFoundError(f"model.dataset.uri: {path} does not exist")
-    return path
 
 
 def step_arguments(config: Config) -> dict[str, list[str]]:
@@ -52,7 +29,8 @@ def step_arguments(config: Config) -> dict[str, list[str]]:
         "--positive-class", model.positive_class,
         "--numeric", ",".join(model.numeric_features),
         "--categorical", ",".join(model.categorical_features),
-        "--sensitive", model.sensitive_attribute.column,
+        *(item for column in dict.fromkeys(a.column for a in model.fairness.protected_attributes)
+          for item in ("--protected", column)),
         "--validation-share", str(model.split.validation),
         "--test-share", str(model.split.test),
         "--seed", str(model.split.seed),
@@ -61,10 +39,10 @@ def step_arguments(config: Config) -> dict[str, list[str]]:
         pre += ["--time-column", model.time_column]
     if model.leakage_columns:
         pre += ["--leakage", ",".join(model.leakage_columns)]
+    # The protected groups reach the evaluate step as a file (`finmlops.fairness.shipped_spec`,
+    # `--fairness`), never in arguments: each is limited to 256 characters.
     ev = [
         "--cutoff", str(model.cutoff),
-        "--sensitive", model.sensitive_attribute.column,
-        "--protected-values", ",".join(model.sensitive_attribute.protected_values),
         "--label", model.target,
     ]  # fmt: skip
     return {"preprocess": pre, "evaluate": ev}
@@ -113,12 +91,13 @@ def run_local(
     config: Config,
     work_dir: Path,
     *,
-    config_dir: Path | None = None,
     progress: Callable[[str], None] = lambda _msg: None,
 ) -> LocalBuild:
-    """Run the model build locally through the same step code the pipeline runs."""
+    """Run the model build locally through the same step code the pipeline runs. The dataset
+    is the config's (`finmlops.config.dataset_path`: relative to the config file's folder);
+    ConfigError naming model.dataset.uri when it cannot be used, before anything runs."""
     args = step_arguments(config)
-    dataset = resolve_dataset(config.model.dataset.uri, config_dir)
+    dataset = dataset_path(config)
     processed = work_dir / "preprocess"
     model_dir = work_dir / "train" / "model"
     archive = work_dir / "train" / "output" / train.MODEL_ARCHIVE
@@ -155,20 +134,19 @@ def run_local(
     train.pack_model(model_dir, archive)
 
     progress("evaluate: discrimination, calibration, fairness")
+    _, fairness_file = write_spec(config.model, config.project, work_dir / "fairness")
     _run(
         "evaluate",
         evaluate.main,
         [
-            "--model",
-            str(archive),
-            "--test",
-            str(processed / "test"),
-            "--output",
-            str(evaluation_dir),
+            "--model", str(archive),
+            "--test", str(processed / "test"),
+            "--fairness", str(fairness_file),
+            "--output", str(evaluation_dir),
             *args["evaluate"],
         ],
         timings,
-    )
+    )  # fmt: skip
     evaluation = json.loads((evaluation_dir / evaluate.EVALUATION_FILE).read_text())
     gates = check(config, {"data_quality": data_quality, "evaluation": evaluation})
     rows = {

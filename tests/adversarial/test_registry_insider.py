@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from finmlops import fairness
 from finmlops.buildrun import record_build_started
 from finmlops.contracts import Approval, AuditAction, Meta, Promotion
 from finmlops.emulator.aws import identity as emulated_sts
@@ -263,6 +264,105 @@ def test_a_run_started_with_a_lower_gate_parameter_is_refused(world, build, synt
     assert refused.value.problems == (
         "gate min-ks: the version was built with the weaker gate >= 0.05; the platform requires "
         ">= 0.2",
+    )
+
+
+def _edit_gate(definition: str, gate: str, edit: Any) -> str:
+    """The definition with `edit(condition)` applied to the named gate's condition."""
+    document = json.loads(definition)
+
+    def walk(steps: list[dict[str, Any]]) -> None:
+        for step in steps:
+            if step["Name"] == f"Gate-{gate}":
+                edit(step["Arguments"]["Conditions"][0])
+            for branch in ("IfSteps", "ElseSteps"):
+                walk(step.get("Arguments", {}).get(branch, []))
+
+    walk(document["Steps"])
+    return json.dumps(document)
+
+
+def test_a_build_with_a_weaker_fairness_gate_in_its_definition_is_refused(
+    world, build, synthesized_definition
+):
+    """Alice lowers the four-fifths gate to 0.5 in the definition; her model's worst protected
+    group has a disparate impact of 0.6, which her build lets through. Approval refuses it on
+    both counts, naming the group."""
+    weaker = _edit_gate(
+        synthesized_definition, "min-disparate-impact", lambda c: c.update(RightValue=0.5)
+    )
+    built = build(starter=world.alice, definition=weaker, disparate_impact=0.6)
+
+    with pytest.raises(RefusedError) as refused:
+        _approve(world, world.approver(), built.package_arn)
+
+    assert set(refused.value.problems) == {
+        "gate min-disparate-impact: the version's disparate impact ratio of the worst protected "
+        'group (four-fifths rule) is 0.6 (protected group "emp_length"); the platform requires '
+        ">= 0.8",
+        "gate min-disparate-impact: the version was built with the weaker gate >= 0.5; the "
+        "platform requires >= 0.8",
+    }
+    assert world.describe(built.package_arn)["ModelApprovalStatus"] == Approval.PENDING
+
+
+def test_a_build_that_measured_a_narrower_protected_group_is_refused(
+    world, build, synthesized_definition
+):
+    """Alice ships her own fairness spec: only `emp_unk` counts as protected, a group her model
+    treats well, and she points the fairness gates at what that spec measured. Every number
+    passes the platform's thresholds, but none was measured on the platform's protected groups:
+    the recorded evaluation has no value where the platform's gates look, and the build's gates
+    compared other paths. Refused, and nothing changes."""
+    model = world.config.model
+    (attribute,) = model.fairness.protected_attributes
+    narrower = model.model_copy(
+        update={
+            "fairness": model.fairness.model_copy(
+                update={
+                    "protected_attributes": (attribute.model_copy(update={"values": ("emp_unk",)}),)
+                }
+            )
+        }
+    )
+    theirs = {m: fairness.gate_path(narrower, m) for m in ("disparate_impact", "parity_difference")}
+    ours = {m: fairness.gate_path(model, m) for m in ("disparate_impact", "parity_difference")}
+    edited = synthesized_definition
+    for gate, metric in (("min-disparate-impact", "disparate_impact"),
+                         ("max-fairness-disparity", "parity_difference")):  # fmt: skip
+        edited = _edit_gate(
+            edited, gate, lambda c, m=metric: c["LeftValue"]["Std:JsonGet"].update(Path=theirs[m])
+        )
+    built = build(starter=world.alice, definition=edited, measured=narrower)
+
+    with pytest.raises(RefusedError) as refused:
+        _approve(world, world.approver(), built.package_arn)
+
+    problems = refused.value.problems
+    assert len(problems) == 4
+    for gate, metric in (("min-disparate-impact", "disparate_impact"),
+                         ("max-fairness-disparity", "parity_difference")):  # fmt: skip
+        (missing,) = [p for p in problems if p.startswith(f"gate {gate}: s3://")]
+        assert missing.endswith(
+            f"has no number at {ours[metric]}: the version's evaluation measured "
+            f"{theirs[metric].split('.')[1]} fairness spec, not the platform's protected groups "
+            "and cut-off"
+        )
+        assert (
+            f"gate {gate}: the build did not apply the platform's gate (Gate-{gate} does not "
+            f"compare {ours[metric]}" in " ".join(problems)
+        )
+    assert world.describe(built.package_arn)["ModelApprovalStatus"] == Approval.PENDING
+
+
+def test_an_approval_records_every_protected_groups_result(world, register):
+    """The approval record carries each protected group's recorded figures, not only the
+    worst: what the examiner reads beside the gates."""
+    arn = register(by=world.alice, disparate_impact=0.91, parity=0.03)
+    _approve(world, world.approver(), arn)
+    (record,) = [r for r in world.audit().records() if r.action == AuditAction.APPROVE]
+    assert record.details["fairness_groups"] == (
+        '"emp_length": disparate impact 0.91, parity difference 0.03 (300 vs 1700 rows)'
     )
 
 

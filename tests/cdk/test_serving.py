@@ -568,9 +568,11 @@ def test_drift_and_quality_alarms_notify_the_alert_topic(
         {
             "AlarmName": "credit-risk-prod-model-quality",
             "Namespace": quality_namespace,
-            "MetricName": "auc",
-            "Threshold": config.monitoring.min_auc,
-            "ComparisonOperator": "LessThanThreshold",
+            # Counts AUC below min_auc and AUC not computable (finmlops.monitoring.quality).
+            "MetricName": "quality_violations",
+            "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "TreatMissingData": "breaching",
             "AlarmActions": [Match.any_value()],
         },
     )
@@ -608,6 +610,8 @@ def test_alarms_watch_the_namespaces_and_names_the_monitoring_program_emits() ->
     for metrics in (PIPELINE_METRICS, MODEL_MONITOR_METRICS):
         assert f'"{metrics.drift_share}"' in emitters
         assert f'"{metrics.auc}"' in emitters
+        assert metrics.quality_violations == cloudwatch.QUALITY_VIOLATIONS
+        assert metrics.bad_record_share == cloudwatch.BAD_RECORD_SHARE
 
 
 @pytest.mark.parametrize("env", SERVING)

@@ -50,7 +50,8 @@ def test_every_stage_ran_and_took_the_full_path(credit_story_run: tuple[Any, Any
     assert summary.decisions == {"v2": "Approved"}
     assert summary.comparison["recommended"] is True
     assert summary.rollback["reason"].startswith("v2 learned from outcomes")
-    assert list(summary.quality_states.values()) == ["OK", "ALARM"]
+    assert list(summary.quality_verdicts.values()) == ["ok", "violation"]
+    assert summary.quality_alarm_state == "ALARM"
     columns = {
         *lifecycle.config.model.numeric_features,
         *lifecycle.config.model.categorical_features,

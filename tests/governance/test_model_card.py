@@ -118,14 +118,21 @@ def test_card_carries_the_evaluation_figures_as_numbers(
         "notes": "area under the ROC curve",
     }
     assert discrimination["ks"]["value"] == metrics["ks"]["value"]
-    fairness = _metrics(card, "fairness")
+    recorded = local_build.evaluation["fairness"]
+    fairness = _metrics(card, "fairness: worst protected group")
+    assert fairness["disparate_impact"]["value"] == recorded["disparate_impact"]
+    assert '"emp_length"' in fairness["disparate_impact"]["notes"]
+    per_group = _metrics(card, "fairness by protected group")
+    (group,) = recorded["groups"]
+    assert per_group["emp_length: disparate_impact"]["value"] == group["disparate_impact"]
     assert (
-        fairness["disparate_impact"]["value"]
-        == local_build.evaluation["fairness"]["disparate_impact"]
+        'emp_length in ["emp_lt_1", "emp_unk"]'
+        in per_group["emp_length: disparate_impact"]["notes"]
     )
-    by_group = _metrics(card, "fairness by group: favourable rate")
-    assert set(by_group) == {row["group"] for row in local_build.evaluation["fairness"]["by_group"]}
-    assert "protected group" in by_group["emp_unk"]["notes"]
+    by_value = _metrics(card, "fairness by value: favourable rate")
+    (attribute,) = recorded["attributes"]
+    assert set(by_value) == {f"emp_length: {row['group']}" for row in attribute["by_value"]}
+    assert "protected group" in by_value["emp_length: emp_unk"]["notes"]
     data_quality = _metrics(card, "data quality")
     assert data_quality["rows"]["value"] == 9857
 

@@ -182,14 +182,14 @@ def test_evaluation_without_curves_lists_each_missing_part(
         dict(complete_bundle.evaluation or {}),
         "binary_classification_metrics.receiver_operating_characteristic_curve",
         "binary_classification_metrics.calibration",
-        "fairness.by_group",
+        "fairness.groups",
     )
     bundle = replace(complete_bundle, evaluation=evaluation)
     missing = missing_evidence(config, bundle)
     assert len(missing) == 3
     assert missing[0].startswith("ROC curve")
     assert missing[1].startswith("calibration table")
-    assert missing[2].startswith("fairness by group")
+    assert missing[2].startswith("fairness by protected group")
     html = render_validation_report(config, bundle)
     assert BANNER_INCOMPLETE in html
     assert "Missing: ROC curve" in _text(_section(html, "performance"))
@@ -264,10 +264,23 @@ def test_fairness_section_has_a_row_per_group(
     complete_bundle: EvidenceBundle, complete_html: str
 ) -> None:
     fairness = _section(complete_html, "fairness")
-    groups = complete_bundle.evaluation["fairness"]["by_group"]  # type: ignore[index]
-    table = fairness[fairness.index("<h3>By group</h3>") :]
+    (attribute,) = complete_bundle.evaluation["fairness"]["attributes"]  # type: ignore[index]
+    table = fairness[fairness.index("<h3>By value of <code>emp_length</code></h3>") :]
     rows = re.findall(r"<tr><td>([^<]+)</td><td>(yes|no)</td>", table)
-    assert rows == [(g["group"], "yes" if g["protected"] else "no") for g in groups]
+    assert rows == [(g["group"], "yes" if g["protected"] else "no") for g in attribute["by_value"]]
+    groups = fairness[fairness.index("<h3>By protected group</h3>") :]
+    assert "<td><code>emp_length</code></td>" in groups
+    assert "emp_length in [&quot;emp_lt_1&quot;, &quot;emp_unk&quot;]" in groups
+    assert ">pass</td>" in groups
+
+
+def test_the_reason_a_protected_attribute_is_a_model_input_is_in_the_report(
+    config: Config, complete_html: str
+) -> None:
+    (attribute,) = config.model.fairness.protected_attributes
+    assert attribute.used_as_feature_because
+    fairness = _text(_section(complete_html, "fairness"))
+    assert "Used as a model input because: " + attribute.used_as_feature_because in fairness
 
 
 def test_data_quality_and_drift_baseline_are_summarised(complete_html: str) -> None:

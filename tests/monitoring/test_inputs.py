@@ -110,14 +110,22 @@ def test_unreadable_capture_lines_are_counted_and_reported(
     with (tmp_path / "a.jsonl").open("a") as handle:
         handle.write("{not json\n")
         handle.write(json.dumps({"captureData": {}, "eventMetadata": {}}) + "\n")
-    report = run_drift(
-        baseline,
-        open_dataset(tmp_path, DatasetFormat("capture"), feature_order=baseline.feature_order),
-    )
+
+    def read() -> object:
+        return open_dataset(
+            tmp_path, DatasetFormat("capture"), feature_order=baseline.feature_order
+        )
+
+    # 2 of 202 records: under the default limit (1 %), reported and skipped.
+    report = run_drift(baseline, read())
     assert report.window["rows"] == 200
-    violation = next(v for v in report.violations if v.feature_name == "(dataset)")
-    assert violation.constraint_check_type == "data_type_check"
-    assert "2 record(s) could not be read" in violation.description
+    assert report.window["bad_records"]["count"] == 2
+    assert not any(v.feature_name == "(dataset)" for v in report.violations)
+    assert any("2 record(s) could not be read" in m and "a.jsonl:201" in m for m in report.messages)
+    # Over a stricter limit, the same window is a bad_records_check violation.
+    strict = run_drift(baseline, read(), max_bad_record_share=0.005)
+    violation = next(v for v in strict.violations if v.feature_name == "(dataset)")
+    assert violation.constraint_check_type == "bad_records_check"
     assert "a.jsonl:201" in violation.description
 
 

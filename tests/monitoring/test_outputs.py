@@ -69,7 +69,15 @@ def test_outputs_are_model_monitor_files_and_a_deterministic_report(
         "start": "2026-11-28T10:00:00Z",
         "end": "2026-11-28T11:00:00+00:00",
         "rows": 8_000,
+        "records": 8_000,
         "shards": None,
+        "bad_records": {
+            "count": 0,
+            "share": 0.0,
+            "threshold": 0.01,
+            "exceeded": False,
+            "sample": [],
+        },
     }
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from finmlops_pipelines.definition import PipelineDefinition, build_pipeline_definition
 
+from finmlops import fairness
 from finmlops.config import Config
 from finmlops.contracts import Meta, Param, Placeholder
 from finmlops.gates import GATES
@@ -84,7 +85,7 @@ def test_every_gate_compares_its_json_value_with_the_platform_threshold_no_run_c
             condition["Type"]
             == {">=": "GreaterThanOrEqualTo", "<=": "LessThanOrEqualTo"}[gate.comparison]
         )
-        assert condition["LeftValue"]["Std:JsonGet"]["Path"] == gate.json_path
+        assert condition["LeftValue"]["Std:JsonGet"]["Path"] == gate.path(config)
         assert condition["RightValue"] == gate.threshold(config)
         assert gate.parameter not in parameters
 
@@ -217,6 +218,48 @@ def test_the_config_ships_with_the_pipeline_for_the_evidence_step(
     inputs = steps_by_name(definition.body)["Evidence"]["Arguments"]["ProcessingInputs"]
     assert f"s3://${{ArtifactBucket}}/{key}" in [i["S3Input"]["S3Uri"] for i in inputs]
     assert json.loads(definition.code_files[key].read_text())["project"] == "credit-risk"
+
+
+def test_the_protected_groups_reach_evaluate_as_a_shipped_file_never_as_split_arguments(
+    config: Config, definition: PipelineDefinition
+) -> None:
+    """The fairness spec is a processing input the stack ships (content-addressed), because
+    each container argument is limited to 256 characters (API reference, AppSpecification.
+    ContainerArguments: "Maximum length of 256", at most 100 items); no argument carries a
+    protected value."""
+    (key,) = [k for k in definition.code_files if k.startswith("fairness/")]
+    assert json.loads(definition.code_files[key].read_text()) == fairness.spec(config.model)
+    evaluate = steps_by_name(definition.body)["Evaluate"]["Arguments"]
+    inputs = {i["InputName"]: i for i in evaluate["ProcessingInputs"]}
+    assert inputs["fairness"]["S3Input"]["S3Uri"] == f"s3://${{ArtifactBucket}}/{key}"
+    assert inputs["fairness"]["S3Input"]["LocalPath"] == "/opt/ml/processing/fairness"
+    arguments = evaluate["AppSpecification"]["ContainerArguments"]
+    assert "--protected-values" not in arguments and "emp_lt_1" not in " ".join(arguments)
+    for step in steps_by_name(definition.body).values():
+        container = (step.get("Arguments") or {}).get("AppSpecification") or {}
+        for argument in container.get("ContainerArguments") or []:
+            assert not isinstance(argument, str) or len(argument) <= 256, argument
+        assert len(container.get("ContainerArguments") or []) <= 100
+
+
+def test_changing_the_protected_groups_changes_the_shipped_file_and_the_gate_paths(
+    config: Config,
+) -> None:
+    model = config.model
+    attribute = model.fairness.protected_attributes[0].model_copy(update={"values": ("emp_unk",)})
+    changed = model.model_copy(
+        update={
+            "fairness": model.fairness.model_copy(update={"protected_attributes": (attribute,)})
+        }
+    )
+    assert fairness.shipped_spec(changed, "p")[0] != fairness.shipped_spec(model, "p")[0]
+    assert fairness.gate_path(changed, "disparate_impact") != fairness.gate_path(
+        model, "disparate_impact"
+    )
+    recut = model.model_copy(update={"cutoff": 0.5})
+    assert fairness.gate_path(recut, "parity_difference") != fairness.gate_path(
+        model, "parity_difference"
+    )
 
 
 def test_sagemaker_tracking_adds_a_track_step_whose_run_id_reaches_the_registry(

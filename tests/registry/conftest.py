@@ -21,7 +21,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from finmlops.config import Config, load_config
+from finmlops import fairness
+from finmlops.config import Config, Model, load_config
 from finmlops.contracts import Approval, Meta, Placeholder, Promotion
 from finmlops.emulator.aws.identity import record_steps
 from finmlops.gates import platform_gates
@@ -306,6 +307,9 @@ def register(world: World) -> Register:
         metadata: dict[str, str] | None = None,
         auc: float = 0.81,
         ks: float = 0.45,
+        disparate_impact: float = 0.92,
+        parity: float = 0.04,
+        measured: Model | None = None,
         by: Person | None = None,
         extra: dict[str, Any] | None = None,
     ) -> str:
@@ -314,8 +318,13 @@ def register(world: World) -> Register:
         run = f"{group}/{uuid.uuid4().hex[:8]}"
         prefix = f"s3://{EVIDENCE_BUCKET}/{run}"
         world.s3.put_object(
-            Bucket=EVIDENCE_BUCKET, Key=f"{run}/statistics.json", Body=evaluation(auc=auc, ks=ks)
-        )
+            Bucket=EVIDENCE_BUCKET,
+            Key=f"{run}/statistics.json",
+            Body=evaluation(
+                auc=auc, ks=ks, disparate_impact=disparate_impact, parity=parity,
+                measured=measured or world.config.model,
+            ),
+        )  # fmt: skip
         metrics: dict[str, Any] = {}
         if "model-quality" not in without:
             metrics["ModelQuality"] = {"Statistics": _source(f"{prefix}/statistics.json")}
@@ -360,15 +369,37 @@ def register(world: World) -> Register:
 
 
 def evaluation(
-    *, auc: float = 0.81, ks: float = 0.45, disparate_impact: float = 0.92, parity: float = 0.04
+    *,
+    auc: float = 0.81,
+    ks: float = 0.45,
+    disparate_impact: float = 0.92,
+    parity: float = 0.04,
+    measured: Model,
 ) -> str:
-    """An evaluation.json as the evaluate step writes it (the values the gates read)."""
+    """An evaluation.json as the evaluate step writes it (the values the gates read), for the
+    protected groups and cut-off of `measured` (the gates find the worst group under the key of
+    what was measured). One group per protected attribute, each with the worst values."""
+    key = fairness.gate_path(measured, "disparate_impact").split(".")[1]
+    groups = [
+        {"id": group_id, "definition": group_id, "measurable": True, "protected_count": 300,
+         "reference_count": 1700, "disparate_impact": disparate_impact,
+         "statistical_parity_difference": parity,
+         "statistical_parity_difference_abs": parity}
+        for group_id in fairness.group_ids(measured)
+    ]  # fmt: skip
     return json.dumps(
         {
             "binary_classification_metrics": {"auc": {"value": auc}, "ks": {"value": ks}},
             "fairness": {
                 "disparate_impact": disparate_impact,
+                "disparate_impact_group": groups[0]["id"],
                 "statistical_parity_difference_abs": parity,
+                "statistical_parity_group": groups[0]["id"],
+                "groups": groups,
+                key: {
+                    "disparate_impact": disparate_impact,
+                    "statistical_parity_difference_abs": parity,
+                },
             },
         }
     )

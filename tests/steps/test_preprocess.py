@@ -32,7 +32,7 @@ SPEC = Spec(
     positive_class="bad",
     numeric=("income", "rate"),
     categorical=("grade",),
-    sensitive="age_band",
+    protected=("age_band",),
     leakage=("paid_total",),
     validation_share=0.2,
     test_share=0.2,
@@ -126,7 +126,7 @@ def test_outputs_follow_the_builtin_xgboost_layout(tmp_path: Path) -> None:
     code = preprocess.main(
         ["--input", str(source.parent), "--output", str(tmp_path / "out"),
          "--target", "Class", "--positive-class", "bad", "--numeric", "income,rate",
-         "--categorical", "grade", "--sensitive", "age_band"]
+         "--categorical", "grade", "--protected", "age_band"]
     )  # fmt: skip
     assert code == 0
     train = pd.read_csv(tmp_path / "out" / "train" / "train.csv", header=None)
@@ -135,6 +135,7 @@ def test_outputs_follow_the_builtin_xgboost_layout(tmp_path: Path) -> None:
     groups = pd.read_csv(tmp_path / "out" / "test" / "groups.csv")
     test = pd.read_csv(tmp_path / "out" / "test" / "test.csv", header=None)
     assert len(groups) == len(test)
+    assert list(groups.columns) == ["age_band"]
     baseline = pd.read_csv(tmp_path / "out" / "baseline" / "baseline.csv")
     assert list(baseline.columns) == ["income", "rate", "grade"]
 
@@ -146,7 +147,7 @@ def test_schema_error_exits_nonzero_with_the_column(
     make_frame().drop(columns=["grade"]).to_csv(source, index=False)
     code = preprocess.main(
         ["--input", str(source), "--output", str(tmp_path / "out"), "--target", "Class",
-         "--positive-class", "bad", "--numeric", "income", "--categorical", "grade", "--sensitive", "age_band"]
+         "--positive-class", "bad", "--numeric", "income", "--categorical", "grade", "--protected", "age_band"]
     )  # fmt: skip
     assert code == 2
     assert "grade" in capsys.readouterr().err
@@ -159,3 +160,36 @@ def test_fingerprint_changes_when_one_byte_changes(tmp_path: Path) -> None:
     path.write_text("a,b\n1,3\n")
     assert preprocess.fingerprint(path) != before
     assert before.startswith("sha256:")
+
+
+def test_a_protected_attribute_listed_as_leakage_is_kept_for_fairness_not_for_training() -> None:
+    """A leakage column is dropped before training; a protected attribute listed there is still
+    each test row's group (it used to end in a KeyError)."""
+    spec = Spec(
+        target="Class", positive_class="bad", numeric=("income", "rate"), categorical=("grade",),
+        protected=("age_band", "paid_total"), leakage=("paid_total", "age_band"),
+    )  # fmt: skip
+    frame = make_frame()
+    prepared = preprocess.prepare(frame, spec, "sha256:x")
+    assert list(prepared.test_groups.columns) == ["age_band", "paid_total"]
+    assert len(prepared.test_groups) == len(prepared.test)
+    assert "age_band" not in prepared.encoders["features"]  # type: ignore[operator]
+    assert prepared.baseline.columns.tolist() == ["income", "rate", "grade"]
+
+
+def test_several_protected_columns_each_keep_their_values_with_commas_intact(
+    tmp_path: Path,
+) -> None:
+    frame = make_frame()
+    frame["region"] = np.where(frame.index % 2 == 0, "North, East", "South")
+    source = tmp_path / "data.csv"
+    frame.to_csv(source, index=False)
+    code = preprocess.main(
+        ["--input", str(source), "--output", str(tmp_path / "out"), "--target", "Class",
+         "--positive-class", "bad", "--numeric", "income", "--categorical", "grade",
+         "--protected", "age_band", "--protected", "region"]
+    )  # fmt: skip
+    assert code == 0
+    groups = pd.read_csv(tmp_path / "out" / "test" / "groups.csv", dtype=str)
+    assert list(groups.columns) == ["age_band", "region"]
+    assert set(groups["region"]) == {"North, East", "South"}

@@ -14,7 +14,7 @@ from scipy import stats
 from sklearn.metrics import roc_auc_score
 
 from finmlops.steps import evaluate, train
-from finmlops.steps.evaluate import EvaluationError, Groups
+from finmlops.steps.evaluate import EvaluationError
 
 
 def write_channel(path: Path, n: int, seed: int) -> None:
@@ -80,17 +80,25 @@ def test_num_round_is_required_as_in_the_container() -> None:
         train.booster_params({"eta": "0.1"})
 
 
-def scores(n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, pd.Series]:
+def scores(n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     rng = np.random.default_rng(seed)
     y = (rng.uniform(size=n) < 0.15).astype(int)
     score = np.clip(0.1 + 0.25 * y + rng.normal(0, 0.12, n), 0.001, 0.999)
-    group = pd.Series(rng.choice(["p", "q", "r"], n))
-    return y, score, group
+    groups = pd.DataFrame({"g": rng.choice(["p", "q", "r"], n)})
+    return y, score, groups
+
+
+def one_group(*values: str, column: str = "g") -> dict[str, object]:
+    return {
+        "protected_attributes": [{"name": column, "column": column, "values": list(values)}],
+        "intersections": [],
+        "min_group_size": 1,
+    }
 
 
 def test_auc_matches_sklearn_and_ks_matches_scipy() -> None:
-    y, score, group = scores()
-    result = evaluate.evaluate(y, score, group, Groups("g", ("p",)), 0.3)
+    y, score, groups = scores()
+    result = evaluate.evaluate(y, score, groups, one_group("p"), 0.3)
     metrics = result["binary_classification_metrics"]
     assert metrics["auc"]["value"] == pytest.approx(roc_auc_score(y, score), abs=1e-6)
     ks = stats.ks_2samp(score[y == 1], score[y == 0]).statistic
@@ -111,24 +119,27 @@ def test_fairness_figures_on_a_hand_computed_case() -> None:
     # Protected group: 4 rows, 1 favourable (score < 0.5); the rest: 4 rows, 3 favourable.
     y = np.array([0, 0, 0, 1, 0, 0, 0, 1])
     score = np.array([0.9, 0.8, 0.1, 0.7, 0.2, 0.3, 0.1, 0.9])
-    group = pd.Series(["p", "p", "p", "p", "q", "q", "q", "q"])
-    fair = evaluate.fairness(y, score, group, Groups("g", ("p",)), 0.5)
-    assert fair["disparate_impact"] == pytest.approx(0.25 / 0.75, abs=1e-6)
-    assert fair["statistical_parity_difference"] == pytest.approx(0.5, abs=1e-6)
+    groups = pd.DataFrame({"g": ["p", "p", "p", "p", "q", "q", "q", "q"]})
+    fair = evaluate.fairness(y, score, groups, one_group("p"), 0.5)
+    (group,) = fair["groups"]
+    assert group["disparate_impact"] == pytest.approx(0.25 / 0.75, abs=1e-6)
+    assert group["statistical_parity_difference"] == pytest.approx(0.5, abs=1e-6)
     # Truly good rows: protected 1 of 3 approved, reference 3 of 3.
-    assert fair["equal_opportunity_difference"] == pytest.approx(1 - 1 / 3, abs=1e-6)
+    assert group["equal_opportunity_difference"] == pytest.approx(1 - 1 / 3, abs=1e-6)
+    assert fair["disparate_impact"] == group["disparate_impact"]
+    assert fair["disparate_impact_group"] == "g"
 
 
 def test_fairness_without_protected_rows_is_an_error_not_a_pass() -> None:
-    y, score, group = scores()
-    with pytest.raises(EvaluationError, match="no test row has g in"):
-        evaluate.evaluate(y, score, group, Groups("g", ("absent",)), 0.3)
+    y, score, groups = scores()
+    with pytest.raises(EvaluationError, match=r'configured value\(s\) \["absent"\] occur in none'):
+        evaluate.evaluate(y, score, groups, one_group("absent"), 0.3)
 
 
 def test_single_class_test_labels_are_an_error() -> None:
-    _, score, group = scores()
+    _, score, groups = scores()
     with pytest.raises(EvaluationError, match="single class"):
-        evaluate.evaluate(np.zeros(len(score), dtype=int), score, group, Groups("g", ("p",)), 0.3)
+        evaluate.evaluate(np.zeros(len(score), dtype=int), score, groups, one_group("p"), 0.3)
 
 
 def test_feature_count_mismatch_is_named() -> None:
@@ -142,8 +153,9 @@ def test_feature_count_mismatch_is_named() -> None:
 
 
 def test_evaluation_file_is_in_the_registry_model_quality_format(tmp_path: Path) -> None:
-    y, score, group = scores()
-    result = evaluate.evaluate(y, score, group, Groups("g", ("p",)), 0.3)
+    y, score, groups = scores()
+    spec = one_group("p")
+    result = evaluate.evaluate(y, score, groups, spec, 0.3)
     evaluate.write(result, "Class", tmp_path)
     document = json.loads((tmp_path / "evaluation.json").read_text())
     auc = document["binary_classification_metrics"]["auc"]
@@ -151,7 +163,10 @@ def test_evaluation_file_is_in_the_registry_model_quality_format(tmp_path: Path)
     bias = json.loads((tmp_path / "fairness.json").read_text())
     names = [m["name"] for m in bias["post_training_bias_metrics"]["facets"]["g"][0]["metrics"]]
     assert names == ["DI", "DPPL", "TPRD"]
-    for path in evaluate.GATE_PATHS.values():
+    fairness_paths = [
+        evaluate.fairness_gate_path(metric, spec, 0.3) for metric in evaluate.FAIRNESS_GATE_METRICS
+    ]
+    for path in [*evaluate.GATE_PATHS.values(), *fairness_paths]:
         node = document
         for part in path.split("."):
             node = node[part]

@@ -76,8 +76,11 @@ def test_build_run_holds_hyperparameters_dataset_fingerprint_and_sizes(
     assert params["data.train_rows"] == str(build.rows["train"])
     assert params["data.validation_rows"] == str(build.rows["validation"])
     assert params["data.test_rows"] == str(build.rows["test"])
-    assert params["fairness.sensitive_attribute"] == "emp_length"
-    assert params["fairness.protected_values"] == "emp_lt_1,emp_unk"
+    assert json.loads(params["fairness.group.emp_length"]) == {
+        "id": "emp_length",
+        "definition": 'emp_length in ["emp_lt_1", "emp_unk"]',
+    }
+    assert params["fairness.min_group_size"] == "30"
 
 
 def test_build_run_holds_every_evaluation_and_fairness_metric(
@@ -96,12 +99,15 @@ def test_build_run_holds_every_evaluation_and_fairness_metric(
         "disparate_impact",
         "statistical_parity_difference",
         "statistical_parity_difference_abs",
-        "equal_opportunity_difference",
     ):
         assert metrics[f"fairness/{name}"] == pytest.approx(fairness[name])
-    for group in fairness["by_group"]:
-        key = f"fairness/group/{group['group']}/favourable_rate"
-        assert metrics[key] == pytest.approx(group["favourable_rate"])
+    for group in fairness["groups"]:
+        for name in ("disparate_impact", "equal_opportunity_difference", "protected_count"):
+            key = f"fairness/group/{group['id']}/{name}"
+            assert metrics[key] == pytest.approx(group[name])
+    for row in fairness["attributes"][0]["by_value"]:
+        key = f"fairness/value/emp_length/{row['group']}/favourable_rate"
+        assert metrics[key] == pytest.approx(row["favourable_rate"])
     history = client.get_metric_history(run_id, "calibration/observed_rate")
     assert [m.step for m in history] == list(range(len(binary["calibration"])))
 

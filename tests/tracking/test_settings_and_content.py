@@ -128,13 +128,25 @@ def test_metric_names_keep_to_characters_every_mlflow_server_accepts() -> None:
     evaluation = {
         "fairness": {
             "disparate_impact": 0.9,
-            "by_group": [{"group": 'age<25 & "new"', "favourable_rate": 0.7}],
+            "groups": [
+                {"id": 'age<25 & "new"', "definition": "age < 25", "disparate_impact": 0.7},
+                {"id": "age_25 _ _new_", "definition": "x", "disparate_impact": 0.8},
+            ],
+            "attributes": [
+                {"name": "region", "by_value": [{"group": "North, East", "favourable_rate": 0.6}]}
+            ],
         }
     }
     content = run_content(
         hyperparameters={}, data_quality={}, evaluation=evaluation, gates=[], tags={}
     )
-    assert "fairness/group/age_25 _ _new_/favourable_rate" in {m.key for m in content.metrics}
+    keys = {m.key for m in content.metrics}
+    assert "fairness/group/age_25 _ _new_/disparate_impact" in keys
+    # Two ids that read alike once made safe keep apart, and the params say which is which.
+    assert "fairness/group/age_25 _ _new__2/disparate_impact" in keys
+    assert json.loads(content.params["fairness.group.age_25 _ _new_"])["id"] == 'age<25 & "new"'
+    assert json.loads(content.params["fairness.group.age_25 _ _new__2"])["id"] == "age_25 _ _new_"
+    assert "fairness/value/region/North_ East/favourable_rate" in keys
 
 
 def test_settings_import_nothing_of_finmlops_so_config_can_import_them() -> None:

@@ -110,9 +110,9 @@ def gate_rows(config: Config, bundle: EvidenceBundle) -> list[GateRow]:
             note = f"{source_file} is missing"
         else:
             try:
-                value = json_get(document, gate.json_path)
+                value = json_get(document, gate.path(config))
             except (KeyError, TypeError, ValueError):
-                note = f"{source_file} has no {gate.json_path}"
+                note = f"{source_file} has no {gate.path(config)}"
             else:
                 status = "pass" if gate.passes(value, threshold) else "FAIL"
         rows.append(
@@ -120,7 +120,7 @@ def gate_rows(config: Config, bundle: EvidenceBundle) -> list[GateRow]:
                 name=gate.name,
                 description=gate.description,
                 source_file=source_file,
-                json_path=gate.json_path,
+                json_path=gate.path(config),
                 parameter=gate.parameter,
                 comparison=gate.comparison,
                 threshold=threshold,
@@ -155,7 +155,7 @@ _EVALUATION_PARTS: tuple[tuple[str, str], ...] = (
     ),
     ("fairness.disparate_impact", "fairness: disparate impact"),
     ("fairness.statistical_parity_difference_abs", "fairness: statistical parity difference"),
-    ("fairness.by_group", "fairness by group (evaluation.json fairness.by_group)"),
+    ("fairness.groups", "fairness by protected group (evaluation.json fairness.groups)"),
 )
 
 

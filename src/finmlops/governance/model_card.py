@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from finmlops.config import Config
 from finmlops.contracts import Meta
+from finmlops.fairness import definitions as fairness_definitions
 from finmlops.governance.bundle import GateRow
 
 if TYPE_CHECKING:
@@ -63,15 +64,16 @@ DISCRIMINATION_METRICS: tuple[tuple[str, str], ...] = (
     ("positive_rate", "share of bad in the test split"),
     ("cutoff", "score at or above which a loan is predicted bad"),
 )
+# The worst protected group (what the gates judge); every group follows in its own metric group.
 FAIRNESS_METRICS: tuple[tuple[str, str], ...] = (
-    ("disparate_impact", "favourable rate of the protected group over the rest"),
-    ("statistical_parity_difference", "favourable rate of the rest minus the protected group"),
-    ("statistical_parity_difference_abs", "absolute statistical parity difference"),
-    ("equal_opportunity_difference", "favourable rate among good loans, rest minus protected"),
-    ("favourable_rate_protected", "share of the protected group predicted good"),
-    ("favourable_rate_reference", "share of the rest predicted good"),
-    ("protected_count", "test rows in the protected group"),
-    ("reference_count", "test rows outside the protected group"),
+    ("disparate_impact", "lowest favourable-rate ratio, protected group over the rest"),
+    ("statistical_parity_difference", "rest minus protected, in the group furthest from parity"),
+    ("statistical_parity_difference_abs", "largest absolute statistical parity difference"),
+)
+GROUP_METRICS: tuple[tuple[str, str], ...] = (
+    ("disparate_impact", "favourable rate of the group over the rest"),
+    ("statistical_parity_difference", "favourable rate of the rest minus the group"),
+    ("equal_opportunity_difference", "favourable rate among good loans, rest minus the group"),
 )
 DATA_QUALITY_METRICS: tuple[tuple[str, str], ...] = (
     ("rows", "rows in the input data"),
@@ -156,6 +158,34 @@ def _group(name: str, metrics: Sequence[dict[str, Any] | None]) -> dict[str, Any
     return {"name": _clip(name, 63), "metric_data": data} if data else None
 
 
+def _worst_note(fairness: Mapping[str, Any], name: str, description: str) -> str:
+    group = fairness.get(
+        "disparate_impact_group" if name == "disparate_impact" else "statistical_parity_group"
+    )
+    return f"{description}; group {json.dumps(group, ensure_ascii=False)}" if group else description
+
+
+def _group_metrics(fairness: Mapping[str, Any]) -> list[dict[str, Any] | None]:
+    """Each protected group's figures; a group too small to measure appears with its row count."""
+    metrics: list[dict[str, Any] | None] = []
+    for row in fairness.get("groups") or []:
+        where = (
+            f"{row.get('definition')}; {row.get('protected_count')} test rows vs "
+            f"{row.get('reference_count')}"
+        )
+        if not row.get("measurable"):
+            metrics.append(
+                _number(f"{row.get('id')}: test rows", row.get("protected_count"),
+                        f"{row.get('definition')}; {row.get('reason')}")
+            )  # fmt: skip
+            continue
+        metrics += [
+            _number(f"{row.get('id')}: {name}", row.get(name), f"{description}; {where}")
+            for name, description in GROUP_METRICS
+        ]
+    return metrics
+
+
 def _hyper_parameters(hyperparameters: Mapping[str, Any]) -> list[dict[str, str]]:
     return [
         {"name": _clip(str(name), 255), "value": _clip(str(hyperparameters[name]), 255)}
@@ -182,14 +212,45 @@ def _custom_details(config: Config, extra: Mapping[str, str]) -> dict[str, str]:
         "risk_tier": g.risk_tier,
         "data_classification": g.data_classification,
     }
+    for attribute in config.model.fairness.protected_attributes:
+        if attribute.used_as_feature_because:
+            details[f"protected_attribute_used_as_feature: {attribute.key}"] = (
+                attribute.used_as_feature_because
+            )
     details.update({k: v for k, v in extra.items() if v})
     return {key: _clip(value, 1024) for key, value in sorted(details.items())}
+
+
+def ethical_considerations(config: Config) -> str:
+    """The protected groups, the gates on them, and why any protected attribute is an input."""
+    model = config.model
+    groups = "; ".join(
+        f"{json.dumps(name, ensure_ascii=False)}: {definition}"
+        for name, definition in fairness_definitions(model)
+    )
+    text = (
+        f"Fairness is measured on the held-out test split for each protected group ({groups}), "
+        f"each against the rest of the rows with a known value; favourable outcome: predicted "
+        f"good (score below {model.cutoff:g}). Every group's disparate impact must be at least "
+        f"{config.gates.min_disparate_impact:g} and its absolute statistical parity difference "
+        f"at most {config.gates.max_fairness_disparity:g}; groups need "
+        f"{model.fairness.min_group_size} test rows to be measured."
+    )
+    if model.fairness.intersections:
+        crossed = "; ".join(" & ".join(names) for names in model.fairness.intersections)
+        text += f" Intersections measured where the data allow: {crossed}."
+    for attribute in model.fairness.protected_attributes:
+        if attribute.used_as_feature_because:
+            text += (
+                f" {attribute.column} is a protected attribute used as a model input because: "
+                f"{attribute.used_as_feature_because}"
+            )
+    return text
 
 
 def _static_sections(config: Config, training_image: str) -> dict[str, Any]:
     """Everything the config alone determines: shared by both cards."""
     model, g = config.model, config.governance
-    sensitive = model.sensitive_attribute
     hp = model.hyperparameters
     purpose = model.description or f"{model.name}: probability of {model.positive_class}"
     limitations = g.limitations or "No limitations recorded in the configuration."
@@ -229,14 +290,7 @@ def _static_sections(config: Config, training_image: str) -> dict[str, Any]:
             },
         },
         "additional_information": {
-            "ethical_considerations": _clip(
-                f"Fairness is measured on {sensitive.column} "
-                f"({sensitive.description or 'sensitive attribute'}), protected values "
-                f"{', '.join(sensitive.protected_values)}: disparate impact must be at least "
-                f"{config.gates.min_disparate_impact:g} and the absolute statistical parity "
-                f"difference at most {config.gates.max_fairness_disparity:g}.",
-                _TEXT,
-            ),
+            "ethical_considerations": _clip(ethical_considerations(config), _TEXT),
             "caveats_and_recommendations": _clip(limitations, _TEXT),
         },
     }
@@ -261,7 +315,7 @@ def registration_card(config: Config, training_image: str) -> str:
     if "${" in content:
         raise ValueError(
             "the model card text holds '${', which CloudFormation's Fn::Sub would read as a "
-            "placeholder: remove it from model.description and governance.*"
+            "placeholder: remove it from model.description, model.fairness and governance.*"
         )
     if len(content) > MAX_CONTENT_CHARS:
         raise ValueError(f"registration card is {len(content)} characters; the limit is 100000")
@@ -294,17 +348,25 @@ def _evaluation_details(
                     ),
                 ],
             ),
-            _group("fairness", [_number(n, fairness.get(n), d) for n, d in FAIRNESS_METRICS]),
             _group(
-                "fairness by group: favourable rate",
+                "fairness: worst protected group",
+                [
+                    _number(n, fairness.get(n), _worst_note(fairness, n, d))
+                    for n, d in FAIRNESS_METRICS
+                ],
+            ),
+            _group("fairness by protected group", _group_metrics(fairness)),
+            _group(
+                "fairness by value: favourable rate",
                 [
                     _number(
-                        str(row.get("group")),
+                        f"{attribute.get('name')}: {row.get('group')}",
                         row.get("favourable_rate"),
                         f"{row.get('count')} test rows"
                         + ("; protected group" if row.get("protected") else ""),
                     )
-                    for row in fairness.get("by_group") or []
+                    for attribute in fairness.get("attributes") or []
+                    for row in attribute.get("by_value") or []
                 ],
             ),
         ]
@@ -328,7 +390,13 @@ def _evaluation_details(
                 "name": "test split evaluation",
                 "evaluation_observation": _clip(
                     f"{evaluation.get('test_rows', 'unknown')} held-out test rows; fairness on "
-                    f"{fairness.get('sensitive_attribute', config.model.sensitive_attribute.column)}.",
+                    f"{len(fairness.get('groups') or [])} protected group(s)"
+                    + (
+                        f", not measurable: {json.dumps(fairness['not_measurable'], ensure_ascii=False)}"
+                        if fairness.get("not_measurable")
+                        else ""
+                    )
+                    + ".",
                     2096,
                 ),
                 "metric_groups": [g for g in groups if g is not None],

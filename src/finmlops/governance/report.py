@@ -20,6 +20,7 @@ from typing import Any
 
 from finmlops.config import Config
 from finmlops.contracts import Approval
+from finmlops.fairness import definitions as fairness_definitions
 from finmlops.governance import plots
 from finmlops.governance.bundle import (
     Decision,
@@ -314,32 +315,89 @@ def _performance(bundle: EvidenceBundle) -> str:
     return "".join(parts)
 
 
+def _fairness_intro(config: Config) -> str:
+    model = config.model
+    items = []
+    for attribute, (name, definition) in zip(
+        model.fairness.protected_attributes, fairness_definitions(model), strict=True
+    ):
+        text = f"<code>{_e(name)}</code>: <code>{_e(definition)}</code>"
+        if attribute.description:
+            text += f" ({_e(attribute.description)})"
+        if attribute.used_as_feature_because:
+            text += (
+                f". <strong>Used as a model input</strong> because: "
+                f"{_e(attribute.used_as_feature_because)}"
+            )
+        items.append(f"<li>{text}</li>")
+    crossed = "".join(
+        f"<li>intersection <code>{_e(' & '.join(names))}</code></li>"
+        for names in model.fairness.intersections
+    )
+    return (
+        f"<p>Protected groups, each compared with the rest of the test rows whose value is "
+        f"known; favourable outcome: predicted good (score below the cut-off "
+        f"{model.cutoff:g}); a group needs {model.fairness.min_group_size} test rows on each "
+        f"side to be measured:</p><ul>{''.join(items)}{crossed}</ul>"
+    )
+
+
+def _group_verdict(config: Config, row: Mapping[str, Any]) -> str:
+    if not row.get("measurable"):
+        return _e(row.get("reason") or "not measurable")
+    impact, parity = row.get("disparate_impact"), row.get("statistical_parity_difference_abs")
+    if not isinstance(impact, int | float) or not isinstance(parity, int | float):
+        return "n/a"
+    passed = (
+        impact >= config.gates.min_disparate_impact
+        and parity <= config.gates.max_fairness_disparity
+    )
+    return "pass" if passed else "<strong>FAIL</strong>"
+
+
 def _fairness(config: Config, bundle: EvidenceBundle) -> str:
     fairness = (bundle.evaluation or {}).get("fairness")
-    sensitive = config.model.sensitive_attribute
-    intro = (
-        f"<p>Sensitive attribute <code>{_e(sensitive.column)}</code>"
-        f"{' (' + _e(sensitive.description) + ')' if sensitive.description else ''}; protected "
-        f"values {_e(', '.join(sensitive.protected_values))}. Favourable outcome: predicted good "
-        f"(score below the cut-off {config.model.cutoff:g}).</p>"
-    )
+    intro = _fairness_intro(config)
     if not isinstance(fairness, Mapping) or not fairness:
         return intro + _missing("fairness section of evaluation.json: no fairness figures.")
     rows = [
-        ("Disparate impact (protected / rest)", _num(fairness.get("disparate_impact"))),
-        ("Statistical parity difference (rest - protected)", _num(fairness.get("statistical_parity_difference"))),
-        ("Equal-opportunity difference", _num(fairness.get("equal_opportunity_difference"))),
-        ("Favourable rate, protected group", _num(fairness.get("favourable_rate_protected"))),
-        ("Favourable rate, rest", _num(fairness.get("favourable_rate_reference"))),
-        ("Test rows, protected / rest", f"{_num(fairness.get('protected_count'))} / {_num(fairness.get('reference_count'))}"),
+        ("Lowest disparate impact (group / rest)", f"{_num(fairness.get('disparate_impact'))} ({_e(fairness.get('disparate_impact_group'))})"),
+        ("Largest statistical parity difference (rest - group)", f"{_num(fairness.get('statistical_parity_difference'))} ({_e(fairness.get('statistical_parity_group'))})"),
     ]  # fmt: skip
     parts = [intro, _facts(rows)]
-    by_group = fairness.get("by_group") or []
-    if by_group:
+    groups = fairness.get("groups") or []
+    if groups:
         parts += [
-            "<h3>By group</h3>",
+            "<h3>By protected group</h3>",
             _table(
-                ["group", "protected", "test rows", "favourable rate", "observed bad rate"],
+                ["group", "definition", "test rows, group / rest / unknown", "disparate impact",
+                 "parity difference", "equal-opportunity difference", "verdict"],
+                [
+                    (
+                        f"<code>{_e(r.get('id'))}</code>",
+                        f"<code>{_e(r.get('definition'))}</code>",
+                        f"{_num(r.get('protected_count'))} / {_num(r.get('reference_count'))} / "
+                        f"{_num(r.get('unknown_count'))}",
+                        _num(r.get("disparate_impact")),
+                        _num(r.get("statistical_parity_difference")),
+                        _num(r.get("equal_opportunity_difference")),
+                        _group_verdict(config, r),
+                    )
+                    for r in groups
+                ],
+                numeric=[3, 4, 5],
+            ),
+        ]  # fmt: skip
+    else:
+        parts.append(_missing("fairness by protected group (fairness.groups)"))
+    for attribute in fairness.get("attributes") or []:
+        by_value = attribute.get("by_value") or []
+        if not by_value:
+            continue
+        parts += [
+            f"<h3>By value of <code>{_e(attribute.get('column'))}</code></h3>",
+            _table(
+                ["value", "protected", "test rows", "favourable rate", "observed bad rate"],
                 [
                     (
                         _e(r.get("group")),
@@ -348,18 +406,16 @@ def _fairness(config: Config, bundle: EvidenceBundle) -> str:
                         _num(r.get("favourable_rate")),
                         _num(r.get("observed_bad_rate")),
                     )
-                    for r in by_group
+                    for r in by_value
                 ],
                 numeric=[2, 3, 4],
             ),
             plots.group_bars(
-                [str(r.get("group")) for r in by_group],
-                [float(r.get("favourable_rate") or 0.0) for r in by_group],
-                [bool(r.get("protected")) for r in by_group],
+                [str(r.get("group")) for r in by_value],
+                [float(r.get("favourable_rate") or 0.0) for r in by_value],
+                [bool(r.get("protected")) for r in by_value],
             ),
         ]
-    else:
-        parts.append(_missing("fairness by group (fairness.by_group)"))
     return "".join(parts)
 
 

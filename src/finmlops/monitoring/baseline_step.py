@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -27,6 +27,7 @@ from finmlops.monitoring.baseline import (
 from finmlops.monitoring.readers import (
     CSV_SUFFIXES,
     PARQUET_SUFFIXES,
+    Chunk,
     DatasetError,
     list_files,
     open_dataset,
@@ -100,6 +101,23 @@ def file_fingerprint(paths: Sequence[Path]) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+def complete(chunks: Iterable[Chunk]) -> Iterator[Chunk]:
+    """The chunks of training data, refusing any bad record (an empty file among them).
+
+    Unlike a monitoring window, a baseline is not judged with a share of bad records: a
+    baseline that silently skipped part of the training data would describe data the model was
+    not trained on, and every later drift verdict would inherit that.
+    """
+    for chunk in chunks:
+        if chunk.malformed:
+            where = str(chunk.bad_samples[0]) if chunk.bad_samples else "a record"
+            raise DatasetError(
+                f"{where}: the baseline's training data must be complete "
+                f"({chunk.malformed} unreadable record(s))"
+            )
+        yield chunk
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -138,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             chunk_rows=args.chunk_rows,
         )
         baseline = build_baseline(
-            chunks,
+            complete(chunks),
             numeric,
             categorical,
             identity=ModelIdentity(

@@ -28,6 +28,11 @@ DATA_NAMESPACE = "finmlops/data-metrics"
 QUALITY_NAMESPACE = "finmlops/model-metrics"
 # PutMetricData accepts up to 1000 values per request; fewer keeps each request small.
 PUT_BATCH = 500
+# Published by every run of both jobs, stamped with the run's time (the alarms watch them).
+BAD_RECORD_SHARE = "bad_record_share"
+BAD_RECORD_COUNT = "bad_record_count"
+QUALITY_VIOLATIONS = "quality_violations"
+NOT_COMPUTABLE = "quality_not_computable"
 
 Dimension = Mapping[str, str]
 
@@ -110,14 +115,29 @@ def drift_metrics(
             )
         )
     out.append(_datum("dataset_item_count", report.window["rows"], timestamp, dims, "Count"))
+    # Every run, an idle one included (0): the bad-records alarm treats a missing value as
+    # breaching, since only a run that did not finish publishes none.
+    bad = report.window["bad_records"]
+    out.append(_datum(BAD_RECORD_SHARE, bad["share"], timestamp, dims))
+    out.append(_datum(BAD_RECORD_COUNT, bad["count"], timestamp, dims, "Count"))
     out.append(_datum("constraint_violations", len(report.violations), timestamp, dims, "Count"))
     return [d for d in out if d is not None]
 
 
 def quality_metrics(
-    report: QualityReport, *, dims: Sequence[Dimension] = ()
+    report: QualityReport,
+    *,
+    dims: Sequence[Dimension] = (),
+    timestamp: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """One set of model-quality values per window, stamped with the window's start."""
+    """One set of model-quality values per window, stamped with the window's start, and the
+    run's own values, stamped with the run's time (`timestamp`, else the report's end, else now).
+
+    The run's values are published by every run, an idle one included (zeros): the alarms watch
+    them and treat a missing value as breaching, since only a run that did not finish leaves
+    one out. A window's values are history for the dashboard: they are stamped a label delay in
+    the past, where no alarm evaluation range reaches.
+    """
     out: list[dict[str, Any] | None] = []
     for window in report.windows:
         if window.start is None:
@@ -130,6 +150,11 @@ def quality_metrics(
             value = window.metrics.get(key)
             if value is not None:
                 out.append(_datum(key, value, stamp, dims))
+    run = timestamp or report.evaluated_at or datetime.now(UTC).replace(microsecond=0)
+    out.append(_datum(QUALITY_VIOLATIONS, len(report.violations), run, dims, "Count"))
+    out.append(_datum(NOT_COMPUTABLE, report.not_computable, run, dims, "Count"))
+    out.append(_datum(BAD_RECORD_SHARE, report.bad_records.get("share", 0.0), run, dims))
+    out.append(_datum(BAD_RECORD_COUNT, report.bad_records.get("count", 0), run, dims, "Count"))
     return [d for d in out if d is not None]
 
 
@@ -186,6 +211,9 @@ def put_quality_metrics(
     *,
     dims: Sequence[Dimension] = (),
     namespace: str = QUALITY_NAMESPACE,
+    timestamp: datetime | None = None,
 ) -> int:
-    """A model-quality report's per-window metrics through PutMetricData."""
-    return put_metrics(client, quality_metrics(report, dims=dims), namespace=namespace)
+    """A model-quality report's per-window and per-run metrics through PutMetricData."""
+    return put_metrics(
+        client, quality_metrics(report, dims=dims, timestamp=timestamp), namespace=namespace
+    )

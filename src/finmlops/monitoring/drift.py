@@ -672,6 +672,7 @@ def _window_violations(
     partial: WindowPartial,
     features: Sequence[FeatureDrift],
     identity_problems: Sequence[str],
+    max_bad_record_share: float,
 ) -> tuple[list[Violation], list[str]]:
     violations: list[Violation] = []
     messages: list[str] = []
@@ -694,12 +695,18 @@ def _window_violations(
             Violation(name, formats.COMPLETENESS, f"column {name!r}: {text}")
             for name in baseline.feature_order
         )
-    if partial.malformed:
-        text = f"{partial.malformed} record(s) could not be read" + (
-            f", e.g. {partial.notes[0]}" if partial.notes else ""
+    bad = bad_records(partial, max_bad_record_share)
+    if bad["count"]:
+        first = bad["sample"][0] if bad["sample"] else None
+        where = f"{first['file']}:{first['line']}: {first['reason']}" if first else ""
+        text = (
+            f"{bad['count']} record(s) could not be read and were skipped (share "
+            f"{bad['share']:.4f} of {bad['count'] + partial.records}; the limit is "
+            f"{bad['threshold']:g})" + (f", first: {where}" if where else "")
         )
         messages.append(text)
-        violations.append(Violation(formats.DATASET_FEATURE, formats.DATA_TYPE, text))
+        if bad["exceeded"]:
+            violations.append(Violation(formats.DATASET_FEATURE, formats.BAD_RECORDS, text))
     if partial.outside_window:
         messages.append(
             f"{partial.outside_window} capture record(s) outside the window were skipped"
@@ -709,6 +716,20 @@ def _window_violations(
         if feature.status == STATUS_MISSING:
             messages.append(f"column {feature.name!r} is missing from the current window")
     return violations, messages
+
+
+def bad_records(partial: WindowPartial, threshold: float) -> dict[str, Any]:
+    """The window's unreadable records: count, share of all its records, the limit, whether the
+    share is over it, and the bounded sample (file, line, reason) the readers kept."""
+    total = partial.malformed + partial.records
+    share = partial.malformed / total if total else 0.0
+    return {
+        "count": partial.malformed,
+        "share": share,
+        "threshold": threshold,
+        "exceeded": share > threshold,
+        "sample": [b.to_dict() for b in partial.bad_samples],
+    }
 
 
 def _drift_share_threshold(baseline: Baseline, given: float | None) -> float:
@@ -729,8 +750,16 @@ def evaluate(
     window_start: datetime | str | None = None,
     window_end: datetime | str | None = None,
     threads: int | None = None,
+    max_bad_record_share: float | None = None,
 ) -> DriftReport:
-    """The drift report of an accumulated (or merged) window."""
+    """The drift report of an accumulated (or merged) window.
+
+    `max_bad_record_share` defaults to Config.monitoring's; above it the unreadable records are
+    a `bad_records_check` violation, at or below it they are reported and skipped.
+    """
+    bad_limit = (
+        Monitoring().max_bad_record_share if max_bad_record_share is None else max_bad_record_share
+    )
     if partial.baseline_id != baseline.baseline_id:
         raise ValueError(
             f"the window was accumulated for baseline {partial.baseline_id}, "
@@ -749,7 +778,9 @@ def evaluate(
     if expected_identity is not None:
         identity_problems = baseline.identity.mismatches(expected_identity)
         unverified = baseline.identity.unverified(expected_identity)
-    violations, messages = _window_violations(baseline, partial, features, identity_problems)
+    violations, messages = _window_violations(
+        baseline, partial, features, identity_problems, bad_limit
+    )
     if unverified:
         messages.append(f"the baseline does not record {', '.join(unverified)}: not verified")
     drifted = [f.name for f in features if f.drifted]
@@ -780,7 +811,9 @@ def evaluate(
             "start": _time(window_start),
             "end": _time(window_end),
             "rows": partial.rows,
+            "records": partial.records,
             "shards": len(partial.shards) or None,
+            "bad_records": bad_records(partial, bad_limit),
         },
         thresholds=limits.model_dump() | {"dataset_drift_share": share_threshold},
         dataset=dataset,
@@ -802,6 +835,7 @@ def run_drift(
     window_start: datetime | str | None = None,
     window_end: datetime | str | None = None,
     threads: int | None = None,
+    max_bad_record_share: float | None = None,
 ) -> DriftReport:
     """Compare a current window (table, column mapping, reader chunks or partial) with a baseline.
 
@@ -819,4 +853,5 @@ def run_drift(
         window_start=window_start,
         window_end=window_end,
         threads=threads,
+        max_bad_record_share=max_bad_record_share,
     )

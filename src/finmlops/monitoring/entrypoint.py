@@ -18,12 +18,13 @@ pydantic; `baseline` and `quality` need neither the drift engine nor each other'
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -121,6 +122,13 @@ def _drift_inputs(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> No
         type=float,
         default=env.get("dataset_drift_share"),  # argparse converts (and rejects) the text
     )
+    parser.add_argument(
+        "--max-bad-record-share",
+        type=float,
+        default=env.get("max_bad_record_share"),
+        help="above this share of unreadable records the window is a violation "
+        "(default: --config's monitoring.max_bad_record_share, else 0.01)",
+    )
     parser.add_argument("--mode", choices=MODES, default=env.get("drift_mode", "exact"))
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--expected-model-id", default=env.get("expected_model_id", ""))
@@ -171,8 +179,27 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     model_quality.add_argument(
         "--positive-labels", default=None, help="default: 1 and the config's positive class"
     )
+    model_quality.add_argument(
+        "--negative-labels",
+        default="0",
+        help="class strings read as 0 besides 0/false (default: 0); any other label is refused",
+    )
     model_quality.add_argument("--window", default=env.get("quality_window", "1h"))
     model_quality.add_argument("--min-auc", type=float, default=None)
+    model_quality.add_argument(
+        "--label-delay-hours",
+        type=float,
+        default=None,
+        help="windows ending more than this before --end-time are due: without a computable "
+        "AUC they are a violation (default: --config's monitoring.label_delay_hours; without "
+        "either, every window is due)",
+    )
+    model_quality.add_argument(
+        "--max-bad-record-share",
+        type=float,
+        default=None,
+        help="default: --config's monitoring.max_bad_record_share, else 0.01",
+    )
     _common(model_quality, env)
     sub.add_parser("baseline", help="compile a baseline (see baseline_step)", add_help=False)
     return parser
@@ -237,21 +264,27 @@ def _expected(args: argparse.Namespace) -> ModelIdentity | None:
     )
 
 
-def _thresholds(args: argparse.Namespace) -> tuple[DriftThresholds | None, float | None]:
-    """Arguments first, then the config file; None leaves the baseline's recorded values."""
+def _thresholds(
+    args: argparse.Namespace,
+) -> tuple[DriftThresholds | None, float | None, float | None]:
+    """Arguments first, then the config file; None leaves the baseline's recorded values (and,
+    for the bad-record share, the config's default)."""
     thresholds: DriftThresholds | None = None
     share: float | None = args.dataset_drift_share
+    bad_share: float | None = args.max_bad_record_share
     if args.config:
         from finmlops.config import load_config
 
         config = load_config(args.config)
         thresholds = config.monitoring.drift
         share = share if share is not None else config.monitoring.dataset_drift_share
+        if bad_share is None:
+            bad_share = config.monitoring.max_bad_record_share
     if args.drift_thresholds:
         from finmlops.monitoring.baseline_step import parse_thresholds
 
         thresholds = parse_thresholds(args.drift_thresholds)
-    return thresholds, share
+    return thresholds, share, bad_share
 
 
 def _metric_time(args: argparse.Namespace) -> datetime:
@@ -336,21 +369,24 @@ def _accumulate(args: argparse.Namespace, baseline: Baseline) -> WindowAccumulat
 
 
 def _local(args: argparse.Namespace, source: str, name: str) -> str:
-    """An s3:// source fetched for this run's hours (see monitoring.sources); a path as it is."""
+    """An s3:// source fetched for this run's hours (see monitoring.sources); a path as it is.
+
+    The download goes to a temporary folder owned by the run's `scratch` stack (see `main`),
+    which removes it however the run ends.
+    """
     if not str(source).startswith("s3://"):
         return str(source)
-    import tempfile
-
     import boto3
 
     from finmlops.monitoring.sources import fetch
 
     end = parse_time(args.end_time)
-    scratch = Path(tempfile.mkdtemp(prefix=f"finmlops-{name}-"))
+    scratch: contextlib.ExitStack = args.scratch
+    folder = scratch.enter_context(tempfile.TemporaryDirectory(prefix=f"finmlops-{name}-"))
     fetched = fetch(
         boto3.client("s3", region_name=args.region),
         source,
-        scratch,
+        Path(folder),
         end=end,
         lookback_hours=args.lookback_hours,
     )
@@ -369,12 +405,12 @@ def _judge_window(
     args: argparse.Namespace,
     baseline: Any,
     window: Any,
-    limits: tuple[DriftThresholds | None, float | None],
+    limits: tuple[DriftThresholds | None, float | None, float | None],
 ) -> int:
     """A whole window's statistics (one job's, or merged shards') judged against the baseline."""
     from finmlops.monitoring.drift import evaluate
 
-    thresholds, share = limits
+    thresholds, share, bad_share = limits
     report = evaluate(
         baseline,
         window,
@@ -384,6 +420,7 @@ def _judge_window(
         window_start=parse_time(args.start_time),
         window_end=parse_time(args.end_time),
         threads=args.threads,
+        max_bad_record_share=bad_share,
     )
     return _finish_drift(args, report, baseline)
 
@@ -431,6 +468,10 @@ def run_merge_command(args: argparse.Namespace) -> int:
     return _judge_window(args, baseline, merged, _thresholds(args))
 
 
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in text.split(",") if p.strip())
+
+
 def run_quality_command(args: argparse.Namespace) -> int:
     from finmlops.monitoring import quality
 
@@ -447,36 +488,48 @@ def run_quality_command(args: argparse.Namespace) -> int:
         if args.min_auc is not None
         else (config.monitoring.min_auc if config else None)
     )
-    captures = list_files(Path(_local(args, args.captures, "captures")), CAPTURE_SUFFIXES)
+    delay = args.label_delay_hours
+    if delay is None and config is not None:
+        delay = config.monitoring.label_delay_hours
+    bad_share = args.max_bad_record_share
+    if bad_share is None and config is not None:
+        bad_share = config.monitoring.max_bad_record_share
+    capture_root = Path(_local(args, args.captures, "captures"))
+    captures = list_files(capture_root, CAPTURE_SUFFIXES)
     args.ground_truth = _local(args, args.ground_truth, "ground-truth")
+    truth_root = Path(args.ground_truth)
     truth: list[Path] = []
-    if Path(args.ground_truth).exists():
-        truth = list_files(Path(args.ground_truth), CAPTURE_SUFFIXES)
+    if truth_root.exists():
+        truth = list_files(truth_root, CAPTURE_SUFFIXES)
     else:
         # Labels arrive late: before the first ones the folder may not exist yet.
         print(f"quality: no ground truth at {args.ground_truth} yet: label coverage is 0")
     if args.positive_labels is not None:
-        positives = tuple(p.strip() for p in args.positive_labels.split(",") if p.strip())
+        positives = _words(args.positive_labels)
     else:
         positives = ("1", config.model.positive_class) if config else ("1",)
     report = quality.compute_model_quality(
-        quality.read_jsonl(captures),
-        quality.read_jsonl(truth),
+        quality.read_jsonl(captures, capture_root),
+        quality.read_jsonl(truth, truth_root),
         cutoff,
         positive_labels=positives,
+        negative_labels=_words(args.negative_labels),
         window=args.window,
         start=parse_time(args.start_time),
         end=parse_time(args.end_time),
         min_auc=min_auc,
+        labels_due_before=(
+            _metric_time(args) - timedelta(hours=delay) if delay is not None else None
+        ),
+        max_bad_record_share=bad_share,
     )
     written = quality.write_quality_outputs(report, args.output_path)
     model = config.model.name if config else None
     dims = cloudwatch.dimensions(
         endpoint=args.endpoint_name, schedule=args.schedule_name, model=model
     )
-    published = _publish(
-        args, cloudwatch.quality_metrics(report, dims=dims), cloudwatch.QUALITY_NAMESPACE
-    )
+    data = cloudwatch.quality_metrics(report, dims=dims, timestamp=_metric_time(args))
+    published = _publish(args, data, cloudwatch.QUALITY_NAMESPACE)
     first = report.violations[0]["description"] if report.violations else ""
     _write_message(args.message_file, _status(len(report.violations), first))
     overall = report.overall
@@ -506,7 +559,11 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         "quality": run_quality_command,
     }
     try:
-        return runners[args.command](args)
+        # Every temporary folder of the run (s3:// downloads) is removed on the way out: after
+        # success, a reported failure, or an exception nobody expected.
+        with contextlib.ExitStack() as scratch:
+            args.scratch = scratch
+            return runners[args.command](args)
     except (ValueError, OSError) as exc:
         # UsageError and the engine's BaselineError, DatasetError, PartialError and ConfigError
         # are ValueErrors: caught here without importing their modules for every command.

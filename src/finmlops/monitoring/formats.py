@@ -19,7 +19,8 @@ CONSTRAINTS_FILE = "constraints.json"
 # The name Model Monitor's analyzer writes (the BYOC page spells it "constraints_violations").
 VIOLATIONS_FILE = "constraint_violations.json"
 
-# Model Monitor's constraint_check_type values, plus one of ours for the baseline's identity.
+# Model Monitor's constraint_check_type values, plus ours for the baseline's identity and for
+# unreadable records.
 MISSING_COLUMN = "missing_column_check"
 EXTRA_COLUMN = "extra_column_check"
 DATA_TYPE = "data_type_check"
@@ -27,6 +28,8 @@ COMPLETENESS = "completeness_check"
 BASELINE_DRIFT = "baseline_drift_check"
 CATEGORICAL_VALUES = "categorical_values_check"
 BASELINE_IDENTITY = "baseline_identity_check"
+# Ours: more than monitoring.max_bad_record_share of the window's records could not be read.
+BAD_RECORDS = "bad_records_check"
 
 KLL_BUCKETS = 10  # Model Monitor materialises its distribution in 10 buckets
 KLL_C = 0.64  # Apache DataSketches' KLL default c

@@ -20,6 +20,7 @@ def drift_environment(config: Config, manifest: DeploymentManifest) -> dict[str,
     identity = {
         "drift_thresholds": config.monitoring.drift.model_dump_json(),
         "dataset_drift_share": str(config.monitoring.dataset_drift_share),
+        "max_bad_record_share": str(config.monitoring.max_bad_record_share),
         "expected_model_id": config.model.name,
         "expected_model_version": str(manifest.version),
         "expected_model_package_arn": manifest.model_package_arn,
@@ -30,7 +31,9 @@ def drift_environment(config: Config, manifest: DeploymentManifest) -> dict[str,
 
 
 def quality_arguments(config: Config) -> list[str]:
-    """`quality` with the config's cutoff and AUC floor (labels: 1 or the positive class)."""
+    """`quality` with the config's cutoff and AUC floor (labels: 1 or the positive class), the
+    label delay (a window older than it without a computable AUC is a violation) and the
+    bad-record limit."""
     return [
         "quality",
         "--cutoff",
@@ -41,6 +44,10 @@ def quality_arguments(config: Config) -> list[str]:
         f"1,{config.model.positive_class}",
         "--window",
         QUALITY_WINDOW,
+        "--label-delay-hours",
+        str(config.monitoring.label_delay_hours),
+        "--max-bad-record-share",
+        str(config.monitoring.max_bad_record_share),
     ]
 
 

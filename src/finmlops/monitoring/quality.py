@@ -2,10 +2,17 @@
 
 A ground-truth eventId matches a capture's inferenceId, or its eventId when the request had none.
 Memory holds the labels and the scores of labelled predictions; captures stream through.
+
+Inputs are checked, never trusted: a label is 1, 0, 1.0, "1", true/false or one of the
+configured class strings, anything else is refused by name; a score is a finite number. A
+record that fails is counted, sampled (file, line, reason) and skipped; two different labels for
+one prediction are a conflict, reported and left out of the join. A window whose labels are due
+but whose AUC cannot be computed (no labels, one class) is a violation, not a silent `None`.
 """
 
 from __future__ import annotations
 
+import binascii
 import json
 import math
 from collections import Counter
@@ -19,11 +26,26 @@ import numpy as np
 import numpy.typing as npt
 
 from finmlops.monitoring import formats
-from finmlops.monitoring.readers import decode_payload, parse_time
+from finmlops.monitoring.readers import (
+    MAX_BAD_SAMPLES,
+    BadRecord,
+    BadRecordError,
+    add_samples,
+    decode_payload,
+    event_time,
+    json_lines,
+    json_object,
+    load_line,
+    payload_rows,
+)
 
 QUALITY_REPORT_SCHEMA = "finmlops/model-quality-report/v1"
 QUALITY_JSON = "model_quality.json"
 CALIBRATION_BINS = 10
+NOT_COMPUTABLE = "NotComputable"  # constraint_check_type of a metric that could not be computed
+# Keys read_jsonl adds to each record: where it was read (file, line), or why it is unusable.
+FILE_KEY, LINE_KEY, MALFORMED_KEY = "__file__", "__line__", "__malformed__"
+_TRUE_WORDS, _FALSE_WORDS = frozenset({"true"}), frozenset({"false"})
 _UNITS = {"s": 1, "min": 60, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -38,6 +60,8 @@ class WindowQuality:
     confusion_matrix: Mapping[str, int]
     calibration: tuple[Mapping[str, float], ...]
     notes: tuple[str, ...] = ()
+    due: bool = True  # the window's labels are due by now (its end is past the label delay)
+    not_computable: str | None = None  # why AUC could not be computed, when it could not
 
     @property
     def label_coverage(self) -> float:
@@ -55,6 +79,8 @@ class WindowQuality:
             "confusion_matrix": dict(self.confusion_matrix),
             "calibration": [dict(c) for c in self.calibration],
             "notes": list(self.notes),
+            "labels_due": self.due,
+            "not_computable": self.not_computable,
         }
 
 
@@ -69,6 +95,14 @@ class QualityReport:
     min_auc: float | None = None
     violations: tuple[Mapping[str, str], ...] = ()
     messages: tuple[str, ...] = field(default_factory=tuple)
+    bad_records: Mapping[str, Any] = field(default_factory=dict)
+    conflicts: tuple[Mapping[str, Any], ...] = ()  # a bounded sample of conflicting labels
+    evaluated_at: datetime | None = None  # the run's end: what run-level metrics are stamped with
+
+    @property
+    def not_computable(self) -> int:
+        """Windows whose labels are due but whose AUC could not be computed."""
+        return sum(1 for w in self.windows if w.due and w.not_computable)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +117,9 @@ class QualityReport:
             "ground_truth": dict(self.ground_truth),
             "violations": [dict(v) for v in self.violations],
             "messages": list(self.messages),
+            "bad_records": dict(self.bad_records),
+            "conflicting_labels": [dict(c) for c in self.conflicts],
+            "not_computable_windows": self.not_computable,
         }
 
     def to_json(self) -> str:
@@ -109,54 +146,124 @@ def parse_window(value: str | int | timedelta | None) -> int | None:
     return seconds
 
 
-def read_jsonl(paths: Iterable[Path]) -> Iterator[Mapping[str, Any]]:
-    """Records of JSON-lines files; an unreadable line is yielded as {"__malformed__": reason}."""
+def read_jsonl(paths: Iterable[Path], root: Path | None = None) -> Iterator[Mapping[str, Any]]:
+    """Records of JSON-lines files, each with its file and line (FILE_KEY, LINE_KEY); a line that
+    is not a JSON object (not UTF-8, not JSON, too deeply nested, a list) is yielded as
+    {MALFORMED_KEY: reason} with its place, for the caller to count. An empty file is one such
+    record (line 0)."""
+    from finmlops.monitoring.readers import file_label
+
     for path in paths:
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except ValueError as exc:
-                    yield {"__malformed__": f"{path.name}:{number}: {exc}"}
-                    continue
-                yield (
-                    record
-                    if isinstance(record, Mapping)
-                    else {"__malformed__": f"{path.name}:{number}"}
-                )
+        name = file_label(path, root)
+        if not path.stat().st_size:
+            yield {MALFORMED_KEY: "empty file (0 bytes)", FILE_KEY: name, LINE_KEY: 0}
+            continue
+        for _, number, line in json_lines([path]):
+            place = {FILE_KEY: name, LINE_KEY: number}
+            try:
+                record = json_object(load_line(line), "the record")
+            except BadRecordError as exc:
+                yield {MALFORMED_KEY: str(exc), **place}
+                continue
+            yield {**record, **place}
 
 
-def _scores(payload: Mapping[str, Any]) -> list[float]:
+def _where(record: Mapping[str, Any], ordinal: int) -> tuple[str, int]:
+    """The file and line of a record from read_jsonl; records given in memory are numbered."""
+    file = record.get(FILE_KEY)
+    line = record.get(LINE_KEY)
+    if isinstance(file, str) and isinstance(line, int):
+        return file, line
+    return "(input)", ordinal
+
+
+def normalise_label(value: Any, positives: set[str], negatives: set[str]) -> int:
+    """1 or 0 from a ground-truth value; BadRecordError naming the value otherwise.
+
+    Accepted: booleans; the numbers 1 and 0 in any spelling (1, 1.0, "1", "1.0", "0"); the
+    words true and false (any case); the configured class strings (`positives`, `negatives`).
+    Anything else is refused: a label silently read as 0 would lower the AUC with no trace.
+    """
+    if isinstance(value, bool):
+        return int(value)
+    text = str(value).strip() if isinstance(value, str | int | float) else None
+    if text is None:
+        raise BadRecordError(f"label {json.dumps(value)[:60]} is not a class value")
+    if text in positives:
+        return 1
+    if text in negatives:
+        return 0
+    if text.lower() in _TRUE_WORDS:
+        return 1
+    if text.lower() in _FALSE_WORDS:
+        return 0
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if number in (0.0, 1.0):
+        return int(number)
+    raise BadRecordError(
+        f"label {text[:60]!r} is not 1/0, true/false or one of {sorted(positives | negatives)}"
+    )
+
+
+def normalise_score(value: Any) -> float:
+    """A finite number from a captured score; BadRecordError naming the value otherwise (a NaN score
+    would make the AUC of its window undefined without saying why)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise BadRecordError(f"score {json.dumps(value)[:60]} is not a number")
+    try:
+        number = float(value)
+    except ValueError:
+        raise BadRecordError(f"score {str(value)[:60]!r} is not a number") from None
+    if not math.isfinite(number):
+        raise BadRecordError(f"score {str(value)[:60]!r} is not finite")
+    return number
+
+
+def _scores(record: Mapping[str, Any]) -> list[float]:
     scores: list[float] = []
-    for row in decode_payload(payload):
+    for row in payload_rows(record, "endpointOutput"):
         if isinstance(row, Mapping):
             value = row.get("score", row.get("probability", row.get("predicted_label")))
-            scores.append(float(value))
+            scores.append(normalise_score(value))
         else:
-            scores.extend(float(v) for v in row)
+            scores.extend(normalise_score(v) for v in row)
     return scores
 
 
-def _labels(record: Mapping[str, Any]) -> list[str]:
-    data = record["groundTruthData"]
-    return [
-        str(v).strip()
-        for row in decode_payload(data)
-        for v in (row if isinstance(row, list) else [row])
-    ]
+def _labels(record: Mapping[str, Any]) -> list[Any]:
+    data = json_object(record.get("groundTruthData"), "groundTruthData")
+    try:
+        rows = decode_payload(data)
+    except RecursionError:
+        raise BadRecordError("groundTruthData nested too deeply to read") from None
+    except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+        raise BadRecordError(f"groundTruthData: {exc}") from None
+    values = [v for row in rows for v in (row if isinstance(row, list) else [row])]
+    if not values:
+        raise BadRecordError("groundTruthData holds no label")
+    return values
 
 
 @dataclass
 class _Join:
     labels: dict[str, int] = field(default_factory=dict)
+    origin: dict[str, str] = field(default_factory=dict)  # key -> file:line of its label
+    conflicts: dict[str, dict[str, Any]] = field(default_factory=dict)
     truth: Counter[str] = field(default_factory=Counter)
     captured: Counter[int | None] = field(default_factory=Counter)
     joined: dict[int | None, list[tuple[float, int]]] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)
     skipped: Counter[str] = field(default_factory=Counter)
+    records: Counter[str] = field(default_factory=Counter)  # records read well, per input
+    bad: list[BadRecord] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+    def reject(self, kind: str, file: str, line: int, reason: str) -> None:
+        self.skipped[kind] += 1
+        add_samples(self.bad, [BadRecord(file, line, reason)])
 
     def note(self, text: str) -> None:
         if len(self.notes) < 10:
@@ -164,21 +271,45 @@ class _Join:
 
 
 def _read_labels(
-    join: _Join, ground_truth: Iterable[Mapping[str, Any]], positives: set[str]
+    join: _Join,
+    ground_truth: Iterable[Mapping[str, Any]],
+    positives: set[str],
+    negatives: set[str],
 ) -> None:
-    for record in ground_truth:
+    for ordinal, record in enumerate(ground_truth, start=1):
+        file, line = _where(record, ordinal)
         try:
-            event_id = str(record["eventMetadata"]["eventId"])
-            values = _labels(record)
-        except (KeyError, TypeError, ValueError) as exc:
+            if MALFORMED_KEY in record:
+                raise BadRecordError(str(record[MALFORMED_KEY]))
+            meta = json_object(record.get("eventMetadata"), "eventMetadata")
+            event = meta.get("eventId")
+            if not isinstance(event, str | int) or isinstance(event, bool) or str(event) == "":
+                raise BadRecordError("eventMetadata.eventId is missing or not a string")
+            values = [normalise_label(v, positives, negatives) for v in _labels(record)]
+        except BadRecordError as exc:
             join.truth["malformed"] += 1
-            join.note(f"unreadable ground-truth record: {record.get('__malformed__', exc)}")
+            join.reject("labels", file, line, str(exc))
             continue
-        for i, value in enumerate(values):
+        join.records["labels"] += 1
+        event_id = str(event)
+        for i, label in enumerate(values):
             key = event_id if len(values) == 1 else f"{event_id}:{i}"
-            join.truth["duplicates"] += key in join.labels
-            join.labels[key] = int(value in positives)
+            if key in join.conflicts:
+                join.conflicts[key]["labels"].add(label)
+                join.conflicts[key]["where"].append(f"{file}:{line}")
+            elif key not in join.labels:
+                join.labels[key] = label
+                join.origin[key] = f"{file}:{line}"
+            elif join.labels[key] == label:
+                join.truth["duplicates"] += 1  # the same label again: kept once
+            else:
+                # Two labels for one prediction: neither is trusted; reported, not resolved.
+                join.conflicts[key] = {
+                    "labels": {join.labels.pop(key), label},
+                    "where": [join.origin.pop(key), f"{file}:{line}"],
+                }
     join.truth["labels"] = len(join.labels)
+    join.truth["conflicting"] = len(join.conflicts)
 
 
 def _bucket(when: datetime | None, seconds: int | None) -> int | None:
@@ -194,18 +325,21 @@ def _join_captures(
     start: datetime | None,
     end: datetime | None,
 ) -> None:
-    for record in captures:
+    for ordinal, record in enumerate(captures, start=1):
+        file, line = _where(record, ordinal)
         try:
-            meta = record["eventMetadata"]
-            when = parse_time(meta.get("inferenceTime"))
-            scores = _scores(record["captureData"]["endpointOutput"])
-        except (KeyError, TypeError, ValueError) as exc:
+            if MALFORMED_KEY in record:
+                raise BadRecordError(str(record[MALFORMED_KEY]))
+            meta, when = event_time(record)
+            if when is not None and ((start and when < start) or (end and when >= end)):
+                join.skipped["outside_window"] += 1
+                continue
+            scores = _scores(record)
+        except BadRecordError as exc:
             join.skipped["malformed"] += 1
-            join.note(f"unreadable capture record: {record.get('__malformed__', exc)}")
+            join.reject("captures", file, line, str(exc))
             continue
-        if when is not None and ((start and when < start) or (end and when >= end)):
-            join.skipped["outside_window"] += 1
-            continue
+        join.records["captures"] += 1
         bucket = _bucket(when, seconds)
         ids = [str(i) for i in (meta.get("inferenceId"), meta.get("eventId")) if i]
         for i, score in enumerate(scores):
@@ -217,20 +351,34 @@ def _join_captures(
                 join.joined.setdefault(bucket, []).append((score, join.labels[key]))
 
 
-def _auc_violations(
-    windows: Sequence[WindowQuality], min_auc: float | None
+def _window_violations(
+    windows: Sequence[WindowQuality], overall: WindowQuality, min_auc: float | None
 ) -> list[dict[str, str]]:
+    """AUC below the floor in any window (and overall); AUC not computable in a window whose
+    labels are due (a floor that cannot be checked is a finding, not a pass)."""
     violations = []
-    for item in windows:
+    for item in [*windows, overall]:
         auc = item.metrics.get("auc")
+        where = item.start.isoformat() if item.start else "all windows"
         if min_auc is not None and auc is not None and auc < min_auc:
-            where = item.start.isoformat() if item.start else "all windows"
             violations.append(
                 {
                     "metric_name": "auc",
                     "constraint_check_type": "LessThanThreshold",
                     "description": f"AUC {auc:.4f} < {min_auc} in window {where} "
                     f"({item.labelled} labelled predictions)",
+                }
+            )
+    for item in windows:
+        if item.due and item.not_computable:
+            where = item.start.isoformat() if item.start else "without inference time"
+            violations.append(
+                {
+                    "metric_name": "auc",
+                    "constraint_check_type": NOT_COMPUTABLE,
+                    "description": f"AUC cannot be computed in window {where} although its "
+                    f"labels are due: {item.not_computable} ({item.captured} predictions, "
+                    f"{item.labelled} labelled)",
                 }
             )
     return violations
@@ -242,20 +390,36 @@ def compute_model_quality(
     cutoff: float,
     *,
     positive_labels: Sequence[str] = ("1",),
+    negative_labels: Sequence[str] = ("0",),
     window: str | int | timedelta | None = "1h",
     start: datetime | None = None,
     end: datetime | None = None,
     min_auc: float | None = None,
+    labels_due_before: datetime | None = None,
+    max_bad_record_share: float | None = None,
 ) -> QualityReport:
     """Join predictions with the labels known so far and compute quality per window.
 
     Records with several rows (batch requests) pair scores and labels by position under keys
-    "<id>:<i>". Unreadable records are counted and reported, never raised.
+    "<id>:<i>". Unreadable records, refused labels and non-finite scores are counted, sampled
+    and skipped, never raised; above `max_bad_record_share` (Config.monitoring's by default) of
+    all records they are a violation. A window is due when it ends at or before
+    `labels_due_before` (every window when it is None): a due window without a computable AUC
+    is a NotComputable violation.
     """
     positives = {str(p) for p in positive_labels}
+    negatives = {str(n) for n in negative_labels}
+    clash = positives & negatives
+    if clash:
+        raise ValueError(f"labels {sorted(clash)} are both positive and negative")
+    if max_bad_record_share is None:
+        from finmlops.config import Monitoring  # pydantic: only when no limit is given
+
+        max_bad_record_share = Monitoring().max_bad_record_share
+    bad_limit = max_bad_record_share
     seconds = parse_window(window)
     join = _Join()
-    _read_labels(join, ground_truth, positives)
+    _read_labels(join, ground_truth, positives, negatives)
     _join_captures(join, captures, seconds, start, end)
     join.truth["unmatched"] = len(join.labels) - len(join.used)
     windows = []
@@ -267,13 +431,55 @@ def compute_model_quality(
         elif bucket is not None and seconds is not None:
             begin = datetime.fromtimestamp(bucket * seconds, UTC)
             finish = begin + timedelta(seconds=seconds)
+        due = labels_due_before is None or (finish is not None and finish <= labels_due_before)
         pairs = join.joined.get(bucket, [])
-        windows.append(_window(begin, finish, join.captured[bucket], pairs, cutoff))
+        windows.append(_window(begin, finish, join.captured[bucket], pairs, cutoff, due=due))
     everything = [pair for pairs in join.joined.values() for pair in pairs]
-    overall = _window(start, end, sum(join.captured.values()), everything, cutoff)
+    overall = _window(start, end, sum(join.captured.values()), everything, cutoff, due=False)
+    violations = _window_violations(windows, overall, min_auc)
+    bad_count = join.skipped["malformed"] + join.skipped["labels"]
+    total = bad_count + join.records["captures"] + join.records["labels"]
+    share = bad_count / total if total else 0.0
+    bad = {
+        "count": bad_count,
+        "captures": join.skipped["malformed"],
+        "labels": join.skipped["labels"],
+        "share": share,
+        "threshold": bad_limit,
+        "exceeded": share > bad_limit,
+        "sample": [b.to_dict() for b in join.bad],
+    }
     messages = list(join.notes)
-    if join.skipped["malformed"]:
-        messages.append(f"{join.skipped['malformed']} capture record(s) could not be read")
+    if bad_count:
+        first = join.bad[0] if join.bad else None
+        text = (
+            f"{bad_count} record(s) could not be read and were skipped "
+            f"({join.skipped['malformed']} capture(s), "
+            f"{join.skipped['labels']} label(s)): share {share:.4f} of {total}, the limit is "
+            f"{bad_limit:g}" + (f"; first: {first}" if first else "")
+        )
+        messages.append(text)
+        if bad["exceeded"]:
+            violations.append(
+                {
+                    "metric_name": "bad_record_share",
+                    "constraint_check_type": "GreaterThanThreshold",
+                    "description": text,
+                }
+            )
+    conflicts = [
+        {"id": key, "labels": sorted(item["labels"]), "where": item["where"][:MAX_BAD_SAMPLES]}
+        for key, item in list(join.conflicts.items())[:MAX_BAD_SAMPLES]
+    ]
+    if join.conflicts:
+        first_conflict = conflicts[0]
+        messages.append(
+            f"{len(join.conflicts)} prediction(s) have conflicting labels and were left out, "
+            f"e.g. {first_conflict['id']}: {first_conflict['labels']} at "
+            f"{', '.join(first_conflict['where'])}"
+        )
+    if join.truth["duplicates"]:
+        messages.append(f"{join.truth['duplicates']} identical duplicate label(s) counted once")
     if join.truth["unmatched"]:
         messages.append(f"{join.truth['unmatched']} label(s) match no captured prediction")
     return QualityReport(
@@ -282,10 +488,14 @@ def compute_model_quality(
         window_seconds=seconds,
         windows=tuple(windows),
         overall=overall,
-        ground_truth=dict(join.truth) | {"captures_skipped": sum(join.skipped.values())},
+        ground_truth=dict(join.truth)
+        | {"captures_skipped": join.skipped["malformed"] + join.skipped["outside_window"]},
         min_auc=min_auc,
-        violations=tuple(_auc_violations([*windows, overall], min_auc)),
+        violations=tuple(violations),
         messages=tuple(messages),
+        bad_records=bad,
+        conflicts=tuple(conflicts),
+        evaluated_at=end,
     )
 
 
@@ -305,12 +515,15 @@ def _window(
     captured: int,
     pairs: Sequence[tuple[float, int]],
     cutoff: float,
+    *,
+    due: bool,
 ) -> WindowQuality:
     y = np.array([p[1] for p in pairs], dtype=np.int64)
     score = np.array([p[0] for p in pairs], dtype=np.float64)
     n = y.size
     pos = int(y.sum())
     notes: list[str] = []
+    not_computable: str | None = None
     predicted = score >= cutoff
     tp = int(np.count_nonzero(predicted & (y == 1)))
     fp = int(np.count_nonzero(predicted & (y == 0)))
@@ -338,8 +551,10 @@ def _window(
 
         metrics["ks"] = float(stats.ks_2samp(score[y == 1], score[y == 0]).statistic)
     elif n:
+        not_computable = f"labels of one class only ({n} labelled, {pos} positive)"
         notes.append("labels of one class only: AUC and KS are undefined")
     else:
+        not_computable = "no labelled predictions"
         notes.append("no labelled predictions yet")
     calibration = []
     if n:
@@ -374,6 +589,8 @@ def _window(
         confusion_matrix={"tp": tp, "fp": fp, "tn": tn, "fn": fn},
         calibration=tuple(calibration),
         notes=tuple(notes),
+        due=due,
+        not_computable=not_computable,
     )
 
 

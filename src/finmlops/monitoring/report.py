@@ -218,6 +218,20 @@ def render_html(report: DriftReport) -> str:
     ]
     if report.messages:
         parts.append("<ul>" + "".join(f"<li>{_e(m)}</li>" for m in report.messages) + "</ul>")
+    bad = window.get("bad_records") or {}
+    if bad.get("count"):
+        parts.append(
+            f"<h2>Unreadable records ({bad['count']}, share {_num(bad['share'])}, limit "
+            f'{_num(bad["threshold"])})</h2><p class="note">Skipped; the first '
+            f"{len(bad['sample'])} are listed.</p><table><tr><th>file</th><th>line</th>"
+            "<th>reason</th></tr>"
+            + "".join(
+                f"<tr><td>{_e(b['file'])}</td><td class=n>{b['line']}</td>"
+                f"<td>{_e(b['reason'])}</td></tr>"
+                for b in bad["sample"]
+            )
+            + "</table>"
+        )
     parts.append(
         "<h2>Features</h2><table><tr><th>feature</th><th>kind</th><th>status</th>"
         "<th>decided by</th><th>adjusted p</th><th>PSI</th><th>W1/sd</th><th>JS</th>"

@@ -27,7 +27,7 @@ from finmlops.monitoring import formats
 from finmlops.monitoring.baseline import Baseline, CategoricalReference, NumericReference
 from finmlops.monitoring.columns import to_categorical, to_numeric
 from finmlops.monitoring.modes import MODES
-from finmlops.monitoring.readers import Chunk, frame_chunks
+from finmlops.monitoring.readers import BadRecord, Chunk, add_samples, frame_chunks
 from finmlops.monitoring.stats import Workspace, sort_into
 
 FloatArray = npt.NDArray[np.float64]
@@ -38,7 +38,6 @@ PARTIAL_FILE = "partial.json"
 _MAX_EXAMPLES = 3
 # Chunks smaller than this are counted on one thread (a pool costs more than it saves).
 _PARALLEL_ROWS = 50_000
-_MAX_NOTES = 20
 
 
 class PartialError(ValueError):
@@ -138,10 +137,11 @@ class WindowPartial:
     baseline_id: str
     mode: str
     rows: int = 0
-    malformed: int = 0
+    records: int = 0  # records read well (a capture record may hold several rows)
+    malformed: int = 0  # records skipped as unreadable
     outside_window: int = 0
     other_columns: set[str] = field(default_factory=set)
-    notes: list[str] = field(default_factory=list)
+    bad_samples: list[BadRecord] = field(default_factory=list)  # bounded: readers.MAX_BAD_SAMPLES
     numeric: dict[str, NumericWindow] = field(default_factory=dict)
     categorical: dict[str, CategoricalWindow] = field(default_factory=dict)
     shards: list[str] = field(default_factory=list)
@@ -199,11 +199,10 @@ class WindowAccumulator:
     def add(self, chunk: Chunk) -> None:
         part = self.partial
         part.rows += chunk.rows
+        part.records += chunk.good_records
         part.malformed += chunk.malformed
         part.outside_window += chunk.outside_window
-        for note in chunk.notes:
-            if len(part.notes) < _MAX_NOTES:
-                part.notes.append(note)
+        add_samples(part.bad_samples, chunk.bad_samples)
         part.other_columns.update(c for c in chunk.columns if c not in self.known)
         numeric = [name for name in self.baseline.numeric if name in chunk.columns]
 
@@ -342,10 +341,11 @@ def merge_partials(
     merged = WindowPartial(baseline_id=first.baseline_id, mode=first.mode)
     for part in partials:
         merged.rows += part.rows
+        merged.records += part.records
         merged.malformed += part.malformed
         merged.outside_window += part.outside_window
         merged.other_columns |= part.other_columns
-        merged.notes.extend(part.notes[: max(0, _MAX_NOTES - len(merged.notes))])
+        add_samples(merged.bad_samples, part.bad_samples)
         merged.shards.extend(part.shards)
     for name in first.numeric:
         merged.numeric[name] = _merge_numeric([p.numeric[name] for p in partials])
@@ -462,10 +462,11 @@ def save_partial(
         "mode": partial.mode,
         "shards": partial.shards or ([shard] if shard else []),
         "rows": partial.rows,
+        "records": partial.records,
         "malformed": partial.malformed,
         "outside_window": partial.outside_window,
         "other_columns": sorted(partial.other_columns),
-        "notes": partial.notes,
+        "bad_records": [b.to_dict() for b in partial.bad_samples],
         "numeric": numeric,
         "categorical": categorical,
         "array_sha256": hashes,
@@ -482,6 +483,11 @@ def load_partial(path: str | Path) -> WindowPartial:
         raise PartialError(f"{root / PARTIAL_FILE} cannot be read: {exc}") from None
     if document.get("format") != PARTIAL_FORMAT:
         raise PartialError(f"{root / PARTIAL_FILE} is not a {PARTIAL_FORMAT} file")
+    if "bad_records" not in document or "records" not in document:
+        # Shards of one run come from one image: a partial without them is from an older one.
+        raise PartialError(
+            f"{root / PARTIAL_FILE} records no bad records: written by an older engine"
+        )
 
     def array(relative: str) -> npt.NDArray[Any]:
         data = (root / relative).read_bytes()
@@ -494,10 +500,14 @@ def load_partial(path: str | Path) -> WindowPartial:
         baseline_id=document["baseline_id"],
         mode=document["mode"],
         rows=document["rows"],
+        records=document["records"],
         malformed=document["malformed"],
         outside_window=document["outside_window"],
         other_columns=set(document["other_columns"]),
-        notes=list(document["notes"]),
+        bad_samples=[
+            BadRecord(str(b["file"]), int(b["line"]), str(b["reason"]))
+            for b in document["bad_records"]
+        ],
         shards=list(document["shards"]),
     )
     for name, entry in document["numeric"].items():

@@ -16,6 +16,9 @@ config in force (`finmlops.gates.platform_gates`; in the handler, `Promotion.ENV
   data-quality gates can only be checked this way (their values are not in ModelMetrics).
 
 Every problem names the gate, the version's value or the build's threshold, and the platform's.
+The fairness gates' paths name the protected groups and cut-off of the platform's config
+(`finmlops.fairness.gate_path`): a version whose evaluation measured other groups has no value
+there and is refused. The re-check records every protected group's recorded result.
 """
 
 from __future__ import annotations
@@ -155,33 +158,84 @@ def _read_json(s3: S3Client, uri: str) -> tuple[Any, str]:
         return None, f"{RECORDED_METRICS} {uri} is not JSON"
 
 
+# The evaluate step names the worst group of each fairness gate's metric beside its value.
+_WORST_GROUP = {
+    "disparate_impact": "disparate_impact_group",
+    "statistical_parity_difference_abs": "statistical_parity_group",
+}
+
+
+def _worst_group(document: Any, path: str) -> str:
+    head, _, metric = path.rpartition(".")
+    fairness = document.get("fairness") if isinstance(document, Mapping) else None
+    if not head.startswith("fairness.") or not isinstance(fairness, Mapping):
+        return ""
+    group = fairness.get(_WORST_GROUP.get(metric, ""))
+    return f" (protected group {json.dumps(group, ensure_ascii=False)})" if group else ""
+
+
+def _no_value(document: Any, uri: str, path: str) -> str:
+    head = path.split(".")
+    if head[0] == "fairness" and len(head) == 3 and isinstance(document, Mapping):
+        recorded = [k for k in (document.get("fairness") or {}) if str(k).startswith("spec_")]
+        return (
+            f"{uri} has no number at {path}: the version's evaluation measured "
+            f"{', '.join(recorded) or 'no'} fairness spec, not the platform's protected groups "
+            "and cut-off"
+        )
+    return f"{uri} has no number at {path}"
+
+
+def fairness_groups(document: Any) -> list[str]:
+    """Each protected group's recorded result, one line each, the id JSON-quoted so a label
+    holding a comma or a semicolon reads as one."""
+    fairness = document.get("fairness") if isinstance(document, Mapping) else None
+    groups = fairness.get("groups") if isinstance(fairness, Mapping) else None
+    lines: list[str] = []
+    for group in groups if isinstance(groups, list) else []:
+        if not isinstance(group, Mapping):
+            continue
+        name = json.dumps(str(group.get("id", "?")), ensure_ascii=False)
+        if group.get("measurable"):
+            lines.append(
+                f"{name}: disparate impact {group.get('disparate_impact')}, parity difference "
+                f"{group.get('statistical_parity_difference')} "
+                f"({group.get('protected_count')} vs {group.get('reference_count')} rows)"
+            )
+        else:
+            lines.append(f"{name}: {group.get('reason', 'not measurable')}")
+    return lines
+
+
 def metric_problems(
     s3: S3Client, version: ModelVersion, gates: Sequence[PlatformGate]
-) -> tuple[list[str], dict[str, float]]:
-    """(problems, values): each evaluation gate's recorded value against the platform's rule."""
+) -> tuple[list[str], dict[str, float], list[str]]:
+    """(problems, values, fairness groups): each evaluation gate's recorded value against the
+    platform's rule, and each protected group's recorded result."""
     uri = recorded_metrics_uri(version)
     checked = [g for g in gates if g.source == EVALUATION]
     if not checked:
-        return [], {}
+        return [], {}, []
     if not uri:
-        return [f"gates: {RECORDED_METRICS} is not recorded, nothing to re-check"], {}
+        return [f"gates: {RECORDED_METRICS} is not recorded, nothing to re-check"], {}, []
     document, problem = _read_json(s3, uri)
     if problem:
-        return [f"gates: {problem}"], {}
+        return [f"gates: {problem}"], {}, []
     problems: list[str] = []
     values: dict[str, float] = {}
     for gate in checked:
         value = json_value(document, gate.json_path)
         if value is None:
-            problems.append(f"gate {gate.name}: {uri} has no number at {gate.json_path}")
+            problems.append(f"gate {gate.name}: {_no_value(document, uri, gate.json_path)}")
             continue
         values[gate.name] = value
         if not gate.passes(value):
             problems.append(
                 f"gate {gate.name}: the version's {gate.description or gate.json_path} is "
-                f"{value:.4g}; the platform requires {gate.rule()}"
+                f"{value:.4g}{_worst_group(document, gate.json_path)}; the platform requires "
+                f"{gate.rule()}"
             )
-    return problems, values
+    return problems, values, fairness_groups(document)
 
 
 # --------------------------------------------------------------------------- the build's gates
@@ -303,6 +357,8 @@ class GateCheck:
     problems: tuple[str, ...]
     values: Mapping[str, float]
     build_thresholds: Mapping[str, float]
+    # Each protected group's recorded result (`fairness_groups`).
+    fairness_groups: tuple[str, ...] = ()
 
     def details(self, gates: Sequence[PlatformGate]) -> dict[str, str]:
         return {
@@ -310,6 +366,7 @@ class GateCheck:
             "recorded_values": ", ".join(f"{k} {v:.4g}" for k, v in self.values.items()) or "none",
             "build_gates": ", ".join(f"{k} {v:g}" for k, v in self.build_thresholds.items())
             or "none (not built by a pipeline execution)",
+            "fairness_groups": "; ".join(self.fairness_groups) or "none recorded",
         }
 
 
@@ -321,7 +378,7 @@ def check_gates(
     authorship: Authorship,
 ) -> GateCheck:
     """The version's recorded metrics, and its build's gates when an execution built it."""
-    problems, values = metric_problems(s3, version, gates)
+    problems, values, groups = metric_problems(s3, version, gates)
     build = BuildGates({}, {})
     if authorship.execution_arn:
         parameters = execution_parameters(sm, authorship.execution_arn)
@@ -329,4 +386,4 @@ def check_gates(
             sm, authorship.execution_arn, authorship.register_step, gates, parameters
         )
         problems += build_problems(build, gates)
-    return GateCheck(tuple(problems), values, build.thresholds)
+    return GateCheck(tuple(problems), values, build.thresholds, tuple(groups))

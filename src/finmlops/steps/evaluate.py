@@ -5,23 +5,29 @@ scikit-learn) and locally. Writes, in the evaluation output folder:
 
 - `evaluation.json`: the Model Registry model-quality format (`binary_classification_metrics`
   with `{"value", "standard_deviation"}` entries, confusion matrix, ROC and PR curves) plus a
-  `fairness` section; the pipeline's condition steps read the gate values from it (`GATE_PATHS`).
+  `fairness` section; the pipeline's condition steps read the gate values from it (`GATE_PATHS`,
+  `fairness_gate_path`).
 - `fairness.json`: the post-training bias report in SageMaker Clarify's layout, registered as
   the version's bias metrics.
+
+The protected groups come as a JSON file (`--fairness`, the config's `model.fairness`): values
+never travel comma-joined, and a processing job's arguments are limited to 256 characters each
+(SageMaker API reference, `AppSpecification.ContainerArguments`), too few for a list of groups.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
 import sys
 import tarfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -36,13 +42,31 @@ EVALUATION_FILE = "evaluation.json"
 FAIRNESS_FILE = "fairness.json"
 MODEL_FILE = "xgboost-model"
 
-# JSON paths in evaluation.json that the pipeline's gates compare with their thresholds.
+# JSON paths in evaluation.json that the pipeline's gates compare with their thresholds. The
+# fairness gates read the worst group under a key derived from the fairness spec and cut-off the
+# step measured (`fairness_gate_path`): a run that measured other groups, or another cut-off,
+# than the platform's has no value where the platform's gate looks (docs/decisions/0020).
 GATE_PATHS = {
     "auc": "binary_classification_metrics.auc.value",
     "ks": "binary_classification_metrics.ks.value",
-    "disparate_impact": "fairness.disparate_impact",
-    "parity_difference": "fairness.statistical_parity_difference_abs",
 }
+FAIRNESS_GATE_METRICS = {
+    "disparate_impact": "disparate_impact",
+    "parity_difference": "statistical_parity_difference_abs",
+}
+
+
+def spec_key(spec: Mapping[str, Any], cutoff: float) -> str:
+    """The key the worst-group values are written under: a digest of what was measured."""
+    canonical = json.dumps(
+        {"cutoff": float(cutoff), "fairness": spec}, sort_keys=True, separators=(",", ":")
+    )
+    return "spec_" + hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def fairness_gate_path(metric: str, spec: Mapping[str, Any], cutoff: float) -> str:
+    """The JSON path of a fairness gate's value (`metric` is a key of FAIRNESS_GATE_METRICS)."""
+    return f"fairness.{spec_key(spec, cutoff)}.{FAIRNESS_GATE_METRICS[metric]}"
 
 
 # SageMaker's container paths are the defaults; the offline emulator runs this same file with
@@ -56,12 +80,6 @@ def container_path(path: str) -> Path:
 
 class EvaluationError(ValueError):
     """The inputs cannot be evaluated; the message says which input and why."""
-
-
-@dataclass(frozen=True)
-class Groups:
-    column: str
-    protected_values: tuple[str, ...]
 
 
 def _metric(value: float) -> dict[str, object]:
@@ -145,98 +163,334 @@ def calibration(y: np.ndarray, score: np.ndarray, bins: int = 10) -> list[dict[s
     return rows
 
 
-def fairness(
-    y: np.ndarray, score: np.ndarray, group: pd.Series, groups: Groups, cutoff: float
-) -> dict[str, object]:
-    """Favourable outcome = predicted good (score below the cut-off), protected group vs the rest."""
-    protected = group.isin(groups.protected_values).to_numpy()
-    if not protected.any():
+@dataclass(frozen=True)
+class Group:
+    """One protected group, as rows of the test split: in the group, and with a known value of
+    every attribute it is defined on (the others are the reference it is compared with)."""
+
+    id: str
+    kind: str  # "attribute" or "intersection"
+    attributes: tuple[str, ...]
+    label: str
+    member: np.ndarray
+    known: np.ndarray
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(value)
+
+
+_LOWER = {"at_least": "<=", "above": "<"}
+_UPPER = {"below": "<", "at_most": "<="}
+
+
+def range_label(column: str, bounds: Mapping[str, float]) -> str:
+    """`25 <= age < 40`, `age < 25`, `age >= 65`: the bounds as the reader writes them."""
+    lower = next(((k, bounds[k]) for k in _LOWER if k in bounds), None)
+    upper = next(((k, bounds[k]) for k in _UPPER if k in bounds), None)
+    if lower and upper:
+        return f"{_number(lower[1])} {_LOWER[lower[0]]} {column} {_UPPER[upper[0]]} {_number(upper[1])}"
+    if lower:
+        return f"{column} {'>=' if lower[0] == 'at_least' else '>'} {_number(lower[1])}"
+    if upper:
+        return f"{column} {_UPPER[upper[0]]} {_number(upper[1])}"
+    raise EvaluationError(f"range of {column}: no bound")
+
+
+def values_label(column: str, values: Sequence[str]) -> str:
+    """`emp_length in ["emp_lt_1", "emp_unk"]`: a JSON list, so a value holding a comma or a
+    quote reads as one value."""
+    return f"{column} in {json.dumps(list(values), ensure_ascii=False)}"
+
+
+def attribute_definition(attribute: Mapping[str, Any]) -> str:
+    """How an attribute's protected group(s) are defined, in one unambiguous line."""
+    column = str(attribute["column"])
+    if "values" in attribute:
+        return values_label(column, attribute["values"])
+    if "range" in attribute:
+        return range_label(column, attribute["range"])
+    return "; ".join(
+        f"{json.dumps(b['label'], ensure_ascii=False)}: {range_label(column, _bounds(b))}"
+        for b in attribute["bins"]
+    )
+
+
+def _bounds(item: Mapping[str, Any]) -> dict[str, float]:
+    return {k: float(item[k]) for k in (*_LOWER, *_UPPER) if item.get(k) is not None}
+
+
+def _in_range(numbers: np.ndarray, bounds: Mapping[str, float]) -> np.ndarray:
+    inside = np.ones(len(numbers), dtype=bool)
+    if "at_least" in bounds:
+        inside &= numbers >= bounds["at_least"]
+    if "above" in bounds:
+        inside &= numbers > bounds["above"]
+    if "below" in bounds:
+        inside &= numbers < bounds["below"]
+    if "at_most" in bounds:
+        inside &= numbers <= bounds["at_most"]
+    return inside
+
+
+def _name(attribute: Mapping[str, Any]) -> str:
+    return str(attribute.get("name") or attribute["column"])
+
+
+def attribute_groups(frame: pd.DataFrame, attribute: Mapping[str, Any]) -> list[Group]:
+    """The protected group(s) of one attribute on the test rows. Fails, naming the attribute,
+    when a configured value occurs in no test row, or a range or bin selects no row or every
+    row: a partly wrong definition must not quietly measure another group."""
+    name, column = _name(attribute), str(attribute["column"])
+    if column not in frame.columns:
         raise EvaluationError(
-            f"no test row has {groups.column} in {list(groups.protected_values)}: "
-            "fairness cannot be measured"
+            f"protected attribute {name}: the test groups have no column {column!r}"
         )
-    if protected.all():
-        raise EvaluationError(f"every test row is in the protected group of {groups.column}")
-    favourable = score < cutoff
+    raw = frame[column].astype(str)
+    known = (raw != "").to_numpy()
+    if "values" in attribute:
+        values = [str(v) for v in attribute["values"]]
+        present = set(raw[known])
+        absent = [v for v in values if v not in present]
+        if absent:
+            raise EvaluationError(
+                f"protected attribute {name}: configured value(s) {json.dumps(absent)} occur in "
+                f"none of the {len(raw)} test rows of {column!r} (values present: "
+                f"{json.dumps(sorted(present)[:20])}); a partly wrong list would measure "
+                "another group"
+            )
+        member = raw.isin(values).to_numpy()
+        groups = [Group(name, "attribute", (name,), values_label(column, values), member, known)]
+    else:
+        numbers = pd.to_numeric(raw.where(known), errors="coerce").to_numpy(dtype=float)
+        unreadable = sorted(set(raw[known & np.isnan(numbers)]))
+        if unreadable:
+            raise EvaluationError(
+                f"protected attribute {name}: a range needs numbers, but {column!r} holds "
+                f"{json.dumps(unreadable[:5])}"
+            )
+        parts = (
+            [(name, attribute["range"])]
+            if "range" in attribute
+            else [(f"{name}[{b['label']}]", b) for b in attribute["bins"]]
+        )
+        groups = []
+        for group_id, item in parts:
+            bounds = _bounds(item)
+            label = range_label(column, bounds)
+            member = known & _in_range(np.nan_to_num(numbers, nan=np.inf), bounds)
+            groups.append(Group(group_id, "attribute", (name,), label, member, known))
+    for group in groups:
+        selected, rows = int(group.member.sum()), int(group.known.sum())
+        if selected in (0, rows):
+            raise EvaluationError(
+                f"protected group {group.id} ({group.label}) selects "
+                f"{'no' if selected == 0 else 'every one'} of the {rows} test rows with a known "
+                f"{column!r}: fairness cannot compare it with anyone"
+            )
+    return groups
+
+
+def intersection_groups(groups: Mapping[str, list[Group]], names: Sequence[str]) -> list[Group]:
+    """Rows protected on every named attribute at once: one group per combination of their
+    groups (a binned attribute contributes each bin)."""
+    combined: list[Group] = []
+
+    def cross(index: int, chosen: list[Group]) -> None:
+        if index == len(names):
+            member = np.logical_and.reduce([g.member for g in chosen])
+            known = np.logical_and.reduce([g.known for g in chosen])
+            combined.append(
+                Group(
+                    " & ".join(g.id for g in chosen), "intersection", tuple(names),
+                    " and ".join(g.label for g in chosen), member, known,
+                )
+            )  # fmt: skip
+            return
+        for group in groups[names[index]]:
+            cross(index + 1, [*chosen, group])
+
+    cross(0, [])
+    return combined
+
+
+def compare(
+    y: np.ndarray, favourable: np.ndarray, group: Group, min_size: int
+) -> dict[str, object]:
+    """The group against the rest of the rows whose attributes are known. Favourable outcome =
+    predicted good. Below `min_size` rows on either side the group is reported, not measured."""
+    protected = group.member
+    reference = group.known & ~group.member
+    row: dict[str, object] = {
+        "id": group.id,
+        "kind": group.kind,
+        "attributes": list(group.attributes),
+        "definition": group.label,
+        "protected_count": int(protected.sum()),
+        "reference_count": int(reference.sum()),
+        "unknown_count": int((~group.known).sum()),
+    }
+    small = [
+        f"{side} {int(mask.sum())} test rows"
+        for side, mask in (("protected", protected), ("reference", reference))
+        if mask.sum() < min_size
+    ]
+    if small:
+        row["measurable"] = False
+        row["reason"] = f"not measurable: {' and '.join(small)}, fewer than {min_size}"
+        return row
     good = y == 0
-    rate_p, rate_r = favourable[protected].mean(), favourable[~protected].mean()
-    disparate_impact = rate_p / rate_r if rate_r > 0 else math.inf
+    rate_p, rate_r = float(favourable[protected].mean()), float(favourable[reference].mean())
+    impact = rate_p / rate_r if rate_r > 0 else math.inf
     parity = rate_r - rate_p
 
     def tpr(mask: np.ndarray) -> float:
         chosen = mask & good
         return float(favourable[chosen].mean()) if chosen.any() else math.nan
 
-    equal_opportunity = tpr(~protected) - tpr(protected)
-    per_group = []
-    for value in sorted(group.dropna().unique()):
-        mask = (group == value).to_numpy()
-        per_group.append(
-            {
-                "group": str(value),
-                "protected": bool(value in groups.protected_values),
-                "count": int(mask.sum()),
-                "favourable_rate": _round(favourable[mask].mean()),
-                "observed_bad_rate": _round(float(np.mean(y[mask]))),
-            }
+    opportunity = tpr(reference) - tpr(protected)
+    row.update(
+        measurable=True,
+        favourable_rate_protected=_round(rate_p),
+        favourable_rate_reference=_round(rate_r),
+        disparate_impact=_round(impact) if math.isfinite(impact) else 1e9,
+        statistical_parity_difference=_round(parity),
+        statistical_parity_difference_abs=_round(abs(parity)),
+        equal_opportunity_difference=_round(opportunity) if math.isfinite(opportunity) else None,
+    )
+    return row
+
+
+def breakdown(
+    y: np.ndarray, favourable: np.ndarray, frame: pd.DataFrame, attribute: Mapping[str, Any],
+    groups: Sequence[Group],
+) -> list[dict[str, object]]:  # fmt: skip
+    """Favourable and observed bad rates per value (exact values) or per group and the rest
+    (ranges, bins): what the report plots."""
+    raw = frame[str(attribute["column"])].astype(str)
+    cells: list[tuple[str, bool, np.ndarray]] = []
+    if "values" in attribute:
+        protected = {str(v) for v in attribute["values"]}
+        cells = [(v, v in protected, (raw == v).to_numpy()) for v in sorted(set(raw) - {""})]
+    else:
+        outside = groups[0].known.copy()
+        for group in groups:
+            cells.append((group.label, True, group.member))
+            outside &= ~group.member
+        cells.append(("other known values", False, outside))
+    missing = (raw == "").to_numpy()
+    if missing.any():
+        cells.append(("(missing)", False, missing))
+    return [
+        {
+            "group": label,
+            "protected": is_protected,
+            "count": int(mask.sum()),
+            "favourable_rate": _round(float(favourable[mask].mean())) if mask.any() else None,
+            "observed_bad_rate": _round(float(np.mean(y[mask]))) if mask.any() else None,
+        }
+        for label, is_protected, mask in cells
+    ]
+
+
+def fairness(
+    y: np.ndarray, score: np.ndarray, frame: pd.DataFrame, spec: Mapping[str, Any], cutoff: float
+) -> dict[str, object]:
+    """Every protected group of the spec against the rest; the worst group carries the gates."""
+    attributes = list(spec.get("protected_attributes") or [])
+    if not attributes:
+        raise EvaluationError("fairness spec: protected_attributes is empty")
+    min_size = int(spec.get("min_group_size", 1))
+    favourable = score < cutoff
+    by_attribute = {_name(a): attribute_groups(frame, a) for a in attributes}
+    rows = [compare(y, favourable, g, min_size) for gs in by_attribute.values() for g in gs]
+    small = [r for r in rows if not r["measurable"]]
+    if small:
+        # A configured group the gates cannot judge would pass unjudged: fail instead.
+        raise EvaluationError(
+            "; ".join(
+                f"protected group {r['id']} ({r['definition']}): {r['reason']}" for r in small
+            )
+            + " (widen the group, enlarge split.test or lower fairness.min_group_size)"
         )
+    for names in spec.get("intersections") or []:
+        rows += [
+            compare(y, favourable, g, min_size)
+            for g in intersection_groups(by_attribute, [str(n) for n in names])
+        ]
+    measured = [r for r in rows if r["measurable"]]
+    worst_impact = min(measured, key=lambda r: float(r["disparate_impact"]))  # type: ignore[arg-type]
+    worst_parity = max(measured, key=lambda r: float(r["statistical_parity_difference_abs"]))  # type: ignore[arg-type]
+    worst = {
+        "disparate_impact": worst_impact["disparate_impact"],
+        "disparate_impact_group": worst_impact["id"],
+        "statistical_parity_difference_abs": worst_parity["statistical_parity_difference_abs"],
+        "statistical_parity_difference": worst_parity["statistical_parity_difference"],
+        "statistical_parity_group": worst_parity["id"],
+    }
     return {
-        "sensitive_attribute": groups.column,
-        "protected_values": list(groups.protected_values),
-        "protected_count": int(protected.sum()),
-        "reference_count": int((~protected).sum()),
-        "favourable_rate_protected": _round(rate_p),
-        "favourable_rate_reference": _round(rate_r),
-        "disparate_impact": _round(disparate_impact) if math.isfinite(disparate_impact) else 1e9,
-        "statistical_parity_difference": _round(parity),
-        "statistical_parity_difference_abs": _round(abs(parity)),
-        "equal_opportunity_difference": _round(equal_opportunity),
-        "by_group": per_group,
+        "favourable_outcome": f"predicted good: score below the cut-off {cutoff:g}",
+        "min_group_size": min_size,
+        "attributes": [
+            {
+                "name": _name(a),
+                "column": a["column"],
+                "description": a.get("description", ""),
+                "definition": attribute_definition(a),
+                "used_as_feature_because": a.get("used_as_feature_because"),
+                "by_value": breakdown(y, favourable, frame, a, by_attribute[_name(a)]),
+            }
+            for a in attributes
+        ],
+        "groups": rows,
+        "not_measurable": [r["id"] for r in rows if not r["measurable"]],
+        **worst,
+        # The gates read the worst group here, under the key of what was measured.
+        spec_key(spec, cutoff): {
+            "disparate_impact": worst["disparate_impact"],
+            "statistical_parity_difference_abs": worst["statistical_parity_difference_abs"],
+        },
     }
 
 
-def clarify_bias_report(fair: dict[str, object], label: str) -> dict[str, object]:
-    """The same fairness figures in Clarify's post-training bias report layout."""
+def clarify_bias_report(fair: Mapping[str, Any], label: str) -> dict[str, object]:
+    """The same fairness figures in Clarify's post-training bias report layout: one facet per
+    attribute (or intersection of attributes), one entry per measured group."""
+    facets: dict[str, list[dict[str, object]]] = {}
+    for row in fair["groups"]:
+        if not row["measurable"]:
+            continue
+        facets.setdefault(" & ".join(row["attributes"]), []).append(
+            {
+                "value_or_threshold": row["definition"],
+                "metrics": [
+                    {"name": "DI", "description": "Disparate Impact (DI)",
+                     "value": row["disparate_impact"]},
+                    {"name": "DPPL",
+                     "description": "Difference in Positive Proportions in Predicted Labels (DPPL)",
+                     "value": row["statistical_parity_difference"]},
+                    {"name": "TPRD", "description": "True Positive Rate Difference (TPRD)",
+                     "value": row["equal_opportunity_difference"]},
+                ],
+            }
+        )  # fmt: skip
     return {
         "version": "1.0",
         "post_training_bias_metrics": {
             "label": label,
             "label_value_or_threshold": "0",
-            "facets": {
-                str(fair["sensitive_attribute"]): [
-                    {
-                        "value_or_threshold": ",".join(fair["protected_values"]),  # type: ignore[arg-type]
-                        "metrics": [
-                            {
-                                "name": "DI",
-                                "description": "Disparate Impact (DI)",
-                                "value": fair["disparate_impact"],
-                            },
-                            {
-                                "name": "DPPL",
-                                "description": "Difference in Positive Proportions in Predicted Labels (DPPL)",
-                                "value": fair["statistical_parity_difference"],
-                            },
-                            {
-                                "name": "TPRD",
-                                "description": "True Positive Rate Difference (TPRD)",
-                                "value": fair["equal_opportunity_difference"],
-                            },
-                        ],
-                    }
-                ]
-            },
+            "facets": facets,
         },
     }
 
 
 def evaluate(
-    y: np.ndarray, score: np.ndarray, group: pd.Series, groups: Groups, cutoff: float
+    y: np.ndarray, score: np.ndarray, groups: pd.DataFrame, spec: Mapping[str, Any], cutoff: float
 ) -> dict[str, object]:
     """The whole step as a pure function: the content of evaluation.json."""
-    if len(y) != len(score) or len(y) != len(group):
+    if len(y) != len(score) or len(y) != len(groups):
         raise EvaluationError(
-            f"labels ({len(y)}), scores ({len(score)}) and groups ({len(group)}) differ in length"
+            f"labels ({len(y)}), scores ({len(score)}) and groups ({len(groups)}) differ in length"
         )
     if not np.all(np.isfinite(score)):
         raise EvaluationError("the model produced non-finite scores")
@@ -244,7 +498,7 @@ def evaluate(
     metrics["calibration"] = calibration(y, score)
     return {
         "binary_classification_metrics": metrics,
-        "fairness": fairness(y, score, group, groups, cutoff),
+        "fairness": fairness(y, score, groups, spec, cutoff),
         "test_rows": len(y),
     }
 
@@ -265,15 +519,44 @@ def load_booster(model_path: Path) -> xgb.Booster:
     return booster
 
 
-def read_test(test_dir: Path) -> tuple[np.ndarray, np.ndarray, pd.Series]:
+def read_test(test_dir: Path) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     frame = pd.read_csv(test_dir / "test.csv", header=None)
     groups_file = test_dir / "groups.csv"
     if not groups_file.exists():
-        raise EvaluationError(f"{groups_file} is missing: fairness needs the sensitive attribute")
-    group = pd.read_csv(groups_file, dtype=str, keep_default_na=False)["group"]
+        raise EvaluationError(f"{groups_file} is missing: fairness needs the protected attributes")
+    # Every value as the text it is in the file; a missing value is the empty string.
+    groups = pd.read_csv(groups_file, dtype=str, keep_default_na=False)
     y = frame.iloc[:, 0].to_numpy(dtype=int)
     x = frame.iloc[:, 1:].to_numpy(dtype=np.float32)
-    return y, x, group
+    return y, x, groups
+
+
+def read_spec(path: Path) -> dict[str, Any]:
+    """The fairness spec: a JSON file, or the one .json file in a folder (a processing input)."""
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*.json") if p.is_file())
+        if len(files) != 1:
+            raise EvaluationError(
+                f"--fairness: expected one .json file under {path}, found {len(files)}"
+            )
+        path = files[0]
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise EvaluationError(f"--fairness {path}: cannot be read as JSON ({exc})") from None
+    if not isinstance(spec, dict) or not isinstance(spec.get("protected_attributes"), list):
+        raise EvaluationError(f"--fairness {path}: expected an object with protected_attributes")
+    for number, attribute in enumerate(spec["protected_attributes"]):
+        if not isinstance(attribute, dict) or "column" not in attribute:
+            raise EvaluationError(
+                f"--fairness {path}: protected_attributes[{number}] has no column"
+            )
+        if sum(k in attribute for k in ("values", "range", "bins")) != 1:
+            raise EvaluationError(
+                f"--fairness {path}: protected_attributes[{number}] needs exactly one of "
+                "values, range or bins"
+            )
+    return spec
 
 
 def score_rows(booster: xgb.Booster, x: np.ndarray) -> np.ndarray:
@@ -302,19 +585,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--output", type=Path, default=container_path("/opt/ml/processing/evaluation")
     )
     parser.add_argument("--cutoff", type=float, default=0.5)
-    parser.add_argument("--sensitive", required=True)
-    parser.add_argument("--protected-values", required=True, help="comma-separated")
+    parser.add_argument(
+        "--fairness",
+        type=Path,
+        default=container_path("/opt/ml/processing/fairness"),
+        help="the protected groups (model.fairness as JSON): a file, or a folder holding one",
+    )
     parser.add_argument("--label", default="label")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    groups = Groups(args.sensitive, tuple(v for v in args.protected_values.split(",") if v))
     try:
-        y, x, group = read_test(args.test)
+        spec = read_spec(args.fairness)
+        y, x, groups = read_test(args.test)
         score = score_rows(load_booster(args.model), x)
-        result = evaluate(y, score, group, groups, args.cutoff)
+        result = evaluate(y, score, groups, spec, args.cutoff)
     except EvaluationError as exc:
         print(f"evaluate: {exc}", file=sys.stderr)
         return 2
@@ -323,7 +610,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     fair = result["fairness"]
     print(
         f"evaluate: AUC {metrics['auc']['value']:.4f}, KS {metrics['ks']['value']:.4f}, "  # type: ignore[index]
-        f"disparate impact {fair['disparate_impact']:.3f}"  # type: ignore[index]
+        f"worst disparate impact {fair['disparate_impact']:.3f} ({fair['disparate_impact_group']})"  # type: ignore[index]
     )
     return 0
 

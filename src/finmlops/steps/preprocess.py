@@ -4,7 +4,8 @@ Runs unchanged inside a SageMaker processing job (sklearn image) and locally. It
 numpy and pandas so the single file can be shipped as the job's code. Outputs, one folder each:
 
 - train/, validation/: CSV, label first, no header (the built-in XGBoost contract)
-- test/: the same layout plus `groups.csv` (the sensitive attribute of each test row, for fairness)
+- test/: the same layout plus `groups.csv` (the protected attributes of each test row, one column
+  each, for fairness; kept even when a protected column is a leakage column)
 - baseline/: the training features with a header (input of the monitoring baseline step)
 - artifacts/: `encoders.json` (category dictionaries, column order) and `data_quality.json`
   (row count, missing shares, positive share, data fingerprint), read by the condition step.
@@ -57,7 +58,8 @@ class Spec:
     positive_class: str
     numeric: tuple[str, ...]
     categorical: tuple[str, ...]
-    sensitive: str
+    # The protected attributes' columns (model.fairness); never features unless configured so.
+    protected: tuple[str, ...]
     time_column: str | None = None
     leakage: tuple[str, ...] = ()
     validation_share: float = 0.15
@@ -74,7 +76,7 @@ class Prepared:
     train: pd.DataFrame
     validation: pd.DataFrame
     test: pd.DataFrame
-    test_groups: pd.Series
+    test_groups: pd.DataFrame
     baseline: pd.DataFrame
     encoders: dict[str, object]
     data_quality: dict[str, object] = field(default_factory=dict)
@@ -97,7 +99,7 @@ def read_table(path: Path) -> pd.DataFrame:
 
 def validate_schema(df: pd.DataFrame, spec: Spec) -> None:
     """Fail with the column name on a missing column, a wrong dtype or an unusable target."""
-    required = [spec.target, *spec.features, spec.sensitive]
+    required = [spec.target, *spec.features, *spec.protected]
     if spec.time_column:
         required.append(spec.time_column)
     missing = [c for c in dict.fromkeys(required) if c not in df.columns]
@@ -217,6 +219,9 @@ def split(df: pd.DataFrame, spec: Spec) -> tuple[pd.Index, pd.Index, pd.Index]:
 def prepare(df: pd.DataFrame, spec: Spec, source_fingerprint: str) -> Prepared:
     """The whole step as a pure function of the input table."""
     validate_schema(df, spec)
+    # A protected attribute may be a leakage column (kept out of training, still measured): take
+    # the test rows' groups before the leakage columns go.
+    protected = df[list(dict.fromkeys(spec.protected))].astype("string")
     df = df.drop(columns=[c for c in spec.leakage if c in df.columns])
     encoders = fit_encoders(df, spec)
     encoded = encode(df, encoders)
@@ -232,7 +237,7 @@ def prepare(df: pd.DataFrame, spec: Spec, source_fingerprint: str) -> Prepared:
         train=with_label(train_idx),
         validation=with_label(val_idx),
         test=with_label(test_idx),
-        test_groups=df.loc[test_idx, spec.sensitive].astype("string").reset_index(drop=True),
+        test_groups=protected.loc[test_idx].reset_index(drop=True),
         baseline=encoded.loc[train_idx].reset_index(drop=True),
         encoders=encoders,
         data_quality=data_quality(df, spec, source_fingerprint),
@@ -248,7 +253,7 @@ def write_outputs(prepared: Prepared, output_dir: Path) -> dict[str, Path]:
     for name in ("train", "validation", "test"):
         frame: pd.DataFrame = getattr(prepared, name)
         frame.to_csv(folders[name] / SPLIT_FILE[name], header=False, index=False)
-    prepared.test_groups.to_frame("group").to_csv(folders["test"] / GROUPS_FILE, index=False)
+    prepared.test_groups.to_csv(folders["test"] / GROUPS_FILE, index=False)
     prepared.baseline.to_csv(folders["baseline"] / BASELINE_FILE, index=False)
     (folders["artifacts"] / ENCODERS_FILE).write_text(
         json.dumps(prepared.encoders, indent=2, sort_keys=True)
@@ -285,7 +290,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--positive-class", required=True)
     parser.add_argument("--numeric", type=_csv, default=())
     parser.add_argument("--categorical", type=_csv, default=())
-    parser.add_argument("--sensitive", required=True)
+    # One column per argument, repeatable: a column name is never split.
+    parser.add_argument("--protected", action="append", required=True)
     parser.add_argument("--time-column", default=None)
     parser.add_argument("--leakage", type=_csv, default=())
     parser.add_argument("--validation-share", type=float, default=0.15)
@@ -301,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         positive_class=args.positive_class,
         numeric=args.numeric,
         categorical=args.categorical,
-        sensitive=args.sensitive,
+        protected=tuple(args.protected),
         time_column=args.time_column or None,
         leakage=args.leakage,
         validation_share=args.validation_share,

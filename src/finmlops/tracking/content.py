@@ -8,6 +8,7 @@ MLflow version and SageMaker's managed servers accept.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -131,10 +132,27 @@ def evaluation_metrics(evaluation: Mapping[str, Any]) -> list[Metric]:
     metrics = _binary_metrics(evaluation.get("binary_classification_metrics") or {})
     fairness: Mapping[str, Any] = evaluation.get("fairness") or {}
     metrics += _numbers("fairness/", fairness)
-    for group in fairness.get("by_group") or []:
-        label = safe_name(str(group.get("group", "")))
-        metrics += _numbers(f"fairness/group/{label}/", group)
+    for key, group in fairness_group_keys(fairness).items():
+        metrics += _numbers(f"fairness/group/{key}/", group)
+    for attribute in fairness.get("attributes") or []:
+        name = safe_name(str(attribute.get("name", "")))
+        for row in attribute.get("by_value") or []:
+            label = safe_name(str(row.get("group", "")))
+            metrics += _numbers(f"fairness/value/{name}/{label}/", row)
     return metrics
+
+
+def fairness_group_keys(fairness: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """Each protected group under a metric-safe key; two ids that read alike once made safe
+    ("a,b" and "a_b") get distinct keys, and the params map every key to its exact id."""
+    keys: dict[str, Mapping[str, Any]] = {}
+    for group in fairness.get("groups") or []:
+        base = safe_name(str(group.get("id", "")))
+        key, n = base, 2
+        while key in keys:
+            key, n = f"{base}_{n}", n + 1
+        keys[key] = group
+    return keys
 
 
 def data_metrics(data_quality: Mapping[str, Any]) -> list[Metric]:
@@ -165,10 +183,13 @@ def data_params(
     for split, count in sorted(sizes.items()):
         params[f"data.{safe_name(split)}_rows"] = str(count)
     fairness: Mapping[str, Any] = evaluation.get("fairness") or {}
-    if "sensitive_attribute" in fairness:
-        params["fairness.sensitive_attribute"] = str(fairness["sensitive_attribute"])
-    if "protected_values" in fairness:
-        params["fairness.protected_values"] = ",".join(map(str, fairness["protected_values"]))
+    # The exact id and definition as JSON: a value holding a comma stays one value.
+    for key, group in fairness_group_keys(fairness).items():
+        params[f"fairness.group.{key}"] = json.dumps(
+            {"id": group.get("id"), "definition": group.get("definition")}, ensure_ascii=False
+        )
+    if "min_group_size" in fairness:
+        params["fairness.min_group_size"] = str(fairness["min_group_size"])
     return params
 
 

@@ -115,7 +115,8 @@ class Summary:
     chat_posts: list[str] = field(default_factory=list)
     quality: dict[str, Any] = field(default_factory=dict)
     quality_alarms: list[Transition] = field(default_factory=list)
-    quality_states: dict[str, str] = field(default_factory=dict)  # hour -> the alarm's state
+    quality_verdicts: dict[str, str] = field(default_factory=dict)  # hour -> violation/ok
+    quality_alarm_state: str = ""  # the quality alarm after the run with both labelled hours
     shift: dict[str, Any] = field(default_factory=dict)  # the plan of traffic.plan_shift
     retraining: dict[str, Any] = field(default_factory=dict)  # why (not), on what data
     comparison: dict[str, Any] = field(default_factory=dict)  # v2 against v1, same rows

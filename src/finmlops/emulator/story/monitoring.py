@@ -229,32 +229,37 @@ class MonitoringStory:
         report: dict[str, Any] = json.loads((results / "model_quality.json").read_text())
         story.summary.quality = report
         story.summary.paths["model quality"] = results / "model_quality.json"
-        # CloudWatch judges each hour's AUC (stamped with the hour's start) over its one-hour
-        # period: evaluated before the next hour's stamp, so each hour is judged on its own.
-        alarm = story.w.names[MONITORED].quality_alarm
-        states = []
+        # The run judges each hour (a violation names the hour whose AUC is below the floor);
+        # the quality alarm watches the run's violation count, stamped with the run's time.
+        threshold = story.config.monitoring.min_auc
+        violations = [
+            v["description"] for v in report.get("violations", []) if v.get("metric_name") == "auc"
+        ]
+        hours = []
         for start in story.hours[:2]:
             window = _window(report, start)
-            changes = evaluate_alarms(
-                story.client("cloudwatch"), story.client("sns"),
-                now=start + timedelta(minutes=59), names=[alarm], alarm_arn=self.alarm_arn,
-            )  # fmt: skip
-            story.summary.quality_alarms += changes
-            state = story.client("cloudwatch").describe_alarms(AlarmNames=[alarm])["MetricAlarms"][
-                0
-            ]["StateValue"]
-            story.summary.quality_states[start.isoformat()] = state
+            below = any(f"window {start.isoformat()} " in v for v in violations)
+            story.summary.quality_verdicts[start.isoformat()] = "violation" if below else "ok"
             auc = window["metrics"].get("auc")
-            states.append(
+            hours.append(
                 f"{start:%H}:00 AUC {auc:.4f} on {window['labelled']} labelled "
-                f"(coverage {window['label_coverage']:g}) -> {state}"
+                f"(coverage {window['label_coverage']:g}){' < ' + str(threshold) if below else ''}"
                 if auc is not None
-                else f"{start:%H}:00 no AUC -> {state}"
+                else f"{start:%H}:00 no AUC"
             )
-        threshold = story.config.monitoring.min_auc
+        alarm = story.w.names[MONITORED].quality_alarm
+        story.summary.quality_alarms += evaluate_alarms(
+            story.client("cloudwatch"), story.client("sns"),
+            now=run.at + timedelta(minutes=5), names=[alarm], alarm_arn=self.alarm_arn,
+        )  # fmt: skip
+        state = story.client("cloudwatch").describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0][
+            "StateValue"
+        ]
+        story.summary.quality_alarm_state = state
         return (
             f"{sum(len(w) for w in data.windows)} labels joined by inference id; run at "
-            f"{run.at:%H:%M}: {'; '.join(states)} (alarm {alarm} below {threshold})"
+            f"{run.at:%H:%M}: {'; '.join(hours)}; {len(violations)} AUC violation(s) -> "
+            f"{alarm} {state}"
         )
 
 

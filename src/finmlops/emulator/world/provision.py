@@ -808,14 +808,12 @@ def placeholder_values(world: World, work_dir: Path) -> dict[str, str]:
 
 
 def _ship_code_and_create_pipeline(world: World, work_dir: Path) -> None:
-    from finmlops_pipelines.definition import pipeline_files
+    from finmlops_pipelines.definition import ship_pipeline_files
 
     from finmlops.buildrun import upsert_body
 
-    s3 = world.aws.client("s3")
     # The files the CDK's BucketDeployment ships: the same keys the definition references.
-    for key, path in pipeline_files(world.config).items():
-        s3.upload_file(str(path), world.names["dev"].artifact_bucket, key)
+    ship_pipeline_files(world.aws.client("s3"), world.names["dev"].artifact_bucket, world.config)
     body = world.pipeline.fill(placeholder_values(world, work_dir))
     declared = world.templates.one("dev", "AWS::SageMaker::Pipeline")
     upsert_body(
