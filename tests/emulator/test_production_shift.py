@@ -117,8 +117,13 @@ def test_shift_names_no_column_it_was_not_given(credit: tuple[Config, pd.DataFra
                     "target": renamed[model.target],
                     "numeric_features": tuple(renamed[c] for c in model.numeric_features),
                     "categorical_features": tuple(renamed[c] for c in model.categorical_features),
-                    "sensitive_attribute": model.sensitive_attribute.model_copy(
-                        update={"column": renamed[model.sensitive_attribute.column]}
+                    "fairness": model.fairness.model_copy(
+                        update={
+                            "protected_attributes": tuple(
+                                a.model_copy(update={"column": renamed[a.column]})
+                                for a in model.fairness.protected_attributes
+                            )
+                        }
                     ),
                 }
             )

@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 from botocore.exceptions import ClientError
 
-from finmlops.config import Config
+from finmlops.config import Config, dataset_path
 from finmlops.contracts import DeploymentManifest, Param
 from finmlops.emulator.aws.alarms import Transition
 from finmlops.emulator.aws.events import deliver, state_change_event
@@ -54,7 +54,6 @@ from finmlops.emulator.world.provision import (
 from finmlops.emulator.world.templates import synthesize
 from finmlops.gates import platform_gates
 from finmlops.iam.cloudformation import Assembly
-from finmlops.modelbuild import resolve_dataset
 from finmlops.naming import Role
 from finmlops.registry.approval import approve, reject
 from finmlops.registry.audit import AuditTrail, to_csv, to_json
@@ -583,7 +582,7 @@ class Lifecycle:
         """The data set as records, split as v1's preprocess split it: checked against the
         held-out rows the pipeline wrote, so the story's windows are the rows v1 never saw."""
         if self._production is None:
-            table = read_table(resolve_dataset(self.config.model.dataset.uri))
+            table = read_table(dataset_path(self.config))
             data = ProductionData.split(self.config, table)
             if not matches_held_out(
                 self.model("v1").encode(data.held_out_rows()), self.test_rows()

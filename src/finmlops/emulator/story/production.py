@@ -39,7 +39,7 @@ def spec_of(config: Config) -> preprocess.Spec:
         positive_class=model.positive_class,
         numeric=tuple(model.numeric_features),
         categorical=tuple(model.categorical_features),
-        sensitive=model.sensitive_attribute.column,
+        protected=tuple(dict.fromkeys(a.column for a in model.fairness.protected_attributes)),
         time_column=model.time_column,
         leakage=tuple(model.leakage_columns),
         validation_share=model.split.validation,
