@@ -328,6 +328,11 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
                 s3_in("model", model_uri, "/opt/ml/processing/model"),
                 s3_in("test", pre_out["test"].S3Output.S3Uri, "/opt/ml/processing/test"),
                 s3_in("fairness", fairness_uri, "/opt/ml/processing/fairness"),
+                # The score PSI's reference and the names of the features SHAP explains.
+                s3_in("train", pre_out["train"].S3Output.S3Uri, "/opt/ml/processing/train"),
+                s3_in(
+                    "artifacts", pre_out["artifacts"].S3Output.S3Uri, "/opt/ml/processing/artifacts"
+                ),
             ],
             outputs=[s3_out("evaluation", "/opt/ml/processing/evaluation", "evaluate")],
             arguments=args["evaluate"],
@@ -346,7 +351,9 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
             entrypoint=["python3", "-m", "finmlops.monitoring.baseline_step"],
         ).run(
             inputs=[
-                s3_in("baseline", pre_out["baseline"].S3Output.S3Uri, "/opt/ml/processing/input/baseline")
+                s3_in("baseline", pre_out["baseline"].S3Output.S3Uri, "/opt/ml/processing/input/baseline"),
+                # The encoders name the categories behind the codes (the drift report shows names).
+                s3_in("artifacts", pre_out["artifacts"].S3Output.S3Uri, "/opt/ml/processing/input/artifacts"),
             ],
             outputs=[s3_out("baseline", "/opt/ml/processing/output/baseline", "baseline")],
             arguments=[
@@ -355,6 +362,7 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
                 "--numeric", ",".join(config.model.numeric_features),
                 "--categorical", ",".join(config.model.categorical_features),
                 "--model-id", config.model.name,
+                "--encoders", "/opt/ml/processing/input/artifacts",
                 # The raw data's fingerprint, so monitoring can tell this version's baseline.
                 "--data-fingerprint", JsonGet(
                     step_name=step_pre.name, property_file=data_quality, json_path="data_fingerprint"

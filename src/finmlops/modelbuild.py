@@ -133,7 +133,7 @@ def run_local(
     )  # fmt: skip
     train.pack_model(model_dir, archive)
 
-    progress("evaluate: discrimination, calibration, fairness")
+    progress("evaluate: discrimination, calibration, fairness, uncertainty, SHAP")
     _, fairness_file = write_spec(config.model, config.project, work_dir / "fairness")
     _run(
         "evaluate",
@@ -142,6 +142,8 @@ def run_local(
             "--model", str(archive),
             "--test", str(processed / "test"),
             "--fairness", str(fairness_file),
+            "--train", str(processed / "train"),
+            "--artifacts", str(processed / "artifacts"),
             "--output", str(evaluation_dir),
             *args["evaluate"],
         ],

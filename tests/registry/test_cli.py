@@ -347,6 +347,26 @@ def test_report_fills_the_stored_validation_report_with_the_decision_and_its_rec
     assert "No decision yet" in stored_html["Body"].read().decode()
 
 
+def test_report_names_the_registered_version_and_its_author_before_and_after_the_decision(
+    world, register, capsys, monkeypatch, tmp_path
+):
+    stored = _stored_report(world)  # written before the version existed
+    register(metadata={Meta.VALIDATION_REPORT: stored})
+    arn = _arn(world, 1)
+    out = tmp_path / "report.html"
+    for decide in (False, True):
+        if decide:
+            world.bob.use_in_env(monkeypatch)
+            run_json(capsys, "registry", "approve", "1", "--reason", "MRM-115 signed")
+        code, _ = run_json(capsys, "registry", "report", "1", "--out", str(out))
+        html = out.read_text()
+        assert code == ExitCode.OK
+        assert "not registered yet" not in html
+        assert f"version <code>{arn}</code>" in html
+        assert f"<tr><th>Model package</th><td><code>{arn}</code></td></tr>" in html
+        assert world.alice.arn in html  # who AWS recorded as CreatedBy
+
+
 def test_report_of_a_version_without_one_exits_3(world, register, capsys, tmp_path):
     register()
     code, error = run_json(capsys, "registry", "report", "1", "--out", str(tmp_path / "r.html"))

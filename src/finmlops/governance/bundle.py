@@ -156,6 +156,16 @@ _EVALUATION_PARTS: tuple[tuple[str, str], ...] = (
     ("fairness.disparate_impact", "fairness: disparate impact"),
     ("fairness.statistical_parity_difference_abs", "fairness: statistical parity difference"),
     ("fairness.groups", "fairness by protected group (evaluation.json fairness.groups)"),
+    (
+        "binary_classification_metrics.expected_calibration_error.value",
+        "expected calibration error (evaluation.json binary_classification_metrics)",
+    ),
+    ("uncertainty.auc.lower", "confidence intervals (evaluation.json uncertainty)"),
+    (
+        "score_stability.train_vs_test.psi",
+        "score stability: train vs test PSI (evaluation.json score_stability)",
+    ),
+    ("explanation.importance", "explanation: SHAP importance (evaluation.json explanation)"),
 )
 
 

@@ -343,8 +343,8 @@ def _evaluation_details(
                     _number("brier_score", metrics.get("brier_score")),
                     _number(
                         "expected_calibration_error",
-                        expected_calibration_error(metrics.get("calibration") or []),
-                        "count-weighted mean |observed - predicted| over score deciles",
+                        metrics.get("expected_calibration_error"),
+                        ECE_DEFINITION,
                     ),
                 ],
             ),
@@ -356,6 +356,9 @@ def _evaluation_details(
                 ],
             ),
             _group("fairness by protected group", _group_metrics(fairness)),
+            _group("uncertainty: bootstrap intervals", _interval_metrics(evaluation)),
+            _group("score stability", _stability_metrics(evaluation)),
+            _group("explanation: mean |SHAP| per feature", _importance_metrics(evaluation)),
             _group(
                 "fairness by value: favourable rate",
                 [
@@ -430,17 +433,63 @@ def _evaluation_details(
     return details
 
 
-def expected_calibration_error(table: Sequence[Mapping[str, Any]]) -> float | None:
-    """Count-weighted mean absolute gap between observed rate and mean prediction per band."""
-    total = sum(int(row.get("count", 0)) for row in table)
-    if not total:
-        return None
-    gap = sum(
-        int(row.get("count", 0))
-        * abs(float(row.get("observed_rate", 0.0)) - float(row.get("mean_predicted", 0.0)))
-        for row in table
+# The evaluate step computes it (finmlops.steps.evaluate.expected_calibration_error); the card and
+# the report show that one value rather than recomputing it from the rounded calibration table.
+ECE_DEFINITION = (
+    "count-weighted mean |observed bad rate - mean predicted| over the 10 score deciles of the "
+    "calibration table, unrounded; the quality monitor's definition"
+)
+INTERVAL_FIGURES: tuple[tuple[str, str], ...] = (
+    ("auc", "AUC"),
+    ("ks", "KS"),
+    ("worst_disparate_impact", "lowest disparate impact (worst group)"),
+    ("worst_statistical_parity_difference_abs", "largest |parity difference| (worst group)"),
+)
+
+
+def _interval_metrics(evaluation: Mapping[str, Any]) -> list[dict[str, Any] | None]:
+    uncertainty = evaluation.get("uncertainty") or {}
+    level = uncertainty.get("confidence_level")
+    how = (
+        f"{level:.0%} {uncertainty.get('method', '')}, {uncertainty.get('resamples')} "
+        f"resamples, seed {uncertainty.get('seed')}"
+        if isinstance(level, int | float)
+        else ""
     )
-    return round(gap / total, 6)
+    out: list[dict[str, Any] | None] = []
+    for key, label in INTERVAL_FIGURES:
+        figure = uncertainty.get(key) or {}
+        out += [
+            _number(f"{key}_lower", figure.get("lower"), f"{label}: lower end; {how}"),
+            _number(f"{key}_upper", figure.get("upper"), f"{label}: upper end; {how}"),
+        ]
+    return out
+
+
+def _stability_metrics(evaluation: Mapping[str, Any]) -> list[dict[str, Any] | None]:
+    stability = evaluation.get("score_stability") or {}
+    train = stability.get("train_vs_test") or {}
+    return [
+        _number(
+            "score_psi_train_vs_test",
+            train.get("psi"),
+            f"PSI of the score distribution, {train.get('bins')} bins at the train deciles: "
+            f"{train.get('reading')}",
+        )
+    ]
+
+
+def _importance_metrics(evaluation: Mapping[str, Any]) -> list[dict[str, Any] | None]:
+    explanation = evaluation.get("explanation") or {}
+    return [
+        _number(
+            str(row.get("feature")),
+            row.get("mean_abs_shap"),
+            f"mean |SHAP| in log-odds, {row.get('share', 0):.1%} of the total; exact TreeSHAP "
+            f"on {explanation.get('rows')} test rows",
+        )
+        for row in explanation.get("importance") or []
+    ]
 
 
 def build_model_card(

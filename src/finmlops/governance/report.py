@@ -31,7 +31,7 @@ from finmlops.governance.bundle import (
 )
 from finmlops.governance.model_card import (
     DISCRIMINATION_METRICS,
-    expected_calibration_error,
+    ECE_DEFINITION,
     risk_rating,
 )
 
@@ -72,6 +72,8 @@ _SECTIONS = (
     ("data", "Data"),
     ("performance", "Model performance"),
     ("fairness", "Fairness"),
+    ("stability", "Score stability"),
+    ("explanation", "Explanation"),
     ("data-quality", "Data quality and drift baseline"),
     ("gates", "Release gates"),
     ("lineage", "Lineage"),
@@ -94,6 +96,23 @@ def _num(value: Any, digits: int = 4) -> str:
         # Amounts (incomes, loan sizes) read better grouped and with one decimal.
         return f"{value:,.1f}" if abs(value) >= 1000 else f"{value:.{digits}f}"
     return _e(value)
+
+
+def _count(value: Any) -> str:
+    """A count (rows, distinct values, an integer feature's bounds): JSON may carry it as 35.0,
+    the reader sees 35."""
+    if isinstance(value, Mapping):
+        value = value.get("value")
+    if isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer():
+        return f"{int(value):,}"
+    return _num(value)
+
+
+def _interval(figure: Any) -> str:
+    """`[lower, upper]` of a bootstrap interval, or why there is none."""
+    if not isinstance(figure, Mapping) or figure.get("lower") is None:
+        return "n/a"
+    return f"[{_num(figure.get('lower'))}, {_num(figure.get('upper'))}]"
 
 
 def _share(value: Any) -> str:
@@ -214,8 +233,8 @@ def _data(config: Config, bundle: EvidenceBundle) -> str:
     dq = bundle.data_quality
     if dq:
         rows[4:4] = [
-            ("Rows", _num(dq.get("rows"))),
-            ("Columns", _num(dq.get("columns"))),
+            ("Rows", _count(dq.get("rows"))),
+            ("Columns", _count(dq.get("columns"))),
             ("Positive share", _share(dq.get("positive_share"))),
         ]
     if bundle.split_rows:
@@ -235,24 +254,26 @@ def _performance(bundle: EvidenceBundle) -> str:
             "can be shown for this version."
         )
     metrics: Mapping[str, Any] = evaluation["binary_classification_metrics"]
+    uncertainty = evaluation.get("uncertainty") or {}
     table = _table(
-        ["metric", "value", "meaning"],
+        ["metric", "value", f"{_interval_level(uncertainty)} interval", "meaning"],
         [
-            (_e(name), _num(metrics.get(name)), _e(meaning))
+            (_e(name), _num(metrics.get(name)), _interval(uncertainty.get(name)), _e(meaning))
             for name, meaning in DISCRIMINATION_METRICS
         ],
-        numeric=[1],
+        numeric=[1, 2],
     )
     parts = [
-        f"<p>Measured on {_num(evaluation.get('test_rows'))} held-out test rows.</p>",
+        f"<p>Measured on {_count(evaluation.get('test_rows'))} held-out test rows.</p>",
         "<h3>Discrimination</h3>",
         table,
+        _uncertainty_note(uncertainty),
     ]
     confusion = metrics.get("confusion_matrix")
     if isinstance(confusion, Mapping):
 
         def cell(actual: str, predicted: str) -> str:
-            return _num((confusion.get(actual) or {}).get(predicted))
+            return _count((confusion.get(actual) or {}).get(predicted))
 
         parts += [
             "<h3>Confusion matrix at the cut-off</h3>",
@@ -292,17 +313,17 @@ def _performance(bundle: EvidenceBundle) -> str:
         parts.append(_missing("calibration table (binary_classification_metrics.calibration)"))
     parts.append(f'<h3>Curves</h3><div class="charts">{"".join(charts)}</div>')
     if table_rows:
-        ece = expected_calibration_error(table_rows)
         parts += [
             "<h3>Calibration by score decile</h3>",
             f"<p>Brier score {_num(metrics.get('brier_score'))}; expected calibration error "
-            f"{_num(ece)} (count-weighted mean |observed - predicted|).</p>",
+            f"{_num(metrics.get('expected_calibration_error'))} ({_e(ECE_DEFINITION)}; the "
+            "deciles below show where the gaps are).</p>",
             _table(
                 ["decile", "rows", "score range", "mean predicted", "observed rate"],
                 [
                     (
                         str(i),
-                        _num(r.get("count")),
+                        _count(r.get("count")),
                         f"{_num(r.get('min_score'))} - {_num(r.get('max_score'))}",
                         _num(r.get("mean_predicted")),
                         _num(r.get("observed_rate")),
@@ -313,6 +334,21 @@ def _performance(bundle: EvidenceBundle) -> str:
             ),
         ]
     return "".join(parts)
+
+
+def _interval_level(uncertainty: Mapping[str, Any]) -> str:
+    level = uncertainty.get("confidence_level")
+    return f"{level:.0%}" if isinstance(level, int | float) else "confidence"
+
+
+def _uncertainty_note(uncertainty: Mapping[str, Any]) -> str:
+    if not uncertainty:
+        return _missing("uncertainty section of evaluation.json: no confidence intervals.")
+    return (
+        f"<p>Intervals: {_e(uncertainty.get('method'))}, {_count(uncertainty.get('resamples'))} "
+        f"resamples, seed {_e(uncertainty.get('seed'))}, {_interval_level(uncertainty)} "
+        "confidence. The same resamples feed every interval in this report.</p>"
+    )
 
 
 def _fairness_intro(config: Config) -> str:
@@ -360,32 +396,38 @@ def _fairness(config: Config, bundle: EvidenceBundle) -> str:
     intro = _fairness_intro(config)
     if not isinstance(fairness, Mapping) or not fairness:
         return intro + _missing("fairness section of evaluation.json: no fairness figures.")
+    uncertainty = (bundle.evaluation or {}).get("uncertainty") or {}
+    level = _interval_level(uncertainty)
     rows = [
-        ("Lowest disparate impact (group / rest)", f"{_num(fairness.get('disparate_impact'))} ({_e(fairness.get('disparate_impact_group'))})"),
-        ("Largest statistical parity difference (rest - group)", f"{_num(fairness.get('statistical_parity_difference'))} ({_e(fairness.get('statistical_parity_group'))})"),
+        ("Lowest disparate impact (group / rest)", f"{_num(fairness.get('disparate_impact'))} ({_e(fairness.get('disparate_impact_group'))}); {level} interval {_interval(uncertainty.get('worst_disparate_impact'))}"),
+        ("Largest statistical parity difference (rest - group)", f"{_num(fairness.get('statistical_parity_difference'))} ({_e(fairness.get('statistical_parity_group'))}); {level} interval of its absolute value {_interval(uncertainty.get('worst_statistical_parity_difference_abs'))}"),
     ]  # fmt: skip
     parts = [intro, _facts(rows)]
     groups = fairness.get("groups") or []
+    by_group = uncertainty.get("groups") or {}
     if groups:
         parts += [
             "<h3>By protected group</h3>",
             _table(
                 ["group", "definition", "test rows, group / rest / unknown", "disparate impact",
-                 "parity difference", "equal-opportunity difference", "verdict"],
+                 f"{level} interval", "parity difference", f"{level} interval, absolute",
+                 "equal-opportunity difference", "verdict"],
                 [
                     (
                         f"<code>{_e(r.get('id'))}</code>",
                         f"<code>{_e(r.get('definition'))}</code>",
-                        f"{_num(r.get('protected_count'))} / {_num(r.get('reference_count'))} / "
-                        f"{_num(r.get('unknown_count'))}",
+                        f"{_count(r.get('protected_count'))} / {_count(r.get('reference_count'))} / "
+                        f"{_count(r.get('unknown_count'))}",
                         _num(r.get("disparate_impact")),
+                        _interval((by_group.get(r.get("id")) or {}).get("disparate_impact")),
                         _num(r.get("statistical_parity_difference")),
+                        _interval((by_group.get(r.get("id")) or {}).get("statistical_parity_difference_abs")),
                         _num(r.get("equal_opportunity_difference")),
                         _group_verdict(config, r),
                     )
                     for r in groups
                 ],
-                numeric=[3, 4, 5],
+                numeric=[3, 4, 5, 6, 7],
             ),
         ]  # fmt: skip
     else:
@@ -402,7 +444,7 @@ def _fairness(config: Config, bundle: EvidenceBundle) -> str:
                     (
                         _e(r.get("group")),
                         "yes" if r.get("protected") else "no",
-                        _num(r.get("count")),
+                        _count(r.get("count")),
                         _num(r.get("favourable_rate")),
                         _num(r.get("observed_bad_rate")),
                     )
@@ -419,6 +461,98 @@ def _fairness(config: Config, bundle: EvidenceBundle) -> str:
     return "".join(parts)
 
 
+def _stability(bundle: EvidenceBundle) -> str:
+    stability = (bundle.evaluation or {}).get("score_stability")
+    if not isinstance(stability, Mapping):
+        return _missing("score_stability section of evaluation.json: no score PSI.")
+    parts = [
+        "<p>Population stability index (PSI) of the score distribution: ten bins at the "
+        "reference's score deciles, sum of (current share - reference share) x ln(current / "
+        "reference). Below 0.1 reads as stable, 0.1 to 0.25 a moderate shift, above 0.25 a "
+        "significant one.</p>"
+    ]
+    train = stability.get("train_vs_test")
+    if isinstance(train, Mapping):
+        parts.append(
+            _facts(
+                [
+                    ("Train vs test", f"PSI {_num(train.get('psi'))} ({_e(train.get('reading'))}); "
+                     f"{_count(train.get('reference_rows'))} train rows, "
+                     f"{_count(train.get('current_rows'))} test rows"),
+                    ("Test vs latest production window", _e(stability.get("production") or "n/a")),
+                ]
+            )
+        )  # fmt: skip
+        edges = train.get("edges") or []
+        bounds = ["-inf", *(_num(e) for e in edges), "inf"]
+        parts.append(
+            _table(
+                ["score bin", "train share", "test share"],
+                [
+                    (f"{lo} - {hi}", _share(p), _share(q))
+                    for lo, hi, p, q in zip(
+                        bounds[:-1], bounds[1:], train.get("reference_share") or [],
+                        train.get("current_share") or [], strict=False,
+                    )
+                ],
+                numeric=[1, 2],
+            )
+        )  # fmt: skip
+    else:
+        parts.append(_missing(str(stability.get("note") or "train vs test PSI")))
+        parts.append(
+            f"<p>Test vs latest production window: {_e(stability.get('production') or 'n/a')}</p>"
+        )
+    return "".join(parts)
+
+
+def _explanation(bundle: EvidenceBundle) -> str:
+    explanation = (bundle.evaluation or {}).get("explanation")
+    if not isinstance(explanation, Mapping) or not explanation.get("importance"):
+        return _missing("explanation section of evaluation.json: no SHAP importance.")
+    importance = explanation.get("importance") or []
+    parts = [
+        f"<p>{_e(explanation.get('method'))}, on {_count(explanation.get('rows'))} test rows. "
+        "A feature's SHAP value is how much it moved one applicant's score away from the "
+        f"average margin ({_num(explanation.get('expected_margin'))} log-odds); the "
+        "contributions of a row add up to its margin (largest gap "
+        f"{_num(explanation.get('additivity_max_error'), 6)}).</p>",
+        "<h3>Global importance: mean |SHAP|</h3>",
+        _table(
+            ["rank", "feature", "mean |SHAP| (log-odds)", "share of the total"],
+            [
+                (str(i), _e(r.get("feature")), _num(r.get("mean_abs_shap")), _share(r.get("share")))
+                for i, r in enumerate(importance, start=1)
+            ],
+            numeric=[0, 2, 3],
+        ),
+        plots.group_bars(
+            [str(r.get("feature")) for r in importance[:10]],
+            [float(r.get("share") or 0.0) for r in importance[:10]],
+            [False] * min(10, len(importance)),
+        ),
+    ]
+    for item in explanation.get("dependence") or []:
+        rows = item.get("by_value") or []
+        parts += [
+            f"<h3>Dependence: <code>{_e(item.get('feature'))}</code></h3>",
+            _table(
+                ["value", "test rows", "mean SHAP (log-odds; > 0 pushes toward bad)"],
+                [
+                    (
+                        _e(r["value"]) if "value" in r
+                        else f"{_num(r.get('low'))} - {_num(r.get('high'))}",
+                        _count(r.get("count")),
+                        _num(r.get("mean_shap")),
+                    )
+                    for r in rows
+                ],
+                numeric=[1, 2],
+            ),
+        ]  # fmt: skip
+    return "".join(parts)
+
+
 def _statistics_rows(statistics: Mapping[str, Any]) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
     for feature in statistics.get("features") or []:
@@ -430,19 +564,21 @@ def _statistics_rows(statistics: Mapping[str, Any]) -> list[tuple[str, ...]]:
         missing = common.get("num_missing")
         total = (present or 0) + (missing or 0)
         if numeric:
+            # An integer feature's bounds are integers; its mean and spread are not.
+            bound = _count if feature.get("inferred_type") == "Integral" else _num
             summary = (
                 f"mean {_num(numeric.get('mean'))}, sd {_num(numeric.get('std_dev'))}, "
-                f"min {_num(numeric.get('min'))}, max {_num(numeric.get('max'))}"
+                f"min {bound(numeric.get('min'))}, max {bound(numeric.get('max'))}"
             )
         elif text:
-            summary = f"{_num(text.get('distinct_count'))} distinct values"
+            summary = f"{_count(text.get('distinct_count'))} distinct values"
         else:
             summary = "no statistics"
         rows.append(
             (
                 _e(feature.get("name", "?")),
                 _e(feature.get("inferred_type", "?")),
-                _num(present),
+                _count(present),
                 _share(missing / total) if total and missing is not None else "n/a",
                 summary,
             )
@@ -456,7 +592,7 @@ def _data_quality(bundle: EvidenceBundle, require_drift_baseline: bool) -> str:
     if dq:
         shares = dq.get("missing_share") or {}
         parts.append(
-            f"<p>{_num(dq.get('rows'))} rows; largest missing share "
+            f"<p>{_count(dq.get('rows'))} rows; largest missing share "
             f"{_share(dq.get('max_missing_share'))}; positive share {_share(dq.get('positive_share'))}.</p>"
         )
         if shares:
@@ -476,7 +612,7 @@ def _data_quality(bundle: EvidenceBundle, require_drift_baseline: bool) -> str:
         count = (statistics.get("dataset") or {}).get("item_count")
         features = statistics.get("features") or []
         parts.append(
-            f"<p>{_num(count)} baseline rows, {len(features)} features. Monitoring compares "
+            f"<p>{_count(count)} baseline rows, {len(features)} features. Monitoring compares "
             "production inputs with these statistics.</p>"
         )
         parts.append(
@@ -560,8 +696,8 @@ def _lineage(bundle: EvidenceBundle) -> str:
         ("Model artifact", known(lineage.model_artifact, "not recorded")),
         ("Training job", known(lineage.training_job_arn, "not a SageMaker training job")),
         ("Pipeline execution", known(lineage.pipeline_execution_arn, "not a pipeline run")),
-        ("Model package", known(lineage.model_package_arn, "not registered yet")),
-        ("Registered by", known(lineage.created_by, "not recorded")),
+        ("Model package", known(lineage.model_package_arn, _UNREGISTERED)),
+        ("Registered by", known(lineage.created_by, _UNRECORDED)),
     ]
     body = _facts(rows)
     if bundle.hyperparameters:
@@ -597,6 +733,51 @@ def _decision_body(decision: Decision | None, audit_record: str = "") -> str:
     if audit_record:
         rows.append(("Audit record", f"<code>{_e(audit_record)}</code>"))
     return _facts(rows)
+
+
+_UNREGISTERED = "not registered yet"
+_UNRECORDED = "not recorded"
+
+
+def _subtitle_version(arn: str) -> str:
+    return f"version <code>{_e(arn or _UNREGISTERED)}</code>"
+
+
+def _lineage_row(name: str, markup: str) -> str:
+    return f"<tr><th>{_e(name)}</th><td>{markup}</td></tr>"
+
+
+def _unknown(what: str) -> str:
+    return f'<span class="not-evaluated">unknown ({_e(what)})</span>'
+
+
+def record_registration(html: str, model_package_arn: str, *, registered_by: str = "") -> str:
+    """The report as the evidence step wrote it (before the version existed), with what the
+    registry recorded since: the version's ARN in the title line and the lineage, and who
+    registered it when `registered_by` is given and the report did not know. Nothing else
+    changes. A report that already names this ARN is returned as it is; one naming another
+    version, or not of this renderer, raises ValueError."""
+    if not model_package_arn:
+        raise ValueError("validation report: no model package ARN to record")
+    named = _lineage_row("Model package", f"<code>{_e(model_package_arn)}</code>")
+    pending = _lineage_row("Model package", _unknown(_UNREGISTERED))
+    subtitle = _subtitle_version("")
+    if named in html and _subtitle_version(model_package_arn) in html:
+        filled = html
+    elif html.count(pending) == 1 and html.count(subtitle) == 1:
+        filled = html.replace(subtitle, _subtitle_version(model_package_arn)).replace(
+            pending, named
+        )
+    else:
+        raise ValueError(
+            "validation report: it names another version, or has no version to fill in"
+        )
+    unknown_author = _lineage_row("Registered by", _unknown(_UNRECORDED))
+    if registered_by and filled.count(unknown_author) == 1:
+        filled = filled.replace(
+            unknown_author, _lineage_row("Registered by", f"<code>{_e(registered_by)}</code>")
+        )
+    return filled
 
 
 _PENDING_STATUS = f"{Approval.PENDING} (no decision yet)"
@@ -641,10 +822,10 @@ def render_validation_report(
     gates = gate_rows(config, bundle)
     missing = missing_evidence(config, bundle, require_drift_baseline=require_drift_baseline)
     model = config.model
-    version = bundle.lineage.model_package_arn or "not registered yet"
     subtitle = (
-        f"Model package group <code>{_e(model.package_group)}</code> · version "
-        f"<code>{_e(version)}</code> · risk tier {_e(config.governance.risk_tier)}"
+        f"Model package group <code>{_e(model.package_group)}</code> · "
+        f"{_subtitle_version(bundle.lineage.model_package_arn)} · risk tier "
+        f"{_e(config.governance.risk_tier)}"
         + (f" · generated {_e(generated_at)}" if generated_at else "")
     )
     status = "incomplete" if missing else "complete"
@@ -653,6 +834,8 @@ def render_validation_report(
         "data": _data(config, bundle),
         "performance": _performance(bundle),
         "fairness": _fairness(config, bundle),
+        "stability": _stability(bundle),
+        "explanation": _explanation(bundle),
         "data-quality": _data_quality(bundle, require_drift_baseline),
         "gates": _gates(gates),
         "lineage": _lineage(bundle),
@@ -682,4 +865,10 @@ def render_validation_report(
     )
 
 
-__all__ = ["BANNER_INCOMPLETE", "missing_evidence", "record_decision", "render_validation_report"]
+__all__ = [
+    "BANNER_INCOMPLETE",
+    "missing_evidence",
+    "record_decision",
+    "record_registration",
+    "render_validation_report",
+]

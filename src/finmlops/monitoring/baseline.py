@@ -66,11 +66,21 @@ class ModelIdentity:
                 problems.append(f"{item.name} is {have!r} in the baseline, expected {want!r}")
         return problems
 
+    # The version number and package ARN are assigned by CreateModelPackage, after the model
+    # build's baseline step has run: a baseline built in the pipeline cannot record them. It is
+    # bound to its version by the registry instead (the version's DriftCheckBaselines name the
+    # baseline's folder, the deployment reads the baseline from there, and the artifact's content
+    # id is verified on load). Their absence is therefore no gap in the baseline.
+    ASSIGNED_AT_REGISTRATION = ("model_version", "model_package_arn")
+
     def unverified(self, expected: ModelIdentity) -> list[str]:
+        """Fields the deployment expects that the baseline could have recorded and did not."""
         return [
             item.name
             for item in fields(self)
-            if getattr(expected, item.name) and not getattr(self, item.name)
+            if item.name not in self.ASSIGNED_AT_REGISTRATION
+            and getattr(expected, item.name)
+            and not getattr(self, item.name)
         ]
 
     def to_dict(self) -> dict[str, str]:
@@ -134,6 +144,9 @@ class CategoricalReference:
     categories: tuple[str, ...]
     counts: IntArray
     missing: int
+    # The category each code stands for, parallel to `categories`, when the training data was
+    # label-encoded and the encoder's dictionary was given ("" for a code it does not know).
+    labels: tuple[str, ...] = ()
 
     @property
     def count(self) -> int:
@@ -287,6 +300,23 @@ def _numeric_reference(
     )
 
 
+def code_labels(categories: Sequence[str], names: Sequence[str] | None) -> tuple[str, ...]:
+    """The name of each category that is an encoder code (`"0"`, `"1.0"`), parallel to
+    `categories`; () without a dictionary. A value that is no code of it maps to ""."""
+    if not names:
+        return ()
+    labels = []
+    for value in categories:
+        try:
+            number = float(value)
+        except ValueError:
+            labels.append("")
+            continue
+        index = int(number) if number.is_integer() else -1
+        labels.append(str(names[index]) if 0 <= index < len(names) else "")
+    return tuple(labels) if any(labels) else ()
+
+
 def build_baseline(
     data: pd.DataFrame | Mapping[str, Any] | Iterable[Chunk],
     numeric: Sequence[str] | None = None,
@@ -299,8 +329,13 @@ def build_baseline(
     data_fingerprint: str | None = None,
     fine_bins: int = DEFAULT_FINE_BINS,
     keep_sorted_reference: bool = True,
+    category_names: Mapping[str, Sequence[str]] | None = None,
 ) -> Baseline:
     """Compile the baseline of one model version from its training data.
+
+    `category_names` is the encoder's dictionary of a label-encoded categorical feature (code k
+    stands for `category_names[feature][k]`, as preprocess's encoders.json lists them): the
+    drift report then shows names, not codes.
 
     `data` is a DataFrame, a mapping of columns, or chunks from a reader (readers.py). Without
     feature lists, numeric-typed columns are numeric features and the others categorical.
@@ -354,6 +389,7 @@ def build_baseline(
             categories=categories,
             counts=np.array([counter[c] for c in categories], dtype=np.int64),
             missing=collector.missing[name],
+            labels=code_labels(categories, (category_names or {}).get(name)),
         )
     baseline = Baseline(
         identity=model,
@@ -452,6 +488,7 @@ def _manifest(baseline: Baseline, hashes: Mapping[str, str]) -> dict[str, Any]:
                     "missing": cat.missing,
                     "categories": list(cat.categories),
                     "counts": [int(c) for c in cat.counts],
+                    **({"labels": list(cat.labels)} if cat.labels else {}),
                 }
             )
     return {
@@ -664,6 +701,7 @@ def load_baseline(path: str | Path, *, verify: bool = True, mmap: bool = False) 
                 categories=tuple(item["categories"]),
                 counts=np.array(item["counts"], dtype=np.int64),
                 missing=item["missing"],
+                labels=tuple(item.get("labels") or ()),
             )
     model = manifest["model"]
     baseline = Baseline(

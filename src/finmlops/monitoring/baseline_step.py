@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -72,7 +73,30 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--dataset-drift-share", type=float, default=None)
     parser.add_argument("--chunk-rows", type=int, default=200_000)
+    parser.add_argument(
+        "--encoders",
+        type=Path,
+        default=None,
+        help="preprocess's encoders.json (a file, or a folder holding it): the category each "
+        "code of a label-encoded feature stands for, shown by name in the drift report",
+    )
     return parser.parse_args(argv)
+
+
+ENCODERS_FILE = "encoders.json"  # finmlops.steps.preprocess.ENCODERS_FILE
+
+
+def read_category_names(path: Path | None) -> dict[str, list[str]]:
+    """The encoder's categories per feature (code k is the k-th), or {} without the file."""
+    if path is None:
+        return {}
+    file = path / ENCODERS_FILE if path.is_dir() else path
+    try:
+        encoders = json.loads(file.read_text(encoding="utf-8"))
+        categorical = encoders["categorical"]
+        return {str(k): [str(v) for v in values] for k, values in categorical.items()}
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise BaselineError(f"--encoders {file}: not preprocess's encoders file ({exc})") from None
 
 
 def parse_thresholds(text: str) -> DriftThresholds:
@@ -171,6 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             data_fingerprint=fingerprint,
             fine_bins=args.fine_bins,
             keep_sorted_reference=not args.no_sorted_reference,
+            category_names=read_category_names(args.encoders),
         )
     except (BaselineError, DatasetError, ConfigError, ValueError) as exc:
         print(f"baseline: error: {exc}", file=sys.stderr)

@@ -393,6 +393,8 @@ def _category_distribution(
     shown = order[:TOP_CATEGORIES]
     rest = order[TOP_CATEGORIES:]
     bins = [ref.categories[i] for i in shown]
+    # Names for the reader where the baseline knows the encoder's codes; `bins` stay the values.
+    labels = [_label(ref, i) for i in shown]
     reference = [int(ref.counts[i]) / reference_total for i in shown]
     current = [int(window.counts[i]) / count for i in shown]
     if rest:
@@ -402,7 +404,15 @@ def _category_distribution(
     bins.append("(unseen)")
     reference.append(0.0)
     current.append(unseen / count)
-    return {"bins": bins, "reference": reference, "current": current}
+    distribution: dict[str, Any] = {"bins": bins, "reference": reference, "current": current}
+    if ref.labels:
+        distribution["labels"] = [*labels, *bins[len(labels) :]]
+    return distribution
+
+
+def _label(ref: CategoricalReference, index: int) -> str:
+    name = ref.labels[index] if ref.labels else ""
+    return f"{name} (code {ref.categories[index]})" if name else ref.categories[index]
 
 
 # --------------------------------------------------------------------------------------------

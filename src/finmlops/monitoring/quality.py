@@ -38,6 +38,7 @@ from finmlops.monitoring.readers import (
     load_line,
     payload_rows,
 )
+from finmlops.steps.evaluate import expected_calibration_error
 
 QUALITY_REPORT_SCHEMA = "finmlops/model-quality-report/v1"
 QUALITY_JSON = "model_quality.json"
@@ -560,7 +561,6 @@ def _window(
     if n:
         index = np.minimum((score * CALIBRATION_BINS).astype(np.int64), CALIBRATION_BINS - 1)
         index = np.clip(index, 0, CALIBRATION_BINS - 1)
-        ece = 0.0
         for b in range(CALIBRATION_BINS):
             mask = index == b
             count = int(mask.sum())
@@ -568,7 +568,6 @@ def _window(
                 continue
             mean_predicted = float(score[mask].mean())
             observed = float(y[mask].mean())
-            ece += count / n * abs(mean_predicted - observed)
             calibration.append(
                 {
                     "lower": b / CALIBRATION_BINS,
@@ -578,7 +577,12 @@ def _window(
                     "observed_rate": observed,
                 }
             )
-        metrics["expected_calibration_error"] = ece
+        # The platform's one ECE (score deciles, finmlops.steps.evaluate), the figure the
+        # validation report shows for the test rows; the table above stays equal-width on [0, 1]
+        # so windows plot on the same axis.
+        metrics["expected_calibration_error"] = expected_calibration_error(
+            y, score, CALIBRATION_BINS
+        )
     return WindowQuality(
         start=begin,
         end=finish,

@@ -61,7 +61,8 @@ def _anchor(name: str) -> str:
 def _bars(feature: FeatureDrift) -> str:
     """Horizontal bars, reference over current, one row per bin or category."""
     dist = feature.distribution
-    bins: Sequence[str] = dist.get("bins", [])
+    # Category names where the baseline knows the encoder's codes, else the values themselves.
+    bins: Sequence[str] = dist.get("labels") or dist.get("bins", [])
     if not bins:
         return '<p class="note">No distribution to draw.</p>'
     reference: Sequence[float] = dist["reference"]
@@ -187,6 +188,33 @@ def _feature_section(feature: FeatureDrift) -> str:
     return "\n".join(parts)
 
 
+def _binding(report: DriftReport) -> str:
+    """How this baseline is known to be the deployed version's: what the baseline recorded and
+    matched, and why the version and package ARN come from the registry instead."""
+    expected = report.expected_model
+    if not expected:
+        return '<p class="note">No deployed version was named to this run: the baseline\'s ' \
+            "identity was not checked.</p>"  # fmt: skip
+    model = report.model
+    matched = [
+        f"{name.replace('_', ' ')} {_e(model[name])}"
+        for name in ("model_id", "data_fingerprint")
+        if model.get(name) and model.get(name) == expected.get(name)
+    ]
+    version = expected.get("model_version") or "?"
+    arn = expected.get("model_package_arn") or ""
+    text = (
+        f"Baseline of version {_e(version)}"
+        + (f" (<code>{_e(arn)}</code>)" if arn else "")
+        + (f": the baseline records and matches {'; '.join(matched)}. " if matched else ". ")
+        + "The version number and package ARN are assigned at registration, after the model "
+        "build computed this baseline, so the baseline cannot record them: the run read it "
+        "from the folder the version's registered DriftCheckBaselines name, and verified its "
+        f"content id {_e(report.baseline_id)} on load."
+    )
+    return f'<p class="meta">{text}</p>'
+
+
 def render_html(report: DriftReport) -> str:
     """The self-contained HTML report (deterministic: same report, same bytes)."""
     dataset = report.dataset
@@ -202,7 +230,9 @@ def render_html(report: DriftReport) -> str:
             f"{_num(dataset['threshold'], 3)} is {'true' if dataset['drifted'] else 'false'}."
         )
     window = report.window
-    title = f"Data drift report: {model.get('model_id', '')} {model.get('model_version', '')}"
+    expected = report.expected_model or {}
+    version = model.get("model_version") or expected.get("model_version") or ""
+    title = f"Data drift report: {model.get('model_id', '')} {'v' + version if version else ''}"
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -216,6 +246,7 @@ def render_html(report: DriftReport) -> str:
         f"{dataset['multiple_testing']['tests']} p-values</p>",
         f'<div class="verdict {verdict_class}">{_e(verdict)}</div>',
     ]
+    parts.append(_binding(report))
     if report.messages:
         parts.append("<ul>" + "".join(f"<li>{_e(m)}</li>" for m in report.messages) + "</ul>")
     bad = window.get("bad_records") or {}

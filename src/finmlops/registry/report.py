@@ -1,5 +1,6 @@
-"""A version's validation report with its decision: the file the evidence step stored for the
-validator, plus the approval record from the registry and the audit trail.
+"""A version's validation report with its registration and decision: the file the evidence step
+stored for the validator, plus the version's ARN and author from the registry and the approval
+record from the registry and the audit trail.
 
 The stored report is left as the pipeline wrote it (it is evidence, written before any
 decision); `finmlops registry report` renders the decided copy on demand. Not imported by the
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from finmlops.contracts import Approval, ApprovalRecord, AuditAction, AuditRecord, Meta
 from finmlops.governance.bundle import Decision
-from finmlops.governance.report import record_decision
+from finmlops.governance.report import record_decision, record_registration
 from finmlops.registry.audit import AuditFilter, AuditTrail
 from finmlops.registry.errors import InvalidInputError, NotFoundError
 from finmlops.registry.identity import Identity
@@ -57,6 +58,14 @@ def decided_report(s3: S3Client, audit: AuditTrail, version: ModelVersion) -> De
     if not uri.startswith("s3://") or not key:
         raise InvalidInputError(f"{version.label}: {Meta.VALIDATION_REPORT} {uri!r} is no S3 URI")
     html = read_text(s3, bucket, key)
+    # The evidence step wrote the report before the version existed: the registry now knows it.
+    author = Identity.from_user_context(version.created_by, "CreatedBy")
+    try:
+        html = record_registration(
+            html, version.arn, registered_by=author.label() if author else ""
+        )
+    except ValueError as exc:
+        raise InvalidInputError(f"{uri}: {exc}") from None
     if version.status not in _DECISION_ACTIONS:
         return DecidedReport(html, uri, None)
     record = decision_record(audit, version)
