@@ -702,8 +702,6 @@ _PATH_IN_PROSE = re.compile(
 # exists or is no longer named, so the list only shrinks.
 NAMED_BUT_ABSENT = {
     "compliance/cfn_lint_rules/": "ADR 0009 names the layout it rejected",
-    "docs/examples/": "docs/configuration.md's worked example: the second data set's config, "
-    "added with it",
 }
 _TEST_REFERENCE = re.compile(r"^(tests/[\w/]+\.py)::(\w+)(?:::(\w+))?(?:\[.*\])?$")
 

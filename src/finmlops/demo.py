@@ -3,9 +3,11 @@
 synthesize tooling and dev -> deploy them into the emulator from their templates -> run the
 synthesized model-build pipeline on the real data -> refused self-approval -> approval ->
 approval event (twice) -> promotion to stage and prod, each synthesized from its manifest and
-deployed -> production traffic, reference-like then shifted -> drift job -> alarm and SNS alert
--> late labels and model quality -> retrain -> rollback -> the author's disguise refused by STS
--> evidence. Access is decided by AWS's rules on the synthesized policies (docs/emulator.md).
+deployed -> production traffic, held-out rows then a shift derived from the data and v1's importances
+-> drift job -> alarm and SNS alert -> late labels for both windows, model quality and its alarm
+-> retraining only if the drift alarm fired, on the labelled windows -> v2 against v1 on the same
+labelled rows -> the approver's decision -> promotion -> rollback with a stated reason -> the
+author's disguise refused by STS -> evidence. Access is decided by AWS's rules on the synthesized policies (docs/emulator.md).
 
 `--build-only` runs just the model build locally through the same step code (no emulator).
 `--keep-running` leaves the emulator up afterwards so a person can explore it with the CLI,
@@ -185,9 +187,7 @@ def _print_summary(config: Config, lifecycle: Any, work: Path) -> None:
     )
     for post in summary.chat_posts:
         print(f"  chat webhook  {post.splitlines()[0]}")
-    print(
-        f"  rollback      prod from {summary.rollback.get('from', '?').rsplit('/', 1)[-1]} to v{summary.rollback.get('to', '?').rsplit('/', 1)[-1]}"
-    )
+    _print_retraining(summary)
     print(
         f"  audit         {len(summary.audit_actions)} records: {', '.join(dict.fromkeys(summary.audit_actions))}"
     )
@@ -206,6 +206,45 @@ def _print_summary(config: Config, lifecycle: Any, work: Path) -> None:
     command = ui_command(config.tracking, work)
     if command:
         print(f"  mlflow        runs in {work / 'mlflow'}; open the UI with: {command}")
+
+
+def _print_retraining(summary: Any) -> None:
+    """The shift, the quality alarm, the retraining, the comparison, the decision, the rollback."""
+    shift = summary.shift
+    if shift:
+        moved = "; ".join(
+            f"{s['feature']} {s['amount']:+g}" if s["kind"] == "numeric"
+            else f"{s['feature']} {s['share']:.0%} to {s['to_category']!r}"
+            for s in shift["shifts"]
+        )  # fmt: skip
+        print(
+            f"  shift         {shift['rows']} rows drawn toward v1's risk; {moved} (by v1's gain)"
+        )
+    for change in summary.quality_alarms:
+        print(f"  quality alarm {change.alarm}: {change.old} -> {change.new} ({change.reason})")
+    retraining = summary.retraining
+    if retraining.get("ran"):
+        print(
+            f"  retraining    {retraining['rows']} rows: {retraining['v1_training_rows']} v1 training"
+            f" + {retraining['labelled_production_rows']} labelled production ({retraining['input']})"
+        )
+    elif retraining:
+        print(f"  retraining    none: {retraining['why']}")
+    if summary.comparison:
+        for window in summary.comparison["windows"]:
+            auc = ", ".join(
+                f"{k} {v:.3f}" if v is not None else f"{k} -" for k, v in window["auc"].items()
+            )
+            print(f"  comparison    window {window['window']}: {window['rows']} rows, AUC {auc}")
+    for label, decision in summary.decisions.items():
+        print(f"  decision      {label}: {decision}")
+    if summary.rollback:
+        print(
+            f"  rollback      prod from v{summary.rollback['from'].rsplit('/', 1)[-1]} to "
+            f"v{summary.rollback['to'].rsplit('/', 1)[-1]}: {summary.rollback['reason']}"
+        )
+    else:
+        print("  rollback      none (no stated reason to leave the version in prod)")
 
 
 @dataclass(frozen=True)

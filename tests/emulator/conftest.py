@@ -1,5 +1,7 @@
 """The lifecycle `make demo` runs, once per test session (about two minutes): the end-to-end
-tests and `finmlops verify` against its world read the same run.
+tests and `finmlops verify` against its world read the same run. The same story on the second
+data set (`docs/examples/credit_data.yaml`, its own accounts) runs once more for the end-to-end
+tests, which take each story in turn (`story` in test_lifecycle_e2e.py).
 
 Its state lives in moto's in-process backends, which a `mock_aws` test resets: the modules that
 read it (`test_lifecycle_e2e.py`, `test_lifecycle_verify.py`) sort next to each other, and
@@ -54,3 +56,32 @@ def story(story_run: tuple[Any, Any], config: Config) -> tuple[Any, Any]:
     if config.model.package_group not in {g["ModelPackageGroupName"] for g in groups}:
         pytest.fail("the lifecycle's world was reset by a mock_aws test run in between")
     return story_run
+
+
+EXAMPLE_CONFIG = "docs/examples/credit_data.yaml"
+
+
+@pytest.fixture(scope="session")
+def credit_story_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
+    """The whole story on modeldata's credit_data, by its config alone, as
+    `make demo ARGS="--config docs/examples/credit_data.yaml"` runs it (tooling and dev
+    synthesized from that config, no compliance packs)."""
+    from pathlib import Path
+
+    from finmlops.config import load_config
+    from finmlops.emulator.aws.server import embedded_aws
+    from finmlops.emulator.story import Lifecycle, run_story
+    from finmlops.emulator.world.templates import synthesize
+
+    config = load_config(Path(__file__).parents[2] / EXAMPLE_CONFIG)
+    work = tmp_path_factory.mktemp("credit-lifecycle")
+    cdk_out = synthesize(config, work / "cdk.out", ["tooling", "dev"])
+    dev = config.environments.dev
+    with embedded_aws(dev.region, account=dev.account) as aws:
+        lifecycle = Lifecycle(config, aws, work)
+        try:
+            summary = run_story(lifecycle, cdk_out)
+            yield lifecycle, summary
+        finally:
+            with contextlib.suppress(ClientError):
+                lifecycle.close()

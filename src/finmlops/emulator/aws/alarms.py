@@ -89,9 +89,18 @@ def notification(
 
 
 def evaluate_alarms(
-    cloudwatch: Any, sns: Any, *, now: datetime | None = None, names: list[str] | None = None
+    cloudwatch: Any,
+    sns: Any,
+    *,
+    now: datetime | None = None,
+    names: list[str] | None = None,
+    alarm_arn: Callable[[str], str] | None = None,
 ) -> list[Transition]:
-    """Evaluate every metric alarm (or the named ones) once; returns the state changes."""
+    """Evaluate every metric alarm (or the named ones) once; returns the state changes.
+
+    `alarm_arn` gives the ARN the alarm has on AWS when moto holds it in another account (the
+    world runs every environment in one moto account): the notification's `AlarmArn` and
+    `AWSAccountId` are then the alarm's own account's, as CloudWatch publishes them."""
     now = now or datetime.now(UTC)
     region = cloudwatch.meta.region_name
     kwargs: dict[str, Any] = {"AlarmNames": names} if names else {}
@@ -122,7 +131,14 @@ def evaluate_alarms(
             {"ALARM": "AlarmActions", "OK": "OKActions"}.get(new, "InsufficientDataActions"), []
         )
         message = json.dumps(
-            notification(alarm, old=old, new=new, reason=reason, at=now, region=region)
+            notification(
+                alarm | {"AlarmArn": (alarm_arn or str)(alarm["AlarmArn"])},
+                old=old,
+                new=new,
+                reason=reason,
+                at=now,
+                region=region,
+            )
         )
         notified = []
         for topic in actions:

@@ -23,15 +23,24 @@ from typing import Any
 import pandas as pd
 from botocore.exceptions import ClientError
 
-from finmlops.config import Config
-from finmlops.contracts import DeploymentManifest
+from finmlops.config import Config, dataset_path
+from finmlops.contracts import DeploymentManifest, Param
 from finmlops.emulator.aws.alarms import Transition
 from finmlops.emulator.aws.events import deliver, state_change_event
 from finmlops.emulator.aws.executor import Execution, Network, PipelineExecutor
 from finmlops.emulator.aws.server import EmbeddedAws
 from finmlops.emulator.story.monitoring import MonitoringStory
+from finmlops.emulator.story.production import (
+    Model,
+    ProductionData,
+    comparison,
+    matches_held_out,
+)
+from finmlops.emulator.story.production import (
+    to_json as json_text,
+)
 from finmlops.emulator.story.seams import network_of
-from finmlops.emulator.story.traffic import BATCH, SHIFT, SHIFT_TO_CATEGORY, csv_body, shifted
+from finmlops.emulator.story.traffic import BATCH, csv_body, plan_shift
 from finmlops.emulator.world.people import Person
 from finmlops.emulator.world.provision import (
     PROJECT_ENTRYPOINT,
@@ -46,7 +55,7 @@ from finmlops.emulator.world.templates import synthesize
 from finmlops.gates import platform_gates
 from finmlops.iam.cloudformation import Assembly
 from finmlops.naming import Role
-from finmlops.registry.approval import approve
+from finmlops.registry.approval import approve, reject
 from finmlops.registry.audit import AuditTrail, to_csv, to_json
 from finmlops.registry.audit_verify import verify_trail
 from finmlops.registry.errors import RefusedError
@@ -55,10 +64,31 @@ from finmlops.registry.handler import HandlerSettings, Outcome, handle_state_cha
 from finmlops.registry.promotion import DeploymentHistory, record_deployment, resolve, rollback
 from finmlops.registry.report import decided_report
 from finmlops.registry.versions import describe_version
-from finmlops.steps.preprocess import ENCODERS_FILE
+from finmlops.steps.preprocess import ENCODERS_FILE, read_table
 from finmlops.tracking.runs import link_model_package, local_store_uri
 
 CAPTURE_PREFIX = "capture"
+TOLERANCE = 0.02  # AUC v2 may lose against v1 on the reference-like rows and be recommended
+
+
+def _comparison_text(found: dict[str, Any]) -> str:
+    """The comparison in one line: each window's rows and both AUCs."""
+    names = ("reference-like", "shifted")
+    parts = []
+    for window in found["windows"]:
+        auc = window["auc"]
+        values = ", ".join(
+            f"{label} {value:.3f}" if value is not None else f"{label} -"
+            for label, value in auc.items()
+        )
+        parts.append(f"{names[window['window']]} {window['rows']} rows: AUC {values}")
+    return "v2 against v1 on the same labelled production rows neither trained on: " + "; ".join(
+        parts
+    )
+
+
+class BuildFailedError(RuntimeError):
+    """The build pipeline's execution failed (a gate's Fail step, or a step)."""
 
 
 @dataclass
@@ -83,6 +113,13 @@ class Summary:
     alert_messages: list[dict[str, Any]] = field(default_factory=list)
     chat_posts: list[str] = field(default_factory=list)
     quality: dict[str, Any] = field(default_factory=dict)
+    quality_alarms: list[Transition] = field(default_factory=list)
+    quality_verdicts: dict[str, str] = field(default_factory=dict)  # hour -> violation/ok
+    quality_alarm_state: str = ""  # the quality alarm after the run with both labelled hours
+    shift: dict[str, Any] = field(default_factory=dict)  # the plan of traffic.plan_shift
+    retraining: dict[str, Any] = field(default_factory=dict)  # why (not), on what data
+    comparison: dict[str, Any] = field(default_factory=dict)  # v2 against v1, same rows
+    decisions: dict[str, str] = field(default_factory=dict)  # label -> Approved/Rejected
     rollback: dict[str, str] = field(default_factory=dict)
     audit_actions: list[str] = field(default_factory=list)
     audit_verified: str = ""  # what `finmlops audit verify` says of the trail
@@ -132,6 +169,7 @@ class Lifecycle:
         self.executions: list[Execution] = []
         self.manifests: dict[str, DeploymentManifest] = {}  # what each environment runs
         self._held_out: pd.DataFrame | None = None
+        self._production: ProductionData | None = None
         self.monitoring = MonitoringStory(self)
 
     # ------------------------------------------------------------------ helpers
@@ -174,7 +212,7 @@ class Lifecycle:
         """A service's session of the role a template gives it, as a Person to call with."""
         session = self.w.service_session(service, role, session_name)
         arn = self.aws.client("sts", session).get_caller_identity()["Arn"]
-        return Person(f"{service} as {role}", arn, session)
+        return Person(f"{service} as {role}", self.w.template_arn(arn), session)
 
     # ------------------------------------------------------------------ provision
     def provision(self, cdk_out: Path) -> str:
@@ -185,7 +223,7 @@ class Lifecycle:
         return describe(self.world)
 
     # ------------------------------------------------------------------ build
-    def build(self, label: str) -> str:
+    def build(self, label: str, input_uri: str = "") -> str:
         """Start the pipeline as the author in the data scientists' role (SageMaker API), then
         run it step by step as SageMaker would: each step with the pipeline's execution role
         (the template's), so its registration is decided by that role's policies."""
@@ -195,7 +233,10 @@ class Lifecycle:
         started = sm.start_pipeline_execution(
             PipelineName=self.w.pipeline.pipeline_name,
             # Who starts it is what SageMaker records (CreatedBy): no parameter names the author.
-            PipelineParameters=[{"Name": "GitCommit", "Value": commit}],
+            PipelineParameters=[
+                {"Name": "GitCommit", "Value": commit},
+                *([{"Name": Param.INPUT_DATA_URI, "Value": input_uri}] if input_uri else []),
+            ],
         )
         arn = started["PipelineExecutionArn"]
         described = sm.describe_pipeline_definition_for_execution(PipelineExecutionArn=arn)
@@ -229,7 +270,7 @@ class Lifecycle:
             execution.to_json()
         )
         if execution.status != "Succeeded":
-            raise RuntimeError(f"pipeline execution failed: {execution.failure_reason}")
+            raise BuildFailedError(f"pipeline execution failed: {execution.failure_reason}")
         package = execution.step("RegisterModel").outcome or ""
         self.summary.versions[label] = package
         run_id = self._link_run(package)
@@ -498,27 +539,61 @@ class Lifecycle:
         return f"v{stage.version}: stage synthesized and deployed, smoke test {smoke} scores ok, {gate}, prod synthesized and deployed (canary on AWS)"
 
     # ------------------------------------------------------------------ traffic
+    def _preprocess_output(self, execution: Execution, name: str, file: str) -> bytes:
+        """A file the build's preprocess step wrote to S3 (its output `name`)."""
+        uri = execution.properties["Preprocess"][
+            f"ProcessingOutputConfig.Outputs['{name}'].S3Output.S3Uri"
+        ]
+        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+        body: bytes = (
+            self.client("s3").get_object(Bucket=bucket, Key=f"{prefix}/{file}")["Body"].read()
+        )
+        return body
+
     def test_rows(self) -> pd.DataFrame:
         """Held-out rows as the endpoint receives them (encoded features, no label), read once
         from the first build's preprocess outputs in S3; labels and encoders in `attrs`."""
         if self._held_out is None:
-            outputs = self.executions[0].properties["Preprocess"]
-            s3 = self.client("s3")
-
-            def read(name: str, file: str) -> bytes:
-                uri = outputs[f"ProcessingOutputConfig.Outputs['{name}'].S3Output.S3Uri"]
-                bucket, _, prefix = uri.removeprefix("s3://").partition("/")
-                body: bytes = s3.get_object(Bucket=bucket, Key=f"{prefix}/{file}")["Body"].read()
-                return body
-
-            test = pd.read_csv(io.BytesIO(read("test", "test.csv")), header=None)
-            encoders = json.loads(read("artifacts", ENCODERS_FILE))
+            first = self.executions[0]
+            test = pd.read_csv(
+                io.BytesIO(self._preprocess_output(first, "test", "test.csv")), header=None
+            )
+            encoders = json.loads(self._preprocess_output(first, "artifacts", ENCODERS_FILE))
             features = test.iloc[:, 1:]
             features.columns = encoders["features"]
             features.attrs["labels"] = test.iloc[:, 0].to_numpy()
             features.attrs["encoders"] = encoders
             self._held_out = features
         return self._held_out
+
+    def model(self, label: str) -> Model:
+        """A version as its model artefact in the registry holds it, with the encoders its
+        build's preprocess step wrote."""
+        arn = self.summary.versions[label]
+        described = self.client("sagemaker").describe_model_package(ModelPackageName=arn)
+        url = described["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+        bucket, _, key = url.removeprefix("s3://").partition("/")
+        archive = self.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        execution = self.executions[list(self.summary.versions).index(label)]
+        encoders = json.loads(self._preprocess_output(execution, "artifacts", ENCODERS_FILE))
+        return Model.from_archive(archive, encoders)
+
+    def production(self) -> ProductionData:
+        """The data set as records, split as v1's preprocess split it: checked against the
+        held-out rows the pipeline wrote, so the story's windows are the rows v1 never saw."""
+        if self._production is None:
+            table = read_table(dataset_path(self.config))
+            data = ProductionData.split(self.config, table)
+            if not matches_held_out(
+                self.model("v1").encode(data.held_out_rows()), self.test_rows()
+            ):
+                raise RuntimeError(
+                    f"{self.config.model.dataset.uri}: the held-out rows split here are not the "
+                    "test rows v1's preprocess step wrote: the story cannot tell which rows v1 "
+                    "never trained on"
+                )
+            self._production = data
+        return self._production
 
     def replay(self, window: int, rows: pd.DataFrame, environment: str = "prod") -> int:
         """Requests of BATCH rows each (CSV, one row per line), as a scoring service sends them."""
@@ -537,13 +612,29 @@ class Lifecycle:
         return len(values)
 
     def traffic(self) -> str:
-        rows = self.test_rows()
-        reference = self.replay(0, rows)
-        moved = self.replay(1, shifted(rows))
+        """The held-out rows as they are, then the shifted window of `traffic.plan_shift`:
+        derived from the data, the config and v1's own importances (docs/emulator.md)."""
+        data = self.production()
+        v1 = self.model("v1")
+        held = data.held_out_rows()
+        model = self.config.model
+        plan = plan_shift(
+            held, v1.score, gains=v1.gains(), numeric=model.numeric_features,
+            categorical=model.categorical_features,
+            drift_share=self.config.monitoring.dataset_drift_share, data=data.table,
+        )  # fmt: skip
+        shifted = plan.apply(held, v1.score(held))
+        data.windows = [held, shifted]
+        self.summary.shift = plan.as_dict() | {"rows": len(shifted)}
+        path = self.work_dir / "evidence" / "production-shift.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json_text(self.summary.shift))
+        self.summary.paths["production shift"] = path
+        reference = self.replay(0, self.test_rows())
+        moved = self.replay(1, pd.DataFrame(v1.encode(shifted)))
         return (
             f"{reference} reference-like requests ({self.hours[0]:%H}:00), then {moved} shifted "
-            f"({self.hours[1]:%H}:00): {', '.join(f'{c} {h} {a:g}' for c, (h, a) in SHIFT.items())}, "
-            f"{SHIFT_TO_CATEGORY[0]}={SHIFT_TO_CATEGORY[1]}"
+            f"({self.hours[1]:%H}:00): {plan.describe()}"
         )
 
     # ------------------------------------------------------------------ monitoring
@@ -557,11 +648,136 @@ class Lifecycle:
     def late_labels(self) -> str:
         return self.monitoring.late_labels()
 
+    # ------------------------------------------------------------------ retraining
+    @property
+    def drift_fired(self) -> bool:
+        return self.summary.alarm is not None and self.summary.alarm.new == "ALARM"
+
+    def retrain(self) -> str:
+        """Retraining only when the drift alarm fired, on v1's training rows plus the labelled
+        production windows (less the comparison rows), through the same build pipeline: the
+        story puts the table in the artifact bucket and the data scientist starts the pipeline
+        with it as `InputDataUri`. The upload is the data platform's job, outside the
+        platform's roles (a data scientist may not write the bucket): the story's own hand, as
+        for the ground truth."""
+        if not self.drift_fired:
+            self.summary.retraining = {"ran": False, "why": "the drift alarm did not fire"}
+            return "the drift alarm did not fire: no retraining, prod stays on v1"
+        data = self.production()
+        table = data.retraining_table()
+        bucket = self.w.names["dev"].artifact_bucket
+        key = f"data/retraining/{self.config.model.name}-{self.hours[2]:%Y%m%dT%H}00Z.csv"
+        self.client("s3").put_object(
+            Bucket=bucket, Key=key, Body=table.to_csv(index=False).encode()
+        )
+        uri = f"s3://{bucket}/{key}"
+        production = len(table) - len(data.train)
+        kept = sum(len(rows) for rows in data.comparison_rows())
+        self.summary.retraining = {
+            "ran": True,
+            "why": f"drift alarm {self.summary.alarm.alarm if self.summary.alarm else ''}",
+            "input": uri,
+            "rows": len(table),
+            "v1_training_rows": len(data.train),
+            "labelled_production_rows": production,
+            "comparison_rows_kept_back": kept,
+        }
+        try:
+            line = self.build("v2", input_uri=uri)
+        except BuildFailedError as failed:
+            # A gate of the build refused the retrained model: nothing to compare or approve.
+            self.summary.retraining["failed"] = str(failed)
+            return f"after the drift alarm, on {len(table)} rows from {uri}: {failed}; no v2"
+        return (
+            f"after the drift alarm, on {len(table)} rows ({len(data.train)} v1 training + "
+            f"{production} labelled production rows; {kept} kept back for the comparison) "
+            f"from {uri}: {line}"
+        )
+
+    def compare(self) -> str:
+        """v2 against v1 on the same labelled production rows, neither trained on them. The
+        challenger is recommended when it scores a higher AUC on the shifted window's rows and
+        loses no more than TOLERANCE on the reference-like ones."""
+        if "v2" not in self.summary.versions:
+            return "no retrained version: nothing to compare"
+        found = comparison(self.production(), self.model("v1"), self.model("v2"), ("v1", "v2"))
+        reference, shifted = (w["auc"] for w in found["windows"])
+        better = (shifted["v2"] or 0.0) > (shifted["v1"] or 0.0)
+        kept = (reference["v2"] or 0.0) >= (reference["v1"] or 0.0) - TOLERANCE
+        found["rule"] = (
+            f"v2 recommended when its AUC on the shifted rows is higher than v1's and on the "
+            f"reference-like rows at most {TOLERANCE} lower"
+        )
+        found["recommended"] = better and kept
+        self.summary.comparison = found
+        path = self.work_dir / "evidence" / "comparison-v2-v1.json"
+        path.write_text(json_text(found))
+        self.summary.paths["comparison"] = path
+        return f"{_comparison_text(found)}: {'v2 recommended' if found['recommended'] else 'v2 NOT recommended'}"
+
+    def decide_v2(self) -> str:
+        """The approver decides on v2 with the comparison in the reason (the audit trail and
+        the registry record it): approves a recommended v2, rejects the other."""
+        if "v2" not in self.summary.versions:
+            return "no retrained version: nothing to decide"
+        found = self.summary.comparison
+        evidence = _comparison_text(found)
+        if found.get("recommended"):
+            reason = (
+                f"Retrained after the drift alarm on the labelled production windows; {evidence}. "
+                f"Approved pending re-validation once the labels mature "
+                f"({self.config.monitoring.label_delay_hours} h label delay)"
+            )
+            self.summary.decisions["v2"] = "Approved"
+            return self.approve_as_approver("v2", reason)
+        person = self.in_approver_role(self.w.approver)
+        reason = f"Retrained after the drift alarm but not better than v1 in production: {evidence}"
+        decision = reject(
+            self.client("sagemaker", person), self.client("sts", person), self.audit(person),
+            arn=self.summary.versions["v2"], reason=reason,
+        )  # fmt: skip
+        self.summary.decisions["v2"] = "Rejected"
+        return f"{decision.status} by {decision.actor.rsplit('/', 1)[-1]}: {reason!r} (audit {decision.record.record_id})"
+
+    def approval_event_v2(self) -> str:
+        if self.summary.decisions.get("v2") != "Approved":
+            return "v2 not approved: no approval event, no promotion"
+        return self.approval_event("v2")
+
+    def promote_v2(self) -> str:
+        if self.summary.decisions.get("v2") != "Approved":
+            return "v2 not approved: prod stays on v1"
+        return self.promote("v2")
+
     # ------------------------------------------------------------------ rollback and evidence
+    def rollback_reason(self) -> str:
+        """Why prod leaves v2, or "" when it has no reason to. The scenario's reason: v2
+        learned from outcomes younger than the label delay the config sets for them to mature
+        (a late payment may still cure), so the model-risk policy returns prod to the last
+        version validated on matured outcomes until v2 is re-validated."""
+        delay = self.config.monitoring.label_delay_hours
+        ages = [int((self.hours[2] - hour).total_seconds() // 3600) for hour in self.hours[:2]]
+        if (
+            self.summary.deployed.get("prod") != self.summary.versions.get("v2")
+            or max(ages) >= delay
+        ):
+            return ""
+        shifted = self.summary.comparison["windows"][1]["auc"]
+        return (
+            f"v2 learned from outcomes {min(ages)}-{max(ages)} h old, younger than the "
+            f"{delay} h label delay set for them to mature; policy: prod returns to v1, the last "
+            f"version validated on matured outcomes, until v2 is re-validated on them. v1's lower "
+            f"AUC on the shifted population ({shifted['v1']:.3f} against v2's "
+            f"{shifted['v2']:.3f}) is accepted meanwhile and its quality alarm stays armed"
+        )
+
     def rollback(self) -> str:
         """`finmlops promote rollback` by the operator (tooling's operator role, as herself),
         the registry's lifecycle through dev's registry-lifecycle role, then the redeploy of
-        prod from the rollback's manifest."""
+        prod from the rollback's manifest; only with a stated reason."""
+        reason = self.rollback_reason()
+        if not reason:
+            return f"no reason to roll back: prod stays on v{self.summary.deployed['prod'].rsplit('/', 1)[-1]}"
         operator = self.w.as_role(self.w.operator, self.w.names["tooling"].role(Role.OPERATOR))
         lifecycle = self.w.chained(
             operator.session,
@@ -570,15 +786,21 @@ class Lifecycle:
         )
         deployment = rollback(
             self.aws.client("sagemaker", lifecycle), self.audit(operator), self.history(operator),
-            environment="prod", actor=operator.arn,
-            reason="v2 under review after the drift alert; back to v1",
+            environment="prod", actor=operator.arn, reason=reason,
         )  # fmt: skip
         manifest = deployment.manifest
         self._synthesize_and_deploy(manifest)  # the redeploy the rollback's manifest starts
-        self.summary.rollback = {"from": deployment.replaces, "to": manifest.model_package_arn}
+        self.summary.rollback = {
+            "from": deployment.replaces,
+            "to": manifest.model_package_arn,
+            "reason": reason,
+        }
         self.manifests["prod"] = manifest
         self.summary.deployed["prod"] = manifest.model_package_arn
-        return f"prod back on v{manifest.version} ({deployment.replaces.rsplit('/', 1)[-1] and 'replacing ' + deployment.replaces.rsplit('/', 2)[-1]}), audited, by {self.w.operator.name}"
+        return (
+            f"prod back on v{manifest.version} from v{deployment.replaces.rsplit('/', 1)[-1]} "
+            f"by {self.w.operator.name}, audited with the reason: {reason}"
+        )
 
     def evidence(self) -> str:
         # The examiner's copy: the report v1's evidence step stored, with its approval filled in
@@ -623,15 +845,19 @@ STORY: tuple[tuple[str, str], ...] = (
     ("approval", "the approver approves, with a reason"),
     ("approval event", "the state-change event reaches the handler"),
     ("promotion v1", "stage, smoke test, manual gate, prod"),
-    ("production traffic", "a reference-like window, then a shifted one"),
+    (
+        "production traffic",
+        "held-out rows, then a shift derived from the data and v1's importances",
+    ),
     ("drift monitoring", "the monitoring job on each captured window"),
-    ("alarm", "CloudWatch alarm and SNS alert"),
-    ("late labels", "ground truth arrives; model quality"),
-    ("build v2", "retraining after the alert"),
-    ("approval v2", "the approver approves the retrained version"),
+    ("alarm", "CloudWatch drift alarm and SNS alert"),
+    ("late labels", "ground truth for both windows; model quality and its alarm"),
+    ("build v2", "retraining, only if the drift alarm fired, with the labelled windows"),
+    ("comparison", "v2 against v1 on the same labelled production rows"),
+    ("approval v2", "the approver decides on v2 with the comparison"),
     ("approval event v2", "the handler starts its promotion"),
     ("promotion v2", "stage, smoke test, manual gate, prod"),
-    ("rollback", "prod back to the previous approved version"),
+    ("rollback", "prod back to the previous approved version, with a stated reason"),
     (
         "disguised self-approval",
         "the author asks STS for the approver role under the approver's name",
@@ -657,12 +883,11 @@ def run_story(lifecycle: Lifecycle, cdk_out: Path) -> Summary:
         "drift monitoring": lifecycle.monitor_drift,
         "alarm": lifecycle.alarm,
         "late labels": lifecycle.late_labels,
-        "build v2": lambda: lifecycle.build("v2"),
-        "approval v2": lambda: lifecycle.approve_as_approver(
-            "v2", "Retrained version reviewed after the drift alert"
-        ),
-        "approval event v2": lambda: lifecycle.approval_event("v2"),
-        "promotion v2": lambda: lifecycle.promote("v2"),
+        "build v2": lifecycle.retrain,
+        "comparison": lifecycle.compare,
+        "approval v2": lifecycle.decide_v2,
+        "approval event v2": lifecycle.approval_event_v2,
+        "promotion v2": lifecycle.promote_v2,
         "rollback": lifecycle.rollback,
         "disguised self-approval": lifecycle.approve_in_disguise,
         "evidence": lifecycle.evidence,

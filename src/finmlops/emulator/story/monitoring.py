@@ -22,6 +22,7 @@ no monitoring schedules, and the default is `pipeline`.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -129,6 +130,12 @@ class MonitoringStory:
         self.runs.append(scheduled)
         return scheduled
 
+    def alarm_arn(self, arn: str) -> str:
+        """The ARN a monitored stage's alarm has on AWS: in that stage's account (moto holds
+        every environment's resources in its one account, docs/emulator.md, One account)."""
+        account = getattr(self.story.config.environments, MONITORED).account
+        return re.sub(r"^(arn:aws[a-z-]*:cloudwatch:[a-z0-9-]+:)\d{12}:", rf"\g<1>{account}:", arn)
+
     # ------------------------------------------------------------------ the stages
     def drift(self) -> str:
         """The runs after the reference-like hour and after the shifted one."""
@@ -159,7 +166,7 @@ class MonitoringStory:
         changes = evaluate_alarms(
             story.client("cloudwatch"), story.client("sns"),
             now=story.hours[1] + timedelta(hours=1, minutes=5),
-            names=[story.w.names[MONITORED].drift_alarm],
+            names=[story.w.names[MONITORED].drift_alarm], alarm_arn=self.alarm_arn,
         )  # fmt: skip
         story.summary.alarm = changes[-1] if changes else None
         messages = (
@@ -190,23 +197,27 @@ class MonitoringStory:
         return line
 
     def late_labels(self) -> str:
-        """Ground truth for the reference-like hour arrives an hour after the shifted one; the
-        next scheduled run scores the predictions whose labels are in."""
+        """Ground truth for both production hours arrives an hour after the shifted one (the
+        real outcomes of the rows each request carried); the next scheduled run scores the
+        predictions whose labels are in, and the quality alarm judges each labelled hour."""
         story = self.story
-        labels = story.test_rows().attrs["labels"]
+        data = story.production()
         arrived = story.hours[2]
         pipeline, _ = self.pipeline()
         truth = _ground_truth_source(pipeline)
         # One ground-truth record per request (inference id), its labels in the request's row
         # order, in the hour folder of its arrival, under the prefix the quality step reads.
-        lines = [
-            json.dumps({
-                "groundTruthData": {"data": "\n".join(str(int(v)) for v in labels[start : start + BATCH]), "encoding": "CSV"},
-                "eventMetadata": {"eventId": f"w0-{number}"},
-                "eventVersion": "0",
-            })
-            for number, start in enumerate(range(0, len(labels), BATCH))
-        ]  # fmt: skip
+        lines = []
+        for hour, rows in enumerate(data.windows):
+            labels = data.labels(rows)
+            lines += [
+                json.dumps({
+                    "groundTruthData": {"data": "\n".join(str(int(v)) for v in labels[start : start + BATCH]), "encoding": "CSV"},
+                    "eventMetadata": {"eventId": f"w{hour}-{number}"},
+                    "eventVersion": "0",
+                })
+                for number, start in enumerate(range(0, len(labels), BATCH))
+            ]  # fmt: skip
         bucket, _, prefix = truth.removeprefix("s3://").partition("/")
         story.client("s3").put_object(
             Bucket=bucket,
@@ -218,14 +229,37 @@ class MonitoringStory:
         report: dict[str, Any] = json.loads((results / "model_quality.json").read_text())
         story.summary.quality = report
         story.summary.paths["model quality"] = results / "model_quality.json"
-        labelled = _window(report, story.hours[0])
-        shifted = _window(report, story.hours[1])
-        overall = report["overall"]
+        # The run judges each hour (a violation names the hour whose AUC is below the floor);
+        # the quality alarm watches the run's violation count, stamped with the run's time.
+        threshold = story.config.monitoring.min_auc
+        violations = [
+            v["description"] for v in report.get("violations", []) if v.get("metric_name") == "auc"
+        ]
+        hours = []
+        for start in story.hours[:2]:
+            window = _window(report, start)
+            below = any(f"window {start.isoformat()} " in v for v in violations)
+            story.summary.quality_verdicts[start.isoformat()] = "violation" if below else "ok"
+            auc = window["metrics"].get("auc")
+            hours.append(
+                f"{start:%H}:00 AUC {auc:.4f} on {window['labelled']} labelled "
+                f"(coverage {window['label_coverage']:g}){' < ' + str(threshold) if below else ''}"
+                if auc is not None
+                else f"{start:%H}:00 no AUC"
+            )
+        alarm = story.w.names[MONITORED].quality_alarm
+        story.summary.quality_alarms += evaluate_alarms(
+            story.client("cloudwatch"), story.client("sns"),
+            now=run.at + timedelta(minutes=5), names=[alarm], alarm_arn=self.alarm_arn,
+        )  # fmt: skip
+        state = story.client("cloudwatch").describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0][
+            "StateValue"
+        ]
+        story.summary.quality_alarm_state = state
         return (
-            f"{len(labels)} labels joined by inference id; run at {run.at:%H:%M}: "
-            f"{story.hours[0]:%H}:00 AUC {labelled['metrics']['auc']:.4f}, label coverage "
-            f"{labelled['label_coverage']:g}; {story.hours[1]:%H}:00 not labelled yet (coverage "
-            f"{shifted['label_coverage']:g}); overall coverage {overall['label_coverage']:g}"
+            f"{sum(len(w) for w in data.windows)} labels joined by inference id; run at "
+            f"{run.at:%H:%M}: {'; '.join(hours)}; {len(violations)} AUC violation(s) -> "
+            f"{alarm} {state}"
         )
 
 

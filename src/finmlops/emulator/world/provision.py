@@ -125,7 +125,12 @@ class World:
             session,
             source_identity=person.name,
         )
-        return Person(f"{person.name} as {session}", arn, assumed)
+        return Person(f"{person.name} as {session}", self.template_arn(arn), assumed)
+
+    def template_arn(self, arn: str) -> str:
+        """The ARN the templates give what moto authenticated: a session of tooling's operator
+        role is in tooling's account on AWS, though moto holds every role in its one account."""
+        return self.accounts.template_principal(self.templates.platform, arn)
 
     def service_session(self, service: str, role: str, session_name: str) -> Any:
         """The session AWS's `service` gets of the role a template gives it (a pipeline's
