@@ -162,7 +162,15 @@ def test_retraining_data_holds_the_labelled_windows_but_never_a_comparison_row(
     data.windows = [held, plan.apply(held, v1.score(held))]
     retraining = data.retraining_table()
     production = [w[~data.in_comparison(w)] for w in data.windows]
-    assert len(retraining) == len(data.train) + sum(len(p) for p in production)
+    # One record per applicant, the latest seen (the shifted window draws with replacement).
+    applicants = set().union(*(set(p.index) for p in production))
+    assert len(applicants) < sum(len(p) for p in production)
+    assert len(retraining) == len(data.train) + len(applicants)
+    latest = pd.concat(production)
+    latest = latest[~latest.index.duplicated(keep="last")]
+    assert retraining.iloc[len(data.train) :].reset_index(drop=True).equals(
+        latest.reset_index(drop=True)
+    )
     assert list(retraining.columns) == list(table.columns)
     kept = data.comparison_rows()
     assert all(len(k) > 0 for k in kept)

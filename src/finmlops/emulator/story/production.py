@@ -113,9 +113,14 @@ class ProductionData:
         return found
 
     def retraining_table(self) -> pd.DataFrame:
-        """v1's training rows plus the labelled production rows outside the comparison."""
-        production = [w[~self.in_comparison(w)] for w in self.windows]
-        return pd.concat([self.table.loc[self.train], *production], ignore_index=True)
+        """v1's training rows plus the labelled production rows outside the comparison, one
+        record per applicant (source row), the latest seen: the shifted window draws held-out
+        rows with replacement and moves half of them, and copies of one applicant with one
+        label would land on both sides of v2's own train/test split and inflate the AUC its
+        gates read."""
+        production = pd.concat([w[~self.in_comparison(w)] for w in self.windows])
+        latest = production[~production.index.duplicated(keep="last")]
+        return pd.concat([self.table.loc[self.train], latest], ignore_index=True)
 
     def comparison_rows(self) -> list[pd.DataFrame]:
         """Each window's labelled rows kept back for the comparison."""
