@@ -168,8 +168,10 @@ def test_retraining_data_holds_the_labelled_windows_but_never_a_comparison_row(
     assert len(retraining) == len(data.train) + len(applicants)
     latest = pd.concat(production)
     latest = latest[~latest.index.duplicated(keep="last")]
-    assert retraining.iloc[len(data.train) :].reset_index(drop=True).equals(
-        latest.reset_index(drop=True)
+    assert (
+        retraining.iloc[len(data.train) :]
+        .reset_index(drop=True)
+        .equals(latest.reset_index(drop=True))
     )
     assert list(retraining.columns) == list(table.columns)
     kept = data.comparison_rows()
