@@ -20,7 +20,6 @@ Exit codes: 0 written, 2 unusable input (the message names it).
 from __future__ import annotations
 
 import argparse
-import gzip
 import io
 import json
 import sys
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from finmlops.config import ConfigError, Model, find_config_file, load_config
-from finmlops.serving.source import PROGRAM, REASONS_FILE
+from finmlops.serving.source import PROGRAM, REASONS_FILE, tar_gz
 
 if TYPE_CHECKING:
     import numpy as np
@@ -83,17 +82,7 @@ def served_archive(model_archive: Path, source_archive: Path) -> bytes:
     if PROGRAM not in source or REASONS_FILE not in source:
         raise PackageInputError(f"--source: {source_archive} lacks {PROGRAM} or {REASONS_FILE}")
     files.update({f"{CODE_DIR}/{name}": body for name, body in source.items()})
-    raw = io.BytesIO()
-    with (
-        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as zipped,
-        tarfile.open(fileobj=zipped, mode="w") as tar,
-    ):
-        for name, body in sorted(files.items()):
-            info = tarfile.TarInfo(name)
-            info.size = len(body)
-            info.mode = 0o644
-            tar.addfile(info, io.BytesIO(body))
-    return raw.getvalue()
+    return tar_gz(files)
 
 
 def coverage(

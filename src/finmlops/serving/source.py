@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import tarfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,12 @@ def source_archive(model: Model) -> bytes:
             json.dumps(reasons_document(model), indent=1, sort_keys=True) + "\n"
         ).encode(),
     }
+    return tar_gz(files)
+
+
+def tar_gz(files: Mapping[str, bytes]) -> bytes:
+    """A .tar.gz of `files` (name -> bytes) that is the same bytes for the same files: sorted
+    names, no times, no owners (gzip's header time fixed too)."""
     raw = io.BytesIO()
     with (
         gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as zipped,
