@@ -12,12 +12,6 @@ import yaml
 from finmlops.config import ConfigError, load_config
 
 
-@pytest.fixture
-def raw(config_path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(config_path.read_text())
-    return data
-
-
 def _problems(raw: dict[str, Any], tmp_path: Path, **governance: Any) -> list[tuple[str, str]]:
     data = copy.deepcopy(raw)
     data["governance"].update(governance)

@@ -2,34 +2,14 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-
-from finmlops.config import ConfigError, load_config
+from config_edits import problems_of
 
 Change = Callable[[dict[str, Any]], None]
-
-
-@pytest.fixture(scope="module")
-def raw(config_path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(config_path.read_text())
-    return data
-
-
-def problems_of(raw: dict[str, Any], change: Change, tmp_path: Path) -> list[tuple[str, str]]:
-    data = copy.deepcopy(raw)
-    change(data)
-    path = tmp_path / "bad.yaml"
-    path.write_text(yaml.safe_dump(data))
-    with pytest.raises(ConfigError) as caught:
-        load_config(path)
-    assert str(path) in str(caught.value)
-    return caught.value.problems
 
 
 def model(**update: Any) -> Change:

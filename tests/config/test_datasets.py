@@ -27,12 +27,6 @@ SHIPPED = package_data_root() / "lending_club.csv"
 BUCKET = "artifacts-bucket"
 
 
-@pytest.fixture(scope="module")
-def raw(config_path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(config_path.read_text())
-    return data
-
-
 def write_config(raw: dict[str, Any], folder: Path, uri: str) -> Path:
     """A copy of the shipped config in `folder`, its dataset at `uri`."""
     data = yaml.safe_load(yaml.safe_dump(raw))

@@ -16,12 +16,6 @@ ROOT = Path(__file__).resolve().parents[2]
 ATTR = "model.fairness.protected_attributes"
 
 
-@pytest.fixture(scope="module")
-def raw(config_path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(config_path.read_text())
-    return data
-
-
 def with_fairness(raw: dict[str, Any], fairness: dict[str, Any], **model: Any) -> dict[str, Any]:
     data = copy.deepcopy(raw)
     data["model"]["fairness"] = fairness
