@@ -29,11 +29,14 @@ def story_run(
     stage and prod are synthesized by each promotion from its manifest, as in the demo."""
     from pathlib import Path
 
+    yield from _run_story(config, Path(platform.outdir), tmp_path_factory.mktemp("lifecycle"))
+
+
+def _run_story(config: Config, cdk_out: Any, work: Any) -> Iterator[tuple[Any, Any]]:
+    """The whole story in the world deployed from `cdk_out`, held open for the session."""
     from finmlops.emulator.aws.server import embedded_aws
     from finmlops.emulator.story import Lifecycle, run_story
 
-    work = tmp_path_factory.mktemp("lifecycle")
-    cdk_out = Path(platform.outdir)
     dev = config.environments.dev
     with embedded_aws(dev.region, account=dev.account) as aws:
         lifecycle = Lifecycle(config, aws, work)
@@ -69,19 +72,8 @@ def credit_story_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
     from pathlib import Path
 
     from finmlops.config import load_config
-    from finmlops.emulator.aws.server import embedded_aws
-    from finmlops.emulator.story import Lifecycle, run_story
     from finmlops.emulator.world.templates import synthesize
 
     config = load_config(Path(__file__).parents[2] / EXAMPLE_CONFIG)
     work = tmp_path_factory.mktemp("credit-lifecycle")
-    cdk_out = synthesize(config, work / "cdk.out", ["tooling", "dev"])
-    dev = config.environments.dev
-    with embedded_aws(dev.region, account=dev.account) as aws:
-        lifecycle = Lifecycle(config, aws, work)
-        try:
-            summary = run_story(lifecycle, cdk_out)
-            yield lifecycle, summary
-        finally:
-            with contextlib.suppress(ClientError):
-                lifecycle.close()
+    yield from _run_story(config, synthesize(config, work / "cdk.out", ["tooling", "dev"]), work)
