@@ -16,7 +16,7 @@ import pytest
 
 from finmlops.config import Config, load_config
 from finmlops.emulator.story.production import Model, ProductionData
-from finmlops.emulator.story.traffic import gain_shares, plan_shift
+from finmlops.emulator.story.traffic import ShiftPlan, gain_shares, plan_shift
 from finmlops.steps import preprocess
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -57,6 +57,16 @@ def preprocess_spec(config: Config) -> preprocess.Spec:
     return spec_of(config)
 
 
+def _plan(config: Config, held: pd.DataFrame, v1: Model, table: pd.DataFrame) -> ShiftPlan:
+    """The story's shift of the held-out rows, as the lifecycle plans it from the config."""
+    m = config.model
+    return plan_shift(
+        held, v1.score, gains=v1.gains(), numeric=m.numeric_features,
+        categorical=m.categorical_features,
+        drift_share=config.monitoring.dataset_drift_share, data=table,
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def credit() -> tuple[Config, pd.DataFrame]:
     config = load_config(EXAMPLE)
@@ -71,11 +81,7 @@ def test_shift_takes_the_most_important_features_as_many_as_drift_needs(
     data, v1 = _trained(config, table)
     held = data.held_out_rows()
     m = config.model
-    plan = plan_shift(
-        held, v1.score, gains=v1.gains(), numeric=m.numeric_features,
-        categorical=m.categorical_features,
-        drift_share=config.monitoring.dataset_drift_share, data=table,
-    )  # fmt: skip
+    plan = _plan(config, held, v1, table)
     features = [*m.numeric_features, *m.categorical_features]
     ranked = list(gain_shares(v1.gains(), features))
     needed = math.ceil(config.monitoring.dataset_drift_share * len(features))
@@ -132,18 +138,7 @@ def test_shift_names_no_column_it_was_not_given(credit: tuple[Config, pd.DataFra
     plans = []
     for cfg, frame in ((config, table), (other, table.rename(columns=renamed))):
         data, v1 = _trained(cfg, frame)
-        m = cfg.model
-        plans.append(
-            plan_shift(
-                data.held_out_rows(),
-                v1.score,
-                gains=v1.gains(),
-                numeric=m.numeric_features,
-                categorical=m.categorical_features,
-                drift_share=cfg.monitoring.dataset_drift_share,
-                data=frame,
-            )
-        )
+        plans.append(_plan(cfg, data.held_out_rows(), v1, frame))
     assert [renamed[s.feature] for s in plans[0].shifts] == [s.feature for s in plans[1].shifts]
 
 
@@ -153,12 +148,7 @@ def test_retraining_data_holds_the_labelled_windows_but_never_a_comparison_row(
     config, table = credit
     data, v1 = _trained(config, table)
     held = data.held_out_rows()
-    m = config.model
-    plan = plan_shift(
-        held, v1.score, gains=v1.gains(), numeric=m.numeric_features,
-        categorical=m.categorical_features,
-        drift_share=config.monitoring.dataset_drift_share, data=table,
-    )  # fmt: skip
+    plan = _plan(config, held, v1, table)
     data.windows = [held, plan.apply(held, v1.score(held))]
     retraining = data.retraining_table()
     production = [w[~data.in_comparison(w)] for w in data.windows]
