@@ -123,6 +123,10 @@ class Instances(_Frozen):
     # deregisters the target), then with the new type and this on (docs/cdk.md).
     endpoint_autoscaling: bool = True
     monitoring: InstanceType = "ml.m5.xlarge"
+    # Instances a drift run spreads the window's capture files over (monitoring.mode pipeline;
+    # docs/decisions/0027). SageMaker takes 1-100 per processing job (ProcessingClusterConfig
+    # InstanceCount); 1 runs the single drift step.
+    monitoring_count: Annotated[int, Field(ge=1, le=100)] = 1
 
     @model_validator(mode="after")
     def _max_not_below_min(self) -> Instances:
@@ -808,6 +812,7 @@ def _cross_checks(config: Config) -> list[tuple[str, str]]:
             check_model_monitor_schedule(config.monitoring.schedule)
         except ScheduleError as exc:
             problems.append(("monitoring.schedule", f"with monitoring.mode model_monitor: {exc}"))
+    problems.extend(monitoring_count_problems(config))
     if config.monitoring.min_auc > config.gates.min_auc:
         problems.append(
             (
@@ -834,6 +839,24 @@ def _cross_checks(config: Config) -> list[tuple[str, str]]:
             if problem[0] not in reported
         )
     return problems
+
+
+def monitoring_count_problems(config: Config) -> list[tuple[str, str]]:
+    """A drift run spread over several instances needs the pipeline's merge step: a Model
+    Monitor schedule runs one job per schedule, with nothing to merge the shards' partials."""
+    if config.monitoring.mode != "model_monitor":
+        return []
+    envs = config.environments
+    return [
+        (
+            f"environments.{name}.instances.monitoring_count",
+            f"{envs.by_name(name).instances.monitoring_count} instances: monitoring.mode "
+            "model_monitor runs one job per schedule with no step to merge shards; spread a "
+            "window over instances with monitoring.mode pipeline, or set 1",
+        )
+        for name in SERVING_ENVIRONMENTS
+        if envs.by_name(name).instances.monitoring_count > 1
+    ]
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
