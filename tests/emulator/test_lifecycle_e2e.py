@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from synth_fixtures import pipeline_steps
 
 from finmlops.emulator.story import Lifecycle, Summary
 from finmlops.registry.promotion import observed_approval
@@ -211,17 +212,27 @@ def test_monitoring_runs_prods_synthesized_pipeline_at_each_scheduled_hour(
     name = f"{lifecycle.w.names['prod'].endpoint_name}-monitoring"
     # The pipeline SageMaker holds is the template's, reading the baseline prod's manifest names.
     definition = json.loads(sm.describe_pipeline(PipelineName=name)["PipelineDefinition"])
-    drift = next(s for s in definition["Steps"] if s["Name"] == "DataDrift")["Arguments"]
-    (baseline,) = drift["ProcessingInputs"]
-    assert baseline["S3Input"]["S3Uri"] == lifecycle.manifests["prod"].drift_baseline_uri + "/"
+    drift = pipeline_steps(definition)["DataDrift"]["Arguments"]
+    inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in drift["ProcessingInputs"]}
+    assert inputs["baseline"] == lifecycle.manifests["prod"].drift_baseline_uri + "/"
     started = sm.list_pipeline_executions(PipelineName=name)["PipelineExecutionSummaries"]
     assert len(started) == len(runs)
+    # prod spreads each drift run over its instances (ADR 0027): the windows with traffic go
+    # through the shards and the merge, an hour without traffic through the single step.
+    assert lifecycle.config.environments.prod.instances.monitoring_count >= 2
+    common = {"CaptureManifest", "WindowHasCaptures", "ModelQuality"}
+    branches = []
     for run in runs:
         steps = sm.list_pipeline_execution_steps(PipelineExecutionArn=run.execution.arn)
-        assert {(s["StepName"], s["StepStatus"]) for s in steps["PipelineExecutionSteps"]} == {
-            ("DataDrift", "Succeeded"),
-            ("ModelQuality", "Succeeded"),
-        }
+        ran = {s["StepName"]: s["StepStatus"] for s in steps["PipelineExecutionSteps"]}
+        assert set(ran.values()) == {"Succeeded"}, ran
+        branch = set(ran) - common
+        assert set(ran) >= common and branch in (
+            {"DriftShards", "DataDrift"},
+            {"DataDriftEmptyWindow"},
+        )
+        branches.append(branch)
+    assert branches[0] == branches[1] == {"DriftShards", "DataDrift"}  # the two drift windows
 
 
 def test_drift_alarm_fires_and_the_alert_reaches_the_sqs_subscriber(
