@@ -200,6 +200,13 @@ class MonitoringRole(Construct):
 class ModelMonitorSchedules(Construct):
     """Data-quality and model-quality job definitions and their schedules (BYOC image).
 
+    Each schedule starts one job on one instance. Model Monitor would take more
+    (ClusterConfig.InstanceCount, with an EndpointInput `ShardedByS3Key`), but a schedule runs
+    that one job and nothing after it: every instance would write a whole report of its share to
+    the same output, and no step merges them. Spreading a window over instances is the
+    pipeline mode's (MonitoringPipeline, docs/decisions/0027); the config refuses
+    `monitoring_count` above 1 with this mode, and so does this construct.
+
     Attributes: `data_quality`, `model_quality` (job definitions), `schedules` (name -> schedule).
     """
 
@@ -219,6 +226,11 @@ class ModelMonitorSchedules(Construct):
         endpoint: sagemaker.CfnEndpoint,
     ) -> None:
         super().__init__(scope, id_)
+        if n.env.instances.monitoring_count != 1:
+            raise ValueError(
+                f"environments.{n.environment}.instances.monitoring_count: a Model Monitor "
+                "schedule runs one job with no step to merge shards; use monitoring.mode pipeline"
+            )
         endpoint_name = n.endpoint_name
         baseline = baseline_uri(manifest, n)
         instance_type = n.env.instances.monitoring

@@ -145,7 +145,10 @@ def variant_config(config: Any) -> Any:
         update={
             "prod": prod.model_copy(
                 update={
-                    "instances": prod.instances.model_copy(update={"endpoint_autoscaling": False})
+                    # Model Monitor runs one job per schedule: no shards (ADR 0027).
+                    "instances": prod.instances.model_copy(
+                        update={"endpoint_autoscaling": False, "monitoring_count": 1}
+                    )
                 }
             )
         }
