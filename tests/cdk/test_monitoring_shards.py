@@ -197,9 +197,7 @@ def test_the_monitoring_definition_is_one_sagemaker_accepts(
         for s in pipeline_steps(definition).values()
         for p in s.get("PropertyFiles", [])
     }
-    read = set(
-        re.findall(r"Steps\.([^.\"]+)\.PropertyFiles\.([^\"]+)\"", json.dumps(definition))
-    )
+    read = set(re.findall(r"Steps\.([^.\"]+)\.PropertyFiles\.([^\"]+)\"", json.dumps(definition)))
     assert read <= declared
 
 
