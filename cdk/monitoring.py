@@ -667,7 +667,7 @@ class MonitoringAlarms(Construct):
             evaluation_periods=1,
             treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
         )
-        # A monitor that stops reporting is itself a finding (SR 11-7 ongoing monitoring).
+        # A monitor that stops reporting is itself a finding (SR 26-2 ongoing monitoring).
         self.silent = cloudwatch.Alarm(
             self,
             "MonitorSilent",
