@@ -7,9 +7,9 @@ environment (dataset_source, dataset_format, output_path, start_time, end_time,
 publish_cloudwatch_metrics, sagemaker_endpoint_name, sagemaker_monitoring_schedule_name,
 baseline_statistics, baseline_constraints), from the process environment or the Environment map
 of /opt/ml/config/processingjobconfig.json. As a pipeline processing step, arguments override
-the environment. `manifest`, `partial` and `merge` are the three steps of a drift run spread over
-several instances (docs/decisions/0027). Exit status: 0 when the run completed (with or without violations), 2 when it
-could not run (the message says why).
+the environment. `manifest`, `partial` and `merge` are the three steps of a drift run spread
+over several instances (docs/decisions/0027). Exit status: 0 when the run completed (with or
+without violations), 2 when it could not run (the message says why).
 
 Each command imports the modules it runs when it runs: the job is a process of its own, and most
 of its start-up is importing (the drift engine pulls in pandas, pyarrow and scipy; the config
