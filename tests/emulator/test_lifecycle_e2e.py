@@ -238,6 +238,7 @@ def test_monitoring_runs_prods_synthesized_pipeline_at_each_scheduled_hour(
         assert {(s["StepName"], s["StepStatus"]) for s in steps["PipelineExecutionSteps"]} == {
             ("DataDrift", "Succeeded"),
             ("ModelQuality", "Succeeded"),
+            ("ExplanationDrift", "Succeeded"),
         }
 
 
