@@ -353,3 +353,27 @@ def test_explain_refuses_a_bad_threshold_before_reading_anything(
     )  # fmt: skip
     assert code == 2
     assert "--explanation-thresholds: min_ndcg" in capsys.readouterr().err
+
+
+def test_the_build_gives_the_baseline_step_the_trained_model_to_profile(definition: Any) -> None:
+    """The model-build pipeline: the Baseline step reads the Train step's model artifact and
+    records its profile with the config's sample size, beside the baseline the version's
+    DriftCheckBaselines name."""
+    config = load_config(ROOT / "config" / "platform.yaml")
+    found: dict[str, Any] = {}
+
+    def walk(steps: list[dict[str, Any]]) -> None:  # the build steps sit behind the gates
+        for step in steps:
+            found[step["Name"]] = step
+            if step["Type"] == "Condition":
+                walk(step["Arguments"]["IfSteps"] + step["Arguments"]["ElseSteps"])
+
+    walk(json.loads(definition.body)["Steps"])
+    arguments = found["Baseline"]["Arguments"]
+    inputs = {i["InputName"]: i for i in arguments["ProcessingInputs"]}
+    model = inputs["model"]["S3Input"]
+    assert model["S3Uri"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
+    argv = arguments["AppSpecification"]["ContainerArguments"]
+    assert argv[argv.index("--model") + 1] == model["LocalPath"]
+    explain_rows = argv[argv.index("--explain-rows") + 1]
+    assert explain_rows == str(config.monitoring.explanation.sample_rows)
