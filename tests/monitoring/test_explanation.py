@@ -377,3 +377,28 @@ def test_the_build_gives_the_baseline_step_the_trained_model_to_profile(definiti
     assert argv[argv.index("--model") + 1] == model["LocalPath"]
     explain_rows = argv[argv.index("--explain-rows") + 1]
     assert explain_rows == str(config.monitoring.explanation.sample_rows)
+
+
+def test_explain_on_a_window_too_small_to_rank_says_not_evaluated_not_passed(
+    tmp_path: Path,
+) -> None:
+    booster, x, features = _small_model()
+    archive = _model_archive(booster, tmp_path / "model")
+    profile = explanation.attribution_profile(
+        booster, x, features, model_sha256=explanation.load_model(archive)[1], sample_rows=200
+    )
+    explanation.save_profile(profile, tmp_path / "baseline")
+    window = tmp_path / "window"
+    window.mkdir()
+    pd.DataFrame(x[:5], columns=list(features)).to_csv(window / "w.csv", index=False)
+    message = tmp_path / "message"
+    code = entrypoint.main(
+        ["explain", "--dataset-source", str(window), "--dataset-format", "csv",
+         "--baseline", str(tmp_path / "baseline"), "--model", str(archive),
+         "--output-path", str(tmp_path / "results"), "--message-file", str(message)],
+        environ={},
+    )  # fmt: skip
+    assert code == 0
+    assert message.read_text().startswith("Completed: not evaluated: the window has 5 row(s)")
+    report = json.loads((tmp_path / "results" / explanation.REPORT_JSON).read_text())
+    assert (report["evaluated"], report["ndcg"], report["window_profile"]) == (False, None, None)

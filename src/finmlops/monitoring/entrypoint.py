@@ -661,7 +661,10 @@ def run_explain_command(args: argparse.Namespace) -> int:
     data = cloudwatch.explanation_metrics(report, timestamp=_metric_time(args), dims=dims)
     published = _publish(args, data, cloudwatch.EXPLANATION_NAMESPACE)
     first = report.violations[0]["description"] if report.violations else ""
-    _write_message(args.message_file, _status(len(report.violations), first))
+    status = _status(len(report.violations), first)
+    if not report.evaluated and not report.violations:
+        status = f"Completed: not evaluated: {report.reason}"  # never reads as a pass
+    _write_message(args.message_file, status)
     verdict = (
         f"NDCG {report.ndcg:.4f}, attribution shift {report.attribution_shift:.4f}, "
         f"{'EXPLANATION DRIFT' if report.drifted else 'no explanation drift'}"
