@@ -52,6 +52,7 @@ def test_the_drift_run_uses_as_many_instances_as_the_config_says(
         assert [s["Name"] for s in monitoring_definition(platform, env)["Steps"]] == [
             "DataDrift",
             "ModelQuality",
+            "ExplanationDrift",
         ]
         assert instances("DataDrift") == 1
         return
@@ -71,6 +72,7 @@ def test_shards_read_the_manifest_sharded_by_key_and_the_merge_reads_their_parti
         "CaptureManifest",
         "WindowHasCaptures",
         "ModelQuality",
+        "ExplanationDrift",
     ]
     steps = pipeline_steps(definition)
     manifest = steps["CaptureManifest"]

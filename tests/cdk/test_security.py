@@ -129,7 +129,7 @@ def test_monitoring_pipeline_jobs_encrypt_run_in_the_vpc_and_encrypt_traffic(
 ) -> None:
     steps = pipeline_steps(monitoring_definition(platform, env))
     jobs = [s for s in steps.values() if s["Type"] == "Processing"]
-    expected = {"DataDrift", "ModelQuality"}
+    expected = {"DataDrift", "ModelQuality", "ExplanationDrift"}
     if config.environments.by_name(env).instances.monitoring_count > 1:
         expected |= {"CaptureManifest", "DriftShards", "DataDriftEmptyWindow"}
     assert {s["Name"] for s in jobs} == expected
