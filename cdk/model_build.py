@@ -506,7 +506,14 @@ class ModelBuildStack(Stack):
                     sid="StartModelBuild",
                     actions=["sagemaker:StartPipelineExecution", "sagemaker:DescribePipeline"],
                     resources=[self.pipeline.pipeline_arn],
-                )
+                ),
+                # The champion the build compares with is read from the registry's
+                # ModelLifeCycle (finmlops.registry.champion, ADR 0029).
+                iam.PolicyStatement(
+                    sid="ReadChampion",
+                    actions=["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"],
+                    resources=[n.model_package_group_arn, n.model_packages_arn],
+                ),
             ],
         )
 

@@ -564,6 +564,9 @@ class Gates(_Frozen):
     max_fairness_disparity: Share = 0.1
     # Four-fifths rule: ratio of favourable-outcome rates, protected group over the rest.
     min_disparate_impact: Annotated[float, Field(ge=0.0, le=1.0)] = 0.8
+    # Largest AUC loss of the challenger against the champion (the version serving in prod),
+    # both scored on the challenger's test rows (ADR 0029). 0 refuses any loss at all.
+    max_auc_drop_vs_champion: Annotated[float, Field(ge=0.0, le=0.5)] = 0.02
     data_quality: DataQualityGates = DataQualityGates()
 
 

@@ -240,7 +240,8 @@ def test_the_protected_groups_reach_evaluate_as_a_shipped_file_never_as_split_ar
     assert inputs["fairness"]["S3Input"]["S3Uri"] == f"s3://${{ArtifactBucket}}/{key}"
     assert inputs["fairness"]["S3Input"]["LocalPath"] == "/opt/ml/processing/fairness"
     arguments = evaluate["AppSpecification"]["ContainerArguments"]
-    assert "--protected-values" not in arguments and "emp_lt_1" not in " ".join(arguments)
+    text = " ".join(a for a in arguments if isinstance(a, str))
+    assert "--protected-values" not in arguments and "emp_lt_1" not in text
     for step in steps_by_name(definition.body).values():
         container = (step.get("Arguments") or {}).get("AppSpecification") or {}
         for argument in container.get("ContainerArguments") or []:
