@@ -204,14 +204,16 @@ def judge(
     approver: Identity | None,
     policy: EvidencePolicy,
     gates: Sequence[PlatformGate],
+    champion_check: bool = True,
 ) -> Judgement:
     """The checks approval and promotion share: authorship and segregation of duties (against
-    `approver`, when there is one), the evidence, and the platform's gates."""
+    `approver`, when there is one), the evidence, and the platform's gates; at approval
+    (`champion_check`) also the champion the version was compared with (ADR 0029)."""
     authorship = resolve_authorship(sm, audit, version)
     problems = (
         authorship.approver_problems(approver) if approver else authorship.problems()
     ) + missing_evidence(version, policy)
-    gate_check = check_gates(sm, s3, version, gates, authorship)
+    gate_check = check_gates(sm, s3, version, gates, authorship, champion_check=champion_check)
     problems += gate_check.problems
     return Judgement(version, authorship, gate_check, tuple(problems))
 

@@ -14,9 +14,11 @@ config in force (`finmlops.gates.platform_gates`; in the handler, `Promotion.ENV
   `Gate-<name>` on the way to the RegisterModel step that created the version, comparing the
   gate's JSON path the platform's way with a threshold no weaker than the platform's. The
   data-quality gates can only be checked this way (their values are not in ModelMetrics).
-- **the champion**, when the platform gates compare with one: the version must have been
-  compared with the version the registry records as serving in prod now, never with one the
-  build's starter chose (`finmlops.registry.champion`, ADR 0029).
+- **the champion**, at approval (the approve command and the approval-event handler), when the
+  platform gates compare with one: the version must have been compared with the version the
+  registry records as serving in prod now, never with one the build's starter chose
+  (`finmlops.registry.champion`, ADR 0029). Promotion does not repeat it: prod may have moved
+  on since the approval by the platform's own acts (a promotion, a rollback).
 
 Every problem names the gate, the version's value or the build's threshold, and the platform's.
 The fairness gates' paths name the protected groups and cut-off of the platform's config
@@ -440,8 +442,11 @@ def check_gates(
     version: ModelVersion,
     gates: Sequence[PlatformGate],
     authorship: Authorship,
+    *,
+    champion_check: bool = True,
 ) -> GateCheck:
-    """The version's recorded metrics, and its build's gates when an execution built it."""
+    """The version's recorded metrics, its build's gates when an execution built it, and, at
+    approval (`champion_check`), its champion against the registry's."""
     problems, values, groups = metric_problems(s3, version, gates)
     build = BuildGates({}, {})
     definition: Mapping[str, Any] | None = None
@@ -456,7 +461,7 @@ def check_gates(
         )
         problems += build_problems(build, gates)
     champion = ""
-    if compares_with_champion(gates):
+    if champion_check and compares_with_champion(gates):
         found, champion = champion_problems(sm, s3, version, definition, parameters)
         problems += found
     return GateCheck(tuple(problems), values, build.thresholds, tuple(groups), champion)

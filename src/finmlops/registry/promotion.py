@@ -232,7 +232,12 @@ def resolve(
     version = describe_version(sm, arn)
     observed, problems = observed_approval(audit, version)
     approver = observed.approver if observed else None
-    judgement = judge(sm, s3, audit, version, approver=approver, policy=policy, gates=gates)
+    # The champion was checked at approval (ADR 0029); prod may since have moved on by the
+    # platform's own acts, and ordering below refuses a version older than the one serving.
+    judgement = judge(
+        sm, s3, audit, version, approver=approver, policy=policy, gates=gates,
+        champion_check=False,
+    )  # fmt: skip
     binding, bound = approval_binding(audit, version)
     if version.status != Approval.APPROVED:
         problems.insert(0, f"status: {version.status or 'none'}, not {Approval.APPROVED}")
