@@ -62,7 +62,25 @@ def test_pipeline_from_the_synthesized_template_registers_two_versions(
     } <= ran
     assert all(s.status == "NotExecuted" for s in execution.steps if s.type == "Fail")
     gates = [s for s in execution.steps if s.name.startswith("Gate-")]
-    assert len(gates) == 7 and all(s.outcome == "true" for s in gates)
+    assert len(gates) == 8 and all(s.outcome == "true" for s in gates)
+
+
+def test_v2_is_compared_with_v1_serving_in_prod_and_v1_with_no_champion(
+    story: tuple[Lifecycle, Summary],
+) -> None:
+    """The build reads the champion from the registry (ADR 0029): v1's build ran while nothing
+    served in prod; v2's scored v1 on v2's test rows, with a paired interval."""
+    _, summary = story
+    assert summary.champions["v1"]["status"] == "none"
+    v2 = summary.champions["v2"]
+    assert v2["status"] == "compared" and v2["model_package_arn"] == summary.versions["v1"]
+    auc = v2["difference"]["auc"]
+    assert auc["lower"] <= auc["value"] <= auc["upper"]
+    assert v2["auc_drop"] == pytest.approx(
+        v2["champion"]["auc"] - v2["challenger"]["auc"], abs=2e-6
+    )
+    lines = {s.name: s.line for s in summary.stages}
+    assert "the build on its test rows: champion 1 AUC" in lines["comparison"]
 
 
 def test_registry_status_history_ends_approved_with_identities(

@@ -63,7 +63,9 @@ def test_upsert_creates_then_updates_and_start_records_the_commit(config: Config
             overrides={"MinAuc": "0.5"},
         )  # fmt: skip
     # Nor is the champion the caller's to name: it is read from the registry.
-    with pytest.raises(InvalidInputError, match="ChampionModelPackageArn is read from the registry"):
+    with pytest.raises(
+        InvalidInputError, match="ChampionModelPackageArn is read from the registry"
+    ):
         start_build(
             sm, "credit-risk-model-build", git_commit="abc123", group=group,
             overrides={"ChampionModelPackageArn": "none"},

@@ -82,9 +82,7 @@ def test_a_challenger_worse_than_the_champion_by_more_than_the_margin_is_refused
     assert _approve(world, register(auc=0.84, auc_drop=margin)).status == Approval.APPROVED
 
 
-def test_a_build_whose_champion_no_longer_serves_is_refused_build_again(
-    world, register, pipeline
-):
+def test_a_build_whose_champion_no_longer_serves_is_refused_build_again(world, register, pipeline):
     """v2 was built while v1 served; v3 reached prod since. v2 was never compared with v3."""
     first = register()
     _in_prod(world, pipeline, first, "evt-1")

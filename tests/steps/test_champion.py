@@ -48,7 +48,9 @@ def test_paired_difference_interval_equals_a_reference_drawn_from_the_same_seed(
     assert auc["value"] == pytest.approx(point, abs=1e-6)
 
 
-def test_the_same_model_as_champion_has_a_zero_width_interval_because_resamples_are_paired() -> None:
+def test_the_same_model_as_champion_has_a_zero_width_interval_because_resamples_are_paired() -> (
+    None
+):
     """Two independent bootstraps would give a wide interval around zero; paired rows give none."""
     y, new, _ = two_models()
     section = evaluate.champion_comparison(y, new, new.copy(), champion_arn=ARN, resamples=50)
@@ -63,7 +65,9 @@ def test_auc_drop_is_what_the_challenger_loses_against_the_champion() -> None:
     better = evaluate.champion_comparison(y, new, old, champion_arn=ARN, resamples=50)
     worse = evaluate.champion_comparison(y, old, new, champion_arn=ARN, resamples=50)
     assert better["auc_drop"] < 0 < worse["auc_drop"]  # type: ignore[operator]
-    assert worse["auc_drop"] == pytest.approx(roc_auc_score(y, new) - roc_auc_score(y, old), abs=1e-6)
+    assert worse["auc_drop"] == pytest.approx(
+        roc_auc_score(y, new) - roc_auc_score(y, old), abs=1e-6
+    )
     fpr, tpr, _ = roc_curve(y, new)
     assert worse["champion"]["ks"] == pytest.approx(np.max(tpr - fpr), abs=1e-6)  # type: ignore[index]
     assert better["model_package_arn"] == ARN and better["status"] == evaluate.COMPARED

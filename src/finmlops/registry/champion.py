@@ -176,9 +176,7 @@ def definition_problems(steps: Mapping[str, Any]) -> list[str]:
         )
     container = ((arguments.get("AppSpecification") or {}).get("ContainerArguments")) or []
     named = [
-        container[i + 1]
-        for i, item in enumerate(container[:-1])
-        if item == CHAMPION_ARN_ARGUMENT
+        container[i + 1] for i, item in enumerate(container[:-1]) if item == CHAMPION_ARN_ARGUMENT
     ]
     if len(named) != 1 or not _is_parameter(named[0], Param.CHAMPION_MODEL_PACKAGE_ARN):
         problems.append(

@@ -401,8 +401,8 @@ def champion_problems(
     uri = recorded_metrics_uri(version)
     if uri:
         document, problem = _read_json(s3, uri)
-        problems += [f"champion: {problem}"] if problem else evaluation_problems(
-            document, champion, uri
+        problems += (
+            [f"champion: {problem}"] if problem else evaluation_problems(document, champion, uri)
         )
     if definition is not None:
         defaults = {

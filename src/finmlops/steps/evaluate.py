@@ -776,7 +776,9 @@ def read_champion(champion_dir: Path, champion_arn: str) -> xgb.Booster | None:
     if champion_arn == NO_CHAMPION:
         return None
     if not champion_arn.startswith("arn:"):
-        raise EvaluationError(f"--champion-arn {champion_arn!r}: neither a model package ARN nor none")
+        raise EvaluationError(
+            f"--champion-arn {champion_arn!r}: neither a model package ARN nor none"
+        )
     if champion_dir.is_file():
         return load_booster(champion_dir)
     archives = sorted(champion_dir.glob("*.tar.gz")) if champion_dir.is_dir() else []
@@ -1059,9 +1061,7 @@ def score_rows(booster: xgb.Booster, x: np.ndarray, who: str = "the model") -> n
 
     expected = booster.num_features()
     if x.shape[1] != expected:
-        raise EvaluationError(
-            f"{who} expects {expected} features, the test data has {x.shape[1]}"
-        )
+        raise EvaluationError(f"{who} expects {expected} features, the test data has {x.shape[1]}")
     return np.asarray(booster.predict(xgb.DMatrix(x, missing=np.nan)), dtype=float)
 
 
