@@ -81,6 +81,10 @@ def test_v2_is_compared_with_v1_serving_in_prod_and_v1_with_no_champion(
     )
     lines = {s.name: s.line for s in summary.stages}
     assert "the build on its test rows: champion 1 AUC" in lines["comparison"]
+    # v2's validation report, as its evidence step rendered it, shows the comparison.
+    report = summary.paths["validation report v2"].read_text(encoding="utf-8")
+    section = report.split('<section id="champion">', 1)[1].split("</section>", 1)[0]
+    assert summary.versions["v1"] in section and "paired percentile bootstrap" in section
 
 
 def test_registry_status_history_ends_approved_with_identities(
