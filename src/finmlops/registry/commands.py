@@ -97,7 +97,13 @@ def _group(ctx: Context) -> str:
 
 
 def _policy(ctx: Context) -> EvidencePolicy:
-    return EvidencePolicy(require_drift_baselines=not ctx.args.drift_baselines_optional)
+    """What the config's risk tier requires (governance.tiers), less what the flag waives."""
+    tier = ctx.config().governance.tier
+    return EvidencePolicy(
+        require_drift_baselines=tier.require_drift_baselines
+        and not ctx.args.drift_baselines_optional,
+        require_signoff=tier.validator_signoff,
+    )
 
 
 def _gates(ctx: Context) -> tuple[PlatformGate, ...]:
@@ -332,6 +338,41 @@ def _registry_reject(ctx: Context) -> int:
     return _decide(ctx, lambda sm, arn: reject(sm, sts, audit, arn=arn, reason=ctx.args.reason))
 
 
+def _registry_validate(ctx: Context) -> int:
+    from finmlops.registry.signoff import Finding, submit_signoff
+
+    sm = ctx.client("sagemaker")
+    version = find_version(sm, ctx.args.version, _default_group(ctx, ctx.args.version))
+    findings = [Finding.parse(text) for text in ctx.args.finding or []]
+    submitted = submit_signoff(
+        sm,
+        ctx.client("sts"),
+        _audit(ctx),
+        arn=version.arn,
+        summary=ctx.args.summary,
+        findings=findings,
+        closes=ctx.args.closes or [],
+    )
+    data = {
+        "arn": version.arn,
+        "group": version.group,
+        "version": version.version,
+        "outcome": submitted.status,
+        "actor": submitted.actor,
+        "digest": submitted.digest,
+        "findings": [asdict(f) for f in findings],
+        "closes": sorted(set(ctx.args.closes or [])),
+        "audit_record": submitted.record.record_id,
+    }
+    ctx.emit(
+        data,
+        f"{version.label}: sign-off {submitted.status} by {submitted.actor} "
+        f"({len(findings)} finding(s))\naudit record: {submitted.record.record_id}; the "
+        "approval-event handler binds it to the person SageMaker records",
+    )
+    return ExitCode.OK
+
+
 def _registry_report(ctx: Context) -> int:
     from finmlops.registry.report import decided_report
 
@@ -399,7 +440,9 @@ def _registry_history(ctx: Context) -> int:
 
 
 def register_registry(commands: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = commands.add_parser("registry", help="model versions: list, show, approve, reject")
+    parser = commands.add_parser(
+        "registry", help="model versions: list, show, validate, approve, reject"
+    )
     parser.set_defaults(parser=parser)
     sub = parser.add_subparsers(title="registry commands", metavar="COMMAND")
 
@@ -440,6 +483,30 @@ def register_registry(commands: Subparsers, common: argparse.ArgumentParser) -> 
         _store_options(p)
         if name == "approve":
             _policy_option(p)
+
+    p = add_leaf(
+        sub,
+        common,
+        "validate",
+        "sign off a pending version's validation, with findings (validator role)",
+        _registry_validate,
+    )
+    p.add_argument("version", help="ARN, GROUP/VERSION, or a version number of --group")
+    p.add_argument("--summary", required=True, help="the validation's conclusion (recorded)")
+    p.add_argument(
+        "--finding",
+        action="append",
+        metavar="SEVERITY:TEXT",
+        help="a finding, SEVERITY high, medium or low (repeatable); a high one blocks approval",
+    )
+    p.add_argument(
+        "--closes",
+        action="append",
+        metavar="RECORD_ID",
+        help="an open re-validation record this validation closes (repeatable)",
+    )
+    _group_option(p)
+    _store_options(p)
 
     p = add_leaf(
         sub,

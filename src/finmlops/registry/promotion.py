@@ -46,6 +46,7 @@ from finmlops.registry.storage import (
     time_key,
     utc_now,
 )
+from finmlops.registry.signoff import SignoffMarkers
 from finmlops.registry.versions import (
     LIFECYCLE_STAGES,
     Lifecycle,
@@ -232,7 +233,13 @@ def resolve(
     version = describe_version(sm, arn)
     observed, problems = observed_approval(audit, version)
     approver = observed.approver if observed else None
-    judgement = judge(sm, s3, audit, version, approver=approver, policy=policy, gates=gates)
+    # The sign-off the handler observed (its marker sits in the state bucket, with the
+    # history); re-validations were the approval's to close (ADR 0030).
+    markers = SignoffMarkers(history.s3, history.bucket)
+    judgement = judge(
+        sm, s3, audit, version, approver=approver, policy=policy, gates=gates,
+        markers=markers, revalidation=False,
+    )  # fmt: skip
     binding, bound = approval_binding(audit, version)
     if version.status != Approval.APPROVED:
         problems.insert(0, f"status: {version.status or 'none'}, not {Approval.APPROVED}")
