@@ -37,6 +37,7 @@ least 1 and at most the field's span.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -291,5 +292,5 @@ def longest_gap_minutes(expression: str) -> int | None:
     times = sorted(
         h * 60 + m for h in _values(_FIELDS[1], hours) for m in _values(_FIELDS[0], minutes)
     )
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     return max([*gaps, times[0] + 1440 - times[-1]])

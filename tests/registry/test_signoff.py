@@ -88,9 +88,7 @@ def test_signoff_is_bound_to_the_person_sagemaker_recorded_and_lets_approval_thr
     lifecycle = world.describe(arn)["ModelLifeCycle"]
     assert (lifecycle["Stage"], lifecycle["StageStatus"]) == ("Validation", "SignedOff")
     assert lifecycle["StageDescription"].startswith(observed.details["digest"])
-    assert SignoffMarkers(world.s3, world.state_bucket).vouches_for(
-        _version(world, arn), observed
-    )
+    assert SignoffMarkers(world.s3, world.state_bucket).vouches_for(_version(world, arn), observed)
     # Delivered twice (EventBridge may), the sign-off is recorded once.
     assert world.observe(arn).result == "duplicate"
     decision = _approve(world, arn)
@@ -208,7 +206,9 @@ def test_forged_observed_record_without_the_handlers_marker_is_refused_by_the_ha
         details={
             "digest": document_digest(document),
             "document": json.dumps(document),
-            "validator": json.dumps([{"recorded_by": "aws", "source": "x", "arn": world.carol.arn}]),
+            "validator": json.dumps(
+                [{"recorded_by": "aws", "source": "x", "arn": world.carol.arn}]
+            ),
         },
     )
     world.console_approve(arn, world.bob)
@@ -296,7 +296,6 @@ def test_fired_alarm_opens_a_revalidation_that_the_next_approval_must_close(worl
     world.sign_off(arn, closes=(opened.record_id,))
     decision = _approve(world, arn, policy=EvidencePolicy())
     assert decision.record.details["closes_revalidation"] == opened.record_id
-
 
 
 def test_revalidation_is_closed_by_the_handlers_observed_approval(world, register, pipeline):

@@ -536,7 +536,9 @@ def handle_state_change(
             if version.status != change.status:
                 # An older event delivered late: act on the registry's status only.
                 ignored = f"event says {change.status}, registry says {version.status or 'none'}"
-            elif version.status == Approval.PENDING and lifecycle_binding(version.lifecycle) is None:
+            elif (
+                version.status == Approval.PENDING and lifecycle_binding(version.lifecycle) is None
+            ):
                 # A registration or another pending change: only a sign-off is observed.
                 ignored = "pending version without a sign-off"
     if ignored:

@@ -37,6 +37,7 @@ from finmlops.registry.evidence import (
 )
 from finmlops.registry.gatecheck import PlatformGate
 from finmlops.registry.identity import Identity, load_identities
+from finmlops.registry.signoff import SignoffMarkers
 from finmlops.registry.storage import (
     Clock,
     iso,
@@ -46,7 +47,6 @@ from finmlops.registry.storage import (
     time_key,
     utc_now,
 )
-from finmlops.registry.signoff import SignoffMarkers
 from finmlops.registry.versions import (
     LIFECYCLE_STAGES,
     Lifecycle,

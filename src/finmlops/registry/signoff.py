@@ -131,7 +131,9 @@ def open_revalidations(audit: AuditTrail, group: str) -> list[AuditRecord]:
         if record.action == AuditAction.APPROVAL_OBSERVED:
             closed.update(i for i in record.details.get("closes_revalidation", "").split() if i)
     return [
-        r for r in records if r.action == AuditAction.REVALIDATION_OPENED and r.record_id not in closed
+        r
+        for r in records
+        if r.action == AuditAction.REVALIDATION_OPENED and r.record_id not in closed
     ]
 
 
@@ -175,7 +177,9 @@ class SignoffMarkers:
         self.prefix = prefix
 
     def key(self, version: ModelVersion, digest: str) -> str:
-        return f"{self.prefix}{version.group}/{version.version}/{digest.removeprefix('sha256:')}.json"
+        return (
+            f"{self.prefix}{version.group}/{version.version}/{digest.removeprefix('sha256:')}.json"
+        )
 
     def read(self, version: ModelVersion, digest: str) -> dict[str, str] | None:
         try:
@@ -464,8 +468,10 @@ def check_signoff(
         return NO_CHECK
     latest, problems = latest_signoff(audit, version, markers)
     if latest is None:
-        why = "the risk tier requires a validator's sign-off" if required else (
-            "a re-validation is open"
+        why = (
+            "the risk tier requires a validator's sign-off"
+            if required
+            else ("a re-validation is open")
         )
         problems.append(f"sign-off: {why} and none was observed for {version.label}")
         problems += [
