@@ -154,6 +154,16 @@ class ApprovalHandler(Construct):
                     read=True,
                     list_objects=True,
                 ),
+                # The handler alone vouches for an observed sign-off (ADR 0030).
+                *s3_access(
+                    sid="SignoffMarkers",
+                    partition=partition,
+                    bucket=n.state_bucket,
+                    prefix=Validation.MARKERS_PREFIX,
+                    read=True,
+                    write=True,
+                    list_objects=True,
+                ),
                 kms_access(sid="StateKey", key_arn=state_key.key_arn, decrypt=True, encrypt=True),
                 iam.PolicyStatement(
                     sid="RejectedVersionServingMetric",
@@ -177,6 +187,12 @@ class ApprovalHandler(Construct):
                 n.audit_bucket,
                 Promotion.AUDIT_PREFIX,
                 "One append-only record per decision under audit/ (Object Lock, compliance).",
+            )
+            | object_ack(
+                partition,
+                n.state_bucket,
+                Validation.MARKERS_PREFIX,
+                "One create-only marker per observed validator sign-off (ADR 0030).",
             )
             | object_ack(
                 partition,

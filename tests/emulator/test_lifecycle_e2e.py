@@ -136,6 +136,39 @@ def test_each_approval_starts_exactly_one_promotion(story: tuple[Lifecycle, Summ
     assert summary.audit_actions.count("promotion-started") == approvals
 
 
+def test_the_validator_signs_off_before_approval_and_the_handler_binds_who_aws_recorded(
+    story: tuple[Lifecycle, Summary],
+) -> None:
+    """ADR 0030: the high tier requires the validator's sign-off. Dana signs off in dev's
+    validator role as herself; the handler binds SageMaker's LastModifiedBy of the lifecycle
+    write; the approval names that record; a drift alarm's re-validation is closed by v2's."""
+    lifecycle, summary = story
+    records = lifecycle.audit().records()
+    v1 = summary.versions["v1"]
+    order = [r.action for r in records if r.model_package_arn == v1]
+    assert order.index("validation-observed") < order.index("approve")
+    (observed,) = [
+        r for r in records if r.model_package_arn == v1 and r.action == "validation-observed"
+    ]
+    (validator,) = json.loads(observed.details["validator"])
+    assert validator["source_identity"] == "dana-validation"
+    assert validator["arn"].endswith(
+        f":assumed-role/{lifecycle.config.project}-dev-validator/dana-validation"
+    )
+    (approval,) = [r for r in records if r.model_package_arn == v1 and r.action == "approve"]
+    assert approval.details["validation_record"] == observed.record_id
+    if summary.alarm is not None and summary.alarm.new == "ALARM":
+        opened = summary.revalidation["record"]
+        assert summary.signoffs["v2"]["closes"] == opened
+        closed = [
+            r
+            for r in records
+            if r.action == "approval-observed"
+            and opened in r.details.get("closes_revalidation", "")
+        ]
+        assert len(closed) == (summary.decisions.get("v2") == "Approved")
+
+
 def test_prod_leaves_a_version_only_with_a_stated_reason(story: tuple[Lifecycle, Summary]) -> None:
     """v2 reaches prod only when the approver approved it on the comparison; prod rolls back
     only with the story's stated reason, which the audit trail records."""
