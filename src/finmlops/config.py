@@ -855,7 +855,8 @@ def _cross_checks(config: Config) -> list[tuple[str, str]]:
             check_model_monitor_schedule(config.monitoring.schedule)
         except ScheduleError as exc:
             problems.append(("monitoring.schedule", f"with monitoring.mode model_monitor: {exc}"))
-    problems += _tier_problems(config)
+    if not any(field == "monitoring.schedule" for field, _ in problems):
+        problems += _tier_problems(config)
     if config.monitoring.min_auc > config.gates.min_auc:
         problems.append(
             (
