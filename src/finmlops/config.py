@@ -855,8 +855,7 @@ def _cross_checks(config: Config) -> list[tuple[str, str]]:
             check_model_monitor_schedule(config.monitoring.schedule)
         except ScheduleError as exc:
             problems.append(("monitoring.schedule", f"with monitoring.mode model_monitor: {exc}"))
-    if not any(field == "monitoring.schedule" for field, _ in problems):
-        problems += _tier_problems(config)
+    problems += _tier_problems(config, problems)
     if config.monitoring.min_auc > config.gates.min_auc:
         problems.append(
             (
@@ -885,8 +884,11 @@ def _cross_checks(config: Config) -> list[tuple[str, str]]:
     return problems
 
 
-def _tier_problems(config: Config) -> list[tuple[str, str]]:
-    """The risk tier's monitoring frequency against the schedule (SR 26-2: by tier)."""
+def _tier_problems(config: Config, reported: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The risk tier's monitoring frequency against the schedule (SR 26-2: by tier), unless the
+    schedule was already refused for another reason."""
+    if any(field == "monitoring.schedule" for field, _ in reported):
+        return []
     tier = config.governance.risk_tier
     bound = config.governance.tier.monitoring_every_minutes
     bound_field = f"governance.tiers.{tier}.monitoring_every_minutes"
