@@ -456,3 +456,27 @@ def test_installed_entry_point_runs():
     )
     assert result.returncode == 0
     assert "registry" in result.stdout and "exit codes" in result.stdout
+
+
+def test_validator_signs_off_from_the_cli_and_show_names_them_with_the_findings(
+    world, register, capsys, monkeypatch
+):
+    arn = register()
+    world.carol.use_in_env(monkeypatch)
+
+    code, signed = run_json(
+        capsys, "registry", "validate", "1", "--summary", "MRM-2026-114: sound",
+        "--finding", "high: KS unstable on thin-file applicants",
+    )  # fmt: skip
+
+    assert code == ExitCode.OK
+    assert (signed["outcome"], signed["actor"]) == ("FindingsOpen", world.carol.arn)
+    assert signed["findings"] == [
+        {"severity": "high", "text": "KS unstable on thin-file applicants"}
+    ]
+    assert world.observe(arn).result == "recorded"  # the handler binds Carol
+    code, shown = run_json(capsys, "registry", "show", "1", "--no-metrics")
+    assert world.carol.arn in shown["signoff"]["validator"]
+    assert any("open high-severity finding" in p for p in shown["promotion_problems"])
+    code, _, err = run(capsys, "registry", "validate", "1", "--summary", "x", "--finding", "bad")
+    assert code == ExitCode.USAGE and "SEVERITY: TEXT" in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime, time
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from finmlops.cli import Context, ExitCode, UsageError, add_leaf, table, write_file
 from finmlops.config import SERVING_ENVIRONMENTS
-from finmlops.contracts import Approval, AuditAction, Promotion
+from finmlops.contracts import Approval, AuditAction, AuditRecord, Promotion
 from finmlops.registry.approval import Decision, approve, caller_identity, reject
 from finmlops.registry.audit import AuditFilter, AuditTrail, to_csv, to_json
 from finmlops.registry.audit_verify import verify_trail
@@ -258,11 +259,13 @@ def _registry_show(ctx: Context) -> int:
         problems = unobserved + problems
     data["promotion_problems"] = problems
     data["metrics"] = {} if ctx.args.no_metrics else _metrics(ctx, version)
+    data["signoff"] = _signoff_data(judgement.signoff.record)
     lines = [
         f"{version.label}  {version.status}  ({version.package_status})",
         f"  arn:            {version.arn}",
         f"  created:        {data['created_at'] or '-'}",
         f"  registered by:  {data['registered_by'] or '-'}",
+        f"  validated by:   {_signoff_text(data['signoff'])}",
         f"  approved by:    {data['approved_by'] or '-'}",
         f"  approval:       {version.approval_description or '-'}",
         f"  lifecycle:      {_lifecycle_text(version) or '-'}",
@@ -288,6 +291,28 @@ def _registry_show(ctx: Context) -> int:
     lines += [f"  {k} = {v}" for k, v in sorted(version.metadata.items())] or ["  (none)"]
     ctx.emit(data, "\n".join(lines))
     return ExitCode.OK
+
+
+def _signoff_data(record: AuditRecord | None) -> dict[str, Any]:
+    """The sign-off the handler observed (the latest), as `registry show` reports it."""
+    if record is None:
+        return {}
+    validators = load_identities(record.details.get("validator", ""), record.record_id)
+    document = json.loads(record.details.get("document") or "{}")
+    return {
+        "audit_record": record.record_id,
+        "validator": validators[0].label() if validators else "",
+        "summary": document.get("summary", ""),
+        "findings": document.get("findings", []),
+        "closes": document.get("closes", []),
+    }
+
+
+def _signoff_text(signoff: dict[str, Any]) -> str:
+    if not signoff:
+        return "-"
+    findings = ", ".join(f"{f['severity']}: {f['text']}" for f in signoff["findings"]) or "none"
+    return f"{signoff['validator']} (audit {signoff['audit_record']}; findings: {findings})"
 
 
 def _default_group(ctx: Context, ref: str) -> str:
