@@ -696,7 +696,8 @@ def test_approvers_in_dev_append_decisions_to_the_one_tooling_audit_trail(
         for s in policy["Properties"]["PolicyDocument"]["Statement"]
     }
     append = statements["ApproversAppendDecisions"]
-    assert append["Condition"] == {"ArnLike": {"aws:PrincipalArn": [approver]}}
+    validator = f"arn:aws:iam::{dev.env.account}:role/credit-risk-dev-validator"
+    assert append["Condition"] == {"ArnLike": {"aws:PrincipalArn": [approver, validator]}}
     assert "s3:DeleteObject" not in append["Action"]
     assert "s3:PutObject" in append["Action"]
     # The dev approver role writes there, not to a second trail of its own.
