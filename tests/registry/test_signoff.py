@@ -155,6 +155,9 @@ def test_author_who_writes_the_lifecycle_directly_is_refused_by_the_handler(worl
     assert outcome.result == "refused"
     assert "is an author of this version" in outcome.reason
     assert "submitted by" in outcome.reason
+    # Delivered again (EventBridge may): refused once, recorded once.
+    assert world.observe(arn).result == "duplicate"
+    assert world.audit_actions().count(AuditAction.VALIDATION_REFUSED) == 1
     with pytest.raises(RefusedError):
         _approve(world, arn)
 

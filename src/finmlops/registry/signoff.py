@@ -313,6 +313,49 @@ def _submitted(audit: AuditTrail, version: ModelVersion, record_id: str) -> Audi
     return next((r for r in audit.records(where) if r.record_id == record_id), None)
 
 
+def _submission(
+    audit: AuditTrail,
+    version: ModelVersion,
+    digest: str,
+    record_id: str,
+    validator: Identity | None,
+) -> tuple[dict[str, Any], list[str]]:
+    """The findings document the lifecycle write names, and why it does not bind (if it
+    does not): another digest, another version, other artifacts, another submitter."""
+    submitted = _submitted(audit, version, record_id)
+    if submitted is None:
+        return {}, [
+            f"sign-off: the lifecycle names audit record {record_id or '(none)'}, which is no "
+            f"validation-submitted record of {version.label}"
+        ]
+    problems: list[str] = []
+    try:
+        document = json.loads(submitted.details.get("document", ""))
+    except ValueError:
+        document = {}
+    if not isinstance(document, dict) or document_digest(document) != digest:
+        problems.append(
+            f"sign-off: the findings of audit record {record_id} do not hash to {digest}, "
+            "the digest the validator wrote to the registry"
+        )
+        document = document if isinstance(document, dict) else {}
+    if document.get("model_package_arn") != version.arn:
+        problems.append(
+            f"sign-off: audit record {record_id} is for "
+            f"{document.get('model_package_arn') or 'no version'}, not {version.arn}"
+        )
+    if document.get("artifacts") != artifacts_of(version):
+        problems.append(
+            f"sign-off: audit record {record_id} signed other artifacts than the version has"
+        )
+    if validator and not Identity.from_caller_arn(submitted.actor).same_person(validator):
+        problems.append(
+            f"sign-off: audit record {record_id} was submitted by {submitted.actor}, but "
+            f"SageMaker recorded {validator.label()} for the sign-off"
+        )
+    return document, problems
+
+
 def observe_signoff(
     sm: SageMakerClient,
     audit: AuditTrail,
@@ -335,37 +378,8 @@ def observe_signoff(
     if validator is None or not validator.is_person:
         who = validator.label() if validator else "nobody"
         problems.append(f"sign-off: the lifecycle write was made by {who}, which names no person")
-    submitted = _submitted(audit, version, record_id)
-    document: dict[str, Any] = {}
-    if submitted is None:
-        problems.append(
-            f"sign-off: the lifecycle names audit record {record_id or '(none)'}, which is no "
-            f"validation-submitted record of {version.label}"
-        )
-    else:
-        try:
-            document = json.loads(submitted.details.get("document", ""))
-        except ValueError:
-            document = {}
-        if not isinstance(document, dict) or document_digest(document) != digest:
-            problems.append(
-                f"sign-off: the findings of audit record {record_id} do not hash to {digest}, "
-                "the digest the validator wrote to the registry"
-            )
-        if document.get("model_package_arn") != version.arn:
-            problems.append(
-                f"sign-off: audit record {record_id} is for "
-                f"{document.get('model_package_arn') or 'no version'}, not {version.arn}"
-            )
-        if document.get("artifacts") != artifacts_of(version):
-            problems.append(
-                f"sign-off: audit record {record_id} signed other artifacts than the version has"
-            )
-        if validator and not Identity.from_caller_arn(submitted.actor).same_person(validator):
-            problems.append(
-                f"sign-off: audit record {record_id} was submitted by {submitted.actor}, but "
-                f"SageMaker recorded {validator.label()} for the sign-off"
-            )
+    document, found = _submission(audit, version, digest, record_id, validator)
+    problems += found
     authorship = resolve_authorship(sm, audit, version)
     if validator:
         problems += _independence(authorship, validator)
@@ -378,6 +392,8 @@ def observe_signoff(
         **authorship.details(),
     }
     if problems:
+        if _refused_before(audit, version, digest, record_id):
+            return "duplicate", "sign-off already refused: " + "; ".join(problems)
         audit.append(
             AuditAction.VALIDATION_REFUSED,
             actor,
@@ -396,6 +412,20 @@ def observe_signoff(
     )
     markers.put(version, digest, record)
     return "recorded", f"sign-off by {validator.label() if validator else '?'} recorded"
+
+
+def _refused_before(audit: AuditTrail, version: ModelVersion, digest: str, record_id: str) -> bool:
+    """Whether the handler already refused this lifecycle write (EventBridge delivers at least
+    once: one refusal record per sign-off, not one per delivery)."""
+    where = AuditFilter(
+        since=version.created_at,
+        model_package_arn=version.arn,
+        actions=frozenset({AuditAction.VALIDATION_REFUSED}),
+    )
+    return any(
+        r.details.get("digest") == digest and r.details.get("submitted_record") == record_id
+        for r in audit.records(where)
+    )
 
 
 # --------------------------------------------------------------------------- approval
