@@ -157,3 +157,31 @@ def _rules(template: dict[str, Any], description: str) -> list[dict[str, Any]]:
         if r["Type"] == "AWS::Events::Rule"
         and description in r["Properties"].get("Description", "")
     ]
+
+
+TLS = {"aws:SecureTransport": True}
+
+
+@pytest.mark.parametrize(
+    ("role", "environment", "may_write"),
+    [
+        ("credit-risk-tooling-promotion-handler", "tooling", True),
+        ("credit-risk-tooling-promote-stage", "tooling", False),
+        ("credit-risk-tooling-promote-prod", "tooling", False),
+        ("credit-risk-tooling-operator", "tooling", False),
+        (APPROVER, "dev", False),
+        (VALIDATOR, "dev", False),
+    ],
+)
+def test_only_the_handler_writes_the_signoff_markers(
+    iam_platform: Any, role: str, environment: str, may_write: bool
+) -> None:
+    """A `validation-observed` record counts only with its marker (ADR 0030): the insiders who
+    may append audit records (approvers, validators, promotions, operators) cannot write one."""
+    marker = (
+        f"arn:aws:s3:::credit-risk-promotion-{TOOLING}-us-east-1/"
+        f"{Validation.MARKERS_PREFIX}credit-risk-xgb/3/{'0' * 64}.json"
+    )
+    caller = iam_platform.role(role, environment).session_arn("someone")
+    decision = iam_platform.decide(caller, "s3:PutObject", marker, TLS)
+    assert decision.allowed == may_write, decision.reason
