@@ -588,6 +588,24 @@ class DriftThresholds(_Frozen):
         return self
 
 
+class ExplanationDrift(_Frozen):
+    """Explanation drift: the window's global attribution profile (mean |TreeSHAP| per feature,
+    computed with the deployed model) against the one the baseline step recorded
+    (finmlops.monitoring.explanation; docs/decisions/0028)."""
+
+    # SageMaker Clarify raises an alert when the NDCG of the two rankings is below 0.90 (docs
+    # page clarify-model-monitor-feature-attribution-drift).
+    min_ndcg: Annotated[float, Field(gt=0.0, le=1.0)] = 0.9
+    # Half the L1 distance between the two profiles as shares of their totals: the share of the
+    # model's attribution that moved between features. NDCG weighs each feature by its baseline
+    # attribution, so a model led by one feature hides a reordering below it (ADR 0028).
+    max_attribution_shift: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
+    # The window is explained on a seeded sample of at most this many rows (TreeSHAP's cost).
+    sample_rows: Annotated[int, Field(ge=100, le=1_000_000)] = 2000
+    # A window with fewer rows is reported as not evaluated: too few to rank the features.
+    min_rows: Annotated[int, Field(ge=1)] = 100
+
+
 class Monitoring(_Frozen):
     mode: Literal["pipeline", "model_monitor"] = "pipeline"
     schedule: str = "cron(0 * * * ? *)"
@@ -606,6 +624,7 @@ class Monitoring(_Frozen):
     max_bad_record_share: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.01
     retrain_on_drift: bool = False
     capture_retention_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    explanation: ExplanationDrift = ExplanationDrift()
 
     @field_validator("schedule")
     @classmethod

@@ -127,7 +127,7 @@ def test_monitoring_pipeline_jobs_encrypt_run_in_the_vpc_and_encrypt_traffic(
     platform: Any, config: Any, env: str, monitoring_definition: Any
 ) -> None:
     steps = monitoring_definition(platform, env)["Steps"]
-    assert [s["Name"] for s in steps] == ["DataDrift", "ModelQuality"]
+    assert [s["Name"] for s in steps] == ["DataDrift", "ModelQuality", "ExplanationDrift"]
     for step in steps:
         job = step["Arguments"]
         assert job["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == "TOKEN"

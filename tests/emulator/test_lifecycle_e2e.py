@@ -220,6 +220,23 @@ def test_reference_window_is_quiet_and_shifted_window_drifts_on_the_shifted_feat
     assert planned & {v["feature_name"] for v in violations}
 
 
+def test_explanation_drift_is_raised_on_the_shifted_window_only(
+    story: tuple[Lifecycle, Summary],
+) -> None:
+    """The template's ExplanationDrift step, run by the executor on each captured window, with
+    the deployed model and the profile its baseline step recorded (docs/decisions/0028)."""
+    _, summary = story
+    quiet, shifted = (summary.drift[w]["explanation"] for w in ("window-0", "window-1"))
+    assert quiet["evaluated"] and not quiet["drifted"] and quiet["violations"] == []
+    assert shifted["evaluated"] and shifted["drifted"]
+    assert {v["constraint_check_type"] for v in shifted["violations"]} == {
+        "feature_attribution_drift_check"
+    }
+    # One model, one profile: the deployed model is the one the baseline step explained.
+    assert shifted["window_profile"]["model_sha256"] == shifted["baseline_profile"]["model_sha256"]
+    assert Path(summary.paths["explanation report"]).read_text().count("EXPLANATION DRIFT") == 1
+
+
 def test_the_shift_is_derived_from_v1s_importances_and_recorded(
     story: tuple[Lifecycle, Summary],
 ) -> None:
@@ -254,6 +271,7 @@ def test_monitoring_runs_prods_synthesized_pipeline_at_each_scheduled_hour(
         assert {(s["StepName"], s["StepStatus"]) for s in steps["PipelineExecutionSteps"]} == {
             ("DataDrift", "Succeeded"),
             ("ModelQuality", "Succeeded"),
+            ("ExplanationDrift", "Succeeded"),
         }
 
 
