@@ -320,3 +320,64 @@ def write_outputs(report: DriftReport, out_dir: str | Path) -> dict[str, Path]:
     html_path.write_text(render_html(report), encoding="utf-8")
     written[REPORT_HTML] = html_path
     return written
+
+
+def explanation_html(data: dict[str, Any]) -> str:
+    """The explanation-drift report (explanation_report.json's content in, one self-contained
+    HTML page out, same bytes for the same data): verdict, NDCG and attribution shift against
+    their thresholds, then each feature's attribution and rank in the baseline and the window."""
+    thresholds = data["thresholds"]
+    window = data["window"]
+    if not data["evaluated"]:
+        verdict_class, verdict = "v-none", f"Not evaluated: {data['reason']}"
+    else:
+        verdict_class = "v-drift" if data["drifted"] else "v-ok"
+        verdict = (
+            f"{'EXPLANATION DRIFT' if data['drifted'] else 'No explanation drift'}: NDCG "
+            f"{_num(data['ndcg'])} (violation below {_num(thresholds['min_ndcg'], 2)}), "
+            f"attribution shift {_num(data['attribution_shift'])} (violation above "
+            f"{_num(thresholds['max_attribution_shift'], 2)})."
+        )
+    base = data["baseline_profile"]
+    live = data["window_profile"] or {}
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<title>Explanation drift report</title>",
+        f"<style>{_CSS}</style></head><body><h1>Explanation drift report</h1>",
+        f'<p class="meta">window {_e(window["start"] or "–")} to {_e(window["end"] or "–")}, '
+        f"{window['rows']} rows, {live.get('rows', 0)} explained; baseline profile on "
+        f"{base['rows']} rows; model {_e(base['model_sha256'])}; {_e(base['method'])}</p>",
+        f'<div class="verdict {verdict_class}">{_e(verdict)}</div>',
+        "<h2>Global attribution (mean |SHAP|)</h2><table><tr><th>feature</th>"
+        "<th>baseline</th><th>share</th><th>rank</th><th>window</th><th>share</th>"
+        "<th>rank</th></tr>",
+    ]
+    for row in data["features"]:
+        moved = row["window_rank"] is not None and row["window_rank"] != row["baseline_rank"]
+        rank_css = ' class="n hit"' if moved else " class=n"
+        parts.append(
+            f"<tr><td>{_e(row['feature'])}</td><td class=n>{_num(row['baseline'])}</td>"
+            f"<td class=n>{_num(row['baseline_share'], 3)}</td>"
+            f"<td class=n>{row['baseline_rank']}</td><td class=n>{_num(row['window'])}</td>"
+            f"<td class=n>{_num(row['window_share'], 3)}</td>"
+            f"<td{rank_css}>{_num(row['window_rank'])}</td></tr>"
+        )
+    parts.append(f"</table><h2>Constraint violations ({len(data['violations'])})</h2>")
+    parts.append(
+        "<table><tr><th>check</th><th>description</th></tr>"
+        + "".join(
+            f"<tr><td>{_e(v['constraint_check_type'])}</td><td>{_e(v['description'])}</td></tr>"
+            for v in data["violations"]
+        )
+        + "</table>"
+        if data["violations"]
+        else "<p>None.</p>"
+    )
+    parts.append(
+        '<p class="note">NDCG as SageMaker Clarify defines it for feature attribution drift '
+        "(baseline attributions as gains, in the window's order, over their ideal order); "
+        "attribution shift: half the L1 distance between the two profiles as shares.</p>"
+    )
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
