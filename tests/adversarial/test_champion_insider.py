@@ -20,7 +20,10 @@ from finmlops.registry.errors import RefusedError
 from finmlops.registry.promotion import record_deployment, resolve
 
 
-def _approve(world: Any, arn: str) -> Any:
+def _approve(world: Any, arn: str, *, sign: bool = True) -> Any:
+    """Signed off by the validator (ADR 0030), unless already, then approved by the approver."""
+    if sign:
+        world.sign_off(arn)
     person = world.approver()
     return approve(
         person.client("sagemaker"), person.client("sts"), world.audit(),
@@ -54,9 +57,10 @@ def weak_then_strong(world: Any, register: Any, pipeline: Any) -> tuple[str, str
 
 
 def _refused_and_unchanged(world: Any, arn: str) -> list[str]:
+    world.sign_off(arn)
     before = world.describe(arn)
     with pytest.raises(RefusedError) as refused:
-        _approve(world, arn)
+        _approve(world, arn, sign=False)
     after = world.describe(arn)
     assert after["ModelApprovalStatus"] == Approval.PENDING
     assert after.get("CustomerMetadataProperties") == before.get("CustomerMetadataProperties")

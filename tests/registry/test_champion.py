@@ -16,7 +16,10 @@ from finmlops.registry.promotion import record_deployment, resolve
 from finmlops.registry.versions import Lifecycle, update_version
 
 
-def _approve(world: Any, arn: str) -> Any:
+def _approve(world: Any, arn: str, *, sign: bool = True) -> Any:
+    """Signed off by the validator (ADR 0030), unless already, then approved by the approver."""
+    if sign:
+        world.sign_off(arn)
     person = world.approver()
     return approve(
         person.client("sagemaker"), person.client("sts"), world.audit(),
@@ -67,10 +70,11 @@ def test_a_challenger_worse_than_the_champion_by_more_than_the_margin_is_refused
     _in_prod(world, pipeline, register(auc=0.85), "evt-1")
     margin = world.config.gates.max_auc_drop_vs_champion
     worse = register(auc=0.80, auc_drop=margin + 0.03)  # compared with the champion, honestly
+    world.sign_off(worse)
     before = world.describe(worse)
 
     with pytest.raises(RefusedError) as refused:
-        _approve(world, worse)
+        _approve(world, worse, sign=False)
 
     assert refused.value.problems == (
         "gate max-auc-drop-vs-champion: the version's AUC lost against the champion serving in "
