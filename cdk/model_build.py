@@ -27,6 +27,7 @@ from finmlops_cdk.events import (
     ALARM_STATE_CHANGE,
     APPROVED,
     MAX_EVENT_AGE,
+    PENDING,
     REJECTED,
     RETRY_ATTEMPTS,
     AdmitForwarders,
@@ -497,7 +498,7 @@ class ModelBuildStack(Stack):
             assumed_by=iam.ArnPrincipal(tooling.role_arn(Role.START_BUILD)),
             max_session_duration=Duration.hours(1),
         )
-        managed_policy(
+        starter_policy = managed_policy(
             self,
             "BuildStarterPermissions",
             role=self.build_starter,
@@ -506,8 +507,22 @@ class ModelBuildStack(Stack):
                     sid="StartModelBuild",
                     actions=["sagemaker:StartPipelineExecution", "sagemaker:DescribePipeline"],
                     resources=[self.pipeline.pipeline_arn],
-                )
+                ),
+                # The champion the build compares with is read from the registry's
+                # ModelLifeCycle (finmlops.registry.champion, ADR 0029).
+                iam.PolicyStatement(
+                    sid="ReadChampion",
+                    actions=["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"],
+                    resources=[n.model_package_group_arn, n.model_packages_arn],
+                ),
             ],
+        )
+        acknowledge(
+            starter_policy,
+            {
+                iam5_resource(n.model_packages_arn): "Every version of this one model group: "
+                "the build reads which one serves in prod (ModelLifeCycle) to compare with it."
+            },
         )
 
         self.registry_lifecycle = RegistryLifecycleRole(
@@ -543,6 +558,7 @@ class ModelBuildStack(Stack):
             "RegistryPeople",
             approver_role_name=config.governance.approver_role,
             data_scientist_role_name=n.role(Role.DATA_SCIENTIST),
+            validator_role_name=n.role(Role.VALIDATOR),
             model_package_group_arn=n.model_package_group_arn,
             model_packages_arn=n.model_packages_arn,
             pipeline_arn=self.pipeline.pipeline_arn,
@@ -609,12 +625,13 @@ class ModelBuildStack(Stack):
             alarm_topic=alerts,
             purpose="approval decisions that could not reach the tooling account",
         )
-        # Pending versions never leave dev; approvals promote, rejections are audited.
+        # Approvals promote, rejections are audited, and a pending version's changes carry the
+        # validators' sign-offs (ADR 0030), which the handler binds.
         self.approval_forwarder = EventForwarder(
             self,
             "ApprovalForwarder",
-            pattern=approval_pattern(config, (APPROVED, REJECTED)),
-            description="Approval decisions on the model group -> tooling account",
+            pattern=approval_pattern(config, (APPROVED, REJECTED, PENDING)),
+            description="Approval decisions and sign-offs on the model group -> tooling account",
             target_bus_arn=default_bus_arn(
                 tooling.partition, tooling.env.account, tooling.env.region
             ),

@@ -1140,6 +1140,37 @@ class MonitoringStack(Stack):
             rollback_alarms=rollback_alarms,
         ).dashboard
 
+        # The risk tier's re-review triggers (ADR 0030): these alarms entering ALARM go to
+        # tooling's approval handler, which opens a re-validation record.
+        self.revalidation_forwarder: EventForwarder | None = None
+        kinds = config.governance.tier.revalidate_on
+        if kinds:
+            tooling = names(config, "tooling")
+            alarm_names = sorted(
+                n.drift_alarm if kind == "drift" else n.quality_alarm for kind in kinds
+            )
+            self.revalidation_forwarder = EventForwarder(
+                self,
+                "RevalidationForwarder",
+                pattern=events.EventPattern(
+                    source=["aws.cloudwatch"],
+                    detail_type=[ALARM_STATE_CHANGE],
+                    detail={"alarmName": alarm_names, "state": {"value": ["ALARM"]}},
+                ),
+                description="Drift or quality alarms -> re-validation record in tooling",
+                target_bus_arn=default_bus_arn(
+                    tooling.partition, tooling.env.account, tooling.env.region
+                ),
+                role_name=n.role(Role.REVALIDATION_FORWARDER),
+                dead_letter_queue=DeadLetterQueue(
+                    self,
+                    "RevalidationForwardDlq",
+                    encryption_key=data.ops_key,
+                    alarm_topic=data.alerts,
+                    purpose="alarms that could not open a re-validation in tooling",
+                ),
+            )
+
         self.retrain_forwarder: EventForwarder | None = None
         if config.monitoring.retrain_on_drift:
             dev = names(config, "dev")

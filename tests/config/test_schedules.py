@@ -108,6 +108,7 @@ def test_model_monitor_mode_accepts_the_schedules_sagemaker_documents(
     data["monitoring"].update(mode="model_monitor", schedule=expression)
     # One job per schedule: Model Monitor has no step to merge shards (ADR 0027).
     data["environments"]["prod"]["instances"]["monitoring_count"] = 1
+    data["governance"]["risk_tier"] = "low"  # weekly monitoring suffices (governance.tiers)
     assert parse_config(data).monitoring.schedule == expression
 
 

@@ -63,7 +63,29 @@ def test_pipeline_from_the_synthesized_template_registers_two_versions(
     } <= ran
     assert all(s.status == "NotExecuted" for s in execution.steps if s.type == "Fail")
     gates = [s for s in execution.steps if s.name.startswith("Gate-")]
-    assert len(gates) == 7 and all(s.outcome == "true" for s in gates)
+    assert len(gates) == 8 and all(s.outcome == "true" for s in gates)
+
+
+def test_v2_is_compared_with_v1_serving_in_prod_and_v1_with_no_champion(
+    story: tuple[Lifecycle, Summary],
+) -> None:
+    """The build reads the champion from the registry (ADR 0029): v1's build ran while nothing
+    served in prod; v2's scored v1 on v2's test rows, with a paired interval."""
+    _, summary = story
+    assert summary.champions["v1"]["status"] == "none"
+    v2 = summary.champions["v2"]
+    assert v2["status"] == "compared" and v2["model_package_arn"] == summary.versions["v1"]
+    auc = v2["difference"]["auc"]
+    assert auc["lower"] <= auc["value"] <= auc["upper"]
+    assert v2["auc_drop"] == pytest.approx(
+        v2["champion"]["auc"] - v2["challenger"]["auc"], abs=2e-6
+    )
+    lines = {s.name: s.line for s in summary.stages}
+    assert "the build on its test rows: champion 1 AUC" in lines["comparison"]
+    # v2's validation report, as its evidence step rendered it, shows the comparison.
+    report = summary.paths["validation report v2"].read_text(encoding="utf-8")
+    section = report.split('<section id="champion">', 1)[1].split("</section>", 1)[0]
+    assert summary.versions["v1"] in section and "paired percentile bootstrap" in section
 
 
 def test_registry_status_history_ends_approved_with_identities(
@@ -135,6 +157,39 @@ def test_each_approval_starts_exactly_one_promotion(story: tuple[Lifecycle, Summ
     approvals = 1 + (summary.decisions.get("v2") == "Approved")
     assert summary.handler_outcomes == ["started", "duplicate"] * approvals
     assert summary.audit_actions.count("promotion-started") == approvals
+
+
+def test_the_validator_signs_off_before_approval_and_the_handler_binds_who_aws_recorded(
+    story: tuple[Lifecycle, Summary],
+) -> None:
+    """ADR 0030: the high tier requires the validator's sign-off. Dana signs off in dev's
+    validator role as herself; the handler binds SageMaker's LastModifiedBy of the lifecycle
+    write; the approval names that record; a drift alarm's re-validation is closed by v2's."""
+    lifecycle, summary = story
+    records = lifecycle.audit().records()
+    v1 = summary.versions["v1"]
+    order = [r.action for r in records if r.model_package_arn == v1]
+    assert order.index("validation-observed") < order.index("approve")
+    (observed,) = [
+        r for r in records if r.model_package_arn == v1 and r.action == "validation-observed"
+    ]
+    (validator,) = json.loads(observed.details["validator"])
+    assert validator["source_identity"] == "dana-validation"
+    assert validator["arn"].endswith(
+        f":assumed-role/{lifecycle.config.project}-dev-validator/dana-validation"
+    )
+    (approval,) = [r for r in records if r.model_package_arn == v1 and r.action == "approve"]
+    assert approval.details["validation_record"] == observed.record_id
+    if summary.alarm is not None and summary.alarm.new == "ALARM":
+        opened = summary.revalidation["record"]
+        assert summary.signoffs["v2"]["closes"] == opened
+        closed = [
+            r
+            for r in records
+            if r.action == "approval-observed"
+            and opened in r.details.get("closes_revalidation", "")
+        ]
+        assert len(closed) == (summary.decisions.get("v2") == "Approved")
 
 
 def test_prod_leaves_a_version_only_with_a_stated_reason(story: tuple[Lifecycle, Summary]) -> None:

@@ -27,9 +27,11 @@ from finmlops.contracts import Approval, Meta, Placeholder, Promotion
 from finmlops.emulator.aws.identity import record_steps
 from finmlops.gates import platform_gates
 from finmlops.registry.audit import AuditTrail
+from finmlops.registry.champion import champion_parameters, serving_champion
 from finmlops.registry.gatecheck import PlatformGate
 from finmlops.registry.handler import HandlerSettings, handle_state_change
 from finmlops.registry.promotion import DeploymentHistory
+from finmlops.registry.signoff import Finding, submit_signoff
 
 REGION = "us-east-1"
 REPO = Path(__file__).resolve().parents[2]
@@ -114,6 +116,7 @@ class World:
     approver_role: str  # the approver role's ARN (people assume it with a source identity)
     starter_role: str  # dev's build-starter role (automation: no person behind it)
     _clients: dict[str, Any] = field(default_factory=dict)
+    _people: dict[str, Person] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
         """The emulator's own identity's client, one per service (building one is slow)."""
@@ -134,6 +137,55 @@ class World:
         name and source identity are the person's user name."""
         person = person or self.bob
         return person.assume(self.approver_role, person.name, person.name)
+
+    @property
+    def carol(self) -> Person:
+        """Carol validates (model risk management): neither author nor approver."""
+        if "carol" not in self._people:
+            self._people["carol"] = self.person("carol-mrm")
+        return self._people["carol"]
+
+    def sign_off(
+        self,
+        arn: str,
+        *,
+        by: Person | None = None,
+        findings: tuple[Finding, ...] = (),
+        closes: tuple[str, ...] = (),
+        summary: str = "validation MRM-2026-114: sound, no finding blocks use",
+    ) -> Any:
+        """`registry validate` as `by` (default Carol), then SageMaker's state-change event for
+        the lifecycle write to the handler, which binds the person it recorded."""
+        person = by or self.carol
+        submit_signoff(
+            person.client("sagemaker"),
+            person.client("sts"),
+            self.audit(),
+            arn=arn,
+            summary=summary,
+            findings=findings,
+            closes=closes,
+        )
+        return self.observe(arn)
+
+    def observe(self, arn: str, event_id: str = "evt-signoff") -> Any:
+        """The version's current state-change event to the handler (a pending one: sign-off)."""
+        described = self.describe(arn)
+        event = state_change_event(
+            arn,
+            described["ModelApprovalStatus"],
+            group=described["ModelPackageGroupName"],
+            version=described["ModelPackageVersion"],
+            event_id=event_id,
+        )
+        return handle_state_change(
+            event,
+            sagemaker=self.sm,
+            s3=self.s3,
+            codepipeline=self.client("codepipeline"),
+            cloudwatch=self.client("cloudwatch"),
+            settings=self.handler_settings(),
+        )
 
     @property
     def s3(self) -> Any:
@@ -312,8 +364,12 @@ def register(world: World) -> Register:
         measured: Model | None = None,
         by: Person | None = None,
         extra: dict[str, Any] | None = None,
+        champion: dict[str, Any] | None = None,
+        auc_drop: float = -0.01,
     ) -> str:
         group = group or world.group
+        # As an honest build: compared with the version the registry says serves in prod.
+        champion = champion or honest_champion(world.sm, group, auc_drop)
         sm = (by or world.alice).client("sagemaker")
         run = f"{group}/{uuid.uuid4().hex[:8]}"
         prefix = f"s3://{EVIDENCE_BUCKET}/{run}"
@@ -322,7 +378,7 @@ def register(world: World) -> Register:
             Key=f"{run}/statistics.json",
             Body=evaluation(
                 auc=auc, ks=ks, disparate_impact=disparate_impact, parity=parity,
-                measured=measured or world.config.model,
+                measured=measured or world.config.model, champion=champion,
             ),
         )  # fmt: skip
         metrics: dict[str, Any] = {}
@@ -375,6 +431,7 @@ def evaluation(
     disparate_impact: float = 0.92,
     parity: float = 0.04,
     measured: Model,
+    champion: dict[str, Any] | None = None,
 ) -> str:
     """An evaluation.json as the evaluate step writes it (the values the gates read), for the
     protected groups and cut-off of `measured` (the gates find the worst group under the key of
@@ -401,8 +458,18 @@ def evaluation(
                     "statistical_parity_difference_abs": parity,
                 },
             },
+            **({"champion": champion} if champion is not None else {}),
         }
     )
+
+
+def honest_champion(sm: Any, group: str, auc_drop: float = -0.01) -> dict[str, Any]:
+    """evaluation.json's champion section as an honest build writes it: compared with the
+    version the registry records as serving in prod, or none."""
+    serving = serving_champion(sm, group)
+    if serving is None:
+        return {"status": "none", "model_package_arn": "none", "auc_drop": 0.0}
+    return {"status": "compared", "model_package_arn": serving.arn, "auc_drop": auc_drop}
 
 
 @functools.cache
@@ -456,7 +523,12 @@ def build(world: World, register: Register) -> Builder:
                 PipelineName=name,
                 PipelineParameters=[
                     {"Name": k, "Value": v}
-                    for k, v in {"GitCommit": "0123abc", **(parameters or {})}.items()
+                    for k, v in {
+                        "GitCommit": "0123abc",
+                        # As `finmlops build start` sets them: from the registry.
+                        **champion_parameters(serving_champion(sm, world.group)),
+                        **(parameters or {}),
+                    }.items()
                 ],
             )
         )

@@ -71,6 +71,7 @@ _SECTIONS = (
     ("summary", "Summary"),
     ("data", "Data"),
     ("performance", "Model performance"),
+    ("champion", "Champion and challenger"),
     ("fairness", "Fairness"),
     ("stability", "Score stability"),
     ("explanation", "Explanation"),
@@ -349,6 +350,55 @@ def _uncertainty_note(uncertainty: Mapping[str, Any]) -> str:
         f"resamples, seed {_e(uncertainty.get('seed'))}, {_interval_level(uncertainty)} "
         "confidence. The same resamples feed every interval in this report.</p>"
     )
+
+
+def champion_section(evaluation: Mapping[str, Any] | None) -> str:
+    """This version (the challenger) beside the version serving in prod when it was built (the
+    champion, read from the registry: ADR 0029), on the same test rows: each figure, the
+    difference and its paired bootstrap interval. Separable: reads evaluation.json's `champion`
+    section only."""
+    section = (evaluation or {}).get("champion")
+    if not isinstance(section, Mapping):
+        return _missing("champion section of evaluation.json: no comparison with production.")
+    if section.get("status") != "compared":
+        return (
+            "<p>No champion: no version served in prod (the registry's ModelLifeCycle) when "
+            "this version was built, so there is nothing to compare with. Approval checked "
+            "that claim against the registry.</p>"
+        )
+    mine, theirs = section.get("challenger") or {}, section.get("champion") or {}
+    differences = section.get("difference") or {}
+    labels = {
+        "auc": "AUC",
+        "ks": "KS",
+        "worst_disparate_impact": "Disparate impact, worst group",
+        "worst_statistical_parity_difference_abs": "Parity difference, worst group (abs)",
+    }
+    rows = [
+        (
+            _e(label), _num(mine.get(key)), _num(theirs.get(key)),
+            _num(differences[key]) if key in differences else _num(
+                mine[key] - theirs[key] if key in mine and key in theirs else None
+            ),
+            _interval(differences.get(key)),
+        )
+        for key, label in labels.items()
+        if key in mine or key in theirs
+    ]  # fmt: skip
+    level = section.get("confidence_level")
+    return (
+        f"<p>The champion {_e(section.get('model_package_arn'))} (the version serving in prod "
+        f"per the registry when this version was built) and this version, scored on the same "
+        f"{_count(section.get('rows'))} test rows. Differences are this version minus the "
+        f"champion; intervals are {_e(f'{level:.0%}' if isinstance(level, float) else level)} "
+        f"paired percentile bootstrap intervals ({_count(section.get('resamples'))} resamples "
+        f"of the rows, each scoring both models; seed {_e(section.get('seed'))}). The gate "
+        f"reads the AUC lost: {_num(section.get('auc_drop'))}.</p>"
+        + _table(
+            ["figure", "this version", "champion", "difference", "interval"], rows,
+            numeric=[1, 2, 3],
+        )
+    )  # fmt: skip
 
 
 def _fairness_intro(config: Config) -> str:
@@ -833,6 +883,7 @@ def render_validation_report(
         "summary": _summary(config, bundle, gates),
         "data": _data(config, bundle),
         "performance": _performance(bundle),
+        "champion": champion_section(bundle.evaluation),
         "fairness": _fairness(config, bundle),
         "stability": _stability(bundle),
         "explanation": _explanation(bundle),
