@@ -46,7 +46,9 @@ class WindowSummary:
             rows=int(window.get("rows") or 0),
             drift_share=float(dataset.get("drift_share") or 0.0),
             threshold=float(dataset.get("threshold") or 0.0),
-            drifted=tuple(str(f["name"]) for f in document.get("features") or [] if f.get("drifted")),
+            drifted=tuple(
+                str(f["name"]) for f in document.get("features") or [] if f.get("drifted")
+            ),
             psi=psi,
         )
 
@@ -85,12 +87,14 @@ def read_local(folder: str | Path, *, limit: int = DEFAULT_LIMIT, exclude_end: s
     # Newest files first by modification time, as S3's LastModified: a bounded read.
     paths.sort(key=lambda p: p.stat().st_mtime, reverse=True)
     documents = [
-        (str(p), p.read_bytes()) for p in paths[:limit + 1] if p.stat().st_size <= MAX_REPORT_BYTES
+        (str(p), p.read_bytes()) for p in paths[: limit + 1] if p.stat().st_size <= MAX_REPORT_BYTES
     ]
     return _summaries(documents, str(root), limit, exclude_end)
 
 
-def read_s3(s3_client: Any, uri: str, *, limit: int = DEFAULT_LIMIT, exclude_end: str = "") -> History:
+def read_s3(
+    s3_client: Any, uri: str, *, limit: int = DEFAULT_LIMIT, exclude_end: str = ""
+) -> History:
     """The newest reports under the s3:// prefix `uri`, read with the job's own S3 client."""
     bucket, _, prefix = uri.removeprefix("s3://").partition("/")
     if not bucket:
@@ -102,7 +106,10 @@ def read_s3(s3_client: Any, uri: str, *, limit: int = DEFAULT_LIMIT, exclude_end
             break
     found.sort(key=lambda o: o["LastModified"], reverse=True)
     documents = [
-        (f"s3://{bucket}/{o['Key']}", s3_client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read())
+        (
+            f"s3://{bucket}/{o['Key']}",
+            s3_client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read(),
+        )
         for o in found[: limit + 1]
         if o.get("Size", 0) <= MAX_REPORT_BYTES
     ]

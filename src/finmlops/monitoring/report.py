@@ -24,6 +24,7 @@ REPORT_JSON = "drift_report.json"
 REPORT_HTML = "drift_report.html"
 TEMPLATE = "drift_report.html.j2"
 
+
 def _anchor(name: str) -> str:
     return "f-" + "".join(c if c.isalnum() else "-" for c in name) + f"-{len(name)}"
 
@@ -68,7 +69,9 @@ def _feature_view(feature: FeatureDrift) -> dict[str, Any]:
         chart = charts.distribution(
             list(labels), reference, current, f"{feature.name}: share of values per bin"
         )
-        shifts = [(label, cur - ref) for label, ref, cur in zip(labels, reference, current, strict=True)]
+        shifts = [
+            (label, cur - ref) for label, ref, cur in zip(labels, reference, current, strict=True)
+        ]
     p_test = feature.test("ks") or feature.test("chi_square")
     return {
         "name": feature.name,
@@ -157,9 +160,12 @@ def _trend(report: DriftReport, history: History | None) -> dict[str, Any] | Non
     )  # fmt: skip
     feature_chart = (
         charts.trend(
-            names, [(name, [w.psi.get(name) for w in windows]) for name in key_features],
-            title="PSI of the key features", y_label="PSI",
-            threshold=float(report.thresholds.get("psi_act", 0.25)), threshold_label="drift",
+            names,
+            [(name, [w.psi.get(name) for w in windows]) for name in key_features],
+            title="PSI of the key features",
+            y_label="PSI",
+            threshold=float(report.thresholds.get("psi_act", 0.25)),
+            threshold_label="drift",
         )  # fmt: skip
         if key_features
         else None

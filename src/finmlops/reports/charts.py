@@ -39,6 +39,7 @@ _RC: dict[str, Any] = {
     "axes.titleweight": "bold",
     "axes.edgecolor": GREY,
     "axes.grid": True,
+    "axes.axisbelow": True,
     "grid.color": "#eaeef2",
     "axes.spines.top": False,
     "axes.spines.right": False,
@@ -136,7 +137,7 @@ def bars(
     def draw(ax: Any) -> None:
         positions = list(range(len(labels)))
         colours = [AMBER if accent else GREY for accent in accents]
-        drawn = ax.barh(positions, list(values), color=colours, height=0.7, gid="bars")
+        drawn = _named(ax.barh(positions, list(values), color=colours, height=0.7), "bar")
         ax.bar_label(drawn, labels=[value_format.format(v) for v in values], padding=2, size=7)
         ax.set_yticks(positions, [label[:28] for label in labels])
         ax.invert_yaxis()
@@ -154,7 +155,7 @@ def signed_bars(title: str, labels: Sequence[str], values: Sequence[float], x_la
     def draw(ax: Any) -> None:
         positions = list(range(len(labels)))
         colours = [RED if v > 0 else BLUE for v in values]
-        ax.barh(positions, list(values), color=colours, height=0.7, gid="bars")
+        _named(ax.barh(positions, list(values), color=colours, height=0.7), "bar")
         ax.axvline(0, color=GREY, lw=1)
         ax.set_yticks(positions, [label[:28] for label in labels])
         ax.invert_yaxis()
@@ -206,16 +207,16 @@ def distribution(labels: Sequence[str], reference: Sequence[float], current: Seq
 
     def draw(ax: Any) -> None:
         positions = list(range(len(labels)))
-        ax.barh([p - 0.19 for p in positions], list(reference), height=0.38, color=GREY,
-                label="reference", gid="reference")  # fmt: skip
-        ax.barh([p + 0.19 for p in positions], list(current), height=0.38, color=BLUE,
-                label="current", gid="current")  # fmt: skip
+        _named(ax.barh([p - 0.19 for p in positions], list(reference), height=0.38,
+                       color=GREY, label="reference"), "reference")  # fmt: skip
+        _named(ax.barh([p + 0.19 for p in positions], list(current), height=0.38,
+                       color=BLUE, label="current"), "current")  # fmt: skip
         shown = [label if len(label) <= 36 else label[:35] + "…" for label in labels]
         ax.set_yticks(positions, shown)
         ax.invert_yaxis()
         ax.grid(axis="y", visible=False)
         ax.xaxis.set_major_formatter(_percent())
-        ax.legend(loc="lower right")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
         ax.set(title=title, xlabel="share of values")
 
     return _render(draw, title, height_in=height, width_in=5.4)
@@ -237,13 +238,16 @@ def drift_overview(
     def draw(ax: Any) -> None:
         positions = list(range(len(features)))
         colours = [STATUS_COLOURS.get(s, GREY) for s in statuses]
-        ax.barh(positions, values, color=colours, height=0.7, gid="psi")
+        _named(ax.barh(positions, values, color=colours, height=0.7), "psi")
         ax.axvline(watch, color=AMBER, ls="--", lw=1, label=f"watch {watch:g}")
         ax.axvline(act, color=RED, ls="--", lw=1, label=f"drift {act:g}")
-        ax.set_yticks(positions, [f"{name} ({status})" for name, status in zip(features, statuses, strict=True)])
+        ax.set_yticks(
+            positions,
+            [f"{name} ({status})" for name, status in zip(features, statuses, strict=True)],
+        )
         ax.invert_yaxis()
         ax.grid(axis="y", visible=False)
-        ax.legend(loc="lower right")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
         ax.set(title=title, xlabel="population stability index (bar colour: status)")
 
     return _render(draw, title, height_in=height, width_in=5.4)
@@ -275,6 +279,14 @@ def trend(
         ax.set(title=title, ylabel=y_label)
 
     return _render(draw, title, height_in=3.2, width_in=5.4)
+
+
+def _named(bars: Any, prefix: str) -> Any:
+    """One id per bar (`psi-0`, `psi-1`, ...): ids stay unique, and a reader (or a test) finds
+    each bar of a series."""
+    for i, patch in enumerate(bars):
+        patch.set_gid(f"{prefix}-{i}")
+    return bars
 
 
 def _percent() -> Any:
