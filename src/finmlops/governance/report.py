@@ -63,7 +63,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("decision", "Approval record"),
 )
 
-_PENDING_STATUS = f"{Approval.PENDING} (no decision yet)"
+PENDING_STATUS = f"{Approval.PENDING} (no decision yet)"
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ class _DecisionView:
     reason: str
 
 
-def _decision_view(decision: Decision | None) -> _DecisionView | None:
+def decision_view(decision: Decision | None) -> _DecisionView | None:
     if decision is None:
         return None
     record = decision.record
@@ -175,7 +175,9 @@ def _numbers(values: Sequence[Any]) -> list[float]:
     return [float(v) for v in values]
 
 
-def _performance_charts(metrics: Mapping[str, Any], uncertainty: Mapping[str, Any]) -> dict[str, Any]:
+def performance_charts(
+    metrics: Mapping[str, Any], uncertainty: Mapping[str, Any]
+) -> dict[str, Any]:
     drawn: dict[str, Any] = {}
     roc = metrics.get("receiver_operating_characteristic_curve") or {}
     fpr, tpr = roc.get("false_positive_rates") or [], roc.get("true_positive_rates") or []
@@ -214,7 +216,7 @@ def _performance_charts(metrics: Mapping[str, Any], uncertainty: Mapping[str, An
     return drawn
 
 
-def _fairness_charts(
+def fairness_charts(
     config: Config, fairness: Mapping[str, Any], uncertainty: Mapping[str, Any]
 ) -> dict[str, Any]:
     drawn: dict[str, Any] = {
@@ -249,14 +251,16 @@ def _fairness_charts(
     return drawn
 
 
-def _explanation_charts(explanation: Any) -> dict[str, Any]:
+def explanation_charts(explanation: Any) -> dict[str, Any]:
     if not isinstance(explanation, Mapping) or not explanation.get("importance"):
         return {}
     importance = explanation.get("importance") or []
     top = importance[:10]
     dependence = []
     for item in explanation.get("dependence") or []:
-        rows = [r for r in item.get("by_value") or [] if isinstance(r.get("mean_shap"), int | float)]
+        rows = [
+            r for r in item.get("by_value") or [] if isinstance(r.get("mean_shap"), int | float)
+        ]
         labels = [
             str(r["value"]) if "value" in r else f"{num(r.get('low'))} - {num(r.get('high'))}"
             for r in rows
@@ -312,10 +316,10 @@ def render_validation_report(
         )
     ]
     drawn: dict[str, Any] = {"by_value": [], "dependence": []}
-    drawn |= _performance_charts(metrics, uncertainty)
+    drawn |= performance_charts(metrics, uncertainty)
     if isinstance(fairness, Mapping):
-        drawn |= _fairness_charts(config, fairness, uncertainty)
-    drawn |= _explanation_charts(evaluation.get("explanation"))
+        drawn |= fairness_charts(config, fairness, uncertainty)
+    drawn |= explanation_charts(evaluation.get("explanation"))
     sections = list(SECTIONS)
     at = sections.index(("lineage", "Lineage"))
     sections[at:at] = [(anchor, title) for anchor, title, _ in extra_sections]
@@ -337,7 +341,7 @@ def render_validation_report(
         extra_sections={anchor: Markup(body) for anchor, _, body in extra_sections},  # noqa: S704
         rating=risk_rating(config),
         verdict=_verdict(gates),
-        status=bundle.decision.status if bundle.decision else _PENDING_STATUS,
+        status=bundle.decision.status if bundle.decision else PENDING_STATUS,
         split=", ".join(f"{k} {v:,}" for k, v in bundle.split_rows.items()),
         discrimination_metrics=DISCRIMINATION_METRICS,
         ece_definition=ECE_DEFINITION,
@@ -352,7 +356,7 @@ def render_validation_report(
         require_drift_baseline=require_drift_baseline,
         gates=gates,
         gate_values=[_gate_value(g.value) for g in gates],
-        decision=_decision_view(bundle.decision),
+        decision=decision_view(bundle.decision),
         pending=Approval.PENDING,
         charts=drawn,
     )
@@ -394,7 +398,7 @@ def record_decision(html: str, decision: Decision, *, audit_record: str = "") ->
     what the validator reviewed stays as it was. Raises ValueError for a document that is not a
     pending report of this renderer (no section to fill, or a decision already in it)."""
     fragments = macros(_FRAGMENTS)
-    pending_row = str(fragments.status_row(_PENDING_STATUS))
+    pending_row = str(fragments.status_row(PENDING_STATUS))
     pending_body = str(fragments.decision_body(None, "", Approval.PENDING))
     match = _DECISION_SECTION.search(html)
     if html.count(pending_row) != 1 or match is None or match.group(2) != pending_body:
@@ -405,7 +409,7 @@ def record_decision(html: str, decision: Decision, *, audit_record: str = "") ->
     before = html[: match.start(2)]  # the summary, with its one registry status row
     if pending_row not in before:
         raise ValueError("validation report: the registry status row is not in the summary")
-    body = str(fragments.decision_body(_decision_view(decision), audit_record, Approval.PENDING))
+    body = str(fragments.decision_body(decision_view(decision), audit_record, Approval.PENDING))
     status_row = str(fragments.status_row(decision.status))
     return before.replace(pending_row, status_row) + body + html[match.end(2) :]
 
