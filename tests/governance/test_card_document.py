@@ -86,7 +86,11 @@ def test_every_metric_of_the_registry_card_is_in_the_document(
     for field in ("purpose_of_model", "intended_uses", "explanations_for_risk_rating"):
         assert " ".join(card["intended_uses"][field].split()) in text
     assert " ".join(card["additional_information"]["ethical_considerations"].split()) in text
-    for people in (config.governance.owner, config.governance.validator, config.governance.approver_role):
+    for people in (
+        config.governance.owner,
+        config.governance.validator,
+        config.governance.approver_role,
+    ):
         assert people in _text(_section(document, "signoffs"))
 
 

@@ -95,11 +95,12 @@ def test_the_trend_is_bounded_and_skips_files_that_are_not_drift_reports(
 ) -> None:
     prefix, reports = runs
     assert len(read_history(str(prefix), limit=2).windows) == 2
-    for i, (name, _) in enumerate(((n, 0) for n in ("execution-0", "execution-1"))):
-        (tmp_path / name).mkdir()
-        (tmp_path / name / REPORT_NAME).write_text(
-            (prefix / name / REPORT_NAME).read_text() if i else '{"not": "a report"}'
-        )
+    (tmp_path / "execution-0").mkdir()
+    (tmp_path / "execution-0" / REPORT_NAME).write_text('{"not": "a report"}')
+    (tmp_path / "execution-1").mkdir()
+    (tmp_path / "execution-1" / REPORT_NAME).write_bytes(
+        (prefix / "execution-1" / REPORT_NAME).read_bytes()
+    )
     history = read_history(str(tmp_path))
     assert history.skipped == 1
     assert "execution-0" in history.problems[0]

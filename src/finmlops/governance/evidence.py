@@ -94,7 +94,11 @@ def write_bundle(
     document_path.write_text(document, encoding="utf-8")
     report_path.write_text(html, encoding="utf-8")
     return Written(
-        {"model_card": card_path, "model_card_html": document_path, "validation_report": report_path},
+        {
+            "model_card": card_path,
+            "model_card_html": document_path,
+            "validation_report": report_path,
+        },
         missing,
     )
 

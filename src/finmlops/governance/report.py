@@ -198,16 +198,11 @@ def performance_charts(
         drawn["calibration"] = charts.calibration(
             [float(r["mean_predicted"]) for r in table], [float(r["observed_rate"]) for r in table]
         )
-    shown = [
-        (label, metrics.get(key), uncertainty.get(key))
-        for key, label in (("auc", "AUC"), ("ks", "KS"), ("gini", "Gini"))
-    ]
-    rows = [
-        (label, float((value or {}).get("value")), float(spread["lower"]), float(spread["upper"]))
-        for label, value, spread in shown
-        if isinstance(spread, Mapping) and spread.get("lower") is not None
-        and isinstance((value or {}).get("value"), int | float)
-    ]  # fmt: skip
+    rows: list[tuple[str, float, float, float]] = []
+    for key, label in (("auc", "AUC"), ("ks", "KS"), ("gini", "Gini")):
+        value, spread = (metrics.get(key) or {}).get("value"), uncertainty.get(key) or {}
+        if spread.get("lower") is not None and isinstance(value, int | float):
+            rows.append((label, float(value), float(spread["lower"]), float(spread["upper"])))
     if rows:
         drawn["intervals"] = charts.intervals(
             f"{_interval_level(uncertainty)} intervals (bootstrap)",

@@ -166,7 +166,7 @@ def _trend(report: DriftReport, history: History | None) -> dict[str, Any] | Non
             y_label="PSI",
             threshold=float(report.thresholds.get("psi_act", 0.25)),
             threshold_label="drift",
-        )  # fmt: skip
+        )
         if key_features
         else None
     )

@@ -12,11 +12,13 @@ state, safe in a long-running process.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import re
-from collections.abc import Sequence
-from typing import Any
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from markupsafe import Markup, escape
 
@@ -28,7 +30,7 @@ RED = "#cf222e"
 GREEN = "#1a7f37"
 STATUS_COLOURS = {"drift": RED, "missing": RED, "watch": AMBER, "ok": GREEN, "no_data": GREY}
 
-_RC: dict[str, Any] = {
+_RC: Any = {
     "svg.hashsalt": "finmlops",
     "svg.fonttype": "none",
     "path.simplify": False,
@@ -66,6 +68,32 @@ def _svg(figure: Any, label: str) -> Markup:
     return Markup(text.strip())  # noqa: S704  (matplotlib's output; every label escaped by it)
 
 
+_F = TypeVar("_F", bound=Callable[..., Markup])
+_DRAWN: OrderedDict[str, Markup] = OrderedDict()
+_KEEP = 256
+
+
+def _memo(function: _F) -> _F:
+    """The same numbers give the same SVG, so a chart drawn once is not drawn again: the
+    evidence step renders the report and the card document from one bundle, and matplotlib
+    takes tens of milliseconds per chart. Keyed by the arguments' repr (floats repr exactly);
+    the newest `_KEEP` charts are kept."""
+
+    @functools.wraps(function)
+    def drawn(*args: Any, **kwargs: Any) -> Markup:
+        key = repr((function.__name__, args, sorted(kwargs.items())))
+        if key in _DRAWN:
+            _DRAWN.move_to_end(key)
+            return _DRAWN[key]
+        svg = function(*args, **kwargs)
+        _DRAWN[key] = svg
+        if len(_DRAWN) > _KEEP:
+            _DRAWN.popitem(last=False)
+        return svg
+
+    return drawn  # type: ignore[return-value]
+
+
 def _render(draw: Any, label: str, height_in: float = 3.1, width_in: float = _WIDTH_IN) -> Markup:
     import matplotlib
     from matplotlib.figure import Figure
@@ -77,6 +105,7 @@ def _render(draw: Any, label: str, height_in: float = 3.1, width_in: float = _WI
         return _svg(figure, label)
 
 
+@_memo
 def roc_curve(fpr: Sequence[float], tpr: Sequence[float], auc: float | None) -> Markup:
     """The ROC curve over the chance diagonal, AUC in the title."""
     title = "ROC curve" + (f" (AUC {auc:.3f})" if auc is not None else "")
@@ -90,6 +119,7 @@ def roc_curve(fpr: Sequence[float], tpr: Sequence[float], auc: float | None) -> 
     return _render(draw, title)
 
 
+@_memo
 def precision_recall_curve(
     recall: Sequence[float], precision: Sequence[float], base: float
 ) -> Markup:
@@ -104,6 +134,7 @@ def precision_recall_curve(
     return _render(draw, title)
 
 
+@_memo
 def calibration(predicted: Sequence[float], observed: Sequence[float]) -> Markup:
     """Observed rate against mean predicted probability per score band (reliability diagram)."""
     title = "Calibration by score decile"
@@ -119,6 +150,7 @@ def calibration(predicted: Sequence[float], observed: Sequence[float]) -> Markup
     return _render(draw, title)
 
 
+@_memo
 def bars(
     title: str,
     labels: Sequence[str],
@@ -148,6 +180,7 @@ def bars(
     return _render(draw, title, height_in=height)
 
 
+@_memo
 def signed_bars(title: str, labels: Sequence[str], values: Sequence[float], x_label: str) -> Markup:
     """Horizontal bars around zero: red to the right (toward bad), blue to the left."""
     height = 0.9 + 0.22 * max(len(labels), 1)
@@ -165,6 +198,7 @@ def signed_bars(title: str, labels: Sequence[str], values: Sequence[float], x_la
     return _render(draw, title, height_in=height)
 
 
+@_memo
 def intervals(
     title: str,
     labels: Sequence[str],
@@ -200,6 +234,7 @@ def intervals(
     return _render(draw, title, height_in=height)
 
 
+@_memo
 def distribution(labels: Sequence[str], reference: Sequence[float], current: Sequence[float],
                  title: str) -> Markup:  # fmt: skip
     """Share of values per bin or category: reference over current, one row per bin."""
@@ -222,6 +257,7 @@ def distribution(labels: Sequence[str], reference: Sequence[float], current: Seq
     return _render(draw, title, height_in=height, width_in=5.4)
 
 
+@_memo
 def drift_overview(
     features: Sequence[str],
     psi: Sequence[float | None],
@@ -253,6 +289,7 @@ def drift_overview(
     return _render(draw, title, height_in=height, width_in=5.4)
 
 
+@_memo
 def trend(
     windows: Sequence[str],
     series: Sequence[tuple[str, Sequence[float | None]]],

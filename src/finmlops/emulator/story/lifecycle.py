@@ -62,7 +62,7 @@ from finmlops.registry.errors import RefusedError
 from finmlops.registry.gatecheck import PlatformGate
 from finmlops.registry.handler import HandlerSettings, Outcome, handle_state_change
 from finmlops.registry.promotion import DeploymentHistory, record_deployment, resolve, rollback
-from finmlops.registry.report import decided_report
+from finmlops.registry.report import decided_card, decided_report
 from finmlops.registry.versions import describe_version
 from finmlops.steps.preprocess import ENCODERS_FILE, read_table
 from finmlops.tracking.runs import link_model_package, local_store_uri
@@ -810,6 +810,9 @@ class Lifecycle:
         report = self.work_dir / "evidence" / "validation_report_v1.html"
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(decided.html, encoding="utf-8")
+        # The model card as a document, stored beside the report, with the same approval record.
+        card = report.with_name("model_card_v1.html")
+        card.write_text(decided_card(self.client("s3"), version, decided), encoding="utf-8")
         # The examiner's export carries each record's version id and retention; `audit verify`
         # checks the chains, the versions and the retention of the whole trail.
         records = self.audit().stored(retention=True)
@@ -827,6 +830,7 @@ class Lifecycle:
         self.summary.paths.update(
             {
                 "validation report": report,
+                "model card": card,
                 "audit export (CSV)": self.work_dir / "audit.csv",
                 "audit export (JSON)": self.work_dir / "audit.json",
             }
