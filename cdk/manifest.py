@@ -92,6 +92,15 @@ def validate_manifest(manifest: DeploymentManifest, config: Config, source: str)
             f"{source}: version {manifest.version} does not match the ARN's {match.group('v')}"
         )
     drift_baseline(manifest, config, source)
+    if config.monitoring.max_auc_drop is not None and not is_default(manifest):
+        auc = manifest.validated_auc
+        if auc is None or not 0.5 <= auc <= 1.0:
+            raise ManifestError(
+                f"{source}: validated_auc is {auc!r}: the quality monitor judges each window's "
+                "AUC drop against the version's validated AUC (monitoring.max_auc_drop); "
+                "resolve the manifest with `finmlops promote resolve`, which reads it from the "
+                "version's recorded evaluation"
+            )
     dev = config.environments.dev
     if f":{dev.region}:{dev.account}:" not in manifest.model_package_arn:
         raise ManifestError(

@@ -307,7 +307,7 @@ class ModelMonitorSchedules(Construct):
             model_quality_app_specification=mq.ModelQualityAppSpecificationProperty(
                 image_uri=image_uri,
                 problem_type="BinaryClassification",
-                container_arguments=quality_arguments(config),
+                container_arguments=quality_arguments(config, manifest),
                 environment={"publish_cloudwatch_metrics": "Enabled"},
             ),
             model_quality_job_input=mq.ModelQualityJobInputProperty(
@@ -503,7 +503,7 @@ class MonitoringPipeline(Construct):
             ),
             step(
                 "ModelQuality",
-                quality_arguments(config),
+                quality_arguments(config, manifest),
                 [],
                 {
                     "dataset_source": captures,
@@ -589,9 +589,10 @@ class MonitoringAlarms(Construct):
     - `dataset_drift_share` is published only for a window with rows: an idle hour has no drift
       to measure, and `breaching` there would start retraining on silence. The drift alarm is
       `notBreaching`; the monitor-silent alarm (`breaching`) counts its values over six hours.
-    - `quality_violations` counts AUC below `min_auc`, AUC not computable in a window whose
-      labels are due, and too many unreadable records: the AUC floor is never silently
-      disabled by an AUC that could not be computed.
+    - `quality_violations` counts AUC below `min_auc`, AUC lower than the deployed version's
+      validated AUC by more than `max_auc_drop` beyond sampling noise, AUC not computable in a
+      window whose labels are due, and too many unreadable records: the AUC rules are never
+      silently disabled by an AUC that could not be computed.
 
     Attributes: `drift`, `quality`, `silent`, `drift_inputs`, `quality_inputs`, `all` (the five),
     `drift_metric`, `auc_metric`, `quality_violations_metric` (for the dashboard).
@@ -615,6 +616,11 @@ class MonitoringAlarms(Construct):
         self.drift_threshold = config.monitoring.dataset_drift_share
         self.auc_threshold = config.monitoring.min_auc
         bad_share = config.monitoring.max_bad_record_share
+        drop = (
+            f", or more than {config.monitoring.max_auc_drop:g} below the version's validated AUC"
+            if config.monitoring.max_auc_drop is not None
+            else ""
+        )
         drift_dims = {"Endpoint": endpoint_name, "MonitoringSchedule": drift_schedule}
         quality_dims = {"Endpoint": endpoint_name, "MonitoringSchedule": quality_schedule}
         self.drift_metric = cloudwatch.Metric(
@@ -659,9 +665,9 @@ class MonitoringAlarms(Construct):
             alarm_name=n.quality_alarm,
             alarm_description=(
                 f"{endpoint_name}: model-quality violations: AUC below "
-                f"{config.monitoring.min_auc}, AUC not computable for a window whose labels are "
-                f"due, or more than {bad_share:g} of records unreadable; or no quality run "
-                "finished (missing data is breaching)"
+                f"{config.monitoring.min_auc}{drop}, AUC not computable for a window whose "
+                f"labels are due, or more than {bad_share:g} of records unreadable; or no "
+                "quality run finished (missing data is breaching)"
             ),
             metric=self.quality_violations_metric,
             threshold=1,
@@ -669,7 +675,7 @@ class MonitoringAlarms(Construct):
             evaluation_periods=1,
             treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
         )
-        # A monitor that stops reporting is itself a finding (SR 11-7 ongoing monitoring).
+        # A monitor that stops reporting is itself a finding (SR 26-2 ongoing monitoring).
         self.silent = cloudwatch.Alarm(
             self,
             "MonitorSilent",

@@ -178,6 +178,8 @@ VARIANT_MANIFEST = {
     # The `variant` fixture synthesizes with the baseline a registered version carries instead
     # (`registered_baseline`): the value followed from the definition to the template.
     "drift_baseline_uri": "s3://credit-risk-artifacts-111111111111-us-east-1/model-build/exec-7/baseline/baseline",
+    # What `promote resolve` reads from the version's recorded evaluation (gate min-auc).
+    "validated_auc": 0.7102,
     "extra": {},
 }
 

@@ -590,6 +590,11 @@ class Monitoring(_Frozen):
     # The dataset is drifted when the share of drifted features is >= this value.
     dataset_drift_share: Annotated[float, Field(gt=0.0, le=1.0)] = 0.3
     min_auc: Annotated[float, Field(ge=0.5, le=1.0)] = 0.6
+    # A window whose AUC is lower than the deployed version's validated AUC by more than this,
+    # beyond sampling noise (the drop's one-sided lower confidence bound at
+    # `auc_drop_confidence`, DeLong), is a quality violation; null turns the rule off.
+    max_auc_drop: Annotated[float, Field(ge=0.0, lt=0.5)] | None = 0.02
+    auc_drop_confidence: Annotated[float, Field(ge=0.5, lt=1.0)] = 0.95
     label_delay_hours: Annotated[int, Field(ge=0)] = 24
     # A window is a violation (and its bad-records alarm fires) when more than this share of its
     # records could not be read; fewer are counted, sampled in the report and skipped.

@@ -167,6 +167,9 @@ class DeploymentManifest:
     # engine's artifact), read from its registered DriftCheckBaselines (`drift_baseline_folder`).
     # The monitoring stack runs its jobs against it and refuses to synthesize without it.
     drift_baseline_uri: str = ""
+    # The version's test-set AUC as the promotion gate re-read it from the version's recorded
+    # evaluation (gate min-auc): the quality job judges each window's AUC drop against it.
+    validated_auc: float | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from finmlops import fairness
 from finmlops.config import Config
 from finmlops.contracts import Param
-from finmlops.registry.gatecheck import PlatformGate
+from finmlops.registry.gatecheck import VALIDATED_AUC_GATE, PlatformGate
 from finmlops.steps import evaluate, preprocess
 
 Source = Literal["data_quality", "evaluation"]
@@ -78,7 +78,7 @@ GATES: tuple[Gate, ...] = (
         lambda c: c.gates.data_quality.min_positive_share,
     ),
     Gate(
-        "min-auc", "area under the ROC curve on the test split", "evaluation",
+        VALIDATED_AUC_GATE, "area under the ROC curve on the test split", "evaluation",
         evaluate.GATE_PATHS["auc"], ">=", Param.MIN_AUC, lambda c: c.gates.min_auc,
     ),
     Gate(

@@ -107,6 +107,48 @@ def test_the_jobs_are_told_the_bad_record_limit_and_the_label_delay(
     assert value("--max-bad-record-share") == str(config.monitoring.max_bad_record_share)
 
 
+def test_a_resolved_version_is_judged_against_the_auc_its_manifest_carries(
+    variant: Any, config: Any, variant_manifest: dict[str, Any]
+) -> None:
+    """The quality job's second AUC rule reads the validated AUC from the manifest promotion
+    resolved (never the config, never a run-time parameter)."""
+    (job,) = [
+        r["Properties"]["ModelQualityAppSpecification"]["ContainerArguments"]
+        for *_, r in variant.resources("AWS::SageMaker::ModelQualityJobDefinition", "prod")
+    ]
+
+    def value(flag: str) -> str:
+        return str(job[job.index(flag) + 1])
+
+    assert float(value("--validated-auc")) == variant_manifest["validated_auc"]
+    assert value("--max-auc-drop") == str(config.monitoring.max_auc_drop)
+    assert value("--auc-drop-confidence") == str(config.monitoring.auc_drop_confidence)
+
+
+@pytest.mark.parametrize("env", SERVING)
+def test_the_default_manifest_judges_no_drop_it_has_no_version_to_judge_against(
+    platform: Any, env: str, monitoring_definition: Any
+) -> None:
+    steps = {s["Name"]: s["Arguments"] for s in monitoring_definition(platform, env)["Steps"]}
+    arguments = steps["ModelQuality"]["AppSpecification"]["ContainerArguments"]
+    assert "--validated-auc" not in arguments and "--min-auc" in arguments
+
+
+@pytest.mark.parametrize(("auc", "shown"), [(None, "None"), (1.4, "1.4"), (0.2, "0.2")])
+def test_a_resolved_manifest_without_a_usable_validated_auc_stops_synth(
+    config: Any, variant_manifest: dict[str, Any], auc: float | None, shown: str
+) -> None:
+    import json
+
+    from finmlops_cdk.manifest import ManifestError, validate_manifest
+
+    from finmlops.contracts import DeploymentManifest
+
+    manifest = DeploymentManifest.from_json(json.dumps({**variant_manifest, "validated_auc": auc}))
+    with pytest.raises(ManifestError, match=f"m.json: validated_auc is {shown}"):
+        validate_manifest(manifest, config, "m.json")
+
+
 # --------------------------------------------------------------------------------------------
 # The decisions, played on prod's synthesized alarms with the jobs' own metrics.
 

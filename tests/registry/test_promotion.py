@@ -103,6 +103,20 @@ def test_resolve_turns_the_approved_version_into_a_reproducible_manifest(world, 
     assert world.audit_actions()[-1] == AuditAction.PROMOTION_RESOLVED
 
 
+def test_the_manifest_carries_the_auc_the_gate_read_from_the_recorded_evaluation(
+    world, register, pipeline
+):
+    """The quality monitor judges production against the version's validated AUC: the value
+    the promotion gate re-read from the evaluation the version registered (gate min-auc), with
+    no argument through which the caller could name another."""
+    arn = _approved(world, register, pipeline, auc=0.7734)
+
+    manifest = _resolve(world, arn, "prod")
+
+    assert manifest.validated_auc == pytest.approx(0.7734)
+    assert DeploymentManifest.from_json(manifest.to_json()).validated_auc == manifest.validated_auc
+
+
 def test_gate_refuses_a_version_that_is_not_approved(world, register, pipeline):
     arn = register()
     with pytest.raises(RefusedError) as refused:

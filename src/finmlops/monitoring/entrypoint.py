@@ -33,10 +33,11 @@ from finmlops.monitoring.modes import MODES
 from finmlops.monitoring.readers import CAPTURE_SUFFIXES, list_files, parse_time
 
 if TYPE_CHECKING:
-    from finmlops.config import DriftThresholds
+    from finmlops.config import Config, DriftThresholds
     from finmlops.monitoring.baseline import Baseline, ModelIdentity
     from finmlops.monitoring.drift import DriftReport
     from finmlops.monitoring.history import History
+    from finmlops.monitoring.quality import AucDropRule
     from finmlops.monitoring.window import WindowAccumulator
 
 PROCESSING_CONFIG = Path("/opt/ml/config/processingjobconfig.json")
@@ -199,6 +200,28 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     model_quality.add_argument("--window", default=env.get("quality_window", "1h"))
     model_quality.add_argument("--min-auc", type=float, default=None)
+    model_quality.add_argument(
+        "--validated-auc",
+        type=float,
+        default=None,
+        help="the deployed version's validated (test-set) AUC, from its deployment manifest: "
+        "with --max-auc-drop, a window whose AUC is lower by more than the tolerance beyond "
+        "sampling noise is a violation",
+    )
+    model_quality.add_argument(
+        "--max-auc-drop",
+        type=float,
+        default=None,
+        help="the AUC drop tolerated below --validated-auc (default: --config's "
+        "monitoring.max_auc_drop)",
+    )
+    model_quality.add_argument(
+        "--auc-drop-confidence",
+        type=float,
+        default=None,
+        help="one-sided confidence of the drop's lower bound (default: --config's "
+        "monitoring.auc_drop_confidence, else 0.95)",
+    )
     model_quality.add_argument(
         "--label-delay-hours",
         type=float,
@@ -511,6 +534,31 @@ def _words(text: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in text.split(",") if p.strip())
 
 
+def _auc_drop_rule(args: argparse.Namespace, config: Config | None) -> AucDropRule | None:
+    """The AUC-drop rule of the run: needs the version's validated AUC (the stacks pass it from
+    the deployment manifest) and a tolerance (argument, else the config's)."""
+    from finmlops.monitoring.quality import AucDropRule
+
+    tolerance = args.max_auc_drop
+    if tolerance is None and config is not None:
+        tolerance = config.monitoring.max_auc_drop
+    confidence = args.auc_drop_confidence
+    if confidence is None:
+        confidence = config.monitoring.auc_drop_confidence if config is not None else 0.95
+    if args.validated_auc is None:
+        if args.max_auc_drop is not None:
+            raise UsageError("--max-auc-drop needs --validated-auc (the deployed version's AUC)")
+        return None
+    if tolerance is None:
+        raise UsageError(
+            "--validated-auc needs --max-auc-drop (or --config's monitoring.max_auc_drop)"
+        )
+    try:
+        return AucDropRule(args.validated_auc, tolerance, confidence)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def run_quality_command(args: argparse.Namespace) -> int:
     from finmlops.monitoring import quality
 
@@ -527,6 +575,7 @@ def run_quality_command(args: argparse.Namespace) -> int:
         if args.min_auc is not None
         else (config.monitoring.min_auc if config else None)
     )
+    auc_drop = _auc_drop_rule(args, config)
     delay = args.label_delay_hours
     if delay is None and config is not None:
         delay = config.monitoring.label_delay_hours
@@ -557,6 +606,7 @@ def run_quality_command(args: argparse.Namespace) -> int:
         start=parse_time(args.start_time),
         end=parse_time(args.end_time),
         min_auc=min_auc,
+        auc_drop=auc_drop,
         labels_due_before=(
             _metric_time(args) - timedelta(hours=delay) if delay is not None else None
         ),

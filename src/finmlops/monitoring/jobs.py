@@ -30,16 +30,27 @@ def drift_environment(config: Config, manifest: DeploymentManifest) -> dict[str,
     return identity
 
 
-def quality_arguments(config: Config) -> list[str]:
+def quality_arguments(config: Config, manifest: DeploymentManifest) -> list[str]:
     """`quality` with the config's cutoff and AUC floor (labels: 1 or the positive class), the
-    label delay (a window older than it without a computable AUC is a violation) and the
-    bad-record limit."""
+    deployed version's validated AUC and the drop tolerated below it, the label delay (a window
+    older than it without a computable AUC is a violation) and the bad-record limit."""
+    drop: list[str] = []
+    if config.monitoring.max_auc_drop is not None and manifest.validated_auc is not None:
+        drop = [
+            "--validated-auc",
+            repr(manifest.validated_auc),
+            "--max-auc-drop",
+            str(config.monitoring.max_auc_drop),
+            "--auc-drop-confidence",
+            str(config.monitoring.auc_drop_confidence),
+        ]
     return [
         "quality",
         "--cutoff",
         str(config.model.cutoff),
         "--min-auc",
         str(config.monitoring.min_auc),
+        *drop,
         "--positive-labels",
         f"1,{config.model.positive_class}",
         "--window",

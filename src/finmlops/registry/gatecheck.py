@@ -135,6 +135,10 @@ def json_value(document: Any, path: str) -> float | None:
 
 # --------------------------------------------------------------------------- recorded metrics
 
+# The gate whose recorded value is the version's validated AUC (finmlops.gates names it; the
+# deployment manifest carries the value to the quality monitor).
+VALIDATED_AUC_GATE = "min-auc"
+
 
 def recorded_metrics_uri(version: ModelVersion) -> str:
     source = (version.model_metrics.get("ModelQuality") or {}).get("Statistics") or {}

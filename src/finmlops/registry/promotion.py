@@ -35,7 +35,7 @@ from finmlops.registry.evidence import (
     judge,
     rules_of,
 )
-from finmlops.registry.gatecheck import PlatformGate
+from finmlops.registry.gatecheck import VALIDATED_AUC_GATE, PlatformGate
 from finmlops.registry.identity import Identity, load_identities
 from finmlops.registry.storage import (
     Clock,
@@ -121,10 +121,13 @@ def observed_approval(
 
 
 def manifest_for(
-    version: ModelVersion, environment: str, approval: ObservedApproval | None = None
+    version: ModelVersion,
+    environment: str,
+    approval: ObservedApproval | None = None,
+    validated_auc: float | None = None,
 ) -> DeploymentManifest:
     """The manifest of a version: `resolve` makes it after the gate, with the approval the
-    handler observed; without one, the manifest names no approver."""
+    handler observed and the AUC the gate read; without one, the manifest names no approver."""
     metadata = version.metadata
     extra = {
         key: metadata[key]
@@ -149,6 +152,7 @@ def manifest_for(
         # What the monitoring stack of this environment runs drift against: the baseline the
         # version registered, never a path guessed from the build's layout.
         drift_baseline_uri=drift_baseline_folder(version.drift_baselines),
+        validated_auc=validated_auc,
         extra=extra,
     )
 
@@ -260,7 +264,10 @@ def resolve(
         )
         raise RefusedError(f"promotion of {version.label} to {environment} by {actor}", problems)
     assert observed is not None  # no problem means an observed approval
-    manifest = manifest_for(version, environment, observed)
+    # The AUC the gate just re-read from the version's recorded evaluation, not a figure the
+    # caller supplies: the quality monitor judges production against it.
+    validated_auc = judgement.gates.values.get(VALIDATED_AUC_GATE)
+    manifest = manifest_for(version, environment, observed, validated_auc)
     audit.append(
         AuditAction.PROMOTION_RESOLVED,
         actor,

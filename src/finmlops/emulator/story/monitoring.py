@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 
 MONITORED = "prod"  # the stage whose monitoring the story runs
 DRIFT_STEP, QUALITY_STEP = "DataDrift", "ModelQuality"
+# The quality run's violations about the AUC: below the floor, or dropped from the validated.
+AUC_VIOLATIONS = frozenset({"auc", "auc_drop"})
 RESULTS_OUTPUT = "results"
 
 
@@ -229,24 +231,43 @@ class MonitoringStory:
         report: dict[str, Any] = json.loads((results / "model_quality.json").read_text())
         story.summary.quality = report
         story.summary.paths["model quality"] = results / "model_quality.json"
-        # The run judges each hour (a violation names the hour whose AUC is below the floor);
-        # the quality alarm watches the run's violation count, stamped with the run's time.
+        # The run judges each hour against the floor and against the deployed version's
+        # validated AUC (a drop beyond the tolerance and beyond sampling noise); the quality
+        # alarm watches the run's violation count, stamped with the run's time.
         threshold = story.config.monitoring.min_auc
         violations = [
-            v["description"] for v in report.get("violations", []) if v.get("metric_name") == "auc"
+            v for v in report.get("violations", []) if v.get("metric_name") in AUC_VIOLATIONS
         ]
+        rule = report.get("auc_drop_rule") or {}
         hours = []
         for start in story.hours[:2]:
             window = _window(report, start)
-            below = any(f"window {start.isoformat()} " in v for v in violations)
-            story.summary.quality_verdicts[start.isoformat()] = "violation" if below else "ok"
-            auc = window["metrics"].get("auc")
-            hours.append(
-                f"{start:%H}:00 AUC {auc:.4f} on {window['labelled']} labelled "
-                f"(coverage {window['label_coverage']:g}){' < ' + str(threshold) if below else ''}"
-                if auc is not None
-                else f"{start:%H}:00 no AUC"
-            )
+            found = {
+                v["metric_name"]
+                for v in violations
+                if f"window {start.isoformat()} " in v["description"]
+            }
+            story.summary.quality_verdicts[start.isoformat()] = "violation" if found else "ok"
+            metrics = window["metrics"]
+            auc = metrics.get("auc")
+            if auc is None:
+                hours.append(f"{start:%H}:00 no AUC")
+                continue
+            text = f"{start:%H}:00 AUC {auc:.4f} on {window['labelled']} labelled"
+            if "auc" in found:
+                text += f", below the floor {threshold}"
+            if rule and metrics.get("auc_drop_lower_bound") is not None:
+                text += (
+                    f", {rule['validated_auc'] - auc:+.4f} against the validated "
+                    f"{rule['validated_auc']:.4f}"
+                    + (
+                        f" (at {rule['confidence']:.0%} at least "
+                        f"{metrics['auc_drop_lower_bound']:.4f} > {rule['max_drop']:g}: violation)"
+                        if "auc_drop" in found
+                        else " (within tolerance and noise)"
+                    )
+                )
+            hours.append(text)
         alarm = story.w.names[MONITORED].quality_alarm
         story.summary.quality_alarms += evaluate_alarms(
             story.client("cloudwatch"), story.client("sns"),
