@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from html import unescape
 from pathlib import Path
 
 import boto3
@@ -47,7 +48,7 @@ def runs(
 
 def _text(html: str) -> str:
     html = re.sub(r"<(style|svg)\b.*?</\1>", " ", html, flags=re.S)
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html)))
 
 
 def test_overview_draws_each_features_psi_against_the_watch_and_act_thresholds(
@@ -156,3 +157,16 @@ def test_an_unreadable_history_leaves_the_report_without_a_trend_and_the_run_suc
     assert np.isfinite(
         json.loads((tmp_path / "out" / "drift_report.json").read_text())["dataset"]["drift_share"]
     )
+
+
+def test_each_features_bins_are_shown_as_numbers_beside_the_chart(
+    runs: tuple[Path, list[DriftReport]],
+) -> None:
+    report = runs[1][-1]
+    text = _text(render_html(report))
+    for feature in report.features:
+        dist = feature.distribution
+        labels = dist.get("labels") or dist.get("bins", [])
+        for label, ref, cur in zip(labels, dist["reference"], dist["current"], strict=True):
+            shown = f"{label} {100 * ref:.2f}% {100 * cur:.2f}% {100 * (cur - ref):+.1f}%"
+            assert shown in text, shown

@@ -63,15 +63,13 @@ def _feature_view(feature: FeatureDrift) -> dict[str, Any]:
     # Category names where the baseline knows the encoder's codes, else the values themselves.
     labels: Sequence[str] = dist.get("labels") or dist.get("bins", [])
     chart = None
-    shifts: list[tuple[str, float]] = []
+    bins: list[tuple[str, float, float]] = []
     if labels:
         reference, current = list(dist["reference"]), list(dist["current"])
         chart = charts.distribution(
             list(labels), reference, current, f"{feature.name}: share of values per bin"
         )
-        shifts = [
-            (label, cur - ref) for label, ref, cur in zip(labels, reference, current, strict=True)
-        ]
+        bins = list(zip(labels, reference, current, strict=True))
     p_test = feature.test("ks") or feature.test("chi_square")
     return {
         "name": feature.name,
@@ -86,7 +84,7 @@ def _feature_view(feature: FeatureDrift) -> dict[str, Any]:
         "counts": feature.counts,
         "completeness": feature.completeness,
         "chart": chart,
-        "shifts": shifts,
+        "bins": bins,
         "tests": [
             {
                 "name": t.name, "value": t.value, "threshold": t.threshold,
