@@ -64,6 +64,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
 )
 
 PENDING_STATUS = f"{Approval.PENDING} (no decision yet)"
+CHAMPION_SECTION = ("champion", "Champion and challenger")
 
 
 @dataclass(frozen=True)
@@ -279,6 +280,59 @@ def explanation_charts(explanation: Any) -> dict[str, Any]:
     }
 
 
+_CHAMPION_FIGURES = {
+    "auc": "AUC",
+    "ks": "KS",
+    "worst_disparate_impact": "Disparate impact, worst group",
+    "worst_statistical_parity_difference_abs": "Parity difference, worst group (abs)",
+}
+
+
+def champion_rows(evaluation: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The challenger beside the champion (evaluation.json's `champion` section, ADR 0029): each
+    figure either has, the difference (the recorded one, else challenger minus champion) and its
+    paired bootstrap interval."""
+    section = evaluation.get("champion")
+    if not isinstance(section, Mapping) or section.get("status") != "compared":
+        return []
+    mine, theirs = section.get("challenger") or {}, section.get("champion") or {}
+    differences = section.get("difference") or {}
+    rows = []
+    for key, label in _CHAMPION_FIGURES.items():
+        if key not in mine and key not in theirs:
+            continue
+        difference = differences.get(key)
+        if difference is None and key in mine and key in theirs:
+            difference = mine[key] - theirs[key]
+        rows.append(
+            {
+                "label": label,
+                "mine": mine.get(key),
+                "theirs": theirs.get(key),
+                "difference": difference,
+                "interval": differences.get(key),
+            }
+        )
+    return rows
+
+
+def _champion_chart(rows: Sequence[Mapping[str, Any]], level: str) -> Any:
+    drawn = [
+        (str(r["label"]), float(r["interval"]["value"]), float(r["interval"]["lower"]),
+         float(r["interval"]["upper"]))
+        for r in rows
+        if isinstance(r.get("interval"), Mapping) and r["interval"].get("lower") is not None
+        and isinstance(r["interval"].get("value"), int | float)
+    ]  # fmt: skip
+    if not drawn:
+        return None
+    return charts.intervals(
+        f"This version minus the champion ({level} intervals)",
+        [d[0] for d in drawn], [d[1] for d in drawn], [d[2] for d in drawn], [d[3] for d in drawn],
+        reference=0.0, reference_label="no difference",
+    )  # fmt: skip
+
+
 def render_validation_report(
     config: Config,
     bundle: EvidenceBundle,
@@ -315,7 +369,16 @@ def render_validation_report(
     if isinstance(fairness, Mapping):
         drawn |= fairness_charts(config, fairness, uncertainty)
     drawn |= explanation_charts(evaluation.get("explanation"))
+    rows = champion_rows(evaluation)
+    champion = evaluation.get("champion")
+    if rows and isinstance(champion, Mapping):
+        level = champion.get("confidence_level")
+        drawn["champion"] = _champion_chart(
+            rows, f"{level:.0%}" if isinstance(level, int | float) else "bootstrap"
+        )
     sections = list(SECTIONS)
+    if "champion" in evaluation:  # the evaluate step's comparison with prod (ADR 0029)
+        sections.insert(sections.index(("fairness", "Fairness")), CHAMPION_SECTION)
     at = sections.index(("lineage", "Lineage"))
     sections[at:at] = [(anchor, title) for anchor, title, _ in extra_sections]
     shares = (bundle.data_quality or {}).get("missing_share") or {}
@@ -354,6 +417,7 @@ def render_validation_report(
         decision=decision_view(bundle.decision),
         pending=Approval.PENDING,
         charts=drawn,
+        champion_rows=rows,
     )
 
 

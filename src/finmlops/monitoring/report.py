@@ -225,6 +225,29 @@ def render_html(
     )
 
 
+def explanation_html(data: dict[str, Any]) -> str:
+    """The explanation-drift report (explanation_report.json's content in, one self-contained
+    HTML page out, same bytes for the same data), from `explanation_report.html.j2`: verdict,
+    NDCG and attribution shift against their thresholds, the two profiles side by side as a
+    chart, then each feature's attribution and rank in the baseline and the window."""
+    rows = [
+        r for r in data.get("features") or []
+        if isinstance(r.get("baseline_share"), int | float)
+    ]  # fmt: skip
+    chart = None
+    if rows and data.get("window_profile"):
+        shares = [r.get("window_share") for r in rows]
+        chart = charts.distribution(
+            [str(r["feature"]) for r in rows],
+            [float(r["baseline_share"]) for r in rows],
+            [float(v) if isinstance(v, int | float) else 0.0 for v in shares],
+            "Share of mean |SHAP|: baseline and window",
+            names=("baseline", "window"),
+            x_label="share of total mean |SHAP|",
+        )
+    return render("explanation_report.html.j2", data=data, chart=chart)
+
+
 def window_statistics(report: DriftReport) -> dict[str, Any]:
     """Model Monitor statistics.json of the current window."""
     features = []

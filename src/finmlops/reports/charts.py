@@ -235,24 +235,31 @@ def intervals(
 
 
 @_memo
-def distribution(labels: Sequence[str], reference: Sequence[float], current: Sequence[float],
-                 title: str) -> Markup:  # fmt: skip
-    """Share of values per bin or category: reference over current, one row per bin."""
+def distribution(
+    labels: Sequence[str],
+    reference: Sequence[float],
+    current: Sequence[float],
+    title: str,
+    *,
+    names: tuple[str, str] = ("reference", "current"),
+    x_label: str = "share of values",
+) -> Markup:
+    """Shares per bin or category: reference over current, one row per bin."""
     height = 0.9 + 0.26 * max(len(labels), 1)
 
     def draw(ax: Any) -> None:
         positions = list(range(len(labels)))
         _named(ax.barh([p - 0.19 for p in positions], list(reference), height=0.38,
-                       color=GREY, label="reference"), "reference")  # fmt: skip
+                       color=GREY, label=names[0]), "reference")  # fmt: skip
         _named(ax.barh([p + 0.19 for p in positions], list(current), height=0.38,
-                       color=BLUE, label="current"), "current")  # fmt: skip
+                       color=BLUE, label=names[1]), "current")  # fmt: skip
         shown = [label if len(label) <= 36 else label[:35] + "…" for label in labels]
         ax.set_yticks(positions, shown)
         ax.invert_yaxis()
         ax.grid(axis="y", visible=False)
         ax.xaxis.set_major_formatter(_percent())
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
-        ax.set(title=title, xlabel="share of values")
+        ax.set(title=title, xlabel=x_label)
 
     return _render(draw, title, height_in=height, width_in=5.4)
 
