@@ -224,7 +224,7 @@ def intervals(
         if reference is not None:
             ax.axvline(reference, color=RED, ls="--", lw=1, label=reference_label or None)
             if reference_label:
-                ax.legend(loc="lower right")
+                ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=1)
         ax.set_yticks(positions, list(labels))
         ax.invert_yaxis()
         ax.margins(y=0.3)
