@@ -4,6 +4,8 @@ approved version and starts its promotion, and the rules that deliver decisions 
 
 from __future__ import annotations
 
+import json
+
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
@@ -14,7 +16,13 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from constructs import Construct
-from finmlops_cdk.events import REJECTED, approval_pattern, reliable
+from finmlops_cdk.events import (
+    ALARM_STATE_CHANGE,
+    PENDING,
+    REJECTED,
+    approval_pattern,
+    reliable,
+)
 from finmlops_cdk.functions import FunctionSettings, project_function
 from finmlops_cdk.security import (
     DeadLetterQueue,
@@ -26,9 +34,9 @@ from finmlops_cdk.security import (
 )
 
 from finmlops.config import SERVING_ENVIRONMENTS, Config
-from finmlops.contracts import Promotion
+from finmlops.contracts import Promotion, Validation
 from finmlops.gates import platform_gates
-from finmlops.naming import Names, Role, names
+from finmlops.naming import Names, Role, names, revalidation_alarms
 from finmlops.registry.gatecheck import gates_to_json
 
 HANDLER_TIMEOUT = Duration.seconds(60)
@@ -70,7 +78,14 @@ class ApprovalHandler(Construct):
             Promotion.ENV_AUDIT_BUCKET: n.audit_bucket,
             Promotion.ENV_STATE_BUCKET: n.state_bucket,
             Promotion.ENV_AUDIT_RETENTION_DAYS: str(audit_retention_days),
-            Promotion.ENV_REQUIRE_DRIFT_BASELINES: "true",
+            Promotion.ENV_REQUIRE_DRIFT_BASELINES: str(
+                config.governance.tier.require_drift_baselines
+            ).lower(),
+            # The risk tier's validation depth and re-review triggers (ADR 0030).
+            Validation.ENV_REQUIRE_SIGNOFF: str(config.governance.tier.validator_signoff).lower(),
+            Validation.ENV_REVALIDATION_ALARMS: json.dumps(
+                revalidation_alarms(config), sort_keys=True, separators=(",", ":")
+            ),
             # The platform's gates, re-checked before a promotion starts (ADR 0014).
             Promotion.ENV_GATES: gates_to_json(platform_gates(config)),
             Promotion.ENV_EVIDENCE_ROLE: evidence_reader,
@@ -139,6 +154,16 @@ class ApprovalHandler(Construct):
                     read=True,
                     list_objects=True,
                 ),
+                # The handler alone vouches for an observed sign-off (ADR 0030).
+                *s3_access(
+                    sid="SignoffMarkers",
+                    partition=partition,
+                    bucket=n.state_bucket,
+                    prefix=Validation.MARKERS_PREFIX,
+                    read=True,
+                    write=True,
+                    list_objects=True,
+                ),
                 kms_access(sid="StateKey", key_arn=state_key.key_arn, decrypt=True, encrypt=True),
                 iam.PolicyStatement(
                     sid="RejectedVersionServingMetric",
@@ -162,6 +187,12 @@ class ApprovalHandler(Construct):
                 n.audit_bucket,
                 Promotion.AUDIT_PREFIX,
                 "One append-only record per decision under audit/ (Object Lock, compliance).",
+            )
+            | object_ack(
+                partition,
+                n.state_bucket,
+                Validation.MARKERS_PREFIX,
+                "One create-only marker per observed validator sign-off (ADR 0030).",
             )
             | object_ack(
                 partition,
@@ -238,3 +269,35 @@ class ApprovalHandler(Construct):
         self.rejections.add_target(
             targets.LambdaFunction(self.function, **reliable(self.dead_letter_queue))
         )
+        # A validator's sign-off is a ModelLifeCycle write on a pending version, which SageMaker
+        # reports as a state change of the pending version; the handler binds its author.
+        self.signoffs = events.Rule(
+            self,
+            "ValidatorSignOffs",
+            description="Pending versions' changes (forwarded from dev) -> validator sign-offs",
+            event_pattern=approval_pattern(config, (PENDING,)),
+        )
+        self.signoffs.add_target(
+            targets.LambdaFunction(self.function, **reliable(self.dead_letter_queue))
+        )
+        # The risk tier's re-review triggers: serving alarms entering ALARM (forwarded from
+        # stage and prod by their revalidation forwarders) open a re-validation record.
+        self.revalidations: events.Rule | None = None
+        alarms = sorted(revalidation_alarms(config))
+        if alarms:
+            self.revalidations = events.Rule(
+                self,
+                "RevalidationAlarms",
+                description="Drift or quality alarms in stage or prod -> re-validation record",
+                event_pattern=events.EventPattern(
+                    source=["aws.cloudwatch"],
+                    detail_type=[ALARM_STATE_CHANGE],
+                    account=sorted(
+                        {names(config, env).env.account for env in SERVING_ENVIRONMENTS}
+                    ),
+                    detail={"alarmName": alarms, "state": {"value": ["ALARM"]}},
+                ),
+            )
+            self.revalidations.add_target(
+                targets.LambdaFunction(self.function, **reliable(self.dead_letter_queue))
+            )

@@ -58,11 +58,12 @@ def artifact_readers(config: Config) -> list[tuple[str, str]]:
 
 
 def audit_writers(config: Config) -> list[tuple[str, str]]:
-    """People outside tooling who append to its audit trail: the approvers (in dev, where the
-    registry is), whose approve and reject commands record every decision."""
+    """People outside tooling who append to its audit trail: the approvers and the validators
+    (in dev, where the registry is), whose approve, reject and validate commands record every
+    decision and finding."""
     dev = names(config, "dev")
     role = f"arn:{dev.partition}:iam::{dev.env.account}:role/{config.governance.approver_role}"
-    return [(dev.env.account, role)]
+    return [(dev.env.account, role), (dev.env.account, dev.role_arn(Role.VALIDATOR))]
 
 
 def _accounts_with_condition(readers: list[tuple[str, str]]) -> dict[str, Any]:

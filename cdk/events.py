@@ -31,6 +31,7 @@ ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
 
 APPROVED = "Approved"
 REJECTED = "Rejected"
+PENDING = "PendingManualApproval"
 
 
 def approval_pattern(config: Config, statuses: Sequence[str] = (APPROVED,)) -> events.EventPattern:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from aws_cdk import aws_iam as iam
 
-from finmlops.contracts import Approval, Meta
+from finmlops.contracts import Approval, Meta, Validation
 
 # AWS replaced sagemaker:VolumeKmsKey and sagemaker:OutputKmsKey by the ...Arn keys; the old names
 # are defined by no action any more, so a guardrail on them denies everything (issue 13). The
@@ -300,5 +300,66 @@ def approver_decisions(*, model_packages_arn: str) -> list[iam.PolicyStatement]:
                 conditions={"Null": {key: "false"}},
             )
             for key in LIFECYCLE_KEYS
+        ),
+    ]
+
+
+def validator_signoffs(*, model_packages_arn: str) -> list[iam.PolicyStatement]:
+    """The validator's UpdateModelPackage: a sign-off (ModelLifeCycle stage `Validation` with a
+    sign-off status) and nothing else IAM can see (ADR 0030).
+
+    SageMaker records the caller of this write in `LastModifiedBy` and emits the state-change
+    event the approval handler binds it from; the findings live in the audit trail, bound by the
+    digest in `StageDescription` (no condition key covers it, nor needs to: the handler checks it).
+
+    - Allow only a request whose lifecycle is a sign-off (`sagemaker:ModelLifeCycle:Stage`,
+      `...:StageStatus`, Service Authorization Reference, UpdateModelPackage).
+    - Deny a request with any approval status: a validator never decides.
+    - Deny any other stage, and a request without one (`StringNotEquals` matches a missing key).
+    - Deny every platform metadata key and any removal (one statement per key: keys in one
+      condition block are ANDed).
+    """
+    update = "sagemaker:UpdateModelPackage"
+    stage, stage_status = LIFECYCLE_KEYS
+    return [
+        iam.PolicyStatement(
+            sid="SignOffValidation",
+            actions=[update],
+            resources=[model_packages_arn],
+            conditions={
+                "StringEquals": {stage: Validation.STAGE, stage_status: list(Validation.STATUSES)},
+                "Null": {APPROVAL_STATUS: "true"},
+            },
+        ),
+        iam.PolicyStatement(
+            sid="DenyApprovalStatus",
+            effect=iam.Effect.DENY,
+            actions=[update],
+            resources=["*"],
+            conditions={"Null": {APPROVAL_STATUS: "false"}},
+        ),
+        iam.PolicyStatement(
+            sid="DenyOtherStages",
+            effect=iam.Effect.DENY,
+            actions=[update],
+            resources=["*"],
+            conditions={"StringNotEquals": {stage: Validation.STAGE}},
+        ),
+        *(
+            iam.PolicyStatement(
+                sid=_sid("DenyMetadata", key),
+                effect=iam.Effect.DENY,
+                actions=[update],
+                resources=["*"],
+                conditions={"Null": {METADATA_KEY + key: "false"}},
+            )
+            for key in platform_metadata_keys()
+        ),
+        iam.PolicyStatement(
+            sid="DenyRemovingMetadata",
+            effect=iam.Effect.DENY,
+            actions=[update],
+            resources=["*"],
+            conditions={"Null": {METADATA_TO_REMOVE: "false"}},
         ),
     ]

@@ -27,6 +27,7 @@ from finmlops_cdk.events import (
     ALARM_STATE_CHANGE,
     APPROVED,
     MAX_EVENT_AGE,
+    PENDING,
     REJECTED,
     RETRY_ATTEMPTS,
     AdmitForwarders,
@@ -543,6 +544,7 @@ class ModelBuildStack(Stack):
             "RegistryPeople",
             approver_role_name=config.governance.approver_role,
             data_scientist_role_name=n.role(Role.DATA_SCIENTIST),
+            validator_role_name=n.role(Role.VALIDATOR),
             model_package_group_arn=n.model_package_group_arn,
             model_packages_arn=n.model_packages_arn,
             pipeline_arn=self.pipeline.pipeline_arn,
@@ -609,12 +611,13 @@ class ModelBuildStack(Stack):
             alarm_topic=alerts,
             purpose="approval decisions that could not reach the tooling account",
         )
-        # Pending versions never leave dev; approvals promote, rejections are audited.
+        # Approvals promote, rejections are audited, and a pending version's changes carry the
+        # validators' sign-offs (ADR 0030), which the handler binds.
         self.approval_forwarder = EventForwarder(
             self,
             "ApprovalForwarder",
-            pattern=approval_pattern(config, (APPROVED, REJECTED)),
-            description="Approval decisions on the model group -> tooling account",
+            pattern=approval_pattern(config, (APPROVED, REJECTED, PENDING)),
+            description="Approval decisions and sign-offs on the model group -> tooling account",
             target_bus_arn=default_bus_arn(
                 tooling.partition, tooling.env.account, tooling.env.region
             ),

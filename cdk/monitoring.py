@@ -10,7 +10,11 @@ One program (the project's monitoring image) runs in one of two launchers, chose
 
 Either way the program is `python -m finmlops.monitoring` (finmlops.monitoring.entrypoint):
 `drift` compares the captured window with the deployed version's baseline, `quality` scores
-labelled outcomes; both write Model Monitor files and the metrics the alarms below watch.
+labelled outcomes; both write Model Monitor files and the metrics the alarms below watch. In
+"pipeline" mode a third step, `explain`, compares the window's feature-attribution profile
+(the deployed model's TreeSHAP) with the one its baseline step recorded (explanation drift,
+docs/decisions/0028); Model Monitor's own explainability jobs are SageMaker Clarify's, closed
+to new customers, so "model_monitor" mode has no such step.
 """
 
 from __future__ import annotations
@@ -40,7 +44,13 @@ from finmlops_cdk.events import (
     PipelineSchedule,
     default_bus_arn,
 )
-from finmlops_cdk.manifest import drift_baseline
+from finmlops_cdk.manifest import (
+    BASELINE_PREFIX,
+    DEFAULT_SOURCE,
+    ManifestError,
+    drift_baseline,
+    is_default,
+)
 from finmlops_cdk.network import Network
 from finmlops_cdk.sagemaker_roles import SageMakerExecutionRole, sagemaker_arn
 from finmlops_cdk.security import (
@@ -52,13 +62,19 @@ from finmlops_cdk.security import (
 
 from finmlops.config import Config
 from finmlops.contracts import DeploymentManifest
-from finmlops.monitoring.jobs import capture_lookback, drift_environment, quality_arguments
+from finmlops.monitoring.jobs import (
+    capture_lookback,
+    drift_environment,
+    explanation_environment,
+    quality_arguments,
+)
 from finmlops.naming import VARIANT_NAME, Names, Role, names
 
 # Where the processing container finds its inputs and writes its outputs (SageMaker paths,
 # the defaults of finmlops.monitoring.entrypoint).
 INPUT_ENDPOINT = "/opt/ml/processing/input/endpoint"
 INPUT_BASELINE = "/opt/ml/processing/baseline"
+INPUT_MODEL = "/opt/ml/processing/model"
 OUTPUT_RESULTS = "/opt/ml/processing/resultdata"
 
 GROUND_TRUTH_PREFIX = "ground-truth"
@@ -77,6 +93,14 @@ class MetricNames:
     # Published by every run, stamped with the run's time (finmlops.monitoring.cloudwatch).
     quality_violations: str = "quality_violations"
     bad_record_share: str = "bad_record_share"
+    # Explanation drift (pipeline mode only): every run publishes its violation count.
+    namespace_explanation: str = ""
+    explanation_violations: str = "explanation_violations"
+
+    @property
+    def namespaces(self) -> list[str]:
+        found = {self.namespace_drift, self.namespace_quality, self.namespace_explanation}
+        return sorted(found - {""})
 
 
 # Model Monitor publishes a bring-your-own container's metric file into these namespaces.
@@ -86,7 +110,9 @@ MODEL_MONITOR_METRICS = MetricNames(
 )
 # In "pipeline" mode the program calls PutMetricData itself (finmlops.monitoring.cloudwatch).
 PIPELINE_METRICS = MetricNames(
-    namespace_drift="finmlops/data-metrics", namespace_quality="finmlops/model-metrics"
+    namespace_drift="finmlops/data-metrics",
+    namespace_quality="finmlops/model-metrics",
+    namespace_explanation="finmlops/explainability-metrics",
 )
 
 
@@ -95,6 +121,27 @@ def baseline_uri(manifest: DeploymentManifest, n: Names) -> str:
     registered DriftCheckBaselines; a manifest without one stops synth (ManifestError names the
     field). There is no fallback: a guessed path is a monitor that silently never runs."""
     return str(drift_baseline(manifest, n.config, "manifest"))
+
+
+def model_artifact_uri(manifest: DeploymentManifest, n: Names) -> str:
+    """The deployed version's model artifact, which the explanation-drift step explains windows
+    with (a processing input: SageMaker API Reference, ProcessingS3Input, `S3DataType`
+    "S3Prefix" downloads every object whose key starts with `S3Uri`, here the one archive).
+
+    Checked as the baseline is: under the registry's model-build outputs, the only prefix the
+    monitoring role may read (finmlops_cdk.endpoint.grant_registry_read). The default manifest
+    (synth before any approval) names a model under its own never-written prefix."""
+    uri = manifest.model_data_url
+    allowed = f"s3://{n.registry_artifact_bucket}/{BASELINE_PREFIX}"
+    if not uri and is_default(manifest):
+        return f"{allowed}{DEFAULT_SOURCE}/package/package/model.tar.gz"
+    if not uri.startswith(allowed) or uri.endswith("/"):
+        raise ManifestError(
+            f"manifest: model_data_url {uri!r} is not an object under {allowed}, where the model "
+            "build writes model artifacts and the monitoring role may read; resolve the manifest "
+            "with `finmlops promote resolve`"
+        )
+    return uri
 
 
 def model_monitor_cron(expression: str) -> str:
@@ -393,7 +440,7 @@ class MonitoringPipeline(Construct):
         stack = Stack.of(self)
         endpoint_name = n.endpoint_name
         self.pipeline_name = f"{endpoint_name}-monitoring"
-        self.step_names = ("DataDrift", "ModelQuality")
+        self.step_names = ("DataDrift", "ModelQuality", "ExplanationDrift")
         # The same variables a Model Monitor schedule would set, so one program serves both.
         contract = {
             "sagemaker_endpoint_name": endpoint_name,
@@ -511,6 +558,24 @@ class MonitoringPipeline(Construct):
                     "lookback_hours": lookback["quality"],
                 },
             ),
+            # Explanation drift: the same window and baseline folder as DataDrift, explained by
+            # the deployed model (docs/decisions/0028); a step of its own, so it runs and fails
+            # independently of the drift step.
+            step(
+                "ExplanationDrift",
+                ["explain"],
+                [
+                    s3_input("baseline", baseline_uri(manifest, n) + "/", INPUT_BASELINE),
+                    s3_input("model", model_artifact_uri(manifest, n), INPUT_MODEL),
+                ],
+                {
+                    "baseline_uri": INPUT_BASELINE,
+                    "model_source": INPUT_MODEL,
+                    "dataset_source": captures,
+                    "lookback_hours": lookback["drift"],
+                }
+                | explanation_environment(config),
+            ),
         ]
         definition: dict[str, Any] = {
             "Version": "2020-12-01",
@@ -593,8 +658,11 @@ class MonitoringAlarms(Construct):
       validated AUC by more than `max_auc_drop` beyond sampling noise, AUC not computable in a
       window whose labels are due, and too many unreadable records: the AUC rules are never
       silently disabled by an AUC that could not be computed.
+    - `explanation_violations` (pipeline mode, `explanation_schedule` given) is published by
+      every explanation run, zero for an idle hour: that alarm is `breaching`.
 
-    Attributes: `drift`, `quality`, `silent`, `drift_inputs`, `quality_inputs`, `all` (the five),
+    Attributes: `drift`, `quality`, `silent`, `drift_inputs`, `quality_inputs`, `explanation`
+    (or None), `all` (the five, and `explanation` when there is one),
     `drift_metric`, `auc_metric`, `quality_violations_metric` (for the dashboard).
     """
 
@@ -609,6 +677,7 @@ class MonitoringAlarms(Construct):
         drift_schedule: str,
         quality_schedule: str,
         topic: sns.ITopic,
+        explanation_schedule: str | None = None,
     ) -> None:
         super().__init__(scope, id_)
         endpoint_name = n.endpoint_name
@@ -715,7 +784,40 @@ class MonitoringAlarms(Construct):
         self.quality_inputs = inputs(
             "QualityInputs", "quality", metrics.namespace_quality, quality_dims
         )
-        self.all = (self.drift, self.quality, self.silent, self.drift_inputs, self.quality_inputs)
+        self.all: tuple[cloudwatch.Alarm, ...] = (
+            self.drift, self.quality, self.silent, self.drift_inputs, self.quality_inputs,
+        )  # fmt: skip
+        # Explanation drift (pipeline mode): every run publishes its violation count, zero for
+        # an idle hour, so a period without it means no run finished (breaching).
+        self.explanation: cloudwatch.Alarm | None = None
+        if explanation_schedule and metrics.namespace_explanation:
+            limits = config.monitoring.explanation
+            self.explanation = cloudwatch.Alarm(
+                self,
+                "ExplanationDrift",
+                alarm_name=f"{config.project}-{n.environment}-explanation-drift",
+                alarm_description=(
+                    f"{endpoint_name}: explanation drift: NDCG of the feature-attribution "
+                    f"ranking below {limits.min_ndcg:g}, attribution shift above "
+                    f"{limits.max_attribution_shift:g}, or more than {bad_share:g} of records "
+                    "unreadable; or no explanation run finished (missing data is breaching)"
+                ),
+                metric=cloudwatch.Metric(
+                    namespace=metrics.namespace_explanation,
+                    metric_name=metrics.explanation_violations,
+                    dimensions_map={
+                        "Endpoint": endpoint_name,
+                        "MonitoringSchedule": explanation_schedule,
+                    },
+                    statistic="Maximum",
+                    period=period,
+                ),
+                threshold=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+            )
+            self.all = (*self.all, self.explanation)
         for alarm in self.all:
             alarm.add_alarm_action(cw_actions.SnsAction(topic))
 
@@ -830,11 +932,12 @@ class MonitoringStack(Stack):
             n=n,
             data=data,
             image=image,
-            metric_namespaces=sorted({metrics.namespace_drift, metrics.namespace_quality}),
+            metric_namespaces=metrics.namespaces,
         ).role
 
         self.model_monitor: ModelMonitorSchedules | None = None
         self.pipeline: MonitoringPipeline | None = None
+        explanation_schedule: str | None = None
         if mode == "model_monitor":
             self.model_monitor = ModelMonitorSchedules(
                 self,
@@ -876,6 +979,7 @@ class MonitoringStack(Stack):
             )
             self.pipeline.pipeline.node.add_dependency(endpoint)
             drift_schedule = quality_schedule = self.pipeline.pipeline_name
+            explanation_schedule = self.pipeline.pipeline_name
 
         self.alarms = MonitoringAlarms(
             self,
@@ -886,6 +990,7 @@ class MonitoringStack(Stack):
             drift_schedule=drift_schedule,
             quality_schedule=quality_schedule,
             topic=data.alerts,
+            explanation_schedule=explanation_schedule,
         )
         self.dashboard = EndpointDashboard(
             self,
@@ -894,6 +999,37 @@ class MonitoringStack(Stack):
             alarms=self.alarms,
             rollback_alarms=rollback_alarms,
         ).dashboard
+
+        # The risk tier's re-review triggers (ADR 0030): these alarms entering ALARM go to
+        # tooling's approval handler, which opens a re-validation record.
+        self.revalidation_forwarder: EventForwarder | None = None
+        kinds = config.governance.tier.revalidate_on
+        if kinds:
+            tooling = names(config, "tooling")
+            alarm_names = sorted(
+                n.drift_alarm if kind == "drift" else n.quality_alarm for kind in kinds
+            )
+            self.revalidation_forwarder = EventForwarder(
+                self,
+                "RevalidationForwarder",
+                pattern=events.EventPattern(
+                    source=["aws.cloudwatch"],
+                    detail_type=[ALARM_STATE_CHANGE],
+                    detail={"alarmName": alarm_names, "state": {"value": ["ALARM"]}},
+                ),
+                description="Drift or quality alarms -> re-validation record in tooling",
+                target_bus_arn=default_bus_arn(
+                    tooling.partition, tooling.env.account, tooling.env.region
+                ),
+                role_name=n.role(Role.REVALIDATION_FORWARDER),
+                dead_letter_queue=DeadLetterQueue(
+                    self,
+                    "RevalidationForwardDlq",
+                    encryption_key=data.ops_key,
+                    alarm_topic=data.alerts,
+                    purpose="alarms that could not open a re-validation in tooling",
+                ),
+            )
 
         self.retrain_forwarder: EventForwarder | None = None
         if config.monitoring.retrain_on_drift:

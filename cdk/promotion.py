@@ -612,6 +612,19 @@ class PromotionStack(Stack):
             statement_id="ApprovalsFromDev",
             senders=[(dev.env.account, dev.role_arn(Role.EVENT_FORWARDER))],
         )
+        # The risk tier's re-review triggers come from stage's and prod's alarms (ADR 0030).
+        self.admit_revalidations: AdmitForwarders | None = None
+        if config.governance.tier.revalidate_on:
+            self.admit_revalidations = AdmitForwarders(
+                self,
+                "AdmitRevalidationAlarms",
+                statement_id="RevalidationAlarmsFromServing",
+                senders=[
+                    (names(config, env).env.account,
+                     names(config, env).role_arn(Role.REVALIDATION_FORWARDER))
+                    for env in SERVING_ENVIRONMENTS
+                ],
+            )  # fmt: skip
         CfnOutput(self, "PromotionPipelineName", value=promotion_name)
         if self.source_bucket is not None:
             CfnOutput(

@@ -20,6 +20,7 @@ from finmlops_cdk.guardrails import (
     approver_decisions,
     deny_approval_changes,
     job_guardrails,
+    validator_signoffs,
 )
 from finmlops_cdk.security import (
     iam5_resource,
@@ -191,7 +192,7 @@ class RegistryPeople(Construct):
     identity and name must be the user's own name (`security.people_trust_policy`), so what
     SageMaker records as `CreatedBy`/`LastModifiedBy` names the person, whichever role they used.
     Attributes: `approver`, `data_scientist`, `approver_policy`, `approver_guardrails`,
-    `data_scientist_policy`.
+    `data_scientist_policy`, `validator` (and `validator_policy`, `validator_guardrails`).
     """
 
     def __init__(
@@ -206,8 +207,10 @@ class RegistryPeople(Construct):
         pipeline_arn: str,
         evidence: Sequence[iam.PolicyStatement] = (),
         evidence_reasons: Mapping[str, str] | None = None,
+        validator_role_name: str = "",
     ) -> None:
-        """evidence: what approvers read (artifacts) and write (audit records)."""
+        """evidence: what approvers and validators read (artifacts) and write (audit records);
+        validator_role_name: the validators' role (none when empty)."""
         super().__init__(scope, id_)
         registry = [model_package_group_arn, model_packages_arn]
         read_registry = iam.PolicyStatement(
@@ -307,6 +310,67 @@ class RegistryPeople(Construct):
                 "(ids are generated per run): follow and stop runs they started.",
             },
         )
+        self.validator: iam.Role | None = None
+        if validator_role_name:
+            self._validator(
+                validator_role_name,
+                read_registry=read_registry,
+                pipeline_arn=pipeline_arn,
+                model_packages_arn=model_packages_arn,
+                evidence=evidence,
+                reasons=versions | executions | dict(evidence_reasons or {}),
+            )
+
+    def _validator(
+        self,
+        role_name: str,
+        *,
+        read_registry: iam.PolicyStatement,
+        pipeline_arn: str,
+        model_packages_arn: str,
+        evidence: Sequence[iam.PolicyStatement],
+        reasons: Mapping[str, str],
+    ) -> None:
+        """Model validators (ADR 0030): read the evidence, record findings in the audit trail,
+        and sign off by the one registry write SageMaker attributes to them; never approve, never
+        build. Assumed by people as themselves, like the approver."""
+        self.validator = person_role(
+            self,
+            "Validator",
+            role_name=role_name,
+            description="Model validators: sign off a version's validation; never approve",
+        )
+        signoffs = validator_signoffs(model_packages_arn=model_packages_arn)
+        policy = iam.ManagedPolicy(self, "ValidatorPolicy", roles=[self.validator])
+        policy.add_statements(
+            read_registry,
+            # `registry validate` resolves the version's authors as approval does (ADR 0014).
+            execution_reads(pipeline_arn),
+            signoffs[0],
+            iam.PolicyStatement(
+                sid="DenyBuilding",
+                effect=iam.Effect.DENY,
+                actions=[
+                    "sagemaker:CreateModelPackage",
+                    "sagemaker:DeleteModelPackage",
+                    "sagemaker:PutModelPackageGroupPolicy",
+                    "sagemaker:CreateTrainingJob",
+                    "sagemaker:CreateProcessingJob",
+                    "sagemaker:StartPipelineExecution",
+                ],
+                resources=["*"],
+            ),
+            *evidence,
+        )
+        self.validator_policy = policy
+        self.validator_guardrails = iam.ManagedPolicy(
+            self,
+            "ValidatorGuardrails",
+            description="Validators write a sign-off lifecycle, nothing else",
+            roles=[self.validator],
+            statements=signoffs[1:],
+        )
+        acknowledge(policy, dict(reasons))
 
 
 class RegistryLifecycleRole(Construct):

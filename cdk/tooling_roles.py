@@ -20,7 +20,7 @@ from finmlops_cdk.security import (
     s3_access,
 )
 
-from finmlops.contracts import Promotion
+from finmlops.contracts import Promotion, Validation
 from finmlops.naming import BOOTSTRAP_QUALIFIER, Names
 
 
@@ -91,6 +91,14 @@ class GateGrants:
                 write=True,
                 list_objects=True,
             ),
+            # The promotion gate trusts a sign-off the handler vouched for (ADR 0030): read only.
+            *s3_access(
+                sid="SignoffMarkers",
+                partition=self.n.partition,
+                bucket=self.n.state_bucket,
+                prefix=Validation.MARKERS_PREFIX,
+                read=True,
+            ),
             kms_access(sid="StateKey", key_arn=self.state_key.key_arn, decrypt=True, encrypt=True),
         ]
 
@@ -127,6 +135,12 @@ class GateGrants:
                 Promotion.DEPLOYMENTS_PREFIX,
                 "One write-once entry per deployment under deployments/<env>/ (what rollback "
                 "returns to).",
+            )
+            | object_ack(
+                self.n.partition,
+                self.n.state_bucket,
+                Validation.MARKERS_PREFIX,
+                "The handler's markers of observed validator sign-offs, read by the gate.",
             )
             | {
                 iam5_resource(self.n.model_packages_arn): "Every version of this one model "

@@ -366,6 +366,8 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
                 s3_in("baseline", pre_out["baseline"].S3Output.S3Uri, "/opt/ml/processing/input/baseline"),
                 # The encoders name the categories behind the codes (the drift report shows names).
                 s3_in("artifacts", pre_out["artifacts"].S3Output.S3Uri, "/opt/ml/processing/input/artifacts"),
+                # The trained model: the attribution profile explanation drift compares with.
+                s3_in("model", model_uri, "/opt/ml/processing/input/model"),
             ],
             outputs=[s3_out("baseline", "/opt/ml/processing/output/baseline", "baseline")],
             arguments=[
@@ -375,6 +377,8 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
                 "--categorical", ",".join(config.model.categorical_features),
                 "--model-id", config.model.name,
                 "--encoders", "/opt/ml/processing/input/artifacts",
+                "--model", "/opt/ml/processing/input/model",
+                "--explain-rows", str(config.monitoring.explanation.sample_rows),
                 # The raw data's fingerprint, so monitoring can tell this version's baseline.
                 "--data-fingerprint", JsonGet(
                     step_name=step_pre.name, property_file=data_quality, json_path="data_fingerprint"

@@ -28,7 +28,12 @@ from pydantic import (
 from finmlops.config_loader import ConfigLoadError, load_yaml, read_text
 from finmlops.contracts import ENVIRONMENT_NAMES, SERVING_ENVIRONMENTS
 from finmlops.datasets import DatasetPathError, local_dataset_path, parse_dataset_uri
-from finmlops.schedules import ScheduleError, check_model_monitor_schedule, check_schedule
+from finmlops.schedules import (
+    ScheduleError,
+    check_model_monitor_schedule,
+    check_schedule,
+    longest_gap_minutes,
+)
 from finmlops.tracking.settings import TrackingSettings
 
 # Commercial, GovCloud and China regions where SageMaker Pipelines and the Model Registry run.
@@ -583,6 +588,24 @@ class DriftThresholds(_Frozen):
         return self
 
 
+class ExplanationDrift(_Frozen):
+    """Explanation drift: the window's global attribution profile (mean |TreeSHAP| per feature,
+    computed with the deployed model) against the one the baseline step recorded
+    (finmlops.monitoring.explanation; docs/decisions/0028)."""
+
+    # SageMaker Clarify raises an alert when the NDCG of the two rankings is below 0.90 (docs
+    # page clarify-model-monitor-feature-attribution-drift).
+    min_ndcg: Annotated[float, Field(gt=0.0, le=1.0)] = 0.9
+    # Half the L1 distance between the two profiles as shares of their totals: the share of the
+    # model's attribution that moved between features. NDCG weighs each feature by its baseline
+    # attribution, so a model led by one feature hides a reordering below it (ADR 0028).
+    max_attribution_shift: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
+    # The window is explained on a seeded sample of at most this many rows (TreeSHAP's cost).
+    sample_rows: Annotated[int, Field(ge=100, le=1_000_000)] = 2000
+    # A window with fewer rows is reported as not evaluated: too few to rank the features.
+    min_rows: Annotated[int, Field(ge=1)] = 100
+
+
 class Monitoring(_Frozen):
     mode: Literal["pipeline", "model_monitor"] = "pipeline"
     schedule: str = "cron(0 * * * ? *)"
@@ -601,6 +624,7 @@ class Monitoring(_Frozen):
     max_bad_record_share: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.01
     retrain_on_drift: bool = False
     capture_retention_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    explanation: ExplanationDrift = ExplanationDrift()
 
     @field_validator("schedule")
     @classmethod
@@ -661,8 +685,44 @@ def deployment_problems(
     return []
 
 
+RiskTier = Literal["high", "medium", "low"]
+
+
+class TierPolicy(_Frozen):
+    """What a model risk tier requires (SR 26-2 / OCC 2026-13: validation depth, monitoring
+    frequency and re-review triggers set by materiality; ADR 0030)."""
+
+    # Validation depth: approval and promotion need the validator's observed sign-off, and the
+    # drift baselines the monitoring compares against.
+    validator_signoff: bool
+    require_drift_baselines: bool = True
+    # Monitoring frequency: the longest time monitoring.schedule may leave between two runs.
+    monitoring_every_minutes: Annotated[int, Field(ge=5, le=44640)]
+    # Re-review triggers: which production alarms open a re-validation record that the next
+    # approval must close with a sign-off.
+    revalidate_on: tuple[Literal["drift", "quality"], ...] = ()
+
+
+class Tiers(_Frozen):
+    """The bank's tiering policy, one entry per tier (defaults below; a bank states its own)."""
+
+    high: TierPolicy = TierPolicy(
+        validator_signoff=True, monitoring_every_minutes=60, revalidate_on=("drift", "quality")
+    )
+    medium: TierPolicy = TierPolicy(
+        validator_signoff=True, monitoring_every_minutes=1440, revalidate_on=("quality",)
+    )
+    low: TierPolicy = TierPolicy(
+        validator_signoff=False, require_drift_baselines=False, monitoring_every_minutes=10080
+    )
+
+    def of(self, tier: RiskTier) -> TierPolicy:
+        policy: TierPolicy = getattr(self, tier)
+        return policy
+
+
 class Governance(_Frozen):
-    risk_tier: Literal["high", "medium", "low"]
+    risk_tier: RiskTier
     owner: Annotated[str, StringConstraints(min_length=1)]
     validator: Annotated[str, StringConstraints(min_length=1)]
     # IAM role names: ASCII letters, digits and +=,.@_- (IAM User Guide, "IAM object names");
@@ -677,6 +737,12 @@ class Governance(_Frozen):
     )
     intended_use: str = ""
     limitations: str = ""
+    tiers: Tiers = Tiers()
+
+    @property
+    def tier(self) -> TierPolicy:
+        """The policy of this model's risk tier."""
+        return self.tiers.of(self.risk_tier)
 
 
 class Notifications(_Frozen):
@@ -813,6 +879,7 @@ def _cross_checks(config: Config) -> list[tuple[str, str]]:
             check_model_monitor_schedule(config.monitoring.schedule)
         except ScheduleError as exc:
             problems.append(("monitoring.schedule", f"with monitoring.mode model_monitor: {exc}"))
+    problems += _tier_problems(config, problems)
     if config.monitoring.min_auc > config.gates.min_auc:
         problems.append(
             (
@@ -839,6 +906,36 @@ def _cross_checks(config: Config) -> list[tuple[str, str]]:
             if problem[0] not in reported
         )
     return problems
+
+
+def _tier_problems(config: Config, reported: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The risk tier's monitoring frequency against the schedule (SR 26-2: by tier), unless the
+    schedule was already refused for another reason."""
+    if any(field == "monitoring.schedule" for field, _ in reported):
+        return []
+    tier = config.governance.risk_tier
+    bound = config.governance.tier.monitoring_every_minutes
+    bound_field = f"governance.tiers.{tier}.monitoring_every_minutes"
+    schedule = config.monitoring.schedule
+    gap = longest_gap_minutes(schedule)
+    if gap is None:
+        return [
+            (
+                "monitoring.schedule",
+                f"{schedule} restricts days, months or years, so its longest gap cannot be "
+                f"checked against {bound_field} ({bound} minutes, risk tier {tier}); use a "
+                "rate() or a cron that runs every day",
+            )
+        ]
+    if gap > bound:
+        return [
+            (
+                "monitoring.schedule",
+                f"{schedule} leaves up to {gap} minutes between runs; {bound_field} (risk tier "
+                f"{tier} from governance.risk_tier) requires a run at least every {bound} minutes",
+            )
+        ]
+    return []
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:

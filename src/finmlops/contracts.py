@@ -144,6 +144,28 @@ class Stage:
     STATUSES: tuple[str, ...] = (DEPLOYED, REPLACED, ROLLED_BACK)
 
 
+class Validation:
+    """The validator's sign-off as the registry carries it (ADR 0030): a ModelLifeCycle write
+    that only the validator role may make (its IAM conditions are built from these), whose
+    description binds the findings' digest and the validator's audit record."""
+
+    STAGE = "Validation"
+    SIGNED_OFF = "SignedOff"
+    FINDINGS_OPEN = "FindingsOpen"
+    STATUSES: tuple[str, ...] = (SIGNED_OFF, FINDINGS_OPEN)
+    SEVERITIES: tuple[str, ...] = ("high", "medium", "low")
+    # A finding of this severity blocks approval until a later sign-off no longer lists it.
+    BLOCKING = "high"
+    # The handler's settings (set by the CDK stack from the config's risk tier).
+    ENV_REQUIRE_SIGNOFF = "REQUIRE_VALIDATOR_SIGNOFF"
+    # JSON {alarm name: {"environment": ..., "kind": "drift" | "quality"}}: the alarms whose
+    # firing opens a re-validation record.
+    ENV_REVALIDATION_ALARMS = "REVALIDATION_ALARMS"
+    # Create-only markers in the state bucket, one per sign-off the handler observed: only the
+    # handler writes there, so a `validation-observed` record without its marker is forged.
+    MARKERS_PREFIX = "validation/observed/"
+
+
 @dataclass(frozen=True)
 class ApprovalRecord:
     approved_by: str
@@ -218,6 +240,15 @@ class AuditAction:
     DEPLOY_REFUSED = "deploy-refused"
     ROLLBACK = "rollback"
     ROLLBACK_REFUSED = "rollback-refused"
+    # A validator's sign-off (ADR 0030): the validator's own record of the findings
+    # (`registry validate`), the handler's record binding it to the person SageMaker recorded
+    # for the sign-off's ModelLifeCycle write, or the handler's refusal of it.
+    VALIDATION_SUBMITTED = "validation-submitted"
+    VALIDATION_OBSERVED = "validation-observed"
+    VALIDATION_REFUSED = "validation-refused"
+    # A drift or quality alarm fired on a served model: the next approval of the group must
+    # close it with a sign-off that names it (SR 26-2 re-review trigger).
+    REVALIDATION_OPENED = "revalidation-opened"
 
 
 @dataclass(frozen=True)

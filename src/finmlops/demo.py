@@ -161,9 +161,11 @@ def _print_summary(config: Config, lifecycle: Any, work: Path) -> None:
         # Who AWS recorded: the build's starter (or CreatedBy); the approver the handler observed.
         authors = resolve_authorship(sm, audit, version).authors.persons()
         observed, _ = observed_approval(audit, version)
+        signoff = summary.signoffs.get(label)
         print(
             f"  {label:<4} {arn.rsplit(':', 1)[-1]}  {version.status}, "
             f"created by {', '.join(a.person for a in authors) or '?'}, "
+            f"validated by {signoff['validator'].rsplit('/', 1)[-1] if signoff else '-'}, "
             f"approved by {observed.approver.person if observed else '-'}, "
             f"lifecycle {where.stage if where else '-'}/{where.status if where else '-'}"
         )
@@ -182,6 +184,13 @@ def _print_summary(config: Config, lifecycle: Any, work: Path) -> None:
         )
     if summary.alarm:
         print(f"  alarm         {summary.alarm.alarm}: {summary.alarm.old} -> {summary.alarm.new}")
+    if summary.revalidation:
+        closed_by = [label for label, s in summary.signoffs.items() if s.get("closes")]
+        print(
+            f"  re-validation {summary.revalidation['record']} opened by "
+            f"{summary.revalidation['alarm']}; closed by the sign-off of "
+            f"{', '.join(closed_by) or 'nothing yet'}"
+        )
     print(
         f"  SNS -> SQS    {len(summary.alert_messages)} alert(s): {[m['AlarmName'] + ' ' + m['NewStateValue'] for m in summary.alert_messages]}"
     )

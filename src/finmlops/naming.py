@@ -23,6 +23,9 @@ class Role:
 
     BUILD = "sagemaker-build"  # dev: the model-build pipeline and its jobs
     DATA_SCIENTIST = "data-scientist"  # dev: people who change step code and run pipelines
+    VALIDATOR = "validator"  # dev: people who sign off a version's validation (ADR 0030)
+    # stage/prod: forwards the alarms that open a re-validation to tooling's handler (ADR 0030)
+    REVALIDATION_FORWARDER = "revalidation-forwarder"
     MODEL = "model"  # stage/prod: the endpoint's model (reads the registry's artifacts)
     MONITORING = "monitoring"  # stage/prod: monitoring jobs (read baselines in the registry)
     SMOKE_TEST = "smoke-test"  # stage/prod: assumed by the promotion pipeline's smoke test
@@ -162,3 +165,16 @@ class Names:
 
 def names(config: Config, environment: str) -> Names:
     return Names(config=config, environment=environment)
+
+
+def revalidation_alarms(config: Config) -> dict[str, dict[str, str]]:
+    """The serving alarms whose firing opens a re-validation record, as the handler reads them
+    (`contracts.Validation.ENV_REVALIDATION_ALARMS`): the kinds the risk tier names
+    (governance.tiers.<tier>.revalidate_on), in stage and prod."""
+    found: dict[str, dict[str, str]] = {}
+    for environment in ("stage", "prod"):
+        n = names(config, environment)
+        for kind in config.governance.tier.revalidate_on:
+            alarm = n.drift_alarm if kind == "drift" else n.quality_alarm
+            found[alarm] = {"environment": environment, "kind": kind}
+    return found

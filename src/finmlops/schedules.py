@@ -37,6 +37,7 @@ least 1 and at most the field's span.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -252,3 +253,44 @@ def check_model_monitor_schedule(expression: str) -> str:
 
 
 __all__ = ["DAYS", "MONTHS", "ScheduleError", "check_model_monitor_schedule", "check_schedule"]
+
+
+_RATE_MINUTES = {"minute": 1, "hour": 60, "day": 1440}
+
+
+def _values(field: _Field, text: str) -> set[int]:
+    """The values a checked minutes or hours field matches (`*`, lists, ranges, steps)."""
+    found: set[int] = set()
+    for item in text.split(","):
+        base, _, step_text = item.partition("/")
+        step = int(step_text) if step_text else 1
+        if base == "*":
+            low, high = field.low, field.high
+        elif "-" in base:
+            first, _, last = base.partition("-")
+            low, high = int(first), int(last)
+        else:
+            low = int(base)
+            high = field.high if step_text else low
+        found.update(range(low, high + 1, step))
+    return found
+
+
+def longest_gap_minutes(expression: str) -> int | None:
+    """The longest time between two runs of a valid schedule, in minutes, or None when this
+    function does not bound it: a cron expression that restricts days, months or years (its gap
+    depends on the calendar). A tier's monitoring bound refuses None (`config`)."""
+    text = check_schedule(expression)
+    rate = _RATE.match(text)
+    if rate:
+        return int(rate.group(1)) * _RATE_MINUTES[rate.group(2).rstrip("s")]
+    cron = _CRON.match(text)
+    assert cron is not None  # check_schedule accepted it
+    minutes, hours, day, month, weekday, year = cron.group(1).split()
+    if day not in {"*", "?"} or weekday not in {"*", "?"} or month != "*" or year != "*":
+        return None
+    times = sorted(
+        h * 60 + m for h in _values(_FIELDS[1], hours) for m in _values(_FIELDS[0], minutes)
+    )
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    return max([*gaps, times[0] + 1440 - times[-1]])

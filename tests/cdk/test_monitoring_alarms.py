@@ -21,6 +21,7 @@ from finmlops.emulator.aws.alarms import evaluate_alarms
 from finmlops.monitoring import cloudwatch
 from finmlops.monitoring.baseline import ModelIdentity, build_baseline
 from finmlops.monitoring.drift import run_drift
+from finmlops.monitoring.explanation import ExplanationReport, Profile
 from finmlops.monitoring.quality import compute_model_quality
 
 SERVING = ("stage", "prod")
@@ -29,6 +30,7 @@ MONITORING_NAMESPACES = {
     "finmlops/model-metrics",
     "aws/sagemaker/Endpoints/data-metrics",
     "aws/sagemaker/Endpoints/model-metrics",
+    "finmlops/explainability-metrics",
 }
 # alarm name suffix -> (metric, TreatMissingData, why)
 DECIDED = {
@@ -37,6 +39,10 @@ DECIDED = {
     "monitoring-silent": ("dataset_drift_share", "breaching"),  # six hours without a verdict
     "drift-bad-records": ("bad_record_share", "breaching"),  # every drift run publishes it
     "quality-bad-records": ("bad_record_share", "breaching"),  # every quality run publishes it
+}
+# Pipeline mode only (its ExplanationDrift step; Model Monitor's explainability jobs are Clarify's).
+PIPELINE_ONLY = {
+    "explanation-drift": ("explanation_violations", "breaching"),  # every explain run publishes it
 }
 T = datetime(2026, 11, 28, 12, tzinfo=UTC)
 
@@ -60,9 +66,10 @@ def test_every_monitoring_alarm_of_every_environment_decides_missing_data_by_des
             assert alarms == {}, env  # nothing is served, nothing is monitored
             continue
         prefix = f"{config.project}-{env}-"
+        decided = DECIDED | (PIPELINE_ONLY if synth_name == "platform" else {})
         # Exactly the decided alarms: a new one without a decision here fails this test.
-        assert set(alarms) == {prefix + suffix for suffix in DECIDED}, env
-        for suffix, (metric, missing) in DECIDED.items():
+        assert set(alarms) == {prefix + suffix for suffix in decided}, env
+        for suffix, (metric, missing) in decided.items():
             alarm = alarms[prefix + suffix]
             assert alarm["MetricName"] == metric, (env, suffix)
             assert alarm["TreatMissingData"] == missing, (env, suffix)
@@ -185,6 +192,11 @@ def world(platform: Any, config: Any) -> Any:
             )
         drift_alarm = alarms[f"{config.project}-prod-data-drift"]
         quality_alarm = alarms[f"{config.project}-prod-model-quality"]
+        explain_alarm = alarms[f"{config.project}-prod-explanation-drift"]
+        # The explanation step's verdict on a window without the rows to rank features (the
+        # only kind these runs have: the profile comparison itself is tested in
+        # tests/monitoring/test_explanation.py).
+        profile = Profile(("x",), (0.5,), 400, 400, 0, "sha256:m", 0.0, 0.0)
 
         class World:
             def run(self, at: datetime, rows: int, captures: list[Any], truth: list[Any]) -> None:
@@ -202,6 +214,13 @@ def world(platform: Any, config: Any) -> Any:
                 )
                 data = cloudwatch.quality_metrics(quality, dims=_dims(quality_alarm))
                 cloudwatch.put_metrics(cw, data, namespace=quality_alarm["Namespace"])
+                explained = ExplanationReport(
+                    evaluated=False, baseline=profile, thresholds={}, window_rows=0
+                )
+                data = cloudwatch.explanation_metrics(
+                    explained, timestamp=at, dims=_dims(explain_alarm)
+                )
+                cloudwatch.put_metrics(cw, data, namespace=explain_alarm["Namespace"])
 
             def states(self, at: datetime) -> dict[str, str]:
                 evaluate_alarms(cw, sns, now=at)
@@ -255,6 +274,7 @@ def test_an_idle_hour_after_a_judged_one_raises_no_alarm(world: Any) -> None:
         "monitoring-silent": "OK",  # a verdict two hours ago
         "drift-bad-records": "OK",
         "quality-bad-records": "OK",
+        "explanation-drift": "OK",  # not evaluated, no violation: the report says which
     }
 
 
@@ -264,6 +284,7 @@ def test_a_run_that_never_finished_raises_the_alarms_that_count_on_every_run(wor
     assert states["model-quality"] == "ALARM"
     assert states["drift-bad-records"] == "ALARM"
     assert states["quality-bad-records"] == "ALARM"
+    assert states["explanation-drift"] == "ALARM"
     assert states["data-drift"] == "OK"  # silence is not drift (no retraining on it)
 
 

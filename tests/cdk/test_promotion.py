@@ -252,7 +252,11 @@ def test_promotion_rule_matches_only_approved_versions_of_our_group(
     }
 
 
-def test_rejections_are_only_recorded_and_pending_versions_never_leave_dev(platform: Any) -> None:
+def test_rejections_are_only_recorded_and_pending_versions_reach_only_the_signoff_rule(
+    platform: Any,
+) -> None:
+    """Pending versions' changes leave dev for one reason: a validator's sign-off is a lifecycle
+    write on a pending version, which the handler binds (ADR 0030); no promotion rule takes them."""
     statuses = {}
     for env, _, _, rule in platform.resources("AWS::Events::Rule"):
         pattern = rule["Properties"]["EventPattern"]
@@ -260,8 +264,15 @@ def test_rejections_are_only_recorded_and_pending_versions_never_leave_dev(platf
             statuses[(env, rule["Properties"]["Description"])] = pattern["detail"][
                 "ModelApprovalStatus"
             ]
-    assert sorted(statuses.values()) == [["Approved"], ["Approved", "Rejected"], ["Rejected"]]
-    assert all("PendingManualApproval" not in s for s in statuses.values())
+    assert sorted(statuses.values()) == [
+        ["Approved"],
+        ["Approved", "Rejected", "PendingManualApproval"],
+        ["PendingManualApproval"],
+        ["Rejected"],
+    ]
+    pending = [where for where, s in statuses.items() if "PendingManualApproval" in s]
+    assert sorted(env for env, _ in pending) == ["dev", "tooling"]
+    assert all("sign-off" in description for _, description in pending)
 
 
 def test_dev_forwards_decisions_to_the_tooling_bus_with_a_named_role(platform: Any) -> None:
@@ -284,16 +295,32 @@ def test_dev_forwards_decisions_to_the_tooling_bus_with_a_named_role(platform: A
     )
 
 
-def test_tooling_bus_admits_only_the_dev_forwarder_role(platform: Any) -> None:
-    (policy,) = [
-        r["Properties"] for *_, r in platform.resources("AWS::Events::EventBusPolicy", "tooling")
-    ]
-    statement = policy["Statement"]
-    assert statement["Action"] == "events:PutEvents"
-    assert statement["Principal"] == {"AWS": ["arn:aws:iam::111111111111:root"]}
-    assert statement["Condition"] == {
+def test_tooling_bus_admits_only_the_named_forwarder_roles(platform: Any) -> None:
+    """Dev's forwarder (approvals, sign-offs) and stage's and prod's revalidation forwarders
+    (the tier's re-review alarms, ADR 0030); nobody else in those accounts."""
+    policies = {
+        r["Properties"]["StatementId"]: r["Properties"]["Statement"]
+        for *_, r in platform.resources("AWS::Events::EventBusPolicy", "tooling")
+    }
+    assert set(policies) == {"ApprovalsFromDev", "RevalidationAlarmsFromServing"}
+    approvals = policies["ApprovalsFromDev"]
+    assert approvals["Action"] == "events:PutEvents"
+    assert approvals["Principal"] == {"AWS": ["arn:aws:iam::111111111111:root"]}
+    assert approvals["Condition"] == {
         "ArnEquals": {
             "aws:PrincipalArn": ["arn:aws:iam::111111111111:role/credit-risk-dev-event-forwarder"]
+        }
+    }
+    alarms = policies["RevalidationAlarmsFromServing"]
+    assert alarms["Principal"] == {
+        "AWS": ["arn:aws:iam::222222222222:root", "arn:aws:iam::333333333333:root"]
+    }
+    assert alarms["Condition"] == {
+        "ArnEquals": {
+            "aws:PrincipalArn": [
+                "arn:aws:iam::222222222222:role/credit-risk-stage-revalidation-forwarder",
+                "arn:aws:iam::333333333333:role/credit-risk-prod-revalidation-forwarder",
+            ]
         }
     }
 
@@ -393,8 +420,9 @@ def test_unreserved_functions_acknowledge_the_concurrency_finding_with_a_reason(
 
 
 def test_handler_gets_the_contract_environment(platform: Any, config: Any) -> None:
-    from finmlops.contracts import Promotion
+    from finmlops.contracts import Promotion, Validation
     from finmlops.gates import platform_gates
+    from finmlops.naming import revalidation_alarms
     from finmlops.registry.gatecheck import gates_from_json, gates_to_json
 
     (function,) = [
@@ -417,6 +445,11 @@ def test_handler_gets_the_contract_environment(platform: Any, config: Any) -> No
         Promotion.ENV_REQUIRE_DRIFT_BASELINES: "true",
         Promotion.ENV_GATES: gates_to_json(platform_gates(config)),
         Promotion.ENV_EVIDENCE_ROLE: "arn:aws:iam::111111111111:role/credit-risk-dev-evidence-reader",
+        # The risk tier's sign-off and re-review alarms (ADR 0030).
+        Validation.ENV_REQUIRE_SIGNOFF: "true",
+        Validation.ENV_REVALIDATION_ALARMS: json.dumps(
+            revalidation_alarms(config), sort_keys=True, separators=(",", ":")
+        ),
     }
     # What the handler reads back is the config's gates (ADR 0014).
     assert gates_from_json(variables[Promotion.ENV_GATES], "env") == platform_gates(config)

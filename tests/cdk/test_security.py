@@ -127,7 +127,7 @@ def test_monitoring_pipeline_jobs_encrypt_run_in_the_vpc_and_encrypt_traffic(
     platform: Any, config: Any, env: str, monitoring_definition: Any
 ) -> None:
     steps = monitoring_definition(platform, env)["Steps"]
-    assert [s["Name"] for s in steps] == ["DataDrift", "ModelQuality"]
+    assert [s["Name"] for s in steps] == ["DataDrift", "ModelQuality", "ExplanationDrift"]
     for step in steps:
         job = step["Arguments"]
         assert job["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == "TOKEN"
@@ -506,6 +506,15 @@ LIFECYCLE_ONLY = {
 
 DECISION_ONLY = {"StringEquals": {"sagemaker:ModelApprovalStatus": ["Approved", "Rejected"]}}
 
+# The validators' sign-off (ADR 0030): a Validation lifecycle, no status.
+SIGNOFF_ONLY = {
+    "StringEquals": {
+        "sagemaker:ModelLifeCycle:Stage": "Validation",
+        "sagemaker:ModelLifeCycle:StageStatus": ["SignedOff", "FindingsOpen"],
+    },
+    "Null": {"sagemaker:ModelApprovalStatus": "true"},
+}
+
 
 def _policy_of(template: dict[str, Any], role_name: str) -> str:
     """The managed policy that grants the role its permissions (not its guardrails)."""
@@ -522,8 +531,9 @@ def _policy_of(template: dict[str, Any], role_name: str) -> str:
 
 def test_only_the_approver_role_may_change_approval_status(platform: Any, config: Any) -> None:
     """Across every environment, UpdateModelPackage is allowed to the approver role, and to dev's
-    registry-lifecycle role only for requests that carry a promotion lifecycle and no status."""
-    decision_only, lifecycle_only, other = set(), set(), set()
+    registry-lifecycle role only for requests that carry a promotion lifecycle and no status,
+    and to dev's validator role only for a sign-off lifecycle and no status."""
+    decision_only, lifecycle_only, signoff_only, other = set(), set(), set(), set()
     for env, lid, _, document in _policy_documents(platform):
         for statement in document["Statement"]:
             actions = set(_as_list(statement.get("Action", [])))
@@ -536,12 +546,15 @@ def test_only_the_approver_role_may_change_approval_status(platform: Any, config
                     lifecycle_only.add((env, lid))
                 elif statement.get("Condition") == DECISION_ONLY:
                     decision_only.add((env, lid))
+                elif statement.get("Condition") == SIGNOFF_ONLY:
+                    signoff_only.add((env, lid))
                 else:
                     other.add((env, lid))
     template = platform.templates["dev"]["ModelBuild"]
     assert other == set()
     assert decision_only == {("dev", _policy_of(template, config.governance.approver_role))}
     assert lifecycle_only == {("dev", _policy_of(template, "credit-risk-dev-registry-lifecycle"))}
+    assert signoff_only == {("dev", _policy_of(template, "credit-risk-dev-validator"))}
 
 
 def test_registry_lifecycle_role_is_denied_status_changes_and_every_other_registry_change(
@@ -683,7 +696,8 @@ def test_approvers_in_dev_append_decisions_to_the_one_tooling_audit_trail(
         for s in policy["Properties"]["PolicyDocument"]["Statement"]
     }
     append = statements["ApproversAppendDecisions"]
-    assert append["Condition"] == {"ArnLike": {"aws:PrincipalArn": [approver]}}
+    validator = f"arn:aws:iam::{dev.env.account}:role/credit-risk-dev-validator"
+    assert append["Condition"] == {"ArnLike": {"aws:PrincipalArn": [approver, validator]}}
     assert "s3:DeleteObject" not in append["Action"]
     assert "s3:PutObject" in append["Action"]
     # The dev approver role writes there, not to a second trail of its own.

@@ -676,5 +676,11 @@ def test_drift_alarm_can_start_retraining_in_dev(variant: Any) -> None:
 
 
 def test_retraining_is_off_unless_configured(platform: Any) -> None:
+    """Serving stacks forward no alarm to dev unless retraining is on; the one rule there sends
+    the tier's re-review alarms to tooling (ADR 0030)."""
     for env in SERVING:
-        assert list(platform.resources("AWS::Events::Rule", env)) == []
+        rules = [r["Properties"] for *_, r in platform.resources("AWS::Events::Rule", env)]
+        assert [r["Description"] for r in rules] == [
+            "Drift or quality alarms -> re-validation record in tooling"
+        ]
+        assert "444444444444" in json.dumps(rules[0]["Targets"])

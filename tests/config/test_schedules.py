@@ -106,6 +106,7 @@ def test_model_monitor_mode_accepts_the_schedules_sagemaker_documents(
 ) -> None:
     data: dict[str, Any] = copy.deepcopy(yaml.safe_load(config_path.read_text()))
     data["monitoring"].update(mode="model_monitor", schedule=expression)
+    data["governance"]["risk_tier"] = "low"  # weekly monitoring suffices (governance.tiers)
     assert parse_config(data).monitoring.schedule == expression
 
 

@@ -136,6 +136,39 @@ def test_each_approval_starts_exactly_one_promotion(story: tuple[Lifecycle, Summ
     assert summary.audit_actions.count("promotion-started") == approvals
 
 
+def test_the_validator_signs_off_before_approval_and_the_handler_binds_who_aws_recorded(
+    story: tuple[Lifecycle, Summary],
+) -> None:
+    """ADR 0030: the high tier requires the validator's sign-off. Dana signs off in dev's
+    validator role as herself; the handler binds SageMaker's LastModifiedBy of the lifecycle
+    write; the approval names that record; a drift alarm's re-validation is closed by v2's."""
+    lifecycle, summary = story
+    records = lifecycle.audit().records()
+    v1 = summary.versions["v1"]
+    order = [r.action for r in records if r.model_package_arn == v1]
+    assert order.index("validation-observed") < order.index("approve")
+    (observed,) = [
+        r for r in records if r.model_package_arn == v1 and r.action == "validation-observed"
+    ]
+    (validator,) = json.loads(observed.details["validator"])
+    assert validator["source_identity"] == "dana-validation"
+    assert validator["arn"].endswith(
+        f":assumed-role/{lifecycle.config.project}-dev-validator/dana-validation"
+    )
+    (approval,) = [r for r in records if r.model_package_arn == v1 and r.action == "approve"]
+    assert approval.details["validation_record"] == observed.record_id
+    if summary.alarm is not None and summary.alarm.new == "ALARM":
+        opened = summary.revalidation["record"]
+        assert summary.signoffs["v2"]["closes"] == opened
+        closed = [
+            r
+            for r in records
+            if r.action == "approval-observed"
+            and opened in r.details.get("closes_revalidation", "")
+        ]
+        assert len(closed) == (summary.decisions.get("v2") == "Approved")
+
+
 def test_prod_leaves_a_version_only_with_a_stated_reason(story: tuple[Lifecycle, Summary]) -> None:
     """v2 reaches prod only when the approver approved it on the comparison; prod rolls back
     only with the story's stated reason, which the audit trail records."""
@@ -197,6 +230,23 @@ def test_reference_window_is_quiet_and_shifted_window_drifts_on_the_shifted_feat
     ) in page
 
 
+def test_explanation_drift_is_raised_on_the_shifted_window_only(
+    story: tuple[Lifecycle, Summary],
+) -> None:
+    """The template's ExplanationDrift step, run by the executor on each captured window, with
+    the deployed model and the profile its baseline step recorded (docs/decisions/0028)."""
+    _, summary = story
+    quiet, shifted = (summary.drift[w]["explanation"] for w in ("window-0", "window-1"))
+    assert quiet["evaluated"] and not quiet["drifted"] and quiet["violations"] == []
+    assert shifted["evaluated"] and shifted["drifted"]
+    assert {v["constraint_check_type"] for v in shifted["violations"]} == {
+        "feature_attribution_drift_check"
+    }
+    # One model, one profile: the deployed model is the one the baseline step explained.
+    assert shifted["window_profile"]["model_sha256"] == shifted["baseline_profile"]["model_sha256"]
+    assert Path(summary.paths["explanation report"]).read_text().count("EXPLANATION DRIFT") == 1
+
+
 def test_the_shift_is_derived_from_v1s_importances_and_recorded(
     story: tuple[Lifecycle, Summary],
 ) -> None:
@@ -231,6 +281,7 @@ def test_monitoring_runs_prods_synthesized_pipeline_at_each_scheduled_hour(
         assert {(s["StepName"], s["StepStatus"]) for s in steps["PipelineExecutionSteps"]} == {
             ("DataDrift", "Succeeded"),
             ("ModelQuality", "Succeeded"),
+            ("ExplanationDrift", "Succeeded"),
         }
 
 

@@ -194,6 +194,12 @@ def emulated(config: Any, pipeline: MonitoringPipeline) -> Iterator[dict[str, An
             s3.create_bucket(Bucket=name)
         for name in ("statistics.json", "constraints.json"):
             s3.put_object(Bucket=bucket, Key=f"{prefix}{name}", Body=b"{}")
+        # The deployed model the explanation step explains windows with (the manifest's).
+        model = {i["InputName"]: i for i in steps(pipeline)["ExplanationDrift"]["ProcessingInputs"]}
+        model_bucket, _, key = (
+            model["model"]["S3Input"]["S3Uri"].removeprefix("s3://").partition("/")
+        )
+        s3.put_object(Bucket=model_bucket, Key=key, Body=b"model")
         yield {"s3": s3, "sagemaker": boto3.client("sagemaker", region_name="us-east-1")}
 
 
@@ -224,9 +230,17 @@ def test_a_run_started_at_the_scheduled_time_gets_the_templates_arguments_and_wi
     assert execution.status == "Succeeded", execution.failure_reason
     jobs = {
         step: json.loads((executor.output_dir(execution, step, "results") / "job.json").read_text())
-        for step in ("DataDrift", "ModelQuality")
+        for step in ("DataDrift", "ModelQuality", "ExplanationDrift")
     }
     drift, quality = jobs["DataDrift"], jobs["ModelQuality"]
+    explain = jobs["ExplanationDrift"]
+    assert explain["argv"] == ["explain", "--put-metric-data", "--region", "us-east-1"]
+    assert explain["env"]["end_time"] == "2026-11-28T13:00:00Z"
+    assert explain["env"]["lookback_hours"] == drift["env"]["lookback_hours"]
+    assert {
+        "opt/ml/processing/model/model.tar.gz",
+        "opt/ml/processing/baseline/statistics.json",
+    } <= set(explain["files"])
     assert drift["argv"] == ["drift", "--put-metric-data", "--region", "us-east-1"]
     assert quality["argv"][0] == "quality"
     for job in (drift, quality):

@@ -30,6 +30,7 @@ from finmlops.registry.audit import AuditTrail
 from finmlops.registry.gatecheck import PlatformGate
 from finmlops.registry.handler import HandlerSettings, handle_state_change
 from finmlops.registry.promotion import DeploymentHistory
+from finmlops.registry.signoff import Finding, submit_signoff
 
 REGION = "us-east-1"
 REPO = Path(__file__).resolve().parents[2]
@@ -114,6 +115,7 @@ class World:
     approver_role: str  # the approver role's ARN (people assume it with a source identity)
     starter_role: str  # dev's build-starter role (automation: no person behind it)
     _clients: dict[str, Any] = field(default_factory=dict)
+    _people: dict[str, Person] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
         """The emulator's own identity's client, one per service (building one is slow)."""
@@ -134,6 +136,55 @@ class World:
         name and source identity are the person's user name."""
         person = person or self.bob
         return person.assume(self.approver_role, person.name, person.name)
+
+    @property
+    def carol(self) -> Person:
+        """Carol validates (model risk management): neither author nor approver."""
+        if "carol" not in self._people:
+            self._people["carol"] = self.person("carol-mrm")
+        return self._people["carol"]
+
+    def sign_off(
+        self,
+        arn: str,
+        *,
+        by: Person | None = None,
+        findings: tuple[Finding, ...] = (),
+        closes: tuple[str, ...] = (),
+        summary: str = "validation MRM-2026-114: sound, no finding blocks use",
+    ) -> Any:
+        """`registry validate` as `by` (default Carol), then SageMaker's state-change event for
+        the lifecycle write to the handler, which binds the person it recorded."""
+        person = by or self.carol
+        submit_signoff(
+            person.client("sagemaker"),
+            person.client("sts"),
+            self.audit(),
+            arn=arn,
+            summary=summary,
+            findings=findings,
+            closes=closes,
+        )
+        return self.observe(arn)
+
+    def observe(self, arn: str, event_id: str = "evt-signoff") -> Any:
+        """The version's current state-change event to the handler (a pending one: sign-off)."""
+        described = self.describe(arn)
+        event = state_change_event(
+            arn,
+            described["ModelApprovalStatus"],
+            group=described["ModelPackageGroupName"],
+            version=described["ModelPackageVersion"],
+            event_id=event_id,
+        )
+        return handle_state_change(
+            event,
+            sagemaker=self.sm,
+            s3=self.s3,
+            codepipeline=self.client("codepipeline"),
+            cloudwatch=self.client("cloudwatch"),
+            settings=self.handler_settings(),
+        )
 
     @property
     def s3(self) -> Any:

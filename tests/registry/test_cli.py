@@ -53,6 +53,7 @@ def test_approver_approves_from_the_cli_and_the_list_shows_it(
     world, register, pipeline, capsys, monkeypatch
 ):
     arn = register()
+    world.sign_off(arn)  # the tier (high) requires Carol's sign-off before approval
     world.bob.use_in_env(monkeypatch)
 
     code, decision = run_json(
@@ -160,6 +161,8 @@ def test_promotion_from_resolve_to_rollback(
     world, register, pipeline, capsys, monkeypatch, tmp_path
 ):
     arns = register(), register()
+    for arn in arns:
+        world.sign_off(arn)
     world.bob.use_in_env(monkeypatch)
     for number, arn in zip(("1", "2"), arns, strict=True):
         assert run(capsys, "registry", "approve", number, "--reason", "ok")[0] == ExitCode.OK
@@ -205,6 +208,8 @@ def test_status_flags_a_rejected_version_that_still_serves_and_one_command_rolls
     world, register, pipeline, capsys, monkeypatch, tmp_path
 ):
     arns = register(), register()
+    for arn in arns:
+        world.sign_off(arn)
     world.bob.use_in_env(monkeypatch)
     for number, arn in zip(("1", "2"), arns, strict=True):
         run(capsys, "registry", "approve", number, "--reason", "ok")
@@ -238,6 +243,7 @@ def test_record_writes_the_lifecycle_as_the_named_registry_role_and_nothing_else
     signed with that role's temporary credentials and carries the lifecycle alone, which is all
     the role's IAM policy allows (tests/cdk/test_security.py)."""
     arn = register()
+    world.sign_off(arn)
     world.bob.use_in_env(monkeypatch)
     assert run(capsys, "registry", "approve", "1", "--reason", "ok")[0] == ExitCode.OK
     assert world.deliver(arn, pipeline).result == "started"
@@ -320,7 +326,7 @@ def test_report_fills_the_stored_validation_report_with_the_decision_and_its_rec
     world, register, capsys, monkeypatch, tmp_path
 ):
     stored = _stored_report(world)
-    register(metadata={Meta.VALIDATION_REPORT: stored})
+    world.sign_off(register(metadata={Meta.VALIDATION_REPORT: stored}))
     out = tmp_path / "report.html"
 
     code, pending = run_json(capsys, "registry", "report", "1", "--out", str(out))
@@ -351,7 +357,7 @@ def test_report_names_the_registered_version_and_its_author_before_and_after_the
     world, register, capsys, monkeypatch, tmp_path
 ):
     stored = _stored_report(world)  # written before the version existed
-    register(metadata={Meta.VALIDATION_REPORT: stored})
+    world.sign_off(register(metadata={Meta.VALIDATION_REPORT: stored}))
     arn = _arn(world, 1)
     out = tmp_path / "report.html"
     for decide in (False, True):
@@ -385,7 +391,7 @@ def test_bad_manifest_file_exits_2(world, capsys, tmp_path):
 
 
 def test_audit_export_and_history_for_an_examiner(world, register, capsys, monkeypatch, tmp_path):
-    register()
+    world.sign_off(register())
     world.alice.use_in_env(monkeypatch)
     assert run(capsys, "registry", "approve", "1", "--reason", "mine")[0] == ExitCode.REFUSED
     world.bob.use_in_env(monkeypatch)
@@ -394,19 +400,24 @@ def test_audit_export_and_history_for_an_examiner(world, register, capsys, monke
 
     out_file = tmp_path / "audit.csv"
     code, _, err = run(capsys, "audit", "export", "--out", str(out_file))
-    assert code == ExitCode.OK and "3 records" in err
+    assert code == ExitCode.OK and "5 records" in err
     rows = list(csv.DictReader(io.StringIO(out_file.read_text())))
     assert [r["action"] for r in rows] == [
-        AuditAction.APPROVAL_REFUSED, AuditAction.APPROVE, AuditAction.REJECT
+        AuditAction.VALIDATION_SUBMITTED, AuditAction.VALIDATION_OBSERVED,
+        AuditAction.APPROVAL_REFUSED, AuditAction.APPROVE, AuditAction.REJECT,
     ]  # fmt: skip
-    assert [r["actor"] for r in rows] == [world.alice.arn, world.bob.arn, world.bob.arn]
+    handler = world.handler_settings().actor
+    assert [r["actor"] for r in rows] == [
+        world.carol.arn, handler, world.alice.arn, world.bob.arn, world.bob.arn
+    ]  # fmt: skip
 
     code, out, _ = run(capsys, "audit", "export", "--format", "json", "--action", "approve")
     assert [r["reason"] for r in json.loads(out)] == ["independent"]
 
     code, history = run_json(capsys, "registry", "history")
     assert [e["event"] for e in history["events"]] == [
-        "registered", AuditAction.APPROVAL_REFUSED, AuditAction.APPROVE, AuditAction.REJECT
+        "registered", AuditAction.VALIDATION_SUBMITTED, AuditAction.VALIDATION_OBSERVED,
+        AuditAction.APPROVAL_REFUSED, AuditAction.APPROVE, AuditAction.REJECT,
     ]  # fmt: skip
     code, _, err = run(capsys, "audit", "list", "--since", "yesterday")
     assert code == ExitCode.USAGE and "--since" in err
@@ -445,3 +456,27 @@ def test_installed_entry_point_runs():
     )
     assert result.returncode == 0
     assert "registry" in result.stdout and "exit codes" in result.stdout
+
+
+def test_validator_signs_off_from_the_cli_and_show_names_them_with_the_findings(
+    world, register, capsys, monkeypatch
+):
+    arn = register()
+    world.carol.use_in_env(monkeypatch)
+
+    code, signed = run_json(
+        capsys, "registry", "validate", "1", "--summary", "MRM-2026-114: sound",
+        "--finding", "high: KS unstable on thin-file applicants",
+    )  # fmt: skip
+
+    assert code == ExitCode.OK
+    assert (signed["outcome"], signed["actor"]) == ("FindingsOpen", world.carol.arn)
+    assert signed["findings"] == [
+        {"severity": "high", "text": "KS unstable on thin-file applicants"}
+    ]
+    assert world.observe(arn).result == "recorded"  # the handler binds Carol
+    code, shown = run_json(capsys, "registry", "show", "1", "--no-metrics")
+    assert world.carol.arn in shown["signoff"]["validator"]
+    assert any("open high-severity finding" in p for p in shown["promotion_problems"])
+    code, _, err = run(capsys, "registry", "validate", "1", "--summary", "x", "--finding", "bad")
+    assert code == ExitCode.USAGE and "SEVERITY: TEXT" in err

@@ -102,6 +102,7 @@ def _reader_role(world: Any) -> str:
 def approved(world: Any, build: Any) -> Any:
     """A version a pipeline execution registered (Alice started it), approved by Bob."""
     built = build(starter=world.alice)
+    world.sign_off(built.package_arn)  # Carol's, as the high tier requires
     approve(
         world.bob.client("sagemaker"), world.bob.client("sts"), world.audit(),
         arn=built.package_arn, reason="validated", gates=world.gates,
@@ -174,8 +175,9 @@ def test_without_the_setting_the_handler_reads_with_its_own_role(
 
 
 def test_junk_and_foreign_events_assume_nothing(world, pipeline, event, signed, monkeypatch):
-    """Only an event the handler acts on reads dev: a malformed event, another group or a
-    pending version is ignored without an AssumeRole (which could fail and raise)."""
+    """Only an event the handler acts on reads dev: a malformed event, another group or an
+    alarm is handled without an AssumeRole (which could fail and raise). A pending version's
+    event may be a validator's sign-off, which the handler must read (ADR 0030)."""
     _handler_env(world, pipeline, monkeypatch)
     monkeypatch.setenv(Promotion.ENV_EVIDENCE_ROLE, _reader_role(world))
     arn = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:model-package/{world.group}/1"
@@ -183,8 +185,11 @@ def test_junk_and_foreign_events_assume_nothing(world, pipeline, event, signed, 
     results = [
         _invoke({"junk": True}),
         _invoke(event(arn, Approval.APPROVED, group="someone-elses-group", version=1)),
-        _invoke(event(arn, Approval.PENDING, group=world.group, version=1)),
-    ]
+        _invoke(
+            {"detail-type": "CloudWatch Alarm State Change", "source": "aws.cloudwatch",
+             "detail": {"alarmName": "not-ours", "state": {"value": "ALARM"}}}
+        ),
+    ]  # fmt: skip
 
     assert [r["result"] for r in results] == ["ignored"] * 3
     assert signed == []

@@ -121,7 +121,7 @@ def test_each_approved_version_gets_its_own_promotion(world, register, pipeline,
     ("status", "group", "why"),
     [
         (Approval.APPROVED, "someone-elses-group", "is not configured"),
-        (Approval.PENDING, None, "starts nothing"),
+        (Approval.PENDING, None, "registry says Approved"),
     ],
 )
 def test_foreign_groups_and_pending_versions_start_nothing(

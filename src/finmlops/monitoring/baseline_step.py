@@ -2,7 +2,10 @@
 
 Runs as a SageMaker processing step (container paths are the defaults) and locally. Writes the
 versioned baseline artifact (baseline.json + arrays/), Model Monitor's statistics.json and
-constraints.json into the output folder. Feature lists, thresholds and the model id come from the
+constraints.json into the output folder. With `--model` (the version's trained model), also the
+attribution profile the explanation-drift check compares windows with (attribution.json:
+mean |TreeSHAP| per feature on a seeded sample of the same rows, bound to the model by the
+sha256 of its bytes; finmlops.monitoring.explanation). Feature lists, thresholds and the model id come from the
 config file and/or the arguments (arguments win).
 """
 
@@ -17,13 +20,21 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from finmlops.config import ConfigError, DriftThresholds, load_config
+from finmlops.config import ConfigError, DriftThresholds, ExplanationDrift, load_config
 from finmlops.monitoring.baseline import (
     DEFAULT_FINE_BINS,
     BaselineError,
     ModelIdentity,
     build_baseline,
     save_baseline,
+)
+from finmlops.monitoring.explanation import (
+    ExplanationError,
+    Profile,
+    attribution_profile,
+    load_model,
+    read_window,
+    save_profile,
 )
 from finmlops.monitoring.readers import (
     CSV_SUFFIXES,
@@ -74,6 +85,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--dataset-drift-share", type=float, default=None)
     parser.add_argument("--chunk-rows", type=int, default=200_000)
     parser.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="the version's model (model.tar.gz, a folder holding it, or xgboost-model): "
+        "record its attribution profile for explanation drift",
+    )
+    parser.add_argument(
+        "--explain-rows",
+        type=int,
+        default=None,
+        help="rows sampled for the attribution profile (default: --config's "
+        "monitoring.explanation.sample_rows, else 2000)",
+    )
+    parser.add_argument(
         "--encoders",
         type=Path,
         default=None,
@@ -97,6 +122,37 @@ def read_category_names(path: Path | None) -> dict[str, list[str]]:
         return {str(k): [str(v) for v in values] for k, values in categorical.items()}
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise BaselineError(f"--encoders {file}: not preprocess's encoders file ({exc})") from None
+
+
+def model_feature_order(path: Path | None, fallback: Sequence[str]) -> tuple[str, ...]:
+    """The model's column order: encoders.json's `features` (preprocess writes the training
+    columns in that order), else the baseline's own order (the same columns as they arrive)."""
+    if path is None:
+        return tuple(fallback)
+    file = path / ENCODERS_FILE if path.is_dir() else path
+    try:
+        features = json.loads(file.read_text(encoding="utf-8")).get("features")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError) as exc:
+        raise BaselineError(f"--encoders {file}: not preprocess's encoders file ({exc})") from None
+    return tuple(str(f) for f in features) if features else tuple(fallback)
+
+
+def record_attribution(
+    args: argparse.Namespace, feature_order: Sequence[str], sample_rows: int
+) -> Profile:
+    """The attribution profile of the baseline rows with the version's model."""
+    booster, digest = load_model(args.model)
+    features = model_feature_order(args.encoders, feature_order)
+    chunks = open_dataset(
+        args.input,
+        parse_dataset_format(args.format),
+        feature_order=features,
+        chunk_rows=args.chunk_rows,
+    )
+    rows = read_window(complete(chunks), features, str(args.input))
+    return attribution_profile(
+        booster, rows.x, features, model_sha256=digest, sample_rows=sample_rows
+    )
 
 
 def parse_thresholds(text: str) -> DriftThresholds:
@@ -197,10 +253,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             keep_sorted_reference=not args.no_sorted_reference,
             category_names=read_category_names(args.encoders),
         )
-    except (BaselineError, DatasetError, ConfigError, ValueError) as exc:
+        profile = None
+        if args.model is not None:
+            explain_rows = args.explain_rows or (
+                config.monitoring.explanation.sample_rows
+                if config is not None
+                else ExplanationDrift().sample_rows
+            )
+            profile = record_attribution(args, baseline.feature_order, explain_rows)
+    except (BaselineError, DatasetError, ConfigError, ExplanationError, ValueError) as exc:
         print(f"baseline: error: {exc}", file=sys.stderr)
         return 2
     save_baseline(baseline, args.output)
+    if profile is not None:
+        save_profile(profile, args.output)
+        print(
+            f"baseline: attribution profile of {profile.rows} rows with model "
+            f"{profile.model_sha256}; top {', '.join(profile.ranking()[:3])}"
+        )
     print(
         f"baseline: {baseline.rows} rows, {len(baseline.feature_order)} features "
         f"({len(baseline.numeric)} numeric, {len(baseline.categorical)} categorical) -> "

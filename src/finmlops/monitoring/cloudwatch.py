@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from finmlops.monitoring.drift import DriftReport
+    from finmlops.monitoring.explanation import ExplanationReport
     from finmlops.monitoring.quality import QualityReport
 
 METRICS_DIR = Path("/opt/ml/output/metrics/cloudwatch")
@@ -26,6 +27,12 @@ METRICS_FILE = "cloudwatch_metrics.jsonl"
 # Namespaces of the PutMetricData path (names under "AWS/" are reserved for AWS services).
 DATA_NAMESPACE = "finmlops/data-metrics"
 QUALITY_NAMESPACE = "finmlops/model-metrics"
+# Clarify's feature-attribution jobs publish into aws/sagemaker/Endpoints/explainability-metrics
+# (docs page clarify-feature-attribute-drift-cw); the pipeline step's own namespace mirrors it.
+EXPLANATION_NAMESPACE = "finmlops/explainability-metrics"
+EXPLANATION_VIOLATIONS = "explanation_violations"
+EXPLANATION_NDCG = "feature_attribution_ndcg"
+EXPLANATION_SHIFT = "feature_attribution_shift"
 # PutMetricData accepts up to 1000 values per request; fewer keeps each request small.
 PUT_BATCH = 500
 # Published by every run of both jobs, stamped with the run's time (the alarms watch them).
@@ -155,6 +162,24 @@ def quality_metrics(
     out.append(_datum(NOT_COMPUTABLE, report.not_computable, run, dims, "Count"))
     out.append(_datum(BAD_RECORD_SHARE, report.bad_records.get("share", 0.0), run, dims))
     out.append(_datum(BAD_RECORD_COUNT, report.bad_records.get("count", 0), run, dims, "Count"))
+    return [d for d in out if d is not None]
+
+
+def explanation_metrics(
+    report: ExplanationReport, *, timestamp: datetime, dims: Sequence[Dimension] = ()
+) -> list[dict[str, Any]]:
+    """An explanation-drift run's values, stamped with the run's time. `explanation_violations`
+    (what the alarm watches) and `explanation_evaluated` are published by every run, an idle
+    one included; NDCG and the attribution shift only for a window that was judged, so a
+    dashboard never shows a pass where nothing was measured."""
+    out: list[dict[str, Any] | None] = [
+        _datum(EXPLANATION_VIOLATIONS, len(report.violations), timestamp, dims, "Count"),
+        _datum("explanation_evaluated", int(report.evaluated), timestamp, dims, "Count"),
+        _datum("explanation_rows", report.window_rows, timestamp, dims, "Count"),
+    ]
+    if report.evaluated:
+        out.append(_datum(EXPLANATION_NDCG, report.ndcg, timestamp, dims))  # type: ignore[arg-type]
+        out.append(_datum(EXPLANATION_SHIFT, report.attribution_shift, timestamp, dims))  # type: ignore[arg-type]
     return [d for d in out if d is not None]
 
 

@@ -1,6 +1,6 @@
 """Container entry point: one program for a Model Monitor schedule and for pipeline steps.
 
-    python -m finmlops.monitoring [drift|partial|merge|quality|baseline] [--option value ...]
+    python -m finmlops.monitoring [drift|partial|merge|quality|explain|baseline] [--option value ...]
 
 Without arguments it is a Model Monitor bring-your-own-container job: it reads the contract's
 environment (dataset_source, dataset_format, output_path, start_time, end_time,
@@ -33,7 +33,7 @@ from finmlops.monitoring.modes import MODES
 from finmlops.monitoring.readers import CAPTURE_SUFFIXES, list_files, parse_time
 
 if TYPE_CHECKING:
-    from finmlops.config import Config, DriftThresholds
+    from finmlops.config import Config, DriftThresholds, ExplanationDrift
     from finmlops.monitoring.baseline import Baseline, ModelIdentity
     from finmlops.monitoring.drift import DriftReport
     from finmlops.monitoring.history import History
@@ -48,7 +48,8 @@ DEFAULT_OUTPUT = "/opt/ml/processing/resultdata"
 DEFAULT_BASELINE = "/opt/ml/processing/baseline"
 DEFAULT_GROUND_TRUTH = "/opt/ml/processing/groundtruth"
 DEFAULT_PARTIALS = "/opt/ml/processing/input/partials"
-COMMANDS = ("drift", "partial", "merge", "quality", "baseline")
+DEFAULT_MODEL = "/opt/ml/processing/model"
+COMMANDS = ("drift", "partial", "merge", "quality", "explain", "baseline")
 # SageMaker's container paths are the defaults; the offline emulator runs this program with the
 # job's /opt/ml tree under another root, named by this variable (as the step code does,
 # finmlops.steps.evaluate.CONTAINER_ROOT_ENV).
@@ -237,6 +238,30 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         help="default: --config's monitoring.max_bad_record_share, else 0.01",
     )
     _common(model_quality, env)
+    explain = sub.add_parser(
+        "explain", help="explanation drift: the window's attribution profile against the baseline's"
+    )
+    explain.add_argument("--dataset-source", default=env.get("dataset_source", DEFAULT_SOURCE))
+    explain.add_argument("--dataset-format", default=env.get("dataset_format"))
+    explain.add_argument("--baseline", default=_baseline_default(env))
+    explain.add_argument(
+        "--model",
+        default=env.get("model_source", DEFAULT_MODEL),
+        help="the deployed model: its model.tar.gz, a folder holding it, or xgboost-model",
+    )
+    explain.add_argument(
+        "--explanation-thresholds",
+        default=env.get("explanation_thresholds"),
+        help="JSON of Config.monitoring.explanation (instead of shipping the config to the job)",
+    )
+    explain.add_argument(
+        "--max-bad-record-share",
+        type=float,
+        default=env.get("max_bad_record_share"),
+        help="default: --config's monitoring.max_bad_record_share, else 0.01",
+    )
+    explain.add_argument("--chunk-rows", type=int, default=100_000)
+    _common(explain, env)
     sub.add_parser("baseline", help="compile a baseline (see baseline_step)", add_help=False)
     return parser
 
@@ -630,6 +655,118 @@ def run_quality_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explanation_limits(args: argparse.Namespace) -> tuple[ExplanationDrift, float]:
+    """The explanation thresholds and the bad-record limit: arguments, then --config, then the
+    defaults of Config.monitoring (a bad value fails before any input is read)."""
+    from pydantic import ValidationError
+
+    from finmlops.config import ExplanationDrift
+
+    limits = ExplanationDrift()
+    bad_share = args.max_bad_record_share
+    if args.config:
+        from finmlops.config import load_config
+
+        config = load_config(args.config)
+        limits = config.monitoring.explanation
+        if bad_share is None:
+            bad_share = config.monitoring.max_bad_record_share
+    if args.explanation_thresholds:
+        try:
+            limits = ExplanationDrift.model_validate_json(args.explanation_thresholds)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise UsageError(f"--explanation-thresholds: {problems}") from None
+    return limits, 0.01 if bad_share is None else float(bad_share)
+
+
+def _model_file(args: argparse.Namespace) -> str:
+    """The model as a local file: a processing input already is one; an s3:// object is
+    downloaded into the run's scratch folder."""
+    model = str(args.model)
+    if model.startswith("s3://"):
+        import boto3
+
+        bucket, _, key = model[5:].partition("/")
+        folder = args.scratch.enter_context(tempfile.TemporaryDirectory(prefix="model-"))
+        target = Path(folder) / (key.rsplit("/", 1)[-1] or "model.tar.gz")
+        boto3.client("s3", region_name=args.region).download_file(bucket, key, str(target))
+        model = str(target)
+    return model
+
+
+def run_explain_command(args: argparse.Namespace) -> int:
+    """Explanation drift of the window (finmlops.monitoring.explanation): the deployed model's
+    attribution profile of a seeded sample of the window against the one its baseline step
+    recorded. A window of fewer than `min_rows` rows (an idle hour) is reported as not
+    evaluated, publishes no NDCG, and says so; a missing feature, another model than the
+    profile's, or an unreadable profile fails the job (exit 2)."""
+    from finmlops.monitoring import explanation
+    from finmlops.monitoring.readers import open_dataset, parse_dataset_format
+
+    limits, bad_share = _explanation_limits(args)
+    model = _model_file(args)
+    baseline_dir = args.baseline
+    if str(baseline_dir).startswith("s3://"):
+        import boto3
+
+        folder = args.scratch.enter_context(tempfile.TemporaryDirectory(prefix="baseline-"))
+        baseline_dir = str(fetch_baseline(boto3.client("s3"), baseline_dir, Path(folder)))
+    profile = explanation.load_profile(baseline_dir)
+    booster, digest = explanation.load_model(model)
+    args.dataset_source = _local(args, args.dataset_source, "captures")
+    if "captures" in getattr(args, "empty_sources", ()):
+        import numpy as np
+
+        window = explanation.Window(x=np.empty((0, len(profile.features))))
+    else:
+        chunks = open_dataset(
+            Path(args.dataset_source),
+            parse_dataset_format(args.dataset_format),
+            feature_order=profile.features,
+            start=parse_time(args.start_time),
+            end=parse_time(args.end_time),
+            chunk_rows=args.chunk_rows,
+        )
+        window = explanation.read_window(chunks, profile.features, str(args.dataset_source))
+    report = explanation.evaluate_window(
+        booster,
+        digest,
+        profile,
+        window,
+        min_ndcg=limits.min_ndcg,
+        max_attribution_shift=limits.max_attribution_shift,
+        sample_rows=limits.sample_rows,
+        min_rows=limits.min_rows,
+        max_bad_record_share=bad_share,
+        window_start=parse_time(args.start_time),
+        window_end=parse_time(args.end_time),
+    )
+    written = explanation.write_outputs(report, args.output_path)
+    dims = cloudwatch.dimensions(endpoint=args.endpoint_name, schedule=args.schedule_name)
+    data = cloudwatch.explanation_metrics(report, timestamp=_metric_time(args), dims=dims)
+    published = _publish(args, data, cloudwatch.EXPLANATION_NAMESPACE)
+    first = report.violations[0]["description"] if report.violations else ""
+    status = _status(len(report.violations), first)
+    if not report.evaluated and not report.violations:
+        status = f"Completed: not evaluated: {report.reason}"  # never reads as a pass
+    _write_message(args.message_file, status)
+    verdict = (
+        f"NDCG {report.ndcg:.4f}, attribution shift {report.attribution_shift:.4f}, "
+        f"{'EXPLANATION DRIFT' if report.drifted else 'no explanation drift'}"
+        if report.evaluated
+        else f"not evaluated ({report.reason})"
+    )
+    print(
+        f"explain: {report.window_rows} rows; {verdict}; {len(report.violations)} violation(s) -> "
+        + ", ".join([*(str(p) for p in written.values()), *published])
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments and arguments[0] == "baseline":
@@ -646,6 +783,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         "partial": run_partial_command,
         "merge": run_merge_command,
         "quality": run_quality_command,
+        "explain": run_explain_command,
     }
     try:
         # Every temporary folder of the run (s3:// downloads) is removed on the way out: after

@@ -30,6 +30,14 @@ def drift_environment(config: Config, manifest: DeploymentManifest) -> dict[str,
     return identity
 
 
+def explanation_environment(config: Config) -> dict[str, str]:
+    """The explanation-drift step's limits (the config's, so the job needs no copy of it)."""
+    return {
+        "explanation_thresholds": config.monitoring.explanation.model_dump_json(),
+        "max_bad_record_share": str(config.monitoring.max_bad_record_share),
+    }
+
+
 def quality_arguments(config: Config, manifest: DeploymentManifest) -> list[str]:
     """`quality` with the config's cutoff and AUC floor (labels: 1 or the positive class), the
     deployed version's validated AUC and the drop tolerated below it, the label delay (a window

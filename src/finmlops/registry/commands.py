@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime, time
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from finmlops.cli import Context, ExitCode, UsageError, add_leaf, table, write_file
 from finmlops.config import SERVING_ENVIRONMENTS
-from finmlops.contracts import Approval, AuditAction, Promotion
+from finmlops.contracts import Approval, AuditAction, AuditRecord, Promotion
 from finmlops.registry.approval import Decision, approve, caller_identity, reject
 from finmlops.registry.audit import AuditFilter, AuditTrail, to_csv, to_json
 from finmlops.registry.audit_verify import verify_trail
@@ -97,7 +98,13 @@ def _group(ctx: Context) -> str:
 
 
 def _policy(ctx: Context) -> EvidencePolicy:
-    return EvidencePolicy(require_drift_baselines=not ctx.args.drift_baselines_optional)
+    """What the config's risk tier requires (governance.tiers), less what the flag waives."""
+    tier = ctx.config().governance.tier
+    return EvidencePolicy(
+        require_drift_baselines=tier.require_drift_baselines
+        and not ctx.args.drift_baselines_optional,
+        require_signoff=tier.validator_signoff,
+    )
 
 
 def _gates(ctx: Context) -> tuple[PlatformGate, ...]:
@@ -252,11 +259,13 @@ def _registry_show(ctx: Context) -> int:
         problems = unobserved + problems
     data["promotion_problems"] = problems
     data["metrics"] = {} if ctx.args.no_metrics else _metrics(ctx, version)
+    data["signoff"] = _signoff_data(judgement.signoff.record)
     lines = [
         f"{version.label}  {version.status}  ({version.package_status})",
         f"  arn:            {version.arn}",
         f"  created:        {data['created_at'] or '-'}",
         f"  registered by:  {data['registered_by'] or '-'}",
+        f"  validated by:   {_signoff_text(data['signoff'])}",
         f"  approved by:    {data['approved_by'] or '-'}",
         f"  approval:       {version.approval_description or '-'}",
         f"  lifecycle:      {_lifecycle_text(version) or '-'}",
@@ -282,6 +291,28 @@ def _registry_show(ctx: Context) -> int:
     lines += [f"  {k} = {v}" for k, v in sorted(version.metadata.items())] or ["  (none)"]
     ctx.emit(data, "\n".join(lines))
     return ExitCode.OK
+
+
+def _signoff_data(record: AuditRecord | None) -> dict[str, Any]:
+    """The sign-off the handler observed (the latest), as `registry show` reports it."""
+    if record is None:
+        return {}
+    validators = load_identities(record.details.get("validator", ""), record.record_id)
+    document = json.loads(record.details.get("document") or "{}")
+    return {
+        "audit_record": record.record_id,
+        "validator": validators[0].label() if validators else "",
+        "summary": document.get("summary", ""),
+        "findings": document.get("findings", []),
+        "closes": document.get("closes", []),
+    }
+
+
+def _signoff_text(signoff: dict[str, Any]) -> str:
+    if not signoff:
+        return "-"
+    findings = ", ".join(f"{f['severity']}: {f['text']}" for f in signoff["findings"]) or "none"
+    return f"{signoff['validator']} (audit {signoff['audit_record']}; findings: {findings})"
 
 
 def _default_group(ctx: Context, ref: str) -> str:
@@ -330,6 +361,41 @@ def _registry_reject(ctx: Context) -> int:
     audit = _audit(ctx)
     sts = ctx.client("sts")
     return _decide(ctx, lambda sm, arn: reject(sm, sts, audit, arn=arn, reason=ctx.args.reason))
+
+
+def _registry_validate(ctx: Context) -> int:
+    from finmlops.registry.signoff import Finding, submit_signoff
+
+    sm = ctx.client("sagemaker")
+    version = find_version(sm, ctx.args.version, _default_group(ctx, ctx.args.version))
+    findings = [Finding.parse(text) for text in ctx.args.finding or []]
+    submitted = submit_signoff(
+        sm,
+        ctx.client("sts"),
+        _audit(ctx),
+        arn=version.arn,
+        summary=ctx.args.summary,
+        findings=findings,
+        closes=ctx.args.closes or [],
+    )
+    data = {
+        "arn": version.arn,
+        "group": version.group,
+        "version": version.version,
+        "outcome": submitted.status,
+        "actor": submitted.actor,
+        "digest": submitted.digest,
+        "findings": [asdict(f) for f in findings],
+        "closes": sorted(set(ctx.args.closes or [])),
+        "audit_record": submitted.record.record_id,
+    }
+    ctx.emit(
+        data,
+        f"{version.label}: sign-off {submitted.status} by {submitted.actor} "
+        f"({len(findings)} finding(s))\naudit record: {submitted.record.record_id}; the "
+        "approval-event handler binds it to the person SageMaker records",
+    )
+    return ExitCode.OK
 
 
 def _registry_report(ctx: Context) -> int:
@@ -399,7 +465,9 @@ def _registry_history(ctx: Context) -> int:
 
 
 def register_registry(commands: Subparsers, common: argparse.ArgumentParser) -> None:
-    parser = commands.add_parser("registry", help="model versions: list, show, approve, reject")
+    parser = commands.add_parser(
+        "registry", help="model versions: list, show, validate, approve, reject"
+    )
     parser.set_defaults(parser=parser)
     sub = parser.add_subparsers(title="registry commands", metavar="COMMAND")
 
@@ -440,6 +508,30 @@ def register_registry(commands: Subparsers, common: argparse.ArgumentParser) -> 
         _store_options(p)
         if name == "approve":
             _policy_option(p)
+
+    p = add_leaf(
+        sub,
+        common,
+        "validate",
+        "sign off a pending version's validation, with findings (validator role)",
+        _registry_validate,
+    )
+    p.add_argument("version", help="ARN, GROUP/VERSION, or a version number of --group")
+    p.add_argument("--summary", required=True, help="the validation's conclusion (recorded)")
+    p.add_argument(
+        "--finding",
+        action="append",
+        metavar="SEVERITY:TEXT",
+        help="a finding, SEVERITY high, medium or low (repeatable); a high one blocks approval",
+    )
+    p.add_argument(
+        "--closes",
+        action="append",
+        metavar="RECORD_ID",
+        help="an open re-validation record this validation closes (repeatable)",
+    )
+    _group_option(p)
+    _store_options(p)
 
     p = add_leaf(
         sub,

@@ -21,6 +21,7 @@ from finmlops.registry.audit import AuditTrail
 from finmlops.registry.authorship import Authorship, resolve_authorship
 from finmlops.registry.gatecheck import GateCheck, PlatformGate, check_gates
 from finmlops.registry.identity import Identity, dump_identities
+from finmlops.registry.signoff import NO_CHECK, SignoffCheck, SignoffMarkers, check_signoff
 from finmlops.registry.versions import ModelVersion
 
 if TYPE_CHECKING:
@@ -34,11 +35,17 @@ class EvidencePolicy:
     the monitoring baseline step) can be made optional for a deployment that does not have them."""
 
     require_drift_baselines: bool = True
+    # The risk tier's word (config governance.tiers, ADR 0030): approval and promotion need the
+    # validator's observed sign-off. Open re-validations need one whatever the tier says.
+    require_signoff: bool = False
 
     def describe(self) -> str:
-        if self.require_drift_baselines:
-            return "all evidence required"
-        return "not required: drift-baselines"
+        text = (
+            "all evidence required"
+            if self.require_drift_baselines
+            else "not required: drift-baselines"
+        )
+        return text + ("; validator sign-off required" if self.require_signoff else "")
 
 
 def _get(tree: Mapping[str, Any], path: str) -> Any:
@@ -172,6 +179,7 @@ class Judgement:
     authorship: Authorship
     gates: GateCheck
     problems: tuple[str, ...]
+    signoff: SignoffCheck = NO_CHECK
 
     def details(
         self, policy: EvidencePolicy, gates: Sequence[PlatformGate], approver: Identity | None
@@ -181,6 +189,7 @@ class Judgement:
             "policy": policy.describe(),
             **self.authorship.details(),
             **self.gates.details(gates),
+            **self.signoff.details(),
         }
         if approver is not None:
             found["approver"] = dump_identities([approver])
@@ -204,16 +213,30 @@ def judge(
     approver: Identity | None,
     policy: EvidencePolicy,
     gates: Sequence[PlatformGate],
+    markers: SignoffMarkers | None = None,
+    revalidation: bool = True,
 ) -> Judgement:
     """The checks approval and promotion share: authorship and segregation of duties (against
-    `approver`, when there is one), the evidence, and the platform's gates."""
+    `approver`, when there is one), the evidence, the platform's gates, and the validator's
+    sign-off (`registry.signoff`; `markers` keeps to sign-offs the handler observed,
+    `revalidation` also requires the group's open re-validations closed: at approval)."""
     authorship = resolve_authorship(sm, audit, version)
     problems = (
         authorship.approver_problems(approver) if approver else authorship.problems()
     ) + missing_evidence(version, policy)
     gate_check = check_gates(sm, s3, version, gates, authorship)
     problems += gate_check.problems
-    return Judgement(version, authorship, gate_check, tuple(problems))
+    signoff = check_signoff(
+        audit,
+        version,
+        required=policy.require_signoff,
+        authorship=authorship,
+        approver=approver,
+        markers=markers,
+        revalidation=revalidation,
+    )
+    problems += signoff.problems
+    return Judgement(version, authorship, gate_check, tuple(problems), signoff)
 
 
 def read_metrics(s3: S3Client, uri: str, limit: int = 40) -> dict[str, float]:

@@ -29,7 +29,13 @@ from dataclasses import asdict, dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any, Protocol
 
-from finmlops.contracts import SERVING_ENVIRONMENTS, Approval, AuditAction, Promotion
+from finmlops.contracts import (
+    SERVING_ENVIRONMENTS,
+    Approval,
+    AuditAction,
+    Promotion,
+    Validation,
+)
 from finmlops.registry.audit import AuditTrail
 from finmlops.registry.errors import InvalidInputError, NotFoundError
 from finmlops.registry.evidence import (
@@ -47,6 +53,12 @@ from finmlops.registry.promotion import (
     older_than_deployed,
     serving_now,
 )
+from finmlops.registry.signoff import (
+    SignoffMarkers,
+    lifecycle_binding,
+    observe_signoff,
+    open_revalidation,
+)
 from finmlops.registry.storage import ObjectLock, iso, utc_now
 from finmlops.registry.versions import ModelVersion, describe_version
 
@@ -58,6 +70,10 @@ logger = logging.getLogger(__name__)
 
 DETAIL_TYPE = "SageMaker Model Package State Change"
 SOURCE = "aws.sagemaker"
+# CloudWatch's alarm state-change event (CloudWatch User Guide, "Alarm events and EventBridge").
+ALARM_DETAIL_TYPE = "CloudWatch Alarm State Change"
+ALARM_SOURCE = "aws.cloudwatch"
+REVALIDATION_KINDS = ("drift", "quality")
 
 
 class PipelineClient(Protocol):
@@ -141,6 +157,8 @@ class HandlerSettings:
     actor: str = "approval-event-handler"
     # The role whose session reads the registry, the executions and the evidence ("": own role).
     evidence_role_arn: str = ""
+    # Alarm name -> (environment, kind): the alarms whose firing opens a re-validation record.
+    revalidation_alarms: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> HandlerSettings:
@@ -168,6 +186,11 @@ class HandlerSettings:
             raise InvalidInputError(
                 f"{Promotion.ENV_REQUIRE_DRIFT_BASELINES}: expected true or false (got {drift!r})"
             )
+        signoff = environ.get(Validation.ENV_REQUIRE_SIGNOFF, "false").strip().lower()
+        if signoff not in {"true", "false"}:
+            raise InvalidInputError(
+                f"{Validation.ENV_REQUIRE_SIGNOFF}: expected true or false (got {signoff!r})"
+            )
         evidence_role = environ.get(Promotion.ENV_EVIDENCE_ROLE, "").strip()
         if evidence_role and not _ROLE_ARN.match(evidence_role):
             raise InvalidInputError(
@@ -180,10 +203,38 @@ class HandlerSettings:
             state_bucket=required(Promotion.ENV_STATE_BUCKET),
             gates=gates_from_json(required(Promotion.ENV_GATES), Promotion.ENV_GATES),
             audit_lock=ObjectLock(int(days_text)) if days_text and int(days_text) > 0 else None,
-            policy=EvidencePolicy(require_drift_baselines=drift == "true"),
+            policy=EvidencePolicy(
+                require_drift_baselines=drift == "true", require_signoff=signoff == "true"
+            ),
             actor=environ.get("AWS_LAMBDA_FUNCTION_NAME", "") or cls.actor,
             evidence_role_arn=evidence_role,
+            revalidation_alarms=revalidation_alarms_from_json(
+                environ.get(Validation.ENV_REVALIDATION_ALARMS, "") or "{}",
+                Validation.ENV_REVALIDATION_ALARMS,
+            ),
         )
+
+
+def revalidation_alarms_from_json(text: str, where: str) -> dict[str, tuple[str, str]]:
+    """{alarm: {"environment": e, "kind": drift|quality}} -> {alarm: (e, kind)}; bad input names
+    `where` and the alarm."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise InvalidInputError(f"{where}: not JSON") from None
+    if not isinstance(data, Mapping):
+        raise InvalidInputError(f"{where}: expected an object of alarm names")
+    found: dict[str, tuple[str, str]] = {}
+    for alarm, item in data.items():
+        environment = item.get("environment") if isinstance(item, Mapping) else None
+        kind = item.get("kind") if isinstance(item, Mapping) else None
+        if environment not in SERVING_ENVIRONMENTS or kind not in REVALIDATION_KINDS:
+            raise InvalidInputError(
+                f"{where}.{alarm}: expected environment in {', '.join(SERVING_ENVIRONMENTS)} and "
+                f"kind in {', '.join(REVALIDATION_KINDS)} (got {item!r})"
+            )
+        found[str(alarm)] = (str(environment), str(kind))
+    return found
 
 
 @dataclass(frozen=True)
@@ -288,6 +339,19 @@ class _Delivery:
             )
         return Outcome("recorded", "rejection recorded", change.arn)
 
+    def observe_signoff(self) -> Outcome:
+        """A validator's ModelLifeCycle write on a pending version: bind the person SageMaker
+        recorded (LastModifiedBy, read now, before anything else changes the version)."""
+        result, reason = observe_signoff(
+            self.sagemaker,
+            self.audit,
+            SignoffMarkers(self.s3, self.settings.state_bucket),
+            self.version,
+            actor=self.settings.actor,
+            event_id=self.change.event_id,
+        )
+        return Outcome(result, reason, self.change.arn)
+
     def _newer_approved(self) -> list[str]:
         """Ordering: a late event for an older version never replaces a newer approved one."""
         change = self.change
@@ -319,6 +383,7 @@ class _Delivery:
             approver=approver if approver and approver.is_person else None,
             policy=settings.policy,
             gates=settings.gates,
+            markers=SignoffMarkers(self.s3, settings.state_bucket),
         )
         problems = (
             _approver_problems(approver)
@@ -392,9 +457,50 @@ class _Delivery:
 def _ignored_because(change: StateChange, settings: HandlerSettings) -> str:
     if change.group not in settings.groups:
         return f"group {change.group!r} is not configured"
-    if change.status not in {Approval.APPROVED, Approval.REJECTED}:
+    if change.status not in {Approval.APPROVED, Approval.REJECTED, Approval.PENDING}:
         return f"status {change.status} starts nothing"
     return ""
+
+
+def is_alarm_event(event: Any) -> bool:
+    return (
+        isinstance(event, Mapping)
+        and event.get("detail-type") == ALARM_DETAIL_TYPE
+        and event.get("source") == ALARM_SOURCE
+    )
+
+
+def handle_alarm(event: Mapping[str, Any], *, s3: S3Client, settings: HandlerSettings) -> Outcome:
+    """A drift or quality alarm that entered ALARM opens a re-validation record in each group
+    the handler serves (the alarms are the model's: one group per config today). Other alarms,
+    other states and malformed events are logged and ignored."""
+    detail = event.get("detail")
+    if not isinstance(detail, Mapping):
+        return _log(Outcome("ignored", "malformed alarm event: detail is not an object"))
+    alarm = detail.get("alarmName")
+    state = detail.get("state")
+    value = state.get("value") if isinstance(state, Mapping) else None
+    if not isinstance(alarm, str) or alarm not in settings.revalidation_alarms:
+        return _log(Outcome("ignored", f"alarm {alarm!r} opens no re-validation"))
+    if value != "ALARM":
+        return _log(Outcome("ignored", f"alarm {alarm} is {value}, not ALARM"))
+    environment, kind = settings.revalidation_alarms[alarm]
+    audit = AuditTrail(s3, settings.audit_bucket, lock=settings.audit_lock)
+    reason = str(state.get("reason", "")) if isinstance(state, Mapping) else ""
+    opened = [
+        open_revalidation(
+            audit,
+            group=group,
+            actor=settings.actor,
+            alarm=alarm,
+            environment=environment,
+            kind=kind,
+            reason=f"{kind} alarm {alarm} fired in {environment}: {reason}"[:800],
+            event_id=str(event.get("id", "")),
+        ).record_id
+        for group in sorted(settings.groups)
+    ]
+    return _log(Outcome("recorded", f"re-validation open: {', '.join(opened)}"))
 
 
 def handle_state_change(
@@ -414,6 +520,8 @@ def handle_state_change(
     `sagemaker` reads the registry and the model-build pipeline's executions; `evidence_s3`
     reads the evidence JSON (default: `s3`, which also holds the audit trail, claims and
     history)."""
+    if is_alarm_event(event):
+        return handle_alarm(event, s3=s3, settings=settings)
     try:
         change = parse_state_change(event)
     except MalformedEventError as exc:
@@ -428,6 +536,11 @@ def handle_state_change(
             if version.status != change.status:
                 # An older event delivered late: act on the registry's status only.
                 ignored = f"event says {change.status}, registry says {version.status or 'none'}"
+            elif (
+                version.status == Approval.PENDING and lifecycle_binding(version.lifecycle) is None
+            ):
+                # A registration or another pending change: only a sign-off is observed.
+                ignored = "pending version without a sign-off"
     if ignored:
         return _log(Outcome("ignored", ignored, change.arn))
 
@@ -444,6 +557,8 @@ def handle_state_change(
     )
     if change.status == Approval.REJECTED:
         return _log(delivery.record_rejection(cloudwatch))
+    if change.status == Approval.PENDING:
+        return _log(delivery.observe_signoff())
     return _log(delivery.start_promotion(codepipeline))
 
 

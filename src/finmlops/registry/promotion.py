@@ -37,6 +37,7 @@ from finmlops.registry.evidence import (
 )
 from finmlops.registry.gatecheck import VALIDATED_AUC_GATE, PlatformGate
 from finmlops.registry.identity import Identity, load_identities
+from finmlops.registry.signoff import SignoffMarkers
 from finmlops.registry.storage import (
     Clock,
     iso,
@@ -236,7 +237,13 @@ def resolve(
     version = describe_version(sm, arn)
     observed, problems = observed_approval(audit, version)
     approver = observed.approver if observed else None
-    judgement = judge(sm, s3, audit, version, approver=approver, policy=policy, gates=gates)
+    # The sign-off the handler observed (its marker sits in the state bucket, with the
+    # history); re-validations were the approval's to close (ADR 0030).
+    markers = SignoffMarkers(history.s3, history.bucket)
+    judgement = judge(
+        sm, s3, audit, version, approver=approver, policy=policy, gates=gates,
+        markers=markers, revalidation=False,
+    )  # fmt: skip
     binding, bound = approval_binding(audit, version)
     if version.status != Approval.APPROVED:
         problems.insert(0, f"status: {version.status or 'none'}, not {Approval.APPROVED}")

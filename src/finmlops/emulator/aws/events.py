@@ -1,7 +1,9 @@
 """The registry's state-change event, as SageMaker emits it and EventBridge delivers it.
 
 On AWS, SageMaker emits "SageMaker Model Package State Change" when a version's approval status
-changes, and EventBridge invokes the rule's target at least once (it may deliver an event twice).
+changes, and for a ModelLifeCycle update (a validator's sign-off, ADR 0030; SageMaker developer
+guide, "Get event notifications for ModelLifeCycle"); EventBridge invokes the rule's target at
+least once (it may deliver an event twice).
 moto emits no such event: the emulator builds it from the registry's own description of the
 version (never from what the story intends) and delivers it to the handler the rule invokes.
 """

@@ -59,10 +59,12 @@ from finmlops.registry.approval import approve, reject
 from finmlops.registry.audit import AuditTrail, to_csv, to_json
 from finmlops.registry.audit_verify import verify_trail
 from finmlops.registry.errors import RefusedError
+from finmlops.registry.evidence import EvidencePolicy
 from finmlops.registry.gatecheck import PlatformGate
 from finmlops.registry.handler import HandlerSettings, Outcome, handle_state_change
 from finmlops.registry.promotion import DeploymentHistory, record_deployment, resolve, rollback
 from finmlops.registry.report import decided_card, decided_report
+from finmlops.registry.signoff import Finding, open_revalidations, submit_signoff
 from finmlops.registry.versions import describe_version
 from finmlops.steps.preprocess import ENCODERS_FILE, read_table
 from finmlops.tracking.runs import link_model_package, local_store_uri
@@ -108,6 +110,9 @@ class Summary:
     # synthesized trust policy requires the session name to be the user name).
     refused_disguise: str = ""
     handler_outcomes: list[str] = field(default_factory=list)
+    # label -> the validator's sign-off as the handler recorded it (ADR 0030)
+    signoffs: dict[str, dict[str, str]] = field(default_factory=dict)
+    revalidation: dict[str, str] = field(default_factory=dict)  # the record the alarm opened
     drift: dict[str, dict[str, Any]] = field(default_factory=dict)
     alarm: Transition | None = None
     alert_messages: list[dict[str, Any]] = field(default_factory=list)
@@ -329,11 +334,114 @@ class Lifecycle:
         }
 
     # ------------------------------------------------------------------ approval
+    @property
+    def policy(self) -> EvidencePolicy:
+        """What the config's risk tier requires of an approval (governance.tiers)."""
+        tier = self.config.governance.tier
+        return EvidencePolicy(
+            require_drift_baselines=tier.require_drift_baselines,
+            require_signoff=tier.validator_signoff,
+        )
+
     def _approve(self, person: Person, arn: str, reason: str) -> Any:
         return approve(
             self.client("sagemaker", person), self.client("sts", person), self.audit(person),
-            arn=arn, reason=reason, gates=self.gates,
+            arn=arn, reason=reason, gates=self.gates, policy=self.policy,
         )  # fmt: skip
+
+    # ------------------------------------------------------------------ validation
+    def sign_off(self, label: str, summary: str, closes: tuple[str, ...] = ()) -> str:
+        """The validator, in dev's validator role as themselves, runs `registry validate`: the
+        findings go to the audit trail, the sign-off to the version's ModelLifeCycle, which
+        SageMaker attributes to them. SageMaker's state-change event for it reaches the
+        handler (delivered twice), which binds the person it recorded."""
+        person = self.w.as_role(self.w.validator, self.w.names["dev"].role(Role.VALIDATOR))
+        arn = self.summary.versions[label]
+        findings = (
+            Finding("medium", "thin-file applicants are few in the test split; watch the segment"),
+        )
+        submitted = submit_signoff(
+            self.client("sagemaker", person), self.client("sts", person), self.audit(person),
+            arn=arn, summary=summary, findings=findings, closes=closes,
+        )  # fmt: skip
+        outcomes = self._deliver(arn)
+        if outcomes[0].result != "recorded":
+            raise RuntimeError(f"the handler did not record the sign-off: {outcomes[0].reason}")
+        self.summary.signoffs[label] = {
+            "validator": submitted.actor,
+            "status": submitted.status,
+            "audit_record": submitted.record.record_id,
+            "closes": " ".join(closes),
+        }
+        closing = f", closes {', '.join(closes)}" if closes else ""
+        return (
+            f"{submitted.status} by {submitted.actor.rsplit('/', 1)[-1]} with "
+            f"{len(findings)} finding(s){closing} (audit {submitted.record.record_id}); handler: "
+            f"{', '.join(o.result for o in outcomes)}"
+        )
+
+    def revalidation(self) -> str:
+        """The drift alarm's state change, as CloudWatch emits it and prod's revalidation
+        forwarder sends it to tooling, to the handler the synthesized rule invokes: a
+        re-validation record opens, which v2's approval must close (SR 26-2 re-review)."""
+        change = self.summary.alarm
+        if change is None or change.new != "ALARM":
+            return "the drift alarm did not fire: no re-validation"
+        rule = self._revalidation_rule()
+        if rule is None or change.alarm not in rule["detail"]["alarmName"]:
+            return f"the risk tier names no re-validation for {change.alarm}"
+        event = {
+            "version": "0",
+            "id": f"emulated-{change.alarm}-ALARM",
+            "detail-type": "CloudWatch Alarm State Change",
+            "source": "aws.cloudwatch",
+            "account": self.config.environments.prod.account,
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": self.aws.region,
+            "resources": [],
+            "detail": {
+                "alarmName": change.alarm,
+                "state": {"value": change.new, "reason": change.reason},
+                "previousState": {"value": change.old},
+            },
+        }
+        outcomes = self._invoke_handler(event)
+        opened = open_revalidations(self.audit(), self.config.model.package_group)
+        if not opened:
+            raise RuntimeError(f"the alarm opened no re-validation: {outcomes[0].reason}")
+        self.summary.revalidation = {
+            "record": opened[-1].record_id,
+            "alarm": change.alarm,
+            "environment": opened[-1].environment,
+        }
+        return (
+            f"{change.alarm} -> handler (delivered twice: "
+            f"{', '.join(o.result for o in outcomes)}): re-validation {opened[-1].record_id} "
+            "open until an approval closes it"
+        )
+
+    def _revalidation_rule(self) -> dict[str, Any] | None:
+        """The tooling rule that routes serving alarms to the handler, as synthesized (its
+        pattern's alarm names are what EventBridge would match; moto cannot match patterns)."""
+        for declared in self.w.templates.resources("tooling", "AWS::Events::Rule"):
+            pattern = declared.properties.get("EventPattern") or {}
+            if pattern.get("source") == ["aws.cloudwatch"] and "alarmName" in pattern.get(
+                "detail", {}
+            ):
+                found: dict[str, Any] = pattern
+                return found
+        return None
+
+    def sign_off_v2(self) -> str:
+        if "v2" not in self.summary.versions:
+            return "no retrained version: nothing to validate"
+        record = self.summary.revalidation.get("record", "")
+        return self.sign_off(
+            "v2",
+            "Re-validation after the drift alarm: retrained on the labelled production windows; "
+            "conceptually sound, outcomes to be re-checked once the labels mature",
+            closes=(record,) if record else (),
+        )
 
     def approve_as_author(self, label: str) -> str:
         person = self.in_approver_role(self.w.author)
@@ -390,6 +498,11 @@ class Lifecycle:
             account=self.config.environments.dev.account,
             region=self.aws.region,
         )
+        return self._invoke_handler(event, times)
+
+    def _invoke_handler(self, event: dict[str, Any], times: int = 2) -> list[Outcome]:
+        """The handler as Lambda would run it for `event`: settings from the function's
+        deployed environment, clients with the function's role (and dev's evidence reader)."""
         environment = self.w.handler_environment()
         settings = HandlerSettings.from_env(environment)
         function = self.aws.client("lambda").get_function_configuration(
@@ -522,6 +635,7 @@ class Lifecycle:
         return resolve(
             self.aws.client("sagemaker", reader), self.aws.client("s3", reader), self.audit(promoter),
             self.history(promoter), arn=arn, environment=environment, actor=actor, gates=self.gates,
+            policy=self.policy,
         )  # fmt: skip
 
     def promote(self, label: str) -> str:
@@ -846,6 +960,7 @@ STORY: tuple[tuple[str, str], ...] = (
     ("provision", "deploy tooling and dev from their synthesized templates"),
     ("build v1", "run the model-build pipeline on the real data"),
     ("self-approval", "the author tries to approve"),
+    ("sign-off", "the validator signs off, with findings; the handler binds who AWS recorded"),
     ("approval", "the approver approves, with a reason"),
     ("approval event", "the state-change event reaches the handler"),
     ("promotion v1", "stage, smoke test, manual gate, prod"),
@@ -855,9 +970,11 @@ STORY: tuple[tuple[str, str], ...] = (
     ),
     ("drift monitoring", "the monitoring job on each captured window"),
     ("alarm", "CloudWatch drift alarm and SNS alert"),
+    ("re-validation", "the alarm opens a re-validation record the next approval must close"),
     ("late labels", "ground truth for both windows; model quality and its alarm"),
     ("build v2", "retraining, only if the drift alarm fired, with the labelled windows"),
     ("comparison", "v2 against v1 on the same labelled production rows"),
+    ("sign-off v2", "the validator re-validates v2 and closes the re-validation record"),
     ("approval v2", "the approver decides on v2 with the comparison"),
     ("approval event v2", "the handler starts its promotion"),
     ("promotion v2", "stage, smoke test, manual gate, prod"),
@@ -877,6 +994,11 @@ def run_story(lifecycle: Lifecycle, cdk_out: Path) -> Summary:
         "provision": lambda: lifecycle.provision(cdk_out),
         "build v1": lambda: lifecycle.build("v1"),
         "self-approval": lambda: lifecycle.approve_as_author("v1"),
+        "sign-off": lambda: lifecycle.sign_off(
+            "v1",
+            "Validation MRM-2026-114: data, method and evidence reviewed; discrimination, "
+            "calibration and fairness within policy",
+        ),
         "approval": lambda: lifecycle.approve_as_approver(
             "v1",
             "Evidence reviewed: AUC and KS above the gates, fairness within limits, card complete",
@@ -886,9 +1008,11 @@ def run_story(lifecycle: Lifecycle, cdk_out: Path) -> Summary:
         "production traffic": lifecycle.traffic,
         "drift monitoring": lifecycle.monitor_drift,
         "alarm": lifecycle.alarm,
+        "re-validation": lifecycle.revalidation,
         "late labels": lifecycle.late_labels,
         "build v2": lifecycle.retrain,
         "comparison": lifecycle.compare,
+        "sign-off v2": lifecycle.sign_off_v2,
         "approval v2": lifecycle.decide_v2,
         "approval event v2": lifecycle.approval_event_v2,
         "promotion v2": lifecycle.promote_v2,

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from finmlops.emulator.story.lifecycle import Lifecycle
 
 MONITORED = "prod"  # the stage whose monitoring the story runs
-DRIFT_STEP, QUALITY_STEP = "DataDrift", "ModelQuality"
+DRIFT_STEP, QUALITY_STEP, EXPLANATION_STEP = "DataDrift", "ModelQuality", "ExplanationDrift"
 # The quality run's violations about the AUC: below the floor, or dropped from the validated.
 AUC_VIOLATIONS = frozenset({"auc", "auc_drop"})
 RESULTS_OUTPUT = "results"
@@ -140,7 +140,8 @@ class MonitoringStory:
 
     # ------------------------------------------------------------------ the stages
     def drift(self) -> str:
-        """The runs after the reference-like hour and after the shifted one."""
+        """The runs after the reference-like hour and after the shifted one: data drift and
+        explanation drift (the template's ExplanationDrift step, docs/decisions/0028)."""
         story = self.story
         lines = []
         for window in (0, 1):
@@ -156,11 +157,25 @@ class MonitoringStory:
                 "window_end": run.at,
             }
             verdict = "DRIFT" if dataset["drifted"] else "no drift"
+            explained = json.loads(
+                (run.results[EXPLANATION_STEP] / "explanation_report.json").read_text()
+            )
+            story.summary.drift[f"window-{window}"]["explanation"] = explained
             lines.append(
                 f"run at {run.at:%H:%M}: {verdict} ({dataset['drift_share']:.2f} of features; "
-                f"{', '.join(drifted) or 'none'})"
+                f"{', '.join(drifted) or 'none'}); "
+                + (
+                    f"{'EXPLANATION DRIFT' if explained['drifted'] else 'no explanation drift'} "
+                    f"(NDCG {explained['ndcg']:.4f}, attribution shift "
+                    f"{explained['attribution_shift']:.3f})"
+                    if explained["evaluated"]
+                    else f"explanation not evaluated ({explained['reason']})"
+                )
             )
             story.summary.paths["drift report"] = next(results.glob("*.html"))
+            story.summary.paths["explanation report"] = (
+                run.results[EXPLANATION_STEP] / "explanation_report.html"
+            )
         return "; ".join(lines)
 
     def alarm(self) -> str:

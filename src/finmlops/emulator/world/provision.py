@@ -65,6 +65,8 @@ PROJECT_ENTRYPOINT = ["python3", "-m", "finmlops.monitoring"]
 AUTHOR = "alice-data-scientist"
 APPROVER = "bob-model-risk"
 OPERATOR = "carol-operator"
+# Model validation (second line of defence): signs off versions in dev's validator role.
+VALIDATOR = "dana-validation"
 SERVICES = ("sagemaker", "codebuild", "lambda", "scheduler")
 ENVIRONMENTS = ("tooling", "dev", "stage", "prod")
 
@@ -81,6 +83,7 @@ class World:
     author: Person
     approver: Person
     operator: Person
+    validator: Person
     names: dict[str, Names]
     endpoints: LocalEndpoints
     webhook: LocalWebhook | None  # the chat webhook, when notifications name one
@@ -224,6 +227,7 @@ def provision(
         author=people.create_person(aws, AUTHOR),
         approver=people.create_person(aws, APPROVER),
         operator=people.create_person(aws, OPERATOR, "/tooling/"),
+        validator=people.create_person(aws, VALIDATOR),
         names=all_names(config),
         endpoints=LocalEndpoints(aws.client("s3"), clock=clock).start(),
         webhook=_chat_webhook(aws, config),
@@ -262,7 +266,7 @@ def describe(world: World) -> str:
         f"tooling and dev from {world.templates.folder('dev').name}: {shown}, group "
         f"{world.config.model.package_group} with its policy, handler Lambda, pipeline "
         f"{world.promotion_pipeline}, MLflow server; people {world.author.name}, "
-        f"{world.approver.name}, {world.operator.name} with MFA; pipeline "
+        f"{world.approver.name}, {world.operator.name}, {world.validator.name} with MFA; pipeline "
         f"{world.pipeline.pipeline_name}"
     )
 

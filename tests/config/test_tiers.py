@@ -1,0 +1,85 @@
+"""The risk tier's policy (governance.tiers, ADR 0030): monitoring frequency checked against the
+schedule at load, and the longest gap of a schedule computed as EventBridge would run it."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from config_edits import problems_of
+
+from finmlops.config import load_config
+from finmlops.schedules import longest_gap_minutes
+
+CONFIG = Path(__file__).resolve().parents[2] / "config" / "platform.yaml"
+
+
+def test_a_schedule_slower_than_the_tier_fails_at_load_naming_both_fields(
+    raw: dict[str, Any], tmp_path: Path
+) -> None:
+    def daily(data: dict[str, Any]) -> None:
+        data["monitoring"]["schedule"] = "cron(0 6 * * ? *)"
+
+    ((field, reason),) = problems_of(raw, daily, tmp_path)
+    assert field == "monitoring.schedule"
+    assert "governance.tiers.high.monitoring_every_minutes" in reason
+    assert "1440 minutes" in reason and "every 60 minutes" in reason
+
+
+def test_a_lower_tier_accepts_the_slower_schedule(raw: dict[str, Any], tmp_path: Path) -> None:
+    data = copy.deepcopy(raw)
+    data["governance"]["risk_tier"] = "medium"
+    data["monitoring"]["schedule"] = "cron(0 6 * * ? *)"
+    path = tmp_path / "medium.yaml"
+    path.write_text(yaml.safe_dump(data))
+    config = load_config(path)
+    assert config.governance.tier.validator_signoff is True
+    assert config.governance.tier.revalidate_on == ("quality",)
+
+
+def test_a_bank_states_its_own_tier_policy(raw: dict[str, Any], tmp_path: Path) -> None:
+    def stricter(data: dict[str, Any]) -> None:
+        data["governance"]["tiers"] = {
+            "high": {"validator_signoff": True, "monitoring_every_minutes": 30}
+        }
+
+    ((field, reason),) = problems_of(raw, stricter, tmp_path)
+    assert field == "monitoring.schedule" and "every 30 minutes" in reason
+
+
+def test_a_cron_restricting_days_cannot_be_bounded_and_is_refused_with_the_reason(
+    raw: dict[str, Any], tmp_path: Path
+) -> None:
+    def weekdays(data: dict[str, Any]) -> None:
+        data["monitoring"]["schedule"] = "cron(0 * ? * MON-FRI *)"
+
+    ((field, reason),) = problems_of(raw, weekdays, tmp_path)
+    assert field == "monitoring.schedule" and "restricts days" in reason
+
+
+@pytest.mark.parametrize(
+    ("expression", "minutes"),
+    [
+        ("rate(1 hour)", 60),
+        ("rate(30 minutes)", 30),
+        ("rate(7 days)", 10080),
+        ("cron(0 * * * ? *)", 60),
+        ("cron(0,30 * * * ? *)", 30),
+        ("cron(0 6 * * ? *)", 1440),
+        # 08:00-17:45 every 15 minutes: the night from 17:45 to 08:00 is the longest gap.
+        ("cron(*/15 8-17 * * ? *)", 14 * 60 + 15),
+        ("cron(0 6 ? * MON *)", None),
+    ],
+)
+def test_longest_gap_of_a_schedule(expression: str, minutes: int | None) -> None:
+    assert longest_gap_minutes(expression) == minutes
+
+
+def test_the_shipped_config_is_high_tier_and_monitored_hourly() -> None:
+    config = load_config(CONFIG)
+    assert config.governance.risk_tier == "high"
+    assert config.governance.tier.monitoring_every_minutes == 60
+    assert longest_gap_minutes(config.monitoring.schedule) == 60
