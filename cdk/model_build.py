@@ -498,7 +498,7 @@ class ModelBuildStack(Stack):
             assumed_by=iam.ArnPrincipal(tooling.role_arn(Role.START_BUILD)),
             max_session_duration=Duration.hours(1),
         )
-        managed_policy(
+        starter_policy = managed_policy(
             self,
             "BuildStarterPermissions",
             role=self.build_starter,
@@ -507,8 +507,22 @@ class ModelBuildStack(Stack):
                     sid="StartModelBuild",
                     actions=["sagemaker:StartPipelineExecution", "sagemaker:DescribePipeline"],
                     resources=[self.pipeline.pipeline_arn],
-                )
+                ),
+                # The champion the build compares with is read from the registry's
+                # ModelLifeCycle (finmlops.registry.champion, ADR 0029).
+                iam.PolicyStatement(
+                    sid="ReadChampion",
+                    actions=["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"],
+                    resources=[n.model_package_group_arn, n.model_packages_arn],
+                ),
             ],
+        )
+        acknowledge(
+            starter_policy,
+            {
+                iam5_resource(n.model_packages_arn): "Every version of this one model group: "
+                "the build reads which one serves in prod (ModelLifeCycle) to compare with it."
+            },
         )
 
         self.registry_lifecycle = RegistryLifecycleRole(

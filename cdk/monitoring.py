@@ -62,6 +62,7 @@ from finmlops_cdk.security import (
 
 from finmlops.config import Config
 from finmlops.contracts import DeploymentManifest
+from finmlops.monitoring.entrypoint import MANIFEST_FILE, WINDOW_FILE
 from finmlops.monitoring.jobs import (
     capture_lookback,
     drift_environment,
@@ -74,6 +75,8 @@ from finmlops.naming import VARIANT_NAME, Names, Role, names
 # the defaults of finmlops.monitoring.entrypoint).
 INPUT_ENDPOINT = "/opt/ml/processing/input/endpoint"
 INPUT_BASELINE = "/opt/ml/processing/baseline"
+INPUT_PARTIALS = "/opt/ml/processing/input/partials"
+INPUT_WINDOW = "/opt/ml/processing/input/window"
 INPUT_MODEL = "/opt/ml/processing/model"
 OUTPUT_RESULTS = "/opt/ml/processing/resultdata"
 
@@ -244,6 +247,13 @@ class MonitoringRole(Construct):
 class ModelMonitorSchedules(Construct):
     """Data-quality and model-quality job definitions and their schedules (BYOC image).
 
+    Each schedule starts one job on one instance. Model Monitor would take more
+    (ClusterConfig.InstanceCount, with an EndpointInput `ShardedByS3Key`), but a schedule runs
+    that one job and nothing after it: every instance would write a whole report of its share to
+    the same output, and no step merges them. Spreading a window over instances is the
+    pipeline mode's (MonitoringPipeline, docs/decisions/0027); the config refuses
+    `monitoring_count` above 1 with this mode, and so does this construct.
+
     Attributes: `data_quality`, `model_quality` (job definitions), `schedules` (name -> schedule).
     """
 
@@ -263,6 +273,11 @@ class ModelMonitorSchedules(Construct):
         endpoint: sagemaker.CfnEndpoint,
     ) -> None:
         super().__init__(scope, id_)
+        if n.env.instances.monitoring_count != 1:
+            raise ValueError(
+                f"environments.{n.environment}.instances.monitoring_count: a Model Monitor "
+                "schedule runs one job with no step to merge shards; use monitoring.mode pipeline"
+            )
         endpoint_name = n.endpoint_name
         baseline = baseline_uri(manifest, n)
         instance_type = n.env.instances.monitoring
@@ -466,24 +481,23 @@ class MonitoringPipeline(Construct):
             arguments: list[str],
             inputs: list[dict[str, Any]],
             environment: dict[str, Any],
+            *,
+            instance_count: int = 1,
+            metrics: bool = True,
         ) -> dict[str, Any]:
+            publish = ["--put-metric-data", "--region", stack.region] if metrics else []
             return {
                 "Name": name,
                 "Type": "Processing",
                 "Arguments": {
                     "AppSpecification": {
                         "ImageUri": image_uri,
-                        "ContainerArguments": [
-                            *arguments,
-                            "--put-metric-data",
-                            "--region",
-                            stack.region,
-                        ],
+                        "ContainerArguments": [*arguments, *publish],
                     },
                     "RoleArn": role.role_arn,
                     "ProcessingResources": {
                         "ClusterConfig": {
-                            "InstanceCount": 1,
+                            "InstanceCount": instance_count,
                             "InstanceType": n.env.instances.monitoring,
                             "VolumeSizeInGB": VOLUME_SIZE_GB,
                             "VolumeKmsKeyId": key.key_arn,
@@ -533,21 +547,39 @@ class MonitoringPipeline(Construct):
         # captured, and fail while the prefix is still empty.
         captures = f"s3://{capture_bucket}/{CAPTURE_PREFIX}/{endpoint_name}/{VARIANT_NAME}/"
         lookback = capture_lookback(config)
+        baseline = s3_input("baseline", baseline_uri(manifest, n) + "/", INPUT_BASELINE)
+        drift = step(
+            "DataDrift",
+            ["drift"],
+            [baseline],
+            {
+                "baseline_uri": INPUT_BASELINE,
+                "dataset_source": captures,
+                "lookback_hours": lookback["drift"],
+                # The earlier runs' outputs (one folder per execution, above): the report's
+                # trend reads their drift_report.json (finmlops.monitoring.history, bounded).
+                "history_uri": f"s3://{output_bucket}/datadrift/{endpoint_name}/",
+            }
+            | drift_environment(config, manifest),
+        )
+        # Instances one drift run spreads the window over; 1 keeps the single DataDrift step.
+        self.shards = n.env.instances.monitoring_count
+        drift_steps = (
+            self._sharded_drift(
+                step,
+                s3_input,
+                drift=drift,
+                baseline=baseline,
+                captures=captures,
+                lookback_hours=lookback["drift"],
+                config=config,
+                manifest=manifest,
+            )
+            if self.shards > 1
+            else [drift]
+        )
         steps = [
-            step(
-                "DataDrift",
-                ["drift"],
-                [s3_input("baseline", baseline_uri(manifest, n) + "/", INPUT_BASELINE)],
-                {
-                    "baseline_uri": INPUT_BASELINE,
-                    "dataset_source": captures,
-                    "lookback_hours": lookback["drift"],
-                    # The earlier runs' outputs (one folder per execution, above): the report's
-                    # trend reads their drift_report.json (finmlops.monitoring.history, bounded).
-                    "history_uri": f"s3://{output_bucket}/datadrift/{endpoint_name}/",
-                }
-                | drift_environment(config, manifest),
-            ),
+            *drift_steps,
             step(
                 "ModelQuality",
                 quality_arguments(config, manifest),
@@ -638,6 +670,122 @@ class MonitoringPipeline(Construct):
             encryption_key=ops_key,
         ).schedule
         self.schedule.node.add_dependency(self.pipeline)
+
+    def _sharded_drift(
+        self,
+        step: Any,
+        s3_input: Any,
+        *,
+        drift: dict[str, Any],
+        baseline: dict[str, Any],
+        captures: str,
+        lookback_hours: str,
+        config: Config,
+        manifest: DeploymentManifest,
+    ) -> list[dict[str, Any]]:
+        """The drift run spread over `shards` instances (docs/decisions/0027), as a condition step
+        whose branches hold the jobs; `drift` is the single-instance step, kept for an empty
+        window.
+
+        1. CaptureManifest (one instance): lists the window's capture objects, as the single step
+           would download them (finmlops.monitoring.sources.window_objects), into a manifest
+           under this execution's own prefix, and writes window.json (`objects`) as the
+           property file `CaptureWindow`.
+        2. WindowHasCaptures: `Std:JsonGet` of `objects` > 0 (a JsonGet on a property file the
+           step declares, the form the SDK's ConditionGreaterThan/JsonGet serialize to).
+        3. If: DriftShards runs `partial` on `shards` instances. Its input is the manifest,
+           `S3DataType: ManifestFile` with `S3DataDistributionType: ShardedByS3Key`: SageMaker
+           downloads one share of the listed objects to each instance (API Reference,
+           ProcessingS3Input: "downloading one shard of data to each processing instance";
+           S3DataSource: with more instances than objects "some nodes won't get any data", an
+           empty shard). Each instance writes partials/<current_host>/ (resourceconfig.json), so
+           the instances' uploads to the one output prefix never collide. DataDrift (one
+           instance) then runs `merge` on this execution's partials (its input is DriftShards'
+           output S3Uri, a step property: the data dependency orders the steps) and writes the
+           report, violations and metrics as the single step does. It refuses to judge unless
+           there is one partial per instance and the shards read every object of the manifest.
+        4. Else: the single-instance step, renamed DataDriftEmptyWindow, judges the empty
+           window as before (a "not evaluated" report, bad_record_share 0): a manifest is "a
+           prefix followed by one or more suffixes" (S3DataSource.S3Uri), so an empty window
+           has none, and a ProcessingInput of nothing would fail every idle hour's run.
+        Both report steps write under datadrift/<endpoint>/<execution>.
+        """
+        manifest_step = step(
+            "CaptureManifest",
+            ["manifest"],
+            [],
+            {"dataset_source": captures, "lookback_hours": lookback_hours},
+            metrics=False,
+        )
+        manifest_step["PropertyFiles"] = [
+            {"PropertyFileName": "CaptureWindow", "OutputName": "results", "FilePath": WINDOW_FILE}
+        ]
+        manifest_prefix = {
+            "Get": "Steps.CaptureManifest.ProcessingOutputConfig.Outputs['results'].S3Output.S3Uri"
+        }
+        shard_input = {
+            "InputName": "captures",
+            "AppManaged": False,
+            "S3Input": {
+                "S3Uri": {"Std:Join": {"On": "/", "Values": [manifest_prefix, MANIFEST_FILE]}},
+                "LocalPath": INPUT_ENDPOINT,
+                "S3DataType": "ManifestFile",
+                "S3InputMode": "File",
+                "S3DataDistributionType": "ShardedByS3Key",
+            },
+        }
+        shard_step = step(
+            "DriftShards",
+            ["partial"],
+            [baseline, shard_input],
+            {"baseline_uri": INPUT_BASELINE, "dataset_source": INPUT_ENDPOINT},
+            instance_count=self.shards,
+            metrics=False,
+        )
+        partials = s3_input("partials", "", INPUT_PARTIALS)
+        partials["S3Input"]["S3Uri"] = {
+            "Get": "Steps.DriftShards.ProcessingOutputConfig.Outputs['results'].S3Output.S3Uri"
+        }
+        window = s3_input("window", "", INPUT_WINDOW)
+        window["S3Input"]["S3Uri"] = manifest_prefix
+        merge_step = step(
+            "DataDrift",
+            ["merge", "--expect-shards", str(self.shards)],
+            [baseline, partials, window],
+            {
+                "baseline_uri": INPUT_BASELINE,
+                "partials_source": INPUT_PARTIALS,
+                "window_source": INPUT_WINDOW,
+            }
+            | drift_environment(config, manifest),
+        )
+        # The single step, renamed: its report goes where DataDrift's would (datadrift/...).
+        empty_step = dict(drift, Name="DataDriftEmptyWindow")
+        return [
+            manifest_step,
+            {
+                "Name": "WindowHasCaptures",
+                "Type": "Condition",
+                "Arguments": {
+                    "Conditions": [
+                        {
+                            "Type": "GreaterThan",
+                            "LeftValue": {
+                                "Std:JsonGet": {
+                                    "PropertyFile": {
+                                        "Get": "Steps.CaptureManifest.PropertyFiles.CaptureWindow"
+                                    },
+                                    "Path": "objects",
+                                }
+                            },
+                            "RightValue": 0,
+                        }
+                    ],
+                    "IfSteps": [shard_step, merge_step],
+                    "ElseSteps": [empty_step],
+                },
+            },
+        ]
 
 
 class MonitoringAlarms(Construct):

@@ -1,7 +1,8 @@
 """The model-build SageMaker Pipeline, built offline with the sagemaker v3 SDK.
 
-preprocess -> data-quality gates -> train (built-in XGBoost 3.2-0) -> evaluate -> baseline ->
-model gates -> register as PendingManualApproval; every gate that fails ends in its own Fail step
+preprocess -> data-quality gates -> train (built-in XGBoost 3.2-0) -> evaluate (with the champion
+serving in prod scored on the same rows) -> baseline -> model gates -> register as
+PendingManualApproval; every gate that fails ends in its own Fail step
 whose message names the gate, the value and the threshold.
 
 The definition holds `${...}` placeholders (`finmlops.contracts.Placeholder`) where account
@@ -102,10 +103,26 @@ def pipeline_files(config: Config) -> dict[str, Path]:
         config.model, Path(tempfile.gettempdir()) / "finmlops-source"
     )
     files[archive_key] = archive_file
+    files[NO_CHAMPION_KEY] = no_champion_marker(Path(tempfile.gettempdir()) / "finmlops-champion")
     key = dataset_key(config)
     if key:
         files[key] = dataset_path(config)
     return files
+
+
+# What the Evaluate step's champion input reads when nothing serves in prod (the first version):
+# a processing input needs an S3 object, and the step ignores it when `--champion-arn` is none.
+NO_CHAMPION_KEY = "champion/none.json"
+
+
+def no_champion_marker(folder: Path) -> Path:
+    """The no-champion marker file, written once (same bytes every time)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "none.json"
+    path.write_text(
+        json.dumps({"champion": evaluate.NO_CHAMPION, "why": "nothing serves in prod"}) + "\n"
+    )
+    return path
 
 
 def ship_pipeline_files(s3: Any, bucket: str, config: Config) -> list[str]:
@@ -239,6 +256,15 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
     )
     p_train_type = ParameterString(Param.TRAINING_INSTANCE_TYPE, default_value=instances.training)
     p_git = ParameterString(Param.GIT_COMMIT, default_value="unknown")
+    # The champion (the version serving in prod): `finmlops build start` sets both from the
+    # registry's ModelLifeCycle; approval re-reads the registry and refuses a build that ran
+    # with another (finmlops.registry.champion, ADR 0029). Default: none, the first version.
+    p_champion_arn = ParameterString(
+        Param.CHAMPION_MODEL_PACKAGE_ARN, default_value=evaluate.NO_CHAMPION
+    )
+    p_champion_url = ParameterString(
+        Param.CHAMPION_MODEL_DATA_URL, default_value=f"s3://{BUCKET}/{NO_CHAMPION_KEY}"
+    )
     # The platform's gate thresholds, written into the definition: a run cannot lower a gate
     # (no run-time parameter), and approval compares what an execution ran with the config's
     # (ADR 0014, finmlops.registry.gatecheck).
@@ -345,9 +371,11 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
                 s3_in(
                     "artifacts", pre_out["artifacts"].S3Output.S3Uri, "/opt/ml/processing/artifacts"
                 ),
+                # The champion's model archive, scored on the same test rows.
+                s3_in("champion", p_champion_url, "/opt/ml/processing/champion"),
             ],
             outputs=[s3_out("evaluation", "/opt/ml/processing/evaluation", "evaluate")],
-            arguments=args["evaluate"],
+            arguments=[*args["evaluate"], "--champion-arn", p_champion_arn],
         ),
         property_files=[evaluation],
     )
@@ -609,7 +637,7 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
     )
     return Pipeline(
         name=pipeline_name(config),
-        parameters=[p_input, p_proc_type, p_train_type, p_git],
+        parameters=[p_input, p_proc_type, p_train_type, p_git, p_champion_arn, p_champion_url],
         steps=[step_pre, *dq_gates],
         # No SageMaker Experiments entities: runs are tracked in MLflow (config.tracking), and the
         # default config would have SageMaker create an experiment, a trial and trial components

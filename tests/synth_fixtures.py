@@ -145,7 +145,10 @@ def variant_config(config: Any) -> Any:
         update={
             "prod": prod.model_copy(
                 update={
-                    "instances": prod.instances.model_copy(update={"endpoint_autoscaling": False})
+                    # Model Monitor runs one job per schedule: no shards (ADR 0027).
+                    "instances": prod.instances.model_copy(
+                        update={"endpoint_autoscaling": False, "monitoring_count": 1}
+                    )
                 }
             )
         }
@@ -277,6 +280,30 @@ def _monitoring_definition(synth: Synth, env: str) -> dict[str, Any]:
     body = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]
     parsed: dict[str, Any] = json.loads(_rendered(body))
     return parsed
+
+
+def pipeline_steps(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every step of a pipeline definition by name, the steps of condition branches included
+    (a sharded drift run puts its jobs in the branches of WindowHasCaptures, ADR 0027)."""
+    found: dict[str, dict[str, Any]] = {}
+
+    def walk(steps: list[dict[str, Any]]) -> None:
+        for step in steps:
+            found[step["Name"]] = step
+            if step["Type"] == "Condition":
+                walk(step["Arguments"].get("IfSteps", []))
+                walk(step["Arguments"].get("ElseSteps", []))
+
+    walk(definition["Steps"])
+    return found
+
+
+def single_drift_step(steps: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The arguments of the step that runs `drift` on one instance: DataDrift, or, when the run
+    is sharded, the same step kept for an empty window (DataDriftEmptyWindow)."""
+    step = steps.get("DataDriftEmptyWindow", steps["DataDrift"])
+    arguments: dict[str, Any] = step["Arguments"]
+    return arguments
 
 
 @pytest.fixture(scope="session")

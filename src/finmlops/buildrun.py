@@ -16,6 +16,10 @@ build's author is comes from records, never from an argument (ADR 0014):
   signature) and writes them in a `build-started` audit record, keyed by the execution's ARN.
   The record says which fields AWS recorded (the execution, the starter) and which Git did.
 
+The build compares its model with the champion, the version serving in prod: this command reads
+it from the registry's ModelLifeCycle and passes it as the champion parameters, which a caller
+cannot give (`registry.champion`, ADR 0029).
+
 Clients are passed in; the command builds them (`--endpoint-url` for the emulator).
 """
 
@@ -32,6 +36,12 @@ from typing import TYPE_CHECKING, Any
 from finmlops.config import Config
 from finmlops.contracts import AuditAction, Placeholder
 from finmlops.registry.authorship import BUILD_COMMIT, BUILD_EXECUTION, BUILD_PEOPLE, BUILD_STARTER
+from finmlops.registry.champion import (
+    CHAMPION_PARAMETERS,
+    Champion,
+    champion_parameters,
+    serving_champion,
+)
 from finmlops.registry.errors import InvalidInputError
 from finmlops.registry.identity import Identity, dump_identities
 
@@ -85,13 +95,28 @@ def start_build(
     pipeline_name: str,
     *,
     git_commit: str,
+    group: str,
     overrides: Mapping[str, str] | None = None,
-) -> str:
-    """Start one execution of the commit. Only parameters the definition declares may be given:
-    the gates' thresholds are not among them (a run cannot lower a gate)."""
+) -> tuple[str, Champion | None]:
+    """Start one execution of the commit, with the champion the registry records as serving in
+    prod (`registry.champion`); returns the execution's ARN and that champion. Only parameters
+    the definition declares may be given, and never the gates' thresholds (a run cannot lower a
+    gate) nor the champion (approval refuses a build compared with another than the one
+    serving: ADR 0029)."""
     from finmlops.contracts import Param
 
-    parameters = {Param.GIT_COMMIT: git_commit, **(overrides or {})}
+    chosen = sorted(set(overrides or {}) & set(CHAMPION_PARAMETERS))
+    if chosen:
+        raise InvalidInputError(
+            f"--parameter: {', '.join(chosen)} is read from the registry (the version serving in "
+            "prod), never given"
+        )
+    champion = serving_champion(sagemaker, group)
+    parameters = {
+        Param.GIT_COMMIT: git_commit,
+        **(overrides or {}),
+        **champion_parameters(champion),
+    }
     unknown = sorted(set(parameters) - declared_parameters(sagemaker, pipeline_name))
     if unknown:
         raise InvalidInputError(
@@ -103,7 +128,7 @@ def start_build(
         PipelineExecutionDisplayName=f"build-{git_commit[:12]}".replace("_", "-"),
         PipelineParameters=[{"Name": k, "Value": str(v)} for k, v in sorted(parameters.items())],
     )
-    return str(response["PipelineExecutionArn"])
+    return str(response["PipelineExecutionArn"]), champion
 
 
 # --------------------------------------------------------------------------- Git provenance
@@ -236,14 +261,19 @@ def _build_start(ctx: Context) -> int:
         region_name=config.environments.dev.region,
         endpoint_url=ctx.args.endpoint_url,
     )
-    arn = start_build(
+    arn, champion = start_build(
         sagemaker,
         ctx.args.pipeline or pipeline_name(config),
         git_commit=ctx.args.git_commit,
+        group=config.model.package_group,
         overrides=overrides,
     )
-    data: dict[str, Any] = {"execution_arn": arn, "git_commit": ctx.args.git_commit}
-    lines = [arn]
+    data: dict[str, Any] = {
+        "execution_arn": arn,
+        "git_commit": ctx.args.git_commit,
+        "champion": champion.arn if champion else None,
+    }
+    lines = [arn, f"champion: {champion.label if champion else 'none (nothing serves in prod)'}"]
     if ctx.args.provenance_from_git:
         tooling = config.environments.tooling
         from finmlops.contracts import Promotion

@@ -128,6 +128,10 @@ class Instances(_Frozen):
     # deregisters the target), then with the new type and this on (docs/cdk.md).
     endpoint_autoscaling: bool = True
     monitoring: InstanceType = "ml.m5.xlarge"
+    # Instances a drift run spreads the window's capture files over (monitoring.mode pipeline;
+    # docs/decisions/0027). SageMaker takes 1-100 per processing job (ProcessingClusterConfig
+    # InstanceCount); 1 runs the single drift step.
+    monitoring_count: Annotated[int, Field(ge=1, le=100)] = 1
 
     @model_validator(mode="after")
     def _max_not_below_min(self) -> Instances:
@@ -569,6 +573,9 @@ class Gates(_Frozen):
     max_fairness_disparity: Share = 0.1
     # Four-fifths rule: ratio of favourable-outcome rates, protected group over the rest.
     min_disparate_impact: Annotated[float, Field(ge=0.0, le=1.0)] = 0.8
+    # Largest AUC loss of the challenger against the champion (the version serving in prod),
+    # both scored on the challenger's test rows (ADR 0029). 0 refuses any loss at all.
+    max_auc_drop_vs_champion: Annotated[float, Field(ge=0.0, le=0.5)] = 0.02
     data_quality: DataQualityGates = DataQualityGates()
 
 
@@ -879,6 +886,7 @@ def _cross_checks(config: Config) -> list[tuple[str, str]]:
             check_model_monitor_schedule(config.monitoring.schedule)
         except ScheduleError as exc:
             problems.append(("monitoring.schedule", f"with monitoring.mode model_monitor: {exc}"))
+    problems.extend(monitoring_count_problems(config))
     problems += _tier_problems(config, problems)
     if config.monitoring.min_auc > config.gates.min_auc:
         problems.append(
@@ -906,6 +914,24 @@ def _cross_checks(config: Config) -> list[tuple[str, str]]:
             if problem[0] not in reported
         )
     return problems
+
+
+def monitoring_count_problems(config: Config) -> list[tuple[str, str]]:
+    """A drift run spread over several instances needs the pipeline's merge step: a Model
+    Monitor schedule runs one job per schedule, with nothing to merge the shards' partials."""
+    if config.monitoring.mode != "model_monitor":
+        return []
+    envs = config.environments
+    return [
+        (
+            f"environments.{name}.instances.monitoring_count",
+            f"{envs.by_name(name).instances.monitoring_count} instances: monitoring.mode "
+            "model_monitor runs one job per schedule with no step to merge shards; spread a "
+            "window over instances with monitoring.mode pipeline, or set 1",
+        )
+        for name in SERVING_ENVIRONMENTS
+        if envs.by_name(name).instances.monitoring_count > 1
+    ]
 
 
 def _tier_problems(config: Config, reported: list[tuple[str, str]]) -> list[tuple[str, str]]:

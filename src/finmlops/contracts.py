@@ -93,6 +93,12 @@ class Param:
     MIN_KS = "MinKs"
     MAX_FAIRNESS_DISPARITY = "MaxFairnessDisparity"
     MIN_DISPARATE_IMPACT = "MinDisparateImpact"
+    MAX_AUC_DROP_VS_CHAMPION = "MaxAucDropVsChampion"
+    # The champion (the version serving in prod) the evaluate step compares with: set by
+    # `finmlops build start` from the registry's ModelLifeCycle, "none" for the first version;
+    # approval re-reads the registry and refuses a build that named another (ADR 0029).
+    CHAMPION_MODEL_PACKAGE_ARN = "ChampionModelPackageArn"
+    CHAMPION_MODEL_DATA_URL = "ChampionModelDataUrl"
 
 
 class Meta:

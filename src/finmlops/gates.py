@@ -97,6 +97,14 @@ GATES: tuple[Gate, ...] = (
         lambda c: fairness.gate_path(c.model, "disparate_impact"), ">=",
         Param.MIN_DISPARATE_IMPACT, lambda c: c.gates.min_disparate_impact,
     ),
+    # The champion is the version the registry records as serving in prod; approval refuses a
+    # version compared with any other (finmlops.registry.champion, ADR 0029).
+    Gate(
+        "max-auc-drop-vs-champion",
+        "AUC lost against the champion serving in prod, on the same test rows", "evaluation",
+        evaluate.CHAMPION_GATE_PATH, "<=", Param.MAX_AUC_DROP_VS_CHAMPION,
+        lambda c: c.gates.max_auc_drop_vs_champion,
+    ),
 )  # fmt: skip
 
 

@@ -92,10 +92,13 @@ def run_local(
     work_dir: Path,
     *,
     progress: Callable[[str], None] = lambda _msg: None,
+    champion: tuple[str, Path] | None = None,
 ) -> LocalBuild:
     """Run the model build locally through the same step code the pipeline runs. The dataset
     is the config's (`finmlops.config.dataset_path`: relative to the config file's folder);
-    ConfigError naming model.dataset.uri when it cannot be used, before anything runs."""
+    ConfigError naming model.dataset.uri when it cannot be used, before anything runs.
+    `champion` is (model package ARN, model archive) of the version to compare with, scored on
+    the same test rows; None: no champion (a local build reads no registry)."""
     args = step_arguments(config)
     dataset = dataset_path(config)
     processed = work_dir / "preprocess"
@@ -146,6 +149,8 @@ def run_local(
             "--artifacts", str(processed / "artifacts"),
             "--output", str(evaluation_dir),
             *args["evaluate"],
+            *(("--champion-arn", champion[0], "--champion", str(champion[1]))
+              if champion else ()),
         ],
         timings,
     )  # fmt: skip

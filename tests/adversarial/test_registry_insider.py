@@ -388,11 +388,12 @@ def test_a_second_rollback_never_moves_prod_forward_onto_the_version_just_rolled
 ):
     """An operator rolls prod back from v2 to v1, then runs the same command again. It used to
     redeploy v2; there is no good version before v1, so it refuses and changes nothing."""
-    first, second = register(), register()
-    for number, arn in enumerate((first, second)):
+    arns = []
+    for number in range(2):
+        arns.append(arn := register())  # built while its predecessor serves (ADR 0029)
         _approved_and_observed(world, pipeline, arn, f"evt-{number}")
         _deploy(world, arn)
-    assert _rollback(world).manifest.model_package_arn == first
+    assert _rollback(world).manifest.model_package_arn == arns[0]
     history = world.history().entries("prod")
 
     with pytest.raises(RefusedError) as refused:
@@ -408,10 +409,12 @@ def test_a_rejected_version_that_keeps_serving_is_flagged_and_rolled_back_in_one
 ):
     """A validator rejects the version prod serves. The handler records it, still serving, and
     raises the metric the alarm watches; `promote rollback` takes prod back to the last good one."""
-    first, second = register(), register()
-    for number, arn in enumerate((first, second)):
+    arns = []
+    for number in range(2):
+        arns.append(arn := register())  # built while its predecessor serves (ADR 0029)
         _approved_and_observed(world, pipeline, arn, f"evt-{number}")
         _deploy(world, arn)
+    first, second = arns
     carol = world.person("carol-validator")
     reject(carol.client("sagemaker"), carol.client("sts"), world.audit(), arn=second,
            reason="disparate impact on the holdout")  # fmt: skip

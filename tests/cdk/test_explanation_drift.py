@@ -17,6 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from synth_fixtures import pipeline_steps, single_drift_step
 
 from finmlops.iam import Platform
 
@@ -32,7 +33,12 @@ def iam(platform: Any) -> Platform:
 
 
 def _steps(platform: Any, env: str, monitoring_definition: Any) -> dict[str, Any]:
-    return {s["Name"]: s["Arguments"] for s in monitoring_definition(platform, env)["Steps"]}
+    """Each step's arguments (condition branches included); `DataDrift` is the step that runs
+    `drift` on the window, the single-instance one when the run is sharded (ADR 0027)."""
+    steps = pipeline_steps(monitoring_definition(platform, env))
+    found = {name: step["Arguments"] for name, step in steps.items()}
+    found["DataDrift"] = single_drift_step(steps)
+    return found
 
 
 @pytest.mark.parametrize("env", SERVING)

@@ -384,6 +384,12 @@ def test_the_start_build_step_makes_every_call_of_buildrun_start_with_the_right_
     for action in ("sagemaker:DescribePipeline", "sagemaker:StartPipelineExecution"):
         decision = iam.decide(as_starter, action, PIPELINE)
         assert decision.allowed, (action, decision.reason)
+    # The champion, from the registry's ModelLifeCycle (ADR 0029): list and describe versions.
+    for action, resource in (
+        ("sagemaker:ListModelPackages", GROUP), ("sagemaker:DescribeModelPackage", VERSION),
+    ):  # fmt: skip
+        decision = iam.decide(as_starter, action, resource)
+        assert decision.allowed, (action, decision.reason)
     audit = f"arn:aws:s3:::credit-risk-audit-{TOOLING}-us-east-1"
     record = f"{audit}/audit/credit-risk-xgb/000000000007.json"
     for action, resource, context in (

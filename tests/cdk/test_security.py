@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match
+from synth_fixtures import pipeline_steps
 
 WORKLOADS = ("dev", "stage", "prod")
 
@@ -126,9 +127,13 @@ def test_model_monitor_jobs_encrypt_volumes_and_outputs(variant: Any) -> None:
 def test_monitoring_pipeline_jobs_encrypt_run_in_the_vpc_and_encrypt_traffic(
     platform: Any, config: Any, env: str, monitoring_definition: Any
 ) -> None:
-    steps = monitoring_definition(platform, env)["Steps"]
-    assert [s["Name"] for s in steps] == ["DataDrift", "ModelQuality", "ExplanationDrift"]
-    for step in steps:
+    steps = pipeline_steps(monitoring_definition(platform, env))
+    jobs = [s for s in steps.values() if s["Type"] == "Processing"]
+    expected = {"DataDrift", "ModelQuality", "ExplanationDrift"}
+    if config.environments.by_name(env).instances.monitoring_count > 1:
+        expected |= {"CaptureManifest", "DriftShards", "DataDriftEmptyWindow"}
+    assert {s["Name"] for s in jobs} == expected
+    for step in jobs:
         job = step["Arguments"]
         assert job["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == "TOKEN"
         assert job["ProcessingOutputConfig"]["KmsKeyId"] == "TOKEN"

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match
+from synth_fixtures import pipeline_steps, single_drift_step
 
 SERVING = ("stage", "prod")
 
@@ -340,9 +341,13 @@ def test_pipeline_mode_drift_step_reads_the_baseline_the_manifest_names(
 ) -> None:
     from finmlops_cdk.manifest import default_manifest
 
-    steps = {s["Name"]: s["Arguments"] for s in monitoring_definition(platform, env)["Steps"]}
-    inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in steps["DataDrift"]["ProcessingInputs"]}
-    assert inputs["baseline"] == default_manifest(config).drift_baseline_uri + "/"
+    steps = pipeline_steps(monitoring_definition(platform, env))
+    readers = [n for n in steps if n in {"DataDrift", "DriftShards", "DataDriftEmptyWindow"}]
+    assert "DataDrift" in readers
+    for name in readers:
+        inputs = steps[name]["Arguments"]["ProcessingInputs"]
+        uris = {i["InputName"]: i["S3Input"]["S3Uri"] for i in inputs}
+        assert uris["baseline"] == default_manifest(config).drift_baseline_uri + "/", name
 
 
 @pytest.mark.parametrize(
@@ -391,8 +396,8 @@ def test_the_monitoring_stack_itself_refuses_a_manifest_without_a_baseline(confi
 def test_pipeline_mode_runs_drift_and_quality_steps_of_the_monitoring_program(
     platform: Any, config: Any, env: str, monitoring_definition: Any
 ) -> None:
-    steps = {s["Name"]: s["Arguments"] for s in monitoring_definition(platform, env)["Steps"]}
-    drift, quality = steps["DataDrift"], steps["ModelQuality"]
+    steps = pipeline_steps(monitoring_definition(platform, env))
+    drift, quality = single_drift_step(steps), steps["ModelQuality"]["Arguments"]
     assert drift["AppSpecification"]["ContainerArguments"][:2] == ["drift", "--put-metric-data"]
     assert quality["AppSpecification"]["ContainerArguments"][0] == "quality"
     assert "--put-metric-data" in quality["AppSpecification"]["ContainerArguments"]
@@ -426,7 +431,9 @@ def test_each_monitoring_run_writes_its_results_under_its_own_execution(
 ) -> None:
     """A fixed output prefix would be overwritten by the next scheduled run, leaving beside the
     new files those an older run wrote: each run's results go under its execution id."""
-    for step in monitoring_definition(platform, env)["Steps"]:
+    for step in pipeline_steps(monitoring_definition(platform, env)).values():
+        if step["Type"] != "Processing":
+            continue
         (output,) = step["Arguments"]["ProcessingOutputConfig"]["Outputs"]
         uri = output["S3Output"]["S3Uri"]
         assert isinstance(uri, dict), (step["Name"], uri)
@@ -437,8 +444,8 @@ def test_each_monitoring_run_writes_its_results_under_its_own_execution(
 def test_pipeline_mode_jobs_read_only_the_hours_since_the_last_run_and_survive_empty_prefixes(
     platform: Any, config: Any, env: str, monitoring_definition: Any
 ) -> None:
-    steps = {s["Name"]: s["Arguments"] for s in monitoring_definition(platform, env)["Steps"]}
-    drift, quality = steps["DataDrift"], steps["ModelQuality"]
+    steps = pipeline_steps(monitoring_definition(platform, env))
+    drift, quality = single_drift_step(steps), steps["ModelQuality"]["Arguments"]
     # Captures and labels are not processing inputs (an empty prefix would fail the job, a whole
     # prefix would download every hour ever captured): the job fetches the window from S3.
     assert "endpoint" not in {i["InputName"] for i in drift["ProcessingInputs"]}

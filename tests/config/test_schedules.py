@@ -106,6 +106,8 @@ def test_model_monitor_mode_accepts_the_schedules_sagemaker_documents(
 ) -> None:
     data: dict[str, Any] = copy.deepcopy(yaml.safe_load(config_path.read_text()))
     data["monitoring"].update(mode="model_monitor", schedule=expression)
+    # One job per schedule: Model Monitor has no step to merge shards (ADR 0027).
+    data["environments"]["prod"]["instances"]["monitoring_count"] = 1
     data["governance"]["risk_tier"] = "low"  # weekly monitoring suffices (governance.tiers)
     assert parse_config(data).monitoring.schedule == expression
 
@@ -120,6 +122,8 @@ def test_model_monitor_mode_refuses_what_eventbridge_takes_but_model_monitor_doe
     # every N hours; nothing else.
     data: dict[str, Any] = copy.deepcopy(yaml.safe_load(config_path.read_text()))
     data["monitoring"].update(mode="model_monitor", schedule=expression)
+    # One job per schedule: Model Monitor has no step to merge shards (ADR 0027).
+    data["environments"]["prod"]["instances"]["monitoring_count"] = 1
     with pytest.raises(ConfigError) as caught:
         parse_config(data)
     ((field, reason),) = caught.value.problems

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from synth_fixtures import pipeline_steps
 
 from finmlops.emulator.story import Lifecycle, Summary
 from finmlops.registry.promotion import observed_approval
@@ -62,7 +63,29 @@ def test_pipeline_from_the_synthesized_template_registers_two_versions(
     } <= ran
     assert all(s.status == "NotExecuted" for s in execution.steps if s.type == "Fail")
     gates = [s for s in execution.steps if s.name.startswith("Gate-")]
-    assert len(gates) == 7 and all(s.outcome == "true" for s in gates)
+    assert len(gates) == 8 and all(s.outcome == "true" for s in gates)
+
+
+def test_v2_is_compared_with_v1_serving_in_prod_and_v1_with_no_champion(
+    story: tuple[Lifecycle, Summary],
+) -> None:
+    """The build reads the champion from the registry (ADR 0029): v1's build ran while nothing
+    served in prod; v2's scored v1 on v2's test rows, with a paired interval."""
+    _, summary = story
+    assert summary.champions["v1"]["status"] == "none"
+    v2 = summary.champions["v2"]
+    assert v2["status"] == "compared" and v2["model_package_arn"] == summary.versions["v1"]
+    auc = v2["difference"]["auc"]
+    assert auc["lower"] <= auc["value"] <= auc["upper"]
+    assert v2["auc_drop"] == pytest.approx(
+        v2["champion"]["auc"] - v2["challenger"]["auc"], abs=2e-6
+    )
+    lines = {s.name: s.line for s in summary.stages}
+    assert "the build on its test rows: champion 1 AUC" in lines["comparison"]
+    # v2's validation report, as its evidence step rendered it, shows the comparison.
+    report = summary.paths["validation report v2"].read_text(encoding="utf-8")
+    section = report.split('<section id="champion">', 1)[1].split("</section>", 1)[0]
+    assert summary.versions["v1"] in section and "paired percentile bootstrap" in section
 
 
 def test_registry_status_history_ends_approved_with_identities(
@@ -271,18 +294,27 @@ def test_monitoring_runs_prods_synthesized_pipeline_at_each_scheduled_hour(
     name = f"{lifecycle.w.names['prod'].endpoint_name}-monitoring"
     # The pipeline SageMaker holds is the template's, reading the baseline prod's manifest names.
     definition = json.loads(sm.describe_pipeline(PipelineName=name)["PipelineDefinition"])
-    drift = next(s for s in definition["Steps"] if s["Name"] == "DataDrift")["Arguments"]
-    (baseline,) = drift["ProcessingInputs"]
-    assert baseline["S3Input"]["S3Uri"] == lifecycle.manifests["prod"].drift_baseline_uri + "/"
+    drift = pipeline_steps(definition)["DataDrift"]["Arguments"]
+    inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in drift["ProcessingInputs"]}
+    assert inputs["baseline"] == lifecycle.manifests["prod"].drift_baseline_uri + "/"
     started = sm.list_pipeline_executions(PipelineName=name)["PipelineExecutionSummaries"]
     assert len(started) == len(runs)
+    # prod spreads each drift run over its instances (ADR 0027): the windows with traffic go
+    # through the shards and the merge, an hour without traffic through the single step.
+    assert lifecycle.config.environments.prod.instances.monitoring_count >= 2
+    common = {"CaptureManifest", "WindowHasCaptures", "ModelQuality", "ExplanationDrift"}
+    branches = []
     for run in runs:
         steps = sm.list_pipeline_execution_steps(PipelineExecutionArn=run.execution.arn)
-        assert {(s["StepName"], s["StepStatus"]) for s in steps["PipelineExecutionSteps"]} == {
-            ("DataDrift", "Succeeded"),
-            ("ModelQuality", "Succeeded"),
-            ("ExplanationDrift", "Succeeded"),
-        }
+        ran = {s["StepName"]: s["StepStatus"] for s in steps["PipelineExecutionSteps"]}
+        assert set(ran.values()) == {"Succeeded"}, ran
+        branch = set(ran) - common
+        assert set(ran) >= common and branch in (
+            {"DriftShards", "DataDrift"},
+            {"DataDriftEmptyWindow"},
+        )
+        branches.append(branch)
+    assert branches[0] == branches[1] == {"DriftShards", "DataDrift"}  # the two drift windows
 
 
 def test_drift_alarm_fires_and_the_alert_reaches_the_sqs_subscriber(

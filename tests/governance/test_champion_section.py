@@ -1,66 +1,57 @@
-"""The champion and challenger section of the validation report, as a template block: the
-challenger beside the champion with the difference and its paired bootstrap interval."""
+"""The champion-and-challenger section of the validation report and the model card's metric
+group: both models side by side, the difference and its interval; a first version says none."""
 
 from __future__ import annotations
 
-import copy
 import re
-from dataclasses import replace
-from html import unescape
 from typing import Any
 
-from finmlops.config import Config
-from finmlops.governance.bundle import EvidenceBundle
-from finmlops.governance.report import render_validation_report
+from finmlops.governance.model_card import champion_metrics
+from finmlops.governance.report import champion_section
 
-CHAMPION = "arn:aws:sagemaker:us-east-1:111111111111:model-package/credit-risk-xgb/1"
-SECTION: dict[str, Any] = {
-    "status": "compared", "model_package_arn": CHAMPION, "rows": 1971.0, "resamples": 1000,
-    "seed": 7, "confidence_level": 0.95, "auc_drop": 0.0123,
-    "challenger": {"auc": 0.7102, "ks": 0.3578}, "champion": {"auc": 0.7225, "ks": 0.3611},
-    "difference": {"auc": {"value": -0.0123, "lower": -0.031, "upper": 0.0064},
-                   "ks": {"value": -0.0033, "lower": -0.041, "upper": 0.035}},
+ARN = "arn:aws:sagemaker:us-east-1:111111111111:model-package/credit-risk-xgb/1"
+COMPARED: dict[str, Any] = {
+    "champion": {
+        "status": "compared", "model_package_arn": ARN, "rows": 1971,
+        "challenger": {"auc": 0.7764, "ks": 0.4585, "worst_disparate_impact": 0.97},
+        "champion": {"auc": 0.7784, "ks": 0.4601, "worst_disparate_impact": 0.99},
+        "difference": {
+            "auc": {"value": -0.0019, "lower": -0.0151, "upper": 0.0118, "standard_error": 0.007},
+            "ks": {"value": -0.0016, "lower": -0.03, "upper": 0.02, "standard_error": 0.01},
+        },
+        "auc_drop": 0.0019, "confidence_level": 0.95, "resamples": 1000, "seed": 20260417,
+    }
 }  # fmt: skip
 
 
-def _section(html: str) -> str:
-    match = re.search(r'<section id="champion"><h2>(\d+)\. (.*?)</h2>(.*?)</section>', html, re.S)
-    assert match, "no champion section"
-    body = re.sub(r"<(svg)\b.*?</\1>", " ", match.group(3), flags=re.S)
-    return match.group(2) + " " + re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", body)))
+def _text(html: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
 
 
-def _with(bundle: EvidenceBundle, section: Any) -> EvidenceBundle:
-    evaluation = copy.deepcopy(dict(bundle.evaluation or {}))
-    evaluation["champion"] = section
-    return replace(bundle, evaluation=evaluation)
+def test_the_report_shows_both_models_the_difference_and_its_interval() -> None:
+    text = _text(champion_section(COMPARED))
+
+    assert ARN in text and "1,971 test rows" in text and "1,000 resamples" in text
+    assert "AUC 0.7764 0.7784 -0.0019 [-0.0151, 0.0118]" in text
+    assert "KS 0.4585 0.4601 -0.0016 [-0.0300, 0.0200]" in text
+    # Fairness figures are points: their difference, no interval.
+    assert "Disparate impact, worst group 0.9700 0.9900 -0.0200 n/a" in text
+    assert "The gate reads the AUC lost: 0.0019" in text
 
 
-def test_challenger_beside_champion_with_difference_and_interval(
-    config: Config, complete_bundle: EvidenceBundle
-) -> None:
-    html = render_validation_report(config, _with(complete_bundle, SECTION))
-    text = _section(html)
-    assert text.startswith("Champion and challenger")
-    assert f"The champion {CHAMPION}" in text and "same 1,971 test rows" in text
-    assert "95% paired percentile bootstrap intervals (1,000 resamples" in text
-    assert "AUC 0.7102 0.7225 -0.0123 [-0.0310, 0.0064]" in text
-    assert "KS 0.3578 0.3611 -0.0033 [-0.0410, 0.0350]" in text
-    assert "The gate reads the AUC lost: 0.0123." in text
-    assert 'aria-label="This version minus the champion (95% intervals)"' in html
-    assert (
-        html.index('id="performance"') < html.index('id="champion"') < html.index('id="fairness"')
-    )
+def test_the_report_of_a_first_version_says_there_was_no_champion() -> None:
+    none = {"champion": {"status": "none", "model_package_arn": "none", "auc_drop": 0.0}}
+    assert "No champion: no version served in prod" in _text(champion_section(none))
+    assert "Missing:" in champion_section({})
 
 
-def test_a_first_version_says_there_was_no_champion(
-    config: Config, complete_bundle: EvidenceBundle
-) -> None:
-    html = render_validation_report(config, _with(complete_bundle, {"status": "no_champion"}))
-    assert "No champion: no version served in prod" in _section(html)
+def test_the_model_card_carries_both_aucs_and_the_difference_interval() -> None:
+    metrics = {m["name"]: m for m in champion_metrics(COMPARED) if m}
 
-
-def test_without_a_comparison_the_report_has_no_champion_section(
-    config: Config, complete_bundle: EvidenceBundle
-) -> None:
-    assert 'id="champion"' not in render_validation_report(config, complete_bundle)
+    assert metrics["champion_auc"]["value"] == 0.7784
+    assert metrics["challenger_auc"]["value"] == 0.7764
+    assert metrics["auc_difference_lower"]["value"] == -0.0151
+    assert metrics["auc_difference_upper"]["notes"] == "AUC: 95% paired bootstrap"
+    assert ARN in metrics["champion_auc"]["notes"]
+    first = champion_metrics({"champion": {"status": "none", "auc_drop": 0.0}})
+    assert [m["name"] for m in first if m] == ["champion_auc_drop"]

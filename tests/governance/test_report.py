@@ -260,7 +260,8 @@ def test_build_stopped_by_data_quality_gates_has_an_incomplete_report(
     assert "1 release gate(s) failed: min-rows." in text
     gates = _text(_section(html, "gates"))
     assert "min-rows enough rows to train on" in gates
-    assert gates.count("not evaluated") == 4
+    # Every evaluation gate (the champion's too) is reported, not evaluated.
+    assert gates.count("not evaluated") == 5
 
 
 def test_report_shows_data_summary_fingerprint_and_split(

@@ -41,15 +41,35 @@ def test_upsert_creates_then_updates_and_start_records_the_commit(config: Config
     assert "${" not in described["PipelineDefinition"]
     assert body["Parameters"][0]["DefaultValue"] == "s3://artifacts-bucket/data/lending_club.csv"
 
-    execution = start_build(sm, "credit-risk-model-build", git_commit="abc123")
+    sm.create_model_package_group(ModelPackageGroupName=config.model.package_group)
+    group = config.model.package_group
+    execution, champion = start_build(
+        sm, "credit-risk-model-build", git_commit="abc123", group=group
+    )
     params = sm.list_pipeline_parameters_for_execution(PipelineExecutionArn=execution)[
         "PipelineParameters"
     ]
-    assert params == [{"Name": "GitCommit", "Value": "abc123"}]
+    # Nothing serves in prod yet: the first version's build says so, explicitly.
+    assert champion is None
+    assert params == [
+        {"Name": "ChampionModelPackageArn", "Value": "none"},
+        {"Name": "GitCommit", "Value": "abc123"},
+    ]
 
     # A run cannot lower a gate: the thresholds are no parameters, and none is accepted.
     with pytest.raises(InvalidInputError, match="MinAuc is not a parameter"):
-        start_build(sm, "credit-risk-model-build", git_commit="abc123", overrides={"MinAuc": "0.5"})
+        start_build(
+            sm, "credit-risk-model-build", git_commit="abc123", group=group,
+            overrides={"MinAuc": "0.5"},
+        )  # fmt: skip
+    # Nor is the champion the caller's to name: it is read from the registry.
+    with pytest.raises(
+        InvalidInputError, match="ChampionModelPackageArn is read from the registry"
+    ):
+        start_build(
+            sm, "credit-risk-model-build", git_commit="abc123", group=group,
+            overrides={"ChampionModelPackageArn": "none"},
+        )  # fmt: skip
 
 
 def test_unfilled_placeholder_is_an_error_naming_it(config: Config) -> None:
@@ -137,8 +157,10 @@ def test_build_start_from_the_platform_pipeline_records_git_provenance_for_the_e
     with mock_aws():
         boto3.client("s3", region_name=tooling.region).create_bucket(Bucket=bucket)
         sm = boto3.client("sagemaker", region_name=config.environments.dev.region)
+        sm.create_model_package_group(ModelPackageGroupName=config.model.package_group)
         definition = {"Version": "2020-12-01", "Steps": [],
-                      "Parameters": [{"Name": "GitCommit", "Type": "String"}]}  # fmt: skip
+                      "Parameters": [{"Name": "GitCommit", "Type": "String"},
+                                     {"Name": "ChampionModelPackageArn", "Type": "String"}]}  # fmt: skip
         sm.create_pipeline(PipelineName="build", PipelineDefinition=json.dumps(definition),
                            RoleArn=ROLE)  # fmt: skip
         argv = ["start", "--git-commit", head, "--provenance-from-git", "--repo", str(repo),

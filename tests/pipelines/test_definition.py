@@ -240,7 +240,8 @@ def test_the_protected_groups_reach_evaluate_as_a_shipped_file_never_as_split_ar
     assert inputs["fairness"]["S3Input"]["S3Uri"] == f"s3://${{ArtifactBucket}}/{key}"
     assert inputs["fairness"]["S3Input"]["LocalPath"] == "/opt/ml/processing/fairness"
     arguments = evaluate["AppSpecification"]["ContainerArguments"]
-    assert "--protected-values" not in arguments and "emp_lt_1" not in " ".join(arguments)
+    text = " ".join(a for a in arguments if isinstance(a, str))
+    assert "--protected-values" not in arguments and "emp_lt_1" not in text
     for step in steps_by_name(definition.body).values():
         container = (step.get("Arguments") or {}).get("AppSpecification") or {}
         for argument in container.get("ContainerArguments") or []:
@@ -330,3 +331,33 @@ def test_pipeline_creates_no_sagemaker_experiments_entities(definition: Pipeline
     components (docs page pipelines-experiments); no role of the platform may create them and the
     runs are tracked in MLflow, so the definition asks for none."""
     assert json.loads(definition.body).get("PipelineExperimentConfig") is None
+
+
+def test_evaluate_reads_the_champion_from_the_parameters_build_start_sets(
+    definition: PipelineDefinition,
+) -> None:
+    """The champion's archive and ARN reach Evaluate only through the two parameters, which
+    `finmlops build start` sets from the registry and approval re-checks (ADR 0029); without a
+    champion the input reads a marker the stack ships."""
+    from finmlops.registry.champion import definition_problems
+
+    body = json.loads(definition.body)
+    defaults = {p["Name"]: p.get("DefaultValue") for p in body["Parameters"]}
+    assert defaults[Param.CHAMPION_MODEL_PACKAGE_ARN] == "none"
+    marker = defaults[Param.CHAMPION_MODEL_DATA_URL]
+    assert marker == "s3://${ArtifactBucket}/champion/none.json"
+    assert "champion/none.json" in definition.code_files
+    steps = steps_by_name(definition.body)
+    evaluate = steps["Evaluate"]["Arguments"]
+    inputs = {i["InputName"]: i["S3Input"] for i in evaluate["ProcessingInputs"]}
+    assert inputs["champion"]["S3Uri"] == {"Get": f"Parameters.{Param.CHAMPION_MODEL_DATA_URL}"}
+    assert inputs["champion"]["LocalPath"] == "/opt/ml/processing/champion"
+    arguments = evaluate["AppSpecification"]["ContainerArguments"]
+    at = arguments.index("--champion-arn")
+    assert arguments[at + 1] == {"Get": f"Parameters.{Param.CHAMPION_MODEL_PACKAGE_ARN}"}
+    # What approval checks of a recorded definition holds for the one the stack deploys.
+    assert definition_problems(steps) == []
+    # The gate on the comparison guards RegisterModel like every gate.
+    condition = steps["Gate-max-auc-drop-vs-champion"]["Arguments"]["Conditions"][0]
+    assert condition["Type"] == "LessThanOrEqualTo"
+    assert condition["LeftValue"]["Std:JsonGet"]["Path"] == "champion.auc_drop"

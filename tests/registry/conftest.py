@@ -27,6 +27,7 @@ from finmlops.contracts import Approval, Meta, Placeholder, Promotion
 from finmlops.emulator.aws.identity import record_steps
 from finmlops.gates import platform_gates
 from finmlops.registry.audit import AuditTrail
+from finmlops.registry.champion import champion_parameters, serving_champion
 from finmlops.registry.gatecheck import PlatformGate
 from finmlops.registry.handler import HandlerSettings, handle_state_change
 from finmlops.registry.promotion import DeploymentHistory
@@ -363,8 +364,12 @@ def register(world: World) -> Register:
         measured: Model | None = None,
         by: Person | None = None,
         extra: dict[str, Any] | None = None,
+        champion: dict[str, Any] | None = None,
+        auc_drop: float = -0.01,
     ) -> str:
         group = group or world.group
+        # As an honest build: compared with the version the registry says serves in prod.
+        champion = champion or honest_champion(world.sm, group, auc_drop)
         sm = (by or world.alice).client("sagemaker")
         run = f"{group}/{uuid.uuid4().hex[:8]}"
         prefix = f"s3://{EVIDENCE_BUCKET}/{run}"
@@ -373,7 +378,7 @@ def register(world: World) -> Register:
             Key=f"{run}/statistics.json",
             Body=evaluation(
                 auc=auc, ks=ks, disparate_impact=disparate_impact, parity=parity,
-                measured=measured or world.config.model,
+                measured=measured or world.config.model, champion=champion,
             ),
         )  # fmt: skip
         metrics: dict[str, Any] = {}
@@ -426,6 +431,7 @@ def evaluation(
     disparate_impact: float = 0.92,
     parity: float = 0.04,
     measured: Model,
+    champion: dict[str, Any] | None = None,
 ) -> str:
     """An evaluation.json as the evaluate step writes it (the values the gates read), for the
     protected groups and cut-off of `measured` (the gates find the worst group under the key of
@@ -452,8 +458,18 @@ def evaluation(
                     "statistical_parity_difference_abs": parity,
                 },
             },
+            **({"champion": champion} if champion is not None else {}),
         }
     )
+
+
+def honest_champion(sm: Any, group: str, auc_drop: float = -0.01) -> dict[str, Any]:
+    """evaluation.json's champion section as an honest build writes it: compared with the
+    version the registry records as serving in prod, or none."""
+    serving = serving_champion(sm, group)
+    if serving is None:
+        return {"status": "none", "model_package_arn": "none", "auc_drop": 0.0}
+    return {"status": "compared", "model_package_arn": serving.arn, "auc_drop": auc_drop}
 
 
 @functools.cache
@@ -507,7 +523,12 @@ def build(world: World, register: Register) -> Builder:
                 PipelineName=name,
                 PipelineParameters=[
                     {"Name": k, "Value": v}
-                    for k, v in {"GitCommit": "0123abc", **(parameters or {})}.items()
+                    for k, v in {
+                        "GitCommit": "0123abc",
+                        # As `finmlops build start` sets them: from the registry.
+                        **champion_parameters(serving_champion(sm, world.group)),
+                        **(parameters or {}),
+                    }.items()
                 ],
             )
         )

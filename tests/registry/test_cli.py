@@ -160,11 +160,11 @@ def test_command_group_without_subcommand_shows_its_help(capsys):
 def test_promotion_from_resolve_to_rollback(
     world, register, pipeline, capsys, monkeypatch, tmp_path
 ):
-    arns = register(), register()
-    for arn in arns:
-        world.sign_off(arn)
     world.bob.use_in_env(monkeypatch)
-    for number, arn in zip(("1", "2"), arns, strict=True):
+    for number in ("1", "2"):
+        # Each built while its predecessor serves: v2 is compared with v1 (ADR 0029).
+        arn = register()
+        world.sign_off(arn)
         assert run(capsys, "registry", "approve", number, "--reason", "ok")[0] == ExitCode.OK
         assert world.deliver(arn, pipeline, event_id=f"evt-{number}").result == "started"
         manifest = tmp_path / f"v{number}.json"
@@ -207,11 +207,10 @@ def test_promotion_from_resolve_to_rollback(
 def test_status_flags_a_rejected_version_that_still_serves_and_one_command_rolls_it_back(
     world, register, pipeline, capsys, monkeypatch, tmp_path
 ):
-    arns = register(), register()
-    for arn in arns:
-        world.sign_off(arn)
     world.bob.use_in_env(monkeypatch)
-    for number, arn in zip(("1", "2"), arns, strict=True):
+    for number in ("1", "2"):
+        arn = register()  # built while its predecessor serves (ADR 0029)
+        world.sign_off(arn)
         run(capsys, "registry", "approve", number, "--reason", "ok")
         world.deliver(arn, pipeline, event_id=f"evt-{number}")
         manifest = tmp_path / f"v{number}.json"

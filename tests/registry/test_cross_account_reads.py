@@ -43,6 +43,8 @@ GATE_READS = {
     ("sagemaker", "DescribePipelineDefinitionForExecution"),
     ("s3", "GetObject"),  # the evaluation JSON the version names
 }
+# At approval the gate also finds the champion serving in prod (registry.champion, ADR 0029).
+APPROVAL_READS = GATE_READS | {("sagemaker", "ListModelPackages")}
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,7 @@ def test_the_handler_reads_dev_as_the_evidence_reader_and_writes_as_itself(
     assert result["result"] == "started", result
     assert pipeline.executions() == [{Promotion.ARN_VARIABLE: approved.package_arn}]
     # Every read the gate makes in dev went through the reader's session, and only those.
-    assert _reads(signed, READER_SESSION) == GATE_READS
+    assert _reads(signed, READER_SESSION) == APPROVAL_READS
     evidence = [c for c in signed if c.operation == "GetObject" and "evidence-bucket" in c.url]
     assert evidence and all(c.principal.startswith(READER_SESSION) for c in evidence)
     # The handler's own role: the AssumeRole, the audit trail, the claims, the pipeline start.

@@ -10,6 +10,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from finmlops.config import Config
+from finmlops.gates import GATES
 from finmlops.modelbuild import LocalBuild
 from finmlops.tracking.content import RunTag
 from finmlops.tracking.local import track_local_build
@@ -117,7 +118,7 @@ def test_build_run_holds_each_gate_rule_value_and_verdict(
 ) -> None:
     client, run_id = logged
     data = client.get_run(run_id).data
-    assert len(build.gates) == 7
+    assert len(build.gates) == len(GATES)
     for result in build.gates:
         name = result.gate.name
         assert data.params[f"gate.{name}"] == f"{result.gate.comparison} {result.threshold:g}"

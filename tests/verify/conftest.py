@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from synth_fixtures import pipeline_steps
 
 from finmlops.config import Config
 from finmlops.contracts import ApprovalRecord, DeploymentManifest, Placeholder, Promotion
@@ -350,7 +351,8 @@ class Deployment:
         )
         self.baseline = next(
             item["S3Input"]["S3Uri"].rstrip("/")
-            for step in json.loads(definition)["Steps"]
+            # the condition's branches too: prod's drift run is sharded (ADR 0027)
+            for step in pipeline_steps(json.loads(definition)).values()
             for item in step["Arguments"].get("ProcessingInputs", [])
             if item["InputName"] == "baseline"
         )

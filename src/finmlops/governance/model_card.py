@@ -357,6 +357,7 @@ def _evaluation_details(
             ),
             _group("fairness by protected group", _group_metrics(fairness)),
             _group("uncertainty: bootstrap intervals", _interval_metrics(evaluation)),
+            _group("champion and challenger", champion_metrics(evaluation)),
             _group("score stability", _stability_metrics(evaluation)),
             _group("explanation: mean |SHAP| per feature", _importance_metrics(evaluation)),
             _group(
@@ -505,6 +506,30 @@ def _interval_metrics(evaluation: Mapping[str, Any]) -> list[dict[str, Any] | No
             _number(f"{key}_lower", figure.get("lower"), f"{label}: lower end; {how}"),
             _number(f"{key}_upper", figure.get("upper"), f"{label}: upper end; {how}"),
         ]
+    return out
+
+
+def champion_metrics(evaluation: Mapping[str, Any]) -> list[dict[str, Any] | None]:
+    """This version beside the champion serving in prod when it was built (ADR 0029): both
+    AUCs and KSs, the difference and its paired bootstrap interval; none for a first version."""
+    section = evaluation.get("champion") or {}
+    if section.get("status") != "compared":
+        return [_number("champion_auc_drop", section.get("auc_drop"),
+                        "no champion: nothing served in prod when this version was built")]  # fmt: skip
+    who = f"champion {section.get('model_package_arn')}, same {section.get('rows')} test rows"
+    level = section.get("confidence_level")
+    how = f"{level:.0%} paired bootstrap" if isinstance(level, int | float) else "bootstrap"
+    out: list[dict[str, Any] | None] = []
+    for key, label in (("auc", "AUC"), ("ks", "KS")):
+        difference = (section.get("difference") or {}).get(key) or {}
+        out += [
+            _number(f"champion_{key}", (section.get("champion") or {}).get(key), who),
+            _number(f"challenger_{key}", (section.get("challenger") or {}).get(key), who),
+            _number(f"{key}_difference_vs_champion", difference.get("value"),
+                    f"{label}, this version minus the champion"),
+            _number(f"{key}_difference_lower", difference.get("lower"), f"{label}: {how}"),
+            _number(f"{key}_difference_upper", difference.get("upper"), f"{label}: {how}"),
+        ]  # fmt: skip
     return out
 
 

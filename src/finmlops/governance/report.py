@@ -54,6 +54,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("summary", "Summary"),
     ("data", "Data"),
     ("performance", "Model performance"),
+    ("champion", "Champion and challenger"),
     ("fairness", "Fairness"),
     ("stability", "Score stability"),
     ("explanation", "Explanation"),
@@ -64,7 +65,6 @@ SECTIONS: tuple[tuple[str, str], ...] = (
 )
 
 PENDING_STATUS = f"{Approval.PENDING} (no decision yet)"
-CHAMPION_SECTION = ("champion", "Champion and challenger")
 
 
 @dataclass(frozen=True)
@@ -333,6 +333,28 @@ def _champion_chart(rows: Sequence[Mapping[str, Any]], level: str) -> Any:
     )  # fmt: skip
 
 
+def _champion_drawn(evaluation: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> Any:
+    champion = evaluation.get("champion")
+    if not rows or not isinstance(champion, Mapping):
+        return None
+    level = champion.get("confidence_level")
+    return _champion_chart(rows, f"{level:.0%}" if isinstance(level, int | float) else "bootstrap")
+
+
+def champion_section(evaluation: Mapping[str, Any] | None) -> str:
+    """The champion and challenger section's body (ADR 0029), as the report shows it: this
+    version beside the version serving in prod when it was built, on the same test rows, each
+    figure, the difference and its paired bootstrap interval; a first version says there was
+    none; an evaluation without the section says it is missing."""
+    evaluation = evaluation or {}
+    rows = champion_rows(evaluation)
+    return str(
+        macros("_champion.html.j2").champion(
+            evaluation.get("champion"), rows, _champion_drawn(evaluation, rows)
+        )
+    )
+
+
 def render_validation_report(
     config: Config,
     bundle: EvidenceBundle,
@@ -370,15 +392,8 @@ def render_validation_report(
         drawn |= fairness_charts(config, fairness, uncertainty)
     drawn |= explanation_charts(evaluation.get("explanation"))
     rows = champion_rows(evaluation)
-    champion = evaluation.get("champion")
-    if rows and isinstance(champion, Mapping):
-        level = champion.get("confidence_level")
-        drawn["champion"] = _champion_chart(
-            rows, f"{level:.0%}" if isinstance(level, int | float) else "bootstrap"
-        )
+    drawn["champion"] = _champion_drawn(evaluation, rows)
     sections = list(SECTIONS)
-    if "champion" in evaluation:  # the evaluate step's comparison with prod (ADR 0029)
-        sections.insert(sections.index(("fairness", "Fairness")), CHAMPION_SECTION)
     at = sections.index(("lineage", "Lineage"))
     sections[at:at] = [(anchor, title) for anchor, title, _ in extra_sections]
     shares = (bundle.data_quality or {}).get("missing_share") or {}
@@ -476,6 +491,7 @@ def record_decision(html: str, decision: Decision, *, audit_record: str = "") ->
 __all__ = [
     "BANNER_INCOMPLETE",
     "SECTIONS",
+    "champion_section",
     "missing_evidence",
     "record_decision",
     "record_registration",

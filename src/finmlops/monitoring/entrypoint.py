@@ -1,14 +1,15 @@
 """Container entry point: one program for a Model Monitor schedule and for pipeline steps.
 
-    python -m finmlops.monitoring [drift|partial|merge|quality|explain|baseline] [--option value ...]
+    python -m finmlops.monitoring [drift|manifest|partial|merge|quality|explain|baseline] [...]
 
 Without arguments it is a Model Monitor bring-your-own-container job: it reads the contract's
 environment (dataset_source, dataset_format, output_path, start_time, end_time,
 publish_cloudwatch_metrics, sagemaker_endpoint_name, sagemaker_monitoring_schedule_name,
 baseline_statistics, baseline_constraints), from the process environment or the Environment map
 of /opt/ml/config/processingjobconfig.json. As a pipeline processing step, arguments override
-the environment. Exit status: 0 when the run completed (with or without violations), 2 when it
-could not run (the message says why).
+the environment. `manifest`, `partial` and `merge` are the three steps of a drift run spread
+over several instances (docs/decisions/0027). Exit status: 0 when the run completed (with or
+without violations), 2 when it could not run (the message says why).
 
 Each command imports the modules it runs when it runs: the job is a process of its own, and most
 of its start-up is importing (the drift engine pulls in pandas, pyarrow and scipy; the config
@@ -49,7 +50,11 @@ DEFAULT_BASELINE = "/opt/ml/processing/baseline"
 DEFAULT_GROUND_TRUTH = "/opt/ml/processing/groundtruth"
 DEFAULT_PARTIALS = "/opt/ml/processing/input/partials"
 DEFAULT_MODEL = "/opt/ml/processing/model"
-COMMANDS = ("drift", "partial", "merge", "quality", "explain", "baseline")
+# The manifest step's two files: the SageMaker manifest of the window's capture objects (absent
+# for an empty window) and the summary the pipeline's condition and the merge step read.
+MANIFEST_FILE = "captures.manifest"
+WINDOW_FILE = "window.json"
+COMMANDS = ("drift", "manifest", "partial", "merge", "quality", "explain", "baseline")
 # SageMaker's container paths are the defaults; the offline emulator runs this program with the
 # job's /opt/ml tree under another root, named by this variable (as the step code does,
 # finmlops.steps.evaluate.CONTAINER_ROOT_ENV).
@@ -181,8 +186,23 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         _drift_inputs(command, env)
         _common(command, env)
     partial.add_argument("--shard", default=None, help="default: this instance's host name")
+    manifest = sub.add_parser("manifest", help="list the window's capture objects for shards")
+    manifest.add_argument("--dataset-source", default=env.get("dataset_source"))
+    _common(manifest, env)
     merge = sub.add_parser("merge", help="merge shard partials into the report")
     merge.add_argument("--partials", default=env.get("partials_source", DEFAULT_PARTIALS))
+    merge.add_argument(
+        "--expect-shards",
+        type=int,
+        default=None,
+        help="refuse to judge unless exactly this many partials are found",
+    )
+    merge.add_argument(
+        "--window",
+        default=env.get("window_source"),
+        help=f"the manifest step's {WINDOW_FILE} (or its folder): the partials must have read "
+        "every object it lists",
+    )
     _drift_inputs(merge, env)
     _common(merge, env)
     model_quality = sub.add_parser("quality", help="model quality with delayed labels")
@@ -531,17 +551,92 @@ def _shard_name(given: str | None) -> str:
     return os.uname().nodename or "shard"
 
 
+def _shard_files(source: Path) -> list[Path]:
+    """The capture files of this instance's share: none when SageMaker handed it no object.
+
+    With `ShardedByS3Key` and more instances than objects some instances get no data (SageMaker
+    API Reference, S3DataSource.S3DataDistributionType: "some nodes won't get any data"); such a
+    shard is empty, not a failed job. The merge step checks that the shards together read every
+    object the manifest listed, so an input that went missing is still caught there.
+    """
+    if source.exists():
+        from finmlops.monitoring.readers import CSV_SUFFIXES, PARQUET_SUFFIXES
+
+        return list_files(source, CAPTURE_SUFFIXES + CSV_SUFFIXES + PARQUET_SUFFIXES)
+    return []
+
+
 def run_partial_command(args: argparse.Namespace) -> int:
     from finmlops.monitoring.window import save_partial
 
     args.dataset_source = _local(args, args.dataset_source, "captures")
     baseline = _load_baseline(args.baseline)
-    partial = _accumulate(args, baseline).result()
     shard = _shard_name(args.shard)
+    files = _shard_files(Path(args.dataset_source))
+    if not files:
+        args.empty_sources = {*getattr(args, "empty_sources", ()), "captures"}
+    partial = _accumulate(args, baseline).result()
     partial.shards = [shard]
+    partial.files = len(files)
     path = save_partial(baseline, partial, Path(args.output_path) / "partials" / shard, shard)
-    print(f"partial: shard {shard}, {partial.rows} rows -> {path}")
+    print(f"partial: shard {shard}, {len(files)} file(s), {partial.rows} rows -> {path}")
     return 0
+
+
+def run_manifest_command(args: argparse.Namespace) -> int:
+    """List the window's capture objects into a SageMaker manifest for the sharded step.
+
+    Writes `captures.manifest` (ProcessingS3Input `S3DataType: ManifestFile`, see
+    sources.manifest_document) when the window has objects, and always `window.json`:
+    `{"objects": K, "skipped": S, ...}`, the pipeline's condition (`Std:JsonGet` on
+    `objects`) and the merge step's completeness check.
+    """
+    if not str(args.dataset_source or "").startswith("s3://"):
+        raise UsageError("manifest: --dataset-source must be the s3:// capture prefix")
+    import boto3
+
+    from finmlops.monitoring import formats
+    from finmlops.monitoring.sources import manifest_document, window_objects
+
+    end = parse_time(args.end_time)
+    found = window_objects(
+        boto3.client("s3", region_name=args.region),
+        args.dataset_source,
+        end=end,
+        lookback_hours=args.lookback_hours,
+    )
+    output = Path(args.output_path)
+    output.mkdir(parents=True, exist_ok=True)
+    document = manifest_document(found)
+    if document:
+        formats.write_json(output / MANIFEST_FILE, document)
+    formats.write_json(
+        output / WINDOW_FILE,
+        {
+            "source": args.dataset_source,
+            "end": end.isoformat() if end else None,
+            "lookback_hours": args.lookback_hours,
+            "objects": len(found.keys),
+            "skipped": found.skipped,
+            "manifest": MANIFEST_FILE if document else None,
+        },
+    )
+    print(
+        f"manifest: {len(found.keys)} object(s) in the window from {args.dataset_source}"
+        + (f" ({found.skipped} outside it)" if found.skipped else "")
+        + (f" -> {output / MANIFEST_FILE}" if document else ": no manifest (empty window)")
+    )
+    return 0
+
+
+def _window_objects(location: str) -> int:
+    """The object count the manifest step recorded in window.json (a file or its folder)."""
+    path = Path(location)
+    path = path / WINDOW_FILE if path.is_dir() else path
+    try:
+        return int(json.loads(path.read_text(encoding="utf-8"))["objects"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"{path}: no object count of the window ({exc})") from None
 
 
 def run_merge_command(args: argparse.Namespace) -> int:
@@ -551,7 +646,22 @@ def run_merge_command(args: argparse.Namespace) -> int:
     files = find_partials(args.partials)
     if not files:
         raise UsageError(f"no partial.json under {args.partials}")
-    merged = merge_partials([load_partial(f) for f in files])
+    if args.expect_shards is not None and len(files) != args.expect_shards:
+        # An instance whose partial is missing would leave its share of the window unjudged.
+        raise UsageError(
+            f"{len(files)} partial(s) under {args.partials}, expected {args.expect_shards} "
+            "(one per instance): refusing to judge part of the window"
+        )
+    partials = [load_partial(f) for f in files]
+    if args.window:
+        listed = _window_objects(args.window)
+        read = sum(p.files for p in partials)
+        if read != listed:
+            raise UsageError(
+                f"the shards read {read} file(s), the window's manifest lists {listed}: "
+                "refusing to judge part of the window"
+            )
+    merged = merge_partials(partials)
     return _judge_window(args, baseline, merged, _thresholds(args))
 
 
@@ -780,6 +890,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     args = build_parser(env).parse_args(arguments)
     runners = {
         "drift": run_drift_command,
+        "manifest": run_manifest_command,
         "partial": run_partial_command,
         "merge": run_merge_command,
         "quality": run_quality_command,

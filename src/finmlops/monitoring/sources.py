@@ -42,27 +42,31 @@ def hour_of(key: str) -> datetime | None:
     return datetime(year, month, day, hour, tzinfo=UTC)
 
 
-def fetch(
-    s3: Any,
-    uri: str,
-    destination: Path,
-    *,
-    end: datetime | None = None,
-    lookback_hours: float | None = None,
-) -> Fetched:
-    """Download the objects under `uri` whose hour folder is in [end - lookback, end).
+@dataclass(frozen=True)
+class WindowObjects:
+    """The objects under an S3 prefix whose hour folder falls in the run's window."""
+
+    bucket: str
+    prefix: str
+    keys: tuple[str, ...]  # full keys, in S3's listing order (UTF-8 binary order)
+    skipped: int  # objects outside the hours asked for
+
+
+def window_objects(
+    s3: Any, uri: str, *, end: datetime | None = None, lookback_hours: float | None = None
+) -> WindowObjects:
+    """List the objects under `uri` whose hour folder is in [end - lookback, end).
 
     Without `end` or `lookback_hours` every object is taken. Keys without an hour folder are
-    always taken (a baseline, a single labels file). `destination` exists afterwards, even when
-    nothing matched.
+    always taken (a baseline, a single labels file); folder markers (keys ending in `/`) never.
     """
     bucket, prefix = _split(uri)
-    destination.mkdir(parents=True, exist_ok=True)
     low = high = None
     if end is not None and lookback_hours is not None:
         high = end
         low = end - timedelta(hours=lookback_hours)
-    taken = skipped = 0
+    keys: list[str] = []
+    skipped = 0
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             key = item["Key"]
@@ -78,10 +82,51 @@ def fetch(
             )
             if outside:
                 skipped += 1
-                continue
-            relative = key[len(prefix) :].lstrip("/") or Path(key).name
-            target = destination / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            s3.download_file(bucket, key, str(target))
-            taken += 1
-    return Fetched(destination, taken, skipped)
+            else:
+                keys.append(key)
+    return WindowObjects(bucket, prefix, tuple(keys), skipped)
+
+
+def fetch(
+    s3: Any,
+    uri: str,
+    destination: Path,
+    *,
+    end: datetime | None = None,
+    lookback_hours: float | None = None,
+) -> Fetched:
+    """Download the objects under `uri` whose hour folder is in [end - lookback, end).
+
+    Without `end` or `lookback_hours` every object is taken. Keys without an hour folder are
+    always taken (a baseline, a single labels file). `destination` exists afterwards, even when
+    nothing matched.
+    """
+    found = window_objects(s3, uri, end=end, lookback_hours=lookback_hours)
+    destination.mkdir(parents=True, exist_ok=True)
+    for key in found.keys:
+        relative = key[len(found.prefix) :].lstrip("/") or Path(key).name
+        target = destination / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        s3.download_file(found.bucket, key, str(target))
+    return Fetched(destination, len(found.keys), found.skipped)
+
+
+def manifest_document(found: WindowObjects) -> list[Any]:
+    """A SageMaker manifest of the window's objects, or [] when there is none.
+
+    The format is the one ProcessingS3Input and S3DataSource take with `S3DataType:
+    ManifestFile` (SageMaker API Reference, S3DataSource.S3Uri): a JSON array whose first
+    element is `{"prefix": "s3://bucket/prefix/"}` and whose other elements are suffixes that
+    SageMaker appends to that prefix; "the prefix must be a valid non-empty S3Uri", so every
+    object of one manifest sits in one bucket (the capture bucket's endpoint prefix here). The
+    same page says a prefix is "followed by one or more suffixes": a manifest of no object is
+    not a manifest, so an empty window gets none and the pipeline judges it without shards.
+    """
+    if not found.keys:
+        return []
+    base = found.prefix if not found.prefix or found.prefix.endswith("/") else found.prefix + "/"
+    suffixes = [key[len(base) :] if key.startswith(base) else None for key in found.keys]
+    if any(not suffix for suffix in suffixes):
+        # A key equal to the prefix itself, or outside it, cannot be written as a suffix.
+        raise ValueError(f"s3://{found.bucket}/{found.prefix} is an object, not a folder prefix")
+    return [{"prefix": f"s3://{found.bucket}/{base}"}, *suffixes]

@@ -148,6 +148,9 @@ class WindowPartial:
     numeric: dict[str, NumericWindow] = field(default_factory=dict)
     categorical: dict[str, CategoricalWindow] = field(default_factory=dict)
     shards: list[str] = field(default_factory=list)
+    # Input files a shard read (set by the partial command): the merge step checks that the
+    # shards together read every object of the window's manifest (docs/decisions/0027).
+    files: int = 0
 
 
 class WindowAccumulator:
@@ -351,6 +354,7 @@ def merge_partials(
         merged.other_columns |= part.other_columns
         add_samples(merged.bad_samples, part.bad_samples)
         merged.shards.extend(part.shards)
+        merged.files += part.files
     for name in first.numeric:
         merged.numeric[name] = _merge_numeric([p.numeric[name] for p in partials])
     for name in first.categorical:
@@ -466,6 +470,7 @@ def save_partial(
         "mode": partial.mode,
         "shards": partial.shards or ([shard] if shard else []),
         "rows": partial.rows,
+        "files": partial.files,
         "records": partial.records,
         "malformed": partial.malformed,
         "outside_window": partial.outside_window,
@@ -513,6 +518,7 @@ def load_partial(path: str | Path) -> WindowPartial:
             for b in document["bad_records"]
         ],
         shards=list(document["shards"]),
+        files=int(document.get("files", 0)),
     )
     for name, entry in document["numeric"].items():
         window = NumericWindow(

@@ -215,16 +215,18 @@ def judge(
     gates: Sequence[PlatformGate],
     markers: SignoffMarkers | None = None,
     revalidation: bool = True,
+    champion_check: bool = True,
 ) -> Judgement:
     """The checks approval and promotion share: authorship and segregation of duties (against
     `approver`, when there is one), the evidence, the platform's gates, and the validator's
     sign-off (`registry.signoff`; `markers` keeps to sign-offs the handler observed,
-    `revalidation` also requires the group's open re-validations closed: at approval)."""
+    `revalidation` also requires the group's open re-validations closed: at approval); at
+    approval (`champion_check`) also the champion the version was compared with (ADR 0029)."""
     authorship = resolve_authorship(sm, audit, version)
     problems = (
         authorship.approver_problems(approver) if approver else authorship.problems()
     ) + missing_evidence(version, policy)
-    gate_check = check_gates(sm, s3, version, gates, authorship)
+    gate_check = check_gates(sm, s3, version, gates, authorship, champion_check=champion_check)
     problems += gate_check.problems
     signoff = check_signoff(
         audit,

@@ -14,6 +14,11 @@ config in force (`finmlops.gates.platform_gates`; in the handler, `Promotion.ENV
   `Gate-<name>` on the way to the RegisterModel step that created the version, comparing the
   gate's JSON path the platform's way with a threshold no weaker than the platform's. The
   data-quality gates can only be checked this way (their values are not in ModelMetrics).
+- **the champion**, at approval (the approve command and the approval-event handler), when the
+  platform gates compare with one: the version must have been compared with the version the
+  registry records as serving in prod now, never with one the build's starter chose
+  (`finmlops.registry.champion`, ADR 0029). Promotion does not repeat it: prod may have moved
+  on since the approval by the platform's own acts (a promotion, a rollback).
 
 Every problem names the gate, the version's value or the build's threshold, and the platform's.
 The fairness gates' paths name the protected groups and cut-off of the platform's config
@@ -33,6 +38,13 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from finmlops.registry.authorship import Authorship, execution_parameters
+from finmlops.registry.champion import (
+    PROD_STAGE,
+    definition_problems,
+    evaluation_problems,
+    parameter_problems,
+    serving_champion,
+)
 from finmlops.registry.errors import InvalidInputError
 from finmlops.registry.versions import ModelVersion
 
@@ -45,6 +57,8 @@ DATA_QUALITY = "data_quality"
 # The evaluation document a version records: where the evaluation gates' values are.
 RECORDED_METRICS = "ModelMetrics.ModelQuality.Statistics"
 GATE_STEP_PREFIX = "Gate-"
+# evaluation.json's section of the champion comparison (finmlops.steps.evaluate.CHAMPION_SECTION).
+CHAMPION_SECTION = "champion"
 
 _OPS: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, "<=": operator.le}
 # The pipeline condition types of each comparison (SageMaker pipeline definition schema).
@@ -338,6 +352,16 @@ def build_problems(build: BuildGates, gates: Sequence[PlatformGate]) -> list[str
     return problems
 
 
+def read_definition(sm: SageMakerClient, execution_arn: str) -> Mapping[str, Any] | None:
+    """The definition AWS recorded for the execution, or None when it is not a JSON object."""
+    described = sm.describe_pipeline_definition_for_execution(PipelineExecutionArn=execution_arn)
+    try:
+        definition = json.loads(described["PipelineDefinition"])
+    except ValueError:
+        return None
+    return definition if isinstance(definition, Mapping) else None
+
+
 def read_build_gates(
     sm: SageMakerClient,
     execution_arn: str,
@@ -346,12 +370,51 @@ def read_build_gates(
     parameters: Mapping[str, str],
 ) -> BuildGates:
     """The build's gates from what AWS recorded of the execution."""
-    described = sm.describe_pipeline_definition_for_execution(PipelineExecutionArn=execution_arn)
-    try:
-        definition = json.loads(described["PipelineDefinition"])
-    except ValueError:
+    definition = read_definition(sm, execution_arn)
+    if definition is None:
         return BuildGates({}, {g.name: "the execution's definition is not JSON" for g in gates})
     return build_gates(definition, parameters, register_step, gates)
+
+
+# --------------------------------------------------------------------------- the champion
+
+
+def compares_with_champion(gates: Sequence[PlatformGate]) -> bool:
+    """Whether the platform's gates include one on the champion comparison (ADR 0029)."""
+    return any(g.json_path.startswith(f"{CHAMPION_SECTION}.") for g in gates)
+
+
+def champion_problems(
+    sm: SageMakerClient,
+    s3: S3Client,
+    version: ModelVersion,
+    definition: Mapping[str, Any] | None,
+    parameters: Mapping[str, str],
+) -> tuple[list[str], str]:
+    """(problems, what was checked): whether the version was compared with the champion the
+    registry records as serving in prod now (`registry.champion`). A version that itself serves
+    in prod was compared with its predecessor before it got there: nothing to check."""
+    try:
+        champion = serving_champion(sm, version.group)
+    except InvalidInputError as exc:
+        return [str(exc)], "unknown"
+    if champion is not None and champion.arn == version.arn:
+        return [], f"{champion.label} is this version"
+    serving = champion.label if champion else f"none in {PROD_STAGE}"
+    problems: list[str] = []
+    uri = recorded_metrics_uri(version)
+    if uri:
+        document, problem = _read_json(s3, uri)
+        problems += (
+            [f"champion: {problem}"] if problem else evaluation_problems(document, champion, uri)
+        )
+    if definition is not None:
+        defaults = {
+            str(p.get("Name")): p.get("DefaultValue") for p in definition.get("Parameters", [])
+        }
+        steps = {str(step.get("Name")): step for step, _ in _walk(definition.get("Steps", []), ())}
+        problems += parameter_problems(parameters, defaults, champion) + definition_problems(steps)
+    return problems, serving
 
 
 @dataclass(frozen=True)
@@ -363,6 +426,8 @@ class GateCheck:
     build_thresholds: Mapping[str, float]
     # Each protected group's recorded result (`fairness_groups`).
     fairness_groups: tuple[str, ...] = ()
+    # The champion serving in prod when checked (`champion_problems`), "" when not checked.
+    champion: str = ""
 
     def details(self, gates: Sequence[PlatformGate]) -> dict[str, str]:
         return {
@@ -371,6 +436,7 @@ class GateCheck:
             "build_gates": ", ".join(f"{k} {v:g}" for k, v in self.build_thresholds.items())
             or "none (not built by a pipeline execution)",
             "fairness_groups": "; ".join(self.fairness_groups) or "none recorded",
+            **({"champion_serving": self.champion} if self.champion else {}),
         }
 
 
@@ -380,14 +446,26 @@ def check_gates(
     version: ModelVersion,
     gates: Sequence[PlatformGate],
     authorship: Authorship,
+    *,
+    champion_check: bool = True,
 ) -> GateCheck:
-    """The version's recorded metrics, and its build's gates when an execution built it."""
+    """The version's recorded metrics, its build's gates when an execution built it, and, at
+    approval (`champion_check`), its champion against the registry's."""
     problems, values, groups = metric_problems(s3, version, gates)
     build = BuildGates({}, {})
+    definition: Mapping[str, Any] | None = None
+    parameters: Mapping[str, str] = {}
     if authorship.execution_arn:
         parameters = execution_parameters(sm, authorship.execution_arn)
-        build = read_build_gates(
-            sm, authorship.execution_arn, authorship.register_step, gates, parameters
+        definition = read_definition(sm, authorship.execution_arn)
+        build = (
+            BuildGates({}, {g.name: "the execution's definition is not JSON" for g in gates})
+            if definition is None
+            else build_gates(definition, parameters, authorship.register_step, gates)
         )
         problems += build_problems(build, gates)
-    return GateCheck(tuple(problems), values, build.thresholds, tuple(groups))
+    champion = ""
+    if champion_check and compares_with_champion(gates):
+        found, champion = champion_problems(sm, s3, version, definition, parameters)
+        problems += found
+    return GateCheck(tuple(problems), values, build.thresholds, tuple(groups), champion)

@@ -238,11 +238,13 @@ def resolve(
     observed, problems = observed_approval(audit, version)
     approver = observed.approver if observed else None
     # The sign-off the handler observed (its marker sits in the state bucket, with the
-    # history); re-validations were the approval's to close (ADR 0030).
+    # history); re-validations were the approval's to close (ADR 0030). The champion was
+    # checked at approval (ADR 0029); prod may since have moved on by the platform's own acts,
+    # and ordering below refuses a version older than the one serving.
     markers = SignoffMarkers(history.s3, history.bucket)
     judgement = judge(
         sm, s3, audit, version, approver=approver, policy=policy, gates=gates,
-        markers=markers, revalidation=False,
+        markers=markers, revalidation=False, champion_check=False,
     )  # fmt: skip
     binding, bound = approval_binding(audit, version)
     if version.status != Approval.APPROVED:

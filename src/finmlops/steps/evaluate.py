@@ -14,7 +14,11 @@ evaluation.json also carries the validator's figures: `uncertainty` (seeded perc
 intervals of AUC, KS and every gated fairness figure, `scipy.stats.bootstrap`),
 `score_stability` (PSI of the score distribution, train vs test, when the train split is given)
 and `explanation` (exact TreeSHAP from XGBoost itself: global mean |SHAP| and the dependence of
-the top features). `binary_classification_metrics.expected_calibration_error` is the one ECE
+the top features), and `champion`: the version serving in prod (`--champion`, `--champion-arn`,
+set from the registry, ADR 0029) scored on the same test rows, side by side with this one, with
+a paired bootstrap interval of each difference, and `auc_drop`, which the gate
+`max-auc-drop-vs-champion` reads ("none" and no loss for the first version).
+`binary_classification_metrics.expected_calibration_error` is the one ECE
 definition of the platform (`expected_calibration_error`, also used by the quality monitor).
 
 The protected groups come as a JSON file (`--fairness`, the config's `model.fairness`): values
@@ -662,6 +666,130 @@ def _maybe(value: float) -> float | None:
     return _round(value) if math.isfinite(value) else None
 
 
+# --- champion and challenger ----------------------------------------------------------------------
+
+# evaluation.json's section of the comparison with the version serving in prod, and its values
+# when nothing serves there (registry.champion: NO_CHAMPION, COMPARED; this file ships alone).
+CHAMPION_SECTION = "champion"
+NO_CHAMPION = "none"
+COMPARED = "compared"
+# The gated figure: the champion's AUC minus the challenger's (a loss is positive).
+CHAMPION_GATE_PATH = f"{CHAMPION_SECTION}.auc_drop"
+
+
+def _worst_fairness(fair: Mapping[str, Any]) -> dict[str, object]:
+    return {
+        "worst_disparate_impact": fair["disparate_impact"],
+        "worst_statistical_parity_difference_abs": fair["statistical_parity_difference_abs"],
+    }
+
+
+def no_champion() -> dict[str, object]:
+    """The section of the first version: nothing serves in prod, nothing to compare; the gate
+    reads no loss. Approval checks the claim against the registry (registry.champion)."""
+    return {
+        "status": NO_CHAMPION,
+        "model_package_arn": NO_CHAMPION,
+        "auc_drop": 0.0,
+        "note": "no version serves in prod per the registry's ModelLifeCycle: the first version",
+    }
+
+
+def champion_comparison(
+    y: np.ndarray,
+    score: np.ndarray,
+    champion_score: np.ndarray,
+    *,
+    champion_arn: str,
+    fairness_figures: tuple[Mapping[str, Any], Mapping[str, Any]] | None = None,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+    confidence: float = BOOTSTRAP_CONFIDENCE,
+) -> dict[str, object]:
+    """The challenger (`score`) against the champion (`champion_score`) on the same test rows:
+    both AUCs and KSs, the differences (challenger minus champion) and a paired percentile
+    bootstrap interval of each difference.
+
+    Paired: each resample draws test rows once and scores both models on them
+    (`scipy.stats.bootstrap` over row indices, one statistic returning both), so the interval is
+    that of the difference on common rows. Two independent bootstraps would add the variance the
+    rows share and make every difference look insignificant. `fairness_figures` are the worst
+    groups' (challenger, champion) figures from `fairness`, shown side by side (points only)."""
+    from scipy import stats
+
+    y = np.asarray(y, dtype=int)
+    score = np.asarray(score, dtype=float)
+    champion_score = np.asarray(champion_score, dtype=float)
+    if champion_score.shape != score.shape:
+        raise EvaluationError(
+            f"champion scores ({champion_score.size}) and challenger scores ({score.size}) differ"
+        )
+    if not np.all(np.isfinite(champion_score)):
+        raise EvaluationError(f"the champion {champion_arn} produced non-finite scores")
+    n = y.size
+
+    def statistic(index: np.ndarray) -> np.ndarray:
+        weight = np.bincount(index, minlength=n).astype(float)
+        auc_new, ks_new = _roc_points(y, score, weight)
+        auc_old, ks_old = _roc_points(y, champion_score, weight)
+        return np.array([auc_new - auc_old, ks_new - ks_old])
+
+    new, old = _roc_points(y, score, None), _roc_points(y, champion_score, None)
+    point = np.array([new[0] - old[0], new[1] - old[1]])
+    result = stats.bootstrap(
+        (np.arange(n),), statistic, n_resamples=resamples, vectorized=False,
+        confidence_level=confidence, method=BOOTSTRAP_METHOD, **_seeded(seed),
+    )  # fmt: skip
+    low, high = result.confidence_interval
+
+    def difference(i: int) -> dict[str, object]:
+        if not all(math.isfinite(v) for v in (point[i], low[i], high[i])):
+            return {"value": _maybe(point[i]), "lower": None, "upper": None,
+                    "standard_error": None}  # fmt: skip
+        return {"value": _round(point[i]), "lower": _round(low[i]), "upper": _round(high[i]),
+                "standard_error": _round(result.standard_error[i])}  # fmt: skip
+
+    section: dict[str, object] = {
+        "status": COMPARED,
+        "model_package_arn": champion_arn,
+        "rows": int(n),
+        "challenger": {"auc": _round(new[0]), "ks": _round(new[1])},
+        "champion": {"auc": _round(old[0]), "ks": _round(old[1])},
+        "difference": {"auc": difference(0), "ks": difference(1)},
+        "auc_drop": _round(old[0] - new[0]),
+        "method": f"paired {BOOTSTRAP_METHOD} bootstrap (scipy.stats.bootstrap): the same "
+        "resampled test rows score both models; differences are challenger minus champion",
+        "confidence_level": confidence,
+        "resamples": resamples,
+        "seed": seed,
+    }
+    if fairness_figures is not None:
+        challenger_fair, champion_fair = fairness_figures
+        section["challenger"].update(_worst_fairness(challenger_fair))  # type: ignore[attr-defined]
+        section["champion"].update(_worst_fairness(champion_fair))  # type: ignore[attr-defined]
+    return section
+
+
+def read_champion(champion_dir: Path, champion_arn: str) -> xgb.Booster | None:
+    """The champion's model, or None when the build names none (`--champion-arn none`: its
+    input then holds the pipeline's no-champion marker, never read)."""
+    if champion_arn == NO_CHAMPION:
+        return None
+    if not champion_arn.startswith("arn:"):
+        raise EvaluationError(
+            f"--champion-arn {champion_arn!r}: neither a model package ARN nor none"
+        )
+    if champion_dir.is_file():
+        return load_booster(champion_dir)
+    archives = sorted(champion_dir.glob("*.tar.gz")) if champion_dir.is_dir() else []
+    if len(archives) != 1:
+        raise EvaluationError(
+            f"--champion {champion_dir}: expected the model archive of {champion_arn}, "
+            f"found {len(archives)} .tar.gz files"
+        )
+    return load_booster(archives[0])
+
+
 # --- score stability ------------------------------------------------------------------------------
 
 PSI_BINS = 10
@@ -928,15 +1056,29 @@ def read_spec(path: Path) -> dict[str, Any]:
     return spec
 
 
-def score_rows(booster: xgb.Booster, x: np.ndarray) -> np.ndarray:
+def score_rows(booster: xgb.Booster, x: np.ndarray, who: str = "the model") -> np.ndarray:
     import xgboost as xgb
 
     expected = booster.num_features()
     if x.shape[1] != expected:
-        raise EvaluationError(
-            f"the model expects {expected} features, the test data has {x.shape[1]}"
-        )
+        raise EvaluationError(f"{who} expects {expected} features, the test data has {x.shape[1]}")
     return np.asarray(booster.predict(xgb.DMatrix(x, missing=np.nan)), dtype=float)
+
+
+def champion_line(section: Mapping[str, Any]) -> str:
+    """The comparison in one line, for logs and the demo."""
+    if section.get("status") != COMPARED:
+        return "no champion (nothing serves in prod)"
+    auc = section["difference"]["auc"]
+    interval = (
+        f" [{auc['lower']:+.4f}, {auc['upper']:+.4f}]" if auc.get("lower") is not None else ""
+    )
+    return (
+        f"champion {section['model_package_arn'].rsplit('/', 1)[-1]} AUC "
+        f"{section['champion']['auc']:.4f} vs challenger {section['challenger']['auc']:.4f}, "
+        f"difference {auc['value']:+.4f}{interval} ({section['confidence_level']:.0%} paired "
+        "bootstrap)"
+    )
 
 
 def write(result: dict[str, object], label: str, output_dir: Path) -> None:
@@ -969,6 +1111,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--artifacts", type=Path, default=container_path("/opt/ml/processing/artifacts"),
         help="preprocess artifacts: encoders.json names the features and their categories",
+    )  # fmt: skip
+    parser.add_argument(
+        "--champion", type=Path, default=container_path("/opt/ml/processing/champion"),
+        help="the champion's model archive (the version serving in prod), scored on the same "
+        "test rows; ignored when --champion-arn is none",
+    )  # fmt: skip
+    parser.add_argument(
+        "--champion-arn", default=NO_CHAMPION,
+        help="the champion's model package ARN, or none (the first version)",
     )  # fmt: skip
     parser.add_argument("--bootstrap-resamples", type=int, default=BOOTSTRAP_RESAMPLES)
     parser.add_argument("--bootstrap-seed", type=int, default=BOOTSTRAP_SEED)
@@ -1017,6 +1168,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         )  # fmt: skip
         names, categories = read_encoders(args.artifacts, x.shape[1])
         result["explanation"] = explain(booster, x, names, categories)
+        champion = read_champion(args.champion, args.champion_arn)
+        if champion is None:
+            result[CHAMPION_SECTION] = no_champion()
+        else:
+            champion_score = score_rows(champion, x, who=f"the champion {args.champion_arn}")
+            result[CHAMPION_SECTION] = champion_comparison(
+                y, score, champion_score, champion_arn=args.champion_arn,
+                fairness_figures=(
+                    result["fairness"],  # type: ignore[arg-type]
+                    fairness(y, champion_score, groups, spec, args.cutoff),
+                ),
+                resamples=args.bootstrap_resamples, seed=args.bootstrap_seed,
+            )  # fmt: skip
     except EvaluationError as exc:
         print(f"evaluate: {exc}", file=sys.stderr)
         return 2
@@ -1025,7 +1189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     fair = result["fairness"]
     print(
         f"evaluate: AUC {metrics['auc']['value']:.4f}, KS {metrics['ks']['value']:.4f}, "  # type: ignore[index]
-        f"worst disparate impact {fair['disparate_impact']:.3f} ({fair['disparate_impact_group']})"  # type: ignore[index]
+        f"worst disparate impact {fair['disparate_impact']:.3f} ({fair['disparate_impact_group']}); "  # type: ignore[index]
+        f"{champion_line(result[CHAMPION_SECTION])}"  # type: ignore[arg-type]
     )
     return 0
 

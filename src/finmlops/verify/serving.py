@@ -151,9 +151,16 @@ def _split(uri: str) -> tuple[str, str]:
 
 
 def pipeline_baseline_uri(sm: Any, pipeline: str) -> str | None:
-    """The baseline folder the deployed monitoring pipeline's drift step downloads."""
+    """The baseline folder the deployed monitoring pipeline's drift step downloads (the steps
+    of a condition's branches included: a sharded drift run's jobs sit there, ADR 0027, all
+    reading the one baseline folder)."""
     definition = json.loads(sm.describe_pipeline(PipelineName=pipeline)["PipelineDefinition"])
-    for step in definition.get("Steps", []):
+    steps = list(definition.get("Steps", []))
+    for step in steps:
+        if step.get("Type") == "Condition":
+            arguments = step.get("Arguments", {})
+            steps.extend([*arguments.get("IfSteps", []), *arguments.get("ElseSteps", [])])
+            continue
         for item in step.get("Arguments", {}).get("ProcessingInputs", []):
             if item.get("InputName") == "baseline":
                 return str(item["S3Input"]["S3Uri"])

@@ -6,7 +6,10 @@ steps that are ready together (as SageMaker does, up to one job per core), and r
 
 - Processing: inputs downloaded from S3 into the job's /opt/ml tree (under a local root that the
   step code reads through FINMLOPS_CONTAINER_ROOT), the container entry point run as a process
-  with this Python, outputs uploaded back, property files read from the outputs.
+  with this Python, outputs uploaded back, property files read from the outputs. A job of
+  `InstanceCount` N runs N processes, one /opt/ml tree each (`algo-1` .. `algo-N`, named in its
+  resourceconfig.json), with each input downloaded as its `S3DataType` and
+  `S3DataDistributionType` say (`run_instances`, `instance_objects`).
 - Training: the built-in XGBoost contract (channels, hyperparameters.json, model.tar.gz).
 - Condition: the conditions evaluated, JsonGet on property files included; the chosen branch runs.
 - RegisterModel: CreateModelPackage with the arguments from the definition.
@@ -190,6 +193,67 @@ def _split_s3(uri: str) -> tuple[str, str]:
         raise ExecutionError(f"not an S3 URI: {uri!r}")
     bucket, _, key = uri[5:].partition("/")
     return bucket, key
+
+
+def _instance_count(args: Mapping[str, Any]) -> int:
+    cluster = (args.get("ProcessingResources") or {}).get("ClusterConfig") or {}
+    count = int(cluster.get("InstanceCount", 1))
+    if not 1 <= count <= 100:
+        # ProcessingClusterConfig.InstanceCount: valid range 1-100 (SageMaker API Reference).
+        raise ExecutionError(f"InstanceCount {count} is outside SageMaker's range 1-100")
+    return count
+
+
+def _host(instance: int) -> str:
+    """The host name of a job's instance, as SageMaker names them: algo-1, algo-2, ..."""
+    return f"algo-{instance}"
+
+
+def write_resource_config(root: Path, instance: int, count: int) -> Path:
+    """/opt/ml/config/resourceconfig.json of one instance, in the shape SageMaker Processing
+    gives the container (Developer Guide, build-your-own-processing-container, "How Amazon
+    SageMaker Processing configures your processing container"): this instance's host name
+    and every host of the job."""
+    path = root / "opt/ml/config/resourceconfig.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    hosts = [_host(i) for i in range(1, count + 1)]
+    path.write_text(json.dumps({"current_host": _host(instance), "hosts": hosts}))
+    return path
+
+
+def instance_objects(
+    objects: list[tuple[str, str, str]], distribution: str, index: int, count: int
+) -> list[tuple[str, str, str]]:
+    """The objects of an input that instance `index` (0-based) of `count` receives.
+
+    `FullyReplicated`: all of them. `ShardedByS3Key`: a disjoint share, together all of them;
+    AWS documents only that each instance gets about 1/N of the objects and that with more
+    instances than objects some get none (SageMaker API Reference, ProcessingS3Input and
+    S3DataSource, S3DataDistributionType), not which instance gets which, so the emulator
+    deals them out in listing order, object j to instance j mod N: nothing may depend on the
+    assignment, and an instance with no object gets no folder at all.
+    """
+    if distribution == "FullyReplicated":
+        return list(objects)
+    if distribution != "ShardedByS3Key":
+        raise ExecutionError(f"S3DataDistributionType {distribution!r} is not one SageMaker takes")
+    return [obj for j, obj in enumerate(objects) if j % count == index]
+
+
+def _refuse_colliding_uploads(step: str, output: str, locals_: list[Path]) -> None:
+    """Instances of one job upload one output to one S3Uri: two files at the same path would
+    overwrite each other there, silently on AWS. The emulator makes it a failure."""
+    seen: dict[str, int] = {}
+    for index, local in enumerate(locals_):
+        for path in (p for p in local.rglob("*") if p.is_file()):
+            relative = path.relative_to(local).as_posix()
+            if relative in seen:
+                raise ExecutionError(
+                    f"step {step}: output {output}: {_host(seen[relative] + 1)} and "
+                    f"{_host(index + 1)} both wrote {relative}; uploaded to one S3 prefix, one "
+                    "would overwrite the other"
+                )
+            seen[relative] = index
 
 
 def _timestamp(moment: datetime) -> str:
@@ -385,23 +449,11 @@ class PipelineExecutor:
 
     # ---------- S3 ----------
     def _download(self, uri: str, local: Path) -> None:
-        bucket, key = _split_s3(uri)
         local.mkdir(parents=True, exist_ok=True)
-        paginator = self.s3.get_paginator("list_objects_v2")
-        objects = [
-            o["Key"]
-            for page in paginator.paginate(Bucket=bucket, Prefix=key)
-            for o in page.get("Contents", [])
-        ]
-        if not objects:
-            raise ExecutionError(f"input {uri} holds no object")
-        for object_key in objects:
-            relative = (
-                Path(object_key).name if object_key == key else object_key[len(key) :].lstrip("/")
-            )
+        for bucket, key, relative in self._input_objects({"S3Uri": uri}, uri):
             target = local / relative
             target.parent.mkdir(parents=True, exist_ok=True)
-            self.s3.download_file(bucket, object_key, str(target))
+            self.s3.download_file(bucket, key, str(target))
 
     def _upload(self, local: Path, uri: str) -> None:
         bucket, key = _split_s3(uri)
@@ -420,12 +472,15 @@ class PipelineExecutor:
     def _local(root: Path, container_path: str) -> Path:
         return root / container_path.lstrip("/")
 
-    def output_dir(self, execution: Execution, step: str, output: str) -> Path:
-        """The local folder a processing step's job wrote one output to (what was uploaded)."""
+    def output_dir(self, execution: Execution, step: str, output: str, instance: int = 1) -> Path:
+        """The local folder a processing step's job wrote one output to (what was uploaded);
+        of a job of several instances, the given instance's (all of them were uploaded)."""
         arguments = self._steps[step]["Arguments"]
         for item in arguments.get("ProcessingOutputConfig", {}).get("Outputs", []):
             if item["OutputName"] == output:
                 root = self.work_dir / execution.execution_id / step
+                if _instance_count(arguments) > 1:
+                    root = root / _host(instance)
                 return self._local(root, item["S3Output"]["LocalPath"])
         raise KeyError(f"step {step} has no output {output!r}")
 
@@ -453,18 +508,84 @@ class PipelineExecutor:
                 f"step {step} exited with code {done.returncode}: {' | '.join(tail)}"
             )
 
+    def _input_objects(self, s3_input: Mapping[str, Any], item: str) -> list[tuple[str, str, str]]:
+        """(bucket, key, path under LocalPath) of every object a ProcessingS3Input names.
+
+        `S3Prefix`: every object under the prefix. `ManifestFile`: the objects the manifest
+        lists, in the format of the SageMaker API Reference (S3DataSource.S3Uri): a JSON array
+        whose first element is {"prefix": "s3://bucket/prefix"} and whose one or more other
+        elements are suffixes appended to it; anything else fails the job, as SageMaker fails
+        it. Each object lands at its suffix (its key below the prefix) under LocalPath.
+        """
+        uri, kind = s3_input["S3Uri"], s3_input.get("S3DataType", "S3Prefix")
+        if kind == "S3Prefix":
+            bucket, key = _split_s3(uri)
+            paginator = self.s3.get_paginator("list_objects_v2")
+            keys = [
+                o["Key"]
+                for page in paginator.paginate(Bucket=bucket, Prefix=key)
+                for o in page.get("Contents", [])
+            ]
+            if not keys:
+                raise ExecutionError(f"input {uri} holds no object")
+            return [
+                (bucket, k, Path(k).name if k == key else k[len(key) :].lstrip("/")) for k in keys
+            ]
+        if kind != "ManifestFile":
+            raise UnsupportedStepError(f"input {item}: S3DataType {kind!r} is not supported")
+        bucket, key = _split_s3(uri)
+        try:
+            body = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            document = json.loads(body)
+        except ValueError as exc:
+            raise ExecutionError(f"input {item}: manifest {uri} is not JSON: {exc}") from None
+        valid = (
+            isinstance(document, list)
+            and len(document) >= 2
+            and isinstance(document[0], dict)
+            and set(document[0]) == {"prefix"}
+            and str(document[0]["prefix"]).startswith("s3://")
+            and all(isinstance(s, str) and s for s in document[1:])
+        )
+        if not valid:
+            raise ExecutionError(
+                f"input {item}: manifest {uri} is not a SageMaker manifest "
+                '([{"prefix": "s3://bucket/prefix/"}, "suffix", ...] with one or more suffixes)'
+            )
+        prefix_bucket, prefix = _split_s3(str(document[0]["prefix"]))
+        return [(prefix_bucket, prefix + suffix, suffix.lstrip("/")) for suffix in document[1:]]
+
     def _processing(
         self, step: dict[str, Any], args: dict[str, Any], execution: Execution
     ) -> dict[str, Any]:
         # SageMaker Pipelines names a step's job pipelines-<execution id>-<step>-<suffix>.
         self.check_network("Processing", f"pipelines-{execution.execution_id}-{step['Name']}", args)
-        root = self._root(execution, step["Name"])
-        for item in args.get("ProcessingInputs", []):
-            s3_input = item["S3Input"]
-            self._download(s3_input["S3Uri"], self._local(root, s3_input["LocalPath"]))
+        count = _instance_count(args)
+        step_root = self._root(execution, step["Name"])
+        roots = [step_root] if count == 1 else [step_root / _host(i) for i in range(1, count + 1)]
+        inputs = args.get("ProcessingInputs", [])
+        objects = {
+            item["InputName"]: self._input_objects(item["S3Input"], item["InputName"])
+            for item in inputs
+        }
         outputs = args.get("ProcessingOutputConfig", {}).get("Outputs", [])
-        for item in outputs:
-            self._local(root, item["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
+        for index, root in enumerate(roots):
+            write_resource_config(root, index + 1, count)
+            for item in inputs:
+                s3_input = item["S3Input"]
+                share = instance_objects(
+                    objects[item["InputName"]],
+                    s3_input.get("S3DataDistributionType", "FullyReplicated"),
+                    index,
+                    count,
+                )
+                local = self._local(root, s3_input["LocalPath"])
+                for bucket, key, relative in share:
+                    target = local / relative
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    self.s3.download_file(bucket, key, str(target))
+            for item in outputs:
+                self._local(root, item["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
         app = args["AppSpecification"]
         entrypoint = app.get("ContainerEntrypoint") or self.image_entrypoints.get(
             app.get("ImageUri", "")
@@ -474,17 +595,19 @@ class PipelineExecutor:
                 f"step {step['Name']}: image {app.get('ImageUri')} has no entry point the emulator knows"
             )
         command = list(entrypoint) + [str(a) for a in app.get("ContainerArguments", [])]
-        self._run_process(command, root, step["Name"], args.get("Environment"))
+        self.run_instances(command, roots, step["Name"], args.get("Environment"))
         properties: dict[str, Any] = {}
         local_of = {}
         for item in outputs:
             name, s3_output = item["OutputName"], item["S3Output"]
-            local = self._local(root, s3_output["LocalPath"])
-            self._upload(local, s3_output["S3Uri"])
+            locals_ = [self._local(root, s3_output["LocalPath"]) for root in roots]
+            _refuse_colliding_uploads(step["Name"], name, locals_)
+            for local in locals_:
+                self._upload(local, s3_output["S3Uri"])
             properties[f"ProcessingOutputConfig.Outputs['{name}'].S3Output.S3Uri"] = s3_output[
                 "S3Uri"
             ]
-            local_of[name] = local
+            local_of[name] = locals_[0]
         files = {}
         for prop in step.get("PropertyFiles", []):
             path = local_of[prop["OutputName"]] / prop["FilePath"]
@@ -495,6 +618,25 @@ class PipelineExecutor:
             files[prop["PropertyFileName"]] = json.loads(path.read_text())
         properties["PropertyFiles"] = files
         return properties
+
+    def run_instances(
+        self,
+        command: list[str],
+        roots: list[Path],
+        step: str,
+        env: Mapping[str, str] | None,
+    ) -> None:
+        """Every instance of a job at once (as SageMaker starts them), each in its own /opt/ml
+        tree; the job fails when any instance fails, with the first failure's reason."""
+        if len(roots) == 1:
+            self._run_process(command, roots[0], step, env)
+            return
+        with ThreadPoolExecutor(max_workers=min(len(roots), self.max_parallel)) as pool:
+            jobs = [pool.submit(self._run_process, command, root, step, env) for root in roots]
+        failures = [job.exception() for job in jobs if job.exception() is not None]
+        if failures:
+            first = failures[0]
+            raise first if isinstance(first, ExecutionError) else ExecutionError(str(first))
 
     def _training(
         self, step: dict[str, Any], args: dict[str, Any], execution: Execution

@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 from botocore.exceptions import ClientError
 
+from finmlops.buildrun import start_build
 from finmlops.config import Config, dataset_path
 from finmlops.contracts import DeploymentManifest, Param
 from finmlops.emulator.aws.alarms import Transition
@@ -66,6 +67,7 @@ from finmlops.registry.promotion import DeploymentHistory, record_deployment, re
 from finmlops.registry.report import decided_card, decided_report
 from finmlops.registry.signoff import Finding, open_revalidations, submit_signoff
 from finmlops.registry.versions import describe_version
+from finmlops.steps.evaluate import CHAMPION_SECTION, champion_line
 from finmlops.steps.preprocess import ENCODERS_FILE, read_table
 from finmlops.tracking.runs import link_model_package, local_store_uri
 
@@ -124,6 +126,8 @@ class Summary:
     shift: dict[str, Any] = field(default_factory=dict)  # the plan of traffic.plan_shift
     retraining: dict[str, Any] = field(default_factory=dict)  # why (not), on what data
     comparison: dict[str, Any] = field(default_factory=dict)  # v2 against v1, same rows
+    # label -> the build's champion comparison (evaluation.json `champion`, ADR 0029)
+    champions: dict[str, dict[str, Any]] = field(default_factory=dict)
     decisions: dict[str, str] = field(default_factory=dict)  # label -> Approved/Rejected
     rollback: dict[str, str] = field(default_factory=dict)
     audit_actions: list[str] = field(default_factory=list)
@@ -235,15 +239,13 @@ class Lifecycle:
         author = self.w.as_role(self.w.author, self.w.names["dev"].role(Role.DATA_SCIENTIST))
         sm = self.client("sagemaker", author)
         commit = git_commit()
-        started = sm.start_pipeline_execution(
-            PipelineName=self.w.pipeline.pipeline_name,
-            # Who starts it is what SageMaker records (CreatedBy): no parameter names the author.
-            PipelineParameters=[
-                {"Name": "GitCommit", "Value": commit},
-                *([{"Name": Param.INPUT_DATA_URI, "Value": input_uri}] if input_uri else []),
-            ],
-        )
-        arn = started["PipelineExecutionArn"]
+        # `finmlops build start`: the champion is read from the registry (what serves in prod),
+        # and who starts it is what SageMaker records (CreatedBy): no parameter names the author.
+        arn, _ = start_build(
+            sm, self.w.pipeline.pipeline_name, git_commit=commit,
+            group=self.config.model.package_group,
+            overrides={Param.INPUT_DATA_URI: input_uri} if input_uri else None,
+        )  # fmt: skip
         described = sm.describe_pipeline_definition_for_execution(PipelineExecutionArn=arn)
         parameters = {
             p["Name"]: p["Value"]
@@ -284,6 +286,7 @@ class Lifecycle:
         tracked = f", MLflow run {run_id[:8]}" if run_id else ""
         evaluation = execution.properties["Evaluate"]["PropertyFiles"]["Evaluation"]
         metrics, fairness = evaluation["binary_classification_metrics"], evaluation["fairness"]
+        self.summary.champions[label] = evaluation[CHAMPION_SECTION]
         gates = [
             s for s in execution.steps if s.name.startswith("Gate-") and s.status == "Succeeded"
         ]
@@ -292,7 +295,8 @@ class Lifecycle:
             f"{steps} steps succeeded in {sum(s.seconds for s in execution.steps):.1f}s: "
             f"AUC {metrics['auc']['value']:.4f}, KS {metrics['ks']['value']:.4f}, "
             f"disparate impact {fairness['disparate_impact']:.3f}, parity difference "
-            f"{fairness['statistical_parity_difference_abs']:.3f}; {passed}/{len(gates)} gates passed "
+            f"{fairness['statistical_parity_difference_abs']:.3f}; "
+            f"{champion_line(evaluation[CHAMPION_SECTION])}; {passed}/{len(gates)} gates passed "
             f"-> version {version} PendingManualApproval{tracked}"
         )
 
@@ -827,7 +831,9 @@ class Lifecycle:
         path = self.work_dir / "evidence" / "comparison-v2-v1.json"
         path.write_text(json_text(found))
         self.summary.paths["comparison"] = path
-        return f"{_comparison_text(found)}: {'v2 recommended' if found['recommended'] else 'v2 NOT recommended'}"
+        build = champion_line(self.summary.champions.get("v2", {}))
+        verdict = "v2 recommended" if found["recommended"] else "v2 NOT recommended"
+        return f"the build on its test rows: {build}; {_comparison_text(found)}: {verdict}"
 
     def decide_v2(self) -> str:
         """The approver decides on v2 with the comparison in the reason (the audit trail and
@@ -927,6 +933,14 @@ class Lifecycle:
         # The model card as a document, stored beside the report, with the same approval record.
         card = report.with_name("model_card_v1.html")
         card.write_text(decided_card(self.client("s3"), version, decided), encoding="utf-8")
+        if "v2" in self.summary.versions:
+            # v2's, with its champion-and-challenger section (v1 scored on v2's test rows).
+            version_v2 = describe_version(self.client("sagemaker"), self.summary.versions["v2"])
+            report_v2 = report.with_name("validation_report_v2.html")
+            report_v2.write_text(
+                decided_report(self.client("s3"), self.audit(), version_v2).html, encoding="utf-8"
+            )
+            self.summary.paths["validation report v2"] = report_v2
         # The examiner's export carries each record's version id and retention; `audit verify`
         # checks the chains, the versions and the retention of the whole trail.
         records = self.audit().stored(retention=True)

@@ -126,7 +126,7 @@ class MonitoringStory:
         results = {
             step.name: executor.output_dir(execution, step.name, RESULTS_OUTPUT)
             for step in execution.steps
-            if step.status == "Succeeded"
+            if step.status == "Succeeded" and step.type == "Processing"
         }
         scheduled = ScheduledRun(at, execution, results)
         self.runs.append(scheduled)

@@ -1,0 +1,113 @@
+"""The champion at approval: the first version has none, a challenger worse than the champion by
+more than the platform's margin is refused, and a build whose champion no longer serves is
+refused (ADR 0029); each refusal changes nothing but its audit record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from finmlops.contracts import Approval, AuditAction, Stage
+from finmlops.registry.approval import approve
+from finmlops.registry.champion import Champion, champion_parameters, serving_champion
+from finmlops.registry.errors import InvalidInputError, RefusedError
+from finmlops.registry.promotion import record_deployment, resolve
+from finmlops.registry.versions import Lifecycle, update_version
+
+
+def _approve(world: Any, arn: str, *, sign: bool = True) -> Any:
+    """Signed off by the validator (ADR 0030), unless already, then approved by the approver."""
+    if sign:
+        world.sign_off(arn)
+    person = world.approver()
+    return approve(
+        person.client("sagemaker"), person.client("sts"), world.audit(),
+        arn=arn, reason="looks good", gates=world.gates,
+    )  # fmt: skip
+
+
+def _in_prod(world: Any, pipeline: Any, arn: str, event_id: str) -> None:
+    _approve(world, arn)
+    assert world.deliver(arn, pipeline, event_id=event_id).result == "started"
+    manifest = resolve(
+        world.sm, world.s3, world.audit(), world.history(),
+        arn=arn, environment="prod", actor="promotion-build", gates=world.gates,
+    )  # fmt: skip
+    record_deployment(
+        world.sm, world.audit(), world.history(), manifest=manifest, actor="promotion-build",
+        serving=world.sm, endpoint_name=world.serve("prod", arn),
+    )  # fmt: skip
+
+
+def test_the_first_version_has_no_champion_and_its_approval_records_so(world, build):
+    assert serving_champion(world.sm, world.group) is None
+    assert champion_parameters(None) == {"ChampionModelPackageArn": "none"}
+    built = build()
+
+    decision = _approve(world, built.package_arn)
+
+    assert decision.status == Approval.APPROVED
+    assert decision.record.details["champion_serving"] == "none in Production"
+
+
+def test_the_version_recorded_as_serving_in_prod_is_the_champion(world, register, pipeline):
+    first = register()
+    _in_prod(world, pipeline, first, "evt-1")
+    url = world.describe(first)["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+
+    champion = serving_champion(world.sm, world.group)
+
+    assert champion == Champion(first, 1, url)
+    assert champion_parameters(champion) == {
+        "ChampionModelPackageArn": first, "ChampionModelDataUrl": url,
+    }  # fmt: skip
+
+
+def test_a_challenger_worse_than_the_champion_by_more_than_the_margin_is_refused_and_nothing_changes(
+    world, register, pipeline
+):
+    _in_prod(world, pipeline, register(auc=0.85), "evt-1")
+    margin = world.config.gates.max_auc_drop_vs_champion
+    worse = register(auc=0.80, auc_drop=margin + 0.03)  # compared with the champion, honestly
+    world.sign_off(worse)
+    before = world.describe(worse)
+
+    with pytest.raises(RefusedError) as refused:
+        _approve(world, worse, sign=False)
+
+    assert refused.value.problems == (
+        "gate max-auc-drop-vs-champion: the version's AUC lost against the champion serving in "
+        f"prod, on the same test rows is {margin + 0.03:.4g}; the platform requires <= {margin:g}",
+    )
+    assert world.describe(worse) == before
+    assert world.audit().records()[-1].action == AuditAction.APPROVAL_REFUSED
+    # Within the margin the same challenger passes.
+    assert _approve(world, register(auc=0.84, auc_drop=margin)).status == Approval.APPROVED
+
+
+def test_a_build_whose_champion_no_longer_serves_is_refused_build_again(world, register, pipeline):
+    """v2 was built while v1 served; v3 reached prod since. v2 was never compared with v3."""
+    first = register()
+    _in_prod(world, pipeline, first, "evt-1")
+    early = register()
+    later = register()
+    _in_prod(world, pipeline, later, "evt-3")
+
+    with pytest.raises(RefusedError) as refused:
+        _approve(world, early)
+
+    assert refused.value.problems == (
+        f"champion: the evaluation compared with {first}, but version 3 ({later}) serves in "
+        "Production per the registry's ModelLifeCycle; build again",
+    )
+    assert world.describe(early)["ModelApprovalStatus"] == Approval.PENDING
+
+
+def test_two_versions_marked_as_serving_in_prod_are_an_error_naming_both(world, register):
+    arns = [register(), register()]
+    for arn in arns:
+        update_version(world.sm, arn, lifecycle=Lifecycle("Production", Stage.DEPLOYED, "x"))
+
+    with pytest.raises(InvalidInputError, match="versions 1, 2 of credit-risk-xgb all say"):
+        serving_champion(world.sm, world.group)
