@@ -756,6 +756,8 @@ class MonitoringPipeline(Construct):
                 "baseline_uri": INPUT_BASELINE,
                 "partials_source": INPUT_PARTIALS,
                 "window_source": INPUT_WINDOW,
+                # The trend's earlier runs: where the single step reads them (one prefix).
+                "history_uri": drift["Arguments"]["Environment"]["history_uri"],
             }
             | drift_environment(config, manifest),
         )
