@@ -331,7 +331,12 @@ class ModelMonitorSchedules(Construct):
                 container_arguments=["drift"],
                 # The engine fetches the whole baseline folder (its artifact sits beside the
                 # Model Monitor files) and checks it belongs to the deployed version.
-                environment={"baseline_uri": baseline, "publish_cloudwatch_metrics": "Enabled"}
+                environment={
+                    "baseline_uri": baseline,
+                    "publish_cloudwatch_metrics": "Enabled",
+                    # Model Monitor writes each run below this prefix: the report's trend.
+                    "history_uri": f"s3://{output_bucket}/data-quality/{endpoint_name}/",
+                }
                 | drift_environment(config, manifest),
             ),
             data_quality_baseline_config=dq.DataQualityBaselineConfigProperty(
@@ -551,6 +556,9 @@ class MonitoringPipeline(Construct):
                 "baseline_uri": INPUT_BASELINE,
                 "dataset_source": captures,
                 "lookback_hours": lookback["drift"],
+                # The earlier runs' outputs (one folder per execution, above): the report's
+                # trend reads their drift_report.json (finmlops.monitoring.history, bounded).
+                "history_uri": f"s3://{output_bucket}/datadrift/{endpoint_name}/",
             }
             | drift_environment(config, manifest),
         )
@@ -748,6 +756,8 @@ class MonitoringPipeline(Construct):
                 "baseline_uri": INPUT_BASELINE,
                 "partials_source": INPUT_PARTIALS,
                 "window_source": INPUT_WINDOW,
+                # The trend's earlier runs: where the single step reads them (one prefix).
+                "history_uri": drift["Arguments"]["Environment"]["history_uri"],
             }
             | drift_environment(config, manifest),
         )

@@ -457,6 +457,11 @@ def test_pipeline_mode_jobs_read_only_the_hours_since_the_last_run_and_survive_e
     assert quality["Environment"]["ground_truth_source"].endswith(
         f"/ground-truth/credit-risk-{env}/"
     )
+    # The drift report's trend reads earlier runs under the prefix each run writes below (the
+    # role's MonitoringResults statement already reads and lists the monitoring bucket).
+    (output,) = drift["ProcessingOutputConfig"]["Outputs"]
+    run_prefix = output["S3Output"]["S3Uri"]["Std:Join"]["Values"][0]
+    assert drift["Environment"]["history_uri"] == f"{run_prefix}/"
     hourly = 1  # config.monitoring.schedule is hourly
     assert drift["Environment"]["lookback_hours"] == f"{hourly}"
     assert (

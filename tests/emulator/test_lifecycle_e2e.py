@@ -241,6 +241,16 @@ def test_reference_window_is_quiet_and_shifted_window_drifts_on_the_shifted_feat
         "violations"
     ]
     assert planned & {v["feature_name"] for v in violations}
+    # The shifted window's report shows the trend over the runs before it, read from the
+    # monitoring bucket where each earlier run wrote its drift_report.json.
+    page = (shifted["results"] / "drift_report.html").read_text()
+    assert "<h2>Overview</h2>" in page
+    assert "Trend over the last 2 windows" in page
+    earlier = json.loads((quiet["results"] / "drift_report.json").read_text())
+    assert (
+        f"<tr><td>{earlier['window']['end']}</td><td class=n>{earlier['window']['rows']}</td>"
+        f"<td class=n>{earlier['dataset']['drift_share']:.3f}</td>"
+    ) in page
 
 
 def test_explanation_drift_is_raised_on_the_shifted_window_only(
@@ -441,6 +451,13 @@ def test_validation_report_is_attached_to_the_version_and_complete(
         if r.action == "approve" and r.model_package_arn == v1
     )
     assert approval.record_id in html
+    # The model card as a document, beside it: the same version, approver and audit record.
+    card = Path(summary.paths["model card"]).read_text()
+    assert card.startswith("<!DOCTYPE html>") and "Model card: " in card
+    assert f"version <code>{v1}</code>" in card
+    assert f"assumed-role/ModelRiskApprover/{lifecycle.w.approver.name}" in card
+    assert approval.record_id in card
+    assert '<section id="explanations">' in card
 
 
 ARN = re.compile(r"arn:aws[a-z-]*:([a-z0-9-]+):([a-z0-9-]*):(\d{12}):([A-Za-z0-9/_.:+=@-]+)")

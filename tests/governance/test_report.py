@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from markupsafe import escape
 
 from finmlops.config import Config
 from finmlops.contracts import ApprovalRecord
@@ -94,6 +95,15 @@ def test_a_failed_gate_is_shown_failed_with_the_threshold_the_run_used(
     assert "1 release gate(s) failed: min-auc." in html
 
 
+def _curve(svg: str) -> tuple[list[str], str]:
+    """The points of a chart's `curve` line (matplotlib's path commands) and its group."""
+    group = re.search(r'<g id="curve">(.*?)</g>\s*</g>', svg, flags=re.S)
+    assert group, "no curve in the chart"
+    path = re.search(r'<path d="([^"]+)"', group.group(1))
+    assert path
+    return re.findall(r"[ML] [-\d.]+ [-\d.]+", path.group(1)), group.group(1)
+
+
 def test_plots_are_inline_svg_drawn_from_the_curves(
     complete_bundle: EvidenceBundle, complete_html: str
 ) -> None:
@@ -102,14 +112,20 @@ def test_plots_are_inline_svg_drawn_from_the_curves(
     labels = [re.search(r'aria-label="([^"]+)"', s).group(1) for s in svgs]  # type: ignore[union-attr]
     assert labels[0].startswith("ROC curve (AUC 0.7")
     assert "Calibration by score decile" in labels
-    roc_points = re.findall(r'<polyline points="([^"]+)" class="curve"', svgs[0])[0].split()
     metrics = complete_bundle.evaluation["binary_classification_metrics"]  # type: ignore[index]
+    roc_points, _ = _curve(svgs[0])
+    # Every point of evaluation.json is drawn: nothing simplified away.
     assert len(roc_points) == len(
         metrics["receiver_operating_characteristic_curve"]["false_positive_rates"]
     )
-    calibration_svg = svgs[labels.index("Calibration by score decile")]
-    assert calibration_svg.count("<circle") == len(metrics["calibration"])
+    calibration_points, group = _curve(svgs[labels.index("Calibration by score decile")])
+    assert len(calibration_points) == len(metrics["calibration"])
+    assert group.count("<use ") == len(metrics["calibration"])  # one marker per decile
+    assert any(label.endswith("intervals (bootstrap)") for label in labels)
     assert re.search(r"<svg\b", _section(complete_html, "fairness"))
+    explanation = _section(complete_html, "explanation")
+    assert 'aria-label="Global importance (top 10)"' in explanation
+    assert 'aria-label="Dependence: ' in explanation
 
 
 def test_report_loads_nothing_from_the_network(complete_html: str) -> None:
@@ -118,7 +134,9 @@ def test_report_loads_nothing_from_the_network(complete_html: str) -> None:
     assert not re.search(r"<(script|link|img|iframe|object|embed)\b", complete_html)
     assert not re.search(r"\bsrc\s*=", complete_html)
     assert "@import" not in complete_html
-    assert "url(" not in complete_html
+    # Only references to this document's own fragments (the charts' clip paths and markers).
+    assert re.findall(r"url\(([^)]*)\)", complete_html)
+    assert all(u.startswith("#") for u in re.findall(r"url\(([^)]*)\)", complete_html))
     assert "default-src 'none'" in complete_html
     hrefs = re.findall(r'href="([^"]*)"', complete_html)
     assert hrefs and all(h.startswith("#") for h in hrefs)
@@ -143,7 +161,7 @@ def test_written_evidence_files_are_byte_identical_across_runs(
         )  # fmt: skip
 
     first, second = write(tmp_path / "a"), write(tmp_path / "b")
-    assert sorted(first) == ["model_card", "validation_report"]
+    assert sorted(first) == ["model_card", "model_card_html", "validation_report"]
     assert first["validation_report"].name == "validation_report.html"
     assert first["model_card"].name == "model_card.json"
     for name in first:
@@ -271,7 +289,7 @@ def test_fairness_section_has_a_row_per_group(
     assert rows == [(g["group"], "yes" if g["protected"] else "no") for g in attribute["by_value"]]
     groups = fairness[fairness.index("<h3>By protected group</h3>") :]
     assert "<td><code>emp_length</code></td>" in groups
-    assert "emp_length in [&quot;emp_lt_1&quot;, &quot;emp_unk&quot;]" in groups
+    assert str(escape('emp_length in ["emp_lt_1", "emp_unk"]')) in groups
     assert ">pass</td>" in groups
 
 
@@ -345,4 +363,4 @@ def test_configured_text_is_escaped_not_interpreted(
     model = config.model.model_copy(update={"description": '<script>alert("x")</script> & co'})
     html = render_validation_report(config.model_copy(update={"model": model}), complete_bundle)
     assert "<script>" not in html
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co" in html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; co" in html

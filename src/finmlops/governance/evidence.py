@@ -1,4 +1,5 @@
-"""Write a version's evidence files: `model_card.json` and `validation_report.html`.
+"""Write a version's evidence files: `model_card.json`, `model_card.html` and
+`validation_report.html`.
 
 `write_bundle` is the one writer; the pipeline's evidence step (`evidence_step`) fills the bundle
 from the processing inputs, the local build (`write_evidence`) from a `LocalBuild`. Both render
@@ -26,6 +27,7 @@ from finmlops.governance.bundle import (
     missing_evidence,
     read_json,
 )
+from finmlops.governance.card_document import MODEL_CARD_HTML, render_model_card_html
 from finmlops.governance.model_card import build_model_card, card_json, card_problems
 from finmlops.governance.report import render_validation_report
 
@@ -57,7 +59,7 @@ def write_bundle(
     generated_at: str = "",
     require_drift_baseline: bool = True,
 ) -> Written:
-    """Render and write both files; the card records what the report lists as missing."""
+    """Render and write the files; the card records what the report lists as missing."""
     missing = missing_evidence(config, bundle, require_drift_baseline=require_drift_baseline)
     lineage = bundle.lineage
     card = build_model_card(
@@ -81,12 +83,24 @@ def write_bundle(
     html = render_validation_report(
         config, bundle, generated_at=generated_at, require_drift_baseline=require_drift_baseline
     )
+    document = render_model_card_html(
+        config, card, bundle, missing=missing, generated_at=generated_at
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     card_path = out_dir / MODEL_CARD_FILE
+    document_path = out_dir / MODEL_CARD_HTML
     report_path = out_dir / VALIDATION_REPORT_FILE
     card_path.write_text(card_json(card), encoding="utf-8")
+    document_path.write_text(document, encoding="utf-8")
     report_path.write_text(html, encoding="utf-8")
-    return Written({"model_card": card_path, "validation_report": report_path}, missing)
+    return Written(
+        {
+            "model_card": card_path,
+            "model_card_html": document_path,
+            "validation_report": report_path,
+        },
+        missing,
+    )
 
 
 def write_evidence(
@@ -104,7 +118,7 @@ def write_evidence(
     generated_at: str = "",
     require_drift_baseline: bool = True,
 ) -> dict[str, Path]:
-    """The evidence of a local build, written to `out_dir`; returns the two file paths.
+    """The evidence of a local build, written to `out_dir`; returns the file paths.
 
     A build stopped by its data-quality gates has no evaluation: its report carries the
     INCOMPLETE EVIDENCE banner naming what is missing. A `baseline_statistics` path that does not

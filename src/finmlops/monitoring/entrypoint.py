@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from finmlops.config import Config, DriftThresholds, ExplanationDrift
     from finmlops.monitoring.baseline import Baseline, ModelIdentity
     from finmlops.monitoring.drift import DriftReport
+    from finmlops.monitoring.history import History
     from finmlops.monitoring.quality import AucDropRule
     from finmlops.monitoring.window import WindowAccumulator
 
@@ -145,6 +146,18 @@ def _drift_inputs(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> No
     )
     parser.add_argument(
         "--expected-model-package-arn", default=env.get("expected_model_package_arn", "")
+    )
+    parser.add_argument(
+        "--history",
+        default=env.get("history_uri"),
+        help="folder or s3:// prefix of earlier runs' outputs: the report's trend reads their "
+        "drift_report.json (default: none, no trend)",
+    )
+    parser.add_argument(
+        "--history-windows",
+        type=int,
+        default=env.get("history_windows", 8),
+        help="at most this many earlier windows in the trend",
     )
 
 
@@ -391,7 +404,7 @@ def _status(violations: int, first: str) -> str:
 def _finish_drift(args: argparse.Namespace, report: DriftReport, baseline: Baseline) -> int:
     from finmlops.monitoring.report import write_outputs
 
-    written = write_outputs(report, args.output_path)
+    written = write_outputs(report, args.output_path, history=_history(args, report))
     dims = cloudwatch.dimensions(
         endpoint=args.endpoint_name, schedule=args.schedule_name, model=baseline.identity.model_id
     )
@@ -409,6 +422,32 @@ def _finish_drift(args: argparse.Namespace, report: DriftReport, baseline: Basel
     for message in report.messages:
         print(f"drift: {message}")
     return 0
+
+
+def _history(args: argparse.Namespace, report: DriftReport) -> History | None:
+    """Earlier windows for the report's trend; a history that cannot be read is said and
+    skipped: the trend is context, the window's verdict does not depend on it."""
+    source = getattr(args, "history", None)
+    if not source:
+        return None
+    from finmlops.monitoring.history import read_history
+
+    client = None
+    if str(source).startswith("s3://"):
+        import boto3
+
+        client = boto3.client("s3", region_name=args.region)
+    try:
+        history = read_history(
+            str(source), s3_client=client, limit=max(1, int(args.history_windows)),
+            exclude_end=str(report.window.get("end") or ""),
+        )  # fmt: skip
+    except Exception as error:  # any failure to read leaves the report without a trend
+        print(f"drift: history {source} not read ({error}); the report has no trend")
+        return None
+    for problem in history.problems:
+        print(f"drift: history: {problem}")
+    return history
 
 
 def _accumulate(args: argparse.Namespace, baseline: Baseline) -> WindowAccumulator:

@@ -88,3 +88,24 @@ def decided_report(s3: S3Client, audit: AuditTrail, version: ModelVersion) -> De
     except ValueError as exc:
         raise InvalidInputError(f"{uri}: {exc}") from None
     return DecidedReport(filled, uri, decision, audit_id)
+
+
+def decided_card(s3: S3Client, version: ModelVersion, decided: DecidedReport) -> str:
+    """The version's model card document (`model_card.html`, which the evidence step stores
+    beside the validation report), filled in with the same registration and decision as the
+    decided report."""
+    from finmlops.governance.card_document import MODEL_CARD_HTML
+
+    uri = decided.source.rsplit("/", 1)[0] + "/" + MODEL_CARD_HTML
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    html = read_text(s3, bucket, key)
+    author = Identity.from_user_context(version.created_by, "CreatedBy")
+    try:
+        html = record_registration(
+            html, version.arn, registered_by=author.label() if author else ""
+        )
+        if decided.decision is not None:
+            html = record_decision(html, decided.decision, audit_record=decided.audit_record)
+    except ValueError as exc:
+        raise InvalidInputError(f"{uri}: {exc}") from None
+    return html

@@ -64,7 +64,7 @@ from finmlops.registry.evidence import EvidencePolicy
 from finmlops.registry.gatecheck import PlatformGate
 from finmlops.registry.handler import HandlerSettings, Outcome, handle_state_change
 from finmlops.registry.promotion import DeploymentHistory, record_deployment, resolve, rollback
-from finmlops.registry.report import decided_report
+from finmlops.registry.report import decided_card, decided_report
 from finmlops.registry.signoff import Finding, open_revalidations, submit_signoff
 from finmlops.registry.versions import describe_version
 from finmlops.steps.evaluate import CHAMPION_SECTION, champion_line
@@ -930,6 +930,9 @@ class Lifecycle:
         report = self.work_dir / "evidence" / "validation_report_v1.html"
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(decided.html, encoding="utf-8")
+        # The model card as a document, stored beside the report, with the same approval record.
+        card = report.with_name("model_card_v1.html")
+        card.write_text(decided_card(self.client("s3"), version, decided), encoding="utf-8")
         if "v2" in self.summary.versions:
             # v2's, with its champion-and-challenger section (v1 scored on v2's test rows).
             version_v2 = describe_version(self.client("sagemaker"), self.summary.versions["v2"])
@@ -955,6 +958,7 @@ class Lifecycle:
         self.summary.paths.update(
             {
                 "validation report": report,
+                "model card": card,
                 "audit export (CSV)": self.work_dir / "audit.csv",
                 "audit export (JSON)": self.work_dir / "audit.json",
             }
