@@ -451,12 +451,24 @@ def test_validation_report_is_attached_to_the_version_and_complete(
         if r.action == "approve" and r.model_package_arn == v1
     )
     assert approval.record_id in html
+    # The sign-off the approval checked, named by the approval's own audit record: the
+    # validator the handler observed from SageMaker's LastModifiedBy, and the binding record.
+    observed = next(
+        r
+        for r in lifecycle.audit().records()
+        if r.action == "validation-observed" and r.model_package_arn == v1
+    )
+    assert approval.details["validation_record"] == observed.record_id
+    signoff = f"{lifecycle.w.validator.name}"
+    assert "Validator sign-off" in html and f"audit record {observed.record_id})" in html
+    assert signoff in html.split("Validator sign-off", 1)[1].split("</tr>", 1)[0]
     # The model card as a document, beside it: the same version, approver and audit record.
     card = Path(summary.paths["model card"]).read_text()
     assert card.startswith("<!DOCTYPE html>") and "Model card: " in card
     assert f"version <code>{v1}</code>" in card
     assert f"assumed-role/ModelRiskApprover/{lifecycle.w.approver.name}" in card
     assert approval.record_id in card
+    assert f"audit record {observed.record_id})" in card
     assert '<section id="explanations">' in card
 
 

@@ -347,6 +347,24 @@ def test_recording_a_decision_in_a_stored_report_equals_rendering_it_with_the_de
     assert "Audit record 2026/11/29/x-approve-1" in _text(_section(with_record, "decision"))
 
 
+def test_the_decision_names_the_validators_signoff_it_checked_and_only_then(
+    config: Config, complete_bundle: EvidenceBundle, complete_html: str
+) -> None:
+    record = ApprovalRecord("bob", "2026-11-29T09:00:00Z", "ok")
+    signed = Decision("Approved", record, signoff="dana <v> (audit record g/000000000002)")
+
+    filled = _text(_section(record_decision(complete_html, signed), "decision"))
+    unsigned = _text(
+        _section(record_decision(complete_html, Decision("Approved", record)), "decision")
+    )
+
+    assert "Validator sign-off dana <v> (audit record g/000000000002)" in filled
+    assert "Validator sign-off" not in unsigned
+    assert record_decision(complete_html, signed) == render_validation_report(
+        config, replace(complete_bundle, decision=signed), generated_at="2026-11-28T10:00:00Z"
+    )
+
+
 def test_a_report_that_is_not_pending_is_not_filled_again(
     complete_html: str,
 ) -> None:

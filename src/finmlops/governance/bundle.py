@@ -50,6 +50,9 @@ class Decision:
 
     status: str  # Approved or Rejected
     record: ApprovalRecord
+    # The validator's sign-off the approval checked (the approval's audit record names it), as
+    # "<validator> (audit record <id>)"; "" when the tier required none or it is not recorded.
+    signoff: str = ""
 
 
 @dataclass(frozen=True)

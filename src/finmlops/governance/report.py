@@ -74,6 +74,7 @@ class _DecisionView:
     by: str
     at: str
     reason: str
+    signoff: str = ""
 
 
 def decision_view(decision: Decision | None) -> _DecisionView | None:
@@ -86,6 +87,7 @@ def decision_view(decision: Decision | None) -> _DecisionView | None:
         by=record.approved_by or "not named",
         at=record.approved_at or "not recorded",
         reason=record.reason or "none given",
+        signoff=decision.signoff,
     )
 
 

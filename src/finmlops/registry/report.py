@@ -9,6 +9,7 @@ approval-event handler: the governance renderer needs the project's own dependen
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,7 @@ from finmlops.governance.bundle import Decision
 from finmlops.governance.report import record_decision, record_registration
 from finmlops.registry.audit import AuditFilter, AuditTrail
 from finmlops.registry.errors import InvalidInputError, NotFoundError
-from finmlops.registry.identity import Identity
+from finmlops.registry.identity import Identity, load_identities
 from finmlops.registry.promotion import observed_approval
 from finmlops.registry.storage import read_text
 from finmlops.registry.versions import ModelVersion
@@ -49,6 +50,17 @@ def decision_record(audit: AuditTrail, version: ModelVersion) -> AuditRecord | N
     return records[-1] if records else None
 
 
+def _signoff(details: Mapping[str, str]) -> str:
+    """The sign-off an approval's audit record says it checked (`SignoffCheck.details`): the
+    validator the handler observed and the record that binds them; "" when none was checked."""
+    record = details.get("validation_record", "")
+    if not record:
+        return ""
+    validators = load_identities(details.get("validator", ""), f"audit record {record} validator")
+    who = ", ".join(v.label() for v in validators) or "validator not named"
+    return f"{who} (audit record {record})"
+
+
 def decided_report(s3: S3Client, audit: AuditTrail, version: ModelVersion) -> DecidedReport:
     """The version's stored validation report, with the decision filled in once there is one."""
     uri = version.metadata.get(Meta.VALIDATION_REPORT, "")
@@ -69,10 +81,12 @@ def decided_report(s3: S3Client, audit: AuditTrail, version: ModelVersion) -> De
     if version.status not in _DECISION_ACTIONS:
         return DecidedReport(html, uri, None)
     record = decision_record(audit, version)
+    details: Mapping[str, str] = {}
     if record is not None:
         approval = ApprovalRecord(
             approved_by=record.actor, approved_at=record.at, reason=record.reason
         )
+        details = record.details
     else:  # decided in the console: who AWS recorded (the handler's record for an approval)
         observed, _ = observed_approval(audit, version)
         who = Identity.from_user_context(version.last_modified_by, "LastModifiedBy")
@@ -81,7 +95,8 @@ def decided_report(s3: S3Client, audit: AuditTrail, version: ModelVersion) -> De
             approved_at=observed.approved_at if observed else "",
             reason=version.approval_description,
         )
-    decision = Decision(version.status, approval)
+        details = observed.record.details if observed else {}
+    decision = Decision(version.status, approval, signoff=_signoff(details))
     audit_id = record.record_id if record else ""
     try:
         filled = record_decision(html, decision, audit_record=audit_id)
