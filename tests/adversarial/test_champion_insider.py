@@ -15,44 +15,16 @@ from typing import Any
 import pytest
 
 from finmlops.contracts import Approval, AuditAction
-from finmlops.registry.approval import approve
 from finmlops.registry.errors import RefusedError
-from finmlops.registry.promotion import record_deployment, resolve
-
-
-def _approve(world: Any, arn: str, *, sign: bool = True) -> Any:
-    """Signed off by the validator (ADR 0030), unless already, then approved by the approver."""
-    if sign:
-        world.sign_off(arn)
-    person = world.approver()
-    return approve(
-        person.client("sagemaker"), person.client("sts"), world.audit(),
-        arn=arn, reason="looks good", gates=world.gates,
-    )  # fmt: skip
-
-
-def _in_prod(world: Any, pipeline: Any, arn: str, event_id: str) -> None:
-    """Approved, observed by the handler, resolved and recorded as serving in prod (which sets
-    its ModelLifeCycle to Production/Deployed, as promotion's lifecycle role does on AWS)."""
-    _approve(world, arn)
-    assert world.deliver(arn, pipeline, event_id=event_id).result == "started"
-    manifest = resolve(
-        world.sm, world.s3, world.audit(), world.history(),
-        arn=arn, environment="prod", actor="promotion-build", gates=world.gates,
-    )  # fmt: skip
-    record_deployment(
-        world.sm, world.audit(), world.history(), manifest=manifest, actor="promotion-build",
-        serving=world.sm, endpoint_name=world.serve("prod", arn),
-    )  # fmt: skip
 
 
 @pytest.fixture
 def weak_then_strong(world: Any, register: Any, pipeline: Any) -> tuple[str, str]:
     """v1 (weak) served in prod, then v2 (strong) replaced it: v2 is the champion."""
     weak = register(auc=0.70)
-    _in_prod(world, pipeline, weak, "evt-1")
+    world.serve_in_prod(weak, pipeline, "evt-1")
     strong = register(auc=0.85)
-    _in_prod(world, pipeline, strong, "evt-2")
+    world.serve_in_prod(strong, pipeline, "evt-2")
     return weak, strong
 
 
@@ -60,7 +32,7 @@ def _refused_and_unchanged(world: Any, arn: str) -> list[str]:
     world.sign_off(arn)
     before = world.describe(arn)
     with pytest.raises(RefusedError) as refused:
-        _approve(world, arn, sign=False)
+        world.approve_signed(arn, sign=False)
     after = world.describe(arn)
     assert after["ModelApprovalStatus"] == Approval.PENDING
     assert after.get("CustomerMetadataProperties") == before.get("CustomerMetadataProperties")

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from synth_fixtures import pipeline_steps
 
+from finmlops.emulator.aws.executor import step_references
 from finmlops.iam import Platform
 from finmlops.naming import Role, names
 
 SERVING = ("stage", "prod")
-_STEP_REF = re.compile(r"^Steps\.([^.\[]+)")
 
 
 def _shards(config: Any, env: str) -> int:
@@ -153,20 +153,6 @@ def _functions(node: Any) -> set[str]:
     return found
 
 
-def _references(node: Any) -> set[str]:
-    refs: set[str] = set()
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "Get" and isinstance(value, str) and (m := _STEP_REF.match(value)):
-                refs.add(m.group(1))
-            elif key not in {"IfSteps", "ElseSteps"}:
-                refs |= _references(value)
-    elif isinstance(node, list):
-        for item in node:
-            refs |= _references(item)
-    return refs
-
-
 @pytest.mark.parametrize("env", SERVING)
 def test_the_monitoring_definition_is_one_sagemaker_accepts(
     platform: Any, env: str, monitoring_definition: Any
@@ -184,11 +170,11 @@ def test_the_monitoring_definition_is_one_sagemaker_accepts(
         for step in steps:
             assert step["Name"] not in names_seen, step["Name"]
             names_seen.append(step["Name"])
-            refs = _references(step.get("Arguments", {})) | set(step.get("DependsOn", []))
+            refs = step_references(step.get("Arguments", {})) | set(step.get("DependsOn", []))
             assert refs <= earlier, (step["Name"], refs - earlier)
             if step["Type"] == "Condition":
                 args = step["Arguments"]
-                assert _references(args["Conditions"]) <= earlier
+                assert step_references(args["Conditions"]) <= earlier
                 check(args.get("IfSteps", []), earlier | {step["Name"]})
                 check(args.get("ElseSteps", []), earlier | {step["Name"]})
             earlier.add(step["Name"])

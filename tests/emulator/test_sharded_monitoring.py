@@ -18,19 +18,15 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from shipped_baseline import build_shipped_baseline, int_rate_shifted
 from synth_fixtures import pipeline_steps
 
-from finmlops.config import load_config
 from finmlops.emulator.aws.executor import Execution, PipelineExecutor
 from finmlops.emulator.aws.server import EmbeddedAws, embedded_aws
 from finmlops.emulator.story.seams import MonitoringPipeline, monitoring_pipeline, network_of
 from finmlops.iam.cloudformation import Assembly
-from finmlops.modelbuild import step_arguments
-from finmlops.monitoring import baseline_step
 from finmlops.naming import names
-from finmlops.steps import preprocess
 
-REPO = Path(__file__).resolve().parents[2]
 SCHEDULED = datetime(2026, 11, 28, 13, tzinfo=UTC)
 HOUR = "2026/11/28/12"
 
@@ -49,24 +45,8 @@ def pipeline(assembly: Assembly) -> MonitoringPipeline:
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A baseline of the shipped data, and the test rows with int_rate shifted by 30 %."""
     root = tmp_path_factory.mktemp("built")
-    config = load_config(REPO / "config" / "platform.yaml")
-    data = REPO / "src" / "finmlops" / "data" / "lending_club.csv"
-    arguments = step_arguments(config)["preprocess"]
-    assert preprocess.main(["--input", str(data), "--output", str(root / "pre"), *arguments]) == 0
-    model = config.model
-    code = baseline_step.main(
-        [
-            *("--input", str(root / "pre" / "baseline"), "--output", str(root / "baseline")),
-            *("--numeric", ",".join(model.numeric_features)),
-            *("--categorical", ",".join(model.categorical_features)),
-            *("--model-id", model.name, "--model-version", "1"),
-        ]
-    )
-    assert code == 0
-    rows = pd.read_csv(root / "pre" / "test" / "test.csv", header=None).iloc[:, 1:]
-    rate = model.numeric_features.index("int_rate")
-    rows.iloc[:, rate] = rows.iloc[:, rate] * 1.3
-    return {"baseline": root / "baseline", "rows": rows}
+    config, rows = build_shipped_baseline(root, thresholds=False)
+    return {"baseline": root / "baseline", "rows": int_rate_shifted(config, rows)}
 
 
 @pytest.fixture

@@ -10,48 +10,18 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from shipped_baseline import build_shipped_baseline
 
-from finmlops.config import load_config
-from finmlops.modelbuild import step_arguments
-from finmlops.monitoring import baseline_step, entrypoint
+from finmlops.monitoring import entrypoint
 from finmlops.monitoring.baseline import load_baseline
 from finmlops.monitoring.cloudwatch import METRICS_FILE
-from finmlops.steps import preprocess
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("seam")
-    config = load_config(REPO / "config" / "platform.yaml")
-    data = REPO / "src" / "finmlops" / "data" / "lending_club.csv"
-    arguments = step_arguments(config)["preprocess"]
-    assert preprocess.main(["--input", str(data), "--output", str(root / "pre"), *arguments]) == 0
-    model = config.model
-    code = baseline_step.main(
-        [
-            "--input",
-            str(root / "pre" / "baseline"),
-            "--output",
-            str(root / "baseline"),
-            "--numeric",
-            ",".join(model.numeric_features),
-            "--categorical",
-            ",".join(model.categorical_features),
-            "--model-id",
-            model.name,
-            "--model-version",
-            "1",
-            "--drift-thresholds",
-            config.monitoring.drift.model_dump_json(),
-            "--dataset-drift-share",
-            str(config.monitoring.dataset_drift_share),
-        ]
-    )
-    assert code == 0
-    test = pd.read_csv(root / "pre" / "test" / "test.csv", header=None)
-    return {"root": root, "config": config, "features": test.iloc[:, 1:]}
+    config, features = build_shipped_baseline(root)
+    return {"root": root, "config": config, "features": features}
 
 
 def _capture(folder: Path, rows: pd.DataFrame, capture: Callable[..., dict[str, Any]]) -> Path:

@@ -21,16 +21,13 @@ import boto3
 import pandas as pd
 import pytest
 from moto import mock_aws
+from shipped_baseline import build_shipped_baseline, int_rate_shifted
 
-from finmlops.config import load_config
 from finmlops.emulator.aws.executor import instance_objects, write_resource_config
-from finmlops.modelbuild import step_arguments
-from finmlops.monitoring import baseline_step, entrypoint
+from finmlops.monitoring import entrypoint
 from finmlops.monitoring.cloudwatch import METRICS_FILE
 from finmlops.monitoring.sources import manifest_document, window_objects
-from finmlops.steps import preprocess
 
-REPO = Path(__file__).resolve().parents[2]
 END = "2026-11-28T13:00:00Z"
 HOURS = ("2026/11/28/12", "2026/11/28/12", "2026/11/28/12", "2026/11/28/12", "2026/11/28/12")
 FILES = 7
@@ -41,38 +38,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The deployed version's baseline from the shipped data, and the test rows with int_rate
     shifted by 30 % (the planted shift)."""
     root = tmp_path_factory.mktemp("shards")
-    config = load_config(REPO / "config" / "platform.yaml")
-    data = REPO / "src" / "finmlops" / "data" / "lending_club.csv"
-    arguments = step_arguments(config)["preprocess"]
-    assert preprocess.main(["--input", str(data), "--output", str(root / "pre"), *arguments]) == 0
-    model = config.model
-    assert (
-        baseline_step.main(
-            [
-                "--input",
-                str(root / "pre" / "baseline"),
-                "--output",
-                str(root / "baseline"),
-                "--numeric",
-                ",".join(model.numeric_features),
-                "--categorical",
-                ",".join(model.categorical_features),
-                "--model-id",
-                model.name,
-                "--model-version",
-                "1",
-                "--drift-thresholds",
-                config.monitoring.drift.model_dump_json(),
-                "--dataset-drift-share",
-                str(config.monitoring.dataset_drift_share),
-            ]
-        )
-        == 0
-    )
-    rows = pd.read_csv(root / "pre" / "test" / "test.csv", header=None).iloc[:, 1:]
-    rate = model.numeric_features.index("int_rate")
-    rows.iloc[:, rate] = rows.iloc[:, rate] * 1.3
-    return {"root": root, "config": config, "rows": rows}
+    config, rows = build_shipped_baseline(root)
+    return {"root": root, "config": config, "rows": int_rate_shifted(config, rows)}
 
 
 def _write_captures(

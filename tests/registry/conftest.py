@@ -26,11 +26,12 @@ from finmlops.config import Config, Model, load_config
 from finmlops.contracts import Approval, Meta, Placeholder, Promotion
 from finmlops.emulator.aws.identity import record_steps
 from finmlops.gates import platform_gates
+from finmlops.registry.approval import approve
 from finmlops.registry.audit import AuditTrail
 from finmlops.registry.champion import champion_parameters, serving_champion
 from finmlops.registry.gatecheck import PlatformGate
 from finmlops.registry.handler import HandlerSettings, handle_state_change
-from finmlops.registry.promotion import DeploymentHistory
+from finmlops.registry.promotion import DeploymentHistory, record_deployment, resolve
 from finmlops.registry.signoff import Finding, submit_signoff
 
 REGION = "us-east-1"
@@ -277,6 +278,31 @@ class World:
             cloudwatch=self.client("cloudwatch"),
             settings=self.handler_settings(pipeline.name),
         )
+
+    def approve_signed(self, arn: str, *, sign: bool = True) -> Any:
+        """Signed off by the validator (ADR 0030), unless `sign` is off, then approved by the
+        approver with the platform's gates."""
+        if sign:
+            self.sign_off(arn)
+        person = self.approver()
+        return approve(
+            person.client("sagemaker"), person.client("sts"), self.audit(),
+            arn=arn, reason="looks good", gates=self.gates,
+        )  # fmt: skip
+
+    def serve_in_prod(self, arn: str, pipeline: Pipeline, event_id: str) -> None:
+        """Approved, observed by the handler, resolved and recorded as serving in prod (which
+        sets its ModelLifeCycle to Production/Deployed, as promotion's lifecycle role does)."""
+        self.approve_signed(arn)
+        assert self.deliver(arn, pipeline, event_id=event_id).result == "started"
+        manifest = resolve(
+            self.sm, self.s3, self.audit(), self.history(),
+            arn=arn, environment="prod", actor="promotion-build", gates=self.gates,
+        )  # fmt: skip
+        record_deployment(
+            self.sm, self.audit(), self.history(), manifest=manifest, actor="promotion-build",
+            serving=self.sm, endpoint_name=self.serve("prod", arn),
+        )  # fmt: skip
 
 
 @functools.cache

@@ -4,40 +4,12 @@ refused (ADR 0029); each refusal changes nothing but its audit record."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from finmlops.contracts import Approval, AuditAction, Stage
-from finmlops.registry.approval import approve
 from finmlops.registry.champion import Champion, champion_parameters, serving_champion
 from finmlops.registry.errors import InvalidInputError, RefusedError
-from finmlops.registry.promotion import record_deployment, resolve
 from finmlops.registry.versions import Lifecycle, update_version
-
-
-def _approve(world: Any, arn: str, *, sign: bool = True) -> Any:
-    """Signed off by the validator (ADR 0030), unless already, then approved by the approver."""
-    if sign:
-        world.sign_off(arn)
-    person = world.approver()
-    return approve(
-        person.client("sagemaker"), person.client("sts"), world.audit(),
-        arn=arn, reason="looks good", gates=world.gates,
-    )  # fmt: skip
-
-
-def _in_prod(world: Any, pipeline: Any, arn: str, event_id: str) -> None:
-    _approve(world, arn)
-    assert world.deliver(arn, pipeline, event_id=event_id).result == "started"
-    manifest = resolve(
-        world.sm, world.s3, world.audit(), world.history(),
-        arn=arn, environment="prod", actor="promotion-build", gates=world.gates,
-    )  # fmt: skip
-    record_deployment(
-        world.sm, world.audit(), world.history(), manifest=manifest, actor="promotion-build",
-        serving=world.sm, endpoint_name=world.serve("prod", arn),
-    )  # fmt: skip
 
 
 def test_the_first_version_has_no_champion_and_its_approval_records_so(world, build):
@@ -45,7 +17,7 @@ def test_the_first_version_has_no_champion_and_its_approval_records_so(world, bu
     assert champion_parameters(None) == {"ChampionModelPackageArn": "none"}
     built = build()
 
-    decision = _approve(world, built.package_arn)
+    decision = world.approve_signed(built.package_arn)
 
     assert decision.status == Approval.APPROVED
     assert decision.record.details["champion_serving"] == "none in Production"
@@ -53,7 +25,7 @@ def test_the_first_version_has_no_champion_and_its_approval_records_so(world, bu
 
 def test_the_version_recorded_as_serving_in_prod_is_the_champion(world, register, pipeline):
     first = register()
-    _in_prod(world, pipeline, first, "evt-1")
+    world.serve_in_prod(first, pipeline, "evt-1")
     url = world.describe(first)["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
 
     champion = serving_champion(world.sm, world.group)
@@ -67,14 +39,14 @@ def test_the_version_recorded_as_serving_in_prod_is_the_champion(world, register
 def test_a_challenger_worse_than_the_champion_by_more_than_the_margin_is_refused_and_nothing_changes(
     world, register, pipeline
 ):
-    _in_prod(world, pipeline, register(auc=0.85), "evt-1")
+    world.serve_in_prod(register(auc=0.85), pipeline, "evt-1")
     margin = world.config.gates.max_auc_drop_vs_champion
     worse = register(auc=0.80, auc_drop=margin + 0.03)  # compared with the champion, honestly
     world.sign_off(worse)
     before = world.describe(worse)
 
     with pytest.raises(RefusedError) as refused:
-        _approve(world, worse, sign=False)
+        world.approve_signed(worse, sign=False)
 
     assert refused.value.problems == (
         "gate max-auc-drop-vs-champion: the version's AUC lost against the champion serving in "
@@ -83,19 +55,19 @@ def test_a_challenger_worse_than_the_champion_by_more_than_the_margin_is_refused
     assert world.describe(worse) == before
     assert world.audit().records()[-1].action == AuditAction.APPROVAL_REFUSED
     # Within the margin the same challenger passes.
-    assert _approve(world, register(auc=0.84, auc_drop=margin)).status == Approval.APPROVED
+    assert world.approve_signed(register(auc=0.84, auc_drop=margin)).status == Approval.APPROVED
 
 
 def test_a_build_whose_champion_no_longer_serves_is_refused_build_again(world, register, pipeline):
     """v2 was built while v1 served; v3 reached prod since. v2 was never compared with v3."""
     first = register()
-    _in_prod(world, pipeline, first, "evt-1")
+    world.serve_in_prod(first, pipeline, "evt-1")
     early = register()
     later = register()
-    _in_prod(world, pipeline, later, "evt-3")
+    world.serve_in_prod(later, pipeline, "evt-3")
 
     with pytest.raises(RefusedError) as refused:
-        _approve(world, early)
+        world.approve_signed(early)
 
     assert refused.value.problems == (
         f"champion: the evaluation compared with {first}, but version 3 ({later}) serves in "

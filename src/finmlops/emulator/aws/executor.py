@@ -53,6 +53,25 @@ from finmlops.steps.evaluate import CONTAINER_ROOT_ENV
 
 SUPPORTED = ("Processing", "Training", "Condition", "RegisterModel", "Fail")
 _STEP_REF = re.compile(r"^Steps\.([^.\[]+)")
+
+
+def step_references(node: Any) -> set[str]:
+    """The steps a definition fragment reads (`{"Get": "Steps.<name>..."}`), not looking into a
+    condition's branches: a property reference is what makes SageMaker run one step after
+    another (Pipelines docs, "Pipeline steps": data dependency)."""
+    refs: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Get" and isinstance(value, str) and (m := _STEP_REF.match(value)):
+                refs.add(m.group(1))
+            elif key not in {"IfSteps", "ElseSteps"}:
+                refs |= step_references(value)
+    elif isinstance(node, list):
+        for item in node:
+            refs |= step_references(item)
+    return refs
+
+
 BUILTIN_XGBOOST = "sagemaker-xgboost:"
 
 
@@ -315,24 +334,10 @@ class PipelineExecutor:
                     found.update(self._index(step["Arguments"].get(branch, [])))
         return found
 
-    @staticmethod
-    def _references(node: Any) -> set[str]:
-        refs: set[str] = set()
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key == "Get" and isinstance(value, str) and (m := _STEP_REF.match(value)):
-                    refs.add(m.group(1))
-                elif key not in {"IfSteps", "ElseSteps"}:
-                    refs |= PipelineExecutor._references(value)
-        elif isinstance(node, list):
-            for item in node:
-                refs |= PipelineExecutor._references(item)
-        return refs
-
     def dependencies(self, step: dict[str, Any]) -> set[str]:
         return (
-            self._references(step.get("Arguments", {}))
-            | self._references(step.get("PropertyFiles", []))
+            step_references(step.get("Arguments", {}))
+            | step_references(step.get("PropertyFiles", []))
             | set(step.get("DependsOn", []))
         )
 
