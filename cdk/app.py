@@ -3,9 +3,11 @@
 The only module that reads the command line, CDK context and files; constructs get typed props.
 Inputs (command-line option, or CDK context when run by the CDK CLI):
 
-- `--config` / `-c config=PATH`: the platform config (default config/platform.yaml);
-- `--manifest` / `-c manifest=PATH`: the DeploymentManifest of the version stage and prod serve
-  (default: version 1 of the group, see finmlops_cdk.manifest);
+- `--config` / `-c config=PATH`: the platform config (default config/platform.yaml), every model
+  of its portfolio;
+- `--manifest` / `-c manifest=PATH`: the DeploymentManifest of the version stage and prod serve,
+  for the model whose registry group it names (the others: version 1 of their group, see
+  finmlops_cdk.manifest);
 - `-c source_connection_arn=ARN -c source_repository=owner/name [-c source_branch=main]`:
   a Git source through a CodeStar connection instead of the S3 source object;
 - `-c retrain_schedule="cron(...)"`: an optional retraining schedule in dev.
@@ -18,7 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,24 +39,31 @@ from finmlops.config import (
     ENVIRONMENT_NAMES,
     Config,
     ConfigError,
+    Portfolio,
     dataset_path,
     default_config_path,
-    load_config,
+    load_portfolio,
 )
 from finmlops.contracts import DeploymentManifest
 from finmlops.datasets import parse_dataset_uri
 from finmlops.schedules import ScheduleError, check_schedule
 
 
-def preflight(config: Config, environments: Sequence[str]) -> None:
-    """What the stacks need beyond what the config loader checks, before anything is written."""
-    from finmlops_cdk.monitoring import model_monitor_cron
+def as_portfolio(config: Config | Portfolio) -> Portfolio:
+    """A portfolio as it is; a single model's Config as a portfolio of one."""
+    if isinstance(config, Portfolio):
+        return config
+    return Portfolio({config.model.name: config})
 
-    from finmlops.naming import Role, names
 
+def preflight(config: Config | Portfolio, environments: Sequence[str]) -> None:
+    """What the stacks need beyond what the config loader checks, before anything is written:
+    for the platform and for every model of the portfolio."""
+    portfolio = as_portfolio(config)
+    platform = portfolio.platform
     problems: list[tuple[str, str]] = []
     for environment in environments:
-        env = config.environments.by_name(environment)
+        env = platform.environments.by_name(environment)
         if environment != "tooling":
             if env.vpc is None:
                 problems.append(
@@ -67,12 +76,61 @@ def preflight(config: Config, environments: Sequence[str]) -> None:
                         f"give one zone per subnet ({len(env.vpc.subnet_ids)} subnets)",
                     )
                 )
-        n = names(config, environment)
-        try:
-            n.bucket("access-logs")
-            n.role(Role.EVENT_FORWARDER)
-        except ValueError as exc:
-            problems.append(("project", str(exc)))
+    problems += _role_name_problems(portfolio, environments)
+    several = len(portfolio.names) > 1
+    for model in portfolio.configs:
+        where = f"models.{model.model.name}." if several else ""
+        problems += [
+            (f"{where}{field}", reason) for field, reason in _model_problems(model, environments)
+        ]
+    if problems:
+        raise ConfigError("<config>", problems)
+
+
+def _role_name_problems(
+    portfolio: Portfolio, environments: Sequence[str]
+) -> list[tuple[str, str]]:
+    """Every IAM role name the stacks give: at most 64 characters, and none given by two models
+    (a role name is unique in its account). IAM User Guide, "IAM object names" (RoleName:
+    1-64 characters of [A-Za-z0-9+=,.@_-]) and "IAM and AWS STS quotas"."""
+    from finmlops.naming import Role, names
+
+    problems: list[tuple[str, str]] = []
+    given: dict[tuple[str, str], str] = {}
+    several = len(portfolio.names) > 1
+
+    def give(account: str, role: str, owner: str) -> None:
+        first = given.setdefault((account, role), owner)
+        if first != owner:
+            problems.append((owner, f"role {role!r} is also given by {first}: rename one"))
+
+    for model in portfolio.configs:
+        prefix = f"models.{model.model.name}." if several else ""
+        give(
+            model.environments.dev.account,
+            model.governance.approver_role,
+            f"{prefix}governance.approver_role",
+        )
+        for environment in environments:
+            n = names(model, environment)
+            try:
+                roles = n.roles()
+            except ValueError as exc:
+                field = f"models.{model.model.name}" if several else "project"
+                problems.append((field, f"{environment}: {exc}"))
+                continue
+            for purpose, role in roles.items():
+                if Role.per_model(purpose):
+                    give(n.env.account, role, f"{prefix}name ({environment} role {purpose})")
+                elif model is portfolio.platform:
+                    give(n.env.account, role, f"project ({environment} role {purpose})")
+    return problems
+
+
+def _model_problems(config: Config, environments: Sequence[str]) -> list[tuple[str, str]]:
+    from finmlops_cdk.monitoring import model_monitor_cron
+
+    problems: list[tuple[str, str]] = []
     if config.monitoring.mode == "model_monitor":
         try:
             model_monitor_cron(config.monitoring.schedule)
@@ -85,8 +143,7 @@ def preflight(config: Config, environments: Sequence[str]) -> None:
             dataset_path(config)
         except ConfigError as exc:
             problems += exc.problems
-    if problems:
-        raise ConfigError("<config>", problems)
+    return problems
 
 
 def real_definition(config: Config) -> Any:
@@ -96,8 +153,30 @@ def real_definition(config: Config) -> Any:
     return build_pipeline_definition(config)
 
 
+def manifests_for(
+    portfolio: Portfolio, manifest: DeploymentManifest | None
+) -> dict[str, DeploymentManifest]:
+    """Each model's manifest: the given one for the model whose group it names (checked), the
+    default (version 1 of its group) for every other."""
+    found = {name: default_manifest(c) for name, c in zip(portfolio.names, portfolio.configs)}
+    if manifest is None:
+        return found
+    owners = [
+        c for c in portfolio.configs if c.model.package_group == manifest.model_package_group
+    ]
+    if not owners:
+        raise ManifestError(
+            f"manifest: model_package_group {manifest.model_package_group!r} is the group of "
+            f"no model (the groups: "
+            f"{', '.join(c.model.package_group for c in portfolio.configs)})"
+        )
+    validate_manifest(manifest, owners[0], "manifest")
+    found[owners[0].model.name] = manifest
+    return found
+
+
 def build_app(
-    config: Config,
+    config: Config | Portfolio,
     *,
     outdir: str | None = None,
     manifest: DeploymentManifest | None = None,
@@ -109,11 +188,11 @@ def build_app(
     retrain_schedule: str | None = None,
     context: dict[str, Any] | None = None,
 ) -> App:
-    """Every environment's Stage, with the compliance packs attached; not yet synthesized."""
-    if manifest is None:
-        manifest = default_manifest(config)
-    else:
-        validate_manifest(manifest, config, "manifest")
+    """Every environment's Stage, with the compliance packs attached; not yet synthesized.
+
+    `config` is the portfolio (`load_portfolio`), or one model's Config (a portfolio of one)."""
+    portfolio = as_portfolio(config)
+    manifests = manifests_for(portfolio, manifest)
     if retrain_schedule is not None:
         try:
             check_schedule(retrain_schedule)
@@ -122,15 +201,15 @@ def build_app(
     unknown = sorted(set(environments) - set(ENVIRONMENT_NAMES))
     if unknown:
         raise ValueError(f"unknown environments: {', '.join(unknown)}")
-    preflight(config, environments)
+    preflight(portfolio, environments)
     app = App(outdir=outdir, context=FEATURE_FLAGS | (context or {}))
     for environment in environments:
         PlatformStage(
             app,
             environment,
-            config=config,
+            portfolio=portfolio,
             environment=environment,
-            manifest=manifest,
+            manifests=manifests,
             definition=definition,
             source=source or SourceSettings(),
             root=root or repo_root(),
@@ -173,8 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     config_source = str(config_path)
     outdir = args.out or os.environ.get("CDK_OUTDIR") or "cdk.out"
     try:
-        config = load_config(config_path)
-        manifest = load_manifest(manifest_path, config) if manifest_path else None
+        portfolio = load_portfolio(config_path)
+        manifest = load_manifest(manifest_path, portfolio) if manifest_path else None
         connection = context.get("source_connection_arn")
         source = SourceSettings(
             connection_arn=connection,
@@ -182,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             branch=context.get("source_branch", "main"),
         )
         app = build_app(
-            config,
+            portfolio,
             outdir=outdir,
             manifest=manifest,
             source=source,

@@ -1,5 +1,7 @@
 """Stateful resources of one environment: keys, buckets, the model registry, the alert topic.
 
+Shared by every model of the portfolio; dev's holds one registry group per model (its versions
+are state: a group is never rebuilt with a stack that is) and the platform's tracking server.
 Kept apart from everything that can be rebuilt, with termination protection in stage and prod.
 Construct ids here must never change once deployed: a new id is a new bucket.
 """
@@ -7,6 +9,7 @@ Construct ids here must never change once deployed: a new id is a new bucket.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ from finmlops_cdk.security import (
     EncryptionKey,
     SecureBucket,
 )
+from finmlops_cdk.tracking import TrackingServer
 
 from finmlops.config import SERVING_ENVIRONMENTS, Config
 from finmlops.contracts import Promotion
@@ -33,7 +37,8 @@ ACCESS_LOG_RETENTION_DAYS = 400
 
 
 def registry_readers(config: Config) -> list[tuple[str, str]]:
-    """(account, role ARN pattern) of every principal outside dev that reads model versions."""
+    """(account, role ARN) of every principal outside dev that reads the model's versions: those
+    of the accounts its `governance.readers` names (tooling, stage and prod when unset)."""
     readers: list[tuple[str, str]] = []
     for env_name in SERVING_ENVIRONMENTS:
         n = names(config, env_name)
@@ -45,25 +50,41 @@ def registry_readers(config: Config) -> list[tuple[str, str]]:
     # The handler and the promotions run the gate; operators read what they roll back to.
     for purpose in (Role.RESOLVER, Role.PROMOTE_STAGE, Role.PROMOTE_PROD, Role.OPERATOR):
         readers.append((tooling.env.account, tooling.role_arn(purpose)))
-    return readers
+    allowed = config.governance.readers
+    if allowed is None:
+        return readers
+    return [(account, arn) for account, arn in readers if account in allowed]
 
 
-def artifact_readers(config: Config) -> list[tuple[str, str]]:
-    """Principals in stage and prod that read model artifacts and baselines from dev."""
+def artifact_readers(models: Sequence[Config]) -> list[tuple[str, str]]:
+    """Principals in stage and prod that read model artifacts and baselines from dev: every
+    model's endpoint and monitoring roles."""
     readers: list[tuple[str, str]] = []
-    for env_name in SERVING_ENVIRONMENTS:
-        n = names(config, env_name)
-        readers.extend((n.env.account, n.role_arn(p)) for p in (Role.MODEL, Role.MONITORING))
+    for config in models:
+        for env_name in SERVING_ENVIRONMENTS:
+            n = names(config, env_name)
+            readers.extend((n.env.account, n.role_arn(p)) for p in (Role.MODEL, Role.MONITORING))
     return readers
 
 
-def audit_writers(config: Config) -> list[tuple[str, str]]:
-    """People outside tooling who append to its audit trail: the approvers and the validators
-    (in dev, where the registry is), whose approve, reject and validate commands record every
-    decision and finding."""
-    dev = names(config, "dev")
-    role = f"arn:{dev.partition}:iam::{dev.env.account}:role/{config.governance.approver_role}"
-    return [(dev.env.account, role), (dev.env.account, dev.role_arn(Role.VALIDATOR))]
+def audit_writers(models: Sequence[Config]) -> list[tuple[str, str]]:
+    """People outside tooling who append to its audit trail: every model's approvers and
+    validators (in dev, where the registry is), whose approve, reject and validate commands
+    record every decision and finding."""
+    writers: list[tuple[str, str]] = []
+    for config in models:
+        dev = names(config, "dev")
+        role = f"arn:{dev.partition}:iam::{dev.env.account}:role/{config.governance.approver_role}"
+        writers += [(dev.env.account, role), (dev.env.account, dev.role_arn(Role.VALIDATOR))]
+    return writers
+
+
+def registry_construct_id(config: Config, kind: str) -> str:
+    """The id of a model's registry construct in dev's data stack: `kind` for the model named
+    after the project (the id it had before portfolios: a new id would be a new group, its
+    versions lost), `kind-<model>` for the others."""
+    model = config.model.name
+    return kind if model == config.project else f"{kind}-{model}"
 
 
 def _accounts_with_condition(readers: list[tuple[str, str]]) -> dict[str, Any]:
@@ -79,8 +100,10 @@ class DataStack(Stack):
     """Keys, buckets, registry and alerts of one environment.
 
     Attributes: `data_key`, `ops_key`, `audit_key`, `access_logs`, `artifacts` (dev), `audit`,
-    `capture` and `monitoring_output` (stage and prod), `state` (tooling), `model_package_group`
-    (dev), `alerts`, `chat` (the chat notifier, when `notifications.chat_webhook_parameter` is set).
+    `capture` and `monitoring_output` (stage and prod), `state` (tooling), `model_package_groups`
+    (dev: model name -> its group) and `model_package_group` (the first's), `tracking` (dev, the
+    platform's MLflow server when tracking on SageMaker without a uri), `alerts`, `chat` (the
+    chat notifier, when `notifications.chat_webhook_parameter` is set).
     """
 
     def __init__(
@@ -91,9 +114,14 @@ class DataStack(Stack):
         config: Config,
         environment: str,
         root: Path,
+        models: Sequence[Config] = (),
         **kwargs: Any,
     ) -> None:
+        """config: the platform's view (`Portfolio.platform`); models: every model's view
+        (default: config's model alone)."""
         super().__init__(scope, id_, **kwargs)
+        models = tuple(models) or (config,)
+        self.models = models
         n = names(config, environment)
         self.names = n
         serving = environment in SERVING_ENVIRONMENTS
@@ -150,7 +178,7 @@ class DataStack(Stack):
         self.audit, self.audit_key = trail.bucket, trail.key
         self.audit_retention_days = trail.retention_days
         if environment == "tooling":
-            self._admit_approvers(config)
+            self._admit_approvers(models)
 
         self.capture = None
         self.monitoring_output = None
@@ -162,7 +190,9 @@ class DataStack(Stack):
                 bucket_name=n.bucket("capture"),
                 encryption_key=self.data_key,
                 access_logs=self.access_logs,
-                expire_after_days=config.monitoring.capture_retention_days,
+                # One bucket for the portfolio: the longest retention any model asks for (a
+                # per-model expiry by capture prefix is not built yet: docs/decisions/0033).
+                expire_after_days=max(m.monitoring.capture_retention_days for m in models),
             ).bucket
             self.monitoring_output = SecureBucket(
                 self,
@@ -182,9 +212,27 @@ class DataStack(Stack):
                 access_logs=self.access_logs,
             ).bucket
 
+        self.model_package_groups: dict[str, sagemaker.CfnModelPackageGroup] = {}
         self.model_package_group = None
+        self.tracking: TrackingServer | None = None
         if self.artifacts is not None:
-            self.model_package_group = self._registry(config, n, self.artifacts)
+            for model in models:
+                self.model_package_groups[model.model.name] = self._registry(
+                    model, names(model, environment)
+                )
+            self.model_package_group = next(iter(self.model_package_groups.values()))
+            self._admit_artifact_readers(models, self.artifacts)
+            tracking = config.tracking
+            if tracking.mode == "sagemaker" and not tracking.uri:
+                self.tracking = TrackingServer(
+                    self,
+                    "Tracking",
+                    name=tracking.tracking_server_name(config.project),
+                    size=tracking.server_size,
+                    mlflow_version=tracking.server_mlflow_version,
+                    n=n,
+                    data_key=self.data_key,
+                )
 
         self.alerts = AlertTopic(
             self,
@@ -211,11 +259,26 @@ class DataStack(Stack):
             CfnOutput(self, "ArtifactBucketName", value=self.artifacts.bucket_name)
         CfnOutput(self, "AlertTopicArn", value=self.alerts.topic_arn)
 
-    def _registry(
-        self, config: Config, n: Names, artifacts: s3.Bucket
-    ) -> sagemaker.CfnModelPackageGroup:
-        """The model package group, readable (never approvable) from stage, prod and tooling."""
-        readers = _accounts_with_condition(registry_readers(config))
+    def _registry(self, config: Config, n: Names) -> sagemaker.CfnModelPackageGroup:
+        """One model's package group, readable (never approvable) by the principals of the
+        accounts its governance.readers names (stage, prod and tooling when unset); its own
+        approver decides on it (finmlops_cdk.sagemaker_roles.RegistryPeople)."""
+        found = registry_readers(config)
+        if not found:
+            # No reader outside dev: the group has no resource policy at all.
+            group = sagemaker.CfnModelPackageGroup(
+                self,
+                registry_construct_id(config, "ModelPackageGroup"),
+                model_package_group_name=config.model.package_group,
+                model_package_group_description=config.model.description or config.model.name,
+            )
+            CfnOutput(
+                self,
+                registry_construct_id(config, "ModelPackageGroupArn"),
+                value=group.attr_model_package_group_arn,
+            )
+            return group
+        readers = _accounts_with_condition(found)
         policy = {
             "Version": "2012-10-17",
             "Statement": [
@@ -229,7 +292,7 @@ class DataStack(Stack):
                         "AWS": sorted(
                             {
                                 f"arn:{n.partition}:iam::{account}:root"
-                                for account, _ in registry_readers(config)
+                                for account, _ in found
                             }
                         )
                     },
@@ -246,14 +309,22 @@ class DataStack(Stack):
         }
         group = sagemaker.CfnModelPackageGroup(
             self,
-            "ModelPackageGroup",
+            registry_construct_id(config, "ModelPackageGroup"),
             model_package_group_name=config.model.package_group,
             model_package_group_description=config.model.description or config.model.name,
             model_package_group_policy=json.loads(json.dumps(policy)),
         )
+        CfnOutput(
+            self,
+            registry_construct_id(config, "ModelPackageGroupArn"),
+            value=group.attr_model_package_group_arn,
+        )
+        return group
 
-        # Cross-account reads of artifacts and baselines: the bucket and its key, named roles only.
-        art_readers = _accounts_with_condition(artifact_readers(config))
+    def _admit_artifact_readers(self, models: Sequence[Config], artifacts: s3.Bucket) -> None:
+        """Cross-account reads of artifacts and baselines: the bucket and its key, every model's
+        endpoint and monitoring roles by name."""
+        art_readers = _accounts_with_condition(artifact_readers(models))
         artifacts.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="ReadModelBuildOutputsFromServingAccounts",
@@ -287,14 +358,12 @@ class DataStack(Stack):
                 },
             )
         )
-        CfnOutput(self, "ModelPackageGroupArn", value=group.attr_model_package_group_arn)
-        return group
 
-    def _admit_approvers(self, config: Config) -> None:
+    def _admit_approvers(self, models: Sequence[Config]) -> None:
         """One audit trail: approvers in dev append their decisions to tooling's Object Lock
         bucket (write-once records under audit/; the roles are named, the accounts conditioned;
         the role need not exist when tooling is deployed first)."""
-        writers = _accounts_with_condition(audit_writers(config))
+        writers = _accounts_with_condition(audit_writers(models))
         prefix = f"{Promotion.AUDIT_PREFIX}*"
         self.audit.add_to_resource_policy(
             iam.PolicyStatement(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from finmlops.config import Config
+from finmlops.config import Config, Portfolio
 from finmlops.contracts import ApprovalRecord, DeploymentManifest
 from finmlops.naming import names
 
@@ -109,7 +109,9 @@ def validate_manifest(manifest: DeploymentManifest, config: Config, source: str)
         )
 
 
-def load_manifest(path: str | Path, config: Config) -> DeploymentManifest:
+def load_manifest(path: str | Path, config: Config | Portfolio) -> DeploymentManifest:
+    """Read and check a manifest: against the config's model, or, for a portfolio, against
+    the model whose registry group the manifest names."""
     file = Path(path)
     try:
         manifest = DeploymentManifest.from_json(file.read_text(encoding="utf-8"))
@@ -117,6 +119,16 @@ def load_manifest(path: str | Path, config: Config) -> DeploymentManifest:
         raise ManifestError(f"{file}: cannot be read: {exc.strerror}") from None
     except (ValueError, TypeError, KeyError) as exc:
         raise ManifestError(f"{file}: not a deployment manifest: {exc}") from None
+    if isinstance(config, Portfolio):
+        owners = [
+            c for c in config.configs if c.model.package_group == manifest.model_package_group
+        ]
+        if not owners:
+            raise ManifestError(
+                f"{file}: model_package_group {manifest.model_package_group!r} is the group of "
+                f"no model of the portfolio ({', '.join(config.names)})"
+            )
+        config = owners[0]
     validate_manifest(manifest, config, str(file))
     return manifest
 

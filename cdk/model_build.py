@@ -38,6 +38,7 @@ from finmlops_cdk.events import (
 )
 from finmlops_cdk.guardrails import register_pending_only
 from finmlops_cdk.network import Network
+from finmlops_cdk.tracking import MLFLOW_ACTIONS
 from finmlops_cdk.sagemaker_roles import (
     EvidenceReaderRole,
     RegistryLifecycleRole,
@@ -322,94 +323,6 @@ class PipelineTarget(Construct):
         )
 
 
-MLFLOW_ACTIONS: tuple[str, ...] = (
-    "sagemaker-mlflow:AccessUI",
-    "sagemaker-mlflow:CreateExperiment",
-    "sagemaker-mlflow:GetExperiment",
-    "sagemaker-mlflow:GetExperimentByName",
-    "sagemaker-mlflow:SearchExperiments",
-    "sagemaker-mlflow:CreateRun",
-    "sagemaker-mlflow:UpdateRun",
-    "sagemaker-mlflow:GetRun",
-    "sagemaker-mlflow:SearchRuns",
-    "sagemaker-mlflow:LogMetric",
-    "sagemaker-mlflow:LogParam",
-    "sagemaker-mlflow:LogBatch",
-    "sagemaker-mlflow:LogInputs",
-    "sagemaker-mlflow:LogModel",
-    "sagemaker-mlflow:SetTag",
-    "sagemaker-mlflow:GetMetricHistory",
-    "sagemaker-mlflow:ListArtifacts",
-)
-MLFLOW_PREFIX = "mlflow/"
-
-
-class TrackingServer(Construct):
-    """The SageMaker managed MLflow tracking server of the build (config.tracking, mode
-    "sagemaker", no uri): artifacts in the artifact bucket under mlflow/.
-
-    Attributes: `server`, `arn`, `role`.
-    """
-
-    def __init__(
-        self,
-        scope: Construct,
-        id_: str,
-        *,
-        name: str,
-        size: str,
-        mlflow_version: str,
-        n: Names,
-        data_key: kms.IKey,
-    ) -> None:
-        super().__init__(scope, id_)
-        self.role = iam.Role(
-            self,
-            "Role",
-            assumed_by=service_in_this_account(self, "sagemaker"),
-            description="MLflow tracking server: its artifact store only",
-        )
-        policy = managed_policy(
-            self,
-            "Permissions",
-            role=self.role,
-            statements=[
-                *s3_access(
-                    sid="ArtifactStore",
-                    partition=n.partition,
-                    bucket=n.artifact_bucket,
-                    prefix=MLFLOW_PREFIX,
-                    read=True,
-                    write=True,
-                    list_objects=True,
-                ),
-                kms_access(sid="ArtifactKey", key_arn=data_key.key_arn, decrypt=True, encrypt=True),
-            ],
-        )
-        acknowledge(
-            policy,
-            object_ack(
-                n.partition,
-                n.artifact_bucket,
-                MLFLOW_PREFIX,
-                "MLflow's artifact store: run artifacts under mlflow/<experiment>/<run>/.",
-            ),
-        )
-        self.server = sagemaker.CfnMlflowTrackingServer(
-            self,
-            "Server",
-            tracking_server_name=name,
-            tracking_server_size=size,
-            artifact_store_uri=f"s3://{n.artifact_bucket}/{MLFLOW_PREFIX.rstrip('/')}",
-            role_arn=self.role.role_arn,
-            automatic_model_registration=False,  # the pipeline registers, with its evidence
-            # The line of the MLflow client the Track step runs (config.tracking).
-            mlflow_version=mlflow_version,
-        )
-        self.server.node.add_dependency(policy)
-        self.arn = self.server.attr_tracking_server_arn
-
-
 class ModelBuildStack(Stack):
     """Dev account: everything that turns data into a registered, pending model version.
 
@@ -453,8 +366,7 @@ class ModelBuildStack(Stack):
         self.monitoring_image = monitoring_image
         self.execution_role.pull_image(monitoring_image.asset.repository.repository_arn)
 
-        self.tracking: TrackingServer | None = None
-        tracking_uri = self._tracking(config, n, data)
+        tracking_uri = self._tracking(config, data)
         values = {
             Placeholder.ARTIFACT_BUCKET: artifacts.bucket_name,
             Placeholder.MODEL_PACKAGE_GROUP: config.model.package_group,
@@ -693,25 +605,18 @@ class ModelBuildStack(Stack):
                 encryption_key=data.ops_key,
             )
 
-    def _tracking(self, config: Config, n: Names, data: DataStack) -> str | None:
+    def _tracking(self, config: Config, data: DataStack) -> str | None:
         """The MLflow server the Track step logs to (None unless config.tracking.mode is
-        "sagemaker"): the configured ARN, or a server this stack creates."""
+        "sagemaker"): the configured ARN, or the platform's server in dev's data stack."""
         tracking = config.tracking
         if tracking.mode != "sagemaker":
             return None
         if tracking.uri:
             arn = str(tracking.uri)
+        elif data.tracking is not None:
+            arn = data.tracking.arn
         else:
-            self.tracking = TrackingServer(
-                self,
-                "Tracking",
-                name=tracking.tracking_server_name(config.project),
-                size=tracking.server_size,
-                mlflow_version=tracking.server_mlflow_version,
-                n=n,
-                data_key=data.data_key,
-            )
-            arn = self.tracking.arn
+            raise ValueError("tracking mode sagemaker without a uri needs dev's tracking server")
         self.execution_role.allow(
             iam.PolicyStatement(sid="LogRuns", actions=list(MLFLOW_ACTIONS), resources=[arn]),
             iam.PolicyStatement(

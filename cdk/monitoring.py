@@ -898,7 +898,7 @@ class MonitoringAlarms(Construct):
         self.silent = cloudwatch.Alarm(
             self,
             "MonitorSilent",
-            alarm_name=f"{config.project}-{n.environment}-monitoring-silent",
+            alarm_name=n.alarm("monitoring-silent"),
             alarm_description=f"{endpoint_name}: no drift result for six hours",
             metric=self.drift_metric.with_(statistic="SampleCount", period=Duration.hours(6)),
             threshold=1,
@@ -911,7 +911,7 @@ class MonitoringAlarms(Construct):
             return cloudwatch.Alarm(
                 self,
                 id_,
-                alarm_name=f"{config.project}-{n.environment}-{job}-bad-records",
+                alarm_name=n.alarm(f"{job}-bad-records"),
                 alarm_description=(
                     f"{endpoint_name}: more than {bad_share:g} of the {job} run's input records "
                     "could not be read (the report lists file, line and reason); or no run "
@@ -945,7 +945,7 @@ class MonitoringAlarms(Construct):
             self.explanation = cloudwatch.Alarm(
                 self,
                 "ExplanationDrift",
-                alarm_name=f"{config.project}-{n.environment}-explanation-drift",
+                alarm_name=n.alarm("explanation-drift"),
                 alarm_description=(
                     f"{endpoint_name}: explanation drift: NDCG of the feature-attribution "
                     f"ranking below {limits.min_ndcg:g}, attribution shift above "

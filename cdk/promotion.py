@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -163,9 +164,12 @@ class PromotionStack(Stack):
         data: DataStack,
         source: SourceSettings,
         root: Path,
+        models: Sequence[Config] = (),
         **kwargs: Any,
     ) -> None:
+        """config: the platform's view; models: every model's (default: config's alone)."""
         super().__init__(scope, id_, **kwargs)
+        models = tuple(models) or (config,)
         n = names(config, "tooling")
         dev = names(config, "dev")
         if data.state is None:
@@ -610,18 +614,24 @@ class PromotionStack(Stack):
             self,
             "AdmitApprovals",
             statement_id="ApprovalsFromDev",
-            senders=[(dev.env.account, dev.role_arn(Role.EVENT_FORWARDER))],
+            # Every model's forwarder: approvals of each model's group reach the handler.
+            senders=[
+                (names(m, "dev").env.account, names(m, "dev").role_arn(Role.EVENT_FORWARDER))
+                for m in models
+            ],
         )
         # The risk tier's re-review triggers come from stage's and prod's alarms (ADR 0030).
         self.admit_revalidations: AdmitForwarders | None = None
-        if config.governance.tier.revalidate_on:
+        revalidated = [m for m in models if m.governance.tier.revalidate_on]
+        if revalidated:
             self.admit_revalidations = AdmitForwarders(
                 self,
                 "AdmitRevalidationAlarms",
                 statement_id="RevalidationAlarmsFromServing",
                 senders=[
-                    (names(config, env).env.account,
-                     names(config, env).role_arn(Role.REVALIDATION_FORWARDER))
+                    (names(m, env).env.account,
+                     names(m, env).role_arn(Role.REVALIDATION_FORWARDER))
+                    for m in revalidated
                     for env in SERVING_ENVIRONMENTS
                 ],
             )  # fmt: skip

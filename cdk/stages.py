@@ -1,15 +1,20 @@
-"""One Stage per environment, built from the config: dev, stage and prod differ only in values.
+"""One Stage per environment, built from the portfolio: dev, stage and prod differ only in values.
 
-| environment | stacks                                   |
-|-------------|------------------------------------------|
-| tooling     | data, promotion                          |
-| dev         | network, data (+ registry), model-build  |
-| stage, prod | network, data, endpoint, monitoring      |
+The platform's stacks once per environment; each model's own stacks under a construct named
+after the model (`<environment>/<model>/<Stack>`), so a model is added or removed by its block
+alone and no model's stack grows with the portfolio (docs/decisions/0033).
+
+| environment | the platform's stacks                    | each model's stacks              |
+|-------------|------------------------------------------|----------------------------------|
+| tooling     | data, promotion                          |                                  |
+| dev         | network, data (+ every registry group)   | model-build                      |
+| stage, prod | network, data                            | endpoint, monitoring (realtime)  |
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +29,7 @@ from finmlops_cdk.monitoring import MonitoringStack
 from finmlops_cdk.network import Network
 from finmlops_cdk.promotion import PromotionStack, SourceSettings
 
-from finmlops.config import SERVING_ENVIRONMENTS, Config
+from finmlops.config import SERVING_ENVIRONMENTS, Config, Portfolio
 from finmlops.contracts import DeploymentManifest
 from finmlops.naming import names
 
@@ -48,11 +53,23 @@ class NetworkStack(Stack):
         )
 
 
+@dataclass
+class ModelStacks:
+    """One model's stacks in one environment (None where the environment has no such stack)."""
+
+    config: Config
+    model_build: ModelBuildStack | None = None
+    endpoint: EndpointStack | None = None
+    monitoring: MonitoringStack | None = None
+    serving: Stack | None = None  # a batch model's serving stack (None until it is built)
+
+
 class PlatformStage(Stage):
     """All stacks of one environment, in its account and region.
 
-    Attributes: `data`, and by role `network`, `model_build`, `endpoint`, `monitoring`,
-    `promotion` (None where the environment has no such stack).
+    Attributes: `data`, `network`, `promotion` (the platform's), `models` (model name ->
+    ModelStacks), and `model_build`, `endpoint`, `monitoring` of the portfolio's first model
+    (None where the environment has no such stack).
     """
 
     def __init__(
@@ -60,26 +77,29 @@ class PlatformStage(Stage):
         scope: Construct,
         id_: str,
         *,
-        config: Config,
+        portfolio: Portfolio,
         environment: str,
-        manifest: DeploymentManifest,
+        manifests: Mapping[str, DeploymentManifest],
         definition: DefinitionFactory,
         source: SourceSettings,
         root: Path,
         retrain_schedule: str | None = None,
     ) -> None:
+        config = portfolio.platform
         env = config.environments.by_name(environment)
         super().__init__(scope, id_, env=CdkEnvironment(account=env.account, region=env.region))
         n = names(config, environment)
         self.environment = environment
         stateful = environment in SERVING_ENVIRONMENTS
-        tags = config.inventory_tags() | {"environment": environment, "project": config.project}
-        enforce_inventory_tags(self, tags)
+        tags = {"environment": environment, "project": config.project}
+        # The platform's stacks carry the platform's tags; each model's carry its inventory.
+        enforce_inventory_tags(self, config.inventory_tags() | tags)
 
         self.data = DataStack(
             self,
             "Data",
             config=config,
+            models=portfolio.configs,
             environment=environment,
             root=root,
             stack_name=n.stack("data"),
@@ -87,37 +107,68 @@ class PlatformStage(Stage):
             termination_protection=stateful,
         )
         self.network: NetworkStack | None = None
-        self.model_build: ModelBuildStack | None = None
-        self.endpoint: EndpointStack | None = None
-        self.monitoring: MonitoringStack | None = None
         self.promotion: PromotionStack | None = None
+        self.models: dict[str, ModelStacks] = {}
 
         if environment == "tooling":
             self.promotion = PromotionStack(
                 self,
                 "Promotion",
                 config=config,
+                models=portfolio.configs,
                 data=self.data,
                 source=source,
                 root=root,
                 stack_name=n.stack("promotion"),
                 description=f"{config.project}: platform and model promotion pipelines",
             )
-            return
+        else:
+            self.network = NetworkStack(
+                self,
+                "Network",
+                config=config,
+                environment=environment,
+                stack_name=n.stack("network"),
+                description=f"{config.project} {environment}: VPC endpoints, security groups",
+            )
+            for model in portfolio.configs:
+                self.models[model.model.name] = self._model_stacks(
+                    model,
+                    manifest=manifests[model.model.name],
+                    definition=definition,
+                    root=root,
+                    retrain_schedule=retrain_schedule,
+                    tags=tags,
+                )
 
-        self.network = NetworkStack(
-            self,
-            "Network",
-            config=config,
-            environment=environment,
-            stack_name=n.stack("network"),
-            description=f"{config.project} {environment}: VPC endpoints, security groups",
-        )
+        first = self.models.get(portfolio.names[0])
+        self.model_build = first.model_build if first else None
+        self.endpoint = first.endpoint if first else None
+        self.monitoring = first.monitoring if first else None
+
+    def _model_stacks(
+        self,
+        config: Config,
+        *,
+        manifest: DeploymentManifest,
+        definition: DefinitionFactory,
+        root: Path,
+        retrain_schedule: str | None,
+        tags: dict[str, str],
+    ) -> ModelStacks:
+        """One model's stacks in this environment, under a construct named after the model."""
+        assert self.network is not None
+        environment = self.environment
+        n = names(config, environment)
+        scope = Construct(self, config.model.name)
+        enforce_inventory_tags(scope, config.inventory_tags() | tags)
         network = self.network.network
+        label = f"{config.project} {environment} {config.model.name}"
+        found = ModelStacks(config=config)
 
         if environment == "dev":
-            self.model_build = ModelBuildStack(
-                self,
+            found.model_build = ModelBuildStack(
+                scope,
                 "ModelBuild",
                 config=config,
                 data=self.data,
@@ -127,12 +178,18 @@ class PlatformStage(Stage):
                 alerts=self.data.alerts,
                 retrain_schedule=retrain_schedule,
                 stack_name=n.stack("model-build"),
-                description=f"{config.project} dev: model-build pipeline and registry roles",
+                description=f"{label}: model-build pipeline and registry roles",
             )
-            return
+            return found
 
-        self.endpoint = EndpointStack(
-            self,
+        if config.serving.batch:
+            # A batch model's serving stack (finmlops_cdk.batch.BatchStack: the scheduled batch
+            # job over its input prefix, writing capture-like records) goes here, as
+            # `found.serving`, named n.stack("batch"); its monitoring reads those records.
+            return found
+
+        found.endpoint = EndpointStack(
+            scope,
             "Endpoint",
             config=config,
             environment=environment,
@@ -140,10 +197,10 @@ class PlatformStage(Stage):
             network=network,
             manifest=manifest,
             stack_name=n.stack("endpoint"),
-            description=f"{config.project} {environment}: endpoint of version {manifest.version}",
+            description=f"{label}: endpoint of version {manifest.version}",
         )
-        self.monitoring = MonitoringStack(
-            self,
+        found.monitoring = MonitoringStack(
+            scope,
             "Monitoring",
             config=config,
             environment=environment,
@@ -151,8 +208,9 @@ class PlatformStage(Stage):
             network=network,
             manifest=manifest,
             root=root,
-            endpoint=self.endpoint.endpoint.endpoint,
-            rollback_alarms=self.endpoint.endpoint.rollback.alarms,
+            endpoint=found.endpoint.endpoint.endpoint,
+            rollback_alarms=found.endpoint.endpoint.rollback.alarms,
             stack_name=n.stack("monitoring"),
-            description=f"{config.project} {environment}: drift and model-quality monitoring",
+            description=f"{label}: drift and model-quality monitoring",
         )
+        return found

@@ -35,6 +35,7 @@ from finmlops.governance.evidence import MODEL_CARD_FILE, VALIDATION_REPORT_FILE
 from finmlops.governance.evidence_step import shipped_config, write_shipped_config
 from finmlops.governance.model_card import REGISTRATION_CARD_STATUS, registration_card
 from finmlops.modelbuild import step_arguments
+from finmlops.naming import names
 from finmlops.serving import package_step
 from finmlops.serving.source import (
     serving_environment,
@@ -69,7 +70,8 @@ class PipelineDefinition:
 
 
 def pipeline_name(config: Config) -> str:
-    return f"{config.project}-model-build"
+    # One build pipeline per model of the portfolio (finmlops.naming, docs/decisions/0033).
+    return names(config, "dev").build_pipeline
 
 
 def _code_key(path: Path) -> str:

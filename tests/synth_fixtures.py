@@ -47,7 +47,7 @@ class Synth:
             for artifact in manifest["artifacts"].values():
                 if artifact["type"] != "aws:cloudformation:stack":
                     continue
-                component = artifact["displayName"].split("/")[1].split(" ")[0]
+                component = artifact["displayName"].split(" ")[0].split("/")[-1]
                 props = artifact["properties"]
                 template = json.loads((folder / props["templateFile"]).read_text())
                 self.templates.setdefault(env, {})[component] = template

@@ -4,6 +4,12 @@ The CDK stacks create resources under these names and the runtime (CLI, emulator
 the same names. Most resources get generated names. The few below are referenced from another environment
 (a role trusted by another account, a bucket read cross-account, an endpoint that alarms and
 schedules name), so both sides compute them here from the same config and never look them up.
+
+A platform serves a portfolio of models (`finmlops.config.Portfolio`): what the platform shares
+(buckets, keys, the promotion machinery's roles) is named `<project>-<environment>-...`; what is
+one model's own (its stacks, its roles, its alarms, its build pipeline) is named the same way
+with `<project>-<model>` for `<project>`, or with the project's name alone for the model that
+has the project's name, so a one-model platform keeps the names it had (docs/decisions/0033).
 """
 
 from __future__ import annotations
@@ -46,9 +52,39 @@ class Role:
     OPERATOR = "operator"  # tooling: people who run promote rollback/status and audit export
 
     @staticmethod
+    def per_model(purpose: str) -> bool:
+        """Whether the role is one model's own (created in that model's stacks, scoped to its
+        registry group, pipeline and endpoint) rather than the platform's."""
+        return purpose in PER_MODEL_ROLES
+
+    @staticmethod
     def promote(environment: str) -> str:
         """The tooling role that promotes a version into a serving environment."""
         return {"stage": Role.PROMOTE_STAGE, "prod": Role.PROMOTE_PROD}[environment]
+
+
+# Roles created in a model's own stacks (model build in dev; endpoint and monitoring in stage
+# and prod): each model has its own, named after it.
+PER_MODEL_ROLES = frozenset(
+    {
+        Role.BUILD,
+        Role.DATA_SCIENTIST,
+        Role.VALIDATOR,
+        Role.REVALIDATION_FORWARDER,
+        Role.MODEL,
+        Role.MONITORING,
+        Role.SMOKE_TEST,
+        Role.BUILD_STARTER,
+        Role.REGISTRY_LIFECYCLE,
+        Role.EVIDENCE_READER,
+        Role.EVENT_FORWARDER,
+    }
+)
+# A model's own stacks (finmlops_cdk.stages); the others are the platform's, one per environment.
+PER_MODEL_STACKS = frozenset({"model-build", "endpoint", "monitoring", "batch"})
+# IAM role names are at most 64 characters (IAM User Guide, "IAM and AWS STS quotas": role
+# name 64 characters; CreateRole API reference, RoleName length constraints 1-64).
+ROLE_NAME_MAX = 64
 
 
 @dataclass(frozen=True)
@@ -67,7 +103,24 @@ class Names:
     def project(self) -> str:
         return str(self.config.project)
 
+    @property
+    def model(self) -> str:
+        return str(self.config.model.name)
+
+    @property
+    def model_prefix(self) -> str:
+        """What a model's own names start with: `<project>-<model>`, or the project's name for
+        the model named after the project (a one-model platform keeps its names)."""
+        return self.project if self.model == self.project else f"{self.project}-{self.model}"
+
+    @property
+    def model_scope(self) -> str:
+        """`<model prefix>-<environment>`: the start of a model's own names in this environment."""
+        return f"{self.model_prefix}-{self.environment}"
+
     def stack(self, component: str) -> str:
+        if component in PER_MODEL_STACKS:
+            return f"{self.model_scope}-{component}"
         return f"{self.project}-{self.environment}-{component}"
 
     def bucket(self, purpose: str) -> str:
@@ -94,10 +147,51 @@ class Names:
         return self.bucket("source")
 
     def role(self, purpose: str) -> str:
-        name = f"{self.project}-{self.environment}-{purpose}"
-        if len(name) > 64:
-            raise ValueError(f"role name {name!r} is longer than 64 characters: shorten `project`")
+        if Role.per_model(purpose):
+            name = f"{self.model_scope}-{purpose}"
+            shorten = f"`project` or the model's name (models.{self.model})"
+        else:
+            name = f"{self.project}-{self.environment}-{purpose}"
+            shorten = "`project`"
+        if len(name) > ROLE_NAME_MAX:
+            raise ValueError(
+                f"role name {name!r} is {len(name)} characters, IAM allows {ROLE_NAME_MAX}: "
+                f"shorten {shorten}"
+            )
         return name
+
+    def roles(self) -> dict[str, str]:
+        """Every role name this environment's stacks give (purpose -> name); ValueError naming
+        what to shorten when one is too long."""
+        purposes = {
+            "tooling": (
+                Role.RESOLVER,
+                Role.DEPLOY_DEV,
+                Role.START_BUILD,
+                Role.PROMOTE_STAGE,
+                Role.PROMOTE_PROD,
+                Role.OPERATOR,
+            ),
+            "dev": (
+                Role.BUILD,
+                Role.DATA_SCIENTIST,
+                Role.VALIDATOR,
+                Role.BUILD_STARTER,
+                Role.REGISTRY_LIFECYCLE,
+                Role.EVIDENCE_READER,
+                Role.EVENT_FORWARDER,
+            ),
+        }.get(
+            self.environment,
+            (
+                Role.MODEL,
+                Role.MONITORING,
+                Role.SMOKE_TEST,
+                Role.EVENT_FORWARDER,
+                Role.REVALIDATION_FORWARDER,
+            ),
+        )
+        return {purpose: self.role(purpose) for purpose in purposes}
 
     def role_arn(self, purpose: str) -> str:
         return f"arn:{self.partition}:iam::{self.env.account}:role/{self.role(purpose)}"
@@ -114,13 +208,22 @@ class Names:
     def endpoint_name(self) -> str:
         return f"{self.config.model.name}-{self.environment}"
 
+    def alarm(self, kind: str) -> str:
+        """One of the model's monitoring alarms in this environment (data-drift, ...)."""
+        return f"{self.model_scope}-{kind}"
+
     @property
     def drift_alarm(self) -> str:
-        return f"{self.project}-{self.environment}-data-drift"
+        return self.alarm("data-drift")
 
     @property
     def quality_alarm(self) -> str:
-        return f"{self.project}-{self.environment}-model-quality"
+        return self.alarm("model-quality")
+
+    @property
+    def build_pipeline(self) -> str:
+        """The model's build pipeline (SageMaker Pipelines, in dev)."""
+        return f"{self.model_prefix}-model-build"
 
     @property
     def data_key_alias(self) -> str:

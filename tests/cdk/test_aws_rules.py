@@ -33,7 +33,7 @@ def _component(template: Path) -> str:
     manifest = json.loads((template.parent / "manifest.json").read_text())
     for artifact in manifest["artifacts"].values():
         if artifact.get("properties", {}).get("templateFile") == template.name:
-            return str(artifact["displayName"].split("/")[1].split(" ")[0])
+            return str(artifact["displayName"].split(" ")[0].split("/")[-1])
     raise AssertionError(f"{template} is not in its manifest")
 
 
