@@ -215,9 +215,11 @@ def test_build_pipeline_uses_the_monitoring_image_asset_for_baselines(platform: 
 
 
 def test_managed_mlflow_server_receives_the_track_steps_runs(platform: Any) -> None:
+    """One server for the platform, in dev's data stack; each model's build logs to it (its
+    pipeline and its role name the server by the data stack's export)."""
     from finmlops.contracts import Placeholder
 
-    template = platform.template("dev", "ModelBuild")
+    template = platform.template("dev", "Data")
     template.has_resource_properties(
         "AWS::SageMaker::MlflowTrackingServer",
         {
@@ -228,14 +230,16 @@ def test_managed_mlflow_server_receives_the_track_steps_runs(platform: Any) -> N
     )
     pipeline = _pipeline(platform)
     variables = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"][1]
-    server = variables[Placeholder.MLFLOW_TRACKING_URI]["Fn::GetAtt"]
-    assert server[1] == "TrackingServerArn"
+    server = variables[Placeholder.MLFLOW_TRACKING_URI]["Fn::GetStackOutput"]
+    assert server["StackName"] == "credit-risk-dev-data"
+    value = platform.templates["dev"]["Data"]["Outputs"][server["OutputName"]]["Value"]
+    assert value["Fn::GetAtt"][1] == "TrackingServerArn"
     statements = {
         s.get("Sid"): s
         for *_, r in platform.resources("AWS::IAM::ManagedPolicy", "dev")
         for s in r["Properties"]["PolicyDocument"]["Statement"]
     }
-    assert statements["LogRuns"]["Resource"] == {"Fn::GetAtt": server}
+    assert statements["LogRuns"]["Resource"] == {"Fn::GetStackOutput": server}
     assert all(a.startswith("sagemaker-mlflow:") for a in statements["LogRuns"]["Action"])
 
 
