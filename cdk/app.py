@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,9 +87,7 @@ def preflight(config: Config | Portfolio, environments: Sequence[str]) -> None:
         raise ConfigError("<config>", problems)
 
 
-def _role_name_problems(
-    portfolio: Portfolio, environments: Sequence[str]
-) -> list[tuple[str, str]]:
+def _role_name_problems(portfolio: Portfolio, environments: Sequence[str]) -> list[tuple[str, str]]:
     """Every IAM role name the stacks give: at most 64 characters, and none given by two models
     (a role name is unique in its account). IAM User Guide, "IAM object names" (RoleName:
     1-64 characters of [A-Za-z0-9+=,.@_-]) and "IAM and AWS STS quotas"."""
@@ -158,12 +156,10 @@ def manifests_for(
 ) -> dict[str, DeploymentManifest]:
     """Each model's manifest: the given one for the model whose group it names (checked), the
     default (version 1 of its group) for every other."""
-    found = {name: default_manifest(c) for name, c in zip(portfolio.names, portfolio.configs)}
+    found = {c.model.name: default_manifest(c) for c in portfolio.configs}
     if manifest is None:
         return found
-    owners = [
-        c for c in portfolio.configs if c.model.package_group == manifest.model_package_group
-    ]
+    owners = [c for c in portfolio.configs if c.model.package_group == manifest.model_package_group]
     if not owners:
         raise ManifestError(
             f"manifest: model_package_group {manifest.model_package_group!r} is the group of "

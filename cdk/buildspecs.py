@@ -85,9 +85,24 @@ def start_build_commands(dev: Names) -> list[str]:
     ]
 
 
-def deploy_commands(environment: str, *, app: str) -> list[str]:
+def environment_stacks(environment: str) -> list[str]:
+    """Every stack of an environment: the platform's (`<env>/<Stack>`) and each model's
+    (`<env>/<model>/<Stack>`). Two patterns, so the selection holds whether or not the CLI's
+    `*` crosses a `/` (stack selectors are glob patterns over the stacks' hierarchical ids)."""
+    return [f"{environment}/*", f"{environment}/*/*"]
+
+
+def model_stacks(n: Names) -> list[str]:
+    """The stacks a model's promotion deploys: the environment's platform stacks (by id) and
+    the model's own, never another model's."""
+    environment = n.environment
+    return [f"{environment}/Data", f"{environment}/Network", f"{environment}/{n.model}/*"]
+
+
+def deploy_commands(stacks: list[str], *, app: str) -> list[str]:
+    selected = " ".join(f"'{stack}'" for stack in stacks)
     return [
-        f"npx cdk deploy --app {app} '{environment}/*' --require-approval never "
+        f"npx cdk deploy --app {app} {selected} --require-approval never "
         "--no-notices --concurrency 2",
     ]
 
@@ -111,7 +126,7 @@ def promote_commands(target: Names, dev: Names) -> list[str]:
         resolve_command(environment, dev.role_arn(Role.EVIDENCE_READER)),
         f".venv/bin/python -m finmlops_cdk.app --out cdk.out --environment {environment} "
         f"--manifest {MANIFEST_FILE}",
-        *deploy_commands(environment, app="cdk.out"),
+        *deploy_commands(model_stacks(target), app="cdk.out"),
         # What the endpoint serves, read as the environment's smoke-test role (Describe of its
         # endpoint, configs and models); then the audit record, the deployment history (what
         # rollback goes back to), and the registry's ModelLifeCycle, written as dev's

@@ -290,10 +290,7 @@ class DataStack(Stack):
                     # awslabs/aiops-modules PR #397); the roles are in the condition.
                     "Principal": {
                         "AWS": sorted(
-                            {
-                                f"arn:{n.partition}:iam::{account}:root"
-                                for account, _ in found
-                            }
+                            {f"arn:{n.partition}:iam::{account}:root" for account, _ in found}
                         )
                     },
                     "Action": [

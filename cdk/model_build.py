@@ -38,7 +38,6 @@ from finmlops_cdk.events import (
 )
 from finmlops_cdk.guardrails import register_pending_only
 from finmlops_cdk.network import Network
-from finmlops_cdk.tracking import MLFLOW_ACTIONS
 from finmlops_cdk.sagemaker_roles import (
     EvidenceReaderRole,
     RegistryLifecycleRole,
@@ -59,6 +58,7 @@ from finmlops_cdk.security import (
     s3_access,
     service_in_this_account,
 )
+from finmlops_cdk.tracking import MLFLOW_ACTIONS
 
 from finmlops.config import SERVING_ENVIRONMENTS, Config
 from finmlops.contracts import Placeholder, Promotion

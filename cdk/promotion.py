@@ -1,18 +1,21 @@
-"""Promotion (tooling account): the platform pipeline and the model promotion path.
+"""Promotion (tooling account): the platform pipeline, and each model's promotion path.
 
-- Platform: source (S3 object, or any Git provider through a CodeStar connection) -> build and
-  test (CodeBuild running buildspec.yml) -> deploy dev -> start one model build of the commit.
-- Model promotion: the dev account forwards "Approved" events of our group to this account's
-  bus; a rule (retry policy, dead-letter queue) invokes the approval-event handler
-  (`finmlops.registry.handler`), which checks the version and starts the promotion pipeline with
-  the version's ARN as a pipeline variable: resolve the manifest and synthesize -> deploy stage
-  -> smoke test -> manual approval -> deploy prod (fails safe: rollback).
+- Platform (`PromotionStack`, once): source (S3 object, or any Git provider through a CodeStar
+  connection) -> build and test (CodeBuild running buildspec.yml) -> deploy dev -> start one
+  model build of the commit. It also admits every model's forwarders to the tooling bus.
+- Model promotion (`ModelPromotionStack`, one per model, docs/decisions/0033): the dev account
+  forwards "Approved" events of the model's group to this account's bus; a rule (retry policy,
+  dead-letter queue) invokes the model's approval-event handler (`finmlops.registry.handler`),
+  which checks the version and starts the model's promotion pipeline with the version's ARN as
+  a pipeline variable: resolve the manifest and synthesize -> deploy stage -> smoke test ->
+  manual approval -> deploy prod (fails safe: rollback). Its roles reach only that model's
+  roles, group and stacks.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,7 @@ from finmlops_cdk.buildspecs import (
     ALL_ENVIRONMENTS,
     PLATFORM_SOURCE,
     deploy_commands,
+    environment_stacks,
     inline,
     install_commands,
     install_shipped_platform,
@@ -134,7 +138,8 @@ class BuildProject(Construct):
 
 
 class PromotionStack(Stack):
-    """Tooling account: pipelines, the approval handler, and the bus policy admitting dev.
+    """Tooling account, the platform's: the platform pipeline, its buckets and roles, and the
+    bus policies admitting every model's forwarders.
 
     One CodeBuild role per deploy target (ADR 0012): the role that runs the repository's code for
     an environment may reach that environment's bootstrap roles and nothing of another one.
@@ -144,18 +149,17 @@ class PromotionStack(Stack):
     | (generated) BuildAndTest | buildspec.yml of the commit | read the source |
     | `deploy-dev` | `cdk deploy` of dev (the commit's code) | dev's bootstrap roles |
     | `start-build` | the shipped platform code, never the commit's | dev's build starter, append audit records |
-    | `promote-stage` | resolve, `cdk deploy` of stage, smoke test, record | stage's bootstrap and smoke-test roles, dev's evidence-reader and registry-lifecycle roles, the registry, the audit trail, the deployment history |
-    | `promote-prod` | resolve, `cdk deploy` of prod, record | the same for prod |
-    | `promotion-handler` | the approval-event Lambda (`approval_handler.py`) | dev's evidence reader, the registry, claims, audit trail, history, the promotion pipeline |
-    | `operator` (people, MFA, source identity) | `promote rollback/status`, `audit export` | the deployment history, the audit trail, the registry, the promotion pipeline |
+
+    Each model's promotion roles are in its `ModelPromotionStack`.
 
     Attributes: `artifact_bucket`, `source_bucket` (None with a connection), `platform_pipeline`,
-    `promotion_pipeline`, `handler` (ApprovalHandler), `projects` (name -> PipelineProject),
-    `pipeline_role`, `build_role`, `deploy_roles` (environment -> role), `start_build_role`,
-    `operator`, `platform_code` (the shipped code the start-build action runs).
+    `projects` (name -> PipelineProject), `pipeline_role`, `build_role`, `deploy_roles`
+    ("dev" -> role), `start_build_role`, `platform_code` (the shipped code the start-build action
+    runs), `key`, `source` and the statements every pipeline's builds share (`read_source`,
+    `artifacts`, `artifacts_reason`).
     """
 
-    def __init__(  # noqa: PLR0915 - two pipelines, read top to bottom
+    def __init__(  # noqa: PLR0915 - one pipeline and its roles, read top to bottom
         self,
         scope: Construct,
         id_: str,
@@ -174,7 +178,10 @@ class PromotionStack(Stack):
         dev = names(config, "dev")
         if data.state is None:
             raise ValueError("the promotion stack needs the tooling data stack")
+        self.data = data
+        self.source = source
         key = data.data_key
+        self.key = key
         partition = n.partition
         self.artifact_bucket = SecureBucket(
             self,
@@ -197,7 +204,7 @@ class PromotionStack(Stack):
 
         # The pipelines write artifacts; every build only reads its input: a build that could
         # write could replace the source artifact another pipeline deploys.
-        artifacts = [
+        self.artifacts = [
             *s3_access(
                 sid="PipelineArtifacts",
                 partition=partition,
@@ -208,7 +215,7 @@ class PromotionStack(Stack):
             ),
             kms_access(sid="ArtifactKey", key_arn=key.key_arn, decrypt=True, encrypt=True),
         ]
-        read_source = [
+        self.read_source = [
             *s3_access(
                 sid="ReadSourceArtifact",
                 partition=partition,
@@ -221,20 +228,21 @@ class PromotionStack(Stack):
             # The platform pipeline hands CodeBuild a full clone (the start step reads the
             # commit's people from Git), which CodeBuild fetches through the connection (docs
             # page "CodeBuild GitClone permissions for connections").
-            read_source.append(
+            self.read_source.append(
                 iam.PolicyStatement(
                     sid="CloneThroughConnection",
                     actions=["codestar-connections:UseConnection", "codeconnections:UseConnection"],
                     resources=[source.connection_arn],
                 )
             )
-        artifacts_reason = object_ack(
+        self.artifacts_reason = object_ack(
             partition,
             n.pipeline_artifact_bucket,
             "",
             "The pipelines' own artifact bucket: CodePipeline names artifact objects per "
             "execution and action.",
         )
+        read_source, artifacts_reason = self.read_source, self.artifacts_reason
 
         # Roles are created here with explicit managed policies and handed to CDK immutable:
         # every permission the pipelines have is in this file (no generated inline policies).
@@ -242,7 +250,7 @@ class PromotionStack(Stack):
             self,
             "PipelineRole",
             assumed_by=iam.ServicePrincipal("codepipeline.amazonaws.com"),
-            description="Both pipelines and their actions",
+            description="The platform pipeline and its actions",
         )
         self.build_role = iam.Role(
             self,
@@ -251,21 +259,15 @@ class PromotionStack(Stack):
             description="Build and test: no deploy rights",
         )
         self.deploy_roles = {
-            "dev": self._codebuild_role(
+            "dev": codebuild_role(
+                self,
                 "DeployDevRole",
                 n.role(Role.DEPLOY_DEV),
                 "Platform pipeline: cdk deploy of dev (repository code); dev's bootstrap roles only",
             ),
-            **{
-                env: self._codebuild_role(
-                    f"Promote{env.capitalize()}Role",
-                    n.role(Role.promote(env)),
-                    f"Promotion: resolve the version, cdk deploy {env}, record; {env} only",
-                )
-                for env in SERVING_ENVIRONMENTS
-            },
         }
-        self.start_build_role = self._codebuild_role(
+        self.start_build_role = codebuild_role(
+            self,
             "StartBuildRole",
             n.role(Role.START_BUILD),
             "Platform pipeline: start one model build of the commit (shipped code, not the commit's)",
@@ -305,7 +307,7 @@ class PromotionStack(Stack):
                     "install": install_commands(),
                     "build": [
                         ".venv/bin/python -m finmlops_cdk.app --out cdk.out --environment dev",
-                        *deploy_commands("dev", app="cdk.out"),
+                        *deploy_commands(environment_stacks("dev"), app="cdk.out"),
                     ],
                 }
             ),
@@ -332,29 +334,6 @@ class PromotionStack(Stack):
                     value=self.platform_code.s3_object_url
                 )
             },
-        )
-        registry_role = dev.role_arn(Role.REGISTRY_LIFECYCLE)
-        deploy = {
-            env: project(
-                f"Deploy{env.capitalize()}",
-                f"Resolve the approved version and cdk deploy the {env} stage",
-                inline(
-                    {
-                        "install": install_commands(),
-                        "build": promote_commands(names(config, env), dev),
-                    }
-                ),
-                self.deploy_roles[env],
-                privileged=True,  # the monitoring image is built at deploy
-            )
-            for env in SERVING_ENVIRONMENTS
-        }
-        smoke = project(
-            "SmokeTestStage",
-            "Stage endpoint: in service, serving the approved version, rollback alarms quiet",
-            inline({"build": [*only_for("stage"), *smoke_test_commands(names(config, "stage"))]}),
-            self.deploy_roles["stage"],
-            timeout=Duration.minutes(30),
         )
 
         def logs_of(role: iam.Role) -> list[iam.PolicyStatement]:
@@ -416,12 +395,195 @@ class PromotionStack(Stack):
             ),
             artifacts_reason | gate.audit_reason,
         )
+
+        source_output = codepipeline.Artifact("Source")
+        pipeline_role = self.pipeline_role.without_policy_updates()
+        self.platform_pipeline = codepipeline.Pipeline(
+            self,
+            "Platform",
+            pipeline_name=f"{config.project}-platform",
+            pipeline_type=codepipeline.PipelineType.V2,
+            execution_mode=codepipeline.ExecutionMode.SUPERSEDED,
+            artifact_bucket=self.artifact_bucket,
+            role=pipeline_role,
+            use_pipeline_role_for_actions=True,
+            restart_execution_on_update=False,
+        )
+        self.platform_pipeline.add_stage(
+            stage_name="Source",
+            actions=[source_action(source, self.source_bucket, source_output, poll=True)],
+        )
+        self.platform_pipeline.add_stage(
+            stage_name="BuildAndTest",
+            actions=[
+                actions.CodeBuildAction(
+                    action_name="BuildAndTest", project=build, input=source_output
+                )
+            ],
+        )
+        self.platform_pipeline.add_stage(
+            stage_name="DeployDev",
+            actions=[
+                actions.CodeBuildAction(
+                    action_name="DeployDev", project=deploy_dev, input=source_output
+                )
+            ],
+            on_failure=codepipeline.FailureConditions(result=codepipeline.Result.ROLLBACK),
+        )
+        # Its own stage: a build that fails to start must not roll the dev deployment back.
+        self.platform_pipeline.add_stage(
+            stage_name="StartModelBuild",
+            actions=[
+                actions.CodeBuildAction(
+                    action_name="StartModelBuild", project=start_build, input=source_output
+                )
+            ],
+        )
+        pipeline_permissions(
+            self,
+            role=self.pipeline_role,
+            description="The platform pipeline: artifacts, source, builds",
+            source=source,
+            n=n,
+            artifacts=self.artifacts,
+            artifacts_reason=artifacts_reason,
+            projects=list(self.projects.values()),
+        )
+
+        self.admit_dev = AdmitForwarders(
+            self,
+            "AdmitApprovals",
+            statement_id="ApprovalsFromDev",
+            # Every model's forwarder: approvals of each model's group reach its handler.
+            senders=[
+                (names(m, "dev").env.account, names(m, "dev").role_arn(Role.EVENT_FORWARDER))
+                for m in models
+            ],
+        )
+        # The risk tier's re-review triggers come from stage's and prod's alarms (ADR 0030).
+        self.admit_revalidations: AdmitForwarders | None = None
+        revalidated = [m for m in models if m.governance.tier.revalidate_on]
+        if revalidated:
+            self.admit_revalidations = AdmitForwarders(
+                self,
+                "AdmitRevalidationAlarms",
+                statement_id="RevalidationAlarmsFromServing",
+                senders=[
+                    (names(m, env).env.account,
+                     names(m, env).role_arn(Role.REVALIDATION_FORWARDER))
+                    for m in revalidated
+                    for env in SERVING_ENVIRONMENTS
+                ],
+            )  # fmt: skip
+        if self.source_bucket is not None:
+            CfnOutput(
+                self,
+                "SourceObject",
+                value=f"s3://{n.source_bucket}/{SOURCE_OBJECT_KEY}",
+            )
+
+
+class ModelPromotionStack(Stack):
+    """Tooling account, one model's: its promotion pipeline, the CodeBuild roles that promote it,
+    its approval-event handler and its operators (docs/decisions/0033).
+
+    | role (`<model prefix>-tooling-...`) | runs | may |
+    |---|---|---|
+    | `promote-stage` | resolve, `cdk deploy` of stage (this model's stacks), smoke test, record | stage's bootstrap and this model's smoke-test roles, dev's evidence-reader and registry-lifecycle roles of this model, its group, the audit trail, the deployment history |
+    | `promote-prod` | resolve, `cdk deploy` of prod, record | the same for prod |
+    | `promotion-handler` | the approval-event Lambda (`approval_handler.py`) | this model's evidence reader, its group, claims, audit trail, history, its promotion pipeline |
+    | `operator` (people, MFA, source identity) | `promote rollback/status`, `audit export` | the deployment history, the audit trail, its group, its promotion pipeline |
+
+    Attributes: `promotion_pipeline`, `promotion_name`, `handler` (ApprovalHandler), `projects`
+    (name -> PipelineProject), `pipeline_role`, `deploy_roles` (environment -> role),
+    `operator`.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: Config,
+        platform: PromotionStack,
+        root: Path,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, id_, **kwargs)
+        n = names(config, "tooling")
+        dev = names(config, "dev")
+        data = platform.data
+        key = platform.key
+        read_source, artifacts_reason = platform.read_source, platform.artifacts_reason
+        self.deploy_roles = {
+            env: codebuild_role(
+                self,
+                f"Promote{env.capitalize()}Role",
+                n.role(Role.promote(env)),
+                f"Promotion of {config.model.name}: resolve the version, cdk deploy {env}, "
+                f"record; {env} only",
+            )
+            for env in SERVING_ENVIRONMENTS
+        }
+        self.projects: dict[str, codebuild.PipelineProject] = {}
+        log_groups: dict[str, list[logs.ILogGroup]] = {}
+
+        def project(
+            name: str, description: str, spec: Any, role: iam.Role, **extra: Any
+        ) -> codebuild.PipelineProject:
+            built = BuildProject(
+                self,
+                name,
+                description=description,
+                build_spec=spec,
+                encryption_key=key,
+                log_key=data.ops_key,
+                role=role.without_policy_updates(),
+                **extra,
+            )
+            log_groups.setdefault(role.node.id, []).append(built.log_group)
+            self.projects[name] = built.project
+            return built.project
+
+        registry_role = dev.role_arn(Role.REGISTRY_LIFECYCLE)
+        deploy = {
+            env: project(
+                f"Deploy{env.capitalize()}",
+                f"Resolve the approved version and cdk deploy the {env} stage "
+                f"({config.model.name})",
+                inline(
+                    {
+                        "install": install_commands(),
+                        "build": promote_commands(names(config, env), dev),
+                    }
+                ),
+                self.deploy_roles[env],
+                privileged=True,  # the monitoring image is built at deploy
+            )
+            for env in SERVING_ENVIRONMENTS
+        }
+        smoke = project(
+            "SmokeTestStage",
+            "Stage endpoint: in service, serving the approved version, rollback alarms quiet",
+            inline({"build": [*only_for("stage"), *smoke_test_commands(names(config, "stage"))]}),
+            self.deploy_roles["stage"],
+            timeout=Duration.minutes(30),
+        )
+
+        def logs_of(role: iam.Role) -> list[iam.PolicyStatement]:
+            return [
+                logs_access(sid=f"Logs{i}", log_group=g)
+                for i, g in enumerate(log_groups.get(role.node.id, []))
+            ]
+
+        gate = GateGrants(n=n, audit_key=data.audit_key, state_key=data.data_key)
         for env in SERVING_ENVIRONMENTS:
             target = names(config, env)
             role = self.deploy_roles[env]
             # Dev's evidence reader (resolve: the gate's reads, ADR 0016) and registry-lifecycle
             # role (record: the lifecycle); this environment's smoke-test role (the smoke test,
-            # and record's check of what the endpoint serves). No other environment's.
+            # and record's check of what the endpoint serves). This model's, no other
+            # environment's and no other model's.
             assumed = [
                 dev.role_arn(Role.EVIDENCE_READER),
                 registry_role,
@@ -450,49 +612,6 @@ class PromotionStack(Stack):
                 artifacts_reason | bootstrap_reason(target) | gate.reasons,
             )
 
-        source_output = codepipeline.Artifact("Source")
-        pipeline_role = self.pipeline_role.without_policy_updates()
-        self.platform_pipeline = codepipeline.Pipeline(
-            self,
-            "Platform",
-            pipeline_name=f"{config.project}-platform",
-            pipeline_type=codepipeline.PipelineType.V2,
-            execution_mode=codepipeline.ExecutionMode.SUPERSEDED,
-            artifact_bucket=self.artifact_bucket,
-            role=pipeline_role,
-            use_pipeline_role_for_actions=True,
-            restart_execution_on_update=False,
-        )
-        self.platform_pipeline.add_stage(
-            stage_name="Source", actions=[self._source_action(source, source_output, poll=True)]
-        )
-        self.platform_pipeline.add_stage(
-            stage_name="BuildAndTest",
-            actions=[
-                actions.CodeBuildAction(
-                    action_name="BuildAndTest", project=build, input=source_output
-                )
-            ],
-        )
-        self.platform_pipeline.add_stage(
-            stage_name="DeployDev",
-            actions=[
-                actions.CodeBuildAction(
-                    action_name="DeployDev", project=deploy_dev, input=source_output
-                )
-            ],
-            on_failure=codepipeline.FailureConditions(result=codepipeline.Result.ROLLBACK),
-        )
-        # Its own stage: a build that fails to start must not roll the dev deployment back.
-        self.platform_pipeline.add_stage(
-            stage_name="StartModelBuild",
-            actions=[
-                actions.CodeBuildAction(
-                    action_name="StartModelBuild", project=start_build, input=source_output
-                )
-            ],
-        )
-
         promotion_source = codepipeline.Artifact("PromotionSource")
         arn_variable = codepipeline.Variable(
             variable_name=Promotion.ARN_VARIABLE,
@@ -510,15 +629,21 @@ class PromotionStack(Stack):
                 value=target_variable.reference()
             ),
         }
-        promotion_name = f"{config.project}-model-promotion"
+        self.promotion_name = promotion_name = n.promotion_pipeline
+        self.pipeline_role = iam.Role(
+            self,
+            "PipelineRole",
+            assumed_by=iam.ServicePrincipal("codepipeline.amazonaws.com"),
+            description=f"The promotion pipeline of {config.model.name} and its actions",
+        )
         self.promotion_pipeline = codepipeline.Pipeline(
             self,
             "ModelPromotion",
             pipeline_name=promotion_name,
             pipeline_type=codepipeline.PipelineType.V2,
             execution_mode=codepipeline.ExecutionMode.QUEUED,
-            artifact_bucket=self.artifact_bucket,
-            role=pipeline_role,
+            artifact_bucket=platform.artifact_bucket,
+            role=self.pipeline_role.without_policy_updates(),
             use_pipeline_role_for_actions=True,
             variables=[arn_variable, target_variable],
             restart_execution_on_update=False,
@@ -526,7 +651,9 @@ class PromotionStack(Stack):
         p = self.promotion_pipeline
         p.add_stage(
             stage_name="Source",
-            actions=[self._source_action(source, promotion_source, poll=False)],
+            actions=[
+                source_action(platform.source, platform.source_bucket, promotion_source, poll=False)
+            ],
         )
         p.add_stage(
             stage_name="DeployStage",
@@ -574,15 +701,16 @@ class PromotionStack(Stack):
             # Fail safe: a failed prod deployment goes back to the last good execution.
             on_failure=codepipeline.FailureConditions(result=codepipeline.Result.ROLLBACK),
         )
-        pipeline_arns = [
-            self.format_arn(service="codepipeline", resource=name)
-            for name in (f"{config.project}-platform", promotion_name)
-        ]
-        self._pipeline_permissions(
-            source=source,
+        pipeline_arn = self.format_arn(service="codepipeline", resource=promotion_name)
+        pipeline_permissions(
+            self,
+            role=self.pipeline_role,
+            description="The promotion pipeline: artifacts, source, builds, approval notices",
+            source=platform.source,
             n=n,
-            artifacts=artifacts,
+            artifacts=platform.artifacts,
             artifacts_reason=artifacts_reason,
+            projects=list(self.projects.values()),
             topic=data.alerts,
             ops_key=data.ops_key,
         )
@@ -591,7 +719,7 @@ class PromotionStack(Stack):
             "Operators",
             role_name=n.role(Role.OPERATOR),
             gate=gate,
-            promotion_pipeline_arn=pipeline_arns[1],
+            promotion_pipeline_arn=pipeline_arn,
             registry_lifecycle_arn=registry_role,
         ).role
 
@@ -602,7 +730,7 @@ class PromotionStack(Stack):
             n=n,
             code=package_code(root),
             pipeline_name=promotion_name,
-            pipeline_arn=pipeline_arns[1],
+            pipeline_arn=pipeline_arn,
             audit_key=data.audit_key,
             state_key=data.data_key,
             audit_retention_days=data.audit_retention_days,
@@ -610,125 +738,109 @@ class PromotionStack(Stack):
             alerts=data.alerts,
             reserved_concurrency=config.functions.reserved_concurrency,
         )
-        self.admit_dev = AdmitForwarders(
-            self,
-            "AdmitApprovals",
-            statement_id="ApprovalsFromDev",
-            # Every model's forwarder: approvals of each model's group reach the handler.
-            senders=[
-                (names(m, "dev").env.account, names(m, "dev").role_arn(Role.EVENT_FORWARDER))
-                for m in models
-            ],
-        )
-        # The risk tier's re-review triggers come from stage's and prod's alarms (ADR 0030).
-        self.admit_revalidations: AdmitForwarders | None = None
-        revalidated = [m for m in models if m.governance.tier.revalidate_on]
-        if revalidated:
-            self.admit_revalidations = AdmitForwarders(
-                self,
-                "AdmitRevalidationAlarms",
-                statement_id="RevalidationAlarmsFromServing",
-                senders=[
-                    (names(m, env).env.account,
-                     names(m, env).role_arn(Role.REVALIDATION_FORWARDER))
-                    for m in revalidated
-                    for env in SERVING_ENVIRONMENTS
-                ],
-            )  # fmt: skip
         CfnOutput(self, "PromotionPipelineName", value=promotion_name)
-        if self.source_bucket is not None:
-            CfnOutput(
-                self,
-                "SourceObject",
-                value=f"s3://{n.source_bucket}/{SOURCE_OBJECT_KEY}",
-            )
 
-    def _codebuild_role(self, id_: str, role_name: str, description: str) -> iam.Role:
-        """A named CodeBuild role (other accounts' trust policies name it)."""
-        return iam.Role(
-            self,
-            id_,
-            role_name=role_name,
-            assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
-            description=description,
-        )
 
-    def _source_action(
-        self, source: SourceSettings, output: codepipeline.Artifact, *, poll: bool
-    ) -> actions.Action:
-        if source.connection_arn is not None:
-            assert source.repository is not None  # checked by SourceSettings
-            owner, repo = source.repository.split("/", 1)
-            return actions.CodeStarConnectionsSourceAction(
-                action_name="Source",
-                connection_arn=source.connection_arn,
-                owner=owner,
-                repo=repo,
-                branch=source.branch,
-                output=output,
-                trigger_on_push=poll,
-                # The platform pipeline's builds get the repository with its history: the start
-                # step records the commit's people as Git records them (ADR 0014).
-                code_build_clone_output=poll,
-            )
-        assert self.source_bucket is not None
-        return actions.S3SourceAction(
+def codebuild_role(scope: Construct, id_: str, role_name: str, description: str) -> iam.Role:
+    """A named CodeBuild role (other accounts' trust policies name it)."""
+    return iam.Role(
+        scope,
+        id_,
+        role_name=role_name,
+        assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
+        description=description,
+    )
+
+
+def source_action(
+    source: SourceSettings,
+    bucket: s3.IBucket | None,
+    output: codepipeline.Artifact,
+    *,
+    poll: bool,
+) -> actions.Action:
+    if source.connection_arn is not None:
+        assert source.repository is not None  # checked by SourceSettings
+        owner, repo = source.repository.split("/", 1)
+        return actions.CodeStarConnectionsSourceAction(
             action_name="Source",
-            bucket=self.source_bucket,
-            bucket_key=SOURCE_OBJECT_KEY,
+            connection_arn=source.connection_arn,
+            owner=owner,
+            repo=repo,
+            branch=source.branch,
             output=output,
-            trigger=actions.S3Trigger.POLL if poll else actions.S3Trigger.NONE,
+            trigger_on_push=poll,
+            # The platform pipeline's builds get the repository with its history: the start
+            # step records the commit's people as Git records them (ADR 0014).
+            code_build_clone_output=poll,
         )
+    assert bucket is not None
+    return actions.S3SourceAction(
+        action_name="Source",
+        bucket=bucket,
+        bucket_key=SOURCE_OBJECT_KEY,
+        output=output,
+        trigger=actions.S3Trigger.POLL if poll else actions.S3Trigger.NONE,
+    )
 
-    def _pipeline_permissions(
-        self,
-        *,
-        source: SourceSettings,
-        n: Names,
-        artifacts: list[iam.PolicyStatement],
-        artifacts_reason: dict[str, str],
-        topic: sns.ITopic,
-        ops_key: kms.IKey,
-    ) -> None:
-        statements = [
-            *artifacts,
-            iam.PolicyStatement(
-                sid="RunBuilds",
-                actions=["codebuild:StartBuild", "codebuild:BatchGetBuilds", "codebuild:StopBuild"],
-                resources=[project.project_arn for project in self.projects.values()],
-            ),
+
+def pipeline_permissions(
+    scope: Construct,
+    *,
+    role: iam.Role,
+    description: str,
+    source: SourceSettings,
+    n: Names,
+    artifacts: list[iam.PolicyStatement],
+    artifacts_reason: dict[str, str],
+    projects: list[codebuild.PipelineProject],
+    topic: sns.ITopic | None = None,
+    ops_key: kms.IKey | None = None,
+) -> None:
+    """A pipeline role's one managed policy: its artifacts, its source, its own builds, and
+    (with a manual approval) the notification topic."""
+    statements = [
+        *artifacts,
+        iam.PolicyStatement(
+            sid="RunBuilds",
+            actions=["codebuild:StartBuild", "codebuild:BatchGetBuilds", "codebuild:StopBuild"],
+            resources=[project.project_arn for project in projects],
+        ),
+    ]
+    if topic is not None and ops_key is not None:
+        statements += [
             iam.PolicyStatement(
                 sid="NotifyApprovers", actions=["sns:Publish"], resources=[topic.topic_arn]
             ),
             kms_access(sid="AlertsKey", key_arn=ops_key.key_arn, decrypt=True, encrypt=True),
         ]
-        if source.connection_arn is not None:
-            statements.append(
-                iam.PolicyStatement(
-                    sid="UseConnection",
-                    actions=["codestar-connections:UseConnection", "codeconnections:UseConnection"],
-                    resources=[source.connection_arn],
-                )
+    if source.connection_arn is not None:
+        statements.append(
+            iam.PolicyStatement(
+                sid="UseConnection",
+                actions=["codestar-connections:UseConnection", "codeconnections:UseConnection"],
+                resources=[source.connection_arn],
             )
-        else:
-            bucket = n.source_bucket
-            statements += [
-                iam.PolicyStatement(
-                    sid="ReadSourceObject",
-                    actions=["s3:GetObject", "s3:GetObjectVersion"],
-                    resources=[f"arn:{n.partition}:s3:::{bucket}/{SOURCE_OBJECT_KEY}"],
-                ),
-                iam.PolicyStatement(
-                    sid="PollSourceBucket",
-                    actions=["s3:GetBucketVersioning", "s3:GetBucketLocation", "s3:ListBucket"],
-                    resources=[f"arn:{n.partition}:s3:::{bucket}"],
-                ),
-            ]
-        policy = managed_policy(
-            self,
-            "PipelinePermissions",
-            role=self.pipeline_role,
-            description="Both pipelines: artifacts, source, builds, approval notifications",
-            statements=statements,
         )
-        acknowledge(policy, artifacts_reason)
+    else:
+        bucket = n.source_bucket
+        statements += [
+            iam.PolicyStatement(
+                sid="ReadSourceObject",
+                actions=["s3:GetObject", "s3:GetObjectVersion"],
+                resources=[f"arn:{n.partition}:s3:::{bucket}/{SOURCE_OBJECT_KEY}"],
+            ),
+            iam.PolicyStatement(
+                sid="PollSourceBucket",
+                actions=["s3:GetBucketVersioning", "s3:GetBucketLocation", "s3:ListBucket"],
+                resources=[f"arn:{n.partition}:s3:::{bucket}"],
+            ),
+        ]
+    policy = managed_policy(
+        scope,
+        "PipelinePermissions",
+        role=role,
+        description=description,
+        statements=statements,
+    )
+    acknowledge(policy, artifacts_reason)

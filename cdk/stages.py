@@ -6,7 +6,7 @@ alone and no model's stack grows with the portfolio (docs/decisions/0033).
 
 | environment | the platform's stacks                    | each model's stacks              |
 |-------------|------------------------------------------|----------------------------------|
-| tooling     | data, promotion                          |                                  |
+| tooling     | data, promotion (platform pipeline)      | model-promotion                  |
 | dev         | network, data (+ every registry group)   | model-build                      |
 | stage, prod | network, data                            | endpoint, monitoring (realtime)  |
 """
@@ -27,7 +27,7 @@ from finmlops_cdk.endpoint import EndpointStack
 from finmlops_cdk.model_build import ModelBuildStack, PipelineDefinitionLike
 from finmlops_cdk.monitoring import MonitoringStack
 from finmlops_cdk.network import Network
-from finmlops_cdk.promotion import PromotionStack, SourceSettings
+from finmlops_cdk.promotion import ModelPromotionStack, PromotionStack, SourceSettings
 
 from finmlops.config import SERVING_ENVIRONMENTS, Config, Portfolio
 from finmlops.contracts import DeploymentManifest
@@ -58,6 +58,7 @@ class ModelStacks:
     """One model's stacks in one environment (None where the environment has no such stack)."""
 
     config: Config
+    promotion: ModelPromotionStack | None = None
     model_build: ModelBuildStack | None = None
     endpoint: EndpointStack | None = None
     monitoring: MonitoringStack | None = None
@@ -68,8 +69,8 @@ class PlatformStage(Stage):
     """All stacks of one environment, in its account and region.
 
     Attributes: `data`, `network`, `promotion` (the platform's), `models` (model name ->
-    ModelStacks), and `model_build`, `endpoint`, `monitoring` of the portfolio's first model
-    (None where the environment has no such stack).
+    ModelStacks), and `model_promotion`, `model_build`, `endpoint`, `monitoring` of the
+    portfolio's first model (None where the environment has no such stack).
     """
 
     def __init__(
@@ -120,8 +121,20 @@ class PlatformStage(Stage):
                 source=source,
                 root=root,
                 stack_name=n.stack("promotion"),
-                description=f"{config.project}: platform and model promotion pipelines",
+                description=f"{config.project}: the platform pipeline",
             )
+            for model in portfolio.configs:
+                found = ModelStacks(config=model)
+                found.promotion = ModelPromotionStack(
+                    self._model_scope(model, tags),
+                    "ModelPromotion",
+                    config=model,
+                    platform=self.promotion,
+                    root=root,
+                    stack_name=names(model, environment).stack("model-promotion"),
+                    description=f"{config.project} {model.model.name}: its promotion pipeline",
+                )
+                self.models[model.model.name] = found
         else:
             self.network = NetworkStack(
                 self,
@@ -142,9 +155,17 @@ class PlatformStage(Stage):
                 )
 
         first = self.models.get(portfolio.names[0])
+        self.model_promotion = first.promotion if first else None
         self.model_build = first.model_build if first else None
         self.endpoint = first.endpoint if first else None
         self.monitoring = first.monitoring if first else None
+
+    def _model_scope(self, config: Config, tags: dict[str, str]) -> Construct:
+        """The construct a model's stacks live under, named after the model, tagged with its
+        inventory."""
+        scope = Construct(self, config.model.name)
+        enforce_inventory_tags(scope, config.inventory_tags() | tags)
+        return scope
 
     def _model_stacks(
         self,
@@ -160,8 +181,7 @@ class PlatformStage(Stage):
         assert self.network is not None
         environment = self.environment
         n = names(config, environment)
-        scope = Construct(self, config.model.name)
-        enforce_inventory_tags(scope, config.inventory_tags() | tags)
+        scope = self._model_scope(config, tags)
         network = self.network.network
         label = f"{config.project} {environment} {config.model.name}"
         found = ModelStacks(config=config)

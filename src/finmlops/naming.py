@@ -78,10 +78,15 @@ PER_MODEL_ROLES = frozenset(
         Role.REGISTRY_LIFECYCLE,
         Role.EVIDENCE_READER,
         Role.EVENT_FORWARDER,
+        # tooling: each model's promotion (its pipeline, handler and operators)
+        Role.RESOLVER,
+        Role.PROMOTE_STAGE,
+        Role.PROMOTE_PROD,
+        Role.OPERATOR,
     }
 )
 # A model's own stacks (finmlops_cdk.stages); the others are the platform's, one per environment.
-PER_MODEL_STACKS = frozenset({"model-build", "endpoint", "monitoring", "batch"})
+PER_MODEL_STACKS = frozenset({"model-build", "endpoint", "monitoring", "batch", "model-promotion"})
 # IAM role names are at most 64 characters (IAM User Guide, "IAM and AWS STS quotas": role
 # name 64 characters; CreateRole API reference, RoleName length constraints 1-64).
 ROLE_NAME_MAX = 64
@@ -219,6 +224,11 @@ class Names:
     @property
     def quality_alarm(self) -> str:
         return self.alarm("model-quality")
+
+    @property
+    def promotion_pipeline(self) -> str:
+        """The model's promotion pipeline (CodePipeline, in tooling)."""
+        return f"{self.model_prefix}-model-promotion"
 
     @property
     def build_pipeline(self) -> str:

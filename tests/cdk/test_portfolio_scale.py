@@ -159,9 +159,7 @@ def test_every_stack_of_fifty_models_is_within_cloudformation_quotas(
     assert over == []
 
 
-def test_a_model_stack_does_not_grow_with_the_portfolio(
-    fifty: Synthesized, platform: Any
-) -> None:
+def test_a_model_stack_does_not_grow_with_the_portfolio(fifty: Synthesized, platform: Any) -> None:
     """A model's stacks hold only that model: the 50th model's stacks have as many resources as
     the one-model platform's, so adding models never pushes a model stack to a quota."""
     one = {

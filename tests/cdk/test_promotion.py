@@ -127,7 +127,10 @@ def test_each_deployment_resolves_through_the_gate_synthesizes_deploys_then_reco
     synth = spec.index(
         f"finmlops_cdk.app --out cdk.out --environment {env} --manifest manifest.json"
     )
-    deploy = spec.index(f"cdk deploy --app cdk.out '{env}/*'")
+    # The environment's platform stacks and this model's own, never another model's.
+    deploy = spec.index(
+        f"cdk deploy --app cdk.out '{env}/Data' '{env}/Network' '{env}/credit-risk/*'"
+    )
     # What the endpoint serves is read as the environment's own smoke-test role.
     account = {"stage": "222222222222", "prod": "333333333333"}[env]
     record = spec.index(
@@ -388,10 +391,10 @@ def test_handler_sets_timeout_memory_concurrency_tracing_and_a_dlq(
         "DeadLetterConfig": {"TargetArn": Match.any_value()},
         "KmsKeyArn": Match.any_value(),
     }
-    platform.template("tooling", "Promotion").has_resource_properties(
+    platform.template("tooling", "ModelPromotion").has_resource_properties(
         "AWS::Lambda::Function", expected | {"ReservedConcurrentExecutions": Match.absent()}
     )
-    variant.template("tooling", "Promotion").has_resource_properties(
+    variant.template("tooling", "ModelPromotion").has_resource_properties(
         "AWS::Lambda::Function", expected | {"ReservedConcurrentExecutions": 2}
     )
 
@@ -482,7 +485,7 @@ def test_a_rejected_version_that_serves_raises_an_alarm_per_environment_with_an_
 
 
 def test_handler_may_start_only_the_promotion_pipeline_and_never_approve(platform: Any) -> None:
-    template = platform.templates["tooling"]["Promotion"]
+    template = platform.templates["tooling"]["ModelPromotion"]
     (role_id,) = [
         lid
         for lid, r in template["Resources"].items()
@@ -572,7 +575,8 @@ def test_dev_build_starter_trusts_only_the_start_build_action(platform: Any) -> 
 
 def test_dev_deploy_runs_the_commits_code_and_starts_no_build(platform: Any) -> None:
     spec = _buildspec(platform, "cdk deploy of the dev stage")
-    assert "cdk deploy --app cdk.out 'dev/*'" in spec
+    # Every dev stack: the platform's (dev/Data) and each model's (dev/<model>/ModelBuild).
+    assert "cdk deploy --app cdk.out 'dev/*' 'dev/*/*'" in spec
     assert "buildrun" not in spec and "build-starter" not in spec
 
 

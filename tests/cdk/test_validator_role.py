@@ -132,7 +132,7 @@ def test_signoffs_and_alarms_reach_the_handler(platform: Any, config: Any) -> No
         (rule,) = _rules(platform.templates[env]["Monitoring"], "re-validation record in tooling")
         assert rule["EventPattern"]["detail"]["state"] == {"value": ["ALARM"]}
         assert TOOLING in json.dumps(rule["Targets"])
-    tooling = platform.templates["tooling"]["Promotion"]
+    tooling = platform.templates["tooling"]["ModelPromotion"]
     (routed,) = _rules(tooling, "re-validation record")
     assert sorted(routed["EventPattern"]["detail"]["alarmName"]) == sorted(alarms)
     (signoffs,) = _rules(tooling, "validator sign-offs")
@@ -144,8 +144,10 @@ def test_signoffs_and_alarms_reach_the_handler(platform: Any, config: Any) -> No
     variables = function["Properties"]["Environment"]["Variables"]
     assert variables[Validation.ENV_REQUIRE_SIGNOFF] == "true"
     assert json.loads(variables[Validation.ENV_REVALIDATION_ALARMS]) == alarms
+    # The bus admits every model's forwarders: the platform's promotion stack.
     statements = json.dumps([
-        r for r in tooling["Resources"].values() if r["Type"] == "AWS::Events::EventBusPolicy"
+        r for r in platform.templates["tooling"]["Promotion"]["Resources"].values()
+        if r["Type"] == "AWS::Events::EventBusPolicy"
     ])  # fmt: skip
     assert "credit-risk-prod-revalidation-forwarder" in statements
 
