@@ -91,7 +91,9 @@ class World:
     project_image: str  # the project image the templates name (the build's own steps run it)
     queue_url: str = ""  # the emulator's inbox: an SQS queue subscribed to prod's alerts topic
     services: dict[str, Any] = field(default_factory=dict)  # service -> its stand-in's session
-    deployed: dict[str, set[str]] = field(default_factory=dict)  # environment -> logical ids
+    # environment -> (stack, logical id) of what is deployed: logical ids are unique within a
+    # stack only (two stacks of one environment may each have a `PipelineRole`).
+    deployed: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ what the story asks
     @property
@@ -254,7 +256,7 @@ def describe(world: World) -> str:
     for environment, done in world.deployed.items():
         for kind in _ORDER:
             for declared in world.templates.resources(environment, kind):
-                if declared.logical_id in done:
+                if declared.key in done:
                     short = kind.split("::", 1)[1]
                     counts[short] = counts.get(short, 0) + 1
     shown = ", ".join(
@@ -316,11 +318,11 @@ def deploy_resources(world: World, environment: str) -> None:
         _network(world, environment)
     for kind in _ORDER:
         for resource in world.templates.resources(environment, kind):
-            if resource.logical_id in done and kind not in _CHANGING:
+            if resource.key in done and kind not in _CHANGING:
                 continue
             handler = _HANDLERS[kind]
             if handler(world, resource) is not False:
-                done.add(resource.logical_id)
+                done.add(resource.key)
 
 
 def _ref(world: World, resource: Declared, attribute: str = "Ref") -> str:

@@ -65,6 +65,11 @@ class Declared:
     def component(self) -> str:
         return self.stack.component
 
+    @property
+    def key(self) -> tuple[str, str]:
+        """(stack name, logical id): unique in the environment."""
+        return (self.stack.stack_name, self.logical_id)
+
 
 @dataclass
 class Templates:
