@@ -436,7 +436,7 @@ class Deployment:
         s3.put_bucket_policy(
             Bucket=n.audit_bucket, Policy=json.dumps({**document, "Statement": statements})
         )
-        promotion = assembly.templates["Promotion"]
+        promotion = assembly.templates["ModelPromotion"]
         (handler,) = [
             r["Properties"]
             for r in promotion["Resources"].values()
