@@ -58,12 +58,20 @@ def registry_readers(config: Config) -> list[tuple[str, str]]:
 
 def artifact_readers(models: Sequence[Config]) -> list[tuple[str, str]]:
     """Principals in stage and prod that read model artifacts and baselines from dev: every
-    model's endpoint and monitoring roles."""
+    model's endpoint and monitoring roles, as one role-name pattern per account and purpose
+    (`<project>-*<environment>-model` matches `<project>-<environment>-model` and each model's
+    `<project>-<model>-<environment>-model`, finmlops.naming). Named one by one, 50 models' roles
+    make the artifact bucket's policy 30 KB, over S3's 20 KB quota for a bucket policy
+    (tests/cdk/test_portfolio_scale.py); each role's own policy still names its reads."""
     readers: list[tuple[str, str]] = []
-    for config in models:
-        for env_name in SERVING_ENVIRONMENTS:
-            n = names(config, env_name)
-            readers.extend((n.env.account, n.role_arn(p)) for p in (Role.MODEL, Role.MONITORING))
+    platform = models[0]
+    for env_name in SERVING_ENVIRONMENTS:
+        n = names(platform, env_name)
+        for purpose in (Role.MODEL, Role.MONITORING):
+            pattern = f"{n.project}-*{env_name}-{purpose}"
+            readers.append(
+                (n.env.account, f"arn:{n.partition}:iam::{n.env.account}:role/{pattern}")
+            )
     return readers
 
 

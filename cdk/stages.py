@@ -21,7 +21,7 @@ from typing import Any
 from aws_cdk import Environment as CdkEnvironment
 from aws_cdk import Stack, Stage
 from constructs import Construct
-from finmlops_cdk.compliance import enforce_inventory_tags
+from finmlops_cdk.compliance import add_inventory_tags, enforce_inventory_tags
 from finmlops_cdk.data_stack import DataStack
 from finmlops_cdk.endpoint import EndpointStack
 from finmlops_cdk.model_build import ModelBuildStack, PipelineDefinitionLike
@@ -162,9 +162,9 @@ class PlatformStage(Stage):
 
     def _model_scope(self, config: Config, tags: dict[str, str]) -> Construct:
         """The construct a model's stacks live under, named after the model, tagged with its
-        inventory."""
+        inventory (the stage's aspect checks every resource carries the inventory keys)."""
         scope = Construct(self, config.model.name)
-        enforce_inventory_tags(scope, config.inventory_tags() | tags)
+        add_inventory_tags(scope, config.inventory_tags() | tags)
         return scope
 
     def _model_stacks(

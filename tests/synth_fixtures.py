@@ -3,6 +3,8 @@ for every folder of tests (a plugin of tests/conftest.py).
 
 - `platform`: the repository's config (pipeline-mode monitoring, canary, S3 source), every
   environment, all three compliance packs attached: synth itself is the zero-findings check.
+- `fifty`: a portfolio of 50 models made from the shipped model's block (`portfolio_of`), every
+  environment, no compliance packs: the scale test and the per-model insider tests read it.
 - `variant`: the same config flipped where it has choices (Model Monitor mode, linear traffic,
   retraining on drift and on a schedule, a CodeStar connection, an explicit manifest, local
   tracking, prod without autoscaling, reserved Lambda concurrency) for tooling, dev and prod.
@@ -10,6 +12,7 @@ for every folder of tests (a plugin of tests/conftest.py).
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
@@ -420,3 +424,102 @@ def iam_platform(platform: Synth, config: Any) -> Any:
                 )
             )
     return iam
+
+
+# ----------------------------------------------------------------------- a portfolio of 50 models
+
+MODELS = 50
+MAX_RESOURCES = 500
+MAX_OUTPUTS = 200
+MAX_PARAMETERS = 200
+MAX_TEMPLATE_BYTES = 1024 * 1024  # 1 MB through S3
+
+
+def portfolio_of(config_path: Path, count: int) -> Any:
+    """The shipped platform file with its one model block copied `count` times: distinct names,
+    registry groups and approver roles; every third model's group read by prod alone."""
+    from finmlops.config import parse_portfolio
+
+    data = yaml.safe_load(config_path.read_text())
+    (block,) = data["models"].values()
+    models: dict[str, Any] = {}
+    for i in range(1, count + 1):
+        model = copy.deepcopy(block)
+        model["package_group"] = f"scorecard-{i:02d}-xgb"
+        model["governance"]["approver_role"] = f"ModelRiskApprover{i:02d}"
+        if i % 3 == 0:
+            model["governance"]["readers"] = [data["environments"]["prod"]["account"]]
+        models[f"scorecard-{i:02d}"] = model
+    data["models"] = models
+    return parse_portfolio(data, f"{config_path} x{count}", source_file=config_path)
+
+
+@dataclass(frozen=True)
+class StackFigures:
+    path: str  # <environment>/<Stack> or <environment>/<model>/<Stack>
+    resources: int
+    outputs: int
+    parameters: int
+    template_bytes: int  # as synthesized (what the CDK CLI uploads)
+
+    @property
+    def shared(self) -> bool:
+        return self.path.count("/") == 1
+
+
+@dataclass(frozen=True)
+class Synthesized:
+    portfolio: Any  # finmlops.config.Portfolio
+    figures: list[StackFigures]
+    outdir: Path
+
+
+@pytest.fixture(scope="session")
+def fifty(
+    config_path: Path, definition: Any, root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Synthesized:
+    """50 models (`portfolio_of`), every environment, synthesized once (no compliance packs: they
+    add no template content, and the shipped platform's synth already proves them clean)."""
+    from finmlops_cdk.app import build_app
+    from finmlops_pipelines.definition import PipelineDefinition, pipeline_name
+
+    portfolio = portfolio_of(config_path, MODELS)
+
+    def per_model(config: Any) -> PipelineDefinition:
+        # The shipped model's definition, under this model's pipeline name: the body names the
+        # group, bucket and role by placeholder, so it is what each copy's build would embed.
+        return PipelineDefinition(
+            name=pipeline_name(config), body=definition.body, code_files=definition.code_files
+        )
+
+    outdir = tmp_path_factory.mktemp("fifty") / "cdk.out"
+    build_app(
+        portfolio, outdir=str(outdir), root=root, definition=per_model, compliance=False
+    ).synth()
+    figures = []
+    for manifest_file in sorted(outdir.glob("assembly-*/manifest.json")):
+        manifest = json.loads(manifest_file.read_text())
+        for artifact in manifest["artifacts"].values():
+            if artifact["type"] != "aws:cloudformation:stack":
+                continue
+            file = manifest_file.parent / artifact["properties"]["templateFile"]
+            template = json.loads(file.read_text())
+            figures.append(
+                StackFigures(
+                    path=artifact["displayName"].split(" ")[0],
+                    resources=len(template.get("Resources", {})),
+                    outputs=len(template.get("Outputs", {})),
+                    parameters=len(template.get("Parameters", {})),
+                    template_bytes=file.stat().st_size,
+                )
+            )
+    return Synthesized(portfolio=portfolio, figures=figures, outdir=outdir)
+
+
+@pytest.fixture(scope="session")
+def fifty_iam(fifty: Synthesized) -> Any:
+    """finmlops.iam.Platform over the 50-model assembly (read once)."""
+    from finmlops.iam import Platform
+
+    return Platform.load(fifty.outdir)
+

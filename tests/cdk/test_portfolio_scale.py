@@ -7,110 +7,28 @@ most 1 MB when passed through S3 (51,200 bytes inline; the CDK CLI uploads throu
 bucket). The layout (docs/decisions/0033) keeps every model's stacks its own, so only the
 platform's stacks grow with the portfolio: this test measures by how much.
 
-One synthesis of all four environments, shared by the tests of this module (module scope); the
-figures are printed (`pytest -s`) and written to the test's report (`record_property`).
+One synthesis of all four environments (`fifty`, a session fixture of tests/synth_fixtures.py,
+shared with the insider tests of tests/adversarial/test_model_segregation.py); the figures are
+printed (`pytest -s`) and written to the test's report (`record_property`).
 """
 
 from __future__ import annotations
 
-import copy
 import json
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import pytest
-import yaml
-
-from finmlops.config import Portfolio, parse_portfolio
-
-MODELS = 50
-MAX_RESOURCES = 500
-MAX_OUTPUTS = 200
-MAX_PARAMETERS = 200
-MAX_TEMPLATE_BYTES = 1024 * 1024  # 1 MB through S3
-
-
-def portfolio_of(config_path: Path, count: int) -> Portfolio:
-    """The shipped platform file with its one model block copied `count` times: distinct names,
-    registry groups and approver roles; every third model's group read by prod alone."""
-    data = yaml.safe_load(config_path.read_text())
-    (block,) = data["models"].values()
-    models: dict[str, Any] = {}
-    for i in range(1, count + 1):
-        model = copy.deepcopy(block)
-        model["package_group"] = f"scorecard-{i:02d}-xgb"
-        model["governance"]["approver_role"] = f"ModelRiskApprover{i:02d}"
-        if i % 3 == 0:
-            model["governance"]["readers"] = [data["environments"]["prod"]["account"]]
-        models[f"scorecard-{i:02d}"] = model
-    data["models"] = models
-    return parse_portfolio(data, f"{config_path} x{count}", source_file=config_path)
+from synth_fixtures import (
+    MAX_OUTPUTS,
+    MAX_PARAMETERS,
+    MAX_RESOURCES,
+    MAX_TEMPLATE_BYTES,
+    MODELS,
+    StackFigures,
+    Synthesized,
+)
 
 
-@dataclass(frozen=True)
-class StackFigures:
-    path: str  # <environment>/<Stack> or <environment>/<model>/<Stack>
-    resources: int
-    outputs: int
-    parameters: int
-    template_bytes: int  # as synthesized (what the CDK CLI uploads)
-
-    @property
-    def shared(self) -> bool:
-        return self.path.count("/") == 1
-
-
-@dataclass(frozen=True)
-class Synthesized:
-    portfolio: Portfolio
-    figures: list[StackFigures]
-    outdir: Path
-
-
-@pytest.fixture(scope="module")
-def fifty(
-    config_path: Path, definition: Any, root: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Synthesized:
-    """50 models, every environment, synthesized once (no compliance packs: they add no template
-    content, and the shipped platform's synth already proves them clean)."""
-    from finmlops_cdk.app import build_app
-    from finmlops_pipelines.definition import PipelineDefinition, pipeline_name
-
-    portfolio = portfolio_of(config_path, MODELS)
-
-    def per_model(config: Any) -> PipelineDefinition:
-        # The shipped model's definition, under this model's pipeline name: the body names the
-        # group, bucket and role by placeholder, so it is what each copy's build would embed.
-        return PipelineDefinition(
-            name=pipeline_name(config), body=definition.body, code_files=definition.code_files
-        )
-
-    outdir = tmp_path_factory.mktemp("fifty") / "cdk.out"
-    build_app(
-        portfolio, outdir=str(outdir), root=root, definition=per_model, compliance=False
-    ).synth()
-    figures = []
-    for manifest_file in sorted(outdir.glob("assembly-*/manifest.json")):
-        manifest = json.loads(manifest_file.read_text())
-        for artifact in manifest["artifacts"].values():
-            if artifact["type"] != "aws:cloudformation:stack":
-                continue
-            file = manifest_file.parent / artifact["properties"]["templateFile"]
-            template = json.loads(file.read_text())
-            figures.append(
-                StackFigures(
-                    path=artifact["displayName"].split(" ")[0],
-                    resources=len(template.get("Resources", {})),
-                    outputs=len(template.get("Outputs", {})),
-                    parameters=len(template.get("Parameters", {})),
-                    template_bytes=file.stat().st_size,
-                )
-            )
-    return Synthesized(portfolio=portfolio, figures=figures, outdir=outdir)
-
-
-def test_fifty_models_synthesize_every_model_stack_and_the_platform_stacks_once(
+def test_fifty_models_synthesize_each_models_stacks_and_the_platform_stacks_once(
     fifty: Synthesized,
 ) -> None:
     paths = {f.path for f in fifty.figures}
@@ -122,15 +40,16 @@ def test_fifty_models_synthesize_every_model_stack_and_the_platform_stacks_once(
     }
     for name in fifty.portfolio.names:
         assert f"dev/{name}/ModelBuild" in paths
+        assert f"tooling/{name}/ModelPromotion" in paths
         for env in ("stage", "prod"):
             assert {f"{env}/{name}/Endpoint", f"{env}/{name}/Monitoring"} <= paths
-    assert len(paths) == len(shared) + MODELS * 5
+    assert len(paths) == len(shared) + MODELS * 6
 
 
 def test_every_stack_of_fifty_models_is_within_cloudformation_quotas(
     fifty: Synthesized, record_property: Any
 ) -> None:
-    lines = [f"{'stack':<40} {'resources':>9} {'outputs':>7} {'params':>6} {'bytes':>9}"]
+    lines = [f"{'stack':<44} {'resources':>9} {'outputs':>7} {'params':>6} {'bytes':>9}"]
     # The platform's stacks, and the largest of each kind of model stack (they are alike).
     largest: dict[str, StackFigures] = {}
     for f in fifty.figures:
@@ -139,7 +58,7 @@ def test_every_stack_of_fifty_models_is_within_cloudformation_quotas(
             largest[kind] = f
     for kind, f in sorted(largest.items()):
         lines.append(
-            f"{kind:<40} {f.resources:>9} {f.outputs:>7} {f.parameters:>6} {f.template_bytes:>9}"
+            f"{kind:<44} {f.resources:>9} {f.outputs:>7} {f.parameters:>6} {f.template_bytes:>9}"
         )
     table = "\n".join(lines)
     print(f"\n{MODELS} models, {len(fifty.figures)} stacks:\n{table}")
@@ -172,3 +91,45 @@ def test_a_model_stack_does_not_grow_with_the_portfolio(fifty: Synthesized, plat
         if f.path.startswith(tuple(f"{env}/{last}/" for env in ("dev", "stage", "prod"))):
             env, _, component = f.path.split("/")
             assert f.resources == one[f"{env}/{component}"], f.path
+
+
+# Policy size quotas, in characters of the policy as IAM stores it (no whitespace): an S3 bucket
+# policy 20 KB (S3 User Guide, "Bucket policies": "Bucket policies are limited to 20 KB"), a KMS
+# key policy 32 KB (KMS Developer Guide, "Quotas": key policy document size), an IAM managed
+# policy 6,144 characters and a role's inline policies 10,240 together (IAM User Guide, "IAM and
+# AWS STS quotas").
+POLICY_LIMITS = {"s3-bucket": 20 * 1024, "kms-key": 32 * 1024}
+MANAGED_POLICY_CHARS = 6144
+
+
+def _size(document: Any) -> int:
+    return len(json.dumps(document, separators=(",", ":")))
+
+
+def test_the_platforms_shared_policies_hold_fifty_models_within_their_size_quotas(
+    fifty_iam: Any, record_property: Any
+) -> None:
+    """The platform's buckets and keys admit every model's roles by name (the artifacts bucket
+    and its key: each model's endpoint and monitoring roles; tooling's audit trail: each model's
+    approvers and validators): their policies grow with the portfolio. Measured on the resolved
+    policies (finmlops.iam reads intrinsic functions as CloudFormation resolves them)."""
+    largest: dict[str, tuple[int, str]] = {}
+    over = []
+    for resource in fifty_iam.resources:
+        if resource.policy is None:
+            continue
+        size = _size(resource.policy.document)
+        largest[resource.kind] = max(largest.get(resource.kind, (0, "")), (size, resource.arn))
+        limit = POLICY_LIMITS.get(resource.kind)
+        if limit is not None and size >= limit:
+            over.append(f"{resource.arn}: {size} characters (quota {limit})")
+    for found in fifty_iam.roles.values():
+        for policy in found.policies:
+            size = _size(policy.document)
+            largest["iam-policy"] = max(largest.get("iam-policy", (0, "")), (size, policy.name))
+            if size >= MANAGED_POLICY_CHARS:
+                over.append(f"{policy.name}: {size} characters (quota {MANAGED_POLICY_CHARS})")
+    figures = "\n".join(f"{kind}: {size} ({where})" for kind, (size, where) in largest.items())
+    print(f"\nlargest policies of {MODELS} models:\n{figures}")
+    record_property("portfolio_policy_sizes", figures)
+    assert over == []
