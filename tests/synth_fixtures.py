@@ -522,4 +522,3 @@ def fifty_iam(fifty: Synthesized) -> Any:
     from finmlops.iam import Platform
 
     return Platform.load(fifty.outdir)
-

@@ -11,8 +11,6 @@ where it is allowed, so a refusal is the segregation, not a role that can do not
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from finmlops.iam import Platform
