@@ -830,7 +830,7 @@ def _ship_code_and_create_pipeline(world: World, work_dir: Path) -> None:
         world.accounts.local(declared.properties["RoleArn"]),
         world.config,
     )
-    world.deployed.setdefault("dev", set()).add(declared.logical_id)
+    world.deployed.setdefault("dev", set()).add(declared.key)
 
 
 def _chat_webhook(aws: EmbeddedAws, config: Config) -> LocalWebhook | None:
