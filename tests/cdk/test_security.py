@@ -676,10 +676,13 @@ def test_serving_roles_read_and_list_only_the_model_build_prefix_of_the_registry
     listing = by_sid["ListModelBuildOutputsFromServingAccounts"]
     assert json.dumps(read["Resource"]).endswith('/model-build/*"]]}')
     assert listing["Condition"]["StringLike"] == {"s3:prefix": ["model-build/*"]}
+    # Every model's endpoint and monitoring roles, one name pattern per account and purpose
+    # (`credit-risk-*stage-model` is `credit-risk-stage-model` and each model's
+    # `credit-risk-<model>-stage-model`; ADR 0033).
     for statement in (read, listing):
         arns = statement["Condition"]["ArnLike"]["aws:PrincipalArn"]
         assert sorted(arns) == sorted(
-            f"arn:aws:iam::{a}:role/credit-risk-{e}-{p}"
+            f"arn:aws:iam::{a}:role/credit-risk-*{e}-{p}"
             for e, a in (("stage", "222222222222"), ("prod", "333333333333"))
             for p in ("model", "monitoring")
         )
