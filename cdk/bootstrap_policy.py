@@ -173,13 +173,14 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-    from finmlops.config import ConfigError, default_config_path, load_config
+    from finmlops.config import ConfigError, default_config_path, load_portfolio
 
     try:
-        config = load_config(args.config or default_config_path())
+        portfolio = load_portfolio(args.config or default_config_path())
     except ConfigError as exc:
         print(f"stopped, nothing written: {exc}", file=sys.stderr)
         return 2
+    config = portfolio.platform
     region = config.environments.by_name(args.environment).region
     try:
         if args.cdk_out:
@@ -188,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from finmlops_cdk.app import build_app
 
             with tempfile.TemporaryDirectory(prefix="finmlops-bootstrap-") as outdir:
-                build_app(config, outdir=outdir, environments=[args.environment]).synth()
+                build_app(portfolio, outdir=outdir, environments=[args.environment]).synth()
                 documents = policies_for(Path(outdir), args.environment, region)
     except PolicyError as exc:
         print(f"stopped, nothing written: {exc}", file=sys.stderr)

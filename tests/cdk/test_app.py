@@ -164,3 +164,82 @@ def test_names_that_cross_accounts_are_derived_from_the_config(config: Any) -> N
     assert prod.role_arn("model") == "arn:aws:iam::333333333333:role/credit-risk-prod-model"
     with pytest.raises(ValueError, match="63"):
         prod.bucket("x" * 40)
+
+
+# --------------------------------------------------------------------------- a portfolio
+
+
+def _two_models(config_path: Path, **second: Any) -> Any:
+    """The shipped platform with a second model copied from the first (`second` overrides the
+    copy's block: name, package_group, governance)."""
+    import copy
+
+    from finmlops.config import parse_portfolio
+
+    data = yaml.safe_load(config_path.read_text())
+    (name, block) = next(iter(data["models"].items()))
+    other = copy.deepcopy(block)
+    other["package_group"] = "behaviour-xgb"
+    other["governance"]["approver_role"] = "BehaviourApprover"
+    other_name = second.pop("name", "behaviour")
+    for key, value in second.items():
+        if key == "governance":
+            other["governance"].update(value)
+        else:
+            other[key] = value
+    data["models"] = {name: block, other_name: other}
+    return parse_portfolio(data, "platform.yaml")
+
+
+def test_a_model_whose_role_names_pass_64_characters_stops_synth_naming_its_block(
+    config_path: Path,
+) -> None:
+    """IAM role names are at most 64 characters (IAM User Guide, "IAM object names"): a model's
+    roles carry its name (`credit-risk-<model>-stage-revalidation-forwarder`), so a long model
+    name is refused at preflight, naming the block to shorten."""
+    from finmlops_cdk.app import preflight
+
+    from finmlops.config import ConfigError
+
+    long_name = "behavioural-scoring-of-revolving-credit-lines"
+    portfolio = _two_models(config_path, name=long_name)
+    with pytest.raises(ConfigError) as refused:
+        preflight(portfolio, ["tooling", "dev", "stage", "prod"])
+    fields = {field for field, _ in refused.value.problems}
+    assert fields == {f"models.{long_name}"}
+    (reason, *_) = [reason for _, reason in refused.value.problems]
+    assert "64" in reason and f"models.{long_name}" in reason
+
+
+def test_two_models_with_one_approver_role_stop_synth_naming_the_second(
+    config_path: Path,
+) -> None:
+    """Each model's approver decides on its own group only (ADR 0033): one role for two models
+    would be created twice (a role name is unique in its account)."""
+    from finmlops_cdk.app import preflight
+
+    from finmlops.config import ConfigError
+
+    portfolio = _two_models(config_path, governance={"approver_role": "ModelRiskApprover"})
+    with pytest.raises(ConfigError) as refused:
+        preflight(portfolio, ["dev"])
+    ((field, reason),) = refused.value.problems
+    assert field == "models.behaviour.governance.approver_role"
+    assert "ModelRiskApprover" in reason and "models.credit-risk.governance.approver_role" in reason
+
+
+def test_a_manifest_is_the_version_of_the_model_whose_group_it_names(
+    config_path: Path,
+) -> None:
+    from finmlops_cdk.app import manifests_for
+    from finmlops_cdk.manifest import ManifestError, default_manifest
+
+    portfolio = _two_models(config_path)
+    second = portfolio.config("behaviour")
+    chosen = default_manifest(second)
+    found = manifests_for(portfolio, chosen)
+    assert found["behaviour"] is chosen
+    assert found["credit-risk"] == default_manifest(portfolio.config("credit-risk"))
+    stranger = chosen.__class__.from_json(chosen.to_json().replace("behaviour-xgb", "nobodys-xgb"))
+    with pytest.raises(ManifestError, match="group of no model"):
+        manifests_for(portfolio, stranger)
