@@ -18,6 +18,7 @@ from moto.server import ThreadedMotoServer
 
 from finmlops.cli import ExitCode, main
 from finmlops.contracts import AuditAction, DeploymentManifest, Meta, Promotion
+from portfolio_world import validator_of
 
 CONFIG = str(Path(__file__).resolve().parents[2] / "config" / "platform.yaml")
 _LOADER = botocore.loaders.create_loader()
@@ -54,7 +55,8 @@ def test_approver_approves_from_the_cli_and_the_list_shows_it(
 ):
     arn = register()
     world.sign_off(arn)  # the tier (high) requires Carol's sign-off before approval
-    world.bob.use_in_env(monkeypatch)
+    bob = world.approver()  # Bob in the approver role, as himself
+    bob.use_in_env(monkeypatch)
 
     code, decision = run_json(
         capsys, "registry", "approve", "1", "--reason", "validation report MRM-2026-114 signed"
@@ -63,7 +65,7 @@ def test_approver_approves_from_the_cli_and_the_list_shows_it(
     assert code == ExitCode.OK
     assert decision["status"] == "Approved"
     assert decision["previous_status"] == "PendingManualApproval"
-    assert decision["actor"] == world.bob.arn
+    assert decision["actor"] == bob.arn
     assert world.deliver(arn, pipeline).result == "started"  # SageMaker's event, to the handler
     code, listing = run_json(capsys, "registry", "list")
     assert code == ExitCode.OK
@@ -75,7 +77,8 @@ def test_approver_approves_from_the_cli_and_the_list_shows_it(
     assert version["missing_evidence"] == []
     code, table, _ = run(capsys, "registry", "list", "--metrics")
     assert "Approved" in table and "complete" in table and "auc.value=0.81" in table
-    assert table.splitlines()[0].split()[:3] == ["GROUP", "VERSION", "STATUS"]
+    assert table.splitlines()[0].split()[:5] == ["MODEL", "GROUP", "TIER", "VERSION", "STATUS"]
+    assert table.splitlines()[1].split()[:5] == ["credit-risk", world.group, "high", "1", "Approved"]
 
 
 def test_self_approval_exits_1_with_the_reasons(world, register, capsys, monkeypatch):
@@ -160,7 +163,8 @@ def test_command_group_without_subcommand_shows_its_help(capsys):
 def test_promotion_from_resolve_to_rollback(
     world, register, pipeline, capsys, monkeypatch, tmp_path
 ):
-    world.bob.use_in_env(monkeypatch)
+    bob = world.approver()  # Bob in the approver role, as himself
+    bob.use_in_env(monkeypatch)
     for number in ("1", "2"):
         # Each built while its predecessor serves: v2 is compared with v1 (ADR 0029).
         arn = register()
@@ -207,7 +211,8 @@ def test_promotion_from_resolve_to_rollback(
 def test_status_flags_a_rejected_version_that_still_serves_and_one_command_rolls_it_back(
     world, register, pipeline, capsys, monkeypatch, tmp_path
 ):
-    world.bob.use_in_env(monkeypatch)
+    bob = world.approver()  # Bob in the approver role, as himself
+    bob.use_in_env(monkeypatch)
     for number in ("1", "2"):
         arn = register()  # built while its predecessor serves (ADR 0029)
         world.sign_off(arn)
@@ -224,8 +229,8 @@ def test_status_flags_a_rejected_version_that_still_serves_and_one_command_rolls
     assert code == ExitCode.OK
     assert "Rejected" in out
     assert (
-        "WARNING: version 2 is Rejected and still serves in prod: `finmlops promote rollback "
-        "--environment prod --reason ...`"
+        "WARNING: model credit-risk: version 2 is Rejected and still serves in prod: "
+        "`finmlops promote rollback --environment prod --reason ...`"
     ) in out
     code, rolled = run_json(
         capsys, "promote", "rollback", "--environment", "prod", "--reason", "v2 rejected"
@@ -243,7 +248,8 @@ def test_record_writes_the_lifecycle_as_the_named_registry_role_and_nothing_else
     the role's IAM policy allows (tests/cdk/test_security.py)."""
     arn = register()
     world.sign_off(arn)
-    world.bob.use_in_env(monkeypatch)
+    bob = world.approver()  # Bob in the approver role, as himself
+    bob.use_in_env(monkeypatch)
     assert run(capsys, "registry", "approve", "1", "--reason", "ok")[0] == ExitCode.OK
     assert world.deliver(arn, pipeline).result == "started"
     manifest = tmp_path / "stage.json"
@@ -283,7 +289,7 @@ def test_record_writes_the_lifecycle_as_the_named_registry_role_and_nothing_else
 
     assert code == ExitCode.OK, err
     ((key, body),) = writes
-    assert key.startswith("ASIA") and key != world.bob.access_key_id  # the role's, not Bob's
+    assert key.startswith("ASIA") and key != bob.access_key_id  # the role's, not Bob's
     assert set(body) == {"ModelPackageArn", "ModelLifeCycle"}
     after = world.describe(_arn(world, 1))
     assert after["ModelLifeCycle"]["Stage"] == "Staging"
@@ -336,16 +342,17 @@ def test_report_fills_the_stored_validation_report_with_the_decision_and_its_rec
     )
     assert "No decision yet" in out.read_text()
 
-    world.bob.use_in_env(monkeypatch)
+    bob = world.approver()  # Bob in the approver role, as himself
+    bob.use_in_env(monkeypatch)
     code, decided = run_json(capsys, "registry", "approve", "1", "--reason", "MRM-114 signed")
     code, report = run_json(capsys, "registry", "report", "1", "--out", str(out))
 
     assert code == ExitCode.OK
     assert report["audit_record"] == decided["audit_record"]
-    assert report["decided_by"] == world.bob.arn
+    assert report["decided_by"] == bob.arn
     html = out.read_text()
     assert "No decision yet" not in html
-    for shown in ("MRM-114 signed", world.bob.arn, decided["audit_record"]):
+    for shown in ("MRM-114 signed", bob.arn, decided["audit_record"]):
         assert shown in html
     # The stored evidence itself is left as the step wrote it.
     stored_html = world.s3.get_object(Bucket="evidence-bucket", Key="v/validation_report.html")
@@ -361,7 +368,7 @@ def test_report_names_the_registered_version_and_its_author_before_and_after_the
     out = tmp_path / "report.html"
     for decide in (False, True):
         if decide:
-            world.bob.use_in_env(monkeypatch)
+            world.approver().use_in_env(monkeypatch)
             run_json(capsys, "registry", "approve", "1", "--reason", "MRM-115 signed")
         code, _ = run_json(capsys, "registry", "report", "1", "--out", str(out))
         html = out.read_text()
@@ -393,7 +400,8 @@ def test_audit_export_and_history_for_an_examiner(world, register, capsys, monke
     world.sign_off(register())
     world.alice.use_in_env(monkeypatch)
     assert run(capsys, "registry", "approve", "1", "--reason", "mine")[0] == ExitCode.REFUSED
-    world.bob.use_in_env(monkeypatch)
+    bob = world.approver()  # Bob in the approver role, as himself
+    bob.use_in_env(monkeypatch)
     assert run(capsys, "registry", "approve", "1", "--reason", "independent")[0] == ExitCode.OK
     assert run(capsys, "registry", "reject", "1", "--reason", "revoked")[0] == ExitCode.OK
 
@@ -407,7 +415,7 @@ def test_audit_export_and_history_for_an_examiner(world, register, capsys, monke
     ]  # fmt: skip
     handler = world.handler_settings().actor
     assert [r["actor"] for r in rows] == [
-        world.carol.arn, handler, world.alice.arn, world.bob.arn, world.bob.arn
+        world.carol.arn, handler, world.alice.arn, bob.arn, bob.arn
     ]  # fmt: skip
 
     code, out, _ = run(capsys, "audit", "export", "--format", "json", "--action", "approve")
@@ -424,7 +432,8 @@ def test_audit_export_and_history_for_an_examiner(world, register, capsys, monke
 
 def test_missing_audit_bucket_is_reported_as_not_found(world, register, capsys, monkeypatch):
     register()
-    world.bob.use_in_env(monkeypatch)
+    bob = world.approver()  # Bob in the approver role, as himself
+    bob.use_in_env(monkeypatch)
     code, _, err = run(capsys, "registry", "approve", "1", "--reason", "ok",
                        "--audit-bucket", "no-such-bucket")  # fmt: skip
     assert code == ExitCode.NOT_FOUND
@@ -445,7 +454,12 @@ def test_endpoint_url_points_every_call_at_the_emulator(capsys):
         server.stop()
 
     assert code == ExitCode.OK
-    assert listing["groups"] == ["served-group"]
+    # The config's model first (its first build has not created its group), then the others.
+    assert listing["groups"] == ["credit-risk-xgb", "served-group"]
+    assert [(m["model"], m["in_registry"]) for m in listing["models"]] == [
+        ("credit-risk", False),
+        ("", True),
+    ]
 
 
 def test_installed_entry_point_runs():
@@ -461,7 +475,8 @@ def test_validator_signs_off_from_the_cli_and_show_names_them_with_the_findings(
     world, register, capsys, monkeypatch
 ):
     arn = register()
-    world.carol.use_in_env(monkeypatch)
+    carol = validator_of(world, world.config, world.carol)  # in the model's validator role
+    carol.use_in_env(monkeypatch)
 
     code, signed = run_json(
         capsys, "registry", "validate", "1", "--summary", "MRM-2026-114: sound",
@@ -469,13 +484,13 @@ def test_validator_signs_off_from_the_cli_and_show_names_them_with_the_findings(
     )  # fmt: skip
 
     assert code == ExitCode.OK
-    assert (signed["outcome"], signed["actor"]) == ("FindingsOpen", world.carol.arn)
+    assert (signed["outcome"], signed["actor"]) == ("FindingsOpen", carol.arn)
     assert signed["findings"] == [
         {"severity": "high", "text": "KS unstable on thin-file applicants"}
     ]
     assert world.observe(arn).result == "recorded"  # the handler binds Carol
     code, shown = run_json(capsys, "registry", "show", "1", "--no-metrics")
-    assert world.carol.arn in shown["signoff"]["validator"]
+    assert carol.arn in shown["signoff"]["validator"]
     assert any("open high-severity finding" in p for p in shown["promotion_problems"])
     code, _, err = run(capsys, "registry", "validate", "1", "--summary", "x", "--finding", "bad")
     assert code == ExitCode.USAGE and "SEVERITY: TEXT" in err

@@ -377,7 +377,9 @@ class Deployment:
 
 
 class DeploymentHistory:
-    """Per environment, write-once records of what was deployed, in time order."""
+    """Per environment, write-once records of what was deployed, in time order. With `group`,
+    a view of one model's deployments (a portfolio's models share each environment's folder):
+    its current entry, ordering and rollback are that model's, never another's."""
 
     def __init__(
         self,
@@ -386,18 +388,21 @@ class DeploymentHistory:
         *,
         prefix: str = Promotion.DEPLOYMENTS_PREFIX,
         clock: Clock = utc_now,
+        group: str = "",
     ):
         self.s3 = s3
         self.bucket = bucket
         self.prefix = prefix
         self.clock = clock
+        self.group = group
 
     def entries(self, environment: str) -> list[Deployment]:
         folder = f"{self.prefix}{environment}/"
-        return [
+        found = [
             Deployment.from_json(read_text(self.s3, self.bucket, key), key)
             for key in list_keys(self.s3, self.bucket, folder)
         ]
+        return [e for e in found if not self.group or e.manifest.model_package_group == self.group]
 
     def current(self, environment: str) -> Deployment | None:
         entries = self.entries(environment)
