@@ -77,7 +77,9 @@ def role_arn(world: Any, role_name: str) -> str:
     try:
         return str(iam.get_role(RoleName=role_name)["Role"]["Arn"])
     except iam.exceptions.NoSuchEntityException:
-        return str(iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=_TRUST)["Role"]["Arn"])
+        return str(
+            iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=_TRUST)["Role"]["Arn"]
+        )
 
 
 def in_role(world: Any, person: Any, role_name: str) -> Any:
@@ -111,3 +113,65 @@ def inventory_metadata(config: Config) -> dict[str, str]:
         Meta.OWNER: g.owner,
         Meta.VALIDATOR: g.validator,
     }
+
+
+def observe(world: Any, arn: str, event_id: str = "evt-signoff") -> Any:
+    """SageMaker's state-change event for the version as it stands, to the handler, which the
+    stack sets up with every model's group (the world's own settings know only the first)."""
+    from dataclasses import replace
+
+    from finmlops.registry.handler import handle_state_change
+
+    described = world.describe(arn)
+    event = {
+        "version": "0",
+        "id": event_id,
+        "detail-type": "SageMaker Model Package State Change",
+        "source": "aws.sagemaker",
+        "account": "123456789012",
+        "time": "2026-12-07T06:00:00Z",
+        "region": "us-east-1",
+        "resources": [arn],
+        "detail": {
+            "ModelPackageGroupName": described["ModelPackageGroupName"],
+            "ModelPackageVersion": described["ModelPackageVersion"],
+            "ModelPackageArn": arn,
+            "ModelApprovalStatus": described["ModelApprovalStatus"],
+            "ModelPackageStatus": "Completed",
+        },
+    }
+    groups = frozenset({world.group, SECOND_GROUP})
+    return handle_state_change(
+        event,
+        sagemaker=world.sm,
+        s3=world.s3,
+        codepipeline=world.client("codepipeline"),
+        cloudwatch=world.client("cloudwatch"),
+        settings=replace(world.handler_settings(), groups=groups),
+    )
+
+
+def sign_off(
+    world: Any,
+    arn: str,
+    person: Any,
+    *,
+    findings: tuple[Any, ...] = (),
+    duties: Any = None,
+    summary: str = "validation MRM-2026-201: sound",
+) -> Any:
+    """`registry validate` as `person`, then its state-change event to the handler."""
+    from finmlops.registry.signoff import submit_signoff
+
+    submitted = submit_signoff(
+        person.client("sagemaker"),
+        person.client("sts"),
+        world.audit(),
+        arn=arn,
+        summary=summary,
+        findings=findings,
+        duties=duties,
+    )
+    outcome = observe(world, arn, event_id=f"evt-{submitted.digest[-8:]}")
+    assert outcome.result == "recorded", outcome.reason
+    return submitted

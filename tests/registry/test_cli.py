@@ -15,10 +15,10 @@ import botocore.loaders
 import botocore.session
 import pytest
 from moto.server import ThreadedMotoServer
+from portfolio_world import validator_of
 
 from finmlops.cli import ExitCode, main
 from finmlops.contracts import AuditAction, DeploymentManifest, Meta, Promotion
-from portfolio_world import validator_of
 
 CONFIG = str(Path(__file__).resolve().parents[2] / "config" / "platform.yaml")
 _LOADER = botocore.loaders.create_loader()
@@ -78,7 +78,13 @@ def test_approver_approves_from_the_cli_and_the_list_shows_it(
     code, table, _ = run(capsys, "registry", "list", "--metrics")
     assert "Approved" in table and "complete" in table and "auc.value=0.81" in table
     assert table.splitlines()[0].split()[:5] == ["MODEL", "GROUP", "TIER", "VERSION", "STATUS"]
-    assert table.splitlines()[1].split()[:5] == ["credit-risk", world.group, "high", "1", "Approved"]
+    assert table.splitlines()[1].split()[:5] == [
+        "credit-risk",
+        world.group,
+        "high",
+        "1",
+        "Approved",
+    ]
 
 
 def test_self_approval_exits_1_with_the_reasons(world, register, capsys, monkeypatch):
