@@ -15,10 +15,11 @@ import botocore.loaders
 import botocore.session
 import pytest
 from moto.server import ThreadedMotoServer
-from portfolio_world import validator_of
+from portfolio_world import SECOND, add_group, inventory_metadata, validator_of, write_two_models
 
 from finmlops.cli import ExitCode, main
 from finmlops.contracts import AuditAction, DeploymentManifest, Meta, Promotion
+from finmlops.registry.signoff import submit_signoff
 
 CONFIG = str(Path(__file__).resolve().parents[2] / "config" / "platform.yaml")
 _LOADER = botocore.loaders.create_loader()
@@ -500,3 +501,89 @@ def test_validator_signs_off_from_the_cli_and_show_names_them_with_the_findings(
     assert any("open high-severity finding" in p for p in shown["promotion_problems"])
     code, _, err = run(capsys, "registry", "validate", "1", "--summary", "x", "--finding", "bad")
     assert code == ExitCode.USAGE and "SEVERITY: TEXT" in err
+
+
+# --------------------------------------------------------------------------- a portfolio
+
+
+@pytest.fixture
+def two_models(world, register, tmp_path):
+    """The shipped model and a second, batch model (tests/portfolio_world.py), a version each."""
+    path, portfolio = write_two_models(tmp_path)
+    second = portfolio.config(SECOND)
+    add_group(world, second)
+    register()
+    register(group=second.model.package_group, metadata=inventory_metadata(second))
+    return str(path)
+
+
+def run_in(capsys: Any, config: str, *argv: str) -> tuple[int, str, str]:
+    code = main([*argv, "--config", config])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_with_several_models_a_command_on_one_model_needs_model_and_names_them(
+    world, two_models, capsys
+):
+    for argv in (("registry", "history"), ("registry", "show", "1"), ("promote", "rollback",
+                 "--environment", "prod", "--reason", "x")):  # fmt: skip
+        code, _, err = run_in(capsys, two_models, *argv)
+        assert code == ExitCode.USAGE, argv
+        assert f"invalid configuration {two_models}:" in err
+        assert "models: 2 models (credit-risk, provisions): name one (--model NAME)" in err
+    code, _, err = run_in(capsys, two_models, "registry", "history", "--model", "fraud")
+    assert code == ExitCode.USAGE
+    assert "models: no model 'fraud'; the models are credit-risk, provisions" in err
+    # A version named by its group needs no --model: the group says whose it is.
+    code, out, _ = run_in(capsys, two_models, "registry", "show", "provisions-xgb/1", "--json")
+    assert code == ExitCode.OK
+    assert (json.loads(out)["model"], json.loads(out)["tier"]) == (SECOND, "medium")
+
+
+def test_registry_list_shows_every_models_group_and_model_narrows_it(world, two_models, capsys):
+    code, out, _ = run_in(capsys, two_models, "registry", "list", "--json")
+    listing = json.loads(out)
+
+    assert code == ExitCode.OK
+    assert [(m["model"], m["group"], m["tier"], m["serving"], m["versions"])
+            for m in listing["models"]] == [
+        ("credit-risk", "credit-risk-xgb", "high", "realtime", 1),
+        (SECOND, "provisions-xgb", "medium", "batch", 1),
+    ]  # fmt: skip
+    assert [(v["model"], v["group"], v["version"], v["status"], v["tier"])
+            for v in listing["versions"]] == [
+        ("credit-risk", "credit-risk-xgb", 1, "PendingManualApproval", "high"),
+        (SECOND, "provisions-xgb", 1, "PendingManualApproval", "medium"),
+    ]  # fmt: skip
+    code, table, _ = run_in(capsys, two_models, "registry", "list")
+    assert [line.split()[:5] for line in table.splitlines()[1:]] == [
+        ["credit-risk", "credit-risk-xgb", "high", "1", "PendingManualApproval"],
+        [SECOND, "provisions-xgb", "medium", "1", "PendingManualApproval"],
+    ]
+    # --model narrows it, after the command or before it.
+    for argv in (["registry", "list", "--model", SECOND], ["--model", SECOND, "registry", "list"]):
+        code, out, _ = run_in(capsys, two_models, *argv, "--json")
+        assert code == ExitCode.OK
+        assert json.loads(out)["groups"] == ["provisions-xgb"]
+
+
+def test_promote_status_and_audit_list_across_the_portfolio_and_per_model(
+    world, two_models, capsys
+):
+    code, out, _ = run_in(capsys, two_models, "promote", "status", "--json")
+    assert code == ExitCode.OK
+    assert [(d["model"], d["environment"]) for d in json.loads(out)["deployments"]] == [
+        ("credit-risk", "stage"), ("credit-risk", "prod"), (SECOND, "stage"), (SECOND, "prod"),
+    ]  # fmt: skip
+    code, out, _ = run_in(capsys, two_models, "promote", "status", "--model", SECOND, "--json")
+    assert {d["model"] for d in json.loads(out)["deployments"]} == {SECOND}
+    carol = validator_of(world, world.config, world.carol)
+    submit_signoff(
+        carol.client("sagemaker"), carol.client("sts"), world.audit(),
+        arn=_arn(world, 1), summary="sound", findings=(),
+    )  # fmt: skip
+    code, out, _ = run_in(capsys, two_models, "audit", "list", "--model", SECOND, "--json")
+    assert (code, json.loads(out)["records"]) == (ExitCode.OK, [])
+    code, out, _ = run_in(capsys, two_models, "audit", "list", "--json")
+    assert [r["model_package_group"] for r in json.loads(out)["records"]] == ["credit-risk-xgb"]
