@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shlex
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -243,3 +244,27 @@ def test_inventory_export_refuses_a_bad_alarm_role_naming_the_option(world, port
     code = main(["inventory", "export", "--alarm-role-arn", "dev=x", "--config", config])
     assert code == ExitCode.USAGE
     assert "--alarm-role-arn 'dev=x': expected ENV=ARN" in capsys.readouterr().err
+
+
+def test_the_commands_docs_show_for_the_portfolio_run(world, portfolio, capsys, monkeypatch):
+    """Each `$ finmlops ...` line of registry.md's "Portfolio and inventory" and cli.md's
+    "--model" section, run as written (with the test's config) against the portfolio."""
+    root = Path(__file__).resolve().parents[2]
+    sections = [
+        (root / "docs" / "registry.md").read_text().split("## Portfolio and inventory", 1)[1],
+        (root / "docs" / "cli.md").read_text().split("## One model or the portfolio", 1)[1],
+    ]
+    lines = [
+        line.removeprefix("$ ")
+        for section in sections
+        for line in section.split("\n## ", 1)[0].splitlines()
+        if line.startswith("$ finmlops ")
+    ]
+    config = str(portfolio.config(SECOND).source_file)
+    monkeypatch.chdir(Path(config).parent)
+    assert len(lines) >= 4
+    for line in lines:
+        code = main([*shlex.split(line)[1:], "--config", config])
+        assert code == ExitCode.OK, (line, capsys.readouterr().err)
+    rows = list(csv.DictReader(io.StringIO((Path(config).parent / "inventory.csv").read_text())))
+    assert [r["model"] for r in rows] == ["credit-risk", SECOND]
