@@ -211,3 +211,34 @@ def test_the_author_of_a_version_cannot_sign_it_off_even_in_its_models_validator
     assert problem.startswith("segregation of duties: ")
     assert "is an author of this version" in problem
     assert world.describe(b1) == before
+
+
+def test_an_approval_does_not_rely_on_a_sign_off_made_outside_the_models_validator_role(
+    world, register, two
+):
+    """Carol writes provisions' sign-off straight to the registry, not through `registry
+    validate` and not in provisions' validator role (her own keys). The handler binds what
+    SageMaker recorded; provisions' approver then cannot approve on it, and nothing changes."""
+    _, portfolio = two
+    provisions = portfolio.config(SECOND)
+    b1 = _provisions_version(world, register, provisions)
+    sign_off(world, b1, world.carol)  # no duties: straight to the registry, as herself
+    erin = approver_of(world, provisions, world.person("erin-provisions"))
+    before = world.describe(b1)
+
+    with pytest.raises(RefusedError) as refused:
+        _approve(world, erin, b1, provisions)
+
+    [problem] = [p for p in refused.value.problems if "validator role" in p]
+    assert problem.startswith("segregation of duties: the sign-off in audit record ")
+    assert f"{world.carol.name} (IAM user" in problem
+    assert problem.endswith(
+        f"not in model 'provisions''s validator role "
+        f"'{ModelDuties.from_config(provisions).validator_role}'"
+    )
+    assert world.describe(b1) == before
+    assert world.audit().records()[-1].action == AuditAction.APPROVAL_REFUSED
+    # Signed off again in the model's validator role, the same approval goes through.
+    dave = validator_of(world, provisions, world.person("dave-mrm-credit"))
+    sign_off(world, b1, dave, duties=ModelDuties.from_config(provisions), summary="MRM-202")
+    assert _approve(world, erin, b1, provisions).status == Approval.APPROVED

@@ -55,7 +55,7 @@ def test_approver_approves_from_the_cli_and_the_list_shows_it(
     world, register, pipeline, capsys, monkeypatch
 ):
     arn = register()
-    world.sign_off(arn)  # the tier (high) requires Carol's sign-off before approval
+    _sign_off(world, arn)  # the tier (high) requires Carol's sign-off before approval
     bob = world.approver()  # Bob in the approver role, as himself
     bob.use_in_env(monkeypatch)
 
@@ -175,7 +175,7 @@ def test_promotion_from_resolve_to_rollback(
     for number in ("1", "2"):
         # Each built while its predecessor serves: v2 is compared with v1 (ADR 0029).
         arn = register()
-        world.sign_off(arn)
+        _sign_off(world, arn)
         assert run(capsys, "registry", "approve", number, "--reason", "ok")[0] == ExitCode.OK
         assert world.deliver(arn, pipeline, event_id=f"evt-{number}").result == "started"
         manifest = tmp_path / f"v{number}.json"
@@ -222,7 +222,7 @@ def test_status_flags_a_rejected_version_that_still_serves_and_one_command_rolls
     bob.use_in_env(monkeypatch)
     for number in ("1", "2"):
         arn = register()  # built while its predecessor serves (ADR 0029)
-        world.sign_off(arn)
+        _sign_off(world, arn)
         run(capsys, "registry", "approve", number, "--reason", "ok")
         world.deliver(arn, pipeline, event_id=f"evt-{number}")
         manifest = tmp_path / f"v{number}.json"
@@ -254,7 +254,7 @@ def test_record_writes_the_lifecycle_as_the_named_registry_role_and_nothing_else
     signed with that role's temporary credentials and carries the lifecycle alone, which is all
     the role's IAM policy allows (tests/cdk/test_security.py)."""
     arn = register()
-    world.sign_off(arn)
+    _sign_off(world, arn)
     bob = world.approver()  # Bob in the approver role, as himself
     bob.use_in_env(monkeypatch)
     assert run(capsys, "registry", "approve", "1", "--reason", "ok")[0] == ExitCode.OK
@@ -338,7 +338,7 @@ def test_report_fills_the_stored_validation_report_with_the_decision_and_its_rec
     world, register, capsys, monkeypatch, tmp_path
 ):
     stored = _stored_report(world)
-    world.sign_off(register(metadata={Meta.VALIDATION_REPORT: stored}))
+    _sign_off(world, register(metadata={Meta.VALIDATION_REPORT: stored}))
     out = tmp_path / "report.html"
 
     code, pending = run_json(capsys, "registry", "report", "1", "--out", str(out))
@@ -370,7 +370,7 @@ def test_report_names_the_registered_version_and_its_author_before_and_after_the
     world, register, capsys, monkeypatch, tmp_path
 ):
     stored = _stored_report(world)  # written before the version existed
-    world.sign_off(register(metadata={Meta.VALIDATION_REPORT: stored}))
+    _sign_off(world, register(metadata={Meta.VALIDATION_REPORT: stored}))
     arn = _arn(world, 1)
     out = tmp_path / "report.html"
     for decide in (False, True):
@@ -404,7 +404,7 @@ def test_bad_manifest_file_exits_2(world, capsys, tmp_path):
 
 
 def test_audit_export_and_history_for_an_examiner(world, register, capsys, monkeypatch, tmp_path):
-    world.sign_off(register())
+    _sign_off(world, register())
     world.alice.use_in_env(monkeypatch)
     assert run(capsys, "registry", "approve", "1", "--reason", "mine")[0] == ExitCode.REFUSED
     bob = world.approver()  # Bob in the approver role, as himself
@@ -422,7 +422,8 @@ def test_audit_export_and_history_for_an_examiner(world, register, capsys, monke
     ]  # fmt: skip
     handler = world.handler_settings().actor
     assert [r["actor"] for r in rows] == [
-        world.carol.arn, handler, world.alice.arn, bob.arn, bob.arn
+        validator_of(world, world.config, world.carol).arn, handler, world.alice.arn, bob.arn,
+        bob.arn,
     ]  # fmt: skip
 
     code, out, _ = run(capsys, "audit", "export", "--format", "json", "--action", "approve")
@@ -587,3 +588,9 @@ def test_promote_status_and_audit_list_across_the_portfolio_and_per_model(
     assert (code, json.loads(out)["records"]) == (ExitCode.OK, [])
     code, out, _ = run_in(capsys, two_models, "audit", "list", "--json")
     assert [r["model_package_group"] for r in json.loads(out)["records"]] == ["credit-risk-xgb"]
+
+
+def _sign_off(world: Any, arn: str) -> Any:
+    """Carol's sign-off in the model's validator role, as `registry approve` requires of the
+    sign-off it relies on (observed by the handler)."""
+    return world.sign_off(arn, by=validator_of(world, world.config, world.carol))

@@ -23,7 +23,7 @@ from finmlops.registry.duties import ModelDuties
 from finmlops.registry.errors import InvalidInputError, RefusedError
 from finmlops.registry.evidence import EvidencePolicy, evidence_references, judge, rules_of
 from finmlops.registry.gatecheck import PlatformGate
-from finmlops.registry.identity import Identity, dump_identities
+from finmlops.registry.identity import Identity, dump_identities, load_identities
 from finmlops.registry.versions import ModelVersion, describe_version, update_version
 
 if TYPE_CHECKING:
@@ -137,6 +137,15 @@ def _duties_details(duties: ModelDuties | None) -> dict[str, str]:
     return {"model": duties.model, "approver_role": duties.approver_role}
 
 
+def _signoff_role_problems(duties: ModelDuties | None, record: AuditRecord | None) -> list[str]:
+    """The observed sign-off must be the version's model's validator's (its role as AWS
+    recorded it for the lifecycle write), not another model's."""
+    if duties is None or record is None:
+        return []
+    validators = load_identities(record.details.get("validator", ""), record.record_id)
+    return duties.signoff_problems(validators, record.record_id)
+
+
 def approve(
     sm: SageMakerClient,
     sts: STSClient,
@@ -164,6 +173,7 @@ def approve(
         status_problems(version)
         + (duties.problems(version, approver, "approve") if duties else [])
         + list(judgement.problems)
+        + _signoff_role_problems(duties, judgement.signoff.record)
     )
     details = judgement.details(policy, gates, approver) | _duties_details(duties)
     if problems:

@@ -19,6 +19,7 @@ standard library only (the config is read by the caller, `from_config`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -72,6 +73,17 @@ class ModelDuties:
                 "(sts:GetCallerIdentity)"
             )
         return found
+
+    def signoff_problems(self, validators: Sequence[Identity], record_id: str) -> list[str]:
+        """Why the sign-off an approval relies on is not this model's validator's: each person
+        SageMaker recorded for its ModelLifeCycle write (LastModifiedBy, bound by the handler in
+        `record_id`) must have made it in the model's validator role."""
+        return [
+            f"segregation of duties: the sign-off in audit record {record_id} was written by "
+            f"{v.label()}, not in model {self.model!r}'s validator role {self.validator_role!r}"
+            for v in validators
+            if v.role_name != self.validator_role
+        ]
 
 
 __all__ = ["Duty", "ModelDuties"]
