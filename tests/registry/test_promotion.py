@@ -10,7 +10,7 @@ import pytest
 from finmlops.contracts import AuditAction, DeploymentManifest, Meta
 from finmlops.registry.approval import approve, reject
 from finmlops.registry.errors import InvalidInputError, RefusedError
-from finmlops.registry.promotion import record_deployment, resolve, rollback
+from finmlops.registry.promotion import DeploymentHistory, record_deployment, resolve, rollback
 from finmlops.registry.versions import Lifecycle, describe_version, update_version
 
 
@@ -311,6 +311,21 @@ def test_recording_the_same_deployment_twice_adds_one_entry(world, register, pip
         _record(world, manifest)
     assert len(world.history().entries("stage")) == 1
     assert world.audit_actions().count(AuditAction.DEPLOY) == 1
+
+
+def test_each_models_history_holds_only_its_own_deployments(world, register, pipeline):
+    """Every model of a portfolio serves in the same environments: one model's deployment is
+    not another's current version, and a history refuses a record of another group."""
+    arn = _approved(world, register, pipeline)
+    manifest = _resolve(world, arn, "stage")
+    world.serve("stage", arn)
+    _record(world, manifest)
+    other = DeploymentHistory(world.s3, world.state_bucket, group="another-group")
+    assert other.current("stage") is None
+    assert world.history().current("stage").manifest.model_package_arn == arn
+    with pytest.raises(ValueError, match="in the history of 'another-group'"):
+        other.append(manifest, "deploy", "ci")
+    assert len(world.history().entries("stage")) == 1
 
 
 def test_a_caller_without_registry_rights_records_history_and_audit_only(world, register, pipeline):

@@ -377,27 +377,34 @@ class Deployment:
 
 
 class DeploymentHistory:
-    """Per environment, write-once records of what was deployed, in time order."""
+    """Per environment, write-once records of what was deployed, in time order: of one model
+    (its registry group), since every model of a portfolio serves in the same environments."""
 
     def __init__(
         self,
         s3: S3Client,
         bucket: str,
         *,
+        group: str,
         prefix: str = Promotion.DEPLOYMENTS_PREFIX,
         clock: Clock = utc_now,
     ):
         self.s3 = s3
         self.bucket = bucket
+        self.group = group
         self.prefix = prefix
         self.clock = clock
 
     def entries(self, environment: str) -> list[Deployment]:
+        """This model's deployments in `environment`, oldest first. The records of every model
+        share the environment's folder (one write-once key per deployment, which the promotion
+        roles' policies already scope); each names its group in its manifest."""
         folder = f"{self.prefix}{environment}/"
-        return [
+        found = [
             Deployment.from_json(read_text(self.s3, self.bucket, key), key)
             for key in list_keys(self.s3, self.bucket, folder)
         ]
+        return [entry for entry in found if entry.manifest.model_package_group == self.group]
 
     def current(self, environment: str) -> Deployment | None:
         entries = self.entries(environment)
@@ -413,6 +420,11 @@ class DeploymentHistory:
         replaces: str = "",
         audit_record: str = "",
     ) -> Deployment:
+        if manifest.model_package_group != self.group:
+            raise ValueError(
+                f"a deployment of group {manifest.model_package_group!r} in the history of "
+                f"{self.group!r}"
+            )
         now = self.clock()
         key = time_key(f"{self.prefix}{manifest.environment}/", now, action)
         entry = Deployment(
