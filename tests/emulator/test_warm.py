@@ -105,3 +105,18 @@ def test_jobs_run_at_once_from_several_threads(zygote: warm.WarmPython, script: 
 def test_the_switch_turns_the_warm_interpreter_off() -> None:
     assert warm.enabled({})
     assert not warm.enabled({warm.WARM_ENV: "0"})
+
+
+def test_a_dead_zygote_is_an_error_and_the_shared_one_is_restarted(tmp_path: Path) -> None:
+    python = warm.WarmPython(sys.executable, preload=())
+    python._process.kill()
+    python._process.wait()
+    with pytest.raises(warm.WarmError, match="the warm interpreter exited"):
+        python.run([sys.executable, "-c", "pass"], {}, tmp_path / "x.log")
+    python.close()
+    first = warm.shared()
+    first._process.kill()
+    first._process.wait()
+    again = warm.shared()
+    assert again is not first
+    assert again.run([sys.executable, "-m", "json.tool", "--help"], {}, tmp_path / "m.log") == 0

@@ -27,6 +27,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -70,11 +71,14 @@ class WarmPython:
             "OPENBLAS_NUM_THREADS": "1",
             "MKL_NUM_THREADS": "1",
         }
+        # The zygote's own messages (an import warning, its crash) go to a file: a pipe nobody
+        # reads until the end could fill and stop it.
+        self._errors = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115
         self._process = subprocess.Popen(
             [python, "-m", "finmlops.emulator.aws.warm", *preload],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self._errors,
             text=True,
             env=environment,
         )
@@ -112,9 +116,8 @@ class WarmPython:
         return code
 
     def _stderr(self) -> str:
-        if self._process.stderr is None or self._process.poll() is None:
-            return "still running"
-        return self._process.stderr.read()[-2000:]
+        self._errors.seek(0)
+        return self._errors.read()[-2000:] or "no message"
 
     def close(self) -> None:
         if self._process.poll() is None:
@@ -126,6 +129,7 @@ class WarmPython:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
+        self._errors.close()
 
 
 _shared: dict[str, WarmPython] = {}
