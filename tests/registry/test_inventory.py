@@ -23,7 +23,7 @@ from finmlops.naming import names
 from finmlops.registry.approval import approve
 from finmlops.registry.inventory import MISSING, model_inventory, to_csv, to_json
 from finmlops.registry.promotion import record_deployment, resolve
-from finmlops.registry.signoff import Finding, SignoffMarkers, open_revalidation
+from finmlops.registry.signoff import Finding, open_revalidation
 
 NOW = datetime(2026, 12, 7, 7, 0, tzinfo=UTC)
 
@@ -88,10 +88,11 @@ def _inventory(world: Any, portfolio: Portfolio, markers: bool = True) -> Any:
         portfolio.configs,
         sagemaker=world.sm,
         audit=world.audit(),
-        history=world.history(),
+        s3=world.s3,
+        state_bucket=world.state_bucket,
         cloudwatch={"stage": cloudwatch, "prod": cloudwatch},
         now=NOW,
-        markers=SignoffMarkers(world.s3, world.state_bucket) if markers else None,
+        trust_markers=markers,
     )
 
 

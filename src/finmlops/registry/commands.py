@@ -96,7 +96,7 @@ def _registry_role_option(parser: Any) -> None:
 
 
 def _group(ctx: Context) -> str:
-    return str(ctx.args.group or ctx.config().model.package_group)
+    return str(getattr(ctx.args, "group", None) or ctx.config().model.package_group)
 
 
 def _policy(ctx: Context, config: Config) -> EvidencePolicy:
@@ -148,8 +148,8 @@ def _audit(ctx: Context) -> AuditTrail:
     return AuditTrail(ctx.client("s3"), bucket, lock=ObjectLock(days) if days else None)
 
 
-def _history(ctx: Context, group: str = "") -> DeploymentHistory:
-    """The deployment history, as one model's view when `group` is given."""
+def _history(ctx: Context, group: str) -> DeploymentHistory:
+    """One model's deployment history (the models of a portfolio share each environment)."""
     bucket = _tooling_bucket(ctx, ctx.args.state_bucket, "state")
     return DeploymentHistory(ctx.client("s3"), bucket, group=group)
 
@@ -1027,7 +1027,6 @@ def _alarm_roles(ctx: Context) -> dict[str, str]:
 
 def _inventory_export(ctx: Context) -> int:
     from finmlops.registry.inventory import model_inventory, to_csv, to_json
-    from finmlops.registry.signoff import SignoffMarkers
     from finmlops.registry.storage import utc_now
 
     platform = ctx.platform()
@@ -1042,15 +1041,14 @@ def _inventory_export(ctx: Context) -> int:
         )
         for environment in SERVING_ENVIRONMENTS
     }
-    history = _history(ctx)
     inventory = model_inventory(
         ctx.configs(),
         sagemaker=ctx.client("sagemaker"),
         audit=_audit(ctx),
-        history=history,
+        s3=ctx.client("s3"),
+        state_bucket=_tooling_bucket(ctx, ctx.args.state_bucket, "state"),
         cloudwatch=cloudwatch,
         now=utc_now(),
-        markers=SignoffMarkers(history.s3, history.bucket),
     )
     text = to_csv(inventory) if ctx.args.format == "csv" else to_json(inventory)
     if ctx.args.out:

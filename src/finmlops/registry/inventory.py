@@ -7,8 +7,9 @@ what the platform records, never from what anyone wrote into it by hand:
 - versions in dev: the Model Registry (ListModelPackages, DescribeModelPackage: approval status
   and ModelLifeCycle);
 - the version serving in stage and prod: the deployment history `promote record` and
-  `promote rollback` write (the state bucket, read as `promote status` reads it), with the
-  registry's status of that version now;
+  `promote rollback` write (the state bucket, each model's own, read as `promote status`
+  reads it; nothing once the model was decommissioned there), with the registry's status of
+  that version now;
 - last validation and findings: the handler's `validation-observed` records (ADR 0030) in the
   audit trail, kept only when the handler's marker vouches for them (when the markers are
   given); a finding stays open until a later sign-off of the same version no longer lists it;
@@ -33,13 +34,14 @@ from finmlops.contracts import SERVING_ENVIRONMENTS, AuditAction, AuditRecord, V
 from finmlops.registry.audit import AuditFilter, AuditTrail
 from finmlops.registry.errors import NotFoundError
 from finmlops.registry.identity import load_identities
-from finmlops.registry.promotion import Deployment, DeploymentHistory
+from finmlops.registry.promotion import DeploymentHistory
 from finmlops.registry.signoff import SignoffMarkers, blocking, open_revalidations
 from finmlops.registry.storage import iso
 from finmlops.registry.versions import ModelVersion, describe_version, list_versions
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_s3 import S3Client
     from mypy_boto3_sagemaker import SageMakerClient
 
     from finmlops.config import Config
@@ -157,10 +159,11 @@ def _versions(sm: SageMakerClient, group: str) -> tuple[list[ModelVersion], bool
         return [], False
 
 
-def _serving(sm: SageMakerClient, environment: str, entries: Sequence[Deployment]) -> ServingState:
-    if not entries:
-        return ServingState(environment)
-    current = entries[-1]
+def _serving(sm: SageMakerClient, environment: str, history: DeploymentHistory) -> ServingState:
+    entries = history.entries(environment)
+    current = history.current(environment)  # none once decommissioned there
+    if current is None:
+        return ServingState(environment, deployments=len(entries))
     try:
         status = describe_version(sm, current.manifest.model_package_arn).status
     except NotFoundError:
@@ -306,26 +309,15 @@ def model_entry(
     *,
     sagemaker: SageMakerClient,
     audit: AuditTrail,
-    deployments: Mapping[str, Sequence[Deployment]],
+    history: DeploymentHistory,
     cloudwatch: Mapping[str, CloudWatchClient],
     markers: SignoffMarkers | None = None,
 ) -> ModelEntry:
-    """One model's entry; `deployments` are every environment's history entries (all models')."""
+    """One model's entry; `history` is the model's own deployment history."""
     group = config.model.package_group
     governance = config.governance
     versions, in_registry = _versions(sagemaker, group)
-    serving = tuple(
-        _serving(
-            sagemaker,
-            environment,
-            [
-                e
-                for e in deployments.get(environment, ())
-                if e.manifest.model_package_group == group
-            ],
-        )
-        for environment in SERVING_ENVIRONMENTS
-    )
+    serving = tuple(_serving(sagemaker, env, history) for env in SERVING_ENVIRONMENTS)
     last, findings, problems = _signoffs(audit, group, versions, markers)
     reopened = tuple(
         RevalidationState(
@@ -389,23 +381,25 @@ def model_inventory(
     *,
     sagemaker: SageMakerClient,
     audit: AuditTrail,
-    history: DeploymentHistory,
+    s3: S3Client,
+    state_bucket: str,
     cloudwatch: Mapping[str, CloudWatchClient],
     now: datetime,
-    markers: SignoffMarkers | None = None,
+    trust_markers: bool = True,
 ) -> Inventory:
     """Every model of `configs` (a portfolio's views, in its order): see the module docstring.
-    `sagemaker` reads dev's registry; `audit` the audit trail; `history` the state bucket's
-    deployment history (every model's); `cloudwatch` maps each serving environment to a client
-    of its account and region; `markers` (the state bucket's) keeps to sign-offs the handler
-    observed."""
-    deployments = {e: history.entries(e) for e in SERVING_ENVIRONMENTS}
+    `sagemaker` reads dev's registry; `audit` the audit trail; `s3` the state bucket (each
+    model's deployment history and the handler's sign-off markers); `cloudwatch` maps each
+    serving environment to a client of its account and region. With `trust_markers` off, every
+    `validation-observed` record counts as the handler's (for a reader without the state
+    bucket; the CLI always reads the markers)."""
+    markers = SignoffMarkers(s3, state_bucket) if trust_markers else None
     entries = tuple(
         model_entry(
             config,
             sagemaker=sagemaker,
             audit=audit,
-            deployments=deployments,
+            history=DeploymentHistory(s3, state_bucket, group=config.model.package_group),
             cloudwatch=cloudwatch,
             markers=markers,
         )
