@@ -43,13 +43,14 @@ class BatchSynth:
 
 
 def synthesize(config: Any, manifests: dict[str, DeploymentManifest | None], root: Path, outdir: Path,
-               *, packs: bool = True) -> tuple[Any, dict[str, Any]]:  # fmt: skip
+               *, packs: bool = True, monitoring: bool = False) -> tuple[Any, dict[str, Any]]:  # fmt: skip
     from aws_cdk import App, Stage
     from aws_cdk import Environment as CdkEnvironment
     from finmlops_cdk.batch import BatchStack
     from finmlops_cdk.compliance import attach_packs, enforce_inventory_tags
     from finmlops_cdk.data_stack import DataStack
     from finmlops_cdk.feature_flags import FEATURE_FLAGS
+    from finmlops_cdk.monitoring import MonitoringStack
     from finmlops_cdk.stages import NetworkStack
 
     app = App(outdir=str(outdir), context=dict(FEATURE_FLAGS))
@@ -77,6 +78,20 @@ def synthesize(config: Any, manifests: dict[str, DeploymentManifest | None], roo
             manifest=manifest,
             root=root,
         )
+        if monitoring:
+            # No endpoint: the monitoring pipeline reads the batch job's captures.
+            MonitoringStack(
+                stage,
+                "Monitoring",
+                config=config,
+                environment=environment,
+                data=data,
+                network=network.network,
+                manifest=manifest,
+                root=root,
+                endpoint=None,
+                rollback_alarms={},
+            )
     if packs:
         attach_packs(app)
     app.synth()  # raises when any compliance pack has an open finding
@@ -91,7 +106,11 @@ def batch(config: Any, root: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     manifest = DeploymentManifest.from_json(json.dumps(VARIANT_MANIFEST))
     outdir = tmp_path_factory.mktemp("batch") / "cdk.out"
     app, stacks = synthesize(
-        cfg, {"dev": None, "stage": default_manifest(cfg), "prod": manifest}, root, outdir
+        cfg,
+        {"dev": None, "stage": default_manifest(cfg), "prod": manifest},
+        root,
+        outdir,
+        monitoring=True,
     )
     from synth_fixtures import _stages
 
@@ -293,3 +312,40 @@ def test_a_realtime_model_gets_no_batch_stack(config: Any, root: Path, tmp_path:
 
     with pytest.raises(ValueError, match="serving mode batch"):
         synthesize(config, {"prod": default_manifest(config)}, root, tmp_path, packs=False)
+
+
+def test_the_monitoring_pipeline_of_a_batch_model_reads_the_batch_jobs_captures(
+    batch: BatchSynth,
+) -> None:
+    """cdk/monitoring.py takes endpoint=None for a batch model: its drift, quality and
+    explanation steps read the prefix the batch job writes its capture records to."""
+    body = one(batch.synth, "AWS::SageMaker::Pipeline", "prod")  # the batch pipeline
+    assert body["Properties"]["PipelineName"] == f"{MODEL}-prod-batch"
+    (monitoring,) = [
+        r
+        for e, c, _, r in batch.synth.resources("AWS::SageMaker::Pipeline", "prod")
+        if c == "Monitoring"
+    ]
+    text = json.dumps(monitoring["Properties"]["PipelineDefinition"])
+    written = step(batch.synth, "prod")["Arguments"]["ProcessingOutputConfig"]["Outputs"]
+    capture = next(o["S3Output"]["S3Uri"] for o in written if o["OutputName"] == "capture")
+    assert text.count(capture + "/") >= 3  # DataDrift, ModelQuality, ExplanationDrift
+
+
+def test_a_batch_model_is_not_monitored_by_model_monitor_schedules(
+    batch: BatchSynth, root: Path, tmp_path: Path
+) -> None:
+    from finmlops_cdk.manifest import default_manifest
+
+    model_monitor = batch.config.model_copy(
+        update={"monitoring": batch.config.monitoring.model_copy(update={"mode": "model_monitor"})}
+    )
+    with pytest.raises(ValueError, match=r"monitored with monitoring\.mode pipeline"):
+        synthesize(
+            model_monitor,
+            {"prod": default_manifest(model_monitor)},
+            root,
+            tmp_path,
+            packs=False,
+            monitoring=True,
+        )
