@@ -32,23 +32,28 @@ from pathlib import Path
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack, Tags
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 from finmlops_cdk.assets import MonitoringImage
 from finmlops_cdk.compliance import acknowledge
 from finmlops_cdk.data_stack import DataStack
 from finmlops_cdk.endpoint import CAPTURE_PREFIX
-from finmlops_cdk.events import PipelineSchedule
+from finmlops_cdk.events import PipelineSchedule, reliable
 from finmlops_cdk.monitoring import MAX_RUNTIME_SECONDS, VOLUME_SIZE_GB, model_artifact_uri
 from finmlops_cdk.network import Network
 from finmlops_cdk.sagemaker_roles import SageMakerExecutionRole, sagemaker_arn
 from finmlops_cdk.security import (
     DeadLetterQueue,
     iam5_resource,
+    kms_access,
     object_ack,
     s3_access,
+    service_in_this_account,
 )
 
 from finmlops.config import Config
@@ -58,6 +63,11 @@ from finmlops.serving import batch as step
 
 BATCH_PREFIX = "batch"
 ENTRYPOINT = ["python3", "-m", "finmlops.serving.batch"]
+# The event SageMaker sends when an execution changes status (source aws.sagemaker; detail
+# `pipelineArn`, `currentPipelineExecutionStatus`: the EventBridge schema aws.sagemaker@
+# SageMakerModelBuildingPipelineExecutionStatusChange; statuses as API PipelineExecutionStatus).
+PIPELINE_STATUS_CHANGE = "SageMaker Model Building Pipeline Execution Status Change"
+ENDED_BADLY = ("Failed", "Stopped")
 
 
 def input_prefix(config: Config) -> str:
@@ -391,12 +401,79 @@ class BatchScoringPipeline(Construct):
         self.schedule.node.add_dependency(self.pipeline)
 
 
+class BatchRunAlerts(Construct):
+    """A run that fails or is stopped is an alert on the environment's topic: a portfolio left
+    unscored is an incident, not something to find at the next monitoring run. The rule's target
+    retries, then dead-letters to an encrypted queue whose alarm notifies the same topic.
+
+    Attributes: `rule`, `role`.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        pipeline_arn: str,
+        description: str,
+        topic: sns.ITopic,
+        key: kms.IKey,
+        dead_letter_queue: DeadLetterQueue,
+    ) -> None:
+        super().__init__(scope, id_)
+        self.rule = events.Rule(
+            self,
+            "RunEndedBadly",
+            description=f"{description}: an execution failed or was stopped",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=[PIPELINE_STATUS_CHANGE],
+                detail={
+                    "pipelineArn": [pipeline_arn],
+                    "currentPipelineExecutionStatus": list(ENDED_BADLY),
+                },
+            ),
+        )
+        # Published with a role of this account's EventBridge (a managed policy: publish to
+        # this topic, use its key), not through a topic policy that admits the events service
+        # principal of any account.
+        self.role = iam.Role(
+            self,
+            "PublishRole",
+            assumed_by=service_in_this_account(self, "events"),
+            description=f"EventBridge: {description} alerts to the alerts topic",
+        )
+        iam.ManagedPolicy(
+            self,
+            "Publish",
+            roles=[self.role],
+            statements=[
+                iam.PolicyStatement(actions=["sns:Publish"], resources=[topic.topic_arn]),
+                kms_access(sid="EncryptAlerts", key_arn=key.key_arn, decrypt=True, encrypt=True),
+            ],
+        )
+        status = events.EventField.from_path("$.detail.currentPipelineExecutionStatus")
+        execution = events.EventField.from_path("$.detail.pipelineExecutionArn")
+        self.rule.add_target(
+            targets.SnsTopic(
+                topic,
+                message=events.RuleTargetInput.from_text(
+                    f"{description}: execution {execution} ended {status}; nothing of it was "
+                    "scored or captured (its failure reason names the file and line)"
+                ),
+                role=self.role.without_policy_updates(),
+                authorize_using_role=True,
+                **reliable(dead_letter_queue),
+            )
+        )
+
+
 class BatchStack(Stack):
     """Stage or prod: a batch model's scheduled scoring with the approved version.
 
     Takes the same props as `EndpointStack` (config, environment, data, network, manifest) and
     the repository root (the project image is built from it, as the monitoring stack's is).
-    Attributes: `role`, `scoring` (BatchScoringPipeline), `manifest`, `artifact_uri`,
+    Attributes: `role`, `scoring` (BatchScoringPipeline), `alerts`, `manifest`, `artifact_uri`,
     `input_uri`, `output_uri`, `capture_uri`.
     """
 
@@ -457,6 +534,22 @@ class BatchStack(Stack):
             key=data.data_key,
             ops_key=data.ops_key,
             dead_letter_queue=dlq,
+        )
+        alerts_dlq = DeadLetterQueue(
+            self,
+            "AlertsDlq",
+            encryption_key=data.ops_key,
+            alarm_topic=data.alerts,
+            purpose="batch-run alerts that could not reach the alerts topic",
+        )
+        self.alerts = BatchRunAlerts(
+            self,
+            "RunAlerts",
+            pipeline_arn=sagemaker_arn(self, f"pipeline/{self.scoring.pipeline_name.lower()}"),
+            description=f"Batch scoring of {config.model.name} in {environment}",
+            topic=data.alerts,
+            key=data.ops_key,
+            dead_letter_queue=alerts_dlq,
         )
         # The pipeline is created once its role can read and write what its job does.
         self.scoring.pipeline.node.add_dependency(

@@ -157,6 +157,32 @@ def test_the_schedule_starts_the_batch_pipeline_on_the_models_schedule(batch: Ba
         assert pipeline["PipelineName"] == f"{MODEL}-{env}-batch"
 
 
+def test_a_run_that_fails_or_is_stopped_alerts_the_topic_with_retries_and_a_dead_letter_queue(
+    batch: BatchSynth,
+) -> None:
+    for env in ("stage", "prod"):
+        account = PROD_ACCOUNT if env == "prod" else STAGE_ACCOUNT
+        rule = one(batch.synth, "AWS::Events::Rule", env)["Properties"]
+        pipeline = f"arn:aws:sagemaker:us-east-1:{account}:pipeline/{MODEL}-{env}-batch"
+        assert rule["EventPattern"] == {
+            "source": ["aws.sagemaker"],
+            "detail-type": ["SageMaker Model Building Pipeline Execution Status Change"],
+            "detail": {
+                "pipelineArn": [pipeline],
+                "currentPipelineExecutionStatus": ["Failed", "Stopped"],
+            },
+        }
+        (target,) = rule["Targets"]
+        assert "GetStackOutput" in json.dumps(target["Arn"])  # the Data stack's alerts topic
+        assert "RoleArn" in target  # published with a role of this account, not a topic policy
+        assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+        assert "Arn" in target["DeadLetterConfig"]
+    # No topic admits a service principal: no rule of another account can publish through it.
+    for *_, policy in batch.synth.resources("AWS::SNS::TopicPolicy"):
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert {"Service": "events.amazonaws.com"} not in [s.get("Principal") for s in statements]
+
+
 def test_the_job_scores_the_approved_archive_the_manifest_names(batch: BatchSynth) -> None:
     prod = step(batch.synth, "prod")["Arguments"]
     inputs = {i["InputName"]: i["S3Input"] for i in prod["ProcessingInputs"]}
@@ -349,3 +375,19 @@ def test_a_batch_model_is_not_monitored_by_model_monitor_schedules(
             packs=False,
             monitoring=True,
         )
+
+
+def test_the_batch_templates_break_none_of_the_projects_aws_rules(batch: BatchSynth) -> None:
+    """cfn-lint rules E9101-E9106 (finmlops.governance.cfn_rules: duplicate principals, condition
+    keys an action does not define, VPC endpoints the stage's workloads need, container
+    environments), as `make scan` runs them, over every template of this synth."""
+    from finmlops.governance.cfn_rules import RULES
+    from finmlops.governance.cfn_rules.context import Stage as RuleStage
+
+    found = []
+    for path in batch.synth.template_files():
+        template = json.loads(path.read_text())
+        stage = RuleStage.for_template(str(path))
+        for rule in RULES:
+            found.extend(f"{path.name}: {rule.id} {f}" for f in rule.check(template, stage))
+    assert not found, "\n".join(found)
