@@ -266,6 +266,7 @@ def test_bad_records_are_reported_by_file_and_line_and_the_good_ones_scored(
         + b"0.1,1,\xff,2\n"  # 8: not UTF-8
     )
     (folder / "empty.csv").write_bytes(b"")
+    (folder / "next-month.csv.gz").write_bytes(b"\x1f\x8b")  # not read, but named
     (folder / "wrong-header.csv").write_text("debt_ratio,income,tenure\n1,2,3\n4,5,6\n")
     result = run(served, tmp_path, max_bad_share=1.0)
     assert result.scored == 2
@@ -295,6 +296,7 @@ def test_bad_records_are_reported_by_file_and_line_and_the_good_ones_scored(
         ("mixed.csv", 7),
     ]
     report = result.report
+    assert report["not_scored_files"] == ["next-month.csv.gz"]
     # Every line accounted for: 2 scored + 8 reported = 10 records.
     assert (report["records"], report["scored"], report["bad_records"]) == (10, 2, 8)
 

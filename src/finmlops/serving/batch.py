@@ -17,8 +17,9 @@ Runs as the processing step of the model's batch pipeline (cdk/batch.py) in the 
   answers a request with Accept application/json: scores with their reason codes.
 - A record that cannot be scored (wrong width, a value that is not a number, bytes that are not
   UTF-8, a file whose header lacks a feature, an empty file) is reported with its file and line in
-  `bad_records.jsonl` and counted in `batch_report.json`; never dropped unsaid. More than
-  --max-bad-share of the records bad fails the run, and nothing is written.
+  `bad_records.jsonl` and counted in `batch_report.json`, where a file that is not `.csv` is
+  named as not scored: nothing is dropped unsaid. More than --max-bad-share of the records bad
+  fails the run, and nothing is written.
 - Inference id: a name-based UUID (RFC 4122 version 5) of the model, the file, the file's SHA-256
   and the line: the same file scored again gets the same ids (a retried run joins the labels
   collected for the first), rows of other files or other content get others.
@@ -187,12 +188,16 @@ class FileResult:
         }
 
 
-def input_files(folder: Path) -> list[tuple[str, Path]]:
-    """(name relative to the input folder, path) of every .csv file, in a fixed order."""
+def input_files(folder: Path) -> tuple[list[tuple[str, Path]], list[str]]:
+    """(name relative to the input folder, path) of every .csv file, in a fixed order; and the
+    names of the other files, which are not scored but named in the report (never skipped
+    unsaid: a `.csv.gz` delivered by mistake is a portfolio left unscored)."""
     if not folder.is_dir():
         raise BatchInputError(f"--input: {folder} is not a folder")
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() == ".csv")
-    return [(p.relative_to(folder).as_posix(), p) for p in files]
+    found = sorted(p for p in folder.rglob("*") if p.is_file())
+    scored = [(p.relative_to(folder).as_posix(), p) for p in found if p.suffix.lower() == ".csv"]
+    other = [p.relative_to(folder).as_posix() for p in found if p.suffix.lower() != ".csv"]
+    return scored, other
 
 
 def _decode(raw: bytes) -> str:
@@ -290,6 +295,7 @@ class BatchResult:
     records: int
     written: tuple[Path, ...]
     report: dict[str, Any]
+    not_scored: tuple[str, ...] = ()  # files under the input that are not .csv
 
     @property
     def bad_records(self) -> list[BadRecord]:
@@ -321,11 +327,13 @@ def run_batch(
 
     Everything is read and scored before anything is written: a run refused for bad records (or
     failing in the model) leaves the output folders empty, so the job uploads nothing."""
-    files = tuple(
-        read_file(path, label, model.features, model_name) for label, path in input_files(input_dir)
-    )
+    csv_files, not_scored = input_files(input_dir)
+    files = tuple(read_file(path, label, model.features, model_name) for label, path in csv_files)
     if not files:
-        raise BatchInputError(f"--input: no .csv file under {input_dir}")
+        raise BatchInputError(
+            f"--input: no .csv file under {input_dir}"
+            + (f" (found only {not_scored[:5]})" if not_scored else "")
+        )
     bad = [b for f in files for b in f.bad]
     # Data lines, plus the lines that made a whole file unreadable (an empty file, a header).
     records = sum(f.records for f in files) + sum(1 for b in bad if b.line in (0, 1))
@@ -388,6 +396,7 @@ def run_batch(
         "max_bad_share": max_bad_share,
         "bad_samples": [b.to_dict() for b in bad[:MAX_BAD_SAMPLES]],
         "files": [f.summary() for f in files],
+        "not_scored_files": not_scored,
         "captures": [
             p.relative_to(capture_dir).as_posix() for p in written if _under(p, capture_dir)
         ],
@@ -395,7 +404,9 @@ def run_batch(
     written.append(
         _write(scores_dir / REPORT_FILE, json.dumps(report, indent=2, sort_keys=True) + "\n")
     )
-    return BatchResult(files, len(rows), len(bad), records, tuple(written), report)
+    return BatchResult(
+        files, len(rows), len(bad), records, tuple(written), report, tuple(not_scored)
+    )
 
 
 def _under(path: Path, folder: Path) -> bool:
@@ -468,6 +479,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     )
     for bad in result.bad_records[:MAX_BAD_SAMPLES]:
         print(f"  bad record {bad}", file=sys.stderr)
+    for name in result.not_scored:
+        print(f"  not scored: {name} is not a .csv file", file=sys.stderr)
     return 0
 
 
