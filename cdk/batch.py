@@ -44,6 +44,7 @@ from finmlops_cdk.compliance import acknowledge
 from finmlops_cdk.data_stack import DataStack
 from finmlops_cdk.endpoint import CAPTURE_PREFIX
 from finmlops_cdk.events import PipelineSchedule, reliable
+from finmlops_cdk.manifest import ManifestError
 from finmlops_cdk.monitoring import MAX_RUNTIME_SECONDS, VOLUME_SIZE_GB, model_artifact_uri
 from finmlops_cdk.network import Network
 from finmlops_cdk.sagemaker_roles import SageMakerExecutionRole, sagemaker_arn
@@ -495,6 +496,13 @@ class BatchStack(Stack):
         if data.capture is None:
             raise ValueError(
                 f"{environment} has no capture bucket: it is not a serving environment"
+            )
+        if manifest.model_package_group != config.model.package_group:
+            # In a portfolio each model's stack takes its own manifest: another group's version
+            # would score this model's portfolio with another model.
+            raise ManifestError(
+                f"manifest: model_package_group {manifest.model_package_group!r} is not "
+                f"models.{config.model.name}.package_group {config.model.package_group!r}"
             )
         self.manifest = manifest
         # The approved archive, checked to sit under the registry's model-build outputs.

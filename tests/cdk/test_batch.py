@@ -391,3 +391,17 @@ def test_the_batch_templates_break_none_of_the_projects_aws_rules(batch: BatchSy
         for rule in RULES:
             found.extend(f"{path.name}: {rule.id} {f}" for f in rule.check(template, stage))
     assert not found, "\n".join(found)
+
+
+def test_a_manifest_of_another_models_group_is_refused_by_name(
+    batch: BatchSynth, root: Path, tmp_path: Path
+) -> None:
+    from finmlops_cdk.manifest import ManifestError
+
+    other = DeploymentManifest.from_json(
+        json.dumps(VARIANT_MANIFEST | {"model_package_group": "fraud-xgb"})
+    )
+    with pytest.raises(
+        ManifestError, match=r"'fraud-xgb' is not models\.provisions\.package_group"
+    ):
+        synthesize(batch.config, {"prod": other}, root, tmp_path, packs=False)
