@@ -324,6 +324,19 @@ def test_an_insider_with_the_batch_role_reaches_no_other_model_version_or_prefix
         account = DEV_ACCOUNT if resource.startswith(ARTIFACTS) else PROD_ACCOUNT
         decision = iam.decide(who, action, resource, resource_account=account)
         assert not decision.allowed, f"{action} {resource}: {decision}"
+    # Nor change what the pipeline runs, nor start a job outside the VPC or without the key.
+    pipeline = f"arn:aws:sagemaker:us-east-1:{PROD_ACCOUNT}:pipeline/{MODEL}-prod-batch"
+    assert not iam.decide(who, "sagemaker:UpdatePipeline", pipeline).allowed
+    job = f"arn:aws:sagemaker:us-east-1:{PROD_ACCOUNT}:processing-job/pipelines-x-batchscore-y"
+    key = f"arn:aws:kms:us-east-1:{PROD_ACCOUNT}:key/k"
+    outside_vpc = iam.decide(
+        who, "sagemaker:CreateProcessingJob", job, {"sagemaker:VolumeKmsKeyArn": key}
+    )
+    assert outside_vpc.explicitly_denied, str(outside_vpc)
+    no_key = iam.decide(
+        who, "sagemaker:CreateProcessingJob", job, {"sagemaker:VpcSubnets": ["subnet-1"]}
+    )
+    assert no_key.explicitly_denied, str(no_key)
     # Listing the registry's bucket is limited to the one archive key.
     key = batch.manifest.model_data_url.split("/", 3)[3]
     dev = {"resource_account": DEV_ACCOUNT}
