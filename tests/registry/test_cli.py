@@ -14,8 +14,16 @@ import boto3
 import botocore.loaders
 import botocore.session
 import pytest
+import yaml
 from moto.server import ThreadedMotoServer
-from portfolio_world import SECOND, add_group, inventory_metadata, validator_of, write_two_models
+from portfolio_world import (
+    SECOND,
+    add_group,
+    inventory_metadata,
+    two_model_data,
+    validator_of,
+    write_two_models,
+)
 
 from finmlops.cli import ExitCode, main
 from finmlops.contracts import AuditAction, DeploymentManifest, Meta, Promotion
@@ -594,3 +602,48 @@ def _sign_off(world: Any, arn: str) -> Any:
     """Carol's sign-off in the model's validator role, as `registry approve` requires of the
     sign-off it relies on (observed by the handler)."""
     return world.sign_off(arn, by=validator_of(world, world.config, world.carol))
+
+
+def test_check_portfolio_refuses_dropping_a_serving_model_until_it_is_decommissioned(
+    world, register, pipeline, capsys, monkeypatch, tmp_path
+):
+    """Issue 17: removing a model is refused while it serves, nothing changed; a decommission
+    with its reason (audited) lets it go (finmlops.registry.retirement)."""
+    bob = world.approver()
+    bob.use_in_env(monkeypatch)
+    arn = register()
+    _sign_off(world, arn)
+    assert run(capsys, "registry", "approve", "1", "--reason", "ok")[0] == ExitCode.OK
+    assert world.deliver(arn, pipeline, event_id="evt-1").result == "started"
+    manifest = tmp_path / "v1.json"
+    assert (
+        run(capsys, "promote", "resolve", "1", "--environment", "prod", "--out", str(manifest))[0]
+        == ExitCode.OK
+    )
+    world.serve("prod", arn)
+    assert run(capsys, "promote", "record", "--manifest", str(manifest))[0] == ExitCode.OK
+
+    without = two_model_data()
+    del without["models"]["credit-risk"]
+    smaller = tmp_path / "without.yaml"
+    smaller.write_text(yaml.safe_dump(without, sort_keys=False))
+    code, _, err = run_in(capsys, str(smaller), "promote", "check-portfolio")
+    assert code == ExitCode.USAGE
+    assert f"invalid configuration {smaller}:" in err
+    assert (
+        "models: model group 'credit-risk-xgb' (no block in this file) serves version 1 in prod"
+        in err
+    )
+    code, out, _ = run(capsys, "promote", "check-portfolio")
+    assert code == ExitCode.OK and "credit-risk-xgb  prod" in out.replace("   ", "  ")
+
+    actions = world.audit_actions()
+    code, _, err = run(capsys, "promote", "decommission", "--environment", "stage", "--reason", "x")
+    assert code == ExitCode.USAGE and "does not serve in stage" in err
+    assert world.audit_actions() == actions  # a refused decommission writes nothing
+    code, out, _ = run(
+        capsys, "promote", "decommission", "--environment", "prod", "--reason", "replaced"
+    )
+    assert code == ExitCode.OK and "no longer serves" in out
+    assert world.audit_actions() == [*actions, AuditAction.DECOMMISSION]
+    assert run_in(capsys, str(smaller), "promote", "check-portfolio")[0] == ExitCode.OK

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from finmlops.cli import Context, ExitCode, UsageError, add_leaf, table, write_file
-from finmlops.config import SERVING_ENVIRONMENTS, Config
+from finmlops.config import SERVING_ENVIRONMENTS, Config, ConfigError
 from finmlops.contracts import Approval, AuditAction, AuditRecord, Promotion
 from finmlops.registry.approval import Decision, approve, caller_identity, reject
 from finmlops.registry.audit import AuditFilter, AuditTrail, to_csv, to_json
@@ -794,6 +794,58 @@ def _promote_rollback(ctx: Context) -> int:
     return ExitCode.OK
 
 
+def _promote_check_portfolio(ctx: Context) -> int:
+    """Before the platform deploys a config: every group still serving has its block."""
+    from finmlops.registry.retirement import removal_problems, serving_groups
+
+    portfolio = ctx.portfolio()
+    bucket = _tooling_bucket(ctx, ctx.args.state_bucket, "state")
+    serving = serving_groups(ctx.client("s3"), bucket)
+    problems = removal_problems(portfolio, serving)
+    if problems:
+        raise UsageError(str(ConfigError(portfolio.source, problems)))
+    rows = [
+        {
+            "group": s.group,
+            "environment": s.environment,
+            "version": s.deployment.manifest.version,
+            "since": s.deployment.at,
+        }
+        for s in serving
+    ]
+    text = table(
+        rows,
+        [("group", "GROUP"), ("environment", "ENV"), ("version", "VERSION"), ("since", "SINCE")],
+    )
+    ctx.emit(
+        {"serving": rows, "models": list(portfolio.names)},
+        f"every serving group has its block in {portfolio.source}\n{text}",
+    )
+    return ExitCode.OK
+
+
+def _promote_decommission(ctx: Context) -> int:
+    from finmlops.registry.retirement import decommission
+
+    config = ctx.config()
+    try:
+        entry = decommission(
+            _history(ctx, config.model.package_group),
+            _audit(ctx),
+            ctx.args.environment,
+            caller_identity(ctx.client("sts")),
+            ctx.args.reason,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    ctx.emit(
+        _deployment_row(entry),
+        f"{entry.environment}: {config.model.name} ({entry.manifest.model_package_group}) no "
+        f"longer serves, recorded {entry.at}",
+    )
+    return ExitCode.OK
+
+
 def register_promote(commands: Subparsers, common: argparse.ArgumentParser) -> None:
     parser = commands.add_parser("promote", help="deployments: status, resolve, record, rollback")
     parser.set_defaults(parser=parser)
@@ -880,6 +932,26 @@ def register_promote(commands: Subparsers, common: argparse.ArgumentParser) -> N
         help="start this CodePipeline to redeploy (variables ModelPackageArn, TargetEnvironment)",
     )
     _registry_role_option(p)
+    _store_options(p, state=True)
+
+    p = add_leaf(
+        sub,
+        common,
+        "check-portfolio",
+        "refuse a config that leaves out a model still serving in stage or prod",
+        _promote_check_portfolio,
+    )
+    _store_options(p, state=True)
+
+    p = add_leaf(
+        sub,
+        common,
+        "decommission",
+        "record that --model no longer serves in an environment (its serving stacks are gone)",
+        _promote_decommission,
+    )
+    p.add_argument("--environment", required=True, choices=SERVING_ENVIRONMENTS)
+    p.add_argument("--reason", required=True, help="why (recorded in the audit trail)")
     _store_options(p, state=True)
 
 
