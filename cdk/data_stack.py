@@ -65,10 +65,16 @@ def artifact_readers(models: Sequence[Config]) -> list[tuple[str, str]]:
     (tests/cdk/test_portfolio_scale.py); each role's own policy still names its reads."""
     readers: list[tuple[str, str]] = []
     platform = models[0]
+    # (what comes between the project and the environment, what follows the environment)
+    patterns = [("*", purpose) for purpose in (Role.MODEL, Role.MONITORING)]
+    if any(config.serving.batch for config in models):
+        # Each batch model's job role, `<project>-<env>-batch-<model>`
+        # (finmlops_cdk.batch.batch_role_purpose; tests/cdk/test_batch.py checks the two agree).
+        patterns.append(("", "batch-*"))
     for env_name in SERVING_ENVIRONMENTS:
         n = names(platform, env_name)
-        for purpose in (Role.MODEL, Role.MONITORING):
-            pattern = f"{n.project}-*{env_name}-{purpose}"
+        for model_part, suffix in patterns:
+            pattern = f"{n.project}-{model_part}{env_name}-{suffix}"
             readers.append(
                 (n.env.account, f"arn:{n.partition}:iam::{n.env.account}:role/{pattern}")
             )

@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from finmlops.config import single_model_data
-
 from finmlops.cli import main
+from finmlops.config import single_model_data
 from finmlops.verify.assembly import AssemblyError, load_assembly
 from finmlops.verify.clients import READ_PREFIXES, Clients, WriteRefusedError, read_only
 from finmlops.verify.run import verify
