@@ -8,7 +8,7 @@ alone and no model's stack grows with the portfolio (docs/decisions/0033).
 |-------------|------------------------------------------|----------------------------------|
 | tooling     | data, promotion (platform pipeline)      | model-promotion                  |
 | dev         | network, data (+ every registry group)   | model-build                      |
-| stage, prod | network, data                            | endpoint, monitoring (realtime)  |
+| stage, prod | network, data                            | endpoint or batch, monitoring    |
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 from aws_cdk import Environment as CdkEnvironment
 from aws_cdk import Stack, Stage
 from constructs import Construct
+from finmlops_cdk.batch import BatchStack
 from finmlops_cdk.compliance import add_inventory_tags, enforce_inventory_tags
 from finmlops_cdk.data_stack import DataStack
 from finmlops_cdk.endpoint import EndpointStack
@@ -62,7 +63,7 @@ class ModelStacks:
     model_build: ModelBuildStack | None = None
     endpoint: EndpointStack | None = None
     monitoring: MonitoringStack | None = None
-    serving: Stack | None = None  # a batch model's serving stack (None until it is built)
+    serving: BatchStack | None = None  # a batch model's scoring job
 
 
 class PlatformStage(Stage):
@@ -203,9 +204,34 @@ class PlatformStage(Stage):
             return found
 
         if config.serving.batch:
-            # A batch model's serving stack (finmlops_cdk.batch.BatchStack: the scheduled batch
-            # job over its input prefix, writing capture-like records) goes here, as
-            # `found.serving`, named n.stack("batch"); its monitoring reads those records.
+            # A batch model serves by a scheduled job over its input prefix, writing the capture
+            # records an endpoint would (ADR 0034); its monitoring reads them, with no endpoint.
+            found.serving = BatchStack(
+                scope,
+                "Batch",
+                config=config,
+                environment=environment,
+                data=self.data,
+                network=network,
+                manifest=manifest,
+                root=root,
+                stack_name=n.stack("batch"),
+                description=f"{label}: batch scoring with version {manifest.version}",
+            )
+            found.monitoring = MonitoringStack(
+                scope,
+                "Monitoring",
+                config=config,
+                environment=environment,
+                data=self.data,
+                network=network,
+                manifest=manifest,
+                root=root,
+                endpoint=None,
+                rollback_alarms={},
+                stack_name=n.stack("monitoring"),
+                description=f"{label}: drift and model-quality monitoring of the batch job",
+            )
             return found
 
         found.endpoint = EndpointStack(

@@ -437,7 +437,8 @@ MAX_TEMPLATE_BYTES = 1024 * 1024  # 1 MB through S3
 
 def portfolio_of(config_path: Path, count: int) -> Any:
     """The shipped platform file with its one model block copied `count` times: distinct names,
-    registry groups and approver roles; every third model's group read by prod alone."""
+    registry groups and approver roles; every third model's group read by prod alone; every
+    fifth model (4, 9, ...) serving in batch, nightly."""
     from finmlops.config import parse_portfolio
 
     data = yaml.safe_load(config_path.read_text())
@@ -449,6 +450,8 @@ def portfolio_of(config_path: Path, count: int) -> Any:
         model["governance"]["approver_role"] = f"ModelRiskApprover{i:02d}"
         if i % 3 == 0:
             model["governance"]["readers"] = [data["environments"]["prod"]["account"]]
+        if i % 5 == 4:
+            model["serving"] = {"mode": "batch", "schedule": "cron(0 2 * * ? *)"}
         models[f"scorecard-{i:02d}"] = model
     data["models"] = models
     return parse_portfolio(data, f"{config_path} x{count}", source_file=config_path)

@@ -154,13 +154,8 @@ def test_a_validator_of_one_model_may_author_anothers_version(world, register, t
     assert world.describe(b1)["ModelApprovalStatus"] == Approval.APPROVED
 
 
-# Today finmlops.naming derives dev's validator role from the project alone, so both models share
-# it and the role check cannot tell them apart; the per-model role names of issue 17 (the stacks'
-# side of naming) make it pass, and `strict` then fails this marker so that it is removed.
-@pytest.mark.xfail(
-    strict=True,
-    reason="one validator role for the platform until naming gives each model its own",
-)
+# Each model has its own validator role (finmlops.naming, ADR 0033): the role check tells them
+# apart.
 def test_a_validator_of_one_model_cannot_sign_off_anothers_version_and_nothing_changes(
     world, register, two
 ):

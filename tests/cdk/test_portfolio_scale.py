@@ -41,8 +41,9 @@ def test_fifty_models_synthesize_each_models_stacks_and_the_platform_stacks_once
     for name in fifty.portfolio.names:
         assert f"dev/{name}/ModelBuild" in paths
         assert f"tooling/{name}/ModelPromotion" in paths
+        serving = "Batch" if fifty.portfolio.config(name).serving.batch else "Endpoint"
         for env in ("stage", "prod"):
-            assert {f"{env}/{name}/Endpoint", f"{env}/{name}/Monitoring"} <= paths
+            assert {f"{env}/{name}/{serving}", f"{env}/{name}/Monitoring"} <= paths
     assert len(paths) == len(shared) + MODELS * 6
 
 
