@@ -111,7 +111,8 @@ class AdmitForwarders(Construct):
     def __init__(
         self, scope: Construct, id_: str, *, statement_id: str, senders: Sequence[tuple[str, str]]
     ) -> None:
-        """senders: (account, role ARN) pairs."""
+        """senders: (account, role ARN) pairs; an ARN may be a pattern (`*`), matched by
+        ArnLike (IAM User Guide, "Amazon Resource Name (ARN) condition operators")."""
         super().__init__(scope, id_)
         stack = Stack.of(self)
         accounts = sorted({account for account, _ in senders})
@@ -129,7 +130,11 @@ class AdmitForwarders(Construct):
                 "Action": "events:PutEvents",
                 "Resource": f"arn:{stack.partition}:events:{stack.region}:{stack.account}:"
                 "event-bus/default",
-                "Condition": {"ArnEquals": {"aws:PrincipalArn": sorted(arn for _, arn in senders)}},
+                "Condition": {
+                    ("ArnLike" if any("*" in arn for _, arn in senders) else "ArnEquals"): {
+                        "aws:PrincipalArn": sorted(arn for _, arn in senders)
+                    }
+                },
             },
         )
 

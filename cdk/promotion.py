@@ -450,15 +450,14 @@ class PromotionStack(Stack):
             projects=list(self.projects.values()),
         )
 
+        # Every model's forwarders, by name while the bus policy holds them, by pattern beyond
+        # (EventBridge's event bus policy is at most 10,240 characters, "Amazon EventBridge
+        # quotas"; 50 models named one by one make 13,101).
         self.admit_dev = AdmitForwarders(
             self,
             "AdmitApprovals",
             statement_id="ApprovalsFromDev",
-            # Every model's forwarder: approvals of each model's group reach its handler.
-            senders=[
-                (names(m, "dev").env.account, names(m, "dev").role_arn(Role.EVENT_FORWARDER))
-                for m in models
-            ],
+            senders=forwarders(models, ["dev"], Role.EVENT_FORWARDER),
         )
         # The risk tier's re-review triggers come from stage's and prod's alarms (ADR 0030).
         self.admit_revalidations: AdmitForwarders | None = None
@@ -468,13 +467,8 @@ class PromotionStack(Stack):
                 self,
                 "AdmitRevalidationAlarms",
                 statement_id="RevalidationAlarmsFromServing",
-                senders=[
-                    (names(m, env).env.account,
-                     names(m, env).role_arn(Role.REVALIDATION_FORWARDER))
-                    for m in revalidated
-                    for env in SERVING_ENVIRONMENTS
-                ],
-            )  # fmt: skip
+                senders=forwarders(revalidated, SERVING_ENVIRONMENTS, Role.REVALIDATION_FORWARDER),
+            )
         if self.source_bucket is not None:
             CfnOutput(
                 self,
@@ -739,6 +733,30 @@ class ModelPromotionStack(Stack):
             reserved_concurrency=config.functions.reserved_concurrency,
         )
         CfnOutput(self, "PromotionPipelineName", value=promotion_name)
+
+
+# Beyond this many models, a bus policy admits the forwarders by one pattern per account.
+NAMED_FORWARDERS_MAX = 10
+
+
+def forwarders(
+    models: Sequence[Config], environments: Sequence[str], purpose: str
+) -> list[tuple[str, str]]:
+    """(account, role ARN) of each model's forwarder role in the environments: by name for up
+    to NAMED_FORWARDERS_MAX models, else one `<project>-*<env>-<purpose>` pattern per account
+    (each model's role matches it, finmlops.naming)."""
+    if len(models) <= NAMED_FORWARDERS_MAX:
+        return [
+            (names(m, env).env.account, names(m, env).role_arn(purpose))
+            for m in models
+            for env in environments
+        ]
+    found = []
+    for env in environments:
+        n = names(models[0], env)
+        pattern = f"{n.project}-*{env}-{purpose}"
+        found.append((n.env.account, f"arn:{n.partition}:iam::{n.env.account}:role/{pattern}"))
+    return found
 
 
 def codebuild_role(scope: Construct, id_: str, role_name: str, description: str) -> iam.Role:

@@ -162,3 +162,21 @@ def test_every_models_serving_roles_read_the_build_outputs_across_accounts(
                 assert decision.allowed, decision.reason
     smoke = session(iam, role(A, "stage", "smoke-test"), "codebuild")
     assert not iam.decide(smoke, "s3:GetObject", artifacts, TLS).allowed
+
+
+def test_every_models_forwarders_reach_the_tooling_bus_and_no_other_role_does(
+    iam: Platform,
+) -> None:
+    """Tooling's bus admits 50 models' forwarders by one name pattern per account (named one by
+    one they would pass EventBridge's 10,240-character bus policy): each model's approval and
+    re-validation forwarders may put events on it, a dev role outside the pattern may not."""
+    bus = f"arn:aws:events:us-east-1:{TOOLING}:event-bus/default"
+    for model in ("scorecard-01", "scorecard-50"):
+        approvals = session(iam, role(model, "dev", "event-forwarder"), "events")
+        decision = iam.decide(approvals, "events:PutEvents", bus)
+        assert decision.allowed, decision.reason
+        for environment in ("stage", "prod"):
+            alarms = session(iam, role(model, environment, "revalidation-forwarder"), "events")
+            assert iam.decide(alarms, "events:PutEvents", bus).allowed
+    build = session(iam, role(A, "dev", "sagemaker-build"), "pipelines")
+    assert not iam.decide(build, "events:PutEvents", bus).allowed

@@ -98,8 +98,9 @@ def test_a_model_stack_does_not_grow_with_the_portfolio(fifty: Synthesized, plat
 # policy 20 KB (S3 User Guide, "Bucket policies": "Bucket policies are limited to 20 KB"), a KMS
 # key policy 32 KB (KMS Developer Guide, "Quotas": key policy document size), an IAM managed
 # policy 6,144 characters and a role's inline policies 10,240 together (IAM User Guide, "IAM and
-# AWS STS quotas").
-POLICY_LIMITS = {"s3-bucket": 20 * 1024, "kms-key": 32 * 1024}
+# AWS STS quotas"), an EventBridge event bus policy 10,240 characters (EventBridge User Guide,
+# "Amazon EventBridge quotas": event bus policy size).
+POLICY_LIMITS = {"s3-bucket": 20 * 1024, "kms-key": 32 * 1024, "event-bus": 10240}
 MANAGED_POLICY_CHARS = 6144
 
 
