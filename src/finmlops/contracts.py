@@ -164,6 +164,9 @@ class Validation:
     BLOCKING = "high"
     # The handler's settings (set by the CDK stack from the config's risk tier).
     ENV_REQUIRE_SIGNOFF = "REQUIRE_VALIDATOR_SIGNOFF"
+    # The risk tier's required evaluation evidence (governance.tiers.<tier>.required_evidence),
+    # as JSON {"tier": ..., "required": [...]}; absent, the handler requires all of it.
+    ENV_REQUIRED_EVIDENCE = "REQUIRED_EVIDENCE"
     # JSON {alarm name: {"environment": ..., "kind": "drift" | "quality"}}: the alarms whose
     # firing opens a re-validation record.
     ENV_REVALIDATION_ALARMS = "REVALIDATION_ALARMS"

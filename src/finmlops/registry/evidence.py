@@ -19,7 +19,12 @@ from botocore.exceptions import ClientError
 from finmlops.contracts import Meta
 from finmlops.registry.audit import AuditTrail
 from finmlops.registry.authorship import Authorship, resolve_authorship
-from finmlops.registry.gatecheck import GateCheck, PlatformGate, check_gates
+from finmlops.registry.gatecheck import (
+    GateCheck,
+    PlatformGate,
+    check_gates,
+    required_evidence_problems,
+)
 from finmlops.registry.identity import Identity, dump_identities
 from finmlops.registry.signoff import NO_CHECK, SignoffCheck, SignoffMarkers, check_signoff
 from finmlops.registry.versions import ModelVersion
@@ -38,6 +43,10 @@ class EvidencePolicy:
     # The risk tier's word (config governance.tiers, ADR 0030): approval and promotion need the
     # validator's observed sign-off. Open re-validations need one whatever the tier says.
     require_signoff: bool = False
+    # The risk tier's validation depth (config governance.tiers.<tier>.required_evidence): the
+    # evaluation sections the version must carry (`gatecheck.REQUIRED_EVIDENCE`).
+    required_evidence: tuple[str, ...] = ()
+    tier: str = ""
 
     def describe(self) -> str:
         text = (
@@ -45,6 +54,10 @@ class EvidencePolicy:
             if self.require_drift_baselines
             else "not required: drift-baselines"
         )
+        if self.required_evidence:
+            text += f"; risk tier {self.tier or '?'} requires evaluation evidence: " + ", ".join(
+                self.required_evidence
+            )
         return text + ("; validator sign-off required" if self.require_signoff else "")
 
 
@@ -228,6 +241,7 @@ def judge(
     ) + missing_evidence(version, policy)
     gate_check = check_gates(sm, s3, version, gates, authorship, champion_check=champion_check)
     problems += gate_check.problems
+    problems += required_evidence_problems(s3, version, policy.required_evidence, policy.tier)
     signoff = check_signoff(
         audit,
         version,
