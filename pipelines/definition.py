@@ -265,6 +265,11 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
     p_champion_url = ParameterString(
         Param.CHAMPION_MODEL_DATA_URL, default_value=f"s3://{BUCKET}/{NO_CHAMPION_KEY}"
     )
+    # Its training-row digests (beside its registered evaluation.json), which the evaluate step
+    # leaves out of the comparison; the same marker when there is none.
+    p_champion_rows = ParameterString(
+        Param.CHAMPION_TRAINING_ROWS_URL, default_value=f"s3://{BUCKET}/{NO_CHAMPION_KEY}"
+    )
     # The platform's gate thresholds, written into the definition: a run cannot lower a gate
     # (no run-time parameter), and approval compares what an execution ran with the config's
     # (ADR 0014, finmlops.registry.gatecheck).
@@ -373,6 +378,8 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
                 ),
                 # The champion's model archive, scored on the same test rows.
                 s3_in("champion", p_champion_url, "/opt/ml/processing/champion"),
+                # The rows it was trained on: left out of the comparison.
+                s3_in("champion-rows", p_champion_rows, "/opt/ml/processing/champion-rows"),
             ],
             outputs=[s3_out("evaluation", "/opt/ml/processing/evaluation", "evaluate")],
             arguments=[*args["evaluate"], "--champion-arn", p_champion_arn],
@@ -637,7 +644,15 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
     )
     return Pipeline(
         name=pipeline_name(config),
-        parameters=[p_input, p_proc_type, p_train_type, p_git, p_champion_arn, p_champion_url],
+        parameters=[
+            p_input,
+            p_proc_type,
+            p_train_type,
+            p_git,
+            p_champion_arn,
+            p_champion_url,
+            p_champion_rows,
+        ],
         steps=[step_pre, *dq_gates],
         # No SageMaker Experiments entities: runs are tracked in MLflow (config.tracking), and the
         # default config would have SageMaker create an experiment, a trial and trial components

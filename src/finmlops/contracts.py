@@ -99,6 +99,9 @@ class Param:
     # approval re-reads the registry and refuses a build that named another (ADR 0029).
     CHAMPION_MODEL_PACKAGE_ARN = "ChampionModelPackageArn"
     CHAMPION_MODEL_DATA_URL = "ChampionModelDataUrl"
+    # The champion's training-row digests (train_rows.txt beside its registered evaluation.json):
+    # the evaluate step leaves those test rows out of the comparison (ADR 0029).
+    CHAMPION_TRAINING_ROWS_URL = "ChampionTrainingRowsUrl"
 
 
 class Meta:

@@ -80,6 +80,9 @@ def test_v2_is_compared_with_v1_serving_in_prod_and_v1_with_no_champion(
     assert v2["auc_drop"] == pytest.approx(
         v2["champion"]["auc"] - v2["challenger"]["auc"], abs=2e-6
     )
+    # v1's training rows (their digests, beside v1's registered evaluation) were left out.
+    assert isinstance(v2["excluded_training_rows"], int)
+    assert v2["rows"] + v2["excluded_training_rows"] == v2["test_rows"]
     lines = {s.name: s.line for s in summary.stages}
     assert "the build on its test rows: champion 1 AUC" in lines["comparison"]
     # v2's validation report, as its evidence step rendered it, shows the comparison.

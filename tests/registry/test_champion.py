@@ -26,13 +26,18 @@ def test_the_first_version_has_no_champion_and_its_approval_records_so(world, bu
 def test_the_version_recorded_as_serving_in_prod_is_the_champion(world, register, pipeline):
     first = register()
     world.serve_in_prod(first, pipeline, "evt-1")
-    url = world.describe(first)["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    described = world.describe(first)
+    url = described["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    # Its training rows: beside the evaluation.json its build registered (ModelMetrics).
+    statistics = described["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
+    rows = statistics.rsplit("/", 1)[0] + "/train_rows.txt"
 
     champion = serving_champion(world.sm, world.group)
 
-    assert champion == Champion(first, 1, url)
+    assert champion == Champion(first, 1, url, rows)
     assert champion_parameters(champion) == {
         "ChampionModelPackageArn": first, "ChampionModelDataUrl": url,
+        "ChampionTrainingRowsUrl": rows,
     }  # fmt: skip
 
 

@@ -517,6 +517,8 @@ def champion_metrics(evaluation: Mapping[str, Any]) -> list[dict[str, Any] | Non
         return [_number("champion_auc_drop", section.get("auc_drop"),
                         "no champion: nothing served in prod when this version was built")]  # fmt: skip
     who = f"champion {section.get('model_package_arn')}, same {section.get('rows')} test rows"
+    if isinstance(section.get("excluded_training_rows"), int):
+        who += f" ({section['excluded_training_rows']} it was trained on left out)"
     level = section.get("confidence_level")
     how = f"{level:.0%} paired bootstrap" if isinstance(level, int | float) else "bootstrap"
     out: list[dict[str, Any] | None] = []
