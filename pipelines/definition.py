@@ -31,9 +31,14 @@ from finmlops.contracts import Evidence, Meta, Param, Placeholder
 from finmlops.datasets import parse_dataset_uri
 from finmlops.fairness import shipped_spec, write_spec
 from finmlops.gates import GATES, Gate
-from finmlops.governance.evidence import MODEL_CARD_FILE, VALIDATION_REPORT_FILE
+from finmlops.governance.evidence import (
+    MODEL_CARD_FILE,
+    REGISTRY_CARD_CONTENT,
+    REGISTRY_CARD_FILE,
+    VALIDATION_REPORT_FILE,
+)
 from finmlops.governance.evidence_step import shipped_config, write_shipped_config
-from finmlops.governance.model_card import REGISTRATION_CARD_STATUS, registration_card
+from finmlops.governance.model_card import REGISTRATION_CARD_STATUS
 from finmlops.modelbuild import step_arguments
 from finmlops.serving import package_step
 from finmlops.serving.source import (
@@ -478,7 +483,11 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
     )
     package_uri = step_package.properties.ProcessingOutputConfig.Outputs["package"].S3Output.S3Uri
 
-    # 6. Governance evidence: the model card and the validation report of this version.
+    # 6. Governance evidence: the model card and the validation report of this version, and the
+    # whole card as RegisterModel passes it to CreateModelPackage (ADR 0032).
+    registry_card = PropertyFile(
+        name="RegistryCard", output_name="evidence", path=REGISTRY_CARD_FILE
+    )
     step_evidence = project_step(
         "Evidence",
         "finmlops.governance.evidence_step",
@@ -499,6 +508,7 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
             "--generated-at", ExecutionVariables.START_DATETIME,
             *thresholds,
         ],
+        property_files=[registry_card],
     )  # fmt: skip
     evidence_uri = step_evidence.properties.ProcessingOutputConfig.Outputs[
         "evidence"
@@ -598,8 +608,13 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
             metadata_properties=MetadataProperties(
                 generated_by=ExecutionVariables.PIPELINE_EXECUTION_ARN, commit_id=p_git
             ),
+            # The whole card of this build, from the Evidence step (ADR 0032): checked there
+            # against the model package model card schema and CreateModelPackage's length.
             model_card=ModelPackageModelCard(
-                model_card_content=registration_card(config, xgb_image),
+                model_card_content=JsonGet(
+                    step_name=step_evidence.name, property_file=registry_card,
+                    json_path=REGISTRY_CARD_CONTENT,
+                ),
                 model_card_status=REGISTRATION_CARD_STATUS,
             ),
         ),

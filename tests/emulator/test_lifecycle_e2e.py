@@ -11,6 +11,7 @@ both branches are asserted.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -473,6 +474,14 @@ def test_validation_report_is_attached_to_the_version_and_complete(
     assert approval.record_id in card
     assert f"audit record {observed.record_id})" in card
     assert '<section id="explanations">' in card
+    # The registry's own card is the whole card of v1's build, from its Evidence step through
+    # the RegisterModel step's JsonGet; the approval binds it by hash (ADR 0032).
+    described = lifecycle.client("sagemaker").describe_model_package(ModelPackageName=v1)
+    content = described["ModelCard"]["ModelCardContent"]
+    names = [e["name"] for e in json.loads(content)["evaluation_details"]]
+    assert "test split evaluation" in names and "training data quality" in names
+    digest = hashlib.sha256(content.encode("utf-8")).hexdigest()
+    assert approval.evidence["ModelCard.ModelCardContent.sha256"] == digest
 
 
 ARN = re.compile(r"arn:aws[a-z-]*:([a-z0-9-]+):([a-z0-9-]*):(\d{12}):([A-Za-z0-9/_.:+=@-]+)")

@@ -161,7 +161,7 @@ def test_written_evidence_files_are_byte_identical_across_runs(
         )  # fmt: skip
 
     first, second = write(tmp_path / "a"), write(tmp_path / "b")
-    assert sorted(first) == ["model_card", "model_card_html", "validation_report"]
+    assert sorted(first) == ["model_card", "model_card_html", "registry_card", "validation_report"]
     assert first["validation_report"].name == "validation_report.html"
     assert first["model_card"].name == "model_card.json"
     for name in first:

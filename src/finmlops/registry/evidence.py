@@ -26,7 +26,13 @@ from finmlops.registry.gatecheck import (
     required_evidence_problems,
 )
 from finmlops.registry.identity import Identity, dump_identities
-from finmlops.registry.signoff import NO_CHECK, SignoffCheck, SignoffMarkers, check_signoff
+from finmlops.registry.signoff import (
+    NO_CHECK,
+    SignoffCheck,
+    SignoffMarkers,
+    check_signoff,
+    model_card_sha256,
+)
 from finmlops.registry.versions import ModelVersion
 
 if TYPE_CHECKING:
@@ -164,14 +170,27 @@ def evidence_references(version: ModelVersion) -> dict[str, str]:
 
 # What would be deployed, as audit records keep it: the promotion gate compares a version's
 # artifacts with those its approval's record names (`promotion.approval_binding`).
+# The model card is bound by the sha256 of its content as DescribeModelPackage returns it: a
+# card changed after approval is refused like a changed artifact (ADR 0032). A record that names
+# no card hash (an older approval) binds the image and artifact only.
+MODEL_CARD_SHA256 = "ModelCard.ModelCardContent.sha256"
 ARTIFACT_KEYS: tuple[str, ...] = (
     "InferenceSpecification.Image",
     "InferenceSpecification.ModelDataUrl",
+    MODEL_CARD_SHA256,
 )
 
 
 def deployed_artifacts(version: ModelVersion) -> dict[str, str]:
-    values = dict(zip(ARTIFACT_KEYS, (version.image_uri, version.model_data_url), strict=True))
+    """What an approval judged and promotion must find unchanged: the image, the model artifact
+    and the model card's content."""
+    values = dict(
+        zip(
+            ARTIFACT_KEYS,
+            (version.image_uri, version.model_data_url, model_card_sha256(version)),
+            strict=True,
+        )
+    )
     return {key: value for key, value in values.items() if value}
 
 
