@@ -51,9 +51,14 @@ def registry_readers(config: Config) -> list[tuple[str, str]]:
 def artifact_readers(config: Config) -> list[tuple[str, str]]:
     """Principals in stage and prod that read model artifacts and baselines from dev."""
     readers: list[tuple[str, str]] = []
+    purposes: tuple[str, ...] = (Role.MODEL, Role.MONITORING)
+    if config.serving.batch:
+        # The batch job's role reads the approved archive (finmlops_cdk.batch.batch_role_purpose;
+        # tests/cdk/test_batch.py checks the two agree).
+        purposes += (f"batch-{config.model.name}",)
     for env_name in SERVING_ENVIRONMENTS:
         n = names(config, env_name)
-        readers.extend((n.env.account, n.role_arn(p)) for p in (Role.MODEL, Role.MONITORING))
+        readers.extend((n.env.account, n.role_arn(p)) for p in purposes)
     return readers
 
 

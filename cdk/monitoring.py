@@ -1064,7 +1064,7 @@ class MonitoringStack(Stack):
         network: Network,
         manifest: DeploymentManifest,
         root: Path,
-        endpoint: sagemaker.CfnEndpoint,
+        endpoint: sagemaker.CfnEndpoint | None,
         rollback_alarms: Mapping[str, cloudwatch.IAlarm],
         **kwargs: Any,
     ) -> None:
@@ -1073,6 +1073,14 @@ class MonitoringStack(Stack):
         if data.capture is None or data.monitoring_output is None:
             raise ValueError(f"{environment} is not a serving environment")
         mode = config.monitoring.mode
+        # A batch model has no endpoint (endpoint=None): its scoring job writes the captures
+        # where an endpoint of the model would (finmlops_cdk.batch), which only the pipeline
+        # mode reads from S3; Model Monitor's schedules are bound to an endpoint.
+        if endpoint is None and mode == "model_monitor":
+            raise ValueError(
+                f"models.{config.model.name}: a batch model is monitored with monitoring.mode "
+                "pipeline; Model Monitor schedules monitor an endpoint"
+            )
         image = MonitoringImage(self, "MonitoringImage", root=root)
         self.image = image
         metrics = MODEL_MONITOR_METRICS if mode == "model_monitor" else PIPELINE_METRICS
@@ -1089,6 +1097,7 @@ class MonitoringStack(Stack):
         self.pipeline: MonitoringPipeline | None = None
         explanation_schedule: str | None = None
         if mode == "model_monitor":
+            assert endpoint is not None  # refused above
             self.model_monitor = ModelMonitorSchedules(
                 self,
                 "ModelMonitor",
@@ -1127,7 +1136,8 @@ class MonitoringStack(Stack):
                 output_bucket=n.bucket("monitoring"),
                 dead_letter_queue=dlq,
             )
-            self.pipeline.pipeline.node.add_dependency(endpoint)
+            if endpoint is not None:
+                self.pipeline.pipeline.node.add_dependency(endpoint)
             drift_schedule = quality_schedule = self.pipeline.pipeline_name
             explanation_schedule = self.pipeline.pipeline_name
 

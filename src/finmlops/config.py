@@ -11,6 +11,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -21,6 +22,7 @@ from pydantic import (
     PrivateAttr,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -774,6 +776,10 @@ class Governance(_Frozen):
     intended_use: str = ""
     limitations: str = ""
     tiers: Tiers = Tiers()
+    # Accounts of the platform that may read this model's registry group (its versions, their
+    # evidence and artifacts), beyond dev where it lives; none = tooling, stage and prod, the
+    # accounts that promote and serve it. An account outside the platform is refused at load.
+    readers: tuple[str, ...] | None = None
 
     @property
     def tier(self) -> TierPolicy:
@@ -809,8 +815,50 @@ class Functions(_Frozen):
     reserved_concurrency: Annotated[int, Field(ge=1, le=1000)] | None = None
 
 
+class Serving(_Frozen):
+    """How the approved version serves: a real-time endpoint, or batch scoring on a schedule.
+
+    `serving: batch` (or `{mode: batch, schedule: ...}`) scores the files under the model's input
+    prefix in the serving account's data bucket on `schedule`, writes the scores with inference
+    ids and the same capture records an endpoint writes, which the same drift and quality jobs
+    read (docs/serving.md, "Batch serving")."""
+
+    mode: Literal["realtime", "batch"] = "realtime"
+    # batch only: when a scoring run starts (EventBridge cron() or rate(), finmlops.schedules).
+    schedule: str | None = Field(default=None, validate_default=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        # `serving: batch` reads as `serving: {mode: batch}` (a schedule is then still required).
+        return {"mode": data} if isinstance(data, str) else data
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule_with_batch(cls, value: str | None, info: ValidationInfo) -> str | None:
+        batch = info.data.get("mode") == "batch"
+        if value is None:
+            if batch:
+                raise ValueError(
+                    "required with mode batch: when the batch job scores, e.g. cron(0 2 * * ? *)"
+                )
+            return None
+        if not batch:
+            raise ValueError("for mode batch only; a real-time endpoint serves continuously")
+        try:
+            return check_schedule(value)
+        except ScheduleError as exc:
+            raise ValueError(str(exc)) from None
+
+    @property
+    def batch(self) -> bool:
+        return self.mode == "batch"
+
+
 class Config(_Frozen):
-    """A whole deployment: environments, model, gates, monitoring, deployment, governance."""
+    """One model's deployment: the platform's environments and settings, and the model with its
+    gates, monitoring, deployment, governance and serving. A portfolio file (`models:`) gives one
+    such view per model (`Portfolio.config`); a single-model file is one."""
 
     project: Name
     environments: Environments
@@ -819,6 +867,7 @@ class Config(_Frozen):
     monitoring: Monitoring = Monitoring()
     deployment: Deployment = Deployment()
     governance: Governance
+    serving: Serving = Serving()
     notifications: Notifications = Notifications()
     tracking: TrackingSettings = TrackingSettings()
     functions: Functions = Functions()
@@ -927,6 +976,17 @@ def _cross_checks(config: Config) -> list[tuple[str, str]]:
                 "quality alarm on its first labelled window",
             )
         )
+    problems.extend(reader_problems(config))
+    return problems + _endpoint_problems(config, problems)
+
+
+def _endpoint_problems(config: Config, reported: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The endpoint's rules. A batch model has none: its version switches when the next scoring
+    run starts, after the same approvals."""
+    if config.serving.batch:
+        return []
+    envs = config.environments
+    problems: list[tuple[str, str]] = []
     prod = envs.prod.instances
     if prod.endpoint_count < 2:
         problems.append(
@@ -935,15 +995,31 @@ def _cross_checks(config: Config) -> list[tuple[str, str]]:
                 f"prod needs at least 2 endpoint instances (got {prod.endpoint_count})",
             )
         )
-    reported = {field for field, _ in problems}
+    fields = {field for field, _ in reported + problems}
     for name in SERVING_ENVIRONMENTS:
         instances = envs.by_name(name).instances
         problems.extend(
             problem
             for problem in deployment_problems(config.deployment, name, instances)
-            if problem[0] not in reported
+            if problem[0] not in fields
         )
     return problems
+
+
+def reader_problems(config: Config) -> list[tuple[str, str]]:
+    """Readers of a model's registry group are accounts of the platform, nothing else."""
+    envs = config.environments
+    accounts = {envs.by_name(name).account: name for name in ENVIRONMENT_NAMES}
+    return [
+        (
+            f"governance.readers[{i}]",
+            f"{account!r} is not an account of the platform (environments: "
+            f"{', '.join(f'{n} {a}' for a, n in accounts.items())}); a registry group is read "
+            "only inside the platform",
+        )
+        for i, account in enumerate(config.governance.readers or ())
+        if account not in accounts
+    ]
 
 
 def monitoring_count_problems(config: Config) -> list[tuple[str, str]]:
@@ -1042,16 +1118,13 @@ def _reason(error: Mapping[str, Any]) -> str:
     return f"{message} (got {error.get('input')!r})"
 
 
-def parse_config(data: Any, source: str = "<config>", *, source_file: Path | None = None) -> Config:
-    """Validate already-parsed YAML/JSON data; raises ConfigError naming each bad field.
-
-    `source_file` is the file the data came from (`load_config` passes it): relative dataset
-    paths resolve against its folder. Without it a relative dataset path cannot be resolved."""
+def _json_text(data: Any, source: str) -> str:
+    """The data as JSON, for pydantic's JSON mode: strict types (no "5" -> 5, no 1 -> True)
+    while YAML lists fill tuples; ConfigError for what JSON (and so no field) can hold."""
     if not isinstance(data, dict):
         raise ConfigError(source, [("(top level)", "expected a mapping of keys to values")])
     try:
-        # JSON mode: strict types (no "5" -> 5, no 1 -> True) while YAML lists fill tuples.
-        text = json.dumps(data, default=str, allow_nan=False)
+        return json.dumps(data, default=str, allow_nan=False)
     except ValueError:
         raise ConfigError(
             source,
@@ -1060,6 +1133,14 @@ def parse_config(data: Any, source: str = "<config>", *, source_file: Path | Non
     except TypeError as exc:
         # A key JSON cannot hold (a date, binary data): no field is named by one.
         raise ConfigError(source, [("(file)", f"holds a key that is not text: {exc}")]) from None
+
+
+def parse_config(data: Any, source: str = "<config>", *, source_file: Path | None = None) -> Config:
+    """Validate already-parsed YAML/JSON data; raises ConfigError naming each bad field.
+
+    `source_file` is the file the data came from (`load_config` passes it): relative dataset
+    paths resolve against its folder. Without it a relative dataset path cannot be resolved."""
+    text = _json_text(data, source)
     try:
         config = Config.model_validate_json(text)
     except ValidationError as exc:
@@ -1088,19 +1169,223 @@ def find_config_file(path: Path, error: type[ValueError] = ValueError) -> Path:
     return files[0]
 
 
-def load_config(path: str | Path) -> Config:
-    """Load and validate one YAML configuration file (JSON is YAML too).
+# A portfolio file: the platform's settings once, and one block per model under `models:`.
+PLATFORM_KEYS: tuple[str, ...] = (
+    "project",
+    "environments",
+    "governance",
+    "notifications",
+    "tracking",
+    "functions",
+    "models",
+)
+# The sections of a model block that are sections of its view, not fields of `model`.
+MODEL_SECTIONS: tuple[str, ...] = ("gates", "monitoring", "deployment", "governance", "serving")
+# Governance set once for the platform; everything else in governance is the model's.
+PLATFORM_GOVERNANCE: tuple[str, ...] = ("break_glass_role", "tiers")
+
+
+@dataclass(frozen=True)
+class Portfolio:
+    """Every model of one platform, each as its `Config` view (its block plus the platform's
+    settings), in the order of the file. A single-model file is a portfolio of one."""
+
+    views: Mapping[str, Config]
+    source: str = "<config>"
+
+    def __post_init__(self) -> None:
+        if not self.views:
+            raise ValueError("a portfolio has at least one model")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.views)
+
+    @property
+    def configs(self) -> tuple[Config, ...]:
+        return tuple(self.views.values())
+
+    @property
+    def platform(self) -> Config:
+        """A view for what is the same in every view (project, environments, notifications,
+        tracking, functions, break-glass role and tiers): the first model's."""
+        return next(iter(self.views.values()))
+
+    def config(self, name: str | None = None) -> Config:
+        """The view of the model `name`; without a name, the only model's. ConfigError naming
+        `models` when the name is unknown, or when there are several and none is named."""
+        if name is None:
+            if len(self.views) == 1:
+                return self.platform
+            raise ConfigError(
+                self.source,
+                [
+                    (
+                        "models",
+                        f"{len(self.views)} models ({', '.join(self.views)}): name one "
+                        "(--model NAME)",
+                    )
+                ],
+            )
+        if name not in self.views:
+            raise ConfigError(
+                self.source,
+                [("models", f"no model {name!r}; the models are {', '.join(self.views)}")],
+            )
+        return self.views[name]
+
+
+def _split_block(
+    name: str, block: Any, platform: Mapping[str, Any]
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """A model block and the platform's settings as the data of the model's view."""
+    where = f"models.{name}"
+    if not isinstance(block, dict):
+        return {}, [(where, "expected a mapping: the model's fields and sections")]
+    problems: list[tuple[str, str]] = []
+    if "name" in block and block["name"] != name:
+        problems.append((f"{where}.name", f"{block['name']!r} differs from its key {name!r}"))
+    model = {"name": name} | {k: v for k, v in block.items() if k not in MODEL_SECTIONS}
+    view: dict[str, Any] = {k: v for k, v in platform.items() if k not in ("models", "governance")}
+    view["model"] = model
+    view.update({k: block[k] for k in MODEL_SECTIONS if k in block and k != "governance"})
+    governance = block.get("governance")
+    platform_governance = platform.get("governance")
+    if isinstance(governance, dict) and isinstance(platform_governance, dict):
+        for key in PLATFORM_GOVERNANCE:
+            if key in governance:
+                problems.append(
+                    (
+                        f"{where}.governance.{key}",
+                        f"set once for the platform, under the top-level governance.{key}",
+                    )
+                )
+        view["governance"] = dict(platform_governance) | governance
+    elif governance is not None or platform_governance is not None:
+        view["governance"] = governance if platform_governance is None else platform_governance
+    return view, problems
+
+
+_SECTION_IN_TEXT = re.compile(r"(?<![\w.])(model|gates|monitoring|deployment|serving)\.(?=[a-z_])")
+_GOVERNANCE_IN_TEXT = re.compile(r"(?<![\w.])governance\.(?!tiers\b|break_glass_role\b)(?=[a-z_])")
+
+
+def _in_block(name: str, text: str) -> str:
+    """A view's field path (or a message naming one) as the path in the portfolio file."""
+
+    def section(match: re.Match[str]) -> str:
+        kind = match.group(1)
+        return f"models.{name}." if kind == "model" else f"models.{name}.{kind}."
+
+    text = _SECTION_IN_TEXT.sub(section, text)
+    return _GOVERNANCE_IN_TEXT.sub(f"models.{name}.governance.", text)
+
+
+def _portfolio_problems(views: Mapping[str, Config]) -> list[tuple[str, str]]:
+    """Rules between model blocks."""
+    problems: list[tuple[str, str]] = []
+    groups: dict[str, str] = {}
+    for name, view in views.items():
+        group = view.model.package_group
+        if group in groups:
+            problems.append(
+                (
+                    f"models.{name}.package_group",
+                    f"{group!r} is also the package group of model {groups[group]!r}: each "
+                    "model has its own registry group (its approvers, readers and versions)",
+                )
+            )
+        groups.setdefault(group, name)
+    return problems
+
+
+def parse_portfolio(
+    data: Any, source: str = "<config>", *, source_file: Path | None = None
+) -> Portfolio:
+    """Validate a portfolio (`models:`) or a single-model (`model:`) file's data; ConfigError
+    naming every bad field by its path in the file."""
+    _json_text(data, source)
+    if "models" not in data:
+        config = parse_config(data, source, source_file=source_file)
+        return Portfolio({config.model.name: config}, source)
+    if "model" in data:
+        raise ConfigError(
+            source,
+            [("model", "a file has either `model:` (one model) or `models:` (a portfolio)")],
+        )
+    problems: list[tuple[str, str]] = [
+        (key, "unknown key (a model's fields and sections go in its block under models)")
+        for key in data
+        if key not in PLATFORM_KEYS
+    ]
+    models = data["models"]
+    if not isinstance(models, dict) or not models:
+        raise ConfigError(
+            source, [*problems, ("models", "expected a mapping of model names to model blocks")]
+        )
+    views: dict[str, Config] = {}
+    seen: set[tuple[str, str]] = set()
+    for name, block in models.items():
+        view_data, block_problems = _split_block(str(name), block, data)
+        problems += block_problems
+        if not view_data:
+            continue
+        try:
+            views[str(name)] = parse_config(view_data, source, source_file=source_file)
+        except ConfigError as exc:
+            for field, reason in exc.problems:
+                # A platform field's problem is reported once, not once per model.
+                mapped = (_in_block(str(name), field), _in_block(str(name), reason))
+                if mapped not in seen:
+                    seen.add(mapped)
+                    problems.append(mapped)
+    if not problems:
+        problems = _portfolio_problems(views)
+    if problems:
+        raise ConfigError(source, problems)
+    return Portfolio(views, source)
+
+
+def single_model_data(data: Mapping[str, Any], name: str | None = None) -> dict[str, Any]:
+    """A portfolio file's data as the single-model file of its model `name` (or of its only
+    model): the shape a model's view is validated in, and what a model's pipeline ships. A
+    single-model file's data is returned as it is."""
+    if "models" not in data:
+        return dict(data)
+    models = data["models"]
+    if name is None:
+        if len(models) != 1:
+            raise ValueError(f"{len(models)} models: name one")
+        name = next(iter(models))
+    view, problems = _split_block(name, models[name], data)
+    if problems:
+        raise ValueError("; ".join(f"{field}: {reason}" for field, reason in problems))
+    return view
+
+
+def _read(path: str | Path) -> tuple[Any, Path]:
+    file = Path(path)
+    try:
+        return load_yaml(read_text(file)), file
+    except ConfigLoadError as problem:
+        raise ConfigError(str(file), [(problem.field, problem.reason)]) from None
+
+
+def load_portfolio(path: str | Path) -> Portfolio:
+    """Load and validate a platform file: every model's view (see `load_config`)."""
+    data, file = _read(path)
+    return parse_portfolio(data, str(file), source_file=file.absolute())
+
+
+def load_config(path: str | Path, model: str | None = None) -> Config:
+    """Load and validate one YAML configuration file (JSON is YAML too): the view of `model`,
+    or of the file's only model.
 
     Reading is bounded and strict (finmlops.config_loader): at most 256 KiB of UTF-8, duplicate
     keys refused, alias expansion and nesting bounded; every refusal is a ConfigError naming
     the file, the key path or line, and the reason. The returned config remembers its file
     (`Config.source_file`, `source_dir`): relative dataset paths resolve against its folder."""
-    file = Path(path)
-    try:
-        data = load_yaml(read_text(file))
-    except ConfigLoadError as problem:
-        raise ConfigError(str(file), [(problem.field, problem.reason)]) from None
-    return parse_config(data, str(file), source_file=file.absolute())
+    return load_portfolio(path).config(model)
 
 
 def dataset_path(config: Config) -> Path:
@@ -1129,8 +1414,13 @@ __all__ = [
     "Config",
     "ConfigError",
     "Environment",
+    "Portfolio",
+    "Serving",
     "dataset_path",
     "default_config_path",
     "load_config",
+    "load_portfolio",
     "parse_config",
+    "parse_portfolio",
+    "single_model_data",
 ]

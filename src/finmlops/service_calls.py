@@ -91,6 +91,7 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload("processing:finmlops.monitoring.baseline_step", _JOB),  # local files only
     Workload("processing:finmlops.governance.evidence_step", _JOB),  # local files only
     Workload("processing:finmlops.serving.package_step", _JOB),  # local files only
+    Workload("processing:finmlops.serving.batch", _JOB),  # batch scoring: local files only
     Workload(
         "processing:finmlops.tracking.track_step",
         {

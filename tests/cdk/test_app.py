@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
+from finmlops.config import single_model_data
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -17,7 +19,7 @@ def write_config(config_path: Path, tmp_path: Path) -> Any:
     """Write the repository's config with one change applied (dotted path -> value or None)."""
 
     def write(path: str, value: Any) -> Path:
-        data = yaml.safe_load(config_path.read_text())
+        data = single_model_data(yaml.safe_load(config_path.read_text()))
         *parents, leaf = path.split(".")
         node = data
         for key in parents:

@@ -12,7 +12,9 @@ BAD_CONFIG_EXIT = 2
 
 @pytest.fixture
 def duplicate_key(config_path: Path, tmp_path: Path) -> Path:
-    text = config_path.read_text().replace("gates:\n", "gates:\n  min_auc: 0.7\n  min_auc: 0.5\n")
+    text = config_path.read_text().replace(
+        "    gates:\n", "    gates:\n      min_auc: 0.7\n      min_auc: 0.5\n"
+    )
     path = tmp_path / "dup.yaml"
     path.write_text(text)
     return path
@@ -28,7 +30,7 @@ def test_finmlops_exits_2_naming_the_file_and_the_duplicate_key(
     assert code == ExitCode.USAGE == BAD_CONFIG_EXIT
     err = capsys.readouterr().err
     assert f"finmlops: invalid configuration {duplicate_key}:" in err
-    assert "gates.min_auc: duplicate key 'min_auc'" in err
+    assert "models.credit-risk.gates.min_auc: duplicate key 'min_auc'" in err
     assert "Traceback" not in err
 
 

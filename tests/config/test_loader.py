@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from finmlops.config import ConfigError, load_config
+from finmlops.config import ConfigError, load_config, single_model_data
 from finmlops.config_loader import (
     MAX_ALIASES,
     MAX_DEPTH,
@@ -22,7 +22,10 @@ from finmlops.config_loader import (
 
 @pytest.fixture(scope="module")
 def base(config_path: Path) -> str:
-    return config_path.read_text(encoding="utf-8")
+    """The shipped model as a single-model file (top-level `gates:`, `model:`): the loader's
+    rules are the same for a portfolio, whose paths test_portfolio.py checks."""
+    data = single_model_data(yaml.safe_load(config_path.read_text(encoding="utf-8")))
+    return yaml.safe_dump(data, sort_keys=False)
 
 
 def refused(tmp_path: Path, content: str | bytes) -> tuple[str, str]:

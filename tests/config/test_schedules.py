@@ -3,14 +3,13 @@ cites the AWS pages), at load, naming monitoring.schedule and the offending part
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from finmlops.config import ConfigError, parse_config
+from finmlops.config import ConfigError, parse_config, single_model_data
 from finmlops.schedules import ScheduleError, check_schedule
 
 VALID = [
@@ -88,7 +87,7 @@ def test_expressions_aws_refuses_are_refused_naming_the_part(expression: str, re
 
 
 def test_a_bad_schedule_in_the_config_names_the_field(config_path: Path) -> None:
-    data: dict[str, Any] = copy.deepcopy(yaml.safe_load(config_path.read_text()))
+    data: dict[str, Any] = single_model_data(yaml.safe_load(config_path.read_text()))
     data["monitoring"]["schedule"] = "cron(0 * * * * *)"
     with pytest.raises(ConfigError) as caught:
         parse_config(data, "platform.yaml")
@@ -104,7 +103,7 @@ def test_a_bad_schedule_in_the_config_names_the_field(config_path: Path) -> None
 def test_model_monitor_mode_accepts_the_schedules_sagemaker_documents(
     config_path: Path, expression: str
 ) -> None:
-    data: dict[str, Any] = copy.deepcopy(yaml.safe_load(config_path.read_text()))
+    data: dict[str, Any] = single_model_data(yaml.safe_load(config_path.read_text()))
     data["monitoring"].update(mode="model_monitor", schedule=expression)
     # One job per schedule: Model Monitor has no step to merge shards (ADR 0027).
     data["environments"]["prod"]["instances"]["monitoring_count"] = 1
@@ -120,7 +119,7 @@ def test_model_monitor_mode_refuses_what_eventbridge_takes_but_model_monitor_doe
 ) -> None:
     # SageMaker API Reference, ScheduleConfig.ScheduleExpression: hourly, daily at an hour, or
     # every N hours; nothing else.
-    data: dict[str, Any] = copy.deepcopy(yaml.safe_load(config_path.read_text()))
+    data: dict[str, Any] = single_model_data(yaml.safe_load(config_path.read_text()))
     data["monitoring"].update(mode="model_monitor", schedule=expression)
     # One job per schedule: Model Monitor has no step to merge shards (ADR 0027).
     data["environments"]["prod"]["instances"]["monitoring_count"] = 1

@@ -204,7 +204,7 @@ class World:
         return AuditTrail(self.s3, self.audit_bucket)
 
     def history(self) -> DeploymentHistory:
-        return DeploymentHistory(self.s3, self.state_bucket)
+        return DeploymentHistory(self.s3, self.state_bucket, group=self.group)
 
     def describe(self, arn: str) -> dict[str, Any]:
         description = dict(self.sm.describe_model_package(ModelPackageName=arn))

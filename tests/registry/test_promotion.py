@@ -3,14 +3,19 @@ ModelLifeCycle, rollback."""
 
 from __future__ import annotations
 
+import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from finmlops.config import parse_portfolio
 from finmlops.contracts import AuditAction, DeploymentManifest, Meta
 from finmlops.registry.approval import approve, reject
 from finmlops.registry.errors import InvalidInputError, RefusedError
-from finmlops.registry.promotion import record_deployment, resolve, rollback
+from finmlops.registry.promotion import DeploymentHistory, record_deployment, resolve, rollback
+from finmlops.registry.retirement import decommission, removal_problems, serving_groups
 from finmlops.registry.versions import Lifecycle, describe_version, update_version
 
 
@@ -313,6 +318,21 @@ def test_recording_the_same_deployment_twice_adds_one_entry(world, register, pip
     assert world.audit_actions().count(AuditAction.DEPLOY) == 1
 
 
+def test_each_models_history_holds_only_its_own_deployments(world, register, pipeline):
+    """Every model of a portfolio serves in the same environments: one model's deployment is
+    not another's current version, and a history refuses a record of another group."""
+    arn = _approved(world, register, pipeline)
+    manifest = _resolve(world, arn, "stage")
+    world.serve("stage", arn)
+    _record(world, manifest)
+    other = DeploymentHistory(world.s3, world.state_bucket, group="another-group")
+    assert other.current("stage") is None
+    assert world.history().current("stage").manifest.model_package_arn == arn
+    with pytest.raises(ValueError, match="in the history of 'another-group'"):
+        other.append(manifest, "deploy", "ci")
+    assert len(world.history().entries("stage")) == 1
+
+
 def test_a_caller_without_registry_rights_records_history_and_audit_only(world, register, pipeline):
     arn = _approved(world, register, pipeline)
     manifest = _resolve(world, arn, "stage")
@@ -416,3 +436,70 @@ def test_rollback_requires_a_reason(world):
         rollback(
             world.sm, world.audit(), world.history(), environment="prod", actor="ops", reason=" "
         )
+
+
+# --------------------------------------------------------------------------- leaving the portfolio
+# A model leaves the portfolio only after it stops serving: a portfolio without the block of a
+# group that still serves is refused, naming the group, where and since when; a decommission
+# record, with its reason, lets it go (finmlops.registry.retirement).
+
+
+@pytest.fixture
+def portfolio_data(config_path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(config_path.read_text())
+    (block,) = data["models"].values()
+    other = copy.deepcopy(block)
+    other["package_group"] = "provisions-xgb"
+    data["models"]["provisions"] = other
+    return data
+
+
+def _without(data: dict[str, Any], name: str) -> Any:
+    smaller = copy.deepcopy(data)
+    del smaller["models"][name]
+    return parse_portfolio(smaller)
+
+
+def test_removing_a_serving_model_is_refused_naming_the_group_and_where_it_serves(
+    world, register, pipeline, portfolio_data
+):
+    arn = _approved(world, register, pipeline)
+    _deploy(world, arn, "stage")
+    _deploy(world, arn, "prod")
+    serving = serving_groups(world.s3, world.state_bucket)
+    assert [(s.group, s.environment) for s in serving] == [
+        (world.group, "stage"),
+        (world.group, "prod"),
+    ]
+    assert removal_problems(parse_portfolio(portfolio_data), serving) == []
+    # The other model never served: its block may go.
+    assert removal_problems(_without(portfolio_data, "provisions"), serving) == []
+    problems = removal_problems(_without(portfolio_data, "credit-risk"), serving)
+    assert [field for field, _ in problems] == ["models", "models"]
+    assert problems[0][1].startswith(f"model group {world.group!r} (no block in this file) serves")
+    assert "finmlops promote decommission" in problems[0][1]
+
+
+def test_a_decommissioned_model_may_leave_and_no_longer_serves(
+    world, register, pipeline, portfolio_data
+):
+    arn = _approved(world, register, pipeline)
+    _deploy(world, arn, "stage")
+    history = world.history()
+    with pytest.raises(ValueError, match="needs a reason"):
+        decommission(history, "stage", "ops", " ")
+    with pytest.raises(ValueError, match="does not serve in prod"):
+        decommission(history, "prod", "ops", "retired")
+    record = decommission(history, "stage", "ops", "replaced by the behavioural score")
+    assert record.action == "decommission" and record.replaces == arn
+    assert history.current("stage") is None
+    assert serving_groups(world.s3, world.state_bucket) == []
+    assert removal_problems(_without(portfolio_data, "credit-risk"), []) == []
+
+
+def test_another_groups_deployment_does_not_keep_a_model_serving(world, register, pipeline):
+    arn = _approved(world, register, pipeline)
+    _deploy(world, arn, "stage")
+    other = DeploymentHistory(world.s3, world.state_bucket, group="provisions-xgb")
+    assert other.current("stage") is None
+    assert {s.group for s in serving_groups(world.s3, world.state_bucket)} == {world.group}

@@ -359,7 +359,9 @@ class Deployment:
         # The manifest records the baseline the monitoring stack was synthesized with.
         self.manifest = replace(self.manifest, drift_baseline_uri=self.baseline)
         s3.create_bucket(Bucket=tooling.state_bucket)
-        DeploymentHistory(s3, tooling.state_bucket).append(self.manifest, "deploy", "pipeline")
+        DeploymentHistory(s3, tooling.state_bucket, group=self.manifest.model_package_group).append(
+            self.manifest, "deploy", "pipeline"
+        )
         bucket, _, prefix = self.baseline.removeprefix("s3://").partition("/")
         s3.create_bucket(Bucket=bucket)
         for name in BASELINE_FILES:

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from finmlops.cli import main
+from finmlops.config import single_model_data
 from finmlops.verify.assembly import AssemblyError, load_assembly
 from finmlops.verify.clients import READ_PREFIXES, Clients, WriteRefusedError, read_only
 from finmlops.verify.run import verify
@@ -67,7 +68,7 @@ def test_the_cli_refuses_a_missing_assembly_with_exit_2(
 
 
 def _config_file(tmp_path: Path, config_path: Path, vpc_id: str, cdk_out: Path) -> Path:
-    data = yaml.safe_load(config_path.read_text())
+    data = single_model_data(yaml.safe_load(config_path.read_text()))
     data["environments"]["dev"]["vpc"]["vpc_id"] = vpc_id
     path = tmp_path / "platform.yaml"
     path.write_text(yaml.safe_dump(data))

@@ -151,7 +151,9 @@ def test_an_endpoint_serving_another_package_than_the_manifest_fails(
     arn = deployment.manifest.model_package_arn.rsplit("/", 1)[0] + "/2"
     later = replace(deployment.manifest, model_package_arn=arn, version=2)
     tooling = names(deployment.config, "tooling")
-    DeploymentHistory(deployment.client("s3"), tooling.state_bucket).append(later, "deploy", "ci")
+    DeploymentHistory(
+        deployment.client("s3"), tooling.state_bucket, group=later.model_package_group
+    ).append(later, "deploy", "ci")
     failure = only_failure(run(deployment, "prod"))
     assert failure.seam == "served version"
     assert "credit-risk-xgb/1, not " in failure.detail and "of the manifest" in failure.detail
@@ -199,7 +201,9 @@ def test_monitoring_that_reads_another_baseline_than_the_manifest_fails(
     uri = "s3://credit-risk-artifacts/model-build/run-7/baseline"
     later = replace(deployment.manifest, drift_baseline_uri=uri)
     tooling = names(deployment.config, "tooling")
-    DeploymentHistory(deployment.client("s3"), tooling.state_bucket).append(later, "deploy", "ci")
+    DeploymentHistory(
+        deployment.client("s3"), tooling.state_bucket, group=later.model_package_group
+    ).append(later, "deploy", "ci")
     failure = only_failure(run(deployment, "prod"))
     assert failure.seam == "drift baseline"
     assert "run-7/baseline" in failure.detail and deployment.baseline in failure.detail

@@ -95,7 +95,7 @@ def _registry_role_option(parser: Any) -> None:
 
 
 def _group(ctx: Context) -> str:
-    return str(ctx.args.group or ctx.config().model.package_group)
+    return str(getattr(ctx.args, "group", None) or ctx.config().model.package_group)
 
 
 def _policy(ctx: Context) -> EvidencePolicy:
@@ -136,7 +136,7 @@ def _audit(ctx: Context) -> AuditTrail:
 
 def _history(ctx: Context) -> DeploymentHistory:
     bucket = _tooling_bucket(ctx, ctx.args.state_bucket, "state")
-    return DeploymentHistory(ctx.client("s3"), bucket)
+    return DeploymentHistory(ctx.client("s3"), bucket, group=_group(ctx))
 
 
 # --------------------------------------------------------------------------- registry

@@ -559,7 +559,7 @@ def handle_state_change(
         evidence_s3 or s3,
         AuditTrail(s3, settings.audit_bucket, lock=settings.audit_lock),
         PromotionClaims(s3, settings.state_bucket),
-        DeploymentHistory(s3, settings.state_bucket),
+        DeploymentHistory(s3, settings.state_bucket, group=change.group),
     )
     if change.status == Approval.REJECTED:
         return _log(delivery.record_rejection(cloudwatch))

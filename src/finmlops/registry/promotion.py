@@ -61,6 +61,8 @@ if TYPE_CHECKING:
 
 DEPLOY = "deploy"
 ROLLBACK = "rollback"
+# The model's serving stacks were destroyed: it no longer serves there (registry.retirement).
+DECOMMISSION = "decommission"
 
 
 def check_environment(environment: str) -> str:
@@ -376,32 +378,52 @@ class Deployment:
         return cls(manifest=manifest, key=key, **data)
 
 
+def deployments(
+    s3: S3Client, bucket: str, environment: str, prefix: str = Promotion.DEPLOYMENTS_PREFIX
+) -> list[Deployment]:
+    """Every model's deployment records in `environment`, oldest first."""
+    return [
+        Deployment.from_json(read_text(s3, bucket, key), key)
+        for key in list_keys(s3, bucket, f"{prefix}{environment}/")
+    ]
+
+
 class DeploymentHistory:
-    """Per environment, write-once records of what was deployed, in time order."""
+    """Per environment, write-once records of what was deployed, in time order: of one model
+    (its registry group), since every model of a portfolio serves in the same environments."""
 
     def __init__(
         self,
         s3: S3Client,
         bucket: str,
         *,
+        group: str,
         prefix: str = Promotion.DEPLOYMENTS_PREFIX,
         clock: Clock = utc_now,
     ):
         self.s3 = s3
         self.bucket = bucket
+        self.group = group
         self.prefix = prefix
         self.clock = clock
 
     def entries(self, environment: str) -> list[Deployment]:
-        folder = f"{self.prefix}{environment}/"
+        """This model's deployments in `environment`, oldest first. The records of every model
+        share the environment's folder (one write-once key per deployment, which the promotion
+        roles' policies already scope); each names its group in its manifest."""
         return [
-            Deployment.from_json(read_text(self.s3, self.bucket, key), key)
-            for key in list_keys(self.s3, self.bucket, folder)
+            entry
+            for entry in deployments(self.s3, self.bucket, environment, self.prefix)
+            if entry.manifest.model_package_group == self.group
         ]
 
     def current(self, environment: str) -> Deployment | None:
+        """What serves in `environment`: the newest record, unless the model was decommissioned
+        there (finmlops.registry.retirement) or never deployed."""
         entries = self.entries(environment)
-        return entries[-1] if entries else None
+        if not entries or entries[-1].action == DECOMMISSION:
+            return None
+        return entries[-1]
 
     def append(
         self,
@@ -413,6 +435,11 @@ class DeploymentHistory:
         replaces: str = "",
         audit_record: str = "",
     ) -> Deployment:
+        if manifest.model_package_group != self.group:
+            raise ValueError(
+                f"a deployment of group {manifest.model_package_group!r} in the history of "
+                f"{self.group!r}"
+            )
         now = self.clock()
         key = time_key(f"{self.prefix}{manifest.environment}/", now, action)
         entry = Deployment(

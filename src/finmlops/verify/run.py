@@ -170,7 +170,9 @@ def serving_checks(
 
     def manifest() -> DeploymentManifest | None:
         if "manifest" not in state:
-            history = DeploymentHistory(clients.tooling("s3"), tooling_names.state_bucket)
+            history = DeploymentHistory(
+                clients.tooling("s3"), tooling_names.state_bucket, group=config.model.package_group
+            )
             current = history.current(environment)
             state["manifest"] = current.manifest if current else None
         found: DeploymentManifest | None = state["manifest"]

@@ -42,6 +42,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from finmlops.emulator.aws import warm
 from finmlops.service_calls import (
     BY_NAME,
     Service,
@@ -505,13 +506,21 @@ class PipelineExecutor:
             CONTAINER_ROOT_ENV: str(root),
             **job_env,
         }
-        done = subprocess.run(program, capture_output=True, text=True, env=environment, check=False)
-        (root / "job.log").write_text(done.stdout + done.stderr)
-        if done.returncode != 0:
-            tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-            raise ExecutionError(
-                f"step {step} exited with code {done.returncode}: {' | '.join(tail)}"
+        log = root / "job.log"
+        if program[0] == self.python and warm.enabled():
+            # Forked from an interpreter that already imported the image's libraries, in the
+            # job's own environment (finmlops.emulator.aws.warm).
+            code = warm.shared(self.python).run(program, environment, log)
+            output = log.read_text(errors="replace")
+        else:
+            done = subprocess.run(
+                program, capture_output=True, text=True, env=environment, check=False
             )
+            log.write_text(done.stdout + done.stderr)
+            code, output = done.returncode, done.stderr or done.stdout
+        if code != 0:
+            tail = output.strip().splitlines()[-3:]
+            raise ExecutionError(f"step {step} exited with code {code}: {' | '.join(tail)}")
 
     def _input_objects(self, s3_input: Mapping[str, Any], item: str) -> list[tuple[str, str, str]]:
         """(bucket, key, path under LocalPath) of every object a ProcessingS3Input names.

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
+from finmlops.serving.capture import capture_record
 from finmlops.serving.inference import RequestError, UnsupportedFormatError, format_scores
 from finmlops.steps.evaluate import load_booster
 
@@ -134,48 +135,6 @@ def registered_container(sagemaker: Any, model_package_arn: str) -> dict[str, An
             f"{model_package_arn}: expected one inference container, found {len(containers)}"
         )
     return dict(containers[0])
-
-
-def capture_record(
-    request: str,
-    response: str,
-    *,
-    event_id: str,
-    inference_id: str | None,
-    at: datetime,
-    request_type: str = CSV,
-    response_type: str = CSV,
-) -> dict[str, Any]:
-    """One line of SageMaker's data-capture format: each payload with the content type it had
-    (CaptureContentTypeHeader: text types are kept as text, encoded CSV or JSON)."""
-    metadata: dict[str, str] = {
-        "eventId": event_id,
-        "inferenceTime": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-    if inference_id:
-        metadata["inferenceId"] = inference_id
-    return {
-        "captureData": {
-            "endpointInput": {
-                "observedContentType": request_type,
-                "mode": "INPUT",
-                "data": request,
-                "encoding": _encoding(request_type),
-            },
-            "endpointOutput": {
-                "observedContentType": response_type,
-                "mode": "OUTPUT",
-                "data": response,
-                "encoding": _encoding(response_type),
-            },
-        },
-        "eventMetadata": metadata,
-        "eventVersion": "0",
-    }
-
-
-def _encoding(content_type: str) -> str:
-    return "JSON" if "json" in content_type else "CSV"
 
 
 def _media_type(value: str | None) -> str:

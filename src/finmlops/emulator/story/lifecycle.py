@@ -204,7 +204,11 @@ class Lifecycle:
         return AuditTrail(self.client("s3", person), self.w.names["tooling"].audit_bucket)
 
     def history(self, person: Person | None = None) -> DeploymentHistory:
-        return DeploymentHistory(self.client("s3", person), self.w.names["tooling"].state_bucket)
+        return DeploymentHistory(
+            self.client("s3", person),
+            self.w.names["tooling"].state_bucket,
+            group=self.config.model.package_group,
+        )
 
     @property
     def gates(self) -> tuple[PlatformGate, ...]:
