@@ -109,9 +109,7 @@ def test_a_definition_whose_evaluate_scores_another_artifact_is_refused(
     ]
 
 
-def test_a_build_that_picks_which_test_rows_to_leave_out_is_refused(
-    world, build, weak_then_strong
-):
+def test_a_build_that_picks_which_test_rows_to_leave_out_is_refused(world, build, weak_then_strong):
     """Alice names the champion honestly but gives the Evaluate step her own list of the
     champion's "training rows": the test rows where the champion beats her version. Leaving
     them out would flatter her version. Only the registry says where the champion's training
