@@ -569,6 +569,9 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
         Meta.TRAINING_IMAGE: xgb_image,
         Meta.MODEL_CARD: at(evidence_uri, MODEL_CARD_FILE),
         Meta.VALIDATION_REPORT: at(evidence_uri, VALIDATION_REPORT_FILE),
+        # The rows it was trained on (their digests), which a later challenger leaves out of
+        # its comparison with this version (finmlops.registry.champion, ADR 0029).
+        Meta.TRAINING_ROWS: at(eval_uri, evaluate.TRAIN_ROWS_FILE),
     }
     if tracking_run is not None:
         metadata[Meta.MLFLOW_RUN_ID] = JsonGet(

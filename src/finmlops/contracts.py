@@ -123,6 +123,9 @@ class Meta:
     MLFLOW_RUN_ID = "mlflow-run-id"
     VALIDATION_REPORT = "validation-report"
     MODEL_CARD = "model-card"
+    # The digests of the rows the version was trained on (train_rows.txt beside its registered
+    # evaluation.json): a later build leaves them out of its champion comparison (ADR 0029).
+    TRAINING_ROWS = "training-rows"
 
     # What an approver needs on a version before approval is allowed (evidence gate).
     INVENTORY_REQUIRED: tuple[str, ...] = (MODEL_ID, RISK_TIER, OWNER, VALIDATOR, DATA_FINGERPRINT)

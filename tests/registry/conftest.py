@@ -424,6 +424,8 @@ def register(world: World) -> Register:
         }
         if "model-card" not in without:
             inventory[Meta.MODEL_CARD] = f"{prefix}/model-card.json"
+        # Its build wrote its training rows' digests beside its evaluation (ADR 0029).
+        inventory[Meta.TRAINING_ROWS] = f"{prefix}/train_rows.txt"
         for key in without:
             inventory.pop(key, None)
         inventory.update(metadata or {})

@@ -36,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from finmlops.contracts import Param, Stage
+from finmlops.contracts import Meta, Param, Stage
 from finmlops.registry.errors import InvalidInputError
 from finmlops.registry.versions import ModelVersion, list_versions
 
@@ -109,13 +109,20 @@ def serving_champion(
 
 def training_rows_url(version: ModelVersion) -> str:
     """The version's training-row digests: train_rows.txt beside the evaluation.json its
-    ModelMetrics.ModelQuality.Statistics names; "" when that is no s3:// URI."""
+    ModelMetrics.ModelQuality.Statistics names, when its metadata `training-rows` says its build
+    wrote them there; "" otherwise (a version registered before they existed: no object to read,
+    and a processing input of a missing object would fail the build).
+
+    The location comes from ModelMetrics, which the build's register step wrote; the metadata
+    only says whether the file exists. Changing it can only make a build fail (named, nothing
+    registered) or keep every test row (the comparison then leans toward the champion)."""
     source = (version.model_metrics.get("ModelQuality") or {}).get("Statistics") or {}
     uri = str(source.get("S3Uri", "")) if isinstance(source, Mapping) else ""
     folder, _, name = uri.rpartition("/")
     if not uri.startswith("s3://") or not name or folder.count("/") < 3:
         return ""
-    return f"{folder}/{TRAINING_ROWS_FILE}"
+    url = f"{folder}/{TRAINING_ROWS_FILE}"
+    return url if version.metadata.get(Meta.TRAINING_ROWS) == url else ""
 
 
 def champion_parameters(champion: Champion | None) -> dict[str, str]:
