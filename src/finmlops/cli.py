@@ -19,7 +19,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
-from finmlops.config import Config, ConfigError, default_config_path, load_config
+from finmlops.config import Config, ConfigError, Portfolio, default_config_path, load_portfolio
 
 if TYPE_CHECKING:
     import boto3
@@ -66,10 +66,29 @@ def config_not_found(path: Path, *, named: bool) -> str:
 def _registrations() -> list[Register]:
     # Imported here, not at the top, because the command modules import this module's helpers.
     from finmlops.buildrun import register_build
-    from finmlops.registry.commands import register_audit, register_promote, register_registry
+    from finmlops.registry.commands import (
+        register_audit,
+        register_inventory,
+        register_promote,
+        register_registry,
+    )
     from finmlops.verify.commands import register_verify
 
-    return [register_registry, register_promote, register_audit, register_build, register_verify]
+    return [
+        register_registry,
+        register_promote,
+        register_audit,
+        register_inventory,
+        register_build,
+        register_verify,
+    ]
+
+
+MODEL_HELP = (
+    "the model (its key under `models:` in the config) a command acts on; needed only when the "
+    "config has several. Commands across the portfolio (registry list, promote status, "
+    "inventory export) take every model without it, and only this one with it"
+)
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -89,6 +108,8 @@ def common_options() -> argparse.ArgumentParser:
     )
     group.add_argument("--profile", help="AWS named profile whose credentials to use")
     group.add_argument("--json", action="store_true", help="print JSON for scripts")
+    # SUPPRESS: a leaf's default must not overwrite `finmlops --model NAME <command>`.
+    group.add_argument("--model", metavar="NAME", default=argparse.SUPPRESS, help=MODEL_HELP)
     return common
 
 
@@ -122,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         "4 AWS error, 5 unexpected error (docs/cli.md)",
     )
     parser.add_argument("--version", action="version", version=f"finmlops {version()}")
+    parser.add_argument("--model", metavar="NAME", default=None, help=MODEL_HELP)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     common = common_options()
     for register in _registrations():
@@ -136,7 +158,7 @@ class Context:
     args: argparse.Namespace
     out: TextIO = field(default_factory=lambda: sys.stdout)
     err: TextIO = field(default_factory=lambda: sys.stderr)
-    _config: Config | None = None
+    _portfolio: Portfolio | None = None
     _session: boto3.session.Session | None = None
     _clients: dict[str, Any] = field(default_factory=dict)
 
@@ -144,24 +166,63 @@ class Context:
     def json(self) -> bool:
         return bool(getattr(self.args, "json", False))
 
-    def config(self) -> Config:
-        """The platform configuration; a missing or invalid file is a usage error."""
-        if self._config is None:
+    @property
+    def model(self) -> str | None:
+        """The model named with --model, or None."""
+        named = getattr(self.args, "model", None)
+        return str(named) if named else None
+
+    def portfolio(self) -> Portfolio:
+        """Every model of the platform configuration; a missing or invalid file, or a --model
+        the file does not have, is a usage error."""
+        if self._portfolio is None:
             named = getattr(self.args, "config", None)
             path = Path(named or default_config_path())
             if not path.exists():
                 raise UsageError(config_not_found(path, named=named is not None))
             try:
-                self._config = load_config(path)
+                self._portfolio = load_portfolio(path)
+                if self.model is not None:
+                    self._portfolio.config(self.model)
             except ConfigError as exc:
                 raise UsageError(str(exc)) from None
-        return self._config
+        return self._portfolio
+
+    def config(self) -> Config:
+        """The configuration of the one model the command acts on: --model, or the file's only
+        model; with several models and none named, a usage error naming them."""
+        try:
+            return self.portfolio().config(self.model)
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
+
+    def configs(self) -> tuple[Config, ...]:
+        """The models a command across the portfolio acts on: --model's, or every one."""
+        return (self.config(),) if self.model else self.portfolio().configs
+
+    def platform(self) -> Config:
+        """For the platform's own settings (project, accounts, buckets), whatever the model."""
+        return self.portfolio().platform
+
+    def config_of_group(self, group: str) -> Config | None:
+        """The model whose registry group is `group` (a version is judged by its own model's
+        block), or None when no model of the config has it. A --model naming another model is
+        a usage error: the version is not that model's."""
+        owner = next((c for c in self.portfolio().configs if c.model.package_group == group), None)
+        if self.model is not None and (owner is None or owner.model.name != self.model):
+            mine = self.config().model.package_group
+            whose = f"model {owner.model.name!r}'s" if owner else "no model's"
+            raise UsageError(
+                f"--model {self.model}: group {group!r} is {whose} group, not this model's "
+                f"({mine!r}); name the version's own model"
+            )
+        return owner
 
     def optional_config(self) -> Config | None:
-        """The configuration if one was named or the default file exists, else None."""
+        """The platform's settings if a config was named or the default file exists."""
         if getattr(self.args, "config", None) is None and not default_config_path().exists():
             return None
-        return self.config()
+        return self.platform()
 
     def session(self) -> boto3.session.Session:
         if self._session is None:
@@ -192,19 +253,25 @@ class Context:
             self._clients[service] = session.client(service, endpoint_url=endpoint)
         return self._clients[service]
 
-    def client_as(self, service: str, role_arn: str | None, purpose: str) -> Any:
+    def client_as(
+        self, service: str, role_arn: str | None, purpose: str, region: str | None = None
+    ) -> Any:
         """A client for the service acting as `role_arn` (assumed through STS with this
-        session's credentials), or the ordinary client when no role is named."""
+        session's credentials), or the ordinary client when no role is named; in `region`
+        when given (another environment's), else the session's."""
+        session = cast("Any", self.session())
+        endpoint = getattr(self.args, "endpoint_url", None)
         if not role_arn:
-            return self.client(service)
+            if region is None or region == session.region_name:
+                return self.client(service)
+            return session.client(service, endpoint_url=endpoint, region_name=region)
         credentials = self.client("sts").assume_role(
             RoleArn=role_arn, RoleSessionName=f"finmlops-{purpose}"[:64]
         )["Credentials"]
-        session = cast("Any", self.session())
         return session.client(
             service,
-            endpoint_url=getattr(self.args, "endpoint_url", None),
-            region_name=session.region_name,
+            endpoint_url=endpoint,
+            region_name=region or session.region_name,
             aws_access_key_id=credentials["AccessKeyId"],
             aws_secret_access_key=credentials["SecretAccessKey"],
             aws_session_token=credentials["SessionToken"],

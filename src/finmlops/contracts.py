@@ -255,6 +255,9 @@ class AuditAction:
     DEPLOY_REFUSED = "deploy-refused"
     ROLLBACK = "rollback"
     ROLLBACK_REFUSED = "rollback-refused"
+    # The model no longer serves in an environment: its serving stacks were destroyed, and its
+    # block may leave the portfolio (finmlops.registry.retirement).
+    DECOMMISSION = "decommission"
     # A validator's sign-off (ADR 0030): the validator's own record of the findings
     # (`registry validate`), the handler's record binding it to the person SageMaker recorded
     # for the sign-off's ModelLifeCycle write, or the handler's refusal of it.

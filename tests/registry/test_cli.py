@@ -14,10 +14,20 @@ import boto3
 import botocore.loaders
 import botocore.session
 import pytest
+import yaml
 from moto.server import ThreadedMotoServer
+from portfolio_world import (
+    SECOND,
+    add_group,
+    inventory_metadata,
+    two_model_data,
+    validator_of,
+    write_two_models,
+)
 
 from finmlops.cli import ExitCode, main
 from finmlops.contracts import AuditAction, DeploymentManifest, Meta, Promotion
+from finmlops.registry.signoff import submit_signoff
 
 CONFIG = str(Path(__file__).resolve().parents[2] / "config" / "platform.yaml")
 _LOADER = botocore.loaders.create_loader()
@@ -53,8 +63,9 @@ def test_approver_approves_from_the_cli_and_the_list_shows_it(
     world, register, pipeline, capsys, monkeypatch
 ):
     arn = register()
-    world.sign_off(arn)  # the tier (high) requires Carol's sign-off before approval
-    world.bob.use_in_env(monkeypatch)
+    _sign_off(world, arn)  # the tier (high) requires Carol's sign-off before approval
+    bob = world.approver()  # Bob in the approver role, as himself
+    bob.use_in_env(monkeypatch)
 
     code, decision = run_json(
         capsys, "registry", "approve", "1", "--reason", "validation report MRM-2026-114 signed"
@@ -63,7 +74,7 @@ def test_approver_approves_from_the_cli_and_the_list_shows_it(
     assert code == ExitCode.OK
     assert decision["status"] == "Approved"
     assert decision["previous_status"] == "PendingManualApproval"
-    assert decision["actor"] == world.bob.arn
+    assert decision["actor"] == bob.arn
     assert world.deliver(arn, pipeline).result == "started"  # SageMaker's event, to the handler
     code, listing = run_json(capsys, "registry", "list")
     assert code == ExitCode.OK
@@ -75,7 +86,14 @@ def test_approver_approves_from_the_cli_and_the_list_shows_it(
     assert version["missing_evidence"] == []
     code, table, _ = run(capsys, "registry", "list", "--metrics")
     assert "Approved" in table and "complete" in table and "auc.value=0.81" in table
-    assert table.splitlines()[0].split()[:3] == ["GROUP", "VERSION", "STATUS"]
+    assert table.splitlines()[0].split()[:5] == ["MODEL", "GROUP", "TIER", "VERSION", "STATUS"]
+    assert table.splitlines()[1].split()[:5] == [
+        "credit-risk",
+        world.group,
+        "high",
+        "1",
+        "Approved",
+    ]
 
 
 def test_self_approval_exits_1_with_the_reasons(world, register, capsys, monkeypatch):
@@ -160,11 +178,12 @@ def test_command_group_without_subcommand_shows_its_help(capsys):
 def test_promotion_from_resolve_to_rollback(
     world, register, pipeline, capsys, monkeypatch, tmp_path
 ):
-    world.bob.use_in_env(monkeypatch)
+    bob = world.approver()  # Bob in the approver role, as himself
+    bob.use_in_env(monkeypatch)
     for number in ("1", "2"):
         # Each built while its predecessor serves: v2 is compared with v1 (ADR 0029).
         arn = register()
-        world.sign_off(arn)
+        _sign_off(world, arn)
         assert run(capsys, "registry", "approve", number, "--reason", "ok")[0] == ExitCode.OK
         assert world.deliver(arn, pipeline, event_id=f"evt-{number}").result == "started"
         manifest = tmp_path / f"v{number}.json"
@@ -207,10 +226,11 @@ def test_promotion_from_resolve_to_rollback(
 def test_status_flags_a_rejected_version_that_still_serves_and_one_command_rolls_it_back(
     world, register, pipeline, capsys, monkeypatch, tmp_path
 ):
-    world.bob.use_in_env(monkeypatch)
+    bob = world.approver()  # Bob in the approver role, as himself
+    bob.use_in_env(monkeypatch)
     for number in ("1", "2"):
         arn = register()  # built while its predecessor serves (ADR 0029)
-        world.sign_off(arn)
+        _sign_off(world, arn)
         run(capsys, "registry", "approve", number, "--reason", "ok")
         world.deliver(arn, pipeline, event_id=f"evt-{number}")
         manifest = tmp_path / f"v{number}.json"
@@ -224,8 +244,8 @@ def test_status_flags_a_rejected_version_that_still_serves_and_one_command_rolls
     assert code == ExitCode.OK
     assert "Rejected" in out
     assert (
-        "WARNING: version 2 is Rejected and still serves in prod: `finmlops promote rollback "
-        "--environment prod --reason ...`"
+        "WARNING: model credit-risk: version 2 is Rejected and still serves in prod: "
+        "`finmlops promote rollback --environment prod --reason ...`"
     ) in out
     code, rolled = run_json(
         capsys, "promote", "rollback", "--environment", "prod", "--reason", "v2 rejected"
@@ -242,8 +262,9 @@ def test_record_writes_the_lifecycle_as_the_named_registry_role_and_nothing_else
     signed with that role's temporary credentials and carries the lifecycle alone, which is all
     the role's IAM policy allows (tests/cdk/test_security.py)."""
     arn = register()
-    world.sign_off(arn)
-    world.bob.use_in_env(monkeypatch)
+    _sign_off(world, arn)
+    bob = world.approver()  # Bob in the approver role, as himself
+    bob.use_in_env(monkeypatch)
     assert run(capsys, "registry", "approve", "1", "--reason", "ok")[0] == ExitCode.OK
     assert world.deliver(arn, pipeline).result == "started"
     manifest = tmp_path / "stage.json"
@@ -283,7 +304,7 @@ def test_record_writes_the_lifecycle_as_the_named_registry_role_and_nothing_else
 
     assert code == ExitCode.OK, err
     ((key, body),) = writes
-    assert key.startswith("ASIA") and key != world.bob.access_key_id  # the role's, not Bob's
+    assert key.startswith("ASIA") and key != bob.access_key_id  # the role's, not Bob's
     assert set(body) == {"ModelPackageArn", "ModelLifeCycle"}
     after = world.describe(_arn(world, 1))
     assert after["ModelLifeCycle"]["Stage"] == "Staging"
@@ -325,7 +346,7 @@ def test_report_fills_the_stored_validation_report_with_the_decision_and_its_rec
     world, register, capsys, monkeypatch, tmp_path
 ):
     stored = _stored_report(world)
-    world.sign_off(register(metadata={Meta.VALIDATION_REPORT: stored}))
+    _sign_off(world, register(metadata={Meta.VALIDATION_REPORT: stored}))
     out = tmp_path / "report.html"
 
     code, pending = run_json(capsys, "registry", "report", "1", "--out", str(out))
@@ -336,16 +357,17 @@ def test_report_fills_the_stored_validation_report_with_the_decision_and_its_rec
     )
     assert "No decision yet" in out.read_text()
 
-    world.bob.use_in_env(monkeypatch)
+    bob = world.approver()  # Bob in the approver role, as himself
+    bob.use_in_env(monkeypatch)
     code, decided = run_json(capsys, "registry", "approve", "1", "--reason", "MRM-114 signed")
     code, report = run_json(capsys, "registry", "report", "1", "--out", str(out))
 
     assert code == ExitCode.OK
     assert report["audit_record"] == decided["audit_record"]
-    assert report["decided_by"] == world.bob.arn
+    assert report["decided_by"] == bob.arn
     html = out.read_text()
     assert "No decision yet" not in html
-    for shown in ("MRM-114 signed", world.bob.arn, decided["audit_record"]):
+    for shown in ("MRM-114 signed", bob.arn, decided["audit_record"]):
         assert shown in html
     # The stored evidence itself is left as the step wrote it.
     stored_html = world.s3.get_object(Bucket="evidence-bucket", Key="v/validation_report.html")
@@ -356,12 +378,12 @@ def test_report_names_the_registered_version_and_its_author_before_and_after_the
     world, register, capsys, monkeypatch, tmp_path
 ):
     stored = _stored_report(world)  # written before the version existed
-    world.sign_off(register(metadata={Meta.VALIDATION_REPORT: stored}))
+    _sign_off(world, register(metadata={Meta.VALIDATION_REPORT: stored}))
     arn = _arn(world, 1)
     out = tmp_path / "report.html"
     for decide in (False, True):
         if decide:
-            world.bob.use_in_env(monkeypatch)
+            world.approver().use_in_env(monkeypatch)
             run_json(capsys, "registry", "approve", "1", "--reason", "MRM-115 signed")
         code, _ = run_json(capsys, "registry", "report", "1", "--out", str(out))
         html = out.read_text()
@@ -390,10 +412,11 @@ def test_bad_manifest_file_exits_2(world, capsys, tmp_path):
 
 
 def test_audit_export_and_history_for_an_examiner(world, register, capsys, monkeypatch, tmp_path):
-    world.sign_off(register())
+    _sign_off(world, register())
     world.alice.use_in_env(monkeypatch)
     assert run(capsys, "registry", "approve", "1", "--reason", "mine")[0] == ExitCode.REFUSED
-    world.bob.use_in_env(monkeypatch)
+    bob = world.approver()  # Bob in the approver role, as himself
+    bob.use_in_env(monkeypatch)
     assert run(capsys, "registry", "approve", "1", "--reason", "independent")[0] == ExitCode.OK
     assert run(capsys, "registry", "reject", "1", "--reason", "revoked")[0] == ExitCode.OK
 
@@ -407,7 +430,8 @@ def test_audit_export_and_history_for_an_examiner(world, register, capsys, monke
     ]  # fmt: skip
     handler = world.handler_settings().actor
     assert [r["actor"] for r in rows] == [
-        world.carol.arn, handler, world.alice.arn, world.bob.arn, world.bob.arn
+        validator_of(world, world.config, world.carol).arn, handler, world.alice.arn, bob.arn,
+        bob.arn,
     ]  # fmt: skip
 
     code, out, _ = run(capsys, "audit", "export", "--format", "json", "--action", "approve")
@@ -424,7 +448,8 @@ def test_audit_export_and_history_for_an_examiner(world, register, capsys, monke
 
 def test_missing_audit_bucket_is_reported_as_not_found(world, register, capsys, monkeypatch):
     register()
-    world.bob.use_in_env(monkeypatch)
+    bob = world.approver()  # Bob in the approver role, as himself
+    bob.use_in_env(monkeypatch)
     code, _, err = run(capsys, "registry", "approve", "1", "--reason", "ok",
                        "--audit-bucket", "no-such-bucket")  # fmt: skip
     assert code == ExitCode.NOT_FOUND
@@ -445,7 +470,12 @@ def test_endpoint_url_points_every_call_at_the_emulator(capsys):
         server.stop()
 
     assert code == ExitCode.OK
-    assert listing["groups"] == ["served-group"]
+    # The config's model first (its first build has not created its group), then the others.
+    assert listing["groups"] == ["credit-risk-xgb", "served-group"]
+    assert [(m["model"], m["in_registry"]) for m in listing["models"]] == [
+        ("credit-risk", False),
+        ("", True),
+    ]
 
 
 def test_installed_entry_point_runs():
@@ -461,7 +491,8 @@ def test_validator_signs_off_from_the_cli_and_show_names_them_with_the_findings(
     world, register, capsys, monkeypatch
 ):
     arn = register()
-    world.carol.use_in_env(monkeypatch)
+    carol = validator_of(world, world.config, world.carol)  # in the model's validator role
+    carol.use_in_env(monkeypatch)
 
     code, signed = run_json(
         capsys, "registry", "validate", "1", "--summary", "MRM-2026-114: sound",
@@ -469,13 +500,150 @@ def test_validator_signs_off_from_the_cli_and_show_names_them_with_the_findings(
     )  # fmt: skip
 
     assert code == ExitCode.OK
-    assert (signed["outcome"], signed["actor"]) == ("FindingsOpen", world.carol.arn)
+    assert (signed["outcome"], signed["actor"]) == ("FindingsOpen", carol.arn)
     assert signed["findings"] == [
         {"severity": "high", "text": "KS unstable on thin-file applicants"}
     ]
     assert world.observe(arn).result == "recorded"  # the handler binds Carol
     code, shown = run_json(capsys, "registry", "show", "1", "--no-metrics")
-    assert world.carol.arn in shown["signoff"]["validator"]
+    assert carol.arn in shown["signoff"]["validator"]
     assert any("open high-severity finding" in p for p in shown["promotion_problems"])
     code, _, err = run(capsys, "registry", "validate", "1", "--summary", "x", "--finding", "bad")
     assert code == ExitCode.USAGE and "SEVERITY: TEXT" in err
+
+
+# --------------------------------------------------------------------------- a portfolio
+
+
+@pytest.fixture
+def two_models(world, register, tmp_path):
+    """The shipped model and a second, batch model (tests/portfolio_world.py), a version each."""
+    path, portfolio = write_two_models(tmp_path)
+    second = portfolio.config(SECOND)
+    add_group(world, second)
+    register()
+    register(group=second.model.package_group, metadata=inventory_metadata(second))
+    return str(path)
+
+
+def run_in(capsys: Any, config: str, *argv: str) -> tuple[int, str, str]:
+    code = main([*argv, "--config", config])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_with_several_models_a_command_on_one_model_needs_model_and_names_them(
+    world, two_models, capsys
+):
+    for argv in (("registry", "history"), ("registry", "show", "1"), ("promote", "rollback",
+                 "--environment", "prod", "--reason", "x")):  # fmt: skip
+        code, _, err = run_in(capsys, two_models, *argv)
+        assert code == ExitCode.USAGE, argv
+        assert f"invalid configuration {two_models}:" in err
+        assert "models: 2 models (credit-risk, provisions): name one (--model NAME)" in err
+    code, _, err = run_in(capsys, two_models, "registry", "history", "--model", "fraud")
+    assert code == ExitCode.USAGE
+    assert "models: no model 'fraud'; the models are credit-risk, provisions" in err
+    # A version named by its group needs no --model: the group says whose it is.
+    code, out, _ = run_in(capsys, two_models, "registry", "show", "provisions-xgb/1", "--json")
+    assert code == ExitCode.OK
+    assert (json.loads(out)["model"], json.loads(out)["tier"]) == (SECOND, "medium")
+
+
+def test_registry_list_shows_every_models_group_and_model_narrows_it(world, two_models, capsys):
+    code, out, _ = run_in(capsys, two_models, "registry", "list", "--json")
+    listing = json.loads(out)
+
+    assert code == ExitCode.OK
+    assert [(m["model"], m["group"], m["tier"], m["serving"], m["versions"])
+            for m in listing["models"]] == [
+        ("credit-risk", "credit-risk-xgb", "high", "realtime", 1),
+        (SECOND, "provisions-xgb", "medium", "batch", 1),
+    ]  # fmt: skip
+    assert [(v["model"], v["group"], v["version"], v["status"], v["tier"])
+            for v in listing["versions"]] == [
+        ("credit-risk", "credit-risk-xgb", 1, "PendingManualApproval", "high"),
+        (SECOND, "provisions-xgb", 1, "PendingManualApproval", "medium"),
+    ]  # fmt: skip
+    code, table, _ = run_in(capsys, two_models, "registry", "list")
+    assert [line.split()[:5] for line in table.splitlines()[1:]] == [
+        ["credit-risk", "credit-risk-xgb", "high", "1", "PendingManualApproval"],
+        [SECOND, "provisions-xgb", "medium", "1", "PendingManualApproval"],
+    ]
+    # --model narrows it, after the command or before it.
+    for argv in (["registry", "list", "--model", SECOND], ["--model", SECOND, "registry", "list"]):
+        code, out, _ = run_in(capsys, two_models, *argv, "--json")
+        assert code == ExitCode.OK
+        assert json.loads(out)["groups"] == ["provisions-xgb"]
+
+
+def test_promote_status_and_audit_list_across_the_portfolio_and_per_model(
+    world, two_models, capsys
+):
+    code, out, _ = run_in(capsys, two_models, "promote", "status", "--json")
+    assert code == ExitCode.OK
+    assert [(d["model"], d["environment"]) for d in json.loads(out)["deployments"]] == [
+        ("credit-risk", "stage"), ("credit-risk", "prod"), (SECOND, "stage"), (SECOND, "prod"),
+    ]  # fmt: skip
+    code, out, _ = run_in(capsys, two_models, "promote", "status", "--model", SECOND, "--json")
+    assert {d["model"] for d in json.loads(out)["deployments"]} == {SECOND}
+    carol = validator_of(world, world.config, world.carol)
+    submit_signoff(
+        carol.client("sagemaker"), carol.client("sts"), world.audit(),
+        arn=_arn(world, 1), summary="sound", findings=(),
+    )  # fmt: skip
+    code, out, _ = run_in(capsys, two_models, "audit", "list", "--model", SECOND, "--json")
+    assert (code, json.loads(out)["records"]) == (ExitCode.OK, [])
+    code, out, _ = run_in(capsys, two_models, "audit", "list", "--json")
+    assert [r["model_package_group"] for r in json.loads(out)["records"]] == ["credit-risk-xgb"]
+
+
+def _sign_off(world: Any, arn: str) -> Any:
+    """Carol's sign-off in the model's validator role, as `registry approve` requires of the
+    sign-off it relies on (observed by the handler)."""
+    return world.sign_off(arn, by=validator_of(world, world.config, world.carol))
+
+
+def test_check_portfolio_refuses_dropping_a_serving_model_until_it_is_decommissioned(
+    world, register, pipeline, capsys, monkeypatch, tmp_path
+):
+    """Issue 17: removing a model is refused while it serves, nothing changed; a decommission
+    with its reason (audited) lets it go (finmlops.registry.retirement)."""
+    bob = world.approver()
+    bob.use_in_env(monkeypatch)
+    arn = register()
+    _sign_off(world, arn)
+    assert run(capsys, "registry", "approve", "1", "--reason", "ok")[0] == ExitCode.OK
+    assert world.deliver(arn, pipeline, event_id="evt-1").result == "started"
+    manifest = tmp_path / "v1.json"
+    assert (
+        run(capsys, "promote", "resolve", "1", "--environment", "prod", "--out", str(manifest))[0]
+        == ExitCode.OK
+    )
+    world.serve("prod", arn)
+    assert run(capsys, "promote", "record", "--manifest", str(manifest))[0] == ExitCode.OK
+
+    without = two_model_data()
+    del without["models"]["credit-risk"]
+    smaller = tmp_path / "without.yaml"
+    smaller.write_text(yaml.safe_dump(without, sort_keys=False))
+    code, _, err = run_in(capsys, str(smaller), "promote", "check-portfolio")
+    assert code == ExitCode.USAGE
+    assert f"invalid configuration {smaller}:" in err
+    assert (
+        "models: model group 'credit-risk-xgb' (no block in this file) serves version 1 in prod"
+        in err
+    )
+    code, out, _ = run(capsys, "promote", "check-portfolio")
+    assert code == ExitCode.OK and "credit-risk-xgb  prod" in out.replace("   ", "  ")
+
+    actions = world.audit_actions()
+    code, _, err = run(capsys, "promote", "decommission", "--environment", "stage", "--reason", "x")
+    assert code == ExitCode.USAGE and "does not serve in stage" in err
+    assert world.audit_actions() == actions  # a refused decommission writes nothing
+    code, out, _ = run(
+        capsys, "promote", "decommission", "--environment", "prod", "--reason", "replaced"
+    )
+    assert code == ExitCode.OK and "no longer serves" in out
+    assert world.audit_actions() == [*actions, AuditAction.DECOMMISSION]
+    assert run_in(capsys, str(smaller), "promote", "check-portfolio")[0] == ExitCode.OK

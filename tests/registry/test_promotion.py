@@ -487,10 +487,14 @@ def test_a_decommissioned_model_may_leave_and_no_longer_serves(
     _deploy(world, arn, "stage")
     history = world.history()
     with pytest.raises(ValueError, match="needs a reason"):
-        decommission(history, "stage", "ops", " ")
+        decommission(history, world.audit(), "stage", "ops", " ")
     with pytest.raises(ValueError, match="does not serve in prod"):
-        decommission(history, "prod", "ops", "retired")
-    record = decommission(history, "stage", "ops", "replaced by the behavioural score")
+        decommission(history, world.audit(), "prod", "ops", "retired")
+    before = world.audit_actions()
+    record = decommission(
+        history, world.audit(), "stage", "ops", "replaced by the behavioural score"
+    )
+    assert world.audit_actions() == [*before, "decommission"]
     assert record.action == "decommission" and record.replaces == arn
     assert history.current("stage") is None
     assert serving_groups(world.s3, world.state_bucket) == []

@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING
 
 from finmlops.contracts import Approval, AuditAction, AuditRecord, Meta
 from finmlops.registry.audit import AuditTrail
+from finmlops.registry.duties import ModelDuties
 from finmlops.registry.errors import InvalidInputError, RefusedError
 from finmlops.registry.evidence import EvidencePolicy, evidence_references, judge, rules_of
 from finmlops.registry.gatecheck import PlatformGate
-from finmlops.registry.identity import Identity, dump_identities
+from finmlops.registry.identity import Identity, dump_identities, load_identities
 from finmlops.registry.versions import ModelVersion, describe_version, update_version
 
 if TYPE_CHECKING:
@@ -129,6 +130,22 @@ def status_problems(version: ModelVersion) -> list[str]:
     return problems
 
 
+def _duties_details(duties: ModelDuties | None) -> dict[str, str]:
+    """What an audit record keeps of the model's decision rights it was judged by."""
+    if duties is None:
+        return {}
+    return {"model": duties.model, "approver_role": duties.approver_role}
+
+
+def _signoff_role_problems(duties: ModelDuties | None, record: AuditRecord | None) -> list[str]:
+    """The observed sign-off must be the version's model's validator's (its role as AWS
+    recorded it for the lifecycle write), not another model's."""
+    if duties is None or record is None:
+        return []
+    validators = load_identities(record.details.get("validator", ""), record.record_id)
+    return duties.signoff_problems(validators, record.record_id)
+
+
 def approve(
     sm: SageMakerClient,
     sts: STSClient,
@@ -139,10 +156,12 @@ def approve(
     gates: Sequence[PlatformGate],
     policy: EvidencePolicy | None = None,
     s3: S3Client | None = None,
+    duties: ModelDuties | None = None,
 ) -> Decision:
     """Approve a version, or raise RefusedError listing every reason (and change nothing).
     `gates` are the platform's in force; `s3` reads the version's recorded metrics (default: the
-    audit trail's client)."""
+    audit trail's client); `duties`, the version's model's decision rights (its block's approver
+    role), which the caller's role session must hold (the CLI always passes them)."""
     policy = policy or EvidencePolicy()
     s3 = s3 or audit.s3
     reason = check_reason(reason)
@@ -150,8 +169,13 @@ def approve(
     approver = Identity.from_caller_arn(actor)
     version = describe_version(sm, arn)
     judgement = judge(sm, s3, audit, version, approver=approver, policy=policy, gates=gates)
-    problems = status_problems(version) + list(judgement.problems)
-    details = judgement.details(policy, gates, approver)
+    problems = (
+        status_problems(version)
+        + (duties.problems(version, approver, "approve") if duties else [])
+        + list(judgement.problems)
+        + _signoff_role_problems(duties, judgement.signoff.record)
+    )
+    details = judgement.details(policy, gates, approver) | _duties_details(duties)
     if problems:
         raise _refuse(
             audit,
@@ -185,14 +209,19 @@ def reject(
     *,
     arn: str,
     reason: str,
+    duties: ModelDuties | None = None,
 ) -> Decision:
     """Reject a version (also revokes an approval). Anyone allowed to change the status may
-    reject: stopping a version needs no independence. The approval keys are removed."""
+    reject: stopping a version needs no independence. The approval keys are removed. With
+    `duties`, only a session of the version's model's approver role may (as for approval)."""
     reason = check_reason(reason)
     actor = caller_identity(sts)
+    caller = Identity.from_caller_arn(actor)
     version = describe_version(sm, arn)
+    problems = duties.problems(version, caller, "reject") if duties else []
     if version.status == Approval.REJECTED:
-        problems = [f"status: already {Approval.REJECTED}"]
+        problems.append(f"status: already {Approval.REJECTED}")
+    if problems:
         raise _refuse(
             audit,
             version=version,
@@ -200,7 +229,7 @@ def reject(
             reason=reason,
             what="rejection",
             problems=problems,
-            details={"caller": dump_identities([Identity.from_caller_arn(actor)])},
+            details={"caller": dump_identities([caller]), **_duties_details(duties)},
         )
     record = audit.append(
         AuditAction.REJECT,

@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from finmlops.cli import Context, ExitCode, UsageError, add_leaf, table, write_file
-from finmlops.config import SERVING_ENVIRONMENTS
+from finmlops.config import SERVING_ENVIRONMENTS, Config, ConfigError
 from finmlops.contracts import Approval, AuditAction, AuditRecord, Promotion
 from finmlops.registry.approval import Decision, approve, caller_identity, reject
 from finmlops.registry.audit import AuditFilter, AuditTrail, to_csv, to_json
 from finmlops.registry.audit_verify import verify_trail
 from finmlops.registry.authorship import is_execution_arn
-from finmlops.registry.errors import InvalidInputError
+from finmlops.registry.duties import ModelDuties
+from finmlops.registry.errors import InvalidInputError, NotFoundError
 from finmlops.registry.evidence import (
     EvidencePolicy,
     deployability_problems,
@@ -98,29 +99,44 @@ def _group(ctx: Context) -> str:
     return str(getattr(ctx.args, "group", None) or ctx.config().model.package_group)
 
 
-def _policy(ctx: Context) -> EvidencePolicy:
-    """What the config's risk tier requires (governance.tiers), less what the flag waives."""
-    tier = ctx.config().governance.tier
+def _policy(ctx: Context, config: Config) -> EvidencePolicy:
+    """What the model's risk tier requires (its governance.tiers), less what the flag waives."""
+    tier = config.governance.tier
     return EvidencePolicy(
         require_drift_baselines=tier.require_drift_baselines
         and not ctx.args.drift_baselines_optional,
         require_signoff=tier.validator_signoff,
         required_evidence=tier.required_evidence,
-        tier=ctx.config().governance.risk_tier,
+        tier=config.governance.risk_tier,
     )
 
 
-def _gates(ctx: Context) -> tuple[PlatformGate, ...]:
-    """The gates of the platform config in force (config `gates:`)."""
+def _gates(config: Config) -> tuple[PlatformGate, ...]:
+    """The gates in force for the model (its block's `gates:`)."""
     from finmlops.gates import platform_gates
 
-    return platform_gates(ctx.config())
+    return platform_gates(config)
+
+
+def _model_config(ctx: Context, version: ModelVersion) -> Config:
+    """The block of the model whose group the version is in (SageMaker's ModelPackageGroupName):
+    its tier, gates, approver and validator judge the version, whatever model the caller named."""
+    config = ctx.config_of_group(version.group)
+    if config is None:
+        models = ", ".join(
+            f"{c.model.name} ({c.model.package_group})" for c in ctx.portfolio().configs
+        )
+        raise UsageError(
+            f"{version.label}: group {version.group!r} is no model's in {ctx.platform().source} "
+            f"(models: {models})"
+        )
+    return config
 
 
 def _tooling_bucket(ctx: Context, given: str | None, kind: str) -> str:
     if given:
         return given
-    config = ctx.config()
+    config = ctx.platform()
     tooling = config.environments.tooling
     naming = Promotion.audit_bucket_name if kind == "audit" else Promotion.state_bucket_name
     return naming(config.project, tooling.account, tooling.region)
@@ -134,9 +150,10 @@ def _audit(ctx: Context) -> AuditTrail:
     return AuditTrail(ctx.client("s3"), bucket, lock=ObjectLock(days) if days else None)
 
 
-def _history(ctx: Context) -> DeploymentHistory:
+def _history(ctx: Context, group: str) -> DeploymentHistory:
+    """One model's deployment history (the models of a portfolio share each environment)."""
     bucket = _tooling_bucket(ctx, ctx.args.state_bucket, "state")
-    return DeploymentHistory(ctx.client("s3"), bucket, group=_group(ctx))
+    return DeploymentHistory(ctx.client("s3"), bucket, group=group)
 
 
 # --------------------------------------------------------------------------- registry
@@ -198,20 +215,57 @@ def _metrics(ctx: Context, version: ModelVersion) -> dict[str, float]:
     return read_metrics(ctx.client("s3"), uri) if uri else {}
 
 
+def _listed_groups(ctx: Context, sm: Any) -> list[tuple[str, Config | None]]:
+    """(group, its model) in the order `registry list` shows them: --group alone; else the
+    models' groups in the config's order, then (without --model) the registry's other groups."""
+    if ctx.args.group:
+        return [(ctx.args.group, ctx.config_of_group(ctx.args.group))]
+    found: list[tuple[str, Config | None]] = [(c.model.package_group, c) for c in ctx.configs()]
+    if not ctx.model:
+        known = {group for group, _ in found}
+        found += [(g.name, None) for g in list_groups(sm) if g.name not in known]
+    return found
+
+
+def _model_row(group: str, config: Config | None) -> dict[str, Any]:
+    if config is None:
+        return {"model": "", "group": group, "tier": "", "owner": "", "serving": ""}
+    return {
+        "model": config.model.name,
+        "group": group,
+        "tier": config.governance.risk_tier,
+        "owner": config.governance.owner,
+        "serving": config.serving.mode,
+    }
+
+
 def _registry_list(ctx: Context) -> int:
     sm = ctx.client("sagemaker")
-    policy = _policy(ctx)
-    groups = [ctx.args.group] if ctx.args.group else [g.name for g in list_groups(sm)]
     audit = _audit(ctx)
+    models: list[dict[str, Any]] = []
     found: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
-    for group in groups:
-        versions = list_versions(sm, group, ctx.args.status)
+    for group, config in _listed_groups(ctx, sm):
+        model = _model_row(group, config)
+        policy = (
+            _policy(ctx, config)
+            if config
+            else EvidencePolicy(require_drift_baselines=not ctx.args.drift_baselines_optional)
+        )
+        try:
+            versions = list_versions(sm, group, ctx.args.status)
+        except NotFoundError:
+            if ctx.args.group or config is None:
+                raise
+            # A model of the config whose group its first build has not created yet.
+            versions, model["in_registry"] = [], False
+        models.append({"in_registry": True, **model, "versions": len(versions)})
         if not versions:
-            rows.append({"group": group})
+            rows.append({**model, "status": "" if model.get("in_registry", True) else "no group"})
         approvers = _approvers(audit, group) if versions else {}
         for version in versions:
             data = _version_data(version, policy, approvers.get(version.arn, ""))
+            data.update(model=model["model"], tier=model["tier"])
             if ctx.args.metrics:
                 data["metrics"] = _metrics(ctx, version)
             found.append(data)
@@ -226,7 +280,9 @@ def _registry_list(ctx: Context) -> int:
                 }
             )
     columns = [
+        ("model", "MODEL"),
         ("group", "GROUP"),
+        ("tier", "TIER"),
         ("version", "VERSION"),
         ("status", "STATUS"),
         ("created_at", "CREATED"),
@@ -237,21 +293,24 @@ def _registry_list(ctx: Context) -> int:
     ]
     if ctx.args.metrics:
         columns.append(("metrics_text", "METRICS"))
-    ctx.emit({"groups": groups, "versions": found}, table(rows, columns))
+    groups = [m["group"] for m in models]
+    ctx.emit({"groups": groups, "models": models, "versions": found}, table(rows, columns))
     return ExitCode.OK
 
 
 def _registry_show(ctx: Context) -> int:
     sm = ctx.client("sagemaker")
     version = find_version(sm, ctx.args.version, _default_group(ctx, ctx.args.version))
-    policy = _policy(ctx)
+    config = _model_config(ctx, version)
+    policy, gates = _policy(ctx, config), _gates(config)
     audit = _audit(ctx)
     observed, unobserved = observed_approval(audit, version)
     approver = observed.approver if observed else None
     judgement = judge(
-        sm, ctx.client("s3"), audit, version, approver=approver, policy=policy, gates=_gates(ctx)
+        sm, ctx.client("s3"), audit, version, approver=approver, policy=policy, gates=gates
     )
     data = _version_data(version, policy, approver.label() if approver else "")
+    data.update(model=config.model.name, tier=config.governance.risk_tier)
     authors = judgement.authorship.authors
     data["authors"] = [a.to_record() for a in authors.identities]
     data["authors_unknown"] = list(authors.unknown)
@@ -265,6 +324,7 @@ def _registry_show(ctx: Context) -> int:
     data["signoff"] = _signoff_data(judgement.signoff.record)
     lines = [
         f"{version.label}  {version.status}  ({version.package_status})",
+        f"  model:          {config.model.name} (tier {config.governance.risk_tier})",
         f"  arn:            {version.arn}",
         f"  created:        {data['created_at'] or '-'}",
         f"  registered by:  {data['registered_by'] or '-'}",
@@ -278,7 +338,7 @@ def _registry_show(ctx: Context) -> int:
         *[f"  {a.label()}" for a in authors.identities],
         *[f"  unknown: {why}" for why in authors.unknown],
         "gates (the platform's, re-checked):",
-        *[f"  {line}" for line in judgement.gates.details(_gates(ctx)).values()],
+        *[f"  {line}" for line in judgement.gates.details(gates).values()],
         "evidence:",
     ]
     lines += [f"  {name}: {ref}" for name, ref in data["evidence"].items()] or ["  (none)"]
@@ -325,12 +385,14 @@ def _default_group(ctx: Context, ref: str) -> str:
     return str(ctx.args.group or "")
 
 
-def _decide(ctx: Context, decide: Callable[[Any, str], Decision]) -> int:
+def _decide(ctx: Context, decide: Callable[[Any, ModelVersion, Config], Decision]) -> int:
     sm = ctx.client("sagemaker")
     version = find_version(sm, ctx.args.version, _default_group(ctx, ctx.args.version))
-    decision = decide(sm, version.arn)
+    config = _model_config(ctx, version)
+    decision = decide(sm, version, config)
     record = decision.record
     data = {
+        "model": config.model.name,
         "arn": version.arn,
         "group": version.group,
         "version": version.version,
@@ -351,19 +413,27 @@ def _decide(ctx: Context, decide: Callable[[Any, str], Decision]) -> int:
 def _registry_approve(ctx: Context) -> int:
     audit = _audit(ctx)
     sts, s3 = ctx.client("sts"), ctx.client("s3")
-    policy, gates = _policy(ctx), _gates(ctx)
-    return _decide(
-        ctx,
-        lambda sm, arn: approve(
-            sm, sts, audit, arn=arn, reason=ctx.args.reason, gates=gates, policy=policy, s3=s3
-        ),
-    )
+
+    def decide(sm: Any, version: ModelVersion, config: Config) -> Decision:
+        return approve(
+            sm, sts, audit, arn=version.arn, reason=ctx.args.reason, gates=_gates(config),
+            policy=_policy(ctx, config), s3=s3, duties=ModelDuties.from_config(config),
+        )  # fmt: skip
+
+    return _decide(ctx, decide)
 
 
 def _registry_reject(ctx: Context) -> int:
     audit = _audit(ctx)
     sts = ctx.client("sts")
-    return _decide(ctx, lambda sm, arn: reject(sm, sts, audit, arn=arn, reason=ctx.args.reason))
+
+    def decide(sm: Any, version: ModelVersion, config: Config) -> Decision:
+        return reject(
+            sm, sts, audit, arn=version.arn, reason=ctx.args.reason,
+            duties=ModelDuties.from_config(config),
+        )  # fmt: skip
+
+    return _decide(ctx, decide)
 
 
 def _registry_validate(ctx: Context) -> int:
@@ -371,6 +441,7 @@ def _registry_validate(ctx: Context) -> int:
 
     sm = ctx.client("sagemaker")
     version = find_version(sm, ctx.args.version, _default_group(ctx, ctx.args.version))
+    config = _model_config(ctx, version)
     findings = [Finding.parse(text) for text in ctx.args.finding or []]
     submitted = submit_signoff(
         sm,
@@ -380,8 +451,10 @@ def _registry_validate(ctx: Context) -> int:
         summary=ctx.args.summary,
         findings=findings,
         closes=ctx.args.closes or [],
+        duties=ModelDuties.from_config(config),
     )
     data = {
+        "model": config.model.name,
         "arn": version.arn,
         "group": version.group,
         "version": version.version,
@@ -406,6 +479,7 @@ def _registry_report(ctx: Context) -> int:
 
     sm = ctx.client("sagemaker")
     version = find_version(sm, ctx.args.version, _default_group(ctx, ctx.args.version))
+    _model_config(ctx, version)
     window = None
     if ctx.args.drift_report or ctx.args.captures:
         from finmlops.governance.production_stability import ProductionWindowError, load_window
@@ -599,24 +673,31 @@ def _deployment_row(entry: Deployment) -> dict[str, Any]:
 
 
 def _promote_status(ctx: Context) -> int:
-    history = _history(ctx)
     environments = [ctx.args.environment] if ctx.args.environment else list(SERVING_ENVIRONMENTS)
-    serving = serving_now(ctx.client("sagemaker"), history, environments)
+    sm = ctx.client("sagemaker")
     rows: list[dict[str, Any]] = []
-    for environment in environments:
-        entries = history.entries(environment)
-        if ctx.args.all:
-            rows.extend(_deployment_row(e) for e in entries)
-        elif entries:
-            row = _deployment_row(entries[-1])
-            row["deployments"] = len(entries)
-            now = serving[environment]
-            row["registry_status"] = now.status
-            row["warning"] = now.warning()
-            rows.append(row)
-        else:
-            rows.append({"environment": environment, "version": None})
+    warnings: list[str] = []
+    # Each model's own deployments: the models of a portfolio share each environment's history.
+    for config in ctx.configs():
+        history = _history(ctx, config.model.package_group)
+        serving = serving_now(sm, history, environments)
+        model = config.model.name
+        for environment in environments:
+            entries = history.entries(environment)
+            if ctx.args.all:
+                rows.extend({"model": model, **_deployment_row(e)} for e in entries)
+            elif entries:
+                row = {"model": model, **_deployment_row(entries[-1])}
+                row["deployments"] = len(entries)
+                now = serving[environment]
+                row["registry_status"] = now.status
+                row["warning"] = now.warning()
+                rows.append(row)
+            else:
+                rows.append({"model": model, "environment": environment, "version": None})
+        warnings += [f"model {model}: {now.warning()}" for now in serving.values() if now.rejected]
     columns = [
+        ("model", "MODEL"),
         ("environment", "ENV"),
         ("version", "VERSION"),
         ("registry_status", "STATUS"),
@@ -625,7 +706,6 @@ def _promote_status(ctx: Context) -> int:
         ("actor", "BY"),
         ("model_package_arn", "MODEL PACKAGE"),
     ]
-    warnings = [now.warning() for now in serving.values() if now.rejected]
     text = "\n".join([table(rows, columns), *(f"WARNING: {w}" for w in warnings)])
     ctx.emit({"deployments": rows, "warnings": warnings}, text)
     return ExitCode.OK
@@ -637,20 +717,21 @@ def _promote_resolve(ctx: Context) -> int:
     reader = ctx.args.evidence_role_arn
     sm = ctx.client_as("sagemaker", reader, "evidence")
     if ctx.args.version:
-        arn = find_version(sm, ctx.args.version, _default_group(ctx, ctx.args.version)).arn
+        version = find_version(sm, ctx.args.version, _default_group(ctx, ctx.args.version))
     else:
-        arn = latest_version(sm, _group(ctx), "Approved").arn
+        version = latest_version(sm, _group(ctx), "Approved")
+    config = _model_config(ctx, version)
     actor = caller_identity(ctx.client("sts"))
     manifest = resolve(
         sm,
         ctx.client_as("s3", reader, "evidence"),
         _audit(ctx),
-        _history(ctx),
-        arn=arn,
+        _history(ctx, version.group),
+        arn=version.arn,
         environment=ctx.args.environment,
         actor=actor,
-        gates=_gates(ctx),
-        policy=_policy(ctx),
+        gates=_gates(config),
+        policy=_policy(ctx, config),
     )
     if ctx.args.out:
         write_file(ctx.args.out, manifest.to_json())
@@ -671,11 +752,12 @@ def _promote_record(ctx: Context) -> int:
     actor = caller_identity(ctx.client("sts"))
     registry = ctx.client_as("sagemaker", ctx.args.registry_role_arn, "lifecycle")
     serving = ctx.client_as("sagemaker", ctx.args.serving_role_arn, "serving-check")
-    endpoint = ctx.args.endpoint_name or _endpoint_name(ctx, manifest.environment)
+    group = manifest.model_package_group
+    endpoint = ctx.args.endpoint_name or _endpoint_name(ctx, group, manifest.environment)
     entry = record_deployment(
         registry,
         _audit(ctx),
-        _history(ctx),
+        _history(ctx, group),
         manifest=manifest,
         actor=actor,
         serving=serving,
@@ -691,20 +773,25 @@ def _promote_record(ctx: Context) -> int:
     return ExitCode.OK
 
 
-def _endpoint_name(ctx: Context, environment: str) -> str:
-    from finmlops.naming import Names
+def _endpoint_name(ctx: Context, group: str, environment: str) -> str:
+    """The endpoint of the manifest's model (its group's block) in the environment."""
+    from finmlops.naming import names
 
     if environment not in SERVING_ENVIRONMENTS:
         raise UsageError(f"--manifest: environment {environment!r} serves no endpoint")
-    return Names(ctx.config(), environment).endpoint_name
+    config = ctx.config_of_group(group)
+    if config is None:
+        raise UsageError(f"--manifest: group {group!r} is no model's in {ctx.platform().source}")
+    return names(config, environment).endpoint_name
 
 
 def _promote_rollback(ctx: Context) -> int:
     actor = caller_identity(ctx.client("sts"))
+    # The model's own deployments: a rollback goes back to this model's previous version.
     entry = rollback(
         ctx.client_as("sagemaker", ctx.args.registry_role_arn, "rollback"),
         _audit(ctx),
-        _history(ctx),
+        _history(ctx, ctx.config().model.package_group),
         environment=ctx.args.environment,
         actor=actor,
         reason=ctx.args.reason,
@@ -728,6 +815,58 @@ def _promote_rollback(ctx: Context) -> int:
         data["execution_id"] = response["pipelineExecutionId"]
         lines.append(f"pipeline {ctx.args.start_pipeline}: execution {data['execution_id']}")
     ctx.emit(data, "\n".join(lines))
+    return ExitCode.OK
+
+
+def _promote_check_portfolio(ctx: Context) -> int:
+    """Before the platform deploys a config: every group still serving has its block."""
+    from finmlops.registry.retirement import removal_problems, serving_groups
+
+    portfolio = ctx.portfolio()
+    bucket = _tooling_bucket(ctx, ctx.args.state_bucket, "state")
+    serving = serving_groups(ctx.client("s3"), bucket)
+    problems = removal_problems(portfolio, serving)
+    if problems:
+        raise UsageError(str(ConfigError(portfolio.source, problems)))
+    rows = [
+        {
+            "group": s.group,
+            "environment": s.environment,
+            "version": s.deployment.manifest.version,
+            "since": s.deployment.at,
+        }
+        for s in serving
+    ]
+    text = table(
+        rows,
+        [("group", "GROUP"), ("environment", "ENV"), ("version", "VERSION"), ("since", "SINCE")],
+    )
+    ctx.emit(
+        {"serving": rows, "models": list(portfolio.names)},
+        f"every serving group has its block in {portfolio.source}\n{text}",
+    )
+    return ExitCode.OK
+
+
+def _promote_decommission(ctx: Context) -> int:
+    from finmlops.registry.retirement import decommission
+
+    config = ctx.config()
+    try:
+        entry = decommission(
+            _history(ctx, config.model.package_group),
+            _audit(ctx),
+            ctx.args.environment,
+            caller_identity(ctx.client("sts")),
+            ctx.args.reason,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    ctx.emit(
+        _deployment_row(entry),
+        f"{entry.environment}: {config.model.name} ({entry.manifest.model_package_group}) no "
+        f"longer serves, recorded {entry.at}",
+    )
     return ExitCode.OK
 
 
@@ -819,6 +958,26 @@ def register_promote(commands: Subparsers, common: argparse.ArgumentParser) -> N
     _registry_role_option(p)
     _store_options(p, state=True)
 
+    p = add_leaf(
+        sub,
+        common,
+        "check-portfolio",
+        "refuse a config that leaves out a model still serving in stage or prod",
+        _promote_check_portfolio,
+    )
+    _store_options(p, state=True)
+
+    p = add_leaf(
+        sub,
+        common,
+        "decommission",
+        "record that --model no longer serves in an environment (its serving stacks are gone)",
+        _promote_decommission,
+    )
+    p.add_argument("--environment", required=True, choices=SERVING_ENVIRONMENTS)
+    p.add_argument("--reason", required=True, help="why (recorded in the audit trail)")
+    _store_options(p, state=True)
+
 
 # --------------------------------------------------------------------------- audit
 
@@ -835,11 +994,18 @@ def _moment(text: str | None, option: str, end_of_day: bool = False) -> datetime
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _audit_group(ctx: Context) -> str:
+    """--group, else --model's group, else every group (the audit trail is the platform's)."""
+    if ctx.args.group:
+        return str(ctx.args.group)
+    return ctx.config().model.package_group if ctx.model else ""
+
+
 def _audit_filter(ctx: Context) -> AuditFilter:
     return AuditFilter(
         since=_moment(ctx.args.since, "--since"),
         until=_moment(ctx.args.until, "--until", end_of_day=True),
-        group=ctx.args.group or "",
+        group=_audit_group(ctx),
         actions=frozenset(ctx.args.action or ()),
     )
 
@@ -874,7 +1040,7 @@ def _audit_list(ctx: Context) -> int:
 
 def _audit_verify(ctx: Context) -> int:
     bucket = _tooling_bucket(ctx, ctx.args.audit_bucket, "audit")
-    report = verify_trail(ctx.client("s3"), bucket, group=ctx.args.group or "")
+    report = verify_trail(ctx.client("s3"), bucket, group=_audit_group(ctx))
     lines = [
         f"{c.chain}: {c.records} records, head {c.head or '-'}"
         + (f", first broken link {c.first_broken.record}" if c.first_broken else ", intact")
@@ -939,4 +1105,83 @@ def register_audit(commands: Subparsers, common: argparse.ArgumentParser) -> Non
         _store_options(p)
 
 
-__all__ = ["register_audit", "register_promote", "register_registry"]
+# --------------------------------------------------------------------------- inventory
+
+
+def _alarm_roles(ctx: Context) -> dict[str, str]:
+    roles: dict[str, str] = {}
+    for item in ctx.args.alarm_role_arn or []:
+        environment, sep, arn = item.partition("=")
+        if not sep or environment not in SERVING_ENVIRONMENTS or not arn.startswith("arn:"):
+            raise UsageError(
+                f"--alarm-role-arn {item!r}: expected ENV=ARN with ENV one of "
+                f"{', '.join(SERVING_ENVIRONMENTS)}"
+            )
+        roles[environment] = arn
+    return roles
+
+
+def _inventory_export(ctx: Context) -> int:
+    from finmlops.registry.inventory import model_inventory, to_csv, to_json
+    from finmlops.registry.storage import utc_now
+
+    platform = ctx.platform()
+    roles = _alarm_roles(ctx)
+    # Each serving environment's alarms live in its own account and region.
+    cloudwatch = {
+        environment: ctx.client_as(
+            "cloudwatch",
+            roles.get(environment),
+            f"inventory-{environment}",
+            region=platform.environments.by_name(environment).region,
+        )
+        for environment in SERVING_ENVIRONMENTS
+    }
+    inventory = model_inventory(
+        ctx.configs(),
+        sagemaker=ctx.client("sagemaker"),
+        audit=_audit(ctx),
+        s3=ctx.client("s3"),
+        state_bucket=_tooling_bucket(ctx, ctx.args.state_bucket, "state"),
+        cloudwatch=cloudwatch,
+        now=utc_now(),
+    )
+    text = to_csv(inventory) if ctx.args.format == "csv" else to_json(inventory)
+    if ctx.args.out:
+        write_file(ctx.args.out, text)
+        print(f"{len(inventory.models)} models -> {ctx.args.out}", file=ctx.err)
+    else:
+        ctx.out.write(text)
+    for entry in inventory.models:
+        for problem in entry.problems:
+            print(f"finmlops: {entry.model}: {problem}", file=ctx.err)
+    return ExitCode.OK
+
+
+def register_inventory(commands: Subparsers, common: argparse.ArgumentParser) -> None:
+    parser = commands.add_parser(
+        "inventory", help="the model inventory (SR 26-2): every model, its people and state"
+    )
+    parser.set_defaults(parser=parser)
+    sub = parser.add_subparsers(title="inventory commands", metavar="COMMAND")
+    p = add_leaf(
+        sub,
+        common,
+        "export",
+        "every model (or --model's) with tier, owner, validator, serving mode, versions in each "
+        "environment, last validation, open findings, open re-validations and alarms",
+        _inventory_export,
+    )
+    p.add_argument("--format", choices=["json", "csv"], default="json")
+    p.add_argument("--out", type=Path, help="file to write (default: standard output)")
+    p.add_argument(
+        "--alarm-role-arn",
+        action="append",
+        metavar="ENV=ARN",
+        help="assume this role to read ENV's alarms (stage or prod, repeatable); default: your "
+        "own credentials in the environment's region",
+    )
+    _store_options(p, state=True)
+
+
+__all__ = ["register_audit", "register_inventory", "register_promote", "register_registry"]

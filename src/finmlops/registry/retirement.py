@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from finmlops.config import Portfolio
-from finmlops.contracts import SERVING_ENVIRONMENTS, Promotion
+from finmlops.contracts import SERVING_ENVIRONMENTS, AuditAction, Promotion
+from finmlops.registry.audit import AuditTrail
 from finmlops.registry.promotion import DECOMMISSION, Deployment, DeploymentHistory, deployments
 
 if TYPE_CHECKING:
@@ -72,19 +73,33 @@ def removal_problems(portfolio: Portfolio, serving: Iterable[Serving]) -> list[t
 
 
 def decommission(
-    history: DeploymentHistory, environment: str, actor: str, reason: str
+    history: DeploymentHistory, audit: AuditTrail, environment: str, actor: str, reason: str
 ) -> Deployment:
     """Record that the history's model no longer serves in `environment` (its serving stacks
-    were destroyed): the newest record, a decommission of the version that served."""
+    were destroyed): an audit record with the reason, then the history's newest record, a
+    decommission of the version that served. Refused, with nothing written, without a reason or
+    when the model does not serve there."""
     if not reason.strip():
         raise ValueError("a decommission needs a reason")
     current = history.current(environment)
     if current is None:
         raise ValueError(f"{history.group} does not serve in {environment}: nothing to record")
+    record = audit.append(
+        AuditAction.DECOMMISSION,
+        actor,
+        group=history.group,
+        environment=environment,
+        reason=reason.strip(),
+        previous_state={
+            "deployed": current.manifest.model_package_arn,
+            "deployed_version": str(current.manifest.version),
+        },
+    )
     return history.append(
         current.manifest,
         DECOMMISSION,
         actor,
         reason=reason.strip(),
         replaces=current.manifest.model_package_arn,
+        audit_record=record.record_id,
     )

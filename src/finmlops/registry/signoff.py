@@ -36,6 +36,7 @@ from finmlops.contracts import Approval, AuditAction, AuditRecord, Validation
 from finmlops.registry.audit import AuditFilter, AuditTrail
 from finmlops.registry.authorship import Authorship, resolve_authorship
 from finmlops.registry.canonical import canonical_json
+from finmlops.registry.duties import ModelDuties
 from finmlops.registry.errors import (
     ConflictError,
     InvalidInputError,
@@ -248,9 +249,12 @@ def submit_signoff(
     summary: str,
     findings: Sequence[Finding],
     closes: Sequence[str] = (),
+    duties: ModelDuties | None = None,
 ) -> Submitted:
     """`registry validate`: refuse (one audit record, nothing else) or record the findings and
-    write the sign-off's ModelLifeCycle as the caller, which SageMaker attributes to them."""
+    write the sign-off's ModelLifeCycle as the caller, which SageMaker attributes to them. With
+    `duties` (the CLI always passes the version's model's), the caller's role session must be
+    that model's validator role: a validator of one model signs off no other model's version."""
     summary = " ".join(summary.split())
     if not summary:
         raise InvalidInputError("summary: a validation summary is required")
@@ -259,7 +263,7 @@ def submit_signoff(
     actor = sts.get_caller_identity()["Arn"]
     validator = Identity.from_caller_arn(actor)
     version = describe_version(sm, arn)
-    problems: list[str] = []
+    problems = duties.problems(version, validator, "validate") if duties else []
     if version.status != Approval.PENDING:
         problems.append(
             f"status: only a {Approval.PENDING} version is validated ({version.label} is "
