@@ -31,9 +31,14 @@ from finmlops.contracts import Evidence, Meta, Param, Placeholder
 from finmlops.datasets import parse_dataset_uri
 from finmlops.fairness import shipped_spec, write_spec
 from finmlops.gates import GATES, Gate
-from finmlops.governance.evidence import MODEL_CARD_FILE, VALIDATION_REPORT_FILE
+from finmlops.governance.evidence import (
+    MODEL_CARD_FILE,
+    REGISTRY_CARD_CONTENT,
+    REGISTRY_CARD_FILE,
+    VALIDATION_REPORT_FILE,
+)
 from finmlops.governance.evidence_step import shipped_config, write_shipped_config
-from finmlops.governance.model_card import REGISTRATION_CARD_STATUS, registration_card
+from finmlops.governance.model_card import REGISTRATION_CARD_STATUS
 from finmlops.modelbuild import step_arguments
 from finmlops.naming import names
 from finmlops.serving import package_step
@@ -267,6 +272,11 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
     p_champion_url = ParameterString(
         Param.CHAMPION_MODEL_DATA_URL, default_value=f"s3://{BUCKET}/{NO_CHAMPION_KEY}"
     )
+    # Its training-row digests (beside its registered evaluation.json), which the evaluate step
+    # leaves out of the comparison; the same marker when there is none.
+    p_champion_rows = ParameterString(
+        Param.CHAMPION_TRAINING_ROWS_URL, default_value=f"s3://{BUCKET}/{NO_CHAMPION_KEY}"
+    )
     # The platform's gate thresholds, written into the definition: a run cannot lower a gate
     # (no run-time parameter), and approval compares what an execution ran with the config's
     # (ADR 0014, finmlops.registry.gatecheck).
@@ -375,6 +385,8 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
                 ),
                 # The champion's model archive, scored on the same test rows.
                 s3_in("champion", p_champion_url, "/opt/ml/processing/champion"),
+                # The rows it was trained on: left out of the comparison.
+                s3_in("champion-rows", p_champion_rows, "/opt/ml/processing/champion-rows"),
             ],
             outputs=[s3_out("evaluation", "/opt/ml/processing/evaluation", "evaluate")],
             arguments=[*args["evaluate"], "--champion-arn", p_champion_arn],
@@ -473,7 +485,11 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
     )
     package_uri = step_package.properties.ProcessingOutputConfig.Outputs["package"].S3Output.S3Uri
 
-    # 6. Governance evidence: the model card and the validation report of this version.
+    # 6. Governance evidence: the model card and the validation report of this version, and the
+    # whole card as RegisterModel passes it to CreateModelPackage (ADR 0032).
+    registry_card = PropertyFile(
+        name="RegistryCard", output_name="evidence", path=REGISTRY_CARD_FILE
+    )
     step_evidence = project_step(
         "Evidence",
         "finmlops.governance.evidence_step",
@@ -494,6 +510,7 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
             "--generated-at", ExecutionVariables.START_DATETIME,
             *thresholds,
         ],
+        property_files=[registry_card],
     )  # fmt: skip
     evidence_uri = step_evidence.properties.ProcessingOutputConfig.Outputs[
         "evidence"
@@ -554,6 +571,9 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
         Meta.TRAINING_IMAGE: xgb_image,
         Meta.MODEL_CARD: at(evidence_uri, MODEL_CARD_FILE),
         Meta.VALIDATION_REPORT: at(evidence_uri, VALIDATION_REPORT_FILE),
+        # The rows it was trained on (their digests), which a later challenger leaves out of
+        # its comparison with this version (finmlops.registry.champion, ADR 0029).
+        Meta.TRAINING_ROWS: at(eval_uri, evaluate.TRAIN_ROWS_FILE),
     }
     if tracking_run is not None:
         metadata[Meta.MLFLOW_RUN_ID] = JsonGet(
@@ -593,8 +613,13 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
             metadata_properties=MetadataProperties(
                 generated_by=ExecutionVariables.PIPELINE_EXECUTION_ARN, commit_id=p_git
             ),
+            # The whole card of this build, from the Evidence step (ADR 0032): checked there
+            # against the model package model card schema and CreateModelPackage's length.
             model_card=ModelPackageModelCard(
-                model_card_content=registration_card(config, xgb_image),
+                model_card_content=JsonGet(
+                    step_name=step_evidence.name, property_file=registry_card,
+                    json_path=REGISTRY_CARD_CONTENT,
+                ),
                 model_card_status=REGISTRATION_CARD_STATUS,
             ),
         ),
@@ -639,7 +664,15 @@ def _build(config: Config, session: Any) -> Any:  # noqa: PLR0915 - one pipeline
     )
     return Pipeline(
         name=pipeline_name(config),
-        parameters=[p_input, p_proc_type, p_train_type, p_git, p_champion_arn, p_champion_url],
+        parameters=[
+            p_input,
+            p_proc_type,
+            p_train_type,
+            p_git,
+            p_champion_arn,
+            p_champion_url,
+            p_champion_rows,
+        ],
         steps=[step_pre, *dq_gates],
         # No SageMaker Experiments entities: runs are tracked in MLflow (config.tracking), and the
         # default config would have SageMaker create an experiment, a trial and trial components

@@ -632,7 +632,9 @@ class Monitoring(_Frozen):
     # records could not be read; fewer are counted, sampled in the report and skipped.
     max_bad_record_share: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.01
     retrain_on_drift: bool = False
-    capture_retention_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    # 184 days: six months at their longest (EU AI Act Art. 19(1) / Art. 26(6): logs kept at
+    # least six months); a tier may require more (governance.tiers.<tier>.min_log_retention_days).
+    capture_retention_days: Annotated[int, Field(ge=1, le=3650)] = 184
     explanation: ExplanationDrift = ExplanationDrift()
 
     @field_validator("schedule")
@@ -697,6 +699,12 @@ def deployment_problems(
 RiskTier = Literal["high", "medium", "low"]
 
 
+# What a tier may require of a version's evaluation (finmlops.registry.gatecheck checks each).
+RequiredEvidence = Literal[
+    "champion_comparison", "fairness", "bootstrap_intervals", "explanations", "score_stability"
+]
+
+
 class TierPolicy(_Frozen):
     """What a model risk tier requires (SR 26-2 / OCC 2026-13: validation depth, monitoring
     frequency and re-review triggers set by materiality; ADR 0030)."""
@@ -710,17 +718,38 @@ class TierPolicy(_Frozen):
     # Re-review triggers: which production alarms open a re-validation record that the next
     # approval must close with a sign-off.
     revalidate_on: tuple[Literal["drift", "quality"], ...] = ()
+    # Validation depth: the evidence sections approval and promotion require in the version's
+    # evaluation (finmlops.registry.gatecheck.REQUIRED_EVIDENCE says what each needs).
+    required_evidence: tuple[RequiredEvidence, ...] = ("fairness",)
+    # Record keeping: the shortest monitoring.capture_retention_days the tier allows (EU AI Act
+    # Art. 19(1), Art. 26(6): logs kept at least six months, 184 days at their longest); null
+    # sets no floor.
+    min_log_retention_days: Annotated[int, Field(ge=1, le=3650)] | None = None
+
+    @field_validator("required_evidence")
+    @classmethod
+    def _once_each(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        repeated = sorted({v for v in value if value.count(v) > 1})
+        if repeated:
+            raise ValueError(f"names {', '.join(repeated)} more than once")
+        return value
 
 
 class Tiers(_Frozen):
     """The bank's tiering policy, one entry per tier (defaults below; a bank states its own)."""
 
     high: TierPolicy = TierPolicy(
-        validator_signoff=True, monitoring_every_minutes=60, revalidate_on=("drift", "quality")
-    )
+        validator_signoff=True, monitoring_every_minutes=60, revalidate_on=("drift", "quality"),
+        required_evidence=(
+            "champion_comparison", "fairness", "bootstrap_intervals", "explanations",
+            "score_stability",
+        ),
+        min_log_retention_days=184,
+    )  # fmt: skip
     medium: TierPolicy = TierPolicy(
-        validator_signoff=True, monitoring_every_minutes=1440, revalidate_on=("quality",)
-    )
+        validator_signoff=True, monitoring_every_minutes=1440, revalidate_on=("quality",),
+        required_evidence=("champion_comparison", "fairness", "bootstrap_intervals"),
+    )  # fmt: skip
     low: TierPolicy = TierPolicy(
         validator_signoff=False, require_drift_baselines=False, monitoring_every_minutes=10080
     )
@@ -937,6 +966,7 @@ def _cross_checks(config: Config) -> list[tuple[str, str]]:
             problems.append(("monitoring.schedule", f"with monitoring.mode model_monitor: {exc}"))
     problems.extend(monitoring_count_problems(config))
     problems += _tier_problems(config, problems)
+    problems += _retention_problems(config)
     if config.monitoring.min_auc > config.gates.min_auc:
         problems.append(
             (
@@ -1008,6 +1038,23 @@ def monitoring_count_problems(config: Config) -> list[tuple[str, str]]:
         for name in SERVING_ENVIRONMENTS
         if envs.by_name(name).instances.monitoring_count > 1
     ]
+
+
+def _retention_problems(config: Config) -> list[tuple[str, str]]:
+    """Captured requests (the serving logs) kept at least as long as the risk tier requires."""
+    problems: list[tuple[str, str]] = []
+    floor = config.governance.tier.min_log_retention_days
+    if floor is not None and config.monitoring.capture_retention_days < floor:
+        problems.append(
+            (
+                "monitoring.capture_retention_days",
+                f"{config.monitoring.capture_retention_days} days is below governance.tiers."
+                f"{config.governance.risk_tier}.min_log_retention_days ({floor}, risk tier "
+                f"{config.governance.risk_tier}): logs of a high-risk AI system are kept at "
+                "least six months (EU AI Act Art. 19(1), Art. 26(6))",
+            )
+        )
+    return problems
 
 
 def _tier_problems(config: Config, reported: list[tuple[str, str]]) -> list[tuple[str, str]]:

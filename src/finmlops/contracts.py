@@ -99,6 +99,9 @@ class Param:
     # approval re-reads the registry and refuses a build that named another (ADR 0029).
     CHAMPION_MODEL_PACKAGE_ARN = "ChampionModelPackageArn"
     CHAMPION_MODEL_DATA_URL = "ChampionModelDataUrl"
+    # The champion's training-row digests (train_rows.txt beside its registered evaluation.json):
+    # the evaluate step leaves those test rows out of the comparison (ADR 0029).
+    CHAMPION_TRAINING_ROWS_URL = "ChampionTrainingRowsUrl"
 
 
 class Meta:
@@ -120,6 +123,9 @@ class Meta:
     MLFLOW_RUN_ID = "mlflow-run-id"
     VALIDATION_REPORT = "validation-report"
     MODEL_CARD = "model-card"
+    # The digests of the rows the version was trained on (train_rows.txt beside its registered
+    # evaluation.json): a later build leaves them out of its champion comparison (ADR 0029).
+    TRAINING_ROWS = "training-rows"
 
     # What an approver needs on a version before approval is allowed (evidence gate).
     INVENTORY_REQUIRED: tuple[str, ...] = (MODEL_ID, RISK_TIER, OWNER, VALIDATOR, DATA_FINGERPRINT)
@@ -164,6 +170,9 @@ class Validation:
     BLOCKING = "high"
     # The handler's settings (set by the CDK stack from the config's risk tier).
     ENV_REQUIRE_SIGNOFF = "REQUIRE_VALIDATOR_SIGNOFF"
+    # The risk tier's required evaluation evidence (governance.tiers.<tier>.required_evidence),
+    # as JSON {"tier": ..., "required": [...]}; absent, the handler requires all of it.
+    ENV_REQUIRED_EVIDENCE = "REQUIRED_EVIDENCE"
     # JSON {alarm name: {"environment": ..., "kind": "drift" | "quality"}}: the alarms whose
     # firing opens a re-validation record.
     ENV_REVALIDATION_ALARMS = "REVALIDATION_ALARMS"

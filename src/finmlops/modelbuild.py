@@ -93,12 +93,14 @@ def run_local(
     *,
     progress: Callable[[str], None] = lambda _msg: None,
     champion: tuple[str, Path] | None = None,
+    champion_rows: Path | None = None,
 ) -> LocalBuild:
     """Run the model build locally through the same step code the pipeline runs. The dataset
     is the config's (`finmlops.config.dataset_path`: relative to the config file's folder);
     ConfigError naming model.dataset.uri when it cannot be used, before anything runs.
     `champion` is (model package ARN, model archive) of the version to compare with, scored on
-    the same test rows; None: no champion (a local build reads no registry)."""
+    the same test rows; None: no champion (a local build reads no registry). `champion_rows`:
+    its training-row digests (its evaluation's train_rows.txt), left out of the comparison."""
     args = step_arguments(config)
     dataset = dataset_path(config)
     processed = work_dir / "preprocess"
@@ -151,6 +153,7 @@ def run_local(
             *args["evaluate"],
             *(("--champion-arn", champion[0], "--champion", str(champion[1]))
               if champion else ()),
+            *(("--champion-rows", str(champion_rows)) if champion_rows else ()),
         ],
         timings,
     )  # fmt: skip

@@ -107,3 +107,29 @@ def test_a_definition_whose_evaluate_scores_another_artifact_is_refused(
         f"champion: Evaluate's input 'champion' is {json.dumps(old)}, not the parameter "
         "ChampionModelDataUrl"
     ]
+
+
+def test_a_build_that_picks_which_test_rows_to_leave_out_is_refused(world, build, weak_then_strong):
+    """Alice names the champion honestly but gives the Evaluate step her own list of the
+    champion's "training rows": the test rows where the champion beats her version. Leaving
+    them out would flatter her version. Only the registry says where the champion's training
+    rows are (beside its registered evaluation.json), and approval compares."""
+    _, strong = weak_then_strong
+    described = world.describe(strong)
+    url = described["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    chosen = "s3://evidence-bucket/alice/rows-the-champion-wins.txt"
+    built = build(
+        starter=world.alice,
+        parameters={"ChampionModelPackageArn": strong, "ChampionModelDataUrl": url,
+                    "ChampionTrainingRowsUrl": chosen},
+        auc=0.78,
+    )  # fmt: skip
+
+    problems = _refused_and_unchanged(world, built.package_arn)
+
+    statistics = described["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
+    assert problems == [
+        f"champion: the build ran with ChampionTrainingRowsUrl={chosen}, but version 2 "
+        f"({strong}) serves in Production per the registry's ModelLifeCycle (its value: "
+        f"{statistics.rsplit('/', 1)[0]}/train_rows.txt)"
+    ]

@@ -83,3 +83,55 @@ def test_the_shipped_config_is_high_tier_and_monitored_hourly() -> None:
     assert config.governance.risk_tier == "high"
     assert config.governance.tier.monitoring_every_minutes == 60
     assert longest_gap_minutes(config.monitoring.schedule) == 60
+
+
+def test_a_high_tier_model_keeping_logs_under_six_months_fails_naming_the_field(
+    raw: dict[str, Any], tmp_path: Path
+) -> None:
+    def ninety_days(data: dict[str, Any]) -> None:
+        data["monitoring"]["capture_retention_days"] = 90
+
+    ((field, reason),) = problems_of(raw, ninety_days, tmp_path)
+    assert field == "monitoring.capture_retention_days"
+    assert "governance.tiers.high.min_log_retention_days (184" in reason
+    assert "Art. 19(1)" in reason
+
+
+def test_the_default_capture_retention_meets_six_months_and_a_low_tier_may_keep_less(
+    raw: dict[str, Any], tmp_path: Path
+) -> None:
+    data = copy.deepcopy(raw)
+    del data["monitoring"]["capture_retention_days"]
+    path = tmp_path / "default.yaml"
+    path.write_text(yaml.safe_dump(data))
+    # Six months are at most 184 days (July to December).
+    assert load_config(path).monitoring.capture_retention_days >= 184
+    data["governance"]["risk_tier"] = "low"
+    data["monitoring"]["capture_retention_days"] = 90
+    data["monitoring"]["schedule"] = "rate(1 day)"
+    path.write_text(yaml.safe_dump(data))
+    assert load_config(path).monitoring.capture_retention_days == 90
+
+
+def test_tiers_require_evidence_by_depth_and_a_repeated_name_is_refused(
+    raw: dict[str, Any], tmp_path: Path
+) -> None:
+    config = load_config(CONFIG)
+    high, medium, low = (config.governance.tiers.of(t) for t in ("high", "medium", "low"))
+    assert set(high.required_evidence) > set(medium.required_evidence) > set(low.required_evidence)
+    assert {"champion_comparison", "fairness", "bootstrap_intervals", "explanations"} <= set(
+        high.required_evidence
+    )
+
+    def twice(data: dict[str, Any]) -> None:
+        data["governance"]["tiers"] = {
+            "high": {
+                "validator_signoff": True,
+                "monitoring_every_minutes": 60,
+                "required_evidence": ["fairness", "fairness"],
+            }
+        }
+
+    ((field, reason),) = problems_of(raw, twice, tmp_path)
+    assert field == "governance.tiers.high.required_evidence"
+    assert "fairness more than once" in reason

@@ -11,6 +11,7 @@ both branches are asserted.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -80,6 +81,9 @@ def test_v2_is_compared_with_v1_serving_in_prod_and_v1_with_no_champion(
     assert v2["auc_drop"] == pytest.approx(
         v2["champion"]["auc"] - v2["challenger"]["auc"], abs=2e-6
     )
+    # v1's training rows (their digests, beside v1's registered evaluation) were left out.
+    assert isinstance(v2["excluded_training_rows"], int)
+    assert v2["rows"] + v2["excluded_training_rows"] == v2["test_rows"]
     lines = {s.name: s.line for s in summary.stages}
     assert "the build on its test rows: champion 1 AUC" in lines["comparison"]
     # v2's validation report, as its evidence step rendered it, shows the comparison.
@@ -470,6 +474,14 @@ def test_validation_report_is_attached_to_the_version_and_complete(
     assert approval.record_id in card
     assert f"audit record {observed.record_id})" in card
     assert '<section id="explanations">' in card
+    # The registry's own card is the whole card of v1's build, from its Evidence step through
+    # the RegisterModel step's JsonGet; the approval binds it by hash (ADR 0032).
+    described = lifecycle.client("sagemaker").describe_model_package(ModelPackageName=v1)
+    content = described["ModelCard"]["ModelCardContent"]
+    names = [e["name"] for e in json.loads(content)["evaluation_details"]]
+    assert "test split evaluation" in names and "training data quality" in names
+    digest = hashlib.sha256(content.encode("utf-8")).hexdigest()
+    assert approval.evidence["ModelCard.ModelCardContent.sha256"] == digest
 
 
 ARN = re.compile(r"arn:aws[a-z-]*:([a-z0-9-]+):([a-z0-9-]*):(\d{12}):([A-Za-z0-9/_.:+=@-]+)")

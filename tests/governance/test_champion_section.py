@@ -55,3 +55,19 @@ def test_the_model_card_carries_both_aucs_and_the_difference_interval() -> None:
     assert ARN in metrics["champion_auc"]["notes"]
     first = champion_metrics({"champion": {"status": "none", "auc_drop": 0.0}})
     assert [m["name"] for m in first if m] == ["champion_auc_drop"]
+
+
+def test_the_report_and_the_card_say_how_many_of_the_champions_training_rows_were_left_out() -> (
+    None
+):
+    excluded = {"champion": {**COMPARED["champion"], "rows": 594, "test_rows": 1971,
+                             "excluded_training_rows": 1377, "exclusion": "by row digest"}}  # fmt: skip
+    text = _text(champion_section(excluded))
+    assert "1,377 of the 1,971 test rows were among them, so 594 rows neither model" in text
+    assert "594 test rows" in text
+    notes = {m["name"]: m for m in champion_metrics(excluded) if m}["champion_auc"]["notes"]
+    assert "same 594 test rows (1377 it was trained on left out)" in notes
+    unknown = {"champion": {**COMPARED["champion"], "test_rows": 1971,
+                            "excluded_training_rows": None,
+                            "exclusion": "not done: no digests of the champion's training rows"}}  # fmt: skip
+    assert "The champion's training rows: not done: no digests" in _text(champion_section(unknown))

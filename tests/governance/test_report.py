@@ -65,7 +65,7 @@ def test_complete_evidence_says_so_and_has_no_incomplete_banner(complete_html: s
 def test_every_gate_appears_with_its_threshold_value_and_result(
     config: Config, complete_bundle: EvidenceBundle, complete_html: str
 ) -> None:
-    gates = _section(complete_html, "gates")
+    gates = _section(complete_html, "gates").split("</table>")[0]  # the gates' own table
     rows = re.findall(r"<tr>(.*?)</tr>", gates, flags=re.S)[1:]
     assert len(rows) == len(GATES)
     for gate, row, result in zip(GATES, rows, gate_rows(config, complete_bundle), strict=True):
@@ -161,7 +161,7 @@ def test_written_evidence_files_are_byte_identical_across_runs(
         )  # fmt: skip
 
     first, second = write(tmp_path / "a"), write(tmp_path / "b")
-    assert sorted(first) == ["model_card", "model_card_html", "validation_report"]
+    assert sorted(first) == ["model_card", "model_card_html", "registry_card", "validation_report"]
     assert first["validation_report"].name == "validation_report.html"
     assert first["model_card"].name == "model_card.json"
     for name in first:
@@ -382,3 +382,23 @@ def test_configured_text_is_escaped_not_interpreted(
     html = render_validation_report(config.model_copy(update={"model": model}), complete_bundle)
     assert "<script>" not in html
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; co" in html
+
+
+def test_the_report_shows_the_tiers_required_evidence_and_what_is_missing(
+    config: Config, complete_bundle: EvidenceBundle, complete_html: str
+) -> None:
+    """Validation depth by tier (governance.tiers.<tier>.required_evidence): each section the
+    tier requires, present or missing, as approval will judge it (gatecheck.evidence_present)."""
+    assert config.governance.risk_tier == "high"
+    shown = _text(_section(complete_html, "gates"))
+    assert "Evidence required by risk tier high" in shown
+    for name in config.governance.tier.required_evidence:
+        assert f"{name} " in shown
+    assert "MISSING" not in shown
+    evaluation = _without(complete_bundle.evaluation or {}, "explanation")
+    html = render_validation_report(config, replace(complete_bundle, evaluation=evaluation))
+    rows = re.findall(r"<tr><td><code>(\w+)</code></td><td>[^<]*</td><td>(.*?)</td></tr>",
+                      _section(html, "gates"))  # fmt: skip
+    assert {name: "MISSING" in result for name, result in rows} == {
+        name: name == "explanations" for name in config.governance.tier.required_evidence
+    }

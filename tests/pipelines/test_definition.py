@@ -203,9 +203,18 @@ def test_definition_fits_an_inline_cloudformation_property(definition: PipelineD
 def test_version_carries_its_model_card_and_validation_report(
     definition: PipelineDefinition,
 ) -> None:
-    register = steps_by_name(definition.body)["RegisterModel"]["Arguments"]
-    card = json.loads(register["ModelCard"]["ModelCardContent"])
-    assert card["intended_uses"]["risk_rating"] == "High"
+    steps = steps_by_name(definition.body)
+    register = steps["RegisterModel"]["Arguments"]
+    # The whole card of the build (ADR 0032): what the Evidence step wrote, read with JsonGet
+    # from its property file, never a card fixed when the definition was built.
+    assert register["ModelCard"]["ModelCardContent"] == {
+        "Std:JsonGet": {
+            "PropertyFile": {"Get": "Steps.Evidence.PropertyFiles.RegistryCard"},
+            "Path": "model_card_content",
+        }
+    }
+    assert {"PropertyFileName": "RegistryCard", "OutputName": "evidence",
+            "FilePath": "registry_card.json"} in steps["Evidence"]["PropertyFiles"]  # fmt: skip
     assert register["ModelCard"]["ModelCardStatus"] == "PendingReview"
     metadata = register["CustomerMetadataProperties"]
     for key, file in (

@@ -392,6 +392,7 @@ def register(world: World) -> Register:
         extra: dict[str, Any] | None = None,
         champion: dict[str, Any] | None = None,
         auc_drop: float = -0.01,
+        evaluation_without: tuple[str, ...] = (),
     ) -> str:
         group = group or world.group
         # As an honest build: compared with the version the registry says serves in prod.
@@ -405,6 +406,7 @@ def register(world: World) -> Register:
             Body=evaluation(
                 auc=auc, ks=ks, disparate_impact=disparate_impact, parity=parity,
                 measured=measured or world.config.model, champion=champion,
+                without=evaluation_without,
             ),
         )  # fmt: skip
         metrics: dict[str, Any] = {}
@@ -422,6 +424,8 @@ def register(world: World) -> Register:
         }
         if "model-card" not in without:
             inventory[Meta.MODEL_CARD] = f"{prefix}/model-card.json"
+        # Its build wrote its training rows' digests beside its evaluation (ADR 0029).
+        inventory[Meta.TRAINING_ROWS] = f"{prefix}/train_rows.txt"
         for key in without:
             inventory.pop(key, None)
         inventory.update(metadata or {})
@@ -458,6 +462,7 @@ def evaluation(
     parity: float = 0.04,
     measured: Model,
     champion: dict[str, Any] | None = None,
+    without: tuple[str, ...] = (),
 ) -> str:
     """An evaluation.json as the evaluate step writes it (the values the gates read), for the
     protected groups and cut-off of `measured` (the gates find the worst group under the key of
@@ -485,8 +490,24 @@ def evaluation(
                 },
             },
             **({"champion": champion} if champion is not None else {}),
+            # The sections a risk tier may require (config governance.tiers.required_evidence),
+            # shaped as the evaluate step writes them; `without` leaves some out.
+            **{name: section for name, section in _DEPTH.items() if name not in without},
         }
     )
+
+
+_DEPTH: dict[str, Any] = {
+    "uncertainty": {
+        "auc": {"value": 0.81, "lower": 0.78, "upper": 0.84, "standard_error": 0.015},
+        "ks": {"value": 0.45, "lower": 0.40, "upper": 0.50, "standard_error": 0.025},
+    },
+    "explanation": {
+        "additivity_max_error": 2e-6,
+        "importance": [{"feature": "int_rate", "mean_abs_shap": 0.4, "share": 0.3}],
+    },
+    "score_stability": {"train_vs_test": {"psi": 0.012, "reading": "stable"}},
+}
 
 
 def honest_champion(sm: Any, group: str, auc_drop: float = -0.01) -> dict[str, Any]:
@@ -495,7 +516,13 @@ def honest_champion(sm: Any, group: str, auc_drop: float = -0.01) -> dict[str, A
     serving = serving_champion(sm, group)
     if serving is None:
         return {"status": "none", "model_package_arn": "none", "auc_drop": 0.0}
-    return {"status": "compared", "model_package_arn": serving.arn, "auc_drop": auc_drop}
+    return {
+        "status": "compared",
+        "model_package_arn": serving.arn,
+        "auc_drop": auc_drop,
+        "difference": {"auc": {"value": -auc_drop, "lower": -auc_drop - 0.02,
+                               "upper": -auc_drop + 0.02}},
+    }  # fmt: skip
 
 
 @functools.cache

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from finmlops.contracts import Approval, AuditAction, Stage
+from finmlops.contracts import Approval, AuditAction, Meta, Stage
 from finmlops.registry.champion import Champion, champion_parameters, serving_champion
 from finmlops.registry.errors import InvalidInputError, RefusedError
 from finmlops.registry.versions import Lifecycle, update_version
@@ -26,13 +26,18 @@ def test_the_first_version_has_no_champion_and_its_approval_records_so(world, bu
 def test_the_version_recorded_as_serving_in_prod_is_the_champion(world, register, pipeline):
     first = register()
     world.serve_in_prod(first, pipeline, "evt-1")
-    url = world.describe(first)["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    described = world.describe(first)
+    url = described["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    # Its training rows: beside the evaluation.json its build registered (ModelMetrics).
+    statistics = described["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
+    rows = statistics.rsplit("/", 1)[0] + "/train_rows.txt"
 
     champion = serving_champion(world.sm, world.group)
 
-    assert champion == Champion(first, 1, url)
+    assert champion == Champion(first, 1, url, rows)
     assert champion_parameters(champion) == {
         "ChampionModelPackageArn": first, "ChampionModelDataUrl": url,
+        "ChampionTrainingRowsUrl": rows,
     }  # fmt: skip
 
 
@@ -83,3 +88,42 @@ def test_two_versions_marked_as_serving_in_prod_are_an_error_naming_both(world, 
 
     with pytest.raises(InvalidInputError, match="versions 1, 2 of credit-risk-xgb all say"):
         serving_champion(world.sm, world.group)
+
+
+def test_a_champion_registered_before_its_training_rows_were_kept_names_none(
+    world, register, pipeline
+):
+    """Without the metadata that says its build wrote them, the champion's training rows are
+    not asked for (a processing input of a missing object would fail the build): the build keeps
+    the definition's default, and every test row is compared (the section says so)."""
+    first = register(without=(Meta.TRAINING_ROWS,))
+    world.serve_in_prod(first, pipeline, "evt-1")
+
+    champion = serving_champion(world.sm, world.group)
+
+    assert champion is not None and champion.training_rows_url == ""
+    assert "ChampionTrainingRowsUrl" not in champion_parameters(champion)
+
+
+def test_training_rows_the_registry_does_not_give_are_the_callers_choice_and_refused(
+    world, register, build, pipeline
+):
+    first = register(without=(Meta.TRAINING_ROWS,))
+    world.serve_in_prod(first, pipeline, "evt-1")
+    url = world.describe(first)["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    chosen = "s3://evidence-bucket/alice/rows.txt"
+    built = build(
+        starter=world.alice,
+        parameters={"ChampionModelPackageArn": first, "ChampionModelDataUrl": url,
+                    "ChampionTrainingRowsUrl": chosen},
+    )  # fmt: skip
+
+    with pytest.raises(RefusedError) as refused:
+        world.approve_signed(built.package_arn)
+
+    assert refused.value.problems == (
+        f"champion: the build ran with ChampionTrainingRowsUrl={chosen}, but the registry gives "
+        f"no value for it (version 1 ({first}) serves in Production); the definition's default "
+        "is s3://test-artifactbucket/champion/none.json",
+    )
+    assert world.describe(built.package_arn)["ModelApprovalStatus"] == Approval.PENDING

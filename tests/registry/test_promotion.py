@@ -491,7 +491,9 @@ def test_a_decommissioned_model_may_leave_and_no_longer_serves(
     with pytest.raises(ValueError, match="does not serve in prod"):
         decommission(history, world.audit(), "prod", "ops", "retired")
     before = world.audit_actions()
-    record = decommission(history, world.audit(), "stage", "ops", "replaced by the behavioural score")
+    record = decommission(
+        history, world.audit(), "stage", "ops", "replaced by the behavioural score"
+    )
     assert world.audit_actions() == [*before, "decommission"]
     assert record.action == "decommission" and record.replaces == arn
     assert history.current("stage") is None

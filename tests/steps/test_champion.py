@@ -167,3 +167,102 @@ def test_a_champion_on_other_features_cannot_be_compared_and_the_step_says_so(
     champion = _archive(_model(2, features=4), tmp_path / "champion" / "model.tar.gz")
     assert evaluate.main([*argv, "--champion", str(champion), "--champion-arn", ARN]) == 2
     assert f"the champion {ARN} expects 4 features, the test data has 3" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- the champion's rows
+
+
+def _split_of(tmp_path: Path, name: str, seed: int) -> tuple[Path, list[str]]:
+    """Preprocess the shipped data with `seed`: the folder, and the arguments it used."""
+    from finmlops.config import dataset_path, load_config
+    from finmlops.modelbuild import step_arguments
+    from finmlops.steps import preprocess
+
+    config = load_config(Path(__file__).resolve().parents[2] / "config" / "platform.yaml")
+    out = tmp_path / name
+    args = step_arguments(config)
+    argv = ["--input", str(dataset_path(config)), "--output", str(out), *args["preprocess"]]
+    assert preprocess.main([*argv, "--seed", str(seed)]) == 0
+    return out, args["evaluate"]
+
+
+def test_the_champions_training_rows_are_left_out_and_the_count_is_reported(
+    tmp_path: Path,
+) -> None:
+    """A champion split with another seed trained on about 70 % of the challenger's test rows:
+    the comparison runs on the others only, and says how many it left out. The oracle: the
+    raw rows of the challenger's test split that a pandas merge finds among the champion's
+    train split's raw rows (NaN matching NaN), independently of the digests."""
+    from finmlops.config import dataset_path, load_config
+    from finmlops.fairness import write_spec
+    from finmlops.steps import preprocess
+
+    config = load_config(Path(__file__).resolve().parents[2] / "config" / "platform.yaml")
+    old, _ = _split_of(tmp_path, "champion", seed=1)
+    new, evaluate_args = _split_of(tmp_path, "challenger", seed=2)
+    params = {"objective": "binary:logistic", "max_depth": 3, "nthread": 1, "seed": 0}
+
+    def trained(folder: Path, depth: int) -> xgb.Booster:
+        rows = pd.read_csv(folder / "train" / "train.csv", header=None)
+        matrix = xgb.DMatrix(rows.iloc[:, 1:].to_numpy(np.float32), label=rows[0])
+        return xgb.train(params | {"max_depth": depth}, matrix, 20)
+
+    champion_model, challenger_model = trained(old, 3), trained(new, 2)
+    _, spec = write_spec(config.model, config.project, tmp_path / "fairness")
+    argv = [
+        "--model", str(_archive(challenger_model, tmp_path / "m" / "model.tar.gz")),
+        "--test", str(new / "test"), "--fairness", str(spec), "--train", str(new / "train"),
+        "--artifacts", str(new / "artifacts"), "--output", str(tmp_path / "out"),
+        "--bootstrap-resamples", "30", *evaluate_args,
+        "--champion", str(_archive(champion_model, tmp_path / "c" / "model.tar.gz")),
+        "--champion-arn", ARN,
+        "--champion-rows", str(old / "artifacts" / preprocess.TRAIN_ROWS_FILE),
+    ]  # fmt: skip
+    assert evaluate.main(argv) == 0
+    section = _champion_section(tmp_path)
+
+    # The oracle, from the raw table and the two splits.
+    table = preprocess.read_table(dataset_path(config))
+    spec_of = lambda seed: preprocess.Spec(  # noqa: E731
+        target=config.model.target, positive_class=config.model.positive_class,
+        numeric=tuple(config.model.numeric_features),
+        categorical=tuple(config.model.categorical_features), protected=(),
+        validation_share=config.model.split.validation, test_share=config.model.split.test,
+        seed=seed,
+    )  # fmt: skip
+    columns = [*spec_of(1).features, config.model.target]
+    champion_train = table.loc[preprocess.split(table, spec_of(1))[0], columns].drop_duplicates()
+    challenger_test = table.loc[preprocess.split(table, spec_of(2))[2], columns]
+    trained = challenger_test.reset_index().merge(champion_train, on=columns, how="inner")
+    overlap = trained["index"].nunique()
+    assert 0.5 * len(challenger_test) < overlap < len(challenger_test)
+    assert section["excluded_training_rows"] == overlap
+    assert section["test_rows"] == len(challenger_test)
+    assert section["rows"] == len(challenger_test) - overlap
+    # Both models were scored on exactly the rows the champion never saw.
+    unseen = ~challenger_test.index.isin(trained["index"])
+    test = pd.read_csv(new / "test" / "test.csv", header=None).to_numpy()[unseen]
+    champion_score = champion_model.predict(xgb.DMatrix(test[:, 1:].astype(np.float32)))
+    assert section["champion"]["auc"] == pytest.approx(  # type: ignore[index]
+        roc_auc_score(test[:, 0], champion_score), abs=1e-6
+    )
+    # The version's own training rows go with its evidence, for the next challenger.
+    assert (tmp_path / "out" / preprocess.TRAIN_ROWS_FILE).read_bytes() == (
+        new / "artifacts" / preprocess.TRAIN_ROWS_FILE
+    ).read_bytes()
+
+
+def test_without_the_champions_rows_nothing_is_left_out_and_the_section_says_why(
+    tmp_path: Path,
+) -> None:
+    argv = _inputs(tmp_path)
+    champion = _archive(_model(4), tmp_path / "champion" / "model.tar.gz")
+    marker = tmp_path / "rows" / "none.json"
+    marker.parent.mkdir()
+    marker.write_text('{"champion": "none"}\n')  # the definition's default: the marker
+    argv += ["--champion", str(champion.parent), "--champion-arn", ARN,
+             "--champion-rows", str(marker.parent)]  # fmt: skip
+    assert evaluate.main(argv) == 0
+    section = _champion_section(tmp_path)
+    assert section["excluded_training_rows"] is None and section["rows"] == 200
+    assert str(section["exclusion"]).startswith("not done: no digests of this build's test rows")

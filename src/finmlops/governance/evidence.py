@@ -1,5 +1,6 @@
-"""Write a version's evidence files: `model_card.json`, `model_card.html` and
-`validation_report.html`.
+"""Write a version's evidence files: `model_card.json`, `model_card.html`,
+`validation_report.html`, and `registry_card.json`, the whole card as the RegisterModel step
+passes it to CreateModelPackage (a property file the step reads with JsonGet, ADR 0032).
 
 `write_bundle` is the one writer; the pipeline's evidence step (`evidence_step`) fills the bundle
 from the processing inputs, the local build (`write_evidence`) from a `LocalBuild`. Both render
@@ -8,6 +9,7 @@ the same functions, so the files of a local run and of a SageMaker run have the 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +30,13 @@ from finmlops.governance.bundle import (
     read_json,
 )
 from finmlops.governance.card_document import MODEL_CARD_HTML, render_model_card_html
-from finmlops.governance.model_card import build_model_card, card_json, card_problems
+from finmlops.governance.model_card import (
+    REGISTRATION_CARD_STATUS,
+    build_model_card,
+    card_json,
+    card_problems,
+    registry_card_content,
+)
 from finmlops.governance.report import render_validation_report
 
 if TYPE_CHECKING:
@@ -39,6 +47,11 @@ MODEL_CARD_FILE = "model_card.json"
 # heavier neighbours for nothing here).
 REASONS_EVIDENCE = "reasons.json"
 VALIDATION_REPORT_FILE = "validation_report.html"
+# The registry's card: the Evidence step's property file `RegistryCard`, read by RegisterModel's
+# ModelCard.ModelCardContent (pipelines/definition.py; ADR 0032). Its keys are JsonGet paths.
+REGISTRY_CARD_FILE = "registry_card.json"
+REGISTRY_CARD_CONTENT = "model_card_content"
+REGISTRY_CARD_STATUS = "model_card_status"
 
 
 @dataclass(frozen=True)
@@ -80,6 +93,7 @@ def write_bundle(
     if problems:
         # A card the registry would refuse is a bug here, not the user's data: fail loudly.
         raise ValueError("the model card does not fit the schema:\n  " + "\n  ".join(problems))
+    content = registry_card_content(card)
     html = render_validation_report(
         config, bundle, generated_at=generated_at, require_drift_baseline=require_drift_baseline
     )
@@ -93,11 +107,21 @@ def write_bundle(
     card_path.write_text(card_json(card), encoding="utf-8")
     document_path.write_text(document, encoding="utf-8")
     report_path.write_text(html, encoding="utf-8")
+    registry_path = out_dir / REGISTRY_CARD_FILE
+    registry_path.write_text(
+        json.dumps(
+            {REGISTRY_CARD_CONTENT: content, REGISTRY_CARD_STATUS: REGISTRATION_CARD_STATUS},
+            sort_keys=True,
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
     return Written(
         {
             "model_card": card_path,
             "model_card_html": document_path,
             "validation_report": report_path,
+            "registry_card": registry_path,
         },
         missing,
     )

@@ -10,7 +10,8 @@ Inputs (container paths are the defaults; every one can be pointed elsewhere):
   /opt/ml/processing/input/evaluation  evaluation.json (and fairness.json)
   /opt/ml/processing/input/baseline    statistics.json, constraints.json
   /opt/ml/processing/input/reasons     reasons.json (reason codes' coverage; optional)
-Output: /opt/ml/processing/output/evidence/{model_card.json, validation_report.html}
+Output: /opt/ml/processing/output/evidence/{model_card.json, model_card.html,
+  validation_report.html, registry_card.json (the card RegisterModel registers, ADR 0032)}
 
 Run-time values the config cannot know come as arguments: lineage (git commit, image, training
 job, model artifact, execution), and gate thresholds overridden by pipeline parameters
@@ -145,13 +146,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, EvidenceInputError, ValueError) as exc:
         print(f"evidence: {exc}", file=sys.stderr)
         return 2
-    written = write_bundle(
-        config,
-        bundle,
-        args.output,
-        generated_at=args.generated_at,
-        require_drift_baseline=not args.no_drift_baseline,
-    )
+    try:
+        written = write_bundle(
+            config,
+            bundle,
+            args.output,
+            generated_at=args.generated_at,
+            require_drift_baseline=not args.no_drift_baseline,
+        )
+    except ValueError as exc:  # a card the registry would refuse (ADR 0032): register nothing
+        print(f"evidence: {exc}", file=sys.stderr)
+        return 2
     for path in written.files.values():
         print(f"evidence: wrote {path}")
     if written.missing:

@@ -3,11 +3,11 @@
 Two cards come from the same config:
 
 - `registration_card`: the static part (purpose, risk rating, owner, validator, training
-  environment and hyperparameters), small enough to pass as `ModelCard.ModelCardContent` in
-  CreateModelPackage when the pipeline registers the version.
+  environment and hyperparameters), for a version registered without a build's figures.
 - `build_model_card`: the whole card of one version, with the evaluation and data-quality figures
-  of its build; the evidence step writes it next to the validation report and the version's
-  metadata `model-card` points at it.
+  of its build; the evidence step writes it next to the validation report (the version's
+  metadata `model-card` points at it) and, as `registry_card_content`, into the
+  `ModelCard.ModelCardContent` the pipeline's RegisterModel step sends (ADR 0032).
 
 `read_model_card` gives the CLI a version's card: the registry's own card when it is the whole
 one, else the evidence file, else the registry's static card. Offline the registry card is the
@@ -517,6 +517,8 @@ def champion_metrics(evaluation: Mapping[str, Any]) -> list[dict[str, Any] | Non
         return [_number("champion_auc_drop", section.get("auc_drop"),
                         "no champion: nothing served in prod when this version was built")]  # fmt: skip
     who = f"champion {section.get('model_package_arn')}, same {section.get('rows')} test rows"
+    if isinstance(section.get("excluded_training_rows"), int):
+        who += f" ({section['excluded_training_rows']} it was trained on left out)"
     level = section.get("confidence_level")
     how = f"{level:.0%} paired bootstrap" if isinstance(level, int | float) else "bootstrap"
     out: list[dict[str, Any] | None] = []
@@ -689,6 +691,23 @@ def _metric_problems(where: str, metric: Mapping[str, Any]) -> list[str]:
     elif kind not in ("number", "string", "boolean", "linear_graph", "bar_chart", "matrix"):
         problems.append(f"{where}.type: {kind!r} is not a metric type")
     return problems
+
+
+def registry_card_content(card: Mapping[str, Any]) -> str:
+    """The card as CreateModelPackage's `ModelCard.ModelCardContent` takes it: compact JSON,
+    sorted keys. SageMaker API reference `API_ModelPackageModelCard`: a string of at most
+    100,000 characters following the model package model card schema (`card_problems`).
+    ValueError names what does not fit: a card the registry would refuse is never registered."""
+    problems = card_problems(card)
+    content = json.dumps(card, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    if len(content) > MAX_CONTENT_CHARS:
+        problems.append(
+            f"ModelCardContent: {len(content):,} characters, above the {MAX_CONTENT_CHARS:,} "
+            "CreateModelPackage accepts"
+        )
+    if problems:
+        raise ValueError("the model card does not fit the registry:\n  " + "\n  ".join(problems))
+    return content
 
 
 def card_json(card: Mapping[str, Any]) -> str:

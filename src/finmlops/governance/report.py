@@ -42,6 +42,7 @@ from finmlops.governance.model_card import (
     ECE_DEFINITION,
     risk_rating,
 )
+from finmlops.registry.gatecheck import REQUIRED_EVIDENCE, evidence_present
 from finmlops.reports import charts, count, macros, num, render, share
 
 BANNER_INCOMPLETE = "INCOMPLETE EVIDENCE"
@@ -435,6 +436,10 @@ def render_validation_report(
         pending=Approval.PENDING,
         charts=drawn,
         champion_rows=rows,
+        tier_evidence=list(
+            evidence_present(evaluation, config.governance.tier.required_evidence).items()
+        ),
+        tier_evidence_needs=REQUIRED_EVIDENCE,
     )
 
 
@@ -461,6 +466,21 @@ def record_registration(html: str, model_package_arn: str, *, registered_by: str
     if registered_by and filled.count(unknown_author) == 1:
         filled = filled.replace(unknown_author, str(fragments.author_row(registered_by)))
     return filled
+
+
+_PRODUCTION_ROW = re.compile(r"<tr><th>Test vs latest production window</th><td>.*?</td></tr>")
+
+
+def record_production(html: str, text: str) -> str:
+    """The report with its score-stability row of the latest production window filled in with
+    `text` (`governance.production_stability.production_text`); nothing else changes. A report
+    without the row (no train vs test PSI recorded) raises ValueError."""
+    rows = _PRODUCTION_ROW.findall(html)
+    if len(rows) != 1:
+        raise ValueError(
+            "validation report: no score-stability row for the latest production window"
+        )
+    return html.replace(rows[0], str(macros(_FRAGMENTS).production_row(text)))
 
 
 _DECISION_SECTION = re.compile(
@@ -496,6 +516,7 @@ __all__ = [
     "champion_section",
     "missing_evidence",
     "record_decision",
+    "record_production",
     "record_registration",
     "render_validation_report",
 ]

@@ -14,15 +14,18 @@ good. So the champion is what the registry records as running in prod:
   `model-registry-staging-construct-set-up`), and `promote record` writes them only after
   SageMaker says the prod endpoint serves the package (`registry.promotion.record_deployment`);
   a rollback moves the mark back.
-- `finmlops build start` reads it and passes the champion to the build as two pipeline
-  parameters (`Param.CHAMPION_MODEL_PACKAGE_ARN`, `Param.CHAMPION_MODEL_DATA_URL`), `none` for
-  the first version. A parameter is the caller's choice, so it is only a claim.
+- `finmlops build start` reads it and passes the champion to the build as pipeline
+  parameters (`Param.CHAMPION_MODEL_PACKAGE_ARN`, `Param.CHAMPION_MODEL_DATA_URL`, and
+  `Param.CHAMPION_TRAINING_ROWS_URL`: the digests of the rows it was trained on, beside the
+  evaluation.json its own build registered, which the evaluate step leaves out of the
+  comparison), `none` for the first version. A parameter is the caller's choice, so it is only
+  a claim.
 - **approval** (the approve command, the approval-event handler, `promote resolve`: all through
   `registry.gatecheck.check_gates`) re-reads the registry and refuses a version whose build
   compared with another champion than the one serving now: the parameters AWS recorded for the
   execution (`ListPipelineParametersForExecution`), the champion the evaluation says it scored
   (`champion` in evaluation.json), and, for a pipeline build, that the execution's Evaluate step
-  read its champion input and ARN from those parameters (`DescribePipelineDefinitionForExecution`).
+  read its champion inputs and ARN from those parameters (`DescribePipelineDefinitionForExecution`).
   A stale champion (prod moved on since the build) is refused the same way: build again.
 """
 
@@ -33,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from finmlops.contracts import Param, Stage
+from finmlops.contracts import Meta, Param, Stage
 from finmlops.registry.errors import InvalidInputError
 from finmlops.registry.versions import ModelVersion, list_versions
 
@@ -49,7 +52,16 @@ PROD_STAGE = Stage.BY_ENVIRONMENT["prod"]
 EVALUATE_STEP = "Evaluate"
 CHAMPION_INPUT = "champion"
 CHAMPION_ARN_ARGUMENT = "--champion-arn"
-CHAMPION_PARAMETERS = (Param.CHAMPION_MODEL_PACKAGE_ARN, Param.CHAMPION_MODEL_DATA_URL)
+# The input that carries the champion's training-row digests (finmlops.steps.evaluate).
+CHAMPION_ROWS_INPUT = "champion-rows"
+CHAMPION_PARAMETERS = (
+    Param.CHAMPION_MODEL_PACKAGE_ARN,
+    Param.CHAMPION_MODEL_DATA_URL,
+    Param.CHAMPION_TRAINING_ROWS_URL,
+)
+# The champion's training-row digests, beside the evaluation.json its ModelMetrics name
+# (finmlops.steps.evaluate.TRAIN_ROWS_FILE).
+TRAINING_ROWS_FILE = "train_rows.txt"
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,11 @@ class Champion:
     arn: str
     version: int
     model_data_url: str
+    # Where its training-row digests are: beside the evaluation.json its
+    # ModelMetrics.ModelQuality.Statistics names (what its own build registered); "" when it
+    # records none (the build then keeps the definition's default, the no-champion marker, and
+    # the evaluation says the rows could not be excluded).
+    training_rows_url: str = ""
 
     @property
     def label(self) -> str:
@@ -85,7 +102,27 @@ def serving_champion(
         )
     if not found:
         return None
-    return Champion(found[0].arn, found[0].version, found[0].model_data_url)
+    return Champion(
+        found[0].arn, found[0].version, found[0].model_data_url, training_rows_url(found[0])
+    )
+
+
+def training_rows_url(version: ModelVersion) -> str:
+    """The version's training-row digests: train_rows.txt beside the evaluation.json its
+    ModelMetrics.ModelQuality.Statistics names, when its metadata `training-rows` says its build
+    wrote them there; "" otherwise (a version registered before they existed: no object to read,
+    and a processing input of a missing object would fail the build).
+
+    The location comes from ModelMetrics, which the build's register step wrote; the metadata
+    only says whether the file exists. Changing it can only make a build fail (named, nothing
+    registered) or keep every test row (the comparison then leans toward the champion)."""
+    source = (version.model_metrics.get("ModelQuality") or {}).get("Statistics") or {}
+    uri = str(source.get("S3Uri", "")) if isinstance(source, Mapping) else ""
+    folder, _, name = uri.rpartition("/")
+    if not uri.startswith("s3://") or not name or folder.count("/") < 3:
+        return ""
+    url = f"{folder}/{TRAINING_ROWS_FILE}"
+    return url if version.metadata.get(Meta.TRAINING_ROWS) == url else ""
 
 
 def champion_parameters(champion: Champion | None) -> dict[str, str]:
@@ -97,6 +134,11 @@ def champion_parameters(champion: Champion | None) -> dict[str, str]:
     return {
         Param.CHAMPION_MODEL_PACKAGE_ARN: champion.arn,
         Param.CHAMPION_MODEL_DATA_URL: champion.model_data_url,
+        **(
+            {Param.CHAMPION_TRAINING_ROWS_URL: champion.training_rows_url}
+            if champion.training_rows_url
+            else {}
+        ),
     }
 
 
@@ -140,6 +182,15 @@ def parameter_problems(
     defaults) name the champion serving now, ARN and model artifact."""
     expected = champion_parameters(champion)
     problems = []
+    for name in CHAMPION_PARAMETERS:
+        if name not in expected and name in parameters and parameters[name] != defaults.get(name):
+            # Not the registry's to set (no champion, or none recorded): a value other than the
+            # definition's default is the caller's choice, e.g. training rows of its own picking.
+            problems.append(
+                f"champion: the build ran with {name}={parameters[name]}, but the registry gives "
+                f"no value for it ({_serving(champion)} serves in {PROD_STAGE}); the "
+                f"definition's default is {defaults.get(name)}"
+            )
     for name in expected:
         used = parameters.get(name, defaults.get(name))
         if used is None:
@@ -173,6 +224,17 @@ def definition_problems(steps: Mapping[str, Any]) -> list[str]:
         problems.append(
             f"champion: {EVALUATE_STEP}'s input {CHAMPION_INPUT!r} is {json.dumps(uri)}, not the "
             f"parameter {Param.CHAMPION_MODEL_DATA_URL}"
+        )
+    rows = [
+        i
+        for i in arguments.get("ProcessingInputs") or []
+        if i.get("InputName") == CHAMPION_ROWS_INPUT
+    ]
+    rows_uri = ((rows[0].get("S3Input") or {}).get("S3Uri")) if rows else None
+    if not _is_parameter(rows_uri, Param.CHAMPION_TRAINING_ROWS_URL):
+        problems.append(
+            f"champion: {EVALUATE_STEP}'s input {CHAMPION_ROWS_INPUT!r} is "
+            f"{json.dumps(rows_uri)}, not the parameter {Param.CHAMPION_TRAINING_ROWS_URL}"
         )
     container = ((arguments.get("AppSpecification") or {}).get("ContainerArguments")) or []
     named = [

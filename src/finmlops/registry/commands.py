@@ -18,7 +18,7 @@ from finmlops.registry.audit import AuditFilter, AuditTrail, to_csv, to_json
 from finmlops.registry.audit_verify import verify_trail
 from finmlops.registry.authorship import is_execution_arn
 from finmlops.registry.duties import ModelDuties
-from finmlops.registry.errors import NotFoundError
+from finmlops.registry.errors import InvalidInputError, NotFoundError
 from finmlops.registry.evidence import (
     EvidencePolicy,
     deployability_problems,
@@ -106,6 +106,8 @@ def _policy(ctx: Context, config: Config) -> EvidencePolicy:
         require_drift_baselines=tier.require_drift_baselines
         and not ctx.args.drift_baselines_optional,
         require_signoff=tier.validator_signoff,
+        required_evidence=tier.required_evidence,
+        tier=config.governance.risk_tier,
     )
 
 
@@ -478,7 +480,17 @@ def _registry_report(ctx: Context) -> int:
     sm = ctx.client("sagemaker")
     version = find_version(sm, ctx.args.version, _default_group(ctx, ctx.args.version))
     _model_config(ctx, version)
-    report = decided_report(ctx.client("s3"), _audit(ctx), version)
+    window = None
+    if ctx.args.drift_report or ctx.args.captures:
+        from finmlops.governance.production_stability import ProductionWindowError, load_window
+
+        if not (ctx.args.drift_report and ctx.args.captures):
+            raise UsageError("--drift-report and --captures go together")
+        try:
+            window = load_window(ctx.args.drift_report, ctx.args.captures, version.arn)
+        except ProductionWindowError as exc:
+            raise InvalidInputError(str(exc)) from None
+    report = decided_report(ctx.client("s3"), _audit(ctx), version, window)
     write_file(ctx.args.out, report.html)
     decision = report.decision
     data = {
@@ -617,6 +629,18 @@ def register_registry(commands: Subparsers, common: argparse.ArgumentParser) -> 
     )
     p.add_argument("version", help="ARN, GROUP/VERSION, or a version number of --group")
     p.add_argument("--out", type=Path, required=True, help="HTML file to write")
+    p.add_argument(
+        "--drift-report",
+        type=Path,
+        help="the drift_report.json of the latest production window monitoring ran for this "
+        "version (its window and the version it checked); with --captures",
+    )
+    p.add_argument(
+        "--captures",
+        type=Path,
+        help="a folder of that window's captured requests (SageMaker data capture JSON lines): "
+        "their scores' PSI against the train scores fills the report's score stability",
+    )
     _group_option(p)
     _store_options(p)
 

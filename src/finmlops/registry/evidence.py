@@ -19,9 +19,20 @@ from botocore.exceptions import ClientError
 from finmlops.contracts import Meta
 from finmlops.registry.audit import AuditTrail
 from finmlops.registry.authorship import Authorship, resolve_authorship
-from finmlops.registry.gatecheck import GateCheck, PlatformGate, check_gates
+from finmlops.registry.gatecheck import (
+    GateCheck,
+    PlatformGate,
+    check_gates,
+    required_evidence_problems,
+)
 from finmlops.registry.identity import Identity, dump_identities
-from finmlops.registry.signoff import NO_CHECK, SignoffCheck, SignoffMarkers, check_signoff
+from finmlops.registry.signoff import (
+    NO_CHECK,
+    SignoffCheck,
+    SignoffMarkers,
+    check_signoff,
+    model_card_sha256,
+)
 from finmlops.registry.versions import ModelVersion
 
 if TYPE_CHECKING:
@@ -38,6 +49,10 @@ class EvidencePolicy:
     # The risk tier's word (config governance.tiers, ADR 0030): approval and promotion need the
     # validator's observed sign-off. Open re-validations need one whatever the tier says.
     require_signoff: bool = False
+    # The risk tier's validation depth (config governance.tiers.<tier>.required_evidence): the
+    # evaluation sections the version must carry (`gatecheck.REQUIRED_EVIDENCE`).
+    required_evidence: tuple[str, ...] = ()
+    tier: str = ""
 
     def describe(self) -> str:
         text = (
@@ -45,6 +60,10 @@ class EvidencePolicy:
             if self.require_drift_baselines
             else "not required: drift-baselines"
         )
+        if self.required_evidence:
+            text += f"; risk tier {self.tier or '?'} requires evaluation evidence: " + ", ".join(
+                self.required_evidence
+            )
         return text + ("; validator sign-off required" if self.require_signoff else "")
 
 
@@ -151,14 +170,27 @@ def evidence_references(version: ModelVersion) -> dict[str, str]:
 
 # What would be deployed, as audit records keep it: the promotion gate compares a version's
 # artifacts with those its approval's record names (`promotion.approval_binding`).
+# The model card is bound by the sha256 of its content as DescribeModelPackage returns it: a
+# card changed after approval is refused like a changed artifact (ADR 0032). A record that names
+# no card hash (an older approval) binds the image and artifact only.
+MODEL_CARD_SHA256 = "ModelCard.ModelCardContent.sha256"
 ARTIFACT_KEYS: tuple[str, ...] = (
     "InferenceSpecification.Image",
     "InferenceSpecification.ModelDataUrl",
+    MODEL_CARD_SHA256,
 )
 
 
 def deployed_artifacts(version: ModelVersion) -> dict[str, str]:
-    values = dict(zip(ARTIFACT_KEYS, (version.image_uri, version.model_data_url), strict=True))
+    """What an approval judged and promotion must find unchanged: the image, the model artifact
+    and the model card's content."""
+    values = dict(
+        zip(
+            ARTIFACT_KEYS,
+            (version.image_uri, version.model_data_url, model_card_sha256(version)),
+            strict=True,
+        )
+    )
     return {key: value for key, value in values.items() if value}
 
 
@@ -228,6 +260,7 @@ def judge(
     ) + missing_evidence(version, policy)
     gate_check = check_gates(sm, s3, version, gates, authorship, champion_check=champion_check)
     problems += gate_check.problems
+    problems += required_evidence_problems(s3, version, policy.required_evidence, policy.tier)
     signoff = check_signoff(
         audit,
         version,

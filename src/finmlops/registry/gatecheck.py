@@ -417,6 +417,136 @@ def champion_problems(
     return problems, serving
 
 
+# --------------------------------------------------------------------------- the tier's evidence
+
+# What each name of a risk tier's `required_evidence` (config governance.tiers, SR 26-2:
+# validation depth by tier) needs in the version's evaluation.json, as the evaluate step writes
+# it: the section, and what makes it evidence rather than a placeholder.
+REQUIRED_EVIDENCE: Mapping[str, str] = {
+    "champion_comparison": "champion: compared with the champion (with a paired bootstrap "
+    "interval of the AUC difference), or none serving",
+    "fairness": "fairness.groups: at least one measurable protected group",
+    "bootstrap_intervals": "uncertainty: bootstrap intervals of the AUC and the KS",
+    "explanations": "explanation.importance: the model's global importance, its SHAP "
+    "contributions adding up to the margin",
+    "score_stability": "score_stability.train_vs_test: the PSI of train vs test scores",
+}
+# The explanation's contributions must add up to the model's margin within this (the evaluate
+# step refuses a larger error; finmlops.steps.evaluate.explain).
+_ADDITIVITY_TOLERANCE = 1e-3
+
+
+def _number(node: Any, path: str) -> bool:
+    return json_value(node, path) is not None
+
+
+def _champion_evidence(document: Mapping[str, Any]) -> bool:
+    section = document.get(CHAMPION_SECTION)
+    if not isinstance(section, Mapping):
+        return False
+    if section.get("status") == "none":
+        return True
+    return section.get("status") == "compared" and _number(section, "difference.auc.lower")
+
+
+def _fairness_evidence(document: Mapping[str, Any]) -> bool:
+    fairness = document.get("fairness")
+    groups = fairness.get("groups") if isinstance(fairness, Mapping) else None
+    return isinstance(groups, list) and any(
+        isinstance(g, Mapping) and g.get("measurable") is True for g in groups
+    )
+
+
+def _interval_evidence(document: Mapping[str, Any]) -> bool:
+    return all(
+        _number(document, f"uncertainty.{metric}.{bound}")
+        for metric in ("auc", "ks")
+        for bound in ("lower", "upper")
+    )
+
+
+def _explanation_evidence(document: Mapping[str, Any]) -> bool:
+    section = document.get("explanation")
+    if not isinstance(section, Mapping):
+        return False
+    error = json_value(section, "additivity_max_error")
+    importance = section.get("importance")
+    return (
+        isinstance(importance, list)
+        and bool(importance)
+        and error is not None
+        and error <= _ADDITIVITY_TOLERANCE
+    )
+
+
+_EVIDENCE_CHECKS: Mapping[str, Callable[[Mapping[str, Any]], bool]] = {
+    "champion_comparison": _champion_evidence,
+    "fairness": _fairness_evidence,
+    "bootstrap_intervals": _interval_evidence,
+    "explanations": _explanation_evidence,
+    "score_stability": lambda d: _number(d, "score_stability.train_vs_test.psi"),
+}
+
+
+def _has_evidence(document: Mapping[str, Any], name: str) -> bool:
+    check = _EVIDENCE_CHECKS.get(name)
+    if check is None:
+        raise InvalidInputError(
+            f"required evidence {name!r}: not one of {', '.join(REQUIRED_EVIDENCE)}"
+        )
+    return check(document)
+
+
+def required_evidence_problems(
+    s3: S3Client, version: ModelVersion, required: Sequence[str], tier: str
+) -> list[str]:
+    """Each evidence section the risk tier requires (config `governance.tiers.<tier>.
+    required_evidence`) that the version's recorded evaluation lacks, named with what it needs."""
+    if not required:
+        return []
+    where = f"risk tier {tier or '?'} (governance.tiers.{tier or '?'}.required_evidence)"
+    uri = recorded_metrics_uri(version)
+    if not uri:
+        return [f"tier evidence: {RECORDED_METRICS} is not recorded; {where} requires "
+                f"{', '.join(required)}"]  # fmt: skip
+    document, problem = _read_json(s3, uri)
+    if problem or not isinstance(document, Mapping):
+        return [f"tier evidence: {problem or f'{uri} is not a JSON object'}"]
+    return [
+        f"tier evidence: {where} requires {name}, and {uri} has none ({REQUIRED_EVIDENCE[name]})"
+        for name in required
+        if not _has_evidence(document, name)
+    ]
+
+
+def required_evidence_from_json(text: str, where: str) -> tuple[str, tuple[str, ...]]:
+    """(tier, required) from the handler's environment ({"tier": ..., "required": [...]});
+    bad input names `where` and the field. An empty text requires all of it (fail safe: a
+    handler not told its tier's depth asks for every section the evaluate step writes)."""
+    if not text.strip():
+        return "", tuple(REQUIRED_EVIDENCE)
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise InvalidInputError(f"{where}: not JSON") from None
+    required = data.get("required") if isinstance(data, Mapping) else None
+    tier = data.get("tier", "") if isinstance(data, Mapping) else None
+    if not isinstance(required, list) or not isinstance(tier, str):
+        raise InvalidInputError(f'{where}: expected {{"tier": name, "required": [evidence, ...]}}')
+    unknown = [str(r) for r in required if r not in REQUIRED_EVIDENCE]
+    if unknown:
+        raise InvalidInputError(
+            f"{where}.required: {', '.join(unknown)} not one of {', '.join(REQUIRED_EVIDENCE)}"
+        )
+    return tier, tuple(str(r) for r in required)
+
+
+def evidence_present(document: Any, required: Sequence[str]) -> dict[str, bool]:
+    """{name: whether the evaluation carries it}, for the report (bad names raise)."""
+    found = document if isinstance(document, Mapping) else {}
+    return {name: _has_evidence(found, name) for name in required}
+
+
 @dataclass(frozen=True)
 class GateCheck:
     """The outcome of re-checking one version: problems, and what was compared, for the record."""

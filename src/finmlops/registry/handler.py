@@ -45,7 +45,7 @@ from finmlops.registry.evidence import (
     judge,
     rules_of,
 )
-from finmlops.registry.gatecheck import PlatformGate, gates_from_json
+from finmlops.registry.gatecheck import PlatformGate, gates_from_json, required_evidence_from_json
 from finmlops.registry.identity import Identity, dump_identities
 from finmlops.registry.promotion import (
     DeploymentHistory,
@@ -191,6 +191,9 @@ class HandlerSettings:
             raise InvalidInputError(
                 f"{Validation.ENV_REQUIRE_SIGNOFF}: expected true or false (got {signoff!r})"
             )
+        tier, required_evidence = required_evidence_from_json(
+            environ.get(Validation.ENV_REQUIRED_EVIDENCE, ""), Validation.ENV_REQUIRED_EVIDENCE
+        )
         evidence_role = environ.get(Promotion.ENV_EVIDENCE_ROLE, "").strip()
         if evidence_role and not _ROLE_ARN.match(evidence_role):
             raise InvalidInputError(
@@ -204,7 +207,10 @@ class HandlerSettings:
             gates=gates_from_json(required(Promotion.ENV_GATES), Promotion.ENV_GATES),
             audit_lock=ObjectLock(int(days_text)) if days_text and int(days_text) > 0 else None,
             policy=EvidencePolicy(
-                require_drift_baselines=drift == "true", require_signoff=signoff == "true"
+                require_drift_baselines=drift == "true",
+                require_signoff=signoff == "true",
+                required_evidence=required_evidence,
+                tier=tier,
             ),
             actor=environ.get("AWS_LAMBDA_FUNCTION_NAME", "") or cls.actor,
             evidence_role_arn=evidence_role,

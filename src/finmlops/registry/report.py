@@ -9,15 +9,22 @@ approval-event handler: the governance renderer needs the project's own dependen
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from finmlops.contracts import Approval, ApprovalRecord, AuditAction, AuditRecord, Meta
 from finmlops.governance.bundle import Decision
-from finmlops.governance.report import record_decision, record_registration
+from finmlops.governance.production_stability import (
+    ProductionWindow,
+    ProductionWindowError,
+    production_text,
+)
+from finmlops.governance.report import record_decision, record_production, record_registration
 from finmlops.registry.audit import AuditFilter, AuditTrail
 from finmlops.registry.errors import InvalidInputError, NotFoundError
+from finmlops.registry.gatecheck import recorded_metrics_uri
 from finmlops.registry.identity import Identity, load_identities
 from finmlops.registry.promotion import observed_approval
 from finmlops.registry.storage import read_text
@@ -61,8 +68,47 @@ def _signoff(details: Mapping[str, str]) -> str:
     return f"{who} (audit record {record})"
 
 
-def decided_report(s3: S3Client, audit: AuditTrail, version: ModelVersion) -> DecidedReport:
-    """The version's stored validation report, with the decision filled in once there is one."""
+def _evaluation(s3: S3Client, version: ModelVersion) -> Mapping[str, Any]:
+    """The version's recorded evaluation (ModelMetrics.ModelQuality.Statistics), {} when absent
+    or unreadable: the production row then says what it lacks."""
+    uri = recorded_metrics_uri(version)
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    if not uri.startswith("s3://") or not key:
+        return {}
+    try:
+        document = json.loads(read_text(s3, bucket, key))
+    except (NotFoundError, ValueError):
+        return {}
+    return document if isinstance(document, Mapping) else {}
+
+
+def _with_production(
+    html: str, s3: S3Client, version: ModelVersion, window: ProductionWindow | None, uri: str
+) -> str:
+    """The score-stability row of the latest production window: the PSI of `window`'s scores
+    against the train scores, or plainly that no window was given. A report without the row (it
+    recorded no train vs test PSI) is left as it is, unless a window was given."""
+    try:
+        text = production_text(_evaluation(s3, version), window)
+        return record_production(html, text)
+    except ProductionWindowError as exc:
+        raise InvalidInputError(str(exc)) from None
+    except ValueError as exc:
+        if window is None:
+            return html
+        raise InvalidInputError(f"{uri}: {exc}") from None
+
+
+def decided_report(
+    s3: S3Client,
+    audit: AuditTrail,
+    version: ModelVersion,
+    production: ProductionWindow | None = None,
+) -> DecidedReport:
+    """The version's stored validation report, with the decision filled in once there is one,
+    and the score stability against `production` (the latest production window monitoring
+    recorded of this version, `governance.production_stability.load_window`), or a line saying
+    there is none."""
     uri = version.metadata.get(Meta.VALIDATION_REPORT, "")
     if not uri:
         raise NotFoundError(f"{version.label} has no {Meta.VALIDATION_REPORT!r} metadata")
@@ -78,6 +124,7 @@ def decided_report(s3: S3Client, audit: AuditTrail, version: ModelVersion) -> De
         )
     except ValueError as exc:
         raise InvalidInputError(f"{uri}: {exc}") from None
+    html = _with_production(html, s3, version, production, uri)
     if version.status not in _DECISION_ACTIONS:
         return DecidedReport(html, uri, None)
     record = decision_record(audit, version)

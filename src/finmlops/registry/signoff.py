@@ -77,9 +77,24 @@ class Finding:
         return cls(severity, body)
 
 
+def model_card_sha256(version: ModelVersion) -> str:
+    """The sha256 of the registry's ModelCardContent as DescribeModelPackage returns it, "" when
+    the version has none: what sign-offs and approvals bind of the card (ADR 0032)."""
+    content = version.model_card.get("ModelCardContent")
+    if not isinstance(content, str) or not content:
+        return ""
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
 def artifacts_of(version: ModelVersion) -> dict[str, str]:
-    """What a sign-off is for: the image and the model artifact that would be deployed."""
-    return {"image": version.image_uri, "model_data": version.model_data_url}
+    """What a sign-off is for: the image and the model artifact that would be deployed, and the
+    model card's content by its sha256 when the version has one (ADR 0032)."""
+    card = model_card_sha256(version)
+    return {
+        "image": version.image_uri,
+        "model_data": version.model_data_url,
+        **({"model_card_sha256": card} if card else {}),
+    }
 
 
 def signoff_document(

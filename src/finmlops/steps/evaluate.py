@@ -33,6 +33,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import sys
 import tarfile
 from collections.abc import Mapping, Sequence
@@ -790,6 +791,73 @@ def read_champion(champion_dir: Path, champion_arn: str) -> xgb.Booster | None:
     return load_booster(archives[0])
 
 
+# --- the champion's training rows -------------------------------------------------------------
+
+# preprocess's row digests (preprocess.TRAIN_ROWS_FILE, TEST_ROWS_FILE, ROW_DIGESTS_FORMAT; this
+# file ships alone). The step copies its train digests into its output, beside evaluation.json,
+# so the version's registered evidence names the rows it was trained on.
+TRAIN_ROWS_FILE = "train_rows.txt"
+TEST_ROWS_FILE = "test_rows.txt"
+ROW_DIGESTS_FORMAT = "finmlops-row-digests/1"
+EXCLUSION_METHOD = (
+    "test rows whose digest (sha256 of the raw features and label, preprocess.row_digests) is "
+    "among the champion's training rows (its train_rows.txt, beside its registered "
+    "evaluation.json) are left out of the comparison"
+)
+
+
+def read_row_digests(path: Path) -> tuple[tuple[str, ...], list[str]] | None:
+    """(columns, digests) of a row-digests file (or of the one file in a folder); None when
+    there is none, or the file is not one (the no-champion marker of an old build)."""
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file())
+        if len(files) != 1:
+            return None
+        path = files[0]
+    if not path.is_file():
+        return None
+    with path.open(encoding="utf-8") as handle:
+        try:
+            header = json.loads(handle.readline())
+        except ValueError:
+            return None
+        if not isinstance(header, dict) or header.get("format") != ROW_DIGESTS_FORMAT:
+            return None
+        digests = [line.strip() for line in handle if line.strip()]
+    if len(digests) != header.get("rows"):
+        raise EvaluationError(
+            f"{path}: {len(digests)} digests, the header says {header.get('rows')}"
+        )
+    return tuple(str(c) for c in header.get("columns") or []), digests
+
+
+def training_overlap(
+    test: tuple[tuple[str, ...], list[str]] | None,
+    champion: tuple[tuple[str, ...], list[str]] | None,
+    rows: int,
+) -> tuple[np.ndarray, dict[str, object]]:
+    """(which test rows to keep, what the section records): the test rows the champion was not
+    trained on. Without both digests, or with digests of other columns (the versions' features
+    differ), nothing can be matched: every row is kept and the section says why; the comparison
+    then leans toward the champion, which makes the gate stricter, never looser."""
+    keep = np.ones(rows, dtype=bool)
+    if test is None or champion is None:
+        missing = "this build's test rows" if test is None else "the champion's training rows"
+        return keep, {"excluded_training_rows": None,
+                      "exclusion": f"not done: no digests of {missing}; the champion may have "
+                      "trained on some of these rows"}  # fmt: skip
+    if test[0] != champion[0]:
+        return keep, {"excluded_training_rows": None,
+                      "exclusion": "not done: the champion's row digests cover other columns "
+                      f"({', '.join(champion[0])}); the champion may have trained on some of "
+                      "these rows"}  # fmt: skip
+    if len(test[1]) != rows:
+        raise EvaluationError(f"{len(test[1])} test row digests for {rows} test rows")
+    trained = set(champion[1])
+    keep = np.array([d not in trained for d in test[1]], dtype=bool)
+    return keep, {"excluded_training_rows": int(rows - keep.sum()), "exclusion": EXCLUSION_METHOD}
+
+
 # --- score stability ------------------------------------------------------------------------------
 
 PSI_BINS = 10
@@ -1077,8 +1145,15 @@ def champion_line(section: Mapping[str, Any]) -> str:
         f"champion {section['model_package_arn'].rsplit('/', 1)[-1]} AUC "
         f"{section['champion']['auc']:.4f} vs challenger {section['challenger']['auc']:.4f}, "
         f"difference {auc['value']:+.4f}{interval} ({section['confidence_level']:.0%} paired "
-        "bootstrap)"
+        f"bootstrap) on {section['rows']} rows{_left_out(section)}"
     )
+
+
+def _left_out(section: Mapping[str, Any]) -> str:
+    excluded = section.get("excluded_training_rows")
+    if isinstance(excluded, int):
+        return f" ({excluded} of {section.get('test_rows')} left out: the champion trained on them)"
+    return " (the champion's training rows not excluded)" if "exclusion" in section else ""
 
 
 def write(result: dict[str, object], label: str, output_dir: Path) -> None:
@@ -1118,6 +1193,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "test rows; ignored when --champion-arn is none",
     )  # fmt: skip
     parser.add_argument(
+        "--champion-rows", type=Path, default=container_path("/opt/ml/processing/champion-rows"),
+        help="the champion's training-row digests (its train_rows.txt): those test rows are "
+        "left out of the comparison",
+    )  # fmt: skip
+    parser.add_argument(
         "--champion-arn", default=NO_CHAMPION,
         help="the champion's model package ARN, or none (the first version)",
     )  # fmt: skip
@@ -1153,6 +1233,42 @@ def read_encoders(artifacts: Path, columns: int) -> tuple[list[str], dict[str, l
     return names, categories
 
 
+def compare_with_champion(
+    champion: xgb.Booster,
+    args: argparse.Namespace,
+    *,
+    y: np.ndarray,
+    x: np.ndarray,
+    score: np.ndarray,
+    groups: pd.DataFrame,
+    spec: Mapping[str, Any],
+) -> dict[str, object]:
+    """The champion section on the test rows the champion was not trained on
+    (`training_overlap`): both models scored on the same kept rows, how many were compared and
+    how many left out."""
+    keep, exclusion = training_overlap(
+        read_row_digests(args.artifacts / TEST_ROWS_FILE), read_row_digests(args.champion_rows),
+        len(y),
+    )  # fmt: skip
+    if not keep.any():
+        raise EvaluationError(
+            f"every test row is among the champion {args.champion_arn}'s training rows: "
+            "nothing to compare on"
+        )
+    kept_y, kept_x, kept_score = y[keep], x[keep], score[keep]
+    kept_groups = groups.loc[keep].reset_index(drop=True)
+    champion_score = score_rows(champion, kept_x, who=f"the champion {args.champion_arn}")
+    section = champion_comparison(
+        kept_y, kept_score, champion_score, champion_arn=args.champion_arn,
+        fairness_figures=(
+            fairness(kept_y, kept_score, kept_groups, spec, args.cutoff),
+            fairness(kept_y, champion_score, kept_groups, spec, args.cutoff),
+        ),
+        resamples=args.bootstrap_resamples, seed=args.bootstrap_seed,
+    )  # fmt: skip
+    return {**section, "test_rows": len(y), **exclusion}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -1172,19 +1288,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if champion is None:
             result[CHAMPION_SECTION] = no_champion()
         else:
-            champion_score = score_rows(champion, x, who=f"the champion {args.champion_arn}")
-            result[CHAMPION_SECTION] = champion_comparison(
-                y, score, champion_score, champion_arn=args.champion_arn,
-                fairness_figures=(
-                    result["fairness"],  # type: ignore[arg-type]
-                    fairness(y, champion_score, groups, spec, args.cutoff),
-                ),
-                resamples=args.bootstrap_resamples, seed=args.bootstrap_seed,
-            )  # fmt: skip
+            result[CHAMPION_SECTION] = compare_with_champion(
+                champion, args, y=y, x=x, score=score, groups=groups, spec=spec
+            )
     except EvaluationError as exc:
         print(f"evaluate: {exc}", file=sys.stderr)
         return 2
     write(result, args.label, args.output)
+    trained_on = args.artifacts / TRAIN_ROWS_FILE
+    if trained_on.is_file():
+        shutil.copyfile(trained_on, args.output / TRAIN_ROWS_FILE)
     metrics = result["binary_classification_metrics"]
     fair = result["fairness"]
     print(

@@ -8,7 +8,10 @@ numpy and pandas so the single file can be shipped as the job's code. Outputs, o
   each, for fairness; kept even when a protected column is a leakage column)
 - baseline/: the training features with a header (input of the monitoring baseline step)
 - artifacts/: `encoders.json` (category dictionaries, column order) and `data_quality.json`
-  (row count, missing shares, positive share, data fingerprint), read by the condition step.
+  (row count, missing shares, positive share, data fingerprint), read by the condition step;
+  `train_rows.txt` and `test_rows.txt`, a digest of each train and test row's raw features and
+  label (`row_digests`): the evaluate step keeps the train digests with the version's evidence,
+  so a later challenger can leave this version's training rows out of the comparison with it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,10 @@ DATA_QUALITY_FILE = "data_quality.json"
 GROUPS_FILE = "groups.csv"
 SPLIT_FILE = {"train": "train.csv", "validation": "validation.csv", "test": "test.csv"}
 BASELINE_FILE = "baseline.csv"
+# Row digests (evaluate.read_row_digests reads them; that file ships alone).
+TRAIN_ROWS_FILE = "train_rows.txt"
+TEST_ROWS_FILE = "test_rows.txt"
+ROW_DIGESTS_FORMAT = "finmlops-row-digests/1"
 
 # JSON paths the pipeline's data-quality condition reads from data_quality.json.
 DQ_ROWS = "rows"
@@ -80,6 +87,11 @@ class Prepared:
     baseline: pd.DataFrame
     encoders: dict[str, object]
     data_quality: dict[str, object] = field(default_factory=dict)
+    # Digests of the raw rows (`row_digests`): the train split's and the test split's, in
+    # test.csv's order; the columns they cover.
+    train_rows: list[str] = field(default_factory=list)
+    test_rows: list[str] = field(default_factory=list)
+    digest_columns: tuple[str, ...] = ()
 
 
 def fingerprint(path: Path) -> str:
@@ -216,6 +228,28 @@ def split(df: pd.DataFrame, spec: Spec) -> tuple[pd.Index, pd.Index, pd.Index]:
     return train, validation, test
 
 
+def row_digests(df: pd.DataFrame, columns: Sequence[str], numeric: Sequence[str] = ()) -> list[str]:
+    """A digest per row of its raw values in `columns`: the first 128 bits of the sha256 of the
+    values as text joined by U+001F, a missing value empty and a `numeric` column's value as the
+    float it is (so 5 and 5.0, as two tables may type the column, are one value). The same
+    applicant row in two versions' tables gives the same digest whatever the split or the
+    encoders; 128 bits make a chance collision negligible (birthday bound 2^64 rows)."""
+    texts = []
+    for column in columns:
+        values = df[column]
+        if column in numeric:
+            values = pd.to_numeric(values, errors="coerce").astype("float64").map(repr)
+            values = values.where(df[column].notna(), "")
+        texts.append(values.astype("string").fillna(""))
+    rows = zip(*texts, strict=True) if texts else iter(())
+    return [hashlib.sha256("\x1f".join(r).encode("utf-8")).hexdigest()[:32] for r in rows]
+
+
+def _digest_document(columns: Sequence[str], digests: Sequence[str]) -> str:
+    header = {"format": ROW_DIGESTS_FORMAT, "columns": list(columns), "rows": len(digests)}
+    return json.dumps(header, sort_keys=True) + "\n" + "".join(d + "\n" for d in digests)
+
+
 def prepare(df: pd.DataFrame, spec: Spec, source_fingerprint: str) -> Prepared:
     """The whole step as a pure function of the input table."""
     validate_schema(df, spec)
@@ -227,6 +261,7 @@ def prepare(df: pd.DataFrame, spec: Spec, source_fingerprint: str) -> Prepared:
     encoded = encode(df, encoders)
     label = (df[spec.target].astype(str) == spec.positive_class).astype(int)
     train_idx, val_idx, test_idx = split(df, spec)
+    digest_columns = (*spec.features, spec.target)
 
     def with_label(index: pd.Index) -> pd.DataFrame:
         frame = encoded.loc[index].copy()
@@ -241,6 +276,9 @@ def prepare(df: pd.DataFrame, spec: Spec, source_fingerprint: str) -> Prepared:
         baseline=encoded.loc[train_idx].reset_index(drop=True),
         encoders=encoders,
         data_quality=data_quality(df, spec, source_fingerprint),
+        train_rows=sorted(set(row_digests(df.loc[train_idx], digest_columns, spec.numeric))),
+        test_rows=row_digests(df.loc[test_idx], digest_columns, spec.numeric),
+        digest_columns=digest_columns,
     )
 
 
@@ -261,6 +299,11 @@ def write_outputs(prepared: Prepared, output_dir: Path) -> dict[str, Path]:
     (folders["artifacts"] / DATA_QUALITY_FILE).write_text(
         json.dumps(prepared.data_quality, indent=2, sort_keys=True)
     )
+    for name, digests in (
+        (TRAIN_ROWS_FILE, prepared.train_rows),
+        (TEST_ROWS_FILE, prepared.test_rows),
+    ):
+        (folders["artifacts"] / name).write_text(_digest_document(prepared.digest_columns, digests))
     return folders
 
 
