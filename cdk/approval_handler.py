@@ -83,6 +83,14 @@ class ApprovalHandler(Construct):
             ).lower(),
             # The risk tier's validation depth and re-review triggers (ADR 0030).
             Validation.ENV_REQUIRE_SIGNOFF: str(config.governance.tier.validator_signoff).lower(),
+            # The evaluation sections the tier requires before a promotion starts.
+            Validation.ENV_REQUIRED_EVIDENCE: json.dumps(
+                {
+                    "tier": config.governance.risk_tier,
+                    "required": list(config.governance.tier.required_evidence),
+                },
+                separators=(",", ":"),
+            ),
             Validation.ENV_REVALIDATION_ALARMS: json.dumps(
                 revalidation_alarms(config), sort_keys=True, separators=(",", ":")
             ),

@@ -426,7 +426,11 @@ def test_handler_gets_the_contract_environment(platform: Any, config: Any) -> No
     from finmlops.contracts import Promotion, Validation
     from finmlops.gates import platform_gates
     from finmlops.naming import revalidation_alarms
-    from finmlops.registry.gatecheck import gates_from_json, gates_to_json
+    from finmlops.registry.gatecheck import (
+        gates_from_json,
+        gates_to_json,
+        required_evidence_from_json,
+    )
 
     (function,) = [
         r
@@ -453,7 +457,16 @@ def test_handler_gets_the_contract_environment(platform: Any, config: Any) -> No
         Validation.ENV_REVALIDATION_ALARMS: json.dumps(
             revalidation_alarms(config), sort_keys=True, separators=(",", ":")
         ),
+        # The tier's validation depth: what approval requires, the handler requires too.
+        Validation.ENV_REQUIRED_EVIDENCE: json.dumps(
+            {"tier": "high", "required": list(config.governance.tier.required_evidence)},
+            separators=(",", ":"),
+        ),
     }
+    assert required_evidence_from_json(variables[Validation.ENV_REQUIRED_EVIDENCE], "env") == (
+        "high",
+        config.governance.tier.required_evidence,
+    )
     # What the handler reads back is the config's gates (ADR 0014).
     assert gates_from_json(variables[Promotion.ENV_GATES], "env") == platform_gates(config)
 
