@@ -33,7 +33,7 @@ def synthesize(outdir: Path) -> Path:
     from finmlops.config import load_config
 
     root = Path(__file__).resolve().parents[1]
-    config = load_config(root / "config" / "platform.yaml")
+    config = load_config(root / "config" / "platform.yaml", "credit-risk")
     build_app(config, outdir=str(outdir), root=root).synth()
     return outdir
 

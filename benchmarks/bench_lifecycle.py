@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def main() -> int:
     logging.getLogger("finmlops").setLevel(logging.WARNING)  # the handler logs JSON per event
-    config = load_config(default_config_path(ROOT))
+    config = load_config(default_config_path(ROOT), "credit-risk")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         start = time.perf_counter()

@@ -30,7 +30,7 @@ def timed(fn) -> float:  # type: ignore[no-untyped-def]
 
 
 def main() -> int:
-    config = load_config(default_config_path(Path(__file__).resolve().parent.parent))
+    config = load_config(default_config_path(Path(__file__).resolve().parent.parent), "credit-risk")
     data = dataset_path(config)
     baseline = statistics.median(timed(lambda: pd.read_csv(data)) for _ in range(REPEATS))
 

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=BATCH)
     parser.add_argument("--requests", type=int, default=300)
     args = parser.parse_args(argv)
-    config = load_config(default_config_path(Path(__file__).resolve().parent.parent))
+    config = load_config(default_config_path(Path(__file__).resolve().parent.parent), "credit-risk")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         build = run_local(config, work / "build")

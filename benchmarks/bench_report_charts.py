@@ -82,7 +82,7 @@ def whole_report() -> dict[str, object]:
     from finmlops.governance.evidence import write_evidence
     from finmlops.modelbuild import run_local
 
-    config = load_config(default_config_path(Path(__file__).resolve().parent.parent))
+    config = load_config(default_config_path(Path(__file__).resolve().parent.parent), "credit-risk")
     with tempfile.TemporaryDirectory() as folder:
         build = run_local(config, Path(folder) / "build")
         started = time.perf_counter()

@@ -88,14 +88,14 @@ SHIFTS: dict[str, tuple[str, Callable[[pd.Series, np.random.Generator], pd.Serie
 
 def features() -> tuple[list[str], list[str]]:
     """The model's numeric and categorical features, from the platform config."""
-    config = load_config(default_config_path(ROOT))
+    config = load_config(default_config_path(ROOT), "credit-risk")
     return list(config.model.numeric_features), list(config.model.categorical_features)
 
 
 def source() -> pd.DataFrame:
     """The shipped Lending Club rows, the model's features only, as pandas reads them."""
     numeric, categorical = features()
-    config = load_config(default_config_path(ROOT))
+    config = load_config(default_config_path(ROOT), "credit-risk")
     frame = pd.read_csv(dataset_path(config), usecols=[*numeric, *categorical])
     return frame[[*numeric, *categorical]]
 

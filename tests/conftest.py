@@ -45,4 +45,4 @@ def config_path() -> Path:
 def config():  # type: ignore[no-untyped-def]
     from finmlops.config import load_config
 
-    return load_config(CONFIG_PATH)
+    return load_config(CONFIG_PATH, "credit-risk")

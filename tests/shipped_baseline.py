@@ -20,7 +20,7 @@ def build_shipped_baseline(root: Path, *, thresholds: bool = True) -> tuple[Conf
     """(config, test features): `root/pre` holds Preprocess's outputs of the shipped data and
     `root/baseline` the baseline of version 1, with the config's drift thresholds unless
     `thresholds` is off."""
-    config = load_config(REPO / "config" / "platform.yaml")
+    config = load_config(REPO / "config" / "platform.yaml", "credit-risk")
     data = REPO / "src" / "finmlops" / "data" / "lending_club.csv"
     arguments = step_arguments(config)["preprocess"]
     assert preprocess.main(["--input", str(data), "--output", str(root / "pre"), *arguments]) == 0

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finmlops.config import Config, ConfigError, dataset_path, default_config_path, load_config
+from finmlops.config import Config, ConfigError, dataset_path, default_config_path, load_portfolio
 
 # The profile of the emulator's own keys (moto never issued them: the accounts' administrator).
 EMULATOR_PROFILE = "emulator"
@@ -84,7 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(ExitCode.USAGE)
     progress = Progress()
     try:
-        config = load_config(args.config)
+        # The portfolio's first model tells the lifecycle's story.
+        config = load_portfolio(args.config).configs[0]
         # The demo builds from a local file (the emulator has no data lake): resolved and
         # confined here, so a bad path stops the demo before anything starts.
         dataset_path(config)

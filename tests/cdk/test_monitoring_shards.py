@@ -32,7 +32,7 @@ def _shards(config: Any, env: str) -> int:
 def test_the_shipped_config_checks_both_shapes_one_instance_and_several() -> None:
     from finmlops.config import load_config
 
-    config = load_config("config/platform.yaml")
+    config = load_config("config/platform.yaml", "credit-risk")
     assert _shards(config, "stage") == 1
     assert _shards(config, "prod") >= 2  # the demo's monitoring runs prod's pipeline
 

@@ -79,7 +79,7 @@ def test_longest_gap_of_a_schedule(expression: str, minutes: int | None) -> None
 
 
 def test_the_shipped_config_is_high_tier_and_monitored_hourly() -> None:
-    config = load_config(CONFIG)
+    config = load_config(CONFIG, "credit-risk")
     assert config.governance.risk_tier == "high"
     assert config.governance.tier.monitoring_every_minutes == 60
     assert longest_gap_minutes(config.monitoring.schedule) == 60
@@ -116,7 +116,7 @@ def test_the_default_capture_retention_meets_six_months_and_a_low_tier_may_keep_
 def test_tiers_require_evidence_by_depth_and_a_repeated_name_is_refused(
     raw: dict[str, Any], tmp_path: Path
 ) -> None:
-    config = load_config(CONFIG)
+    config = load_config(CONFIG, "credit-risk")
     high, medium, low = (config.governance.tiers.of(t) for t in ("high", "medium", "low"))
     assert set(high.required_evidence) > set(medium.required_evidence) > set(low.required_evidence)
     assert {"champion_comparison", "fairness", "bootstrap_intervals", "explanations"} <= set(

@@ -196,7 +196,7 @@ def test_the_served_container_is_the_one_the_model_build_definition_registers(
     from finmlops.config import load_config
     from finmlops.emulator.aws.serving import registered_container, serving_container_problems
 
-    definition = json.loads(build_pipeline_definition(load_config(CONFIG)).body)
+    definition = json.loads(build_pipeline_definition(load_config(CONFIG, "credit-risk")).body)
 
     def find(steps: list[dict[str, Any]]) -> dict[str, Any] | None:
         for step in steps:

@@ -217,7 +217,7 @@ def shipped() -> dict[str, Any]:
     from finmlops.steps import preprocess
     from finmlops.steps import train as train_step
 
-    config = load_config(ROOT / "config" / "platform.yaml")
+    config = load_config(ROOT / "config" / "platform.yaml", "credit-risk")
     table = preprocess.read_table(dataset_path(config))
     prepared = preprocess.prepare(table, spec_of(config), "test")
 
@@ -359,7 +359,7 @@ def test_the_build_gives_the_baseline_step_the_trained_model_to_profile(definiti
     """The model-build pipeline: the Baseline step reads the Train step's model artifact and
     records its profile with the config's sample size, beside the baseline the version's
     DriftCheckBaselines name."""
-    config = load_config(ROOT / "config" / "platform.yaml")
+    config = load_config(ROOT / "config" / "platform.yaml", "credit-risk")
     found: dict[str, Any] = {}
 
     def walk(steps: list[dict[str, Any]]) -> None:  # the build steps sit behind the gates

@@ -55,7 +55,7 @@ def fake_aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
 
 @pytest.fixture(scope="session")
 def config() -> Config:
-    return load_config(CONFIG_PATH)
+    return load_config(CONFIG_PATH, "credit-risk")
 
 
 @dataclass
@@ -530,7 +530,7 @@ def platform_definition() -> str:
     """The model-build definition as synthesized (placeholders filled with test values)."""
     from finmlops_pipelines.definition import build_pipeline_definition
 
-    body = build_pipeline_definition(load_config(CONFIG_PATH)).body
+    body = build_pipeline_definition(load_config(CONFIG_PATH, "credit-risk")).body
     values = {name: f"test-{name.lower()}" for name in Placeholder.slots(body)}
     values.update({"AWS::AccountId": "123456789012", "AWS::Partition": "aws"})
     values["AWS::Region"] = REGION

@@ -24,7 +24,7 @@ from finmlops.registry.gatecheck import (
 from finmlops.registry.handler import HandlerSettings
 
 CONFIG_FILE = str(Path(__file__).resolve().parents[2] / "config" / "platform.yaml")
-CONFIG = load_config(CONFIG_FILE)
+CONFIG = load_config(CONFIG_FILE, "credit-risk")
 
 
 def _policy(tier: str) -> EvidencePolicy:
