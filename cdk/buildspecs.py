@@ -68,6 +68,15 @@ def install_shipped_platform() -> list[str]:
     ]
 
 
+def check_portfolio_command() -> str:
+    """The shipped platform code refuses the commit's config when it drops a model that still
+    serves (`finmlops promote check-portfolio`, finmlops.registry.retirement)."""
+    return (
+        f"{PLATFORM_VENV}/bin/finmlops promote check-portfolio "
+        '--config "$CODEBUILD_SRC_DIR/config/platform.yaml"'
+    )
+
+
 def start_build_commands(dev: Names) -> list[str]:
     """After the dev deploy: one model build for this commit, started as the dev build starter
     by the shipped platform code (the source checkout is read as data, never run).

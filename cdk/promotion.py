@@ -35,6 +35,7 @@ from finmlops_cdk.assets import COMMON_EXCLUDES, package_code
 from finmlops_cdk.buildspecs import (
     ALL_ENVIRONMENTS,
     PLATFORM_SOURCE,
+    check_portfolio_command,
     deploy_commands,
     environment_stacks,
     inline,
@@ -299,21 +300,6 @@ class PromotionStack(Stack):
             codebuild.BuildSpec.from_source_filename("buildspec.yml"),
             self.build_role,
         )
-        deploy_dev = project(
-            "DeployDev",
-            "cdk deploy of the dev stage (model build)",
-            inline(
-                {
-                    "install": install_commands(),
-                    "build": [
-                        ".venv/bin/python -m finmlops_cdk.app --out cdk.out --environment dev",
-                        *deploy_commands(environment_stacks("dev"), app="cdk.out"),
-                    ],
-                }
-            ),
-            self.deploy_roles["dev"],
-            privileged=True,
-        )
         # The platform's code as the tooling stack shipped it: reviewed and deployed by a person,
         # so a commit cannot change what the role that writes audit records runs.
         self.platform_code = s3_assets.Asset(
@@ -323,17 +309,37 @@ class PromotionStack(Stack):
             ignore_mode=IgnoreMode.DOCKER,
             exclude=["*", *(f"!{path}" for path in PLATFORM_SOURCE), *COMMON_EXCLUDES],
         )
+        platform_code = {
+            "PLATFORM_CODE": codebuild.BuildEnvironmentVariable(
+                value=self.platform_code.s3_object_url
+            )
+        }
+        deploy_dev = project(
+            "DeployDev",
+            "cdk deploy of the dev stage (model build)",
+            inline(
+                {
+                    "install": [*install_commands(), *install_shipped_platform()],
+                    "build": [
+                        # A model still serving keeps its block (ADR 0035), judged by the shipped
+                        # code on the commit's config before anything is synthesized.
+                        check_portfolio_command(),
+                        ".venv/bin/python -m finmlops_cdk.app --out cdk.out --environment dev",
+                        *deploy_commands(environment_stacks("dev"), app="cdk.out"),
+                    ],
+                }
+            ),
+            self.deploy_roles["dev"],
+            privileged=True,
+            environment_variables=platform_code,
+        )
         start_build = project(
             "StartModelBuild",
             "One model build of the deployed commit, by the shipped platform code",
             inline({"install": install_shipped_platform(), "build": start_build_commands(dev)}),
             self.start_build_role,
             timeout=Duration.minutes(30),
-            environment_variables={
-                "PLATFORM_CODE": codebuild.BuildEnvironmentVariable(
-                    value=self.platform_code.s3_object_url
-                )
-            },
+            environment_variables=platform_code,
         )
 
         def logs_of(role: iam.Role) -> list[iam.PolicyStatement]:
@@ -352,24 +358,30 @@ class PromotionStack(Stack):
             ),
             artifacts_reason,
         )
+        gate = GateGrants(n=n, audit_key=data.audit_key, state_key=data.data_key)
+        asset_object = (
+            f"arn:{partition}:s3:::{self.platform_code.s3_bucket_name}/"
+            f"{self.platform_code.s3_object_key}"
+        )
         acknowledge(
             managed_policy(
                 self,
                 "DeployDevPermissions",
                 role=self.deploy_roles["dev"],
-                description="cdk deploy of dev: dev's bootstrap roles, nothing else",
+                description="cdk deploy of dev: dev's bootstrap roles; read what serves where",
                 statements=[
                     *read_source,
                     *logs_of(self.deploy_roles["dev"]),
                     assume_bootstrap_roles(dev),
+                    iam.PolicyStatement(
+                        sid="ReadShippedPlatformCode",
+                        actions=["s3:GetObject"],
+                        resources=[asset_object],
+                    ),
+                    *gate.read_history,
                 ],
             ),
-            artifacts_reason | bootstrap_reason(dev),
-        )
-        gate = GateGrants(n=n, audit_key=data.audit_key, state_key=data.data_key)
-        asset_object = (
-            f"arn:{partition}:s3:::{self.platform_code.s3_bucket_name}/"
-            f"{self.platform_code.s3_object_key}"
+            artifacts_reason | bootstrap_reason(dev) | gate.history_read_reason,
         )
         acknowledge(
             managed_policy(

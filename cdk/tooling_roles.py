@@ -103,6 +103,21 @@ class GateGrants:
         ]
 
     @property
+    def read_history(self) -> list[iam.PolicyStatement]:
+        """Read the deployment history only: what serves where (`promote check-portfolio`)."""
+        return [
+            *s3_access(
+                sid="ReadDeploymentHistory",
+                partition=self.n.partition,
+                bucket=self.n.state_bucket,
+                prefix=Promotion.DEPLOYMENTS_PREFIX,
+                read=True,
+                list_objects=True,
+            ),
+            kms_access(sid="ReadStateKey", key_arn=self.state_key.key_arn, decrypt=True),
+        ]
+
+    @property
     def read_registry(self) -> iam.PolicyStatement:
         return iam.PolicyStatement(
             sid="ReadVersionsInRegistry",
@@ -122,6 +137,17 @@ class GateGrants:
             Promotion.AUDIT_PREFIX,
             "Appends one record per decision, resolution or deployment under audit/ "
             "(Object Lock, conditional creates).",
+        )
+        return reason
+
+    @property
+    def history_read_reason(self) -> dict[str, str]:
+        reason: dict[str, str] = object_ack(
+            self.n.partition,
+            self.n.state_bucket,
+            Promotion.DEPLOYMENTS_PREFIX,
+            "Reads the deployment history under deployments/ (which model serves where), "
+            "writes nothing.",
         )
         return reason
 

@@ -593,6 +593,30 @@ def test_dev_deploy_runs_the_commits_code_and_starts_no_build(platform: Any) -> 
     assert "buildrun" not in spec and "build-starter" not in spec
 
 
+def test_dev_is_deployed_only_after_the_shipped_code_accepts_the_commits_portfolio(
+    platform: Any,
+) -> None:
+    """A commit that drops a model still serving stops before synth (ADR 0035): the check is the
+    shipped platform's code (a commit cannot change it), reading the commit's config as data."""
+    commands = [
+        c
+        for phase in json.loads(_buildspec(platform, "cdk deploy of the dev stage"))[
+            "phases"
+        ].values()
+        for c in phase.get("commands", [])
+    ]
+    text = "\n".join(commands)
+    assert 'aws s3 cp "$PLATFORM_CODE"' in text
+    (check,) = [c for c in commands if "promote check-portfolio" in c]
+    assert check == (
+        "$HOME/finmlops-venv/bin/finmlops promote check-portfolio "
+        '--config "$CODEBUILD_SRC_DIR/config/platform.yaml"'
+    )
+    assert commands.index(check) < next(
+        i for i, c in enumerate(commands) if "finmlops_cdk.app" in c
+    )
+
+
 def test_start_build_runs_the_shipped_platform_code_never_the_commits(platform: Any) -> None:
     """The action that may append audit records installs the platform the tooling stack
     shipped (a CDK asset) and reads the commit only as data: no install from the source
@@ -694,6 +718,8 @@ def test_the_dev_deploy_role_cannot_touch_the_audit_trail_history_artifacts_or_d
     ):
         assert not _can(iam_platform, role, action, resource, **CREATE_ONLY), (action, resource)
     assert _can(iam_platform, role, "s3:GetObject", ARTIFACT)  # it reads its source
+    # ... and what serves where, for `promote check-portfolio`: read, never write.
+    assert _can(iam_platform, role, "s3:GetObject", HISTORY)
 
 
 def test_the_start_build_role_starts_builds_and_appends_audit_records_only(

@@ -138,6 +138,11 @@ def test_build_run_holds_evaluation_files_model_and_data_artifacts(
     assert artifact_paths(client, run_id) == {
         "data/data_quality.json",
         "data/encoders.json",
+        # Digests of the rows each split holds: which rows trained the version, so a later
+        # build leaves them out when it scores this one as its champion (ADR 0029).
+        "data/train_rows.txt",
+        "data/test_rows.txt",
+        "evaluation/train_rows.txt",
         "evaluation/evaluation.json",
         "evaluation/fairness.json",
         "model/model.tar.gz",
