@@ -178,7 +178,9 @@ def _split_of(tmp_path: Path, name: str, seed: int) -> tuple[Path, list[str]]:
     from finmlops.modelbuild import step_arguments
     from finmlops.steps import preprocess
 
-    config = load_config(Path(__file__).resolve().parents[2] / "config" / "platform.yaml", "credit-risk")
+    config = load_config(
+        Path(__file__).resolve().parents[2] / "config" / "platform.yaml", "credit-risk"
+    )
     out = tmp_path / name
     args = step_arguments(config)
     argv = ["--input", str(dataset_path(config)), "--output", str(out), *args["preprocess"]]
@@ -197,7 +199,9 @@ def test_the_champions_training_rows_are_left_out_and_the_count_is_reported(
     from finmlops.fairness import write_spec
     from finmlops.steps import preprocess
 
-    config = load_config(Path(__file__).resolve().parents[2] / "config" / "platform.yaml", "credit-risk")
+    config = load_config(
+        Path(__file__).resolve().parents[2] / "config" / "platform.yaml", "credit-risk"
+    )
     old, _ = _split_of(tmp_path, "champion", seed=1)
     new, evaluate_args = _split_of(tmp_path, "challenger", seed=2)
     params = {"objective": "binary:logistic", "max_depth": 3, "nthread": 1, "seed": 0}
