@@ -540,14 +540,17 @@ def batch_problems(
         # AWS answers ResourceNotFound (DescribePipeline's documented error); moto a
         # ValidationException "Could not find pipeline".
         error = exc.response.get("Error", {})
-        if error.get("Code") == "ResourceNotFound" or "could not find" in str(
-            error.get("Message", "")
-        ).lower():
+        if (
+            error.get("Code") == "ResourceNotFound"
+            or "could not find" in str(error.get("Message", "")).lower()
+        ):
             return [f"serving: batch pipeline {pipeline_name} does not exist"]
         raise
     status = described.get("PipelineStatus", "")
     if status != "Active":
-        return [f"serving: batch pipeline {pipeline_name} is {status or 'in no status'}, not Active"]
+        return [
+            f"serving: batch pipeline {pipeline_name} is {status or 'in no status'}, not Active"
+        ]
     try:
         steps = json.loads(described.get("PipelineDefinition") or "{}").get("Steps", [])
     except json.JSONDecodeError:
