@@ -77,3 +77,53 @@ def credit_story_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
     config = load_config(Path(__file__).parents[2] / EXAMPLE_CONFIG)
     work = tmp_path_factory.mktemp("credit-lifecycle")
     yield from _run_story(config, synthesize(config, work / "cdk.out", ["tooling", "dev"]), work)
+
+
+BATCH_BLOCK = "data/batch_model.yaml"
+
+
+def two_model_portfolio(config_path: Any, folder: Any) -> Any:
+    """The shipped portfolio when it has a batch model; otherwise the shipped platform with the
+    batch model of `data/batch_model.yaml` added under `models:` (written to `folder`)."""
+    from pathlib import Path
+
+    import yaml
+
+    from finmlops.config import load_portfolio
+
+    shipped = load_portfolio(config_path)
+    if len(shipped.configs) > 1 and any(c.serving.batch for c in shipped.configs):
+        return shipped
+    data = yaml.safe_load(Path(config_path).read_text())
+    data["models"].update(yaml.safe_load((Path(__file__).parent / BATCH_BLOCK).read_text()))
+    path = Path(folder) / "platform.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return load_portfolio(path)
+
+
+@pytest.fixture(scope="session")
+def portfolio_story_run(
+    config_path: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Any, Any]]:
+    """The world of the two-model portfolio (tooling and dev synthesized from it, every build
+    pipeline created), and the other models' stories in it (`run_portfolio_story`): the batch
+    model built, approved by its own approver, promoted, scored nightly and monitored. The
+    first model's own story is test_lifecycle_e2e.py's; here it only provisions the world."""
+    from finmlops.emulator.aws.server import embedded_aws
+    from finmlops.emulator.story import Lifecycle
+    from finmlops.emulator.story.portfolio import run_portfolio_story
+    from finmlops.emulator.world.templates import synthesize
+
+    work = tmp_path_factory.mktemp("portfolio")
+    portfolio = two_model_portfolio(config_path, work)
+    first = portfolio.platform
+    cdk_out = synthesize(portfolio, work / "cdk.out", ["tooling", "dev"])
+    dev = first.environments.dev
+    with embedded_aws(dev.region, account=dev.account) as aws:
+        lifecycle = Lifecycle(first, aws, work, portfolio=portfolio)
+        try:
+            lifecycle.stage("provision", lambda: lifecycle.provision(cdk_out))
+            yield lifecycle, run_portfolio_story(lifecycle)
+        finally:
+            with contextlib.suppress(ClientError):
+                lifecycle.close()
