@@ -29,17 +29,28 @@ def story_run(
     stage and prod are synthesized by each promotion from its manifest, as in the demo."""
     from pathlib import Path
 
-    yield from _run_story(config, Path(platform.outdir), tmp_path_factory.mktemp("lifecycle"))
+    from finmlops.config import load_portfolio
+
+    # The world holds every model of the shipped portfolio (the platform fixture synthesizes
+    # them all); the story is the first model's.
+    yield from _run_story(
+        config,
+        Path(platform.outdir),
+        tmp_path_factory.mktemp("lifecycle"),
+        load_portfolio(config.source_file) if config.source_file else None,
+    )
 
 
-def _run_story(config: Config, cdk_out: Any, work: Any) -> Iterator[tuple[Any, Any]]:
+def _run_story(
+    config: Config, cdk_out: Any, work: Any, portfolio: Any = None
+) -> Iterator[tuple[Any, Any]]:
     """The whole story in the world deployed from `cdk_out`, held open for the session."""
     from finmlops.emulator.aws.server import embedded_aws
     from finmlops.emulator.story import Lifecycle, run_story
 
     dev = config.environments.dev
     with embedded_aws(dev.region, account=dev.account) as aws:
-        lifecycle = Lifecycle(config, aws, work)
+        lifecycle = Lifecycle(config, aws, work, portfolio=portfolio)
         try:
             summary = run_story(lifecycle, cdk_out)
             yield lifecycle, summary
@@ -103,12 +114,13 @@ def two_model_portfolio(config_path: Any, folder: Any) -> Any:
 
 @pytest.fixture(scope="session")
 def portfolio_story_run(
-    config_path: Any, tmp_path_factory: pytest.TempPathFactory
+    config_path: Any, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Any, Any]]:
-    """The world of the two-model portfolio (tooling and dev synthesized from it, every build
-    pipeline created), and the other models' stories in it (`run_portfolio_story`): the batch
-    model built, approved by its own approver, promoted, scored nightly and monitored. The
-    first model's own story is test_lifecycle_e2e.py's; here it only provisions the world."""
+    """The other models' stories (`run_portfolio_story`) in the two-model world: the batch
+    model built, approved by its own approver, promoted, scored nightly and monitored, then
+    the inventory. When the shipped portfolio has the batch model, in `story_run`'s world after
+    the first model's whole story (as `make demo` runs them; nothing more to synthesize);
+    otherwise in a world of its own where the first model is only provisioned."""
     from finmlops.emulator.aws.server import embedded_aws
     from finmlops.emulator.story import Lifecycle
     from finmlops.emulator.story.portfolio import run_portfolio_story
@@ -116,6 +128,10 @@ def portfolio_story_run(
 
     work = tmp_path_factory.mktemp("portfolio")
     portfolio = two_model_portfolio(config_path, work)
+    if portfolio.source == str(config_path):
+        lifecycle, _ = request.getfixturevalue("story_run")
+        yield lifecycle, run_portfolio_story(lifecycle)
+        return
     first = portfolio.platform
     cdk_out = synthesize(portfolio, work / "cdk.out", ["tooling", "dev"])
     dev = first.environments.dev

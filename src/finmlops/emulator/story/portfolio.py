@@ -164,13 +164,12 @@ class ModelStory:
             reason = f"manual approval by {s.w.approver.name}" if environment == "prod" else ""
             manifest = s._resolve(arn, environment, promoter, actor)
             pipeline = self._deploy_batch(manifest, promoter, actor, reason)
-            lines.append(
-                f"{environment}: {pipeline.name} scores with {manifest.model_data_url.rsplit('/', 3)[-3]}"
-                f"/.../model.tar.gz ({pipeline.schedule_expression}), recorded"
-            )
+            lines.append(f"{environment}: {pipeline.name} ({pipeline.schedule_expression})")
+        archive = s.manifests["prod"].model_data_url
         return (
-            f"v1 in batch: {lines[0]}; manual approval by {s.w.approver.name}; {lines[1]}; "
-            "no endpoint (the record checked the batch pipeline SageMaker holds)"
+            f"v1 in batch: {lines[0]}, recorded; manual approval by {s.w.approver.name}; "
+            f"{lines[1]}, recorded: each deployed pipeline's scoring step reads the manifest's "
+            f"archive {archive} (no endpoint, no smoke test)"
         )
 
     def _deploy_batch(
