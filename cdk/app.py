@@ -152,22 +152,33 @@ def real_definition(config: Config) -> Any:
 
 
 def manifests_for(
-    portfolio: Portfolio, manifest: DeploymentManifest | None
+    portfolio: Portfolio,
+    manifest: DeploymentManifest | None,
+    manifests: Sequence[DeploymentManifest] = (),
 ) -> dict[str, DeploymentManifest]:
-    """Each model's manifest: the given one for the model whose group it names (checked), the
-    default (version 1 of its group) for every other."""
+    """Each model's manifest: the given ones (`manifest` and `manifests`, at most one per
+    registry group, each checked against the model whose group it names), the default (version
+    1 of its group) for every other model. Several manifests are how a serving environment is
+    synthesized with the version every model serves there, not only the promoted one's."""
     found = {c.model.name: default_manifest(c) for c in portfolio.configs}
-    if manifest is None:
-        return found
-    owners = [c for c in portfolio.configs if c.model.package_group == manifest.model_package_group]
-    if not owners:
-        raise ManifestError(
-            f"manifest: model_package_group {manifest.model_package_group!r} is the group of "
-            f"no model (the groups: "
-            f"{', '.join(c.model.package_group for c in portfolio.configs)})"
-        )
-    validate_manifest(manifest, owners[0], "manifest")
-    found[owners[0].model.name] = manifest
+    given = [*manifests, *([manifest] if manifest is not None else [])]
+    seen: set[str] = set()
+    for one in given:
+        owners = [c for c in portfolio.configs if c.model.package_group == one.model_package_group]
+        if not owners:
+            raise ManifestError(
+                f"manifest: model_package_group {one.model_package_group!r} is the group of "
+                f"no model (the groups: "
+                f"{', '.join(c.model.package_group for c in portfolio.configs)})"
+            )
+        if one.model_package_group in seen:
+            raise ManifestError(
+                f"manifest: two manifests for model_package_group {one.model_package_group!r}: "
+                "give one per group"
+            )
+        seen.add(one.model_package_group)
+        validate_manifest(one, owners[0], "manifest")
+        found[owners[0].model.name] = one
     return found
 
 
@@ -176,6 +187,7 @@ def build_app(
     *,
     outdir: str | None = None,
     manifest: DeploymentManifest | None = None,
+    manifests: Sequence[DeploymentManifest] = (),
     definition: DefinitionFactory = real_definition,
     source: SourceSettings | None = None,
     environments: Sequence[str] = ENVIRONMENT_NAMES,
@@ -186,9 +198,11 @@ def build_app(
 ) -> App:
     """Every environment's Stage, with the compliance packs attached; not yet synthesized.
 
-    `config` is the portfolio (`load_portfolio`), or one model's Config (a portfolio of one)."""
+    `config` is the portfolio (`load_portfolio`), or one model's Config (a portfolio of one).
+    `manifest` and `manifests` name the versions the serving environments serve, at most one
+    per registry group; a model without one serves version 1 of its group (`manifests_for`)."""
     portfolio = as_portfolio(config)
-    manifests = manifests_for(portfolio, manifest)
+    chosen = manifests_for(portfolio, manifest, manifests)
     if retrain_schedule is not None:
         try:
             check_schedule(retrain_schedule)
@@ -205,7 +219,7 @@ def build_app(
             environment,
             portfolio=portfolio,
             environment=environment,
-            manifests=manifests,
+            manifests=chosen,
             definition=definition,
             source=source or SourceSettings(),
             root=root or repo_root(),

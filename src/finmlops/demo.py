@@ -27,7 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finmlops.config import Config, ConfigError, dataset_path, default_config_path, load_portfolio
+from finmlops.config import (
+    Config,
+    ConfigError,
+    Portfolio,
+    dataset_path,
+    default_config_path,
+    load_portfolio,
+)
 
 # The profile of the emulator's own keys (moto never issued them: the accounts' administrator).
 EMULATOR_PROFILE = "emulator"
@@ -84,52 +91,84 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(ExitCode.USAGE)
     progress = Progress()
     try:
-        # The portfolio's first model tells the lifecycle's story.
-        config = load_portfolio(args.config).configs[0]
-        # The demo builds from a local file (the emulator has no data lake): resolved and
+        portfolio = load_portfolio(args.config)
+        # The story's first model is the portfolio's first (the default, real-time model); the
+        # others follow it in the same world. --build-only builds the first.
+        config = portfolio.platform
+        # The demo builds from local files (the emulator has no data lake): resolved and
         # confined here, so a bad path stops the demo before anything starts.
-        dataset_path(config)
+        for model in portfolio.configs:
+            dataset_path(model)
     except ConfigError as exc:
         print(f"{PROGRAM}: {exc}", file=sys.stderr)
         return int(ExitCode.USAGE)
-    progress(f"config {args.config}: model {config.model.name}, group {config.model.package_group}")
+    for model in portfolio.configs:
+        progress(
+            f"config {args.config}: model {model.model.name}, group "
+            f"{model.model.package_group}"
+            + (f", {model.serving.mode} serving" if len(portfolio.configs) > 1 else "")
+        )
     if not args.build_only:
-        return lifecycle_demo(config, args, progress)
+        return lifecycle_demo(portfolio, args, progress)
     return build_demo(config, args, progress)
 
 
-def lifecycle_demo(config: Config, args: argparse.Namespace, progress: Progress) -> int:
+def lifecycle_demo(portfolio: Portfolio, args: argparse.Namespace, progress: Progress) -> int:
     import logging
     import shutil
 
     from finmlops.emulator.aws.server import embedded_aws
     from finmlops.emulator.story import STORY, Lifecycle, run_story
+    from finmlops.emulator.story.portfolio import (
+        INVENTORY_STAGE,
+        PORTFOLIO_STORY,
+        run_portfolio_story,
+    )
     from finmlops.emulator.world.templates import synthesize
 
+    config = portfolio.platform
     # The handler logs JSON per event (refusals at WARNING); the story prints each outcome.
     logging.getLogger("finmlops").setLevel(logging.ERROR)
     work = args.work_dir / "lifecycle"
     shutil.rmtree(work, ignore_errors=True)  # re-runnable: every run starts from nothing
     work.mkdir(parents=True)
     progress("synthesize tooling and dev (CDK, offline): the templates the world is deployed from")
-    cdk_out = synthesize(config, work / "cdk.out", ["tooling", "dev"])
+    cdk_out = synthesize(portfolio, work / "cdk.out", ["tooling", "dev"])
     progress(f"  {cdk_out.relative_to(work)}")
+    others = portfolio.configs[1:]
     descriptions = dict(STORY)
+    if others:
+        descriptions |= {
+            f"{other.model.name}: {name}": text
+            for other in others
+            for name, text in PORTFOLIO_STORY
+        } | dict([INVENTORY_STAGE])
     # One moto account, the config's dev account (docs/emulator.md).
     with embedded_aws(
         config.environments.dev.region, args.port or None, config.environments.dev.account
     ) as aws:
         progress(f"embedded AWS (moto) at {aws.endpoint_url}")
         lifecycle = Lifecycle(
-            config, aws, work, progress=lambda m: _story_line(progress, descriptions, m)
+            config,
+            aws,
+            work,
+            progress=lambda m: _story_line(progress, descriptions, m),
+            portfolio=portfolio,
         )
         try:
             summary = run_story(lifecycle, cdk_out)
+            stories = run_portfolio_story(lifecycle)
         except Exception as exc:
             print(f"\nthe lifecycle stopped: {type(exc).__name__}: {exc}", file=sys.stderr)
             return 1
         _print_summary(config, lifecycle, work)
-        progress(f"done: {len(summary.stages)} stages")
+        for story in stories:
+            story.print_summary()
+        if stories:
+            stages = len(summary.stages) + sum(len(s.stages) for s in stories)
+            progress(f"done: {stages} stages, {len(portfolio.configs)} models")
+        else:
+            progress(f"done: {len(summary.stages)} stages")
         if args.keep_running:
             _keep_running(aws.endpoint_url, lifecycle, args.config, work)
         lifecycle.close()
@@ -138,10 +177,14 @@ def lifecycle_demo(config: Config, args: argparse.Namespace, progress: Progress)
 
 def _story_line(progress: Progress, descriptions: dict[str, str], message: str) -> None:
     name, sep, rest = message.partition(": ")
+    # Another model's stage is "<model>: <stage>": its result line has one more ": ".
+    model_stage, _, model_rest = rest.partition(": ")
     if message.endswith(" ...") and message[:-4] in descriptions:
         progress(f"> {message[:-4]}: {descriptions[message[:-4]]}")
     elif sep and name in descriptions:
         progress(f"  = {rest}")
+    elif sep and f"{name}: {model_stage}" in descriptions:
+        progress(f"  = {model_rest}")
     else:
         progress(f"  {message.strip()}")
 

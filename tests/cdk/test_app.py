@@ -243,3 +243,21 @@ def test_a_manifest_is_the_version_of_the_model_whose_group_it_names(
     stranger = chosen.__class__.from_json(chosen.to_json().replace("behaviour-xgb", "nobodys-xgb"))
     with pytest.raises(ManifestError, match="group of no model"):
         manifests_for(portfolio, stranger)
+
+
+def test_several_manifests_give_each_model_its_version_and_two_for_one_group_are_refused(
+    config_path: Path,
+) -> None:
+    """A serving environment synthesized for one model's promotion keeps every other model's
+    current version: one manifest per registry group (`manifests=`), `manifest=` still one."""
+    from finmlops_cdk.app import manifests_for
+    from finmlops_cdk.manifest import ManifestError, default_manifest
+
+    portfolio = _two_models(config_path)
+    first = default_manifest(portfolio.config("credit-risk"))
+    second = default_manifest(portfolio.config("behaviour"))
+    found = manifests_for(portfolio, None, [first, second])
+    assert found == {"credit-risk": first, "behaviour": second}
+    assert manifests_for(portfolio, second, [first]) == found
+    with pytest.raises(ManifestError, match="two manifests for model_package_group 'behaviour-xgb'"):
+        manifests_for(portfolio, second, [second])

@@ -647,3 +647,52 @@ def test_check_portfolio_refuses_dropping_a_serving_model_until_it_is_decommissi
     assert code == ExitCode.OK and "no longer serves" in out
     assert world.audit_actions() == [*actions, AuditAction.DECOMMISSION]
     assert run_in(capsys, str(smaller), "promote", "check-portfolio")[0] == ExitCode.OK
+
+
+def test_record_of_a_batch_deployment_checks_the_named_batch_pipeline(
+    world, register, pipeline, capsys, monkeypatch, tmp_path
+):
+    """`promote record --batch-pipeline NAME`: recorded only when that pipeline's scoring step
+    reads the manifest's archive; the endpoint and the pipeline are never both named."""
+    import json
+
+    bob = world.approver()
+    bob.use_in_env(monkeypatch)
+    arn = register()
+    _sign_off(world, arn)
+    assert run(capsys, "registry", "approve", "1", "--reason", "ok")[0] == ExitCode.OK
+    assert world.deliver(arn, pipeline).result == "started"
+    manifest = tmp_path / "stage.json"
+    code, _, _ = run(
+        capsys, "promote", "resolve", "1", "--environment", "stage", "--out", str(manifest)
+    )
+    assert code == ExitCode.OK
+    archive = json.loads(manifest.read_text())["model_data_url"]
+
+    def batch(name: str, uri: str) -> None:
+        step = {
+            "Name": "BatchScore",
+            "Type": "Processing",
+            "Arguments": {"ProcessingInputs": [{"InputName": "model", "S3Input": {"S3Uri": uri}}]},
+        }
+        world.sm.create_pipeline(
+            PipelineName=name,
+            PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": [step]}),
+            RoleArn="arn:aws:iam::111111111111:role/batch",
+        )
+
+    batch("old-batch", "s3://artifacts/older/model.tar.gz")
+    batch("new-batch", archive)
+    code, _, err = run(
+        capsys, "promote", "record", "--manifest", str(manifest), "--batch-pipeline", "old-batch"
+    )
+    assert code == ExitCode.REFUSED
+    assert "batch pipeline old-batch scores with s3://artifacts/older/model.tar.gz" in err
+    code, _, err = run(
+        capsys, "promote", "record", "--manifest", str(manifest),
+        "--batch-pipeline", "new-batch", "--endpoint-name", "x",
+    )  # fmt: skip
+    assert code == ExitCode.USAGE and "name one of them" in err
+    assert run(
+        capsys, "promote", "record", "--manifest", str(manifest), "--batch-pipeline", "new-batch"
+    )[0] == ExitCode.OK

@@ -507,3 +507,87 @@ def test_another_groups_deployment_does_not_keep_a_model_serving(world, register
     other = DeploymentHistory(world.s3, world.state_bucket, group="provisions-xgb")
     assert other.current("stage") is None
     assert {s.group for s in serving_groups(world.s3, world.state_bucket)} == {world.group}
+
+
+# ------------------------------------------------------------------ a batch model's deployment
+
+
+def _batch_pipeline(world: Any, name: str, archive: str) -> str:
+    """A batch pipeline as the Batch stack creates it: one processing step whose input named
+    `model` is the archive it scores with (cdk/batch.py)."""
+    import json
+
+    step = {
+        "Name": "BatchScore",
+        "Type": "Processing",
+        "Arguments": {
+            "ProcessingInputs": [
+                {"InputName": "model", "S3Input": {"S3Uri": archive}},
+                {"InputName": "input", "S3Input": {"S3Uri": "s3://capture/batch/input/"}},
+            ]
+        },
+    }
+    world.sm.create_pipeline(
+        PipelineName=name,
+        PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": [step]}),
+        RoleArn="arn:aws:iam::123456789012:role/batch",
+    )
+    return name
+
+
+def test_record_of_a_batch_model_checks_that_its_pipeline_scores_with_the_manifests_archive(
+    world, register, pipeline
+):
+    arn = _approved(world, register, pipeline)
+    manifest = _resolve(world, arn, "prod")
+    name = _batch_pipeline(world, "credit-risk-prod-batch", manifest.model_data_url)
+    entry = _record(world, manifest, endpoint_name="", batch_pipeline=name)
+    assert entry.manifest.model_package_arn == arn
+    assert [e.manifest.model_package_arn for e in world.history().entries("prod")] == [arn]
+    assert world.audit().records()[-1].action == AuditAction.DEPLOY
+
+
+def test_record_refuses_a_batch_pipeline_on_another_archive_and_changes_nothing(
+    world, register, pipeline
+):
+    """The definition SageMaker holds is what the next scheduled run scores with: a pipeline
+    still on the previous archive is refused, naming the pipeline and both archives."""
+    arn = _approved(world, register, pipeline)
+    manifest = _resolve(world, arn, "prod")
+    old = "s3://artifacts/model-build/older/package/model.tar.gz"
+    name = _batch_pipeline(world, "credit-risk-prod-batch", old)
+    audit_before = len(world.audit().records())
+
+    with pytest.raises(RefusedError) as refused:
+        _record(world, manifest, endpoint_name="", batch_pipeline=name)
+
+    (problem,) = refused.value.problems
+    assert problem == (
+        f"serving: batch pipeline {name} scores with {old}, not {manifest.model_data_url} of "
+        "the manifest"
+    )
+    assert world.history().entries("prod") == []
+    assert _lifecycle(world, arn) is None
+    records = world.audit().records()
+    assert len(records) == audit_before + 1
+    assert (records[-1].action, records[-1].details["batch_pipeline"]) == (
+        AuditAction.DEPLOY_REFUSED, name,
+    )  # fmt: skip
+
+
+def test_record_refuses_a_batch_pipeline_that_does_not_exist(world, register, pipeline):
+    arn = _approved(world, register, pipeline)
+    manifest = _resolve(world, arn, "stage")
+    with pytest.raises(RefusedError) as refused:
+        _record(world, manifest, endpoint_name="", batch_pipeline="nobodys-batch")
+    assert refused.value.problems == ("serving: batch pipeline nobodys-batch does not exist",)
+    assert world.history().entries("stage") == []
+
+
+def test_record_names_the_endpoint_or_the_batch_pipeline_never_both(world, register, pipeline):
+    arn = _approved(world, register, pipeline)
+    manifest = _resolve(world, arn, "stage")
+    before = len(world.audit().records())
+    with pytest.raises(ValueError, match="name the endpoint or the batch pipeline"):
+        _record(world, manifest, batch_pipeline="credit-risk-stage-batch")
+    assert len(world.audit().records()) == before

@@ -753,7 +753,11 @@ def _promote_record(ctx: Context) -> int:
     registry = ctx.client_as("sagemaker", ctx.args.registry_role_arn, "lifecycle")
     serving = ctx.client_as("sagemaker", ctx.args.serving_role_arn, "serving-check")
     group = manifest.model_package_group
-    endpoint = ctx.args.endpoint_name or _endpoint_name(ctx, group, manifest.environment)
+    if ctx.args.endpoint_name and ctx.args.batch_pipeline:
+        raise UsageError("--endpoint-name and --batch-pipeline: name one of them")
+    endpoint, batch = ctx.args.endpoint_name or "", ctx.args.batch_pipeline or ""
+    if not endpoint and not batch:
+        endpoint, batch = _served_by(ctx, group, manifest.environment)
     entry = record_deployment(
         registry,
         _audit(ctx),
@@ -762,6 +766,7 @@ def _promote_record(ctx: Context) -> int:
         actor=actor,
         serving=serving,
         endpoint_name=endpoint,
+        batch_pipeline=batch,
         reason=ctx.args.reason or "",
         lifecycle=not ctx.args.no_lifecycle,
     )
@@ -773,16 +778,19 @@ def _promote_record(ctx: Context) -> int:
     return ExitCode.OK
 
 
-def _endpoint_name(ctx: Context, group: str, environment: str) -> str:
-    """The endpoint of the manifest's model (its group's block) in the environment."""
+def _served_by(ctx: Context, group: str, environment: str) -> tuple[str, str]:
+    """(endpoint, batch pipeline) of the manifest's model (its group's block) in the
+    environment: a real-time model's endpoint, or a batch model's pipeline (named as
+    cdk/batch.py names it: the endpoint name the model would have, then `-batch`)."""
     from finmlops.naming import names
 
     if environment not in SERVING_ENVIRONMENTS:
-        raise UsageError(f"--manifest: environment {environment!r} serves no endpoint")
+        raise UsageError(f"--manifest: environment {environment!r} serves no model")
     config = ctx.config_of_group(group)
     if config is None:
         raise UsageError(f"--manifest: group {group!r} is no model's in {ctx.platform().source}")
-    return names(config, environment).endpoint_name
+    endpoint = names(config, environment).endpoint_name
+    return ("", f"{endpoint}-batch") if config.serving.batch else (endpoint, "")
 
 
 def _promote_rollback(ctx: Context) -> int:
@@ -926,10 +934,18 @@ def register_promote(commands: Subparsers, common: argparse.ArgumentParser) -> N
         "endpoint of the manifest's environment)",
     )
     p.add_argument(
+        "--batch-pipeline",
+        metavar="NAME",
+        help="for a batch model: the batch pipeline whose scoring step must read the "
+        "manifest's model archive (default: the config's batch pipeline of the manifest's "
+        "environment, when the model serves in batch)",
+    )
+    p.add_argument(
         "--serving-role-arn",
         metavar="ARN",
         help="assume this role to read the endpoint in its account (DescribeEndpoint, "
-        "DescribeEndpointConfig, DescribeModel); default: your own credentials",
+        "DescribeEndpointConfig, DescribeModel) or the batch pipeline (DescribePipeline); "
+        "default: your own credentials",
     )
     lifecycle = p.add_mutually_exclusive_group()
     _registry_role_option(lifecycle)

@@ -519,6 +519,59 @@ def serving_problems(
     return []
 
 
+# The processing input of a batch pipeline's scoring step that carries the model archive
+# (cdk/batch.py names it so; serving.batch reads it from /opt/ml/processing/model).
+BATCH_MODEL_INPUT = "model"
+
+
+def batch_problems(
+    serving: SageMakerClient, pipeline_name: str, manifest: DeploymentManifest
+) -> list[str]:
+    """Whether the batch pipeline scores with the manifest's archive: DescribePipeline (its
+    PipelineStatus Active, and the PipelineDefinition SageMaker holds) -> every step's
+    ProcessingInput named `model` -> its S3Input.S3Uri equal to the manifest's
+    `model_data_url` (SageMaker API Reference: DescribePipeline returns PipelineDefinition
+    and PipelineStatus Active|Deleting; ProcessingInput.S3Input.S3Uri). CloudFormation's
+    success is not the proof: the definition SageMaker returns is what the next scheduled
+    execution runs (StartPipelineExecution runs the pipeline's current definition)."""
+    try:
+        described = serving.describe_pipeline(PipelineName=pipeline_name)
+    except ClientError as exc:
+        # AWS answers ResourceNotFound (DescribePipeline's documented error); moto a
+        # ValidationException "Could not find pipeline".
+        error = exc.response.get("Error", {})
+        if (
+            error.get("Code") == "ResourceNotFound"
+            or "could not find" in str(error.get("Message", "")).lower()
+        ):
+            return [f"serving: batch pipeline {pipeline_name} does not exist"]
+        raise
+    status = described.get("PipelineStatus", "")
+    if status != "Active":
+        return [
+            f"serving: batch pipeline {pipeline_name} is {status or 'in no status'}, not Active"
+        ]
+    try:
+        steps = json.loads(described.get("PipelineDefinition") or "{}").get("Steps", [])
+    except json.JSONDecodeError:
+        return [f"serving: batch pipeline {pipeline_name} has a definition that is not JSON"]
+    archives = sorted(
+        {
+            str(item.get("S3Input", {}).get("S3Uri", ""))
+            for step in steps
+            for item in step.get("Arguments", {}).get("ProcessingInputs", [])
+            if item.get("InputName") == BATCH_MODEL_INPUT
+        }
+    )
+    if archives != [manifest.model_data_url]:
+        return [
+            f"serving: batch pipeline {pipeline_name} scores with "
+            f"{', '.join(archives) or 'no model archive'}, not {manifest.model_data_url} of the "
+            "manifest"
+        ]
+    return []
+
+
 def record_deployment(
     sm: SageMakerClient,
     audit: AuditTrail,
@@ -527,21 +580,31 @@ def record_deployment(
     manifest: DeploymentManifest,
     actor: str,
     serving: SageMakerClient,
-    endpoint_name: str,
+    endpoint_name: str = "",
+    batch_pipeline: str = "",
     reason: str = "",
     lifecycle: bool = True,
 ) -> Deployment:
     """After a deploy: check that the endpoint serves the manifest's package (`serving_problems`,
-    with `serving`, a client of the environment's account), then audit record, history entry,
-    ModelLifeCycle. Recording the version that already runs there again adds nothing (pipeline
-    retries are safe). A refusal writes one `deploy-refused` record and nothing else.
+    with `serving`, a client of the environment's account), or for a batch model that its batch
+    pipeline scores with the manifest's archive (`batch_problems`, `batch_pipeline` named
+    instead of `endpoint_name`); then audit record, history entry, ModelLifeCycle. Recording
+    the version that already runs there again adds nothing (pipeline retries are safe). A
+    refusal writes one `deploy-refused` record and nothing else.
 
     `lifecycle=False` leaves the registry alone: for a caller that may not write the registry
     (the promotion pipeline's role, under segregation of duties); the audit record says so."""
+    if bool(endpoint_name) == bool(batch_pipeline):
+        raise ValueError("record_deployment: name the endpoint or the batch pipeline, one of them")
     environment = check_environment(manifest.environment)
     stage = LIFECYCLE_STAGES[environment]
     version = describe_version(sm, manifest.model_package_arn)
-    problems = serving_problems(serving, endpoint_name, manifest)
+    if batch_pipeline:
+        problems = batch_problems(serving, batch_pipeline, manifest)
+        serves = {"batch_pipeline": batch_pipeline}
+    else:
+        problems = serving_problems(serving, endpoint_name, manifest)
+        serves = {"endpoint": endpoint_name}
     if problems:
         audit.append(
             AuditAction.DEPLOY_REFUSED,
@@ -551,7 +614,7 @@ def record_deployment(
             reason=reason,
             evidence=evidence_references(version),
             details={
-                "endpoint": endpoint_name,
+                **serves,
                 "problems": "; ".join(problems),
                 "rules": ", ".join(rules_of(problems)),
             },

@@ -56,13 +56,19 @@ class BatchPipeline:
         return dict(only)
 
 
-def batch_pipeline(assembly: Assembly, environment: str, component: str = "Batch") -> BatchPipeline:
+def batch_pipeline(
+    assembly: Assembly,
+    environment: str,
+    component: str = "Batch",
+    stack_name: str | None = None,
+) -> BatchPipeline:
     """The `AWS::SageMaker::Pipeline` of the environment's batch stack, resolved, with the
-    `AWS::Scheduler::Schedule` that starts it."""
+    `AWS::Scheduler::Schedule` that starts it; with several batch models, the one of the stack
+    named `stack_name` (the model's own)."""
     found = [
         (stack, logical_id, resource)
         for stack in _stacks(assembly, environment)
-        if stack.component == component
+        if stack.component == component and stack_name in (None, stack.stack_name)
         for logical_id, resource in stack.resources("AWS::SageMaker::Pipeline")
     ]
     if len(found) != 1:

@@ -24,7 +24,7 @@ import pandas as pd
 from botocore.exceptions import ClientError
 
 from finmlops.buildrun import start_build
-from finmlops.config import Config, dataset_path
+from finmlops.config import Config, Portfolio, dataset_path
 from finmlops.contracts import DeploymentManifest, Param
 from finmlops.emulator.aws.alarms import Transition
 from finmlops.emulator.aws.events import deliver, state_change_event
@@ -160,8 +160,13 @@ class Lifecycle:
         *,
         progress: Callable[[str], None] = lambda _m: None,
         clock_start: datetime | None = None,
+        portfolio: Portfolio | None = None,
     ) -> None:
         self.config = config
+        # Every model of the platform (the world deploys them all); None: this model alone.
+        self.portfolio = portfolio
+        # The local MLflow store the build pipelines log to (the world's first story's).
+        self.tracking_dir = work_dir
         self.aws = aws
         self.work_dir = work_dir
         self.progress = progress
@@ -231,8 +236,12 @@ class Lifecycle:
     def provision(self, cdk_out: Path) -> str:
         """Deploy tooling and dev from their synthesized assembly (`cdk.out`)."""
         self.world = provision(
-            self.config, self.aws, cdk_out, self.work_dir, clock=lambda: self._clock
-        )
+            self.portfolio or self.config,
+            self.aws,
+            cdk_out,
+            self.work_dir,
+            clock=lambda: self._clock,
+        ).for_model(self.config)
         return describe(self.world)
 
     # ------------------------------------------------------------------ build
@@ -310,9 +319,9 @@ class Lifecycle:
         run_id = metadata.get("CustomerMetadataProperties", {}).get("mlflow-run-id", "")
         if run_id and run_id != "not-logged":
             settings = self.config.tracking.model_copy(
-                update={"mode": "local", "uri": local_store_uri(self.work_dir)}
+                update={"mode": "local", "uri": local_store_uri(self.tracking_dir)}
             )
-            link_model_package(settings, run_id, package, work_dir=self.work_dir)
+            link_model_package(settings, run_id, package, work_dir=self.tracking_dir)
         return str(run_id)
 
     def network(self, environment: str) -> Network:
@@ -549,7 +558,10 @@ class Lifecycle:
     def _synthesize_and_deploy(self, manifest: DeploymentManifest) -> str:
         """What the promotion's build does with the resolved manifest: synthesize the
         environment from it (`python -m finmlops_cdk.app --environment E --manifest M`) and
-        `cdk deploy` it; the world deploys the templates into moto. Returns the endpoint."""
+        `cdk deploy` it; the world deploys the templates into moto. The environment is
+        synthesized for every model of the portfolio, each other model with the manifest it
+        serves there now, and deployed as the model's promotion deploys it: the platform's
+        stacks and this model's own. Returns the endpoint."""
         environment = manifest.environment
         out = (
             self.work_dir
@@ -559,9 +571,16 @@ class Lifecycle:
         manifest_path = out.parent / f"{out.name}.manifest.json"
         out.mkdir(parents=True, exist_ok=True)
         manifest_path.write_text(manifest.to_json())
-        synthesize(self.config, out / "cdk.out", [environment], manifest)
+        synthesize(
+            self.w.models,
+            out / "cdk.out",
+            [environment],
+            manifest,
+            manifests=self.w.current_manifests(environment, self.config.model.name),
+        )
         first = environment not in self.w.deployed
-        deploy(self.w, environment, out / "cdk.out")
+        deploy(self.w, environment, out / "cdk.out", self.config)
+        self.w.serving.setdefault(environment, {})[self.config.model.name] = manifest
         if first and environment == "prod":
             alerts_inbox(self.w, "prod")
         return str(self.w.names[environment].endpoint_name)

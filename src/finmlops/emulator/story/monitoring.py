@@ -78,21 +78,23 @@ class MonitoringStory:
         folder = self.serving_assembly()
         if folder not in self._read:
             assembly = Assembly.load(folder)
+            own = self.story.w.names[MONITORED].stack("monitoring")
             self._read[folder] = (
-                monitoring_pipeline(assembly, MONITORED),
+                monitoring_pipeline(assembly, MONITORED, own),
                 network_of(assembly, MONITORED),
             )
         return self._read[folder]
 
     # ------------------------------------------------------------------ one scheduled run
-    def run(self, window_start: datetime) -> ScheduledRun:
-        """The execution the schedule starts after the hour from `window_start`, run to the end.
+    def run(self, window_start: datetime, at: datetime | None = None) -> ScheduledRun:
+        """The execution the schedule starts after the hour from `window_start` (or at `at`,
+        a time the caller checked against the schedule), run to the end.
 
         The execution is started through the SageMaker API, as the schedule's target starts
         the pipeline the world deployed from the template; the executor runs the definition
         SageMaker recorded for the execution, each job with the pipeline's role."""
         pipeline, network = self.pipeline()
-        at = scheduled_time(pipeline, window_start)
+        at = at or scheduled_time(pipeline, window_start)
         story = self.story
         sm = story.client("sagemaker")
         # The pipeline as the world deployed it from the same template (CloudFormation).
@@ -221,7 +223,7 @@ class MonitoringStory:
         data = story.production()
         arrived = story.hours[2]
         pipeline, _ = self.pipeline()
-        truth = _ground_truth_source(pipeline)
+        truth = ground_truth_source(pipeline)
         # One ground-truth record per request (inference id), its labels in the request's row
         # order, in the hour folder of its arrival, under the prefix the quality step reads.
         lines = []
@@ -320,7 +322,32 @@ def scheduled_time(pipeline: MonitoringPipeline, window_start: datetime) -> date
     return window_start + timedelta(hours=1)
 
 
-def _ground_truth_source(pipeline: MonitoringPipeline) -> str:
+def next_daily_run(expression: str, after: datetime, source: str) -> datetime:
+    """When a daily schedule `cron(M H * * ? *)` (EventBridge Scheduler's six fields; day of
+    month or day of week `?`, the other `*`) next starts after `after`: EventBridge Scheduler
+    invokes the target at the scheduled time when FlexibleTimeWindow is OFF (Scheduler User
+    Guide, "Schedule types": cron-based schedules). Any other expression is refused, naming it
+    (the story replays one night; it needs a fixed daily time)."""
+    fields = expression.removeprefix("cron(").removesuffix(")").split()
+    daily = (
+        expression.startswith("cron(")
+        and len(fields) == 6
+        and fields[0].isdigit()
+        and fields[1].isdigit()
+        and {fields[2], fields[4]} == {"*", "?"}
+        and fields[3] == "*"
+        and fields[5] == "*"
+    )
+    if not daily:
+        raise RuntimeError(
+            f"{source}: schedule {expression}: the story replays one night and needs a daily "
+            "cron(M H * * ? *)"
+        )
+    at = after.replace(hour=int(fields[1]), minute=int(fields[0]), second=0, microsecond=0)
+    return at if at > after else at + timedelta(days=1)
+
+
+def ground_truth_source(pipeline: MonitoringPipeline) -> str:
     """Where the template's model-quality step reads ground truth (its `ground_truth_source`)."""
     for step in json.loads(pipeline.definition)["Steps"]:
         if step["Name"] == QUALITY_STEP:

@@ -164,13 +164,16 @@ class MonitoringPipeline:
     source: str  # template and logical id, for messages
 
 
-def monitoring_pipeline(assembly: Assembly, environment: str) -> MonitoringPipeline:
+def monitoring_pipeline(
+    assembly: Assembly, environment: str, stack_name: str | None = None
+) -> MonitoringPipeline:
     """The `AWS::SageMaker::Pipeline` of the environment's monitoring stack (`monitoring.mode:
-    pipeline`), resolved, with the `AWS::Scheduler::Schedule` whose target is that pipeline."""
+    pipeline`), resolved, with the `AWS::Scheduler::Schedule` whose target is that pipeline;
+    with several models, the one of the stack named `stack_name` (a model's own)."""
     pipelines = [
         (stack, logical_id, resource)
         for stack in _stacks(assembly, environment)
-        if stack.component == "Monitoring"
+        if stack.component == "Monitoring" and stack_name in (None, stack.stack_name)
         for logical_id, resource in stack.resources("AWS::SageMaker::Pipeline")
     ]
     if len(pipelines) != 1:

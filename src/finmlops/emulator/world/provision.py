@@ -36,15 +36,15 @@ import io
 import json
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from finmlops.config import Config
-from finmlops.contracts import Placeholder, Promotion
+from finmlops.config import Config, Portfolio
+from finmlops.contracts import DeploymentManifest, Placeholder, Promotion
 from finmlops.emulator.aws.custom_ids import TAG as CUSTOM_ID
 from finmlops.emulator.aws.server import EmbeddedAws
 from finmlops.emulator.aws.serving import LocalEndpoints, registered_container
@@ -54,7 +54,7 @@ from finmlops.emulator.world.rules import Rules
 from finmlops.emulator.world.template import SynthesizedPipeline, pipelines_in
 from finmlops.emulator.world.templates import Accounts, Declared, Templates
 from finmlops.emulator.world.webhook import LocalWebhook
-from finmlops.naming import Names, names
+from finmlops.naming import PER_MODEL_STACKS, Names, names
 from finmlops.tracking.runs import local_store_uri
 
 # The project image runs `python -m finmlops.monitoring` (docker/monitoring/Dockerfile).
@@ -71,9 +71,45 @@ SERVICES = ("sagemaker", "codebuild", "lambda", "scheduler")
 ENVIRONMENTS = ("tooling", "dev", "stage", "prod")
 
 
+@dataclass(frozen=True)
+class ModelPeople:
+    """A model's people: its data scientist (the author), the approver in the model's own
+    approver role, and the validator of its validation team (governance.validator)."""
+
+    author: Person
+    approver: Person
+    validator: Person
+
+
+def people_names(portfolio: Portfolio) -> dict[str, tuple[str, str, str]]:
+    """Each model's (author, approver, validator) user names. The first model keeps the story's
+    people (alice, bob, dana); every other model has its own author and its own approver, named
+    after it, because approval is per model (each model's approver role, ADR 0033). A validator
+    is one per validation team the config names (`governance.validator`): the same team
+    validates several models on AWS, in each model's own validator role, so two models that
+    name one team share its person; another team has its own."""
+    found: dict[str, tuple[str, str, str]] = {}
+    teams: dict[str, str] = {}
+    for number, config in enumerate(portfolio.configs):
+        team = config.governance.validator
+        if number == 0:
+            teams.setdefault(team, VALIDATOR)
+            found[config.model.name] = (AUTHOR, APPROVER, teams[team])
+            continue
+        name = config.model.name
+        # IAM user names are at most 64 characters (IAM User Guide, "IAM object names").
+        teams.setdefault(team, f"{team}-validator"[:64])
+        found[name] = (f"{name}-data-scientist"[:64], f"{name}-approver"[:64], teams[team])
+    return found
+
+
 @dataclass
 class World:
-    """The emulated accounts, people and resources, deployed from the synthesized templates."""
+    """The emulated accounts, people and resources, deployed from the synthesized templates.
+
+    One world holds every model of the portfolio; `config`, `names`, `pipeline`, `author`,
+    `approver`, `validator` and `project_image` are one model's (the portfolio's first, or the
+    one `for_model` chose). Everything else is the platform's and shared by every view."""
 
     config: Config
     aws: EmbeddedAws
@@ -94,6 +130,47 @@ class World:
     # environment -> (stack, logical id) of what is deployed: logical ids are unique within a
     # stack only (two stacks of one environment may each have a `PipelineRole`).
     deployed: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
+    portfolio: Portfolio | None = None  # every model (None: the config's model alone)
+    staff: dict[str, ModelPeople] = field(default_factory=dict)  # model -> its people
+    pipelines: dict[str, SynthesizedPipeline] = field(default_factory=dict)  # model -> build
+    images: dict[str, str] = field(default_factory=dict)  # model -> its build's project image
+    # environment -> model -> the manifest of the version it serves there (what the next
+    # synthesis of that environment keeps for every model but the promoted one)
+    serving: dict[str, dict[str, DeploymentManifest]] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ the models
+    @property
+    def models(self) -> Portfolio:
+        return self.portfolio or Portfolio({self.config.model.name: self.config})
+
+    def for_model(self, model: Config | str) -> World:
+        """The world as one model sees it: its config, names, build pipeline, people and
+        promotion handler; the accounts, templates, rules, servers and what is deployed are
+        the same objects as this view's (a promotion by one view is deployed for all)."""
+        name = model if isinstance(model, str) else model.model.name
+        config = self.models.config(name)
+        staff = self.staff[name]
+        return replace(
+            self,
+            config=config,
+            names=all_names(config),
+            pipeline=self.pipelines[name],
+            project_image=self.images[name],
+            author=staff.author,
+            approver=staff.approver,
+            validator=staff.validator,
+        )
+
+    def owner(self, declared: Declared) -> Config | None:
+        """The model whose own stack declares the resource (None: a platform stack)."""
+        for config in self.models.configs:
+            if declared.stack.stack_name in model_stack_names(config, declared.environment):
+                return config
+        return None
+
+    def current_manifests(self, environment: str, but: str) -> list[DeploymentManifest]:
+        """The manifests every model but `but` serves in the environment (to synthesize it)."""
+        return [m for model, m in self.serving.get(environment, {}).items() if model != but]
 
     # ------------------------------------------------------------------ what the story asks
     @property
@@ -159,10 +236,15 @@ class World:
         return {**variables, "AWS_LAMBDA_FUNCTION_NAME": configuration["FunctionName"]}
 
     def _handler_function(self) -> str:
+        """This model's approval handler: the one in its own promotion stack (each model has
+        its own handler, with its group, approver role and pipeline in its environment)."""
+        own = self.names["tooling"].stack("model-promotion")
         for declared in self.templates.resources("tooling", "AWS::Lambda::Function"):
-            if declared.properties.get("Handler") == Promotion.HANDLER:
+            if declared.properties.get("Handler") == Promotion.HANDLER and (
+                declared.stack.stack_name == own
+            ):
                 return str(self.templates.attribute(declared, "Ref"))
-        raise LookupError("the tooling templates have no approval handler function")
+        raise LookupError(f"the tooling templates have no approval handler function in stack {own}")
 
     def close(self) -> None:
         """Stop the local servers (endpoints, chat webhook) and the access rules."""
@@ -199,15 +281,25 @@ def all_names(config: Config) -> dict[str, Names]:
     return {env: names(config, env) for env in ENVIRONMENTS}
 
 
+def model_stack_names(config: Config, environment: str) -> frozenset[str]:
+    """The names of the model's own stacks in the environment (finmlops.naming)."""
+    n = names(config, environment)
+    return frozenset(n.stack(component) for component in PER_MODEL_STACKS)
+
+
 def provision(
-    config: Config,
+    config: Config | Portfolio,
     aws: EmbeddedAws,
     cdk_out: Path,
     work_dir: Path,
     *,
     clock: Callable[[], datetime],
 ) -> World:
-    """Deploy tooling and dev from the assembly in `cdk_out`, with the people and the rules."""
+    """Deploy tooling and dev from the assembly in `cdk_out`, with the people and the rules:
+    every model of the portfolio (its build pipeline shipped and created, its people); the
+    world returned is the first model's view (`World.for_model` gives the others')."""
+    portfolio = config if isinstance(config, Portfolio) else Portfolio({config.model.name: config})
+    config = portfolio.platform
     if aws.account != config.environments.dev.account:
         raise ValueError(
             f"the world runs in the dev account {config.environments.dev.account}: start the "
@@ -219,35 +311,55 @@ def provision(
     paths = {"/tooling/": config.environments.tooling.account}
     rules = Rules(templates, accounts, paths)
     rules.install(aws.endpoint_url.removeprefix("http://"))
-    pipeline = _model_build_pipeline(templates)
+    pipelines = {c.model.name: _model_build_pipeline(templates, c) for c in portfolio.configs}
+    users: dict[str, Person] = {}
+
+    def person(name: str) -> Person:
+        if name not in users:
+            users[name] = people.create_person(aws, name)
+        return users[name]
+
+    staff = {
+        model: ModelPeople(person(author), person(approver), person(validator))
+        for model, (author, approver, validator) in people_names(portfolio).items()
+    }
+    first = staff[config.model.name]
     world = World(
         config=config,
         aws=aws,
         templates=templates,
         accounts=accounts,
         rules=rules,
-        author=people.create_person(aws, AUTHOR),
-        approver=people.create_person(aws, APPROVER),
+        author=first.author,
+        approver=first.approver,
         operator=people.create_person(aws, OPERATOR, "/tooling/"),
-        validator=people.create_person(aws, VALIDATOR),
+        validator=first.validator,
         names=all_names(config),
         endpoints=LocalEndpoints(aws.client("s3"), clock=clock).start(),
         webhook=_chat_webhook(aws, config),
-        pipeline=pipeline,
-        project_image=_project_image(templates, pipeline),
+        pipeline=pipelines[config.model.name],
+        project_image="",
         services={s: people.create_service(aws, f"{s}.amazonaws.com") for s in SERVICES},
+        portfolio=portfolio,
+        staff=staff,
+        pipelines=pipelines,
+        images={c.model.name: _project_image(templates, c) for c in portfolio.configs},
     )
+    world.project_image = world.images[config.model.name]
     for environment in ("dev", "tooling"):
         deploy_resources(world, environment)
-    _ship_code_and_create_pipeline(world, work_dir)
+    for model in portfolio.configs:
+        _ship_code_and_create_pipeline(world.for_model(model), work_dir)
     return world
 
 
-def deploy(world: World, environment: str, cdk_out: Path) -> None:
+def deploy(world: World, environment: str, cdk_out: Path, model: Config | None = None) -> None:
     """`cdk deploy` of stage or prod from a promotion's assembly: everything the first time,
-    then what a new manifest changes (the served model, the monitoring pipeline and schedule)."""
+    then what a new manifest changes (the served model, the monitoring pipeline and schedule).
+    With `model`, as a model's promotion deploys (cdk/buildspecs.py `model_stacks`): the
+    environment's platform stacks and that model's own, never another model's."""
     world.templates.add(cdk_out, [environment])
-    deploy_resources(world, environment)
+    deploy_resources(world, environment, model)
 
 
 def describe(world: World) -> str:
@@ -264,12 +376,26 @@ def describe(world: World) -> str:
         for k in ("IAM::Role", "S3::Bucket", "KMS::Key", "CloudWatch::Alarm", "EC2::VPCEndpoint")
         if k in counts
     )
+    if len(world.models.configs) == 1:
+        return (
+            f"tooling and dev from {world.templates.folder('dev').name}: {shown}, group "
+            f"{world.config.model.package_group} with its policy, handler Lambda, pipeline "
+            f"{world.promotion_pipeline}, MLflow server; people {world.author.name}, "
+            f"{world.approver.name}, {world.operator.name}, {world.validator.name} with MFA; "
+            f"pipeline {world.pipeline.pipeline_name}"
+        )
+    models = []
+    for config in world.models.configs:
+        view = world.for_model(config)
+        models.append(
+            f"{config.model.name} ({config.serving.mode}): group {config.model.package_group} "
+            f"with its policy, handler Lambda, promotion pipeline {view.promotion_pipeline}, "
+            f"build pipeline {view.pipeline.pipeline_name}, people {view.author.name}, "
+            f"{view.approver.name} ({config.governance.approver_role}), {view.validator.name}"
+        )
     return (
-        f"tooling and dev from {world.templates.folder('dev').name}: {shown}, group "
-        f"{world.config.model.package_group} with its policy, handler Lambda, pipeline "
-        f"{world.promotion_pipeline}, MLflow server; people {world.author.name}, "
-        f"{world.approver.name}, {world.operator.name}, {world.validator.name} with MFA; pipeline "
-        f"{world.pipeline.pipeline_name}"
+        f"tooling and dev from {world.templates.folder('dev').name}: {shown}, MLflow server, "
+        f"operator {world.operator.name}; every person with MFA; " + "; ".join(models)
     )
 
 
@@ -312,12 +438,25 @@ _CHANGING = frozenset(
 )
 
 
-def deploy_resources(world: World, environment: str) -> None:
+def deploy_resources(world: World, environment: str, model: Config | None = None) -> None:
+    """Create what the environment's templates declare (with `model`: the platform's stacks
+    and that model's own only)."""
     done = world.deployed.setdefault(environment, set())
     if not done and environment != "tooling":
         _network(world, environment)
+    others: frozenset[str] = frozenset()
+    if model is not None:
+        others = frozenset().union(
+            *(
+                model_stack_names(c, environment)
+                for c in world.models.configs
+                if c.model.name != model.model.name
+            )
+        )
     for kind in _ORDER:
         for resource in world.templates.resources(environment, kind):
+            if resource.stack.stack_name in others:
+                continue
             if resource.key in done and kind not in _CHANGING:
                 continue
             handler = _HANDLERS[kind]
@@ -630,7 +769,7 @@ def _sagemaker_pipeline(world: World, resource: Declared) -> bool:
         p["PipelineName"],
         body if isinstance(body, str) else json.dumps(body),
         world.accounts.local(p["RoleArn"]),
-        world.config,
+        world.owner(resource) or world.config,
     )
     return True
 
@@ -771,24 +910,42 @@ def alerts_inbox(world: World, environment: str = "prod") -> str:
     return str(queue)
 
 
-def _model_build_pipeline(templates: Templates) -> SynthesizedPipeline:
+def _model_build_pipeline(templates: Templates, config: Config) -> SynthesizedPipeline:
+    """The model's build pipeline, in its own model-build stack in dev."""
+    own = names(config, "dev").stack("model-build")
     found = []
     for stack in templates.stacks("dev"):
-        found += list(pipelines_in(stack.template, str(stack.path)))
+        if stack.stack_name == own:
+            found += list(pipelines_in(stack.template, str(stack.path)))
     found = [p for p in found if p.pipeline_name.endswith("model-build")]
     if len(found) != 1:
-        raise LookupError(f"{templates.folder('dev')}: expected one model-build pipeline")
+        raise LookupError(
+            f"{templates.folder('dev')}: expected one model-build pipeline in stack {own}"
+        )
     return found[0]
 
 
-def _project_image(templates: Templates, pipeline: SynthesizedPipeline) -> str:
-    values = _sub_values(templates, pipeline)
+def _build_declared(templates: Templates, config: Config) -> Declared:
+    """The model's `AWS::SageMaker::Pipeline` in its model-build stack in dev."""
+    own = names(config, "dev").stack("model-build")
+    found = [
+        r
+        for r in templates.resources("dev", "AWS::SageMaker::Pipeline")
+        if r.stack.stack_name == own
+    ]
+    if len(found) != 1:
+        raise LookupError(f"{templates.folder('dev')}: {len(found)} pipelines in stack {own}")
+    return found[0]
+
+
+def _project_image(templates: Templates, config: Config) -> str:
+    values = _sub_values(templates, config)
     return values.get(Placeholder.PROJECT_IMAGE_URI, PROJECT_IMAGE)
 
 
-def _sub_values(templates: Templates, pipeline: SynthesizedPipeline) -> dict[str, str]:
+def _sub_values(templates: Templates, config: Config) -> dict[str, str]:
     """The model-build definition's Fn::Sub variables, resolved as CloudFormation fills them."""
-    declared = templates.one("dev", "AWS::SageMaker::Pipeline")
+    declared = _build_declared(templates, config)
     raw = declared.stack.template["Resources"][declared.logical_id]["Properties"]
     sub = raw["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"]
     variables = sub[1] if isinstance(sub, list) else {}
@@ -808,7 +965,7 @@ def _sub_values(templates: Templates, pipeline: SynthesizedPipeline) -> dict[str
 def placeholder_values(world: World, work_dir: Path) -> dict[str, str]:
     """The dev template's `Fn::Sub` variables as CloudFormation fills them, except the MLflow
     tracking URI: the offline Track step logs to a local store (docs/emulator.md)."""
-    values = _sub_values(world.templates, world.pipeline)
+    values = _sub_values(world.templates, world.config)
     if Placeholder.MLFLOW_TRACKING_URI in world.pipeline.variables:
         values[Placeholder.MLFLOW_TRACKING_URI] = local_store_uri(work_dir)
     return values
@@ -822,7 +979,7 @@ def _ship_code_and_create_pipeline(world: World, work_dir: Path) -> None:
     # The files the CDK's BucketDeployment ships: the same keys the definition references.
     ship_pipeline_files(world.aws.client("s3"), world.names["dev"].artifact_bucket, world.config)
     body = world.pipeline.fill(placeholder_values(world, work_dir))
-    declared = world.templates.one("dev", "AWS::SageMaker::Pipeline")
+    declared = _build_declared(world.templates, world.config)
     upsert_body(
         world.aws.client("sagemaker"),
         world.pipeline.pipeline_name,
@@ -849,6 +1006,7 @@ __all__ = [
     "OPERATOR",
     "PROJECT_ENTRYPOINT",
     "PROJECT_IMAGE",
+    "ModelPeople",
     "Person",
     "World",
     "alerts_inbox",

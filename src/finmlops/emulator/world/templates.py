@@ -25,20 +25,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from finmlops.config import Config
+from finmlops.config import Config, Portfolio
 from finmlops.contracts import DeploymentManifest
 from finmlops.iam import Assembly, Platform, Role
 from finmlops.iam.cloudformation import Stack
 
 
 def synthesize(
-    config: Config,
+    config: Config | Portfolio,
     out_dir: Path,
     environments: Sequence[str],
     manifest: DeploymentManifest | None = None,
+    *,
+    manifests: Sequence[DeploymentManifest] = (),
 ) -> Path:
     """`python -m finmlops_cdk.app --out DIR --environment E... [--manifest M]`, in-process
-    (no compliance packs: they add no template content). Returns the cloud assembly folder."""
+    (no compliance packs: they add no template content), for one model or a portfolio;
+    `manifests` are the versions the other models serve there. Returns the assembly folder."""
     from finmlops_cdk.app import build_app
 
     build_app(
@@ -46,6 +49,7 @@ def synthesize(
         outdir=str(out_dir),
         environments=list(environments),
         manifest=manifest,
+        manifests=manifests,
         compliance=False,
     ).synth()
     return out_dir
