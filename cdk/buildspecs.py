@@ -8,6 +8,7 @@ of the names: tests read the commands from the synthesized templates.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from aws_cdk import aws_codebuild as codebuild
@@ -77,20 +78,22 @@ def check_portfolio_command() -> str:
     )
 
 
-def start_build_commands(dev: Names) -> list[str]:
-    """After the dev deploy: one model build for this commit, started as the dev build starter
-    by the shipped platform code (the source checkout is read as data, never run).
+def start_build_commands(devs: Sequence[Names]) -> list[str]:
+    """After the dev deploy: one build of this commit per model, each started as that model's
+    dev build starter by the shipped platform code (the source checkout is read as data, never
+    run). `devs`: each model's dev names, in the config's order.
 
-    The build-starter role names nobody, so the commit's people as Git records them (author,
+    A build-starter role names nobody, so the commit's people as Git records them (author,
     committer, merged commits; signatures checked) go into a `build-started` audit record, written
     with this action's own role: only the SageMaker call is made as dev's starter (ADR 0014).
     """
     return [
         f"{PLATFORM_VENV}/bin/python -m finmlops.buildrun start "
-        f"--config {PLATFORM_DIR}/config/platform.yaml "
+        f"--config {PLATFORM_DIR}/config/platform.yaml --model {dev.model} "
         '--git-commit "$CODEBUILD_RESOLVED_SOURCE_VERSION" '
         '--provenance-from-git --repo "$CODEBUILD_SRC_DIR" '
-        f"--starter-role-arn {dev.role_arn(Role.BUILD_STARTER)}",
+        f"--starter-role-arn {dev.role_arn(Role.BUILD_STARTER)}"
+        for dev in devs
     ]
 
 

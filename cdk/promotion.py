@@ -335,8 +335,13 @@ class PromotionStack(Stack):
         )
         start_build = project(
             "StartModelBuild",
-            "One model build of the deployed commit, by the shipped platform code",
-            inline({"install": install_shipped_platform(), "build": start_build_commands(dev)}),
+            "One build of the deployed commit per model, by the shipped platform code",
+            inline(
+                {
+                    "install": install_shipped_platform(),
+                    "build": start_build_commands([names(m, "dev") for m in models]),
+                }
+            ),
             self.start_build_role,
             timeout=Duration.minutes(30),
             environment_variables=platform_code,
@@ -388,7 +393,7 @@ class PromotionStack(Stack):
                 self,
                 "StartBuildPermissions",
                 role=self.start_build_role,
-                description="Start one model build as dev's build starter; append audit records",
+                description="Start each model's build as its dev build starter; append audit records",
                 statements=[
                     *read_source,
                     *logs_of(self.start_build_role),
@@ -400,7 +405,7 @@ class PromotionStack(Stack):
                     iam.PolicyStatement(
                         sid="AssumeDevBuildStarter",
                         actions=["sts:AssumeRole"],
-                        resources=[dev.role_arn(Role.BUILD_STARTER)],
+                        resources=[names(m, "dev").role_arn(Role.BUILD_STARTER) for m in models],
                     ),
                     *gate.audit,
                 ],

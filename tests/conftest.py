@@ -46,3 +46,12 @@ def config():  # type: ignore[no-untyped-def]
     from finmlops.config import load_config
 
     return load_config(CONFIG_PATH, "credit-risk")
+
+
+@pytest.fixture(scope="session")
+def step_config(config, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """The shipped real-time model's config as its pipeline ships it to a step: one model's
+    canonical JSON (finmlops.governance.evidence_step.shipped_config), not the portfolio file."""
+    from finmlops.governance.evidence_step import write_shipped_config
+
+    return write_shipped_config(config, tmp_path_factory.mktemp("step-config"))[1]

@@ -1,6 +1,6 @@
 """A two-model portfolio on the registry tests' world (tests/registry/conftest.py, `World`).
 
-The portfolio is the shipped config with a second block built here: the shipped model's block
+The portfolio is the shipped config's real-time model with a second block built here: that model's block
 under another name and group (`provisions`, `provisions-xgb`), serving in batch, with its own
 people (owner, validator, approver role). Each person works in a role session as themselves
 (session name and source identity their user name), as the roles' trust policies require on AWS.
@@ -42,7 +42,8 @@ _TRUST = json.dumps(
 def two_model_data() -> dict[str, Any]:
     """The shipped portfolio's data with a second, batch model of its own people."""
     data: dict[str, Any] = yaml.safe_load(SHIPPED.read_text())
-    (first,) = data["models"].values()
+    first = data["models"]["credit-risk"]
+    data["models"] = {"credit-risk": first}  # the shipped real-time model, and this one
     second = copy.deepcopy(first)
     second["package_group"] = SECOND_GROUP
     second["description"] = "IFRS 9 provisions: probability of default of the book, monthly"

@@ -436,13 +436,13 @@ MAX_TEMPLATE_BYTES = 1024 * 1024  # 1 MB through S3
 
 
 def portfolio_of(config_path: Path, count: int) -> Any:
-    """The shipped platform file with its one model block copied `count` times: distinct names,
+    """The shipped platform file with its real-time model's block copied `count` times: distinct names,
     registry groups and approver roles; every third model's group read by prod alone; every
     fifth model (4, 9, ...) serving in batch, nightly."""
     from finmlops.config import parse_portfolio
 
     data = yaml.safe_load(config_path.read_text())
-    (block,) = data["models"].values()
+    block = data["models"]["credit-risk"]
     models: dict[str, Any] = {}
     for i in range(1, count + 1):
         model = copy.deepcopy(block)

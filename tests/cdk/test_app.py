@@ -19,7 +19,7 @@ def write_config(config_path: Path, tmp_path: Path) -> Any:
     """Write the repository's config with one change applied (dotted path -> value or None)."""
 
     def write(path: str, value: Any) -> Path:
-        data = single_model_data(yaml.safe_load(config_path.read_text()))
+        data = single_model_data(yaml.safe_load(config_path.read_text()), "credit-risk")
         *parents, leaf = path.split(".")
         node = data
         for key in parents:
@@ -259,5 +259,7 @@ def test_several_manifests_give_each_model_its_version_and_two_for_one_group_are
     found = manifests_for(portfolio, None, [first, second])
     assert found == {"credit-risk": first, "behaviour": second}
     assert manifests_for(portfolio, second, [first]) == found
-    with pytest.raises(ManifestError, match="two manifests for model_package_group 'behaviour-xgb'"):
+    with pytest.raises(
+        ManifestError, match="two manifests for model_package_group 'behaviour-xgb'"
+    ):
         manifests_for(portfolio, second, [second])

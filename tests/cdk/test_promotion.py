@@ -621,13 +621,13 @@ def test_start_build_runs_the_shipped_platform_code_never_the_commits(platform: 
     """The action that may append audit records installs the platform the tooling stack
     shipped (a CDK asset) and reads the commit only as data: no install from the source
     directory, no npm, no buildspec of the commit."""
-    spec = _buildspec(platform, "One model build of the deployed commit")
+    spec = _buildspec(platform, "One build of the deployed commit per model")
     parsed = json.loads(spec)
     commands = [c for phase in parsed["phases"].values() for c in phase.get("commands", [])]
     text = "\n".join(commands)
     assert 'aws s3 cp "$PLATFORM_CODE"' in text
     assert text.index("pip install") < text.index("-m finmlops.buildrun start")
-    (start,) = [c for c in commands if "-m finmlops.buildrun start" in c]
+    (start,) = [c for c in commands if "-m finmlops.buildrun start" in c]  # one model here
     assert start.startswith("$HOME/finmlops-venv/bin/python -m finmlops.buildrun start")
     # Only the SageMaker call is made as dev's starter; the build-started audit record is the
     # action's own (ADR 0014), so no credentials of the starter are exported to the shell.
@@ -641,11 +641,27 @@ def test_start_build_runs_the_shipped_platform_code_never_the_commits(platform: 
     (project,) = [
         p
         for *_, p in platform.resources("AWS::CodeBuild::Project", "tooling")
-        if "One model build" in p["Properties"]["Description"]
+        if "One build of the deployed commit" in p["Properties"]["Description"]
     ]
     (variable,) = project["Properties"]["Environment"]["EnvironmentVariables"]
     assert variable["Name"] == "PLATFORM_CODE"
     assert "cdk-hnb659fds-assets-444444444444-us-east-1" in json.dumps(variable["Value"])
+
+
+def test_start_build_starts_each_models_build_as_that_models_own_starter(config_path: Any) -> None:
+    """The shipped portfolio: one start per model, in the config's order, each naming its model
+    and assuming that model's dev build starter (a role scoped to its own pipeline)."""
+    from finmlops.config import load_portfolio
+    from finmlops.naming import names
+    from finmlops_cdk.buildspecs import start_build_commands
+
+    portfolio = load_portfolio(config_path)
+    starts = start_build_commands([names(c, "dev") for c in portfolio.configs])
+    assert [s.split("--model ")[1].split()[0] for s in starts] == list(portfolio.names)
+    assert [s.split("--starter-role-arn ")[1] for s in starts] == [
+        "arn:aws:iam::111111111111:role/credit-risk-dev-build-starter",
+        "arn:aws:iam::111111111111:role/credit-risk-credit-scoring-dev-build-starter",
+    ]
 
 
 # --------------------------------------------------------------------------- insider: tooling

@@ -16,4 +16,4 @@ def raw(config_path: Path) -> dict[str, Any]:
     """config/platform.yaml's model as a single-model file's data (the shape each model of a
     portfolio is validated in); tests deep-copy it before changing anything. The portfolio's own
     rules and paths are tested in test_portfolio.py."""
-    return single_model_data(yaml.safe_load(config_path.read_text()))
+    return single_model_data(yaml.safe_load(config_path.read_text()), "credit-risk")

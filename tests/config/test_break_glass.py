@@ -25,7 +25,7 @@ def _problems(raw: dict[str, Any], tmp_path: Path, **governance: Any) -> list[tu
 
 
 def test_the_repository_config_names_a_break_glass_role(config_path: Path) -> None:
-    assert load_config(config_path).governance.break_glass_role == "AuditBreakGlass"
+    assert load_config(config_path, "credit-risk").governance.break_glass_role == "AuditBreakGlass"
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from finmlops.config import ConfigError, load_config, parse_config
 
 
 def test_default_config_loads_into_frozen_objects(config_path: Path) -> None:
-    config = load_config(config_path)
+    config = load_config(config_path, "credit-risk")
     assert config.model.target == "Class"
     assert config.monitoring.dataset_drift_share == 0.3
     with pytest.raises(Exception, match="frozen"):
@@ -167,7 +167,7 @@ def test_unreadable_and_malformed_files_are_errors_not_crashes(tmp_path: Path) -
 
 
 def test_hyperparameters_reach_the_container_as_strings(config_path: Path) -> None:
-    hp = load_config(config_path).model.hyperparameters.as_sagemaker()
+    hp = load_config(config_path, "credit-risk").model.hyperparameters.as_sagemaker()
     assert all(isinstance(v, str) for v in hp.values())
     assert hp["objective"] == "binary:logistic"
     assert "num_round" in hp

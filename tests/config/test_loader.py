@@ -24,7 +24,7 @@ from finmlops.config_loader import (
 def base(config_path: Path) -> str:
     """The shipped model as a single-model file (top-level `gates:`, `model:`): the loader's
     rules are the same for a portfolio, whose paths test_portfolio.py checks."""
-    data = single_model_data(yaml.safe_load(config_path.read_text(encoding="utf-8")))
+    data = single_model_data(yaml.safe_load(config_path.read_text(encoding="utf-8")), "credit-risk")
     return yaml.safe_dump(data, sort_keys=False)
 
 
@@ -227,4 +227,4 @@ def test_the_loader_reads_what_safe_load_reads_for_a_valid_file(config_path: Pat
 def test_a_byte_order_mark_is_accepted(config_path: Path, tmp_path: Path) -> None:
     path = tmp_path / "bom.yaml"
     path.write_bytes(b"\xef\xbb\xbf" + config_path.read_bytes())
-    assert load_config(path) == load_config(config_path)
+    assert load_config(path, "credit-risk") == load_config(config_path, "credit-risk")

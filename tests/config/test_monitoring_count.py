@@ -46,7 +46,7 @@ def test_model_monitor_mode_refuses_more_than_one_instance_naming_each_environme
 
 
 def test_the_default_is_one_instance_and_the_shipped_config_shards_prod(config_path: Path) -> None:
-    config = load_config(config_path)
+    config = load_config(config_path, "credit-risk")
     assert config.environments.dev.instances.monitoring_count == 1
     assert config.environments.stage.instances.monitoring_count == 1
     assert config.environments.prod.instances.monitoring_count == 2

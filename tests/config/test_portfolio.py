@@ -28,10 +28,11 @@ def shipped(config_path: Path) -> dict[str, Any]:
 
 @pytest.fixture
 def two(shipped: dict[str, Any]) -> dict[str, Any]:
-    """The shipped portfolio with a second model: the first's block under another name and group,
-    serving in batch."""
+    """The shipped portfolio's first model and a second: the first's block under another name and
+    group, serving in batch."""
     data = copy.deepcopy(shipped)
-    (first,) = data["models"].values()
+    first = data["models"]["credit-risk"]
+    data["models"] = {"credit-risk": first}
     second = copy.deepcopy(first)
     second["package_group"] = "provisions-xgb"
     second["serving"] = {"mode": "batch", "schedule": "cron(0 2 * * ? *)"}

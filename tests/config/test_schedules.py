@@ -87,7 +87,7 @@ def test_expressions_aws_refuses_are_refused_naming_the_part(expression: str, re
 
 
 def test_a_bad_schedule_in_the_config_names_the_field(config_path: Path) -> None:
-    data: dict[str, Any] = single_model_data(yaml.safe_load(config_path.read_text()))
+    data: dict[str, Any] = single_model_data(yaml.safe_load(config_path.read_text()), "credit-risk")
     data["monitoring"]["schedule"] = "cron(0 * * * * *)"
     with pytest.raises(ConfigError) as caught:
         parse_config(data, "platform.yaml")
@@ -103,7 +103,7 @@ def test_a_bad_schedule_in_the_config_names_the_field(config_path: Path) -> None
 def test_model_monitor_mode_accepts_the_schedules_sagemaker_documents(
     config_path: Path, expression: str
 ) -> None:
-    data: dict[str, Any] = single_model_data(yaml.safe_load(config_path.read_text()))
+    data: dict[str, Any] = single_model_data(yaml.safe_load(config_path.read_text()), "credit-risk")
     data["monitoring"].update(mode="model_monitor", schedule=expression)
     # One job per schedule: Model Monitor has no step to merge shards (ADR 0027).
     data["environments"]["prod"]["instances"]["monitoring_count"] = 1
@@ -119,7 +119,7 @@ def test_model_monitor_mode_refuses_what_eventbridge_takes_but_model_monitor_doe
 ) -> None:
     # SageMaker API Reference, ScheduleConfig.ScheduleExpression: hourly, daily at an hour, or
     # every N hours; nothing else.
-    data: dict[str, Any] = single_model_data(yaml.safe_load(config_path.read_text()))
+    data: dict[str, Any] = single_model_data(yaml.safe_load(config_path.read_text()), "credit-risk")
     data["monitoring"].update(mode="model_monitor", schedule=expression)
     # One job per schedule: Model Monitor has no step to merge shards (ADR 0027).
     data["environments"]["prod"]["instances"]["monitoring_count"] = 1

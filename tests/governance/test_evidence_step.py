@@ -20,12 +20,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def job(tmp_path: Path, local_build: LocalBuild, baseline_dir: Path) -> Path:
+def job(tmp_path: Path, local_build: LocalBuild, baseline_dir: Path, step_config: Path) -> Path:
     """/opt/ml/processing as the pipeline lays it out, filled from the local build's outputs."""
     root = tmp_path / "opt" / "ml" / "processing"
     inputs = root / "input"
     (inputs / "config").mkdir(parents=True)
-    shutil.copy(REPO / "config" / "platform.yaml", inputs / "config" / "platform-3f2a.yaml")
+    shutil.copy(step_config, inputs / "config" / "platform-3f2a.json")
     shutil.copytree(local_build.work_dir / "preprocess" / "artifacts", inputs / "artifacts")
     shutil.copytree(local_build.work_dir / "evaluation", inputs / "evaluation")
     shutil.copytree(baseline_dir, inputs / "baseline")
@@ -112,10 +112,10 @@ def test_an_invalid_config_names_the_file_and_field(
     job: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = next((job / "input" / "config").iterdir())
-    config.write_text(config.read_text().replace("risk_tier: high", "risk_tier: extreme"))
+    config.write_text(config.read_text().replace('"risk_tier": "high"', '"risk_tier": "extreme"'))
     assert evidence_step.main(_argv(job)) == 2
     err = capsys.readouterr().err
-    assert "platform-3f2a.yaml" in err
+    assert "platform-3f2a.json" in err
     assert "governance.risk_tier" in err
 
 

@@ -90,7 +90,10 @@ def test_the_registry_card_carries_use_limits_data_metrics_fairness_explanation_
 
 
 def test_a_card_the_registry_would_refuse_is_not_registered_and_the_step_says_why(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    step_config: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     too_long = {
         "additional_information": {"custom_details": {f"k{i}": "x" * 1000 for i in range(120)}}
@@ -105,7 +108,6 @@ def test_a_card_the_registry_would_refuse_is_not_registered_and_the_step_says_wh
 
     monkeypatch.setattr(evidence_step, "write_bundle", refuse)
     monkeypatch.setattr(evidence_step, "bundle_from_folders", lambda **_: EvidenceBundle())
-    config = Path(__file__).resolve().parents[2] / "config" / "platform.yaml"
-    assert evidence_step.main(["--config", str(config), "--output", str(tmp_path)]) == 2
+    assert evidence_step.main(["--config", str(step_config), "--output", str(tmp_path)]) == 2
     assert "does not fit the registry" in capsys.readouterr().err
     assert not (tmp_path / REGISTRY_CARD_FILE).exists()

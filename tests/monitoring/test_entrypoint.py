@@ -182,6 +182,8 @@ def test_the_baseline_step_compiles_the_artifact_from_config_and_csv(tmp_path: P
             str(tmp_path / "output"),
             "--config",
             str(PLATFORM_YAML),
+            "--model-id",  # the portfolio's model whose config it is
+            "credit-risk",
             "--model-version",
             "7",
         ],
@@ -282,6 +284,8 @@ def test_the_quality_command_joins_captures_and_ground_truth(
             str(tmp_path / "out"),
             "--config",
             str(PLATFORM_YAML),
+            "--config-model",  # the portfolio's model whose config it is
+            "credit-risk",
             "--publish-cloudwatch-metrics",
             "Enabled",
         ],

@@ -164,7 +164,8 @@ def test_build_start_from_the_platform_pipeline_records_git_provenance_for_the_e
         sm.create_pipeline(PipelineName="build", PipelineDefinition=json.dumps(definition),
                            RoleArn=ROLE)  # fmt: skip
         argv = ["start", "--git-commit", head, "--provenance-from-git", "--repo", str(repo),
-                "--pipeline", "build", "--config", str(config_path), "--json"]  # fmt: skip
+                "--pipeline", "build", "--config", str(config_path), "--model", "credit-risk",
+                "--json"]  # fmt: skip
         assert main(["build", *argv]) == 0
         started = json.loads(capsys.readouterr().out)
         assert buildrun_main(argv) == 0  # `python -m finmlops.buildrun start ...`, the same

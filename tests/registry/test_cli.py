@@ -47,15 +47,16 @@ def _shared_service_models(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(boto3.session, "Session", session)
 
 
-def run(capsys: Any, *argv: str) -> tuple[int, str, str]:
-    """Run the CLI in-process (inside the test's moto); returns exit code, stdout, stderr."""
-    code = main([*argv, "--config", CONFIG])
+def run(capsys: Any, *argv: str, model: str | None = "credit-risk") -> tuple[int, str, str]:
+    """Run the CLI in-process (inside the test's moto) on the shipped config's real-time model,
+    or with `model=None` across the portfolio; returns exit code, stdout, stderr."""
+    code = main([*argv, "--config", CONFIG, *(["--model", model] if model else [])])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
 
-def run_json(capsys: Any, *argv: str) -> tuple[int, Any]:
-    code, out, _ = run(capsys, *argv, "--json")
+def run_json(capsys: Any, *argv: str, model: str | None = "credit-risk") -> tuple[int, Any]:
+    code, out, _ = run(capsys, *argv, "--json", model=model)
     return code, json.loads(out)
 
 
@@ -154,7 +155,8 @@ def test_reason_is_required(world, register, capsys):
 )
 def test_unknown_versions_and_groups_exit_3(world, register, capsys, argv):
     register()
-    code, error = run_json(capsys, *argv)
+    # --group names a group outside the config's models, so not with --model.
+    code, error = run_json(capsys, *argv, model=None if "--group" in argv else "credit-risk")
     assert code == ExitCode.NOT_FOUND == 3
     assert error["error"] == "not_found"
 
@@ -465,15 +467,17 @@ def test_endpoint_url_points_every_call_at_the_emulator(capsys):
         sm = boto3.client("sagemaker", endpoint_url=url, region_name="us-east-1")
         sm.create_model_package_group(ModelPackageGroupName="served-group")
 
-        code, listing = run_json(capsys, "registry", "list", "--endpoint-url", url)
+        code, listing = run_json(capsys, "registry", "list", "--endpoint-url", url, model=None)
     finally:
         server.stop()
 
     assert code == ExitCode.OK
-    # The config's model first (its first build has not created its group), then the others.
-    assert listing["groups"] == ["credit-risk-xgb", "served-group"]
+    # The config's models first (their first builds have not created their groups), then the
+    # others.
+    assert listing["groups"] == ["credit-risk-xgb", "credit-scoring-xgb", "served-group"]
     assert [(m["model"], m["in_registry"]) for m in listing["models"]] == [
         ("credit-risk", False),
+        ("credit-scoring", False),
         ("", True),
     ]
 
@@ -693,6 +697,15 @@ def test_record_of_a_batch_deployment_checks_the_named_batch_pipeline(
         "--batch-pipeline", "new-batch", "--endpoint-name", "x",
     )  # fmt: skip
     assert code == ExitCode.USAGE and "name one of them" in err
-    assert run(
-        capsys, "promote", "record", "--manifest", str(manifest), "--batch-pipeline", "new-batch"
-    )[0] == ExitCode.OK
+    assert (
+        run(
+            capsys,
+            "promote",
+            "record",
+            "--manifest",
+            str(manifest),
+            "--batch-pipeline",
+            "new-batch",
+        )[0]
+        == ExitCode.OK
+    )

@@ -24,7 +24,9 @@ ROW = "<tr><th>Test vs latest production window</th><td>"
 
 
 def _report(capsys: Any, *argv: str) -> tuple[int, Any]:
-    code = main(["registry", "report", "1", *argv, "--json", "--config", CONFIG])
+    code = main(
+        ["registry", "report", "1", *argv, "--json", "--config", CONFIG, "--model", "credit-risk"]
+    )
     return code, json.loads(capsys.readouterr().out)
 
 

@@ -447,7 +447,7 @@ def test_rollback_requires_a_reason(world):
 @pytest.fixture
 def portfolio_data(config_path: Path) -> dict[str, Any]:
     data: dict[str, Any] = yaml.safe_load(config_path.read_text())
-    (block,) = data["models"].values()
+    block = data["models"]["credit-risk"]
     other = copy.deepcopy(block)
     other["package_group"] = "provisions-xgb"
     data["models"]["provisions"] = other

@@ -76,7 +76,20 @@ def test_the_cli_applies_the_configured_tier(world, register, capsys, monkeypatc
         "ModelPackageSummaryList"][0]["ModelPackageArn"])  # fmt: skip
     world.bob.use_in_env(monkeypatch)
 
-    code = main(["registry", "approve", "1", "--reason", "ok", "--json", "--config", CONFIG_FILE])
+    code = main(
+        [
+            "registry",
+            "approve",
+            "1",
+            "--reason",
+            "ok",
+            "--json",
+            "--config",
+            CONFIG_FILE,
+            "--model",
+            "credit-risk",
+        ]
+    )
     out = capsys.readouterr().out
 
     assert code == ExitCode.REFUSED

@@ -37,11 +37,11 @@ def read_run_file(output: Path) -> dict[str, str]:
 
 
 def test_track_step_logs_the_build_and_writes_the_run_id_for_the_register_step(
-    build: LocalBuild, config_path: Path, work_dir: Path, tmp_path: Path
+    build: LocalBuild, step_config: Path, work_dir: Path, tmp_path: Path
 ) -> None:
     uri = local_store_uri(work_dir)
     output = tmp_path / "out"
-    code = track_step.main(step_argv(build, config_path, output, uri))
+    code = track_step.main(step_argv(build, step_config, output, uri))
     assert code == 0
     run_file = read_run_file(output)
     assert run_file["status"] == "logged"
@@ -61,11 +61,11 @@ def test_track_step_logs_the_build_and_writes_the_run_id_for_the_register_step(
 
 
 def test_track_step_records_the_thresholds_the_execution_used(
-    build: LocalBuild, config_path: Path, work_dir: Path, tmp_path: Path
+    build: LocalBuild, step_config: Path, work_dir: Path, tmp_path: Path
 ) -> None:
     uri = local_store_uri(work_dir)
     output = tmp_path / "out"
-    argv = [*step_argv(build, config_path, output, uri), "--threshold", "MinAuc", "0.99"]
+    argv = [*step_argv(build, step_config, output, uri), "--threshold", "MinAuc", "0.99"]
     assert track_step.main(argv) == 0
     data = MlflowClient(tracking_uri=uri).get_run(read_run_file(output)["run_id"]).data
     assert data.params["gate.min-auc"] == ">= 0.99"
@@ -73,14 +73,14 @@ def test_track_step_records_the_thresholds_the_execution_used(
 
 
 def test_track_step_logs_the_evidence_when_it_exists(
-    build: LocalBuild, config_path: Path, work_dir: Path, tmp_path: Path
+    build: LocalBuild, step_config: Path, work_dir: Path, tmp_path: Path
 ) -> None:
     evidence = tmp_path / "evidence"
     evidence.mkdir()
     (evidence / "validation_report.html").write_text("<html>report</html>")
     uri = local_store_uri(work_dir)
     output = tmp_path / "out"
-    argv = [*step_argv(build, config_path, output, uri), "--evidence", str(evidence)]
+    argv = [*step_argv(build, step_config, output, uri), "--evidence", str(evidence)]
     assert track_step.main(argv) == 0
     run_id = read_run_file(output)["run_id"]
     listed = MlflowClient(tracking_uri=uri).list_artifacts(run_id, "evidence")
@@ -89,13 +89,13 @@ def test_track_step_logs_the_evidence_when_it_exists(
 
 def test_track_step_fails_with_the_reason_in_the_exit_message(
     build: LocalBuild,
-    config_path: Path,
+    step_config: Path,
     tmp_path: Path,
     closed_port_uri: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     output = tmp_path / "out"
-    code = track_step.main(step_argv(build, config_path, output, closed_port_uri))
+    code = track_step.main(step_argv(build, step_config, output, closed_port_uri))
     assert code == track_step.EXIT_NOT_LOGGED
     assert not (output / track_step.RUN_FILE).exists()
     message = (tmp_path / "message").read_text()
@@ -105,10 +105,10 @@ def test_track_step_fails_with_the_reason_in_the_exit_message(
 
 
 def test_track_step_under_warn_writes_not_logged_with_the_reason(
-    build: LocalBuild, config_path: Path, tmp_path: Path
+    build: LocalBuild, step_config: Path, tmp_path: Path
 ) -> None:
     output = tmp_path / "out"
-    argv = [*step_argv(build, config_path, output, "nosuch://server"), "--on-failure", "warn"]
+    argv = [*step_argv(build, step_config, output, "nosuch://server"), "--on-failure", "warn"]
     assert track_step.main(argv) == 0
     run_file = read_run_file(output)
     assert run_file["status"] == "not-logged"
@@ -118,11 +118,11 @@ def test_track_step_under_warn_writes_not_logged_with_the_reason(
 
 
 def test_track_step_refuses_an_unknown_threshold_even_under_warn(
-    build: LocalBuild, config_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    build: LocalBuild, step_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     output = tmp_path / "out"
     argv = [
-        *step_argv(build, config_path, output, "sqlite:///unused.db"),
+        *step_argv(build, step_config, output, "sqlite:///unused.db"),
         "--on-failure", "warn",
         "--threshold", "MinAcc", "0.9",
     ]  # fmt: skip
@@ -131,11 +131,11 @@ def test_track_step_refuses_an_unknown_threshold_even_under_warn(
 
 
 def test_track_step_names_a_missing_evaluation_input(
-    build: LocalBuild, config_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    build: LocalBuild, step_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     output = tmp_path / "out"
     argv = [
-        *step_argv(build, config_path, output, "sqlite:///unused.db"),
+        *step_argv(build, step_config, output, "sqlite:///unused.db"),
         "--evaluation", str(tmp_path / "empty"),
     ]  # fmt: skip
     assert track_step.main(argv) == track_step.EXIT_BAD_INPUT

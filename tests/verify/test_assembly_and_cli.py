@@ -55,7 +55,7 @@ def test_the_cli_refuses_a_missing_assembly_with_exit_2(
     tmp_path: Path, config_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code = main(
-        ["verify", "--environment", "dev", "--config", str(config_path),
+        ["verify", "--environment", "dev", "--config", str(config_path), "--model", "credit-risk",
          "--cdk-out", str(tmp_path / "nothing"), "--json"]
     )  # fmt: skip
     assert code == 2
@@ -68,7 +68,7 @@ def test_the_cli_refuses_a_missing_assembly_with_exit_2(
 
 
 def _config_file(tmp_path: Path, config_path: Path, vpc_id: str, cdk_out: Path) -> Path:
-    data = single_model_data(yaml.safe_load(config_path.read_text()))
+    data = single_model_data(yaml.safe_load(config_path.read_text()), "credit-risk")
     data["environments"]["dev"]["vpc"]["vpc_id"] = vpc_id
     path = tmp_path / "platform.yaml"
     path.write_text(yaml.safe_dump(data))

@@ -201,7 +201,8 @@ def complete(chunks: Iterable[Chunk]) -> Iterator[Chunk]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        config = load_config(args.config) if args.config else None
+        # --model-id names the model of a portfolio file (a single-model file needs none).
+        config = load_config(args.config, args.model_id or None) if args.config else None
         numeric = args.numeric
         categorical = args.categorical
         ignore = tuple(args.ignore_columns)

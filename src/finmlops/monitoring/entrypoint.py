@@ -88,6 +88,13 @@ def _common(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
     parser.add_argument("--output-path", default=env.get("output_path", DEFAULT_OUTPUT))
     parser.add_argument("--config", default=env.get("FINMLOPS_CONFIG"), help="platform YAML")
     parser.add_argument(
+        "--config-model",
+        default=env.get("FINMLOPS_MODEL"),
+        metavar="NAME",
+        help="the model (its key under `models:`) of a --config with several; default: "
+        "--expected-model-id where the command has it",
+    )
+    parser.add_argument(
         "--publish-cloudwatch-metrics",
         default=env.get("publish_cloudwatch_metrics", "Disabled"),
         help="Enabled: write the BYOC metrics file",
@@ -356,7 +363,7 @@ def _thresholds(
     if args.config:
         from finmlops.config import load_config
 
-        config = load_config(args.config)
+        config = load_config(args.config, _config_model(args))
         thresholds = config.monitoring.drift
         share = share if share is not None else config.monitoring.dataset_drift_share
         if bad_share is None:
@@ -694,6 +701,12 @@ def _auc_drop_rule(args: argparse.Namespace, config: Config | None) -> AucDropRu
         raise UsageError(str(exc)) from None
 
 
+def _config_model(args: argparse.Namespace) -> str | None:
+    """The model of a portfolio file --config names: --config-model, else --expected-model-id
+    (the model's name); a single-model file, what a pipeline ships, needs neither."""
+    return args.config_model or getattr(args, "expected_model_id", "") or None
+
+
 def run_quality_command(args: argparse.Namespace) -> int:
     from finmlops.monitoring import quality
 
@@ -701,7 +714,7 @@ def run_quality_command(args: argparse.Namespace) -> int:
     if args.config:
         from finmlops.config import load_config
 
-        config = load_config(args.config)
+        config = load_config(args.config, _config_model(args))
     cutoff = args.cutoff if args.cutoff is not None else (config.model.cutoff if config else None)
     if cutoff is None:
         raise UsageError("give --cutoff or --config (model.cutoff)")
@@ -777,7 +790,7 @@ def _explanation_limits(args: argparse.Namespace) -> tuple[ExplanationDrift, flo
     if args.config:
         from finmlops.config import load_config
 
-        config = load_config(args.config)
+        config = load_config(args.config, _config_model(args))
         limits = config.monitoring.explanation
         if bad_share is None:
             bad_share = config.monitoring.max_bad_record_share
