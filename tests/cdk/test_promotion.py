@@ -651,9 +651,10 @@ def test_start_build_runs_the_shipped_platform_code_never_the_commits(platform: 
 def test_start_build_starts_each_models_build_as_that_models_own_starter(config_path: Any) -> None:
     """The shipped portfolio: one start per model, in the config's order, each naming its model
     and assuming that model's dev build starter (a role scoped to its own pipeline)."""
+    from finmlops_cdk.buildspecs import start_build_commands
+
     from finmlops.config import load_portfolio
     from finmlops.naming import names
-    from finmlops_cdk.buildspecs import start_build_commands
 
     portfolio = load_portfolio(config_path)
     starts = start_build_commands([names(c, "dev") for c in portfolio.configs])
