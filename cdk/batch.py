@@ -31,7 +31,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack, Tags
+from aws_cdk import CfnOutput, Duration, Stack, Tags
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -59,10 +59,12 @@ from finmlops_cdk.security import (
 
 from finmlops.config import Config
 from finmlops.contracts import DeploymentManifest
-from finmlops.naming import VARIANT_NAME, Names, names
+from finmlops.naming import VARIANT_NAME, Names, Role, names
 from finmlops.serving import batch as step
 
 BATCH_PREFIX = "batch"
+# The batch pipeline's tag naming the version it scores with (the promotion's smoke test reads it).
+PACKAGE_TAG = "model-package-arn"
 ENTRYPOINT = ["python3", "-m", "finmlops.serving.batch"]
 # The event SageMaker sends when an execution changes status (source aws.sagemaker; detail
 # `pipelineArn`, `currentPipelineExecutionStatus`: the EventBridge schema aws.sagemaker@
@@ -358,6 +360,9 @@ class BatchScoringPipeline(Construct):
             pipeline_definition={"PipelineDefinitionBody": stack.to_json_string(self.definition)},
         )
         Tags.of(self.pipeline).add("model-package-version", str(manifest.version))
+        # What the promotion's smoke test compares with the version it promotes, as it compares
+        # an endpoint model's ModelPackageName (tag values: 256 characters; an ARN fits).
+        Tags.of(self.pipeline).add(PACKAGE_TAG, manifest.model_package_arn)
         pipeline_arn = sagemaker_arn(stack, f"pipeline/{self.pipeline_name.lower()}")
         jobs = sagemaker_arn(stack, "processing-job/pipelines-*")
         runs = iam.ManagedPolicy(
@@ -469,6 +474,38 @@ class BatchRunAlerts(Construct):
         )
 
 
+class BatchSmokeTestRole(Construct):
+    """Assumed by this environment's promotion (tooling) to check the batch pipeline after the
+    deploy: `promote record` (DescribePipeline: Active, its scoring step reads the manifest's
+    archive) and the stage smoke test (its status and the version it is tagged with). The role an
+    endpoint model's smoke test has (`Role.SMOKE_TEST`), scoped to this pipeline, read-only."""
+
+    def __init__(self, scope: Construct, id_: str, *, n: Names, pipeline_arn: str) -> None:
+        super().__init__(scope, id_)
+        tooling = names(n.config, "tooling")
+        self.role = iam.Role(
+            self,
+            "Role",
+            role_name=n.role(Role.SMOKE_TEST),
+            description="Promotion smoke test: describe this batch pipeline only",
+            # Only the promotion of this environment (ADR 0012: one tooling role per target).
+            assumed_by=iam.ArnPrincipal(tooling.role_arn(Role.promote(n.environment))),
+            max_session_duration=Duration.hours(1),
+        )
+        iam.ManagedPolicy(
+            self,
+            "Policy",
+            roles=[self.role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="DescribeBatchPipeline",
+                    actions=["sagemaker:DescribePipeline", "sagemaker:ListTags"],
+                    resources=[pipeline_arn],
+                )
+            ],
+        )
+
+
 class BatchStack(Stack):
     """Stage or prod: a batch model's scheduled scoring with the approved version.
 
@@ -558,6 +595,12 @@ class BatchStack(Stack):
             topic=data.alerts,
             key=data.ops_key,
             dead_letter_queue=alerts_dlq,
+        )
+        self.smoke_test = BatchSmokeTestRole(
+            self,
+            "SmokeTest",
+            n=n,
+            pipeline_arn=sagemaker_arn(self, f"pipeline/{self.scoring.pipeline_name.lower()}"),
         )
         # The pipeline is created once its role can read and write what its job does.
         self.scoring.pipeline.node.add_dependency(

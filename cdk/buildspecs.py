@@ -211,3 +211,25 @@ def smoke_test_commands(n: Names) -> list[str]:
         f"--region {region} --query 'length(MetricAlarms)' --output text)",
         'test "$firing" = "0" || { echo "rollback alarms firing: $firing"; exit 1; }',
     ]
+
+
+def batch_smoke_test_commands(n: Names) -> list[str]:
+    """A batch model's stage check, as its environment's smoke-test role: the batch pipeline is
+    Active and tagged with the version being promoted (`promote record` has already checked that
+    its scoring step reads that version's archive). No scoring run: the schedule starts those,
+    on the input the bank puts there."""
+    from finmlops_cdk.batch import PACKAGE_TAG, pipeline_name
+
+    name = pipeline_name(n)
+    region = n.env.region
+    arn = f"arn:{n.partition}:sagemaker:{region}:{n.env.account}:pipeline/{name.lower()}"
+    return [
+        *assume_role_commands(n.role_arn(Role.SMOKE_TEST), "smoke-test"),
+        f"status=$(aws sagemaker describe-pipeline --pipeline-name {name} --region {region} "
+        "--query PipelineStatus --output text)",
+        'test "$status" = Active || { echo "batch pipeline ' + name + ' is $status"; exit 1; }',
+        f"tagged=$(aws sagemaker list-tags --resource-arn {arn} --region {region} "
+        f"--query \"Tags[?Key=='{PACKAGE_TAG}'].Value | [0]\" --output text)",
+        'test "$tagged" = "$MODEL_PACKAGE_ARN" || '
+        '{ echo "batch pipeline scores with $tagged, not $MODEL_PACKAGE_ARN"; exit 1; }',
+    ]

@@ -35,6 +35,7 @@ from finmlops_cdk.assets import COMMON_EXCLUDES, package_code
 from finmlops_cdk.buildspecs import (
     ALL_ENVIRONMENTS,
     PLATFORM_SOURCE,
+    batch_smoke_test_commands,
     check_portfolio_command,
     deploy_commands,
     environment_stacks,
@@ -573,10 +574,24 @@ class ModelPromotionStack(Stack):
             )
             for env in SERVING_ENVIRONMENTS
         }
+        stage_names = names(config, "stage")
         smoke = project(
             "SmokeTestStage",
-            "Stage endpoint: in service, serving the approved version, rollback alarms quiet",
-            inline({"build": [*only_for("stage"), *smoke_test_commands(names(config, "stage"))]}),
+            "Stage batch pipeline: active, tagged with the approved version"
+            if config.serving.batch
+            else "Stage endpoint: in service, serving the approved version, rollback alarms quiet",
+            inline(
+                {
+                    "build": [
+                        *only_for("stage"),
+                        *(
+                            batch_smoke_test_commands(stage_names)
+                            if config.serving.batch
+                            else smoke_test_commands(stage_names)
+                        ),
+                    ]
+                }
+            ),
             self.deploy_roles["stage"],
             timeout=Duration.minutes(30),
         )

@@ -160,6 +160,7 @@ UNCHECKED = {
     "git": "Git's own commands (`git verify-commit`), named as Git documents them",
     "grep": "a search the reader runs over the repository",
     "mlflow": "MLflow's click CLI (`mlflow ui`), printed by the demo as MLflow documents it",
+    "export": "the shell's builtin: sets a variable (FINMLOPS_MODEL) for the session",
 }
 _PROGRAM_PREFIX = re.compile(r"^(?:\.venv/bin/)?(?P<name>[\w.-]+)$")
 

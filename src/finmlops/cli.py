@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -84,10 +85,13 @@ def _registrations() -> list[Register]:
     ]
 
 
+# The model a shell session works on, as AWS_PROFILE is the profile: `--model` wins over it.
+MODEL_VARIABLE = "FINMLOPS_MODEL"
 MODEL_HELP = (
     "the model (its key under `models:` in the config) a command acts on; needed only when the "
-    "config has several. Commands across the portfolio (registry list, promote status, "
-    "inventory export) take every model without it, and only this one with it"
+    f"config has several (default: ${MODEL_VARIABLE}). Commands across the portfolio (registry "
+    "list, promote status, inventory export) take every model without it, and only this one "
+    "with it"
 )
 
 
@@ -168,8 +172,8 @@ class Context:
 
     @property
     def model(self) -> str | None:
-        """The model named with --model, or None."""
-        named = getattr(self.args, "model", None)
+        """The model named with --model, else by $FINMLOPS_MODEL, or None."""
+        named = getattr(self.args, "model", None) or os.environ.get(MODEL_VARIABLE)
         return str(named) if named else None
 
     def portfolio(self) -> Portfolio:

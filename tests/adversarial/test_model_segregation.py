@@ -180,3 +180,26 @@ def test_every_models_forwarders_reach_the_tooling_bus_and_no_other_role_does(
             assert iam.decide(alarms, "events:PutEvents", bus).allowed
     build = session(iam, role(A, "dev", "sagemaker-build"), "pipelines")
     assert not iam.decide(build, "events:PutEvents", bus).allowed
+
+
+def test_a_batch_models_promotion_checks_its_own_batch_pipeline_and_nothing_else(
+    iam: Platform,
+) -> None:
+    """scorecard-04 serves in batch: its stage smoke-test role (which `promote record` and the
+    smoke test assume) is assumable by its own promote-stage role, describes its own batch
+    pipeline, and can neither start it nor describe another batch model's (scorecard-09)."""
+    batch, other = "scorecard-04", "scorecard-09"
+    promote = session(iam, role(batch, "tooling", "promote-stage"), "codebuild")
+    smoke = iam.role(role(batch, "stage", "smoke-test"))
+    assert iam.can_assume(promote, smoke.arn).allowed
+    outsider = session(iam, role(A, "tooling", "promote-stage"), "codebuild")
+    assert not iam.can_assume(outsider, smoke.arn).allowed
+
+    checker = smoke.session_arn("smoke-test")
+    pipeline = f"arn:aws:sagemaker:us-east-1:{STAGE}:pipeline/{batch}-stage-batch"
+    foreign = f"arn:aws:sagemaker:us-east-1:{STAGE}:pipeline/{other}-stage-batch"
+    for action in ("sagemaker:DescribePipeline", "sagemaker:ListTags"):
+        own = iam.decide(checker, action, pipeline)
+        assert own.allowed, own.reason
+        assert not iam.decide(checker, action, foreign).allowed
+    assert not iam.decide(checker, "sagemaker:StartPipelineExecution", pipeline).allowed

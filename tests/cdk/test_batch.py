@@ -198,6 +198,8 @@ def test_the_job_scores_the_approved_archive_the_manifest_names(batch: BatchSynt
         for t in one(batch.synth, "AWS::SageMaker::Pipeline", "prod")["Properties"]["Tags"]
     }
     assert tags["model-package-version"] == "7" and tags["model-id"] == MODEL
+    # The version the promotion's smoke test compares with the one it promotes.
+    assert tags["model-package-arn"] == batch.manifest.model_package_arn
     # Before any approval (stage's default manifest) the archive is under its own unwritten prefix.
     stage = {
         i["InputName"]: i["S3Input"]
@@ -418,3 +420,38 @@ def test_a_manifest_of_another_models_group_is_refused_by_name(
         ManifestError, match=r"'fraud-xgb' is not models\.provisions\.package_group"
     ):
         synthesize(batch.config, {"prod": other}, root, tmp_path, packs=False)
+
+
+def test_the_promotions_smoke_test_role_only_describes_this_batch_pipeline(
+    batch: BatchSynth,
+) -> None:
+    """The role `promote record` and the stage smoke test assume for a batch model: named like an
+    endpoint model's smoke-test role, trusted by this environment's promote role alone, and
+    allowed to describe (and read the tags of) this pipeline, nothing else."""
+    from finmlops_cdk.batch import pipeline_name
+    from finmlops_cdk.buildspecs import batch_smoke_test_commands
+
+    from finmlops.naming import Role, names
+
+    for environment in ("stage", "prod"):
+        n = names(batch.config, environment)
+        roles = {
+            r["Properties"].get("RoleName"): r
+            for *_, r in batch.synth.resources("AWS::IAM::Role", environment)
+        }
+        smoke = roles[n.role(Role.SMOKE_TEST)]
+        trust = smoke["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        promote = names(batch.config, "tooling").role_arn(Role.promote(environment))
+        assert [t["Principal"]["AWS"] for t in trust] == [promote]
+        (statement,) = [
+            st
+            for *_, policy in batch.synth.resources("AWS::IAM::ManagedPolicy", environment)
+            for st in policy["Properties"]["PolicyDocument"]["Statement"]
+            if st.get("Sid") == "DescribeBatchPipeline"
+        ]
+        assert statement["Action"] == ["sagemaker:DescribePipeline", "sagemaker:ListTags"]
+        assert json.dumps(statement["Resource"]).count(f"pipeline/{pipeline_name(n).lower()}") == 1
+    commands = "\n".join(batch_smoke_test_commands(names(batch.config, "stage")))
+    assert "describe-pipeline --pipeline-name provisions-stage-batch " in commands
+    assert "model-package-arn" in commands and '"$MODEL_PACKAGE_ARN"' in commands
+    assert "invoke-endpoint" not in commands and "describe-endpoint" not in commands

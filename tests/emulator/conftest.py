@@ -30,15 +30,17 @@ def story_run(
     from pathlib import Path
 
     from finmlops.config import load_portfolio
+    from finmlops.emulator.world.templates import synthesize
 
-    # The world holds every model of the shipped portfolio (the platform fixture synthesizes
-    # them all); the story is the first model's.
-    yield from _run_story(
-        config,
-        Path(platform.outdir),
-        tmp_path_factory.mktemp("lifecycle"),
-        load_portfolio(config.source_file) if config.source_file else None,
-    )
+    # The world holds every model of the shipped portfolio, as `make demo` deploys it; the
+    # story is the first model's. The platform fixture synthesizes the first model alone (the
+    # template tests read it), so a portfolio of several is synthesized here, as the demo does.
+    portfolio = load_portfolio(config.source_file) if config.source_file else None
+    work = tmp_path_factory.mktemp("lifecycle")
+    cdk_out = Path(platform.outdir)
+    if portfolio is not None and len(portfolio.configs) > 1:
+        cdk_out = synthesize(portfolio, work / "cdk.out", ["tooling", "dev"])
+    yield from _run_story(config, cdk_out, work, portfolio)
 
 
 def _run_story(

@@ -537,7 +537,7 @@ def run_in(capsys: Any, config: str, *argv: str) -> tuple[int, str, str]:
 
 
 def test_with_several_models_a_command_on_one_model_needs_model_and_names_them(
-    world, two_models, capsys
+    world, two_models, capsys, monkeypatch
 ):
     for argv in (("registry", "history"), ("registry", "show", "1"), ("promote", "rollback",
                  "--environment", "prod", "--reason", "x")):  # fmt: skip
@@ -552,6 +552,14 @@ def test_with_several_models_a_command_on_one_model_needs_model_and_names_them(
     code, out, _ = run_in(capsys, two_models, "registry", "show", "provisions-xgb/1", "--json")
     assert code == ExitCode.OK
     assert (json.loads(out)["model"], json.loads(out)["tier"]) == (SECOND, "medium")
+    # $FINMLOPS_MODEL names the model for a shell session, as AWS_PROFILE the profile; --model
+    # wins over it.
+    monkeypatch.setenv("FINMLOPS_MODEL", SECOND)
+    code, out, _ = run_in(capsys, two_models, "registry", "show", "1", "--json")
+    assert (code, json.loads(out)["model"]) == (ExitCode.OK, SECOND)
+    argv = ("registry", "show", "1", "--json", "--model", "credit-risk")
+    code, out, _ = run_in(capsys, two_models, *argv)
+    assert (code, json.loads(out)["model"]) == (ExitCode.OK, "credit-risk")
 
 
 def test_registry_list_shows_every_models_group_and_model_narrows_it(world, two_models, capsys):

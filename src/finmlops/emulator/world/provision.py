@@ -258,7 +258,8 @@ class World:
 
 def verify_arguments(world: World, config_path: Path) -> dict[str, list[str]]:
     """`finmlops verify` of each deployed environment against this world: the assembly it
-    was deployed from, the emulator's endpoint (docs/verify.md, "Against the emulator")."""
+    was deployed from, the emulator's endpoint (docs/verify.md, "Against the emulator"), for
+    the world's model (`--model`: verify checks one model's stacks and the platform's)."""
     return {
         environment: [
             "verify",
@@ -266,6 +267,8 @@ def verify_arguments(world: World, config_path: Path) -> dict[str, list[str]]:
             environment,
             "--config",
             str(config_path),
+            "--model",
+            world.config.model.name,
             "--cdk-out",
             str(folder),
             "--endpoint-url",
