@@ -162,3 +162,32 @@ def test_a_write_through_a_verify_client_is_refused_before_it_is_sent(deployed: 
     with pytest.raises(deployed.aws.client("s3").exceptions.ClientError):
         deployed.aws.client("s3").head_object(Bucket=bucket, Key="written-by-verify")
     assert s3.list_buckets()["Buckets"]  # reads still go through
+
+
+def test_a_portfolios_assembly_gives_the_platforms_stacks_and_this_models_own(
+    tmp_path: Path, config: Any
+) -> None:
+    """Each model's stacks sit under `<env>/<model>/` with the same stack ids (ADR 0033): verify
+    of credit-risk reads its own ModelBuild and the platform's Data, never credit-scoring's."""
+    folder = tmp_path / "cdk.out" / "assembly-dev"
+    folder.mkdir(parents=True)
+    dev = config.environments.dev
+    artifacts = {}
+    for display, marker in (
+        ("dev/Data (credit-risk-dev-data)", "platform"),
+        ("dev/credit-risk/ModelBuild (credit-risk-dev-model-build)", "own"),
+        ("dev/credit-scoring/ModelBuild (credit-risk-credit-scoring-dev-model-build)", "other"),
+    ):
+        (folder / f"{marker}.template.json").write_text(json.dumps({"Description": marker}))
+        artifacts[marker] = {
+            "type": "aws:cloudformation:stack",
+            "environment": f"aws://{dev.account}/{dev.region}",
+            "displayName": display,
+            "properties": {"templateFile": f"{marker}.template.json"},
+        }
+    (folder / "manifest.json").write_text(json.dumps({"artifacts": artifacts}))
+
+    assembly = load_assembly(tmp_path / "cdk.out", config, "dev")
+
+    described = {name: t["Description"] for name, t in assembly.templates.items()}
+    assert described == {"Data": "platform", "ModelBuild": "own"}

@@ -89,7 +89,12 @@ def load_assembly(
                 f"{manifest_path}: stack {artifact.get('displayName')} was synthesized for "
                 f"{artifact.get('environment')}, the config says {expected}: {SYNTH_HINT}"
             )
-        component = str(artifact.get("displayName", "")).split("/")[-1].split(" ")[0]
+        # `<env>/<Stack>` is the platform's, `<env>/<model>/<Stack>` a model's own (ADR 0033):
+        # the platform's and this model's are checked, never another model's.
+        path = str(artifact.get("displayName", "")).split(" ")[0].split("/")
+        if len(path) > 2 and path[1] != config.model.name:
+            continue
+        component = path[-1]
         template_file = folder / artifact["properties"]["templateFile"]
         try:
             assembly.templates[component] = json.loads(template_file.read_text(encoding="utf-8"))

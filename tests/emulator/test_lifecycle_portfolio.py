@@ -3,8 +3,10 @@ approver (the other model's refused), its own handler, its Batch stack promoted 
 the batch pipeline, the nightly run, drift on the batch captures, late labels and quality, its
 evidence, and the inventory over both models.
 
-Its world resets moto's backends, which every embedded server of the process shares, so this
-module sorts after test_lifecycle_verify.py, the last reader of the default story's world.
+With the shipped portfolio (two models) the batch model's story continues the world of
+`story_run`, as `make demo` runs it; this module sorts right after test_lifecycle_e2e.py, before
+any module that resets moto's backends (which every embedded server of the process shares). A
+config without a batch model would give it a world of its own.
 """
 
 from __future__ import annotations
