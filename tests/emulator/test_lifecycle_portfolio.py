@@ -114,3 +114,29 @@ def test_the_inventory_lists_both_models_with_what_serves_where(portfolio_story_
     assert batch["last_validation"]["validator"].endswith("dana-validation")
     assert (first.work_dir / "inventory.csv").read_text().count("\n") == 3
     assert story.paths["validation report"].read_text().count("Approved") >= 1
+
+
+@pytest.mark.parametrize("environment", ["dev", "stage", "prod"])
+def test_verify_of_the_batch_model_passes_against_the_world_it_leaves(
+    batch_story: Any,
+    config_path: Any,
+    environment: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`finmlops verify --model credit-scoring`: its own stacks and the platform's. In stage and
+    prod its batch pipeline on an ENABLED schedule, scoring with the recorded version's archive,
+    in place of an endpoint."""
+    from finmlops.cli import main
+    from finmlops.emulator.world.provision import verify_arguments
+
+    arguments = verify_arguments(batch_story.story.w, config_path)[environment]
+    assert arguments[arguments.index("--model") + 1] == batch_story.config.model.name
+    code = main([*arguments, "--json"])
+    report = json.loads(capsys.readouterr().out)
+    failed = [c for c in report["checks"] if c["status"] == "FAIL"]
+    assert not failed, json.dumps(failed, indent=1)
+    assert code == 0
+    seams = {c["seam"] for c in report["checks"]}
+    if environment != "dev":
+        assert {"batch pipeline", "served version", "monitoring schedule"} <= seams
+        assert "endpoint" not in seams

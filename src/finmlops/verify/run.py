@@ -188,6 +188,32 @@ def serving_checks(
             ),
         ),
     ]
+    if config.serving.batch:
+        # A batch model has no endpoint: its scoring pipeline on its schedule, scoring with
+        # the recorded version's archive (cdk/batch.py, ADR 0034).
+        batch = assembly.one("AWS::SageMaker::Pipeline", "Batch")
+        if batch is None:
+            checks = [
+                ("batch pipeline", "", _missing_in_assembly("batch pipeline", "batch pipeline"))
+            ]
+        else:
+            name = str(batch.properties["PipelineName"])
+            checks = [
+                (
+                    "batch pipeline",
+                    f"pipeline {name} and its schedule",
+                    lambda: serving.pipeline_schedule(
+                        sm, clients.env("scheduler"), name, batch=True
+                    ),
+                ),
+                (
+                    "served version",
+                    f"the deployment history {history_location} and {name}'s model input",
+                    lambda: serving.batch_serves_manifest(
+                        sm, name, manifest(), environment, history_location
+                    ),
+                ),
+            ]
     if config.monitoring.mode == "pipeline":
         pipeline = assembly.one("AWS::SageMaker::Pipeline", "Monitoring")
         if pipeline is None:

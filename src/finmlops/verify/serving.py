@@ -10,7 +10,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from finmlops.contracts import DeploymentManifest
-from finmlops.registry.promotion import serving_problems
+from finmlops.registry.promotion import batch_problems, serving_problems
 from finmlops.verify.aws import is_missing, pages
 from finmlops.verify.results import CheckResult, failed, passed
 
@@ -87,34 +87,75 @@ def _schedule_of(scheduler: Any, pipeline: str) -> dict[str, Any] | None:
     return None
 
 
-def pipeline_schedule(sm: Any, scheduler: Any, pipeline: str) -> CheckResult:
-    """`pipeline` mode: the monitoring pipeline exists and its Scheduler schedule is ENABLED."""
-    seam = "monitoring schedule"
+def pipeline_schedule(
+    sm: Any, scheduler: Any, pipeline: str, *, batch: bool = False
+) -> CheckResult:
+    """`pipeline` mode: the monitoring pipeline exists and its Scheduler schedule is ENABLED;
+    with `batch`, the same of a batch model's scoring pipeline (cdk/batch.py)."""
+    seam, kind, stack = (
+        ("batch pipeline", "batch pipeline", "batch")
+        if batch
+        else ("monitoring schedule", "monitoring pipeline", "monitoring")
+    )
+    unchecked = "the book is not scored" if batch else "drift and model quality are not checked"
     try:
         sm.describe_pipeline(PipelineName=pipeline)
     except ClientError as exc:
         if not is_missing(exc):
             raise
-        return failed(
-            seam, f"monitoring pipeline {pipeline} does not exist: deploy the monitoring stack"
-        )
+        return failed(seam, f"{kind} {pipeline} does not exist: deploy the {stack} stack")
     schedule = _schedule_of(scheduler, pipeline)
     if schedule is None:
         return failed(
             seam,
-            f"no EventBridge Scheduler schedule targets {pipeline}: monitoring never runs. "
-            "Redeploy the monitoring stack",
+            f"no EventBridge Scheduler schedule targets {pipeline}: {unchecked}. "
+            f"Redeploy the {stack} stack",
         )
     name, state = schedule.get("Name"), schedule.get("State")
     if state != "ENABLED":
         return failed(
             seam,
-            f"schedule {name} of {pipeline} is {state}: drift and model quality are not "
-            "checked. Enable it (aws scheduler update-schedule ... --state ENABLED) or "
-            "redeploy the monitoring stack",
+            f"schedule {name} of {pipeline} is {state}: {unchecked}. Enable it (aws scheduler "
+            f"update-schedule ... --state ENABLED) or redeploy the {stack} stack",
             schedule=name,
         )
     return passed(seam, f"schedule {name} starts {pipeline}; ENABLED", schedule=name)
+
+
+def batch_serves_manifest(
+    sm: Any,
+    pipeline: str,
+    manifest: DeploymentManifest | None,
+    environment: str,
+    history_location: str,
+) -> CheckResult:
+    """A batch model's served version: its batch pipeline, as SageMaker holds it, scores with
+    the archive of the current deployment manifest (`batch_problems`, the comparison `finmlops
+    promote record` makes for a batch model)."""
+    seam = "served version"
+    if manifest is None:
+        return failed(
+            seam,
+            f"no deployment of {environment} is recorded in {history_location}: the promotion "
+            "pipeline records each one (`finmlops promote record`); without it nothing says "
+            "which approved version should score",
+        )
+    problems = batch_problems(sm, pipeline, manifest)
+    if problems:
+        return failed(
+            seam,
+            "; ".join(p.removeprefix("serving: ") for p in problems)
+            + f" (version {manifest.version}, the current deployment manifest): CloudFormation "
+            "and the recorded history disagree. Redeploy the manifest's version or roll back "
+            "(`finmlops promote rollback`)",
+            manifest=manifest.model_package_arn,
+        )
+    return passed(
+        seam,
+        f"{pipeline} scores with {manifest.model_package_group}/{manifest.version}, the approved "
+        "package of the current deployment manifest",
+        manifest=manifest.model_package_arn,
+    )
 
 
 def model_monitor_schedules(sm: Any, names: Sequence[str]) -> CheckResult:
