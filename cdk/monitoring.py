@@ -70,6 +70,7 @@ from finmlops.monitoring.jobs import (
     quality_arguments,
 )
 from finmlops.naming import VARIANT_NAME, Names, Role, names
+from finmlops.schedules import longest_gap_minutes
 
 # Where the processing container finds its inputs and writes its outputs (SageMaker paths,
 # the defaults of finmlops.monitoring.entrypoint).
@@ -790,6 +791,21 @@ class MonitoringPipeline(Construct):
         ]
 
 
+# The monitor-silent alarm's shortest period: six hours without a drift result.
+SILENT_MINUTES = 6 * 60
+# PutMetricAlarm (CloudWatch API Reference, Period): Period x EvaluationPeriods is at most
+# 604,800 s (seven days); these alarms evaluate one period.
+MAX_ALARM_MINUTES = 7 * 24 * 60
+
+
+def alarm_period_minutes(schedule: str) -> int:
+    """The alarms' period for a monitoring schedule: the longest gap between two of its runs
+    (`finmlops.schedules.longest_gap_minutes`), at least an hour, at most the seven days
+    CloudWatch allows; a calendar-bound cron (its gap depends on the month) takes the most."""
+    gap = longest_gap_minutes(schedule)
+    return MAX_ALARM_MINUTES if gap is None else min(max(gap, 60), MAX_ALARM_MINUTES)
+
+
 class MonitoringAlarms(Construct):
     """Alarms on drift share, model quality, unreadable inputs and silence of the monitor, each
     with an SNS action.
@@ -831,7 +847,13 @@ class MonitoringAlarms(Construct):
     ) -> None:
         super().__init__(scope, id_)
         endpoint_name = n.endpoint_name
-        period = Duration.hours(1)
+        # One period holds one scheduled run: an hourly monitor is judged each hour, a nightly
+        # batch model's once a day (a 1-hour period would find no run in 23 hours of 24 and
+        # the breaching alarms would stand in ALARM).
+        period = Duration.minutes(alarm_period_minutes(config.monitoring.schedule))
+        silent_period = Duration.minutes(
+            max(SILENT_MINUTES, alarm_period_minutes(config.monitoring.schedule))
+        )
         self.drift_threshold = config.monitoring.dataset_drift_share
         self.auc_threshold = config.monitoring.min_auc
         bad_share = config.monitoring.max_bad_record_share
@@ -899,8 +921,10 @@ class MonitoringAlarms(Construct):
             self,
             "MonitorSilent",
             alarm_name=n.alarm("monitoring-silent"),
-            alarm_description=f"{endpoint_name}: no drift result for six hours",
-            metric=self.drift_metric.with_(statistic="SampleCount", period=Duration.hours(6)),
+            alarm_description=(
+                f"{endpoint_name}: no drift result for {silent_period.to_hours():g} hours"
+            ),
+            metric=self.drift_metric.with_(statistic="SampleCount", period=silent_period),
             threshold=1,
             comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
             evaluation_periods=1,

@@ -21,15 +21,18 @@ from finmlops.contracts import DeploymentManifest
 
 MODEL = "provisions"
 SCHEDULE = "cron(0 2 * * ? *)"
+MONITORING_SCHEDULE = "cron(0 3 * * ? *)"
 PROD_ACCOUNT, STAGE_ACCOUNT, DEV_ACCOUNT = "333333333333", "222222222222", "111111111111"
 
 
 def batch_config(config: Any) -> Any:
-    """The default config as a batch model named `provisions`, scored nightly at 02:00."""
+    """The default config as a batch model named `provisions`, scored nightly at 02:00 and
+    monitored daily at 03:00 (as the shipped `credit-scoring` is)."""
     return config.model_copy(
         update={
             "model": config.model.model_copy(update={"name": MODEL}),
             "serving": Serving(mode="batch", schedule=SCHEDULE),
+            "monitoring": config.monitoring.model_copy(update={"schedule": MONITORING_SCHEDULE}),
         }
     )
 
@@ -455,3 +458,28 @@ def test_the_promotions_smoke_test_role_only_describes_this_batch_pipeline(
     assert "describe-pipeline --pipeline-name provisions-stage-batch " in commands
     assert "model-package-arn" in commands and '"$MODEL_PACKAGE_ARN"' in commands
     assert "invoke-endpoint" not in commands and "describe-endpoint" not in commands
+
+
+def test_a_nightly_models_alarms_judge_a_day_and_an_hourly_models_an_hour(
+    batch: BatchSynth, platform: Any
+) -> None:
+    """One alarm period holds one scheduled monitoring run: the daily monitor of a nightly batch
+    model is judged over a day (an hour would find no run in 23 of 24 and its breaching alarms
+    would stand in ALARM), the hourly real-time model over an hour; the monitor-silent alarm
+    over at least six hours. PutMetricAlarm allows Period x EvaluationPeriods up to 604,800 s."""
+    from finmlops_cdk.monitoring import alarm_period_minutes
+
+    def periods(synth: Any) -> dict[str, int]:
+        return {
+            a["Properties"]["AlarmName"].rsplit("-prod-", 1)[1]: a["Properties"]["Period"]
+            for *_, a in synth.resources("AWS::CloudWatch::Alarm", "prod")
+            if a["Properties"].get("Namespace", "").startswith("finmlops/")
+        }
+
+    nightly, hourly = periods(batch.synth), periods(platform)
+    assert set(nightly) >= {"data-drift", "model-quality", "monitoring-silent"}
+    assert set(nightly.values()) == {86_400}
+    assert hourly.pop("monitoring-silent") == 21_600
+    assert set(hourly.values()) == {3_600}
+    assert alarm_period_minutes("rate(15 minutes)") == 60
+    assert alarm_period_minutes("cron(0 2 1 * ? *)") == 7 * 24 * 60  # monthly: the most allowed
