@@ -178,16 +178,7 @@ def serving_checks(
         found: DeploymentManifest | None = state["manifest"]
         return found
 
-    checks: list[tuple[str, str, Check]] = [
-        ("endpoint", f"endpoint {n.endpoint_name}", endpoint),
-        (
-            "served version",
-            f"the deployment history {history_location} and the endpoint's model",
-            lambda: serving.serves_manifest(
-                sm, state.get("endpoint"), manifest(), environment, history_location
-            ),
-        ),
-    ]
+    checks: list[tuple[str, str, Check]]
     if config.serving.batch:
         # A batch model has no endpoint: its scoring pipeline on its schedule, scoring with
         # the recorded version's archive (cdk/batch.py, ADR 0034).
@@ -214,6 +205,17 @@ def serving_checks(
                     ),
                 ),
             ]
+    else:
+        checks = [
+            ("endpoint", f"endpoint {n.endpoint_name}", endpoint),
+            (
+                "served version",
+                f"the deployment history {history_location} and the endpoint's model",
+                lambda: serving.serves_manifest(
+                    sm, state.get("endpoint"), manifest(), environment, history_location
+                ),
+            ),
+        ]
     if config.monitoring.mode == "pipeline":
         pipeline = assembly.one("AWS::SageMaker::Pipeline", "Monitoring")
         if pipeline is None:
