@@ -92,56 +92,17 @@ def credit_story_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
     yield from _run_story(config, synthesize(config, work / "cdk.out", ["tooling", "dev"]), work)
 
 
-BATCH_BLOCK = "data/batch_model.yaml"
-
-
-def two_model_portfolio(config_path: Any, folder: Any) -> Any:
-    """The shipped portfolio when it has a batch model; otherwise the shipped platform with the
-    batch model of `data/batch_model.yaml` added under `models:` (written to `folder`)."""
-    from pathlib import Path
-
-    import yaml
-
-    from finmlops.config import load_portfolio
-
-    shipped = load_portfolio(config_path)
-    if len(shipped.configs) > 1 and any(c.serving.batch for c in shipped.configs):
-        return shipped
-    data = yaml.safe_load(Path(config_path).read_text())
-    data["models"].update(yaml.safe_load((Path(__file__).parent / BATCH_BLOCK).read_text()))
-    path = Path(folder) / "platform.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return load_portfolio(path)
-
-
 @pytest.fixture(scope="session")
-def portfolio_story_run(
-    config_path: Any, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Any, Any]]:
-    """The other models' stories (`run_portfolio_story`) in the two-model world: the batch
-    model built, approved by its own approver, promoted, scored nightly and monitored, then
-    the inventory. When the shipped portfolio has the batch model, in `story_run`'s world after
-    the first model's whole story (as `make demo` runs them; nothing more to synthesize);
-    otherwise in a world of its own where the first model is only provisioned."""
-    from finmlops.emulator.aws.server import embedded_aws
-    from finmlops.emulator.story import Lifecycle
+def portfolio_story_run(config: Config, request: pytest.FixtureRequest) -> tuple[Any, Any]:
+    """The other models' stories (`run_portfolio_story`) in `story_run`'s world, after the first
+    model's whole story, as `make demo` runs them: the shipped batch model built, approved by
+    its own approver, promoted, scored nightly and monitored, then the inventory."""
+    from finmlops.config import load_portfolio
     from finmlops.emulator.story.portfolio import run_portfolio_story
-    from finmlops.emulator.world.templates import synthesize
 
-    work = tmp_path_factory.mktemp("portfolio")
-    portfolio = two_model_portfolio(config_path, work)
-    if portfolio.source == str(config_path):
-        lifecycle, _ = request.getfixturevalue("story_run")
-        yield lifecycle, run_portfolio_story(lifecycle)
-        return
-    first = portfolio.platform
-    cdk_out = synthesize(portfolio, work / "cdk.out", ["tooling", "dev"])
-    dev = first.environments.dev
-    with embedded_aws(dev.region, account=dev.account) as aws:
-        lifecycle = Lifecycle(first, aws, work, portfolio=portfolio)
-        try:
-            lifecycle.stage("provision", lambda: lifecycle.provision(cdk_out))
-            yield lifecycle, run_portfolio_story(lifecycle)
-        finally:
-            with contextlib.suppress(ClientError):
-                lifecycle.close()
+    assert config.source_file is not None
+    shipped = load_portfolio(config.source_file)
+    if not any(c.serving.batch for c in shipped.configs):
+        pytest.fail(f"{config.source_file} has no batch model: the portfolio story needs one")
+    lifecycle, _ = request.getfixturevalue("story_run")
+    return lifecycle, run_portfolio_story(lifecycle)

@@ -3,10 +3,9 @@ approver (the other model's refused), its own handler, its Batch stack promoted 
 the batch pipeline, the nightly run, drift on the batch captures, late labels and quality, its
 evidence, and the inventory over both models.
 
-With the shipped portfolio (two models) the batch model's story continues the world of
-`story_run`, as `make demo` runs it; this module sorts right after test_lifecycle_e2e.py, before
-any module that resets moto's backends (which every embedded server of the process shares). A
-config without a batch model would give it a world of its own.
+The batch model's story continues the world of `story_run`, as `make demo` runs it; this module
+sorts right after test_lifecycle_e2e.py, before any module that resets moto's backends (which
+every embedded server of the process shares).
 """
 
 from __future__ import annotations
@@ -34,7 +33,7 @@ def test_every_stage_of_the_batch_model_ran_in_order(portfolio_story_run: Any) -
     assert [s.name for s in story.stages] == [
         f"{story.name}: {name}" for name, _ in PORTFOLIO_STORY
     ]
-    # The first model's stages (its whole story, or only the provision), then the inventory.
+    # The first model's whole story, then the inventory.
     assert first.summary.stages[0].name == "provision"
     assert first.summary.stages[-1].name == INVENTORY_STAGE[0]
 
