@@ -31,7 +31,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, Stack, Tags
+from aws_cdk import CfnOutput, Stack, Tags
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -42,7 +42,7 @@ from constructs import Construct
 from finmlops_cdk.assets import MonitoringImage
 from finmlops_cdk.compliance import acknowledge
 from finmlops_cdk.data_stack import DataStack
-from finmlops_cdk.endpoint import CAPTURE_PREFIX
+from finmlops_cdk.endpoint import CAPTURE_PREFIX, smoke_test_role
 from finmlops_cdk.events import PipelineSchedule, reliable
 from finmlops_cdk.manifest import ManifestError
 from finmlops_cdk.monitoring import MAX_RUNTIME_SECONDS, VOLUME_SIZE_GB, model_artifact_uri
@@ -59,7 +59,7 @@ from finmlops_cdk.security import (
 
 from finmlops.config import Config
 from finmlops.contracts import DeploymentManifest
-from finmlops.naming import VARIANT_NAME, Names, Role, names
+from finmlops.naming import VARIANT_NAME, Names, names
 from finmlops.serving import batch as step
 
 BATCH_PREFIX = "batch"
@@ -482,15 +482,8 @@ class BatchSmokeTestRole(Construct):
 
     def __init__(self, scope: Construct, id_: str, *, n: Names, pipeline_arn: str) -> None:
         super().__init__(scope, id_)
-        tooling = names(n.config, "tooling")
-        self.role = iam.Role(
-            self,
-            "Role",
-            role_name=n.role(Role.SMOKE_TEST),
-            description="Promotion smoke test: describe this batch pipeline only",
-            # Only the promotion of this environment (ADR 0012: one tooling role per target).
-            assumed_by=iam.ArnPrincipal(tooling.role_arn(Role.promote(n.environment))),
-            max_session_duration=Duration.hours(1),
+        self.role = smoke_test_role(
+            self, n, "Promotion smoke test: describe this batch pipeline only"
         )
         iam.ManagedPolicy(
             self,

@@ -309,6 +309,21 @@ def grant_registry_read(role: iam.Role, scope: Construct, n: Names) -> iam.Manag
     return policy
 
 
+def smoke_test_role(scope: Construct, n: Names, description: str) -> iam.Role:
+    """The environment's smoke-test role (`Role.SMOKE_TEST`, construct id `Role`), trusted by
+    this environment's promote role in tooling alone (ADR 0012: one tooling role per target);
+    the caller grants what it may read."""
+    tooling = names(n.config, "tooling")
+    return iam.Role(
+        scope,
+        "Role",
+        role_name=n.role(Role.SMOKE_TEST),
+        description=description,
+        assumed_by=iam.ArnPrincipal(tooling.role_arn(Role.promote(n.environment))),
+        max_session_duration=Duration.hours(1),
+    )
+
+
 class SmokeTestRole(Construct):
     """Assumed by the promotion pipeline (tooling account) to check the endpoint after deploy."""
 
@@ -317,15 +332,8 @@ class SmokeTestRole(Construct):
     ) -> None:
         super().__init__(scope, id_)
         stack = Stack.of(self)
-        tooling = names(n.config, "tooling")
-        self.role = iam.Role(
-            self,
-            "Role",
-            role_name=n.role(Role.SMOKE_TEST),
-            description="Promotion smoke test: invoke and describe this endpoint only",
-            # Only the promotion of this environment (ADR 0012: one tooling role per target).
-            assumed_by=iam.ArnPrincipal(tooling.role_arn(Role.promote(n.environment))),
-            max_session_duration=Duration.hours(1),
+        self.role = smoke_test_role(
+            self, n, "Promotion smoke test: invoke and describe this endpoint only"
         )
         endpoint_arn = sagemaker_arn(stack, f"endpoint/{endpoint_name.lower()}")
         configs = sagemaker_arn(stack, "endpoint-config/*")

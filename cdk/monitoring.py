@@ -850,10 +850,9 @@ class MonitoringAlarms(Construct):
         # One period holds one scheduled run: an hourly monitor is judged each hour, a nightly
         # batch model's once a day (a 1-hour period would find no run in 23 hours of 24 and
         # the breaching alarms would stand in ALARM).
-        period = Duration.minutes(alarm_period_minutes(config.monitoring.schedule))
-        silent_period = Duration.minutes(
-            max(SILENT_MINUTES, alarm_period_minutes(config.monitoring.schedule))
-        )
+        minutes = alarm_period_minutes(config.monitoring.schedule)
+        period = Duration.minutes(minutes)
+        silent_period = Duration.minutes(max(SILENT_MINUTES, minutes))
         self.drift_threshold = config.monitoring.dataset_drift_share
         self.auc_threshold = config.monitoring.min_auc
         bad_share = config.monitoring.max_bad_record_share

@@ -574,24 +574,21 @@ class ModelPromotionStack(Stack):
             )
             for env in SERVING_ENVIRONMENTS
         }
-        stage_names = names(config, "stage")
+        checks, checked = (
+            (
+                batch_smoke_test_commands,
+                "Stage batch pipeline: active, tagged with the approved version",
+            )
+            if config.serving.batch
+            else (
+                smoke_test_commands,
+                "Stage endpoint: in service, serving the approved version, rollback alarms quiet",
+            )
+        )
         smoke = project(
             "SmokeTestStage",
-            "Stage batch pipeline: active, tagged with the approved version"
-            if config.serving.batch
-            else "Stage endpoint: in service, serving the approved version, rollback alarms quiet",
-            inline(
-                {
-                    "build": [
-                        *only_for("stage"),
-                        *(
-                            batch_smoke_test_commands(stage_names)
-                            if config.serving.batch
-                            else smoke_test_commands(stage_names)
-                        ),
-                    ]
-                }
-            ),
+            checked,
+            inline({"build": [*only_for("stage"), *checks(names(config, "stage"))]}),
             self.deploy_roles["stage"],
             timeout=Duration.minutes(30),
         )

@@ -49,22 +49,34 @@ def serves_manifest(
     environment: str,
     history_location: str,
 ) -> CheckResult:
-    seam = "served version"
     if manifest is None:
-        return failed(
-            seam,
-            f"no deployment of {environment} is recorded in {history_location}: the promotion "
-            "pipeline records each one (`finmlops promote record`); without it nothing says "
-            "which approved version should serve",
-        )
+        return _no_deployment(environment, history_location, "serve")
     wanted = manifest.model_package_arn
     if endpoint is None:
-        return failed(seam, f"the manifest says {wanted} should serve; the endpoint is missing")
+        return failed(SERVED, f"the manifest says {wanted} should serve; the endpoint is missing")
     # The same comparison `finmlops promote record` makes before it records a deployment.
     problems = serving_problems(sm, endpoint["EndpointName"], manifest)
+    return _served_verdict(problems, manifest, "serves")
+
+
+SERVED = "served version"
+
+
+def _no_deployment(environment: str, history_location: str, verb: str) -> CheckResult:
+    return failed(
+        SERVED,
+        f"no deployment of {environment} is recorded in {history_location}: the promotion "
+        "pipeline records each one (`finmlops promote record`); without it nothing says "
+        f"which approved version should {verb}",
+    )
+
+
+def _served_verdict(problems: list[str], manifest: DeploymentManifest, what: str) -> CheckResult:
+    """PASS when what serves is the current manifest's version, else FAIL with `problems`."""
+    wanted = manifest.model_package_arn
     if problems:
         return failed(
-            seam,
+            SERVED,
             "; ".join(p.removeprefix("serving: ") for p in problems)
             + f" (version {manifest.version}, the current deployment manifest): CloudFormation "
             "and the recorded history disagree. Redeploy the manifest's version or roll back "
@@ -72,8 +84,8 @@ def serves_manifest(
             manifest=wanted,
         )
     return passed(
-        seam,
-        f"serves {manifest.model_package_group}/{manifest.version}, the approved package of the "
+        SERVED,
+        f"{what} {manifest.model_package_group}/{manifest.version}, the approved package of the "
         "current deployment manifest",
         manifest=wanted,
     )
@@ -132,30 +144,10 @@ def batch_serves_manifest(
     """A batch model's served version: its batch pipeline, as SageMaker holds it, scores with
     the archive of the current deployment manifest (`batch_problems`, the comparison `finmlops
     promote record` makes for a batch model)."""
-    seam = "served version"
     if manifest is None:
-        return failed(
-            seam,
-            f"no deployment of {environment} is recorded in {history_location}: the promotion "
-            "pipeline records each one (`finmlops promote record`); without it nothing says "
-            "which approved version should score",
-        )
+        return _no_deployment(environment, history_location, "score")
     problems = batch_problems(sm, pipeline, manifest)
-    if problems:
-        return failed(
-            seam,
-            "; ".join(p.removeprefix("serving: ") for p in problems)
-            + f" (version {manifest.version}, the current deployment manifest): CloudFormation "
-            "and the recorded history disagree. Redeploy the manifest's version or roll back "
-            "(`finmlops promote rollback`)",
-            manifest=manifest.model_package_arn,
-        )
-    return passed(
-        seam,
-        f"{pipeline} scores with {manifest.model_package_group}/{manifest.version}, the approved "
-        "package of the current deployment manifest",
-        manifest=manifest.model_package_arn,
-    )
+    return _served_verdict(problems, manifest, f"{pipeline} scores with")
 
 
 def model_monitor_schedules(sm: Any, names: Sequence[str]) -> CheckResult:
